@@ -1,0 +1,127 @@
+//! The listener and the one dispatch: every connection on the port is served here, and each request
+//! goes to exactly one API (health probes or S3). One structured log line per request; every
+//! response carries `x-amz-request-id`.
+
+mod health;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use s3s::service::S3Service;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// What a request is for, decided once from its path.
+enum Endpoint {
+    Health(health::Probe),
+    S3,
+}
+
+fn route(path: &str) -> Endpoint {
+    match health::probe(path) {
+        Some(p) => Endpoint::Health(p),
+        None => Endpoint::S3,
+    }
+}
+
+/// Everything a connection needs to serve requests.
+pub struct Dispatch {
+    s3: S3Service,
+    next_request: AtomicU64,
+    instance: u32,
+}
+
+impl Dispatch {
+    /// A dispatcher over the S3 service.
+    pub fn new(s3: S3Service) -> Self {
+        Self { s3, next_request: AtomicU64::new(1), instance: rand::random() }
+    }
+
+    fn request_id(&self) -> String {
+        format!("{:08X}{:016X}", self.instance, self.next_request.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn serve(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<s3s::Body>, s3s::HttpError> {
+        let started = Instant::now();
+        let request_id = self.request_id();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let bytes_in = content_length(req.headers());
+        let mut resp = match route(&path) {
+            Endpoint::Health(p) => health::respond(p),
+            Endpoint::S3 => self.s3.call(req.map(s3s::Body::from)).await?,
+        };
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-amz-request-id", v);
+        }
+        tracing::info!(
+            target: "kura::request",
+            request_id = %request_id,
+            peer = %peer,
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            bytes_in,
+            bytes_out = content_length(resp.headers()),
+            duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
+        Ok(resp)
+    }
+}
+
+fn content_length(headers: &http::HeaderMap) -> u64 {
+    headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Serves connections from `listener` until `shutdown` resolves, then waits for open requests to
+/// finish (graceful shutdown).
+pub async fn serve(listener: TcpListener, dispatch: Arc<Dispatch>, shutdown: impl Future<Output = ()>) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                // Small responses must not wait for Nagle + delayed ACK.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY failed");
+                }
+                let dispatch = dispatch.clone();
+                let service = hyper::service::service_fn(move |req| dispatch.clone().serve(req, peer));
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A plain-text response (health probes).
+pub(crate) fn text_response(status: http::StatusCode, body: &'static str) -> Response<s3s::Body> {
+    let mut resp = Response::new(s3s::Body::from(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}

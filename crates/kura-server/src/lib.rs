@@ -1,0 +1,102 @@
+//! kura-server: everything in kura that has a request in it.
+//!
+//! Request flow: [`http`] accepts a connection and routes each request once (health or S3); s3s parses
+//! the S3 request and verifies its signature with the secret [`auth::KuraAuth`] resolves;
+//! [`auth::KuraAccess`] authorises it; [`s3`] runs the operation over the stores of `kura-store`;
+//! [`errors`] is the one place that maps failures to S3 error codes. See ARCHITECTURE.md.
+
+pub mod auth;
+pub mod config;
+pub mod errors;
+pub mod http;
+pub mod s3;
+
+use auth::{Credentials, KuraAccess, KuraAuth};
+use kura_store::file_blobs::FileBlobStore;
+use kura_store::redb_meta::RedbMetaStore;
+use kura_store::{BlobStore, MetaStore, StoreError};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything needed to start a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Data directory (metadata database and blobs).
+    pub data_dir: PathBuf,
+    /// Listen address; port 0 picks a free port.
+    pub address: SocketAddr,
+    /// Region reported to clients.
+    pub region: String,
+    /// Root credentials.
+    pub root: Credentials,
+}
+
+/// Failures starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory could not be created or opened.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A store failed to open or sweep.
+    #[error("opening storage: {0}")]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    dispatch: Arc<http::Dispatch>,
+    local_addr: SocketAddr,
+}
+
+/// Name of the metadata database file inside the data directory.
+pub const META_FILE: &str = "meta.redb";
+
+impl Server {
+    /// Opens the stores (removing leftovers of interrupted writes), builds the S3 service and binds.
+    pub async fn bind(options: ServerOptions) -> Result<Self, ServerError> {
+        let data = options.data_dir.clone();
+        std::fs::create_dir_all(&data).map_err(|source| ServerError::DataDir { path: data.clone(), source })?;
+        let meta: Arc<dyn MetaStore> = Arc::new(RedbMetaStore::open(&data.join(META_FILE))?);
+        let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(&data)?);
+        let referenced = meta.referenced_blobs().await?;
+        let swept = blobs.sweep(&referenced).await?;
+        if swept > 0 {
+            tracing::info!(files = swept, "removed leftovers of interrupted writes");
+        }
+        let root = Arc::new(options.root);
+        let mut builder = s3s::service::S3ServiceBuilder::new(s3::KuraS3::new(meta, blobs, options.region));
+        builder.set_auth(KuraAuth::new(root.clone()));
+        builder.set_access(KuraAccess::new(root));
+        let dispatch = Arc::new(http::Dispatch::new(builder.build()));
+        let listener = tokio::net::TcpListener::bind(options.address)
+            .await
+            .map_err(|source| ServerError::Bind { address: options.address, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { address: options.address, source })?;
+        Ok(Self { listener, dispatch, local_addr })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains open requests.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        http::serve(self.listener, self.dispatch, shutdown).await;
+    }
+}

@@ -1,0 +1,258 @@
+//! Object bodies in and out: stream a request body to a new blob while computing its MD5 and any
+//! checksum the client asked for (one pass), and stream a stored object's byte range back out.
+
+use crate::errors::{StoreResultExt, s3err};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use kura_store::{BlobId, BlobPin, BlobStore, ByteStream, Checksums, Segment, StoreError};
+use md5::{Digest, Md5};
+use s3s::dto::StreamingBlob;
+use s3s::{S3ErrorCode, S3Result};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+/// Which additional checksum algorithm a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgo {
+    /// CRC32 (IEEE).
+    Crc32,
+    /// CRC32C (Castagnoli).
+    Crc32c,
+    /// SHA-1.
+    Sha1,
+    /// SHA-256.
+    Sha256,
+}
+
+impl ChecksumAlgo {
+    /// Parses the `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm` value.
+    pub fn parse(name: &str) -> S3Result<Option<Self>> {
+        Ok(Some(match name.to_ascii_uppercase().as_str() {
+            "CRC32" => Self::Crc32,
+            "CRC32C" => Self::Crc32c,
+            "SHA1" => Self::Sha1,
+            "SHA256" => Self::Sha256,
+            "CRC64NVME" => return Ok(None),
+            other => {
+                return Err(s3err(
+                    S3ErrorCode::InvalidRequest,
+                    format!("Unsupported checksum algorithm {other:?}: use CRC32, CRC32C, SHA1 or SHA256."),
+                ));
+            }
+        }))
+    }
+
+    /// The header that carries this checksum.
+    pub fn header(self) -> &'static str {
+        match self {
+            Self::Crc32 => "x-amz-checksum-crc32",
+            Self::Crc32c => "x-amz-checksum-crc32c",
+            Self::Sha1 => "x-amz-checksum-sha1",
+            Self::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Crc32 => "CRC32",
+            Self::Crc32c => "CRC32C",
+            Self::Sha1 => "SHA1",
+            Self::Sha256 => "SHA256",
+        }
+    }
+}
+
+/// What the client told us to verify about a body.
+#[derive(Debug, Default, Clone)]
+pub struct BodyExpectations {
+    /// Base64 MD5 from `Content-MD5`.
+    pub content_md5: Option<String>,
+    /// The checksum algorithm to compute, if any.
+    pub algo: Option<ChecksumAlgo>,
+    /// The expected checksum value sent as a header (base64), if not in a trailer.
+    pub expected: Option<String>,
+    /// Declared length (`Content-Length` / decoded length), checked against what arrives.
+    pub length: Option<u64>,
+}
+
+/// A body written to a new, durable blob.
+#[derive(Debug)]
+pub struct WrittenBody {
+    /// The blob.
+    pub segment: Segment,
+    /// Hex MD5 of the body.
+    pub md5_hex: String,
+    /// Checksums computed (and verified when the client sent a value).
+    pub checksums: Checksums,
+}
+
+enum Hasher {
+    Crc32(crc32fast::Hasher),
+    Crc32c(u32),
+    Sha1(sha1::Sha1),
+    Sha256(sha2::Sha256),
+}
+
+impl Hasher {
+    fn new(algo: ChecksumAlgo) -> Self {
+        match algo {
+            ChecksumAlgo::Crc32 => Self::Crc32(crc32fast::Hasher::new()),
+            ChecksumAlgo::Crc32c => Self::Crc32c(0),
+            ChecksumAlgo::Sha1 => Self::Sha1(sha1::Sha1::new()),
+            ChecksumAlgo::Sha256 => Self::Sha256(sha2::Sha256::new()),
+        }
+    }
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Crc32(h) => h.update(data),
+            Self::Crc32c(c) => *c = crc32c::crc32c_append(*c, data),
+            Self::Sha1(h) => h.update(data),
+            Self::Sha256(h) => h.update(data),
+        }
+    }
+    fn finish_b64(self) -> String {
+        match self {
+            Self::Crc32(h) => B64.encode(h.finalize().to_be_bytes()),
+            Self::Crc32c(c) => B64.encode(c.to_be_bytes()),
+            Self::Sha1(h) => B64.encode(h.finalize()),
+            Self::Sha256(h) => B64.encode(h.finalize()),
+        }
+    }
+}
+
+/// Stores a checksum value in the slot of its algorithm.
+pub fn set_checksum(checksums: &mut Checksums, algo: ChecksumAlgo, value: String) {
+    match algo {
+        ChecksumAlgo::Crc32 => checksums.crc32 = Some(value),
+        ChecksumAlgo::Crc32c => checksums.crc32c = Some(value),
+        ChecksumAlgo::Sha1 => checksums.sha1 = Some(value),
+        ChecksumAlgo::Sha256 => checksums.sha256 = Some(value),
+    }
+}
+
+/// Streams `body` into a new blob, hashing as it goes, and verifies what the client declared.
+/// On any failure the unfinished blob is discarded: nothing becomes visible.
+pub async fn ingest(
+    blobs: &dyn BlobStore,
+    body: Option<StreamingBlob>,
+    expect: &BodyExpectations,
+    trailers: Option<&s3s::TrailingHeaders>,
+) -> S3Result<WrittenBody> {
+    let mut writer = blobs.create().await.or_s3()?;
+    let mut md5 = Md5::new();
+    let mut hasher = expect.algo.map(Hasher::new);
+    let mut received: u64 = 0;
+    if let Some(mut body) = body {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                s3err(S3ErrorCode::IncompleteBody, format!("The request body could not be read: {e}"))
+            })?;
+            received += chunk.len() as u64;
+            if expect.length.is_some_and(|len| received > len) {
+                return Err(s3err(
+                    S3ErrorCode::IncompleteBody,
+                    "The request body is longer than its declared Content-Length.",
+                ));
+            }
+            md5.update(&chunk);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&chunk);
+            }
+            writer.write(&chunk).await.or_s3()?;
+        }
+    }
+    if expect.length.is_some_and(|len| received != len) {
+        return Err(s3err(
+            S3ErrorCode::IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        ));
+    }
+    let md5 = md5.finalize();
+    if let Some(declared) = &expect.content_md5 {
+        let decoded = B64
+            .decode(declared.trim())
+            .ok()
+            .filter(|d| d.len() == 16)
+            .ok_or_else(|| s3err(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid base64 MD5."))?;
+        if decoded.as_slice() != md5.as_slice() {
+            return Err(s3err(S3ErrorCode::BadDigest, "The Content-MD5 you specified did not match what we received."));
+        }
+    }
+    let mut checksums = Checksums::default();
+    if let (Some(algo), Some(h)) = (expect.algo, hasher) {
+        let computed = h.finish_b64();
+        let trailer_value = trailers.and_then(|t| {
+            t.read(|headers| headers.get(algo.header()).and_then(|v| v.to_str().ok()).map(str::to_owned))
+                .flatten()
+        });
+        if let Some(declared) = expect.expected.as_deref().or(trailer_value.as_deref())
+            && declared.trim() != computed
+        {
+            return Err(s3err(
+                S3ErrorCode::BadDigest,
+                format!("The {} you specified did not match the calculated checksum.", algo.name()),
+            ));
+        }
+        set_checksum(&mut checksums, algo, computed);
+    }
+    let (blob, size) = writer.finish().await.or_s3()?;
+    Ok(WrittenBody { segment: Segment { blob, size }, md5_hex: hex::encode(md5), checksums })
+}
+
+/// Reads `range` (half-open, in object coordinates) of an object made of `segments` as one stream.
+/// The blobs are pinned for the life of the stream so a concurrent overwrite cannot pull them away.
+pub async fn egress(
+    blobs: std::sync::Arc<dyn BlobStore>,
+    segments: &[Segment],
+    range: std::ops::Range<u64>,
+) -> Result<StreamingBlob, StoreError> {
+    let ids: Vec<BlobId> = segments.iter().map(|s| s.blob).collect();
+    let pin = blobs.pin(&ids);
+    for id in &ids {
+        if !blobs.exists(*id).await? {
+            return Err(StoreError::NoSuchBlob(*id));
+        }
+    }
+    let mut pieces: Vec<(BlobId, u64, u64)> = Vec::new();
+    let mut pos = 0u64;
+    for seg in segments {
+        let (start, end) = (pos, pos + seg.size);
+        pos = end;
+        let lo = range.start.max(start);
+        let hi = range.end.min(end);
+        if lo < hi {
+            pieces.push((seg.blob, lo - start, hi - lo));
+        }
+    }
+    let stream = futures::stream::iter(pieces)
+        .then(move |(id, offset, len)| {
+            let blobs = blobs.clone();
+            async move { blobs.read(id, offset, len).await }
+        })
+        .map(|r| match r {
+            Ok(s) => s,
+            Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+        })
+        .flatten()
+        .boxed();
+    Ok(StreamingBlob::wrap(PinnedStream { inner: Mutex::new(stream), _pin: pin }))
+}
+
+/// Makes a `Send` stream `Sync` (s3s requires it) and holds the blob pins while it lives.
+struct PinnedStream {
+    inner: Mutex<ByteStream>,
+    _pin: BlobPin,
+}
+
+impl Stream for PinnedStream {
+    type Item = Result<Bytes, StoreError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let inner = this.inner.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.as_mut().poll_next(cx)
+    }
+}

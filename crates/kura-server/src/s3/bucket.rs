@@ -1,0 +1,110 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
+//! GetBucketVersioning.
+
+use super::KuraS3;
+use super::meta::{now_ms, owner, timestamp};
+use crate::errors::{StoreResultExt, s3err, store_error};
+use kura_store::{BucketInfo, StoreError};
+use s3s::dto::*;
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+
+/// The bucket name that would shadow kura's own endpoints under `/kura/`.
+pub const RESERVED_BUCKET: &str = "kura";
+
+/// Fails with NoSuchBucket unless the bucket exists.
+pub(super) async fn require_bucket(s3: &KuraS3, bucket: &str) -> S3Result<BucketInfo> {
+    s3.meta
+        .get_bucket(bucket)
+        .await
+        .or_s3()?
+        .ok_or_else(|| store_error(StoreError::NoSuchBucket(bucket.to_owned())))
+}
+
+pub(super) async fn list_buckets(s3: &KuraS3, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    let input = req.input;
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let max = input.max_buckets.map_or(10_000, |m| usize::try_from(m.max(1)).unwrap_or(10_000));
+    let mut buckets: Vec<_> = s3
+        .meta
+        .list_buckets()
+        .await
+        .or_s3()?
+        .into_iter()
+        .filter(|b| b.name.starts_with(&prefix))
+        .filter(|b| input.continuation_token.as_ref().is_none_or(|t| b.name.as_str() > t.as_str()))
+        .collect();
+    let truncated = buckets.len() > max;
+    buckets.truncate(max);
+    let continuation_token = if truncated { buckets.last().map(|b| b.name.clone()) } else { None };
+    let buckets = buckets
+        .into_iter()
+        .map(|b| Bucket {
+            name: Some(b.name),
+            creation_date: Some(timestamp(b.created_ms)),
+            bucket_region: Some(b.region),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(owner()),
+        prefix: input.prefix,
+        continuation_token,
+    }))
+}
+
+pub(super) async fn create_bucket(s3: &KuraS3, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    let input = req.input;
+    if input.bucket == RESERVED_BUCKET {
+        return Err(s3err(
+            S3ErrorCode::InvalidBucketName,
+            "The bucket name \"kura\" is reserved for kura's own endpoints (/kura/...): choose another name.",
+        ));
+    }
+    let constraint = input
+        .create_bucket_configuration
+        .as_ref()
+        .and_then(|c| c.location_constraint.as_ref())
+        .map(|c| c.as_str().to_owned())
+        .filter(|c| !c.is_empty());
+    if let Some(c) = &constraint
+        && c != &s3.region
+    {
+        return Err(s3err(
+            S3ErrorCode::InvalidLocationConstraint,
+            format!("The location constraint {c:?} is not this server's region {:?}: omit it or use {:?}.", s3.region, s3.region),
+        ));
+    }
+    let info = BucketInfo { name: input.bucket.clone(), created_ms: now_ms(), region: s3.region.clone() };
+    s3.meta.create_bucket(info).await.or_s3()?;
+    Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))
+}
+
+pub(super) async fn head_bucket(s3: &KuraS3, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    let b = require_bucket(s3, &req.input.bucket).await?;
+    Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(b.region), ..Default::default() }))
+}
+
+pub(super) async fn delete_bucket(s3: &KuraS3, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let freed = s3.meta.delete_bucket(&req.input.bucket).await.or_s3()?;
+    s3.reclaim(freed).await;
+    Ok(S3Response::with_status(DeleteBucketOutput {}, http::StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn get_bucket_location(
+    s3: &KuraS3,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    let b = require_bucket(s3, &req.input.bucket).await?;
+    // As AWS: us-east-1 is reported as an empty LocationConstraint.
+    let location_constraint = (b.region != "us-east-1").then(|| BucketLocationConstraint::from(b.region));
+    Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
+}
+
+pub(super) async fn get_bucket_versioning(
+    s3: &KuraS3,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    require_bucket(s3, &req.input.bucket).await?;
+    // Versioning is not available yet: every bucket is unversioned, which S3 reports as no Status.
+    Ok(S3Response::new(GetBucketVersioningOutput::default()))
+}

@@ -1,0 +1,109 @@
+//! HTTP preconditions (RFC 9110 §13, as S3 applies them): `If-Match`, `If-None-Match`,
+//! `If-Modified-Since`, `If-Unmodified-Since`, and their `x-amz-copy-source-if-*` twins.
+
+use crate::errors::s3err;
+use crate::s3::meta::timestamp_secs;
+use s3s::dto::{ETagCondition, Timestamp};
+use s3s::{S3ErrorCode, S3Result};
+
+/// The conditions of one request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Preconditions<'a> {
+    /// `If-Match`.
+    pub if_match: Option<&'a ETagCondition>,
+    /// `If-None-Match`.
+    pub if_none_match: Option<&'a ETagCondition>,
+    /// `If-Modified-Since`.
+    pub if_modified_since: Option<&'a Timestamp>,
+    /// `If-Unmodified-Since`.
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+fn matches(cond: &ETagCondition, etag: &str) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value().trim_matches('"') == etag,
+    }
+}
+
+impl Preconditions<'_> {
+    /// Checks a read (GET/HEAD): failures give 412 PreconditionFailed, "not modified" gives 304.
+    pub fn check_read(&self, etag: &str, last_modified_ms: i64) -> S3Result<()> {
+        self.check(etag, last_modified_ms, false)
+    }
+
+    /// Checks a copy source: every failure is 412 PreconditionFailed.
+    pub fn check_copy_source(&self, etag: &str, last_modified_ms: i64) -> S3Result<()> {
+        self.check(etag, last_modified_ms, true)
+    }
+
+    fn check(&self, etag: &str, last_modified_ms: i64, copy: bool) -> S3Result<()> {
+        let modified = last_modified_ms.div_euclid(1000);
+        let failed = || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
+        let not_modified = || if copy { failed() } else { s3err(S3ErrorCode::NotModified, "Not Modified") };
+        match self.if_match {
+            Some(cond) => {
+                if !matches(cond, etag) {
+                    return Err(failed());
+                }
+            }
+            None => {
+                if self.if_unmodified_since.is_some_and(|t| modified > timestamp_secs(t)) {
+                    return Err(failed());
+                }
+            }
+        }
+        match self.if_none_match {
+            Some(cond) => {
+                if matches(cond, etag) {
+                    return Err(not_modified());
+                }
+            }
+            None => {
+                if self.if_modified_since.is_some_and(|t| modified <= timestamp_secs(t)) {
+                    return Err(not_modified());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::dto::ETag;
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from(time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+    }
+
+    #[test]
+    fn if_match_mismatch_is_412_and_none_match_hit_is_304() {
+        let other = ETagCondition::ETag(ETag::Strong("zzz".into()));
+        let same = ETagCondition::ETag(ETag::Strong("abc".into()));
+        let p = Preconditions { if_match: Some(&other), ..Default::default() };
+        assert_eq!(p.check_read("abc", 0).unwrap_err().code(), &S3ErrorCode::PreconditionFailed);
+        let p = Preconditions { if_none_match: Some(&same), ..Default::default() };
+        assert_eq!(p.check_read("abc", 0).unwrap_err().code(), &S3ErrorCode::NotModified);
+        assert_eq!(p.check_copy_source("abc", 0).unwrap_err().code(), &S3ErrorCode::PreconditionFailed);
+        let any = ETagCondition::Any;
+        let p = Preconditions { if_match: Some(&any), ..Default::default() };
+        assert!(p.check_read("abc", 0).is_ok());
+    }
+
+    #[test]
+    fn dates_compare_at_second_precision_and_yield_to_etags() {
+        let t = ts(1000);
+        let p = Preconditions { if_modified_since: Some(&t), ..Default::default() };
+        assert_eq!(p.check_read("e", 1_000_999).unwrap_err().code(), &S3ErrorCode::NotModified);
+        assert!(p.check_read("e", 1_001_000).is_ok());
+        let p = Preconditions { if_unmodified_since: Some(&t), ..Default::default() };
+        assert!(p.check_read("e", 1_000_500).is_ok());
+        assert_eq!(p.check_read("e", 1_001_000).unwrap_err().code(), &S3ErrorCode::PreconditionFailed);
+        // If-Match that holds overrides a failing If-Unmodified-Since (RFC 9110 §13.2.2).
+        let m = ETagCondition::ETag(ETag::Strong("e".into()));
+        let p = Preconditions { if_match: Some(&m), if_unmodified_since: Some(&t), ..Default::default() };
+        assert!(p.check_read("e", 5_000_000).is_ok());
+    }
+}

@@ -1,0 +1,216 @@
+//! Conversions between S3 wire types (s3s DTOs) and stored records: times, ETags, headers, tags.
+
+use crate::errors::s3err;
+use kura_store::{Checksums, ObjectHeaders, ObjectMeta, Tags};
+use s3s::dto::{ETag, Timestamp, TimestampFormat};
+use s3s::{S3ErrorCode, S3Result};
+
+/// The id kura reports as every object's and bucket's owner (single-tenant store).
+pub const OWNER_ID: &str = "kura";
+
+/// Now, in ms since the epoch.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// ms since the epoch → wire timestamp.
+pub fn timestamp(ms: i64) -> Timestamp {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t)
+}
+
+/// Wire timestamp → whole seconds since the epoch (HTTP dates have second precision).
+pub fn timestamp_secs(ts: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(ts.clone()).unix_timestamp()
+}
+
+/// A stored ETag (no quotes) as a wire ETag.
+pub fn etag(hex: &str) -> ETag {
+    ETag::Strong(hex.to_owned())
+}
+
+/// The owner reported in listings.
+pub fn owner() -> s3s::dto::Owner {
+    s3s::dto::Owner { display_name: Some(OWNER_ID.to_owned()), id: Some(OWNER_ID.to_owned()) }
+}
+
+/// Formats an `Expires` timestamp for storage.
+pub fn format_http_date(ts: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    ts.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+/// Parses a stored `Expires` back.
+pub fn parse_http_date(s: &str) -> Option<Timestamp> {
+    Timestamp::parse(TimestampFormat::HttpDate, s).ok()
+}
+
+/// Builds [`ObjectHeaders`] from any input DTO that carries the standard object headers
+/// (PutObject, CreateMultipartUpload, CopyObject with `REPLACE`).
+macro_rules! object_headers_from {
+    ($input:expr) => {{
+        let input = &$input;
+        kura_store::ObjectHeaders {
+            content_type: input.content_type.clone(),
+            content_encoding: input.content_encoding.clone(),
+            content_disposition: input.content_disposition.clone(),
+            content_language: input.content_language.clone(),
+            cache_control: input.cache_control.clone(),
+            expires: input.expires.as_ref().and_then($crate::s3::meta::format_http_date),
+            website_redirect_location: input.website_redirect_location.clone(),
+            user_metadata: input
+                .metadata
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            storage_class: input.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+    }};
+}
+pub(crate) use object_headers_from;
+
+/// Fills the object-describing fields shared by GetObjectOutput and HeadObjectOutput.
+macro_rules! fill_object_output {
+    ($out:expr, $meta:expr) => {{
+        let meta: &kura_store::ObjectMeta = $meta;
+        let h = &meta.headers;
+        $out.e_tag = Some($crate::s3::meta::etag(&meta.etag));
+        $out.last_modified = Some($crate::s3::meta::timestamp(meta.last_modified_ms));
+        $out.accept_ranges = Some("bytes".to_owned());
+        $out.content_type = Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned()));
+        $out.content_encoding = h.content_encoding.clone();
+        $out.content_disposition = h.content_disposition.clone();
+        $out.content_language = h.content_language.clone();
+        $out.cache_control = h.cache_control.clone();
+        $out.expires = h.expires.as_deref().and_then($crate::s3::meta::parse_http_date);
+        $out.website_redirect_location = h.website_redirect_location.clone();
+        if !h.user_metadata.is_empty() {
+            $out.metadata = Some(h.user_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        }
+        if meta.part_sizes.len() > 0 {
+            $out.parts_count = i32::try_from(meta.part_sizes.len()).ok();
+        }
+        $out.storage_class = h.storage_class.clone().map(s3s::dto::StorageClass::from);
+    }};
+}
+pub(crate) use fill_object_output;
+
+/// Fills the checksum fields of any output DTO from stored checksums.
+macro_rules! fill_checksums {
+    ($out:expr, $sums:expr) => {{
+        let sums: &kura_store::Checksums = $sums;
+        $out.checksum_crc32 = sums.crc32.clone();
+        $out.checksum_crc32c = sums.crc32c.clone();
+        $out.checksum_sha1 = sums.sha1.clone();
+        $out.checksum_sha256 = sums.sha256.clone();
+    }};
+}
+pub(crate) use fill_checksums;
+
+/// Whether stored checksums hold anything.
+pub fn has_checksums(c: &Checksums) -> bool {
+    c.crc32.is_some() || c.crc32c.is_some() || c.sha1.is_some() || c.sha256.is_some()
+}
+
+/// Parses an `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded) into tags, validating them.
+pub fn parse_tagging_header(header: &str) -> S3Result<Tags> {
+    let mut tags = Tags::new();
+    for pair in header.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = url_decode(k)?;
+        let v = url_decode(v)?;
+        if tags.insert(k.clone(), v).is_some() {
+            return Err(s3err(S3ErrorCode::InvalidTag, format!("Duplicate tag key {k:?}: tag keys must be unique.")));
+        }
+    }
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
+fn url_decode(s: &str) -> S3Result<String> {
+    let s = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| s3err(S3ErrorCode::InvalidArgument, "The x-amz-tagging header is not valid UTF-8 URL encoding."))
+}
+
+/// Validates a tag set against S3's limits (10 tags on objects, 128-char keys, 256-char values).
+pub fn validate_tags(tags: &Tags) -> S3Result<()> {
+    if tags.len() > 10 {
+        return Err(s3err(S3ErrorCode::InvalidTag, "Object tags cannot be greater than 10."));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(s3err(S3ErrorCode::InvalidTag, format!("The tag key {k:?} must be 1 to 128 characters long.")));
+        }
+        if v.chars().count() > 256 {
+            return Err(s3err(S3ErrorCode::InvalidTag, format!("The value of tag {k:?} must be at most 256 characters.")));
+        }
+    }
+    Ok(())
+}
+
+/// Converts a wire tag set into stored tags (validated).
+pub fn tags_from_wire(set: &[s3s::dto::Tag]) -> S3Result<Tags> {
+    let mut tags = Tags::new();
+    for t in set {
+        let k = t.key.clone().unwrap_or_default();
+        if tags.insert(k.clone(), t.value.clone().unwrap_or_default()).is_some() {
+            return Err(s3err(S3ErrorCode::InvalidTag, format!("Duplicate tag key {k:?}: tag keys must be unique.")));
+        }
+    }
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// Stored tags → wire tag set.
+pub fn tags_to_wire(tags: &Tags) -> Vec<s3s::dto::Tag> {
+    tags.iter().map(|(k, v)| s3s::dto::Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()
+}
+
+/// Limit on user metadata, as S3: 2 KiB of names and values together.
+pub fn check_metadata_size(h: &ObjectHeaders) -> S3Result<()> {
+    let total: usize = h.user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > 2048 {
+        return Err(s3err(
+            S3ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size of 2 KiB.",
+        ));
+    }
+    Ok(())
+}
+
+/// Maximum key length in bytes, as S3.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Rejects keys S3 would reject.
+pub fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(s3err(S3ErrorCode::InvalidArgument, "The object key must not be empty."));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(s3err(S3ErrorCode::KeyTooLongError, "Your key is too long: at most 1024 bytes."));
+    }
+    Ok(())
+}
+
+/// A fresh object record with defaults for the fields every writer fills the same way.
+pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, tags: Tags) -> ObjectMeta {
+    ObjectMeta {
+        key,
+        size,
+        etag,
+        last_modified_ms: now_ms(),
+        segments: Vec::new(),
+        part_sizes: Vec::new(),
+        headers,
+        checksums: Checksums::default(),
+        tags,
+        version_id: "null".to_owned(),
+    }
+}

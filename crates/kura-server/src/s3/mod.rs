@@ -1,0 +1,90 @@
+//! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging), behind one
+//! [`KuraS3`] value that s3s calls after it has parsed the request and checked its signature.
+//!
+//! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
+//! below only routes to them, so the list of supported operations reads in one place.
+
+pub mod body;
+mod bucket;
+pub mod conditions;
+pub mod meta;
+mod list;
+mod multipart;
+mod object;
+mod tagging;
+
+use kura_store::{BlobStore, MetaStore};
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result};
+use std::sync::Arc;
+
+/// The S3 service: operations over a metadata store and a blob store.
+#[derive(Clone)]
+pub struct KuraS3 {
+    /// Buckets, object metadata, uploads.
+    pub meta: Arc<dyn MetaStore>,
+    /// Object bodies.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The region this server answers for (GetBucketLocation, default LocationConstraint).
+    pub region: String,
+}
+
+impl KuraS3 {
+    /// A service over the given stores.
+    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, region: impl Into<String>) -> Self {
+        Self { meta, blobs, region: region.into() }
+    }
+
+    /// Reclaims blobs a metadata commit no longer references.
+    pub(crate) async fn reclaim(&self, ids: Vec<kura_store::BlobId>) {
+        if !ids.is_empty() {
+            self.blobs.reclaim(ids).await;
+        }
+    }
+}
+
+/// Routes each supported S3 operation to its family module.
+macro_rules! route {
+    ($($method:ident: $input:ident -> $output:ident => $module:ident;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for KuraS3 {
+            $(
+                async fn $method(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    $module::$method(self, req).await
+                }
+            )*
+        }
+    };
+}
+
+route! {
+    list_buckets: ListBucketsInput -> ListBucketsOutput => bucket;
+    create_bucket: CreateBucketInput -> CreateBucketOutput => bucket;
+    head_bucket: HeadBucketInput -> HeadBucketOutput => bucket;
+    delete_bucket: DeleteBucketInput -> DeleteBucketOutput => bucket;
+    get_bucket_location: GetBucketLocationInput -> GetBucketLocationOutput => bucket;
+    get_bucket_versioning: GetBucketVersioningInput -> GetBucketVersioningOutput => bucket;
+
+    put_object: PutObjectInput -> PutObjectOutput => object;
+    get_object: GetObjectInput -> GetObjectOutput => object;
+    head_object: HeadObjectInput -> HeadObjectOutput => object;
+    delete_object: DeleteObjectInput -> DeleteObjectOutput => object;
+    delete_objects: DeleteObjectsInput -> DeleteObjectsOutput => object;
+    copy_object: CopyObjectInput -> CopyObjectOutput => object;
+
+    list_objects: ListObjectsInput -> ListObjectsOutput => list;
+    list_objects_v2: ListObjectsV2Input -> ListObjectsV2Output => list;
+    list_object_versions: ListObjectVersionsInput -> ListObjectVersionsOutput => list;
+
+    create_multipart_upload: CreateMultipartUploadInput -> CreateMultipartUploadOutput => multipart;
+    upload_part: UploadPartInput -> UploadPartOutput => multipart;
+    upload_part_copy: UploadPartCopyInput -> UploadPartCopyOutput => multipart;
+    complete_multipart_upload: CompleteMultipartUploadInput -> CompleteMultipartUploadOutput => multipart;
+    abort_multipart_upload: AbortMultipartUploadInput -> AbortMultipartUploadOutput => multipart;
+    list_parts: ListPartsInput -> ListPartsOutput => multipart;
+    list_multipart_uploads: ListMultipartUploadsInput -> ListMultipartUploadsOutput => multipart;
+
+    get_object_tagging: GetObjectTaggingInput -> GetObjectTaggingOutput => tagging;
+    put_object_tagging: PutObjectTaggingInput -> PutObjectTaggingOutput => tagging;
+    delete_object_tagging: DeleteObjectTaggingInput -> DeleteObjectTaggingOutput => tagging;
+}

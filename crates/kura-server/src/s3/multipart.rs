@@ -1,0 +1,374 @@
+//! Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts,
+//! ListMultipartUploads. Completing never copies data: the parts become the object's segments.
+
+use super::KuraS3;
+use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
+use super::bucket::require_bucket;
+use super::conditions::Preconditions;
+use super::meta::{check_key, check_metadata_size, etag, new_object, now_ms, object_headers_from, owner, parse_tagging_header, timestamp};
+use super::object::{checksum_expectations, copy_bytes, copy_source, require_object, stored_algo};
+use crate::errors::{StoreResultExt, s3err, store_error};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use kura_store::{Checksums, PartInfo, Segment, StoreError, UploadInfo, UploadListQuery};
+use md5::{Digest, Md5};
+use s3s::dto::*;
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+
+/// S3's minimum size of every part but the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3's highest part number.
+pub const MAX_PART_NUMBER: i32 = 10_000;
+
+/// A new upload id: time-ordered (so uploads of one key list in initiation order) and unguessable.
+fn new_upload_id() -> String {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!("{:020x}{:032x}", nanos.max(0), uuid::Uuid::new_v4().as_u128())
+}
+
+/// Reads an upload and checks that it belongs to `key`.
+async fn require_upload(s3: &KuraS3, bucket: &str, key: &str, upload_id: &str) -> S3Result<UploadInfo> {
+    require_bucket(s3, bucket).await?;
+    match s3.meta.get_upload(bucket, upload_id).await.or_s3()? {
+        Some(u) if u.key == key => Ok(u),
+        _ => Err(store_error(StoreError::NoSuchUpload(upload_id.to_owned()))),
+    }
+}
+
+fn check_part_number(n: i32) -> S3Result<u32> {
+    if (1..=MAX_PART_NUMBER).contains(&n) {
+        Ok(n.unsigned_abs())
+    } else {
+        Err(s3err(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive."))
+    }
+}
+
+pub(super) async fn create_multipart_upload(
+    s3: &KuraS3,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    let input = req.input;
+    check_key(&input.key)?;
+    require_bucket(s3, &input.bucket).await?;
+    let headers = object_headers_from!(input);
+    check_metadata_size(&headers)?;
+    let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
+    let algo = input.checksum_algorithm.as_ref().map(|a| ChecksumAlgo::parse(a.as_str())).transpose()?.flatten();
+    let upload = UploadInfo {
+        upload_id: new_upload_id(),
+        key: input.key.clone(),
+        initiated_ms: now_ms(),
+        headers,
+        tags,
+        checksum_algorithm: algo.and(input.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase())),
+        checksum_type: input.checksum_type.as_ref().map(|t| t.as_str().to_owned()),
+    };
+    let upload_id = upload.upload_id.clone();
+    s3.meta.create_upload(&input.bucket, upload).await.or_s3()?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(upload_id),
+        checksum_algorithm: input.checksum_algorithm,
+        checksum_type: input.checksum_type,
+        ..Default::default()
+    }))
+}
+
+/// Records a part; if the upload vanished meanwhile, the new blob is reclaimed.
+async fn commit_part(s3: &KuraS3, bucket: &str, upload_id: &str, part: PartInfo) -> S3Result<()> {
+    let blob = part.blob;
+    match s3.meta.put_part(bucket, upload_id, part).await {
+        Ok(replaced) => {
+            s3.reclaim(replaced.into_iter().collect()).await;
+            Ok(())
+        }
+        Err(e) => {
+            s3.reclaim(vec![blob]).await;
+            Err(store_error(e))
+        }
+    }
+}
+
+pub(super) async fn upload_part(s3: &KuraS3, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    let S3Request { mut input, headers, trailing_headers, .. } = req;
+    let number = check_part_number(input.part_number)?;
+    let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let (mut algo, expected) = checksum_expectations(
+        &headers,
+        input.checksum_algorithm.as_ref(),
+        [
+            (ChecksumAlgo::Crc32, input.checksum_crc32.as_ref()),
+            (ChecksumAlgo::Crc32c, input.checksum_crc32c.as_ref()),
+            (ChecksumAlgo::Sha1, input.checksum_sha1.as_ref()),
+            (ChecksumAlgo::Sha256, input.checksum_sha256.as_ref()),
+        ],
+    )?;
+    if algo.is_none() {
+        algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
+    }
+    let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
+    let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
+    let part = PartInfo {
+        number,
+        etag: written.md5_hex.clone(),
+        size: written.segment.size,
+        blob: written.segment.blob,
+        last_modified_ms: now_ms(),
+        checksums: written.checksums.clone(),
+    };
+    commit_part(s3, &input.bucket, &input.upload_id, part).await?;
+    let mut out = UploadPartOutput { e_tag: Some(etag(&written.md5_hex)), ..Default::default() };
+    super::meta::fill_checksums!(out, &written.checksums);
+    Ok(S3Response::new(out))
+}
+
+/// Parses `x-amz-copy-source-range: bytes=first-last` against the source size (half-open result).
+fn copy_range(header: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let Some(h) = header else { return Ok(0..size) };
+    let bad = || s3err(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last.");
+    let (first, last) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
+    let first: u64 = first.trim().parse().map_err(|_| bad())?;
+    let last: u64 = last.trim().parse().map_err(|_| bad())?;
+    if first > last || last >= size {
+        return Err(s3err(
+            S3ErrorCode::InvalidRange,
+            format!("The x-amz-copy-source-range {h:?} is not satisfiable: the source is {size} bytes."),
+        ));
+    }
+    Ok(first..last + 1)
+}
+
+pub(super) async fn upload_part_copy(
+    s3: &KuraS3,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let input = req.input;
+    let number = check_part_number(input.part_number)?;
+    let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+    let source = require_object(s3, src_bucket, src_key, src_version).await?;
+    Preconditions {
+        if_match: input.copy_source_if_match.as_ref(),
+        if_none_match: input.copy_source_if_none_match.as_ref(),
+        if_modified_since: input.copy_source_if_modified_since.as_ref(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+    }
+    .check_copy_source(&source.etag, source.last_modified_ms)?;
+    let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
+    let algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
+    let written = copy_bytes(s3, &source, range, algo).await?;
+    let last_modified = now_ms();
+    let part = PartInfo {
+        number,
+        etag: written.md5_hex.clone(),
+        size: written.segment.size,
+        blob: written.segment.blob,
+        last_modified_ms: last_modified,
+        checksums: written.checksums.clone(),
+    };
+    commit_part(s3, &input.bucket, &input.upload_id, part).await?;
+    let mut result = CopyPartResult {
+        e_tag: Some(etag(&written.md5_hex)),
+        last_modified: Some(timestamp(last_modified)),
+        ..Default::default()
+    };
+    super::meta::fill_checksums!(result, &written.checksums);
+    Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
+}
+
+/// The composite checksum of an upload (checksum of the part checksums, `-N`), when every part has one.
+fn composite_checksum(algo: ChecksumAlgo, parts: &[&PartInfo]) -> Option<String> {
+    let mut concat = Vec::new();
+    for p in parts {
+        let value = match algo {
+            ChecksumAlgo::Crc32 => p.checksums.crc32.as_ref(),
+            ChecksumAlgo::Crc32c => p.checksums.crc32c.as_ref(),
+            ChecksumAlgo::Sha1 => p.checksums.sha1.as_ref(),
+            ChecksumAlgo::Sha256 => p.checksums.sha256.as_ref(),
+        }?;
+        concat.extend(B64.decode(value).ok()?);
+    }
+    let digest = match algo {
+        ChecksumAlgo::Crc32 => crc32fast::hash(&concat).to_be_bytes().to_vec(),
+        ChecksumAlgo::Crc32c => crc32c::crc32c(&concat).to_be_bytes().to_vec(),
+        ChecksumAlgo::Sha1 => sha1::Sha1::digest(&concat).to_vec(),
+        ChecksumAlgo::Sha256 => sha2::Sha256::digest(&concat).to_vec(),
+    };
+    Some(format!("{}-{}", B64.encode(digest), parts.len()))
+}
+
+pub(super) async fn complete_multipart_upload(
+    s3: &KuraS3,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let input = req.input;
+    let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+    if requested.is_empty() {
+        return Err(s3err(S3ErrorCode::MalformedXML, "You must specify at least one part to complete a multipart upload."));
+    }
+    let stored = s3.meta.list_parts(&input.bucket, &input.upload_id, 0, MAX_PART_NUMBER as usize).await.or_s3()?;
+    let mut used: Vec<&PartInfo> = Vec::with_capacity(requested.len());
+    let mut previous = 0u32;
+    for p in &requested {
+        let n = p.part_number.ok_or_else(|| s3err(S3ErrorCode::InvalidPart, "Every part must name its PartNumber."))?;
+        let n = check_part_number(n)?;
+        if n <= previous {
+            return Err(s3err(S3ErrorCode::InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."));
+        }
+        previous = n;
+        let found = stored.iter().find(|s| s.number == n);
+        let wanted_etag = p.e_tag.as_ref().map(|e| e.value().trim_matches('"').to_owned());
+        let part = match (found, wanted_etag) {
+            (Some(s), Some(e)) if s.etag == e => s,
+            _ => {
+                return Err(s3err(
+                    S3ErrorCode::InvalidPart,
+                    format!("Part {n} could not be found or its ETag does not match: upload it again or fix the ETag."),
+                ));
+            }
+        };
+        used.push(part);
+    }
+    if let Some(small) = used.iter().rev().skip(1).find(|p| p.size < MIN_PART_SIZE) {
+        return Err(s3err(
+            S3ErrorCode::EntityTooSmall,
+            format!("Part {} is {} bytes: every part but the last must be at least 5 MiB.", small.number, small.size),
+        ));
+    }
+    if input.if_none_match.is_some() && s3.meta.get_object(&input.bucket, &input.key).await.or_s3()?.is_some() {
+        return Err(s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold."));
+    }
+    let mut md5_concat = Md5::new();
+    for p in &used {
+        md5_concat.update(hex::decode(&p.etag).unwrap_or_default());
+    }
+    let etag_value = format!("{}-{}", hex::encode(md5_concat.finalize()), used.len());
+    let size: u64 = used.iter().map(|p| p.size).sum();
+    let mut checksums = Checksums::default();
+    let algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
+    // A FULL_OBJECT checksum would need CRC combination; kura records composite checksums only.
+    if let Some(algo) = algo.or_else(|| used.first().and_then(|p| stored_algo(&p.checksums)))
+        && upload.checksum_type.as_deref() != Some("FULL_OBJECT")
+        && let Some(c) = composite_checksum(algo, &used)
+    {
+        set_checksum(&mut checksums, algo, c);
+        checksums.checksum_type = Some("COMPOSITE".to_owned());
+    }
+    let mut object = new_object(input.key.clone(), size, etag_value.clone(), upload.headers, upload.tags);
+    object.segments = used.iter().map(|p| Segment { blob: p.blob, size: p.size }).collect();
+    object.part_sizes = used.iter().map(|p| p.size).collect();
+    object.checksums = checksums.clone();
+    let freed = s3.meta.complete_upload(&input.bucket, &input.upload_id, object).await.or_s3()?;
+    s3.reclaim(freed).await;
+    let mut out = CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        e_tag: Some(etag(&etag_value)),
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        ..Default::default()
+    };
+    super::meta::fill_checksums!(out, &checksums);
+    Ok(S3Response::new(out))
+}
+
+pub(super) async fn abort_multipart_upload(
+    s3: &KuraS3,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let input = req.input;
+    require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let freed = s3.meta.abort_upload(&input.bucket, &input.upload_id).await.or_s3()?;
+    s3.reclaim(freed).await;
+    Ok(S3Response::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    let input = req.input;
+    let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let after = input.part_number_marker.map_or(0, |m| m.max(0).unsigned_abs());
+    let mut parts = s3.meta.list_parts(&input.bucket, &input.upload_id, after, max + 1).await.or_s3()?;
+    let is_truncated = parts.len() > max;
+    parts.truncate(max);
+    let next = parts.last().map(|p| p.number as i32);
+    let parts = parts
+        .into_iter()
+        .map(|p| {
+            let mut part = Part {
+                e_tag: Some(etag(&p.etag)),
+                last_modified: Some(timestamp(p.last_modified_ms)),
+                part_number: i32::try_from(p.number).ok(),
+                size: i64::try_from(p.size).ok(),
+                ..Default::default()
+            };
+            super::meta::fill_checksums!(part, &p.checksums);
+            part
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: next,
+        max_parts: Some(max as i32),
+        is_truncated: Some(is_truncated),
+        parts: Some(parts),
+        owner: Some(owner()),
+        initiator: Some(Initiator { display_name: Some(super::meta::OWNER_ID.to_owned()), id: Some(super::meta::OWNER_ID.to_owned()) }),
+        storage_class: Some(StorageClass::from("STANDARD".to_owned())),
+        checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
+        ..Default::default()
+    }))
+}
+
+pub(super) async fn list_multipart_uploads(
+    s3: &KuraS3,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let input = req.input;
+    require_bucket(s3, &input.bucket).await?;
+    let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let query = UploadListQuery {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+        key_marker: input.key_marker.clone().filter(|k| !k.is_empty()),
+        upload_id_marker: input.upload_id_marker.clone().filter(|u| !u.is_empty()),
+        max,
+    };
+    let page = s3.meta.list_uploads(&input.bucket, &query).await.or_s3()?;
+    let (next_key_marker, next_upload_id_marker) = match page.uploads.last() {
+        Some(u) if page.is_truncated => (Some(u.key.clone()), Some(u.upload_id.clone())),
+        _ => (None, None),
+    };
+    let uploads = page
+        .uploads
+        .into_iter()
+        .map(|u| MultipartUpload {
+            key: Some(u.key),
+            upload_id: Some(u.upload_id),
+            initiated: Some(timestamp(u.initiated_ms)),
+            owner: Some(owner()),
+            initiator: Some(Initiator { display_name: Some(super::meta::OWNER_ID.to_owned()), id: Some(super::meta::OWNER_ID.to_owned()) }),
+            storage_class: Some(StorageClass::from("STANDARD".to_owned())),
+            checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        prefix: input.prefix,
+        delimiter: input.delimiter,
+        key_marker: input.key_marker,
+        upload_id_marker: input.upload_id_marker,
+        max_uploads: Some(max as i32),
+        is_truncated: Some(page.is_truncated),
+        next_key_marker,
+        next_upload_id_marker,
+        uploads: Some(uploads),
+        common_prefixes: Some(page.prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+        ..Default::default()
+    }))
+}

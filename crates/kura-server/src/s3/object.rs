@@ -1,0 +1,426 @@
+//! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject.
+
+use super::KuraS3;
+use super::body::{BodyExpectations, ChecksumAlgo, WrittenBody, egress, ingest};
+use super::bucket::require_bucket;
+use super::conditions::Preconditions;
+use super::meta::{
+    check_key, check_metadata_size, etag, fill_checksums, fill_object_output, new_object, object_headers_from,
+    parse_tagging_header, timestamp,
+};
+use crate::errors::{StoreResultExt, s3err};
+use kura_store::{Checksums, ObjectMeta, Segment};
+use s3s::dto::*;
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+
+/// Reads an object's metadata, or NoSuchKey. A `versionId` other than "null" names no version here.
+pub(super) async fn require_object(
+    s3: &KuraS3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<ObjectMeta> {
+    if let Some(v) = version_id
+        && v != "null"
+    {
+        return Err(s3err(S3ErrorCode::NoSuchVersion, "The specified version does not exist."));
+    }
+    match s3.meta.get_object(bucket, key).await.or_s3()? {
+        Some(o) => Ok(o),
+        None => Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
+    }
+}
+
+/// Works out which checksum a request asks for: an explicit algorithm, a checksum header's presence,
+/// or an `x-amz-trailer` announcing one.
+pub(super) fn checksum_expectations(
+    headers: &http::HeaderMap,
+    algorithm: Option<&ChecksumAlgorithm>,
+    values: [(ChecksumAlgo, Option<&String>); 4],
+) -> S3Result<(Option<ChecksumAlgo>, Option<String>)> {
+    if let Some((algo, value)) = values.iter().find_map(|(a, v)| v.map(|v| (*a, v.clone()))) {
+        return Ok((Some(algo), Some(value)));
+    }
+    if let Some(a) = algorithm {
+        return Ok((ChecksumAlgo::parse(a.as_str())?, None));
+    }
+    if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+        let name = trailer.trim().to_ascii_lowercase();
+        if let Some(algo) = name.strip_prefix("x-amz-checksum-") {
+            return Ok((ChecksumAlgo::parse(algo)?, None));
+        }
+    }
+    Ok((None, None))
+}
+
+/// Rejects a conditional write whose condition does not hold against the current object.
+async fn check_write_conditions(
+    s3: &KuraS3,
+    bucket: &str,
+    key: &str,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    if if_match.is_none() && if_none_match.is_none() {
+        return Ok(());
+    }
+    let current = s3.meta.get_object(bucket, key).await.or_s3()?;
+    let failed = || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
+    match (&current, if_match) {
+        (None, Some(_)) => return Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
+        (Some(o), Some(cond)) => Preconditions { if_match: Some(cond), ..Default::default() }.check_copy_source(&o.etag, o.last_modified_ms)?,
+        _ => {}
+    }
+    if let (Some(_), Some(_)) = (&current, if_none_match) {
+        return Err(failed());
+    }
+    Ok(())
+}
+
+/// Commits `object`; on failure the new blobs are reclaimed so nothing leaks.
+pub(super) async fn commit_object(s3: &KuraS3, bucket: &str, object: ObjectMeta) -> S3Result<()> {
+    let new_blobs = object.blobs();
+    match s3.meta.put_object(bucket, object).await {
+        Ok(replaced) => {
+            s3.reclaim(replaced).await;
+            Ok(())
+        }
+        Err(e) => {
+            s3.reclaim(new_blobs).await;
+            Err(crate::errors::store_error(e))
+        }
+    }
+}
+
+pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    let S3Request { mut input, headers, trailing_headers, .. } = req;
+    check_key(&input.key)?;
+    require_bucket(s3, &input.bucket).await?;
+    let object_headers = object_headers_from!(input);
+    check_metadata_size(&object_headers)?;
+    let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
+    check_write_conditions(s3, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref()).await?;
+    let (algo, expected) = checksum_expectations(
+        &headers,
+        input.checksum_algorithm.as_ref(),
+        [
+            (ChecksumAlgo::Crc32, input.checksum_crc32.as_ref()),
+            (ChecksumAlgo::Crc32c, input.checksum_crc32c.as_ref()),
+            (ChecksumAlgo::Sha1, input.checksum_sha1.as_ref()),
+            (ChecksumAlgo::Sha256, input.checksum_sha256.as_ref()),
+        ],
+    )?;
+    let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
+    let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
+    let WrittenBody { segment, md5_hex, checksums } = written;
+    let mut object = new_object(input.key, segment.size, md5_hex.clone(), object_headers, tags);
+    object.segments = vec![segment];
+    object.checksums = checksums.clone();
+    commit_object(s3, &input.bucket, object).await?;
+    let mut out = PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(segment.size).ok(), ..Default::default() };
+    fill_checksums!(out, &checksums);
+    Ok(S3Response::new(out))
+}
+
+/// The byte range a GET/HEAD selects (half-open) and whether it is partial, from `Range` or `partNumber`.
+fn select_range(object: &ObjectMeta, range: Option<&Range>, part_number: Option<i32>) -> S3Result<(std::ops::Range<u64>, bool)> {
+    if let Some(n) = part_number {
+        let sizes: Vec<u64> = if object.part_sizes.is_empty() { vec![object.size] } else { object.part_sizes.clone() };
+        let idx = usize::try_from(n).ok().filter(|n| (1..=sizes.len()).contains(n)).ok_or_else(|| {
+            let mut e = s3err(
+                S3ErrorCode::Custom("InvalidPartNumber".into()),
+                format!("The requested partnumber is not satisfiable: the object has {} part(s).", sizes.len()),
+            );
+            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            e
+        })?;
+        let start: u64 = sizes[..idx - 1].iter().sum();
+        return Ok((start..start + sizes[idx - 1], !object.part_sizes.is_empty()));
+    }
+    match range {
+        None => Ok((0..object.size, false)),
+        Some(r) => {
+            let r = r.check(object.size).map_err(|_| {
+                s3err(S3ErrorCode::InvalidRange, format!("The requested range is not satisfiable: the object is {} bytes.", object.size))
+            })?;
+            Ok((r, true))
+        }
+    }
+}
+
+/// Applies `response-*` query overrides shared by GET and HEAD.
+macro_rules! apply_response_overrides {
+    ($out:expr, $input:expr) => {{
+        if let Some(v) = &$input.response_content_type {
+            $out.content_type = Some(v.clone());
+        }
+        if let Some(v) = &$input.response_content_encoding {
+            $out.content_encoding = Some(v.clone());
+        }
+        if let Some(v) = &$input.response_content_disposition {
+            $out.content_disposition = Some(v.clone());
+        }
+        if let Some(v) = &$input.response_content_language {
+            $out.content_language = Some(v.clone());
+        }
+        if let Some(v) = &$input.response_cache_control {
+            $out.cache_control = Some(v.clone());
+        }
+        if let Some(v) = &$input.response_expires {
+            $out.expires = Some(v.clone());
+        }
+    }};
+}
+
+/// What a GET or HEAD reads: the object, the selected range, and whether it is partial.
+struct ReadPlan {
+    object: ObjectMeta,
+    range: std::ops::Range<u64>,
+    partial: bool,
+}
+
+/// The checks and selection shared by GetObject and HeadObject.
+#[allow(clippy::too_many_arguments)]
+async fn plan_read(
+    s3: &KuraS3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    conditions: Preconditions<'_>,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<ReadPlan> {
+    let object = require_object(s3, bucket, key, version_id).await?;
+    conditions.check_read(&object.etag, object.last_modified_ms)?;
+    let (range, partial) = select_range(&object, range, part_number)?;
+    Ok(ReadPlan { object, range, partial })
+}
+
+/// Fills a GET/HEAD output from a plan, including `response-*` overrides and length/range headers.
+macro_rules! fill_read_output {
+    ($out:expr, $input:expr, $plan:expr) => {{
+        let plan: &ReadPlan = $plan;
+        fill_object_output!($out, &plan.object);
+        apply_response_overrides!($out, $input);
+        $out.content_length = i64::try_from(plan.range.end - plan.range.start).ok();
+        if plan.partial {
+            $out.content_range =
+                Some(format!("bytes {}-{}/{}", plan.range.start, plan.range.end.saturating_sub(1), plan.object.size));
+        }
+        let whole = plan.range.start == 0 && plan.range.end == plan.object.size;
+        if whole && $input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED") {
+            fill_checksums!($out, &plan.object.checksums);
+        }
+    }};
+}
+
+macro_rules! read_conditions {
+    ($input:expr) => {
+        Preconditions {
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+        }
+    };
+}
+
+fn read_status(partial: bool) -> http::StatusCode {
+    if partial { http::StatusCode::PARTIAL_CONTENT } else { http::StatusCode::OK }
+}
+
+pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = req.input;
+    let plan = plan_read(
+        s3,
+        &input.bucket,
+        &input.key,
+        input.version_id.as_deref(),
+        read_conditions!(input),
+        input.range.as_ref(),
+        input.part_number,
+    )
+    .await?;
+    let mut out = GetObjectOutput::default();
+    fill_read_output!(out, input, &plan);
+    if !plan.object.tags.is_empty() {
+        out.tag_count = i32::try_from(plan.object.tags.len()).ok();
+    }
+    out.body = Some(egress(s3.blobs.clone(), &plan.object.segments, plan.range.clone()).await.or_s3()?);
+    Ok(S3Response::with_status(out, read_status(plan.partial)))
+}
+
+pub(super) async fn head_object(s3: &KuraS3, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    let input = req.input;
+    let plan = plan_read(
+        s3,
+        &input.bucket,
+        &input.key,
+        input.version_id.as_deref(),
+        read_conditions!(input),
+        input.range.as_ref(),
+        input.part_number,
+    )
+    .await?;
+    let mut out = HeadObjectOutput::default();
+    fill_read_output!(out, input, &plan);
+    Ok(S3Response::with_status(out, read_status(plan.partial)))
+}
+
+pub(super) async fn delete_object(s3: &KuraS3, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let input = req.input;
+    require_bucket(s3, &input.bucket).await?;
+    if let Some(cond) = input.if_match.as_ref() {
+        let current = require_object(s3, &input.bucket, &input.key, None).await?;
+        Preconditions { if_match: Some(cond), ..Default::default() }.check_copy_source(&current.etag, current.last_modified_ms)?;
+    }
+    if input.version_id.as_deref().is_some_and(|v| v != "null") {
+        return Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT));
+    }
+    if let Some(removed) = s3.meta.delete_object(&input.bucket, &input.key).await.or_s3()? {
+        s3.reclaim(removed.blobs()).await;
+    }
+    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+}
+
+/// S3's limit on keys per DeleteObjects request.
+const MAX_DELETE_KEYS: usize = 1000;
+
+pub(super) async fn delete_objects(s3: &KuraS3, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let input = req.input;
+    require_bucket(s3, &input.bucket).await?;
+    let objects = input.delete.objects;
+    if objects.len() > MAX_DELETE_KEYS {
+        return Err(s3err(S3ErrorCode::MalformedXML, "A DeleteObjects request can name at most 1000 keys."));
+    }
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for ident in objects {
+        if ident.version_id.as_deref().is_some_and(|v| v != "null") {
+            // No such version on an unversioned bucket: S3 reports the delete as done.
+            deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() });
+            continue;
+        }
+        match s3.meta.delete_object(&input.bucket, &ident.key).await {
+            Ok(removed) => {
+                if let Some(removed) = removed {
+                    s3.reclaim(removed.blobs()).await;
+                }
+                deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() });
+            }
+            Err(e) => {
+                let e = crate::errors::store_error(e);
+                errors.push(Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(ident.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: ident.version_id,
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: (!quiet).then_some(deleted),
+        errors: Some(errors),
+        ..Default::default()
+    }))
+}
+
+/// Resolves `x-amz-copy-source` to a (bucket, key), rejecting forms kura does not serve.
+pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
+    match source {
+        CopySource::Bucket { bucket, key, version_id } => Ok((bucket, key, version_id.as_deref())),
+        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
+            Err(s3err(S3ErrorCode::NotImplemented, "Access point and outpost copy sources are not supported: use bucket/key."))
+        }
+    }
+}
+
+/// Copies `range` of a stored object into a new blob, recomputing MD5 and, if asked, a checksum.
+pub(super) async fn copy_bytes(
+    s3: &KuraS3,
+    object: &ObjectMeta,
+    range: std::ops::Range<u64>,
+    algo: Option<ChecksumAlgo>,
+) -> S3Result<WrittenBody> {
+    let body = egress(s3.blobs.clone(), &object.segments, range).await.or_s3()?;
+    let expect = BodyExpectations { algo, ..Default::default() };
+    ingest(s3.blobs.as_ref(), Some(body), &expect, None).await
+}
+
+/// The checksum algorithm a stored object was written with, if any.
+pub(super) fn stored_algo(c: &Checksums) -> Option<ChecksumAlgo> {
+    if c.crc32.is_some() {
+        Some(ChecksumAlgo::Crc32)
+    } else if c.crc32c.is_some() {
+        Some(ChecksumAlgo::Crc32c)
+    } else if c.sha1.is_some() {
+        Some(ChecksumAlgo::Sha1)
+    } else if c.sha256.is_some() {
+        Some(ChecksumAlgo::Sha256)
+    } else {
+        None
+    }
+}
+
+pub(super) async fn copy_object(s3: &KuraS3, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    let input = req.input;
+    check_key(&input.key)?;
+    let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+    require_bucket(s3, &input.bucket).await?;
+    let source = require_object(s3, src_bucket, src_key, src_version).await?;
+    Preconditions {
+        if_match: input.copy_source_if_match.as_ref(),
+        if_none_match: input.copy_source_if_none_match.as_ref(),
+        if_modified_since: input.copy_source_if_modified_since.as_ref(),
+        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+    }
+    .check_copy_source(&source.etag, source.last_modified_ms)?;
+    let replace_meta = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(other) => {
+            return Err(s3err(S3ErrorCode::InvalidArgument, format!("Unknown metadata directive {other:?}: use COPY or REPLACE.")));
+        }
+    };
+    let replace_tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(other) => {
+            return Err(s3err(S3ErrorCode::InvalidArgument, format!("Unknown tagging directive {other:?}: use COPY or REPLACE.")));
+        }
+    };
+    let same_object = src_bucket == input.bucket && src_key == input.key;
+    if same_object && !replace_meta && input.storage_class.is_none() && input.website_redirect_location.is_none() {
+        return Err(s3err(
+            S3ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the \
+             object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    let headers = if replace_meta { object_headers_from!(input) } else { source.headers.clone() };
+    check_metadata_size(&headers)?;
+    let tags = if replace_tags {
+        input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default()
+    } else {
+        source.tags.clone()
+    };
+    let algo = match input.checksum_algorithm.as_ref() {
+        Some(a) => ChecksumAlgo::parse(a.as_str())?,
+        None => stored_algo(&source.checksums),
+    };
+    let written = copy_bytes(s3, &source, 0..source.size, algo).await?;
+    let mut object = new_object(input.key, written.segment.size, written.md5_hex.clone(), headers, tags);
+    object.segments = vec![Segment { ..written.segment }];
+    object.checksums = written.checksums.clone();
+    let last_modified = object.last_modified_ms;
+    commit_object(s3, &input.bucket, object).await?;
+    let mut result = CopyObjectResult {
+        e_tag: Some(etag(&written.md5_hex)),
+        last_modified: Some(timestamp(last_modified)),
+        ..Default::default()
+    };
+    fill_checksums!(result, &written.checksums);
+    Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+}

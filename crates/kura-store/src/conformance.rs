@@ -1,0 +1,737 @@
+//! The back-end conformance suite: every [`MetaStore`] and [`BlobStore`] must pass it.
+//!
+//! Each `pub async fn` takes a fresh, empty store and panics (with a message) on the first deviation,
+//! so a back end's test module calls them from `#[tokio::test]`s. [`model_listing`] is the brute-force
+//! model of a listing that the property tests compare every back end with.
+//!
+//! Enabled in this crate's tests and, for other crates, by the `conformance` feature.
+
+use crate::{
+    BlobId, BlobStore, BucketInfo, ListEntry, ListQuery, MetaStore, ObjectMeta, PartInfo, Segment, StoreError, Tags,
+    UploadInfo, UploadListQuery,
+};
+use futures::StreamExt;
+use futures::future::join_all;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A bucket record.
+pub fn bucket(name: &str) -> BucketInfo {
+    BucketInfo { name: name.to_owned(), created_ms: 1_700_000_000_000, region: "us-east-1".into() }
+}
+
+/// An object of one segment on `blob`.
+pub fn object(key: &str, blob: BlobId) -> ObjectMeta {
+    ObjectMeta {
+        key: key.to_owned(),
+        size: 10,
+        etag: format!("etag-{blob}"),
+        last_modified_ms: 1_700_000_000_000,
+        segments: vec![Segment { blob, size: 10 }],
+        part_sizes: Vec::new(),
+        headers: Default::default(),
+        checksums: Default::default(),
+        tags: Tags::new(),
+        version_id: "null".into(),
+    }
+}
+
+/// An upload record.
+pub fn upload(key: &str, id: &str) -> UploadInfo {
+    UploadInfo {
+        upload_id: id.to_owned(),
+        key: key.to_owned(),
+        initiated_ms: 1_700_000_000_000,
+        headers: Default::default(),
+        tags: Tags::new(),
+        checksum_algorithm: None,
+        checksum_type: None,
+    }
+}
+
+/// A part record on `blob`.
+pub fn part(number: u32, blob: BlobId) -> PartInfo {
+    PartInfo {
+        number,
+        etag: format!("p{number}"),
+        size: 5,
+        blob,
+        last_modified_ms: 1_700_000_000_000,
+        checksums: Default::default(),
+    }
+}
+
+fn sorted(mut ids: Vec<BlobId>) -> Vec<BlobId> {
+    ids.sort();
+    ids
+}
+
+/// Buckets: create, duplicate, get, list order, delete, delete of a missing or non-empty bucket.
+pub async fn buckets(store: &dyn MetaStore) {
+    assert!(store.list_buckets().await.expect("list").is_empty());
+    for name in ["zeta", "alpha", "mid"] {
+        store.create_bucket(bucket(name)).await.expect("create");
+    }
+    let dup = store.create_bucket(bucket("alpha")).await;
+    assert!(matches!(dup, Err(StoreError::BucketAlreadyExists(ref n)) if n == "alpha"), "{dup:?}");
+    assert_eq!(store.get_bucket("mid").await.expect("get"), Some(bucket("mid")));
+    assert_eq!(store.get_bucket("nope").await.expect("get"), None);
+    let names: Vec<String> = store.list_buckets().await.expect("list").into_iter().map(|b| b.name).collect();
+    assert_eq!(names, ["alpha", "mid", "zeta"]);
+
+    store.put_object("mid", object("k", BlobId(1))).await.expect("put");
+    let full = store.delete_bucket("mid").await;
+    assert!(matches!(full, Err(StoreError::BucketNotEmpty(ref n)) if n == "mid"), "{full:?}");
+    store.delete_object("mid", "k").await.expect("delete object");
+    assert!(store.delete_bucket("mid").await.expect("delete").is_empty());
+    let gone = store.delete_bucket("mid").await;
+    assert!(matches!(gone, Err(StoreError::NoSuchBucket(_))), "{gone:?}");
+    assert_eq!(store.get_bucket("mid").await.expect("get"), None);
+    // A deleted name can be created again, and starts empty.
+    store.create_bucket(bucket("mid")).await.expect("recreate");
+    let page = store.list_objects("mid", &ListQuery { max: 10, ..Default::default() }).await.expect("list");
+    assert!(page.entries.is_empty());
+}
+
+/// Objects: put, replace (returns replaced blobs), get, delete, tags, and `NoSuchBucket`/`NoSuchKey`.
+pub async fn objects(store: &dyn MetaStore) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.create_bucket(bucket("other")).await.expect("create");
+    assert!(store.put_object("b", object("k", BlobId(1))).await.expect("put").is_empty());
+    assert_eq!(store.get_object("b", "k").await.expect("get"), Some(object("k", BlobId(1))));
+    assert_eq!(store.get_object("other", "k").await.expect("get"), None, "buckets are separate");
+    assert_eq!(store.get_object("b", "k2").await.expect("get"), None);
+
+    // Replacing returns the old blobs, except any the new version keeps.
+    assert_eq!(store.put_object("b", object("k", BlobId(2))).await.expect("put"), [BlobId(1)]);
+    let mut two = object("k", BlobId(2));
+    two.segments.push(Segment { blob: BlobId(3), size: 4 });
+    assert!(store.put_object("b", two.clone()).await.expect("put").is_empty());
+    assert_eq!(sorted(store.put_object("b", object("k", BlobId(4))).await.expect("put")), [BlobId(2), BlobId(3)]);
+
+    // Tags.
+    let tags: Tags = [("a".to_owned(), "1".to_owned())].into();
+    store.set_object_tags("b", "k", tags.clone()).await.expect("tags");
+    assert_eq!(store.get_object("b", "k").await.expect("get").expect("some").tags, tags);
+    let missing = store.set_object_tags("b", "nope", tags.clone()).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchKey { ref bucket, ref key }) if bucket == "b" && key == "nope"));
+    let nob = store.set_object_tags("nob", "k", tags).await;
+    assert!(matches!(nob, Err(StoreError::NoSuchBucket(_))), "{nob:?}");
+
+    // Delete returns the removed object.
+    let removed = store.delete_object("b", "k").await.expect("delete").expect("was there");
+    assert_eq!(removed.blobs(), [BlobId(4)]);
+    assert_eq!(store.delete_object("b", "k").await.expect("delete"), None);
+    assert_eq!(store.get_object("b", "k").await.expect("get"), None);
+
+    // Missing bucket.
+    for result in [
+        store.put_object("nob", object("k", BlobId(9))).await.map(|_| ()),
+        store.get_object("nob", "k").await.map(|_| ()),
+        store.delete_object("nob", "k").await.map(|_| ()),
+        store.list_objects("nob", &ListQuery { max: 1, ..Default::default() }).await.map(|_| ()),
+    ] {
+        assert!(matches!(result, Err(StoreError::NoSuchBucket(ref n)) if n == "nob"), "{result:?}");
+    }
+
+    // Keys are arbitrary UTF-8, including characters that sort around the separators a back end uses.
+    for key in ["\u{1}", "a\u{0}b", "ü/ÿ", "😀", "a b", ""] {
+        store.put_object("b", object(key, BlobId(7))).await.expect("put odd key");
+        assert_eq!(store.get_object("b", key).await.expect("get").map(|o| o.key), Some(key.to_owned()));
+    }
+}
+
+/// Listing: prefix, delimiter, start-after, pagination, `max == 0`.
+pub async fn listing(store: &dyn MetaStore) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    let keys = ["a", "b/1", "b/2", "b/c/3", "c", "d/", "é/x", "photos/2024/jan", "photos/2024/feb", "photos/a.jpg"];
+    join_all(keys.iter().map(|k| store.put_object("b", object(k, BlobId(1))))).await.into_iter().for_each(|r| {
+        r.expect("put");
+    });
+    let list = |prefix: &str, delimiter: Option<&str>, start_after: Option<&str>, max: usize| ListQuery {
+        prefix: prefix.to_owned(),
+        delimiter: delimiter.map(str::to_owned),
+        start_after: start_after.map(str::to_owned),
+        max,
+    };
+    let names = |page: &crate::ListPage| page.entries.iter().map(|e| e.name().to_owned()).collect::<Vec<_>>();
+
+    let page = store.list_objects("b", &list("", None, None, 100)).await.expect("list");
+    let mut all: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    all.sort();
+    assert_eq!(names(&page), all);
+    assert!(!page.is_truncated);
+    assert!(page.entries.iter().all(|e| matches!(e, ListEntry::Object(_))));
+
+    let page = store.list_objects("b", &list("", Some("/"), None, 100)).await.expect("list");
+    assert_eq!(names(&page), ["a", "b/", "c", "d/", "photos/", "é/"]);
+    assert!(matches!(&page.entries[1], ListEntry::Prefix(p) if p == "b/"));
+
+    let page = store.list_objects("b", &list("photos/", Some("/"), None, 100)).await.expect("list");
+    assert_eq!(names(&page), ["photos/2024/", "photos/a.jpg"]);
+
+    // A continuation after a common prefix does not repeat it.
+    let page = store.list_objects("b", &list("", Some("/"), Some("b/"), 2)).await.expect("list");
+    assert_eq!(names(&page), ["c", "d/"]);
+    assert!(page.is_truncated);
+    let page = store.list_objects("b", &list("", Some("/"), Some("b/1"), 100)).await.expect("list");
+    assert_eq!(names(&page), ["c", "d/", "photos/", "é/"]);
+
+    // Page boundaries.
+    let page = store.list_objects("b", &list("", Some("/"), None, 6)).await.expect("list");
+    assert!(!page.is_truncated, "exactly max entries exist");
+    let page = store.list_objects("b", &list("", Some("/"), None, 5)).await.expect("list");
+    assert!(page.is_truncated);
+    let page = store.list_objects("b", &list("", None, None, 0)).await.expect("list");
+    assert!(page.entries.is_empty() && !page.is_truncated);
+    let page = store.list_objects("b", &list("zzz", None, None, 10)).await.expect("list");
+    assert!(page.entries.is_empty() && !page.is_truncated);
+    // A multi-character delimiter, and a start-after before the prefix.
+    let page = store.list_objects("b", &list("photos/", Some("/j"), Some("a"), 10)).await.expect("list");
+    assert_eq!(names(&page), ["photos/2024/feb", "photos/2024/j", "photos/a.jpg"]);
+
+    compare_listing_with_model(store, "b", &list("", Some("/"), None, 1)).await;
+    compare_listing_with_model(store, "b", &list("p", Some("2"), Some("b"), 2)).await;
+}
+
+/// Multipart uploads: create, get, parts (replace, list, pagination), complete, abort, and the
+/// `NoSuchUpload`/`NoSuchBucket` cases.
+pub async fn uploads(store: &dyn MetaStore) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.create_upload("b", upload("k", "u1")).await.expect("create upload");
+    assert_eq!(store.get_upload("b", "u1").await.expect("get"), Some(upload("k", "u1")));
+    assert_eq!(store.get_upload("b", "u2").await.expect("get"), None);
+    assert_eq!(store.get_upload("nob", "u1").await.expect("get"), None);
+    let dup = store.create_upload("b", upload("k", "u1")).await;
+    assert!(dup.is_err(), "a reused upload id is refused");
+    let nob = store.create_upload("nob", upload("k", "u9")).await;
+    assert!(matches!(nob, Err(StoreError::NoSuchBucket(_))), "{nob:?}");
+
+    for n in [3, 1, 2, 10] {
+        assert_eq!(store.put_part("b", "u1", part(n, BlobId(100 + u128::from(n)))).await.expect("part"), None);
+    }
+    // Replacing a part returns the old blob; re-recording the same blob returns nothing.
+    assert_eq!(store.put_part("b", "u1", part(2, BlobId(202))).await.expect("part"), Some(BlobId(102)));
+    assert_eq!(store.put_part("b", "u1", part(2, BlobId(202))).await.expect("part"), None);
+    let numbers = |parts: Vec<PartInfo>| parts.into_iter().map(|p| p.number).collect::<Vec<_>>();
+    assert_eq!(numbers(store.list_parts("b", "u1", 0, 100).await.expect("parts")), [1, 2, 3, 10]);
+    assert_eq!(numbers(store.list_parts("b", "u1", 1, 2).await.expect("parts")), [2, 3]);
+    assert_eq!(numbers(store.list_parts("b", "u1", 3, 2).await.expect("parts")), [10]);
+    assert!(store.list_parts("b", "u1", 10, 5).await.expect("parts").is_empty());
+    assert!(store.list_parts("b", "u1", u32::MAX, 5).await.expect("parts").is_empty());
+    assert!(store.list_parts("b", "u1", 0, 0).await.expect("parts").is_empty());
+    let parts = store.list_parts("b", "u1", 0, 1).await.expect("parts");
+    assert_eq!(parts, [part(1, BlobId(101))]);
+
+    for result in [
+        store.put_part("b", "nope", part(1, BlobId(5))).await.map(|_| ()),
+        store.list_parts("b", "nope", 0, 10).await.map(|_| ()),
+        store.complete_upload("b", "nope", object("k", BlobId(5))).await.map(|_| ()),
+        store.abort_upload("b", "nope").await.map(|_| ()),
+    ] {
+        assert!(matches!(result, Err(StoreError::NoSuchUpload(ref id)) if id == "nope"), "{result:?}");
+    }
+    for result in [
+        store.put_part("nob", "u1", part(1, BlobId(5))).await.map(|_| ()),
+        store.list_parts("nob", "u1", 0, 10).await.map(|_| ()),
+        store.complete_upload("nob", "u1", object("k", BlobId(5))).await.map(|_| ()),
+        store.abort_upload("nob", "u1").await.map(|_| ()),
+    ] {
+        assert!(matches!(result, Err(StoreError::NoSuchBucket(ref b)) if b == "nob"), "{result:?}");
+    }
+
+    // Complete with parts 1 and 3: parts 2 and 10 are freed, and so is the replaced object.
+    store.put_object("b", object("k", BlobId(50))).await.expect("put");
+    let mut done = object("k", BlobId(101));
+    done.segments.push(Segment { blob: BlobId(103), size: 5 });
+    done.part_sizes = vec![5, 5];
+    let freed = store.complete_upload("b", "u1", done.clone()).await.expect("complete");
+    assert_eq!(sorted(freed), [BlobId(50), BlobId(110), BlobId(202)]);
+    assert_eq!(store.get_object("b", "k").await.expect("get"), Some(done));
+    assert_eq!(store.get_upload("b", "u1").await.expect("get"), None);
+    let late = store.put_part("b", "u1", part(4, BlobId(7))).await;
+    assert!(matches!(late, Err(StoreError::NoSuchUpload(_))), "a part racing completion is refused: {late:?}");
+    let again = store.complete_upload("b", "u1", object("k", BlobId(101))).await;
+    assert!(matches!(again, Err(StoreError::NoSuchUpload(_))), "{again:?}");
+
+    // Abort returns every part.
+    store.create_upload("b", upload("k2", "u2")).await.expect("create upload");
+    store.put_part("b", "u2", part(1, BlobId(301))).await.expect("part");
+    store.put_part("b", "u2", part(2, BlobId(302))).await.expect("part");
+    assert_eq!(sorted(store.abort_upload("b", "u2").await.expect("abort")), [BlobId(301), BlobId(302)]);
+    assert_eq!(store.get_upload("b", "u2").await.expect("get"), None);
+    let twice = store.abort_upload("b", "u2").await;
+    assert!(matches!(twice, Err(StoreError::NoSuchUpload(_))), "{twice:?}");
+    assert_eq!(store.get_object("b", "k2").await.expect("get"), None, "abort writes no object");
+
+    // Deleting a bucket aborts its uploads and returns their parts.
+    store.create_bucket(bucket("c")).await.expect("create");
+    store.create_upload("c", upload("x", "u3")).await.expect("create upload");
+    store.create_upload("c", upload("y", "u4")).await.expect("create upload");
+    store.put_part("c", "u3", part(1, BlobId(401))).await.expect("part");
+    store.put_part("c", "u4", part(1, BlobId(402))).await.expect("part");
+    store.put_part("c", "u4", part(7, BlobId(403))).await.expect("part");
+    assert_eq!(sorted(store.delete_bucket("c").await.expect("delete")), [BlobId(401), BlobId(402), BlobId(403)]);
+    assert_eq!(store.get_upload("c", "u3").await.expect("get"), None);
+    store.create_bucket(bucket("c")).await.expect("recreate");
+    let page = store.list_uploads("c", &UploadListQuery { max: 10, ..Default::default() }).await.expect("list");
+    assert!(page.uploads.is_empty(), "a recreated bucket has no uploads");
+    let gone = store.list_parts("c", "u4", 0, 10).await;
+    assert!(matches!(gone, Err(StoreError::NoSuchUpload(_))), "{gone:?}");
+}
+
+/// ListMultipartUploads: order by (key, id), prefix, delimiter, key and upload-id markers, paging.
+pub async fn upload_listing(store: &dyn MetaStore) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    let uploads = [("a", "2"), ("a", "1"), ("a/b", "1"), ("a/c", "9"), ("b", "5"), ("c/d/e", "3"), ("c/d/e", "4")];
+    for (key, id) in uploads {
+        store.create_upload("b", upload(key, &format!("{key}#{id}"))).await.expect("create upload");
+    }
+    let query = |prefix: &str, delimiter: Option<&str>, key_marker: Option<&str>, id_marker: Option<&str>, max| {
+        UploadListQuery {
+            prefix: prefix.to_owned(),
+            delimiter: delimiter.map(str::to_owned),
+            key_marker: key_marker.map(str::to_owned),
+            upload_id_marker: id_marker.map(str::to_owned),
+            max,
+        }
+    };
+    let ids = |page: &crate::UploadListPage| page.uploads.iter().map(|u| u.upload_id.clone()).collect::<Vec<_>>();
+
+    let page = store.list_uploads("b", &query("", None, None, None, 100)).await.expect("list");
+    assert_eq!(ids(&page), ["a#1", "a#2", "a/b#1", "a/c#9", "b#5", "c/d/e#3", "c/d/e#4"]);
+    assert!(!page.is_truncated && page.prefixes.is_empty());
+
+    let page = store.list_uploads("b", &query("", Some("/"), None, None, 100)).await.expect("list");
+    assert_eq!(ids(&page), ["a#1", "a#2", "b#5"]);
+    assert_eq!(page.prefixes, ["a/", "c/"]);
+
+    let page = store.list_uploads("b", &query("c/", Some("/"), None, None, 100)).await.expect("list");
+    assert!(page.uploads.is_empty());
+    assert_eq!(page.prefixes, ["c/d/"]);
+
+    // Only a key marker: keys strictly after it.
+    let page = store.list_uploads("b", &query("", None, Some("a"), None, 100)).await.expect("list");
+    assert_eq!(ids(&page), ["a/b#1", "a/c#9", "b#5", "c/d/e#3", "c/d/e#4"]);
+    // Both markers: that key's later ids, then later keys.
+    let page = store.list_uploads("b", &query("", None, Some("a"), Some("a#1"), 100)).await.expect("list");
+    assert_eq!(ids(&page), ["a#2", "a/b#1", "a/c#9", "b#5", "c/d/e#3", "c/d/e#4"]);
+    let page = store.list_uploads("b", &query("", None, Some("c/d/e"), Some("c/d/e#3"), 100)).await.expect("list");
+    assert_eq!(ids(&page), ["c/d/e#4"]);
+    // A key marker on a common prefix skips it.
+    let page = store.list_uploads("b", &query("", Some("/"), Some("a/"), None, 100)).await.expect("list");
+    assert_eq!(ids(&page), ["b#5"]);
+    assert_eq!(page.prefixes, ["c/"]);
+
+    // Paging.
+    let page = store.list_uploads("b", &query("", None, None, None, 2)).await.expect("list");
+    assert_eq!(ids(&page), ["a#1", "a#2"]);
+    assert!(page.is_truncated);
+    let page = store.list_uploads("b", &query("", None, Some("a"), Some("a#2"), 3)).await.expect("list");
+    assert_eq!(ids(&page), ["a/b#1", "a/c#9", "b#5"]);
+    assert!(page.is_truncated);
+    let page = store.list_uploads("b", &query("", None, None, None, 0)).await.expect("list");
+    assert!(page.uploads.is_empty() && page.prefixes.is_empty() && !page.is_truncated);
+
+    let nob = store.list_uploads("nob", &query("", None, None, None, 1)).await;
+    assert!(matches!(nob, Err(StoreError::NoSuchBucket(_))), "{nob:?}");
+}
+
+/// `referenced_blobs`: objects' segments and parts, nothing that was freed.
+pub async fn referenced(store: &dyn MetaStore) {
+    assert!(store.referenced_blobs().await.expect("referenced").is_empty());
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.create_bucket(bucket("c")).await.expect("create");
+    let mut multi = object("m", BlobId(1));
+    multi.segments.push(Segment { blob: BlobId(2), size: 3 });
+    store.put_object("b", multi).await.expect("put");
+    store.put_object("c", object("o", BlobId(3))).await.expect("put");
+    store.put_object("c", object("gone", BlobId(4))).await.expect("put");
+    store.delete_object("c", "gone").await.expect("delete");
+    store.create_upload("b", upload("u", "u1")).await.expect("upload");
+    store.put_part("b", "u1", part(1, BlobId(5))).await.expect("part");
+    store.put_part("b", "u1", part(2, BlobId(6))).await.expect("part");
+    store.put_part("b", "u1", part(2, BlobId(7))).await.expect("part");
+    let expected: HashSet<BlobId> = [1, 2, 3, 5, 7].into_iter().map(BlobId).collect();
+    assert_eq!(store.referenced_blobs().await.expect("referenced"), expected);
+}
+
+/// 16 concurrent writers on one key and 16 on different keys: all succeed, the final object is one of
+/// those written, and every replaced blob is handed back exactly once.
+pub async fn concurrent_puts(store: Arc<dyn MetaStore>) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    let tasks = (1..=16u128).map(|i| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.put_object("b", object("same", BlobId(i))).await })
+    });
+    let mut freed = Vec::new();
+    for result in join_all(tasks).await {
+        freed.extend(result.expect("task").expect("put"));
+    }
+    let last = store.get_object("b", "same").await.expect("get").expect("written");
+    assert!((1..=16u128).any(|i| last == object("same", BlobId(i))), "{last:?}");
+    freed.extend(last.blobs());
+    assert_eq!(sorted(freed), (1..=16u128).map(BlobId).collect::<Vec<_>>());
+
+    let tasks = (1..=16u128).map(|i| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.put_object("b", object(&format!("k{i:02}"), BlobId(100 + i))).await })
+    });
+    for result in join_all(tasks).await {
+        assert!(result.expect("task").expect("put").is_empty());
+    }
+    // A failing request in the same batch as successful ones fails alone.
+    let tasks = (0..8u128).map(|i| {
+        let store = Arc::clone(&store);
+        let target = if i % 2 == 0 { "b" } else { "nob" };
+        tokio::spawn(async move { (i, store.put_object(target, object("mixed", BlobId(200 + i))).await) })
+    });
+    for result in join_all(tasks).await {
+        let (i, result) = result.expect("task");
+        if i % 2 == 0 {
+            result.expect("put in an existing bucket");
+        } else {
+            assert!(matches!(result, Err(StoreError::NoSuchBucket(_))), "{result:?}");
+        }
+    }
+    let page = store.list_objects("b", &ListQuery { max: 100, ..Default::default() }).await.expect("list");
+    assert_eq!(page.entries.len(), 18);
+}
+
+/// The expected listing, computed by brute force from the sorted key list (not truncated at `max`):
+/// entry names and whether each is a common prefix.
+pub fn model_listing(keys: &[String], query: &ListQuery) -> Vec<(String, bool)> {
+    let mut keys = keys.to_vec();
+    keys.sort();
+    keys.dedup();
+    let delimiter = query.delimiter.as_deref().filter(|d| !d.is_empty());
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for key in &keys {
+        let Some(rest) = key.strip_prefix(query.prefix.as_str()) else {
+            continue;
+        };
+        let entry = match delimiter.and_then(|d| rest.find(d).map(|at| at + d.len())) {
+            Some(end) => (format!("{}{}", query.prefix, &rest[..end]), true),
+            None => (key.clone(), false),
+        };
+        if query.start_after.as_ref().is_some_and(|after| entry.0 <= *after) {
+            continue;
+        }
+        if out.last() != Some(&entry) {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+/// Pages through `query` (its `max` is the page size, > 0) until not truncated, and checks the pages
+/// against [`model_listing`] over the bucket's keys.
+pub async fn compare_listing_with_model(store: &dyn MetaStore, bucket: &str, query: &ListQuery) {
+    assert!(query.max > 0);
+    let everything = ListQuery { max: usize::MAX, ..Default::default() };
+    let all = store.list_objects(bucket, &everything).await.expect("list all");
+    let keys: Vec<String> = all.entries.iter().map(|e| e.name().to_owned()).collect();
+    let expected = model_listing(&keys, query);
+
+    let mut got: Vec<(String, bool)> = Vec::new();
+    let mut page_query = query.clone();
+    for _ in 0..=expected.len() {
+        let page = store.list_objects(bucket, &page_query).await.expect("list page");
+        assert!(page.entries.len() <= query.max);
+        got.extend(page.entries.iter().map(|e| (e.name().to_owned(), matches!(e, ListEntry::Prefix(_)))));
+        if !page.is_truncated {
+            assert_eq!(got, expected, "query {query:?} over {keys:?}");
+            return;
+        }
+        assert_eq!(page.entries.len(), query.max, "a truncated page is full");
+        page_query.start_after = page.entries.last().map(|e| e.name().to_owned());
+    }
+    panic!("listing {query:?} did not end: got {got:?}, expected {expected:?}");
+}
+
+/// Writes a blob from `chunks` and returns its id.
+pub async fn write_blob(blobs: &dyn BlobStore, chunks: &[&[u8]]) -> BlobId {
+    let mut writer = blobs.create().await.expect("create");
+    for chunk in chunks {
+        writer.write(chunk).await.expect("write");
+    }
+    let expected: usize = chunks.iter().map(|c| c.len()).sum();
+    let (id, size) = writer.finish().await.expect("finish");
+    assert_eq!(size, expected as u64);
+    id
+}
+
+/// Reads a range of a blob into memory.
+pub async fn read_blob(blobs: &dyn BlobStore, id: BlobId, offset: u64, len: u64) -> Vec<u8> {
+    let mut stream = blobs.read(id, offset, len).await.expect("read");
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.expect("chunk"));
+    }
+    out
+}
+
+/// Blobs: empty, small and multi-chunk blobs; whole and ranged reads; `exists`; `NoSuchBlob`.
+pub async fn blob_roundtrip(blobs: &dyn BlobStore) {
+    let empty = write_blob(blobs, &[]).await;
+    assert!(read_blob(blobs, empty, 0, 0).await.is_empty());
+
+    let small: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let id = write_blob(blobs, &[&small]).await;
+    assert!(blobs.exists(id).await.expect("exists"));
+    assert_eq!(read_blob(blobs, id, 0, 4096).await, small);
+    assert_eq!(read_blob(blobs, id, 100, 10).await, &small[100..110]);
+    assert!(read_blob(blobs, id, 4096, 0).await.is_empty());
+    assert!(blobs.read(id, 4000, 97).await.is_err(), "a range past the end is refused");
+
+    // Larger than the buffers, written in odd-sized chunks.
+    let big: Vec<u8> = (0..1_300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let pieces: Vec<&[u8]> = big.chunks(70_001).collect();
+    let id = write_blob(blobs, &pieces).await;
+    assert_eq!(read_blob(blobs, id, 0, big.len() as u64).await, big);
+    assert_eq!(read_blob(blobs, id, 262_100, 600_000).await, &big[262_100..862_100]);
+    assert_eq!(read_blob(blobs, id, big.len() as u64 - 1, 1).await, &big[big.len() - 1..]);
+
+    let missing = BlobId::random();
+    assert!(!blobs.exists(missing).await.expect("exists"));
+    let err = blobs.read(missing, 0, 1).await.err();
+    assert!(matches!(err, Some(StoreError::NoSuchBlob(b)) if b == missing), "{err:?}");
+    // Reclaiming twice, or something that never existed, is harmless.
+    blobs.reclaim(vec![id, id, missing]).await;
+    assert!(!blobs.exists(id).await.expect("exists"));
+}
+
+/// Pins defer reclamation until the last pin drops.
+pub async fn blob_pins(blobs: &dyn BlobStore) {
+    let a = write_blob(blobs, &[b"aaaa"]).await;
+    let b = write_blob(blobs, &[b"bbbb"]).await;
+    let pin1 = blobs.pin(&[a, b]);
+    let pin2 = blobs.pin(&[a]);
+    blobs.reclaim(vec![a, b]).await;
+    assert!(blobs.exists(a).await.expect("exists") && blobs.exists(b).await.expect("exists"));
+    assert_eq!(read_blob(blobs, a, 0, 4).await, b"aaaa");
+    drop(pin1);
+    assert!(!blobs.exists(b).await.expect("exists"), "b's last pin dropped");
+    assert!(blobs.exists(a).await.expect("exists"), "a is still pinned");
+    drop(pin2);
+    assert!(!blobs.exists(a).await.expect("exists"));
+
+    // A pin without a reclaim deletes nothing.
+    let c = write_blob(blobs, &[b"c"]).await;
+    drop(blobs.pin(&[c, c]));
+    assert!(blobs.exists(c).await.expect("exists"));
+}
+
+/// Sweep removes every blob not referenced (and keeps the referenced ones).
+pub async fn blob_sweep(blobs: &dyn BlobStore) {
+    let keep = write_blob(blobs, &[b"keep"]).await;
+    let drop1 = write_blob(blobs, &[b"drop"]).await;
+    let drop2 = write_blob(blobs, &[b"drop too"]).await;
+    let referenced: HashSet<BlobId> = [keep].into();
+    let removed = blobs.sweep(&referenced).await.expect("sweep");
+    assert!(removed >= 2, "removed {removed}");
+    assert!(blobs.exists(keep).await.expect("exists"));
+    assert!(!blobs.exists(drop1).await.expect("exists"));
+    assert!(!blobs.exists(drop2).await.expect("exists"));
+    assert_eq!(blobs.sweep(&referenced).await.expect("sweep"), 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file_blobs::FileBlobStore;
+    use crate::memory::MemoryMetaStore;
+    use crate::redb_meta::RedbMetaStore;
+    use proptest::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn redb() -> (tempfile::TempDir, RedbMetaStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RedbMetaStore::open(&dir.path().join("meta.redb")).expect("open");
+        (dir, store)
+    }
+
+    macro_rules! meta_suite {
+        ($($name:ident),+) => {
+            mod memory_suite {
+                use super::*;
+                $(#[tokio::test]
+                async fn $name() {
+                    super::super::$name(&MemoryMetaStore::new()).await;
+                })+
+            }
+            mod redb_suite {
+                use super::*;
+                $(#[tokio::test]
+                async fn $name() {
+                    let (_dir, store) = redb();
+                    super::super::$name(&store).await;
+                })+
+            }
+        };
+    }
+    meta_suite!(buckets, objects, listing, uploads, upload_listing, referenced);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_puts_memory() {
+        concurrent_puts(Arc::new(MemoryMetaStore::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_puts_redb() {
+        let (_dir, store) = redb();
+        concurrent_puts(Arc::new(store)).await;
+    }
+
+    #[tokio::test]
+    async fn redb_reopen_sees_committed_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("meta.redb");
+        {
+            let store = RedbMetaStore::open(&path).expect("open");
+            store.create_bucket(bucket("b")).await.expect("create");
+            store.put_object("b", object("k", BlobId(1))).await.expect("put");
+            store.create_upload("b", upload("k", "u")).await.expect("upload");
+            store.put_part("b", "u", part(1, BlobId(2))).await.expect("part");
+        }
+        let store = RedbMetaStore::open(&path).expect("reopen");
+        assert_eq!(store.get_bucket("b").await.expect("get"), Some(bucket("b")));
+        assert_eq!(store.get_object("b", "k").await.expect("get"), Some(object("k", BlobId(1))));
+        assert_eq!(store.list_parts("b", "u", 0, 10).await.expect("parts"), [part(1, BlobId(2))]);
+        let expected: HashSet<BlobId> = [BlobId(1), BlobId(2)].into();
+        assert_eq!(store.referenced_blobs().await.expect("referenced"), expected);
+    }
+
+    fn files() -> (tempfile::TempDir, FileBlobStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileBlobStore::open(dir.path()).expect("open");
+        (dir, store)
+    }
+
+    fn tmp_entries(store: &FileBlobStore) -> usize {
+        std::fs::read_dir(store.tmp_dir()).expect("read tmp").count()
+    }
+
+    #[tokio::test]
+    async fn files_roundtrip() {
+        let (_dir, store) = files();
+        blob_roundtrip(&store).await;
+        assert_eq!(tmp_entries(&store), 0, "finished writes leave no temporary");
+    }
+
+    #[tokio::test]
+    async fn files_pins() {
+        let (_dir, store) = files();
+        blob_pins(&store).await;
+    }
+
+    #[tokio::test]
+    async fn files_sweep_removes_tmp_and_unreferenced() {
+        let (_dir, store) = files();
+        std::fs::write(store.tmp_dir().join("leftover.tmp"), b"x").expect("write leftover");
+        // An unfinished writer whose temporary exists (it wrote more than a buffer).
+        let mut writer = store.create().await.expect("create");
+        writer.write(&vec![7u8; crate::file_blobs::BUFFER + 1]).await.expect("write");
+        std::mem::forget(writer); // as if the process died mid-write: the temporary stays
+        assert_eq!(tmp_entries(&store), 2);
+        let keep = write_blob(&store, &[b"keep"]).await;
+        let removed = store.sweep(&[keep].into()).await.expect("sweep");
+        assert_eq!(removed, 2);
+        assert_eq!(tmp_entries(&store), 0);
+        assert!(store.exists(keep).await.expect("exists"));
+        blob_sweep(&store).await;
+    }
+
+    #[tokio::test]
+    async fn files_unfinished_writer_leaves_nothing() {
+        let (dir, store) = files();
+        for size in [0, 10, crate::file_blobs::BUFFER * 2 + 3] {
+            let mut writer = store.create().await.expect("create");
+            writer.write(&vec![1u8; size]).await.expect("write");
+            drop(writer);
+            assert_eq!(tmp_entries(&store), 0, "size {size}");
+        }
+        let blob_files = walk(&dir.path().join("blobs"));
+        assert_eq!(blob_files, 0, "nothing reached blobs/");
+    }
+
+    #[tokio::test]
+    async fn files_layout() {
+        let (dir, store) = files();
+        let id = write_blob(&store, &[b"hello"]).await;
+        let hex = id.to_string();
+        let path = dir.path().join("blobs").join(&hex[..2]).join(&hex);
+        assert_eq!(store.blob_path(id), path);
+        assert_eq!(std::fs::read(path).expect("read"), b"hello");
+        // Reopening an existing root works and keeps the blob.
+        let again = FileBlobStore::open(dir.path()).expect("reopen");
+        assert_eq!(read_blob(&again, id, 0, 5).await, b"hello");
+    }
+
+    fn walk(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| {
+                let e = e.expect("entry");
+                if e.file_type().expect("type").is_dir() { walk(&e.path()) } else { 1 }
+            })
+            .sum()
+    }
+
+    // ---- Property: listing matches the brute-force model, for every back end. ----
+
+    fn key_strategy() -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(vec!['a', 'b', '/', 'é', '😀', '-']), 1..6)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn short_strategy(max_len: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(vec!['a', 'b', '/', 'é', '😀']), 0..max_len)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn query_strategy() -> impl Strategy<Value = ListQuery> {
+        let delimiter = proptest::option::of(proptest::sample::select(vec!["/", "é", "a/", "", "😀"]));
+        (short_strategy(3), delimiter, proptest::option::of(short_strategy(5)), 0usize..6).prop_map(
+            |(prefix, delimiter, start_after, max)| ListQuery {
+                prefix,
+                delimiter: delimiter.map(str::to_owned),
+                start_after,
+                max,
+            },
+        )
+    }
+
+    async fn check_case(store: &dyn MetaStore, bucket_name: &str, keys: &[String], queries: &[ListQuery]) {
+        store.create_bucket(bucket(bucket_name)).await.expect("create");
+        let puts = keys.iter().map(|k| store.put_object(bucket_name, object(k, BlobId(1))));
+        for result in join_all(puts).await {
+            result.expect("put");
+        }
+        for query in queries {
+            if query.max == 0 {
+                let page = store.list_objects(bucket_name, query).await.expect("list");
+                assert!(page.entries.is_empty() && !page.is_truncated);
+            } else {
+                compare_listing_with_model(store, bucket_name, query).await;
+            }
+        }
+    }
+
+    #[test]
+    fn listing_matches_model() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+        let (_dir, redb_store) = redb();
+        let memory = MemoryMetaStore::new();
+        let counter = AtomicUsize::new(0);
+        let config = ProptestConfig { cases: 96, ..ProptestConfig::default() };
+        proptest!(config, |(keys in proptest::collection::vec(key_strategy(), 0..30),
+                            queries in proptest::collection::vec(query_strategy(), 1..6))| {
+            let name = format!("b{}", counter.fetch_add(1, Ordering::Relaxed));
+            rt.block_on(async {
+                check_case(&memory, &name, &keys, &queries).await;
+                check_case(&redb_store, &name, &keys, &queries).await;
+            });
+        });
+    }
+}

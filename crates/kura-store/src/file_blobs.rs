@@ -1,0 +1,416 @@
+//! [`FileBlobStore`]: blobs as files, written to a temporary name, fsynced, renamed.
+//!
+//! Layout under the root directory:
+//! - `blobs/XX/<32 hex digits>`: a finished blob, `XX` being the first two hex digits of its id (256
+//!   fan-out directories, all created at open, so no directory grows with the object count alone);
+//! - `tmp/<32 hex digits>.tmp`: a blob being written. Everything here is an interrupted write at start.
+//!
+//! Writes are buffered ([`BUFFER`] bytes) and each buffer is written on the blocking pool, so memory stays
+//! flat whatever the blob size; a blob smaller than the buffer costs one blocking call in all (create,
+//! write, fsync, rename, directory fsync). Reads stream [`CHUNK`]-byte chunks.
+
+use crate::{BlobId, BlobPin, BlobStore, BlobWriter, ByteStream, StoreError, StoreResult};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Size of the write buffer: bytes accumulate here before one blocking write.
+pub const BUFFER: usize = 256 * 1024;
+/// Size of the chunks a read yields.
+pub const CHUNK: usize = 256 * 1024;
+
+/// `ENOSPC` on Linux and the other Unixes kura runs on.
+const ENOSPC: i32 = 28;
+
+/// Converts an I/O error, giving "no space left on device" its own variant.
+pub(crate) fn io_error(err: io::Error) -> StoreError {
+    if err.raw_os_error() == Some(ENOSPC) { StoreError::DiskFull } else { StoreError::Io(err) }
+}
+
+/// Runs blocking file work on the blocking pool.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| StoreError::Io(io::Error::other(e.to_string())))?
+}
+
+/// Fsyncs a directory, making the creations, renames and removals in it durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Pin counts, and the reclaims deferred until a pin drops.
+#[derive(Debug, Default)]
+struct Pins {
+    counts: HashMap<BlobId, usize>,
+    deferred: HashSet<BlobId>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    blobs: PathBuf,
+    tmp: PathBuf,
+    pins: Mutex<Pins>,
+}
+
+impl Shared {
+    fn pins(&self) -> MutexGuard<'_, Pins> {
+        // A panic under this lock cannot leave the counts half-updated in a way worse than a leaked
+        // pin (each update is a single map operation), so recover the guard.
+        self.pins.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn dir_of(&self, id: BlobId) -> PathBuf {
+        self.blobs.join(&id.to_string()[..2])
+    }
+
+    fn path_of(&self, id: BlobId) -> PathBuf {
+        self.dir_of(id).join(id.to_string())
+    }
+
+    /// Deletes a blob file now. A missing file is fine (already reclaimed or swept).
+    fn delete(&self, id: BlobId) {
+        match fs::remove_file(self.path_of(id)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(blob = %id, error = %err, "cannot delete a blob; it is swept at the next start"),
+        }
+    }
+
+    /// Deletes a blob unless it is pinned, in which case the last pin's release deletes it. The check
+    /// and the deletion happen under the pin lock, so a reader that pins and then sees the blob exist
+    /// can open it.
+    fn reclaim(&self, id: BlobId) {
+        let mut pins = self.pins();
+        if pins.counts.contains_key(&id) {
+            pins.deferred.insert(id);
+        } else {
+            self.delete(id);
+        }
+    }
+
+    fn unpin(&self, ids: &[BlobId]) {
+        let mut pins = self.pins();
+        for id in ids {
+            if let Some(count) = pins.counts.get_mut(id) {
+                *count -= 1;
+                if *count == 0 {
+                    pins.counts.remove(id);
+                    if pins.deferred.remove(id) {
+                        self.delete(*id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Blobs as files under one directory. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct FileBlobStore {
+    shared: Arc<Shared>,
+}
+
+impl FileBlobStore {
+    /// Opens the store at `root`, creating `root/blobs/00..ff` and `root/tmp` as needed.
+    pub fn open(root: &Path) -> StoreResult<Self> {
+        let blobs = root.join("blobs");
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&tmp).map_err(io_error)?;
+        fs::create_dir_all(&blobs).map_err(io_error)?;
+        let mut created = false;
+        for n in 0..=255u8 {
+            let dir = blobs.join(format!("{n:02x}"));
+            match fs::create_dir(&dir) {
+                Ok(()) => created = true,
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(err) => return Err(io_error(err)),
+            }
+        }
+        if created {
+            sync_dir(&blobs).map_err(io_error)?;
+            sync_dir(root).map_err(io_error)?;
+        }
+        Ok(Self { shared: Arc::new(Shared { blobs, tmp, pins: Mutex::default() }) })
+    }
+
+    /// The file a finished blob lives in (for diagnostics and tests).
+    pub fn blob_path(&self, id: BlobId) -> PathBuf {
+        self.shared.path_of(id)
+    }
+
+    /// The directory of temporary files.
+    pub fn tmp_dir(&self) -> &Path {
+        &self.shared.tmp
+    }
+}
+
+/// Removes everything in `tmp` and every blob file not in `referenced` (nor pinned).
+fn sweep(shared: &Shared, referenced: &HashSet<BlobId>) -> StoreResult<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(&shared.tmp).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        match fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(err) => tracing::warn!(path = %path.display(), error = %err, "cannot remove a temporary file"),
+        }
+    }
+    for dir in fs::read_dir(&shared.blobs).map_err(io_error)? {
+        let dir = dir.map_err(io_error)?;
+        if !dir.file_type().map_err(io_error)?.is_dir() {
+            continue;
+        }
+        let mut changed = false;
+        for entry in fs::read_dir(dir.path()).map_err(io_error)? {
+            let entry = entry.map_err(io_error)?;
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(BlobId::parse) else {
+                tracing::warn!(path = %entry.path().display(), "not a blob; left alone");
+                continue;
+            };
+            if referenced.contains(&id) {
+                continue;
+            }
+            let pins = shared.pins();
+            if pins.counts.contains_key(&id) {
+                continue;
+            }
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    removed += 1;
+                    changed = true;
+                }
+                Err(err) => tracing::warn!(blob = %id, error = %err, "cannot remove an unreferenced blob"),
+            }
+            drop(pins);
+        }
+        if changed {
+            sync_dir(&dir.path()).map_err(io_error)?;
+        }
+    }
+    Ok(removed)
+}
+
+/// Reads up to `len` bytes (at most `CHUNK`) from the file's current position.
+fn read_chunk(file: &mut File, len: u64) -> StoreResult<Bytes> {
+    // `min` with CHUNK makes the conversion lossless.
+    let want = usize::try_from(len.min(CHUNK as u64)).unwrap_or(CHUNK);
+    let mut buf = vec![0; want];
+    file.read_exact(&mut buf).map_err(io_error)?;
+    Ok(Bytes::from(buf))
+}
+
+#[async_trait]
+impl BlobStore for FileBlobStore {
+    async fn create(&self) -> StoreResult<Box<dyn BlobWriter>> {
+        let id = BlobId::random();
+        let tmp = self.shared.tmp.join(format!("{id}.tmp"));
+        Ok(Box::new(FileBlobWriter {
+            shared: Arc::clone(&self.shared),
+            id,
+            tmp,
+            file: None,
+            created: false,
+            buf: Vec::new(),
+            size: 0,
+            done: false,
+        }))
+    }
+
+    async fn read(&self, id: BlobId, offset: u64, len: u64) -> StoreResult<ByteStream> {
+        let path = self.shared.path_of(id);
+        // Opening and the first chunk in one blocking call: a small object costs one.
+        let (file, first) = blocking(move || {
+            let mut file = match File::open(&path) {
+                Ok(file) => file,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(StoreError::NoSuchBlob(id)),
+                Err(err) => return Err(io_error(err)),
+            };
+            let size = file.metadata().map_err(io_error)?.len();
+            if offset.checked_add(len).is_none_or(|end| end > size) {
+                return Err(StoreError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("range {offset}+{len} is past the end of blob {id} ({size} bytes)"),
+                )));
+            }
+            if len == 0 {
+                return Ok((file, Bytes::new()));
+            }
+            file.seek(SeekFrom::Start(offset)).map_err(io_error)?;
+            let first = read_chunk(&mut file, len)?;
+            Ok((file, first))
+        })
+        .await?;
+        let rest = len - first.len() as u64;
+        let head = futures::stream::iter((!first.is_empty()).then_some(Ok(first)));
+        if rest == 0 {
+            return Ok(head.boxed());
+        }
+        let tail = futures::stream::try_unfold((Some(file), rest), |(file, remaining)| async move {
+            let Some(mut file) = file.filter(|_| remaining > 0) else {
+                return Ok(None);
+            };
+            let (file, chunk) = blocking(move || read_chunk(&mut file, remaining).map(|c| (file, c))).await?;
+            let remaining = remaining - chunk.len() as u64;
+            Ok(Some((chunk, (Some(file), remaining))))
+        });
+        Ok(head.chain(tail).boxed())
+    }
+
+    async fn exists(&self, id: BlobId) -> StoreResult<bool> {
+        match tokio::fs::metadata(self.shared.path_of(id)).await {
+            Ok(_) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(io_error(err)),
+        }
+    }
+
+    fn pin(&self, ids: &[BlobId]) -> BlobPin {
+        {
+            let mut pins = self.shared.pins();
+            for id in ids {
+                *pins.counts.entry(*id).or_insert(0) += 1;
+            }
+        }
+        let shared = Arc::clone(&self.shared);
+        let ids = ids.to_vec();
+        BlobPin::new(move || shared.unpin(&ids))
+    }
+
+    async fn reclaim(&self, ids: Vec<BlobId>) {
+        if ids.is_empty() {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let result = blocking(move || {
+            for id in ids {
+                shared.reclaim(id);
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "blob reclamation failed; orphans are swept at the next start");
+        }
+    }
+
+    async fn sweep(&self, referenced: &HashSet<BlobId>) -> StoreResult<usize> {
+        let shared = Arc::clone(&self.shared);
+        let referenced = referenced.clone();
+        blocking(move || sweep(&shared, &referenced)).await
+    }
+}
+
+/// A blob being written: a buffer in front of a temporary file, which is created lazily (at the first
+/// full buffer, or at `finish`), so that a small blob costs a single blocking call.
+struct FileBlobWriter {
+    shared: Arc<Shared>,
+    id: BlobId,
+    tmp: PathBuf,
+    /// The temporary file, absent before it is created and while a blocking write holds it.
+    file: Option<File>,
+    /// Whether the temporary file may exist (so dropping must remove it).
+    created: bool,
+    buf: Vec<u8>,
+    size: u64,
+    done: bool,
+}
+
+fn open_tmp(path: &Path) -> io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+impl FileBlobWriter {
+    /// Writes the buffer to the file on the blocking pool.
+    async fn flush_buffer(&mut self) -> StoreResult<()> {
+        let file = self.file.take();
+        let path = self.tmp.clone();
+        let mut buf = std::mem::take(&mut self.buf);
+        self.created = true;
+        let (file, buf) = blocking(move || {
+            let mut file = match file {
+                Some(file) => file,
+                None => open_tmp(&path).map_err(io_error)?,
+            };
+            file.write_all(&buf).map_err(io_error)?;
+            buf.clear();
+            Ok((file, buf))
+        })
+        .await?;
+        self.file = Some(file);
+        self.buf = buf;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobWriter for FileBlobWriter {
+    async fn write(&mut self, mut chunk: &[u8]) -> StoreResult<()> {
+        self.size += chunk.len() as u64;
+        while !chunk.is_empty() {
+            if self.buf.capacity() < BUFFER {
+                self.buf.reserve_exact(BUFFER - self.buf.len());
+            }
+            let room = BUFFER - self.buf.len();
+            let (now, later) = chunk.split_at(room.min(chunk.len()));
+            self.buf.extend_from_slice(now);
+            chunk = later;
+            if self.buf.len() == BUFFER {
+                self.flush_buffer().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> StoreResult<(BlobId, u64)> {
+        let file = self.file.take();
+        let buf = std::mem::take(&mut self.buf);
+        let (tmp, dir, id) = (self.tmp.clone(), self.shared.dir_of(self.id), self.id);
+        let (blobs, path) = (self.shared.blobs.clone(), self.shared.path_of(self.id));
+        self.created = true;
+        blocking(move || {
+            let mut file = match file {
+                Some(file) => file,
+                None => open_tmp(&tmp).map_err(io_error)?,
+            };
+            file.write_all(&buf).map_err(io_error)?;
+            file.sync_data().map_err(io_error)?;
+            drop(file);
+            if let Err(err) = fs::rename(&tmp, &path) {
+                if err.kind() != io::ErrorKind::NotFound || dir.exists() {
+                    return Err(io_error(err));
+                }
+                // The fan-out directory was removed behind our back: recreate it durably.
+                fs::create_dir_all(&dir).map_err(io_error)?;
+                sync_dir(&blobs).map_err(io_error)?;
+                fs::rename(&tmp, &path).map_err(io_error)?;
+            }
+            if let Err(err) = sync_dir(&dir) {
+                // Not durable, so not acknowledged: remove it rather than leave an orphan.
+                let _ = fs::remove_file(&path);
+                return Err(io_error(err));
+            }
+            Ok(())
+        })
+        .await?;
+        self.done = true;
+        Ok((id, self.size))
+    }
+}
+
+impl Drop for FileBlobWriter {
+    fn drop(&mut self) {
+        if !self.done && self.created {
+            // Best effort: a leftover temporary is removed by the next start's sweep.
+            self.file = None;
+            match fs::remove_file(&self.tmp) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => tracing::warn!(path = %self.tmp.display(), error = %err, "cannot remove a temporary blob"),
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Storage for kura: object metadata and object bodies, each behind a trait.
+//!
+//! The S3 layer never touches files or database tables directly. It talks to a [`MetaStore`] (buckets,
+//! object metadata, multipart uploads, ordered listing) and a [`BlobStore`] (immutable bodies, named by
+//! generated [`BlobId`]s, never by key). The embedded default is [`redb_meta::RedbMetaStore`] plus
+//! [`file_blobs::FileBlobStore`]; [`memory::MemoryMetaStore`] is the reference model used by tests.
+//!
+//! **Invariant**: a body is fully written and fsynced (file and directory) before the metadata that
+//! names it is committed; a metadata commit that unreferences blobs hands their ids back to the caller,
+//! who reclaims them only after the commit (see [`BlobStore::reclaim`]). A crash at any point therefore
+//! leaves, at worst, unreferenced blob files, which [`BlobStore::sweep`] removes at start.
+
+pub mod file_blobs;
+mod listing;
+pub mod memory;
+pub mod model;
+pub mod redb_meta;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+/// Errors of the storage layer. The S3 layer maps each one to exactly one S3 error code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The bucket does not exist.
+    #[error("the bucket {0:?} does not exist")]
+    NoSuchBucket(String),
+    /// A bucket with that name already exists.
+    #[error("the bucket {0:?} already exists")]
+    BucketAlreadyExists(String),
+    /// The bucket still holds objects.
+    #[error("the bucket {0:?} is not empty")]
+    BucketNotEmpty(String),
+    /// The object does not exist.
+    #[error("the object {key:?} does not exist in bucket {bucket:?}")]
+    NoSuchKey {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+    },
+    /// The multipart upload does not exist (never created, completed or aborted).
+    #[error("the multipart upload {0:?} does not exist")]
+    NoSuchUpload(String),
+    /// The blob does not exist (it was reclaimed, or never written).
+    #[error("blob {0} does not exist")]
+    NoSuchBlob(BlobId),
+    /// The disk is full.
+    #[error("no space left on the storage device")]
+    DiskFull,
+    /// Any other I/O failure.
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The metadata database failed or holds data it cannot decode.
+    #[error("metadata store error: {0}")]
+    Backend(String),
+}
+
+/// Result alias of the storage layer.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Metadata: buckets, objects, multipart uploads. Every method is one atomic transaction.
+///
+/// Mutations that drop references to blobs (overwrite, delete, complete, abort) return those blob ids;
+/// the caller passes them to [`BlobStore::reclaim`] once the call has returned.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    /// Creates a bucket. Fails with `BucketAlreadyExists` if the name is taken.
+    async fn create_bucket(&self, bucket: BucketInfo) -> StoreResult<()>;
+    /// Returns the bucket, or `None`.
+    async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketInfo>>;
+    /// All buckets, ordered by name.
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>>;
+    /// Deletes an empty bucket (`BucketNotEmpty` if any object remains). In-progress multipart uploads
+    /// are aborted with it; their part blobs are returned.
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>>;
+
+    /// Writes (creates or replaces) an object. Returns the blobs of the replaced object, if any.
+    async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>>;
+    /// Reads an object's metadata, or `None`. `NoSuchBucket` if the bucket is missing.
+    async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
+    /// Deletes an object; returns the removed object (whose blobs the caller reclaims), or `None` if
+    /// there was none. `NoSuchBucket` if the bucket is missing.
+    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
+    /// Replaces the tag set of an existing object (`NoSuchKey` otherwise).
+    async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()>;
+    /// One page of a listing: an ordered range scan, see [`ListQuery`].
+    async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage>;
+
+    /// Records a new multipart upload. `NoSuchBucket` if the bucket is missing.
+    async fn create_upload(&self, bucket: &str, upload: UploadInfo) -> StoreResult<()>;
+    /// Reads an upload, or `None`.
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Option<UploadInfo>>;
+    /// Records (or replaces) a part; returns the replaced part's blob. `NoSuchUpload` if the upload is
+    /// gone, so a part that races an abort is reported and its blob can be reclaimed by the caller.
+    async fn put_part(&self, bucket: &str, upload_id: &str, part: PartInfo) -> StoreResult<Option<BlobId>>;
+    /// Parts of an upload with number > `after`, ascending, at most `max`.
+    async fn list_parts(&self, bucket: &str, upload_id: &str, after: u32, max: usize) -> StoreResult<Vec<PartInfo>>;
+    /// In-progress uploads ordered by (key, upload id), see [`UploadListQuery`].
+    async fn list_uploads(&self, bucket: &str, query: &UploadListQuery) -> StoreResult<UploadListPage>;
+    /// Atomically removes the upload and writes `object` (whose segments are some of its parts' blobs).
+    /// Returns every blob no longer referenced: the parts not used, and the replaced object's blobs.
+    async fn complete_upload(&self, bucket: &str, upload_id: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>>;
+    /// Removes an upload; returns its parts' blobs.
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Vec<BlobId>>;
+
+    /// Every blob id that metadata references (objects and parts), for the start-up sweep.
+    async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<BlobId>>;
+}
+
+/// A stream of body chunks read from a blob.
+pub type ByteStream = BoxStream<'static, StoreResult<Bytes>>;
+
+/// Immutable object bodies.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Starts writing a new blob. Nothing is visible until [`BlobWriter::finish`] returns.
+    async fn create(&self) -> StoreResult<Box<dyn BlobWriter>>;
+    /// Reads `len` bytes of a blob from `offset`, as a stream of chunks.
+    async fn read(&self, id: BlobId, offset: u64, len: u64) -> StoreResult<ByteStream>;
+    /// Whether the blob exists (cheap).
+    async fn exists(&self, id: BlobId) -> StoreResult<bool>;
+    /// Protects blobs from reclamation while a reader uses them. Reclaiming a pinned blob is deferred
+    /// until the last pin on it drops. A reader pins, then checks [`BlobStore::exists`] (the blob may
+    /// have been reclaimed between its metadata read and the pin), then reads.
+    fn pin(&self, ids: &[BlobId]) -> BlobPin;
+    /// Deletes blobs that metadata no longer references (now, or when their last pin drops).
+    /// Failures are logged, not returned: an orphan is swept at the next start.
+    async fn reclaim(&self, ids: Vec<BlobId>);
+    /// Start-up clean-up: removes leftovers of interrupted writes and every blob not in `referenced`.
+    /// Returns how many files it removed.
+    async fn sweep(&self, referenced: &std::collections::HashSet<BlobId>) -> StoreResult<usize>;
+}
+
+/// A blob being written. Dropping it without `finish` removes the temporary file.
+#[async_trait]
+pub trait BlobWriter: Send {
+    /// Appends bytes.
+    async fn write(&mut self, chunk: &[u8]) -> StoreResult<()>;
+    /// Makes the blob durable (file fsync, rename, directory fsync) and returns its id and size.
+    async fn finish(self: Box<Self>) -> StoreResult<(BlobId, u64)>;
+}
+
+/// A guard returned by [`BlobStore::pin`]; dropping it releases the pins.
+pub struct BlobPin {
+    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl BlobPin {
+    /// A pin that runs `release` when dropped.
+    pub fn new(release: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self { release: Some(Box::new(release)) }
+    }
+}
+
+impl Drop for BlobPin {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
+impl std::fmt::Debug for BlobPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobPin")
+    }
+}

@@ -1,0 +1,247 @@
+//! The records the stores keep: buckets, objects, uploads, parts, and the listing queries.
+//!
+//! Times are milliseconds since the Unix epoch (S3 exposes millisecond precision at most).
+//! Every record is `serde` so that any back end can store it as one encoded value.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Object tags (key → value), ordered for stable output.
+pub type Tags = BTreeMap<String, String>;
+
+/// The generated, opaque name of a blob. Never derived from a key, so no key can name a file.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BlobId(pub u128);
+
+impl BlobId {
+    /// A new random id.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().as_u128())
+    }
+    /// Parses the 32-hex-digit form written by `Display`.
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.len() != 32 {
+            return None;
+        }
+        u128::from_str_radix(s, 16).ok().map(Self)
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({self})")
+    }
+}
+
+/// A bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketInfo {
+    /// Bucket name (validated by the S3 layer).
+    pub name: String,
+    /// Creation time, ms since the epoch.
+    pub created_ms: i64,
+    /// The region (LocationConstraint) it was created in.
+    pub region: String,
+}
+
+/// One contiguous piece of an object's body. A simple object has one segment; a completed multipart
+/// upload keeps its parts as segments, in order, so completing never copies data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// The blob holding the bytes.
+    pub blob: BlobId,
+    /// Its length in bytes.
+    pub size: u64,
+}
+
+/// Additional checksums (base64 of the big-endian digest, as S3 sends them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    /// CRC32 (IEEE).
+    pub crc32: Option<String>,
+    /// CRC32C (Castagnoli).
+    pub crc32c: Option<String>,
+    /// SHA-1.
+    pub sha1: Option<String>,
+    /// SHA-256.
+    pub sha256: Option<String>,
+    /// CRC64/NVME.
+    pub crc64nvme: Option<String>,
+    /// `FULL_OBJECT` or `COMPOSITE` when set.
+    pub checksum_type: Option<String>,
+}
+
+/// The HTTP headers stored with an object and returned on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// Expires, as the client sent it (HTTP date).
+    pub expires: Option<String>,
+    /// Website redirect location.
+    pub website_redirect_location: Option<String>,
+    /// `x-amz-meta-*` user metadata, names lower-cased without the prefix.
+    pub user_metadata: BTreeMap<String, String>,
+    /// Storage class as requested (informational: kura has one class).
+    pub storage_class: Option<String>,
+}
+
+/// An object's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// The key.
+    pub key: String,
+    /// Total size in bytes (sum of segment sizes).
+    pub size: u64,
+    /// The ETag without quotes: hex MD5, or for multipart `hex(md5(part md5s))-N`.
+    pub etag: String,
+    /// Last-Modified, ms since the epoch.
+    pub last_modified_ms: i64,
+    /// The body, in order.
+    pub segments: Vec<Segment>,
+    /// Part sizes when the object came from a multipart upload (for `partNumber` reads and
+    /// `PartsCount`); empty otherwise.
+    pub part_sizes: Vec<u64>,
+    /// Stored headers and user metadata.
+    pub headers: ObjectHeaders,
+    /// Additional checksums the client supplied.
+    pub checksums: Checksums,
+    /// Tags.
+    pub tags: Tags,
+    /// Version id ("null" until versioning exists).
+    pub version_id: String,
+}
+
+impl ObjectMeta {
+    /// Every blob this object references.
+    pub fn blobs(&self) -> Vec<BlobId> {
+        self.segments.iter().map(|s| s.blob).collect()
+    }
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadInfo {
+    /// The upload id (opaque, generated).
+    pub upload_id: String,
+    /// The key the upload will create.
+    pub key: String,
+    /// Initiation time, ms since the epoch.
+    pub initiated_ms: i64,
+    /// Headers and metadata given at creation; they become the object's.
+    pub headers: ObjectHeaders,
+    /// Tags given at creation.
+    pub tags: Tags,
+    /// Checksum algorithm announced at creation, if any.
+    pub checksum_algorithm: Option<String>,
+    /// Checksum type announced at creation, if any.
+    pub checksum_type: Option<String>,
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    /// Part number, 1..=10000.
+    pub number: u32,
+    /// Hex MD5 of the part, without quotes.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The blob holding it.
+    pub blob: BlobId,
+    /// Upload time, ms since the epoch.
+    pub last_modified_ms: i64,
+    /// Checksums of the part, if the client sent any.
+    pub checksums: Checksums,
+}
+
+/// A listing request: keys starting with `prefix`, strictly greater than `start_after`, grouped by
+/// `delimiter`, at most `max` entries (objects plus common prefixes).
+///
+/// Grouping: a key whose remainder after `prefix` contains `delimiter` is represented by its common
+/// prefix (`prefix` + remainder up to and including the first `delimiter`), once. A common prefix that
+/// is `<= start_after` is skipped entirely (so a continuation after a common prefix does not repeat it).
+/// The scan seeks past a common prefix rather than walking the keys under it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys by this delimiter (empty or `None` = no grouping).
+    pub delimiter: Option<String>,
+    /// Only entries greater than this.
+    pub start_after: Option<String>,
+    /// At most this many entries (0 is allowed and returns an empty, non-truncated page).
+    pub max: usize,
+}
+
+/// One entry of a listing page, in key order.
+// Most entries of a page are objects, so boxing them would add an allocation per entry and save
+// nothing: allow the size difference with the (rare) prefix variant.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListEntry {
+    /// An object.
+    Object(ObjectMeta),
+    /// A common prefix (ends with the delimiter).
+    Prefix(String),
+}
+
+impl ListEntry {
+    /// The key or prefix, which is what a continuation marker names.
+    pub fn name(&self) -> &str {
+        match self {
+            ListEntry::Object(o) => &o.key,
+            ListEntry::Prefix(p) => p,
+        }
+    }
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Entries in ascending order of [`ListEntry::name`].
+    pub entries: Vec<ListEntry>,
+    /// Whether more entries follow the last one.
+    pub is_truncated: bool,
+}
+
+/// Listing of in-progress uploads (ListMultipartUploads).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys by this delimiter.
+    pub delimiter: Option<String>,
+    /// Start after this key (with `upload_id_marker`: after that (key, id)).
+    pub key_marker: Option<String>,
+    /// With `key_marker`: uploads of that key with a greater id are included.
+    pub upload_id_marker: Option<String>,
+    /// At most this many entries.
+    pub max: usize,
+}
+
+/// A page of in-progress uploads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadListPage {
+    /// Uploads, ordered by (key, initiation order).
+    pub uploads: Vec<UploadInfo>,
+    /// Common prefixes when a delimiter was given.
+    pub prefixes: Vec<String>,
+    /// Whether more follow.
+    pub is_truncated: bool,
+}

@@ -1,0 +1,735 @@
+//! [`RedbMetaStore`]: the embedded metadata store, on one redb file, with group commit.
+//!
+//! # Layout
+//! Every table is keyed so that the queries are point lookups or ordered range scans (redb compares
+//! tuple keys element by element, and `&str` by bytes, which for UTF-8 is code-point order, the order
+//! S3 lists in):
+//!
+//! | table        | key                                   | value                   |
+//! |--------------|---------------------------------------|-------------------------|
+//! | `buckets`    | bucket                                | JSON [`BucketInfo`]     |
+//! | `objects`    | (bucket, key)                         | JSON [`ObjectMeta`]     |
+//! | `uploads`    | (bucket, key, upload id)              | JSON [`UploadInfo`]     |
+//! | `upload_ids` | (bucket, upload id)                   | key                     |
+//! | `parts`      | (bucket, upload id, part number)      | JSON [`PartInfo`]       |
+//!
+//! Values are JSON: `serde_json` is already a dependency, records are a few hundred bytes, and a
+//! self-describing encoding lets fields be added (with `#[serde(default)]`) without a migration.
+//!
+//! # Group commit
+//! Every mutation is a job sent to one writer thread. The thread takes every pending job, runs them in
+//! order inside ONE write transaction, commits it once (durably: fsync), and only then answers each
+//! job. A job first validates (bucket exists, upload exists, …) and only then writes, so a job that
+//! fails its own checks answers its error without touching the transaction and without failing the
+//! others. A failure of the database itself (I/O, corruption) aborts the whole batch and every job in
+//! it gets the error. Reads use read transactions on the blocking pool.
+
+use crate::file_blobs::io_error;
+use crate::listing::{self, KeyCursor, Listed, PageSpec};
+use crate::memory::{dropped_blobs, duplicate_upload, unused_parts};
+use crate::{
+    BlobId, BucketInfo, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError, StoreResult, Tags,
+    UploadInfo, UploadListPage, UploadListQuery,
+};
+use async_trait::async_trait;
+use redb::{
+    AccessGuard, Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
+    TableDefinition, WriteTransaction,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+type Bytes = &'static [u8];
+type Str = &'static str;
+
+const BUCKETS: TableDefinition<Str, Bytes> = TableDefinition::new("buckets");
+const OBJECTS: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("objects");
+const UPLOADS: TableDefinition<(Str, Str, Str), Bytes> = TableDefinition::new("uploads");
+const UPLOAD_IDS: TableDefinition<(Str, Str), Str> = TableDefinition::new("upload_ids");
+const PARTS: TableDefinition<(Str, Str, u32), Bytes> = TableDefinition::new("parts");
+
+/// At most this many jobs share one commit, so a flood of writes still answers in bounded time.
+const MAX_BATCH: usize = 1024;
+
+/// Converts a redb error: an I/O error keeps its meaning (ENOSPC is [`StoreError::DiskFull`]); any
+/// other is [`StoreError::Backend`].
+fn redb_error(err: redb::Error) -> StoreError {
+    match err {
+        redb::Error::Io(io) => io_error(io),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),+) => {$(
+        impl From<$t> for StoreError {
+            fn from(err: $t) -> Self {
+                redb_error(err.into())
+            }
+        }
+    )+};
+}
+from_redb!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError,
+    redb::SetDurabilityError
+);
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("cannot decode a stored record: {e}")))
+}
+
+/// A copy of `err` for each of the requests that share a failed batch.
+fn replicate(err: &StoreError) -> StoreError {
+    match err {
+        StoreError::DiskFull => StoreError::DiskFull,
+        StoreError::Io(io) => StoreError::Io(std::io::Error::new(io.kind(), io.to_string())),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// The metadata store on a redb file. See the module documentation.
+pub struct RedbMetaStore {
+    db: Arc<Database>,
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RedbMetaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbMetaStore").finish_non_exhaustive()
+    }
+}
+
+impl RedbMetaStore {
+    /// Opens (or creates) the database file at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let db = Database::builder().create(path)?;
+        let txn = db.begin_write()?;
+        {
+            // Creates the tables, so that read transactions can always open them.
+            WriteTables::open(&txn)?;
+        }
+        txn.commit()?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let writer_db = Arc::clone(&db);
+        let writer = std::thread::Builder::new()
+            .name("kura-meta-writer".into())
+            .spawn(move || writer_loop(&writer_db, &rx))
+            .map_err(io_error)?;
+        Ok(Self { db, jobs: Some(tx), writer: Some(writer) })
+    }
+
+    /// Runs `op` in the next group commit and returns its answer once that commit is durable.
+    async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTables<'_>) -> Fatal<StoreResult<T>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || StoreError::Backend("the metadata writer has stopped".into());
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send(Box::new(WriteJob { op, tx })).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Runs `op` in a read transaction on the blocking pool.
+    async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read()?;
+            op(&txn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("a metadata read failed: {e}")))?
+    }
+}
+
+impl Drop for RedbMetaStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer loop after the batch in flight; joining it releases its
+        // handle on the database, so the file can be reopened as soon as the store is gone.
+        self.jobs = None;
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the metadata writer thread panicked");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer thread.
+
+/// A job's outcome: `Err` is a failure of the database itself, which aborts the batch; `Ok(answer)`
+/// is the request's own answer (possibly an error such as `NoSuchBucket`, which writes nothing).
+type Fatal<T> = Result<T, StoreError>;
+
+trait Job: Send {
+    /// Runs the job in the batch's transaction.
+    fn run(self: Box<Self>, tables: &mut WriteTables<'_>) -> Box<dyn Reply>;
+    /// Answers without running (the batch failed before its turn).
+    fn fail(self: Box<Self>, err: &StoreError);
+}
+
+trait Reply: Send {
+    /// The database failure the job hit, if any.
+    fn fatal(&self) -> Option<&StoreError>;
+    /// Answers once the batch's fate is known.
+    fn send(self: Box<Self>, commit: Result<(), &StoreError>);
+}
+
+struct WriteJob<T, F> {
+    op: F,
+    tx: oneshot::Sender<StoreResult<T>>,
+}
+
+struct PendingReply<T> {
+    outcome: Fatal<StoreResult<T>>,
+    tx: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for WriteJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut WriteTables<'_>) -> Fatal<StoreResult<T>> + Send + 'static,
+{
+    fn run(self: Box<Self>, tables: &mut WriteTables<'_>) -> Box<dyn Reply> {
+        let this = *self;
+        Box::new(PendingReply { outcome: (this.op)(tables), tx: this.tx })
+    }
+    fn fail(self: Box<Self>, err: &StoreError) {
+        // The requester may have given up (its future was dropped): nobody to answer then.
+        let _ = self.tx.send(Err(replicate(err)));
+    }
+}
+
+impl<T: Send> Reply for PendingReply<T> {
+    fn fatal(&self) -> Option<&StoreError> {
+        self.outcome.as_ref().err()
+    }
+    fn send(self: Box<Self>, commit: Result<(), &StoreError>) {
+        let answer = match (self.outcome, commit) {
+            (Err(own), _) => Err(own),
+            (Ok(answer), Ok(())) => answer,
+            (Ok(_), Err(batch)) => Err(replicate(batch)),
+        };
+        // As above: a requester that went away needs no answer.
+        let _ = self.tx.send(answer);
+    }
+}
+
+fn writer_loop(db: &Database, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(db, batch);
+    }
+}
+
+fn begin(db: &Database) -> StoreResult<WriteTransaction> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    Ok(txn)
+}
+
+fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
+    let txn = match begin(db) {
+        Ok(txn) => txn,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start a metadata transaction");
+            batch.into_iter().for_each(|job| job.fail(&err));
+            return;
+        }
+    };
+    let mut replies: Vec<Box<dyn Reply>> = Vec::with_capacity(batch.len());
+    let mut failure: Option<StoreError> = None;
+    match WriteTables::open(&txn) {
+        Ok(mut tables) => {
+            let mut pending = batch.into_iter();
+            for job in pending.by_ref() {
+                let reply = job.run(&mut tables);
+                let fatal = reply.fatal().map(replicate);
+                replies.push(reply);
+                if fatal.is_some() {
+                    failure = fatal;
+                    break;
+                }
+            }
+            if let Some(err) = &failure {
+                pending.for_each(|job| job.fail(err));
+            }
+        }
+        Err(err) => {
+            batch.into_iter().for_each(|job| job.fail(&err));
+            return;
+        }
+    }
+    let commit = match failure {
+        Some(err) => {
+            tracing::error!(error = %err, "a metadata batch failed; aborting it");
+            if let Err(abort) = txn.abort() {
+                tracing::error!(error = %abort, "aborting the metadata transaction failed");
+            }
+            Err(err)
+        }
+        None => txn.commit().map_err(StoreError::from),
+    };
+    if let Err(err) = &commit {
+        tracing::error!(error = %err, "a metadata commit failed");
+    }
+    for reply in replies {
+        reply.send(commit.as_ref().map(|_| ()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mutations, run inside the batch's transaction. Each validates first, then writes.
+
+/// The tables of a write transaction.
+struct WriteTables<'t> {
+    buckets: Table<'t, Str, Bytes>,
+    objects: Table<'t, (Str, Str), Bytes>,
+    uploads: Table<'t, (Str, Str, Str), Bytes>,
+    upload_ids: Table<'t, (Str, Str), Str>,
+    parts: Table<'t, (Str, Str, u32), Bytes>,
+}
+
+/// Returns the request's own error from a job, without writing anything.
+macro_rules! refuse {
+    ($err:expr) => {
+        return Ok(Err($err))
+    };
+}
+
+impl<'t> WriteTables<'t> {
+    fn open(txn: &'t WriteTransaction) -> StoreResult<Self> {
+        Ok(Self {
+            buckets: txn.open_table(BUCKETS)?,
+            objects: txn.open_table(OBJECTS)?,
+            uploads: txn.open_table(UPLOADS)?,
+            upload_ids: txn.open_table(UPLOAD_IDS)?,
+            parts: txn.open_table(PARTS)?,
+        })
+    }
+
+    fn has_bucket(&self, bucket: &str) -> Fatal<bool> {
+        Ok(self.buckets.get(bucket)?.is_some())
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> Fatal<Option<ObjectMeta>> {
+        self.objects.get((bucket, key))?.map(|g| decode(g.value())).transpose()
+    }
+
+    /// The key of an upload, if it exists.
+    fn upload_key(&self, bucket: &str, upload_id: &str) -> Fatal<Option<String>> {
+        Ok(self.upload_ids.get((bucket, upload_id))?.map(|g| g.value().to_owned()))
+    }
+
+    /// The parts of an upload.
+    fn upload_parts(&self, bucket: &str, upload_id: &str) -> Fatal<Vec<PartInfo>> {
+        let range = self.parts.range((bucket, upload_id, 0)..=(bucket, upload_id, u32::MAX))?;
+        range.map(|entry| decode(entry?.1.value())).collect()
+    }
+
+    /// Removes an upload and its parts (which the caller read with [`Self::upload_parts`]).
+    fn remove_upload(&mut self, bucket: &str, key: &str, upload_id: &str, parts: &[PartInfo]) -> Fatal<()> {
+        for part in parts {
+            self.parts.remove((bucket, upload_id, part.number))?;
+        }
+        self.upload_ids.remove((bucket, upload_id))?;
+        self.uploads.remove((bucket, key, upload_id))?;
+        Ok(())
+    }
+
+    fn create_bucket(&mut self, info: BucketInfo) -> Fatal<StoreResult<()>> {
+        if self.has_bucket(&info.name)? {
+            refuse!(StoreError::BucketAlreadyExists(info.name));
+        }
+        self.buckets.insert(info.name.as_str(), encode(&info)?.as_slice())?;
+        Ok(Ok(()))
+    }
+
+    fn delete_bucket(&mut self, bucket: &str) -> Fatal<StoreResult<Vec<BlobId>>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        let first = self.objects.range((bucket, "")..)?.next().transpose()?;
+        if first.is_some_and(|(k, _)| k.value().0 == bucket) {
+            refuse!(StoreError::BucketNotEmpty(bucket.to_owned()));
+        }
+        let mut uploads = Vec::new();
+        for entry in self.uploads.range((bucket, "", "")..)? {
+            let (k, _) = entry?;
+            let (b, key, id) = k.value();
+            if b != bucket {
+                break;
+            }
+            uploads.push((key.to_owned(), id.to_owned()));
+        }
+        let mut freed = Vec::new();
+        let mut doomed = Vec::with_capacity(uploads.len());
+        for (key, id) in uploads {
+            let parts = self.upload_parts(bucket, &id)?;
+            freed.extend(parts.iter().map(|p| p.blob));
+            doomed.push((key, id, parts));
+        }
+        for (key, id, parts) in doomed {
+            self.remove_upload(bucket, &key, &id, &parts)?;
+        }
+        self.buckets.remove(bucket)?;
+        Ok(Ok(freed))
+    }
+
+    fn put_object(&mut self, bucket: &str, object: ObjectMeta) -> Fatal<StoreResult<Vec<BlobId>>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        let old = self.get_object(bucket, &object.key)?;
+        self.objects.insert((bucket, object.key.as_str()), encode(&object)?.as_slice())?;
+        Ok(Ok(old.map(|old| dropped_blobs(&old, &object)).unwrap_or_default()))
+    }
+
+    fn delete_object(&mut self, bucket: &str, key: &str) -> Fatal<StoreResult<Option<ObjectMeta>>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        let Some(old) = self.get_object(bucket, key)? else {
+            return Ok(Ok(None));
+        };
+        self.objects.remove((bucket, key))?;
+        Ok(Ok(Some(old)))
+    }
+
+    fn set_object_tags(&mut self, bucket: &str, key: &str, tags: Tags) -> Fatal<StoreResult<()>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        let Some(mut object) = self.get_object(bucket, key)? else {
+            refuse!(StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() });
+        };
+        object.tags = tags;
+        self.objects.insert((bucket, key), encode(&object)?.as_slice())?;
+        Ok(Ok(()))
+    }
+
+    fn create_upload(&mut self, bucket: &str, upload: UploadInfo) -> Fatal<StoreResult<()>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        if self.upload_key(bucket, &upload.upload_id)?.is_some() {
+            refuse!(duplicate_upload(&upload.upload_id));
+        }
+        let (key, id) = (upload.key.as_str(), upload.upload_id.as_str());
+        self.uploads.insert((bucket, key, id), encode(&upload)?.as_slice())?;
+        self.upload_ids.insert((bucket, id), key)?;
+        Ok(Ok(()))
+    }
+
+    fn put_part(&mut self, bucket: &str, upload_id: &str, part: PartInfo) -> Fatal<StoreResult<Option<BlobId>>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        if self.upload_key(bucket, upload_id)?.is_none() {
+            refuse!(StoreError::NoSuchUpload(upload_id.to_owned()));
+        }
+        let value = encode(&part)?;
+        let old = self.parts.insert((bucket, upload_id, part.number), value.as_slice())?;
+        let old: Option<PartInfo> = old.map(|g| decode(g.value())).transpose()?;
+        Ok(Ok(old.map(|p| p.blob).filter(|b| *b != part.blob)))
+    }
+
+    fn complete_upload(
+        &mut self,
+        bucket: &str,
+        upload_id: &str,
+        mut object: ObjectMeta,
+    ) -> Fatal<StoreResult<Vec<BlobId>>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        let Some(key) = self.upload_key(bucket, upload_id)? else {
+            refuse!(StoreError::NoSuchUpload(upload_id.to_owned()));
+        };
+        let parts = self.upload_parts(bucket, upload_id)?;
+        object.key = key;
+        let mut freed = unused_parts(&parts, &object);
+        if let Some(old) = self.get_object(bucket, &object.key)? {
+            freed.extend(dropped_blobs(&old, &object));
+        }
+        self.remove_upload(bucket, &object.key, upload_id, &parts)?;
+        self.objects.insert((bucket, object.key.as_str()), encode(&object)?.as_slice())?;
+        Ok(Ok(freed))
+    }
+
+    fn abort_upload(&mut self, bucket: &str, upload_id: &str) -> Fatal<StoreResult<Vec<BlobId>>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        let Some(key) = self.upload_key(bucket, upload_id)? else {
+            refuse!(StoreError::NoSuchUpload(upload_id.to_owned()));
+        };
+        let parts = self.upload_parts(bucket, upload_id)?;
+        self.remove_upload(bucket, &key, upload_id, &parts)?;
+        Ok(Ok(parts.iter().map(|p| p.blob).collect()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads.
+
+fn require_bucket(txn: &ReadTransaction, bucket: &str) -> StoreResult<()> {
+    match txn.open_table(BUCKETS)?.get(bucket)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NoSuchBucket(bucket.to_owned())),
+    }
+}
+
+fn read_upload_key(txn: &ReadTransaction, bucket: &str, upload_id: &str) -> StoreResult<Option<String>> {
+    Ok(txn.open_table(UPLOAD_IDS)?.get((bucket, upload_id))?.map(|g| g.value().to_owned()))
+}
+
+type ObjectRange = redb::Range<'static, (Str, Str), Bytes>;
+
+/// A listing cursor over one bucket's objects. Items stay undecoded until emitted.
+struct ObjectCursor<'a> {
+    table: &'a ReadOnlyTable<(Str, Str), Bytes>,
+    bucket: &'a str,
+    range: Option<ObjectRange>,
+}
+
+impl KeyCursor for ObjectCursor<'_> {
+    type Item = AccessGuard<'static, Bytes>;
+    fn seek(&mut self, key: &str) -> StoreResult<()> {
+        self.range = Some(self.table.range((self.bucket, key)..)?);
+        Ok(())
+    }
+    fn next_entry(&mut self) -> StoreResult<Option<(String, Self::Item)>> {
+        let Some(range) = self.range.as_mut() else {
+            return Ok(None);
+        };
+        match range.next().transpose()? {
+            Some((k, v)) => {
+                let (bucket, key) = k.value();
+                Ok((bucket == self.bucket).then(|| (key.to_owned(), v)))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+type UploadRange = redb::Range<'static, (Str, Str, Str), Bytes>;
+
+/// A listing cursor over one bucket's uploads, in (key, upload id) order.
+struct UploadCursor<'a> {
+    table: &'a ReadOnlyTable<(Str, Str, Str), Bytes>,
+    bucket: &'a str,
+    range: Option<UploadRange>,
+}
+
+impl KeyCursor for UploadCursor<'_> {
+    /// The upload id and the encoded record.
+    type Item = (String, AccessGuard<'static, Bytes>);
+    fn seek(&mut self, key: &str) -> StoreResult<()> {
+        self.range = Some(self.table.range((self.bucket, key, "")..)?);
+        Ok(())
+    }
+    fn next_entry(&mut self) -> StoreResult<Option<(String, Self::Item)>> {
+        let Some(range) = self.range.as_mut() else {
+            return Ok(None);
+        };
+        match range.next().transpose()? {
+            Some((k, v)) => {
+                let (bucket, key, id) = k.value();
+                Ok((bucket == self.bucket).then(|| (key.to_owned(), (id.to_owned(), v))))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl MetaStore for RedbMetaStore {
+    async fn create_bucket(&self, bucket: BucketInfo) -> StoreResult<()> {
+        self.write(move |t| t.create_bucket(bucket)).await
+    }
+
+    async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketInfo>> {
+        let name = name.to_owned();
+        self.read(move |txn| txn.open_table(BUCKETS)?.get(name.as_str())?.map(|g| decode(g.value())).transpose()).await
+    }
+
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
+        self.read(|txn| txn.open_table(BUCKETS)?.iter()?.map(|entry| decode(entry?.1.value())).collect()).await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>> {
+        let name = name.to_owned();
+        self.write(move |t| t.delete_bucket(&name)).await
+    }
+
+    async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
+        let bucket = bucket.to_owned();
+        self.write(move |t| t.put_object(&bucket, object)).await
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.read(move |txn| {
+            let found = txn.open_table(OBJECTS)?.get((bucket.as_str(), key.as_str()))?;
+            match found {
+                Some(g) => decode(g.value()).map(Some),
+                None => require_bucket(txn, &bucket).map(|()| None),
+            }
+        })
+        .await
+    }
+
+    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.write(move |t| t.delete_object(&bucket, &key)).await
+    }
+
+    async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.write(move |t| t.set_object_tags(&bucket, &key, tags)).await
+    }
+
+    async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.read(move |txn| {
+            require_bucket(txn, &bucket)?;
+            let table = txn.open_table(OBJECTS)?;
+            let mut cursor = ObjectCursor { table: &table, bucket: &bucket, range: None };
+            let spec = PageSpec {
+                prefix: &query.prefix,
+                delimiter: query.delimiter.as_deref(),
+                marker: query.start_after.as_deref(),
+                max: query.max,
+            };
+            let listing = listing::list_page(&mut cursor, &spec, |_| false)?;
+            let mut entries = Vec::with_capacity(listing.entries.len());
+            for entry in listing.entries {
+                entries.push(match entry {
+                    Listed::Item(_, value) => ListEntry::Object(decode(value.value())?),
+                    Listed::Prefix(p) => ListEntry::Prefix(p),
+                });
+            }
+            Ok(ListPage { entries, is_truncated: listing.is_truncated })
+        })
+        .await
+    }
+
+    async fn create_upload(&self, bucket: &str, upload: UploadInfo) -> StoreResult<()> {
+        let bucket = bucket.to_owned();
+        self.write(move |t| t.create_upload(&bucket, upload)).await
+    }
+
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Option<UploadInfo>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        self.read(move |txn| {
+            let Some(key) = read_upload_key(txn, &bucket, &id)? else {
+                return Ok(None);
+            };
+            let found = txn.open_table(UPLOADS)?.get((bucket.as_str(), key.as_str(), id.as_str()))?;
+            found.map(|g| decode(g.value())).transpose()
+        })
+        .await
+    }
+
+    async fn put_part(&self, bucket: &str, upload_id: &str, part: PartInfo) -> StoreResult<Option<BlobId>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        self.write(move |t| t.put_part(&bucket, &id, part)).await
+    }
+
+    async fn list_parts(&self, bucket: &str, upload_id: &str, after: u32, max: usize) -> StoreResult<Vec<PartInfo>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        self.read(move |txn| {
+            require_bucket(txn, &bucket)?;
+            if read_upload_key(txn, &bucket, &id)?.is_none() {
+                return Err(StoreError::NoSuchUpload(id));
+            }
+            let table = txn.open_table(PARTS)?;
+            let (b, i) = (bucket.as_str(), id.as_str());
+            let range = table.range((Bound::Excluded((b, i, after)), Bound::Included((b, i, u32::MAX))))?;
+            range.take(max).map(|entry| decode(entry?.1.value())).collect()
+        })
+        .await
+    }
+
+    async fn list_uploads(&self, bucket: &str, query: &UploadListQuery) -> StoreResult<UploadListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.read(move |txn| {
+            require_bucket(txn, &bucket)?;
+            let table = txn.open_table(UPLOADS)?;
+            let mut cursor = UploadCursor { table: &table, bucket: &bucket, range: None };
+            let spec = PageSpec {
+                prefix: &query.prefix,
+                delimiter: query.delimiter.as_deref(),
+                marker: query.key_marker.as_deref(),
+                max: query.max,
+            };
+            let id_marker = query.upload_id_marker.as_deref();
+            let listing = listing::list_page(&mut cursor, &spec, |(id, _)| id_marker.is_some_and(|m| id.as_str() > m))?;
+            let mut page = UploadListPage { is_truncated: listing.is_truncated, ..Default::default() };
+            for entry in listing.entries {
+                match entry {
+                    Listed::Item(_, (_, value)) => page.uploads.push(decode(value.value())?),
+                    Listed::Prefix(p) => page.prefixes.push(p),
+                }
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn complete_upload(&self, bucket: &str, upload_id: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        self.write(move |t| t.complete_upload(&bucket, &id, object)).await
+    }
+
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Vec<BlobId>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        self.write(move |t| t.abort_upload(&bucket, &id)).await
+    }
+
+    async fn referenced_blobs(&self) -> StoreResult<HashSet<BlobId>> {
+        self.read(|txn| {
+            let mut set = HashSet::new();
+            for entry in txn.open_table(OBJECTS)?.iter()? {
+                let object: ObjectMeta = decode(entry?.1.value())?;
+                set.extend(object.segments.iter().map(|s| s.blob));
+            }
+            for entry in txn.open_table(PARTS)?.iter()? {
+                let part: PartInfo = decode(entry?.1.value())?;
+                set.insert(part.blob);
+            }
+            Ok(set)
+        })
+        .await
+    }
+}

@@ -1,0 +1,28 @@
+//! Command-line interface: one module per subcommand.
+
+mod server;
+
+use clap::{Parser, Subcommand};
+
+/// kura: an S3-compatible object store for Kubernetes workloads without static secrets.
+#[derive(Debug, Parser)]
+#[command(name = "kura", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the object store (S3 API, health probes) on one port.
+    Server(server::ServerArgs),
+}
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Server(args) => server::run(args).await,
+    }
+}

@@ -1,0 +1,94 @@
+//! Bucket operations.
+
+use crate::harness::{TestServer, bucket_name, code, status};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
+
+#[tokio::test]
+async fn create_list_head_locate_delete() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let name = bucket_name("life");
+    s3.create_bucket().bucket(&name).send().await.expect("create");
+    let listed = s3.list_buckets().send().await.expect("list");
+    assert!(listed.buckets().iter().any(|b| b.name() == Some(name.as_str())));
+    assert!(listed.buckets().iter().all(|b| b.creation_date().is_some()));
+    s3.head_bucket().bucket(&name).send().await.expect("head");
+    let loc = s3.get_bucket_location().bucket(&name).send().await.expect("location");
+    assert!(loc.location_constraint().is_none_or(|c| c.as_str().is_empty()), "us-east-1 is reported empty");
+    s3.delete_bucket().bucket(&name).send().await.expect("delete");
+    let err = s3.head_bucket().bucket(&name).send().await.expect_err("gone");
+    assert_eq!(status(&err), 404);
+}
+
+#[tokio::test]
+async fn create_twice_is_already_owned() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let name = bucket_name("twice");
+    s3.create_bucket().bucket(&name).send().await.expect("create");
+    let err = s3.create_bucket().bucket(&name).send().await.expect_err("again");
+    assert_eq!(code(&err), "BucketAlreadyOwnedByYou");
+    assert_eq!(status(&err), 409);
+}
+
+#[tokio::test]
+async fn invalid_names_are_rejected() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    for bad in ["ab", "Upper-Case", "under_score", "-leading", "trailing-", "192.168.5.4", "a..b"] {
+        let err = s3.create_bucket().bucket(bad).send().await.expect_err(bad);
+        assert_eq!(code(&err), "InvalidBucketName", "{bad}");
+        assert_eq!(status(&err), 400, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn location_constraint_must_be_this_region() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let name = bucket_name("loc");
+    let err = s3
+        .create_bucket()
+        .bucket(&name)
+        .create_bucket_configuration(
+            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuWest1).build(),
+        )
+        .send()
+        .await
+        .expect_err("other region");
+    assert_eq!(code(&err), "InvalidLocationConstraint");
+}
+
+#[tokio::test]
+async fn non_empty_bucket_cannot_be_deleted() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let name = bucket_name("full");
+    s3.create_bucket().bucket(&name).send().await.expect("create");
+    s3.put_object().bucket(&name).key("k").body(ByteStream::from_static(b"x")).send().await.expect("put");
+    let err = s3.delete_bucket().bucket(&name).send().await.expect_err("not empty");
+    assert_eq!(code(&err), "BucketNotEmpty");
+    assert_eq!(status(&err), 409);
+    s3.delete_object().bucket(&name).key("k").send().await.expect("delete object");
+    s3.delete_bucket().bucket(&name).send().await.expect("now empty");
+}
+
+#[tokio::test]
+async fn missing_bucket_is_no_such_bucket() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let err = s3.list_objects_v2().bucket("no-such-bucket-here").send().await.expect_err("missing");
+    assert_eq!(code(&err), "NoSuchBucket");
+    let err = s3.delete_bucket().bucket("no-such-bucket-here").send().await.expect_err("missing");
+    assert_eq!(code(&err), "NoSuchBucket");
+    let err = s3
+        .put_object()
+        .bucket("no-such-bucket-here")
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect_err("missing");
+    assert_eq!(code(&err), "NoSuchBucket");
+}

@@ -1,0 +1,146 @@
+//! A real `kura server` process on an ephemeral loopback port, and real clients for it.
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Root access key used by every test server.
+pub const ACCESS_KEY: &str = "kuratestadmin";
+/// Root secret key used by every test server.
+pub const SECRET_KEY: &str = "kuratestsecret-0123456789";
+
+/// A running server; killed (SIGKILL) when dropped.
+pub struct TestServer {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data directory (kept alive by `_dir` unless a path was given).
+    pub data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh data directory.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut s = Self::start_on(&data);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts a server on `data` (to restart on the same data after a crash).
+    pub fn start_on(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kura"))
+            .args(["server", "--address", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("KURA_ROOT_ACCESS_KEY", ACCESS_KEY)
+            .env("KURA_ROOT_SECRET_KEY", SECRET_KEY)
+            .env("KURA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn kura server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines.next().expect("server exited before listening").expect("read stdout");
+            if let Some(rest) = line.strip_prefix("kura: listening on http://") {
+                break rest.trim().parse().expect("address");
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, addr, data: data.to_owned(), _dir: None }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// An AWS SDK client for the root user.
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        self.client_with(ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// An AWS SDK client with the given keys.
+    pub fn client_with(&self, access: &str, secret: &str) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for exit; returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A unique bucket name per test.
+pub fn bucket_name(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The S3 error code of an SDK error, if it has one.
+pub fn code<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match err {
+        aws_sdk_s3::error::SdkError::ServiceError(e) => e.err().code().unwrap_or("").to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The HTTP status of an SDK error.
+pub fn status<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
+    match err {
+        aws_sdk_s3::error::SdkError::ServiceError(e) => e.raw().status().as_u16(),
+        _ => 0,
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: a real `kura server` on loopback, driven by the AWS SDK for Rust and plain HTTP.
+
+mod harness;
+
+mod buckets;
+mod crash;
+mod listing;
+mod multipart;
+mod objects;
+mod signatures;

@@ -1,0 +1,300 @@
+//! Object operations: put/get/head/delete/copy, conditions, ranges, metadata, checksums, tagging.
+
+use crate::harness::{TestServer, bucket_name, code, data, status};
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, Delete, MetadataDirective, ObjectIdentifier, Tag, Tagging};
+
+async fn setup() -> (TestServer, aws_sdk_s3::Client, String) {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("obj");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    (server, s3, bucket)
+}
+
+async fn body(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
+    out.body.collect().await.expect("body").into_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn put_get_head_with_headers_and_metadata() {
+    let (_server, s3, bucket) = setup().await;
+    let payload = data(100_000, 1);
+    let put = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("dir/file.bin")
+        .body(ByteStream::from(payload.clone()))
+        .content_type("application/x-test")
+        .content_disposition("attachment; filename=\"f.bin\"")
+        .content_encoding("identity")
+        .cache_control("max-age=60")
+        .metadata("Color", "blue")
+        .send()
+        .await
+        .expect("put");
+    let md5 = format!("\"{}\"", md5_hex(&payload));
+    assert_eq!(put.e_tag(), Some(md5.as_str()));
+    let got = s3.get_object().bucket(&bucket).key("dir/file.bin").send().await.expect("get");
+    assert_eq!(got.e_tag(), Some(md5.as_str()));
+    assert_eq!(got.content_type(), Some("application/x-test"));
+    assert_eq!(got.content_disposition(), Some("attachment; filename=\"f.bin\""));
+    assert_eq!(got.cache_control(), Some("max-age=60"));
+    assert_eq!(got.content_length(), Some(100_000));
+    assert_eq!(got.metadata().and_then(|m| m.get("color")).map(String::as_str), Some("blue"));
+    assert_eq!(body(got).await, payload);
+    let head = s3.head_object().bucket(&bucket).key("dir/file.bin").send().await.expect("head");
+    assert_eq!(head.content_length(), Some(100_000));
+    assert!(head.last_modified().is_some());
+}
+
+fn md5_hex(b: &[u8]) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(b))
+}
+
+#[tokio::test]
+async fn missing_key_is_no_such_key() {
+    let (_server, s3, bucket) = setup().await;
+    let err = s3.get_object().bucket(&bucket).key("nope").send().await.expect_err("missing");
+    assert_eq!(code(&err), "NoSuchKey");
+    assert_eq!(status(&err), 404);
+    let err = s3.head_object().bucket(&bucket).key("nope").send().await.expect_err("missing");
+    assert_eq!(status(&err), 404);
+}
+
+#[tokio::test]
+async fn ranges_and_invalid_range() {
+    let (_server, s3, bucket) = setup().await;
+    let payload = data(1000, 2);
+    s3.put_object().bucket(&bucket).key("r").body(ByteStream::from(payload.clone())).send().await.expect("put");
+    for (range, expected) in [
+        ("bytes=0-9", &payload[0..10]),
+        ("bytes=990-", &payload[990..]),
+        ("bytes=-5", &payload[995..]),
+        ("bytes=500-5000", &payload[500..]),
+    ] {
+        let got = s3.get_object().bucket(&bucket).key("r").range(range).send().await.expect(range);
+        assert!(got.content_range().is_some(), "{range}");
+        assert_eq!(body(got).await, expected, "{range}");
+    }
+    let err = s3.get_object().bucket(&bucket).key("r").range("bytes=1000-1001").send().await.expect_err("416");
+    assert_eq!(code(&err), "InvalidRange");
+    assert_eq!(status(&err), 416);
+}
+
+#[tokio::test]
+async fn conditional_reads() {
+    let (_server, s3, bucket) = setup().await;
+    let put = s3.put_object().bucket(&bucket).key("c").body(ByteStream::from_static(b"hello")).send().await.expect("put");
+    let etag = put.e_tag().expect("etag").to_owned();
+    s3.get_object().bucket(&bucket).key("c").if_match(&etag).send().await.expect("if-match ok");
+    let err = s3.get_object().bucket(&bucket).key("c").if_match("\"nope\"").send().await.expect_err("412");
+    assert_eq!(status(&err), 412);
+    let err = s3.get_object().bucket(&bucket).key("c").if_none_match(&etag).send().await.expect_err("304");
+    assert_eq!(status(&err), 304);
+    let past = DateTime::from_secs(0);
+    let future = DateTime::from_secs(4_000_000_000);
+    s3.get_object().bucket(&bucket).key("c").if_modified_since(past).send().await.expect("modified since epoch");
+    let err = s3.get_object().bucket(&bucket).key("c").if_modified_since(future).send().await.expect_err("304");
+    assert_eq!(status(&err), 304);
+    let err = s3.get_object().bucket(&bucket).key("c").if_unmodified_since(past).send().await.expect_err("412");
+    assert_eq!(status(&err), 412);
+}
+
+#[tokio::test]
+async fn response_header_overrides() {
+    let (_server, s3, bucket) = setup().await;
+    s3.put_object().bucket(&bucket).key("o").body(ByteStream::from_static(b"x")).send().await.expect("put");
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("o")
+        .response_content_type("text/csv")
+        .response_content_disposition("inline")
+        .response_cache_control("no-cache")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.content_type(), Some("text/csv"));
+    assert_eq!(got.content_disposition(), Some("inline"));
+    assert_eq!(got.cache_control(), Some("no-cache"));
+}
+
+#[tokio::test]
+async fn checksums_are_verified_and_returned() {
+    let (_server, s3, bucket) = setup().await;
+    for algo in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32C, ChecksumAlgorithm::Sha1, ChecksumAlgorithm::Sha256] {
+        let key = format!("sum-{}", algo.as_str());
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .checksum_algorithm(algo.clone())
+            .body(ByteStream::from(data(70_000, 3)))
+            .send()
+            .await
+            .expect("put with checksum");
+        let head = s3.head_object().bucket(&bucket).key(&key).checksum_mode(ChecksumMode::Enabled).send().await.expect("head");
+        let present = match algo {
+            ChecksumAlgorithm::Crc32 => head.checksum_crc32().is_some(),
+            ChecksumAlgorithm::Crc32C => head.checksum_crc32_c().is_some(),
+            ChecksumAlgorithm::Sha1 => head.checksum_sha1().is_some(),
+            _ => head.checksum_sha256().is_some(),
+        };
+        assert!(present, "{key}");
+    }
+    let err = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("bad")
+        .checksum_crc32("AAAAAA==")
+        .body(ByteStream::from_static(b"payload"))
+        .send()
+        .await
+        .expect_err("wrong crc");
+    assert_eq!(code(&err), "BadDigest");
+    let err = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("bad-md5")
+        .content_md5("1B2M2Y8AsgTpgAmY7PhCfg==")
+        .body(ByteStream::from_static(b"payload"))
+        .send()
+        .await
+        .expect_err("wrong md5");
+    assert_eq!(code(&err), "BadDigest");
+    let err = s3.head_object().bucket(&bucket).key("bad").send().await.expect_err("nothing stored");
+    assert_eq!(status(&err), 404);
+}
+
+#[tokio::test]
+async fn copy_object_directives_and_conditions() {
+    let (_server, s3, bucket) = setup().await;
+    let put = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("src")
+        .content_type("text/plain")
+        .metadata("a", "1")
+        .body(ByteStream::from_static(b"copy me"))
+        .send()
+        .await
+        .expect("put");
+    let etag = put.e_tag().expect("etag").to_owned();
+    let copied = s3.copy_object().bucket(&bucket).key("dst").copy_source(format!("{bucket}/src")).send().await.expect("copy");
+    assert_eq!(copied.copy_object_result().and_then(|r| r.e_tag()), Some(etag.as_str()));
+    let got = s3.get_object().bucket(&bucket).key("dst").send().await.expect("get copy");
+    assert_eq!(got.content_type(), Some("text/plain"));
+    assert_eq!(got.metadata().and_then(|m| m.get("a")).map(String::as_str), Some("1"));
+    assert_eq!(body(got).await, b"copy me");
+    s3.copy_object()
+        .bucket(&bucket)
+        .key("dst2")
+        .copy_source(format!("{bucket}/src"))
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type("application/json")
+        .metadata("b", "2")
+        .send()
+        .await
+        .expect("copy replace");
+    let head = s3.head_object().bucket(&bucket).key("dst2").send().await.expect("head");
+    assert_eq!(head.content_type(), Some("application/json"));
+    assert!(head.metadata().is_some_and(|m| m.get("a").is_none() && m.get("b").map(String::as_str) == Some("2")));
+    let err = s3
+        .copy_object()
+        .bucket(&bucket)
+        .key("dst3")
+        .copy_source(format!("{bucket}/src"))
+        .copy_source_if_match("\"different\"")
+        .send()
+        .await
+        .expect_err("412");
+    assert_eq!(status(&err), 412);
+    let err = s3.copy_object().bucket(&bucket).key("src").copy_source(format!("{bucket}/src")).send().await.expect_err("self");
+    assert_eq!(code(&err), "InvalidRequest");
+    let err = s3.copy_object().bucket(&bucket).key("x").copy_source(format!("{bucket}/missing")).send().await.expect_err("404");
+    assert_eq!(code(&err), "NoSuchKey");
+}
+
+#[tokio::test]
+async fn delete_objects_in_bulk() {
+    let (_server, s3, bucket) = setup().await;
+    for i in 0..5 {
+        s3.put_object().bucket(&bucket).key(format!("k{i}")).body(ByteStream::from_static(b"x")).send().await.expect("put");
+    }
+    let ids: Vec<ObjectIdentifier> =
+        (0..6).map(|i| ObjectIdentifier::builder().key(format!("k{i}")).build().expect("id")).collect();
+    let out = s3
+        .delete_objects()
+        .bucket(&bucket)
+        .delete(Delete::builder().set_objects(Some(ids)).build().expect("delete"))
+        .send()
+        .await
+        .expect("delete objects");
+    assert_eq!(out.deleted().len(), 6, "deleting a missing key also reports success");
+    assert!(out.errors().is_empty());
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.expect("list");
+    assert_eq!(listed.key_count(), Some(0));
+    // Deleting a missing key is not an error either.
+    s3.delete_object().bucket(&bucket).key("never").send().await.expect("idempotent delete");
+}
+
+#[tokio::test]
+async fn tagging_round_trip() {
+    let (_server, s3, bucket) = setup().await;
+    s3.put_object().bucket(&bucket).key("t").tagging("team=storage&env=prod").body(ByteStream::from_static(b"x")).send().await.expect("put");
+    let tags = s3.get_object_tagging().bucket(&bucket).key("t").send().await.expect("get tags");
+    assert_eq!(tags.tag_set().len(), 2);
+    let set = Tagging::builder()
+        .tag_set(Tag::builder().key("k").value("v").build().expect("tag"))
+        .build()
+        .expect("tagging");
+    s3.put_object_tagging().bucket(&bucket).key("t").tagging(set).send().await.expect("put tags");
+    let tags = s3.get_object_tagging().bucket(&bucket).key("t").send().await.expect("get tags");
+    assert_eq!(tags.tag_set().len(), 1);
+    assert_eq!(tags.tag_set()[0].key(), "k");
+    s3.delete_object_tagging().bucket(&bucket).key("t").send().await.expect("delete tags");
+    let tags = s3.get_object_tagging().bucket(&bucket).key("t").send().await.expect("get tags");
+    assert!(tags.tag_set().is_empty());
+    let too_many: Vec<Tag> = (0..11).map(|i| Tag::builder().key(format!("k{i}")).value("v").build().expect("tag")).collect();
+    let err = s3
+        .put_object_tagging()
+        .bucket(&bucket)
+        .key("t")
+        .tagging(Tagging::builder().set_tag_set(Some(too_many)).build().expect("tagging"))
+        .send()
+        .await
+        .expect_err("11 tags");
+    assert_eq!(code(&err), "InvalidTag");
+}
+
+#[tokio::test]
+async fn overwrite_replaces_and_empty_objects_work() {
+    let (_server, s3, bucket) = setup().await;
+    s3.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"first")).send().await.expect("put");
+    s3.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"second!")).send().await.expect("put");
+    let got = s3.get_object().bucket(&bucket).key("k").send().await.expect("get");
+    assert_eq!(body(got).await, b"second!");
+    s3.put_object().bucket(&bucket).key("empty").body(ByteStream::from_static(b"")).send().await.expect("put empty");
+    let got = s3.get_object().bucket(&bucket).key("empty").send().await.expect("get empty");
+    assert_eq!(got.content_length(), Some(0));
+    assert_eq!(got.e_tag(), Some("\"d41d8cd98f00b204e9800998ecf8427e\""));
+}
+
+#[tokio::test]
+async fn concurrent_writers_never_tear_an_object() {
+    let (_server, s3, bucket) = setup().await;
+    let mut tasks = Vec::new();
+    for seed in 0..8u64 {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        tasks.push(tokio::spawn(async move {
+            s3.put_object().bucket(&bucket).key("contended").body(ByteStream::from(data(300_000, seed))).send().await.expect("put");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    let got = body(s3.get_object().bucket(&bucket).key("contended").send().await.expect("get")).await;
+    assert!((0..8u64).any(|seed| got == data(300_000, seed)), "the object is exactly one writer's body");
+}

@@ -1,0 +1,88 @@
+"""Fixtures: a real `kura server` on an ephemeral loopback port, and boto3 / aws CLI clients for it."""
+
+import os
+import subprocess
+import tempfile
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ACCESS_KEY = "kurapytestadmin"
+SECRET_KEY = "kurapytestsecret-0123456789"
+
+
+class Kura:
+    """A running server process."""
+
+    def __init__(self, data_dir):
+        binary = os.environ.get("KURA_BIN", "target/debug/kura")
+        env = dict(os.environ, KURA_ROOT_ACCESS_KEY=ACCESS_KEY, KURA_ROOT_SECRET_KEY=SECRET_KEY, KURA_LOG="warn")
+        self.proc = subprocess.Popen(
+            [binary, "server", "--address", "127.0.0.1:0", "--data", data_dir],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for line in self.proc.stdout:
+            if line.startswith("kura: listening on "):
+                self.endpoint = line.split("listening on ", 1)[1].strip()
+                break
+        else:
+            raise RuntimeError("kura server exited before listening")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def kura():
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Kura(os.path.join(tmp, "data"))
+        yield server
+        server.stop()
+
+
+def client(kura, **config):
+    return boto3.client(
+        "s3",
+        endpoint_url=kura.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, **config),
+    )
+
+
+@pytest.fixture
+def s3(kura):
+    return client(kura, signature_version="s3v4")
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"py-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def aws(kura, tmp_path):
+    """Runs the aws CLI against kura; returns a function taking CLI arguments."""
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
+    )
+
+    def run(*args, check=True):
+        return subprocess.run(
+            ["aws", "--endpoint-url", kura.endpoint, *args], env=env, capture_output=True, text=True, check=check
+        )
+
+    return run
