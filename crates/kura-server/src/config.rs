@@ -56,7 +56,8 @@ pub enum ConfigError {
 impl Config {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
     }
 
@@ -93,8 +94,10 @@ mod tests {
 
     #[test]
     fn parses_the_server_section() {
-        let c = Config::parse("server:\n  address: 127.0.0.1:9100\n  region: eu-west-1\n  public_urls: [https://s3.example.com]\n")
-            .expect("valid");
+        let c = Config::parse(
+            "server:\n  address: 127.0.0.1:9100\n  region: eu-west-1\n  public_urls: [https://s3.example.com]\n",
+        )
+        .expect("valid");
         assert_eq!(c.server.address, "127.0.0.1:9100".parse().ok());
         assert_eq!(c.server.region.as_deref(), Some("eu-west-1"));
     }

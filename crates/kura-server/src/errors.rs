@@ -9,10 +9,9 @@ use s3s::{S3Error, S3ErrorCode};
 /// Maps a storage error to the S3 error a client sees.
 pub fn store_error(err: StoreError) -> S3Error {
     match err {
-        StoreError::NoSuchBucket(bucket) => S3Error::with_message(
-            S3ErrorCode::NoSuchBucket,
-            format!("The specified bucket does not exist: {bucket}"),
-        ),
+        StoreError::NoSuchBucket(bucket) => {
+            S3Error::with_message(S3ErrorCode::NoSuchBucket, format!("The specified bucket does not exist: {bucket}"))
+        }
         StoreError::BucketAlreadyExists(bucket) => S3Error::with_message(
             S3ErrorCode::BucketAlreadyOwnedByYou,
             format!("Your previous request to create the bucket {bucket} succeeded and you already own it."),

@@ -86,7 +86,8 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(options.address)
             .await
             .map_err(|source| ServerError::Bind { address: options.address, source })?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { address: options.address, source })?;
+        let local_addr =
+            listener.local_addr().map_err(|source| ServerError::Bind { address: options.address, source })?;
         Ok(Self { listener, dispatch, local_addr })
     }
 

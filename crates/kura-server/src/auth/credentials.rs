@@ -97,7 +97,10 @@ impl RootCredentials {
         match (access_key, secret_key) {
             (Some(a), Some(s)) => {
                 validate(&a, &s)?;
-                return Ok(Self { credentials: Credentials { access_key: a, secret_key: Secret::new(s) }, source: RootSource::Environment });
+                return Ok(Self {
+                    credentials: Credentials { access_key: a, secret_key: Secret::new(s) },
+                    source: RootSource::Environment,
+                });
             }
             (None, None) => {}
             _ => return Err(CredentialsError::HalfSet),
@@ -134,7 +137,9 @@ fn validate(access: &str, secret: &str) -> Result<(), CredentialsError> {
         ));
     }
     if secret.len() < 8 || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(CredentialsError::Invalid("the secret key must be at least 8 printable characters without spaces".into()));
+        return Err(CredentialsError::Invalid(
+            "the secret key must be at least 8 printable characters without spaces".into(),
+        ));
     }
     Ok(())
 }
@@ -144,7 +149,8 @@ pub fn generate() -> Credentials {
     const ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut rng = rand::rng();
-    let mut pick = |set: &[u8], n: usize| -> String { (0..n).map(|_| set[rng.random_range(0..set.len())] as char).collect() };
+    let mut pick =
+        |set: &[u8], n: usize| -> String { (0..n).map(|_| set[rng.random_range(0..set.len())] as char).collect() };
     let access_key = format!("KURA{}", pick(ID_CHARS, 16));
     let secret_key = Secret::new(pick(SECRET_CHARS, 40));
     Credentials { access_key, secret_key }
@@ -187,7 +193,8 @@ mod tests {
     #[test]
     fn environment_wins_and_half_set_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let env = RootCredentials::load_or_generate(dir.path(), Some("admin".into()), Some("password123".into())).expect("env");
+        let env = RootCredentials::load_or_generate(dir.path(), Some("admin".into()), Some("password123".into()))
+            .expect("env");
         assert_eq!(env.source, RootSource::Environment);
         assert!(matches!(
             RootCredentials::load_or_generate(dir.path(), Some("admin".into()), None),

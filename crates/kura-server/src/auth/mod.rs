@@ -7,7 +7,6 @@
 
 mod access;
 
-
 pub use access::KuraAccess;
 pub mod credentials;
 pub use credentials::{Credentials, CredentialsError, RootCredentials};

@@ -48,7 +48,11 @@ impl Dispatch {
         format!("{:08X}{:016X}", self.instance, self.next_request.fetch_add(1, Ordering::Relaxed))
     }
 
-    async fn serve(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<s3s::Body>, s3s::HttpError> {
+    async fn serve(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<s3s::Body>, s3s::HttpError> {
         let started = Instant::now();
         let request_id = self.request_id();
         let method = req.method().clone();

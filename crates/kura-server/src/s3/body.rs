@@ -147,9 +147,8 @@ pub async fn ingest(
     let mut received: u64 = 0;
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                s3err(S3ErrorCode::IncompleteBody, format!("The request body could not be read: {e}"))
-            })?;
+            let chunk = chunk
+                .map_err(|e| s3err(S3ErrorCode::IncompleteBody, format!("The request body could not be read: {e}")))?;
             received += chunk.len() as u64;
             if expect.length.is_some_and(|len| received > len) {
                 return Err(s3err(
@@ -172,11 +171,9 @@ pub async fn ingest(
     }
     let md5 = md5.finalize();
     if let Some(declared) = &expect.content_md5 {
-        let decoded = B64
-            .decode(declared.trim())
-            .ok()
-            .filter(|d| d.len() == 16)
-            .ok_or_else(|| s3err(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid base64 MD5."))?;
+        let decoded = B64.decode(declared.trim()).ok().filter(|d| d.len() == 16).ok_or_else(|| {
+            s3err(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid base64 MD5.")
+        })?;
         if decoded.as_slice() != md5.as_slice() {
             return Err(s3err(S3ErrorCode::BadDigest, "The Content-MD5 you specified did not match what we received."));
         }
@@ -185,8 +182,7 @@ pub async fn ingest(
     if let (Some(algo), Some(h)) = (expect.algo, hasher) {
         let computed = h.finish_b64();
         let trailer_value = trailers.and_then(|t| {
-            t.read(|headers| headers.get(algo.header()).and_then(|v| v.to_str().ok()).map(str::to_owned))
-                .flatten()
+            t.read(|headers| headers.get(algo.header()).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
         });
         if let Some(declared) = expect.expected.as_deref().or(trailer_value.as_deref())
             && declared.trim() != computed

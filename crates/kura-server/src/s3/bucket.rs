@@ -13,14 +13,13 @@ pub const RESERVED_BUCKET: &str = "kura";
 
 /// Fails with NoSuchBucket unless the bucket exists.
 pub(super) async fn require_bucket(s3: &KuraS3, bucket: &str) -> S3Result<BucketInfo> {
-    s3.meta
-        .get_bucket(bucket)
-        .await
-        .or_s3()?
-        .ok_or_else(|| store_error(StoreError::NoSuchBucket(bucket.to_owned())))
+    s3.meta.get_bucket(bucket).await.or_s3()?.ok_or_else(|| store_error(StoreError::NoSuchBucket(bucket.to_owned())))
 }
 
-pub(super) async fn list_buckets(s3: &KuraS3, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+pub(super) async fn list_buckets(
+    s3: &KuraS3,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
     let input = req.input;
     let prefix = input.prefix.clone().unwrap_or_default();
     let max = input.max_buckets.map_or(10_000, |m| usize::try_from(m.max(1)).unwrap_or(10_000));
@@ -52,7 +51,10 @@ pub(super) async fn list_buckets(s3: &KuraS3, req: S3Request<ListBucketsInput>) 
     }))
 }
 
-pub(super) async fn create_bucket(s3: &KuraS3, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+pub(super) async fn create_bucket(
+    s3: &KuraS3,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
     let input = req.input;
     if input.bucket == RESERVED_BUCKET {
         return Err(s3err(
@@ -71,7 +73,10 @@ pub(super) async fn create_bucket(s3: &KuraS3, req: S3Request<CreateBucketInput>
     {
         return Err(s3err(
             S3ErrorCode::InvalidLocationConstraint,
-            format!("The location constraint {c:?} is not this server's region {:?}: omit it or use {:?}.", s3.region, s3.region),
+            format!(
+                "The location constraint {c:?} is not this server's region {:?}: omit it or use {:?}.",
+                s3.region, s3.region
+            ),
         ));
     }
     let info = BucketInfo { name: input.bucket.clone(), created_ms: now_ms(), region: s3.region.clone() };
@@ -79,12 +84,18 @@ pub(super) async fn create_bucket(s3: &KuraS3, req: S3Request<CreateBucketInput>
     Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))
 }
 
-pub(super) async fn head_bucket(s3: &KuraS3, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+pub(super) async fn head_bucket(
+    s3: &KuraS3,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
     let b = require_bucket(s3, &req.input.bucket).await?;
     Ok(S3Response::new(HeadBucketOutput { bucket_region: Some(b.region), ..Default::default() }))
 }
 
-pub(super) async fn delete_bucket(s3: &KuraS3, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+pub(super) async fn delete_bucket(
+    s3: &KuraS3,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
     let freed = s3.meta.delete_bucket(&req.input.bucket).await.or_s3()?;
     s3.reclaim(freed).await;
     Ok(S3Response::with_status(DeleteBucketOutput {}, http::StatusCode::NO_CONTENT))

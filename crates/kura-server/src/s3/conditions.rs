@@ -39,7 +39,8 @@ impl Preconditions<'_> {
 
     fn check(&self, etag: &str, last_modified_ms: i64, copy: bool) -> S3Result<()> {
         let modified = last_modified_ms.div_euclid(1000);
-        let failed = || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
+        let failed =
+            || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
         let not_modified = || if copy { failed() } else { s3err(S3ErrorCode::NotModified, "Not Modified") };
         match self.if_match {
             Some(cond) => {

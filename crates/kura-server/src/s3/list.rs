@@ -25,7 +25,10 @@ impl Encoder {
         match encoding_type.map(|e| e.as_str()) {
             None => Ok(Self(false)),
             Some("url") => Ok(Self(true)),
-            Some(other) => Err(s3err(S3ErrorCode::InvalidArgument, format!("Invalid Encoding Method {other:?}: the only allowed value is \"url\"."))),
+            Some(other) => Err(s3err(
+                S3ErrorCode::InvalidArgument,
+                format!("Invalid Encoding Method {other:?}: the only allowed value is \"url\"."),
+            )),
         }
     }
     fn apply(&self, s: String) -> String {
@@ -90,11 +93,15 @@ fn wire_prefixes(prefixes: Vec<String>, enc: &Encoder) -> Vec<CommonPrefix> {
     prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc.apply(p)) }).collect()
 }
 
-pub(super) async fn list_objects(s3: &KuraS3, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+pub(super) async fn list_objects(
+    s3: &KuraS3,
+    req: S3Request<ListObjectsInput>,
+) -> S3Result<S3Response<ListObjectsOutput>> {
     let input = req.input;
     let enc = Encoder::new(input.encoding_type.as_ref())?;
     let max = page_size(input.max_keys)?;
-    let page = scan(s3, &input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.marker.clone(), max).await?;
+    let page =
+        scan(s3, &input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.marker.clone(), max).await?;
     let is_truncated = page.is_truncated;
     let last = page.entries.last().map(|e| e.name().to_owned());
     let (objects, prefixes) = split(page);
@@ -167,7 +174,9 @@ pub(super) async fn list_object_versions(
     let enc = Encoder::new(input.encoding_type.as_ref())?;
     let max = page_size(input.max_keys)?;
     // Every object has exactly one version, "null": a key marker continues after that key.
-    let page = scan(s3, &input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.key_marker.clone(), max).await?;
+    let page =
+        scan(s3, &input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.key_marker.clone(), max)
+            .await?;
     let is_truncated = page.is_truncated;
     let last = page.entries.last().map(|e| e.name().to_owned());
     let (objects, prefixes) = split(page);

@@ -61,12 +61,7 @@ macro_rules! object_headers_from {
             cache_control: input.cache_control.clone(),
             expires: input.expires.as_ref().and_then($crate::s3::meta::format_http_date),
             website_redirect_location: input.website_redirect_location.clone(),
-            user_metadata: input
-                .metadata
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
+            user_metadata: input.metadata.iter().flatten().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
             storage_class: input.storage_class.as_ref().map(|s| s.as_str().to_owned()),
         }
     }};
@@ -149,7 +144,10 @@ pub fn validate_tags(tags: &Tags) -> S3Result<()> {
             return Err(s3err(S3ErrorCode::InvalidTag, format!("The tag key {k:?} must be 1 to 128 characters long.")));
         }
         if v.chars().count() > 256 {
-            return Err(s3err(S3ErrorCode::InvalidTag, format!("The value of tag {k:?} must be at most 256 characters.")));
+            return Err(s3err(
+                S3ErrorCode::InvalidTag,
+                format!("The value of tag {k:?} must be at most 256 characters."),
+            ));
         }
     }
     Ok(())

@@ -7,8 +7,8 @@
 pub mod body;
 mod bucket;
 pub mod conditions;
-pub mod meta;
 mod list;
+pub mod meta;
 mod multipart;
 mod object;
 mod tagging;

@@ -5,7 +5,10 @@ use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
 use super::bucket::require_bucket;
 use super::conditions::Preconditions;
-use super::meta::{check_key, check_metadata_size, etag, new_object, now_ms, object_headers_from, owner, parse_tagging_header, timestamp};
+use super::meta::{
+    check_key, check_metadata_size, etag, new_object, now_ms, object_headers_from, owner, parse_tagging_header,
+    timestamp,
+};
 use super::object::{checksum_expectations, copy_bytes, copy_source, require_object, stored_algo};
 use crate::errors::{StoreResultExt, s3err, store_error};
 use base64::Engine as _;
@@ -90,7 +93,10 @@ async fn commit_part(s3: &KuraS3, bucket: &str, upload_id: &str, part: PartInfo)
     }
 }
 
-pub(super) async fn upload_part(s3: &KuraS3, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+pub(super) async fn upload_part(
+    s3: &KuraS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
     let S3Request { mut input, headers, trailing_headers, .. } = req;
     let number = check_part_number(input.part_number)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
@@ -126,7 +132,9 @@ pub(super) async fn upload_part(s3: &KuraS3, req: S3Request<UploadPartInput>) ->
 /// Parses `x-amz-copy-source-range: bytes=first-last` against the source size (half-open result).
 fn copy_range(header: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
     let Some(h) = header else { return Ok(0..size) };
-    let bad = || s3err(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last.");
+    let bad = || {
+        s3err(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last.")
+    };
     let (first, last) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
     let first: u64 = first.trim().parse().map_err(|_| bad())?;
     let last: u64 = last.trim().parse().map_err(|_| bad())?;
@@ -206,7 +214,10 @@ pub(super) async fn complete_multipart_upload(
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if requested.is_empty() {
-        return Err(s3err(S3ErrorCode::MalformedXML, "You must specify at least one part to complete a multipart upload."));
+        return Err(s3err(
+            S3ErrorCode::MalformedXML,
+            "You must specify at least one part to complete a multipart upload.",
+        ));
     }
     let stored = s3.meta.list_parts(&input.bucket, &input.upload_id, 0, MAX_PART_NUMBER as usize).await.or_s3()?;
     let mut used: Vec<&PartInfo> = Vec::with_capacity(requested.len());
@@ -215,7 +226,10 @@ pub(super) async fn complete_multipart_upload(
         let n = p.part_number.ok_or_else(|| s3err(S3ErrorCode::InvalidPart, "Every part must name its PartNumber."))?;
         let n = check_part_number(n)?;
         if n <= previous {
-            return Err(s3err(S3ErrorCode::InvalidPartOrder, "The list of parts was not in ascending order. Parts must be ordered by part number."));
+            return Err(s3err(
+                S3ErrorCode::InvalidPartOrder,
+                "The list of parts was not in ascending order. Parts must be ordered by part number.",
+            ));
         }
         previous = n;
         let found = stored.iter().find(|s| s.number == n);
@@ -238,7 +252,10 @@ pub(super) async fn complete_multipart_upload(
         ));
     }
     if input.if_none_match.is_some() && s3.meta.get_object(&input.bucket, &input.key).await.or_s3()?.is_some() {
-        return Err(s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold."));
+        return Err(s3err(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold.",
+        ));
     }
     let mut md5_concat = Md5::new();
     for p in &used {
@@ -317,7 +334,10 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
         is_truncated: Some(is_truncated),
         parts: Some(parts),
         owner: Some(owner()),
-        initiator: Some(Initiator { display_name: Some(super::meta::OWNER_ID.to_owned()), id: Some(super::meta::OWNER_ID.to_owned()) }),
+        initiator: Some(Initiator {
+            display_name: Some(super::meta::OWNER_ID.to_owned()),
+            id: Some(super::meta::OWNER_ID.to_owned()),
+        }),
         storage_class: Some(StorageClass::from("STANDARD".to_owned())),
         checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
         ..Default::default()
@@ -351,7 +371,10 @@ pub(super) async fn list_multipart_uploads(
             upload_id: Some(u.upload_id),
             initiated: Some(timestamp(u.initiated_ms)),
             owner: Some(owner()),
-            initiator: Some(Initiator { display_name: Some(super::meta::OWNER_ID.to_owned()), id: Some(super::meta::OWNER_ID.to_owned()) }),
+            initiator: Some(Initiator {
+                display_name: Some(super::meta::OWNER_ID.to_owned()),
+                id: Some(super::meta::OWNER_ID.to_owned()),
+            }),
             storage_class: Some(StorageClass::from("STANDARD".to_owned())),
             checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
             ..Default::default()

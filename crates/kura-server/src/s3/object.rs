@@ -65,10 +65,12 @@ async fn check_write_conditions(
         return Ok(());
     }
     let current = s3.meta.get_object(bucket, key).await.or_s3()?;
-    let failed = || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
+    let failed =
+        || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
     match (&current, if_match) {
         (None, Some(_)) => return Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
-        (Some(o), Some(cond)) => Preconditions { if_match: Some(cond), ..Default::default() }.check_copy_source(&o.etag, o.last_modified_ms)?,
+        (Some(o), Some(cond)) => Preconditions { if_match: Some(cond), ..Default::default() }
+            .check_copy_source(&o.etag, o.last_modified_ms)?,
         _ => {}
     }
     if let (Some(_), Some(_)) = (&current, if_none_match) {
@@ -99,7 +101,8 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     let object_headers = object_headers_from!(input);
     check_metadata_size(&object_headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
-    check_write_conditions(s3, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref()).await?;
+    check_write_conditions(s3, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())
+        .await?;
     let (algo, expected) = checksum_expectations(
         &headers,
         input.checksum_algorithm.as_ref(),
@@ -117,13 +120,18 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     object.segments = vec![segment];
     object.checksums = checksums.clone();
     commit_object(s3, &input.bucket, object).await?;
-    let mut out = PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(segment.size).ok(), ..Default::default() };
+    let mut out =
+        PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(segment.size).ok(), ..Default::default() };
     fill_checksums!(out, &checksums);
     Ok(S3Response::new(out))
 }
 
 /// The byte range a GET/HEAD selects (half-open) and whether it is partial, from `Range` or `partNumber`.
-fn select_range(object: &ObjectMeta, range: Option<&Range>, part_number: Option<i32>) -> S3Result<(std::ops::Range<u64>, bool)> {
+fn select_range(
+    object: &ObjectMeta,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<(std::ops::Range<u64>, bool)> {
     if let Some(n) = part_number {
         let sizes: Vec<u64> = if object.part_sizes.is_empty() { vec![object.size] } else { object.part_sizes.clone() };
         let idx = usize::try_from(n).ok().filter(|n| (1..=sizes.len()).contains(n)).ok_or_else(|| {
@@ -141,7 +149,10 @@ fn select_range(object: &ObjectMeta, range: Option<&Range>, part_number: Option<
         None => Ok((0..object.size, false)),
         Some(r) => {
             let r = r.check(object.size).map_err(|_| {
-                s3err(S3ErrorCode::InvalidRange, format!("The requested range is not satisfiable: the object is {} bytes.", object.size))
+                s3err(
+                    S3ErrorCode::InvalidRange,
+                    format!("The requested range is not satisfiable: the object is {} bytes.", object.size),
+                )
             })?;
             Ok((r, true))
         }
@@ -250,7 +261,10 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     Ok(S3Response::with_status(out, read_status(plan.partial)))
 }
 
-pub(super) async fn head_object(s3: &KuraS3, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+pub(super) async fn head_object(
+    s3: &KuraS3,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
     let plan = plan_read(
         s3,
@@ -267,12 +281,16 @@ pub(super) async fn head_object(s3: &KuraS3, req: S3Request<HeadObjectInput>) ->
     Ok(S3Response::with_status(out, read_status(plan.partial)))
 }
 
-pub(super) async fn delete_object(s3: &KuraS3, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+pub(super) async fn delete_object(
+    s3: &KuraS3,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = req.input;
     require_bucket(s3, &input.bucket).await?;
     if let Some(cond) = input.if_match.as_ref() {
         let current = require_object(s3, &input.bucket, &input.key, None).await?;
-        Preconditions { if_match: Some(cond), ..Default::default() }.check_copy_source(&current.etag, current.last_modified_ms)?;
+        Preconditions { if_match: Some(cond), ..Default::default() }
+            .check_copy_source(&current.etag, current.last_modified_ms)?;
     }
     if input.version_id.as_deref().is_some_and(|v| v != "null") {
         return Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT));
@@ -286,7 +304,10 @@ pub(super) async fn delete_object(s3: &KuraS3, req: S3Request<DeleteObjectInput>
 /// S3's limit on keys per DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
 
-pub(super) async fn delete_objects(s3: &KuraS3, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+pub(super) async fn delete_objects(
+    s3: &KuraS3,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let input = req.input;
     require_bucket(s3, &input.bucket).await?;
     let objects = input.delete.objects;
@@ -307,7 +328,11 @@ pub(super) async fn delete_objects(s3: &KuraS3, req: S3Request<DeleteObjectsInpu
                 if let Some(removed) = removed {
                     s3.reclaim(removed.blobs()).await;
                 }
-                deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() });
+                deleted.push(DeletedObject {
+                    key: Some(ident.key),
+                    version_id: ident.version_id,
+                    ..Default::default()
+                });
             }
             Err(e) => {
                 let e = crate::errors::store_error(e);
@@ -331,9 +356,10 @@ pub(super) async fn delete_objects(s3: &KuraS3, req: S3Request<DeleteObjectsInpu
 pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
     match source {
         CopySource::Bucket { bucket, key, version_id } => Ok((bucket, key, version_id.as_deref())),
-        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
-            Err(s3err(S3ErrorCode::NotImplemented, "Access point and outpost copy sources are not supported: use bucket/key."))
-        }
+        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => Err(s3err(
+            S3ErrorCode::NotImplemented,
+            "Access point and outpost copy sources are not supported: use bucket/key.",
+        )),
     }
 }
 
@@ -364,7 +390,10 @@ pub(super) fn stored_algo(c: &Checksums) -> Option<ChecksumAlgo> {
     }
 }
 
-pub(super) async fn copy_object(s3: &KuraS3, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+pub(super) async fn copy_object(
+    s3: &KuraS3,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
     check_key(&input.key)?;
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
@@ -381,14 +410,20 @@ pub(super) async fn copy_object(s3: &KuraS3, req: S3Request<CopyObjectInput>) ->
         None | Some("COPY") => false,
         Some("REPLACE") => true,
         Some(other) => {
-            return Err(s3err(S3ErrorCode::InvalidArgument, format!("Unknown metadata directive {other:?}: use COPY or REPLACE.")));
+            return Err(s3err(
+                S3ErrorCode::InvalidArgument,
+                format!("Unknown metadata directive {other:?}: use COPY or REPLACE."),
+            ));
         }
     };
     let replace_tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
         Some(other) => {
-            return Err(s3err(S3ErrorCode::InvalidArgument, format!("Unknown tagging directive {other:?}: use COPY or REPLACE.")));
+            return Err(s3err(
+                S3ErrorCode::InvalidArgument,
+                format!("Unknown tagging directive {other:?}: use COPY or REPLACE."),
+            ));
         }
     };
     let same_object = src_bucket == input.bucket && src_key == input.key;

@@ -73,7 +73,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         std::env::var("KURA_ROOT_SECRET_KEY").ok().filter(|v| !v.is_empty()),
     )?;
     if root.source == RootSource::Generated {
-        println!("kura: generated root credentials (stored in {}/root-credentials, shown only once):", data_dir.display());
+        println!(
+            "kura: generated root credentials (stored in {}/root-credentials, shown only once):",
+            data_dir.display()
+        );
         println!("  AWS_ACCESS_KEY_ID={}", root.credentials.access_key);
         println!("  AWS_SECRET_ACCESS_KEY={}", root.credentials.secret_key.expose());
     }

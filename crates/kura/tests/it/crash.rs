@@ -36,10 +36,28 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
     // A multipart upload completed while the writers run.
     let mp_key = "multipart/object".to_owned();
     let part = data(5 * 1024 * 1024, 42);
-    let id = s3.create_multipart_upload().bucket(&bucket).key(&mp_key).send().await.expect("create").upload_id().expect("id").to_owned();
+    let id = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key(&mp_key)
+        .send()
+        .await
+        .expect("create")
+        .upload_id()
+        .expect("id")
+        .to_owned();
     let mut parts = Vec::new();
     for n in 1..=2 {
-        let out = s3.upload_part().bucket(&bucket).key(&mp_key).upload_id(&id).part_number(n).body(ByteStream::from(part.clone())).send().await.expect("part");
+        let out = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key(&mp_key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(part.clone()))
+            .send()
+            .await
+            .expect("part");
         parts.push(CompletedPart::builder().part_number(n).e_tag(out.e_tag().expect("etag")).build());
     }
     s3.complete_multipart_upload()

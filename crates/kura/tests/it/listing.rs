@@ -61,7 +61,8 @@ async fn v2_paginates_with_continuation_tokens() {
     let out = s3.list_objects_v2().bucket(&bucket).start_after("c/1").send().await.expect("start-after");
     let keys: Vec<_> = out.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["c/2", "d", "e/f/g"]);
-    let err = s3.list_objects_v2().bucket(&bucket).continuation_token("!!garbage!!").send().await.expect_err("bad token");
+    let err =
+        s3.list_objects_v2().bucket(&bucket).continuation_token("!!garbage!!").send().await.expect_err("bad token");
     assert_eq!(code(&err), "InvalidArgument");
 }
 

@@ -14,7 +14,14 @@ async fn setup() -> (TestServer, aws_sdk_s3::Client, String) {
     (server, s3, bucket)
 }
 
-async fn upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, upload_id: &str, n: i32, body: Vec<u8>) -> CompletedPart {
+async fn upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    n: i32,
+    body: Vec<u8>,
+) -> CompletedPart {
     let out = s3
         .upload_part()
         .bucket(bucket)
@@ -35,7 +42,8 @@ fn complete(parts: Vec<CompletedPart>) -> CompletedMultipartUpload {
 #[tokio::test]
 async fn upload_list_complete_read_back() {
     let (_server, s3, bucket) = setup().await;
-    let created = s3.create_multipart_upload().bucket(&bucket).key("big").content_type("video/mp4").send().await.expect("create");
+    let created =
+        s3.create_multipart_upload().bucket(&bucket).key("big").content_type("video/mp4").send().await.expect("create");
     let id = created.upload_id().expect("id").to_owned();
     let p1 = data(5 * MIB, 1);
     let p2 = data(5 * MIB, 2);
@@ -72,7 +80,14 @@ async fn upload_list_complete_read_back() {
     assert_eq!(&all[5 * MIB..10 * MIB], &p2[..]);
     assert_eq!(&all[10 * MIB..], &p3[..]);
     // A range spanning two parts.
-    let got = s3.get_object().bucket(&bucket).key("big").range(format!("bytes={}-{}", 5 * MIB - 2, 5 * MIB + 1)).send().await.expect("range");
+    let got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("big")
+        .range(format!("bytes={}-{}", 5 * MIB - 2, 5 * MIB + 1))
+        .send()
+        .await
+        .expect("range");
     let bytes = got.body.collect().await.expect("body").into_bytes();
     assert_eq!(&bytes[..], &[&p1[5 * MIB - 2..], &p2[..2]].concat()[..]);
     // partNumber reads.
@@ -86,7 +101,16 @@ async fn upload_list_complete_read_back() {
 #[tokio::test]
 async fn completion_checks_order_size_and_etags() {
     let (_server, s3, bucket) = setup().await;
-    let id = s3.create_multipart_upload().bucket(&bucket).key("k").send().await.expect("create").upload_id().expect("id").to_owned();
+    let id = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .expect("create")
+        .upload_id()
+        .expect("id")
+        .to_owned();
     let small1 = upload(&s3, &bucket, "k", &id, 1, data(1000, 1)).await;
     let small2 = upload(&s3, &bucket, "k", &id, 2, data(1000, 2)).await;
     let err = s3
@@ -134,7 +158,16 @@ async fn completion_checks_order_size_and_etags() {
 #[tokio::test]
 async fn abort_and_unknown_upload() {
     let (_server, s3, bucket) = setup().await;
-    let id = s3.create_multipart_upload().bucket(&bucket).key("k").send().await.expect("create").upload_id().expect("id").to_owned();
+    let id = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .expect("create")
+        .upload_id()
+        .expect("id")
+        .to_owned();
     upload(&s3, &bucket, "k", &id, 1, data(100, 1)).await;
     s3.abort_multipart_upload().bucket(&bucket).key("k").upload_id(&id).send().await.expect("abort");
     let err = s3.list_parts().bucket(&bucket).key("k").upload_id(&id).send().await.expect_err("gone");
@@ -157,7 +190,16 @@ async fn upload_part_copy_with_range() {
     let (_server, s3, bucket) = setup().await;
     let src = data(6 * MIB, 9);
     s3.put_object().bucket(&bucket).key("src").body(ByteStream::from(src.clone())).send().await.expect("put");
-    let id = s3.create_multipart_upload().bucket(&bucket).key("dst").send().await.expect("create").upload_id().expect("id").to_owned();
+    let id = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("dst")
+        .send()
+        .await
+        .expect("create")
+        .upload_id()
+        .expect("id")
+        .to_owned();
     let c1 = s3
         .upload_part_copy()
         .bucket(&bucket)
@@ -181,10 +223,23 @@ async fn upload_part_copy_with_range() {
         .await
         .expect("copy part 2");
     let parts = vec![
-        CompletedPart::builder().part_number(1).e_tag(c1.copy_part_result().and_then(|r| r.e_tag()).expect("etag")).build(),
-        CompletedPart::builder().part_number(2).e_tag(c2.copy_part_result().and_then(|r| r.e_tag()).expect("etag")).build(),
+        CompletedPart::builder()
+            .part_number(1)
+            .e_tag(c1.copy_part_result().and_then(|r| r.e_tag()).expect("etag"))
+            .build(),
+        CompletedPart::builder()
+            .part_number(2)
+            .e_tag(c2.copy_part_result().and_then(|r| r.e_tag()).expect("etag"))
+            .build(),
     ];
-    s3.complete_multipart_upload().bucket(&bucket).key("dst").upload_id(&id).multipart_upload(complete(parts)).send().await.expect("complete");
+    s3.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("dst")
+        .upload_id(&id)
+        .multipart_upload(complete(parts))
+        .send()
+        .await
+        .expect("complete");
     let got = s3.get_object().bucket(&bucket).key("dst").send().await.expect("get");
     assert_eq!(got.body.collect().await.expect("body").into_bytes().to_vec(), src);
 }

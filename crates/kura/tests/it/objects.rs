@@ -86,7 +86,8 @@ async fn ranges_and_invalid_range() {
 #[tokio::test]
 async fn conditional_reads() {
     let (_server, s3, bucket) = setup().await;
-    let put = s3.put_object().bucket(&bucket).key("c").body(ByteStream::from_static(b"hello")).send().await.expect("put");
+    let put =
+        s3.put_object().bucket(&bucket).key("c").body(ByteStream::from_static(b"hello")).send().await.expect("put");
     let etag = put.e_tag().expect("etag").to_owned();
     s3.get_object().bucket(&bucket).key("c").if_match(&etag).send().await.expect("if-match ok");
     let err = s3.get_object().bucket(&bucket).key("c").if_match("\"nope\"").send().await.expect_err("412");
@@ -124,7 +125,9 @@ async fn response_header_overrides() {
 #[tokio::test]
 async fn checksums_are_verified_and_returned() {
     let (_server, s3, bucket) = setup().await;
-    for algo in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32C, ChecksumAlgorithm::Sha1, ChecksumAlgorithm::Sha256] {
+    for algo in
+        [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32C, ChecksumAlgorithm::Sha1, ChecksumAlgorithm::Sha256]
+    {
         let key = format!("sum-{}", algo.as_str());
         s3.put_object()
             .bucket(&bucket)
@@ -134,7 +137,8 @@ async fn checksums_are_verified_and_returned() {
             .send()
             .await
             .expect("put with checksum");
-        let head = s3.head_object().bucket(&bucket).key(&key).checksum_mode(ChecksumMode::Enabled).send().await.expect("head");
+        let head =
+            s3.head_object().bucket(&bucket).key(&key).checksum_mode(ChecksumMode::Enabled).send().await.expect("head");
         let present = match algo {
             ChecksumAlgorithm::Crc32 => head.checksum_crc32().is_some(),
             ChecksumAlgorithm::Crc32C => head.checksum_crc32_c().is_some(),
@@ -181,7 +185,8 @@ async fn copy_object_directives_and_conditions() {
         .await
         .expect("put");
     let etag = put.e_tag().expect("etag").to_owned();
-    let copied = s3.copy_object().bucket(&bucket).key("dst").copy_source(format!("{bucket}/src")).send().await.expect("copy");
+    let copied =
+        s3.copy_object().bucket(&bucket).key("dst").copy_source(format!("{bucket}/src")).send().await.expect("copy");
     assert_eq!(copied.copy_object_result().and_then(|r| r.e_tag()), Some(etag.as_str()));
     let got = s3.get_object().bucket(&bucket).key("dst").send().await.expect("get copy");
     assert_eq!(got.content_type(), Some("text/plain"));
@@ -210,9 +215,23 @@ async fn copy_object_directives_and_conditions() {
         .await
         .expect_err("412");
     assert_eq!(status(&err), 412);
-    let err = s3.copy_object().bucket(&bucket).key("src").copy_source(format!("{bucket}/src")).send().await.expect_err("self");
+    let err = s3
+        .copy_object()
+        .bucket(&bucket)
+        .key("src")
+        .copy_source(format!("{bucket}/src"))
+        .send()
+        .await
+        .expect_err("self");
     assert_eq!(code(&err), "InvalidRequest");
-    let err = s3.copy_object().bucket(&bucket).key("x").copy_source(format!("{bucket}/missing")).send().await.expect_err("404");
+    let err = s3
+        .copy_object()
+        .bucket(&bucket)
+        .key("x")
+        .copy_source(format!("{bucket}/missing"))
+        .send()
+        .await
+        .expect_err("404");
     assert_eq!(code(&err), "NoSuchKey");
 }
 
@@ -220,7 +239,13 @@ async fn copy_object_directives_and_conditions() {
 async fn delete_objects_in_bulk() {
     let (_server, s3, bucket) = setup().await;
     for i in 0..5 {
-        s3.put_object().bucket(&bucket).key(format!("k{i}")).body(ByteStream::from_static(b"x")).send().await.expect("put");
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("k{i}"))
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
     }
     let ids: Vec<ObjectIdentifier> =
         (0..6).map(|i| ObjectIdentifier::builder().key(format!("k{i}")).build().expect("id")).collect();
@@ -242,13 +267,18 @@ async fn delete_objects_in_bulk() {
 #[tokio::test]
 async fn tagging_round_trip() {
     let (_server, s3, bucket) = setup().await;
-    s3.put_object().bucket(&bucket).key("t").tagging("team=storage&env=prod").body(ByteStream::from_static(b"x")).send().await.expect("put");
+    s3.put_object()
+        .bucket(&bucket)
+        .key("t")
+        .tagging("team=storage&env=prod")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
     let tags = s3.get_object_tagging().bucket(&bucket).key("t").send().await.expect("get tags");
     assert_eq!(tags.tag_set().len(), 2);
-    let set = Tagging::builder()
-        .tag_set(Tag::builder().key("k").value("v").build().expect("tag"))
-        .build()
-        .expect("tagging");
+    let set =
+        Tagging::builder().tag_set(Tag::builder().key("k").value("v").build().expect("tag")).build().expect("tagging");
     s3.put_object_tagging().bucket(&bucket).key("t").tagging(set).send().await.expect("put tags");
     let tags = s3.get_object_tagging().bucket(&bucket).key("t").send().await.expect("get tags");
     assert_eq!(tags.tag_set().len(), 1);
@@ -256,7 +286,8 @@ async fn tagging_round_trip() {
     s3.delete_object_tagging().bucket(&bucket).key("t").send().await.expect("delete tags");
     let tags = s3.get_object_tagging().bucket(&bucket).key("t").send().await.expect("get tags");
     assert!(tags.tag_set().is_empty());
-    let too_many: Vec<Tag> = (0..11).map(|i| Tag::builder().key(format!("k{i}")).value("v").build().expect("tag")).collect();
+    let too_many: Vec<Tag> =
+        (0..11).map(|i| Tag::builder().key(format!("k{i}")).value("v").build().expect("tag")).collect();
     let err = s3
         .put_object_tagging()
         .bucket(&bucket)
@@ -289,7 +320,13 @@ async fn concurrent_writers_never_tear_an_object() {
         let s3 = s3.clone();
         let bucket = bucket.clone();
         tasks.push(tokio::spawn(async move {
-            s3.put_object().bucket(&bucket).key("contended").body(ByteStream::from(data(300_000, seed))).send().await.expect("put");
+            s3.put_object()
+                .bucket(&bucket)
+                .key("contended")
+                .body(ByteStream::from(data(300_000, seed)))
+                .send()
+                .await
+                .expect("put");
         }));
     }
     for t in tasks {

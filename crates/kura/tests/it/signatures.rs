@@ -18,10 +18,22 @@ async fn setup() -> (TestServer, aws_sdk_s3::Client, String) {
 #[tokio::test]
 async fn wrong_secret_and_unknown_key_are_refused() {
     let (server, _s3, bucket) = setup().await;
-    let err = server.client_with(ACCESS_KEY, "wrong-secret-123").list_objects_v2().bucket(&bucket).send().await.expect_err("403");
+    let err = server
+        .client_with(ACCESS_KEY, "wrong-secret-123")
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("403");
     assert_eq!(code(&err), "SignatureDoesNotMatch");
     assert_eq!(status(&err), 403);
-    let err = server.client_with("nobody", "whatever-secret").list_objects_v2().bucket(&bucket).send().await.expect_err("403");
+    let err = server
+        .client_with("nobody", "whatever-secret")
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect_err("403");
     assert_eq!(code(&err), "InvalidAccessKeyId");
     assert_eq!(status(&err), 403);
 }
@@ -82,7 +94,8 @@ async fn anonymous_requests_are_denied() {
     assert_eq!(resp.status(), 403);
     assert!(resp.headers().contains_key("x-amz-request-id"));
     assert!(resp.text().await.expect("body").contains("<Code>AccessDenied</Code>"));
-    let resp = reqwest::Client::new().put(format!("{}/{bucket}/new", server.endpoint())).body("x").send().await.expect("PUT");
+    let resp =
+        reqwest::Client::new().put(format!("{}/{bucket}/new", server.endpoint())).body("x").send().await.expect("PUT");
     assert_eq!(resp.status(), 403);
 }
 
