@@ -18,7 +18,7 @@ class Kura:
 
     def __init__(self, data_dir):
         binary = os.environ.get("KURA_BIN", "target/debug/kura")
-        env = dict(os.environ, KURA_ROOT_ACCESS_KEY=ACCESS_KEY, KURA_ROOT_SECRET_KEY=SECRET_KEY, KURA_LOG="warn")
+        env = dict(os.environ, KURA_ROOT_ACCESS_KEY=ACCESS_KEY, KURA_ROOT_SECRET_KEY=SECRET_KEY, KURA_LOG="warn,s3s=off")
         self.proc = subprocess.Popen(
             [binary, "server", "--address", "127.0.0.1:0", "--data", data_dir],
             stdout=subprocess.PIPE,

@@ -74,7 +74,8 @@ def test_presigned_put_with_curl_and_get(s3, bucket, tmp_path):
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "up.bin"}, ExpiresIn=300)
     status, body = curl(url)
     assert status == 200 and body == b"uploaded by curl"
-    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=f")
+    at = url.index("X-Amz-Signature=") + len("X-Amz-Signature=")
+    tampered = url[:at] + ("1" if url[at] == "0" else "0") + url[at + 1 :]
     status, body = curl(tampered)
     assert status == 403 and b"SignatureDoesNotMatch" in body
 

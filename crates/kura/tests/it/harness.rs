@@ -39,7 +39,7 @@ impl TestServer {
             .arg(data)
             .env("KURA_ROOT_ACCESS_KEY", ACCESS_KEY)
             .env("KURA_ROOT_SECRET_KEY", SECRET_KEY)
-            .env("KURA_LOG", "warn")
+            .env("KURA_LOG", "warn,s3s=off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
