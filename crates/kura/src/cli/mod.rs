@@ -2,6 +2,8 @@
 
 mod server;
 
+use kura_bench::BenchArgs;
+
 use clap::{Parser, Subcommand};
 
 /// kura: an S3-compatible object store for Kubernetes workloads without static secrets.
@@ -18,11 +20,23 @@ pub struct Cli {
 pub enum Command {
     /// Run the object store (S3 API, health probes) on one port.
     Server(server::ServerArgs),
+    /// Measure an S3 endpoint (kura or any other): ops/s, MiB/s, latency percentiles, errors.
+    Bench(BenchArgs),
 }
 
 /// Runs the chosen subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args).await,
+        Command::Bench(args) => {
+            let json = args.json;
+            let report = kura_bench::run(args).await?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                report.print_human();
+            }
+            Ok(())
+        }
     }
 }
