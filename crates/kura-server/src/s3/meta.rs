@@ -36,6 +36,11 @@ pub fn owner() -> s3s::dto::Owner {
     s3s::dto::Owner { display_name: Some(OWNER_ID.to_owned()), id: Some(OWNER_ID.to_owned()) }
 }
 
+/// The initiator reported for multipart uploads (the same single owner).
+pub fn initiator() -> s3s::dto::Initiator {
+    s3s::dto::Initiator { display_name: Some(OWNER_ID.to_owned()), id: Some(OWNER_ID.to_owned()) }
+}
+
 /// Formats an `Expires` timestamp for storage.
 pub fn format_http_date(ts: &Timestamp) -> Option<String> {
     let mut buf = Vec::new();

@@ -4,12 +4,13 @@
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
 use super::bucket::require_bucket;
-use super::conditions::Preconditions;
 use super::meta::{
-    check_key, check_metadata_size, etag, new_object, now_ms, object_headers_from, owner, parse_tagging_header,
-    timestamp,
+    check_key, check_metadata_size, etag, initiator, new_object, now_ms, object_headers_from, owner,
+    parse_tagging_header, timestamp,
 };
-use super::object::{checksum_expectations, copy_bytes, copy_source, require_object, stored_algo};
+use super::object::{
+    checksum_expectations, copy_bytes, copy_source, copy_source_conditions, read_copy_source, stored_algo,
+};
 use crate::errors::{StoreResultExt, s3err, store_error};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -155,14 +156,7 @@ pub(super) async fn upload_part_copy(
     let number = check_part_number(input.part_number)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
-    let source = require_object(s3, src_bucket, src_key, src_version).await?;
-    Preconditions {
-        if_match: input.copy_source_if_match.as_ref(),
-        if_none_match: input.copy_source_if_none_match.as_ref(),
-        if_modified_since: input.copy_source_if_modified_since.as_ref(),
-        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-    }
-    .check_copy_source(&source.etag, source.last_modified_ms)?;
+    let source = read_copy_source(s3, src_bucket, src_key, src_version, copy_source_conditions!(input)).await?;
     let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
     let algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
     let written = copy_bytes(s3, &source, range, algo).await?;
@@ -334,10 +328,7 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
         is_truncated: Some(is_truncated),
         parts: Some(parts),
         owner: Some(owner()),
-        initiator: Some(Initiator {
-            display_name: Some(super::meta::OWNER_ID.to_owned()),
-            id: Some(super::meta::OWNER_ID.to_owned()),
-        }),
+        initiator: Some(initiator()),
         storage_class: Some(StorageClass::from("STANDARD".to_owned())),
         checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
         ..Default::default()
@@ -371,10 +362,7 @@ pub(super) async fn list_multipart_uploads(
             upload_id: Some(u.upload_id),
             initiated: Some(timestamp(u.initiated_ms)),
             owner: Some(owner()),
-            initiator: Some(Initiator {
-                display_name: Some(super::meta::OWNER_ID.to_owned()),
-                id: Some(super::meta::OWNER_ID.to_owned()),
-            }),
+            initiator: Some(initiator()),
             storage_class: Some(StorageClass::from("STANDARD".to_owned())),
             checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
             ..Default::default()

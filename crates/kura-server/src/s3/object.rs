@@ -363,6 +363,44 @@ pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&
     }
 }
 
+/// The `x-amz-copy-source-if-*` conditions of a CopyObject or UploadPartCopy input.
+macro_rules! copy_source_conditions {
+    ($input:expr) => {
+        $crate::s3::conditions::Preconditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(super) use copy_source_conditions;
+
+/// Reads a copy source and checks its `x-amz-copy-source-if-*` conditions (failures are 412).
+pub(super) async fn read_copy_source(
+    s3: &KuraS3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    conditions: Preconditions<'_>,
+) -> S3Result<ObjectMeta> {
+    let source = require_object(s3, bucket, key, version_id).await?;
+    conditions.check_copy_source(&source.etag, source.last_modified_ms)?;
+    Ok(source)
+}
+
+/// Parses a `COPY` / `REPLACE` directive (absent = `COPY`); true means replace.
+fn replaces(directive: Option<&str>, what: &str) -> S3Result<bool> {
+    match directive {
+        None | Some("COPY") => Ok(false),
+        Some("REPLACE") => Ok(true),
+        Some(other) => Err(s3err(
+            S3ErrorCode::InvalidArgument,
+            format!("Unknown {what} directive {other:?}: use COPY or REPLACE."),
+        )),
+    }
+}
+
 /// Copies `range` of a stored object into a new blob, recomputing MD5 and, if asked, a checksum.
 pub(super) async fn copy_bytes(
     s3: &KuraS3,
@@ -398,34 +436,9 @@ pub(super) async fn copy_object(
     check_key(&input.key)?;
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     require_bucket(s3, &input.bucket).await?;
-    let source = require_object(s3, src_bucket, src_key, src_version).await?;
-    Preconditions {
-        if_match: input.copy_source_if_match.as_ref(),
-        if_none_match: input.copy_source_if_none_match.as_ref(),
-        if_modified_since: input.copy_source_if_modified_since.as_ref(),
-        if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
-    }
-    .check_copy_source(&source.etag, source.last_modified_ms)?;
-    let replace_meta = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
-        None | Some("COPY") => false,
-        Some("REPLACE") => true,
-        Some(other) => {
-            return Err(s3err(
-                S3ErrorCode::InvalidArgument,
-                format!("Unknown metadata directive {other:?}: use COPY or REPLACE."),
-            ));
-        }
-    };
-    let replace_tags = match input.tagging_directive.as_ref().map(|d| d.as_str()) {
-        None | Some("COPY") => false,
-        Some("REPLACE") => true,
-        Some(other) => {
-            return Err(s3err(
-                S3ErrorCode::InvalidArgument,
-                format!("Unknown tagging directive {other:?}: use COPY or REPLACE."),
-            ));
-        }
-    };
+    let source = read_copy_source(s3, src_bucket, src_key, src_version, copy_source_conditions!(input)).await?;
+    let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
+    let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
     let same_object = src_bucket == input.bucket && src_key == input.key;
     if same_object && !replace_meta && input.storage_class.is_none() && input.website_redirect_location.is_none() {
         return Err(s3err(

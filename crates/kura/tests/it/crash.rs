@@ -1,9 +1,8 @@
 //! Durability: `kill -9` during uploads and multipart completions loses nothing acknowledged and
 //! shows nothing half-written.
 
-use crate::harness::{TestServer, bucket_name, data};
+use crate::harness::{TestServer, bucket_name, complete_upload, create_upload, data, upload_part};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use std::sync::{Arc, Mutex};
 
 #[tokio::test]
@@ -36,38 +35,12 @@ async fn kill_9_during_writes_loses_nothing_acknowledged() {
     // A multipart upload completed while the writers run.
     let mp_key = "multipart/object".to_owned();
     let part = data(5 * 1024 * 1024, 42);
-    let id = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key(&mp_key)
-        .send()
-        .await
-        .expect("create")
-        .upload_id()
-        .expect("id")
-        .to_owned();
+    let id = create_upload(&s3, &bucket, &mp_key).await;
     let mut parts = Vec::new();
     for n in 1..=2 {
-        let out = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key(&mp_key)
-            .upload_id(&id)
-            .part_number(n)
-            .body(ByteStream::from(part.clone()))
-            .send()
-            .await
-            .expect("part");
-        parts.push(CompletedPart::builder().part_number(n).e_tag(out.e_tag().expect("etag")).build());
+        parts.push(upload_part(&s3, &bucket, &mp_key, &id, n, part.clone()).await);
     }
-    s3.complete_multipart_upload()
-        .bucket(&bucket)
-        .key(&mp_key)
-        .upload_id(&id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-        .send()
-        .await
-        .expect("complete");
+    complete_upload(&s3, &bucket, &mp_key, &id, parts).await.expect("complete");
     // Let the writers get going, then crash mid-flight.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     server.kill();

@@ -132,6 +132,54 @@ pub fn status<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::
     }
 }
 
+/// Starts a multipart upload and returns its id.
+pub async fn create_upload(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    let out = s3.create_multipart_upload().bucket(bucket).key(key).send().await.expect("create upload");
+    out.upload_id().expect("upload id").to_owned()
+}
+
+/// Uploads part `n` and returns the part as CompleteMultipartUpload names it.
+pub async fn upload_part(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    n: i32,
+    body: Vec<u8>,
+) -> aws_sdk_s3::types::CompletedPart {
+    let out = s3
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(n)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body))
+        .send()
+        .await
+        .expect("upload part");
+    aws_sdk_s3::types::CompletedPart::builder().part_number(n).e_tag(out.e_tag().expect("etag")).build()
+}
+
+/// Sends CompleteMultipartUpload with `parts`.
+pub async fn complete_upload(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+) -> Result<
+    aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadError>,
+> {
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

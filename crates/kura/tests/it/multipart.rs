@@ -1,8 +1,8 @@
 //! Multipart uploads.
 
-use crate::harness::{TestServer, bucket_name, code, data};
+use crate::harness::{TestServer, bucket_name, code, complete_upload, create_upload, data, upload_part};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 
 const MIB: usize = 1024 * 1024;
 
@@ -12,31 +12,6 @@ async fn setup() -> (TestServer, aws_sdk_s3::Client, String) {
     let bucket = bucket_name("mpu");
     s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
     (server, s3, bucket)
-}
-
-async fn upload(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-    n: i32,
-    body: Vec<u8>,
-) -> CompletedPart {
-    let out = s3
-        .upload_part()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .part_number(n)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .expect("upload part");
-    CompletedPart::builder().part_number(n).e_tag(out.e_tag().expect("etag")).build()
-}
-
-fn complete(parts: Vec<CompletedPart>) -> CompletedMultipartUpload {
-    CompletedMultipartUpload::builder().set_parts(Some(parts)).build()
 }
 
 #[tokio::test]
@@ -49,9 +24,9 @@ async fn upload_list_complete_read_back() {
     let p2 = data(5 * MIB, 2);
     let p3 = data(1234, 3);
     let parts = vec![
-        upload(&s3, &bucket, "big", &id, 1, p1.clone()).await,
-        upload(&s3, &bucket, "big", &id, 2, p2.clone()).await,
-        upload(&s3, &bucket, "big", &id, 3, p3.clone()).await,
+        upload_part(&s3, &bucket, "big", &id, 1, p1.clone()).await,
+        upload_part(&s3, &bucket, "big", &id, 2, p2.clone()).await,
+        upload_part(&s3, &bucket, "big", &id, 3, p3.clone()).await,
     ];
     let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await.expect("list uploads");
     assert_eq!(uploads.uploads().len(), 1);
@@ -62,15 +37,7 @@ async fn upload_list_complete_read_back() {
     let listed = s3.list_parts().bucket(&bucket).key("big").upload_id(&id).max_parts(2).send().await.expect("page");
     assert_eq!(listed.is_truncated(), Some(true));
     assert_eq!(listed.next_part_number_marker(), Some("2"));
-    let done = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("big")
-        .upload_id(&id)
-        .multipart_upload(complete(parts))
-        .send()
-        .await
-        .expect("complete");
+    let done = complete_upload(&s3, &bucket, "big", &id, parts).await.expect("complete");
     assert!(done.e_tag().is_some_and(|e| e.ends_with("-3\"")), "{:?}", done.e_tag());
     let got = s3.get_object().bucket(&bucket).key("big").send().await.expect("get");
     assert_eq!(got.content_type(), Some("video/mp4"));
@@ -101,74 +68,26 @@ async fn upload_list_complete_read_back() {
 #[tokio::test]
 async fn completion_checks_order_size_and_etags() {
     let (_server, s3, bucket) = setup().await;
-    let id = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .expect("create")
-        .upload_id()
-        .expect("id")
-        .to_owned();
-    let small1 = upload(&s3, &bucket, "k", &id, 1, data(1000, 1)).await;
-    let small2 = upload(&s3, &bucket, "k", &id, 2, data(1000, 2)).await;
-    let err = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&id)
-        .multipart_upload(complete(vec![small2.clone(), small1.clone()]))
-        .send()
-        .await
-        .expect_err("order");
+    let id = create_upload(&s3, &bucket, "k").await;
+    let small1 = upload_part(&s3, &bucket, "k", &id, 1, data(1000, 1)).await;
+    let small2 = upload_part(&s3, &bucket, "k", &id, 2, data(1000, 2)).await;
+    let err = complete_upload(&s3, &bucket, "k", &id, vec![small2.clone(), small1.clone()]).await.expect_err("order");
     assert_eq!(code(&err), "InvalidPartOrder");
-    let err = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&id)
-        .multipart_upload(complete(vec![small1.clone(), small2.clone()]))
-        .send()
-        .await
-        .expect_err("too small");
+    let err =
+        complete_upload(&s3, &bucket, "k", &id, vec![small1.clone(), small2.clone()]).await.expect_err("too small");
     assert_eq!(code(&err), "EntityTooSmall");
     let wrong = CompletedPart::builder().part_number(1).e_tag("\"00000000000000000000000000000000\"").build();
-    let err = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&id)
-        .multipart_upload(complete(vec![wrong]))
-        .send()
-        .await
-        .expect_err("etag");
+    let err = complete_upload(&s3, &bucket, "k", &id, vec![wrong]).await.expect_err("etag");
     assert_eq!(code(&err), "InvalidPart");
     // A single small part is fine: the last part has no minimum.
-    s3.complete_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .upload_id(&id)
-        .multipart_upload(complete(vec![small1]))
-        .send()
-        .await
-        .expect("one part");
+    complete_upload(&s3, &bucket, "k", &id, vec![small1]).await.expect("one part");
 }
 
 #[tokio::test]
 async fn abort_and_unknown_upload() {
     let (_server, s3, bucket) = setup().await;
-    let id = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("k")
-        .send()
-        .await
-        .expect("create")
-        .upload_id()
-        .expect("id")
-        .to_owned();
-    upload(&s3, &bucket, "k", &id, 1, data(100, 1)).await;
+    let id = create_upload(&s3, &bucket, "k").await;
+    upload_part(&s3, &bucket, "k", &id, 1, data(100, 1)).await;
     s3.abort_multipart_upload().bucket(&bucket).key("k").upload_id(&id).send().await.expect("abort");
     let err = s3.list_parts().bucket(&bucket).key("k").upload_id(&id).send().await.expect_err("gone");
     assert_eq!(code(&err), "NoSuchUpload");
@@ -190,16 +109,7 @@ async fn upload_part_copy_with_range() {
     let (_server, s3, bucket) = setup().await;
     let src = data(6 * MIB, 9);
     s3.put_object().bucket(&bucket).key("src").body(ByteStream::from(src.clone())).send().await.expect("put");
-    let id = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("dst")
-        .send()
-        .await
-        .expect("create")
-        .upload_id()
-        .expect("id")
-        .to_owned();
+    let id = create_upload(&s3, &bucket, "dst").await;
     let c1 = s3
         .upload_part_copy()
         .bucket(&bucket)
@@ -232,14 +142,7 @@ async fn upload_part_copy_with_range() {
             .e_tag(c2.copy_part_result().and_then(|r| r.e_tag()).expect("etag"))
             .build(),
     ];
-    s3.complete_multipart_upload()
-        .bucket(&bucket)
-        .key("dst")
-        .upload_id(&id)
-        .multipart_upload(complete(parts))
-        .send()
-        .await
-        .expect("complete");
+    complete_upload(&s3, &bucket, "dst", &id, parts).await.expect("complete");
     let got = s3.get_object().bucket(&bucket).key("dst").send().await.expect("get");
     assert_eq!(got.body.collect().await.expect("body").into_bytes().to_vec(), src);
 }
