@@ -7,7 +7,7 @@
 //! Enabled in this crate's tests and, for other crates, by the `conformance` feature.
 
 use crate::{
-    BlobId, BlobStore, BucketInfo, ListEntry, ListQuery, MetaStore, ObjectMeta, PartInfo, Segment, StoreError, Tags,
+    BlobId, BucketSettings, PublicAccessBlock, BlobStore, BucketInfo, ListEntry, ListQuery, MetaStore, ObjectMeta, PartInfo, Segment, StoreError, Tags,
     UploadInfo, UploadListQuery,
 };
 use futures::StreamExt;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// A bucket record.
 pub fn bucket(name: &str) -> BucketInfo {
-    BucketInfo { name: name.to_owned(), created_ms: 1_700_000_000_000, region: "us-east-1".into() }
+    BucketInfo { name: name.to_owned(), created_ms: 1_700_000_000_000, region: "us-east-1".into(), settings: Default::default() }
 }
 
 /// An object of one segment on `blob`.
@@ -356,6 +356,33 @@ pub async fn referenced(store: &dyn MetaStore) {
     assert_eq!(store.referenced_blobs().await.expect("referenced"), expected);
 }
 
+/// Bucket settings replace whole and survive; records are grouped by kind, ordered by id, replaced
+/// and removed.
+pub async fn settings_and_records(store: &dyn MetaStore) {
+    let settings = BucketSettings {
+        policy: Some("{}".into()),
+        public_access_block: Some(PublicAccessBlock { block_public_policy: true, ..Default::default() }),
+    };
+    let missing = store.set_bucket_settings("nob", settings.clone()).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.set_bucket_settings("b", settings.clone()).await.expect("settings");
+    let got = store.get_bucket("b").await.expect("get").expect("exists");
+    assert_eq!(got.settings, settings);
+
+    store.put_record("user", "bob", b"1".to_vec()).await.expect("put");
+    store.put_record("user", "alice", b"2".to_vec()).await.expect("put");
+    store.put_record("users", "x", b"3".to_vec()).await.expect("put");
+    store.put_record("policy", "p", b"4".to_vec()).await.expect("put");
+    store.put_record("user", "bob", b"5".to_vec()).await.expect("replace");
+    let users = store.list_records("user").await.expect("list");
+    assert_eq!(users, [("alice".to_owned(), b"2".to_vec()), ("bob".to_owned(), b"5".to_vec())]);
+    assert!(store.delete_record("user", "bob").await.expect("delete"));
+    assert!(!store.delete_record("user", "bob").await.expect("delete again"));
+    assert_eq!(store.list_records("user").await.expect("list").len(), 1);
+    assert!(store.list_records("nothing").await.expect("list").is_empty());
+}
+
 /// 16 concurrent writers on one key and 16 on different keys: all succeed, the final object is one of
 /// those written, and every replaced blob is handed back exactly once.
 pub async fn concurrent_puts(store: Arc<dyn MetaStore>) {
@@ -570,7 +597,7 @@ mod tests {
             }
         };
     }
-    meta_suite!(buckets, objects, listing, uploads, upload_listing, referenced);
+    meta_suite!(buckets, objects, listing, uploads, upload_listing, referenced, settings_and_records);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_puts_memory() {

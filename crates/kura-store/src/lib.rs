@@ -112,6 +112,17 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Every blob id that metadata references (objects and parts), for the start-up sweep.
     async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<BlobId>>;
+
+    /// Replaces a bucket's access settings (policy, public access block). `NoSuchBucket` if it is gone.
+    async fn set_bucket_settings(&self, bucket: &str, settings: BucketSettings) -> StoreResult<()>;
+
+    /// Stores a small named record of some kind (IAM users, policies, tickets…), replacing any record
+    /// of that kind and id. Records are durable like everything else the store commits.
+    async fn put_record(&self, kind: &str, id: &str, value: Vec<u8>) -> StoreResult<()>;
+    /// Removes a record; answers whether it existed.
+    async fn delete_record(&self, kind: &str, id: &str) -> StoreResult<bool>;
+    /// Every record of one kind, ordered by id.
+    async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>>;
 }
 
 /// A stream of body chunks read from a blob.

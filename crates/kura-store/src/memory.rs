@@ -5,7 +5,7 @@
 
 use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::{
-    BlobId, BucketInfo, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError, StoreResult, Tags,
+    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError, StoreResult, Tags,
     UploadInfo, UploadListPage, UploadListQuery,
 };
 use async_trait::async_trait;
@@ -23,6 +23,7 @@ pub struct MemoryMetaStore {
 #[derive(Debug, Default)]
 struct Inner {
     buckets: BTreeMap<String, BucketState>,
+    records: BTreeMap<(String, String), Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -305,5 +306,30 @@ impl MetaStore for MemoryMetaStore {
             set.extend(bucket.uploads.values().flat_map(|u| u.parts.values().map(|p| p.blob)));
         }
         Ok(set)
+    }
+
+    async fn set_bucket_settings(&self, bucket: &str, settings: BucketSettings) -> StoreResult<()> {
+        self.lock().bucket_mut(bucket)?.info.settings = settings;
+        Ok(())
+    }
+
+    async fn put_record(&self, kind: &str, id: &str, value: Vec<u8>) -> StoreResult<()> {
+        self.lock().records.insert((kind.to_owned(), id.to_owned()), value);
+        Ok(())
+    }
+
+    async fn delete_record(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        Ok(self.lock().records.remove(&(kind.to_owned(), id.to_owned())).is_some())
+    }
+
+    async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let inner = self.lock();
+        let start = (kind.to_owned(), String::new());
+        Ok(inner
+            .records
+            .range(start..)
+            .take_while(|((k, _), _)| k == kind)
+            .map(|((_, id), v)| (id.clone(), v.clone()))
+            .collect())
     }
 }

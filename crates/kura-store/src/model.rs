@@ -49,6 +49,44 @@ pub struct BucketInfo {
     pub created_ms: i64,
     /// The region (LocationConstraint) it was created in.
     pub region: String,
+    /// Access settings: bucket policy and public access block.
+    #[serde(default)]
+    pub settings: BucketSettings,
+}
+
+/// A bucket's access settings, changed by the bucket-policy and public-access-block operations and by
+/// the declarative configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSettings {
+    /// The bucket policy, as the JSON text it was accepted as.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The public access block, if one is set.
+    #[serde(default)]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+/// S3's four public-access-block switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    /// Reject ACLs that grant public access (kura has no ACL grants; kept for the API).
+    pub block_public_acls: bool,
+    /// Ignore public ACLs.
+    pub ignore_public_acls: bool,
+    /// Reject a bucket policy that is public.
+    pub block_public_policy: bool,
+    /// Serve no anonymous or cross-account request through a public bucket policy.
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// All four switches on (`public_access_block: true` in the config).
+    pub const ALL: Self = Self {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
 }
 
 /// One contiguous piece of an object's body. A simple object has one segment; a completed multipart

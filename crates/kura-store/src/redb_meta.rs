@@ -28,7 +28,7 @@ use crate::file_blobs::io_error;
 use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::memory::{dropped_blobs, duplicate_upload, unused_parts};
 use crate::{
-    BlobId, BucketInfo, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError, StoreResult, Tags,
+    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError, StoreResult, Tags,
     UploadInfo, UploadListPage, UploadListQuery,
 };
 use async_trait::async_trait;
@@ -53,6 +53,8 @@ const OBJECTS: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("object
 const UPLOADS: TableDefinition<(Str, Str, Str), Bytes> = TableDefinition::new("uploads");
 const UPLOAD_IDS: TableDefinition<(Str, Str), Str> = TableDefinition::new("upload_ids");
 const PARTS: TableDefinition<(Str, Str, u32), Bytes> = TableDefinition::new("parts");
+/// Small named records by (kind, id): IAM users and policies, tickets.
+const RECORDS: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("records");
 
 /// At most this many jobs share one commit, so a flood of writes still answers in bounded time.
 const MAX_BATCH: usize = 1024;
@@ -317,6 +319,7 @@ struct WriteTables<'t> {
     uploads: Table<'t, (Str, Str, Str), Bytes>,
     upload_ids: Table<'t, (Str, Str), Str>,
     parts: Table<'t, (Str, Str, u32), Bytes>,
+    records: Table<'t, (Str, Str), Bytes>,
 }
 
 /// Returns the request's own error from a job, without writing anything.
@@ -334,6 +337,7 @@ impl<'t> WriteTables<'t> {
             uploads: txn.open_table(UPLOADS)?,
             upload_ids: txn.open_table(UPLOAD_IDS)?,
             parts: txn.open_table(PARTS)?,
+            records: txn.open_table(RECORDS)?,
         })
     }
 
@@ -371,6 +375,17 @@ impl<'t> WriteTables<'t> {
             refuse!(StoreError::BucketAlreadyExists(info.name));
         }
         self.buckets.insert(info.name.as_str(), encode(&info)?.as_slice())?;
+        Ok(Ok(()))
+    }
+
+    fn set_bucket_settings(&mut self, bucket: &str, settings: BucketSettings) -> Fatal<StoreResult<()>> {
+        let Some(found) = self.buckets.get(bucket)? else {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        };
+        let mut info: BucketInfo = decode(found.value())?;
+        drop(found);
+        info.settings = settings;
+        self.buckets.insert(bucket, encode(&info)?.as_slice())?;
         Ok(Ok(()))
     }
 
@@ -729,6 +744,42 @@ impl MetaStore for RedbMetaStore {
                 set.insert(part.blob);
             }
             Ok(set)
+        })
+        .await
+    }
+
+    async fn set_bucket_settings(&self, bucket: &str, settings: BucketSettings) -> StoreResult<()> {
+        let bucket = bucket.to_owned();
+        self.write(move |t| t.set_bucket_settings(&bucket, settings)).await
+    }
+
+    async fn put_record(&self, kind: &str, id: &str, value: Vec<u8>) -> StoreResult<()> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.write(move |t| {
+            t.records.insert((kind.as_str(), id.as_str()), value.as_slice())?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn delete_record(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.write(move |t| Ok(Ok(t.records.remove((kind.as_str(), id.as_str()))?.is_some()))).await
+    }
+
+    async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let kind = kind.to_owned();
+        self.read(move |txn| {
+            let mut out = Vec::new();
+            for entry in txn.open_table(RECORDS)?.range((kind.as_str(), "")..)? {
+                let (k, v) = entry?;
+                let (found_kind, id) = k.value();
+                if found_kind != kind {
+                    break;
+                }
+                out.push((id.to_owned(), v.value().to_vec()));
+            }
+            Ok(out)
         })
         .await
     }

@@ -79,7 +79,7 @@ pub(super) async fn create_bucket(
             ),
         ));
     }
-    let info = BucketInfo { name: input.bucket.clone(), created_ms: now_ms(), region: s3.region.clone() };
+    let info = BucketInfo { name: input.bucket.clone(), created_ms: now_ms(), region: s3.region.clone(), settings: Default::default() };
     s3.meta.create_bucket(info).await.or_s3()?;
     Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))
 }
