@@ -1,0 +1,79 @@
+//! # kura-policy — kura's IAM policy engine
+//!
+//! Parses and evaluates AWS IAM policy JSON the way AWS documents it, so that the policies AWS users already
+//! write (identity policies, bucket policies, role trust policies, session policies) mean the same thing in
+//! kura. Pure and synchronous: no I/O, no async, no clock, no HTTP. The server builds a [`Request`] (who,
+//! which action, which resource, the condition keys in a [`Context`]) and gets a [`Decision`] that says
+//! which statement decided, for error messages and the audit log.
+//!
+//! ```
+//! use kura_policy::{evaluate, Context, NamedPolicy, Policy, PolicySet, Principal, Request};
+//!
+//! let policy = Policy::parse(r#"{
+//!   "Version": "2012-10-17",
+//!   "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+//!                  "Resource": "arn:aws:s3:::home/${aws:username}/*"}]
+//! }"#)?;
+//! let alice = Principal::user("000000000000", "alice");
+//! let ctx = Context::new();
+//! let identity = [NamedPolicy { name: "home", policy: &policy }];
+//! let set = PolicySet { identity: &identity, ..Default::default() };
+//! let req = Request { principal: &alice, action: "s3:GetObject", resource: "arn:aws:s3:::home/alice/a.txt", context: &ctx };
+//! let d = evaluate(&set, &req);
+//! assert!(d.is_allowed());
+//! assert_eq!(d.explain(), "allowed by statement 0 of policy \"home\"");
+//! # Ok::<(), kura_policy::PolicyError>(())
+//! ```
+//!
+//! ## What it implements
+//! - **Grammar**: `Version` (`2012-10-17`; `2008-10-17` or absent = no policy variables), `Id`, `Statement`
+//!   (object or list), `Sid`, `Effect`, `Action`/`NotAction`, `Resource`/`NotResource`,
+//!   `Principal`/`NotPrincipal` (`"*"`, `AWS`, `Federated`, `Service`, `CanonicalUser`; a 12-digit account
+//!   id means `arn:aws:iam::ID:root`), `Condition`. Unknown fields, both `Action` and `NotAction`, a missing
+//!   `Effect`, malformed actions, unknown operators, resources that are neither `*` nor an ARN, and
+//!   partial-wildcard principals are rejected with a [`PolicyError`] naming the statement and field.
+//!   [`Policy::validate_identity`], [`Policy::validate_resource`] and [`Policy::validate_bucket_policy`]
+//!   add the rules of each policy type.
+//! - **Matching**: `*` and `?`; actions case-insensitive, resources case-sensitive; in `Resource` a
+//!   wildcard crosses `:` and `/`; `ArnLike`/`ArnEquals` match each of the six ARN components separately.
+//! - **Policy variables** in `Resource`/`NotResource` and `String*`/`Arn*` condition values: any
+//!   `${key}` is looked up in the [`Context`] (so `${jwt:sub}`, `${k8s:namespace}`, `${aws:PrincipalTag/team}`
+//!   need no code), `${key, 'default'}`, and `${*}` `${?}` `${$}`. A variable without a value makes that
+//!   value match nothing. Substituted text is literal (a `*` in a value is not a wildcard).
+//! - **Conditions**: every `String*`, `Numeric*`, `Date*` (ISO 8601 or epoch seconds), `Bool`,
+//!   `BinaryEquals`, `IpAddress`/`NotIpAddress` (IPv4/IPv6 CIDR), `Arn*`, `Null`; `…IfExists`;
+//!   `ForAnyValue:`/`ForAllValues:`. Semantics of missing keys: see the `condition` notes on [`Condition`].
+//! - **Evaluation** ([`evaluate`]): explicit deny wins; identity ∪ resource policy, ∩ session policies and
+//!   permission boundaries; anonymous callers only through the resource policy. Details on [`PolicySet`].
+//! - **Public**: [`Policy::is_public`] is S3 Block Public Access' "The meaning of public".
+//! - **S3**: [`s3::authz_for`] maps each S3 operation to its IAM action and resource;
+//!   [`s3::CONDITION_KEYS`] lists what the server puts in the context. **Canned** policies and anonymous
+//!   bucket modes: [`canned`].
+//!
+//! ## What it deliberately does not do
+//! - Cross-account evaluation, SCPs/RCPs, ACLs, `aws:CalledVia` chains: kura is one account
+//!   (`000000000000`). An account principal in an `Allow` only delegates (it grants the account root); in a
+//!   `Deny` it covers every principal of the account.
+//! - Read the clock or the network: the server supplies `aws:CurrentTime`, `aws:EpochTime`,
+//!   `aws:SourceIp`, `aws:SecureTransport`.
+//! - Validate condition keys against a service's key list (unknown keys are simply absent from requests),
+//!   or Sid uniqueness.
+
+mod condition;
+mod context;
+mod env;
+mod error;
+mod eval;
+mod pattern;
+mod policy;
+mod principal;
+
+pub mod canned;
+pub mod s3;
+
+pub use condition::{Condition, OPERATOR_NAMES};
+pub use context::Context;
+pub use error::PolicyError;
+pub use eval::{Decision, NamedPolicy, Outcome, PolicySet, Request, StatementRef, evaluate};
+pub use policy::{Effect, PatternList, Policy, PrincipalType, Principals, Statement, VERSION_2008, VERSION_2012};
+pub use principal::{Principal, PrincipalKind};

@@ -1,0 +1,728 @@
+//! The policy grammar: parsing, validation, canonical JSON, and per-statement matching.
+
+use serde_json::{Map, Value};
+
+use crate::condition::{Condition, Family, Qualifier, Values};
+use crate::env::Env;
+use crate::error::{Loc, PolicyError};
+use crate::pattern::{Pattern, Syntax};
+use crate::principal::{Principal, PrincipalKind};
+
+/// The current policy language version: policy variables are substituted.
+pub const VERSION_2012: &str = "2012-10-17";
+/// The old policy language version (also what an absent `Version` means): `${…}` is literal text.
+pub const VERSION_2008: &str = "2008-10-17";
+
+/// An IAM policy document: identity policy, bucket policy, role trust policy, session policy or boundary.
+///
+/// Build one with [`Policy::parse`] or [`Policy::from_value`]; the statements are compiled (wildcards,
+/// variables, condition values) once, so evaluation allocates little.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// `Version`: `2012-10-17`, `2008-10-17`, or absent (2008 semantics: no policy variables).
+    pub version: Option<String>,
+    /// `Id`, as written.
+    pub id: Option<String>,
+    /// The statements, in document order.
+    pub statements: Vec<Statement>,
+}
+
+/// `Allow` or `Deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// Grants the matched actions.
+    Allow,
+    /// Denies the matched actions; beats any allow.
+    Deny,
+}
+
+impl Effect {
+    /// `"Allow"` or `"Deny"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "Allow",
+            Effect::Deny => "Deny",
+        }
+    }
+}
+
+/// The kind of names in a `Principal` element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PrincipalType {
+    /// `"AWS"`: account ids, account root / user / role / assumed-role session ARNs, or `*`.
+    Aws,
+    /// `"Federated"`: identity provider ARNs (web identity, SAML).
+    Federated,
+    /// `"Service"`: service principals.
+    Service,
+    /// `"CanonicalUser"`: S3 canonical user ids.
+    CanonicalUser,
+}
+
+impl PrincipalType {
+    /// The JSON key: `AWS`, `Federated`, `Service`, `CanonicalUser`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalType::Aws => "AWS",
+            PrincipalType::Federated => "Federated",
+            PrincipalType::Service => "Service",
+            PrincipalType::CanonicalUser => "CanonicalUser",
+        }
+    }
+}
+
+/// A `Principal` or `NotPrincipal` element.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principals {
+    /// `"*"` (everyone, including anonymous callers).
+    wildcard: bool,
+    entries: Vec<(PrincipalType, Vec<String>)>,
+    raw: Value,
+}
+
+impl Principals {
+    /// True for `"*"` or `{"AWS": "*"}` (everyone, anonymous included).
+    pub fn is_everyone(&self) -> bool {
+        self.wildcard || self.entries.iter().any(|(t, vs)| *t == PrincipalType::Aws && vs.iter().any(|v| v == "*"))
+    }
+
+    /// The names listed, by type (empty for `"*"`).
+    pub fn entries(&self) -> &[(PrincipalType, Vec<String>)] {
+        &self.entries
+    }
+
+    /// The element as written.
+    pub fn as_value(&self) -> &Value {
+        &self.raw
+    }
+
+    fn parse(loc: Loc<'_>, field: &str, v: &Value) -> Result<Principals, PolicyError> {
+        if let Value::String(s) = v {
+            if s == "*" {
+                return Ok(Principals { wildcard: true, entries: Vec::new(), raw: v.clone() });
+            }
+            return Err(loc.err(field, format!("must be \"*\" or an object such as {{\"AWS\": \"{s}\"}}")));
+        }
+        let Value::Object(map) = v else {
+            return Err(loc.err(field, "must be \"*\" or an object with AWS, Federated, Service or CanonicalUser"));
+        };
+        if map.is_empty() {
+            return Err(loc.err(field, "names no principal"));
+        }
+        let mut entries = Vec::new();
+        for (k, val) in map {
+            let t = match k.as_str() {
+                "AWS" => PrincipalType::Aws,
+                "Federated" => PrincipalType::Federated,
+                "Service" => PrincipalType::Service,
+                "CanonicalUser" => PrincipalType::CanonicalUser,
+                other => {
+                    return Err(loc.err(
+                        field,
+                        format!("unknown principal type \"{other}\"; use AWS, Federated, Service or CanonicalUser"),
+                    ));
+                }
+            };
+            let sub = format!("{field}.{k}");
+            let names = string_list(loc, &sub, val)?;
+            for n in &names {
+                if n != "*" && (n.contains('*') || n.contains('?')) {
+                    return Err(loc.err(&sub, format!("\"{n}\": a principal is \"*\" or a full name, never a partial wildcard (use a condition on aws:PrincipalArn with ArnLike)")));
+                }
+                if t == PrincipalType::Aws && n != "*" && !is_account_id(n) && !n.starts_with("arn:") {
+                    return Err(loc.err(&sub, format!("\"{n}\" is neither \"*\", a 12-digit account id nor an ARN")));
+                }
+            }
+            entries.push((t, names));
+        }
+        Ok(Principals { wildcard: false, entries, raw: v.clone() })
+    }
+
+    /// Does a `Principal` element name this caller?
+    ///
+    /// An account (`"000000000000"` or `arn:aws:iam::000000000000:root`) names every principal of that account
+    /// in a `Deny` (AWS: denying an account denies all its users), but in an `Allow` it only *delegates* to the
+    /// account (AWS: its principals still need an identity policy that allows), so there it grants to the
+    /// account root alone.
+    pub(crate) fn names(&self, p: &Principal, effect: Effect) -> bool {
+        if self.wildcard {
+            return true;
+        }
+        let anon = p.is_anonymous();
+        self.entries.iter().any(|(t, vs)| {
+            vs.iter().any(|v| match t {
+                PrincipalType::Aws => {
+                    v == "*"
+                        || (!anon
+                            && (v == &p.arn
+                                || p.aliases.iter().any(|a| a == v)
+                                || account_of_root(v).is_some_and(|acc| {
+                                    acc == p.account && (effect == Effect::Deny || p.kind == PrincipalKind::Root)
+                                })))
+                }
+                PrincipalType::Federated => p.federated.as_deref().is_some_and(|f| v == "*" || f == v),
+                PrincipalType::Service | PrincipalType::CanonicalUser => v == "*" || p.aliases.iter().any(|a| a == v),
+            })
+        })
+    }
+
+    /// Is a name listed literally (for `NotPrincipal`)?
+    fn lists(&self, name: &str) -> bool {
+        self.wildcard
+            || self.entries.iter().any(|(_, vs)| {
+                vs.iter().any(|v| v == "*" || v == name || (is_account_id(v) && account_of_root(name) == Some(v)))
+            })
+    }
+
+    /// Does a `NotPrincipal` element exempt this caller? Only when **every** name the caller goes by is
+    /// listed: its ARN, its aliases (the role of a session), its account, its provider (AWS: "you must also
+    /// specify the account ARN of the not-denied principal").
+    pub(crate) fn exempts(&self, p: &Principal) -> bool {
+        if self.wildcard {
+            return true;
+        }
+        if p.is_anonymous() {
+            return false;
+        }
+        let root = format!("arn:aws:iam::{}:root", p.account);
+        let account_listed = p.kind == PrincipalKind::Root || p.account.is_empty() || self.lists(&root);
+        self.lists(&p.arn)
+            && p.aliases.iter().all(|a| self.lists(a))
+            && p.federated.as_deref().is_none_or(|f| self.lists(f))
+            && account_listed
+    }
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `arn:aws:iam::ACCOUNT:root` (or a bare account id) → ACCOUNT.
+fn account_of_root(v: &str) -> Option<&str> {
+    if is_account_id(v) {
+        return Some(v);
+    }
+    let rest = v.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let (_partition, service, _region, account, res) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (service == "iam" && res == "root" && !account.is_empty()).then_some(account)
+}
+
+/// An `Action`/`NotAction` or `Resource`/`NotResource` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternList {
+    /// `NotAction` / `NotResource`.
+    negated: bool,
+    raw: Vec<String>,
+    compiled: Vec<Pattern>,
+    any: bool,
+}
+
+impl PatternList {
+    /// True for `NotAction` / `NotResource`.
+    pub fn is_negated(&self) -> bool {
+        self.negated
+    }
+
+    /// The patterns as written.
+    pub fn patterns(&self) -> &[String] {
+        &self.raw
+    }
+
+    fn matches(&self, text: &str, ascii_ci: bool, env: &Env<'_>) -> bool {
+        let hit = self.any || self.compiled.iter().any(|p| p.matches(text, ascii_ci, &|k| env.var(k)));
+        hit != self.negated
+    }
+}
+
+/// One statement of a policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// `Sid`, as written.
+    pub sid: Option<String>,
+    /// `Effect`.
+    pub effect: Effect,
+    principal: Option<(bool, Principals)>,
+    action: PatternList,
+    resource: Option<PatternList>,
+    conditions: Vec<Condition>,
+}
+
+impl Statement {
+    /// `Principal` (`false`) or `NotPrincipal` (`true`), if present.
+    pub fn principal(&self) -> Option<(bool, &Principals)> {
+        self.principal.as_ref().map(|(neg, p)| (*neg, p))
+    }
+
+    /// `Action` or `NotAction` (see [`PatternList::is_negated`]).
+    pub fn action(&self) -> &PatternList {
+        &self.action
+    }
+
+    /// `Resource` or `NotResource`, if present.
+    pub fn resource(&self) -> Option<&PatternList> {
+        self.resource.as_ref()
+    }
+
+    /// The `Condition` entries (all must hold).
+    pub fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+
+    /// Does this statement apply to the request? `check_principal`: evaluate `Principal`/`NotPrincipal`
+    /// (resource policies only). A resource-policy statement with neither applies to nobody if it allows and
+    /// to everybody if it denies (fail closed; validation rejects such policies anyway).
+    pub(crate) fn applies(&self, action: &str, resource: &str, env: &Env<'_>, check_principal: bool) -> bool {
+        if !self.action.matches(action, true, env) {
+            return false;
+        }
+        if let Some(r) = &self.resource
+            && !r.matches(resource, false, env)
+        {
+            return false;
+        }
+        if check_principal {
+            let named = match &self.principal {
+                Some((false, p)) => p.names(env.principal, self.effect),
+                Some((true, p)) => !p.exempts(env.principal),
+                None => self.effect == Effect::Deny,
+            };
+            if !named {
+                return false;
+            }
+        }
+        self.conditions.iter().all(|c| c.evaluate(env))
+    }
+
+    /// True when the statement's `Principal` names the caller's own ARN (not its role, account or `*`).
+    pub(crate) fn names_exactly(&self, p: &Principal) -> bool {
+        match &self.principal {
+            Some((false, ps)) => {
+                !p.arn.is_empty() && ps.entries.iter().any(|(t, vs)| *t == PrincipalType::Aws && vs.contains(&p.arn))
+            }
+            _ => false,
+        }
+    }
+}
+
+const STATEMENT_FIELDS: &[&str] =
+    &["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
+
+fn string_list(loc: Loc<'_>, field: &str, v: &Value) -> Result<Vec<String>, PolicyError> {
+    match v {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(loc.err(field, "is an empty list"));
+            }
+            items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(loc.err(field, format!("must be a string or a list of strings, found {other}"))),
+                })
+                .collect()
+        }
+        other => Err(loc.err(field, format!("must be a string or a list of strings, found {other}"))),
+    }
+}
+
+fn valid_action(a: &str) -> bool {
+    if a == "*" {
+        return true;
+    }
+    let Some((service, action)) = a.split_once(':') else { return false };
+    !service.is_empty()
+        && service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !action.is_empty()
+        && action.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'?' | b'-' | b'_' | b'.'))
+}
+
+fn parse_actions(loc: Loc<'_>, field: &str, v: &Value, negated: bool) -> Result<PatternList, PolicyError> {
+    let raw = string_list(loc, field, v)?;
+    let mut compiled = Vec::with_capacity(raw.len());
+    for a in &raw {
+        if !valid_action(a) {
+            return Err(loc.err(
+                field,
+                format!("\"{a}\" is not an action: write service:Action (e.g. s3:GetObject, s3:Get*) or \"*\""),
+            ));
+        }
+        compiled
+            .push(Pattern::compile(a, Syntax { wildcards: true, variables: false }).map_err(|m| loc.err(field, m))?);
+    }
+    let any = compiled.iter().any(Pattern::is_any);
+    Ok(PatternList { negated, raw, compiled, any })
+}
+
+fn parse_resources(
+    loc: Loc<'_>,
+    field: &str,
+    v: &Value,
+    negated: bool,
+    variables: bool,
+) -> Result<PatternList, PolicyError> {
+    let raw = string_list(loc, field, v)?;
+    let mut compiled = Vec::with_capacity(raw.len());
+    for r in &raw {
+        if r != "*" && !(r.starts_with("arn:") && r.matches(':').count() >= 5) {
+            return Err(loc.err(
+                field,
+                format!("\"{r}\" is neither \"*\" nor an ARN (e.g. arn:aws:s3:::bucket or arn:aws:s3:::bucket/*)"),
+            ));
+        }
+        compiled.push(Pattern::compile(r, Syntax { wildcards: true, variables }).map_err(|m| loc.err(field, m))?);
+    }
+    let any = compiled.iter().any(|p| p.is_any() && !p.has_vars());
+    Ok(PatternList { negated, raw, compiled, any })
+}
+
+fn label(index: usize, sid: Option<&str>) -> String {
+    match sid {
+        Some(s) => format!("Statement[{index}] (Sid \"{s}\")"),
+        None => format!("Statement[{index}]"),
+    }
+}
+
+impl Statement {
+    fn parse(index: usize, v: &Value, variables: bool) -> Result<Statement, PolicyError> {
+        let Value::Object(map) = v else {
+            return Err(PolicyError {
+                statement: Some(label(index, None)),
+                field: String::new(),
+                message: "a statement must be a JSON object".into(),
+            });
+        };
+        let sid = match map.get("Sid") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                return Err(PolicyError {
+                    statement: Some(label(index, None)),
+                    field: "Sid".into(),
+                    message: format!("must be a string, found {other}"),
+                });
+            }
+        };
+        let label = label(index, sid.as_deref());
+        let loc = Loc { statement: Some(&label) };
+        for k in map.keys() {
+            if !STATEMENT_FIELDS.contains(&k.as_str()) {
+                return Err(
+                    loc.err(k, format!("unknown statement field; expected one of {}", STATEMENT_FIELDS.join(", ")))
+                );
+            }
+        }
+        let effect = match map.get("Effect") {
+            Some(Value::String(s)) if s == "Allow" => Effect::Allow,
+            Some(Value::String(s)) if s == "Deny" => Effect::Deny,
+            Some(other) => return Err(loc.err("Effect", format!("must be \"Allow\" or \"Deny\", found {other}"))),
+            None => return Err(loc.err("Effect", "is missing; add \"Effect\": \"Allow\" or \"Effect\": \"Deny\"")),
+        };
+        let principal = match (map.get("Principal"), map.get("NotPrincipal")) {
+            (Some(_), Some(_)) => {
+                return Err(loc.err("NotPrincipal", "a statement has Principal or NotPrincipal, not both"));
+            }
+            (Some(p), None) => Some((false, Principals::parse(loc, "Principal", p)?)),
+            (None, Some(p)) => Some((true, Principals::parse(loc, "NotPrincipal", p)?)),
+            (None, None) => None,
+        };
+        let action = match (map.get("Action"), map.get("NotAction")) {
+            (Some(_), Some(_)) => return Err(loc.err("NotAction", "a statement has Action or NotAction, not both")),
+            (Some(a), None) => parse_actions(loc, "Action", a, false)?,
+            (None, Some(a)) => parse_actions(loc, "NotAction", a, true)?,
+            (None, None) => return Err(loc.err("Action", "is missing; a statement needs Action or NotAction")),
+        };
+        let resource = match (map.get("Resource"), map.get("NotResource")) {
+            (Some(_), Some(_)) => {
+                return Err(loc.err("NotResource", "a statement has Resource or NotResource, not both"));
+            }
+            (Some(r), None) => Some(parse_resources(loc, "Resource", r, false, variables)?),
+            (None, Some(r)) => Some(parse_resources(loc, "NotResource", r, true, variables)?),
+            (None, None) => None,
+        };
+        let mut conditions = Vec::new();
+        match map.get("Condition") {
+            None => {}
+            Some(Value::Object(ops)) => {
+                for (op, keys) in ops {
+                    let Value::Object(keys) = keys else {
+                        return Err(loc.err(
+                            &format!("Condition.{op}"),
+                            "must be an object of condition keys to values, e.g. {\"aws:SourceIp\": \"10.0.0.0/8\"}",
+                        ));
+                    };
+                    if keys.is_empty() {
+                        return Err(loc.err(&format!("Condition.{op}"), "names no condition key"));
+                    }
+                    for (key, value) in keys {
+                        conditions.push(Condition::parse(loc, op, key, value, variables)?);
+                    }
+                }
+            }
+            Some(other) => return Err(loc.err("Condition", format!("must be an object, found {other}"))),
+        }
+        Ok(Statement { sid, effect, principal, action, resource, conditions })
+    }
+
+    fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(sid) = &self.sid {
+            m.insert("Sid".into(), Value::String(sid.clone()));
+        }
+        m.insert("Effect".into(), Value::String(self.effect.as_str().into()));
+        if let Some((neg, p)) = &self.principal {
+            m.insert(if *neg { "NotPrincipal" } else { "Principal" }.into(), p.raw.clone());
+        }
+        let list = |l: &PatternList| match l.raw.as_slice() {
+            [one] => Value::String(one.clone()),
+            many => Value::Array(many.iter().cloned().map(Value::String).collect()),
+        };
+        m.insert(if self.action.negated { "NotAction" } else { "Action" }.into(), list(&self.action));
+        if let Some(r) = &self.resource {
+            m.insert(if r.negated { "NotResource" } else { "Resource" }.into(), list(r));
+        }
+        if !self.conditions.is_empty() {
+            let mut ops = Map::new();
+            for c in &self.conditions {
+                let entry = ops.entry(c.operator_raw.clone()).or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(keys) = entry {
+                    keys.insert(c.key_raw.clone(), c.raw.clone());
+                }
+            }
+            m.insert("Condition".into(), Value::Object(ops));
+        }
+        Value::Object(m)
+    }
+
+    /// Is this statement a "public" grant (AWS S3 Block Public Access: "The meaning of public")?
+    fn is_public(&self) -> bool {
+        if self.effect != Effect::Allow {
+            return false;
+        }
+        let everyone = match &self.principal {
+            Some((false, p)) => p.is_everyone(),
+            // NotPrincipal with Allow grants to everyone not listed, anonymous callers included.
+            Some((true, _)) => true,
+            None => false,
+        };
+        everyone && !self.conditions.iter().any(restricts_to_fixed_values)
+    }
+}
+
+/// Condition keys whose fixed values make a wildcard-principal grant non-public (AWS "The meaning of public").
+const NON_PUBLIC_KEYS: &[&str] = &[
+    "aws:sourceip",
+    "aws:sourcearn",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceaccount",
+    "aws:sourceowner",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:userid",
+    "aws:principalservicename",
+    "s3:dataaccesspointarn",
+    "s3:dataaccesspointaccount",
+];
+
+/// True when the condition pins one of [`NON_PUBLIC_KEYS`] to fixed values: a positive operator, no
+/// `IfExists`, no `ForAllValues` (true on an empty set), no wildcard in any value, no `/0` CIDR.
+fn restricts_to_fixed_values(c: &Condition) -> bool {
+    if c.op.negated || c.op.if_exists || c.op.qualifier == Qualifier::ForAllValues {
+        return false;
+    }
+    if !NON_PUBLIC_KEYS.contains(&c.key_lc.as_str()) {
+        return false;
+    }
+    match (&c.values, c.op.family) {
+        (Values::Ip(nets), Family::Ip) => !nets.is_empty() && nets.iter().all(|n| n.prefix_len() > 0),
+        (Values::Str(ps), Family::Str { like, .. }) => {
+            !ps.is_empty() && ps.iter().all(|p| !(like && p.has_wildcards()))
+        }
+        (Values::Arn(ps), Family::Arn) => !ps.is_empty() && ps.iter().all(|p| !arn_pattern_has_wildcards(p)),
+        _ => false,
+    }
+}
+
+fn arn_pattern_has_wildcards(p: &crate::condition::ArnPattern) -> bool {
+    match p {
+        crate::condition::ArnPattern::Whole(p) => p.has_wildcards(),
+        crate::condition::ArnPattern::Parts(parts) => parts.iter().any(Pattern::has_wildcards),
+    }
+}
+
+impl Policy {
+    /// Parses a policy document from JSON text.
+    pub fn parse(json: &str) -> Result<Policy, PolicyError> {
+        let v: Value = serde_json::from_str(json)
+            .map_err(|e| PolicyError::doc("", format!("the policy is not valid JSON: {e}")))?;
+        Policy::from_value(v)
+    }
+
+    /// Parses a policy document from a JSON value (the server converts YAML configuration to one).
+    pub fn from_value(v: Value) -> Result<Policy, PolicyError> {
+        let Value::Object(map) = v else {
+            return Err(PolicyError::doc("", "a policy must be a JSON object with Version and Statement"));
+        };
+        for k in map.keys() {
+            if !matches!(k.as_str(), "Version" | "Id" | "Statement") {
+                return Err(PolicyError::doc(k, "unknown policy field; expected Version, Id and Statement"));
+            }
+        }
+        let version = match map.get("Version") {
+            None => None,
+            Some(Value::String(s)) if s == VERSION_2012 || s == VERSION_2008 => Some(s.clone()),
+            Some(other) => {
+                return Err(PolicyError::doc(
+                    "Version",
+                    format!("must be \"{VERSION_2012}\" or \"{VERSION_2008}\", found {other}"),
+                ));
+            }
+        };
+        let id = match map.get("Id") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => return Err(PolicyError::doc("Id", format!("must be a string, found {other}"))),
+        };
+        let variables = version.as_deref() == Some(VERSION_2012);
+        let statements = match map.get("Statement") {
+            None => return Err(PolicyError::doc("Statement", "is missing")),
+            Some(Value::Array(items)) => {
+                items.iter().enumerate().map(|(i, s)| Statement::parse(i, s, variables)).collect::<Result<_, _>>()?
+            }
+            Some(obj @ Value::Object(_)) => vec![Statement::parse(0, obj, variables)?],
+            Some(other) => {
+                return Err(PolicyError::doc(
+                    "Statement",
+                    format!("must be an object or a list of objects, found {other}"),
+                ));
+            }
+        };
+        Ok(Policy { version, id, statements })
+    }
+
+    /// The policy as a JSON value (see [`Policy::to_json`]).
+    pub fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(v) = &self.version {
+            m.insert("Version".into(), Value::String(v.clone()));
+        }
+        if let Some(id) = &self.id {
+            m.insert("Id".into(), Value::String(id.clone()));
+        }
+        m.insert("Statement".into(), Value::Array(self.statements.iter().map(Statement::to_value).collect()));
+        Value::Object(m)
+    }
+
+    /// Canonical JSON: `Statement` always a list, single-element `Action`/`Resource` lists as strings,
+    /// `Principal` and condition values as written. Parses back to an equal policy.
+    pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+
+    /// True when the policy uses policy variables (`Version` 2012-10-17).
+    pub fn has_variables(&self) -> bool {
+        self.version.as_deref() == Some(VERSION_2012)
+    }
+
+    /// AWS "public" for a bucket policy: some `Allow` statement grants to `"*"` / `{"AWS": "*"}` (or uses
+    /// `NotPrincipal`) without a condition that pins `aws:SourceIp` (not /0), `aws:SourceArn`,
+    /// `aws:SourceVpc(e)`, `aws:SourceAccount`, `aws:SourceOwner`, `aws:PrincipalAccount`, `aws:PrincipalArn`,
+    /// `aws:PrincipalOrgID`, `aws:userid`, `s3:DataAccessPointArn`… to fixed (wildcard-free) values.
+    pub fn is_public(&self) -> bool {
+        self.statements.iter().any(Statement::is_public)
+    }
+
+    /// Checks the rules of identity policies (user, role, session policies, boundaries): no `Principal` /
+    /// `NotPrincipal`, and `Resource` or `NotResource` in every statement.
+    pub fn validate_identity(&self) -> Result<(), PolicyError> {
+        for (i, s) in self.statements.iter().enumerate() {
+            let l = label(i, s.sid.as_deref());
+            let loc = Loc { statement: Some(&l) };
+            if let Some((neg, _)) = &s.principal {
+                let f = if *neg { "NotPrincipal" } else { "Principal" };
+                return Err(
+                    loc.err(f, "an identity policy must not name a principal: it applies to whoever it is attached to")
+                );
+            }
+            if s.resource.is_none() {
+                return Err(
+                    loc.err("Resource", "is missing; an identity policy statement needs Resource or NotResource")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the rules of resource policies (bucket policies, role trust policies): `Principal` or
+    /// `NotPrincipal` in every statement.
+    pub fn validate_resource(&self) -> Result<(), PolicyError> {
+        for (i, s) in self.statements.iter().enumerate() {
+            if s.principal.is_none() {
+                let l = label(i, s.sid.as_deref());
+                return Err(Loc { statement: Some(&l) }.err(
+                    "Principal",
+                    "is missing; a resource policy statement must say whom it applies to (\"Principal\": \"*\" or {\"AWS\": …})",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what a bucket policy needs beyond [`Policy::validate_resource`]: every `Resource` is `*` or
+    /// names `bucket` or objects in it (AWS: "Policy has an invalid resource").
+    pub fn validate_bucket_policy(&self, bucket: &str) -> Result<(), PolicyError> {
+        self.validate_resource()?;
+        let arn = format!("arn:aws:s3:::{bucket}");
+        for (i, s) in self.statements.iter().enumerate() {
+            let Some(r) = &s.resource else {
+                let l = label(i, s.sid.as_deref());
+                return Err(
+                    Loc { statement: Some(&l) }.err("Resource", "is missing; a bucket policy statement needs Resource")
+                );
+            };
+            for res in &r.raw {
+                let ok = res == "*"
+                    || res.starts_with("arn:aws:s3:::*")
+                    || res
+                        .strip_prefix(&arn)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('*'));
+                if !ok {
+                    let l = label(i, s.sid.as_deref());
+                    return Err(Loc { statement: Some(&l) }.err(
+                        if r.negated { "NotResource" } else { "Resource" },
+                        format!("\"{res}\" is outside bucket \"{bucket}\": use {arn} or {arn}/…"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl serde::Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Policy::from_value(v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for Policy {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Policy::parse(s)
+    }
+}
