@@ -590,6 +590,38 @@ mod tests {
         assert!(!eval(&all_not, &c2));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn ipv4_cidr(net in proptest::num::u32::ANY, prefix in 0u8..=32, addr in proptest::num::u32::ANY) {
+            let cidr = format!("{}/{}", std::net::Ipv4Addr::from(net), prefix);
+            let c = cond("IpAddress", "aws:SourceIp", json!(cidr));
+            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            let expect = (addr & mask) == (net & mask);
+            let ip = std::net::Ipv4Addr::from(addr).to_string();
+            proptest::prop_assert_eq!(eval(&c, &ctx(&[("aws:SourceIp", ip.as_str())])), expect);
+            let not = cond("NotIpAddress", "aws:SourceIp", json!(cidr));
+            proptest::prop_assert_eq!(eval(&not, &ctx(&[("aws:SourceIp", ip.as_str())])), !expect);
+        }
+
+        #[test]
+        fn ipv6_cidr(net in proptest::num::u128::ANY, prefix in 0u8..=128, addr in proptest::num::u128::ANY) {
+            let cidr = format!("{}/{}", std::net::Ipv6Addr::from(net), prefix);
+            let c = cond("IpAddress", "aws:SourceIp", json!(cidr));
+            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            let expect = (addr & mask) == (net & mask);
+            let ip = std::net::Ipv6Addr::from(addr).to_string();
+            proptest::prop_assert_eq!(eval(&c, &ctx(&[("aws:SourceIp", ip.as_str())])), expect);
+        }
+
+        #[test]
+        fn single_address_is_a_host_route(a in proptest::num::u32::ANY, b in proptest::num::u32::ANY) {
+            let ip_a = std::net::Ipv4Addr::from(a).to_string();
+            let ip_b = std::net::Ipv4Addr::from(b).to_string();
+            let c = cond("IpAddress", "aws:SourceIp", json!(ip_a));
+            proptest::prop_assert_eq!(eval(&c, &ctx(&[("aws:SourceIp", ip_b.as_str())])), a == b);
+        }
+    }
+
     #[test]
     fn dates() {
         assert_eq!(parse_date("1970-01-01T00:00:01Z"), Some(1_000_000_000));
