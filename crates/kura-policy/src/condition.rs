@@ -1,16 +1,4 @@
 //! The `Condition` element: operators, set qualifiers, `IfExists`, and how each compares values.
-//!
-//! Semantics (AWS "IAM JSON policy elements: Condition operators" and "Multivalued context keys"):
-//! - entries (operator × key) of one block AND; the values listed for one key OR;
-//! - a key absent from the request (or with no values): plain positive operators are false; **negated
-//!   operators** (`StringNotEquals`, `StringNotLike`, `NumericNotEquals`, `DateNotEquals`, `NotIpAddress`,
-//!   `ArnNotEquals`, `ArnNotLike`, `StringNotEqualsIgnoreCase`) are **true**; `…IfExists` is true;
-//!   `ForAllValues:` is true; `ForAnyValue:` is false; `Null` tests exactly this;
-//! - a negated operator is the negation of its positive form: true when no request value matches any
-//!   policy value; with `ForAnyValue:`/`ForAllValues:` the negation applies per request value;
-//! - a request value that does not parse for the operator (a non-number for `Numeric*`) matches nothing;
-//! - policy variables are substituted in `String*` and `Arn*` values (Version 2012-10-17); a value whose
-//!   variable has no value and no default matches nothing (so a negated operator is true for it).
 
 use std::net::IpAddr;
 
@@ -196,6 +184,18 @@ pub(crate) enum Values {
 
 /// One condition: an operator, a key and the values it is compared with (`"StringLike": {"s3:prefix":
 /// ["home/*"]}` is one entry).
+///
+/// Semantics (AWS "IAM JSON policy elements: Condition operators" and "Multivalued context keys"):
+/// - entries (operator × key) of one block AND; the values listed for one key OR;
+/// - a key absent from the request (or with no values): plain positive operators are false; **negated
+///   operators** (`StringNotEquals`, `StringNotLike`, `NumericNotEquals`, `DateNotEquals`, `NotIpAddress`,
+///   `ArnNotEquals`, `ArnNotLike`, `StringNotEqualsIgnoreCase`) are **true**; `…IfExists` is true;
+///   `ForAllValues:` is true; `ForAnyValue:` is false; `Null` tests exactly this;
+/// - a negated operator is the negation of its positive form: true when no request value matches any
+///   policy value; with `ForAnyValue:`/`ForAllValues:` the negation applies per request value;
+/// - a request value that does not parse for the operator (a non-number for `Numeric*`) matches nothing;
+/// - policy variables are substituted in `String*` and `Arn*` values (Version 2012-10-17); a value whose
+///   variable has no value and no default matches nothing (so a negated operator is true for it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub(crate) operator_raw: String,

@@ -42,9 +42,10 @@
 //!   value match nothing. Substituted text is literal (a `*` in a value is not a wildcard).
 //! - **Conditions**: every `String*`, `Numeric*`, `Date*` (ISO 8601 or epoch seconds), `Bool`,
 //!   `BinaryEquals`, `IpAddress`/`NotIpAddress` (IPv4/IPv6 CIDR), `Arn*`, `Null`; `…IfExists`;
-//!   `ForAnyValue:`/`ForAllValues:`. Semantics of missing keys: see the `condition` notes on [`Condition`].
+//!   `ForAnyValue:`/`ForAllValues:`. Missing keys, negated operators and set
+//!   qualifiers: see [`Condition`].
 //! - **Evaluation** ([`evaluate`]): explicit deny wins; identity ∪ resource policy, ∩ session policies and
-//!   permission boundaries; anonymous callers only through the resource policy. Details on [`PolicySet`].
+//!   permission boundaries; anonymous callers only through the resource policy. The rules are on [`evaluate`].
 //! - **Public**: [`Policy::is_public`] is S3 Block Public Access' "The meaning of public".
 //! - **S3**: [`s3::authz_for`] maps each S3 operation to its IAM action and resource;
 //!   [`s3::CONDITION_KEYS`] lists what the server puts in the context. **Canned** policies and anonymous
