@@ -1,16 +1,4 @@
 //! The `Condition` element: operators, set qualifiers, `IfExists`, and how each compares values.
-//!
-//! Semantics (AWS "IAM JSON policy elements: Condition operators" and "Multivalued context keys"):
-//! - entries (operator × key) of one block AND; the values listed for one key OR;
-//! - a key absent from the request (or with no values): plain positive operators are false; **negated
-//!   operators** (`StringNotEquals`, `StringNotLike`, `NumericNotEquals`, `DateNotEquals`, `NotIpAddress`,
-//!   `ArnNotEquals`, `ArnNotLike`, `StringNotEqualsIgnoreCase`) are **true**; `…IfExists` is true;
-//!   `ForAllValues:` is true; `ForAnyValue:` is false; `Null` tests exactly this;
-//! - a negated operator is the negation of its positive form: true when no request value matches any
-//!   policy value; with `ForAnyValue:`/`ForAllValues:` the negation applies per request value;
-//! - a request value that does not parse for the operator (a non-number for `Numeric*`) matches nothing;
-//! - policy variables are substituted in `String*` and `Arn*` values (Version 2012-10-17); a value whose
-//!   variable has no value and no default matches nothing (so a negated operator is true for it).
 
 use std::net::IpAddr;
 
@@ -196,6 +184,18 @@ pub(crate) enum Values {
 
 /// One condition: an operator, a key and the values it is compared with (`"StringLike": {"s3:prefix":
 /// ["home/*"]}` is one entry).
+///
+/// Semantics (AWS "IAM JSON policy elements: Condition operators" and "Multivalued context keys"):
+/// - entries (operator × key) of one block AND; the values listed for one key OR;
+/// - a key absent from the request (or with no values): plain positive operators are false; **negated
+///   operators** (`StringNotEquals`, `StringNotLike`, `NumericNotEquals`, `DateNotEquals`, `NotIpAddress`,
+///   `ArnNotEquals`, `ArnNotLike`, `StringNotEqualsIgnoreCase`) are **true**; `…IfExists` is true;
+///   `ForAllValues:` is true; `ForAnyValue:` is false; `Null` tests exactly this;
+/// - a negated operator is the negation of its positive form: true when no request value matches any
+///   policy value; with `ForAnyValue:`/`ForAllValues:` the negation applies per request value;
+/// - a request value that does not parse for the operator (a non-number for `Numeric*`) matches nothing;
+/// - policy variables are substituted in `String*` and `Arn*` values (Version 2012-10-17); a value whose
+///   variable has no value and no default matches nothing (so a negated operator is true for it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub(crate) operator_raw: String,
@@ -588,6 +588,38 @@ mod tests {
         assert!(eval(&any_not, &c2));
         let all_not = cond("ForAllValues:StringNotEquals", "aws:TagKeys", json!(["env"]));
         assert!(!eval(&all_not, &c2));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ipv4_cidr(net in proptest::num::u32::ANY, prefix in 0u8..=32, addr in proptest::num::u32::ANY) {
+            let cidr = format!("{}/{}", std::net::Ipv4Addr::from(net), prefix);
+            let c = cond("IpAddress", "aws:SourceIp", json!(cidr));
+            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
+            let expect = (addr & mask) == (net & mask);
+            let ip = std::net::Ipv4Addr::from(addr).to_string();
+            proptest::prop_assert_eq!(eval(&c, &ctx(&[("aws:SourceIp", ip.as_str())])), expect);
+            let not = cond("NotIpAddress", "aws:SourceIp", json!(cidr));
+            proptest::prop_assert_eq!(eval(&not, &ctx(&[("aws:SourceIp", ip.as_str())])), !expect);
+        }
+
+        #[test]
+        fn ipv6_cidr(net in proptest::num::u128::ANY, prefix in 0u8..=128, addr in proptest::num::u128::ANY) {
+            let cidr = format!("{}/{}", std::net::Ipv6Addr::from(net), prefix);
+            let c = cond("IpAddress", "aws:SourceIp", json!(cidr));
+            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+            let expect = (addr & mask) == (net & mask);
+            let ip = std::net::Ipv6Addr::from(addr).to_string();
+            proptest::prop_assert_eq!(eval(&c, &ctx(&[("aws:SourceIp", ip.as_str())])), expect);
+        }
+
+        #[test]
+        fn single_address_is_a_host_route(a in proptest::num::u32::ANY, b in proptest::num::u32::ANY) {
+            let ip_a = std::net::Ipv4Addr::from(a).to_string();
+            let ip_b = std::net::Ipv4Addr::from(b).to_string();
+            let c = cond("IpAddress", "aws:SourceIp", json!(ip_a));
+            proptest::prop_assert_eq!(eval(&c, &ctx(&[("aws:SourceIp", ip_b.as_str())])), a == b);
+        }
     }
 
     #[test]

@@ -1,22 +1,4 @@
 //! Evaluation: which policies apply to a request, and how their answers combine.
-//!
-//! This is AWS "Policy evaluation logic" for a request within one account:
-//! 1. An `Allow` or `Deny` statement applies when its action, resource, principal (resource policy only)
-//!    and every condition match.
-//! 2. Any applicable `Deny` in any policy (identity, resource, session) → [`Outcome::ExplicitDeny`].
-//! 3. Otherwise the request is allowed when
-//!    (a) an identity policy allows it (not for anonymous callers: they have no identity), **or** the
-//!    resource policy allows it for this principal, **and**
-//!    (b) every entry of `session` (session policies, permission boundaries) allows it — except that an
-//!    allow from a resource-policy statement whose `Principal` names the caller's own ARN exactly (the
-//!    session ARN `arn:aws:sts::…:assumed-role/R/S`, the user ARN) is not limited by them (AWS: "a
-//!    resource-based policy that specifies the ARN of the session … is not limited by the session
-//!    policy"; same account, permission boundaries do not limit grants to the user ARN). Grants to the
-//!    role ARN, the account or `*` are limited.
-//! 4. Otherwise → [`Outcome::ImplicitDeny`].
-//!
-//! Not modelled (kura has one account and none of these): cross-account evaluation, SCPs/RCPs, ACLs.
-//! The server decides whether kura's root credentials bypass policies; `evaluate` does not special-case them.
 
 use std::fmt;
 
@@ -156,7 +138,25 @@ fn answer(policy: &Policy, request: &Request<'_>, env: &Env<'_>, check_principal
     allow.map_or(Answer::Nothing, Answer::Allow)
 }
 
-/// Evaluates a request against a policy set (see the module documentation for the rules).
+/// Evaluates a request against a policy set.
+///
+/// This is AWS "Policy evaluation logic" for a request within one account:
+/// 1. An `Allow` or `Deny` statement applies when its action, resource, principal (resource policy only)
+///    and every condition match.
+/// 2. Any applicable `Deny` in any policy (identity, resource, session) → [`Outcome::ExplicitDeny`].
+/// 3. Otherwise the request is allowed when
+///    (a) an identity policy allows it (not for anonymous callers: they have no identity), **or** the
+///    resource policy allows it for this principal, **and**
+///    (b) every entry of `session` (session policies, permission boundaries) allows it — except that an
+///    allow from a resource-policy statement whose `Principal` names the caller's own ARN exactly (the
+///    session ARN `arn:aws:sts::…:assumed-role/R/S`, the user ARN) is not limited by them (AWS: "a
+///    resource-based policy that specifies the ARN of the session … is not limited by the session
+///    policy"; same account, permission boundaries do not limit grants to the user ARN). Grants to the
+///    role ARN, the account or `*` are limited.
+/// 4. Otherwise → [`Outcome::ImplicitDeny`].
+///
+/// Not modelled (kura has one account and none of these): cross-account evaluation, SCPs/RCPs, ACLs.
+/// The server decides whether kura's root credentials bypass policies; `evaluate` does not special-case them.
 pub fn evaluate(set: &PolicySet<'_>, request: &Request<'_>) -> Decision {
     let env = Env { context: request.context, principal: request.principal };
     let deny = |np: &NamedPolicy<'_>, i| Decision {
@@ -219,4 +219,125 @@ pub fn evaluate(set: &PolicySet<'_>, request: &Request<'_>) -> Decision {
         (Some(a), _) | (None, Some(a)) => a,
     };
     Decision { outcome: Outcome::Allow, statement: Some(sref(allowed_by.0, allowed_by.1)), limited_by: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(json: &str) -> Policy {
+        Policy::parse(json).expect("policy")
+    }
+
+    const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    const GET_ONLY: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"g","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    const DENY_PUT: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"np","Effect":"Deny","Action":"s3:PutObject","Resource":"*"}]}"#;
+
+    fn run(
+        identity: &[&Policy],
+        resource: Option<&Policy>,
+        session: &[&Policy],
+        who: &Principal,
+        action: &str,
+    ) -> Decision {
+        let ids: Vec<NamedPolicy<'_>> = identity.iter().map(|p| NamedPolicy { name: "id", policy: p }).collect();
+        let sess: Vec<NamedPolicy<'_>> =
+            session.iter().map(|p| NamedPolicy { name: "session policy", policy: p }).collect();
+        let set = PolicySet {
+            identity: &ids,
+            resource: resource.map(|p| NamedPolicy { name: "bucket policy of b", policy: p }),
+            session: &sess,
+        };
+        let ctx = Context::new();
+        evaluate(&set, &Request { principal: who, action, resource: "arn:aws:s3:::b/k", context: &ctx })
+    }
+
+    #[test]
+    fn default_deny_and_union() {
+        let alice = Principal::user("000000000000", "alice");
+        let (all, get) = (p(ALLOW_ALL), p(GET_ONLY));
+        assert_eq!(run(&[], None, &[], &alice, "s3:GetObject").outcome, Outcome::ImplicitDeny);
+        let d = run(&[&get, &all], None, &[], &alice, "s3:PutObject");
+        assert!(d.is_allowed());
+        assert_eq!(d.statement.as_ref().map(|s| s.index), Some(0));
+        assert_eq!(
+            run(&[&get], None, &[], &alice, "S3:GETOBJECT").outcome,
+            Outcome::Allow,
+            "actions are case-insensitive"
+        );
+    }
+
+    #[test]
+    fn deny_anywhere_wins() {
+        let alice = Principal::assumed_role("000000000000", "r", "s");
+        let (all, deny) = (p(ALLOW_ALL), p(DENY_PUT));
+        for d in [
+            run(&[&all, &deny], None, &[], &alice, "s3:PutObject"),
+            run(&[&all], None, &[&all, &deny], &alice, "s3:PutObject"),
+        ] {
+            assert_eq!(d.outcome, Outcome::ExplicitDeny);
+            assert_eq!(d.statement.as_ref().and_then(|s| s.sid.as_deref()), Some("np"));
+        }
+        let bucket_deny =
+            p(r#"{"Statement":[{"Effect":"Deny","Principal":{"AWS":"000000000000"},"Action":"s3:*","Resource":"*"}]}"#);
+        let d = run(&[&all], Some(&bucket_deny), &[], &alice, "s3:GetObject");
+        assert_eq!(d.explain(), "denied: statement 0 of policy \"bucket policy of b\" denies");
+    }
+
+    #[test]
+    fn session_policies_intersect() {
+        let s = Principal::assumed_role("000000000000", "r", "s");
+        let (all, get) = (p(ALLOW_ALL), p(GET_ONLY));
+        let d = run(&[&all], None, &[&get], &s, "s3:PutObject");
+        assert_eq!(d.outcome, Outcome::ImplicitDeny);
+        assert_eq!(d.limited_by.as_deref(), Some("session policy"));
+        assert_eq!(
+            d.explain(),
+            "denied: no statement of \"session policy\" allows (it limits what the identity policies grant)"
+        );
+        assert!(run(&[&all], None, &[&get, &all], &s, "s3:GetObject").is_allowed());
+        // A session policy alone grants nothing.
+        assert_eq!(run(&[], None, &[&all], &s, "s3:GetObject").outcome, Outcome::ImplicitDeny);
+    }
+
+    #[test]
+    fn anonymous_only_through_the_resource_policy() {
+        let anon = Principal::anonymous();
+        let all = p(ALLOW_ALL);
+        assert_eq!(run(&[&all], None, &[], &anon, "s3:GetObject").outcome, Outcome::ImplicitDeny);
+        let public = p(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+        );
+        assert!(run(&[], Some(&public), &[], &anon, "s3:GetObject").is_allowed());
+        let named = p(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"s3:*","Resource":"*"}]}"#,
+        );
+        assert_eq!(run(&[], Some(&named), &[], &anon, "s3:GetObject").outcome, Outcome::ImplicitDeny);
+        // An account principal in an Allow delegates to the account: the root, not every user.
+        assert!(run(&[], Some(&named), &[], &Principal::root("000000000000"), "s3:GetObject").is_allowed());
+        let alice = Principal::user("000000000000", "alice");
+        assert_eq!(run(&[], Some(&named), &[], &alice, "s3:GetObject").outcome, Outcome::ImplicitDeny);
+    }
+
+    #[test]
+    fn resource_policy_without_principal_fails_closed() {
+        let alice = Principal::user("000000000000", "alice");
+        let allow = p(r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#);
+        assert_eq!(run(&[], Some(&allow), &[], &alice, "s3:GetObject").outcome, Outcome::ImplicitDeny);
+        let deny = p(r#"{"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#);
+        assert_eq!(run(&[&p(ALLOW_ALL)], Some(&deny), &[], &alice, "s3:GetObject").outcome, Outcome::ExplicitDeny);
+    }
+
+    #[test]
+    fn principal_keys_come_from_the_principal() {
+        let alice = Principal::user("000000000000", "alice");
+        let pol = p(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*",
+            "Condition":{"StringEquals":{"aws:PrincipalType":"User","aws:username":"alice"},
+                         "ArnLike":{"aws:PrincipalArn":"arn:aws:iam::000000000000:user/*"}}}]}"#);
+        assert!(run(&[&pol], None, &[], &alice, "s3:GetObject").is_allowed());
+        let bob = Principal::user("000000000000", "bob");
+        assert!(!run(&[&pol], None, &[], &bob, "s3:GetObject").is_allowed());
+    }
 }

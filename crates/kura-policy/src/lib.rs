@@ -42,13 +42,36 @@
 //!   value match nothing. Substituted text is literal (a `*` in a value is not a wildcard).
 //! - **Conditions**: every `String*`, `Numeric*`, `Date*` (ISO 8601 or epoch seconds), `Bool`,
 //!   `BinaryEquals`, `IpAddress`/`NotIpAddress` (IPv4/IPv6 CIDR), `Arn*`, `Null`; `…IfExists`;
-//!   `ForAnyValue:`/`ForAllValues:`. Semantics of missing keys: see the `condition` notes on [`Condition`].
+//!   `ForAnyValue:`/`ForAllValues:`. Missing keys, negated operators and set
+//!   qualifiers: see [`Condition`].
 //! - **Evaluation** ([`evaluate`]): explicit deny wins; identity ∪ resource policy, ∩ session policies and
-//!   permission boundaries; anonymous callers only through the resource policy. Details on [`PolicySet`].
+//!   permission boundaries; anonymous callers only through the resource policy. The rules are on [`evaluate`].
 //! - **Public**: [`Policy::is_public`] is S3 Block Public Access' "The meaning of public".
 //! - **S3**: [`s3::authz_for`] maps each S3 operation to its IAM action and resource;
 //!   [`s3::CONDITION_KEYS`] lists what the server puts in the context. **Canned** policies and anonymous
 //!   bucket modes: [`canned`].
+//!
+//! ## Decisions where AWS leaves room
+//! - A resource-policy statement with no `Principal` (invalid; [`Policy::validate_resource`] rejects it)
+//!   allows nobody but, if it denies, denies everybody: fail closed.
+//! - `NotPrincipal` exempts a caller only when every name it goes by is listed (its ARN, its role for a
+//!   session, its account, its provider), as AWS's NotPrincipal page warns; anonymous callers are never
+//!   exempt unless `"*"` is listed.
+//! - An account in `Principal` (`"000000000000"`, `arn:aws:iam::000000000000:root`): in an `Allow` it
+//!   grants only the account root (AWS delegates to the account's identity policies, which must allow on
+//!   their own); in a `Deny` it covers every principal of the account.
+//! - Session policies and permission boundaries both go in [`PolicySet::session`]; a resource-policy grant
+//!   that names the caller's own ARN (session or user) is not limited by them, any other grant is.
+//! - A variable whose key is missing or multi-valued has no value; with no default, that `Resource` or
+//!   condition value matches nothing (so a negated operator is true for it).
+//! - Negated operators on a missing key are true; `ForAllValues:` on a missing key is true, `ForAnyValue:`
+//!   false; `…IfExists` on a missing key true; `Null` cannot take a qualifier or `IfExists`.
+//! - Operator names are matched case-insensitively; element names (`Effect`, `Action`…) and `Allow`/`Deny`
+//!   are case-sensitive. Condition keys are case-insensitive as a whole, tag-key suffixes included.
+//! - `ArnEquals` and `ArnLike` are the same operator (AWS documents both as per-component wildcard
+//!   matches); `StringEquals` has no wildcards; `StringEqualsIgnoreCase` compares Unicode lower case.
+//! - `Resource` patterns are matched on the whole ARN, so `*` crosses `:` and `/`; account-level S3
+//!   actions use the resource `arn:aws:s3:::` ([`s3::ACCOUNT_RESOURCE`]) so `"arn:aws:s3:::*"` grants them.
 //!
 //! ## What it deliberately does not do
 //! - Cross-account evaluation, SCPs/RCPs, ACLs, `aws:CalledVia` chains: kura is one account

@@ -337,6 +337,51 @@ mod tests {
         assert!(p.matches("${x}", false, &|_| None));
     }
 
+    /// The obvious recursive definition of `*`/`?` matching, as the reference.
+    fn reference(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => reference(rest, t) || (!t.is_empty() && reference(p, &t[1..])),
+            Some(('?', rest)) => !t.is_empty() && reference(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && reference(rest, &t[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matcher_agrees_with_reference(p in "[ab/:é*?]{0,10}", t in "[ab/:é]{0,14}") {
+            let pc: Vec<char> = p.chars().collect();
+            let tc: Vec<char> = t.chars().collect();
+            let compiled = Pattern::compile(&p, Syntax { wildcards: true, variables: false }).expect("pattern");
+            proptest::prop_assert_eq!(compiled.matches(&t, false, &|_| None), reference(&pc, &tc), "{} ~ {}", p, t);
+        }
+
+        #[test]
+        fn instantiated_patterns_match(p in "[ab/:*?]{0,10}", fills in proptest::collection::vec("[ab/:é]{0,4}", 10)) {
+            // Replace each wildcard by text it can match: the pattern must match the result.
+            let mut text = String::new();
+            for (i, c) in p.chars().enumerate() {
+                match c {
+                    '*' => text.push_str(&fills[i]),
+                    '?' => text.push(fills[i].chars().next().unwrap_or('x')),
+                    c => text.push(c),
+                }
+            }
+            let compiled = Pattern::compile(&p, Syntax { wildcards: true, variables: false }).expect("pattern");
+            proptest::prop_assert!(compiled.matches(&text, false, &|_| None), "{} !~ {}", p, text);
+        }
+
+        #[test]
+        fn case_insensitive_matching(p in "[aB*?]{0,8}", t in "[AbaB]{0,10}") {
+            let compiled = Pattern::compile(&p, Syntax { wildcards: true, variables: false }).expect("pattern");
+            let lower = Pattern::compile(&p.to_ascii_lowercase(), Syntax { wildcards: true, variables: false }).expect("pattern");
+            proptest::prop_assert_eq!(
+                compiled.matches(&t, true, &|_| None),
+                lower.matches(&t.to_ascii_lowercase(), false, &|_| None)
+            );
+        }
+    }
+
     #[test]
     fn arn_split() {
         let p = Pattern::compile("arn:aws:iam::${aws:PrincipalAccount}:role/a:b", WILD).expect("pattern");

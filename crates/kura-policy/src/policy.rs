@@ -726,3 +726,206 @@ impl std::str::FromStr for Policy {
         Policy::parse(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(json: &str) -> PolicyError {
+        Policy::parse(json).expect_err("must be rejected")
+    }
+
+    #[test]
+    fn statement_as_object_or_list() {
+        let one = Policy::parse(r#"{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#)
+            .expect("object statement");
+        assert_eq!(one.statements.len(), 1);
+        assert_eq!(one.version, None);
+        assert!(!one.has_variables());
+        let many = Policy::parse(
+            r#"{"Version":"2012-10-17","Id":"x","Statement":[
+                {"Sid":"a","Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"]},
+                {"Effect":"Deny","NotAction":"s3:GetObject","NotResource":"arn:aws:s3:::b/public/*"}]}"#,
+        )
+        .expect("list");
+        assert_eq!(many.statements.len(), 2);
+        assert_eq!(many.statements[0].sid.as_deref(), Some("a"));
+        assert!(many.statements[1].action().is_negated());
+        assert!(many.statements[1].resource().is_some_and(PatternList::is_negated));
+    }
+
+    #[test]
+    fn errors_name_statement_and_field() {
+        let e = err(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+               {"Effect":"Allow","Action":"s3:GetObject","Resource":"*"},
+               {"Sid":"x","Effect":"Allow","Action":"s3:GetObject","Resource":"bucket/*"}]}"#);
+        assert_eq!(e.statement.as_deref(), Some("Statement[2] (Sid \"x\")"));
+        assert_eq!(e.field, "Resource");
+        assert!(e.to_string().starts_with("Statement[2] (Sid \"x\"): field Resource: \"bucket/*\" is neither"), "{e}");
+
+        let e = err(r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","NotAction":"s3:PutObject"}]}"#);
+        assert_eq!((e.statement.as_deref(), e.field.as_str()), (Some("Statement[0]"), "NotAction"));
+        let e = err(r#"{"Statement":[{"Action":"s3:GetObject","Resource":"*"}]}"#);
+        assert_eq!(e.field, "Effect");
+        let e = err(r#"{"Statement":[{"Effect":"allow","Action":"s3:GetObject","Resource":"*"}]}"#);
+        assert_eq!(e.field, "Effect");
+        let e = err(r#"{"Statement":[{"Effect":"Allow","Action":"GetObject","Resource":"*"}]}"#);
+        assert_eq!(e.field, "Action");
+        let e = err(r#"{"Statement":[{"Effect":"Allow","Action":"s3:Get Object","Resource":"*"}]}"#);
+        assert_eq!(e.field, "Action");
+        let e = err(r#"{"Statement":[{"Effect":"Allow","Resource":"*"}]}"#);
+        assert_eq!(e.field, "Action");
+        let e = err(r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Conditions":{}}]}"#);
+        assert_eq!(e.field, "Conditions");
+        let e = err(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringLikes":{"a":"b"}}}]}"#,
+        );
+        assert_eq!(e.field, "Condition.StringLikes");
+        assert!(e.message.contains("unknown condition operator"));
+        let e = err(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"StringLike":{"a":{"b":1}}}}]}"#,
+        );
+        assert_eq!(e.field, "Condition.StringLike.a");
+        let e = err(r#"{"Version":"2012-10-17","Statements":[]}"#);
+        assert_eq!((e.statement, e.field.as_str()), (None, "Statements"));
+        let e = err(r#"{"Version":"2020-01-01","Statement":[]}"#);
+        assert_eq!(e.field, "Version");
+        let e = err(r#"{"Version":"2012-10-17"}"#);
+        assert_eq!(e.field, "Statement");
+        let e = err("{not json");
+        assert!(e.to_string().starts_with("the policy is not valid JSON"), "{e}");
+        let e =
+            err(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:user/*"},"Action":"s3:*"}]}"#);
+        assert_eq!(e.field, "Principal.AWS");
+        let e = err(r#"{"Statement":[{"Effect":"Allow","Principal":{"Human":"x"},"Action":"s3:*"}]}"#);
+        assert_eq!(e.field, "Principal");
+        let e = err(r#"{"Statement":[{"Effect":"Allow","Principal":"someone","Action":"s3:*"}]}"#);
+        assert_eq!(e.field, "Principal");
+        let e = err(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::${x"}]}"#,
+        );
+        assert_eq!(e.field, "Resource");
+        let e = err(r#"{"Statement":[{"Effect":"Allow","Action":[],"Resource":"*"}]}"#);
+        assert_eq!(e.field, "Action");
+    }
+
+    #[test]
+    fn condition_values_may_be_strings_numbers_bools() {
+        let p = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{
+              "NumericLessThan":{"s3:max-keys":100},"Bool":{"aws:SecureTransport":true},
+              "StringEquals":{"s3:prefix":["a",1,false]}}}]}"#,
+        )
+        .expect("scalars");
+        assert_eq!(p.statements[0].conditions().len(), 3);
+    }
+
+    #[test]
+    fn round_trip_is_stable() {
+        let src = r#"{"Version":"2012-10-17","Id":"i","Statement":[
+            {"Sid":"s","Effect":"Deny","NotPrincipal":{"AWS":["111122223333","arn:aws:iam::111122223333:user/b"]},
+             "Action":["s3:GetObject","s3:PutObject"],"NotResource":"arn:aws:s3:::b/${aws:username}/*",
+             "Condition":{"StringLike":{"s3:prefix":["a*","b"]},"ForAnyValue:StringEquals":{"aws:TagKeys":"x"},
+                          "NumericLessThan":{"s3:max-keys":10}}},
+            {"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}]}"#;
+        let p = Policy::parse(src).expect("parse");
+        let json = p.to_json();
+        let q = Policy::parse(&json).expect("reparse");
+        assert_eq!(p, q);
+        assert_eq!(json, q.to_json());
+        let via_serde: Policy = serde_json::from_str(&json).expect("serde");
+        assert_eq!(via_serde, p);
+        assert_eq!(serde_json::to_string(&p).expect("serialize"), json);
+        assert!(serde_json::from_str::<Policy>(r#"{"Statement":[{"Effect":"Maybe"}]}"#).is_err());
+    }
+
+    #[test]
+    fn validation_by_policy_type() {
+        let id = Policy::parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#)
+            .expect("parse");
+        assert_eq!(id.validate_identity().expect_err("principal").field, "Principal");
+        let id = Policy::parse(r#"{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}"#).expect("parse");
+        assert_eq!(id.validate_identity().expect_err("resource").field, "Resource");
+        assert_eq!(id.validate_resource().expect_err("principal").field, "Principal");
+        let bucket = Policy::parse(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::other/*"}]}"#,
+        )
+        .expect("parse");
+        assert!(bucket.validate_resource().is_ok());
+        assert_eq!(bucket.validate_bucket_policy("pics").expect_err("other bucket").field, "Resource");
+        assert!(bucket.validate_bucket_policy("other").is_ok());
+    }
+
+    fn public(json: &str) -> bool {
+        Policy::parse(json).expect("parse").is_public()
+    }
+
+    #[test]
+    fn the_meaning_of_public() {
+        let stmt = |principal: &str, cond: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{principal},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"{cond}}}]}}"#
+            )
+        };
+        assert!(public(&stmt(r#""*""#, "")));
+        assert!(public(&stmt(r#"{"AWS":"*"}"#, "")));
+        assert!(public(&stmt(r#"{"AWS":["*"]}"#, "")));
+        assert!(!public(&stmt(r#"{"AWS":"arn:aws:iam::111122223333:root"}"#, "")));
+        assert!(!public(&stmt(r#""*""#, r#","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"IpAddress":{"aws:SourceIp":["10.0.0.0/8","::/0"]}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#)));
+        assert!(!public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}"#)));
+        assert!(!public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-abc"}}"#)));
+        assert!(!public(&stmt(
+            r#""*""#,
+            r#","Condition":{"ArnEquals":{"aws:SourceArn":"arn:aws:sns:us-east-1:1:t"}}"#
+        )));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"ArnLike":{"aws:SourceArn":"arn:aws:sns:*:*:*"}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"StringLike":{"aws:SourceAccount":"*"}}"#)));
+        assert!(!public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"aws:SourceAccount":"111122223333"}}"#)));
+        assert!(public(&stmt(
+            r#""*""#,
+            r#","Condition":{"StringEqualsIfExists":{"aws:SourceAccount":"111122223333"}}"#
+        )));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"s3:prefix":"x"}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"Bool":{"aws:SecureTransport":"true"}}"#)));
+        assert!(!public(r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"}]}"#));
+        assert!(public(
+            r#"{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::1:user/x"},"Action":"s3:*","Resource":"*"}]}"#
+        ));
+        assert!(!public(r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#));
+    }
+
+    #[test]
+    fn principal_matching() {
+        let ps = |json: &str| {
+            let v: Value = serde_json::from_str(json).expect("json");
+            Principals::parse(Loc { statement: None }, "Principal", &v).expect("principal")
+        };
+        let alice = Principal::user("111122223333", "alice");
+        let root = Principal::root("111122223333");
+        let session = Principal::assumed_role("111122223333", "r", "s");
+        let anon = Principal::anonymous();
+        assert!(ps(r#""*""#).names(&anon, Effect::Allow));
+        assert!(ps(r#"{"AWS":"*"}"#).names(&anon, Effect::Allow));
+        assert!(!ps(r#"{"AWS":"111122223333"}"#).names(&anon, Effect::Deny));
+        // An account in an Allow delegates: it grants the root only; in a Deny it covers everyone in it.
+        assert!(ps(r#"{"AWS":"111122223333"}"#).names(&root, Effect::Allow));
+        assert!(!ps(r#"{"AWS":"111122223333"}"#).names(&alice, Effect::Allow));
+        assert!(ps(r#"{"AWS":"111122223333"}"#).names(&alice, Effect::Deny));
+        assert!(ps(r#"{"AWS":"arn:aws:iam::111122223333:root"}"#).names(&session, Effect::Deny));
+        assert!(ps(r#"{"AWS":"arn:aws:iam::111122223333:role/r"}"#).names(&session, Effect::Allow));
+        assert!(
+            ps(r#"{"AWS":["arn:aws:iam::1:user/x","arn:aws:sts::111122223333:assumed-role/r/s"]}"#)
+                .names(&session, Effect::Allow)
+        );
+        assert!(!ps(r#"{"AWS":"arn:aws:iam::111122223333:user/bob"}"#).names(&alice, Effect::Allow));
+        assert!(!ps(r#"{"Federated":"arn:aws:iam::111122223333:oidc-provider/x"}"#).names(&alice, Effect::Allow));
+        let web = Principal::web_identity("111122223333", "arn:aws:iam::111122223333:oidc-provider/x", "sub");
+        assert!(ps(r#"{"Federated":"arn:aws:iam::111122223333:oidc-provider/x"}"#).names(&web, Effect::Allow));
+        let mut svc = Principal::root("111122223333");
+        svc.aliases.push("logging.s3.amazonaws.com".into());
+        assert!(ps(r#"{"Service":["logging.s3.amazonaws.com"]}"#).names(&svc, Effect::Allow));
+    }
+}
