@@ -16,11 +16,17 @@ SECRET_KEY = "kurapytestsecret-0123456789"
 class Kura:
     """A running server process."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, config=None):
         binary = os.environ.get("KURA_BIN", "target/debug/kura")
         env = dict(os.environ, KURA_ROOT_ACCESS_KEY=ACCESS_KEY, KURA_ROOT_SECRET_KEY=SECRET_KEY, KURA_LOG="warn,s3s=off")
+        args = [binary, "server", "--address", "127.0.0.1:0", "--data", data_dir]
+        if config is not None:
+            path = os.path.join(os.path.dirname(data_dir), "kura.yaml")
+            with open(path, "w") as f:
+                f.write(config)
+            args += ["--config", path]
         self.proc = subprocess.Popen(
-            [binary, "server", "--address", "127.0.0.1:0", "--data", data_dir],
+            args,
             stdout=subprocess.PIPE,
             env=env,
             text=True,
@@ -45,12 +51,12 @@ def kura():
         server.stop()
 
 
-def client(kura, **config):
+def client(kura, access_key=ACCESS_KEY, secret_key=SECRET_KEY, **config):
     return boto3.client(
         "s3",
         endpoint_url=kura.endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
         region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}, **config),
     )
@@ -68,13 +74,12 @@ def bucket(s3):
     return name
 
 
-@pytest.fixture
-def aws(kura, tmp_path):
-    """Runs the aws CLI against kura; returns a function taking CLI arguments."""
+def aws_cli(kura, tmp_path, access_key=ACCESS_KEY, secret_key=SECRET_KEY):
+    """Runs the aws CLI against kura as the given user; returns a function taking CLI arguments."""
     env = dict(
         os.environ,
-        AWS_ACCESS_KEY_ID=ACCESS_KEY,
-        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_ACCESS_KEY_ID=access_key,
+        AWS_SECRET_ACCESS_KEY=secret_key,
         AWS_DEFAULT_REGION="us-east-1",
         AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
@@ -86,3 +91,9 @@ def aws(kura, tmp_path):
         )
 
     return run
+
+
+@pytest.fixture
+def aws(kura, tmp_path):
+    """Runs the aws CLI against kura as root."""
+    return aws_cli(kura, tmp_path)

@@ -1,20 +1,84 @@
 //! The declarative configuration file (YAML, because it lives in a ConfigMap).
 //!
-//! A file is parsed and validated as a whole; an error names the line, column and field. Sections for
-//! users, policies, buckets and identity arrive with their issues; an unknown key is an error now, so a
-//! typo never silently does nothing.
+//! A file is parsed and validated as a whole; an error names the line, column and field. An unknown key
+//! is an error, so a typo never silently does nothing. The `users`, `policies` and `buckets` sections
+//! are applied by [`crate::iam`] at start and on every reload; the previous configuration keeps serving
+//! when a new file is rejected.
 
+use crate::auth::Secret;
+use kura_policy::Policy;
+use kura_policy::canned::AnonymousMode;
 use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The `server:` section.
     #[serde(default)]
     pub server: ServerSection,
+    /// IAM users besides root.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Named IAM policies in the AWS JSON grammar, written as YAML (or JSON, which is YAML too).
+    #[serde(default)]
+    pub policies: BTreeMap<String, serde_json::Value>,
+    /// Buckets that must exist, with their access settings.
+    #[serde(default)]
+    pub buckets: Vec<BucketConfig>,
+    /// `policies`, parsed and validated.
+    #[serde(skip)]
+    pub parsed_policies: BTreeMap<String, Arc<Policy>>,
+    /// Each user's secret, read from `secret_key` or `secret_key_file`.
+    #[serde(skip)]
+    pub user_secrets: HashMap<String, Secret>,
+    /// Each configured bucket's policy (from `policy` or `anonymous`) as JSON text; `None` removes it.
+    #[serde(skip)]
+    pub bucket_policies: BTreeMap<String, Option<String>>,
+}
+
+/// One IAM user (`users:` entry). Its name is its access key.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The access key id; also the user's name in ARNs (`arn:aws:iam::000000000000:user/ACCESS_KEY`).
+    pub access_key: String,
+    /// The secret key, inline. Prefer `secret_key_file`.
+    pub secret_key: Option<String>,
+    /// A file holding the secret key (a mounted Kubernetes Secret); surrounding whitespace is ignored.
+    pub secret_key_file: Option<PathBuf>,
+    /// A disabled user's requests are refused (InvalidAccessKeyId).
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    /// Attached policies, by name: canned (`readonly`, `readwrite`, `writeonly`, `admin`) or from
+    /// `policies:`.
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+/// One `buckets:` entry: created at start if missing; the settings given here replace the stored ones.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// The bucket name.
+    pub name: String,
+    /// `Enabled` or `Suspended`; versioning is not implemented yet, so only `Suspended` is accepted.
+    pub versioning: Option<String>,
+    /// `true` turns on all four public-access-block switches; `false` removes the block.
+    pub public_access_block: Option<bool>,
+    /// The bucket policy (AWS JSON grammar, written as YAML).
+    pub policy: Option<serde_json::Value>,
+    /// Anonymous access mode: `none`, `download`, `upload` or `public` (a generated bucket policy;
+    /// exclusive with `policy`).
+    pub anonymous: Option<String>,
 }
 
 /// The `server:` section.
@@ -30,6 +94,9 @@ pub struct ServerSection {
     /// Names clients may sign for; the first is used for presigning.
     #[serde(default)]
     pub public_urls: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs or addresses), for `aws:SourceIp`.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// A configuration file that could not be used.
@@ -61,9 +128,10 @@ impl Config {
         Self::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
     }
 
-    /// Parses YAML text; the error says where and what.
+    /// Parses YAML text and validates it whole (policies, users' secrets, buckets); the error says
+    /// where and what. Secret files named by users are read here.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Config = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
+        let mut config: Config = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
             Some(loc) => format!("line {}, column {}: {}", loc.line(), loc.column(), strip_location(&e.to_string())),
             None => e.to_string(),
         })?;
@@ -72,13 +140,136 @@ impl Config {
         {
             return Err(format!("server.region: {region:?} is not a region name (letters, digits and '-')"));
         }
+        for proxy in &config.server.trusted_proxies {
+            if parse_net(proxy).is_none() {
+                return Err(format!(
+                    "server.trusted_proxies: {proxy:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"
+                ));
+            }
+        }
         for url in &config.server.public_urls {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!("server.public_urls: {url:?} must start with http:// or https://"));
             }
         }
+        config.validate_policies(text)?;
+        config.validate_users(text)?;
+        config.validate_buckets(text)?;
         Ok(config)
     }
+
+    fn validate_policies(&mut self, text: &str) -> Result<(), String> {
+        for (name, value) in &self.policies {
+            let at = at_line(text, &format!("{name}:"));
+            if kura_policy::canned::get(name).is_some() {
+                return Err(format!("{at}policies.{name}: {name:?} is a canned policy name; choose another"));
+            }
+            let policy = Policy::from_value(value.clone())
+                .and_then(|p| p.validate_identity().map(|()| p))
+                .map_err(|e| format!("{at}policies.{name}: {e}"))?;
+            self.parsed_policies.insert(name.clone(), Arc::new(policy));
+        }
+        Ok(())
+    }
+
+    fn validate_users(&mut self, text: &str) -> Result<(), String> {
+        for user in &self.users {
+            let at = at_line(text, &format!("access_key: {}", user.access_key));
+            let key = &user.access_key;
+            crate::auth::credentials::validate_access_key(key).map_err(|e| format!("{at}users.{key}: {e}"))?;
+            if self.user_secrets.contains_key(key) {
+                return Err(format!("{at}users.{key}: this access key is listed twice"));
+            }
+            let secret = match (&user.secret_key, &user.secret_key_file) {
+                (Some(s), None) => s.clone(),
+                (None, Some(file)) => std::fs::read_to_string(file)
+                    .map_err(|e| format!("{at}users.{key}.secret_key_file: cannot read {}: {e}", file.display()))?
+                    .trim()
+                    .to_owned(),
+                _ => return Err(format!("{at}users.{key}: give exactly one of secret_key and secret_key_file")),
+            };
+            crate::auth::credentials::validate_secret_key(&secret)
+                .map_err(|e| format!("{at}users.{key}.secret_key: {e}"))?;
+            for p in &user.policies {
+                if kura_policy::canned::get(p).is_none() && !self.parsed_policies.contains_key(p) {
+                    return Err(format!(
+                        "{at}users.{key}.policies: no policy named {p:?} (canned: {}; or define it under policies:)",
+                        kura_policy::canned::NAMES.join(", ")
+                    ));
+                }
+            }
+            self.user_secrets.insert(key.clone(), Secret::new(secret));
+        }
+        Ok(())
+    }
+
+    fn validate_buckets(&mut self, text: &str) -> Result<(), String> {
+        for bucket in &self.buckets {
+            let name = &bucket.name;
+            let at = at_line(text, &format!("name: {name}"));
+            crate::s3::bucket::validate_bucket_name(name).map_err(|e| format!("{at}buckets.{name}.name: {e}"))?;
+            if self.bucket_policies.contains_key(name) {
+                return Err(format!("{at}buckets.{name}: this bucket is listed twice"));
+            }
+            match bucket.versioning.as_deref() {
+                None | Some("Suspended") => {}
+                Some("Enabled") => {
+                    return Err(format!(
+                        "{at}buckets.{name}.versioning: versioning is not implemented in this kura yet; remove \
+                         the key or set it to Suspended"
+                    ));
+                }
+                Some(other) => {
+                    return Err(format!("{at}buckets.{name}.versioning: {other:?} is not Enabled or Suspended"));
+                }
+            }
+            let policy = match (&bucket.policy, &bucket.anonymous) {
+                (Some(_), Some(_)) => {
+                    return Err(format!("{at}buckets.{name}: give policy or anonymous, not both"));
+                }
+                (Some(value), None) => {
+                    let policy = Policy::from_value(value.clone())
+                        .and_then(|p| crate::authz::check_bucket_policy(name, &p).map(|()| p))
+                        .map_err(|e| format!("{at}buckets.{name}.policy: {e}"))?;
+                    Some(policy)
+                }
+                (None, Some(mode)) => {
+                    let mode: AnonymousMode = mode.parse().map_err(|_| {
+                        format!("{at}buckets.{name}.anonymous: {mode:?} is not one of none, download, upload, public")
+                    })?;
+                    kura_policy::canned::anonymous_policy(name, mode)
+                }
+                (None, None) => None,
+            };
+            if bucket.public_access_block == Some(true) && policy.as_ref().is_some_and(Policy::is_public) {
+                return Err(format!(
+                    "{at}buckets.{name}: public_access_block is on, so a public bucket policy would be refused; \
+                     drop one of them"
+                ));
+            }
+            let declared = bucket.policy.is_some() || bucket.anonymous.is_some();
+            if declared {
+                self.bucket_policies.insert(name.clone(), policy.map(|p| p.to_json()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `"line N: "` for the first line that starts with `needle`, or nothing.
+fn at_line(text: &str, needle: &str) -> String {
+    line_of(text, needle).map(|n| format!("line {n}: ")).unwrap_or_default()
+}
+
+/// Parses `10.0.0.0/8`, `::1` or `192.0.2.7` into a network.
+pub fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+/// The 1-based line of the first line of `text` that, trimmed, starts with `needle` (to point a
+/// semantic error, found after parsing, at its place in the file).
+pub fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.trim_start().trim_start_matches("- ").starts_with(needle)).map(|i| i + 1)
 }
 
 fn strip_location(msg: &str) -> String {

@@ -67,3 +67,23 @@ impl<T> StoreResultExt<T> for Result<T, StoreError> {
 pub fn s3err(code: S3ErrorCode, msg: impl Into<std::borrow::Cow<'static, str>>) -> S3Error {
     S3Error::with_message(code, msg)
 }
+
+/// Maps an IAM change failure (admin API) to the S3-style error a client sees.
+pub fn iam_error(err: crate::iam::IamError) -> S3Error {
+    use crate::iam::IamError;
+    let (code, status) = match &err {
+        IamError::Store(_) => {
+            return match err {
+                IamError::Store(inner) => store_error(inner),
+                other => S3Error::with_message(S3ErrorCode::InternalError, other.to_string()),
+            };
+        }
+        IamError::NoSuchUser(_) | IamError::NoSuchPolicy(_) => ("NoSuchEntity", http::StatusCode::NOT_FOUND),
+        IamError::NotManaged(..) => ("XKuraNotManaged", http::StatusCode::CONFLICT),
+        IamError::PolicyInUse(..) => ("DeleteConflict", http::StatusCode::CONFLICT),
+        IamError::Invalid(_) => ("InvalidInput", http::StatusCode::BAD_REQUEST),
+    };
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), err.to_string());
+    e.set_status_code(status);
+    e
+}

@@ -1,17 +1,24 @@
 //! kura-server: everything in kura that has a request in it.
 //!
 //! Request flow: [`http`] accepts a connection and routes each request once (health or S3); s3s parses
-//! the S3 request and verifies its signature with the secret [`auth::KuraAuth`] resolves;
-//! [`auth::KuraAccess`] authorises it; [`s3`] runs the operation over the stores of `kura-store`;
-//! [`errors`] is the one place that maps failures to S3 error codes. See ARCHITECTURE.md.
+//! the S3 request and verifies its signature with the secret [`auth::KuraAuth`] resolves from the
+//! [`iam`] state; [`auth::KuraAccess`] builds the condition keys and asks [`authz`] (the bridge to the
+//! policy engine); [`s3`] runs the operation over the stores of `kura-store`, and [`admin`] serves the
+//! admin API; [`errors`] is the one place that maps failures to S3 error codes. See ARCHITECTURE.md.
 
+pub mod admin;
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod errors;
 pub mod http;
+pub mod iam;
+pub mod reload;
 pub mod s3;
 
 use auth::{Credentials, KuraAccess, KuraAuth};
+use config::Config;
+use iam::{Iam, IamError};
 use kura_store::file_blobs::FileBlobStore;
 use kura_store::redb_meta::RedbMetaStore;
 use kura_store::{BlobStore, MetaStore, StoreError};
@@ -30,6 +37,8 @@ pub struct ServerOptions {
     pub region: String,
     /// Root credentials.
     pub root: Credentials,
+    /// The validated configuration (users, policies, buckets).
+    pub config: Config,
 }
 
 /// Failures starting the server.
@@ -46,6 +55,9 @@ pub enum ServerError {
     /// A store failed to open or sweep.
     #[error("opening storage: {0}")]
     Store(#[from] StoreError),
+    /// The configuration could not be applied.
+    #[error("applying the configuration: {0}")]
+    Iam(#[from] IamError),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -61,6 +73,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     dispatch: Arc<http::Dispatch>,
     local_addr: SocketAddr,
+    iam: Arc<Iam>,
 }
 
 /// Name of the metadata database file inside the data directory.
@@ -78,17 +91,27 @@ impl Server {
         if swept > 0 {
             tracing::info!(files = swept, "removed leftovers of interrupted writes");
         }
-        let root = Arc::new(options.root);
-        let mut builder = s3s::service::S3ServiceBuilder::new(s3::KuraS3::new(meta, blobs, options.region));
-        builder.set_auth(KuraAuth::new(root.clone()));
-        builder.set_access(KuraAccess::new(root));
+        let iam = Iam::open(options.root, options.config, meta.clone(), options.region.clone()).await?;
+        let authz = Arc::new(authz::Authorizer::default());
+        let access = KuraAccess::new(iam.clone(), authz.clone(), meta.clone());
+        let mut s3 = s3::KuraS3::new(meta.clone(), blobs, options.region);
+        s3.access = Some(access.clone());
+        let mut builder = s3s::service::S3ServiceBuilder::new(s3);
+        builder.set_auth(KuraAuth::new(iam.clone()));
+        builder.set_access(access);
+        builder.set_route(admin::AdminApi::new(iam.clone(), authz, meta));
         let dispatch = Arc::new(http::Dispatch::new(builder.build()));
         let listener = tokio::net::TcpListener::bind(options.address)
             .await
             .map_err(|source| ServerError::Bind { address: options.address, source })?;
         let local_addr =
             listener.local_addr().map_err(|source| ServerError::Bind { address: options.address, source })?;
-        Ok(Self { listener, dispatch, local_addr })
+        Ok(Self { listener, dispatch, local_addr, iam })
+    }
+
+    /// The live IAM state (for configuration reloads).
+    pub fn iam(&self) -> Arc<Iam> {
+        self.iam.clone()
     }
 
     /// The address actually bound.

@@ -7,8 +7,8 @@
 //! Enabled in this crate's tests and, for other crates, by the `conformance` feature.
 
 use crate::{
-    BlobId, BucketSettings, PublicAccessBlock, BlobStore, BucketInfo, ListEntry, ListQuery, MetaStore, ObjectMeta, PartInfo, Segment, StoreError, Tags,
-    UploadInfo, UploadListQuery,
+    BlobId, BlobStore, BucketInfo, BucketSettings, ListEntry, ListQuery, MetaStore, ObjectMeta, PartInfo,
+    PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery,
 };
 use futures::StreamExt;
 use futures::future::join_all;
@@ -17,7 +17,12 @@ use std::sync::Arc;
 
 /// A bucket record.
 pub fn bucket(name: &str) -> BucketInfo {
-    BucketInfo { name: name.to_owned(), created_ms: 1_700_000_000_000, region: "us-east-1".into(), settings: Default::default() }
+    BucketInfo {
+        name: name.to_owned(),
+        created_ms: 1_700_000_000_000,
+        region: "us-east-1".into(),
+        settings: Default::default(),
+    }
 }
 
 /// An object of one segment on `blob`.

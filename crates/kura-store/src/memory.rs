@@ -5,8 +5,8 @@
 
 use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::{
-    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError, StoreResult, Tags,
-    UploadInfo, UploadListPage, UploadListQuery,
+    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
 };
 use async_trait::async_trait;
 use std::collections::btree_map::Range;

@@ -28,8 +28,8 @@ use crate::file_blobs::io_error;
 use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::memory::{dropped_blobs, duplicate_upload, unused_parts};
 use crate::{
-    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError, StoreResult, Tags,
-    UploadInfo, UploadListPage, UploadListQuery,
+    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
 };
 use async_trait::async_trait;
 use redb::{

@@ -1,42 +1,117 @@
 //! The authorisation hook s3s calls after the signature check, before the operation runs.
 
-use super::Credentials;
+use super::context::{self, AuthType, RemoteAddr, RequestFacts};
+use crate::authz::{Access, Authorizer, Caller};
+use crate::errors::StoreResultExt;
+use crate::iam::{Iam, IamState};
+use kura_policy::Context;
+use kura_policy::s3::{ResourceKind, authz_for as s3_authz};
+use kura_store::MetaStore;
 use s3s::access::{S3Access, S3AccessContext};
+use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use std::sync::Arc;
 
 /// SigV4's longest presigned URL lifetime: 7 days.
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
 
-/// Deny-by-default authorisation. For now the root user may do everything and nobody else anything;
-/// the IAM policy engine replaces [`KuraAccess::decide`].
+/// Deny-by-default authorisation through the IAM policy engine: s3s calls [`KuraAccess::check`] for
+/// every S3 request after its signature is verified and before its input is parsed.
 #[derive(Clone)]
 pub struct KuraAccess {
-    root: Arc<Credentials>,
+    iam: Arc<Iam>,
+    authz: Arc<Authorizer>,
+    meta: Arc<dyn MetaStore>,
+}
+
+/// The verified caller and its condition keys, left in the request's extensions for operations that
+/// authorise item by item (DeleteObjects).
+#[derive(Clone)]
+pub struct Authenticated {
+    /// Who signed the request.
+    pub caller: Caller,
+    /// The request's condition keys.
+    pub context: Arc<Context>,
 }
 
 impl KuraAccess {
-    /// Authorisation for a server whose only identity is `root`.
-    pub fn new(root: Arc<Credentials>) -> Self {
-        Self { root }
+    /// Authorisation over the live IAM state.
+    pub fn new(iam: Arc<Iam>, authz: Arc<Authorizer>, meta: Arc<dyn MetaStore>) -> Self {
+        Self { iam, authz, meta }
     }
 
-    fn decide(&self, access_key: Option<&str>, op: &str) -> S3Result<()> {
-        match access_key {
-            Some(k) if k == self.root.access_key => Ok(()),
-            Some(k) => {
-                tracing::info!(access_key = k, operation = op, "denied: no policy allows this principal");
-                Err(S3Error::with_message(S3ErrorCode::AccessDenied, "Access Denied"))
+    /// Decides one access to a resource in `bucket` (loading the bucket's policy), or to no bucket.
+    /// For an object (`key`), the object's tags are loaded when a policy reads `s3:ExistingObjectTag/…`.
+    pub async fn decide(
+        &self,
+        state: &IamState,
+        caller: &Caller,
+        action: &str,
+        target: (Option<&str>, Option<&str>),
+        resource: &str,
+        context: &Context,
+    ) -> S3Result<()> {
+        let (bucket, key) = target;
+        let info = match bucket {
+            Some(b) => self.meta.get_bucket(b).await.or_s3()?,
+            None => None,
+        };
+        let bucket = info.as_ref().map(|i| (i.name.as_str(), &i.settings));
+        let mut tagged;
+        let mut context = context;
+        if let (Some((b, _)), Some(k)) = (bucket, key)
+            && self.authz.needs_existing_tags(state, caller, bucket)
+            && let Some(object) = self.meta.get_object(b, k).await.or_s3()?
+        {
+            tagged = context.clone();
+            for (tag, value) in &object.tags {
+                tagged.insert(&format!("s3:ExistingObjectTag/{tag}"), value.as_str());
             }
-            None => {
-                tracing::info!(operation = op, "denied: anonymous request");
-                Err(S3Error::with_message(
-                    S3ErrorCode::AccessDenied,
-                    "Access Denied: anonymous requests are not allowed; sign the request with your credentials.",
-                ))
-            }
+            context = &tagged;
         }
+        self.authz.decide(state, caller, &Access { action, resource, bucket, context })
     }
+
+    /// Authorises one object of a multi-object request (DeleteObjects) for the caller the access hook
+    /// left in the request's extensions; root and requests without one pass.
+    pub fn decide_item(
+        &self,
+        who: Option<&Authenticated>,
+        action: &str,
+        bucket: &kura_store::BucketInfo,
+        key: &str,
+    ) -> S3Result<()> {
+        let Some(who) = who.filter(|w| !matches!(w.caller, Caller::Root { .. })) else {
+            return Ok(());
+        };
+        let resource = kura_policy::s3::object_arn(&bucket.name, key);
+        let access = Access {
+            action,
+            resource: &resource,
+            bucket: Some((&bucket.name, &bucket.settings)),
+            context: &who.context,
+        };
+        self.authz.decide(&self.iam.snapshot(), &who.caller, &access)
+    }
+}
+
+/// Who signed: root, an IAM user, or nobody.
+pub fn caller_of(state: &IamState, access_key: Option<&str>) -> Caller {
+    match access_key {
+        Some(k) if k == state.root.access_key => Caller::Root { access_key: k.to_owned() },
+        Some(k) => Caller::User { access_key: k.to_owned() },
+        None => Caller::Anonymous,
+    }
+}
+
+/// The bucket and key named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded,
+/// optionally with `?versionId=`).
+fn copy_source(headers: &http::HeaderMap) -> Option<(String, String)> {
+    let raw = headers.get("x-amz-copy-source")?.to_str().ok()?;
+    let raw = raw.split_once('?').map_or(raw, |(path, _)| path);
+    let decoded = percent_encoding::percent_decode_str(raw.trim_start_matches('/')).decode_utf8().ok()?;
+    let (bucket, key) = decoded.split_once('/')?;
+    Some((bucket.to_owned(), key.to_owned()))
 }
 
 /// Rejects presigned URLs that ask for more than SigV4 allows.
@@ -60,8 +135,57 @@ fn check_presigned_expiry(uri: &http::Uri) -> S3Result<()> {
 impl S3Access for KuraAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         check_presigned_expiry(cx.uri())?;
-        let op = cx.s3_op().name();
-        self.decide(cx.credentials().map(|c| c.access_key.as_str()), op)
+        let state = self.iam.snapshot();
+        let caller = caller_of(&state, cx.credentials().map(|c| c.access_key.as_str()));
+        let op = cx.s3_op().name().to_owned();
+        let op = op.as_str();
+        let peer = cx.extensions_mut().get::<RemoteAddr>().map(|r| r.0);
+        let facts = RequestFacts {
+            op,
+            uri: cx.uri(),
+            headers: cx.headers(),
+            peer,
+            trusted_proxies: &state.trusted_proxies,
+            auth_type: AuthType::of(op, cx.uri(), cx.headers(), cx.credentials().is_some()),
+        };
+        let context = Arc::new(context::build(&facts, &caller));
+        let path = cx.s3_path();
+        let (bucket, key) = match path {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        let copy = copy_source(cx.headers());
+        cx.extensions_mut().insert(Authenticated { caller: caller.clone(), context: context.clone() });
+        let Some(authz) = s3_authz(op) else {
+            if matches!(caller, Caller::Root { .. }) {
+                return Ok(());
+            }
+            tracing::info!(principal = %caller.arn(), operation = op, "denied: kura has no IAM mapping for this operation");
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                format!("Access Denied: {op} is available to the root user only."),
+            ));
+        };
+        if matches!(caller, Caller::Root { .. }) || authz.per_key {
+            // Root may do everything; DeleteObjects is authorised key by key when its body is parsed.
+            return Ok(());
+        }
+        let resource = match (authz.resource, &bucket, &key) {
+            (ResourceKind::Object, Some(b), Some(k)) => kura_policy::s3::object_arn(b, k),
+            (ResourceKind::Bucket | ResourceKind::Object, Some(b), _) => kura_policy::s3::bucket_arn(b),
+            _ => kura_policy::s3::ACCOUNT_RESOURCE.to_owned(),
+        };
+        let target_key = if matches!(authz.resource, ResourceKind::Object) { key.as_deref() } else { None };
+        self.decide(&state, &caller, authz.action, (bucket.as_deref(), target_key), &resource, &context).await?;
+        if authz.copy_source
+            && let Some((src_bucket, src_key)) = copy
+        {
+            let source = kura_policy::s3::object_arn(&src_bucket, &src_key);
+            self.decide(&state, &caller, "s3:GetObject", (Some(&src_bucket), Some(&src_key)), &source, &context)
+                .await?;
+        }
+        Ok(())
     }
 }
 

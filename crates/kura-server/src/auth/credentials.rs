@@ -131,15 +131,23 @@ impl RootCredentials {
 }
 
 fn validate(access: &str, secret: &str) -> Result<(), CredentialsError> {
-    if access.len() < 3 || !access.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(CredentialsError::Invalid(
-            "the access key must be at least 3 characters of A-Z, a-z, 0-9, '-', '_' or '.'".into(),
-        ));
+    validate_access_key(access).map_err(CredentialsError::Invalid)?;
+    validate_secret_key(secret).map_err(CredentialsError::Invalid)
+}
+
+/// An access key: at least 3 characters of A-Z, a-z, 0-9, '-', '_' or '.' (so it fits a SigV4 scope).
+pub fn validate_access_key(access: &str) -> Result<(), String> {
+    if access.len() < 3 || access.len() > 128 || !access.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err("the access key must be 3 to 128 characters of A-Z, a-z, 0-9, '-', '_' or '.'".into());
     }
+    Ok(())
+}
+
+/// A secret key: at least 8 printable characters without whitespace.
+pub fn validate_secret_key(secret: &str) -> Result<(), String> {
     if secret.len() < 8 || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(CredentialsError::Invalid(
-            "the secret key must be at least 8 printable characters without spaces".into(),
-        ));
+        return Err("the secret key must be at least 8 printable characters without spaces".into());
     }
     Ok(())
 }

@@ -60,7 +60,11 @@ impl Dispatch {
         let bytes_in = content_length(req.headers());
         let mut resp = match route(&path) {
             Endpoint::Health(p) => health::respond(p),
-            Endpoint::S3 => self.s3.call(req.map(s3s::Body::from)).await?,
+            Endpoint::S3 => {
+                let mut req = req.map(s3s::Body::from);
+                req.extensions_mut().insert(crate::auth::context::RemoteAddr(peer));
+                self.s3.call(req).await?
+            }
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);

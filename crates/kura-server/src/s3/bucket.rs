@@ -11,6 +11,21 @@ use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 /// The bucket name that would shadow kura's own endpoints under `/kura/`.
 pub const RESERVED_BUCKET: &str = "kura";
 
+/// Checks a bucket name against S3's naming rules and kura's reserved name (for names that do not
+/// come through s3s, such as the config file's).
+pub fn validate_bucket_name(name: &str) -> Result<(), String> {
+    if name == RESERVED_BUCKET {
+        return Err("the bucket name \"kura\" is reserved for kura's own endpoints (/kura/...)".into());
+    }
+    if !s3s::path::check_bucket_name(name) {
+        return Err(format!(
+            "{name:?} is not a valid bucket name: 3-63 characters of a-z, 0-9, '.' and '-', starting and ending \
+             with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
 /// Fails with NoSuchBucket unless the bucket exists.
 pub(super) async fn require_bucket(s3: &KuraS3, bucket: &str) -> S3Result<BucketInfo> {
     s3.meta.get_bucket(bucket).await.or_s3()?.ok_or_else(|| store_error(StoreError::NoSuchBucket(bucket.to_owned())))
@@ -79,7 +94,12 @@ pub(super) async fn create_bucket(
             ),
         ));
     }
-    let info = BucketInfo { name: input.bucket.clone(), created_ms: now_ms(), region: s3.region.clone(), settings: Default::default() };
+    let info = BucketInfo {
+        name: input.bucket.clone(),
+        created_ms: now_ms(),
+        region: s3.region.clone(),
+        settings: Default::default(),
+    };
     s3.meta.create_bucket(info).await.or_s3()?;
     Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))
 }

@@ -1,16 +1,18 @@
-//! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging), behind one
+//! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging, bucket
+//! policy and public access block), behind one
 //! [`KuraS3`] value that s3s calls after it has parsed the request and checked its signature.
 //!
 //! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
 //! below only routes to them, so the list of supported operations reads in one place.
 
 pub mod body;
-mod bucket;
+pub mod bucket;
 pub mod conditions;
 mod list;
 pub mod meta;
 mod multipart;
 mod object;
+pub mod policy;
 mod tagging;
 
 use kura_store::{BlobStore, MetaStore};
@@ -27,12 +29,14 @@ pub struct KuraS3 {
     pub blobs: Arc<dyn BlobStore>,
     /// The region this server answers for (GetBucketLocation, default LocationConstraint).
     pub region: String,
+    /// Per-item authorisation inside multi-object operations (DeleteObjects); `None` allows all.
+    pub access: Option<crate::auth::KuraAccess>,
 }
 
 impl KuraS3 {
     /// A service over the given stores.
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, region: impl Into<String>) -> Self {
-        Self { meta, blobs, region: region.into() }
+        Self { meta, blobs, region: region.into(), access: None }
     }
 
     /// Reclaims blobs a metadata commit no longer references.
@@ -87,4 +91,12 @@ route! {
     get_object_tagging: GetObjectTaggingInput -> GetObjectTaggingOutput => tagging;
     put_object_tagging: PutObjectTaggingInput -> PutObjectTaggingOutput => tagging;
     delete_object_tagging: DeleteObjectTaggingInput -> DeleteObjectTaggingOutput => tagging;
+
+    put_bucket_policy: PutBucketPolicyInput -> PutBucketPolicyOutput => policy;
+    get_bucket_policy: GetBucketPolicyInput -> GetBucketPolicyOutput => policy;
+    delete_bucket_policy: DeleteBucketPolicyInput -> DeleteBucketPolicyOutput => policy;
+    get_bucket_policy_status: GetBucketPolicyStatusInput -> GetBucketPolicyStatusOutput => policy;
+    put_public_access_block: PutPublicAccessBlockInput -> PutPublicAccessBlockOutput => policy;
+    get_public_access_block: GetPublicAccessBlockInput -> GetPublicAccessBlockOutput => policy;
+    delete_public_access_block: DeletePublicAccessBlockInput -> DeletePublicAccessBlockOutput => policy;
 }

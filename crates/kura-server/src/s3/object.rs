@@ -308,8 +308,9 @@ pub(super) async fn delete_objects(
     s3: &KuraS3,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let who = req.extensions.get::<crate::auth::Authenticated>().cloned();
     let input = req.input;
-    require_bucket(s3, &input.bucket).await?;
+    let bucket = require_bucket(s3, &input.bucket).await?;
     let objects = input.delete.objects;
     if objects.len() > MAX_DELETE_KEYS {
         return Err(s3err(S3ErrorCode::MalformedXML, "A DeleteObjects request can name at most 1000 keys."));
@@ -318,6 +319,17 @@ pub(super) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for ident in objects {
+        if let Some(access) = &s3.access
+            && let Err(e) = access.decide_item(who.as_ref(), "s3:DeleteObject", &bucket, &ident.key)
+        {
+            errors.push(Error {
+                code: Some(e.code().as_str().to_owned()),
+                key: Some(ident.key),
+                message: e.message().map(str::to_owned),
+                version_id: ident.version_id,
+            });
+            continue;
+        }
         if ident.version_id.as_deref().is_some_and(|v| v != "null") {
             // No such version on an unversioned bucket: S3 reports the delete as done.
             deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() });

@@ -1,5 +1,7 @@
 //! Command-line interface: one module per subcommand.
 
+mod admin;
+mod client;
 mod server;
 
 use kura_bench::BenchArgs;
@@ -20,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the object store (S3 API, health probes) on one port.
     Server(server::ServerArgs),
+    /// Manage users, policies and bucket access of a running kura (admin API).
+    Admin(admin::AdminArgs),
     /// Measure an S3 endpoint (kura or any other): ops/s, MiB/s, latency percentiles, errors.
     Bench(BenchArgs),
 }
@@ -28,6 +32,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args).await,
+        Command::Admin(args) => admin::run(args).await,
         Command::Bench(args) => {
             let json = args.json;
             let report = kura_bench::run(args).await?;

@@ -20,7 +20,7 @@ const DEFAULT_REGION: &str = "us-east-1";
 #[command(after_help = "Root credentials come from KURA_ROOT_ACCESS_KEY and KURA_ROOT_SECRET_KEY. When both are \
 unset, kura generates a pair on first start, stores it in DATA/root-credentials (mode 0600) and prints it once.")]
 pub struct ServerArgs {
-    /// YAML configuration file.
+    /// YAML configuration file (users, policies, buckets); reloaded on SIGHUP and when it changes.
     #[arg(long, env = "KURA_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Data directory (metadata and object bodies) [default: ./kura-data].
@@ -80,7 +80,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         println!("  AWS_ACCESS_KEY_ID={}", root.credentials.access_key);
         println!("  AWS_SECRET_ACCESS_KEY={}", root.credentials.secret_key.expose());
     }
-    let server = Server::bind(ServerOptions { data_dir, address, region, root: root.credentials }).await?;
+    let server = Server::bind(ServerOptions { data_dir, address, region, root: root.credentials, config }).await?;
+    if let Some(path) = args.config {
+        // Reload on SIGHUP and on every change of the file; a bad file changes nothing.
+        tokio::spawn(kura_server::reload::watch(server.iam(), path, kura_server::reload::POLL_INTERVAL));
+    }
     println!("kura: listening on http://{}", server.local_addr());
     server.run(shutdown_signal()).await;
     tracing::info!("stopped");

@@ -19,6 +19,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Its data directory (kept alive by `_dir` unless a path was given).
     pub data: PathBuf,
+    config: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -34,9 +35,64 @@ impl TestServer {
 
     /// Starts a server on `data` (to restart on the same data after a crash).
     pub fn start_on(data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kura"))
-            .args(["server", "--address", "127.0.0.1:0", "--data"])
-            .arg(data)
+        Self::spawn(data, None)
+    }
+
+    /// Starts a server on a fresh data directory with `yaml` as its config file (at [`Self::config`]).
+    pub fn start_with_config(yaml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("kura.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let mut s = Self::spawn(&dir.path().join("data"), Some(&config));
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts a server on existing `data` with the `config` file (a restart).
+    pub fn restart(data: &Path, config: &Path) -> Self {
+        Self::spawn(data, Some(config))
+    }
+
+    /// The config file, if the server was started with one.
+    pub fn config(&self) -> PathBuf {
+        self.config.clone().expect("started with a config file")
+    }
+
+    /// A file path inside the server's temporary directory.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.data.parent().expect("data has a parent").join(name)
+    }
+
+    /// Runs the `kura` binary with the given credentials in the AWS environment variables and this
+    /// server as `AWS_ENDPOINT_URL`; returns (success, stdout, stderr).
+    pub fn cli(&self, access: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_kura"))
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", access)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run kura");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (out.status.success(), text(out.stdout), text(out.stderr))
+    }
+
+    /// Sends SIGHUP (reload the config file).
+    pub fn hangup(&self) {
+        let _ = Command::new("kill").args(["-HUP", &self.child.id().to_string()]).status();
+    }
+
+    fn spawn(data: &Path, config: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kura"));
+        command.args(["server", "--address", "127.0.0.1:0", "--data"]).arg(data);
+        if let Some(c) = config {
+            command.arg("--config").arg(c);
+        }
+        let mut child = command
             .env("KURA_ROOT_ACCESS_KEY", ACCESS_KEY)
             .env("KURA_ROOT_SECRET_KEY", SECRET_KEY)
             .env("KURA_LOG", "warn,s3s=off")
@@ -54,7 +110,7 @@ impl TestServer {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child, addr, data: data.to_owned(), _dir: None }
+        Self { child, addr, data: data.to_owned(), config: config.map(Path::to_owned), _dir: None }
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -4,6 +4,7 @@ mod harness;
 
 mod buckets;
 mod crash;
+mod iam;
 mod listing;
 mod multipart;
 mod objects;

@@ -1,0 +1,389 @@
+//! The admin API under `/kura/admin/v1/`: users, named policies, bucket policies, anonymous modes,
+//! public access blocks and policy simulation, as JSON over HTTP.
+//!
+//! It is an s3s custom route, so every request has already passed the same SigV4 verification as S3
+//! requests; each call is then authorised by the policy engine with a `kura:` action (root always may).
+//! Failures are S3 errors (XML), mapped in [`crate::errors`].
+
+mod simulate;
+
+use crate::auth::caller_of;
+use crate::authz::{ACCOUNT, Access, Authorizer, Caller};
+use crate::errors::{StoreResultExt, iam_error, s3err};
+use crate::iam::{Iam, IamState, Origin};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use kura_policy::Context;
+use kura_policy::canned::AnonymousMode;
+use kura_store::{BucketSettings, MetaStore, PublicAccessBlock, StoreError};
+use s3s::route::S3Route;
+use s3s::{Body, S3ErrorCode, S3Request, S3Response, S3Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The path prefix of the admin API.
+pub const PREFIX: &str = "/kura/admin/v1/";
+
+/// Largest request body the admin API reads.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// The admin API as an s3s route.
+pub struct AdminApi {
+    iam: Arc<Iam>,
+    authz: Arc<Authorizer>,
+    meta: Arc<dyn MetaStore>,
+}
+
+impl AdminApi {
+    /// The API over the live IAM state and the metadata store.
+    pub fn new(iam: Arc<Iam>, authz: Arc<Authorizer>, meta: Arc<dyn MetaStore>) -> Self {
+        Self { iam, authz, meta }
+    }
+}
+
+/// One admin endpoint, decided once from method and path.
+#[derive(Debug, PartialEq, Eq)]
+enum Endpoint<'a> {
+    ListUsers,
+    GetUser(&'a str),
+    PutUser(&'a str),
+    DeleteUser(&'a str),
+    AttachPolicy(&'a str, &'a str),
+    DetachPolicy(&'a str, &'a str),
+    ListPolicies,
+    GetPolicy(&'a str),
+    PutPolicy(&'a str),
+    DeletePolicy(&'a str),
+    GetBucketPolicy(&'a str),
+    PutBucketPolicy(&'a str),
+    DeleteBucketPolicy(&'a str),
+    GetAnonymous(&'a str),
+    PutAnonymous(&'a str),
+    GetPublicAccessBlock(&'a str),
+    PutPublicAccessBlock(&'a str),
+    DeletePublicAccessBlock(&'a str),
+    Simulate,
+}
+
+fn route<'a>(method: &Method, rest: &'a str) -> Option<Endpoint<'a>> {
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let m = method.as_str();
+    Some(match (m, parts.as_slice()) {
+        ("GET", ["users"]) => Endpoint::ListUsers,
+        ("GET", ["users", u]) => Endpoint::GetUser(u),
+        ("PUT", ["users", u]) => Endpoint::PutUser(u),
+        ("DELETE", ["users", u]) => Endpoint::DeleteUser(u),
+        ("PUT", ["users", u, "policies", p]) => Endpoint::AttachPolicy(u, p),
+        ("DELETE", ["users", u, "policies", p]) => Endpoint::DetachPolicy(u, p),
+        ("GET", ["policies"]) => Endpoint::ListPolicies,
+        ("GET", ["policies", p]) => Endpoint::GetPolicy(p),
+        ("PUT", ["policies", p]) => Endpoint::PutPolicy(p),
+        ("DELETE", ["policies", p]) => Endpoint::DeletePolicy(p),
+        ("GET", ["buckets", b, "policy"]) => Endpoint::GetBucketPolicy(b),
+        ("PUT", ["buckets", b, "policy"]) => Endpoint::PutBucketPolicy(b),
+        ("DELETE", ["buckets", b, "policy"]) => Endpoint::DeleteBucketPolicy(b),
+        ("GET", ["buckets", b, "anonymous"]) => Endpoint::GetAnonymous(b),
+        ("PUT", ["buckets", b, "anonymous"]) => Endpoint::PutAnonymous(b),
+        ("GET", ["buckets", b, "public-access-block"]) => Endpoint::GetPublicAccessBlock(b),
+        ("PUT", ["buckets", b, "public-access-block"]) => Endpoint::PutPublicAccessBlock(b),
+        ("DELETE", ["buckets", b, "public-access-block"]) => Endpoint::DeletePublicAccessBlock(b),
+        ("POST", ["simulate"]) => Endpoint::Simulate,
+        _ => return None,
+    })
+}
+
+/// The IAM action and resource ARN that authorise an endpoint.
+fn authz_of(endpoint: &Endpoint<'_>) -> (&'static str, String) {
+    let user = |u: &str| format!("arn:aws:iam::{ACCOUNT}:user/{u}");
+    let policy = |p: &str| format!("arn:aws:iam::{ACCOUNT}:policy/{p}");
+    let bucket = |b: &str| kura_policy::s3::bucket_arn(b);
+    match endpoint {
+        Endpoint::ListUsers => ("kura:ListUsers", user("*")),
+        Endpoint::GetUser(u) => ("kura:GetUser", user(u)),
+        Endpoint::PutUser(u) => ("kura:CreateUser", user(u)),
+        Endpoint::DeleteUser(u) => ("kura:DeleteUser", user(u)),
+        Endpoint::AttachPolicy(u, _) => ("kura:AttachUserPolicy", user(u)),
+        Endpoint::DetachPolicy(u, _) => ("kura:DetachUserPolicy", user(u)),
+        Endpoint::ListPolicies => ("kura:ListPolicies", policy("*")),
+        Endpoint::GetPolicy(p) => ("kura:GetPolicy", policy(p)),
+        Endpoint::PutPolicy(p) => ("kura:CreatePolicy", policy(p)),
+        Endpoint::DeletePolicy(p) => ("kura:DeletePolicy", policy(p)),
+        Endpoint::GetBucketPolicy(b) | Endpoint::GetAnonymous(b) => ("s3:GetBucketPolicy", bucket(b)),
+        Endpoint::PutBucketPolicy(b) | Endpoint::PutAnonymous(b) => ("s3:PutBucketPolicy", bucket(b)),
+        Endpoint::DeleteBucketPolicy(b) => ("s3:DeleteBucketPolicy", bucket(b)),
+        Endpoint::GetPublicAccessBlock(b) => ("s3:GetBucketPublicAccessBlock", bucket(b)),
+        Endpoint::PutPublicAccessBlock(b) | Endpoint::DeletePublicAccessBlock(b) => {
+            ("s3:PutBucketPublicAccessBlock", bucket(b))
+        }
+        Endpoint::Simulate => ("kura:SimulatePolicy", "*".to_owned()),
+    }
+}
+
+/// `PUT users/NAME` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutUserBody {
+    secret_key: Option<String>,
+    enabled: Option<bool>,
+    policies: Option<Vec<String>>,
+}
+
+/// `PUT buckets/B/anonymous` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnonymousBody {
+    mode: String,
+}
+
+/// A user as the API shows it (never its secret).
+#[derive(Debug, Serialize)]
+struct UserView<'a> {
+    access_key: &'a str,
+    enabled: bool,
+    policies: &'a [String],
+    origin: Origin,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_key: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl S3Route for AdminApi {
+    fn is_match(&self, _: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
+        uri.path().starts_with(PREFIX)
+    }
+
+    async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let path = req.uri.path().to_owned();
+        let rest = path.strip_prefix(PREFIX).unwrap_or_default();
+        let endpoint = route(&req.method, rest).ok_or_else(|| {
+            s3err(S3ErrorCode::MethodNotAllowed, format!("the admin API has no {} {path}", req.method))
+        })?;
+        let state = self.iam.snapshot();
+        let caller = caller_of(&state, req.credentials.as_ref().map(|c| c.access_key.as_str()));
+        let (action, resource) = authz_of(&endpoint);
+        let mut context = Context::new();
+        caller.fill_context(&mut context);
+        self.authorize(&state, &caller, action, &resource, &context, &endpoint).await?;
+        let body = req
+            .input
+            .store_all_limited(MAX_BODY)
+            .await
+            .map_err(|_| s3err(S3ErrorCode::EntityTooLarge, "admin request bodies are limited to 1 MiB"))?;
+        tracing::info!(target: "kura::admin", principal = %caller.arn(), action, resource = %resource, "admin call");
+        self.serve(&state, endpoint, &body).await
+    }
+}
+
+impl AdminApi {
+    async fn authorize(
+        &self,
+        state: &IamState,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        context: &Context,
+        endpoint: &Endpoint<'_>,
+    ) -> S3Result<()> {
+        let bucket_name = match endpoint {
+            Endpoint::GetBucketPolicy(b)
+            | Endpoint::PutBucketPolicy(b)
+            | Endpoint::DeleteBucketPolicy(b)
+            | Endpoint::GetAnonymous(b)
+            | Endpoint::PutAnonymous(b)
+            | Endpoint::GetPublicAccessBlock(b)
+            | Endpoint::PutPublicAccessBlock(b)
+            | Endpoint::DeletePublicAccessBlock(b) => Some(*b),
+            _ => None,
+        };
+        let info = match bucket_name {
+            Some(b) => self.meta.get_bucket(b).await.or_s3()?,
+            None => None,
+        };
+        let bucket = info.as_ref().map(|i| (i.name.as_str(), &i.settings));
+        self.authz.decide(state, caller, &Access { action, resource, bucket, context })
+    }
+
+    async fn serve(&self, state: &IamState, endpoint: Endpoint<'_>, body: &[u8]) -> S3Result<S3Response<Body>> {
+        match endpoint {
+            Endpoint::ListUsers => {
+                let users: Vec<_> = state.users().into_iter().map(|u| view(u, None)).collect();
+                json_response(StatusCode::OK, &json!({ "users": users }))
+            }
+            Endpoint::GetUser(u) => {
+                let user = state.user(u).ok_or_else(|| iam_error(crate::iam::IamError::NoSuchUser(u.into())))?;
+                json_response(StatusCode::OK, &view(user, None))
+            }
+            Endpoint::PutUser(u) => {
+                let input: PutUserBody = parse_json(body, true)?;
+                let generated =
+                    self.iam.put_user(u, input.secret_key, input.enabled, input.policies).await.map_err(iam_error)?;
+                let state = self.iam.snapshot();
+                let user = state.user(u).ok_or_else(|| iam_error(crate::iam::IamError::NoSuchUser(u.into())))?;
+                json_response(StatusCode::OK, &view(user, generated))
+            }
+            Endpoint::DeleteUser(u) => {
+                self.iam.delete_user(u).await.map_err(iam_error)?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::AttachPolicy(u, p) | Endpoint::DetachPolicy(u, p) => {
+                let attach = matches!(endpoint, Endpoint::AttachPolicy(..));
+                if attach && state.policy(p).is_none() {
+                    return Err(iam_error(crate::iam::IamError::NoSuchPolicy(p.into())));
+                }
+                self.iam.attach(u, p, attach).await.map_err(iam_error)?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::ListPolicies => {
+                let list: Vec<_> =
+                    state.policies().map(|(name, p)| json!({ "name": name, "origin": p.origin })).collect();
+                json_response(StatusCode::OK, &json!({ "policies": list }))
+            }
+            Endpoint::GetPolicy(p) => {
+                let named = state.policy(p).ok_or_else(|| iam_error(crate::iam::IamError::NoSuchPolicy(p.into())))?;
+                let document: serde_json::Value =
+                    serde_json::from_str(&named.policy.to_json()).unwrap_or(serde_json::Value::Null);
+                json_response(StatusCode::OK, &json!({ "name": p, "origin": named.origin, "policy": document }))
+            }
+            Endpoint::PutPolicy(p) => {
+                let text = std::str::from_utf8(body)
+                    .map_err(|_| s3err(S3ErrorCode::MalformedPolicy, "the policy must be UTF-8 JSON"))?;
+                let policy = kura_policy::Policy::parse(text)
+                    .map_err(|e| s3err(S3ErrorCode::MalformedPolicy, format!("policy {p}: {e}")))?;
+                self.iam.put_policy(p, &policy).await.map_err(iam_error)?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::DeletePolicy(p) => {
+                self.iam.delete_policy(p).await.map_err(iam_error)?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::GetBucketPolicy(b) => {
+                let settings = self.settings(b).await?;
+                let text = settings.policy.ok_or_else(|| {
+                    s3err(S3ErrorCode::NoSuchBucketPolicy, format!("bucket {b} has no bucket policy"))
+                })?;
+                text_response(StatusCode::OK, text)
+            }
+            Endpoint::PutBucketPolicy(b) => {
+                let text = std::str::from_utf8(body)
+                    .map_err(|_| s3err(S3ErrorCode::MalformedPolicy, "the policy must be UTF-8 JSON"))?;
+                let mut settings = self.settings(b).await?;
+                settings.policy = Some(crate::s3::policy::accept_bucket_policy(b, text, &settings)?);
+                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::DeleteBucketPolicy(b) => {
+                let settings = BucketSettings { policy: None, ..self.settings(b).await? };
+                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::GetAnonymous(b) => {
+                let settings = self.settings(b).await?;
+                let mode = match &settings.policy {
+                    None => Some(AnonymousMode::None),
+                    Some(text) => kura_policy::Policy::parse(text)
+                        .ok()
+                        .and_then(|p| kura_policy::canned::anonymous_mode_of(b, &p)),
+                };
+                let mode = mode.map_or_else(|| "custom".to_owned(), |m| m.to_string());
+                json_response(StatusCode::OK, &json!({ "bucket": b, "mode": mode }))
+            }
+            Endpoint::PutAnonymous(b) => {
+                let input: AnonymousBody = parse_json(body, false)?;
+                let mode: AnonymousMode = input.mode.parse().map_err(|_| {
+                    s3err(
+                        S3ErrorCode::InvalidArgument,
+                        format!("anonymous mode {:?}: use none, download, upload or public", input.mode),
+                    )
+                })?;
+                let mut settings = self.settings(b).await?;
+                settings.policy = match kura_policy::canned::anonymous_policy(b, mode) {
+                    Some(policy) => Some(crate::s3::policy::accept_bucket_policy(b, &policy.to_json(), &settings)?),
+                    None => None,
+                };
+                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::GetPublicAccessBlock(b) => {
+                let block = self.settings(b).await?.public_access_block;
+                json_response(StatusCode::OK, &json!({ "bucket": b, "public_access_block": block }))
+            }
+            Endpoint::PutPublicAccessBlock(b) => {
+                let block: PublicAccessBlock = parse_json(body, false)?;
+                let settings = BucketSettings { public_access_block: Some(block), ..self.settings(b).await? };
+                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::DeletePublicAccessBlock(b) => {
+                let settings = BucketSettings { public_access_block: None, ..self.settings(b).await? };
+                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                empty(StatusCode::NO_CONTENT)
+            }
+            Endpoint::Simulate => {
+                let input: simulate::SimulateBody = parse_json(body, false)?;
+                let answer = simulate::run(&self.authz, state, self.meta.as_ref(), input).await?;
+                json_response(StatusCode::OK, &answer)
+            }
+        }
+    }
+
+    async fn settings(&self, bucket: &str) -> S3Result<BucketSettings> {
+        let info = self.meta.get_bucket(bucket).await.or_s3()?;
+        info.map(|i| i.settings).ok_or_else(|| crate::errors::store_error(StoreError::NoSuchBucket(bucket.into())))
+    }
+}
+
+fn view(user: &crate::iam::User, secret_key: Option<String>) -> UserView<'_> {
+    UserView {
+        access_key: &user.access_key,
+        enabled: user.enabled,
+        policies: &user.policies,
+        origin: user.origin,
+        secret_key,
+    }
+}
+
+/// Parses a JSON body; an empty body is `{}` when `empty_ok`.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], empty_ok: bool) -> S3Result<T> {
+    let body = if body.is_empty() && empty_ok { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body)
+        .map_err(|e| s3err(S3ErrorCode::InvalidArgument, format!("the request body is not the expected JSON: {e}")))
+}
+
+fn json_response<T: Serialize>(status: StatusCode, value: &T) -> S3Result<S3Response<Body>> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot encode the response: {e}")))?;
+    let mut resp = text_response(status, text)?;
+    resp.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+fn text_response(status: StatusCode, text: String) -> S3Result<S3Response<Body>> {
+    let mut resp = S3Response::with_status(Body::from(Bytes::from(text)), status);
+    resp.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    Ok(resp)
+}
+
+fn empty(status: StatusCode) -> S3Result<S3Response<Body>> {
+    Ok(S3Response::with_status(Body::empty(), status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_decided_once() {
+        assert_eq!(route(&Method::GET, "users"), Some(Endpoint::ListUsers));
+        assert_eq!(
+            route(&Method::PUT, "users/alice/policies/readonly"),
+            Some(Endpoint::AttachPolicy("alice", "readonly"))
+        );
+        assert_eq!(route(&Method::POST, "simulate"), Some(Endpoint::Simulate));
+        assert_eq!(route(&Method::PUT, "buckets/b/anonymous"), Some(Endpoint::PutAnonymous("b")));
+        assert_eq!(route(&Method::POST, "users"), None);
+        assert_eq!(route(&Method::GET, "users/a/b/c/d"), None);
+        let (action, resource) = authz_of(&Endpoint::PutUser("bob"));
+        assert_eq!((action, resource.as_str()), ("kura:CreateUser", "arn:aws:iam::000000000000:user/bob"));
+    }
+}

@@ -1,0 +1,245 @@
+//! The one bridge between requests and the policy engine (`kura-policy`).
+//!
+//! Every authorisation decision in kura goes through [`Authorizer::decide`]: S3 operations (from the
+//! access hook), per-key checks inside DeleteObjects, admin API calls and policy simulation. It picks
+//! the caller's identity policies, the bucket policy (honouring the public access block), evaluates,
+//! logs who was refused what and why, and answers AWS's AccessDenied.
+//!
+//! **Invariant**: deny by default. Root is the only caller no policy applies to.
+
+use crate::iam::IamState;
+use kura_policy::{Context, Decision, NamedPolicy, Outcome, Policy, PolicySet, Principal, Request};
+use kura_store::BucketSettings;
+use s3s::{S3Error, S3ErrorCode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The account id kura reports in every ARN (there is one account per kura).
+pub const ACCOUNT: &str = "000000000000";
+
+/// Who is making a request, once its signature has been verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The root user.
+    Root {
+        /// Its access key.
+        access_key: String,
+    },
+    /// An IAM user (name = access key).
+    User {
+        /// Its access key.
+        access_key: String,
+    },
+    /// An unsigned request.
+    Anonymous,
+}
+
+impl Caller {
+    /// The caller's ARN, as AWS would print it.
+    pub fn arn(&self) -> String {
+        match self {
+            Caller::Root { .. } => format!("arn:aws:iam::{ACCOUNT}:root"),
+            Caller::User { access_key } => format!("arn:aws:iam::{ACCOUNT}:user/{access_key}"),
+            Caller::Anonymous => "anonymous".to_owned(),
+        }
+    }
+
+    /// The access key the request was signed with, if any.
+    pub fn access_key(&self) -> Option<&str> {
+        match self {
+            Caller::Root { access_key } | Caller::User { access_key } => Some(access_key),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// The principal as the policy engine sees it.
+    pub fn principal(&self) -> Principal {
+        match self {
+            Caller::Root { .. } => Principal::root(ACCOUNT),
+            Caller::User { access_key } => Principal::user(ACCOUNT, access_key),
+            Caller::Anonymous => Principal::anonymous(),
+        }
+    }
+
+    /// Adds the principal's global condition keys (`aws:username`, `aws:userid`, `aws:PrincipalType`,
+    /// `aws:PrincipalArn`, `aws:PrincipalAccount`).
+    pub fn fill_context(&self, cx: &mut Context) {
+        match self {
+            Caller::Root { .. } => {
+                cx.insert("aws:PrincipalType", "Account");
+                cx.insert("aws:userid", ACCOUNT);
+            }
+            Caller::User { access_key } => {
+                cx.insert("aws:PrincipalType", "User");
+                cx.insert("aws:username", access_key.as_str());
+                cx.insert("aws:userid", access_key.as_str());
+            }
+            Caller::Anonymous => {
+                cx.insert("aws:PrincipalType", "Anonymous");
+                cx.insert("aws:userid", "anonymous");
+                return;
+            }
+        }
+        cx.insert("aws:PrincipalArn", self.arn());
+        cx.insert("aws:PrincipalAccount", ACCOUNT);
+    }
+}
+
+/// A bucket policy parsed once and kept while its text is unchanged.
+struct ParsedBucketPolicy {
+    text: String,
+    policy: Arc<Policy>,
+    public: bool,
+    reads_existing_tags: bool,
+}
+
+/// Decides requests. Holds a cache of parsed bucket policies.
+#[derive(Default)]
+pub struct Authorizer {
+    bucket_policies: Mutex<HashMap<String, Arc<ParsedBucketPolicy>>>,
+}
+
+/// One thing a caller wants to do.
+pub struct Access<'a> {
+    /// The IAM action, e.g. `s3:GetObject`.
+    pub action: &'a str,
+    /// The resource ARN.
+    pub resource: &'a str,
+    /// The bucket the resource is in and its settings, if any (for the bucket policy).
+    pub bucket: Option<(&'a str, &'a BucketSettings)>,
+    /// Condition keys and policy variables.
+    pub context: &'a Context,
+}
+
+impl Authorizer {
+    /// Evaluates an access for a caller; `Err` is the AccessDenied the client sees. The decision is
+    /// logged with the principal, action, resource and the statement that decided it.
+    pub fn decide(&self, state: &IamState, caller: &Caller, access: &Access<'_>) -> Result<(), S3Error> {
+        let decision = self.evaluate(state, caller, access);
+        let (action, resource) = (access.action, access.resource);
+        if decision.is_allowed() {
+            tracing::debug!(target: "kura::authz", principal = %caller.arn(), action, resource, "{}", decision.explain());
+            return Ok(());
+        }
+        tracing::info!(
+            target: "kura::authz",
+            principal = %caller.arn(),
+            action,
+            resource,
+            "denied: {}",
+            decision.explain()
+        );
+        Err(access_denied(caller, action, resource, &decision))
+    }
+
+    /// The decision itself, without logging (also used by policy simulation).
+    pub fn evaluate(&self, state: &IamState, caller: &Caller, access: &Access<'_>) -> Decision {
+        if matches!(caller, Caller::Root { .. }) {
+            return Decision { outcome: Outcome::Allow, statement: None, limited_by: None };
+        }
+        let identity: Vec<NamedPolicy<'_>> = match caller {
+            Caller::User { access_key } => state
+                .user(access_key)
+                .map(|u| {
+                    u.policies
+                        .iter()
+                        .filter_map(|name| state.policy(name).map(|p| NamedPolicy { name, policy: &p.policy }))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Caller::Root { .. } | Caller::Anonymous => Vec::new(),
+        };
+        let bucket_policy = access.bucket.and_then(|(name, settings)| self.bucket_policy(name, settings));
+        let resource_name;
+        let resource = match (&bucket_policy, access.bucket) {
+            (Some(p), Some((name, settings))) => {
+                let restricted = settings.public_access_block.is_some_and(|b| b.restrict_public_buckets);
+                if restricted && p.public && matches!(caller, Caller::Anonymous) {
+                    // RestrictPublicBuckets: a public policy serves nobody outside the account.
+                    None
+                } else {
+                    resource_name = format!("bucket policy of {name}");
+                    Some(NamedPolicy { name: &resource_name, policy: &p.policy })
+                }
+            }
+            _ => None,
+        };
+        let principal = caller.principal();
+        let request = Request {
+            principal: &principal,
+            action: access.action,
+            resource: access.resource,
+            context: access.context,
+        };
+        let set = PolicySet { identity: &identity, resource, session: &[] };
+        kura_policy::evaluate(&set, &request)
+    }
+
+    /// Whether deciding for this caller in this bucket needs the object's existing tags
+    /// (`s3:ExistingObjectTag/…` in one of the policies that apply).
+    pub fn needs_existing_tags(
+        &self,
+        state: &IamState,
+        caller: &Caller,
+        bucket: Option<(&str, &BucketSettings)>,
+    ) -> bool {
+        let identity = match caller {
+            Caller::User { access_key } => state.user_reads_existing_tags(access_key),
+            Caller::Root { .. } | Caller::Anonymous => false,
+        };
+        identity || bucket.and_then(|(name, s)| self.bucket_policy(name, s)).is_some_and(|p| p.reads_existing_tags)
+    }
+
+    fn bucket_policy(&self, bucket: &str, settings: &BucketSettings) -> Option<Arc<ParsedBucketPolicy>> {
+        let text = settings.policy.as_ref()?;
+        let mut cache = self.bucket_policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = cache.get(bucket).filter(|c| &c.text == text) {
+            return Some(hit.clone());
+        }
+        match Policy::parse(text) {
+            Ok(policy) => {
+                let parsed = Arc::new(ParsedBucketPolicy {
+                    text: text.clone(),
+                    public: policy.is_public(),
+                    reads_existing_tags: crate::iam::reads_existing_tags(&policy),
+                    policy: Arc::new(policy),
+                });
+                cache.insert(bucket.to_owned(), parsed.clone());
+                Some(parsed)
+            }
+            Err(e) => {
+                // It was validated when stored; a policy that no longer parses grants nothing.
+                tracing::error!(bucket, error = %e, "a stored bucket policy does not parse; ignoring it");
+                None
+            }
+        }
+    }
+}
+
+/// AWS's AccessDenied, with AWS's explanation of which kind of policy said no.
+fn access_denied(caller: &Caller, action: &str, resource: &str, decision: &Decision) -> S3Error {
+    let why = match decision.outcome {
+        Outcome::ExplicitDeny => format!("with an explicit deny in {}", decision_source(decision)),
+        Outcome::ImplicitDeny | Outcome::Allow => match caller {
+            Caller::Anonymous => "because no bucket policy allows anonymous access; sign the request".to_owned(),
+            _ => format!("because no identity-based or bucket policy allows the {action} action"),
+        },
+    };
+    S3Error::with_message(
+        S3ErrorCode::AccessDenied,
+        format!("User: {} is not authorized to perform: {action} on resource: \"{resource}\" {why}", caller.arn()),
+    )
+}
+
+fn decision_source(decision: &Decision) -> &'static str {
+    match &decision.statement {
+        Some(s) if s.policy.starts_with("bucket policy") => "a resource-based policy",
+        _ => "an identity-based policy",
+    }
+}
+
+/// Validates a bucket policy for `bucket`: the grammar of a resource policy, and every resource inside
+/// this bucket (as AWS: "Policy has invalid resource").
+pub fn check_bucket_policy(bucket: &str, policy: &Policy) -> Result<(), kura_policy::PolicyError> {
+    policy.validate_bucket_policy(bucket)
+}

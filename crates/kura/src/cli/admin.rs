@@ -1,0 +1,310 @@
+//! `kura admin`: manage users, policies and bucket access of a running kura through its admin API
+//! (`/kura/admin/v1/`), signed with credentials from the standard AWS chain.
+
+use super::client::{EndpointArgs, SignedClient};
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Options of `kura admin`.
+#[derive(Debug, Args)]
+#[command(after_help = "Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+AWS_PROFILE, web identity, container credentials). Each call is authorised by kura's policies with kura:* actions \
+(root may do everything).")]
+pub struct AdminArgs {
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// IAM users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Named IAM policies, and policy simulation.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Bucket policies, anonymous access and public access blocks.
+    #[command(subcommand)]
+    Bucket(BucketCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// List users (never their secrets).
+    List,
+    /// Show one user.
+    Get {
+        /// The access key.
+        access_key: String,
+    },
+    /// Create a user, or update one made earlier through the API. A new user without --secret-key gets a
+    /// generated secret, printed once.
+    Create {
+        /// The access key (also the user's name).
+        access_key: String,
+        /// The secret key (at least 8 characters); generated when omitted.
+        #[arg(long)]
+        secret_key: Option<String>,
+        /// Attach this policy (repeatable).
+        #[arg(long = "policy", value_name = "NAME")]
+        policies: Vec<String>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Let a user sign requests again.
+    Enable {
+        /// The access key.
+        access_key: String,
+    },
+    /// Refuse a user's requests (InvalidAccessKeyId) without deleting it.
+    Disable {
+        /// The access key.
+        access_key: String,
+    },
+    /// Delete a user made through the API.
+    Delete {
+        /// The access key.
+        access_key: String,
+    },
+    /// Attach a named policy to a user.
+    Attach {
+        /// The access key.
+        access_key: String,
+        /// The policy name.
+        policy: String,
+    },
+    /// Detach a named policy from a user.
+    Detach {
+        /// The access key.
+        access_key: String,
+        /// The policy name.
+        policy: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// List named policies (canned, from the config file, from the API).
+    List,
+    /// Print a named policy.
+    Get {
+        /// The policy name.
+        name: String,
+    },
+    /// Create or replace a named policy from a JSON file (`-` reads standard input).
+    Put {
+        /// The policy name.
+        name: String,
+        /// The policy document (AWS IAM JSON).
+        file: PathBuf,
+    },
+    /// Delete a named policy that no user has attached.
+    Delete {
+        /// The policy name.
+        name: String,
+    },
+    /// Ask whether a principal may do an action on a resource, and which statement decides.
+    Simulate {
+        /// `root`, `anonymous`, a user's access key or its ARN.
+        #[arg(long)]
+        principal: String,
+        /// The IAM action, e.g. s3:PutObject.
+        #[arg(long)]
+        action: String,
+        /// The resource ARN, e.g. arn:aws:s3:::bucket/key.
+        #[arg(long)]
+        resource: String,
+        /// A condition key and value, e.g. aws:SourceIp=10.0.0.1 (repeatable; repeat a key for several values).
+        #[arg(long = "context", value_name = "KEY=VALUE")]
+        context: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BucketCommand {
+    /// Show, set or delete a bucket policy.
+    Policy {
+        #[command(subcommand)]
+        action: BucketPolicyAction,
+    },
+    /// Show or set anonymous access: none, download, upload or public (a generated bucket policy).
+    Anonymous {
+        #[command(subcommand)]
+        action: AnonymousAction,
+    },
+    /// Show, set or delete a bucket's public access block.
+    PublicAccessBlock {
+        #[command(subcommand)]
+        action: PublicAccessBlockAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BucketPolicyAction {
+    /// Print the bucket policy.
+    Get {
+        /// The bucket.
+        bucket: String,
+    },
+    /// Set the bucket policy from a JSON file (`-` reads standard input).
+    Put {
+        /// The bucket.
+        bucket: String,
+        /// The policy document.
+        file: PathBuf,
+    },
+    /// Remove the bucket policy.
+    Delete {
+        /// The bucket.
+        bucket: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AnonymousAction {
+    /// Print the anonymous mode (`custom` for a hand-written policy).
+    Get {
+        /// The bucket.
+        bucket: String,
+    },
+    /// Set the anonymous mode.
+    Set {
+        /// The bucket.
+        bucket: String,
+        /// none, download, upload or public.
+        mode: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PublicAccessBlockAction {
+    /// Print the public access block.
+    Get {
+        /// The bucket.
+        bucket: String,
+    },
+    /// Turn the public access block on (all four switches unless some are named).
+    Set {
+        /// The bucket.
+        bucket: String,
+        /// Only BlockPublicPolicy.
+        #[arg(long)]
+        block_public_policy: bool,
+        /// Only RestrictPublicBuckets.
+        #[arg(long)]
+        restrict_public_buckets: bool,
+    },
+    /// Remove the public access block.
+    Delete {
+        /// The bucket.
+        bucket: String,
+    },
+}
+
+/// Runs one admin command and prints its result.
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let client = SignedClient::connect(&args.endpoint).await?;
+    let (method, path, body) = request(args.command)?;
+    let text = client.send(method, &format!("/kura/admin/v1/{path}"), body).await?.ok()?;
+    if !text.is_empty() {
+        println!("{}", text.trim_end());
+    }
+    Ok(())
+}
+
+/// The HTTP call for a command: method, path below the API prefix, body.
+fn request(command: AdminCommand) -> anyhow::Result<(&'static str, String, Vec<u8>)> {
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    Ok(match command {
+        AdminCommand::User(u) => match u {
+            UserCommand::List => ("GET", "users".into(), Vec::new()),
+            UserCommand::Get { access_key } => ("GET", format!("users/{}", enc(&access_key)), Vec::new()),
+            UserCommand::Create { access_key, secret_key, policies, disabled } => {
+                let body = json!({ "secret_key": secret_key, "enabled": !disabled, "policies": policies });
+                ("PUT", format!("users/{}", enc(&access_key)), body.to_string().into_bytes())
+            }
+            UserCommand::Enable { access_key } => {
+                ("PUT", format!("users/{}", enc(&access_key)), json!({ "enabled": true }).to_string().into_bytes())
+            }
+            UserCommand::Disable { access_key } => {
+                ("PUT", format!("users/{}", enc(&access_key)), json!({ "enabled": false }).to_string().into_bytes())
+            }
+            UserCommand::Delete { access_key } => ("DELETE", format!("users/{}", enc(&access_key)), Vec::new()),
+            UserCommand::Attach { access_key, policy } => {
+                ("PUT", format!("users/{}/policies/{}", enc(&access_key), enc(&policy)), Vec::new())
+            }
+            UserCommand::Detach { access_key, policy } => {
+                ("DELETE", format!("users/{}/policies/{}", enc(&access_key), enc(&policy)), Vec::new())
+            }
+        },
+        AdminCommand::Policy(p) => match p {
+            PolicyCommand::List => ("GET", "policies".into(), Vec::new()),
+            PolicyCommand::Get { name } => ("GET", format!("policies/{}", enc(&name)), Vec::new()),
+            PolicyCommand::Put { name, file } => ("PUT", format!("policies/{}", enc(&name)), read_input(&file)?),
+            PolicyCommand::Delete { name } => ("DELETE", format!("policies/{}", enc(&name)), Vec::new()),
+            PolicyCommand::Simulate { principal, action, resource, context } => {
+                let mut map = serde_json::Map::new();
+                for pair in context {
+                    let (k, v) = pair.split_once('=').with_context(|| format!("--context {pair:?}: use KEY=VALUE"))?;
+                    let entry = map.entry(k.to_owned()).or_insert_with(|| json!([]));
+                    if let Some(list) = entry.as_array_mut() {
+                        list.push(json!(v));
+                    }
+                }
+                let body = json!({ "principal": principal, "action": action, "resource": resource, "context": map });
+                ("POST", "simulate".into(), body.to_string().into_bytes())
+            }
+        },
+        AdminCommand::Bucket(b) => match b {
+            BucketCommand::Policy { action } => match action {
+                BucketPolicyAction::Get { bucket } => ("GET", format!("buckets/{}/policy", enc(&bucket)), Vec::new()),
+                BucketPolicyAction::Put { bucket, file } => {
+                    ("PUT", format!("buckets/{}/policy", enc(&bucket)), read_input(&file)?)
+                }
+                BucketPolicyAction::Delete { bucket } => {
+                    ("DELETE", format!("buckets/{}/policy", enc(&bucket)), Vec::new())
+                }
+            },
+            BucketCommand::Anonymous { action } => match action {
+                AnonymousAction::Get { bucket } => ("GET", format!("buckets/{}/anonymous", enc(&bucket)), Vec::new()),
+                AnonymousAction::Set { bucket, mode } => (
+                    "PUT",
+                    format!("buckets/{}/anonymous", enc(&bucket)),
+                    json!({ "mode": mode }).to_string().into_bytes(),
+                ),
+            },
+            BucketCommand::PublicAccessBlock { action } => match action {
+                PublicAccessBlockAction::Get { bucket } => {
+                    ("GET", format!("buckets/{}/public-access-block", enc(&bucket)), Vec::new())
+                }
+                PublicAccessBlockAction::Set { bucket, block_public_policy, restrict_public_buckets } => {
+                    let all = !block_public_policy && !restrict_public_buckets;
+                    let body = json!({
+                        "block_public_acls": all,
+                        "ignore_public_acls": all,
+                        "block_public_policy": all || block_public_policy,
+                        "restrict_public_buckets": all || restrict_public_buckets,
+                    });
+                    ("PUT", format!("buckets/{}/public-access-block", enc(&bucket)), body.to_string().into_bytes())
+                }
+                PublicAccessBlockAction::Delete { bucket } => {
+                    ("DELETE", format!("buckets/{}/public-access-block", enc(&bucket)), Vec::new())
+                }
+            },
+        },
+    })
+}
+
+fn read_input(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading standard input")?;
+        return Ok(buf);
+    }
+    std::fs::read(file).with_context(|| format!("reading {}", file.display()))
+}

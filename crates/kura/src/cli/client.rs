@@ -1,0 +1,147 @@
+//! A SigV4-signing HTTP client for the CLI's calls to a kura server (`kura admin`), with credentials and
+//! region from the standard AWS chain (environment, profile, web identity, container credentials).
+
+use anyhow::{Context as _, bail};
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::ProvideCredentials as _;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
+    sign,
+};
+use clap::Args;
+use std::time::SystemTime;
+
+/// Where the server is and how to reach it.
+#[derive(Debug, Clone, Args)]
+pub struct EndpointArgs {
+    /// The kura URL [default: $AWS_ENDPOINT_URL, else http://127.0.0.1:9000].
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Region for signing [default: from the AWS config chain, else us-east-1].
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+}
+
+/// A signed-request client.
+pub struct SignedClient {
+    endpoint: String,
+    region: String,
+    credentials: aws_credential_types::Credentials,
+    http: reqwest::Client,
+}
+
+/// A response: status and body text.
+pub struct Reply {
+    /// HTTP status.
+    pub status: reqwest::StatusCode,
+    /// Body as text.
+    pub body: String,
+}
+
+impl SignedClient {
+    /// Loads credentials and region from the AWS chain.
+    pub async fn connect(args: &EndpointArgs) -> anyhow::Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(r) = &args.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let config = loader.load().await;
+        let region = config.region().map_or_else(|| "us-east-1".to_owned(), |r| r.as_ref().to_owned());
+        let provider = config
+            .credentials_provider()
+            .context("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .context("loading AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …)")?;
+        let endpoint = args
+            .endpoint_url
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            bail!("--endpoint-url {endpoint:?} must start with http:// or https://");
+        }
+        Ok(Self { endpoint, region, credentials, http: reqwest::Client::new() })
+    }
+
+    /// Sends a signed request to `path` (starting with `/`) with an optional body.
+    pub async fn send(&self, method: &str, path: &str, body: Vec<u8>) -> anyhow::Result<Reply> {
+        let url = format!("{}{path}", self.endpoint);
+        let host = reqwest::Url::parse(&url)
+            .with_context(|| format!("bad URL {url}"))?
+            .host_str()
+            .map(str::to_owned)
+            .context("the endpoint URL has no host")?;
+        let host = match reqwest::Url::parse(&url).ok().and_then(|u| u.port()) {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
+        let identity = self.credentials.clone().into();
+        let mut settings = SigningSettings::default();
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .context("signing parameters")?
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            url.clone(),
+            [("host", host.as_str())].into_iter(),
+            SignableBody::Bytes(&body),
+        )
+        .context("building the request to sign")?;
+        let (instructions, _) = sign(signable, &params).context("signing the request")?.into_parts();
+        let (headers, _) = instructions.into_parts();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).context("HTTP method")?;
+        let mut request = self.http.request(method, &url).body(body);
+        for h in headers {
+            request = request.header(h.name(), h.value());
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach {}", self.endpoint))?;
+        let status = response.status();
+        let body = response.text().await.context("reading the response")?;
+        Ok(Reply { status, body })
+    }
+}
+
+impl Reply {
+    /// The body if the call succeeded; otherwise an error with the server's code and message.
+    pub fn ok(self) -> anyhow::Result<String> {
+        if self.status.is_success() {
+            return Ok(self.body);
+        }
+        let code = xml_field(&self.body, "Code").unwrap_or_else(|| self.status.to_string());
+        let message = xml_field(&self.body, "Message").unwrap_or_default();
+        bail!("{code}: {message}")
+    }
+}
+
+/// The text of the first `<name>…</name>` element (S3 error bodies).
+fn xml_field(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(xml[start..end].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read() {
+        let xml = "<Error><Code>AccessDenied</Code><Message>User: x is &quot;not&quot; allowed</Message></Error>";
+        assert_eq!(xml_field(xml, "Code").as_deref(), Some("AccessDenied"));
+        assert_eq!(xml_field(xml, "Message").as_deref(), Some("User: x is \"not\" allowed"));
+        assert_eq!(xml_field(xml, "Missing"), None);
+    }
+}
