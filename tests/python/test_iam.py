@@ -98,3 +98,19 @@ def test_public_access_block_refuses_a_public_policy(kura_iam):
     with pytest.raises(botocore.exceptions.ClientError) as err:
         root.put_bucket_policy(Bucket="locked", Policy=json.dumps(public))
     assert err.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_presigned_post_is_authorised_by_the_signers_policy(kura_iam, tmp_path):
+    payload = tmp_path / "form.txt"
+    payload.write_text("posted")
+
+    def post(access_key, secret_key, key):
+        s3 = client(kura_iam, access_key, secret_key, signature_version="s3v4")
+        form = s3.generate_presigned_post("private", key, ExpiresIn=300)
+        fields = [arg for name, value in form["fields"].items() for arg in ("-F", f"{name}={value}")]
+        return curl(*fields, "-F", f"file=@{payload}", form["url"])
+
+    assert post("uploader", "uploader-secret-0123456789", "posts/ok.txt") == "204"
+    root = client(kura_iam, signature_version="s3v4")
+    assert root.get_object(Bucket="private", Key="posts/ok.txt")["Body"].read() == b"posted"
+    assert post("reader", "reader-secret-0123456789", "posts/denied.txt") == "403"

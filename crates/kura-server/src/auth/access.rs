@@ -72,9 +72,10 @@ impl KuraAccess {
         self.authz.decide(state, caller, &Access { action, resource, bucket, context })
     }
 
-    /// Authorises one object of a multi-object request (DeleteObjects) for the caller the access hook
-    /// left in the request's extensions; root and requests without one pass.
-    pub fn decide_item(
+    /// Authorises one object whose key the access hook could not see (the keys of DeleteObjects, the
+    /// form-given key of a POST upload) for the caller the hook left in the request's extensions; root
+    /// and requests without one pass.
+    pub fn decide_object(
         &self,
         who: Option<&Authenticated>,
         action: &str,
@@ -167,8 +168,9 @@ impl S3Access for KuraAccess {
                 format!("Access Denied: {op} is available to the root user only."),
             ));
         };
-        if matches!(caller, Caller::Root { .. }) || authz.per_key {
-            // Root may do everything; DeleteObjects is authorised key by key when its body is parsed.
+        if matches!(caller, Caller::Root { .. }) || authz.per_key || op == "PostObject" {
+            // Root may do everything; DeleteObjects (key by key) and POST uploads (the key is a form
+            // field) are authorised by the operation once their input is parsed.
             return Ok(());
         }
         let resource = match (authz.resource, &bucket, &key) {

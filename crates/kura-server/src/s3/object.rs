@@ -95,9 +95,15 @@ pub(super) async fn commit_object(s3: &KuraS3, bucket: &str, object: ObjectMeta)
 }
 
 pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-    let S3Request { mut input, headers, trailing_headers, .. } = req;
+    let S3Request { mut input, headers, trailing_headers, method, extensions, .. } = req;
     check_key(&input.key)?;
-    require_bucket(s3, &input.bucket).await?;
+    let bucket = require_bucket(s3, &input.bucket).await?;
+    if method == http::Method::POST
+        && let Some(access) = &s3.access
+    {
+        // A browser POST names its key in the form, which the access hook cannot see.
+        access.decide_object(extensions.get::<crate::auth::Authenticated>(), "s3:PutObject", &bucket, &input.key)?;
+    }
     let object_headers = object_headers_from!(input);
     check_metadata_size(&object_headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
@@ -320,7 +326,7 @@ pub(super) async fn delete_objects(
     let mut errors = Vec::new();
     for ident in objects {
         if let Some(access) = &s3.access
-            && let Err(e) = access.decide_item(who.as_ref(), "s3:DeleteObject", &bucket, &ident.key)
+            && let Err(e) = access.decide_object(who.as_ref(), "s3:DeleteObject", &bucket, &ident.key)
         {
             errors.push(Error {
                 code: Some(e.code().as_str().to_owned()),
