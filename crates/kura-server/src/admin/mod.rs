@@ -11,11 +11,12 @@ use crate::auth::caller_of;
 use crate::authz::{ACCOUNT, Access, Authorizer, Caller};
 use crate::errors::{StoreResultExt, iam_error, s3err};
 use crate::iam::{Iam, IamState, Origin};
+use crate::s3::policy;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use kura_policy::Context;
 use kura_policy::canned::AnonymousMode;
-use kura_store::{BucketSettings, MetaStore, PublicAccessBlock, StoreError};
+use kura_store::{MetaStore, PublicAccessBlock};
 use s3s::route::S3Route;
 use s3s::{Body, S3ErrorCode, S3Request, S3Response, S3Result};
 use serde::{Deserialize, Serialize};
@@ -205,6 +206,7 @@ impl AdminApi {
     }
 
     async fn serve(&self, state: &IamState, endpoint: Endpoint<'_>, body: &[u8]) -> S3Result<S3Response<Body>> {
+        let meta = self.meta.as_ref();
         match endpoint {
             Endpoint::ListUsers => {
                 let users: Vec<_> = state.users().into_iter().map(|u| view(u, None)).collect();
@@ -258,8 +260,7 @@ impl AdminApi {
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::GetBucketPolicy(b) => {
-                let settings = self.settings(b).await?;
-                let text = settings.policy.ok_or_else(|| {
+                let text = policy::settings(meta, b).await?.policy.ok_or_else(|| {
                     s3err(S3ErrorCode::NoSuchBucketPolicy, format!("bucket {b} has no bucket policy"))
                 })?;
                 text_response(StatusCode::OK, text)
@@ -267,19 +268,15 @@ impl AdminApi {
             Endpoint::PutBucketPolicy(b) => {
                 let text = std::str::from_utf8(body)
                     .map_err(|_| s3err(S3ErrorCode::MalformedPolicy, "the policy must be UTF-8 JSON"))?;
-                let mut settings = self.settings(b).await?;
-                settings.policy = Some(crate::s3::policy::accept_bucket_policy(b, text, &settings)?);
-                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                policy::set_policy(meta, b, Some(text)).await?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::DeleteBucketPolicy(b) => {
-                let settings = BucketSettings { policy: None, ..self.settings(b).await? };
-                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                policy::set_policy(meta, b, None).await?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::GetAnonymous(b) => {
-                let settings = self.settings(b).await?;
-                let mode = match &settings.policy {
+                let mode = match &policy::settings(meta, b).await?.policy {
                     None => Some(AnonymousMode::None),
                     Some(text) => kura_policy::Policy::parse(text)
                         .ok()
@@ -296,27 +293,21 @@ impl AdminApi {
                         format!("anonymous mode {:?}: use none, download, upload or public", input.mode),
                     )
                 })?;
-                let mut settings = self.settings(b).await?;
-                settings.policy = match kura_policy::canned::anonymous_policy(b, mode) {
-                    Some(policy) => Some(crate::s3::policy::accept_bucket_policy(b, &policy.to_json(), &settings)?),
-                    None => None,
-                };
-                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                let generated = kura_policy::canned::anonymous_policy(b, mode).map(|p| p.to_json());
+                policy::set_policy(meta, b, generated.as_deref()).await?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::GetPublicAccessBlock(b) => {
-                let block = self.settings(b).await?.public_access_block;
+                let block = policy::settings(meta, b).await?.public_access_block;
                 json_response(StatusCode::OK, &json!({ "bucket": b, "public_access_block": block }))
             }
             Endpoint::PutPublicAccessBlock(b) => {
                 let block: PublicAccessBlock = parse_json(body, false)?;
-                let settings = BucketSettings { public_access_block: Some(block), ..self.settings(b).await? };
-                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                policy::set_public_access_block(meta, b, Some(block)).await?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::DeletePublicAccessBlock(b) => {
-                let settings = BucketSettings { public_access_block: None, ..self.settings(b).await? };
-                self.meta.set_bucket_settings(b, settings).await.or_s3()?;
+                policy::set_public_access_block(meta, b, None).await?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::Simulate => {
@@ -325,11 +316,6 @@ impl AdminApi {
                 json_response(StatusCode::OK, &answer)
             }
         }
-    }
-
-    async fn settings(&self, bucket: &str) -> S3Result<BucketSettings> {
-        let info = self.meta.get_bucket(bucket).await.or_s3()?;
-        info.map(|i| i.settings).ok_or_else(|| crate::errors::store_error(StoreError::NoSuchBucket(bucket.into())))
     }
 }
 

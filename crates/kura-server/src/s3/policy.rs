@@ -3,9 +3,8 @@
 //! BlockPublicPolicy is on).
 
 use super::KuraS3;
-use super::bucket::require_bucket;
-use crate::errors::{StoreResultExt, s3err};
-use kura_store::{BucketSettings, PublicAccessBlock};
+use crate::errors::{StoreResultExt, s3err, store_error};
+use kura_store::{BucketSettings, MetaStore, PublicAccessBlock, StoreError};
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -31,15 +30,37 @@ pub fn accept_bucket_policy(bucket: &str, text: &str, settings: &BucketSettings)
     Ok(text.to_owned())
 }
 
+/// A bucket's access settings; NoSuchBucket if it does not exist.
+pub async fn settings(meta: &dyn MetaStore, bucket: &str) -> S3Result<BucketSettings> {
+    let info = meta.get_bucket(bucket).await.or_s3()?;
+    info.map(|i| i.settings).ok_or_else(|| store_error(StoreError::NoSuchBucket(bucket.to_owned())))
+}
+
+/// Sets (`Some`, validated against the public access block) or removes a bucket policy.
+pub async fn set_policy(meta: &dyn MetaStore, bucket: &str, policy: Option<&str>) -> S3Result<()> {
+    let mut current = settings(meta, bucket).await?;
+    current.policy = match policy {
+        Some(text) => Some(accept_bucket_policy(bucket, text, &current)?),
+        None => None,
+    };
+    meta.set_bucket_settings(bucket, current).await.or_s3()
+}
+
+/// Sets or removes a bucket's public access block.
+pub async fn set_public_access_block(
+    meta: &dyn MetaStore,
+    bucket: &str,
+    block: Option<PublicAccessBlock>,
+) -> S3Result<()> {
+    let current = settings(meta, bucket).await?;
+    meta.set_bucket_settings(bucket, BucketSettings { public_access_block: block, ..current }).await.or_s3()
+}
+
 pub(super) async fn put_bucket_policy(
     s3: &KuraS3,
     req: S3Request<PutBucketPolicyInput>,
 ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
-    let input = req.input;
-    let info = require_bucket(s3, &input.bucket).await?;
-    let mut settings = info.settings;
-    settings.policy = Some(accept_bucket_policy(&input.bucket, &input.policy, &settings)?);
-    s3.meta.set_bucket_settings(&input.bucket, settings).await.or_s3()?;
+    set_policy(s3.meta.as_ref(), &req.input.bucket, Some(&req.input.policy)).await?;
     Ok(S3Response::with_status(PutBucketPolicyOutput {}, http::StatusCode::NO_CONTENT))
 }
 
@@ -47,8 +68,7 @@ pub(super) async fn get_bucket_policy(
     s3: &KuraS3,
     req: S3Request<GetBucketPolicyInput>,
 ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-    let info = require_bucket(s3, &req.input.bucket).await?;
-    let policy = info.settings.policy.ok_or_else(no_policy)?;
+    let policy = settings(s3.meta.as_ref(), &req.input.bucket).await?.policy.ok_or_else(no_policy)?;
     Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
 }
 
@@ -56,11 +76,7 @@ pub(super) async fn delete_bucket_policy(
     s3: &KuraS3,
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-    let info = require_bucket(s3, &req.input.bucket).await?;
-    if info.settings.policy.is_some() {
-        let settings = BucketSettings { policy: None, ..info.settings };
-        s3.meta.set_bucket_settings(&req.input.bucket, settings).await.or_s3()?;
-    }
+    set_policy(s3.meta.as_ref(), &req.input.bucket, None).await?;
     Ok(S3Response::with_status(DeleteBucketPolicyOutput {}, http::StatusCode::NO_CONTENT))
 }
 
@@ -68,8 +84,7 @@ pub(super) async fn get_bucket_policy_status(
     s3: &KuraS3,
     req: S3Request<GetBucketPolicyStatusInput>,
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-    let info = require_bucket(s3, &req.input.bucket).await?;
-    let text = info.settings.policy.ok_or_else(no_policy)?;
+    let text = settings(s3.meta.as_ref(), &req.input.bucket).await?.policy.ok_or_else(no_policy)?;
     let public = kura_policy::Policy::parse(&text).is_ok_and(|p| p.is_public());
     Ok(S3Response::new(GetBucketPolicyStatusOutput { policy_status: Some(PolicyStatus { is_public: Some(public) }) }))
 }
@@ -79,7 +94,6 @@ pub(super) async fn put_public_access_block(
     req: S3Request<PutPublicAccessBlockInput>,
 ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
     let input = req.input;
-    let info = require_bucket(s3, &input.bucket).await?;
     let c = input.public_access_block_configuration;
     let block = PublicAccessBlock {
         block_public_acls: c.block_public_acls.unwrap_or(false),
@@ -87,8 +101,7 @@ pub(super) async fn put_public_access_block(
         block_public_policy: c.block_public_policy.unwrap_or(false),
         restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
     };
-    let settings = BucketSettings { public_access_block: Some(block), ..info.settings };
-    s3.meta.set_bucket_settings(&input.bucket, settings).await.or_s3()?;
+    set_public_access_block(s3.meta.as_ref(), &input.bucket, Some(block)).await?;
     Ok(S3Response::new(PutPublicAccessBlockOutput {}))
 }
 
@@ -96,8 +109,7 @@ pub(super) async fn get_public_access_block(
     s3: &KuraS3,
     req: S3Request<GetPublicAccessBlockInput>,
 ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
-    let info = require_bucket(s3, &req.input.bucket).await?;
-    let block = info.settings.public_access_block.ok_or_else(|| {
+    let block = settings(s3.meta.as_ref(), &req.input.bucket).await?.public_access_block.ok_or_else(|| {
         let mut e = s3err(
             S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
             "The public access block configuration was not found.",
@@ -119,11 +131,7 @@ pub(super) async fn delete_public_access_block(
     s3: &KuraS3,
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-    let info = require_bucket(s3, &req.input.bucket).await?;
-    if info.settings.public_access_block.is_some() {
-        let settings = BucketSettings { public_access_block: None, ..info.settings };
-        s3.meta.set_bucket_settings(&req.input.bucket, settings).await.or_s3()?;
-    }
+    set_public_access_block(s3.meta.as_ref(), &req.input.bucket, None).await?;
     Ok(S3Response::with_status(DeletePublicAccessBlockOutput {}, http::StatusCode::NO_CONTENT))
 }
 
