@@ -26,6 +26,23 @@ fn matches(cond: &ETagCondition, etag: &str) -> bool {
     }
 }
 
+/// 304 Not Modified, carrying the object's ETag and Last-Modified as HTTP requires.
+fn not_modified(etag: &str, last_modified_ms: i64) -> s3s::S3Error {
+    let mut e = s3err(S3ErrorCode::NotModified, "Not Modified");
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+        headers.insert(http::header::ETAG, v);
+    }
+    let http_date = time::OffsetDateTime::from_unix_timestamp(last_modified_ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok());
+    if let Some(v) = http_date.map(|d| d.replace("+0000", "GMT")).and_then(|d| http::HeaderValue::from_str(&d).ok()) {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
 impl Preconditions<'_> {
     /// Checks a read (GET/HEAD): failures give 412 PreconditionFailed, "not modified" gives 304.
     pub fn check_read(&self, etag: &str, last_modified_ms: i64) -> S3Result<()> {
@@ -41,7 +58,7 @@ impl Preconditions<'_> {
         let modified = last_modified_ms.div_euclid(1000);
         let failed =
             || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
-        let not_modified = || if copy { failed() } else { s3err(S3ErrorCode::NotModified, "Not Modified") };
+        let not_modified = || if copy { failed() } else { not_modified(etag, last_modified_ms) };
         match self.if_match {
             Some(cond) => {
                 if !matches(cond, etag) {

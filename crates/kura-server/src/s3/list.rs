@@ -115,7 +115,7 @@ pub(super) async fn list_objects(
         is_truncated: Some(is_truncated),
         contents: Some(objects.into_iter().map(|o| wire_object(o, &enc, true)).collect()),
         common_prefixes: Some(wire_prefixes(prefixes, &enc)),
-        delimiter: enc.opt(input.delimiter),
+        delimiter: enc.opt(input.delimiter.filter(|d| !d.is_empty())),
         next_marker: enc.opt(next_marker),
         encoding_type: input.encoding_type,
         ..Default::default()
@@ -159,7 +159,7 @@ pub(super) async fn list_objects_v2(
         next_continuation_token: next,
         contents: Some(objects.into_iter().map(|o| wire_object(o, &enc, with_owner)).collect()),
         common_prefixes: Some(wire_prefixes(prefixes, &enc)),
-        delimiter: enc.opt(input.delimiter),
+        delimiter: enc.opt(input.delimiter.filter(|d| !d.is_empty())),
         encoding_type: input.encoding_type,
         start_after: enc.opt(input.start_after),
         ..Default::default()
@@ -205,7 +205,7 @@ pub(super) async fn list_object_versions(
         next_version_id_marker: is_truncated.then(|| "null".to_owned()),
         versions: Some(versions),
         common_prefixes: Some(wire_prefixes(prefixes, &enc)),
-        delimiter: enc.opt(input.delimiter),
+        delimiter: enc.opt(input.delimiter.filter(|d| !d.is_empty())),
         encoding_type: input.encoding_type,
         ..Default::default()
     }))

@@ -141,12 +141,11 @@ fn select_range(
     if let Some(n) = part_number {
         let sizes: Vec<u64> = if object.part_sizes.is_empty() { vec![object.size] } else { object.part_sizes.clone() };
         let idx = usize::try_from(n).ok().filter(|n| (1..=sizes.len()).contains(n)).ok_or_else(|| {
-            let mut e = s3err(
-                S3ErrorCode::Custom("InvalidPartNumber".into()),
-                format!("The requested partnumber is not satisfiable: the object has {} part(s).", sizes.len()),
-            );
-            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-            e
+            // As S3: a part number past the last part is InvalidPart (400).
+            s3err(
+                S3ErrorCode::InvalidPart,
+                format!("The requested part number {n} does not exist: the object has {} part(s).", sizes.len()),
+            )
         })?;
         let start: u64 = sizes[..idx - 1].iter().sum();
         return Ok((start..start + sizes[idx - 1], !object.part_sizes.is_empty()));

@@ -335,3 +335,40 @@ async fn concurrent_writers_never_tear_an_object() {
     let got = body(s3.get_object().bucket(&bucket).key("contended").send().await.expect("get")).await;
     assert!((0..8u64).any(|seed| got == data(300_000, seed)), "the object is exactly one writer's body");
 }
+
+#[tokio::test]
+async fn not_modified_carries_the_etag_and_a_missing_part_is_invalid_part() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("nm");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let put = s3.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"abc")).send().await.expect("put");
+    let etag = put.e_tag().expect("etag").to_owned();
+    let http = reqwest::Client::new();
+    let presigned = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("k")
+        .if_none_match(&etag)
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60)).expect("cfg"),
+        )
+        .await
+        .expect("presign");
+    let mut request = http.get(presigned.uri());
+    for (name, value) in presigned.headers() {
+        request = request.header(name, value);
+    }
+    let resp = request.send().await.expect("get");
+    assert_eq!(resp.status(), 304);
+    assert_eq!(resp.headers().get("etag").and_then(|v| v.to_str().ok()), Some(etag.as_str()));
+    assert!(resp.headers().contains_key("last-modified"));
+
+    let err = s3.get_object().bucket(&bucket).key("k").part_number(2).send().await.expect_err("no part 2");
+    assert_eq!(code(&err), "InvalidPart");
+    assert_eq!(status(&err), 400);
+
+    let listed = s3.list_objects_v2().bucket(&bucket).delimiter("").send().await.expect("list");
+    assert_eq!(listed.delimiter(), None, "an empty delimiter is not echoed");
+    assert_eq!(listed.key_count(), Some(1));
+}
