@@ -94,6 +94,10 @@ pub struct ServerSection {
     /// Names clients may sign for; the first is used for presigning.
     #[serde(default)]
     pub public_urls: Vec<String>,
+    /// Other names kura answers to inside the cluster (e.g. `http://kura.storage.svc.cluster.local:9000`):
+    /// signatures made for them verify too.
+    #[serde(default)]
+    pub internal_urls: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs or addresses), for `aws:SourceIp`.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
@@ -147,9 +151,13 @@ impl Config {
                 ));
             }
         }
-        for url in &config.server.public_urls {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("server.public_urls: {url:?} must start with http:// or https://"));
+        for (field, urls) in
+            [("public_urls", &config.server.public_urls), ("internal_urls", &config.server.internal_urls)]
+        {
+            for url in urls {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!("server.{field}: {url:?} must start with http:// or https://"));
+                }
             }
         }
         config.validate_policies(text)?;

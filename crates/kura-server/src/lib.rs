@@ -55,6 +55,9 @@ pub enum ServerError {
     /// A store failed to open or sweep.
     #[error("opening storage: {0}")]
     Store(#[from] StoreError),
+    /// A configured URL is not usable as a host name.
+    #[error("server.public_urls / internal_urls: {0}")]
+    Urls(String),
     /// The configuration could not be applied.
     #[error("applying the configuration: {0}")]
     Iam(#[from] IamError),
@@ -91,6 +94,8 @@ impl Server {
         if swept > 0 {
             tracing::info!(files = swept, "removed leftovers of interrupted writes");
         }
+        let urls: Vec<String> =
+            options.config.server.public_urls.iter().chain(&options.config.server.internal_urls).cloned().collect();
         let iam = Iam::open(options.root, options.config, meta.clone(), options.region.clone()).await?;
         let authz = Arc::new(authz::Authorizer::default());
         let access = KuraAccess::new(iam.clone(), authz.clone(), meta.clone());
@@ -100,12 +105,22 @@ impl Server {
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
         builder.set_route(admin::AdminApi::new(iam.clone(), authz, meta));
-        let dispatch = Arc::new(http::Dispatch::new(builder.build()));
         let listener = tokio::net::TcpListener::bind(options.address)
             .await
             .map_err(|source| ServerError::Bind { address: options.address, source })?;
         let local_addr =
             listener.local_addr().map_err(|source| ServerError::Bind { address: options.address, source })?;
+        let aliases = if urls.is_empty() {
+            // No names configured: every Host is accepted and s3s checks the signature against it.
+            auth::sigv4::HostAliases::default()
+        } else {
+            let mut own = vec![local_addr.to_string()];
+            if local_addr.ip().is_loopback() {
+                own.push(format!("localhost:{}", local_addr.port()));
+            }
+            auth::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
+        };
+        let dispatch = Arc::new(http::Dispatch::new(builder.build(), aliases, iam.clone()));
         Ok(Self { listener, dispatch, local_addr, iam })
     }
 

@@ -8,6 +8,7 @@
 mod access;
 pub mod context;
 pub mod credentials;
+pub mod sigv4;
 
 pub use access::{Authenticated, KuraAccess, caller_of};
 pub use credentials::{Credentials, CredentialsError, RootCredentials, Secret};

@@ -34,14 +34,16 @@ fn route(path: &str) -> Endpoint {
 /// Everything a connection needs to serve requests.
 pub struct Dispatch {
     s3: S3Service,
+    aliases: crate::auth::sigv4::HostAliases,
+    iam: Arc<crate::iam::Iam>,
     next_request: AtomicU64,
     instance: u32,
 }
 
 impl Dispatch {
-    /// A dispatcher over the S3 service.
-    pub fn new(s3: S3Service) -> Self {
-        Self { s3, next_request: AtomicU64::new(1), instance: rand::random() }
+    /// A dispatcher over the S3 service; `aliases` are the names a signature may be made for.
+    pub fn new(s3: S3Service, aliases: crate::auth::sigv4::HostAliases, iam: Arc<crate::iam::Iam>) -> Self {
+        Self { s3, aliases, iam, next_request: AtomicU64::new(1), instance: rand::random() }
     }
 
     fn request_id(&self) -> String {
@@ -63,7 +65,13 @@ impl Dispatch {
             Endpoint::S3 => {
                 let mut req = req.map(s3s::Body::from);
                 req.extensions_mut().insert(crate::auth::context::RemoteAddr(peer));
-                self.s3.call(req).await?
+                let (method, uri) = (req.method().clone(), req.uri().clone());
+                let state = self.iam.snapshot();
+                let secret = |key: &str| state.secret_for(key).map(|s| s.expose().to_owned());
+                match self.aliases.admit(&method, &uri, req.headers_mut(), secret) {
+                    crate::auth::sigv4::Admission::Refused => unknown_host(&request_id),
+                    _ => self.s3.call(req).await?,
+                }
             }
         };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -124,6 +132,20 @@ pub async fn serve(listener: TcpListener, dispatch: Arc<Dispatch>, shutdown: imp
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// 403 for a SigV4 request signed for a host name kura does not answer to.
+fn unknown_host(request_id: &str) -> Response<s3s::Body> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request \
+         was signed for a host name that is not one of this server's names (server.public_urls, \
+         server.internal_urls, the listen address): sign it for one of those.</Message><RequestId>{request_id}\
+         </RequestId></Error>"
+    );
+    let mut resp = Response::new(s3s::Body::from(Bytes::from(body)));
+    *resp.status_mut() = http::StatusCode::FORBIDDEN;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    resp
 }
 
 /// A plain-text response (health probes).
