@@ -125,10 +125,9 @@ fn tampering_is_refused() {
     assert_eq!(verify(&m, &u, &h2, &ALIASES), None);
     // Signature changed in one hex digit (same length).
     let auth = h.get("authorization").unwrap().to_str().unwrap();
-    let flipped = if auth.ends_with('0') {
-        format!("{}1", &auth[..auth.len() - 1])
-    } else {
-        format!("{}0", &auth[..auth.len() - 1])
+    let flipped = match auth.strip_suffix('0') {
+        Some(rest) => format!("{rest}1"),
+        None => format!("{}0", &auth[..auth.len() - 1]),
     };
     let mut h3 = h.clone();
     h3.insert("authorization", flipped.parse().unwrap());

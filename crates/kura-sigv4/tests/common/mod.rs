@@ -5,9 +5,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 /// A request read from the text form used by AWS's test suite.
 pub struct Req {
+    /// The HTTP method.
     pub method: Method,
+    /// The request target.
     pub uri: Uri,
+    /// The headers, as sent.
     pub headers: HeaderMap,
+    /// The body.
     pub body: String,
 }
 
