@@ -20,7 +20,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the object store (S3 API, health probes) on one port.
+    /// Run the object store (S3 API, admin API, health probes) on one port.
     Server(server::ServerArgs),
     /// Manage users, policies and bucket access of a running kura (admin API).
     Admin(admin::AdminArgs),
