@@ -1,29 +1,19 @@
 //! AWS Signature Version 4 request signing (header form), specialised for the few request shapes the
 //! benchmark sends.
 //!
-//! The canonical request is built directly from the already-encoded path and the already-sorted,
-//! already-encoded query string the client puts on the wire, and the derived signing key is cached per
-//! day, so a signature costs two SHA-256 passes over a few hundred bytes and no key derivation. The
-//! HMAC and key derivation are `aws-sigv4`'s own; the tests check the result byte for byte against
-//! AWS's published test vectors and against `aws_sigv4::http_request::sign` for S3-style requests.
+//! The canonical request, string to sign, key derivation and HMAC are kura-sigv4's (the one SigV4
+//! implementation in kura); this module adds what a load generator needs on top: the request shapes
+//! the benchmark sends, swappable credentials, and a signing key cached per day, so a signature costs
+//! two SHA-256 passes over a few hundred bytes and no key derivation. The tests check the result byte
+//! for byte against AWS's published test vectors and against `aws_sigv4::http_request::sign` for
+//! S3-style requests.
 
-use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sha2::{Digest, Sha256};
+use kura_sigv4::{CanonicalRequest, Scope, SigningKey};
 
-/// `x-amz-content-sha256` value for a body that is not hashed.
-pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
-
-/// Hex SHA-256 of the empty string: the payload hash of bodiless requests.
-pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-/// Characters SigV4 leaves unescaped: `A-Z a-z 0-9 - _ . ~`.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-/// Like [`UNRESERVED`], but also keeps `/` (for object keys in paths).
-const UNRESERVED_PATH: &AsciiSet = &UNRESERVED.remove(b'/');
+pub use kura_sigv4::{EMPTY_SHA256, UNSIGNED_PAYLOAD, canonical_query, format_amz_date};
 
 /// Static credentials used to sign.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,11 +47,16 @@ pub struct Signature {
     pub security_token: Option<String>,
 }
 
+/// A signing key and the scope (day) it was derived for.
+struct DayKey {
+    scope: Scope,
+    key: SigningKey,
+}
+
 struct KeyState {
     creds: Arc<Credentials>,
-    /// `YYYYMMDD` the key below was derived for (empty: not derived yet).
-    date: String,
-    key: Vec<u8>,
+    /// The key for the last day signed (`None`: not derived yet).
+    day: Option<Arc<DayKey>>,
 }
 
 /// Signs requests for one region and service with swappable credentials. Cheap to share (`Arc`).
@@ -93,7 +88,7 @@ impl Signer {
         sign_content_sha256: bool,
         creds: Credentials,
     ) -> Self {
-        let state = KeyState { creds: Arc::new(creds), date: String::new(), key: Vec::new() };
+        let state = KeyState { creds: Arc::new(creds), day: None };
         Self {
             region: region.into(),
             service: service.into(),
@@ -109,30 +104,25 @@ impl Signer {
 
     /// Replaces the credentials (after a refresh); later signatures use the new ones.
     pub fn set_credentials(&self, creds: Credentials) {
-        let state = KeyState { creds: Arc::new(creds), date: String::new(), key: Vec::new() };
+        let state = KeyState { creds: Arc::new(creds), day: None };
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
     }
 
-    fn key_for(&self, date: &str, now: SystemTime) -> Arc<KeyState> {
+    /// The credentials and their signing key for `date` (`YYYYMMDD`), derived once per day and
+    /// credentials.
+    fn key_for(&self, date: &str) -> (Arc<Credentials>, Arc<DayKey>) {
         let current = Arc::clone(&self.state.read().unwrap_or_else(|e| e.into_inner()));
-        if current.date == date {
-            return current;
+        if let Some(day) = current.day.as_ref().filter(|d| d.scope.date == date) {
+            return (Arc::clone(&current.creds), Arc::clone(day));
         }
-        let key = aws_sigv4::sign::v4::generate_signing_key(
-            &current.creds.secret_access_key,
-            now,
-            &self.region,
-            &self.service,
-        )
-        .as_ref()
-        .to_vec();
-        let fresh = Arc::new(KeyState { creds: Arc::clone(&current.creds), date: date.to_owned(), key });
+        let key = kura_sigv4::derive_key(&current.creds.secret_access_key, date, &self.region, &self.service);
+        let day = Arc::new(DayKey { scope: Scope::new(date, self.region.as_str(), self.service.as_str()), key });
         let mut slot = self.state.write().unwrap_or_else(|e| e.into_inner());
         // Only install if nobody swapped the credentials meanwhile.
         if Arc::ptr_eq(&slot.creds, &current.creds) {
-            *slot = Arc::clone(&fresh);
+            *slot = Arc::new(KeyState { creds: Arc::clone(&current.creds), day: Some(Arc::clone(&day)) });
         }
-        fresh
+        (Arc::clone(&current.creds), day)
     }
 
     /// Signs a request.
@@ -150,115 +140,44 @@ impl Signer {
         now: SystemTime,
     ) -> Signature {
         let amz_date = format_amz_date(now);
-        let date = &amz_date[..8];
-        let state = self.key_for(date, now);
-        let creds = &state.creds;
+        let date = amz_date.get(..8).unwrap_or_default();
+        let (creds, day) = self.key_for(date);
         let token = creds.session_token.as_deref();
 
-        let mut signed_headers = String::with_capacity(64);
-        signed_headers.push_str("host");
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(4);
+        headers.push(("host", host));
         if self.sign_content_sha256 {
-            signed_headers.push_str(";x-amz-content-sha256");
+            headers.push(("x-amz-content-sha256", payload_hash));
         }
-        signed_headers.push_str(";x-amz-date");
-        if token.is_some() {
-            signed_headers.push_str(";x-amz-security-token");
-        }
-
-        let mut creq = String::with_capacity(256 + path.len() + query.len() + token.map_or(0, str::len));
-        creq.push_str(method);
-        creq.push('\n');
-        creq.push_str(path);
-        creq.push('\n');
-        creq.push_str(query);
-        creq.push_str("\nhost:");
-        creq.push_str(host.trim());
-        if self.sign_content_sha256 {
-            creq.push_str("\nx-amz-content-sha256:");
-            creq.push_str(payload_hash);
-        }
-        creq.push_str("\nx-amz-date:");
-        creq.push_str(&amz_date);
+        headers.push(("x-amz-date", &amz_date));
         if let Some(token) = token {
-            creq.push_str("\nx-amz-security-token:");
-            creq.push_str(token.trim());
+            headers.push(("x-amz-security-token", token));
         }
-        creq.push_str("\n\n");
-        creq.push_str(&signed_headers);
-        creq.push('\n');
-        creq.push_str(payload_hash);
-
-        let scope = format!("{date}/{}/{}/aws4_request", self.region, self.service);
-        let mut sts = String::with_capacity(128 + scope.len());
-        sts.push_str("AWS4-HMAC-SHA256\n");
-        sts.push_str(&amz_date);
-        sts.push('\n');
-        sts.push_str(&scope);
-        sts.push('\n');
-        sts.push_str(&hex::encode(Sha256::digest(creq.as_bytes())));
-        let signature = aws_sigv4::sign::v4::calculate_signature(&state.key, sts.as_bytes());
-
+        let creq = CanonicalRequest { method, path, query, headers: &headers, payload_hash };
+        let canonical = kura_sigv4::canonical_request(&creq);
+        let sts = kura_sigv4::string_to_sign(&amz_date, &day.scope, &canonical);
+        let signature = kura_sigv4::signature(&day.key, &sts);
         let authorization = format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            creds.access_key_id
+            "{} Credential={}/{}, SignedHeaders={}, Signature={signature}",
+            kura_sigv4::ALGORITHM,
+            creds.access_key_id,
+            day.scope,
+            creq.signed_headers()
         );
         Signature { amz_date, authorization, security_token: token.map(str::to_owned) }
     }
 }
 
-/// Formats a time as SigV4's `YYYYMMDDTHHMMSSZ` (UTC).
-pub fn format_amz_date(t: SystemTime) -> String {
-    let t = time::OffsetDateTime::from(t);
-    let mut s = String::with_capacity(16);
-    let _ = write!(
-        s,
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    s
-}
-
 /// The URI-encoded, path-style request path for `key` in `bucket` (`/bucket/key`), as both sent and
 /// signed. `/` in keys is kept; everything but unreserved characters is percent-encoded.
 pub fn encode_path(bucket: &str, key: &str) -> String {
-    let mut p = String::with_capacity(2 + bucket.len() + key.len());
-    p.push('/');
-    p.extend(utf8_percent_encode(bucket, UNRESERVED));
-    if !key.is_empty() {
-        p.push('/');
-        p.extend(utf8_percent_encode(key, UNRESERVED_PATH));
-    }
-    p
-}
-
-/// The canonical query string for `params`: names and values percent-encoded, sorted by name then
-/// value, joined with `&`. Send exactly this string so that what is signed is what is sent.
-pub fn canonical_query(params: &[(&str, &str)]) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (utf8_percent_encode(k, UNRESERVED).to_string(), utf8_percent_encode(v, UNRESERVED).to_string()))
-        .collect();
-    encoded.sort();
-    let mut q = String::new();
-    for (i, (k, v)) in encoded.iter().enumerate() {
-        if i > 0 {
-            q.push('&');
-        }
-        q.push_str(k);
-        q.push('=');
-        q.push_str(v);
-    }
-    q
+    kura_sigv4::encode_object_path(bucket, key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
     use std::time::{Duration, UNIX_EPOCH};
 
     fn example_creds(token: Option<&str>) -> Credentials {
