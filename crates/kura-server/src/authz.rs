@@ -8,6 +8,7 @@
 //! **Invariant**: deny by default. Root is the only caller no policy applies to.
 
 use crate::iam::IamState;
+use crate::identity::session::SessionClaims;
 use kura_policy::{Context, Decision, NamedPolicy, Outcome, Policy, PolicySet, Principal, Request};
 use kura_store::BucketSettings;
 use s3s::{S3Error, S3ErrorCode};
@@ -30,6 +31,13 @@ pub enum Caller {
         /// Its access key.
         access_key: String,
     },
+    /// A role session (temporary credentials whose session token was verified).
+    Session {
+        /// Its temporary access key.
+        access_key: String,
+        /// What its token says (role, session name, variables, tags, session policy).
+        claims: Arc<SessionClaims>,
+    },
     /// An unsigned request.
     Anonymous,
 }
@@ -40,6 +48,7 @@ impl Caller {
         match self {
             Caller::Root { .. } => format!("arn:aws:iam::{ACCOUNT}:root"),
             Caller::User { access_key } => format!("arn:aws:iam::{ACCOUNT}:user/{access_key}"),
+            Caller::Session { claims, .. } => crate::identity::assumed_role_arn(&claims.role, &claims.session),
             Caller::Anonymous => "anonymous".to_owned(),
         }
     }
@@ -47,7 +56,9 @@ impl Caller {
     /// The access key the request was signed with, if any.
     pub fn access_key(&self) -> Option<&str> {
         match self {
-            Caller::Root { access_key } | Caller::User { access_key } => Some(access_key),
+            Caller::Root { access_key } | Caller::User { access_key } | Caller::Session { access_key, .. } => {
+                Some(access_key)
+            }
             Caller::Anonymous => None,
         }
     }
@@ -57,6 +68,11 @@ impl Caller {
         match self {
             Caller::Root { .. } => Principal::root(ACCOUNT),
             Caller::User { access_key } => Principal::user(ACCOUNT, access_key),
+            Caller::Session { claims, .. } => {
+                let mut p = Principal::assumed_role(ACCOUNT, &claims.role, &claims.session);
+                p.userid = Some(format!("{}:{}", crate::identity::role_id(&claims.role), claims.session));
+                p
+            }
             Caller::Anonymous => Principal::anonymous(),
         }
     }
@@ -73,6 +89,18 @@ impl Caller {
                 cx.insert("aws:PrincipalType", "User");
                 cx.insert("aws:username", access_key.as_str());
                 cx.insert("aws:userid", access_key.as_str());
+            }
+            Caller::Session { claims, .. } => {
+                cx.insert("aws:PrincipalType", "AssumedRole");
+                cx.insert("aws:userid", format!("{}:{}", crate::identity::role_id(&claims.role), claims.session));
+                cx.insert("aws:TokenIssueTime", crate::identity::iso8601(claims.issued));
+                // `${jwt:sub}`, `${k8s:namespace}`, … and the session tags.
+                for (key, value) in &claims.vars {
+                    cx.insert(key, value.as_str());
+                }
+                for (key, value) in &claims.tags {
+                    cx.insert(&format!("aws:PrincipalTag/{key}"), value.as_str());
+                }
             }
             Caller::Anonymous => {
                 cx.insert("aws:PrincipalType", "Anonymous");
@@ -137,18 +165,24 @@ impl Authorizer {
         if matches!(caller, Caller::Root { .. }) {
             return Decision { outcome: Outcome::Allow, statement: None, limited_by: None };
         }
-        let identity: Vec<NamedPolicy<'_>> = match caller {
-            Caller::User { access_key } => state
-                .user(access_key)
-                .map(|u| {
-                    u.policies
-                        .iter()
-                        .filter_map(|name| state.policy(name).map(|p| NamedPolicy { name, policy: &p.policy }))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Caller::Root { .. } | Caller::Anonymous => Vec::new(),
+        let identity = identity_policies(state, caller);
+        let session_policy = match caller {
+            Caller::Session { claims, .. } => match claims.policy.as_deref().map(Policy::parse) {
+                Some(Ok(p)) => Some(p),
+                // Validated when the session was issued; one that no longer parses allows nothing.
+                Some(Err(_)) => {
+                    return Decision {
+                        outcome: Outcome::ImplicitDeny,
+                        statement: None,
+                        limited_by: Some("session policy".to_owned()),
+                    };
+                }
+                None => None,
+            },
+            _ => None,
         };
+        let session: Vec<NamedPolicy<'_>> =
+            session_policy.iter().map(|policy| NamedPolicy { name: "session policy", policy }).collect();
         let bucket_policy = access.bucket.and_then(|(name, settings)| self.bucket_policy(name, settings));
         let resource_name;
         let resource = match (&bucket_policy, access.bucket) {
@@ -171,7 +205,7 @@ impl Authorizer {
             resource: access.resource,
             context: access.context,
         };
-        let set = PolicySet { identity: &identity, resource, session: &[] };
+        let set = PolicySet { identity: &identity, resource, session: &session };
         kura_policy::evaluate(&set, &request)
     }
 
@@ -183,10 +217,7 @@ impl Authorizer {
         caller: &Caller,
         bucket: Option<(&str, &BucketSettings)>,
     ) -> bool {
-        let identity = match caller {
-            Caller::User { access_key } => state.user_reads_existing_tags(access_key),
-            Caller::Root { .. } | Caller::Anonymous => false,
-        };
+        let identity = identity_policies(state, caller).iter().any(|p| crate::iam::reads_existing_tags(p.policy));
         identity || bucket.and_then(|(name, s)| self.bucket_policy(name, s)).is_some_and(|p| p.reads_existing_tags)
     }
 
@@ -214,6 +245,19 @@ impl Authorizer {
             }
         }
     }
+}
+
+/// The identity policies of a caller: a user's attached policies, a session's role policies.
+pub fn identity_policies<'s>(state: &'s IamState, caller: &Caller) -> Vec<NamedPolicy<'s>> {
+    let names: &[String] = match caller {
+        Caller::User { access_key } => state.user(access_key).map_or(&[], |u| u.policies.as_slice()),
+        Caller::Session { claims, .. } => state.identity.role(&claims.role).map_or(&[], |r| r.policies.as_slice()),
+        Caller::Root { .. } | Caller::Anonymous => &[],
+    };
+    names
+        .iter()
+        .filter_map(|name| state.policy_entry(name).map(|(name, p)| NamedPolicy { name, policy: &p.policy }))
+        .collect()
 }
 
 /// AWS's AccessDenied, with AWS's explanation of which kind of policy said no.

@@ -87,3 +87,25 @@ pub fn iam_error(err: crate::iam::IamError) -> S3Error {
     e.set_status_code(status);
     e
 }
+
+/// Maps a refused session token to the S3 error AWS answers.
+pub fn session_error(err: crate::identity::session::SessionError) -> S3Error {
+    use crate::identity::session::SessionError;
+    let code = match err {
+        SessionError::Missing => S3ErrorCode::InvalidAccessKeyId,
+        SessionError::Invalid | SessionError::OtherAccessKey | SessionError::LongTermKey => S3ErrorCode::InvalidToken,
+        SessionError::Expired => S3ErrorCode::ExpiredToken,
+    };
+    let mut e = S3Error::with_message(code, format!("{}{}", upper_first(&err.to_string()), "."));
+    if matches!(err, SessionError::Missing) {
+        e.set_status_code(http::StatusCode::FORBIDDEN);
+    } else {
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+    }
+    e
+}
+
+fn upper_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}

@@ -13,8 +13,10 @@ pub mod config;
 pub mod errors;
 pub mod http;
 pub mod iam;
+pub mod identity;
 pub mod reload;
 pub mod s3;
+pub mod sts;
 
 use auth::{Credentials, KuraAccess, KuraAuth};
 use config::Config;
@@ -61,6 +63,9 @@ pub enum ServerError {
     /// The configuration could not be applied.
     #[error("applying the configuration: {0}")]
     Iam(#[from] IamError),
+    /// The session-key file could not be read or created.
+    #[error("{0}")]
+    Identity(#[from] identity::IdentityError),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -96,7 +101,12 @@ impl Server {
         }
         let urls: Vec<String> =
             options.config.server.public_urls.iter().chain(&options.config.server.internal_urls).cloned().collect();
-        let iam = Iam::open(options.root, options.config, meta.clone(), options.region.clone()).await?;
+        let keys_file = options.config.identity.session_keys_file.clone();
+        let keyring = identity::session::Keyring::load_or_create(
+            &keys_file.unwrap_or_else(|| data.join(identity::session::SESSION_KEYS_FILE)),
+        )?;
+        let iam =
+            Iam::open(options.root, options.config, Arc::new(keyring), meta.clone(), options.region.clone()).await?;
         let authz = Arc::new(authz::Authorizer::default());
         let access = KuraAccess::new(iam.clone(), authz.clone(), meta.clone());
         let mut s3 = s3::KuraS3::new(meta.clone(), blobs, options.region);
@@ -104,7 +114,7 @@ impl Server {
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
-        builder.set_route(admin::AdminApi::new(iam.clone(), authz, meta));
+        builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta));
         let listener = tokio::net::TcpListener::bind(options.address)
             .await
             .map_err(|source| ServerError::Bind { address: options.address, source })?;
@@ -120,7 +130,8 @@ impl Server {
             }
             auth::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
         };
-        let dispatch = Arc::new(http::Dispatch::new(builder.build(), aliases, iam.clone()));
+        let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
+        let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, aliases, iam.clone()));
         Ok(Self { listener, dispatch, local_addr, iam })
     }
 

@@ -7,7 +7,7 @@
 
 mod simulate;
 
-use crate::auth::caller_of;
+use crate::auth::{caller_of, session_token};
 use crate::authz::{ACCOUNT, Access, Authorizer, Caller};
 use crate::errors::{StoreResultExt, iam_error, s3err};
 use crate::iam::{Iam, IamState, Origin};
@@ -161,7 +161,9 @@ impl S3Route for AdminApi {
             s3err(S3ErrorCode::MethodNotAllowed, format!("the admin API has no {} {path}", req.method))
         })?;
         let state = self.iam.snapshot();
-        let caller = caller_of(&state, req.credentials.as_ref().map(|c| c.access_key.as_str()));
+        let token = session_token(&req.uri, &req.headers);
+        let caller = caller_of(&state, req.credentials.as_ref().map(|c| c.access_key.as_str()), token.as_deref())
+            .map_err(crate::errors::session_error)?;
         let (action, resource) = authz_of(&endpoint);
         let mut context = Context::new();
         caller.fill_context(&mut context);

@@ -4,6 +4,7 @@ use super::context::{self, AuthType, RemoteAddr, RequestFacts};
 use crate::authz::{Access, Authorizer, Caller};
 use crate::errors::StoreResultExt;
 use crate::iam::{Iam, IamState};
+use crate::identity::session::{Keyring, SessionError};
 use kura_policy::Context;
 use kura_policy::s3::{ResourceKind, authz_for as s3_authz};
 use kura_store::MetaStore;
@@ -96,13 +97,43 @@ impl KuraAccess {
     }
 }
 
-/// Who signed: root, an IAM user, or nobody.
-pub fn caller_of(state: &IamState, access_key: Option<&str>) -> Caller {
-    match access_key {
-        Some(k) if k == state.root.access_key => Caller::Root { access_key: k.to_owned() },
-        Some(k) => Caller::User { access_key: k.to_owned() },
-        None => Caller::Anonymous,
+/// Who signed (s3s or kura-sigv4 verified the signature for `access_key`): root, an IAM user, a
+/// role session (whose `session_token` must open with our keys, belong to that key and be current),
+/// or nobody.
+pub fn caller_of(
+    state: &IamState,
+    access_key: Option<&str>,
+    session_token: Option<&str>,
+) -> Result<Caller, SessionError> {
+    let token = session_token.filter(|t| !t.is_empty());
+    let Some(k) = access_key else { return Ok(Caller::Anonymous) };
+    if k == state.root.access_key || state.user(k).is_some() {
+        if token.is_some() {
+            return Err(SessionError::LongTermKey);
+        }
+        let access_key = k.to_owned();
+        return Ok(if k == state.root.access_key { Caller::Root { access_key } } else { Caller::User { access_key } });
     }
+    if Keyring::is_temporary(k) {
+        let token = token.ok_or(SessionError::Missing)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let claims = state.identity.keyring.open(k, token, now)?;
+        return Ok(Caller::Session { access_key: k.to_owned(), claims: Arc::new(claims) });
+    }
+    // The signature was verified with a secret we resolved, so this does not happen; refuse anyway.
+    Err(SessionError::Invalid)
+}
+
+/// The session token a request carries: the `x-amz-security-token` header, or the
+/// `X-Amz-Security-Token` query parameter of a presigned URL.
+pub fn session_token(uri: &http::Uri, headers: &http::HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get("x-amz-security-token") {
+        return v.to_str().ok().map(str::to_owned);
+    }
+    uri.query()?.split('&').find_map(|pair| {
+        let value = pair.strip_prefix("X-Amz-Security-Token=")?;
+        percent_encoding::percent_decode_str(value).decode_utf8().ok().map(|v| v.into_owned())
+    })
 }
 
 /// The bucket and key named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded,
@@ -137,7 +168,9 @@ impl S3Access for KuraAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         check_presigned_expiry(cx.uri())?;
         let state = self.iam.snapshot();
-        let caller = caller_of(&state, cx.credentials().map(|c| c.access_key.as_str()));
+        let token = session_token(cx.uri(), cx.headers());
+        let caller = caller_of(&state, cx.credentials().map(|c| c.access_key.as_str()), token.as_deref())
+            .map_err(crate::errors::session_error)?;
         let op = cx.s3_op().name().to_owned();
         let op = op.as_str();
         let peer = cx.extensions_mut().get::<RemoteAddr>().map(|r| r.0);

@@ -10,7 +10,7 @@ pub mod context;
 pub mod credentials;
 pub mod sigv4;
 
-pub use access::{Authenticated, KuraAccess, caller_of};
+pub use access::{Authenticated, KuraAccess, caller_of, session_token};
 pub use credentials::{Credentials, CredentialsError, RootCredentials, Secret};
 
 use crate::iam::Iam;
@@ -35,7 +35,7 @@ impl KuraAuth {
 impl S3Auth for KuraAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         if let Some(secret) = self.iam.snapshot().secret_for(access_key) {
-            return Ok(SecretKey::from(secret.expose()));
+            return Ok(SecretKey::from(secret.expose().to_owned()));
         }
         Err(s3s::S3Error::with_message(
             S3ErrorCode::InvalidAccessKeyId,

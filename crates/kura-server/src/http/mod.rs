@@ -1,7 +1,8 @@
 //! The listener and the one dispatch: every connection on the port is served here, and each request
-//! goes to exactly one API (health probes or S3). One structured log line per request; every
-//! response carries `x-amz-request-id`.
+//! goes to exactly one API (health probes, container credentials, STS or S3). One structured log line
+//! per request; every response carries `x-amz-request-id`.
 
+mod credentials;
 mod health;
 
 use bytes::Bytes;
@@ -18,22 +19,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::net::TcpListener;
 
-/// What a request is for, decided once from its path.
+/// What a request is for, decided once from its method, path and content type.
 enum Endpoint {
     Health(health::Probe),
+    Credentials,
+    Sts,
     S3,
 }
 
-fn route(path: &str) -> Endpoint {
-    match health::probe(path) {
-        Some(p) => Endpoint::Health(p),
-        None => Endpoint::S3,
+fn route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> Endpoint {
+    let path = uri.path();
+    if let Some(p) = health::probe(path) {
+        Endpoint::Health(p)
+    } else if path == credentials::PATH {
+        Endpoint::Credentials
+    } else if crate::sts::is_sts(method, uri, headers) {
+        Endpoint::Sts
+    } else {
+        Endpoint::S3
     }
 }
 
 /// Everything a connection needs to serve requests.
 pub struct Dispatch {
     s3: S3Service,
+    sts: crate::sts::Sts,
     aliases: crate::auth::sigv4::HostAliases,
     iam: Arc<crate::iam::Iam>,
     next_request: AtomicU64,
@@ -41,9 +51,14 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    /// A dispatcher over the S3 service; `aliases` are the names a signature may be made for.
-    pub fn new(s3: S3Service, aliases: crate::auth::sigv4::HostAliases, iam: Arc<crate::iam::Iam>) -> Self {
-        Self { s3, aliases, iam, next_request: AtomicU64::new(1), instance: rand::random() }
+    /// A dispatcher over the S3 and STS services; `aliases` are the names a signature may be made for.
+    pub fn new(
+        s3: S3Service,
+        sts: crate::sts::Sts,
+        aliases: crate::auth::sigv4::HostAliases,
+        iam: Arc<crate::iam::Iam>,
+    ) -> Self {
+        Self { s3, sts, aliases, iam, next_request: AtomicU64::new(1), instance: rand::random() }
     }
 
     fn request_id(&self) -> String {
@@ -60,8 +75,10 @@ impl Dispatch {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
-        let mut resp = match route(&path) {
+        let mut resp = match route(req.method(), req.uri(), req.headers()) {
             Endpoint::Health(p) => health::respond(p),
+            Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers()).await,
+            Endpoint::Sts => self.sts(req, &request_id).await,
             Endpoint::S3 => {
                 let mut req = req.map(s3s::Body::from);
                 req.extensions_mut().insert(crate::auth::context::RemoteAddr(peer));
@@ -89,6 +106,37 @@ impl Dispatch {
             duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         );
         Ok(resp)
+    }
+}
+
+impl Dispatch {
+    async fn sts(&self, req: Request<Incoming>, request_id: &str) -> Response<s3s::Body> {
+        use http_body_util::BodyExt as _;
+        let (parts, body) = req.into_parts();
+        let (status, xml) = match http_body_util::Limited::new(body, crate::sts::MAX_BODY).collect().await {
+            Ok(body) => {
+                let body = body.to_bytes();
+                let req = crate::sts::StsRequest {
+                    method: &parts.method,
+                    uri: &parts.uri,
+                    headers: &parts.headers,
+                    body: &body,
+                };
+                self.sts.handle(req, request_id).await
+            }
+            Err(_) => {
+                let e = crate::sts::error::StsError::new(
+                    "InvalidParameterValue",
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "the STS request body is larger than 64 KiB",
+                );
+                (e.status, e.to_xml(request_id))
+            }
+        };
+        let mut resp = Response::new(s3s::Body::from(Bytes::from(xml)));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+        resp
     }
 }
 

@@ -11,6 +11,8 @@ pub use state::{IamState, NamedPolicy, Origin, POLICY_RECORD, StoredUser, USER_R
 
 use crate::auth::Credentials;
 use crate::config::Config;
+use crate::identity::Identity;
+use crate::identity::session::Keyring;
 use kura_policy::Policy;
 use kura_store::{BucketInfo, MetaStore, PublicAccessBlock, StoreError};
 use std::sync::{Arc, RwLock};
@@ -43,6 +45,7 @@ pub struct Iam {
     current: RwLock<Arc<IamState>>,
     config: RwLock<Arc<Config>>,
     root: Credentials,
+    keyring: Arc<Keyring>,
     meta: Arc<dyn MetaStore>,
     region: String,
     /// Serialises changes, so two admin calls cannot interleave their read-modify-write.
@@ -56,19 +59,23 @@ impl std::fmt::Debug for Iam {
 }
 
 impl Iam {
-    /// Builds the first snapshot and applies the config's `buckets:` section.
+    /// Builds the first snapshot and applies the config's `buckets:` section; `keyring` seals and
+    /// opens session tokens.
     pub async fn open(
         root: Credentials,
         config: Config,
+        keyring: Arc<Keyring>,
         meta: Arc<dyn MetaStore>,
         region: String,
     ) -> Result<Arc<Self>, IamError> {
         let config = Arc::new(config);
-        let state = build(&root, &config, meta.as_ref()).await?;
+        let sources = Sources { root: &root, config: &config, keyring: &keyring, previous: None };
+        let state = build(sources, meta.as_ref()).await?;
         let iam = Arc::new(Self {
             current: RwLock::new(Arc::new(state)),
             config: RwLock::new(config.clone()),
             root,
+            keyring,
             meta,
             region,
             changes: tokio::sync::Mutex::new(()),
@@ -86,11 +93,15 @@ impl Iam {
     pub async fn apply_config(&self, config: Config) -> Result<(), IamError> {
         let _guard = self.changes.lock().await;
         let config = Arc::new(config);
-        let state = build(&self.root, &config, self.meta.as_ref()).await?;
+        let state = build(self.sources(&config, &self.snapshot()), self.meta.as_ref()).await?;
         self.apply_buckets(&config).await?;
         *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config;
         self.swap(state);
         Ok(())
+    }
+
+    fn sources<'a>(&'a self, config: &'a Config, current: &'a IamState) -> Sources<'a> {
+        Sources { root: &self.root, config, keyring: &self.keyring, previous: Some(&current.identity) }
     }
 
     fn swap(&self, state: IamState) {
@@ -99,7 +110,7 @@ impl Iam {
 
     async fn rebuild(&self) -> Result<(), IamError> {
         let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let state = build(&self.root, &config, self.meta.as_ref()).await?;
+        let state = build(self.sources(&config, &self.snapshot()), self.meta.as_ref()).await?;
         self.swap(state);
         Ok(())
     }
@@ -269,8 +280,19 @@ fn origin_owner(origin: Origin) -> &'static str {
     }
 }
 
-async fn build(root: &Credentials, config: &Config, meta: &dyn MetaStore) -> Result<IamState, IamError> {
+/// Everything a snapshot is built from besides the stored records.
+struct Sources<'a> {
+    root: &'a Credentials,
+    config: &'a Config,
+    keyring: &'a Arc<Keyring>,
+    /// The identity state being replaced (its providers' key caches are kept).
+    previous: Option<&'a Identity>,
+}
+
+async fn build(sources: Sources<'_>, meta: &dyn MetaStore) -> Result<IamState, IamError> {
     let users = meta.list_records(USER_RECORD).await?;
     let policies = meta.list_records(POLICY_RECORD).await?;
-    Ok(IamState::build(root.clone(), config, users, policies))
+    let identity = Identity::build(&sources.config.identity, sources.keyring.clone(), sources.previous)
+        .map_err(|e| IamError::Invalid(e.to_string()))?;
+    Ok(IamState::build(sources.root.clone(), sources.config, users, policies, Arc::new(identity)))
 }

@@ -4,6 +4,7 @@
 
 use crate::auth::{Credentials, Secret};
 use crate::config::Config;
+use crate::identity::Identity;
 use kura_policy::Policy;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -84,6 +85,8 @@ pub struct IamState {
     policies: BTreeMap<String, NamedPolicy>,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Roles, OIDC providers and the session keys.
+    pub identity: Arc<Identity>,
 }
 
 impl IamState {
@@ -95,6 +98,7 @@ impl IamState {
         config: &Config,
         stored_users: Vec<(String, Vec<u8>)>,
         stored_policies: Vec<(String, Vec<u8>)>,
+        identity: Arc<Identity>,
     ) -> Self {
         let mut policies = BTreeMap::new();
         for name in kura_policy::canned::NAMES {
@@ -154,7 +158,7 @@ impl IamState {
         }
         let trusted_proxies =
             config.server.trusted_proxies.iter().filter_map(|p| crate::config::parse_net(p)).collect();
-        Self { root, users, policies, trusted_proxies }
+        Self { root, users, policies, trusted_proxies, identity }
     }
 
     /// The user with this access key, enabled or not.
@@ -174,10 +178,9 @@ impl IamState {
         self.policies.get(name)
     }
 
-    /// Whether any policy attached to this user reads `s3:ExistingObjectTag/…`.
-    pub fn user_reads_existing_tags(&self, access_key: &str) -> bool {
-        self.user(access_key)
-            .is_some_and(|u| u.policies.iter().any(|p| self.policies.get(p).is_some_and(|n| n.reads_existing_tags)))
+    /// A named policy with its name (borrowed from the snapshot).
+    pub fn policy_entry(&self, name: &str) -> Option<(&String, &NamedPolicy)> {
+        self.policies.get_key_value(name)
     }
 
     /// Every named policy, ordered by name.
@@ -185,11 +188,15 @@ impl IamState {
         self.policies.iter()
     }
 
-    /// The secret for an access key, if it belongs to root or to an enabled user.
-    pub fn secret_for(&self, access_key: &str) -> Option<&Secret> {
+    /// The secret for an access key: root, an enabled user, or temporary credentials sealed by our
+    /// session keys (whose token is checked separately, by the access hook).
+    pub fn secret_for(&self, access_key: &str) -> Option<Secret> {
         if access_key == self.root.access_key {
-            return Some(&self.root.secret_key);
+            return Some(self.root.secret_key.clone());
         }
-        self.users.get(access_key).filter(|u| u.enabled).map(|u| &u.secret)
+        if let Some(user) = self.users.get(access_key) {
+            return user.enabled.then(|| user.secret.clone());
+        }
+        self.identity.keyring.secret_for(access_key)
     }
 }

@@ -1,9 +1,13 @@
 //! The declarative configuration file (YAML, because it lives in a ConfigMap).
 //!
 //! A file is parsed and validated as a whole; an error names the line, column and field. An unknown key
-//! is an error, so a typo never silently does nothing. The `users`, `policies` and `buckets` sections
-//! are applied by [`crate::iam`] at start and on every reload; the previous configuration keeps serving
-//! when a new file is rejected.
+//! is an error, so a typo never silently does nothing. The `users`, `policies`, `buckets` and
+//! `identity` sections are applied by [`crate::iam`] at start and on every reload; the previous
+//! configuration keeps serving when a new file is rejected.
+
+pub mod identity;
+
+pub use identity::IdentitySection;
 
 use crate::auth::Secret;
 use kura_policy::Policy;
@@ -30,6 +34,9 @@ pub struct Config {
     /// Buckets that must exist, with their access settings.
     #[serde(default)]
     pub buckets: Vec<BucketConfig>,
+    /// Workload identity: OIDC providers, roles, pod identity.
+    #[serde(default)]
+    pub identity: IdentitySection,
     /// `policies`, parsed and validated.
     #[serde(skip)]
     pub parsed_policies: BTreeMap<String, Arc<Policy>>,
@@ -163,6 +170,8 @@ impl Config {
         config.validate_policies(text)?;
         config.validate_users(text)?;
         config.validate_buckets(text)?;
+        let defined = config.parsed_policies.clone();
+        config.identity.validate(text, |p| kura_policy::canned::get(p).is_some() || defined.contains_key(p))?;
         Ok(config)
     }
 
@@ -265,7 +274,7 @@ impl Config {
 }
 
 /// `"line N: "` for the first line that starts with `needle`, or nothing.
-fn at_line(text: &str, needle: &str) -> String {
+pub(crate) fn at_line(text: &str, needle: &str) -> String {
     line_of(text, needle).map(|n| format!("line {n}: ")).unwrap_or_default()
 }
 

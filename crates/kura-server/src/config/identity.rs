@@ -1,0 +1,280 @@
+//! The `identity:` section: OIDC providers, roles with trust policies, pod-identity associations and
+//! the session-key file. Validated whole with the rest of the file.
+
+use super::at_line;
+use kura_policy::Policy;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::authz::ACCOUNT;
+
+/// Shortest session AWS allows (seconds).
+pub const MIN_SESSION_SECS: u64 = 900;
+/// Longest `max_session_duration` a role may have (seconds), as on AWS.
+pub const MAX_ROLE_SESSION_SECS: u64 = 43_200;
+/// A role's `max_session_duration` when not given (seconds), as on AWS.
+pub const DEFAULT_MAX_SESSION_SECS: u64 = 3_600;
+/// The audience a service-account token must carry for `/kura/v1/credentials` unless configured.
+pub const DEFAULT_POD_IDENTITY_AUDIENCE: &str = "kura";
+
+/// The `identity:` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    /// OIDC issuers whose tokens kura accepts (Kubernetes service-account issuers, CI systems, …).
+    #[serde(default)]
+    pub oidc_providers: Vec<OidcProviderConfig>,
+    /// Roles that tokens and signed callers may assume.
+    #[serde(default)]
+    pub roles: Vec<RoleConfig>,
+    /// The container-credentials endpoint (`/kura/v1/credentials`).
+    #[serde(default)]
+    pub pod_identity: PodIdentityConfig,
+    /// The file of keys that seal session tokens (default: `session-keys` in the data directory,
+    /// created on first start). Replicas that share it accept each other's credentials.
+    pub session_keys_file: Option<PathBuf>,
+    /// Each role's trust policy, parsed and validated (by role name).
+    #[serde(skip)]
+    pub trust_policies: BTreeMap<String, Arc<Policy>>,
+}
+
+/// One OIDC provider.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// The issuer URL, compared exactly with the token's `iss`.
+    pub issuer: String,
+    /// Accepted `aud` values (client ids). A token whose audiences are all outside this list is refused.
+    pub audiences: Vec<String>,
+    /// Where the signing keys are, instead of issuer discovery.
+    pub jwks_url: Option<String>,
+    /// A JWKS file (e.g. `kubectl get --raw /openid/v1/jwks` saved in a ConfigMap), instead of discovery.
+    pub jwks_file: Option<PathBuf>,
+    /// PEM CA bundle for TLS to the issuer (e.g. the cluster CA); when set, only it is trusted.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl OidcProviderConfig {
+    /// The issuer without its scheme (and trailing `/`): the prefix of its condition keys
+    /// (`ISSUER:sub`) and the last part of its ARN.
+    pub fn host_path(&self) -> &str {
+        issuer_host_path(&self.issuer)
+    }
+
+    /// `arn:aws:iam::000000000000:oidc-provider/ISSUER-WITHOUT-SCHEME`.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:iam::{ACCOUNT}:oidc-provider/{}", self.host_path())
+    }
+}
+
+/// The issuer URL without `https://` / `http://` and without a trailing `/`.
+pub fn issuer_host_path(issuer: &str) -> &str {
+    let rest = issuer.strip_prefix("https://").or_else(|| issuer.strip_prefix("http://")).unwrap_or(issuer);
+    rest.strip_suffix('/').unwrap_or(rest)
+}
+
+/// One role.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// The role name (`arn:aws:iam::000000000000:role/NAME`).
+    pub name: String,
+    /// Who may assume the role (AWS trust-policy JSON, written as YAML).
+    pub trust_policy: serde_json::Value,
+    /// Permission policies, by name (canned or from `policies:`).
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// Longest session, in seconds (900 to 43200; default 3600).
+    pub max_session_duration: Option<u64>,
+}
+
+impl RoleConfig {
+    /// The longest session this role grants.
+    pub fn max_session_secs(&self) -> u64 {
+        self.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION_SECS)
+    }
+}
+
+/// The container-credentials endpoint's settings.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PodIdentityConfig {
+    /// The audience the projected service-account token must have (default `kura`).
+    pub audience: Option<String>,
+    /// Which role each service account gets.
+    #[serde(default)]
+    pub associations: Vec<Association>,
+}
+
+impl PodIdentityConfig {
+    /// The audience tokens must carry.
+    pub fn audience(&self) -> &str {
+        self.audience.as_deref().unwrap_or(DEFAULT_POD_IDENTITY_AUDIENCE)
+    }
+}
+
+/// A service account and the role it gets from `/kura/v1/credentials`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Association {
+    /// Kubernetes namespace.
+    pub namespace: String,
+    /// Service account name.
+    pub service_account: String,
+    /// Role name.
+    pub role: String,
+}
+
+/// Whether `name` is a valid role name (AWS: 1–64 of `A-Za-z0-9+=,.@_-`).
+pub fn valid_role_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+impl IdentitySection {
+    /// Validates the section; `policy_exists` says whether a permission-policy name is defined.
+    pub(super) fn validate(&mut self, text: &str, policy_exists: impl Fn(&str) -> bool) -> Result<(), String> {
+        let mut issuers = Vec::new();
+        for p in &self.oidc_providers {
+            let at = at_line(text, &format!("issuer: {}", p.issuer));
+            let field = format!("{at}identity.oidc_providers[{}]", p.issuer);
+            if !(p.issuer.starts_with("https://") || p.issuer.starts_with("http://")) || p.host_path().is_empty() {
+                return Err(format!("{field}.issuer: must be an https:// (or http://) URL, exactly the tokens' iss"));
+            }
+            if issuers.contains(&p.host_path()) {
+                return Err(format!("{field}: this issuer is listed twice"));
+            }
+            issuers.push(p.host_path());
+            if p.audiences.is_empty() || p.audiences.iter().any(String::is_empty) {
+                return Err(format!(
+                    "{field}.audiences: list the audiences (client ids) tokens must carry, e.g. [sts.amazonaws.com]"
+                ));
+            }
+            if p.jwks_url.is_some() && p.jwks_file.is_some() {
+                return Err(format!("{field}: give jwks_url or jwks_file, not both"));
+            }
+            if let Some(url) = &p.jwks_url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(format!("{field}.jwks_url: {url:?} must be an http(s) URL"));
+            }
+            for (name, file) in [("jwks_file", &p.jwks_file), ("ca_file", &p.ca_file)] {
+                if let Some(file) = file
+                    && let Err(e) = std::fs::metadata(file)
+                {
+                    return Err(format!("{field}.{name}: cannot read {}: {e}", file.display()));
+                }
+            }
+        }
+        for role in &self.roles {
+            let name = &role.name;
+            let at = at_line(text, &format!("name: {name}"));
+            let field = format!("{at}identity.roles.{name}");
+            if !valid_role_name(name) {
+                return Err(format!("{field}.name: a role name is 1 to 64 characters of A-Z a-z 0-9 + = , . @ _ -"));
+            }
+            if self.trust_policies.contains_key(name) {
+                return Err(format!("{field}: this role is listed twice"));
+            }
+            let max = role.max_session_secs();
+            if !(MIN_SESSION_SECS..=MAX_ROLE_SESSION_SECS).contains(&max) {
+                return Err(format!("{field}.max_session_duration: {max} is not between 900 and 43200 seconds"));
+            }
+            for p in &role.policies {
+                if !policy_exists(p) {
+                    return Err(format!("{field}.policies: no policy named {p:?}; define it under policies:"));
+                }
+            }
+            let trust = Policy::from_value(role.trust_policy.clone())
+                .and_then(|p| p.validate_resource().map(|()| p))
+                .map_err(|e| format!("{field}.trust_policy: {e}"))?;
+            self.trust_policies.insert(name.clone(), Arc::new(trust));
+        }
+        let mut seen = Vec::new();
+        for a in &self.pod_identity.associations {
+            let at = at_line(text, &format!("{{namespace: {}", a.namespace));
+            let field = format!("{at}identity.pod_identity.associations[{}/{}]", a.namespace, a.service_account);
+            if a.namespace.is_empty() || a.service_account.is_empty() {
+                return Err(format!("{field}: namespace and service_account must not be empty"));
+            }
+            if !self.trust_policies.contains_key(&a.role) {
+                return Err(format!("{field}.role: no role named {:?} under identity.roles", a.role));
+            }
+            if seen.contains(&(&a.namespace, &a.service_account)) {
+                return Err(format!("{field}: this service account has two associations; keep one"));
+            }
+            seen.push((&a.namespace, &a.service_account));
+        }
+        if self.pod_identity.audience.as_deref().is_some_and(str::is_empty) {
+            return Err("identity.pod_identity.audience: must not be empty".to_owned());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const GOOD: &str = r#"
+policies:
+  team-rw:
+    Statement:
+      - Effect: Allow
+        Action: ["s3:*"]
+        Resource: ["arn:aws:s3:::data/${k8s:namespace}/*"]
+identity:
+  oidc_providers:
+    - issuer: https://kubernetes.default.svc.cluster.local
+      audiences: [sts.amazonaws.com]
+  roles:
+    - name: team
+      trust_policy:
+        Statement:
+          - Effect: Allow
+            Principal: {Federated: "arn:aws:iam::000000000000:oidc-provider/kubernetes.default.svc.cluster.local"}
+            Action: sts:AssumeRoleWithWebIdentity
+      policies: [team-rw]
+  pod_identity:
+    associations:
+      - {namespace: gitlab, service_account: runner, role: team}
+"#;
+
+    #[test]
+    fn a_full_identity_section_parses() {
+        let c = Config::parse(GOOD).expect("valid");
+        let id = &c.identity;
+        assert_eq!(id.oidc_providers[0].host_path(), "kubernetes.default.svc.cluster.local");
+        assert_eq!(
+            id.oidc_providers[0].arn(),
+            "arn:aws:iam::000000000000:oidc-provider/kubernetes.default.svc.cluster.local"
+        );
+        assert!(id.trust_policies.contains_key("team"));
+        assert_eq!(id.pod_identity.audience(), "kura");
+        assert_eq!(id.roles[0].max_session_secs(), 3600);
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        for (from, to, expect) in [
+            ("policies: [team-rw]", "policies: [missing]", "identity.roles.team.policies"),
+            ("role: team}", "role: nobody}", "associations[gitlab/runner].role"),
+            ("audiences: [sts.amazonaws.com]", "audiences: []", "audiences"),
+            ("issuer: https://", "issuer: ftp://", "issuer"),
+            ("Principal: {Federated", "NotAction: [x]\n            Foo: {Federated", "trust_policy"),
+            ("      policies: [team-rw]", "      max_session_duration: 60", "max_session_duration"),
+        ] {
+            let text = GOOD.replacen(from, to, 1);
+            let err = Config::parse(&text).expect_err(expect);
+            assert!(err.contains(expect), "{expect}: {err}");
+        }
+        let err =
+            Config::parse(&GOOD.replace(
+                "role: team}",
+                "role: team}\n      - {namespace: gitlab, service_account: runner, role: team}",
+            ))
+            .expect_err("twice");
+        assert!(err.contains("two associations"), "{err}");
+    }
+}

@@ -1,0 +1,74 @@
+//! The container-credentials endpoint (`GET /kura/v1/credentials`, the EKS Pod Identity protocol):
+//! the AWS SDKs call it by themselves when `AWS_CONTAINER_CREDENTIALS_FULL_URI` and
+//! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` are set, sending the pod's projected service-account token
+//! as `Authorization`.
+
+use crate::iam::Iam;
+use crate::sts::error::StsError;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+
+/// The endpoint's path.
+pub const PATH: &str = "/kura/v1/credentials";
+
+/// Answers one request: the credentials JSON the SDKs expect, or a JSON error.
+pub async fn respond(iam: &Iam, method: &Method, headers: &HeaderMap) -> Response<s3s::Body> {
+    if method != Method::GET {
+        return json(StatusCode::METHOD_NOT_ALLOWED, error_body("MethodNotAllowed", "use GET"));
+    }
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim())
+        .filter(|v| !v.is_empty());
+    let Some(token) = token else {
+        return json(
+            StatusCode::UNAUTHORIZED,
+            error_body(
+                "MissingAuthenticationToken",
+                "send the pod's projected service-account token in the Authorization header \
+                 (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)",
+            ),
+        );
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    match iam.snapshot().identity.pod_credentials(token, now).await {
+        Ok((issued, token)) => {
+            tracing::info!(
+                target: "kura::audit",
+                action = "PodIdentity",
+                role = %issued.role.name,
+                session = %issued.claims.session,
+                issuer = %token.issuer,
+                subject = %token.subject,
+                access_key = %issued.credentials.access_key,
+                "session issued"
+            );
+            let c = &issued.credentials;
+            let body = serde_json::json!({
+                "AccessKeyId": c.access_key,
+                "SecretAccessKey": c.secret_key.expose(),
+                "Token": c.session_token,
+                "Expiration": crate::identity::iso8601(c.expires),
+                "AccountId": crate::authz::ACCOUNT,
+            });
+            json(StatusCode::OK, body.to_string())
+        }
+        Err(e) => {
+            let e = StsError::from(e);
+            tracing::info!(target: "kura::sts", code = e.code, message = %e.message, "container credentials refused");
+            json(e.status, error_body(e.code, &e.message))
+        }
+    }
+}
+
+fn error_body(code: &str, message: &str) -> String {
+    serde_json::json!({ "code": code, "message": message }).to_string()
+}
+
+fn json(status: StatusCode, body: String) -> Response<s3s::Body> {
+    let mut resp = Response::new(s3s::Body::from(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

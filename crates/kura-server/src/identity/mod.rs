@@ -1,0 +1,499 @@
+//! Workload identity: who may become which role, and the temporary credentials that prove it.
+//!
+//! Three ways in, one outcome (a sealed [`session`] for a role):
+//! - `AssumeRoleWithWebIdentity`: an OIDC token ([`oidc`]) whose claims the role's trust policy allows;
+//! - `AssumeRole`: a signed caller (user or session) whom the trust policy and its own policies allow;
+//! - `/kura/v1/credentials`: a service-account token whose namespace and service account have a
+//!   pod-identity association.
+//!
+//! Nothing here touches the wire: [`crate::sts`] and [`crate::http`] turn requests into these calls and
+//! [`IdentityError`]s into STS / S3 errors.
+
+pub mod oidc;
+pub mod session;
+
+use crate::authz::{ACCOUNT, Caller};
+use crate::config::identity::{IdentitySection, MIN_SESSION_SECS, PodIdentityConfig, valid_role_name};
+use kura_policy::{Context, NamedPolicy, Policy, PolicySet, Principal, Request};
+use oidc::{Providers, VerifiedToken};
+use session::{IssuedCredentials, Keyring, SessionClaims, SessionKind};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The longest inline session policy, in characters of minified JSON (AWS: 2048).
+pub const MAX_SESSION_POLICY_LEN: usize = 2048;
+/// Role chaining (a session assuming a role) is capped at one hour, as on AWS.
+pub const MAX_CHAINED_SESSION_SECS: u64 = 3600;
+/// Default session length when `DurationSeconds` is not given.
+pub const DEFAULT_SESSION_SECS: u64 = 3600;
+
+/// Why a request for credentials was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The web identity token is malformed, badly signed, for another audience, or from no configured
+    /// issuer.
+    #[error("{0}")]
+    InvalidIdentityToken(String),
+    /// The web identity token has expired.
+    #[error("the web identity token has expired: get a fresh one from its issuer")]
+    ExpiredToken,
+    /// The token is valid but a claim cannot be used.
+    #[error("{0}")]
+    IdpRejectedClaim(String),
+    /// The issuer's keys could not be fetched.
+    #[error("cannot get the issuer's signing keys: {0}")]
+    IdpCommunication(String),
+    /// The trust policy (or the caller's policies) does not allow it, or the role does not exist.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// A parameter has a bad value.
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// A parameter is missing or out of range.
+    #[error("{0}")]
+    Validation(String),
+    /// The session policy is not a valid identity policy.
+    #[error("the session policy is invalid: {0}")]
+    MalformedPolicyDocument(String),
+    /// The session policy is too long.
+    #[error("the session policy is larger than {MAX_SESSION_POLICY_LEN} characters")]
+    PackedPolicyTooLarge,
+    /// No pod-identity association for this service account.
+    #[error("{0}")]
+    NoAssociation(String),
+    /// The session-key file is unusable.
+    #[error("session keys: {0}")]
+    Keys(String),
+    /// A provider's configuration is unusable (CA file, HTTP client).
+    #[error("OIDC provider: {0}")]
+    Config(String),
+}
+
+/// A role, ready to be assumed.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Its name.
+    pub name: String,
+    /// `arn:aws:iam::000000000000:role/NAME`.
+    pub arn: String,
+    /// A stable id shaped like AWS's (`AROA…`), derived from the name.
+    pub id: String,
+    /// Who may assume it.
+    pub trust: Arc<Policy>,
+    /// Its permission policies, by name.
+    pub policies: Vec<String>,
+    /// Longest session, in seconds.
+    pub max_session_secs: u64,
+}
+
+/// Unix seconds as ISO 8601 UTC (`2026-11-24T10:00:00Z`), as STS prints times.
+pub fn iso8601(secs: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// `arn:aws:sts::000000000000:assumed-role/ROLE/SESSION`.
+pub fn assumed_role_arn(role: &str, session: &str) -> String {
+    format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}")
+}
+
+/// `arn:aws:iam::000000000000:role/NAME`.
+pub fn role_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+}
+
+/// `AROA` + 17 characters derived from the role name (stable across replicas and restarts).
+pub fn role_id(name: &str) -> String {
+    use sha2::Digest as _;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let tail: String = digest.iter().take(17).map(|b| CHARS[usize::from(b % 32)] as char).collect();
+    format!("AROA{tail}")
+}
+
+/// The identity configuration in force: keys, providers, roles, associations.
+#[derive(Debug)]
+pub struct Identity {
+    /// Seals and opens session tokens.
+    pub keyring: Arc<Keyring>,
+    /// OIDC providers and their key caches.
+    pub providers: Arc<Providers>,
+    roles: BTreeMap<String, Role>,
+    pod: PodIdentityConfig,
+}
+
+/// What a caller asks of STS, whatever the action.
+#[derive(Debug, Clone, Default)]
+pub struct SessionRequest {
+    /// `RoleArn`.
+    pub role_arn: String,
+    /// `RoleSessionName`.
+    pub session_name: String,
+    /// `DurationSeconds`.
+    pub duration: Option<u64>,
+    /// `Policy` (inline session policy JSON).
+    pub policy: Option<String>,
+}
+
+/// Credentials and the session they carry.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// What the client receives.
+    pub credentials: IssuedCredentials,
+    /// What the token says.
+    pub claims: SessionClaims,
+    /// The role.
+    pub role: Role,
+}
+
+impl Identity {
+    /// Builds the identity state of a validated `identity:` section, keeping the key caches of
+    /// unchanged providers of `previous`.
+    pub fn build(
+        section: &IdentitySection,
+        keyring: Arc<Keyring>,
+        previous: Option<&Identity>,
+    ) -> Result<Self, IdentityError> {
+        let providers = Arc::new(Providers::new(&section.oidc_providers, previous.map(|p| p.providers.as_ref()))?);
+        let mut roles = BTreeMap::new();
+        for r in &section.roles {
+            let Some(trust) = section.trust_policies.get(&r.name) else { continue };
+            roles.insert(
+                r.name.clone(),
+                Role {
+                    name: r.name.clone(),
+                    arn: role_arn(&r.name),
+                    id: role_id(&r.name),
+                    trust: trust.clone(),
+                    policies: r.policies.clone(),
+                    max_session_secs: r.max_session_secs(),
+                },
+            );
+        }
+        Ok(Self { keyring, providers, roles, pod: section.pod_identity.clone() })
+    }
+
+    /// An identity state with no providers or roles (sessions still open with `keyring`).
+    pub fn empty(keyring: Arc<Keyring>) -> Self {
+        Self { keyring, providers: Arc::default(), roles: BTreeMap::new(), pod: PodIdentityConfig::default() }
+    }
+
+    /// A role by name.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.get(name)
+    }
+
+    /// Every role, ordered by name.
+    pub fn roles(&self) -> impl Iterator<Item = &Role> {
+        self.roles.values()
+    }
+
+    /// The role an ARN names; unknown roles are AccessDenied, as on AWS (no probing for names).
+    fn role_by_arn(&self, arn: &str, action: &str) -> Result<&Role, IdentityError> {
+        let name = arn.strip_prefix(&format!("arn:aws:iam::{ACCOUNT}:role/")).ok_or_else(|| {
+            IdentityError::Validation(format!(
+                "RoleArn {arn:?} is not a role ARN: use arn:aws:iam::{ACCOUNT}:role/NAME"
+            ))
+        })?;
+        // Roles with a path (role/path/NAME) are matched on their last segment.
+        let name = name.rsplit('/').next().unwrap_or(name);
+        self.roles
+            .get(name)
+            .ok_or_else(|| IdentityError::AccessDenied(format!("Not authorized to perform {action} on {arn}")))
+    }
+
+    /// `AssumeRoleWithWebIdentity`: verifies the token, checks the role's trust policy and issues a
+    /// session. `now` is Unix seconds.
+    pub async fn assume_role_with_web_identity(
+        &self,
+        req: &SessionRequest,
+        token: &str,
+        now: u64,
+    ) -> Result<(Issued, VerifiedToken), IdentityError> {
+        const ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+        check_session_name(&req.session_name)?;
+        let policy = session_policy(req.policy.as_deref())?;
+        let role = self.role_by_arn(&req.role_arn, ACTION)?;
+        let duration = session_duration(req.duration, role.max_session_secs)?;
+        let verified = self.providers.verify(token, None).await?;
+        let principal = Principal::web_identity(ACCOUNT, &verified.provider_arn, &verified.subject);
+        let mut context = Context::new();
+        for (key, values) in verified.condition_keys() {
+            context.insert_many(&key, values);
+        }
+        context.insert("aws:FederatedProvider", verified.provider_arn.as_str());
+        context.insert("sts:RoleSessionName", req.session_name.as_str());
+        trust_allows(role, &principal, ACTION, &context, &[])?;
+        let claims = SessionClaims {
+            access_key: String::new(),
+            role: role.name.clone(),
+            session: req.session_name.clone(),
+            kind: SessionKind::WebIdentity,
+            issued: now,
+            expires: now + duration,
+            policy,
+            vars: verified.variables(),
+            tags: principal_tags(&verified),
+            source: format!("{} {}", verified.issuer, verified.subject),
+        };
+        Ok((self.issue(claims, role), verified))
+    }
+
+    /// `AssumeRole` by a signed caller: the trust policy must allow the caller and the caller's own
+    /// policies must allow `sts:AssumeRole` on the role (`identity_allows`).
+    pub fn assume_role(
+        &self,
+        caller: &Caller,
+        req: &SessionRequest,
+        identity_allows: impl FnOnce(&str) -> bool,
+        now: u64,
+    ) -> Result<Issued, IdentityError> {
+        const ACTION: &str = "sts:AssumeRole";
+        check_session_name(&req.session_name)?;
+        let policy = session_policy(req.policy.as_deref())?;
+        let role = self.role_by_arn(&req.role_arn, ACTION)?;
+        let denied = || {
+            IdentityError::AccessDenied(format!(
+                "User: {} is not authorized to perform: {ACTION} on resource: {}",
+                caller.arn(),
+                role.arn
+            ))
+        };
+        let max = match caller {
+            Caller::Root { .. } => {
+                return Err(IdentityError::AccessDenied(
+                    "Roles may not be assumed by root: sign with an IAM user or a session".to_owned(),
+                ));
+            }
+            Caller::Anonymous => return Err(denied()),
+            Caller::Session { .. } => MAX_CHAINED_SESSION_SECS.min(role.max_session_secs),
+            Caller::User { .. } => role.max_session_secs,
+        };
+        let duration = session_duration(req.duration, max)?;
+        let mut context = Context::new();
+        caller.fill_context(&mut context);
+        context.insert("sts:RoleSessionName", req.session_name.as_str());
+        trust_allows(role, &caller.principal(), ACTION, &context, &[]).map_err(|_| denied())?;
+        if !identity_allows(&role.arn) {
+            return Err(denied());
+        }
+        let (vars, tags) = match caller {
+            // Chained sessions keep the workload's identity variables and tags (transitive).
+            Caller::Session { claims, .. } => (claims.vars.clone(), claims.tags.clone()),
+            _ => Default::default(),
+        };
+        let claims = SessionClaims {
+            access_key: String::new(),
+            role: role.name.clone(),
+            session: req.session_name.clone(),
+            kind: SessionKind::AssumeRole,
+            issued: now,
+            expires: now + duration,
+            policy,
+            vars,
+            tags,
+            source: caller.arn(),
+        };
+        Ok(self.issue(claims, role))
+    }
+
+    /// Container credentials: a service-account token (audience `identity.pod_identity.audience`)
+    /// whose namespace and service account have an association.
+    pub async fn pod_credentials(&self, token: &str, now: u64) -> Result<(Issued, VerifiedToken), IdentityError> {
+        if self.providers.is_empty() {
+            return Err(IdentityError::InvalidIdentityToken(
+                "no OIDC provider is configured (identity.oidc_providers), so no token can be verified".to_owned(),
+            ));
+        }
+        let audience = [self.pod.audience().to_owned()];
+        let verified = self.providers.verify(token, Some(&audience)).await?;
+        let (Some(ns), Some(sa), pod) = verified.kubernetes() else {
+            return Err(IdentityError::IdpRejectedClaim(
+                "the token is not a Kubernetes service-account token (no namespace and service account)".to_owned(),
+            ));
+        };
+        let association =
+            self.pod.associations.iter().find(|a| a.namespace == ns && a.service_account == sa).ok_or_else(|| {
+                IdentityError::NoAssociation(format!(
+                    "no pod identity association for service account {ns}/{sa}: add one under \
+                     identity.pod_identity.associations"
+                ))
+            })?;
+        let role = self.roles.get(&association.role).ok_or_else(|| {
+            IdentityError::NoAssociation(format!("the association of {ns}/{sa} names a role that does not exist"))
+        })?;
+        let mut tags = BTreeMap::from([
+            ("kubernetes-namespace".to_owned(), ns.to_owned()),
+            ("kubernetes-service-account".to_owned(), sa.to_owned()),
+        ]);
+        if let Some(pod) = pod {
+            tags.insert("kubernetes-pod-name".to_owned(), pod.to_owned());
+        }
+        let session: String = pod
+            .unwrap_or(sa)
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c))
+            .take(64)
+            .collect();
+        let claims = SessionClaims {
+            access_key: String::new(),
+            role: role.name.clone(),
+            session: if session.len() >= 2 { session } else { format!("{ns}-{sa}") },
+            kind: SessionKind::PodIdentity,
+            issued: now,
+            expires: now + role.max_session_secs,
+            policy: None,
+            vars: verified.variables(),
+            tags,
+            source: format!("{} {}", verified.issuer, verified.subject),
+        };
+        let role = role.clone();
+        Ok((self.issue(claims, &role), verified))
+    }
+
+    fn issue(&self, claims: SessionClaims, role: &Role) -> Issued {
+        let credentials = self.keyring.mint(claims.clone());
+        let claims = SessionClaims { access_key: credentials.access_key.clone(), ..claims };
+        Issued { credentials, claims, role: role.clone() }
+    }
+}
+
+/// Evaluates the role's trust policy as the resource policy of `action` on the role.
+fn trust_allows(
+    role: &Role,
+    principal: &Principal,
+    action: &str,
+    context: &Context,
+    identity: &[NamedPolicy<'_>],
+) -> Result<(), IdentityError> {
+    let name = format!("trust policy of {}", role.name);
+    let set = PolicySet { identity, resource: Some(NamedPolicy { name: &name, policy: &role.trust }), session: &[] };
+    let request = Request { principal, action, resource: &role.arn, context };
+    let decision = kura_policy::evaluate(&set, &request);
+    if decision.is_allowed() {
+        return Ok(());
+    }
+    tracing::info!(target: "kura::authz", principal = %principal.arn, action, role = %role.name, "denied: {}", decision.explain());
+    Err(IdentityError::AccessDenied(format!("Not authorized to perform {action}")))
+}
+
+/// `RoleSessionName`: 2 to 64 characters of `A-Z a-z 0-9 + = , . @ _ -`.
+fn check_session_name(name: &str) -> Result<(), IdentityError> {
+    if name.len() < 2 || !valid_role_name(name) {
+        return Err(IdentityError::Validation(format!(
+            "RoleSessionName {name:?} must be 2 to 64 characters of A-Z a-z 0-9 + = , . @ _ -"
+        )));
+    }
+    Ok(())
+}
+
+/// `DurationSeconds`: 900 up to `max` (default one hour, or `max` when that is less).
+fn session_duration(requested: Option<u64>, max: u64) -> Result<u64, IdentityError> {
+    match requested {
+        None => Ok(DEFAULT_SESSION_SECS.min(max)),
+        Some(d) if d < MIN_SESSION_SECS => Err(IdentityError::Validation(format!(
+            "DurationSeconds {d} is below the minimum of {} seconds",
+            MIN_SESSION_SECS
+        ))),
+        Some(d) if d > max => Err(IdentityError::Validation(format!(
+            "The requested DurationSeconds ({d}) exceeds the MaxSessionDuration set for this role ({max})"
+        ))),
+        Some(d) => Ok(d),
+    }
+}
+
+/// Validates an inline session policy and returns it minified.
+fn session_policy(text: Option<&str>) -> Result<Option<String>, IdentityError> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else { return Ok(None) };
+    if text.len() > 4 * MAX_SESSION_POLICY_LEN {
+        return Err(IdentityError::PackedPolicyTooLarge);
+    }
+    let policy = Policy::parse(text)
+        .and_then(|p| p.validate_identity().map(|()| p))
+        .map_err(|e| IdentityError::MalformedPolicyDocument(e.to_string()))?;
+    let packed = policy.to_json();
+    if packed.len() > MAX_SESSION_POLICY_LEN {
+        return Err(IdentityError::PackedPolicyTooLarge);
+    }
+    Ok(Some(packed))
+}
+
+/// Session tags from the token's `https://aws.amazon.com/tags` claim (`principal_tags`), as AWS reads
+/// them.
+fn principal_tags(token: &VerifiedToken) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    let Some(map) = token
+        .claims
+        .get("https://aws.amazon.com/tags")
+        .and_then(|t| t.get("principal_tags"))
+        .and_then(serde_json::Value::as_object)
+    else {
+        return tags;
+    };
+    for (k, v) in map.iter().take(50) {
+        let value = match v {
+            serde_json::Value::Array(a) => a.first().and_then(serde_json::Value::as_str),
+            serde_json::Value::String(s) => Some(s.as_str()),
+            _ => None,
+        };
+        if let Some(value) = value.filter(|v| v.len() <= 256)
+            && k.len() <= 128
+        {
+            tags.insert(k.clone(), value.to_owned());
+        }
+    }
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_names_follow_aws_limits() {
+        assert_eq!(session_duration(None, 43_200), Ok(3600));
+        assert_eq!(session_duration(None, 1000), Ok(1000));
+        assert_eq!(session_duration(Some(900), 3600), Ok(900));
+        assert!(matches!(session_duration(Some(899), 3600), Err(IdentityError::Validation(_))));
+        assert!(matches!(session_duration(Some(3601), 3600), Err(IdentityError::Validation(_))));
+        assert!(check_session_name("ab").is_ok());
+        assert!(check_session_name("a").is_err());
+        assert!(check_session_name("has space").is_err());
+        assert!(check_session_name(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn session_policies_are_validated_and_packed() {
+        assert_eq!(session_policy(None), Ok(None));
+        let ok = session_policy(Some(
+            r#"{ "Version": "2012-10-17", "Statement": [ { "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*" } ] }"#,
+        ))
+        .expect("valid");
+        assert!(ok.is_some_and(|p| !p.contains("  ")));
+        assert!(matches!(session_policy(Some("{")), Err(IdentityError::MalformedPolicyDocument(_))));
+        let with_principal = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#;
+        assert!(matches!(session_policy(Some(with_principal)), Err(IdentityError::MalformedPolicyDocument(_))));
+        let many: Vec<String> = (0..60)
+            .map(|i| format!(r#"{{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bucket-{i}/*"}}"#))
+            .collect();
+        let big = format!(r#"{{"Statement":[{}]}}"#, many.join(","));
+        assert_eq!(session_policy(Some(&big)), Err(IdentityError::PackedPolicyTooLarge));
+    }
+
+    #[test]
+    fn role_ids_are_stable_and_aws_shaped() {
+        assert_eq!(role_id("ci"), role_id("ci"));
+        assert_ne!(role_id("ci"), role_id("cd"));
+        assert_eq!(role_id("ci").len(), 21);
+        assert!(role_id("ci").starts_with("AROA"));
+    }
+}

@@ -1,0 +1,315 @@
+//! STS on the S3 port (`AWS_ENDPOINT_URL_STS` = the S3 URL): `AssumeRoleWithWebIdentity` (unsigned),
+//! `AssumeRole` and `GetCallerIdentity` (SigV4-signed for service `sts`), in the AWS Query protocol
+//! (form POST or GET query in, XML out).
+//!
+//! Signed requests are verified here with kura-sigv4 (s3s knows only S3), against the received host
+//! and kura's other names, and temporary credentials are checked against their session token exactly
+//! as S3 requests are ([`crate::auth::caller_of`]).
+
+pub mod error;
+pub mod xml;
+
+use crate::auth::{caller_of, session_token};
+use crate::authz::{Access, Authorizer, Caller};
+use crate::iam::{Iam, IamState};
+use crate::identity::{IdentityError, SessionRequest};
+use bytes::Bytes;
+use error::StsError;
+use http::{HeaderMap, Method, StatusCode, Uri};
+use kura_policy::Context;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// The largest STS request body read (a form with a 2 KiB policy and a 16 KiB token fits).
+pub const MAX_BODY: usize = 64 * 1024;
+/// How far a signed request's time may be from the server's.
+pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// Whether a request is for STS: `POST /` with a form body, or `GET /?Action=…`.
+pub fn is_sts(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+    if uri.path() != "/" {
+        return false;
+    }
+    let form = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let action_in_query = uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("Action=")));
+    (method == Method::POST && form) || (method == Method::GET && action_in_query)
+}
+
+/// The STS API.
+pub struct Sts {
+    iam: Arc<Iam>,
+    authz: Arc<Authorizer>,
+    /// kura's own names (host aliases), besides the received `Host`.
+    hosts: Vec<String>,
+}
+
+/// An STS request, read whole.
+pub struct StsRequest<'a> {
+    /// Method.
+    pub method: &'a Method,
+    /// URI (the query may carry parameters and a presigned signature).
+    pub uri: &'a Uri,
+    /// Headers.
+    pub headers: &'a HeaderMap,
+    /// The form body.
+    pub body: &'a Bytes,
+}
+
+impl Sts {
+    /// STS over the live IAM state; `hosts` are kura's configured names.
+    pub fn new(iam: Arc<Iam>, authz: Arc<Authorizer>, hosts: Vec<String>) -> Self {
+        Self { iam, authz, hosts }
+    }
+
+    /// Serves one request: `(status, XML body)`.
+    pub async fn handle(&self, req: StsRequest<'_>, request_id: &str) -> (StatusCode, String) {
+        match self.dispatch(&req, request_id).await {
+            Ok(body) => (StatusCode::OK, body),
+            Err(e) => {
+                tracing::info!(target: "kura::sts", code = e.code, message = %e.message, "STS request refused");
+                (e.status, e.to_xml(request_id))
+            }
+        }
+    }
+
+    async fn dispatch(&self, req: &StsRequest<'_>, request_id: &str) -> Result<String, StsError> {
+        let params = parameters(req.uri, req.body)?;
+        let action = params.get("Action").map(String::as_str).unwrap_or_default();
+        let state = self.iam.snapshot();
+        let now = unix_now();
+        let result = match action {
+            "AssumeRoleWithWebIdentity" => {
+                let token = required(&params, "WebIdentityToken")?;
+                let session = session_request(&params)?;
+                let (issued, token) = state.identity.assume_role_with_web_identity(&session, token, now).await?;
+                tracing::info!(
+                    target: "kura::audit",
+                    action,
+                    role = %issued.role.name,
+                    session = %issued.claims.session,
+                    issuer = %token.issuer,
+                    subject = %token.subject,
+                    access_key = %issued.credentials.access_key,
+                    "session issued"
+                );
+                format!(
+                    "{}<SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience>\
+                     <Provider>{}</Provider>",
+                    xml::session(&issued),
+                    xml::escape(&token.subject),
+                    xml::escape(token.audiences.first().map_or("", String::as_str)),
+                    xml::escape(&token.issuer_key),
+                )
+            }
+            "AssumeRole" => {
+                let caller = self.authenticate(req, &state)?;
+                let session = session_request(&params)?;
+                let mut context = Context::new();
+                caller.fill_context(&mut context);
+                let identity_allows = |role_arn: &str| {
+                    let access =
+                        Access { action: "sts:AssumeRole", resource: role_arn, bucket: None, context: &context };
+                    self.authz.evaluate(&state, &caller, &access).is_allowed()
+                };
+                let issued = state.identity.assume_role(&caller, &session, identity_allows, now)?;
+                tracing::info!(
+                    target: "kura::audit",
+                    action,
+                    role = %issued.role.name,
+                    session = %issued.claims.session,
+                    principal = %caller.arn(),
+                    access_key = %issued.credentials.access_key,
+                    "session issued"
+                );
+                xml::session(&issued)
+            }
+            "GetCallerIdentity" => {
+                let caller = self.authenticate(req, &state)?;
+                let principal = caller.principal();
+                format!(
+                    "<Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account>",
+                    xml::escape(&caller.arn()),
+                    xml::escape(principal.userid.as_deref().unwrap_or_default()),
+                    crate::authz::ACCOUNT
+                )
+            }
+            "" => {
+                return Err(StsError::new("MissingAction", StatusCode::BAD_REQUEST, "the Action parameter is missing"));
+            }
+            other => {
+                return Err(StsError::new(
+                    "InvalidAction",
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "kura's STS does not implement {other:?}: it serves AssumeRoleWithWebIdentity, AssumeRole and \
+                         GetCallerIdentity"
+                    ),
+                ));
+            }
+        };
+        Ok(xml::response(action, &result, request_id))
+    }
+
+    /// Verifies the request's SigV4 signature (service `sts`) and its session token, and says who
+    /// signed it.
+    fn authenticate(&self, req: &StsRequest<'_>, state: &IamState) -> Result<Caller, StsError> {
+        let sig = |m: String| StsError::new("SignatureDoesNotMatch", StatusCode::FORBIDDEN, m);
+        let parsed = match kura_sigv4::parse_auth(req.uri, req.headers) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Err(StsError::new(
+                    "MissingAuthenticationToken",
+                    StatusCode::FORBIDDEN,
+                    "this action must be signed (SigV4, service sts)",
+                ));
+            }
+            Err(e) => return Err(StsError::new("IncompleteSignature", StatusCode::BAD_REQUEST, e.to_string())),
+        };
+        if parsed.scope.service != "sts" {
+            return Err(sig(format!(
+                "Credential should be scoped to correct service: 'sts', not {:?}",
+                parsed.scope.service
+            )));
+        }
+        let now = SystemTime::now();
+        let skew = now.duration_since(parsed.signed_at).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
+        if parsed.expires.is_none() && skew > MAX_SKEW {
+            return Err(sig(format!(
+                "Signature expired or not yet valid: {} is more than 15 minutes from the server's time",
+                parsed.amz_date
+            )));
+        }
+        if parsed.expires_at().is_some_and(|end| now > end) {
+            return Err(sig("the presigned request has expired".to_owned()));
+        }
+        let secret = state.secret_for(&parsed.access_key).ok_or_else(|| {
+            StsError::new(
+                "InvalidClientTokenId",
+                StatusCode::FORBIDDEN,
+                "The security token included in the request is invalid: unknown access key",
+            )
+        })?;
+        let scope = &parsed.scope;
+        let key = kura_sigv4::derive_key(secret.expose(), &scope.date, &scope.region, &scope.service);
+        // Non-S3 services sign the body's hash (presigned ones: the empty body's).
+        let payload_hash = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(req.body))
+        };
+        let received = req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let hosts: Vec<&str> = std::iter::once(received).chain(self.hosts.iter().map(String::as_str)).collect();
+        if kura_sigv4::verify_for_hosts_with_payload(
+            &parsed,
+            req.method,
+            req.uri,
+            req.headers,
+            &payload_hash,
+            &key,
+            &hosts,
+        )
+        .is_none()
+        {
+            return Err(sig(
+                "The request signature we calculated does not match the signature you provided. Check your AWS \
+                 Secret Access Key and signing method."
+                    .to_owned(),
+            ));
+        }
+        let token = session_token(req.uri, req.headers);
+        Ok(caller_of(state, Some(&parsed.access_key), token.as_deref())?)
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Query and form parameters (form wins), decoded.
+fn parameters(uri: &Uri, body: &Bytes) -> Result<BTreeMap<String, String>, StsError> {
+    let mut params = BTreeMap::new();
+    let body = std::str::from_utf8(body)
+        .map_err(|_| StsError::new("InvalidParameterValue", StatusCode::BAD_REQUEST, "the form body is not UTF-8"))?;
+    for text in [uri.query().unwrap_or_default(), body] {
+        for pair in text.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| {
+                        StsError::new("InvalidParameterValue", StatusCode::BAD_REQUEST, "a parameter is not UTF-8")
+                    })
+            };
+            params.insert(decode(k)?, decode(v)?);
+        }
+    }
+    Ok(params)
+}
+
+fn required<'p>(params: &'p BTreeMap<String, String>, name: &str) -> Result<&'p str, StsError> {
+    params.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
+        StsError::new("MissingParameter", StatusCode::BAD_REQUEST, format!("the parameter {name} is required"))
+    })
+}
+
+fn session_request(params: &BTreeMap<String, String>) -> Result<SessionRequest, StsError> {
+    let duration = match params.get("DurationSeconds") {
+        None => None,
+        Some(d) => Some(d.parse::<u64>().map_err(|_| {
+            StsError::from(IdentityError::Validation(format!("DurationSeconds {d:?} is not a number of seconds")))
+        })?),
+    };
+    Ok(SessionRequest {
+        role_arn: required(params, "RoleArn")?.to_owned(),
+        session_name: required(params, "RoleSessionName")?.to_owned(),
+        duration,
+        policy: params.get("Policy").cloned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_sts_requests_only() {
+        let form = {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=utf-8".parse().expect("hv"),
+            );
+            h
+        };
+        let root: Uri = "/".parse().expect("uri");
+        assert!(is_sts(&Method::POST, &root, &form));
+        assert!(!is_sts(&Method::POST, &"/bucket".parse().expect("uri"), &form));
+        assert!(!is_sts(&Method::POST, &root, &HeaderMap::new()));
+        assert!(is_sts(
+            &Method::GET,
+            &"/?Action=GetCallerIdentity&Version=2011-06-15".parse().expect("uri"),
+            &HeaderMap::new()
+        ));
+        assert!(!is_sts(&Method::GET, &root, &HeaderMap::new()), "ListBuckets stays S3");
+    }
+
+    #[test]
+    fn parameters_decode_form_and_query() {
+        let uri: Uri = "/?Version=2011-06-15".parse().expect("uri");
+        let body = Bytes::from_static(
+            b"Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000%3Arole%2Fr&RoleSessionName=a+b",
+        );
+        let p = parameters(&uri, &body).expect("params");
+        assert_eq!(p["Action"], "AssumeRole");
+        assert_eq!(p["RoleArn"], "arn:aws:iam::000000000000:role/r");
+        assert_eq!(p["RoleSessionName"], "a b");
+        assert_eq!(p["Version"], "2011-06-15");
+        assert!(parameters(&uri, &Bytes::from_static(b"A=%FF")).is_err());
+        let missing = session_request(&BTreeMap::new()).expect_err("missing");
+        assert_eq!(missing.code, "MissingParameter");
+    }
+}

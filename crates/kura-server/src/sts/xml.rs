@@ -1,0 +1,59 @@
+//! STS response documents (the AWS Query protocol's XML), written by hand: they are few and fixed.
+
+use crate::identity::{Issued, assumed_role_arn, iso8601};
+
+/// The STS XML namespace.
+pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// Escapes text for an XML element.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Wraps an action's result: `<ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>`.
+pub fn response(action: &str, result: &str, request_id: &str) -> String {
+    format!(
+        "<{action}Response xmlns=\"{NAMESPACE}\"><{action}Result>{result}</{action}Result><ResponseMetadata>\
+         <RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
+        escape(request_id)
+    )
+}
+
+/// `<Credentials>` and `<AssumedRoleUser>` of an issued session.
+pub fn session(issued: &Issued) -> String {
+    let c = &issued.credentials;
+    let claims = &issued.claims;
+    format!(
+        "<Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey><SessionToken>{}\
+         </SessionToken><Expiration>{}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>{}:{}\
+         </AssumedRoleId><Arn>{}</Arn></AssumedRoleUser>",
+        escape(&c.access_key),
+        escape(c.secret_key.expose()),
+        escape(&c.session_token),
+        iso8601(c.expires),
+        escape(&issued.role.id),
+        escape(&claims.session),
+        escape(&assumed_role_arn(&claims.role, &claims.session)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup() {
+        assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+    }
+}
