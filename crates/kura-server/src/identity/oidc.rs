@@ -48,7 +48,7 @@ pub struct Provider {
     pub config: OidcProviderConfig,
     http: Option<reqwest::Client>,
     keys: RwLock<Arc<KeySet>>,
-    /// Serialises fetches and remembers the last attempt (for rate limiting).
+    /// Serialises fetches and remembers the last fetch an unknown `kid` caused (for rate limiting).
     fetching: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -259,16 +259,19 @@ impl Provider {
         if !stale && let Some(k) = find(&set) {
             return Ok(k);
         }
-        let mut last_attempt = self.fetching.lock().await;
+        let mut last_forced = self.fetching.lock().await;
         // Someone else may have refreshed while we waited.
         let set = self.current();
         let fresh_enough = set.fetched.is_some_and(|t| t.elapsed() < KEYS_MAX_AGE);
         if fresh_enough && let Some(k) = find(&set) {
             return Ok(k);
         }
-        let may_fetch = stale || last_attempt.is_none_or(|t| t.elapsed() >= UNKNOWN_KID_REFETCH);
-        if may_fetch {
-            *last_attempt = Some(Instant::now());
+        let stale = set.fetched.is_none_or(|t| t.elapsed() > KEYS_MAX_AGE);
+        let may_force = last_forced.is_none_or(|t| t.elapsed() >= UNKNOWN_KID_REFETCH);
+        if stale || may_force {
+            if !stale {
+                *last_forced = Some(Instant::now());
+            }
             match self.fetch().await {
                 Ok(keys) => {
                     tracing::info!(issuer = %self.config.issuer, keys = keys.len(), "fetched OIDC signing keys");

@@ -2,6 +2,7 @@
 
 mod admin;
 mod client;
+mod oidc;
 mod server;
 
 use kura_bench::BenchArgs;
@@ -24,6 +25,8 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Manage users, policies and bucket access of a running kura (admin API).
     Admin(admin::AdminArgs),
+    /// Create an OIDC issuer for a cluster's service-account tokens, and mint test tokens.
+    Oidc(oidc::OidcArgs),
     /// Measure an S3 endpoint (kura or any other): ops/s, MiB/s, latency percentiles, errors.
     Bench(BenchArgs),
 }
@@ -33,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args).await,
         Command::Admin(args) => admin::run(args).await,
+        Command::Oidc(args) => oidc::run(args),
         Command::Bench(args) => {
             let json = args.json;
             let report = kura_bench::run(args).await?;

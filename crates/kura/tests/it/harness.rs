@@ -95,7 +95,8 @@ impl TestServer {
         let mut child = command
             .env("KURA_ROOT_ACCESS_KEY", ACCESS_KEY)
             .env("KURA_ROOT_SECRET_KEY", SECRET_KEY)
-            .env("KURA_LOG", "warn,s3s=off")
+            // KURA_TEST_LOG=info shows the servers' request and decision logs when a test fails.
+            .env("KURA_LOG", std::env::var("KURA_TEST_LOG").unwrap_or_else(|_| "warn,s3s=off".to_owned()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,10 +1,12 @@
 //! Black-box tests: a real `kura server` on loopback, driven by the AWS SDK for Rust and plain HTTP.
 
 mod harness;
+mod issuer;
 
 mod buckets;
 mod crash;
 mod iam;
+mod identity;
 mod listing;
 mod multipart;
 mod objects;

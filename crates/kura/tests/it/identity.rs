@@ -1,0 +1,398 @@
+//! Workload identity end to end: a fake OIDC issuer on loopback, `kura server` with roles and
+//! pod-identity associations, and the AWS SDK for Rust (STS and S3) as the client.
+
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, code};
+use crate::issuer::{FakeIssuer, Key, now};
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use std::time::Duration;
+
+const DEPLOYER_SECRET: &str = "deployer-secret-0123456789";
+
+fn config(issuer: &FakeIssuer, extra_server: &str) -> String {
+    let hp = issuer.host_path();
+    format!(
+        r#"
+server:
+  region: us-east-1
+{extra_server}
+users:
+  - access_key: deployer
+    secret_key: {DEPLOYER_SECRET}
+    policies: [assume-app]
+policies:
+  assume-app:
+    Statement:
+      - Effect: Allow
+        Action: sts:AssumeRole
+        Resource: arn:aws:iam::000000000000:role/app
+  team-prefix:
+    Version: "2012-10-17"
+    Statement:
+      - Effect: Allow
+        Action: ["s3:GetObject", "s3:PutObject"]
+        Resource: ["arn:aws:s3:::teams/${{k8s:namespace}}/*"]
+buckets:
+  - name: teams
+identity:
+  oidc_providers:
+    - issuer: {url}
+      audiences: [sts.amazonaws.com]
+  roles:
+    - name: app
+      max_session_duration: 7200
+      trust_policy:
+        Statement:
+          - Effect: Allow
+            Principal: {{Federated: "arn:aws:iam::000000000000:oidc-provider/{hp}"}}
+            Action: sts:AssumeRoleWithWebIdentity
+            Condition:
+              StringLike: {{"{hp}:sub": "system:serviceaccount:*:app"}}
+              StringEquals: {{"{hp}:aud": "sts.amazonaws.com"}}
+          - Effect: Allow
+            Principal: {{AWS: "arn:aws:iam::000000000000:user/deployer"}}
+            Action: sts:AssumeRole
+      policies: [team-prefix]
+  pod_identity:
+    associations:
+      - {{namespace: alpha, service_account: app, role: app}}
+"#,
+        url = issuer.url
+    )
+}
+
+fn sts(server: &TestServer, creds: Option<Credentials>) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(server.endpoint())
+        .region(Region::new("us-east-1"));
+    if let Some(c) = creds {
+        b = b.credentials_provider(c);
+    }
+    aws_sdk_sts::Client::from_conf(b.build())
+}
+
+fn s3_with(server: &TestServer, creds: Credentials) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(server.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The temporary credentials of an STS result, as SDK credentials.
+fn to_creds(c: &aws_sdk_sts::types::Credentials) -> Credentials {
+    Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()), None, "sts")
+}
+
+async fn web_identity(server: &TestServer, token: &str, session: &str) -> Result<Credentials, String> {
+    let out = sts(server, None)
+        .assume_role_with_web_identity()
+        .role_arn("arn:aws:iam::000000000000:role/app")
+        .role_session_name(session)
+        .web_identity_token(token)
+        .send()
+        .await
+        .map_err(|e| sts_code(&e))?;
+    Ok(to_creds(out.credentials().ok_or("no credentials")?))
+}
+
+fn sts_code<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    e: &aws_sdk_sts::error::SdkError<E, R>,
+) -> String {
+    match e {
+        aws_sdk_sts::error::SdkError::ServiceError(s) => s.err().code().unwrap_or("").to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+async fn put(s3: &aws_sdk_s3::Client, key: &str) -> Result<(), String> {
+    s3.put_object()
+        .bucket("teams")
+        .key(key)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| code(&e))
+}
+
+#[tokio::test]
+async fn web_identity_sessions_are_confined_to_their_namespace() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let alpha = web_identity(&server, &issuer.token("alpha", "app"), "alpha-pod").await.expect("alpha assumes");
+    let beta = web_identity(&server, &issuer.token("beta", "app"), "beta-pod").await.expect("beta assumes");
+    assert!(alpha.access_key_id().starts_with("ASIA"), "{}", alpha.access_key_id());
+
+    let (a, b) = (s3_with(&server, alpha.clone()), s3_with(&server, beta));
+    put(&a, "alpha/report.txt").await.expect("alpha in its prefix");
+    put(&b, "beta/report.txt").await.expect("beta in its prefix");
+    assert_eq!(put(&a, "beta/evil.txt").await, Err("AccessDenied".to_owned()));
+    assert_eq!(put(&b, "alpha/evil.txt").await, Err("AccessDenied".to_owned()));
+    let got = a.get_object().bucket("teams").key("alpha/report.txt").send().await.expect("read own");
+    assert_eq!(got.content_length(), Some(1));
+
+    let me = sts(&server, Some(alpha)).get_caller_identity().send().await.expect("whoami");
+    assert_eq!(me.arn(), Some("arn:aws:sts::000000000000:assumed-role/app/alpha-pod"));
+    assert_eq!(me.account(), Some("000000000000"));
+    assert!(me.user_id().is_some_and(|id| id.starts_with("AROA") && id.ends_with(":alpha-pod")));
+
+    let root = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t");
+    let me = sts(&server, Some(root)).get_caller_identity().send().await.expect("root whoami");
+    assert_eq!(me.arn(), Some("arn:aws:iam::000000000000:root"));
+}
+
+#[tokio::test]
+async fn attacks_on_web_identity_tokens_are_refused() {
+    let issuer = FakeIssuer::start().await;
+    let other = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let es = issuer.key(0);
+    let claims = issuer.claims("alpha", "app", &["sts.amazonaws.com"]);
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = claims.clone();
+        f(&mut c);
+        es.sign(&c)
+    };
+    let unsigned = {
+        use base64::Engine as _;
+        let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!("{}.{}.", b64(json!({"alg": "none", "kid": "es-1"})), b64(claims.clone()))
+    };
+    // HS256 keyed with the RSA key's public modulus (the classic algorithm-confusion attack).
+    let confused = {
+        let rs = issuer.key(1);
+        let n = rs.jwk["n"].as_str().expect("n").to_owned();
+        let mut h = Header::new(Algorithm::HS256);
+        h.kid = Some("rs-1".into());
+        jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(n.as_bytes())).expect("hs256")
+    };
+    let tampered = {
+        let token = issuer.token("alpha", "app");
+        let parts: Vec<&str> = token.split('.').collect();
+        use base64::Engine as _;
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).expect("b64"))
+                .expect("json");
+        payload["sub"] = "system:serviceaccount:kube-system:app".into();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string());
+        format!("{}.{payload}.{}", parts[0], parts[2])
+    };
+    let unknown_kid = Key::es256("not-published").sign(&claims);
+    let foreign = {
+        let mut c = claims.clone();
+        c["iss"] = other.url.clone().into();
+        other.key(0).sign(&c)
+    };
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("alg none", unsigned, "InvalidIdentityToken"),
+        ("HS256 with the RSA public key", confused, "InvalidIdentityToken"),
+        ("expired", with(&|c| c["exp"] = (now() - 3600).into()), "ExpiredTokenException"),
+        ("nbf in the future", with(&|c| c["nbf"] = (now() + 3600).into()), "InvalidIdentityToken"),
+        ("wrong iss", with(&|c| c["iss"] = "https://evil.example".into()), "InvalidIdentityToken"),
+        (
+            "kube-apiserver audience",
+            with(&|c| c["aud"] = json!(["https://kubernetes.default.svc"])),
+            "InvalidIdentityToken",
+        ),
+        ("unknown kid", unknown_kid, "InvalidIdentityToken"),
+        ("tampered payload", tampered, "InvalidIdentityToken"),
+        ("token from another provider", foreign, "InvalidIdentityToken"),
+        ("service account the trust policy does not name", issuer.token("alpha", "intruder"), "AccessDenied"),
+        ("garbage", "not.a.jwt".to_owned(), "InvalidIdentityToken"),
+    ];
+    for (name, token, expected) in cases {
+        let got = web_identity(&server, &token, "attack").await.map(|_| ()).expect_err(name);
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn session_tokens_are_checked_on_every_request() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let good = web_identity(&server, &issuer.token("alpha", "app"), "alpha-pod").await.expect("assume");
+    let other = web_identity(&server, &issuer.token("alpha", "app"), "alpha-2").await.expect("assume");
+    put(&s3_with(&server, good.clone()), "alpha/ok").await.expect("good session");
+
+    let token = good.session_token().expect("token").to_owned();
+    let with_token = |t: Option<String>| Credentials::new(good.access_key_id(), good.secret_access_key(), t, None, "t");
+    let mut edited = token.clone().into_bytes();
+    edited[5] = if edited[5] == b'A' { b'B' } else { b'A' };
+    let edited = String::from_utf8(edited).expect("ascii");
+    assert_eq!(put(&s3_with(&server, with_token(None)), "alpha/x").await, Err("InvalidAccessKeyId".into()));
+    assert_eq!(put(&s3_with(&server, with_token(Some(edited))), "alpha/x").await, Err("InvalidToken".into()));
+    let swapped = with_token(other.session_token().map(str::to_owned));
+    assert_eq!(put(&s3_with(&server, swapped), "alpha/x").await, Err("InvalidToken".into()));
+
+    // An expired session, sealed with the server's own key file.
+    let keys = std::fs::read_to_string(server.data.join("session-keys")).expect("key file");
+    let ring = kura_server::identity::session::Keyring::parse(&keys).expect("ring");
+    let expired = ring.mint(kura_server::identity::session::SessionClaims {
+        access_key: String::new(),
+        role: "app".into(),
+        session: "old".into(),
+        kind: kura_server::identity::session::SessionKind::WebIdentity,
+        issued: now() - 7200,
+        expires: now() - 60,
+        policy: None,
+        vars: [("k8s:namespace".to_owned(), "alpha".to_owned())].into(),
+        tags: Default::default(),
+        source: "test".into(),
+    });
+    let expired = Credentials::new(
+        &expired.access_key,
+        expired.secret_key.expose(),
+        Some(expired.session_token.clone()),
+        None,
+        "t",
+    );
+    assert_eq!(put(&s3_with(&server, expired.clone()), "alpha/x").await, Err("ExpiredToken".into()));
+    // A presigned URL made with that session dies with it.
+    let url = s3_with(&server, expired)
+        .get_object()
+        .bucket("teams")
+        .key("alpha/ok")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).expect("cfg"))
+        .await
+        .expect("presign");
+    let resp = reqwest::get(url.uri()).await.expect("get");
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.expect("body").contains("ExpiredToken"));
+    // And one made with a live session works.
+    let url = s3_with(&server, good.clone())
+        .get_object()
+        .bucket("teams")
+        .key("alpha/ok")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).expect("cfg"))
+        .await
+        .expect("presign");
+    assert_eq!(reqwest::get(url.uri()).await.expect("get").status().as_u16(), 200);
+
+    // A second kura with the same key file accepts the session; one with its own key does not.
+    let twin_config = config(&issuer, "").replacen(
+        "\nidentity:\n",
+        &format!("\nidentity:\n  session_keys_file: {}\n", server.data.join("session-keys").display()),
+        1,
+    );
+    let twin = TestServer::start_with_config(&twin_config);
+    put(&s3_with(&twin, good.clone()), "alpha/from-twin").await.expect("twin accepts the session");
+    let stranger = TestServer::start_with_config(&config(&issuer, ""));
+    assert_eq!(put(&s3_with(&stranger, good), "alpha/x").await, Err("InvalidAccessKeyId".into()));
+}
+
+#[tokio::test]
+async fn assume_role_needs_trust_and_identity_permission() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let deployer = Credentials::new("deployer", DEPLOYER_SECRET, None, None, "t");
+    let out = sts(&server, Some(deployer))
+        .assume_role()
+        .role_arn("arn:aws:iam::000000000000:role/app")
+        .role_session_name("deploy-42")
+        .duration_seconds(900)
+        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#)
+        .send()
+        .await
+        .expect("deployer assumes app");
+    let user = out.assumed_role_user().expect("user");
+    assert_eq!(user.arn(), "arn:aws:sts::000000000000:assumed-role/app/deploy-42");
+    // The session policy narrows the role: no writes, even where the role allows them.
+    let session = s3_with(&server, to_creds(out.credentials().expect("creds")));
+    assert_eq!(put(&session, "x/y").await, Err("AccessDenied".into()));
+
+    let root = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t");
+    let err = sts(&server, Some(root))
+        .assume_role()
+        .role_arn("arn:aws:iam::000000000000:role/app")
+        .role_session_name("root")
+        .send()
+        .await
+        .expect_err("root may not assume roles");
+    assert_eq!(sts_code(&err), "AccessDenied");
+    let deployer = Credentials::new("deployer", DEPLOYER_SECRET, None, None, "t");
+    for (duration, policy, expected) in [
+        (Some(60), None, "ValidationError"),
+        (Some(7201), None, "ValidationError"),
+        (None, Some("{not json"), "MalformedPolicyDocument"),
+    ] {
+        let err = sts(&server, Some(deployer.clone()))
+            .assume_role()
+            .role_arn("arn:aws:iam::000000000000:role/app")
+            .role_session_name("bad")
+            .set_duration_seconds(duration)
+            .set_policy(policy.map(str::to_owned))
+            .send()
+            .await
+            .expect_err(expected);
+        assert_eq!(sts_code(&err), expected);
+    }
+    let err = sts(&server, Some(deployer))
+        .assume_role()
+        .role_arn("arn:aws:iam::000000000000:role/nope")
+        .role_session_name("x1")
+        .send()
+        .await
+        .expect_err("unknown role");
+    assert_eq!(sts_code(&err), "AccessDenied");
+}
+
+#[tokio::test]
+async fn container_credentials_follow_the_association() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let url = format!("{}/kura/v1/credentials", server.endpoint());
+    let http = reqwest::Client::new();
+    let token = issuer.key(1).sign(&issuer.claims("alpha", "app", &["kura"]));
+    let resp = http.get(&url).header("authorization", &token).send().await.expect("get");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json");
+    for field in ["AccessKeyId", "SecretAccessKey", "Token", "Expiration"] {
+        assert!(body[field].as_str().is_some_and(|v| !v.is_empty()), "{field}: {body}");
+    }
+    let creds = Credentials::new(
+        body["AccessKeyId"].as_str().expect("id"),
+        body["SecretAccessKey"].as_str().expect("secret"),
+        body["Token"].as_str().map(str::to_owned),
+        None,
+        "pod",
+    );
+    put(&s3_with(&server, creds), "alpha/from-pod").await.expect("pod credentials work");
+
+    let no_assoc = issuer.key(0).sign(&issuer.claims("beta", "app", &["kura"]));
+    let resp = http.get(&url).header("authorization", no_assoc).send().await.expect("get");
+    assert_eq!(resp.status().as_u16(), 403);
+    assert!(resp.text().await.expect("text").contains("no pod identity association for service account beta/app"));
+    let sts_audience = issuer.token("alpha", "app");
+    let resp = http.get(&url).header("authorization", sts_audience).send().await.expect("get");
+    assert_eq!(resp.status().as_u16(), 400, "a token for another audience is refused");
+    let resp = http.get(&url).send().await.expect("get");
+    assert_eq!(resp.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn issuer_keys_rotate_and_rs256_works() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    web_identity(&server, &issuer.token("alpha", "app"), "first").await.expect("es256");
+    let rs = issuer.key(1).sign(&issuer.claims("alpha", "app", &["sts.amazonaws.com"]));
+    web_identity(&server, &rs, "rsa").await.expect("rs256");
+    let fetched = issuer.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst);
+    let new_key = issuer.rotate("es-2");
+    let token = new_key.sign(&issuer.claims("alpha", "app", &["sts.amazonaws.com"]));
+    web_identity(&server, &token, "rotated").await.expect("a new kid triggers a refetch");
+    assert_eq!(issuer.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst), fetched + 1);
+    // Unknown kids do not hammer the issuer: the refetch is rate-limited.
+    let stray = Key::es256("stray").sign(&issuer.claims("alpha", "app", &["sts.amazonaws.com"]));
+    for _ in 0..3 {
+        let _ = web_identity(&server, &stray, "stray").await;
+    }
+    assert!(issuer.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst) <= fetched + 2);
+}
