@@ -318,6 +318,24 @@ impl S3Client {
         if resp.status().is_success() { Ok(resp) } else { Err(error_from_response(resp).await) }
     }
 
+    /// STS `AssumeRoleWithWebIdentity` (an unsigned form POST to `/`); drains the reply.
+    pub async fn assume_role_with_web_identity(&self, form: &Bytes) -> Result<u64, OpError> {
+        let uri = Uri::try_from(format!("{}/", self.endpoint.base))
+            .map_err(|e| OpError::BadResponse(format!("cannot build request URI: {e}")))?;
+        let mut req = Request::new(ReqBody::bytes(form.clone()));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri;
+        let h = req.headers_mut();
+        h.insert(HOST, self.host_header.clone());
+        h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        h.insert(CONTENT_LENGTH, HeaderValue::from(form.len()));
+        let resp = self.http.request(req).await.map_err(|e| OpError::transport(&e))?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(resp).await);
+        }
+        drain(resp.into_body()).await
+    }
+
     /// PutObject with `payload` as the body.
     pub async fn put_object(&self, bucket: &str, key: &str, payload: &Payload) -> Result<(), OpError> {
         let path = encode_path(bucket, key);

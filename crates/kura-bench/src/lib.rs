@@ -91,6 +91,14 @@ pub struct BenchArgs {
     /// Leave the objects (and the bucket) in place instead of deleting them afterwards.
     #[arg(long)]
     pub keep: bool,
+
+    /// Role to assume (web-identity workload).
+    #[arg(long, env = "AWS_ROLE_ARN", value_name = "ARN")]
+    pub role_arn: Option<String>,
+
+    /// File holding the OIDC token to exchange (web-identity workload), e.g. from `kura oidc token`.
+    #[arg(long, env = "AWS_WEB_IDENTITY_TOKEN_FILE", value_name = "FILE")]
+    pub web_identity_token_file: Option<std::path::PathBuf>,
 }
 
 impl BenchArgs {
@@ -108,6 +116,8 @@ impl BenchArgs {
             region: None,
             payload: PayloadMode::Unsigned,
             keep: false,
+            role_arn: None,
+            web_identity_token_file: None,
         }
     }
 
@@ -122,6 +132,10 @@ impl BenchArgs {
         }
         if self.size.bytes() > size::MAX_SIZE {
             return bad(format!("--size {} is larger than the 5GiB a single S3 PUT allows", self.size));
+        }
+        if self.workload == Workload::WebIdentity && (self.role_arn.is_none() || self.web_identity_token_file.is_none())
+        {
+            return bad("--workload web-identity needs --role-arn and --web-identity-token-file".into());
         }
         if self.workload != Workload::Delete && self.duration.is_zero() {
             return bad("--duration must be longer than 0s".into());
@@ -328,8 +342,13 @@ async fn bench(
     let bucket = args.bucket.clone().unwrap_or_else(|| format!("kura-bench-{run_id}"));
     let prefix = format!("kura-bench-{run_id}/");
 
-    progress.spinner(&format!("preparing bucket {bucket}"));
-    let exists = client.bucket_exists(&bucket).await.map_err(|e| BenchError::from_op(url, "HeadBucket", e))?;
+    let sts_form = sts_form(args)?;
+    let objects = args.workload.uses_objects();
+    if objects {
+        progress.spinner(&format!("preparing bucket {bucket}"));
+    }
+    let exists =
+        !objects || client.bucket_exists(&bucket).await.map_err(|e| BenchError::from_op(url, "HeadBucket", e))?;
     let created = if exists {
         false
     } else {
@@ -348,13 +367,15 @@ async fn bench(
         prefix,
         concurrency: args.concurrency,
         shared: Arc::clone(shared),
+        sts_form,
     });
 
     let outcome = measure(args, &plan, progress).await;
     progress.finish();
 
     let mut warnings = Vec::new();
-    if args.keep {
+    if !objects {
+    } else if args.keep {
         warnings.push(format!("--keep: objects left under s3://{}/{}", plan.bucket, plan.prefix));
     } else {
         progress.spinner("cleaning up");
@@ -372,6 +393,24 @@ async fn bench(
     let mut report = outcome?;
     report.warnings.extend(warnings);
     Ok(report)
+}
+
+/// The `AssumeRoleWithWebIdentity` form of the web-identity workload (`None` for other workloads).
+fn sts_form(args: &BenchArgs) -> Result<Option<bytes::Bytes>, BenchError> {
+    let (Workload::WebIdentity, Some(role), Some(file)) =
+        (args.workload, &args.role_arn, &args.web_identity_token_file)
+    else {
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(file)
+        .map_err(|e| BenchError::InvalidArgs(format!("--web-identity-token-file {}: {e}", file.display())))?;
+    let enc = kura_sigv4::encode_query_component;
+    let form = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleSessionName=kura-bench&RoleArn={}&WebIdentityToken={}",
+        enc(role),
+        enc(token.trim())
+    );
+    Ok(Some(bytes::Bytes::from(form)))
 }
 
 async fn measure(args: &BenchArgs, plan: &Arc<Plan>, progress: &mut Progress) -> Result<Report, BenchError> {

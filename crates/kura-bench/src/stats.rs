@@ -148,11 +148,13 @@ pub enum OpKind {
     Delete,
     /// A complete ListObjectsV2 listing of the benchmark prefix (all pages).
     List,
+    /// STS `AssumeRoleWithWebIdentity`.
+    Sts,
 }
 
 impl OpKind {
     /// All kinds, in report order.
-    pub const ALL: [OpKind; 5] = [OpKind::Get, OpKind::Put, OpKind::Head, OpKind::Delete, OpKind::List];
+    pub const ALL: [OpKind; 6] = [OpKind::Get, OpKind::Put, OpKind::Head, OpKind::Delete, OpKind::List, OpKind::Sts];
 
     /// Upper-case name (`GET`, `PUT`, ...).
     pub fn name(self) -> &'static str {
@@ -162,6 +164,7 @@ impl OpKind {
             OpKind::Head => "HEAD",
             OpKind::Delete => "DELETE",
             OpKind::List => "LIST",
+            OpKind::Sts => "STS",
         }
     }
 
@@ -185,7 +188,7 @@ pub struct OpStats {
 #[derive(Debug, Clone, Default)]
 pub struct WorkerStats {
     /// Per-kind counters, indexed by `OpKind as usize`.
-    pub by_kind: [OpStats; 5],
+    pub by_kind: [OpStats; OpKind::ALL.len()],
     /// Failures by S3 error code (or a short transport-error label).
     pub errors_by_code: BTreeMap<String, u64>,
     /// ListObjectsV2 pages fetched (list workload).

@@ -41,6 +41,8 @@ pub enum Workload {
     List,
     /// DeleteObject of each preloaded object once.
     Delete,
+    /// STS `AssumeRoleWithWebIdentity` with the token of `--web-identity-token-file` (no objects).
+    WebIdentity,
 }
 
 impl Workload {
@@ -53,12 +55,18 @@ impl Workload {
             Workload::Stat => "stat",
             Workload::List => "list",
             Workload::Delete => "delete",
+            Workload::WebIdentity => "web-identity",
         }
     }
 
     /// Whether the working set must be uploaded before the workload starts.
     pub fn needs_preload(self) -> bool {
-        !matches!(self, Workload::Put)
+        !matches!(self, Workload::Put | Workload::WebIdentity)
+    }
+
+    /// Whether the workload reads and writes objects (and so needs a bucket).
+    pub fn uses_objects(self) -> bool {
+        self != Workload::WebIdentity
     }
 }
 
@@ -138,6 +146,8 @@ pub struct Plan {
     pub concurrency: usize,
     /// Progress counters and the stop flag.
     pub shared: Arc<Shared>,
+    /// The `AssumeRoleWithWebIdentity` form (web-identity workload).
+    pub sts_form: Option<bytes::Bytes>,
 }
 
 impl Plan {
@@ -198,6 +208,7 @@ pub async fn run(plan: &Arc<Plan>, workload: Workload, duration: Duration) -> (W
                 Workload::List => worker.list().await,
                 Workload::Delete => worker.delete().await,
                 Workload::Mixed => worker.mixed().await,
+                Workload::WebIdentity => worker.web_identity().await,
             }
             stats
         }));
@@ -246,7 +257,7 @@ impl Worker<'_> {
             OpKind::Get => plan.client.get_object(&plan.bucket, key).await,
             OpKind::Head => plan.client.head_object(&plan.bucket, key).await.map(|()| 0),
             OpKind::Delete => plan.client.delete_object(&plan.bucket, key).await.map(|()| 0),
-            OpKind::List => Ok(0),
+            OpKind::List | OpKind::Sts => Ok(0),
         };
         self.record(kind, started, result);
     }
@@ -262,6 +273,16 @@ impl Worker<'_> {
         while self.running() {
             let i = rng.random_range(0..n);
             self.one(kind, i).await;
+        }
+    }
+
+    /// AssumeRoleWithWebIdentity in a loop.
+    async fn web_identity(&mut self) {
+        let Some(form) = self.plan.sts_form.clone() else { return };
+        while self.running() {
+            let started = Instant::now();
+            let result = self.plan.client.assume_role_with_web_identity(&form).await;
+            self.record(OpKind::Sts, started, result);
         }
     }
 

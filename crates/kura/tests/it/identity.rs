@@ -396,3 +396,26 @@ async fn issuer_keys_rotate_and_rs256_works() {
     }
     assert!(issuer.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst) <= fetched + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kura_bench_measures_assume_role_with_web_identity() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let token_file = server.scratch("bench.token");
+    std::fs::write(&token_file, issuer.token("alpha", "app")).expect("token file");
+    let mut args = kura_bench::BenchArgs::new(server.endpoint());
+    args.workload = kura_bench::Workload::WebIdentity;
+    args.duration = Duration::from_secs(1);
+    args.concurrency = 4;
+    args.role_arn = Some("arn:aws:iam::000000000000:role/app".into());
+    args.web_identity_token_file = Some(token_file);
+    let creds = kura_bench::Credentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: SECRET_KEY.into(),
+        session_token: None,
+    };
+    let report = kura_bench::run_with(args, creds, "us-east-1").await.expect("bench");
+    assert_eq!(report.errors, 0, "{:?}", report.errors_by_code);
+    assert!(report.ops > 0);
+    assert!(report.by_op.contains_key(&kura_bench::OpKind::Sts), "{:?}", report.by_op.keys());
+}
