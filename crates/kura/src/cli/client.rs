@@ -14,12 +14,73 @@ use std::time::SystemTime;
 /// Where the server is and how to reach it.
 #[derive(Debug, Clone, Args)]
 pub struct EndpointArgs {
-    /// The kura URL [default: $AWS_ENDPOINT_URL, else http://127.0.0.1:9000].
+    /// The kura URL [default: $AWS_ENDPOINT_URL, else the first server.public_urls of the config file,
+    /// else http://127.0.0.1:9000].
     #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Region for signing [default: from the AWS config chain, else us-east-1].
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// kura's config file, read only for server.public_urls.
+    #[arg(long, global = true, env = "KURA_CONFIG", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+/// The endpoint, region and credentials a command signs with.
+pub struct Resolved {
+    /// `http(s)://host[:port]`, no trailing `/`.
+    pub endpoint: String,
+    /// Signing region.
+    pub region: String,
+    /// Credentials from the AWS chain.
+    pub credentials: aws_credential_types::Credentials,
+}
+
+impl EndpointArgs {
+    /// Resolves the endpoint (flag, `AWS_ENDPOINT_URL`, the config's first public URL, default) and loads
+    /// credentials and region from the AWS chain (environment, profile, web identity, container
+    /// credentials).
+    pub async fn resolve(&self) -> anyhow::Result<Resolved> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(r) = &self.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        let config = loader.load().await;
+        let region = config.region().map_or_else(|| "us-east-1".to_owned(), |r| r.as_ref().to_owned());
+        let provider = config
+            .credentials_provider()
+            .context("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .context("loading AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …)")?;
+        let endpoint = match &self.endpoint_url {
+            Some(e) => e.clone(),
+            None => match std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()) {
+                Some(e) => e,
+                None => self.first_public_url()?.unwrap_or_else(|| "http://127.0.0.1:9000".to_owned()),
+            },
+        };
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            bail!("--endpoint-url {endpoint:?} must start with http:// or https://");
+        }
+        Ok(Resolved { endpoint, region, credentials })
+    }
+
+    /// `server.public_urls[0]` of the config file, if one is given.
+    fn first_public_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(path) = &self.config else { return Ok(None) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let doc: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not YAML", path.display()))?;
+        Ok(doc
+            .get("server")
+            .and_then(|s| s.get("public_urls"))
+            .and_then(|u| u.get(0))
+            .and_then(|u| u.as_str())
+            .map(str::to_owned))
+    }
 }
 
 /// A signed-request client.
@@ -39,30 +100,9 @@ pub struct Reply {
 }
 
 impl SignedClient {
-    /// Loads credentials and region from the AWS chain.
+    /// Resolves the endpoint and loads credentials and region from the AWS chain.
     pub async fn connect(args: &EndpointArgs) -> anyhow::Result<Self> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(r) = &args.region {
-            loader = loader.region(Region::new(r.clone()));
-        }
-        let config = loader.load().await;
-        let region = config.region().map_or_else(|| "us-east-1".to_owned(), |r| r.as_ref().to_owned());
-        let provider = config
-            .credentials_provider()
-            .context("no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .context("loading AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, …)")?;
-        let endpoint = args
-            .endpoint_url
-            .clone()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()))
-            .unwrap_or_else(|| "http://127.0.0.1:9000".to_owned());
-        let endpoint = endpoint.trim_end_matches('/').to_owned();
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            bail!("--endpoint-url {endpoint:?} must start with http:// or https://");
-        }
+        let Resolved { endpoint, region, credentials } = args.resolve().await?;
         Ok(Self { endpoint, region, credentials, http: reqwest::Client::new() })
     }
 

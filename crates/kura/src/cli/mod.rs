@@ -3,6 +3,7 @@
 mod admin;
 mod client;
 mod oidc;
+mod presign;
 mod server;
 
 use kura_bench::BenchArgs;
@@ -25,6 +26,8 @@ pub enum Command {
     Server(server::ServerArgs),
     /// Manage users, policies and bucket access of a running kura (admin API).
     Admin(admin::AdminArgs),
+    /// Presign a GET, PUT or DELETE URL, or a POST upload form, locally (credentials from the AWS chain).
+    Presign(presign::PresignArgs),
     /// Create an OIDC issuer for a cluster's service-account tokens, and mint test tokens.
     Oidc(oidc::OidcArgs),
     /// Measure an S3 endpoint (kura or any other): ops/s, MiB/s, latency percentiles, errors.
@@ -37,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => server::run(args).await,
         Command::Admin(args) => admin::run(args).await,
         Command::Oidc(args) => oidc::run(args),
+        Command::Presign(args) => presign::run(args).await,
         Command::Bench(args) => {
             let json = args.json;
             let report = kura_bench::run(args).await?;
@@ -48,4 +52,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Parses a duration written `90`, `90s`, `10m`, `1h` or `2d` into seconds; `flag` names it in errors.
+pub fn parse_seconds(text: &str, flag: &str) -> anyhow::Result<u64> {
+    use anyhow::Context as _;
+    let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = num.parse().with_context(|| format!("{flag} {text:?}: expected e.g. 10m, 1h, 3600s"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("{flag} {text:?}: the unit must be s, m, h or d"),
+    };
+    n.checked_mul(mult).with_context(|| format!("{flag} {text:?} is too long"))
 }

@@ -195,26 +195,12 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parses `90s`, `10m`, `1h`, `2d` or plain seconds.
-fn parse_ttl(text: &str) -> anyhow::Result<u64> {
-    let (num, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = num.parse().with_context(|| format!("--ttl {text:?}: expected e.g. 10m, 1h, 3600s"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => bail!("--ttl {text:?}: the unit must be s, m, h or d"),
-    };
-    Ok(n * mult)
-}
-
 fn mint(args: &TokenArgs) -> anyhow::Result<String> {
     let pem_bytes = std::fs::read(&args.key).with_context(|| format!("reading {}", args.key.display()))?;
     let (key, alg) = load_key(&pem_bytes)?;
     let jwk = public_jwk(&key, alg)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let ttl = parse_ttl(&args.ttl)?;
+    let ttl = super::parse_seconds(&args.ttl, "--ttl")?;
     let sub = match (&args.sub, &args.namespace, &args.service_account) {
         (Some(s), _, _) => s.clone(),
         (None, Some(ns), Some(sa)) => format!("system:serviceaccount:{ns}:{sa}"),
@@ -249,12 +235,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ttl_units() {
-        assert_eq!(parse_ttl("90").ok(), Some(90));
-        assert_eq!(parse_ttl("10m").ok(), Some(600));
-        assert_eq!(parse_ttl("2h").ok(), Some(7200));
-        assert!(parse_ttl("1y").is_err());
-        assert!(parse_ttl("m").is_err());
+    fn durations() {
+        let p = |t: &str| super::super::parse_seconds(t, "--ttl").ok();
+        assert_eq!(p("90"), Some(90));
+        assert_eq!(p("10m"), Some(600));
+        assert_eq!(p("2h"), Some(7200));
+        assert_eq!(p("1y"), None);
+        assert_eq!(p("m"), None);
     }
 
     #[test]

@@ -10,4 +10,5 @@ mod identity;
 mod listing;
 mod multipart;
 mod objects;
+mod presign;
 mod signatures;
