@@ -339,7 +339,10 @@ async fn bench(
     progress: &mut Progress,
 ) -> Result<Report, BenchError> {
     let run_id = format!("{:08x}", rand::rng().random::<u32>());
-    let bucket = args.bucket.clone().unwrap_or_else(|| format!("kura-bench-{run_id}"));
+    let bucket = match args.workload.uses_objects() {
+        true => args.bucket.clone().unwrap_or_else(|| format!("kura-bench-{run_id}")),
+        false => String::new(),
+    };
     let prefix = format!("kura-bench-{run_id}/");
 
     let sts_form = sts_form(args)?;

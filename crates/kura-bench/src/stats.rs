@@ -409,11 +409,26 @@ impl Report {
     /// The human-readable report.
     pub fn to_human(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "kura bench: {} {} x {} objects, concurrency {}, {:.1}s against {} (bucket {})",
-            self.workload, self.size_human, self.objects, self.concurrency, self.duration_s, self.endpoint, self.bucket
-        );
+        if self.bucket.is_empty() {
+            // A workload without objects (web-identity).
+            let _ = writeln!(
+                s,
+                "kura bench: {}, concurrency {}, {:.1}s against {}",
+                self.workload, self.concurrency, self.duration_s, self.endpoint
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "kura bench: {} {} x {} objects, concurrency {}, {:.1}s against {} (bucket {})",
+                self.workload,
+                self.size_human,
+                self.objects,
+                self.concurrency,
+                self.duration_s,
+                self.endpoint,
+                self.bucket
+            );
+        }
         let _ = writeln!(
             s,
             "  ops        {:>12}   {:>10.1} ops/s   {:>9.2} MiB/s",
