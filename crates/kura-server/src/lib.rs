@@ -7,6 +7,7 @@
 //! admin API; [`errors`] is the one place that maps failures to S3 error codes. See ARCHITECTURE.md.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod config;
@@ -63,6 +64,9 @@ pub enum ServerError {
     /// The configuration could not be applied.
     #[error("applying the configuration: {0}")]
     Iam(#[from] IamError),
+    /// The audit log file could not be opened.
+    #[error("audit log: {0}")]
+    Audit(std::io::Error),
     /// The session-key file could not be read or created.
     #[error("{0}")]
     Identity(#[from] identity::IdentityError),
@@ -101,6 +105,7 @@ impl Server {
         }
         let urls: Vec<String> =
             options.config.server.public_urls.iter().chain(&options.config.server.internal_urls).cloned().collect();
+        let audit = audit::Audit::start(&options.config.audit).map_err(ServerError::Audit)?;
         let keys_file = options.config.identity.session_keys_file.clone();
         let keyring = identity::session::Keyring::load_or_create(
             &keys_file.unwrap_or_else(|| data.join(identity::session::SESSION_KEYS_FILE)),
@@ -131,7 +136,7 @@ impl Server {
             auth::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
-        let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, aliases, iam.clone()));
+        let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, aliases, iam.clone(), audit));
         Ok(Self { listener, dispatch, local_addr, iam })
     }
 

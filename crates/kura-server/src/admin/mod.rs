@@ -165,6 +165,13 @@ impl S3Route for AdminApi {
         let caller = caller_of(&state, req.credentials.as_ref().map(|c| c.access_key.as_str()), token.as_deref())
             .map_err(crate::errors::session_error)?;
         let (action, resource) = authz_of(&endpoint);
+        if let Some(slot) = req.extensions.get::<crate::audit::AuditSlot>() {
+            let how = if req.headers.contains_key(http::header::AUTHORIZATION) { "header" } else { "presigned" };
+            slot.fill(|f| {
+                f.operation = Some(action.to_owned());
+                f.caller = crate::audit::Attribution::of(&caller, how);
+            });
+        }
         let mut context = Context::new();
         caller.fill_context(&mut context);
         self.authorize(&state, &caller, action, &resource, &context, &endpoint).await?;

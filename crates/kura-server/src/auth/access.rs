@@ -1,6 +1,7 @@
 //! The authorisation hook s3s calls after the signature check, before the operation runs.
 
 use super::context::{self, AuthType, RemoteAddr, RequestFacts};
+use crate::audit::{Attribution, AuditSlot};
 use crate::authz::{Access, Authorizer, Caller};
 use crate::errors::StoreResultExt;
 use crate::iam::{Iam, IamState};
@@ -182,6 +183,7 @@ impl S3Access for KuraAccess {
             trusted_proxies: &state.trusted_proxies,
             auth_type: AuthType::of(op, cx.uri(), cx.headers(), cx.credentials().is_some()),
         };
+        let auth_type = facts.auth_type;
         let context = Arc::new(context::build(&facts, &caller));
         let path = cx.s3_path();
         let (bucket, key) = match path {
@@ -189,6 +191,15 @@ impl S3Access for KuraAccess {
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
+        if let Some(slot) = cx.extensions_mut().get::<AuditSlot>() {
+            slot.fill(|f| {
+                f.operation = Some(op.to_owned());
+                f.bucket.clone_from(&bucket);
+                f.key.clone_from(&key);
+                f.caller = Attribution::of(&caller, auth_type.audit_name());
+                f.source_ip = context.get("aws:SourceIp").and_then(|v| v.first()).cloned();
+            });
+        }
         let copy = copy_source(cx.headers());
         cx.extensions_mut().insert(Authenticated { caller: caller.clone(), context: context.clone() });
         let Some(authz) = s3_authz(op) else {

@@ -40,6 +40,16 @@ impl AuthType {
         }
     }
 
+    /// How the audit log names it.
+    pub fn audit_name(self) -> &'static str {
+        match self {
+            AuthType::Header => "header",
+            AuthType::Presigned => "presigned",
+            AuthType::Post => "post",
+            AuthType::Anonymous => "anonymous",
+        }
+    }
+
     /// The `s3:authType` value.
     pub fn s3_auth_type(self) -> Option<&'static str> {
         match self {

@@ -37,6 +37,9 @@ pub struct Config {
     /// Workload identity: OIDC providers, roles, pod identity.
     #[serde(default)]
     pub identity: IdentitySection,
+    /// The audit log (read at start; changing it needs a restart).
+    #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
     /// `policies`, parsed and validated.
     #[serde(skip)]
     pub parsed_policies: BTreeMap<String, Arc<Policy>>,

@@ -3,6 +3,7 @@
 //! `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` are set, sending the pod's projected service-account token
 //! as `Authorization`.
 
+use crate::audit::AuditSlot;
 use crate::iam::Iam;
 use crate::sts::error::StsError;
 use bytes::Bytes;
@@ -12,7 +13,8 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 pub const PATH: &str = "/kura/v1/credentials";
 
 /// Answers one request: the credentials JSON the SDKs expect, or a JSON error.
-pub async fn respond(iam: &Iam, method: &Method, headers: &HeaderMap) -> Response<s3s::Body> {
+pub async fn respond(iam: &Iam, method: &Method, headers: &HeaderMap, slot: &AuditSlot) -> Response<s3s::Body> {
+    slot.fill(|f| f.operation = Some("GetPodCredentials".to_owned()));
     if method != Method::GET {
         return json(StatusCode::METHOD_NOT_ALLOWED, error_body("MethodNotAllowed", "use GET"));
     }
@@ -34,6 +36,7 @@ pub async fn respond(iam: &Iam, method: &Method, headers: &HeaderMap) -> Respons
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     match iam.snapshot().identity.pod_credentials(token, now).await {
         Ok((issued, token)) => {
+            slot.fill(|f| f.caller = crate::sts::issued_attribution(&issued, "pod-identity"));
             tracing::info!(
                 target: "kura::audit",
                 action = "PodIdentity",

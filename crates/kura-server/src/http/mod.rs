@@ -46,6 +46,7 @@ pub struct Dispatch {
     sts: crate::sts::Sts,
     aliases: crate::auth::sigv4::HostAliases,
     iam: Arc<crate::iam::Iam>,
+    audit: crate::audit::Audit,
     next_request: AtomicU64,
     instance: u32,
 }
@@ -57,8 +58,9 @@ impl Dispatch {
         sts: crate::sts::Sts,
         aliases: crate::auth::sigv4::HostAliases,
         iam: Arc<crate::iam::Iam>,
+        audit: crate::audit::Audit,
     ) -> Self {
-        Self { s3, sts, aliases, iam, next_request: AtomicU64::new(1), instance: rand::random() }
+        Self { s3, sts, aliases, iam, audit, next_request: AtomicU64::new(1), instance: rand::random() }
     }
 
     fn request_id(&self) -> String {
@@ -75,22 +77,42 @@ impl Dispatch {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
-        let mut resp = match route(req.method(), req.uri(), req.headers()) {
+        let slot = crate::audit::AuditSlot::default();
+        let signer = kura_sigv4::parse_auth(req.uri(), req.headers()).ok().flatten().map(|a| a.access_key);
+        let mut signed_host = None;
+        let endpoint = route(req.method(), req.uri(), req.headers());
+        let api = match endpoint {
+            Endpoint::Health(_) => None,
+            Endpoint::Credentials => Some("credentials"),
+            Endpoint::Sts => Some("sts"),
+            Endpoint::S3 if path.starts_with(crate::admin::PREFIX) => Some("admin"),
+            Endpoint::S3 => Some("s3"),
+        };
+        let mut resp = match endpoint {
             Endpoint::Health(p) => health::respond(p),
-            Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers()).await,
-            Endpoint::Sts => self.sts(req, &request_id).await,
+            Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers(), &slot).await,
+            Endpoint::Sts => self.sts(req, &request_id, &slot).await,
             Endpoint::S3 => {
                 let mut req = req.map(s3s::Body::from);
                 req.extensions_mut().insert(crate::auth::context::RemoteAddr(peer));
+                req.extensions_mut().insert(slot.clone());
                 let (method, uri) = (req.method().clone(), req.uri().clone());
                 let state = self.iam.snapshot();
                 let secret = |key: &str| state.secret_for(key).map(|s| s.expose().to_owned());
-                match self.aliases.admit(&method, &uri, req.headers_mut(), secret) {
+                let admission = self.aliases.admit(&method, &uri, req.headers_mut(), secret);
+                if signer.is_some() {
+                    signed_host =
+                        req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
+                }
+                match admission {
                     crate::auth::sigv4::Admission::Refused => unknown_host(&request_id),
                     _ => self.s3.call(req).await?,
                 }
             }
         };
+        if let Some(api) = api.filter(|_| self.audit.enabled()) {
+            self.audit(api, &request_id, (peer, started, bytes_in), signer, signed_host, &slot, &resp);
+        }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);
         }
@@ -110,7 +132,57 @@ impl Dispatch {
 }
 
 impl Dispatch {
-    async fn sts(&self, req: Request<Incoming>, request_id: &str) -> Response<s3s::Body> {
+    /// Writes the request's audit line.
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        api: &'static str,
+        request_id: &str,
+        (peer, started, bytes_in): (SocketAddr, Instant, u64),
+        signer: Option<String>,
+        signed_host: Option<String>,
+        slot: &crate::audit::AuditSlot,
+        resp: &Response<s3s::Body>,
+    ) {
+        let facts = slot.take();
+        let mut caller = facts.caller;
+        if caller.access_key.is_none() && caller.principal.is_none() {
+            // Refused before anyone could say who it was (bad signature, unknown key): name the key.
+            caller.access_key = signer;
+            caller.auth_type = Some(if caller.access_key.is_some() { "signed" } else { "anonymous" });
+        }
+        let status = resp.status();
+        let error_code = (status.is_client_error() || status.is_server_error())
+            .then(|| resp.body().bytes())
+            .flatten()
+            .and_then(|b| crate::audit::error_code(&b));
+        let record = crate::audit::Record {
+            time: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            request_id,
+            api,
+            operation: facts.operation,
+            bucket: facts.bucket,
+            key: facts.key,
+            status: status.as_u16(),
+            error_code,
+            bytes_in,
+            bytes_out: resp.body().bytes().map_or_else(|| content_length(resp.headers()), |b| b.len() as u64),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            source_ip: facts.source_ip.unwrap_or_else(|| peer.ip().to_string()),
+            signed_host,
+            caller,
+        };
+        self.audit.record(&record);
+    }
+
+    async fn sts(
+        &self,
+        req: Request<Incoming>,
+        request_id: &str,
+        slot: &crate::audit::AuditSlot,
+    ) -> Response<s3s::Body> {
         use http_body_util::BodyExt as _;
         let (parts, body) = req.into_parts();
         let (status, xml) = match http_body_util::Limited::new(body, crate::sts::MAX_BODY).collect().await {
@@ -122,7 +194,7 @@ impl Dispatch {
                     headers: &parts.headers,
                     body: &body,
                 };
-                self.sts.handle(req, request_id).await
+                self.sts.handle(req, request_id, slot).await
             }
             Err(_) => {
                 let e = crate::sts::error::StsError::new(

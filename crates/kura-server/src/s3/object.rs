@@ -102,6 +102,9 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
         && let Some(access) = &s3.access
     {
         // A browser POST names its key in the form, which the access hook cannot see.
+        if let Some(slot) = extensions.get::<crate::audit::AuditSlot>() {
+            slot.fill(|f| f.key = Some(input.key.clone()));
+        }
         access.decide_object(extensions.get::<crate::auth::Authenticated>(), "s3:PutObject", &bucket, &input.key)?;
     }
     let object_headers = object_headers_from!(input);

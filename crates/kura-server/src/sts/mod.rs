@@ -9,6 +9,7 @@
 pub mod error;
 pub mod xml;
 
+use crate::audit::{Attribution, AuditSlot};
 use crate::auth::{caller_of, session_token};
 use crate::authz::{Access, Authorizer, Caller};
 use crate::iam::{Iam, IamState};
@@ -66,8 +67,8 @@ impl Sts {
     }
 
     /// Serves one request: `(status, XML body)`.
-    pub async fn handle(&self, req: StsRequest<'_>, request_id: &str) -> (StatusCode, String) {
-        match self.dispatch(&req, request_id).await {
+    pub async fn handle(&self, req: StsRequest<'_>, request_id: &str, slot: &AuditSlot) -> (StatusCode, String) {
+        match self.dispatch(&req, request_id, slot).await {
             Ok(body) => (StatusCode::OK, body),
             Err(e) => {
                 tracing::info!(target: "kura::sts", code = e.code, message = %e.message, "STS request refused");
@@ -76,9 +77,10 @@ impl Sts {
         }
     }
 
-    async fn dispatch(&self, req: &StsRequest<'_>, request_id: &str) -> Result<String, StsError> {
+    async fn dispatch(&self, req: &StsRequest<'_>, request_id: &str, slot: &AuditSlot) -> Result<String, StsError> {
         let params = parameters(req.uri, req.body)?;
         let action = params.get("Action").map(String::as_str).unwrap_or_default();
+        slot.fill(|f| f.operation = Some(action.to_owned()));
         let state = self.iam.snapshot();
         let now = unix_now();
         let result = match action {
@@ -86,6 +88,7 @@ impl Sts {
                 let token = required(&params, "WebIdentityToken")?;
                 let session = session_request(&params)?;
                 let (issued, token) = state.identity.assume_role_with_web_identity(&session, token, now).await?;
+                slot.fill(|f| f.caller = issued_attribution(&issued, "web-identity"));
                 tracing::info!(
                     target: "kura::audit",
                     action,
@@ -106,7 +109,7 @@ impl Sts {
                 )
             }
             "AssumeRole" => {
-                let caller = self.authenticate(req, &state)?;
+                let caller = self.authenticate(req, &state, slot)?;
                 let session = session_request(&params)?;
                 let mut context = Context::new();
                 caller.fill_context(&mut context);
@@ -116,6 +119,7 @@ impl Sts {
                     self.authz.evaluate(&state, &caller, &access).is_allowed()
                 };
                 let issued = state.identity.assume_role(&caller, &session, identity_allows, now)?;
+                slot.fill(|f| f.caller.role = Some(issued.role.name.clone()));
                 tracing::info!(
                     target: "kura::audit",
                     action,
@@ -128,7 +132,7 @@ impl Sts {
                 xml::session(&issued)
             }
             "GetCallerIdentity" => {
-                let caller = self.authenticate(req, &state)?;
+                let caller = self.authenticate(req, &state, slot)?;
                 let principal = caller.principal();
                 format!(
                     "<Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account>",
@@ -156,7 +160,7 @@ impl Sts {
 
     /// Verifies the request's SigV4 signature (service `sts`) and its session token, and says who
     /// signed it.
-    fn authenticate(&self, req: &StsRequest<'_>, state: &IamState) -> Result<Caller, StsError> {
+    fn authenticate(&self, req: &StsRequest<'_>, state: &IamState, slot: &AuditSlot) -> Result<Caller, StsError> {
         let sig = |m: String| StsError::new("SignatureDoesNotMatch", StatusCode::FORBIDDEN, m);
         let parsed = match kura_sigv4::parse_auth(req.uri, req.headers) {
             Ok(Some(p)) => p,
@@ -220,7 +224,27 @@ impl Sts {
             ));
         }
         let token = session_token(req.uri, req.headers);
-        Ok(caller_of(state, Some(&parsed.access_key), token.as_deref())?)
+        let caller = caller_of(state, Some(&parsed.access_key), token.as_deref())?;
+        let how = if parsed.form == kura_sigv4::SignatureForm::Query { "presigned" } else { "header" };
+        slot.fill(|f| f.caller = Attribution::of(&caller, how));
+        Ok(caller)
+    }
+}
+
+/// The audit attribution of a session issued to a workload: the session, and the token's subject and
+/// Kubernetes identity.
+pub fn issued_attribution(issued: &crate::identity::Issued, how: &'static str) -> Attribution {
+    let claims = &issued.claims;
+    Attribution {
+        principal: Some(crate::identity::assumed_role_arn(&claims.role, &claims.session)),
+        access_key: Some(issued.credentials.access_key.clone()),
+        auth_type: Some(how),
+        role: Some(claims.role.clone()),
+        session: Some(claims.session.clone()),
+        sub: claims.vars.get("jwt:sub").cloned(),
+        namespace: claims.vars.get("k8s:namespace").cloned(),
+        service_account: claims.vars.get("k8s:serviceaccount").cloned(),
+        ticket: None,
     }
 }
 

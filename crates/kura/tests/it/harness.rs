@@ -249,3 +249,29 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A multipart/form-data body: the form's fields, then the file.
+pub fn multipart(
+    fields: &serde_json::Map<String, serde_json::Value>,
+    file_name: &str,
+    data: &[u8],
+) -> (String, Vec<u8>) {
+    let boundary = "kura-test-boundary-7d9f";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        let value = value.as_str().expect("string field");
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             Content-Type: text/plain\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}

@@ -10,9 +10,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use std::time::Duration;
 
-const DEPLOYER_SECRET: &str = "deployer-secret-0123456789";
+pub const DEPLOYER_SECRET: &str = "deployer-secret-0123456789";
 
-fn config(issuer: &FakeIssuer, extra_server: &str) -> String {
+pub fn config(issuer: &FakeIssuer, extra_server: &str) -> String {
     let hp = issuer.host_path();
     format!(
         r#"
@@ -75,7 +75,7 @@ fn sts(server: &TestServer, creds: Option<Credentials>) -> aws_sdk_sts::Client {
     aws_sdk_sts::Client::from_conf(b.build())
 }
 
-fn s3_with(server: &TestServer, creds: Credentials) -> aws_sdk_s3::Client {
+pub fn s3_with(server: &TestServer, creds: Credentials) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(server.endpoint())
@@ -91,7 +91,7 @@ fn to_creds(c: &aws_sdk_sts::types::Credentials) -> Credentials {
     Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()), None, "sts")
 }
 
-async fn web_identity(server: &TestServer, token: &str, session: &str) -> Result<Credentials, String> {
+pub async fn web_identity(server: &TestServer, token: &str, session: &str) -> Result<Credentials, String> {
     let out = sts(server, None)
         .assume_role_with_web_identity()
         .role_arn("arn:aws:iam::000000000000:role/app")

@@ -3,6 +3,7 @@
 mod harness;
 mod issuer;
 
+mod audit;
 mod buckets;
 mod crash;
 mod iam;

@@ -1,33 +1,11 @@
 //! `kura presign`: URLs and POST forms computed locally, used by plain HTTP clients.
 
-use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name};
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name, multipart};
 
-fn presign(server: &TestServer, args: &[&str]) -> String {
+pub fn presign(server: &TestServer, args: &[&str]) -> String {
     let (ok, out, err) = server.cli(ACCESS_KEY, SECRET_KEY, &[&["presign"], args].concat());
     assert!(ok, "kura presign {args:?}: {err}");
     out.trim().to_owned()
-}
-
-/// A multipart/form-data body: the form's fields, then the file.
-fn multipart(fields: &serde_json::Map<String, serde_json::Value>, file_name: &str, data: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "kura-test-boundary-7d9f";
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        let value = value.as_str().expect("string field");
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
-             Content-Type: text/plain\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(data);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 #[tokio::test]

@@ -1,0 +1,327 @@
+//! The audit log: one JSON line per request (S3, STS, container credentials, admin) saying who did what,
+//! how they proved it, and what came of it. Never a secret, a signature or a token.
+//!
+//! The dispatcher puts an empty [`AuditSlot`] into each request's extensions; whichever layer learns
+//! who the caller is (the S3 access hook, STS, the credentials endpoint, the admin API) fills in the
+//! [`Attribution`]; the dispatcher then writes the line with the outcome. Lines go through a bounded
+//! queue to one writer thread (rotating the file by size), so a slow disk never stalls a request; if
+//! the queue is full the line is counted as dropped and a warning is logged.
+
+use crate::authz::Caller;
+use serde::{Deserialize, Serialize};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+/// Lines queued for the writer before new ones are dropped.
+const QUEUE: usize = 65_536;
+
+/// The `audit:` section of the configuration.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Append JSON lines to this file.
+    pub path: Option<PathBuf>,
+    /// Also (or only) print them on stdout.
+    #[serde(default)]
+    pub stdout: bool,
+    /// Rotate the file when it reaches this many bytes (default 100 MiB).
+    pub max_size: Option<u64>,
+    /// Rotated files kept (`FILE.1` … `FILE.N`, default 5).
+    pub keep: Option<usize>,
+}
+
+/// Who made a request and how, as far as the server could tell.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Attribution {
+    /// Principal ARN (`anonymous` for unsigned requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Access key id that signed (never the secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    /// `header`, `presigned`, `post`, `anonymous`, `ticket`, `web-identity`, `pod-identity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<&'static str>,
+    /// For sessions: the role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// For sessions: the role session name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// For web-identity and pod sessions: the token's `sub`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// For Kubernetes workloads: the namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// For Kubernetes workloads: the service account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// The upload ticket used, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
+impl Attribution {
+    /// The attribution of a verified caller; `auth_type` says how the request was signed.
+    pub fn of(caller: &Caller, auth_type: &'static str) -> Self {
+        let mut a = Attribution {
+            principal: Some(caller.arn()),
+            access_key: caller.access_key().map(str::to_owned),
+            auth_type: Some(auth_type),
+            ..Default::default()
+        };
+        if let Caller::Session { claims, .. } = caller {
+            a.role = Some(claims.role.clone());
+            a.session = Some(claims.session.clone());
+            a.sub = claims.vars.get("jwt:sub").cloned();
+            a.namespace = claims.vars.get("k8s:namespace").cloned();
+            a.service_account = claims.vars.get("k8s:serviceaccount").cloned();
+        }
+        a
+    }
+}
+
+/// What the layers learned about one request (shared through the request's extensions).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The operation (`PutObject`, `AssumeRoleWithWebIdentity`, `admin:PutUser`, …).
+    pub operation: Option<String>,
+    /// The bucket, if any.
+    pub bucket: Option<String>,
+    /// The key, if any.
+    pub key: Option<String>,
+    /// The caller.
+    pub caller: Attribution,
+    /// The client address after trusted proxies, when a layer worked it out.
+    pub source_ip: Option<String>,
+}
+
+/// The per-request slot the layers fill in.
+#[derive(Debug, Clone, Default)]
+pub struct AuditSlot(Arc<Mutex<Facts>>);
+
+impl AuditSlot {
+    /// Records what a layer learned.
+    pub fn fill(&self, f: impl FnOnce(&mut Facts)) {
+        f(&mut self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
+    /// What was recorded.
+    pub fn take(&self) -> Facts {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+/// One audit line.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    /// RFC 3339 time the request ended.
+    pub time: String,
+    /// The `x-amz-request-id`.
+    pub request_id: &'a str,
+    /// `s3`, `sts`, `credentials`, `admin`.
+    pub api: &'static str,
+    /// The operation, when known (requests refused before routing have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// Key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// HTTP status.
+    pub status: u16,
+    /// The S3/STS error code of a failed request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Request body bytes (Content-Length).
+    pub bytes_in: u64,
+    /// Response body bytes (Content-Length).
+    pub bytes_out: u64,
+    /// Milliseconds from arrival to response headers.
+    pub duration_ms: f64,
+    /// Client address (after trusted proxies).
+    pub source_ip: String,
+    /// The host name the request was signed for (after host aliases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_host: Option<String>,
+    /// Who, and how.
+    pub caller: Attribution,
+}
+
+/// The audit log's writer.
+pub struct Audit {
+    tx: Option<SyncSender<String>>,
+    stdout: bool,
+    dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit").field("file", &self.tx.is_some()).field("stdout", &self.stdout).finish()
+    }
+}
+
+impl Audit {
+    /// No audit log.
+    pub fn disabled() -> Self {
+        Self { tx: None, stdout: false, dropped: AtomicU64::new(0) }
+    }
+
+    /// Opens the file (creating it, mode 0600) and starts the writer thread.
+    pub fn start(config: &AuditConfig) -> std::io::Result<Self> {
+        let tx = match &config.path {
+            None => None,
+            Some(path) => {
+                let mut file = RotatingFile::open(
+                    path.clone(),
+                    config.max_size.unwrap_or(100 * 1024 * 1024),
+                    config.keep.unwrap_or(5),
+                )?;
+                let (tx, rx) = std::sync::mpsc::sync_channel::<String>(QUEUE);
+                std::thread::Builder::new().name("kura-audit".into()).spawn(move || {
+                    for line in rx {
+                        if let Err(e) = file.write_line(&line) {
+                            tracing::error!(error = %e, "writing the audit log failed");
+                        }
+                    }
+                })?;
+                Some(tx)
+            }
+        };
+        Ok(Self { tx, stdout: config.stdout, dropped: AtomicU64::new(0) })
+    }
+
+    /// Whether lines go anywhere.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some() || self.stdout
+    }
+
+    /// Writes one line.
+    pub fn record(&self, record: &Record<'_>) {
+        if !self.enabled() {
+            return;
+        }
+        let Ok(line) = serde_json::to_string(record) else { return };
+        if self.stdout {
+            println!("{line}");
+        }
+        if let Some(tx) = &self.tx {
+            match tx.try_send(line) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_power_of_two() {
+                        tracing::warn!(dropped = n, "the audit log cannot keep up; lines dropped");
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+}
+
+/// An append-only file rotated by size: `FILE` → `FILE.1` → … → `FILE.keep`.
+struct RotatingFile {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    size: u64,
+    max_size: u64,
+    keep: usize,
+}
+
+impl RotatingFile {
+    fn open(path: PathBuf, max_size: u64, keep: usize) -> std::io::Result<Self> {
+        let file = Self::open_file(&path)?;
+        let size = file.metadata()?.len();
+        Ok(Self { path, file: std::io::BufWriter::new(file), size, max_size: max_size.max(1), keep })
+    }
+
+    fn open_file(path: &PathBuf) -> std::io::Result<std::fs::File> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        options.open(path)
+    }
+
+    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        if self.size > 0 && self.size + line.len() as u64 + 1 > self.max_size {
+            self.rotate()?;
+        }
+        self.file.write_all(line.as_bytes())?;
+        self.file.write_all(b"\n")?;
+        self.file.flush()?;
+        self.size += line.len() as u64 + 1;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        let name = |n: usize| {
+            let mut p = self.path.clone().into_os_string();
+            p.push(format!(".{n}"));
+            PathBuf::from(p)
+        };
+        if self.keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            for n in (1..self.keep).rev() {
+                let _ = std::fs::rename(name(n), name(n + 1));
+            }
+            std::fs::rename(&self.path, name(1))?;
+        }
+        self.file = std::io::BufWriter::new(Self::open_file(&self.path)?);
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// The `<Code>` of an S3 or STS XML error body, or the `code` of a JSON one.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if let Some(start) = text.find("<Code>") {
+        let rest = &text[start + 6..];
+        return rest.find("</Code>").map(|end| rest[..end].to_owned());
+    }
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    v.get("code")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_n_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("audit.log");
+        let mut f = RotatingFile::open(path.clone(), 100, 2).expect("open");
+        for i in 0..20 {
+            f.write_line(&format!("{{\"line\":{i:040}}}")).expect("write");
+        }
+        assert!(path.exists());
+        assert!(dir.path().join("audit.log.1").exists());
+        assert!(dir.path().join("audit.log.2").exists());
+        assert!(!dir.path().join("audit.log.3").exists());
+        assert!(std::fs::metadata(&path).expect("stat").len() <= 100);
+    }
+
+    #[test]
+    fn error_codes_from_xml_and_json() {
+        assert_eq!(error_code(b"<Error><Code>AccessDenied</Code></Error>").as_deref(), Some("AccessDenied"));
+        assert_eq!(error_code(br#"{"code":"AccessDenied","message":"x"}"#).as_deref(), Some("AccessDenied"));
+        assert_eq!(error_code(b"plain"), None);
+    }
+}
