@@ -66,6 +66,16 @@ pub struct Attribution {
 }
 
 impl Attribution {
+    /// A request signed with an upload ticket's key, before (or without) finding the ticket.
+    pub fn ticket_key(access_key: &str) -> Self {
+        Attribution {
+            access_key: Some(access_key.to_owned()),
+            auth_type: Some("ticket"),
+            ticket: Some(access_key.to_owned()),
+            ..Default::default()
+        }
+    }
+
     /// The attribution of a verified caller; `auth_type` says how the request was signed.
     pub fn of(caller: &Caller, auth_type: &'static str) -> Self {
         let mut a = Attribution {
@@ -74,6 +84,10 @@ impl Attribution {
             auth_type: Some(auth_type),
             ..Default::default()
         };
+        if let Caller::Ticket { ticket } = caller {
+            a.auth_type = Some("ticket");
+            a.ticket = Some(ticket.id.clone());
+        }
         if let Caller::Session { claims, .. } = caller {
             a.role = Some(claims.role.clone());
             a.session = Some(claims.session.clone());

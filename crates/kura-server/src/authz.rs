@@ -38,6 +38,12 @@ pub enum Caller {
         /// What its token says (role, session name, variables, tags, session policy).
         claims: Arc<SessionClaims>,
     },
+    /// A request signed with an upload ticket's key: authorised by the ticket's own limits, never by
+    /// policies.
+    Ticket {
+        /// The ticket.
+        ticket: Arc<crate::tickets::Ticket>,
+    },
     /// An unsigned request.
     Anonymous,
 }
@@ -49,6 +55,7 @@ impl Caller {
             Caller::Root { .. } => format!("arn:aws:iam::{ACCOUNT}:root"),
             Caller::User { access_key } => format!("arn:aws:iam::{ACCOUNT}:user/{access_key}"),
             Caller::Session { claims, .. } => crate::identity::assumed_role_arn(&claims.role, &claims.session),
+            Caller::Ticket { ticket } => ticket.principal.clone(),
             Caller::Anonymous => "anonymous".to_owned(),
         }
     }
@@ -59,6 +66,7 @@ impl Caller {
             Caller::Root { access_key } | Caller::User { access_key } | Caller::Session { access_key, .. } => {
                 Some(access_key)
             }
+            Caller::Ticket { ticket } => Some(&ticket.id),
             Caller::Anonymous => None,
         }
     }
@@ -73,7 +81,9 @@ impl Caller {
                 p.userid = Some(format!("{}:{}", crate::identity::role_id(&claims.role), claims.session));
                 p
             }
-            Caller::Anonymous => Principal::anonymous(),
+            // Tickets are never evaluated against policies; should one be, it has no more rights than
+            // an unsigned request.
+            Caller::Ticket { .. } | Caller::Anonymous => Principal::anonymous(),
         }
     }
 
@@ -102,7 +112,7 @@ impl Caller {
                     cx.insert(&format!("aws:PrincipalTag/{key}"), value.as_str());
                 }
             }
-            Caller::Anonymous => {
+            Caller::Ticket { .. } | Caller::Anonymous => {
                 cx.insert("aws:PrincipalType", "Anonymous");
                 cx.insert("aws:userid", "anonymous");
                 return;
@@ -252,7 +262,7 @@ pub fn identity_policies<'s>(state: &'s IamState, caller: &Caller) -> Vec<NamedP
     let names: &[String] = match caller {
         Caller::User { access_key } => state.user(access_key).map_or(&[], |u| u.policies.as_slice()),
         Caller::Session { claims, .. } => state.identity.role(&claims.role).map_or(&[], |r| r.policies.as_slice()),
-        Caller::Root { .. } | Caller::Anonymous => &[],
+        Caller::Root { .. } | Caller::Ticket { .. } | Caller::Anonymous => &[],
     };
     names
         .iter()
@@ -265,7 +275,9 @@ fn access_denied(caller: &Caller, action: &str, resource: &str, decision: &Decis
     let why = match decision.outcome {
         Outcome::ExplicitDeny => format!("with an explicit deny in {}", decision_source(decision)),
         Outcome::ImplicitDeny | Outcome::Allow => match caller {
-            Caller::Anonymous => "because no bucket policy allows anonymous access; sign the request".to_owned(),
+            Caller::Anonymous | Caller::Ticket { .. } => {
+                "because no bucket policy allows anonymous access; sign the request".to_owned()
+            }
             _ => format!("because no identity-based or bucket policy allows the {action} action"),
         },
     };

@@ -15,9 +15,11 @@ pub mod errors;
 pub mod http;
 pub mod iam;
 pub mod identity;
+pub mod presign;
 pub mod reload;
 pub mod s3;
 pub mod sts;
+pub mod tickets;
 
 use auth::{Credentials, KuraAccess, KuraAuth};
 use config::Config;

@@ -382,7 +382,10 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
     store.put_record("user", "bob", b"5".to_vec()).await.expect("replace");
     let users = store.list_records("user").await.expect("list");
     assert_eq!(users, [("alice".to_owned(), b"2".to_vec()), ("bob".to_owned(), b"5".to_vec())]);
+    assert_eq!(store.get_record("user", "bob").await.expect("get"), Some(b"5".to_vec()));
+    assert_eq!(store.get_record("users", "bob").await.expect("get"), None);
     assert!(store.delete_record("user", "bob").await.expect("delete"));
+    assert_eq!(store.get_record("user", "bob").await.expect("get"), None);
     assert!(!store.delete_record("user", "bob").await.expect("delete again"));
     assert_eq!(store.list_records("user").await.expect("list").len(), 1);
     assert!(store.list_records("nothing").await.expect("list").is_empty());

@@ -123,6 +123,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_record(&self, kind: &str, id: &str) -> StoreResult<bool>;
     /// Every record of one kind, ordered by id.
     async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>>;
+    /// One record, if it exists.
+    async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>>;
 }
 
 /// A stream of body chunks read from a blob.

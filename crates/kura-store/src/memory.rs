@@ -322,6 +322,10 @@ impl MetaStore for MemoryMetaStore {
         Ok(self.lock().records.remove(&(kind.to_owned(), id.to_owned())).is_some())
     }
 
+    async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.lock().records.get(&(kind.to_owned(), id.to_owned())).cloned())
+    }
+
     async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
         let inner = self.lock();
         let start = (kind.to_owned(), String::new());

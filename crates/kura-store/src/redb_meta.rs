@@ -767,6 +767,16 @@ impl MetaStore for RedbMetaStore {
         self.write(move |t| Ok(Ok(t.records.remove((kind.as_str(), id.as_str()))?.is_some()))).await
     }
 
+    async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.read(move |txn| {
+            let table = txn.open_table(RECORDS)?;
+            let value = table.get((kind.as_str(), id.as_str()))?.map(|v| v.value().to_vec());
+            Ok(value)
+        })
+        .await
+    }
+
     async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
         let kind = kind.to_owned();
         self.read(move |txn| {

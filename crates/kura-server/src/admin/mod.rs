@@ -6,6 +6,7 @@
 //! Failures are S3 errors (XML), mapped in [`crate::errors`].
 
 mod simulate;
+mod tickets;
 
 use crate::auth::{caller_of, session_token};
 use crate::authz::{ACCOUNT, Access, Authorizer, Caller};
@@ -65,6 +66,8 @@ enum Endpoint<'a> {
     PutPublicAccessBlock(&'a str),
     DeletePublicAccessBlock(&'a str),
     Simulate,
+    ListTickets,
+    RevokeTickets,
 }
 
 fn route<'a>(method: &Method, rest: &'a str) -> Option<Endpoint<'a>> {
@@ -90,6 +93,8 @@ fn route<'a>(method: &Method, rest: &'a str) -> Option<Endpoint<'a>> {
         ("PUT", ["buckets", b, "public-access-block"]) => Endpoint::PutPublicAccessBlock(b),
         ("DELETE", ["buckets", b, "public-access-block"]) => Endpoint::DeletePublicAccessBlock(b),
         ("POST", ["simulate"]) => Endpoint::Simulate,
+        ("GET", ["tickets"]) => Endpoint::ListTickets,
+        ("POST", ["tickets", "revoke"]) => Endpoint::RevokeTickets,
         _ => return None,
     })
 }
@@ -118,6 +123,8 @@ fn authz_of(endpoint: &Endpoint<'_>) -> (&'static str, String) {
             ("s3:PutBucketPublicAccessBlock", bucket(b))
         }
         Endpoint::Simulate => ("kura:SimulatePolicy", "*".to_owned()),
+        Endpoint::ListTickets => ("kura:ListTickets", "*".to_owned()),
+        Endpoint::RevokeTickets => ("kura:RevokeTickets", "*".to_owned()),
     }
 }
 
@@ -151,11 +158,14 @@ struct UserView<'a> {
 #[async_trait::async_trait]
 impl S3Route for AdminApi {
     fn is_match(&self, _: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
-        uri.path().starts_with(PREFIX)
+        uri.path().starts_with(PREFIX) || uri.path() == crate::tickets::PATH
     }
 
     async fn call(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let path = req.uri.path().to_owned();
+        if path == crate::tickets::PATH {
+            return self.create_ticket(req).await;
+        }
         let rest = path.strip_prefix(PREFIX).unwrap_or_default();
         let endpoint = route(&req.method, rest).ok_or_else(|| {
             s3err(S3ErrorCode::MethodNotAllowed, format!("the admin API has no {} {path}", req.method))
@@ -186,6 +196,34 @@ impl S3Route for AdminApi {
 }
 
 impl AdminApi {
+    /// `POST /kura/v1/presign`: an upload ticket for the signed caller.
+    async fn create_ticket(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        if req.method != Method::POST {
+            return Err(s3err(S3ErrorCode::MethodNotAllowed, "use POST with a JSON body to ask for a ticket"));
+        }
+        let state = self.iam.snapshot();
+        let token = session_token(&req.uri, &req.headers);
+        let caller = caller_of(&state, req.credentials.as_ref().map(|c| c.access_key.as_str()), token.as_deref())
+            .map_err(crate::errors::session_error)?;
+        if let Some(slot) = req.extensions.get::<crate::audit::AuditSlot>() {
+            let how = if req.headers.contains_key(http::header::AUTHORIZATION) { "header" } else { "presigned" };
+            slot.fill(|f| {
+                f.operation = Some("CreateUploadTicket".to_owned());
+                f.caller = crate::audit::Attribution::of(&caller, how);
+            });
+        }
+        let mut context = Context::new();
+        caller.fill_context(&mut context);
+        let body = req
+            .input
+            .store_all_limited(64 * 1024)
+            .await
+            .map_err(|_| s3err(S3ErrorCode::EntityTooLarge, "ticket requests are limited to 64 KiB"))?;
+        let host = req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:9000");
+        let who = (state.as_ref(), &caller, &context);
+        tickets::create(&self.iam, &self.authz, self.meta.as_ref(), who, host, &body).await
+    }
+
     async fn authorize(
         &self,
         state: &IamState,
@@ -319,6 +357,8 @@ impl AdminApi {
                 policy::set_public_access_block(meta, b, None).await?;
                 empty(StatusCode::NO_CONTENT)
             }
+            Endpoint::ListTickets => tickets::list(meta).await,
+            Endpoint::RevokeTickets => tickets::revoke(meta, body).await,
             Endpoint::Simulate => {
                 let input: simulate::SimulateBody = parse_json(body, false)?;
                 let answer = simulate::run(&self.authz, state, self.meta.as_ref(), input).await?;

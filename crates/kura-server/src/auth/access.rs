@@ -87,6 +87,10 @@ impl KuraAccess {
         let Some(who) = who.filter(|w| !matches!(w.caller, Caller::Root { .. })) else {
             return Ok(());
         };
+        if let Caller::Ticket { ticket } = &who.caller {
+            // A ticket allows exactly its bucket and key (or prefix); policies do not apply.
+            return ticket.check_key(key).map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.to_string()));
+        }
         let resource = kura_policy::s3::object_arn(&bucket.name, key);
         let access = Access {
             action,
@@ -95,6 +99,52 @@ impl KuraAccess {
             context: &who.context,
         };
         self.authz.decide(&self.iam.snapshot(), &who.caller, &access)
+    }
+}
+
+impl KuraAccess {
+    /// Authorises a request signed with an upload ticket's key: the ticket must still exist (not
+    /// revoked), be current, and allow exactly this operation, bucket, key and size.
+    async fn check_ticket(&self, cx: &mut S3AccessContext<'_>, access_key: &str) -> S3Result<()> {
+        let denied = |m: String| S3Error::with_message(S3ErrorCode::AccessDenied, m);
+        let op = cx.s3_op().name().to_owned();
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        if let Some(slot) = cx.extensions_mut().get::<AuditSlot>() {
+            slot.fill(|f| {
+                f.operation = Some(op.clone());
+                f.bucket.clone_from(&bucket);
+                f.key.clone_from(&key);
+                f.caller = Attribution::ticket_key(access_key);
+            });
+        }
+        let stored = self.meta.get_record(crate::tickets::RECORD, access_key).await.or_s3()?;
+        let ticket: crate::tickets::Ticket = stored
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| denied(crate::tickets::TicketDenied::Unknown(access_key.to_owned()).to_string()))?;
+        let ticket = Arc::new(ticket);
+        let caller = Caller::Ticket { ticket: ticket.clone() };
+        if let Some(slot) = cx.extensions_mut().get::<AuditSlot>() {
+            slot.fill(|f| f.caller = Attribution::of(&caller, "ticket"));
+        }
+        let length = cx
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        ticket.check(&op, bucket.as_deref(), key.as_deref(), length, now).map_err(|e| denied(e.to_string()))?;
+        if let Some(required) = ticket.content_type.as_deref().filter(|_| op == "PutObject") {
+            let sent = cx.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            if sent != Some(required) {
+                return Err(denied(format!("the upload ticket {} requires Content-Type: {required}", ticket.id)));
+            }
+        }
+        cx.extensions_mut().insert(Authenticated { caller, context: Arc::new(Context::new()) });
+        Ok(())
     }
 }
 
@@ -168,6 +218,9 @@ fn check_presigned_expiry(uri: &http::Uri) -> S3Result<()> {
 impl S3Access for KuraAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         check_presigned_expiry(cx.uri())?;
+        if let Some(key) = cx.credentials().map(|c| c.access_key.clone()).filter(|k| Keyring::is_ticket(k)) {
+            return self.check_ticket(cx, &key).await;
+        }
         let state = self.iam.snapshot();
         let token = session_token(cx.uri(), cx.headers());
         let caller = caller_of(&state, cx.credentials().map(|c| c.access_key.as_str()), token.as_deref())

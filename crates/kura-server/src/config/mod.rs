@@ -111,6 +111,8 @@ pub struct ServerSection {
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs or addresses), for `aws:SourceIp`.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Longest lifetime of an upload ticket, in seconds (default 86400, at most 604800).
+    pub max_ticket_seconds: Option<u64>,
 }
 
 /// A configuration file that could not be used.
@@ -153,6 +155,11 @@ impl Config {
             && (region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         {
             return Err(format!("server.region: {region:?} is not a region name (letters, digits and '-')"));
+        }
+        if let Some(max) = config.server.max_ticket_seconds
+            && !(1..=kura_sigv4::MAX_EXPIRES_SECS).contains(&max)
+        {
+            return Err(format!("server.max_ticket_seconds: {max} is not between 1 and 604800 (7 days)"));
         }
         for proxy in &config.server.trusted_proxies {
             if parse_net(proxy).is_none() {

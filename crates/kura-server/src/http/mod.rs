@@ -86,6 +86,7 @@ impl Dispatch {
             Endpoint::Credentials => Some("credentials"),
             Endpoint::Sts => Some("sts"),
             Endpoint::S3 if path.starts_with(crate::admin::PREFIX) => Some("admin"),
+            Endpoint::S3 if path == crate::tickets::PATH => Some("tickets"),
             Endpoint::S3 => Some("s3"),
         };
         let mut resp = match endpoint {
@@ -148,8 +149,13 @@ impl Dispatch {
         let mut caller = facts.caller;
         if caller.access_key.is_none() && caller.principal.is_none() {
             // Refused before anyone could say who it was (bad signature, unknown key): name the key.
-            caller.access_key = signer;
-            caller.auth_type = Some(if caller.access_key.is_some() { "signed" } else { "anonymous" });
+            caller = match signer {
+                Some(k) if crate::tickets::is_ticket_key(&k) => crate::audit::Attribution::ticket_key(&k),
+                Some(k) => {
+                    crate::audit::Attribution { access_key: Some(k), auth_type: Some("signed"), ..Default::default() }
+                }
+                None => crate::audit::Attribution { auth_type: Some("anonymous"), ..Default::default() },
+            };
         }
         let status = resp.status();
         let error_code = (status.is_client_error() || status.is_server_error())

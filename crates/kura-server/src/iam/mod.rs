@@ -84,6 +84,16 @@ impl Iam {
         Ok(iam)
     }
 
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The region kura reports and signs for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<IamState> {
         self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()

@@ -274,7 +274,7 @@ impl Identity {
                     "Roles may not be assumed by root: sign with an IAM user or a session".to_owned(),
                 ));
             }
-            Caller::Anonymous => return Err(denied()),
+            Caller::Anonymous | Caller::Ticket { .. } => return Err(denied()),
             Caller::Session { .. } => MAX_CHAINED_SESSION_SECS.min(role.max_session_secs),
             Caller::User { .. } => role.max_session_secs,
         };

@@ -26,6 +26,8 @@ use std::path::Path;
 const KEY_ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /// Prefix of temporary access key ids, as on AWS.
 pub const TEMPORARY_KEY_PREFIX: &str = "ASIA";
+/// Prefix of upload tickets' access key ids.
+pub const TICKET_KEY_PREFIX: &str = "KURT";
 /// The longest session token accepted (a sealed token with a 2 KiB session policy stays well below).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// File name of the generated key file inside the data directory.
@@ -159,13 +161,17 @@ impl Keyring {
         Ok(Self { keys })
     }
 
+    /// The key whose id follows the 4-character prefix of a temporary or ticket access key.
     fn key_of(&self, access_key: &str) -> Option<&hmac::Key> {
-        let id = access_key.strip_prefix(TEMPORARY_KEY_PREFIX)?.get(..4)?;
+        let id = access_key.get(4..8)?;
         self.keys.iter().find(|(k, _)| k == id).map(|(_, key)| key)
     }
 
+    /// The secret of a derived access key: sessions and tickets use separate domains, so one can never
+    /// stand for the other.
     fn derive_secret(key: &hmac::Key, access_key: &str) -> Secret {
-        let tag = hmac::sign(key, format!("kura-session-secret\0{access_key}").as_bytes());
+        let domain = if Self::is_ticket(access_key) { "kura-ticket-secret" } else { "kura-session-secret" };
+        let tag = hmac::sign(key, format!("{domain}\0{access_key}").as_bytes());
         Secret::new(STANDARD.encode(&tag.as_ref()[..30]))
     }
 
@@ -174,12 +180,26 @@ impl Keyring {
         access_key.len() == 20 && access_key.starts_with(TEMPORARY_KEY_PREFIX)
     }
 
-    /// The secret of a temporary access key sealed by one of our keys (`None`: not ours).
+    /// Whether this access key id has the shape of an upload ticket's.
+    pub fn is_ticket(access_key: &str) -> bool {
+        access_key.len() == 20 && access_key.starts_with(TICKET_KEY_PREFIX)
+    }
+
+    /// The secret of a temporary or ticket access key derived from one of our keys (`None`: not ours).
+    /// Whether a ticket still exists, or a session token is valid, is checked separately.
     pub fn secret_for(&self, access_key: &str) -> Option<Secret> {
-        if !Self::is_temporary(access_key) {
+        if !Self::is_temporary(access_key) && !Self::is_ticket(access_key) {
             return None;
         }
         self.key_of(access_key).map(|key| Self::derive_secret(key, access_key))
+    }
+
+    /// A fresh upload-ticket access key (`KURT` + key id + 12 random characters) and its secret.
+    pub fn mint_ticket_key(&self) -> (String, Secret) {
+        let (id, key) = &self.keys[0];
+        let access_key = format!("{TICKET_KEY_PREFIX}{id}{}", random_chars(12));
+        let secret = Self::derive_secret(key, &access_key);
+        (access_key, secret)
     }
 
     /// Mints credentials for `claims` (whose `access_key` is replaced by a fresh one).
@@ -305,6 +325,17 @@ mod tests {
         assert_eq!(rotated.secret_for(&issued.access_key), Some(issued.secret_key));
         let fresh = rotated.mint(claims(1_000));
         assert_ne!(fresh.access_key[4..8], issued.access_key[4..8], "new sessions use the first key");
+    }
+
+    #[test]
+    fn ticket_keys_have_their_own_secrets() {
+        let ring = Keyring::parse(&Keyring::new_key_line()).expect("ring");
+        let (ticket, secret) = ring.mint_ticket_key();
+        assert!(Keyring::is_ticket(&ticket) && !Keyring::is_temporary(&ticket));
+        assert_eq!(ring.secret_for(&ticket), Some(secret.clone()));
+        // The same random part as a session key derives another secret (domain separation).
+        let as_session = format!("{TEMPORARY_KEY_PREFIX}{}", &ticket[4..]);
+        assert_ne!(ring.secret_for(&as_session), Some(secret));
     }
 
     #[test]

@@ -30,6 +30,24 @@ enum AdminCommand {
     /// Bucket policies, anonymous access and public access blocks.
     #[command(subcommand)]
     Bucket(BucketCommand),
+    /// Upload tickets (server-side presigned URLs): list and revoke.
+    #[command(subcommand)]
+    Presign(PresignCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PresignCommand {
+    /// List live tickets (id, issuer, method, bucket, key or prefix, expiry).
+    List,
+    /// Revoke one ticket, or every ticket of one principal: their URLs fail at once.
+    Revoke {
+        /// The ticket id (`KURT…`).
+        #[arg(required_unless_present = "principal", conflicts_with = "principal")]
+        id: Option<String>,
+        /// Revoke all tickets this principal ARN asked for.
+        #[arg(long)]
+        principal: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +258,12 @@ fn request(command: AdminCommand) -> anyhow::Result<(&'static str, String, Vec<u
             }
             UserCommand::Detach { access_key, policy } => {
                 ("DELETE", format!("users/{}/policies/{}", enc(&access_key), enc(&policy)), Vec::new())
+            }
+        },
+        AdminCommand::Presign(t) => match t {
+            PresignCommand::List => ("GET", "tickets".into(), Vec::new()),
+            PresignCommand::Revoke { id, principal } => {
+                ("POST", "tickets/revoke".into(), json!({ "id": id, "principal": principal }).to_string().into_bytes())
             }
         },
         AdminCommand::Policy(p) => match p {

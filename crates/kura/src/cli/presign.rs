@@ -4,7 +4,6 @@
 
 use super::client::EndpointArgs;
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
 use clap::{Args, ValueEnum};
 use std::time::{Duration, SystemTime};
 
@@ -21,9 +20,14 @@ pub struct PresignArgs {
     /// Content-Type the upload must declare (`put`: signed header; `post`: policy condition).
     #[arg(long)]
     pub content_type: Option<String>,
-    /// Largest upload a `post` form accepts, e.g. 10MiB, 1GiB.
+    /// Largest upload a `post` form (or a `--ticket` upload) accepts, e.g. 10MiB, 1GiB.
     #[arg(long, default_value = "5GiB")]
     pub max_size: kura_bench::Size,
+    /// Ask the server for an upload ticket instead of signing locally: the URL is signed with the
+    /// ticket's own key, outlives a short session, appears in the audit log and can be revoked
+    /// (`kura admin presign revoke ID`). Prints the server's JSON (`id`, `url`, `fields`, `expires_at`).
+    #[arg(long)]
+    pub ticket: bool,
     /// Server and signing settings.
     #[command(flatten)]
     pub endpoint: EndpointArgs,
@@ -44,6 +48,9 @@ pub enum PresignMethod {
 
 /// Runs `kura presign`.
 pub async fn run(args: PresignArgs) -> anyhow::Result<()> {
+    if args.ticket {
+        return ticket(&args).await;
+    }
     let resolved = args.endpoint.resolve().await?;
     let expires = super::parse_seconds(&args.expires, "--expires")?;
     if !(1..=kura_sigv4::MAX_EXPIRES_SECS).contains(&expires) {
@@ -53,7 +60,7 @@ pub async fn run(args: PresignArgs) -> anyhow::Result<()> {
     let creds = &resolved.credentials;
     let now = SystemTime::now();
     if args.method == PresignMethod::Post {
-        let form = PostForm {
+        let form = kura_server::presign::PostForm {
             endpoint: &resolved.endpoint,
             region: &resolved.region,
             access_key: creds.access_key_id(),
@@ -61,11 +68,12 @@ pub async fn run(args: PresignArgs) -> anyhow::Result<()> {
             session_token: creds.session_token(),
             bucket,
             prefix: key,
+            exact_key: false,
             max_size: args.max_size.bytes(),
             content_type: args.content_type.as_deref(),
             expires: Duration::from_secs(expires),
         };
-        println!("{:#}", form.build(now)?);
+        println!("{:#}", form.build(now).map_err(anyhow::Error::msg)?);
         return Ok(());
     }
     if key.is_empty() {
@@ -95,6 +103,34 @@ pub async fn run(args: PresignArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `kura presign --ticket`: asks the server for an upload ticket.
+async fn ticket(args: &PresignArgs) -> anyhow::Result<()> {
+    let (bucket, key) = parse_target(&args.target)?;
+    let expires = super::parse_seconds(&args.expires, "--expires")?;
+    let method = match args.method {
+        PresignMethod::Get => "GET",
+        PresignMethod::Put => "PUT",
+        PresignMethod::Post => "POST",
+        PresignMethod::Delete => bail!("tickets are for GET, PUT and POST"),
+    };
+    let mut body = serde_json::json!({ "method": method, "bucket": bucket, "expires_seconds": expires });
+    if args.method == PresignMethod::Post {
+        body["key_prefix"] = key.into();
+    } else {
+        body["key"] = key.into();
+    }
+    if args.method != PresignMethod::Get {
+        body["max_size"] = args.max_size.bytes().into();
+        if let Some(t) = &args.content_type {
+            body["content_type"] = t.clone().into();
+        }
+    }
+    let client = super::client::SignedClient::connect(&args.endpoint).await?;
+    let text = client.send("POST", kura_server::tickets::PATH, body.to_string().into_bytes()).await?.ok()?;
+    println!("{}", text.trim_end());
+    Ok(())
+}
+
 /// `s3://BUCKET/KEY` → (bucket, key); the key may be empty.
 fn parse_target(target: &str) -> anyhow::Result<(&str, &str)> {
     let rest = target.strip_prefix("s3://").with_context(|| format!("{target:?} must look like s3://BUCKET/KEY"))?;
@@ -103,61 +139,6 @@ fn parse_target(target: &str) -> anyhow::Result<(&str, &str)> {
         bail!("{target:?} has no bucket");
     }
     Ok((bucket, key))
-}
-
-/// A presigned POST (browser upload) form.
-struct PostForm<'a> {
-    endpoint: &'a str,
-    region: &'a str,
-    access_key: &'a str,
-    secret: &'a str,
-    session_token: Option<&'a str>,
-    bucket: &'a str,
-    prefix: &'a str,
-    max_size: u64,
-    content_type: Option<&'a str>,
-    expires: Duration,
-}
-
-impl PostForm<'_> {
-    /// `{"url", "fields"}`: post the fields, then the `file` field, to `url` as multipart/form-data.
-    fn build(&self, now: SystemTime) -> anyhow::Result<serde_json::Value> {
-        let amz_date = kura_sigv4::format_amz_date(now);
-        let date = amz_date.get(..8).unwrap_or_default();
-        let credential = format!("{}/{date}/{}/s3/aws4_request", self.access_key, self.region);
-        let expiration = time::OffsetDateTime::from(now + self.expires)
-            .format(&time::format_description::well_known::Rfc3339)
-            .context("formatting the expiration")?;
-        let mut conditions = vec![
-            serde_json::json!({ "bucket": self.bucket }),
-            serde_json::json!(["starts-with", "$key", self.prefix]),
-            serde_json::json!(["content-length-range", 0, self.max_size]),
-            serde_json::json!({ "x-amz-algorithm": kura_sigv4::ALGORITHM }),
-            serde_json::json!({ "x-amz-credential": credential }),
-            serde_json::json!({ "x-amz-date": amz_date }),
-        ];
-        let mut fields = serde_json::Map::new();
-        // The form sets the full key; the policy only lets it start with the prefix.
-        fields.insert("key".into(), self.prefix.into());
-        if let Some(t) = self.content_type {
-            conditions.push(serde_json::json!({ "Content-Type": t }));
-            fields.insert("Content-Type".into(), t.into());
-        }
-        if let Some(token) = self.session_token {
-            conditions.push(serde_json::json!({ "x-amz-security-token": token }));
-            fields.insert("x-amz-security-token".into(), token.into());
-        }
-        let policy = serde_json::json!({ "expiration": expiration, "conditions": conditions });
-        let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
-        let key = kura_sigv4::derive_key(self.secret, date, self.region, "s3");
-        fields.insert("x-amz-algorithm".into(), kura_sigv4::ALGORITHM.into());
-        fields.insert("x-amz-credential".into(), credential.into());
-        fields.insert("x-amz-date".into(), amz_date.into());
-        fields.insert("x-amz-signature".into(), kura_sigv4::sign_post_policy(&key, &policy_b64).into());
-        fields.insert("policy".into(), policy_b64.into());
-        let url = format!("{}/{}", self.endpoint, kura_sigv4::encode_query_component(self.bucket));
-        Ok(serde_json::json!({ "url": url, "fields": fields }))
-    }
 }
 
 #[cfg(test)]
@@ -170,38 +151,5 @@ mod tests {
         assert_eq!(parse_target("s3://b").ok(), Some(("b", "")));
         assert!(parse_target("b/k").is_err());
         assert!(parse_target("s3:///k").is_err());
-    }
-
-    #[test]
-    fn post_forms_carry_a_signed_policy_with_the_limits() {
-        let form = PostForm {
-            endpoint: "https://s3.example.com",
-            region: "us-east-1",
-            access_key: "AKID",
-            secret: "secret-0123456789",
-            session_token: Some("tok"),
-            bucket: "uploads",
-            prefix: "user-1/",
-            max_size: 1024,
-            content_type: Some("image/png"),
-            expires: Duration::from_secs(3600),
-        };
-        let v = form.build(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000)).expect("form");
-        assert_eq!(v["url"], "https://s3.example.com/uploads");
-        let fields = &v["fields"];
-        assert_eq!(fields["key"], "user-1/");
-        assert_eq!(fields["x-amz-security-token"], "tok");
-        let policy =
-            base64::engine::general_purpose::STANDARD.decode(fields["policy"].as_str().expect("p")).expect("b64");
-        let policy: serde_json::Value = serde_json::from_slice(&policy).expect("json");
-        assert_eq!(policy["expiration"], "2023-11-14T23:13:20Z");
-        let conditions = policy["conditions"].to_string();
-        assert!(conditions.contains(r#"["content-length-range",0,1024]"#), "{conditions}");
-        assert!(conditions.contains(r#"["starts-with","$key","user-1/"]"#), "{conditions}");
-        let key = kura_sigv4::derive_key("secret-0123456789", "20231114", "us-east-1", "s3");
-        assert_eq!(
-            fields["x-amz-signature"],
-            kura_sigv4::sign_post_policy(&key, fields["policy"].as_str().expect("p"))
-        );
     }
 }

@@ -58,3 +58,118 @@ async fn presigned_get_put_delete_and_post_work_with_plain_http() {
     let (ok, _, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["presign", "get", &target, "--expires", "8d"]);
     assert!(!ok && err.contains("7 days"), "{err}");
 }
+
+const TICKETS_CONFIG: &str = r#"
+users:
+  - access_key: uploader
+    secret_key: uploader-secret-0123456789
+    policies: [inbox-rw]
+  - access_key: reader
+    secret_key: reader-secret-0123456789
+    policies: [readonly]
+policies:
+  inbox-rw:
+    Statement:
+      - Effect: Allow
+        Action: ["s3:GetObject", "s3:PutObject"]
+        Resource: ["arn:aws:s3:::inbox/*"]
+buckets:
+  - name: inbox
+"#;
+
+fn ticket(server: &TestServer, user: (&str, &str), args: &[&str]) -> Result<serde_json::Value, String> {
+    let (ok, out, err) = server.cli(user.0, user.1, &[&["presign"], args, &["--ticket"]].concat());
+    if !ok {
+        return Err(err);
+    }
+    Ok(serde_json::from_str(&out).expect("ticket JSON"))
+}
+
+#[tokio::test]
+async fn upload_tickets_are_limited_audited_and_revocable() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("audit.log");
+    let server = TestServer::start_with_config(&format!("{TICKETS_CONFIG}audit:\n  path: {}\n", log.display()));
+    let uploader = ("uploader", "uploader-secret-0123456789");
+    let http = reqwest::Client::new();
+
+    let put =
+        ticket(&server, uploader, &["put", "s3://inbox/a.txt", "--max-size", "10", "--content-type", "text/plain"])
+            .expect("put ticket");
+    let id = put["id"].as_str().expect("id").to_owned();
+    let url = put["url"].as_str().expect("url");
+    assert!(id.starts_with("KURT") && url.contains(&id), "{put}");
+    assert!(!url.contains("X-Amz-Security-Token"));
+    let send = |body: &'static str, content_type: &'static str| {
+        http.put(url).header("content-type", content_type).body(body).send()
+    };
+    assert_eq!(send("hello", "text/plain").await.expect("put").status().as_u16(), 200);
+    assert_eq!(send("far more than ten bytes", "text/plain").await.expect("put").status().as_u16(), 403);
+    assert_eq!(send("hello", "image/png").await.expect("put").status().as_u16(), 403, "content type is signed");
+
+    let get = ticket(&server, uploader, &["get", "s3://inbox/a.txt"]).expect("get ticket");
+    let get_url = get["url"].as_str().expect("url").to_owned();
+    let resp = http.get(&get_url).send().await.expect("get");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.text().await.expect("body"), "hello");
+    // A ticket for one method and key allows nothing else.
+    let delete_with_get_key = get_url.replacen("inbox/a.txt", "inbox/b.txt", 1);
+    assert_eq!(http.get(&delete_with_get_key).send().await.expect("get").status().as_u16(), 403);
+
+    let post = ticket(&server, uploader, &["post", "s3://inbox/forms/", "--max-size", "1KiB"]).expect("post ticket");
+    let mut fields = post["fields"].as_object().expect("fields").clone();
+    fields.insert("key".into(), "forms/note.txt".into());
+    let (content_type, body) = multipart(&fields, "note.txt", b"posted");
+    let resp = http.post(post["url"].as_str().expect("url")).header("content-type", content_type).body(body).send();
+    assert!(resp.await.expect("post").status().is_success());
+    fields.insert("key".into(), "other/note.txt".into());
+    let (content_type, body) = multipart(&fields, "note.txt", b"posted");
+    let resp = http.post(post["url"].as_str().expect("url")).header("content-type", content_type).body(body).send();
+    assert!(resp.await.expect("post").status().is_client_error(), "outside the ticket's prefix");
+
+    // The issuer must be allowed now: a reader gets no upload ticket, nobody gets one for another bucket.
+    let refused =
+        ticket(&server, ("reader", "reader-secret-0123456789"), &["put", "s3://inbox/x"]).expect_err("denied");
+    assert!(refused.contains("AccessDenied"), "{refused}");
+    let refused = ticket(&server, uploader, &["get", "s3://elsewhere/x"]).expect_err("no such bucket");
+    assert!(refused.contains("NoSuchBucket"), "{refused}");
+
+    // Revocation: one ticket, then all of a principal's.
+    let (ok, out, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "presign", "list"]);
+    assert!(ok && out.contains(&id), "{out}{err}");
+    let (ok, _, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "presign", "revoke", &id]);
+    assert!(ok, "{err}");
+    assert_eq!(send("hello", "text/plain").await.expect("put").status().as_u16(), 403, "revoked");
+    let (ok, out, err) = server.cli(
+        ACCESS_KEY,
+        SECRET_KEY,
+        &["admin", "presign", "revoke", "--principal", "arn:aws:iam::000000000000:user/uploader"],
+    );
+    assert!(ok && out.contains(get["id"].as_str().expect("id")), "{out}{err}");
+    assert_eq!(http.get(&get_url).send().await.expect("get").status().as_u16(), 403, "revoked by principal");
+
+    // Every use is in the audit log with the ticket's id and its issuer.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.matches(&id).count() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let used: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .filter(|r| r["caller"]["ticket"] == id.as_str())
+        .collect();
+    assert!(used.len() >= 4, "{text}");
+    assert!(used.iter().all(|r| r["caller"]["auth_type"] == "ticket"), "{text}");
+    // Uses of a live ticket name its issuer; the refused use after revocation still names the ticket.
+    assert!(
+        used.iter()
+            .filter(|r| r["status"] == 200)
+            .all(|r| r["caller"]["principal"] == "arn:aws:iam::000000000000:user/uploader")
+    );
+    assert!(used.iter().any(|r| r["status"] == 403 && r["error_code"] == "AccessDenied"));
+    assert!(text.contains("CreateUploadTicket"));
+}

@@ -1,0 +1,168 @@
+//! Issuing, listing and revoking upload tickets (see [`crate::tickets`]).
+
+use super::{json_response, parse_json};
+use crate::authz::{Access, Authorizer, Caller};
+use crate::errors::{StoreResultExt, s3err};
+use crate::iam::{Iam, IamState};
+use crate::presign::PostForm;
+use crate::tickets::{RECORD, Ticket, TicketMethod, TicketRequest};
+use http::StatusCode;
+use kura_policy::Context;
+use kura_store::MetaStore;
+use s3s::{Body, S3ErrorCode, S3Response, S3Result};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::{Duration, SystemTime};
+
+/// `POST tickets/revoke` body: one ticket, or all of one principal's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevokeBody {
+    id: Option<String>,
+    principal: Option<String>,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Issues a ticket for `caller`: checks the request, that the caller may do it now, stores the ticket
+/// and signs its URL (or POST form) for kura's public name (`host` when none is configured).
+pub(super) async fn create(
+    iam: &Iam,
+    authz: &Authorizer,
+    meta: &dyn MetaStore,
+    (state, caller, context): (&IamState, &Caller, &Context),
+    host: &str,
+    body: &[u8],
+) -> S3Result<S3Response<Body>> {
+    if !crate::tickets::may_request(caller) {
+        return Err(s3err(S3ErrorCode::AccessDenied, "sign the request: anonymous callers get no tickets"));
+    }
+    let input: TicketRequest = parse_json(body, false)?;
+    let config = iam.config();
+    let max = config.server.max_ticket_seconds.unwrap_or(crate::tickets::DEFAULT_MAX_SECS);
+    let secs = input.validate(max).map_err(|e| s3err(S3ErrorCode::InvalidArgument, e.to_string()))?;
+    let info = meta.get_bucket(&input.bucket).await.or_s3()?.ok_or_else(|| {
+        s3err(S3ErrorCode::NoSuchBucket, format!("The specified bucket does not exist: {}", input.bucket))
+    })?;
+    let resource = input.resource();
+    let access = Access {
+        action: input.method.action(),
+        resource: &resource,
+        bucket: Some((&info.name, &info.settings)),
+        context,
+    };
+    authz.decide(state, caller, &access)?;
+
+    let now = SystemTime::now();
+    let (access_key, secret) = state.identity.keyring.mint_ticket_key();
+    let ticket = Ticket {
+        id: access_key.clone(),
+        principal: caller.arn(),
+        method: input.method,
+        bucket: input.bucket.clone(),
+        key: input.key.clone(),
+        key_prefix: input.key_prefix.clone(),
+        max_size: input.max_size,
+        content_type: input.content_type.clone(),
+        created: unix(now),
+        expires: unix(now) + secs,
+    };
+    let record = serde_json::to_vec(&ticket)
+        .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot encode the ticket: {e}")))?;
+    meta.put_record(RECORD, &ticket.id, record).await.or_s3()?;
+
+    let endpoint = config.server.public_urls.first().map_or_else(|| format!("http://{host}"), |u| u.clone());
+    let endpoint = endpoint.trim_end_matches('/');
+    let region = iam.region();
+    let mut reply = json!({
+        "id": ticket.id,
+        "expires_at": crate::identity::iso8601(ticket.expires),
+    });
+    match input.method {
+        TicketMethod::Get | TicketMethod::Put => {
+            let key = input.key.as_deref().unwrap_or_default();
+            let path = kura_sigv4::encode_object_path(&input.bucket, key);
+            let method = if input.method == TicketMethod::Get { "GET" } else { "PUT" };
+            let content_type = input.content_type.as_deref().filter(|_| input.method == TicketMethod::Put);
+            let headers: Vec<(&str, &str)> = content_type.map(|t| ("content-type", t)).into_iter().collect();
+            let mut req =
+                kura_sigv4::PresignRequest::new(method, endpoint, &path, region, &access_key, secret.expose(), now);
+            req.headers = &headers;
+            req.expires_secs = secs;
+            let url = kura_sigv4::presign_url(&req)
+                .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot presign: {e}")))?;
+            reply["url"] = url.into();
+        }
+        TicketMethod::Post => {
+            let form = PostForm {
+                endpoint,
+                region,
+                access_key: &access_key,
+                secret: secret.expose(),
+                session_token: None,
+                bucket: &input.bucket,
+                prefix: input.key.as_deref().or(input.key_prefix.as_deref()).unwrap_or_default(),
+                exact_key: input.key.is_some(),
+                max_size: input.max_size.unwrap_or(crate::presign::MAX_POST_SIZE),
+                content_type: input.content_type.as_deref(),
+                expires: Duration::from_secs(secs),
+            }
+            .build(now)
+            .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot build the form: {e}")))?;
+            reply["url"] = form["url"].clone();
+            reply["fields"] = form["fields"].clone();
+        }
+    }
+    tracing::info!(
+        target: "kura::audit",
+        ticket = %ticket.id,
+        principal = %ticket.principal,
+        method = ?ticket.method,
+        bucket = %ticket.bucket,
+        "upload ticket issued"
+    );
+    json_response(StatusCode::OK, &reply)
+}
+
+/// Every live ticket (expired ones are dropped as they are seen).
+pub(super) async fn list(meta: &dyn MetaStore) -> S3Result<S3Response<Body>> {
+    let now = unix(SystemTime::now());
+    let mut tickets = Vec::new();
+    for (id, bytes) in meta.list_records(RECORD).await.or_s3()? {
+        match serde_json::from_slice::<Ticket>(&bytes) {
+            Ok(t) if t.expires > now => tickets.push(t),
+            _ => {
+                meta.delete_record(RECORD, &id).await.or_s3()?;
+            }
+        }
+    }
+    json_response(StatusCode::OK, &json!({ "tickets": tickets }))
+}
+
+/// Revokes one ticket, or all of one principal's; answers how many.
+pub(super) async fn revoke(meta: &dyn MetaStore, body: &[u8]) -> S3Result<S3Response<Body>> {
+    let input: RevokeBody = parse_json(body, false)?;
+    let revoked = match (input.id, input.principal) {
+        (Some(id), None) => {
+            if !meta.delete_record(RECORD, &id).await.or_s3()? {
+                return Err(s3err(S3ErrorCode::Custom("NoSuchTicket".into()), format!("no ticket {id}")));
+            }
+            vec![id]
+        }
+        (None, Some(principal)) => {
+            let mut ids = Vec::new();
+            for (id, bytes) in meta.list_records(RECORD).await.or_s3()? {
+                if serde_json::from_slice::<Ticket>(&bytes).is_ok_and(|t| t.principal == principal) {
+                    meta.delete_record(RECORD, &id).await.or_s3()?;
+                    ids.push(id);
+                }
+            }
+            ids
+        }
+        _ => return Err(s3err(S3ErrorCode::InvalidArgument, "give id or principal, not both")),
+    };
+    tracing::info!(target: "kura::audit", tickets = ?revoked, "upload tickets revoked");
+    json_response(StatusCode::OK, &json!({ "revoked": revoked }))
+}
