@@ -57,8 +57,9 @@ impl PostForm<'_> {
             serde_json::json!({ "x-amz-date": amz_date }),
         ];
         let mut fields = serde_json::Map::new();
-        // The form sets the full key; the policy only lets it start with the prefix.
-        fields.insert("key".into(), self.prefix.into());
+        // `${filename}` becomes the uploaded file's name; a form may also set its own key under the prefix.
+        let key = if self.exact_key { self.prefix.to_owned() } else { format!("{}${{filename}}", self.prefix) };
+        fields.insert("key".into(), key.into());
         if let Some(t) = self.content_type {
             conditions.push(serde_json::json!({ "Content-Type": t }));
             fields.insert("Content-Type".into(), t.into());
@@ -102,7 +103,7 @@ mod tests {
         let v = form.build(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000)).expect("form");
         assert_eq!(v["url"], "https://s3.example.com/uploads");
         let fields = &v["fields"];
-        assert_eq!(fields["key"], "user-1/");
+        assert_eq!(fields["key"], "user-1/${filename}");
         assert_eq!(fields["x-amz-security-token"], "tok");
         let policy =
             base64::engine::general_purpose::STANDARD.decode(fields["policy"].as_str().expect("p")).expect("b64");

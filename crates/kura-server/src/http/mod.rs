@@ -4,6 +4,7 @@
 
 mod credentials;
 mod health;
+pub mod post_upload;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
@@ -94,7 +95,17 @@ impl Dispatch {
             Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers(), &slot).await,
             Endpoint::Sts => self.sts(req, &request_id, &slot).await,
             Endpoint::S3 => {
-                let mut req = req.map(s3s::Body::from);
+                let mut req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
+                    let (parts, body) = req.into_parts();
+                    let (name, body) = post_upload::peek_file_name(body).await;
+                    let mut req = Request::from_parts(parts, body);
+                    if let Some(name) = name {
+                        req.extensions_mut().insert(name);
+                    }
+                    req
+                } else {
+                    req.map(s3s::Body::from)
+                };
                 req.extensions_mut().insert(crate::auth::context::RemoteAddr(peer));
                 req.extensions_mut().insert(slot.clone());
                 let (method, uri) = (req.method().clone(), req.uri().clone());

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 pub struct PresignArgs {
     /// What the URL allows.
     pub method: PresignMethod,
-    /// `s3://BUCKET/KEY` (for `post`: `s3://BUCKET/PREFIX`; the form's `key` must start with PREFIX).
+    /// `s3://BUCKET/KEY` (for `post`: `s3://BUCKET/PREFIX`; the form's key is PREFIX${filename}).
     pub target: String,
     /// Lifetime, e.g. 15m, 1h, 7d (at most 7 days).
     #[arg(long, default_value = "15m")]
