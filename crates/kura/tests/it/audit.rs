@@ -81,11 +81,21 @@ async fn every_auth_type_is_attributed_and_no_secret_is_written() {
         .expect("post");
     assert!(resp.status().is_success());
 
+    let pod_token = issuer.key(0).sign(&issuer.claims("alpha", "app", &["kura"]));
+    let pod = reqwest::Client::new()
+        .get(format!("{}/kura/v1/credentials", server.endpoint()))
+        .header("authorization", &pod_token)
+        .send()
+        .await
+        .expect("pod credentials");
+    assert_eq!(pod.status().as_u16(), 200);
+    let pod_body = pod.text().await.expect("body");
+
     // The writer thread is asynchronous: wait for the last line.
     let mut records = Vec::new();
     for _ in 0..50 {
         records = lines(&log);
-        if records.iter().any(|r| r["operation"] == "PostObject") {
+        if records.iter().any(|r| r["api"] == "credentials") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -120,7 +130,18 @@ async fn every_auth_type_is_attributed_and_no_secret_is_written() {
     assert_eq!(post["caller"]["auth_type"], "post");
     assert_eq!(post["key"], "posted/a.txt");
 
+    let pod = find(&|r| r["api"] == "credentials").expect("pod identity");
+    assert_eq!(pod["caller"]["auth_type"], "pod-identity");
+    assert_eq!(pod["caller"]["service_account"], "app");
+    assert_eq!(pod["caller"]["role"], "app");
+
     let text = std::fs::read_to_string(&log).expect("log");
+    let pod_json: serde_json::Value = serde_json::from_str(&pod_body).expect("json");
+    let pod_secret = pod_json["SecretAccessKey"].as_str().expect("secret").to_owned();
+    let pod_session = pod_json["Token"].as_str().expect("token").to_owned();
+    for secret in [&pod_token, &pod_secret, &pod_session] {
+        assert!(!text.contains(secret.as_str()), "a pod secret or token leaked into the audit log");
+    }
     for secret in [SECRET_KEY, DEPLOYER_SECRET, &session_secret, &token, &jwt, "not-the-secret-000000"] {
         assert!(!text.contains(secret), "a secret or token leaked into the audit log");
     }
