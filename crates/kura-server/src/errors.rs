@@ -44,6 +44,10 @@ pub fn store_error(err: StoreError) -> S3Error {
             tracing::error!(error = %io, "storage I/O error");
             S3Error::with_message(S3ErrorCode::InternalError, "A storage I/O error occurred; nothing was changed.")
         }
+        StoreError::ConditionFailed { .. } => S3Error::with_message(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold (If-Match / If-None-Match).",
+        ),
         StoreError::Backend(msg) => {
             tracing::error!(error = %msg, "metadata store error");
             S3Error::with_message(S3ErrorCode::InternalError, "The metadata store failed; nothing was changed.")

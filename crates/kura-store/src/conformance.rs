@@ -8,7 +8,7 @@
 
 use crate::{
     BlobId, BlobStore, BucketInfo, BucketSettings, ListEntry, ListQuery, MetaStore, ObjectMeta, PartInfo,
-    PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery,
+    PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery, WriteCondition,
 };
 use futures::StreamExt;
 use futures::future::join_all;
@@ -391,6 +391,37 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
     assert!(store.list_records("nothing").await.expect("list").is_empty());
 }
 
+/// Conditional writes: create-if-absent and replace-if-ETag, for puts and completes, decided in the
+/// write's transaction (of 16 concurrent creators exactly one wins).
+pub async fn conditional_writes(store: Arc<dyn MetaStore>) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    let absent = WriteCondition::IfAbsent;
+    store.put_object_if("b", object("k", BlobId(1)), &absent).await.expect("first create");
+    let again = store.put_object_if("b", object("k", BlobId(2)), &absent).await;
+    assert!(matches!(again, Err(StoreError::ConditionFailed { .. })), "{again:?}");
+    let etag = store.get_object("b", "k").await.expect("get").expect("exists").etag;
+    let wrong = store.put_object_if("b", object("k", BlobId(3)), &WriteCondition::IfEtag("\"nope\"".into())).await;
+    assert!(matches!(wrong, Err(StoreError::ConditionFailed { .. })), "{wrong:?}");
+    let quoted = WriteCondition::IfEtag(format!("\"{}\"", etag.trim_matches('"')));
+    assert_eq!(store.put_object_if("b", object("k", BlobId(4)), &quoted).await.expect("match"), [BlobId(1)]);
+    let missing = store.put_object_if("b", object("none", BlobId(5)), &quoted).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchKey { .. })), "{missing:?}");
+
+    store.create_upload("b", upload("k", "u1")).await.expect("upload");
+    let refused = store.complete_upload_if("b", "u1", object("k", BlobId(6)), &absent).await;
+    assert!(matches!(refused, Err(StoreError::ConditionFailed { .. })), "{refused:?}");
+    assert!(store.get_upload("b", "u1").await.expect("get").is_some(), "a refused complete leaves the upload");
+
+    let racers = (0..16u128).map(|i| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store.put_object_if("b", object("race", BlobId(100 + i)), &WriteCondition::IfAbsent).await
+        })
+    });
+    let wins = join_all(racers).await.into_iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    assert_eq!(wins, 1, "exactly one creator wins");
+}
+
 /// 16 concurrent writers on one key and 16 on different keys: all succeed, the final object is one of
 /// those written, and every replaced blob is handed back exactly once.
 pub async fn concurrent_puts(store: Arc<dyn MetaStore>) {
@@ -606,6 +637,17 @@ mod tests {
         };
     }
     meta_suite!(buckets, objects, listing, uploads, upload_listing, referenced, settings_and_records);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conditional_writes_memory() {
+        conditional_writes(Arc::new(MemoryMetaStore::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn conditional_writes_redb() {
+        let (_dir, store) = redb();
+        conditional_writes(Arc::new(store)).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_puts_memory() {

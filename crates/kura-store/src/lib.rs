@@ -60,6 +60,47 @@ pub enum StoreError {
     /// The metadata database failed or holds data it cannot decode.
     #[error("metadata store error: {0}")]
     Backend(String),
+    /// A conditional write found the object not as the condition required.
+    #[error("the object {key:?} does not meet the write condition")]
+    ConditionFailed {
+        /// Object key.
+        key: String,
+    },
+}
+
+/// When a write may replace what is there (S3's conditional writes), checked in the write's own
+/// transaction so that two writers cannot both pass.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WriteCondition {
+    /// Always (last writer wins).
+    #[default]
+    Always,
+    /// Only if no object has the key (`If-None-Match: *`).
+    IfAbsent,
+    /// Only if the current object has this ETag (`If-Match`; quotes ignored). A missing object is
+    /// `NoSuchKey`.
+    IfEtag(String),
+}
+
+impl WriteCondition {
+    /// Checks the condition against the current object.
+    pub fn check(&self, bucket: &str, key: &str, current: Option<&ObjectMeta>) -> StoreResult<()> {
+        let failed = || Err(StoreError::ConditionFailed { key: key.to_owned() });
+        match (self, current) {
+            (WriteCondition::Always, _) | (WriteCondition::IfAbsent, None) => Ok(()),
+            (WriteCondition::IfAbsent, Some(_)) => failed(),
+            (WriteCondition::IfEtag(_), None) => {
+                Err(StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() })
+            }
+            (WriteCondition::IfEtag(want), Some(obj)) => {
+                if want.trim_matches('"') == obj.etag.trim_matches('"') {
+                    Ok(())
+                } else {
+                    failed()
+                }
+            }
+        }
+    }
 }
 
 /// Result alias of the storage layer.
@@ -82,7 +123,16 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>>;
 
     /// Writes (creates or replaces) an object. Returns the blobs of the replaced object, if any.
-    async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>>;
+    async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
+        self.put_object_if(bucket, object, &WriteCondition::Always).await
+    }
+    /// [`MetaStore::put_object`] if `condition` holds for the current object, in the same transaction.
+    async fn put_object_if(
+        &self,
+        bucket: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>>;
     /// Reads an object's metadata, or `None`. `NoSuchBucket` if the bucket is missing.
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
     /// Deletes an object; returns the removed object (whose blobs the caller reclaims), or `None` if
@@ -106,7 +156,18 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn list_uploads(&self, bucket: &str, query: &UploadListQuery) -> StoreResult<UploadListPage>;
     /// Atomically removes the upload and writes `object` (whose segments are some of its parts' blobs).
     /// Returns every blob no longer referenced: the parts not used, and the replaced object's blobs.
-    async fn complete_upload(&self, bucket: &str, upload_id: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>>;
+    async fn complete_upload(&self, bucket: &str, upload_id: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
+        self.complete_upload_if(bucket, upload_id, object, &WriteCondition::Always).await
+    }
+    /// [`MetaStore::complete_upload`] if `condition` holds for the object the upload would replace; when
+    /// it does not, the upload stays as it was.
+    async fn complete_upload_if(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>>;
     /// Removes an upload; returns its parts' blobs.
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Vec<BlobId>>;
 

@@ -6,7 +6,7 @@
 use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::{
     BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
-    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
 };
 use async_trait::async_trait;
 use std::collections::btree_map::Range;
@@ -158,9 +158,15 @@ impl MetaStore for MemoryMetaStore {
         Ok(freed)
     }
 
-    async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
+    async fn put_object_if(
+        &self,
+        bucket_name: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>> {
         let mut inner = self.lock();
-        let bucket = inner.bucket_mut(bucket)?;
+        let bucket = inner.bucket_mut(bucket_name)?;
+        condition.check(bucket_name, &object.key, bucket.objects.get(&object.key))?;
         let freed = match bucket.objects.get(&object.key) {
             Some(old) => dropped_blobs(old, &object),
             None => Vec::new(),
@@ -274,10 +280,17 @@ impl MetaStore for MemoryMetaStore {
         Ok(page)
     }
 
-    async fn complete_upload(&self, bucket: &str, upload_id: &str, mut object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
+    async fn complete_upload_if(
+        &self,
+        bucket_name: &str,
+        upload_id: &str,
+        mut object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>> {
         let mut inner = self.lock();
-        let bucket = inner.bucket_mut(bucket)?;
+        let bucket = inner.bucket_mut(bucket_name)?;
         let id = bucket.upload_key(upload_id)?;
+        condition.check(bucket_name, &id.0, bucket.objects.get(&id.0))?;
         let upload = bucket.uploads.remove(&id).ok_or_else(|| StoreError::NoSuchUpload(upload_id.to_owned()))?;
         bucket.upload_keys.remove(upload_id);
         object.key = id.0;

@@ -29,7 +29,7 @@ use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::memory::{dropped_blobs, duplicate_upload, unused_parts};
 use crate::{
     BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
-    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
 };
 use async_trait::async_trait;
 use redb::{
@@ -420,11 +420,19 @@ impl<'t> WriteTables<'t> {
         Ok(Ok(freed))
     }
 
-    fn put_object(&mut self, bucket: &str, object: ObjectMeta) -> Fatal<StoreResult<Vec<BlobId>>> {
+    fn put_object(
+        &mut self,
+        bucket: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> Fatal<StoreResult<Vec<BlobId>>> {
         if !self.has_bucket(bucket)? {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
         }
         let old = self.get_object(bucket, &object.key)?;
+        if let Err(e) = condition.check(bucket, &object.key, old.as_ref()) {
+            refuse!(e);
+        }
         self.objects.insert((bucket, object.key.as_str()), encode(&object)?.as_slice())?;
         Ok(Ok(old.map(|old| dropped_blobs(&old, &object)).unwrap_or_default()))
     }
@@ -483,6 +491,7 @@ impl<'t> WriteTables<'t> {
         bucket: &str,
         upload_id: &str,
         mut object: ObjectMeta,
+        condition: &WriteCondition,
     ) -> Fatal<StoreResult<Vec<BlobId>>> {
         if !self.has_bucket(bucket)? {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
@@ -490,10 +499,14 @@ impl<'t> WriteTables<'t> {
         let Some(key) = self.upload_key(bucket, upload_id)? else {
             refuse!(StoreError::NoSuchUpload(upload_id.to_owned()));
         };
+        let old = self.get_object(bucket, &key)?;
+        if let Err(e) = condition.check(bucket, &key, old.as_ref()) {
+            refuse!(e);
+        }
         let parts = self.upload_parts(bucket, upload_id)?;
         object.key = key;
         let mut freed = unused_parts(&parts, &object);
-        if let Some(old) = self.get_object(bucket, &object.key)? {
+        if let Some(old) = old {
             freed.extend(dropped_blobs(&old, &object));
         }
         self.remove_upload(bucket, &object.key, upload_id, &parts)?;
@@ -607,9 +620,14 @@ impl MetaStore for RedbMetaStore {
         self.write(move |t| t.delete_bucket(&name)).await
     }
 
-    async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
-        let bucket = bucket.to_owned();
-        self.write(move |t| t.put_object(&bucket, object)).await
+    async fn put_object_if(
+        &self,
+        bucket: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>> {
+        let (bucket, condition) = (bucket.to_owned(), condition.clone());
+        self.write(move |t| t.put_object(&bucket, object, &condition)).await
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
@@ -722,9 +740,15 @@ impl MetaStore for RedbMetaStore {
         .await
     }
 
-    async fn complete_upload(&self, bucket: &str, upload_id: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
-        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
-        self.write(move |t| t.complete_upload(&bucket, &id, object)).await
+    async fn complete_upload_if(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>> {
+        let (bucket, id, condition) = (bucket.to_owned(), upload_id.to_owned(), condition.clone());
+        self.write(move |t| t.complete_upload(&bucket, &id, object, &condition)).await
     }
 
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Vec<BlobId>> {

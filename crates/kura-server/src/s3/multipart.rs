@@ -245,12 +245,7 @@ pub(super) async fn complete_multipart_upload(
             format!("Part {} is {} bytes: every part but the last must be at least 5 MiB.", small.number, small.size),
         ));
     }
-    if input.if_none_match.is_some() && s3.meta.get_object(&input.bucket, &input.key).await.or_s3()?.is_some() {
-        return Err(s3err(
-            S3ErrorCode::PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold.",
-        ));
-    }
+    let condition = super::object::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let mut md5_concat = Md5::new();
     for p in &used {
         md5_concat.update(hex::decode(&p.etag).unwrap_or_default());
@@ -271,7 +266,7 @@ pub(super) async fn complete_multipart_upload(
     object.segments = used.iter().map(|p| Segment { blob: p.blob, size: p.size }).collect();
     object.part_sizes = used.iter().map(|p| p.size).collect();
     object.checksums = checksums.clone();
-    let freed = s3.meta.complete_upload(&input.bucket, &input.upload_id, object).await.or_s3()?;
+    let freed = s3.meta.complete_upload_if(&input.bucket, &input.upload_id, object, &condition).await.or_s3()?;
     s3.reclaim(freed).await;
     let mut out = CompleteMultipartUploadOutput {
         bucket: Some(input.bucket.clone()),

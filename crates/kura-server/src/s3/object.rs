@@ -79,10 +79,40 @@ async fn check_write_conditions(
     Ok(())
 }
 
-/// Commits `object`; on failure the new blobs are reclaimed so nothing leaks.
-pub(super) async fn commit_object(s3: &KuraS3, bucket: &str, object: ObjectMeta) -> S3Result<()> {
+/// The store's write condition for a write's `If-Match` / `If-None-Match` (S3 conditional writes:
+/// `If-None-Match: *` creates only, `If-Match: ETAG` replaces only that version).
+pub(super) fn write_condition(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<kura_store::WriteCondition> {
+    use kura_store::WriteCondition;
+    match (if_match, if_none_match) {
+        (None, None) => Ok(WriteCondition::Always),
+        (Some(_), Some(_)) => {
+            Err(s3err(S3ErrorCode::InvalidArgument, "Give If-Match or If-None-Match on a write, not both."))
+        }
+        (None, Some(ETagCondition::Any)) => Ok(WriteCondition::IfAbsent),
+        (None, Some(ETagCondition::ETag(_))) => Err(s3err(
+            S3ErrorCode::NotImplemented,
+            "If-None-Match on a write accepts only '*' (create the object only if the key is free).",
+        )),
+        (Some(ETagCondition::ETag(e)), None) => Ok(WriteCondition::IfEtag(e.value().to_owned())),
+        (Some(ETagCondition::Any), None) => {
+            Err(s3err(S3ErrorCode::NotImplemented, "If-Match on a write needs the current object's ETag, not '*'."))
+        }
+    }
+}
+
+/// Commits `object` if `condition` holds (checked in the commit's transaction); on failure the new
+/// blobs are reclaimed so nothing leaks.
+pub(super) async fn commit_object(
+    s3: &KuraS3,
+    bucket: &str,
+    object: ObjectMeta,
+    condition: &kura_store::WriteCondition,
+) -> S3Result<()> {
     let new_blobs = object.blobs();
-    match s3.meta.put_object(bucket, object).await {
+    match s3.meta.put_object_if(bucket, object, condition).await {
         Ok(replaced) => {
             s3.reclaim(replaced).await;
             Ok(())
@@ -117,6 +147,8 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     let object_headers = object_headers_from!(input);
     check_metadata_size(&object_headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
+    let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    // Fail early, before the body is read; the commit checks again, atomically.
     check_write_conditions(s3, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())
         .await?;
     let (algo, expected) = checksum_expectations(
@@ -135,7 +167,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     let mut object = new_object(input.key, segment.size, md5_hex.clone(), object_headers, tags);
     object.segments = vec![segment];
     object.checksums = checksums.clone();
-    commit_object(s3, &input.bucket, object).await?;
+    commit_object(s3, &input.bucket, object, &condition).await?;
     let mut out =
         PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(segment.size).ok(), ..Default::default() };
     fill_checksums!(out, &checksums);
@@ -490,7 +522,7 @@ pub(super) async fn copy_object(
     object.segments = vec![Segment { ..written.segment }];
     object.checksums = written.checksums.clone();
     let last_modified = object.last_modified_ms;
-    commit_object(s3, &input.bucket, object).await?;
+    commit_object(s3, &input.bucket, object, &kura_store::WriteCondition::Always).await?;
     let mut result = CopyObjectResult {
         e_tag: Some(etag(&written.md5_hex)),
         last_modified: Some(timestamp(last_modified)),

@@ -372,3 +372,52 @@ async fn not_modified_carries_the_etag_and_a_missing_part_is_invalid_part() {
     assert_eq!(listed.delimiter(), None, "an empty delimiter is not echoed");
     assert_eq!(listed.key_count(), Some(1));
 }
+
+#[tokio::test]
+async fn conditional_writes_create_once_and_replace_only_the_version_read() {
+    let (server, s3, b) = setup().await;
+    let put = |key: &'static str, body: &'static [u8]| {
+        s3.put_object().bucket(&b).key(key).body(ByteStream::from_static(body))
+    };
+    let first = put("lock", b"v1").if_none_match("*").send().await.expect("create");
+    let err = put("lock", b"v1").if_none_match("*").send().await.expect_err("exists");
+    assert_eq!((code(&err).as_str(), status(&err)), ("PreconditionFailed", 412));
+    let etag = first.e_tag().expect("etag").to_owned();
+    let second = put("lock", b"v2").if_match(&etag).send().await.expect("replace the version read");
+    let err = put("lock", b"v3").if_match(&etag).send().await.expect_err("stale etag");
+    assert_eq!(status(&err), 412);
+    let err = put("missing", b"v").if_match(&etag).send().await.expect_err("no object");
+    assert_eq!(code(&err), "NoSuchKey");
+    assert_ne!(second.e_tag(), None);
+
+    // Of 8 concurrent creators, exactly one wins.
+    let racers = (0..8).map(|i| {
+        let (s3, b) = (s3.clone(), b.clone());
+        tokio::spawn(async move {
+            s3.put_object().bucket(&b).key("race").if_none_match("*").body(ByteStream::from(vec![i; 8])).send().await
+        })
+    });
+    let mut wins = 0;
+    for racer in racers {
+        wins += usize::from(matches!(racer.await, Ok(Ok(_))));
+    }
+    assert_eq!(wins, 1);
+
+    // CompleteMultipartUpload honours If-None-Match too, and a refused complete keeps the upload.
+    let id = crate::harness::create_upload(&s3, &b, "lock").await;
+    let part = crate::harness::upload_part(&s3, &b, "lock", &id, 1, vec![1u8; 16]).await;
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder().parts(part).build();
+    let err = s3
+        .complete_multipart_upload()
+        .bucket(&b)
+        .key("lock")
+        .upload_id(&id)
+        .multipart_upload(parts.clone())
+        .if_none_match("*")
+        .send()
+        .await
+        .expect_err("key taken");
+    assert_eq!(status(&err), 412);
+    s3.list_parts().bucket(&b).key("lock").upload_id(&id).send().await.expect("upload still there");
+    drop(server);
+}
