@@ -125,6 +125,7 @@ impl Dispatch {
         if let Some(api) = api.filter(|_| self.audit.enabled()) {
             self.audit(api, &request_id, (peer, started, bytes_in), signer, signed_host, &slot, &resp);
         }
+        add_request_id_to_error(&mut resp, &request_id);
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);
         }
@@ -226,6 +227,26 @@ impl Dispatch {
         *resp.status_mut() = status;
         resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
         resp
+    }
+}
+
+/// Puts `<RequestId>` into an S3 error document that lacks it (s3s writes Code and Message only), as AWS
+/// does, so a client's bug report names the request the server log has.
+fn add_request_id_to_error(resp: &mut Response<s3s::Body>, request_id: &str) {
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return;
+    }
+    let Some(bytes) = resp.body().bytes() else { return };
+    let Ok(text) = std::str::from_utf8(&bytes) else { return };
+    let Some(end) = text.rfind("</Error>") else { return };
+    if text.contains("<RequestId>") {
+        return;
+    }
+    let patched = format!("{}<RequestId>{request_id}</RequestId>{}", &text[..end], &text[end..]);
+    let len = patched.len();
+    *resp.body_mut() = s3s::Body::from(Bytes::from(patched));
+    if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
     }
 }
 

@@ -421,3 +421,12 @@ async fn conditional_writes_create_once_and_replace_only_the_version_read() {
     s3.list_parts().bucket(&b).key("lock").upload_id(&id).send().await.expect("upload still there");
     drop(server);
 }
+
+#[tokio::test]
+async fn error_documents_carry_the_request_id() {
+    let (server, _s3, b) = setup().await;
+    let resp = reqwest::get(format!("{}/{b}/nope", server.endpoint())).await.expect("get");
+    let id = resp.headers().get("x-amz-request-id").and_then(|v| v.to_str().ok()).expect("id").to_owned();
+    let body = resp.text().await.expect("body");
+    assert!(body.contains(&format!("<RequestId>{id}</RequestId></Error>")), "{body}");
+}
