@@ -71,6 +71,16 @@ pub(super) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let input = req.input;
+    if let Some(acl) = input.acl.as_ref().filter(|a| a.as_str() != BucketCannedACL::PRIVATE) {
+        return Err(s3err(
+            S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+            format!(
+                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting (x-amz-acl: {}): \
+                 drop the ACL and grant access with a bucket policy.",
+                acl.as_str()
+            ),
+        ));
+    }
     if input.bucket == RESERVED_BUCKET {
         return Err(s3err(
             S3ErrorCode::InvalidBucketName,

@@ -5,6 +5,7 @@
 //! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
 //! below only routes to them, so the list of supported operations reads in one place.
 
+mod acl;
 pub mod body;
 pub mod bucket;
 pub mod conditions;
@@ -99,4 +100,9 @@ route! {
     put_public_access_block: PutPublicAccessBlockInput -> PutPublicAccessBlockOutput => policy;
     get_public_access_block: GetPublicAccessBlockInput -> GetPublicAccessBlockOutput => policy;
     delete_public_access_block: DeletePublicAccessBlockInput -> DeletePublicAccessBlockOutput => policy;
+
+    get_bucket_acl: GetBucketAclInput -> GetBucketAclOutput => acl;
+    put_bucket_acl: PutBucketAclInput -> PutBucketAclOutput => acl;
+    get_object_acl: GetObjectAclInput -> GetObjectAclOutput => acl;
+    put_object_acl: PutObjectAclInput -> PutObjectAclOutput => acl;
 }

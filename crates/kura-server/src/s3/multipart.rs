@@ -53,6 +53,7 @@ pub(super) async fn create_multipart_upload(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let input = req.input;
     check_key(&input.key)?;
+    super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     require_bucket(s3, &input.bucket).await?;
     let headers = object_headers_from!(input);
     check_metadata_size(&headers)?;

@@ -147,6 +147,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     let object_headers = object_headers_from!(input);
     check_metadata_size(&object_headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
+    super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     // Fail early, before the body is read; the commit checks again, atomically.
     check_write_conditions(s3, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())
@@ -493,6 +494,7 @@ pub(super) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let input = req.input;
     check_key(&input.key)?;
+    super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
     require_bucket(s3, &input.bucket).await?;
     let source = read_copy_source(s3, src_bucket, src_key, src_version, copy_source_conditions!(input)).await?;

@@ -92,3 +92,36 @@ async fn missing_bucket_is_no_such_bucket() {
         .expect_err("missing");
     assert_eq!(code(&err), "NoSuchBucket");
 }
+
+#[tokio::test]
+async fn acls_are_the_owners_alone_as_with_bucket_owner_enforced() {
+    use aws_sdk_s3::types::{BucketCannedAcl, ObjectCannedAcl, Permission};
+    let server = TestServer::start();
+    let s3 = server.client();
+    let b = bucket_name("acl");
+    s3.create_bucket().bucket(&b).acl(BucketCannedAcl::Private).send().await.expect("private is fine");
+    let acl = s3.get_bucket_acl().bucket(&b).send().await.expect("get acl");
+    assert_eq!(acl.grants().len(), 1);
+    assert_eq!(acl.grants()[0].permission(), Some(&Permission::FullControl));
+    s3.put_bucket_acl().bucket(&b).acl(BucketCannedAcl::Private).send().await.expect("private acl");
+    let err = s3.put_bucket_acl().bucket(&b).acl(BucketCannedAcl::PublicRead).send().await.expect_err("public");
+    assert_eq!((code(&err).as_str(), status(&err)), ("AccessControlListNotSupported", 400));
+
+    let put = |acl| s3.put_object().bucket(&b).key("k").acl(acl).body(ByteStream::from_static(b"x")).send();
+    put(ObjectCannedAcl::BucketOwnerFullControl).await.expect("owner acl");
+    let err = put(ObjectCannedAcl::PublicRead).await.expect_err("public object");
+    assert_eq!(code(&err), "AccessControlListNotSupported");
+    let acl = s3.get_object_acl().bucket(&b).key("k").send().await.expect("object acl");
+    assert_eq!(acl.owner().and_then(|o| o.id()), acl.grants()[0].grantee().and_then(|g| g.id()));
+    let err = s3.get_object_acl().bucket(&b).key("missing").send().await.expect_err("missing");
+    assert_eq!(code(&err), "NoSuchKey");
+
+    let err = s3
+        .create_bucket()
+        .bucket(bucket_name("acl-public"))
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .expect_err("public bucket acl");
+    assert_eq!(code(&err), "InvalidBucketAclWithObjectOwnership");
+}
