@@ -115,3 +115,16 @@ def test_content_type_and_metadata_conditions(s3, bucket, tmp_path):
         status, body = curl_post(bad, "img/b.png", b"png", tmp_path)
         assert 400 <= status < 500, f"{field}: {body}"
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix="img/b")
+
+
+def test_the_policy_sees_the_key_after_filename_substitution(s3, bucket, tmp_path):
+    # Only the substituted key ("uploads/upload.bin") satisfies this condition, as on AWS.
+    post = s3.generate_presigned_post(
+        Bucket=bucket,
+        Key="uploads/${filename}",
+        Conditions=[["starts-with", "$key", "uploads/upload"]],
+        ExpiresIn=300,
+    )
+    status, body = curl_post(post, "uploads/${filename}", b"late binding", tmp_path)
+    assert status == 204, body
+    assert s3.get_object(Bucket=bucket, Key="uploads/upload.bin")["Body"].read() == b"late binding"

@@ -96,13 +96,15 @@ impl Dispatch {
             Endpoint::Sts => self.sts(req, &request_id, &slot).await,
             Endpoint::S3 => {
                 let mut req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
-                    let (parts, body) = req.into_parts();
-                    let (name, body) = post_upload::peek_file_name(body).await;
-                    let mut req = Request::from_parts(parts, body);
-                    if let Some(name) = name {
-                        req.extensions_mut().insert(name);
+                    let (mut parts, body) = req.into_parts();
+                    let (body, delta) = post_upload::substitute_file_name(body).await;
+                    if delta != 0
+                        && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
+                        && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())
+                    {
+                        parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len + delta));
                     }
-                    req
+                    Request::from_parts(parts, body)
                 } else {
                     req.map(s3s::Body::from)
                 };

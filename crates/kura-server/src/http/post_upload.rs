@@ -1,7 +1,8 @@
-//! Browser POST uploads: AWS replaces `${filename}` in the form's `key` with the uploaded file's name.
-//! s3s parses the form but keeps the file name to itself, so the dispatcher reads it here from the start
-//! of the body (the form's fields, then the file part's headers, come before any file data), hands the
-//! body on unchanged, and leaves the name in the request's extensions for PutObject.
+//! Browser POST uploads: AWS replaces `${filename}` in the form's `key` with the uploaded file's name,
+//! before the policy is checked (so `["starts-with", "$key", "uploads/"]` sees the real key). s3s parses
+//! the form but keeps the file name to itself, so the dispatcher reads the start of the body here (the
+//! form's fields, then the file part's headers, come before any file data), rewrites the `key` field,
+//! and hands the body on with its `Content-Length` adjusted.
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -11,10 +12,6 @@ use hyper::body::Incoming;
 
 /// How far into the body the file part's headers are looked for.
 const PEEK_LIMIT: usize = 64 * 1024;
-
-/// The uploaded file's name (without any directory part), for `${filename}` in the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UploadFileName(pub String);
 
 /// Whether a request is a browser POST upload (`POST /BUCKET` with a multipart form).
 pub fn is_post_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
@@ -28,10 +25,10 @@ pub fn is_post_upload(method: &http::Method, uri: &http::Uri, headers: &http::He
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
-/// Reads the start of the body until the `file` part's name is known (or [`PEEK_LIMIT`] bytes), and
-/// returns the name and a body that replays what was read, then the rest.
-pub async fn peek_file_name(mut body: Incoming) -> (Option<UploadFileName>, s3s::Body) {
-    let mut seen: Vec<Bytes> = Vec::new();
+/// Reads the start of the body until the `file` part's name is known (or [`PEEK_LIMIT`] bytes), puts
+/// that name in place of `${filename}` in the `key` field, and returns the body (what was read, then the
+/// rest) with the change in length it brought.
+pub async fn substitute_file_name(mut body: Incoming) -> (s3s::Body, i64) {
     let mut buffer = Vec::new();
     let mut name = None;
     let mut failed = None;
@@ -40,9 +37,8 @@ pub async fn peek_file_name(mut body: Incoming) -> (Option<UploadFileName>, s3s:
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     buffer.extend_from_slice(&data);
-                    seen.push(data);
                     if let Some(found) = file_name(&buffer) {
-                        name = Some(UploadFileName(found));
+                        name = Some(found);
                         break;
                     }
                 }
@@ -54,7 +50,12 @@ pub async fn peek_file_name(mut body: Incoming) -> (Option<UploadFileName>, s3s:
             None => break,
         }
     }
-    let replay = futures::stream::iter(seen.into_iter().map(|b| Ok::<_, hyper::Error>(Frame::data(b))));
+    let before = buffer.len();
+    if let Some(name) = name {
+        buffer = with_key_substituted(buffer, &name);
+    }
+    let delta = i64::try_from(buffer.len()).unwrap_or(0) - i64::try_from(before).unwrap_or(0);
+    let replay = futures::stream::once(async move { Ok::<_, hyper::Error>(Frame::data(Bytes::from(buffer))) });
     let body = match failed {
         // The client's body broke: pass the error on so s3s answers it.
         Some(e) => s3s::Body::http_body_unsync(http_body_util::StreamBody::new(
@@ -64,7 +65,26 @@ pub async fn peek_file_name(mut body: Incoming) -> (Option<UploadFileName>, s3s:
             replay.chain(http_body_util::BodyStream::new(body)),
         )),
     };
-    (name, body)
+    (body, delta)
+}
+
+/// The multipart text with `${filename}` in the `key` field's value replaced by `name`.
+fn with_key_substituted(buffer: Vec<u8>, name: &str) -> Vec<u8> {
+    const VAR: &[u8] = b"${filename}";
+    let lower = buffer.to_ascii_lowercase();
+    let Some(field) = find(&lower, b"name=\"key\"", 0) else { return buffer };
+    let Some(value_start) = find(&buffer, b"\r\n\r\n", field).map(|i| i + 4) else { return buffer };
+    let Some(value_end) = find(&buffer, b"\r\n--", value_start) else { return buffer };
+    let Some(at) = find(&buffer[..value_end], VAR, value_start) else { return buffer };
+    let mut out = Vec::with_capacity(buffer.len() + name.len());
+    out.extend_from_slice(&buffer[..at]);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(&buffer[at + VAR.len()..]);
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
 }
 
 /// The `filename` of the part named `file` in the multipart text seen so far.
@@ -103,6 +123,16 @@ mod tests {
         assert_eq!(file_name(unfinished), None);
         let no_file = b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n";
         assert_eq!(file_name(no_file), None);
+    }
+
+    #[test]
+    fn the_key_field_gets_the_file_name() {
+        let form = b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nup/${filename}\r\n--b\r\n\
+            Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nDATA";
+        let out = with_key_substituted(form.to_vec(), "a.txt");
+        assert!(String::from_utf8_lossy(&out).contains("\r\n\r\nup/a.txt\r\n--b"));
+        let fixed = b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nfixed\r\n--b\r\n".to_vec();
+        assert_eq!(with_key_substituted(fixed.clone(), "a.txt"), fixed);
     }
 
     #[test]

@@ -126,13 +126,6 @@ pub(super) async fn commit_object(
 
 pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
     let S3Request { mut input, headers, trailing_headers, method, extensions, .. } = req;
-    if method == http::Method::POST
-        && input.key.contains("${filename}")
-        && let Some(name) = extensions.get::<crate::http::post_upload::UploadFileName>()
-    {
-        // As AWS: the form's key names the uploaded file with `${filename}`.
-        input.key = input.key.replace("${filename}", &name.0);
-    }
     check_key(&input.key)?;
     let bucket = require_bucket(s3, &input.bucket).await?;
     if method == http::Method::POST
