@@ -81,6 +81,30 @@ impl TestServer {
         (out.status.success(), text(out.stdout), text(out.stderr))
     }
 
+    /// Runs the `kura` binary with only `env` for credentials (no static keys): the AWS SDK for Rust's
+    /// default chain then finds them (web identity, container credentials). Returns (success, stdout,
+    /// stderr).
+    pub fn cli_env(&self, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kura"));
+        command
+            .args(args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command.output().expect("run kura");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (out.status.success(), text(out.stdout), text(out.stderr))
+    }
+
     /// Sends SIGHUP (reload the config file).
     pub fn hangup(&self) {
         let _ = Command::new("kill").args(["-HUP", &self.child.id().to_string()]).status();

@@ -419,3 +419,46 @@ async fn kura_bench_measures_assume_role_with_web_identity() {
     assert!(report.ops > 0);
     assert!(report.by_op.contains_key(&kura_bench::OpKind::Sts), "{:?}", report.by_op.keys());
 }
+
+/// The AWS SDK for Rust's own credential chain (inside the `kura` CLI) with nothing but the variables a
+/// pod has: web identity, then container credentials; the session it gets asks for an upload ticket.
+/// (Multi-threaded: the CLI runs blocking while the fake issuer must keep serving.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_sdk_credential_chain_gets_sessions_by_itself() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let token_file = server.scratch("web-identity.token");
+    std::fs::write(&token_file, issuer.token("alpha", "app")).expect("token");
+    let endpoint = server.endpoint();
+    let web_identity = [
+        ("AWS_ROLE_ARN", "arn:aws:iam::000000000000:role/app"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().expect("path")),
+        ("AWS_ROLE_SESSION_NAME", "rust-sdk"),
+        ("AWS_ENDPOINT_URL_STS", endpoint.as_str()),
+    ];
+    let (ok, out, err) = server.cli_env(&web_identity, &["presign", "put", "s3://teams/alpha/sdk.txt", "--ticket"]);
+    assert!(ok, "{err}");
+    let ticket: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let resp = reqwest::Client::new()
+        .put(ticket["url"].as_str().expect("url"))
+        .body("from a web-identity session")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(resp.status().as_u16(), 200);
+    let (ok, _, err) = server.cli_env(&web_identity, &["presign", "put", "s3://teams/beta/sdk.txt", "--ticket"]);
+    assert!(!ok && err.contains("AccessDenied"), "the session's policy still applies: {err}");
+
+    let pod_token_file = server.scratch("pod.token");
+    std::fs::write(&pod_token_file, issuer.key(1).sign(&issuer.claims("alpha", "app", &["kura"]))).expect("token");
+    let credentials_uri = format!("{endpoint}/kura/v1/credentials");
+    let pod = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", credentials_uri.as_str()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", pod_token_file.to_str().expect("path")),
+    ];
+    let (ok, out, err) = server.cli_env(&pod, &["presign", "get", "s3://teams/alpha/sdk.txt", "--ticket"]);
+    assert!(ok, "{err}");
+    let ticket: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let got = reqwest::get(ticket["url"].as_str().expect("url")).await.expect("get");
+    assert_eq!(got.text().await.expect("body"), "from a web-identity session");
+}
