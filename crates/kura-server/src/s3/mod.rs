@@ -6,6 +6,7 @@
 //! below only routes to them, so the list of supported operations reads in one place.
 
 mod acl;
+mod attributes;
 pub mod body;
 pub mod bucket;
 pub mod conditions;
@@ -76,6 +77,7 @@ route! {
     delete_object: DeleteObjectInput -> DeleteObjectOutput => object;
     delete_objects: DeleteObjectsInput -> DeleteObjectsOutput => object;
     copy_object: CopyObjectInput -> CopyObjectOutput => object;
+    get_object_attributes: GetObjectAttributesInput -> GetObjectAttributesOutput => attributes;
 
     list_objects: ListObjectsInput -> ListObjectsOutput => list;
     list_objects_v2: ListObjectsV2Input -> ListObjectsV2Output => list;

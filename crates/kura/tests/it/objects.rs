@@ -430,3 +430,68 @@ async fn error_documents_carry_the_request_id() {
     let body = resp.text().await.expect("body");
     assert!(body.contains(&format!("<RequestId>{id}</RequestId></Error>")), "{body}");
 }
+
+#[tokio::test]
+async fn object_attributes_without_the_body() {
+    use aws_sdk_s3::types::ObjectAttributes;
+    let (_server, s3, b) = setup().await;
+    let put = s3
+        .put_object()
+        .bucket(&b)
+        .key("a")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .body(ByteStream::from_static(b"attributes"))
+        .send()
+        .await
+        .expect("put");
+    let attrs = s3
+        .get_object_attributes()
+        .bucket(&b)
+        .key("a")
+        .object_attributes(ObjectAttributes::Etag)
+        .object_attributes(ObjectAttributes::ObjectSize)
+        .object_attributes(ObjectAttributes::Checksum)
+        .object_attributes(ObjectAttributes::StorageClass)
+        .send()
+        .await
+        .expect("attributes");
+    assert_eq!(attrs.object_size(), Some(10));
+    assert_eq!(attrs.e_tag().map(|e| e.trim_matches('"')), put.e_tag().map(|e| e.trim_matches('"')));
+    assert_eq!(attrs.checksum().and_then(|c| c.checksum_crc32()), put.checksum_crc32());
+    assert!(attrs.storage_class().is_some());
+
+    let id = crate::harness::create_upload(&s3, &b, "big").await;
+    let p1 = crate::harness::upload_part(&s3, &b, "big", &id, 1, vec![1u8; 5 * 1024 * 1024]).await;
+    let p2 = crate::harness::upload_part(&s3, &b, "big", &id, 2, vec![2u8; 100]).await;
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder().parts(p1).parts(p2).build();
+    s3.complete_multipart_upload()
+        .bucket(&b)
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(parts)
+        .send()
+        .await
+        .expect("complete");
+    let attrs = s3
+        .get_object_attributes()
+        .bucket(&b)
+        .key("big")
+        .object_attributes(ObjectAttributes::ObjectParts)
+        .max_parts(1)
+        .send()
+        .await
+        .expect("parts");
+    let parts = attrs.object_parts().expect("parts");
+    assert_eq!(parts.total_parts_count(), Some(2));
+    assert_eq!(parts.is_truncated(), Some(true));
+    assert_eq!(parts.parts()[0].size(), Some(5 * 1024 * 1024));
+    let err = s3
+        .get_object_attributes()
+        .bucket(&b)
+        .key("missing")
+        .object_attributes(ObjectAttributes::Etag)
+        .send()
+        .await
+        .expect_err("missing");
+    assert_eq!(code(&err), "NoSuchKey");
+}
