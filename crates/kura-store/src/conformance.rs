@@ -706,9 +706,10 @@ mod tests {
     async fn files_sweep_removes_tmp_and_unreferenced() {
         let (_dir, store) = files();
         std::fs::write(store.tmp_dir().join("leftover.tmp"), b"x").expect("write leftover");
-        // An unfinished writer whose temporary exists (it wrote more than a buffer).
+        // An unfinished writer whose temporary exists: it wrote more than two buffers, so its first
+        // (background) write has landed.
         let mut writer = store.create().await.expect("create");
-        writer.write(&vec![7u8; crate::file_blobs::BUFFER + 1]).await.expect("write");
+        writer.write(&vec![7u8; 2 * crate::file_blobs::BUFFER + 1]).await.expect("write");
         std::mem::forget(writer); // as if the process died mid-write: the temporary stays
         assert_eq!(tmp_entries(&store), 2);
         let keep = write_blob(&store, &[b"keep"]).await;

@@ -213,6 +213,8 @@ impl BlobStore for FileBlobStore {
             id,
             tmp,
             file: None,
+            inflight: None,
+            unsynced: 0,
             created: false,
             buf: Vec::new(),
             size: 0,
@@ -304,14 +306,25 @@ impl BlobStore for FileBlobStore {
     }
 }
 
+/// A background write: it hands back the file and its emptied buffer.
+type InflightWrite = tokio::task::JoinHandle<StoreResult<(File, Vec<u8>)>>;
+
 /// A blob being written: a buffer in front of a temporary file, which is created lazily (at the first
 /// full buffer, or at `finish`), so that a small blob costs a single blocking call.
+///
+/// Writes are double-buffered: a full buffer goes to the blocking pool and the writer returns at once,
+/// so the request goes on receiving (and hashing) the next buffer's worth while the previous one
+/// reaches the disk. At most one write is in flight; `finish` waits for it before the fsync.
 struct FileBlobWriter {
     shared: Arc<Shared>,
     id: BlobId,
     tmp: PathBuf,
     /// The temporary file, absent before it is created and while a blocking write holds it.
     file: Option<File>,
+    /// The write in flight, if any.
+    inflight: Option<InflightWrite>,
+    /// Bytes handed to the file since its data was last flushed to the disk.
+    unsynced: u64,
     /// Whether the temporary file may exist (so dropping must remove it).
     created: bool,
     buf: Vec<u8>,
@@ -319,29 +332,48 @@ struct FileBlobWriter {
     done: bool,
 }
 
+/// A large blob's data is flushed to the disk in the background every this many bytes, so the fsync
+/// before the acknowledgement finds little left to write.
+const SYNC_EVERY: u64 = 2 * 1024 * 1024;
+
 fn open_tmp(path: &Path) -> io::Result<File> {
     OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 impl FileBlobWriter {
-    /// Writes the buffer to the file on the blocking pool.
+    /// Waits for the write in flight, if any, and takes the file back (and its spare buffer).
+    async fn settle(&mut self) -> StoreResult<Option<Vec<u8>>> {
+        let Some(handle) = self.inflight.take() else { return Ok(None) };
+        let (file, spare) = handle.await.map_err(|e| StoreError::Io(io::Error::other(e.to_string())))??;
+        self.file = Some(file);
+        Ok(Some(spare))
+    }
+
+    /// Sends the full buffer to the blocking pool (once the previous write is done) and goes on with
+    /// an empty one.
     async fn flush_buffer(&mut self) -> StoreResult<()> {
+        let spare = self.settle().await?.unwrap_or_default();
         let file = self.file.take();
         let path = self.tmp.clone();
-        let mut buf = std::mem::take(&mut self.buf);
+        let mut buf = std::mem::replace(&mut self.buf, spare);
+        self.unsynced += buf.len() as u64;
+        let sync = self.unsynced >= SYNC_EVERY;
+        if sync {
+            self.unsynced = 0;
+        }
         self.created = true;
-        let (file, buf) = blocking(move || {
+        self.inflight = Some(tokio::task::spawn_blocking(move || {
             let mut file = match file {
                 Some(file) => file,
                 None => open_tmp(&path).map_err(io_error)?,
             };
             file.write_all(&buf).map_err(io_error)?;
+            if sync {
+                file.sync_data().map_err(io_error)?;
+            }
             buf.clear();
             Ok((file, buf))
-        })
-        .await?;
-        self.file = Some(file);
-        self.buf = buf;
+        }));
         Ok(())
     }
 }
@@ -366,6 +398,7 @@ impl BlobWriter for FileBlobWriter {
     }
 
     async fn finish(mut self: Box<Self>) -> StoreResult<(BlobId, u64)> {
+        self.settle().await?;
         let file = self.file.take();
         let buf = std::mem::take(&mut self.buf);
         let (tmp, dir, id) = (self.tmp.clone(), self.shared.dir_of(self.id), self.id);
@@ -406,6 +439,16 @@ impl Drop for FileBlobWriter {
         if !self.done && self.created {
             // Best effort: a leftover temporary is removed by the next start's sweep.
             self.file = None;
+            if let Some(handle) = self.inflight.take()
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                // A write still in flight may (re)create the file: remove it once that write is done.
+                let tmp = self.tmp.clone();
+                runtime.spawn(async move {
+                    let _ = handle.await;
+                    let _ = fs::remove_file(&tmp);
+                });
+            }
             match fs::remove_file(&self.tmp) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {}
