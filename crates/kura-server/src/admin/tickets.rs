@@ -22,10 +22,6 @@ pub(super) struct RevokeBody {
     principal: Option<String>,
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Issues a ticket for `caller`: checks the request, that the caller may do it now, stores the ticket
 /// and signs its URL (or POST form) for kura's public name (`host` when none is configured).
 pub(super) async fn create(
@@ -66,8 +62,8 @@ pub(super) async fn create(
         key_prefix: input.key_prefix.clone(),
         max_size: input.max_size,
         content_type: input.content_type.clone(),
-        created: unix(now),
-        expires: unix(now) + secs,
+        created: crate::identity::unix_secs(now),
+        expires: crate::identity::unix_secs(now) + secs,
     };
     let record = serde_json::to_vec(&ticket)
         .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot encode the ticket: {e}")))?;
@@ -128,7 +124,7 @@ pub(super) async fn create(
 
 /// Every live ticket (expired ones are dropped as they are seen).
 pub(super) async fn list(meta: &dyn MetaStore) -> S3Result<S3Response<Body>> {
-    let now = unix(SystemTime::now());
+    let now = crate::identity::unix_now();
     let mut tickets = Vec::new();
     for (id, bytes) in meta.list_records(RECORD).await.or_s3()? {
         match serde_json::from_slice::<Ticket>(&bytes) {

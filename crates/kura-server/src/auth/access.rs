@@ -135,7 +135,7 @@ impl KuraAccess {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = crate::identity::unix_now();
         ticket.check(&op, bucket.as_deref(), key.as_deref(), length, now).map_err(|e| denied(e.to_string()))?;
         if let Some(required) = ticket.content_type.as_deref().filter(|_| op == "PutObject") {
             let sent = cx.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -167,7 +167,7 @@ pub fn caller_of(
     }
     if Keyring::is_temporary(k) {
         let token = token.ok_or(SessionError::Missing)?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = crate::identity::unix_now();
         let claims = state.identity.keyring.open(k, token, now)?;
         return Ok(Caller::Session { access_key: k.to_owned(), claims: Arc::new(claims) });
     }

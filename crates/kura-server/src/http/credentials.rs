@@ -33,20 +33,11 @@ pub async fn respond(iam: &Iam, method: &Method, headers: &HeaderMap, slot: &Aud
             ),
         );
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::identity::unix_now();
     match iam.snapshot().identity.pod_credentials(token, now).await {
         Ok((issued, token)) => {
             slot.fill(|f| f.caller = crate::sts::issued_attribution(&issued, "pod-identity"));
-            tracing::info!(
-                target: "kura::audit",
-                action = "PodIdentity",
-                role = %issued.role.name,
-                session = %issued.claims.session,
-                issuer = %token.issuer,
-                subject = %token.subject,
-                access_key = %issued.credentials.access_key,
-                "session issued"
-            );
+            crate::identity::log_issued("PodIdentity", &issued, &token);
             let c = &issued.credentials;
             let body = serde_json::json!({
                 "AccessKeyId": c.access_key,

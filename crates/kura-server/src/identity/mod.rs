@@ -86,6 +86,30 @@ pub struct Role {
     pub max_session_secs: u64,
 }
 
+/// Seconds since the Unix epoch for a time (0 before it): the clock of sessions and tickets.
+pub fn unix_secs(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
+    unix_secs(std::time::SystemTime::now())
+}
+
+/// Logs a session kura issued (the audit log, when configured, records it too).
+pub fn log_issued(action: &str, issued: &Issued, token: &oidc::VerifiedToken) {
+    tracing::info!(
+        target: "kura::audit",
+        action,
+        role = %issued.role.name,
+        session = %issued.claims.session,
+        issuer = %token.issuer,
+        subject = %token.subject,
+        access_key = %issued.credentials.access_key,
+        "session issued"
+    );
+}
+
 /// Unix seconds as ISO 8601 UTC (`2026-11-24T10:00:00Z`), as STS prints times.
 pub fn iso8601(secs: u64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))

@@ -82,23 +82,14 @@ impl Sts {
         let action = params.get("Action").map(String::as_str).unwrap_or_default();
         slot.fill(|f| f.operation = Some(action.to_owned()));
         let state = self.iam.snapshot();
-        let now = unix_now();
+        let now = crate::identity::unix_now();
         let result = match action {
             "AssumeRoleWithWebIdentity" => {
                 let token = required(&params, "WebIdentityToken")?;
                 let session = session_request(&params)?;
                 let (issued, token) = state.identity.assume_role_with_web_identity(&session, token, now).await?;
                 slot.fill(|f| f.caller = issued_attribution(&issued, "web-identity"));
-                tracing::info!(
-                    target: "kura::audit",
-                    action,
-                    role = %issued.role.name,
-                    session = %issued.claims.session,
-                    issuer = %token.issuer,
-                    subject = %token.subject,
-                    access_key = %issued.credentials.access_key,
-                    "session issued"
-                );
+                crate::identity::log_issued(action, &issued, &token);
                 format!(
                     "{}<SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience>\
                      <Provider>{}</Provider>",
@@ -246,10 +237,6 @@ pub fn issued_attribution(issued: &crate::identity::Issued, how: &'static str) -
         service_account: claims.vars.get("k8s:serviceaccount").cloned(),
         ticket: None,
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Query and form parameters (form wins), decoded.

@@ -308,14 +308,14 @@ async fn assume_role_needs_trust_and_identity_permission() {
     let session = s3_with(&server, to_creds(out.credentials().expect("creds")));
     assert_eq!(put(&session, "x/y").await, Err("AccessDenied".into()));
 
+    let assume = |creds: Credentials, role: &str, session: &str| {
+        sts(&server, Some(creds))
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::000000000000:role/{role}"))
+            .role_session_name(session)
+    };
     let root = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t");
-    let err = sts(&server, Some(root))
-        .assume_role()
-        .role_arn("arn:aws:iam::000000000000:role/app")
-        .role_session_name("root")
-        .send()
-        .await
-        .expect_err("root may not assume roles");
+    let err = assume(root, "app", "root").send().await.expect_err("root may not assume roles");
     assert_eq!(sts_code(&err), "AccessDenied");
     let deployer = Credentials::new("deployer", DEPLOYER_SECRET, None, None, "t");
     for (duration, policy, expected) in [
@@ -323,24 +323,11 @@ async fn assume_role_needs_trust_and_identity_permission() {
         (Some(7201), None, "ValidationError"),
         (None, Some("{not json"), "MalformedPolicyDocument"),
     ] {
-        let err = sts(&server, Some(deployer.clone()))
-            .assume_role()
-            .role_arn("arn:aws:iam::000000000000:role/app")
-            .role_session_name("bad")
-            .set_duration_seconds(duration)
-            .set_policy(policy.map(str::to_owned))
-            .send()
-            .await
-            .expect_err(expected);
+        let call = assume(deployer.clone(), "app", "bad").set_duration_seconds(duration);
+        let err = call.set_policy(policy.map(str::to_owned)).send().await.expect_err(expected);
         assert_eq!(sts_code(&err), expected);
     }
-    let err = sts(&server, Some(deployer))
-        .assume_role()
-        .role_arn("arn:aws:iam::000000000000:role/nope")
-        .role_session_name("x1")
-        .send()
-        .await
-        .expect_err("unknown role");
+    let err = assume(deployer, "nope", "x1").send().await.expect_err("unknown role");
     assert_eq!(sts_code(&err), "AccessDenied");
 }
 
