@@ -108,11 +108,7 @@ impl KuraAccess {
     async fn check_ticket(&self, cx: &mut S3AccessContext<'_>, access_key: &str) -> S3Result<()> {
         let denied = |m: String| S3Error::with_message(S3ErrorCode::AccessDenied, m);
         let op = cx.s3_op().name().to_owned();
-        let (bucket, key) = match cx.s3_path() {
-            S3Path::Root => (None, None),
-            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
-            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
-        };
+        let (bucket, key) = bucket_and_key(cx.s3_path());
         if let Some(slot) = cx.extensions_mut().get::<AuditSlot>() {
             slot.fill(|f| {
                 f.operation = Some(op.clone());
@@ -187,6 +183,15 @@ pub fn session_token(uri: &http::Uri, headers: &http::HeaderMap) -> Option<Strin
     })
 }
 
+/// The bucket and key a request's path names.
+fn bucket_and_key(path: &S3Path) -> (Option<String>, Option<String>) {
+    match path {
+        S3Path::Root => (None, None),
+        S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+        S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+    }
+}
+
 /// The bucket and key named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded,
 /// optionally with `?versionId=`).
 fn copy_source(headers: &http::HeaderMap) -> Option<(String, String)> {
@@ -238,12 +243,7 @@ impl S3Access for KuraAccess {
         };
         let auth_type = facts.auth_type;
         let context = Arc::new(context::build(&facts, &caller));
-        let path = cx.s3_path();
-        let (bucket, key) = match path {
-            S3Path::Root => (None, None),
-            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
-            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
-        };
+        let (bucket, key) = bucket_and_key(cx.s3_path());
         if let Some(slot) = cx.extensions_mut().get::<AuditSlot>() {
             slot.fill(|f| {
                 f.operation = Some(op.to_owned());

@@ -79,7 +79,12 @@ impl Dispatch {
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
         let slot = crate::audit::AuditSlot::default();
-        let signer = kura_sigv4::parse_auth(req.uri(), req.headers()).ok().flatten().map(|a| a.access_key);
+        // Only the audit log needs the claimed signer before s3s: parse nothing when it is off.
+        let signer = self
+            .audit
+            .enabled()
+            .then(|| kura_sigv4::parse_auth(req.uri(), req.headers()).ok().flatten().map(|a| a.access_key))
+            .flatten();
         let mut signed_host = None;
         let endpoint = route(req.method(), req.uri(), req.headers());
         let api = match endpoint {

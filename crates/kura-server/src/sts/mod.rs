@@ -222,21 +222,14 @@ impl Sts {
     }
 }
 
-/// The audit attribution of a session issued to a workload: the session, and the token's subject and
-/// Kubernetes identity.
+/// The audit attribution of a session kura just issued: the session itself, with the token's subject
+/// and Kubernetes identity, as its later requests will be attributed.
 pub fn issued_attribution(issued: &crate::identity::Issued, how: &'static str) -> Attribution {
-    let claims = &issued.claims;
-    Attribution {
-        principal: Some(crate::identity::assumed_role_arn(&claims.role, &claims.session)),
-        access_key: Some(issued.credentials.access_key.clone()),
-        auth_type: Some(how),
-        role: Some(claims.role.clone()),
-        session: Some(claims.session.clone()),
-        sub: claims.vars.get("jwt:sub").cloned(),
-        namespace: claims.vars.get("k8s:namespace").cloned(),
-        service_account: claims.vars.get("k8s:serviceaccount").cloned(),
-        ticket: None,
-    }
+    let caller = Caller::Session {
+        access_key: issued.credentials.access_key.clone(),
+        claims: std::sync::Arc::new(issued.claims.clone()),
+    };
+    Attribution::of(&caller, how)
 }
 
 /// Query and form parameters (form wins), decoded.

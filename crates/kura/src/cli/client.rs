@@ -1,13 +1,9 @@
-//! A SigV4-signing HTTP client for the CLI's calls to a kura server (`kura admin`), with credentials and
+//! A SigV4-signing HTTP client for the CLI's calls to a kura server (`kura admin`, tickets), with credentials and
 //! region from the standard AWS chain (environment, profile, web identity, container credentials).
 
 use anyhow::{Context as _, bail};
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials as _;
-use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
-    sign,
-};
 use clap::Args;
 use std::time::SystemTime;
 
@@ -118,33 +114,32 @@ impl SignedClient {
             Some(port) => format!("{host}:{port}"),
             None => host,
         };
-        let identity = self.credentials.clone().into();
-        let mut settings = SigningSettings::default();
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .context("signing parameters")?
-            .into();
-        let signable = SignableRequest::new(
-            method,
-            url.clone(),
-            [("host", host.as_str())].into_iter(),
-            SignableBody::Bytes(&body),
-        )
-        .context("building the request to sign")?;
-        let (instructions, _) = sign(signable, &params).context("signing the request")?.into_parts();
-        let (headers, _) = instructions.into_parts();
+        // Signed by kura-bench's signer over kura-sigv4: the one SigV4 implementation in kura.
+        let c = &self.credentials;
+        let signer = kura_bench::signer::Signer::s3(
+            self.region.clone(),
+            kura_bench::Credentials {
+                access_key_id: c.access_key_id().to_owned(),
+                secret_access_key: c.secret_access_key().to_owned(),
+                session_token: c.session_token().map(str::to_owned),
+            },
+        );
+        let payload_hash = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&body))
+        };
+        let canonical_path = kura_sigv4::canonical_path(path);
+        let sig = signer.sign(method, &host, &canonical_path, "", &payload_hash, SystemTime::now());
         let method = reqwest::Method::from_bytes(method.as_bytes()).context("HTTP method")?;
-        let mut request = self.http.request(method, &url).body(body);
-        for h in headers {
-            request = request.header(h.name(), h.value());
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header("x-amz-date", sig.amz_date)
+            .header("x-amz-content-sha256", payload_hash)
+            .header("authorization", sig.authorization)
+            .body(body);
+        if let Some(token) = sig.security_token {
+            request = request.header("x-amz-security-token", token);
         }
         let response = request.send().await.with_context(|| format!("cannot reach {}", self.endpoint))?;
         let status = response.status();
