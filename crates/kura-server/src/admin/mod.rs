@@ -166,7 +166,12 @@ impl S3Route for AdminApi {
         if path == crate::tickets::PATH {
             return self.create_ticket(req).await;
         }
-        let rest = path.strip_prefix(PREFIX).unwrap_or_default();
+        // Names arrive percent-encoded (`kura admin` encodes them); none may contain `/`.
+        let rest = percent_encoding::percent_decode_str(path.strip_prefix(PREFIX).unwrap_or_default())
+            .decode_utf8()
+            .map_err(|_| s3err(S3ErrorCode::InvalidArgument, "the admin path is not UTF-8"))?
+            .into_owned();
+        let rest = rest.as_str();
         let endpoint = route(&req.method, rest).ok_or_else(|| {
             s3err(S3ErrorCode::MethodNotAllowed, format!("the admin API has no {} {path}", req.method))
         })?;

@@ -404,3 +404,15 @@ where
     }
     panic!("condition not reached within 10 s");
 }
+
+/// Regression: admin paths are percent-decoded, so names with `.` and `-` (which `kura admin`
+/// encodes) reach the right user.
+#[tokio::test]
+async fn admin_names_with_punctuation_round_trip() {
+    let server = TestServer::start();
+    let (ok, _, err) =
+        server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "user", "create", "my.user-1", "--policy", "readonly"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "user", "get", "my.user-1"]);
+    assert!(ok && out.contains("\"access_key\": \"my.user-1\""), "{out}{err}");
+}
