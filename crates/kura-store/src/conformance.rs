@@ -38,6 +38,17 @@ pub fn object(key: &str, blob: BlobId) -> ObjectMeta {
         checksums: Default::default(),
         tags: Tags::new(),
         version_id: "null".into(),
+        inline: None,
+    }
+}
+
+/// An object whose whole body is stored inline with its metadata.
+pub fn inline_object(key: &str, body: &'static [u8]) -> ObjectMeta {
+    ObjectMeta {
+        size: body.len() as u64,
+        segments: Vec::new(),
+        inline: Some(bytes::Bytes::from_static(body)),
+        ..object(key, BlobId(0))
     }
 }
 
@@ -144,6 +155,68 @@ pub async fn objects(store: &dyn MetaStore) {
         store.put_object("b", object(key, BlobId(7))).await.expect("put odd key");
         assert_eq!(store.get_object("b", key).await.expect("get").map(|o| o.key), Some(key.to_owned()));
     }
+}
+
+/// Inline bodies: read back whole with their record, absent from listings, kept by a tag change,
+/// replaced and removed with the record (whichever way it is replaced), and refused when they disagree
+/// with the record.
+pub async fn inline_bodies(store: &dyn MetaStore) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    assert!(store.put_object("b", inline_object("k", b"hello")).await.expect("put").is_empty());
+    let got = store.get_object("b", "k").await.expect("get").expect("some");
+    assert_eq!(got, inline_object("k", b"hello"));
+    assert!(got.is_inline() && got.blobs().is_empty());
+    let page = store.list_objects("b", &ListQuery { max: 10, ..Default::default() }).await.expect("list");
+    match page.entries.as_slice() {
+        [ListEntry::Object(o)] => assert!(o.inline.is_none() && o.size == 5, "{o:?}"),
+        other => panic!("one object expected, got {other:?}"),
+    }
+
+    // A tag change rewrites the record and keeps the body.
+    let tags: Tags = [("t".to_owned(), "1".to_owned())].into();
+    store.set_object_tags("b", "k", tags.clone()).await.expect("tags");
+    let got = store.get_object("b", "k").await.expect("get").expect("some");
+    assert_eq!((got.inline.as_deref(), got.tags), (Some(&b"hello"[..]), tags));
+
+    // Inline → blob → inline: each replacement sees only its own body; the blob is handed back.
+    assert!(store.put_object("b", object("k", BlobId(5))).await.expect("put").is_empty());
+    assert_eq!(store.get_object("b", "k").await.expect("get"), Some(object("k", BlobId(5))));
+    assert_eq!(store.put_object("b", inline_object("k", b"again!")).await.expect("put"), [BlobId(5)]);
+    assert_eq!(store.get_object("b", "k").await.expect("get"), Some(inline_object("k", b"again!")));
+
+    // Empty bodies are inline too.
+    store.put_object("b", inline_object("empty", b"")).await.expect("put empty");
+    assert_eq!(store.get_object("b", "empty").await.expect("get").and_then(|o| o.inline), Some(bytes::Bytes::new()));
+
+    // A completed upload replaces an inline object; its body goes with it.
+    store.create_upload("b", upload("k", "u1")).await.expect("upload");
+    store.put_part("b", "u1", part(1, BlobId(6))).await.expect("part");
+    let mut done = object("k", BlobId(6));
+    done.size = 5;
+    done.segments = vec![Segment { blob: BlobId(6), size: 5 }];
+    assert!(store.complete_upload("b", "u1", done.clone()).await.expect("complete").is_empty());
+    assert_eq!(store.get_object("b", "k").await.expect("get"), Some(done));
+
+    // Delete takes the body with the record; a new object under the key starts clean.
+    store.put_object("b", inline_object("k", b"third")).await.expect("put");
+    let removed = store.delete_object("b", "k").await.expect("delete").expect("was there");
+    assert!(removed.blobs().is_empty());
+    assert_eq!(store.get_object("b", "k").await.expect("get"), None);
+    store.put_object("b", object("k", BlobId(8))).await.expect("put");
+    assert_eq!(store.get_object("b", "k").await.expect("get").and_then(|o| o.inline), None);
+
+    // Records that disagree with their body are refused and change nothing.
+    let mut short = inline_object("bad", b"abc");
+    short.size = 4;
+    let mut both = inline_object("bad", b"abc");
+    both.segments = vec![Segment { blob: BlobId(9), size: 3 }];
+    let mut neither = inline_object("bad", b"abc");
+    neither.inline = None;
+    for bad in [short, both, neither] {
+        let result = store.put_object("b", bad.clone()).await;
+        assert!(matches!(result, Err(StoreError::Backend(_))), "{bad:?} -> {result:?}");
+    }
+    assert_eq!(store.get_object("b", "bad").await.expect("get"), None);
 }
 
 /// Listing: prefix, delimiter, start-after, pagination, `max == 0`.
@@ -636,7 +709,7 @@ mod tests {
             }
         };
     }
-    meta_suite!(buckets, objects, listing, uploads, upload_listing, referenced, settings_and_records);
+    meta_suite!(buckets, objects, inline_bodies, listing, uploads, upload_listing, referenced, settings_and_records);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn conditional_writes_memory() {
@@ -670,11 +743,13 @@ mod tests {
             store.put_object("b", object("k", BlobId(1))).await.expect("put");
             store.create_upload("b", upload("k", "u")).await.expect("upload");
             store.put_part("b", "u", part(1, BlobId(2))).await.expect("part");
+            store.put_object("b", inline_object("small", b"inline body")).await.expect("put inline");
         }
         let store = RedbMetaStore::open(&path).expect("reopen");
         assert_eq!(store.get_bucket("b").await.expect("get"), Some(bucket("b")));
         assert_eq!(store.get_object("b", "k").await.expect("get"), Some(object("k", BlobId(1))));
         assert_eq!(store.list_parts("b", "u", 0, 10).await.expect("parts"), [part(1, BlobId(2))]);
+        assert_eq!(store.get_object("b", "small").await.expect("get"), Some(inline_object("small", b"inline body")));
         let expected: HashSet<BlobId> = [BlobId(1), BlobId(2)].into();
         assert_eq!(store.referenced_blobs().await.expect("referenced"), expected);
     }

@@ -5,8 +5,9 @@
 //! generated [`BlobId`]s, never by key). The embedded default is [`redb_meta::RedbMetaStore`] plus
 //! [`file_blobs::FileBlobStore`]; [`memory::MemoryMetaStore`] is the reference model used by tests.
 //!
-//! **Invariant**: a body is fully written and fsynced (file and directory) before the metadata that
-//! names it is committed; a metadata commit that unreferences blobs hands their ids back to the caller,
+//! **Invariant**: a body is either inline in the metadata record (small objects, committed in the
+//! same transaction, see [`ObjectMeta::inline`]) or fully written and fsynced (file and directory)
+//! before the metadata that names it is committed; a metadata commit that unreferences blobs hands their ids back to the caller,
 //! who reclaims them only after the commit (see [`BlobStore::reclaim`]). A crash at any point therefore
 //! leaves, at worst, unreferenced blob files, which [`BlobStore::sweep`] removes at start.
 
@@ -103,6 +104,26 @@ impl WriteCondition {
     }
 }
 
+/// Refuses an object whose inline body does not match its size, or that has both segments and an
+/// inline body: every back end checks this before it writes, so a record always says where its body
+/// is.
+pub(crate) fn check_inline(object: &ObjectMeta) -> StoreResult<()> {
+    let consistent = match (&object.inline, object.is_inline()) {
+        (Some(body), true) => body.len() as u64 == object.size,
+        (None, true) => object.size == 0,
+        (Some(_), false) => false,
+        (None, false) => true,
+    };
+    if consistent {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "object {:?}: its inline body and its segments disagree with its size {}",
+            object.key, object.size
+        )))
+    }
+}
+
 /// Result alias of the storage layer.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -122,7 +143,8 @@ pub trait MetaStore: Send + Sync + 'static {
     /// are aborted with it; their part blobs are returned.
     async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>>;
 
-    /// Writes (creates or replaces) an object. Returns the blobs of the replaced object, if any.
+    /// Writes (creates or replaces) an object, with its inline body if it has one. Returns the blobs of
+    /// the replaced object, if any.
     async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
         self.put_object_if(bucket, object, &WriteCondition::Always).await
     }
@@ -133,14 +155,15 @@ pub trait MetaStore: Send + Sync + 'static {
         object: ObjectMeta,
         condition: &WriteCondition,
     ) -> StoreResult<Vec<BlobId>>;
-    /// Reads an object's metadata, or `None`. `NoSuchBucket` if the bucket is missing.
+    /// Reads an object's metadata, with its inline body if it has one (read in the same transaction),
+    /// or `None`. `NoSuchBucket` if the bucket is missing.
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
     /// Deletes an object; returns the removed object (whose blobs the caller reclaims), or `None` if
     /// there was none. `NoSuchBucket` if the bucket is missing.
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
     /// Replaces the tag set of an existing object (`NoSuchKey` otherwise).
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()>;
-    /// One page of a listing: an ordered range scan, see [`ListQuery`].
+    /// One page of a listing: an ordered range scan, see [`ListQuery`]. Entries carry no inline body.
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage>;
 
     /// Records a new multipart upload. `NoSuchBucket` if the bucket is missing.

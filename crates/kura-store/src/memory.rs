@@ -6,7 +6,7 @@
 use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::{
     BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
-    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition, check_inline,
 };
 use async_trait::async_trait;
 use std::collections::btree_map::Range;
@@ -165,6 +165,7 @@ impl MetaStore for MemoryMetaStore {
         condition: &WriteCondition,
     ) -> StoreResult<Vec<BlobId>> {
         let mut inner = self.lock();
+        check_inline(&object)?;
         let bucket = inner.bucket_mut(bucket_name)?;
         condition.check(bucket_name, &object.key, bucket.objects.get(&object.key))?;
         let freed = match bucket.objects.get(&object.key) {
@@ -209,7 +210,8 @@ impl MetaStore for MemoryMetaStore {
             .entries
             .into_iter()
             .map(|e| match e {
-                Listed::Item(_, object) => ListEntry::Object(object.clone()),
+                // Listings carry metadata only, as every back end's do.
+                Listed::Item(_, object) => ListEntry::Object(ObjectMeta { inline: None, ..object.clone() }),
                 Listed::Prefix(p) => ListEntry::Prefix(p),
             })
             .collect();

@@ -150,7 +150,7 @@ pub struct ObjectMeta {
     pub etag: String,
     /// Last-Modified, ms since the epoch.
     pub last_modified_ms: i64,
-    /// The body, in order.
+    /// The body, in order; empty when the body is [`ObjectMeta::inline`].
     pub segments: Vec<Segment>,
     /// Part sizes when the object came from a multipart upload (for `partNumber` reads and
     /// `PartsCount`); empty otherwise.
@@ -163,12 +163,29 @@ pub struct ObjectMeta {
     pub tags: Tags,
     /// Version id ("null" until versioning exists).
     pub version_id: String,
+    /// The whole body of a small object (at most [`INLINE_MAX`] bytes), kept with its metadata and
+    /// committed in the same transaction, so that a small PUT costs one group-committed fsync instead
+    /// of a blob file, its fsync and a directory fsync. `segments` is empty exactly when the body is
+    /// inline. Back ends persist it beside the record rather than inside the encoded record (the
+    /// redb store keeps it in a table of its own, so listings never read bodies); it is present on
+    /// what [`crate::MetaStore::get_object`] returns and absent on listing entries.
+    #[serde(skip)]
+    pub inline: Option<bytes::Bytes>,
 }
 
+/// Bodies of at most this many bytes are stored inline with their metadata (see
+/// [`ObjectMeta::inline`]); larger ones, and every multipart part, are blobs.
+pub const INLINE_MAX: usize = 16 * 1024;
+
 impl ObjectMeta {
-    /// Every blob this object references.
+    /// Every blob this object references (none for an inline body).
     pub fn blobs(&self) -> Vec<BlobId> {
         self.segments.iter().map(|s| s.blob).collect()
+    }
+
+    /// Whether the body lives in the metadata record rather than in blobs.
+    pub fn is_inline(&self) -> bool {
+        self.segments.is_empty()
     }
 }
 

@@ -9,12 +9,16 @@
 //! |--------------|---------------------------------------|-------------------------|
 //! | `buckets`    | bucket                                | JSON [`BucketInfo`]     |
 //! | `objects`    | (bucket, key)                         | JSON [`ObjectMeta`]     |
+//! | `bodies`     | (bucket, key)                         | inline body, raw bytes  |
 //! | `uploads`    | (bucket, key, upload id)              | JSON [`UploadInfo`]     |
 //! | `upload_ids` | (bucket, upload id)                   | key                     |
 //! | `parts`      | (bucket, upload id, part number)      | JSON [`PartInfo`]       |
 //!
 //! Values are JSON: `serde_json` is already a dependency, records are a few hundred bytes, and a
 //! self-describing encoding lets fields be added (with `#[serde(default)]`) without a migration.
+//! Inline bodies ([`ObjectMeta::inline`]) are raw bytes in `bodies`, written and removed in the same
+//! transaction as their object record, so listings scan only the small records. An object has a
+//! `bodies` entry exactly when it has no segments.
 //!
 //! # Group commit
 //! Every mutation is a job sent to one writer thread. The thread takes every pending job, runs them in
@@ -29,7 +33,7 @@ use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::memory::{dropped_blobs, duplicate_upload, unused_parts};
 use crate::{
     BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
-    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition, check_inline,
 };
 use async_trait::async_trait;
 use redb::{
@@ -50,6 +54,8 @@ type Str = &'static str;
 
 const BUCKETS: TableDefinition<Str, Bytes> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("objects");
+/// Inline bodies of small objects, by (bucket, key).
+const BODIES: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("bodies");
 const UPLOADS: TableDefinition<(Str, Str, Str), Bytes> = TableDefinition::new("uploads");
 const UPLOAD_IDS: TableDefinition<(Str, Str), Str> = TableDefinition::new("upload_ids");
 const PARTS: TableDefinition<(Str, Str, u32), Bytes> = TableDefinition::new("parts");
@@ -316,6 +322,7 @@ fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
 struct WriteTables<'t> {
     buckets: Table<'t, Str, Bytes>,
     objects: Table<'t, (Str, Str), Bytes>,
+    bodies: Table<'t, (Str, Str), Bytes>,
     uploads: Table<'t, (Str, Str, Str), Bytes>,
     upload_ids: Table<'t, (Str, Str), Str>,
     parts: Table<'t, (Str, Str, u32), Bytes>,
@@ -334,6 +341,7 @@ impl<'t> WriteTables<'t> {
         Ok(Self {
             buckets: txn.open_table(BUCKETS)?,
             objects: txn.open_table(OBJECTS)?,
+            bodies: txn.open_table(BODIES)?,
             uploads: txn.open_table(UPLOADS)?,
             upload_ids: txn.open_table(UPLOAD_IDS)?,
             parts: txn.open_table(PARTS)?,
@@ -347,6 +355,34 @@ impl<'t> WriteTables<'t> {
 
     fn get_object(&self, bucket: &str, key: &str) -> Fatal<Option<ObjectMeta>> {
         self.objects.get((bucket, key))?.map(|g| decode(g.value())).transpose()
+    }
+
+    /// Writes an object record and its inline body; drops the inline body of the object it replaces
+    /// when the new one has none.
+    fn store_object(&mut self, bucket: &str, mut object: ObjectMeta, old: Option<&ObjectMeta>) -> Fatal<()> {
+        let body = object.inline.take();
+        let key = object.key.as_str();
+        self.objects.insert((bucket, key), encode(&object)?.as_slice())?;
+        match body {
+            Some(body) => {
+                self.bodies.insert((bucket, key), body.as_ref())?;
+            }
+            None if old.is_some_and(ObjectMeta::is_inline) => {
+                self.bodies.remove((bucket, key))?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Removes an object record and its inline body, if it has one.
+    fn remove_object(&mut self, bucket: &str, old: &ObjectMeta) -> Fatal<()> {
+        let key = old.key.as_str();
+        self.objects.remove((bucket, key))?;
+        if old.is_inline() {
+            self.bodies.remove((bucket, key))?;
+        }
+        Ok(())
     }
 
     /// The key of an upload, if it exists.
@@ -429,12 +465,16 @@ impl<'t> WriteTables<'t> {
         if !self.has_bucket(bucket)? {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
         }
+        if let Err(e) = check_inline(&object) {
+            refuse!(e);
+        }
         let old = self.get_object(bucket, &object.key)?;
         if let Err(e) = condition.check(bucket, &object.key, old.as_ref()) {
             refuse!(e);
         }
-        self.objects.insert((bucket, object.key.as_str()), encode(&object)?.as_slice())?;
-        Ok(Ok(old.map(|old| dropped_blobs(&old, &object)).unwrap_or_default()))
+        let dropped = old.as_ref().map(|old| dropped_blobs(old, &object)).unwrap_or_default();
+        self.store_object(bucket, object, old.as_ref())?;
+        Ok(Ok(dropped))
     }
 
     fn delete_object(&mut self, bucket: &str, key: &str) -> Fatal<StoreResult<Option<ObjectMeta>>> {
@@ -444,7 +484,7 @@ impl<'t> WriteTables<'t> {
         let Some(old) = self.get_object(bucket, key)? else {
             return Ok(Ok(None));
         };
-        self.objects.remove((bucket, key))?;
+        self.remove_object(bucket, &old)?;
         Ok(Ok(Some(old)))
     }
 
@@ -506,11 +546,11 @@ impl<'t> WriteTables<'t> {
         let parts = self.upload_parts(bucket, upload_id)?;
         object.key = key;
         let mut freed = unused_parts(&parts, &object);
-        if let Some(old) = old {
-            freed.extend(dropped_blobs(&old, &object));
+        if let Some(old) = &old {
+            freed.extend(dropped_blobs(old, &object));
         }
         self.remove_upload(bucket, &object.key, upload_id, &parts)?;
-        self.objects.insert((bucket, object.key.as_str()), encode(&object)?.as_slice())?;
+        self.store_object(bucket, object, old.as_ref())?;
         Ok(Ok(freed))
     }
 
@@ -634,10 +674,24 @@ impl MetaStore for RedbMetaStore {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.read(move |txn| {
             let found = txn.open_table(OBJECTS)?.get((bucket.as_str(), key.as_str()))?;
-            match found {
-                Some(g) => decode(g.value()).map(Some),
-                None => require_bucket(txn, &bucket).map(|()| None),
+            let Some(found) = found else {
+                return require_bucket(txn, &bucket).map(|()| None);
+            };
+            let mut object: ObjectMeta = decode(found.value())?;
+            if object.is_inline() {
+                // Same read transaction as the record: the body cannot belong to another version.
+                let body = txn.open_table(BODIES)?.get((bucket.as_str(), key.as_str()))?;
+                object.inline = match body {
+                    Some(body) => Some(bytes::Bytes::copy_from_slice(body.value())),
+                    None if object.size == 0 => Some(bytes::Bytes::new()),
+                    None => {
+                        return Err(StoreError::Backend(format!(
+                            "object {key:?} in bucket {bucket:?} has no segments and no inline body"
+                        )));
+                    }
+                };
             }
+            Ok(Some(object))
         })
         .await
     }

@@ -1,12 +1,15 @@
-//! Object bodies in and out: stream a request body to a new blob while computing its MD5 and any
-//! checksum the client asked for (one pass), and stream a stored object's byte range back out.
+//! Object bodies in and out: stream a request body to a new blob (or, for a small object, hold it to
+//! be committed inline with its metadata) while computing its MD5 and any checksum the client asked
+//! for (one pass), and stream a stored object's byte range back out.
 
 use crate::errors::{StoreResultExt, s3err};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use kura_store::{BlobId, BlobPin, BlobStore, ByteStream, Checksums, Segment, StoreError};
+use kura_store::{
+    BlobId, BlobPin, BlobStore, BlobWriter, ByteStream, Checksums, INLINE_MAX, ObjectMeta, Segment, StoreError,
+};
 use md5::{Digest, Md5};
 use s3s::dto::StreamingBlob;
 use s3s::{S3ErrorCode, S3Result};
@@ -78,15 +81,103 @@ pub struct BodyExpectations {
     pub length: Option<u64>,
 }
 
-/// A body written to a new, durable blob.
+/// A body received and verified: where it is stored (`B`: a blob [`Segment`], or a [`StoredBody`]),
+/// its MD5 and its checksums.
 #[derive(Debug)]
-pub struct WrittenBody {
-    /// The blob.
-    pub segment: Segment,
+pub struct WrittenBody<B = Segment> {
+    /// Where the bytes are.
+    pub body: B,
     /// Hex MD5 of the body.
     pub md5_hex: String,
     /// Checksums computed (and verified when the client sent a value).
     pub checksums: Checksums,
+}
+
+/// Where an object's new body is: in a durable blob, or held in memory to be committed inline with
+/// the object's metadata (bodies of at most [`INLINE_MAX`] bytes).
+#[derive(Debug)]
+pub enum StoredBody {
+    /// A new, durable blob.
+    Blob(Segment),
+    /// The whole body, for [`ObjectMeta::inline`].
+    Inline(Bytes),
+}
+
+impl StoredBody {
+    /// The body's length in bytes.
+    pub fn size(&self) -> u64 {
+        match self {
+            StoredBody::Blob(segment) => segment.size,
+            StoredBody::Inline(bytes) => bytes.len() as u64,
+        }
+    }
+
+    /// Makes this the body of `object`: its one segment, or its inline bytes.
+    pub fn attach(self, object: &mut ObjectMeta) {
+        match self {
+            StoredBody::Blob(segment) => {
+                object.segments = vec![segment];
+                object.inline = None;
+            }
+            StoredBody::Inline(bytes) => {
+                object.segments = Vec::new();
+                object.inline = Some(bytes);
+            }
+        }
+    }
+}
+
+/// Where [`receive`] puts a body's bytes as they arrive.
+#[async_trait::async_trait]
+trait Sink: Send {
+    /// Takes the next chunk.
+    async fn put(&mut self, chunk: &[u8]) -> S3Result<()>;
+}
+
+#[async_trait::async_trait]
+impl Sink for Box<dyn BlobWriter> {
+    async fn put(&mut self, chunk: &[u8]) -> S3Result<()> {
+        self.write(chunk).await.or_s3()
+    }
+}
+
+/// Holds a body in memory while it fits [`INLINE_MAX`] bytes and moves it to a new blob as soon as it
+/// outgrows that, so a small object never touches the blob store and a large one streams.
+struct SmallFirst<'a> {
+    blobs: &'a dyn BlobStore,
+    held: BytesMut,
+    blob: Option<Box<dyn BlobWriter>>,
+}
+
+#[async_trait::async_trait]
+impl Sink for SmallFirst<'_> {
+    async fn put(&mut self, chunk: &[u8]) -> S3Result<()> {
+        if let Some(writer) = self.blob.as_mut() {
+            return writer.write(chunk).await.or_s3();
+        }
+        if self.held.len() + chunk.len() <= INLINE_MAX {
+            self.held.extend_from_slice(chunk);
+            return Ok(());
+        }
+        let mut writer = self.blobs.create().await.or_s3()?;
+        writer.write(&std::mem::take(&mut self.held)).await.or_s3()?;
+        writer.write(chunk).await.or_s3()?;
+        self.blob = Some(writer);
+        Ok(())
+    }
+}
+
+impl SmallFirst<'_> {
+    /// The body's final place: the blob it spilled into (made durable now), or the held bytes.
+    async fn finish(self) -> S3Result<StoredBody> {
+        match self.blob {
+            Some(writer) => {
+                let (blob, size) = writer.finish().await.or_s3()?;
+                Ok(StoredBody::Blob(Segment { blob, size }))
+            }
+            None => Ok(StoredBody::Inline(self.held.freeze())),
+        }
+    }
 }
 
 enum Hasher {
@@ -198,8 +289,14 @@ impl Hashing {
     }
 }
 
-/// Streams `body` into a new blob, hashing as it goes, and verifies what the client declared.
-/// On any failure the unfinished blob is discarded: nothing becomes visible.
+/// The exact length a request body declares, if it declares one.
+fn declared_length(body: Option<&StreamingBlob>) -> Option<usize> {
+    body.and_then(|b| s3s::stream::ByteStream::remaining_length(b).exact())
+}
+
+/// Streams `body` into a new blob, hashing as it goes, and verifies what the client declared (a
+/// multipart part, or an object too large to be inline). On any failure the unfinished blob is
+/// discarded: nothing becomes visible.
 pub async fn ingest(
     blobs: &dyn BlobStore,
     body: Option<StreamingBlob>,
@@ -207,7 +304,37 @@ pub async fn ingest(
     trailers: Option<&s3s::TrailingHeaders>,
 ) -> S3Result<WrittenBody> {
     let mut writer = blobs.create().await.or_s3()?;
-    let length = body.as_ref().and_then(|b| s3s::stream::ByteStream::remaining_length(b).exact());
+    let (md5_hex, checksums) = receive(&mut writer, body, expect, trailers).await?;
+    let (blob, size) = writer.finish().await.or_s3()?;
+    Ok(WrittenBody { body: Segment { blob, size }, md5_hex, checksums })
+}
+
+/// Like [`ingest`], for an object's whole body: one that fits [`INLINE_MAX`] bytes is kept to be
+/// committed inline with the object's metadata; a larger one goes to a new blob.
+pub async fn ingest_object(
+    blobs: &dyn BlobStore,
+    body: Option<StreamingBlob>,
+    expect: &BodyExpectations,
+    trailers: Option<&s3s::TrailingHeaders>,
+) -> S3Result<WrittenBody<StoredBody>> {
+    if declared_length(body.as_ref()).is_some_and(|len| len > INLINE_MAX) {
+        let WrittenBody { body, md5_hex, checksums } = ingest(blobs, body, expect, trailers).await?;
+        return Ok(WrittenBody { body: StoredBody::Blob(body), md5_hex, checksums });
+    }
+    let mut sink = SmallFirst { blobs, held: BytesMut::new(), blob: None };
+    let (md5_hex, checksums) = receive(&mut sink, body, expect, trailers).await?;
+    Ok(WrittenBody { body: sink.finish().await?, md5_hex, checksums })
+}
+
+/// Streams `body` into `sink`, hashing as it goes, and verifies what the client declared: length,
+/// Content-MD5 and checksum (header or trailer). Returns the hex MD5 and the checksums.
+async fn receive(
+    sink: &mut dyn Sink,
+    body: Option<StreamingBlob>,
+    expect: &BodyExpectations,
+    trailers: Option<&s3s::TrailingHeaders>,
+) -> S3Result<(String, Checksums)> {
+    let length = declared_length(body.as_ref());
     let mut hashing = Hashing::new(expect.algo, length);
     let mut received: u64 = 0;
     if let Some(mut body) = body {
@@ -222,7 +349,7 @@ pub async fn ingest(
                 ));
             }
             hashing.update(&chunk).await;
-            writer.write(&chunk).await.or_s3()?;
+            sink.put(&chunk).await?;
         }
     }
     if expect.length.is_some_and(|len| received != len) {
@@ -257,17 +384,34 @@ pub async fn ingest(
         }
         set_checksum(&mut checksums, algo, computed);
     }
-    let (blob, size) = writer.finish().await.or_s3()?;
-    Ok(WrittenBody { segment: Segment { blob, size }, md5_hex: hex::encode(md5), checksums })
+    Ok((hex::encode(md5), checksums))
 }
 
-/// Reads `range` (half-open, in object coordinates) of an object made of `segments` as one stream.
-/// The blobs are pinned for the life of the stream so a concurrent overwrite cannot pull them away.
+/// Reads `range` (half-open, in object coordinates) of `object` as one stream: its inline body, or
+/// its segments' blobs, which are pinned for the life of the stream so a concurrent overwrite cannot
+/// pull them away.
 pub async fn egress(
     blobs: std::sync::Arc<dyn BlobStore>,
-    segments: &[Segment],
+    object: &ObjectMeta,
     range: std::ops::Range<u64>,
 ) -> Result<StreamingBlob, StoreError> {
+    if let Some(body) = &object.inline {
+        let slice = usize::try_from(range.start)
+            .ok()
+            .zip(usize::try_from(range.end).ok())
+            .filter(|(start, end)| start <= end && *end <= body.len())
+            .map(|(start, end)| body.slice(start..end))
+            .ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "range {range:?} is outside the {}-byte inline body of {:?}",
+                    body.len(),
+                    object.key
+                ))
+            })?;
+        // One whole body: hyper sends it with the headers, in one write.
+        return Ok(StreamingBlob::from(s3s::Body::from(slice)));
+    }
+    let segments = object.segments.as_slice();
     let ids: Vec<BlobId> = segments.iter().map(|s| s.blob).collect();
     let pin = blobs.pin(&ids);
     for id in &ids {

@@ -215,5 +215,6 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         checksums: Checksums::default(),
         tags,
         version_id: "null".to_owned(),
+        inline: None,
     }
 }

@@ -120,8 +120,8 @@ pub(super) async fn upload_part(
     let part = PartInfo {
         number,
         etag: written.md5_hex.clone(),
-        size: written.segment.size,
-        blob: written.segment.blob,
+        size: written.body.size,
+        blob: written.body.blob,
         last_modified_ms: now_ms(),
         checksums: written.checksums.clone(),
     };
@@ -165,8 +165,8 @@ pub(super) async fn upload_part_copy(
     let part = PartInfo {
         number,
         etag: written.md5_hex.clone(),
-        size: written.segment.size,
-        blob: written.segment.blob,
+        size: written.body.size,
+        blob: written.body.blob,
         last_modified_ms: last_modified,
         checksums: written.checksums.clone(),
     };

@@ -1,7 +1,7 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject.
 
 use super::KuraS3;
-use super::body::{BodyExpectations, ChecksumAlgo, WrittenBody, egress, ingest};
+use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egress, ingest, ingest_object};
 use super::bucket::require_bucket;
 use super::conditions::Preconditions;
 use super::meta::{
@@ -9,7 +9,7 @@ use super::meta::{
     parse_tagging_header, timestamp,
 };
 use crate::errors::{StoreResultExt, s3err};
-use kura_store::{Checksums, ObjectMeta, Segment};
+use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
@@ -156,14 +156,14 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
         ],
     )?;
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
-    let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
-    let WrittenBody { segment, md5_hex, checksums } = written;
-    let mut object = new_object(input.key, segment.size, md5_hex.clone(), object_headers, tags);
-    object.segments = vec![segment];
+    let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
+    let WrittenBody { body, md5_hex, checksums } = written;
+    let size = body.size();
+    let mut object = new_object(input.key, size, md5_hex.clone(), object_headers, tags);
+    body.attach(&mut object);
     object.checksums = checksums.clone();
     commit_object(s3, &input.bucket, object, &condition).await?;
-    let mut out =
-        PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(segment.size).ok(), ..Default::default() };
+    let mut out = PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(size).ok(), ..Default::default() };
     fill_checksums!(out, &checksums);
     Ok(S3Response::new(out))
 }
@@ -298,7 +298,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     if !plan.object.tags.is_empty() {
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
-    out.body = Some(egress(s3.blobs.clone(), &plan.object.segments, plan.range.clone()).await.or_s3()?);
+    out.body = Some(egress(s3.blobs.clone(), &plan.object, plan.range.clone()).await.or_s3()?);
     Ok(S3Response::with_status(out, read_status(plan.partial)))
 }
 
@@ -454,16 +454,29 @@ fn replaces(directive: Option<&str>, what: &str) -> S3Result<bool> {
     }
 }
 
-/// Copies `range` of a stored object into a new blob, recomputing MD5 and, if asked, a checksum.
+/// Copies `range` of a stored object into a new blob (a part), recomputing MD5 and, if asked, a
+/// checksum.
 pub(super) async fn copy_bytes(
     s3: &KuraS3,
     object: &ObjectMeta,
     range: std::ops::Range<u64>,
     algo: Option<ChecksumAlgo>,
 ) -> S3Result<WrittenBody> {
-    let body = egress(s3.blobs.clone(), &object.segments, range).await.or_s3()?;
+    let body = egress(s3.blobs.clone(), object, range).await.or_s3()?;
     let expect = BodyExpectations { algo, ..Default::default() };
     ingest(s3.blobs.as_ref(), Some(body), &expect, None).await
+}
+
+/// Copies a whole stored object into a new body (inline when small), recomputing MD5 and, if asked,
+/// a checksum.
+async fn copy_object_body(
+    s3: &KuraS3,
+    object: &ObjectMeta,
+    algo: Option<ChecksumAlgo>,
+) -> S3Result<WrittenBody<StoredBody>> {
+    let body = egress(s3.blobs.clone(), object, 0..object.size).await.or_s3()?;
+    let expect = BodyExpectations { algo, ..Default::default() };
+    ingest_object(s3.blobs.as_ref(), Some(body), &expect, None).await
 }
 
 /// The checksum algorithm a stored object was written with, if any.
@@ -512,17 +525,17 @@ pub(super) async fn copy_object(
         Some(a) => ChecksumAlgo::parse(a.as_str())?,
         None => stored_algo(&source.checksums),
     };
-    let written = copy_bytes(s3, &source, 0..source.size, algo).await?;
-    let mut object = new_object(input.key, written.segment.size, written.md5_hex.clone(), headers, tags);
-    object.segments = vec![Segment { ..written.segment }];
-    object.checksums = written.checksums.clone();
+    let WrittenBody { body, md5_hex, checksums } = copy_object_body(s3, &source, algo).await?;
+    let mut object = new_object(input.key, body.size(), md5_hex.clone(), headers, tags);
+    body.attach(&mut object);
+    object.checksums = checksums.clone();
     let last_modified = object.last_modified_ms;
     commit_object(s3, &input.bucket, object, &kura_store::WriteCondition::Always).await?;
     let mut result = CopyObjectResult {
-        e_tag: Some(etag(&written.md5_hex)),
+        e_tag: Some(etag(&md5_hex)),
         last_modified: Some(timestamp(last_modified)),
         ..Default::default()
     };
-    fill_checksums!(result, &written.checksums);
+    fill_checksums!(result, &checksums);
     Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
 }

@@ -495,3 +495,88 @@ async fn object_attributes_without_the_body() {
         .expect_err("missing");
     assert_eq!(code(&err), "NoSuchKey");
 }
+
+/// Files under the data directory's `blobs/` (small bodies live in the metadata database instead).
+fn blob_files(data_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(data_dir.join("blobs"))
+        .expect("blobs dir")
+        .map(|dir| std::fs::read_dir(dir.expect("entry").path()).expect("fan-out dir").count())
+        .sum()
+}
+
+#[tokio::test]
+async fn small_bodies_are_inline_and_behave_like_any_other() {
+    const INLINE_MAX: usize = kura_store::INLINE_MAX;
+    let (mut server, s3, bucket) = setup().await;
+    let data_dir = server.data.clone();
+    let sizes = [0, 1, 4096, INLINE_MAX, INLINE_MAX + 1];
+    for (seed, len) in sizes.iter().enumerate() {
+        let key = format!("size-{len}");
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .body(ByteStream::from(data(*len, seed as u64)))
+            .send()
+            .await
+            .expect("put");
+        let got = s3.get_object().bucket(&bucket).key(&key).send().await.expect("get");
+        assert_eq!(got.content_length(), Some(*len as i64), "{key}");
+        assert_eq!(body(got).await, data(*len, seed as u64), "{key}");
+    }
+    assert_eq!(blob_files(&data_dir), 1, "only the body over the inline limit is a blob file");
+
+    // Ranges, copies and part copies read inline bodies like blob ones.
+    let small = data(4096, 2);
+    let got = s3.get_object().bucket(&bucket).key("size-4096").range("bytes=100-199").send().await.expect("range");
+    assert_eq!(got.content_range(), Some("bytes 100-199/4096"));
+    assert_eq!(body(got).await, &small[100..200]);
+    s3.copy_object().bucket(&bucket).key("copy").copy_source(format!("{bucket}/size-4096")).send().await.expect("copy");
+    assert_eq!(body(s3.get_object().bucket(&bucket).key("copy").send().await.expect("get copy")).await, small);
+    let id = crate::harness::create_upload(&s3, &bucket, "from-parts").await;
+    let part = s3
+        .upload_part_copy()
+        .bucket(&bucket)
+        .key("from-parts")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source(format!("{bucket}/size-4096"))
+        .copy_source_range("bytes=0-999")
+        .send()
+        .await
+        .expect("part copy from an inline body");
+    let etag = part.copy_part_result().and_then(|r| r.e_tag()).expect("etag").to_owned();
+    let parts = vec![aws_sdk_s3::types::CompletedPart::builder().part_number(1).e_tag(etag).build()];
+    crate::harness::complete_upload(&s3, &bucket, "from-parts", &id, parts).await.expect("complete");
+    let got = s3.get_object().bucket(&bucket).key("from-parts").send().await.expect("get completed");
+    assert_eq!(body(got).await, &small[..1000]);
+
+    // Replacing a blob body with a small one reclaims the file; the other way round makes one.
+    let over = format!("size-{}", INLINE_MAX + 1);
+    s3.put_object().bucket(&bucket).key(&over).body(ByteStream::from_static(b"now small")).send().await.expect("put");
+    s3.put_object()
+        .bucket(&bucket)
+        .key("size-1")
+        .body(ByteStream::from(data(INLINE_MAX * 2, 9)))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(blob_files(&data_dir), 2, "the part copy's blob and size-1's new body");
+    s3.delete_object().bucket(&bucket).key("size-4096").send().await.expect("delete");
+
+    // A crash loses nothing acknowledged: inline bodies are committed with their records.
+    server.kill();
+    let server = TestServer::start_on(&data_dir);
+    let s3 = server.client();
+    let got = s3.get_object().bucket(&bucket).key(&over).send().await.expect("get after restart");
+    assert_eq!(body(got).await, b"now small");
+    let got = s3.get_object().bucket(&bucket).key(format!("size-{INLINE_MAX}")).send().await.expect("get");
+    assert_eq!(body(got).await, data(INLINE_MAX, 3));
+    let got = s3.get_object().bucket(&bucket).key("size-0").send().await.expect("get empty");
+    assert_eq!(got.content_length(), Some(0));
+    let err = s3.get_object().bucket(&bucket).key("size-4096").send().await.expect_err("deleted");
+    assert_eq!(code(&err), "NoSuchKey");
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.expect("list");
+    let sizes: Vec<(String, i64)> =
+        listed.contents().iter().map(|o| (o.key().unwrap_or_default().to_owned(), o.size().unwrap_or(-1))).collect();
+    assert!(sizes.contains(&(over, 9)) && sizes.contains(&("copy".to_owned(), 4096)), "{sizes:?}");
+}
