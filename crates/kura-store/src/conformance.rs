@@ -623,8 +623,8 @@ pub async fn blob_roundtrip(blobs: &dyn BlobStore) {
     assert!(read_blob(blobs, id, 4096, 0).await.is_empty());
     assert!(blobs.read(id, 4000, 97).await.is_err(), "a range past the end is refused");
 
-    // Larger than the buffers, written in odd-sized chunks.
-    let big: Vec<u8> = (0..1_300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    // Larger than the buffers and than a back end's flush interval, written in odd-sized chunks.
+    let big: Vec<u8> = (0..5_300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let pieces: Vec<&[u8]> = big.chunks(70_001).collect();
     let id = write_blob(blobs, &pieces).await;
     assert_eq!(read_blob(blobs, id, 0, big.len() as u64).await, big);

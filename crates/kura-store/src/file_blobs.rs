@@ -215,6 +215,7 @@ impl BlobStore for FileBlobStore {
             file: None,
             inflight: None,
             unsynced: 0,
+            syncing: None,
             created: false,
             buf: Vec::new(),
             size: 0,
@@ -309,12 +310,20 @@ impl BlobStore for FileBlobStore {
 /// A background write: it hands back the file and its emptied buffer.
 type InflightWrite = tokio::task::JoinHandle<StoreResult<(File, Vec<u8>)>>;
 
+/// A background flush of the data written so far (`fdatasync` on a second handle of the file).
+type InflightSync = tokio::task::JoinHandle<StoreResult<()>>;
+
 /// A blob being written: a buffer in front of a temporary file, which is created lazily (at the first
 /// full buffer, or at `finish`), so that a small blob costs a single blocking call.
 ///
 /// Writes are double-buffered: a full buffer goes to the blocking pool and the writer returns at once,
 /// so the request goes on receiving (and hashing) the next buffer's worth while the previous one
 /// reaches the disk. At most one write is in flight; `finish` waits for it before the fsync.
+///
+/// A large blob's data is also flushed to the disk in the background every [`SYNC_EVERY`] bytes, on
+/// a second handle of the file and beside the writes rather than between them, so the disk works
+/// while the body arrives and the fsync before the acknowledgement finds little left. At most one
+/// such flush is in flight; one that fails fails the blob.
 struct FileBlobWriter {
     shared: Arc<Shared>,
     id: BlobId,
@@ -323,8 +332,10 @@ struct FileBlobWriter {
     file: Option<File>,
     /// The write in flight, if any.
     inflight: Option<InflightWrite>,
-    /// Bytes handed to the file since its data was last flushed to the disk.
+    /// Bytes handed to the file since the last background flush started.
     unsynced: u64,
+    /// The background flush in flight, if any.
+    syncing: Option<InflightSync>,
     /// Whether the temporary file may exist (so dropping must remove it).
     created: bool,
     buf: Vec<u8>,
@@ -349,18 +360,37 @@ impl FileBlobWriter {
         Ok(Some(spare))
     }
 
+    /// Waits for the background flush in flight, if any, and reports its failure.
+    async fn settle_sync(&mut self) -> StoreResult<()> {
+        match self.syncing.take() {
+            Some(handle) => handle.await.map_err(|e| StoreError::Io(io::Error::other(e.to_string())))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts a background flush of what the file holds when [`SYNC_EVERY`] bytes have been written
+    /// since the last one began, unless one is still running (then the next buffer tries again).
+    async fn maybe_start_sync(&mut self) -> StoreResult<()> {
+        if self.unsynced < SYNC_EVERY || self.syncing.as_ref().is_some_and(|h| !h.is_finished()) {
+            return Ok(());
+        }
+        self.settle_sync().await?; // finished: collects its result without waiting
+        let Some(file) = self.file.as_ref() else { return Ok(()) };
+        let handle = file.try_clone().map_err(io_error)?;
+        self.unsynced = 0;
+        self.syncing = Some(tokio::task::spawn_blocking(move || handle.sync_data().map_err(io_error)));
+        Ok(())
+    }
+
     /// Sends the full buffer to the blocking pool (once the previous write is done) and goes on with
     /// an empty one.
     async fn flush_buffer(&mut self) -> StoreResult<()> {
         let spare = self.settle().await?.unwrap_or_default();
+        self.maybe_start_sync().await?;
         let file = self.file.take();
         let path = self.tmp.clone();
         let mut buf = std::mem::replace(&mut self.buf, spare);
         self.unsynced += buf.len() as u64;
-        let sync = self.unsynced >= SYNC_EVERY;
-        if sync {
-            self.unsynced = 0;
-        }
         self.created = true;
         self.inflight = Some(tokio::task::spawn_blocking(move || {
             let mut file = match file {
@@ -368,9 +398,6 @@ impl FileBlobWriter {
                 None => open_tmp(&path).map_err(io_error)?,
             };
             file.write_all(&buf).map_err(io_error)?;
-            if sync {
-                file.sync_data().map_err(io_error)?;
-            }
             buf.clear();
             Ok((file, buf))
         }));
@@ -399,6 +426,7 @@ impl BlobWriter for FileBlobWriter {
 
     async fn finish(mut self: Box<Self>) -> StoreResult<(BlobId, u64)> {
         self.settle().await?;
+        self.settle_sync().await?;
         let file = self.file.take();
         let buf = std::mem::take(&mut self.buf);
         let (tmp, dir, id) = (self.tmp.clone(), self.shared.dir_of(self.id), self.id);
