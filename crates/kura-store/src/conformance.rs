@@ -166,6 +166,8 @@ pub async fn inline_bodies(store: &dyn MetaStore) {
     let got = store.get_object("b", "k").await.expect("get").expect("some");
     assert_eq!(got, inline_object("k", b"hello"));
     assert!(got.is_inline() && got.blobs().is_empty());
+    let record = store.get_object_record("b", "k").await.expect("get record").expect("some");
+    assert_eq!(record, ObjectMeta { inline: None, ..inline_object("k", b"hello") }, "a record carries no body");
     let page = store.list_objects("b", &ListQuery { max: 10, ..Default::default() }).await.expect("list");
     match page.entries.as_slice() {
         [ListEntry::Object(o)] => assert!(o.inline.is_none() && o.size == 5, "{o:?}"),

@@ -7,8 +7,8 @@
 //!
 //! **Invariant**: a body is either inline in the metadata record (small objects, committed in the
 //! same transaction, see [`ObjectMeta::inline`]) or fully written and fsynced (file and directory)
-//! before the metadata that names it is committed; a metadata commit that unreferences blobs hands their ids back to the caller,
-//! who reclaims them only after the commit (see [`BlobStore::reclaim`]). A crash at any point therefore
+//! before the metadata that names it is committed; a metadata commit that unreferences blobs hands
+//! their ids back to the caller, who reclaims them only after the commit (see [`BlobStore::reclaim`]). A crash at any point therefore
 //! leaves, at worst, unreferenced blob files, which [`BlobStore::sweep`] removes at start.
 
 pub mod file_blobs;
@@ -158,6 +158,10 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Reads an object's metadata, with its inline body if it has one (read in the same transaction),
     /// or `None`. `NoSuchBucket` if the bucket is missing.
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
+    /// Reads an object's record without its inline body (`inline` is `None`), for the operations that
+    /// never send the body (HEAD, tags, ACLs, attributes, preconditions), or `None`. `NoSuchBucket` if
+    /// the bucket is missing.
+    async fn get_object_record(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
     /// Deletes an object; returns the removed object (whose blobs the caller reclaims), or `None` if
     /// there was none. `NoSuchBucket` if the bucket is missing.
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;

@@ -164,8 +164,8 @@ impl MetaStore for MemoryMetaStore {
         object: ObjectMeta,
         condition: &WriteCondition,
     ) -> StoreResult<Vec<BlobId>> {
-        let mut inner = self.lock();
         check_inline(&object)?;
+        let mut inner = self.lock();
         let bucket = inner.bucket_mut(bucket_name)?;
         condition.check(bucket_name, &object.key, bucket.objects.get(&object.key))?;
         let freed = match bucket.objects.get(&object.key) {
@@ -178,6 +178,10 @@ impl MetaStore for MemoryMetaStore {
 
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
         Ok(self.lock().bucket(bucket)?.objects.get(key).cloned())
+    }
+
+    async fn get_object_record(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        Ok(self.lock().bucket(bucket)?.objects.get(key).map(|o| ObjectMeta { inline: None, ..o.clone() }))
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {

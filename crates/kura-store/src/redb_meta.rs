@@ -581,6 +581,27 @@ fn read_upload_key(txn: &ReadTransaction, bucket: &str, upload_id: &str) -> Stor
     Ok(txn.open_table(UPLOAD_IDS)?.get((bucket, upload_id))?.map(|g| g.value().to_owned()))
 }
 
+/// An object's record and, when `with_body`, its inline body, read in one transaction so that the
+/// body cannot belong to another version of the object.
+fn read_object(txn: &ReadTransaction, bucket: &str, key: &str, with_body: bool) -> StoreResult<Option<ObjectMeta>> {
+    let Some(found) = txn.open_table(OBJECTS)?.get((bucket, key))? else {
+        return require_bucket(txn, bucket).map(|()| None);
+    };
+    let mut object: ObjectMeta = decode(found.value())?;
+    if with_body && object.is_inline() {
+        object.inline = match txn.open_table(BODIES)?.get((bucket, key))? {
+            Some(body) => Some(bytes::Bytes::copy_from_slice(body.value())),
+            None if object.size == 0 => Some(bytes::Bytes::new()),
+            None => {
+                return Err(StoreError::Backend(format!(
+                    "object {key:?} in bucket {bucket:?} has no segments and no inline body"
+                )));
+            }
+        };
+    }
+    Ok(Some(object))
+}
+
 type ObjectRange = redb::Range<'static, (Str, Str), Bytes>;
 
 /// A listing cursor over one bucket's objects. Items stay undecoded until emitted.
@@ -672,28 +693,12 @@ impl MetaStore for RedbMetaStore {
 
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.read(move |txn| {
-            let found = txn.open_table(OBJECTS)?.get((bucket.as_str(), key.as_str()))?;
-            let Some(found) = found else {
-                return require_bucket(txn, &bucket).map(|()| None);
-            };
-            let mut object: ObjectMeta = decode(found.value())?;
-            if object.is_inline() {
-                // Same read transaction as the record: the body cannot belong to another version.
-                let body = txn.open_table(BODIES)?.get((bucket.as_str(), key.as_str()))?;
-                object.inline = match body {
-                    Some(body) => Some(bytes::Bytes::copy_from_slice(body.value())),
-                    None if object.size == 0 => Some(bytes::Bytes::new()),
-                    None => {
-                        return Err(StoreError::Backend(format!(
-                            "object {key:?} in bucket {bucket:?} has no segments and no inline body"
-                        )));
-                    }
-                };
-            }
-            Ok(Some(object))
-        })
-        .await
+        self.read(move |txn| read_object(txn, &bucket, &key, true)).await
+    }
+
+    async fn get_object_record(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.read(move |txn| read_object(txn, &bucket, &key, false)).await
     }
 
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {

@@ -63,7 +63,7 @@ impl KuraAccess {
         let mut context = context;
         if let (Some((b, _)), Some(k)) = (bucket, key)
             && self.authz.needs_existing_tags(state, caller, bucket)
-            && let Some(object) = self.meta.get_object(b, k).await.or_s3()?
+            && let Some(object) = self.meta.get_object_record(b, k).await.or_s3()?
         {
             tagged = context.clone();
             for (tag, value) in &object.tags {

@@ -86,7 +86,7 @@ pub(super) async fn put_bucket_acl(
 
 async fn require_object(s3: &KuraS3, bucket: &str, key: &str) -> S3Result<()> {
     super::bucket::require_bucket(s3, bucket).await?;
-    match s3.meta.get_object(bucket, key).await.or_s3()? {
+    match s3.meta.get_object_record(bucket, key).await.or_s3()? {
         Some(_) => Ok(()),
         None => Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
     }

@@ -153,15 +153,15 @@ struct SmallFirst<'a> {
 impl Sink for SmallFirst<'_> {
     async fn put(&mut self, chunk: &[u8]) -> S3Result<()> {
         if let Some(writer) = self.blob.as_mut() {
-            return writer.write(chunk).await.or_s3();
+            return writer.put(chunk).await;
         }
         if self.held.len() + chunk.len() <= INLINE_MAX {
             self.held.extend_from_slice(chunk);
             return Ok(());
         }
         let mut writer = self.blobs.create().await.or_s3()?;
-        writer.write(&std::mem::take(&mut self.held)).await.or_s3()?;
-        writer.write(chunk).await.or_s3()?;
+        writer.put(&std::mem::take(&mut self.held)).await?;
+        writer.put(chunk).await?;
         self.blob = Some(writer);
         Ok(())
     }

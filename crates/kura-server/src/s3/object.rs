@@ -13,19 +13,42 @@ use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
-/// Reads an object's metadata, or NoSuchKey. A `versionId` other than "null" names no version here.
+/// Reads an object's record (without its inline body), or NoSuchKey. A `versionId` other than "null"
+/// names no version here.
 pub(super) async fn require_object(
     s3: &KuraS3,
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
 ) -> S3Result<ObjectMeta> {
+    find_object(s3, bucket, key, version_id, false).await
+}
+
+/// [`require_object`] with the inline body, for the operations that send or copy the bytes.
+async fn require_object_with_body(
+    s3: &KuraS3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> S3Result<ObjectMeta> {
+    find_object(s3, bucket, key, version_id, true).await
+}
+
+async fn find_object(
+    s3: &KuraS3,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    with_body: bool,
+) -> S3Result<ObjectMeta> {
     if let Some(v) = version_id
         && v != "null"
     {
         return Err(s3err(S3ErrorCode::NoSuchVersion, "The specified version does not exist."));
     }
-    match s3.meta.get_object(bucket, key).await.or_s3()? {
+    let found =
+        if with_body { s3.meta.get_object(bucket, key).await } else { s3.meta.get_object_record(bucket, key).await };
+    match found.or_s3()? {
         Some(o) => Ok(o),
         None => Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
     }
@@ -64,7 +87,7 @@ async fn check_write_conditions(
     if if_match.is_none() && if_none_match.is_none() {
         return Ok(());
     }
-    let current = s3.meta.get_object(bucket, key).await.or_s3()?;
+    let current = s3.meta.get_object_record(bucket, key).await.or_s3()?;
     let failed =
         || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
     match (&current, if_match) {
@@ -231,7 +254,8 @@ struct ReadPlan {
     partial: bool,
 }
 
-/// The checks and selection shared by GetObject and HeadObject.
+/// The checks and selection shared by GetObject and HeadObject (which reads no body: `with_body`
+/// false).
 #[allow(clippy::too_many_arguments)]
 async fn plan_read(
     s3: &KuraS3,
@@ -241,8 +265,9 @@ async fn plan_read(
     conditions: Preconditions<'_>,
     range: Option<&Range>,
     part_number: Option<i32>,
+    with_body: bool,
 ) -> S3Result<ReadPlan> {
-    let object = require_object(s3, bucket, key, version_id).await?;
+    let object = find_object(s3, bucket, key, version_id, with_body).await?;
     conditions.check_read(&object.etag, object.last_modified_ms)?;
     let (range, partial) = select_range(&object, range, part_number)?;
     Ok(ReadPlan { object, range, partial })
@@ -291,6 +316,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
         read_conditions!(input),
         input.range.as_ref(),
         input.part_number,
+        true,
     )
     .await?;
     let mut out = GetObjectOutput::default();
@@ -315,6 +341,7 @@ pub(super) async fn head_object(
         read_conditions!(input),
         input.range.as_ref(),
         input.part_number,
+        false,
     )
     .await?;
     let mut out = HeadObjectOutput::default();
@@ -429,7 +456,8 @@ macro_rules! copy_source_conditions {
 }
 pub(super) use copy_source_conditions;
 
-/// Reads a copy source and checks its `x-amz-copy-source-if-*` conditions (failures are 412).
+/// Reads a copy source, with its body, and checks its `x-amz-copy-source-if-*` conditions (failures
+/// are 412).
 pub(super) async fn read_copy_source(
     s3: &KuraS3,
     bucket: &str,
@@ -437,7 +465,7 @@ pub(super) async fn read_copy_source(
     version_id: Option<&str>,
     conditions: Preconditions<'_>,
 ) -> S3Result<ObjectMeta> {
-    let source = require_object(s3, bucket, key, version_id).await?;
+    let source = require_object_with_body(s3, bucket, key, version_id).await?;
     conditions.check_copy_source(&source.etag, source.last_modified_ms)?;
     Ok(source)
 }
