@@ -24,16 +24,8 @@ pub(super) async fn require_object(
     find_object(s3, bucket, key, version_id, false).await
 }
 
-/// [`require_object`] with the inline body, for the operations that send or copy the bytes.
-async fn require_object_with_body(
-    s3: &KuraS3,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-) -> S3Result<ObjectMeta> {
-    find_object(s3, bucket, key, version_id, true).await
-}
-
+/// [`require_object`], with the inline body when `with_body` (GET and copy sources, which send or
+/// copy the bytes).
 async fn find_object(
     s3: &KuraS3,
     bucket: &str,
@@ -465,7 +457,7 @@ pub(super) async fn read_copy_source(
     version_id: Option<&str>,
     conditions: Preconditions<'_>,
 ) -> S3Result<ObjectMeta> {
-    let source = require_object_with_body(s3, bucket, key, version_id).await?;
+    let source = find_object(s3, bucket, key, version_id, true).await?;
     conditions.check_copy_source(&source.etag, source.last_modified_ms)?;
     Ok(source)
 }
