@@ -222,6 +222,14 @@ impl Condition {
     pub fn values(&self) -> &Value {
         &self.raw
     }
+
+    /// The policy values as text, in order (numbers and booleans as JSON writes them).
+    pub(crate) fn value_texts(&self) -> Vec<String> {
+        match &self.raw {
+            Value::Array(items) => items.iter().filter_map(scalar_text).collect(),
+            scalar => scalar_text(scalar).into_iter().collect(),
+        }
+    }
 }
 
 fn scalar_text(v: &Value) -> Option<String> {

@@ -46,7 +46,9 @@
 //!   qualifiers: see [`Condition`].
 //! - **Evaluation** ([`evaluate`]): explicit deny wins; identity ∪ resource policy, ∩ session policies and
 //!   permission boundaries; anonymous callers only through the resource policy. The rules are on [`evaluate`].
-//! - **Public**: [`Policy::is_public`] is S3 Block Public Access' "The meaning of public".
+//! - **Public**: [`Policy::is_public`] is S3 Block Public Access' "The meaning of public", read strictly:
+//!   only fixed values of the restricting keys (CIDRs no broader than a /8 or /32, together) keep a
+//!   grant to everyone from the public; a value anonymous callers carry restricts nothing.
 //! - **S3**: [`s3::authz_for`] maps each S3 operation to its IAM action and resource;
 //!   [`s3::CONDITION_KEYS`] lists what the server puts in the context. **Canned** policies and anonymous
 //!   bucket modes: [`canned`].
@@ -90,6 +92,7 @@ mod eval;
 mod pattern;
 mod policy;
 mod principal;
+mod public;
 
 pub mod canned;
 pub mod s3;

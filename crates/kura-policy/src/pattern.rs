@@ -143,11 +143,6 @@ impl Pattern {
         !self.vars.is_empty()
     }
 
-    /// True when the pattern has `*` or `?` wildcards.
-    pub(crate) fn has_wildcards(&self) -> bool {
-        self.segs.iter().any(|s| matches!(s, Seg::Star | Seg::One))
-    }
-
     /// Matches `text`. `lookup` resolves a lower-cased variable key to its single value; a variable with no
     /// value and no default makes the pattern match nothing (AWS). `ascii_ci`: ASCII case-insensitive.
     pub(crate) fn matches<'a>(&'a self, text: &str, ascii_ci: bool, lookup: &dyn Fn(&str) -> Option<&'a str>) -> bool {

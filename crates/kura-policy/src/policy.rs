@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::condition::{Condition, Family, Qualifier, Values};
+use crate::condition::Condition;
 use crate::env::Env;
 use crate::error::{Loc, PolicyError};
 use crate::pattern::{Pattern, Syntax};
@@ -507,53 +507,8 @@ impl Statement {
             Some((true, _)) => true,
             None => false,
         };
-        everyone && !self.conditions.iter().any(restricts_to_fixed_values)
-    }
-}
-
-/// Condition keys whose fixed values make a wildcard-principal grant non-public (AWS "The meaning of public").
-const NON_PUBLIC_KEYS: &[&str] = &[
-    "aws:sourceip",
-    "aws:sourcearn",
-    "aws:sourcevpc",
-    "aws:sourcevpce",
-    "aws:sourceaccount",
-    "aws:sourceowner",
-    "aws:sourceorgid",
-    "aws:sourceorgpaths",
-    "aws:principalaccount",
-    "aws:principalarn",
-    "aws:principalorgid",
-    "aws:principalorgpaths",
-    "aws:userid",
-    "aws:principalservicename",
-    "s3:dataaccesspointarn",
-    "s3:dataaccesspointaccount",
-];
-
-/// True when the condition pins one of [`NON_PUBLIC_KEYS`] to fixed values: a positive operator, no
-/// `IfExists`, no `ForAllValues` (true on an empty set), no wildcard in any value, no `/0` CIDR.
-fn restricts_to_fixed_values(c: &Condition) -> bool {
-    if c.op.negated || c.op.if_exists || c.op.qualifier == Qualifier::ForAllValues {
-        return false;
-    }
-    if !NON_PUBLIC_KEYS.contains(&c.key_lc.as_str()) {
-        return false;
-    }
-    match (&c.values, c.op.family) {
-        (Values::Ip(nets), Family::Ip) => !nets.is_empty() && nets.iter().all(|n| n.prefix_len() > 0),
-        (Values::Str(ps), Family::Str { like, .. }) => {
-            !ps.is_empty() && ps.iter().all(|p| !(like && p.has_wildcards()))
-        }
-        (Values::Arn(ps), Family::Arn) => !ps.is_empty() && ps.iter().all(|p| !arn_pattern_has_wildcards(p)),
-        _ => false,
-    }
-}
-
-fn arn_pattern_has_wildcards(p: &crate::condition::ArnPattern) -> bool {
-    match p {
-        crate::condition::ArnPattern::Whole(p) => p.has_wildcards(),
-        crate::condition::ArnPattern::Parts(parts) => parts.iter().any(Pattern::has_wildcards),
+        // Conditions AND: one genuine restriction keeps the grant from the public.
+        everyone && !self.conditions.iter().any(crate::public::restricts_to_fixed_values)
     }
 }
 
@@ -890,6 +845,14 @@ mod tests {
         )));
         assert!(public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"s3:prefix":"x"}}"#)));
         assert!(public(&stmt(r#""*""#, r#","Condition":{"Bool":{"aws:SecureTransport":"true"}}"#)));
+        // Security issue 12, item 5: conditions that anonymous callers satisfy from anywhere.
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"aws:userid":"anonymous"}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"StringEqualsIgnoreCase":{"aws:userid":"Anonymous"}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"IpAddress":{"aws:SourceIp":["0.0.0.0/1","128.0.0.0/1"]}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"IpAddress":{"aws:SourceIp":"2000::/3"}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"StringEqualsIgnoreCase":{"aws:SourceVpc":"vpc-1"}}"#)));
+        assert!(public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"aws:SourceVpc":"${aws:username}"}}"#)));
+        assert!(!public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"aws:userid":"alice"}}"#)));
         assert!(!public(r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"}]}"#));
         assert!(public(
             r#"{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::1:user/x"},"Action":"s3:*","Resource":"*"}]}"#
