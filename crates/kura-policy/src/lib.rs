@@ -48,7 +48,8 @@
 //!   permission boundaries; anonymous callers only through the resource policy. The rules are on [`evaluate`].
 //! - **Public**: [`Policy::is_public`] is S3 Block Public Access' "The meaning of public", read strictly:
 //!   only fixed values of the restricting keys (CIDRs no broader than a /8 or /32, together) keep a
-//!   grant to everyone from the public; a value anonymous callers carry restricts nothing.
+//!   grant to everyone from the public; a value anonymous callers carry restricts nothing. "Everyone" is
+//!   `"*"`, a `"*"` of any principal type, `NotPrincipal`, or a `Federated` provider (as AWS).
 //! - **S3**: [`s3::authz_for`] maps each S3 operation to its IAM action and resource;
 //!   [`s3::CONDITION_KEYS`] lists what the server puts in the context. **Canned** policies and anonymous
 //!   bucket modes: [`canned`].

@@ -86,6 +86,14 @@ impl Principals {
         self.wildcard || self.entries.iter().any(|(t, vs)| *t == PrincipalType::Aws && vs.iter().any(|v| v == "*"))
     }
 
+    /// True when the element names the public, for "The meaning of public": `"*"`, a `"*"` of any
+    /// principal type (`{"CanonicalUser": "*"}` and `{"Service": "*"}` name anonymous callers too), or any
+    /// `Federated` provider (AWS's first example of a public policy: anyone who signs in with it).
+    pub(crate) fn reaches_the_public(&self) -> bool {
+        self.wildcard
+            || self.entries.iter().any(|(t, vs)| *t == PrincipalType::Federated || vs.iter().any(|v| v == "*"))
+    }
+
     /// The names listed, by type (empty for `"*"`).
     pub fn entries(&self) -> &[(PrincipalType, Vec<String>)] {
         &self.entries
@@ -502,7 +510,7 @@ impl Statement {
             return false;
         }
         let everyone = match &self.principal {
-            Some((false, p)) => p.is_everyone(),
+            Some((false, p)) => p.reaches_the_public(),
             // NotPrincipal with Allow grants to everyone not listed, anonymous callers included.
             Some((true, _)) => true,
             None => false,
@@ -852,6 +860,7 @@ mod tests {
         assert!(public(&stmt(r#""*""#, r#","Condition":{"IpAddress":{"aws:SourceIp":"2000::/3"}}"#)));
         assert!(public(&stmt(r#""*""#, r#","Condition":{"StringEqualsIgnoreCase":{"aws:SourceVpc":"vpc-1"}}"#)));
         assert!(public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"aws:SourceVpc":"${aws:username}"}}"#)));
+        assert!(public(&stmt(r#"{"CanonicalUser":"*"}"#, "")));
         assert!(!public(&stmt(r#""*""#, r#","Condition":{"StringEquals":{"aws:userid":"alice"}}"#)));
         assert!(!public(r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"}]}"#));
         assert!(public(

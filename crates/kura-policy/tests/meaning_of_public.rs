@@ -180,6 +180,32 @@ fn one_public_statement_makes_the_policy_public() {
 }
 
 #[test]
+fn every_wildcard_principal_counts_as_everyone() {
+    // A wildcard of any principal type names anonymous callers.
+    for principal in [r#"{"CanonicalUser":"*"}"#, r#"{"Service":"*"}"#] {
+        let json = grant(principal, "");
+        assert!(anonymous_may_read(&json, "192.0.2.1"), "{principal} reaches anonymous callers");
+        assert_public(&json);
+        assert_public(&grant(principal, r#"{"StringEquals":{"aws:userid":"anonymous"}}"#));
+        assert_non_public(&grant(principal, r#"{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}"#));
+    }
+    // AWS's first example of a public policy: anyone who signs in with the identity provider.
+    assert_public(&grant(r#"{"Federated":"graph.facebook.com"}"#, ""));
+    assert_public(&grant(r#"{"Federated":"*"}"#, ""));
+    assert!(!is_public(&grant(
+        r#"{"Federated":"graph.facebook.com"}"#,
+        r#"{"StringEquals":{"aws:SourceAccount":"111122223333"}}"#
+    )));
+    // Fixed principals are not public.
+    assert!(!is_public(&grant(r#"{"AWS":"arn:aws:iam::111122223333:root"}"#, "")));
+    assert!(!is_public(&grant(r#"{"Service":"logging.s3.amazonaws.com"}"#, "")));
+    assert!(!is_public(&grant(
+        r#"{"CanonicalUser":"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"}"#,
+        ""
+    )));
+}
+
+#[test]
 fn fixed_values_of_the_restricting_keys_are_non_public() {
     for condition in [
         r#"{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#,
