@@ -112,6 +112,8 @@ pub struct Facts {
     pub caller: Attribution,
     /// The client address after trusted proxies, when a layer worked it out.
     pub source_ip: Option<String>,
+    /// What authorisation allowed and what the operation touched.
+    pub resources: crate::trace::Trace,
 }
 
 /// The per-request slot the layers fill in.
@@ -166,6 +168,9 @@ pub struct Record<'a> {
     pub signed_host: Option<String>,
     /// Who, and how.
     pub caller: Attribution,
+    /// What authorisation allowed (`ACTION ARN`) and which objects the operation read or wrote.
+    #[serde(skip_serializing_if = "crate::trace::Trace::is_empty")]
+    pub resources: crate::trace::Trace,
 }
 
 /// The audit log's writer.

@@ -113,3 +113,41 @@ fn upper_first(s: &str) -> String {
     let mut chars = s.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
+
+/// Maps a request the gate refused (before s3s) to the S3 error AWS answers in the same case.
+pub fn gate_error(err: &crate::auth::gate::GateError) -> S3Error {
+    use crate::auth::gate::GateError;
+    use kura_sigv4::SigV4Error;
+    let code = match err {
+        GateError::Ambiguous(_) => S3ErrorCode::InvalidArgument,
+        GateError::MalformedAuthorization(_) | GateError::SigV4Header(_) => S3ErrorCode::AuthorizationHeaderMalformed,
+        GateError::SigV4Query(SigV4Error::NotText(_) | SigV4Error::TooManyQueryParameters { .. }) => {
+            S3ErrorCode::InvalidArgument
+        }
+        GateError::SigV4Query(_) | GateError::SigV2Expires(_) => S3ErrorCode::AuthorizationQueryParametersError,
+        GateError::WrongService(_) => S3ErrorCode::SignatureDoesNotMatch,
+        GateError::UnsignedHeader(_)
+        | GateError::SigV2MissingDate
+        | GateError::SigV2Disabled
+        | GateError::Disagreement => S3ErrorCode::AccessDenied,
+        GateError::TimeTooSkewed(_) => S3ErrorCode::RequestTimeTooSkewed,
+        GateError::UnknownHost => S3ErrorCode::SignatureDoesNotMatch,
+    };
+    let mut e = S3Error::with_message(code, format!("{}.", upper_first(&err.to_string())));
+    let status = match err {
+        GateError::Ambiguous(_)
+        | GateError::MalformedAuthorization(_)
+        | GateError::SigV4Header(_)
+        | GateError::SigV4Query(_)
+        | GateError::SigV2Expires(_) => http::StatusCode::BAD_REQUEST,
+        GateError::WrongService(_)
+        | GateError::UnsignedHeader(_)
+        | GateError::TimeTooSkewed(_)
+        | GateError::SigV2MissingDate
+        | GateError::SigV2Disabled
+        | GateError::Disagreement
+        | GateError::UnknownHost => http::StatusCode::FORBIDDEN,
+    };
+    e.set_status_code(status);
+    e
+}

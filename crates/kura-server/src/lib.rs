@@ -20,6 +20,7 @@ pub mod reload;
 pub mod s3;
 pub mod sts;
 pub mod tickets;
+pub mod trace;
 
 use auth::{Credentials, KuraAccess, KuraAuth};
 use config::Config;
@@ -88,6 +89,7 @@ pub struct Server {
     dispatch: Arc<http::Dispatch>,
     local_addr: SocketAddr,
     iam: Arc<Iam>,
+    meta: Arc<dyn MetaStore>,
 }
 
 /// Name of the metadata database file inside the data directory.
@@ -107,6 +109,7 @@ impl Server {
         }
         let urls: Vec<String> =
             options.config.server.public_urls.iter().chain(&options.config.server.internal_urls).cloned().collect();
+        let sigv2 = options.config.server.sigv2.unwrap_or(true);
         let audit = audit::Audit::start(&options.config.audit).map_err(ServerError::Audit)?;
         let keys_file = options.config.identity.session_keys_file.clone();
         let keyring = identity::session::Keyring::load_or_create(
@@ -116,12 +119,20 @@ impl Server {
             Iam::open(options.root, options.config, Arc::new(keyring), meta.clone(), options.region.clone()).await?;
         let authz = Arc::new(authz::Authorizer::default());
         let access = KuraAccess::new(iam.clone(), authz.clone(), meta.clone());
-        let mut s3 = s3::KuraS3::new(meta.clone(), blobs, options.region);
+        // The operations' store records what each request touched (auth's own lookups do not).
+        let traced: Arc<dyn MetaStore> = Arc::new(trace::TracedMeta(meta.clone()));
+        let mut s3 = s3::KuraS3::new(traced, blobs, options.region);
         s3.access = Some(access.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
-        builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta));
+        builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta.clone()));
+        // kura's gate (auth::gate) judges request times: SigV4 and SigV2 headers within 15 minutes,
+        // presigned URLs not from the future. s3s's own check would also end a POST form 15 minutes
+        // after its x-amz-date, though the form is valid until its policy's expiration (as on AWS).
+        let mut s3s_config = s3s::config::S3Config::default();
+        s3s_config.presigned_url_max_skew_time_secs = u32::MAX;
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
         let listener = tokio::net::TcpListener::bind(options.address)
             .await
             .map_err(|source| ServerError::Bind { address: options.address, source })?;
@@ -138,8 +149,8 @@ impl Server {
             auth::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
-        let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, aliases, iam.clone(), audit));
-        Ok(Self { listener, dispatch, local_addr, iam })
+        let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), audit));
+        Ok(Self { listener, dispatch, local_addr, iam, meta })
     }
 
     /// The live IAM state (for configuration reloads).
@@ -154,6 +165,8 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then drains open requests.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let sweeper = tokio::spawn(tickets::sweep_forever(self.meta));
         http::serve(self.listener, self.dispatch, shutdown).await;
+        sweeper.abort();
     }
 }

@@ -8,6 +8,7 @@
 use crate::authz::Caller;
 use crate::identity::session::Keyring;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The endpoint that issues tickets.
 pub const PATH: &str = "/kura/v1/presign";
@@ -15,6 +16,41 @@ pub const PATH: &str = "/kura/v1/presign";
 pub const RECORD: &str = "upload-ticket";
 /// Longest ticket lifetime when `server.max_ticket_seconds` is not set: one day.
 pub const DEFAULT_MAX_SECS: u64 = 86_400;
+
+/// Most live tickets one principal may hold when `server.max_tickets_per_principal` is not set.
+pub const DEFAULT_MAX_PER_PRINCIPAL: u64 = 1000;
+
+/// How often expired tickets are deleted in the background.
+pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Deletes expired (and unreadable) tickets and returns the live ones.
+///
+/// # Errors
+/// The metadata store's.
+pub async fn sweep_expired(meta: &dyn kura_store::MetaStore, now: u64) -> kura_store::StoreResult<Vec<Ticket>> {
+    let mut live = Vec::new();
+    for (id, bytes) in meta.list_records(RECORD).await? {
+        match serde_json::from_slice::<Ticket>(&bytes) {
+            Ok(t) if t.expires > now => live.push(t),
+            _ => {
+                meta.delete_record(RECORD, &id).await?;
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// Deletes expired tickets every [`SWEEP_INTERVAL`], so they leave the store without waiting for a
+/// listing; runs until the process ends.
+pub async fn sweep_forever(meta: std::sync::Arc<dyn kura_store::MetaStore>) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_INTERVAL, SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sweep_expired(meta.as_ref(), crate::identity::unix_now()).await {
+            tracing::warn!(error = %e, "sweeping expired upload tickets failed");
+        }
+    }
+}
 
 /// What a ticket allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +126,63 @@ pub struct Ticket {
     pub created: u64,
     /// Expiry (Unix seconds).
     pub expires: u64,
+    /// Who issued it, to re-check at every use that the issuer may still do what the ticket allows
+    /// (absent in tickets stored before kura recorded it: those are refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<Issuer>,
+}
+
+/// The identity that issued a ticket, enough to authorise it again later: a ticket never allows more
+/// than its issuer may do **now** (a new Deny, a disabled or deleted user, a deleted role end it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Issuer {
+    /// The root user: always exists and may do everything.
+    Root,
+    /// An IAM user.
+    User {
+        /// Its access key (= name).
+        access_key: String,
+    },
+    /// A role session: the ticket outlives the session (by design), not the role or its policies.
+    Session {
+        /// The session's claims (role, variables, session policy).
+        claims: crate::identity::session::SessionClaims,
+    },
+}
+
+impl Issuer {
+    /// The issuer of a ticket asked for by `caller` (anonymous callers and tickets issue none).
+    pub fn of(caller: &Caller) -> Option<Self> {
+        match caller {
+            Caller::Root { .. } => Some(Issuer::Root),
+            Caller::User { access_key } => Some(Issuer::User { access_key: access_key.clone() }),
+            Caller::Session { claims, .. } => Some(Issuer::Session { claims: claims.as_ref().clone() }),
+            Caller::Ticket { .. } | Caller::Anonymous => None,
+        }
+    }
+
+    /// The caller to authorise a ticket's use as, in the current IAM state: `None` for root (no
+    /// policy applies), an error when the issuer no longer exists or is disabled.
+    pub fn caller(&self, state: &crate::iam::IamState, ticket: &str) -> Result<Option<Caller>, TicketDenied> {
+        let gone = |why: String| TicketDenied::IssuerGone { id: ticket.to_owned(), why };
+        match self {
+            Issuer::Root => Ok(None),
+            Issuer::User { access_key } => match state.user(access_key) {
+                Some(user) if user.enabled => Ok(Some(Caller::User { access_key: access_key.clone() })),
+                Some(_) => Err(gone(format!("its issuer, user {access_key}, is disabled"))),
+                None => Err(gone(format!("its issuer, user {access_key}, no longer exists"))),
+            },
+            Issuer::Session { claims } => {
+                if state.identity.role(&claims.role).is_none() {
+                    return Err(gone(format!("its issuer's role {} no longer exists", claims.role)));
+                }
+                let caller =
+                    Caller::Session { access_key: claims.access_key.clone(), claims: Arc::new(claims.clone()) };
+                Ok(Some(caller))
+            }
+        }
+    }
 }
 
 /// Why a request for a ticket is invalid (400).
@@ -144,6 +237,14 @@ pub enum TicketDenied {
     /// Past its expiry.
     #[error("the upload ticket {0} has expired")]
     Expired(String),
+    /// Issued before kura recorded issuers, or its issuer is gone or disabled.
+    #[error("the upload ticket {id} can no longer be used: {why}")]
+    IssuerGone {
+        /// The ticket.
+        id: String,
+        /// What happened to the issuer.
+        why: String,
+    },
     /// Another operation, bucket, key, size or type than the ticket allows.
     #[error("the upload ticket {id} does not allow this request: {why}")]
     Mismatch {
@@ -237,6 +338,7 @@ mod tests {
             content_type: None,
             created: 0,
             expires: 100,
+            issuer: None,
         }
     }
 

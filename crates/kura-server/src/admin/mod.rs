@@ -8,6 +8,7 @@
 mod simulate;
 mod tickets;
 
+use crate::auth::gate::Verdict;
 use crate::auth::{caller_of, session_token};
 use crate::authz::{ACCOUNT, Access, Authorizer, Caller};
 use crate::errors::{StoreResultExt, iam_error, s3err};
@@ -155,6 +156,15 @@ struct UserView<'a> {
     secret_key: Option<String>,
 }
 
+/// Who signed an admin or ticket request, and how (for the audit log), as the gate and s3s agree.
+fn signer(state: &IamState, req: &S3Request<Body>) -> S3Result<(Caller, &'static str)> {
+    let verified = req.credentials.as_ref().map(|c| c.access_key.as_str());
+    let how = Verdict::confirm(&req.extensions, verified).map_err(|e| crate::errors::gate_error(&e))?.audit_name();
+    let token = session_token(&req.uri, &req.headers);
+    let caller = caller_of(state, verified, token.as_deref()).map_err(crate::errors::session_error)?;
+    Ok((caller, how))
+}
+
 #[async_trait::async_trait]
 impl S3Route for AdminApi {
     fn is_match(&self, _: &Method, uri: &http::Uri, _: &http::HeaderMap, _: &mut http::Extensions) -> bool {
@@ -176,12 +186,9 @@ impl S3Route for AdminApi {
             s3err(S3ErrorCode::MethodNotAllowed, format!("the admin API has no {} {path}", req.method))
         })?;
         let state = self.iam.snapshot();
-        let token = session_token(&req.uri, &req.headers);
-        let caller = caller_of(&state, req.credentials.as_ref().map(|c| c.access_key.as_str()), token.as_deref())
-            .map_err(crate::errors::session_error)?;
+        let (caller, how) = signer(&state, &req)?;
         let (action, resource) = authz_of(&endpoint);
         if let Some(slot) = req.extensions.get::<crate::audit::AuditSlot>() {
-            let how = if req.headers.contains_key(http::header::AUTHORIZATION) { "header" } else { "presigned" };
             slot.fill(|f| {
                 f.operation = Some(action.to_owned());
                 f.caller = crate::audit::Attribution::of(&caller, how);
@@ -207,11 +214,8 @@ impl AdminApi {
             return Err(s3err(S3ErrorCode::MethodNotAllowed, "use POST with a JSON body to ask for a ticket"));
         }
         let state = self.iam.snapshot();
-        let token = session_token(&req.uri, &req.headers);
-        let caller = caller_of(&state, req.credentials.as_ref().map(|c| c.access_key.as_str()), token.as_deref())
-            .map_err(crate::errors::session_error)?;
+        let (caller, how) = signer(&state, &req)?;
         if let Some(slot) = req.extensions.get::<crate::audit::AuditSlot>() {
-            let how = if req.headers.contains_key(http::header::AUTHORIZATION) { "header" } else { "presigned" };
             slot.fill(|f| {
                 f.operation = Some("CreateUploadTicket".to_owned());
                 f.caller = crate::audit::Attribution::of(&caller, how);

@@ -5,7 +5,7 @@ use crate::authz::{Access, Authorizer, Caller};
 use crate::errors::{StoreResultExt, s3err};
 use crate::iam::{Iam, IamState};
 use crate::presign::PostForm;
-use crate::tickets::{RECORD, Ticket, TicketMethod, TicketRequest};
+use crate::tickets::{Issuer, RECORD, Ticket, TicketMethod, TicketRequest};
 use http::StatusCode;
 use kura_policy::Context;
 use kura_store::MetaStore;
@@ -50,12 +50,29 @@ pub(super) async fn create(
         context,
     };
     authz.decide(state, caller, &access)?;
+    let issuer = Issuer::of(caller)
+        .ok_or_else(|| s3err(S3ErrorCode::AccessDenied, "only users, roles and root may ask for tickets"))?;
+    let principal = caller.arn();
+    let limit = config.server.max_tickets_per_principal.unwrap_or(crate::tickets::DEFAULT_MAX_PER_PRINCIPAL);
+    let live = crate::tickets::sweep_expired(meta, crate::identity::unix_now()).await.or_s3()?;
+    let held = live.iter().filter(|t| t.principal == principal).count() as u64;
+    if held >= limit {
+        let mut e = s3err(
+            S3ErrorCode::Custom("XKuraTooManyTickets".into()),
+            format!(
+                "{principal} holds {held} live upload tickets, the most allowed (server.max_tickets_per_principal): \
+                 revoke some (kura admin presign revoke) or wait for them to expire"
+            ),
+        );
+        e.set_status_code(StatusCode::TOO_MANY_REQUESTS);
+        return Err(e);
+    }
 
     let now = SystemTime::now();
     let (access_key, secret) = state.identity.keyring.mint_ticket_key();
     let ticket = Ticket {
         id: access_key.clone(),
-        principal: caller.arn(),
+        principal,
         method: input.method,
         bucket: input.bucket.clone(),
         key: input.key.clone(),
@@ -64,6 +81,7 @@ pub(super) async fn create(
         content_type: input.content_type.clone(),
         created: crate::identity::unix_secs(now),
         expires: crate::identity::unix_secs(now) + secs,
+        issuer: Some(issuer),
     };
     let record = serde_json::to_vec(&ticket)
         .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot encode the ticket: {e}")))?;
@@ -124,16 +142,7 @@ pub(super) async fn create(
 
 /// Every live ticket (expired ones are dropped as they are seen).
 pub(super) async fn list(meta: &dyn MetaStore) -> S3Result<S3Response<Body>> {
-    let now = crate::identity::unix_now();
-    let mut tickets = Vec::new();
-    for (id, bytes) in meta.list_records(RECORD).await.or_s3()? {
-        match serde_json::from_slice::<Ticket>(&bytes) {
-            Ok(t) if t.expires > now => tickets.push(t),
-            _ => {
-                meta.delete_record(RECORD, &id).await.or_s3()?;
-            }
-        }
-    }
+    let tickets = crate::tickets::sweep_expired(meta, crate::identity::unix_now()).await.or_s3()?;
     json_response(StatusCode::OK, &json!({ "tickets": tickets }))
 }
 

@@ -14,9 +14,6 @@ use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use std::sync::Arc;
 
-/// SigV4's longest presigned URL lifetime: 7 days.
-pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 7 * 24 * 3600;
-
 /// Deny-by-default authorisation through the IAM policy engine: s3s calls [`KuraAccess::check`] for
 /// every S3 request after its signature is verified and before its input is parsed.
 #[derive(Clone)]
@@ -71,13 +68,15 @@ impl KuraAccess {
             }
             context = &tagged;
         }
-        self.authz.decide(state, caller, &Access { action, resource, bucket, context })
+        self.authz.decide(state, caller, &Access { action, resource, bucket, context })?;
+        crate::trace::allowed(action, resource);
+        Ok(())
     }
 
     /// Authorises one object whose key the access hook could not see (the keys of DeleteObjects, the
     /// form-given key of a POST upload) for the caller the hook left in the request's extensions; root
     /// and requests without one pass.
-    pub fn decide_object(
+    pub async fn decide_object(
         &self,
         who: Option<&Authenticated>,
         action: &str,
@@ -88,8 +87,9 @@ impl KuraAccess {
             return Ok(());
         };
         if let Caller::Ticket { ticket } = &who.caller {
-            // A ticket allows exactly its bucket and key (or prefix); policies do not apply.
-            return ticket.check_key(key).map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.to_string()));
+            // A ticket allows exactly its bucket and key (or prefix), within what its issuer may do now.
+            ticket.check_key(key).map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.to_string()))?;
+            return self.decide_ticket(&self.iam.snapshot(), ticket, (&bucket.name, key), &who.context).await;
         }
         let resource = kura_policy::s3::object_arn(&bucket.name, key);
         let access = Access {
@@ -98,14 +98,40 @@ impl KuraAccess {
             bucket: Some((&bucket.name, &bucket.settings)),
             context: &who.context,
         };
-        self.authz.decide(&self.iam.snapshot(), &who.caller, &access)
+        self.authz.decide(&self.iam.snapshot(), &who.caller, &access)?;
+        crate::trace::allowed(action, &resource);
+        Ok(())
     }
 }
 
 impl KuraAccess {
+    /// Authorises reading a copy source (CopyObject, UploadPartCopy) for the caller the access hook
+    /// left in the request's extensions, on the bucket, key and version the operation will read:
+    /// `s3:GetObject`, or `s3:GetObjectVersion` when a version is named. Root and requests without a
+    /// caller pass; an upload ticket never copies.
+    pub async fn decide_copy_source(
+        &self,
+        who: Option<&Authenticated>,
+        (bucket, key, version): (&str, &str, Option<&str>),
+    ) -> S3Result<()> {
+        let Some(who) = who.filter(|w| !matches!(w.caller, Caller::Root { .. })) else {
+            return Ok(());
+        };
+        if let Caller::Ticket { ticket } = &who.caller {
+            return Err(S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                format!("the upload ticket {} allows uploads only, not copies", ticket.id),
+            ));
+        }
+        let action = if version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
+        let resource = kura_policy::s3::object_arn(bucket, key);
+        let state = self.iam.snapshot();
+        self.decide(&state, &who.caller, action, (Some(bucket), Some(key)), &resource, &who.context).await
+    }
+
     /// Authorises a request signed with an upload ticket's key: the ticket must still exist (not
     /// revoked), be current, and allow exactly this operation, bucket, key and size.
-    async fn check_ticket(&self, cx: &mut S3AccessContext<'_>, access_key: &str) -> S3Result<()> {
+    async fn check_ticket(&self, cx: &mut S3AccessContext<'_>, access_key: &str, auth_type: AuthType) -> S3Result<()> {
         let denied = |m: String| S3Error::with_message(S3ErrorCode::AccessDenied, m);
         let op = cx.s3_op().name().to_owned();
         let (bucket, key) = bucket_and_key(cx.s3_path());
@@ -139,9 +165,66 @@ impl KuraAccess {
                 return Err(denied(format!("the upload ticket {} requires Content-Type: {required}", ticket.id)));
             }
         }
-        cx.extensions_mut().insert(Authenticated { caller, context: Arc::new(Context::new()) });
+        // The ticket is also within what its issuer may do now, judged on this request's condition keys.
+        let state = self.iam.snapshot();
+        let context = match ticket_issuer(&state, &ticket)? {
+            Some(issuer) => Arc::new(request_context(cx, &state, &issuer, auth_type)),
+            None => Arc::new(Context::new()),
+        };
+        if let (Some(bucket), Some(key)) = (bucket.as_deref(), key.as_deref()) {
+            self.decide_ticket(&state, &ticket, (bucket, key), &context).await?;
+        }
+        cx.extensions_mut().insert(Authenticated { caller, context });
         Ok(())
     }
+
+    /// Whether the issuer of `ticket` may still do what the ticket allows on `bucket`/`key` (root: yes).
+    async fn decide_ticket(
+        &self,
+        state: &IamState,
+        ticket: &crate::tickets::Ticket,
+        (bucket, key): (&str, &str),
+        context: &Context,
+    ) -> S3Result<()> {
+        let Some(issuer) = ticket_issuer(state, ticket)? else { return Ok(()) };
+        let resource = kura_policy::s3::object_arn(bucket, key);
+        let action = ticket.method.action();
+        self.decide(state, &issuer, action, (Some(bucket), Some(key)), &resource, context).await.map_err(|_| {
+            S3Error::with_message(
+                S3ErrorCode::AccessDenied,
+                format!(
+                    "the upload ticket {} is beyond what its issuer {} may do now ({action} on {resource})",
+                    ticket.id, ticket.principal
+                ),
+            )
+        })
+    }
+}
+
+/// The caller a ticket's use is authorised as (`None`: root), or why the ticket is dead.
+fn ticket_issuer(state: &IamState, ticket: &crate::tickets::Ticket) -> S3Result<Option<Caller>> {
+    use crate::tickets::TicketDenied;
+    let issuer = ticket.issuer.as_ref().ok_or_else(|| TicketDenied::IssuerGone {
+        id: ticket.id.clone(),
+        why: "it was issued before kura recorded issuers: ask for a new one".into(),
+    });
+    issuer
+        .and_then(|i| i.caller(state, &ticket.id))
+        .map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.to_string()))
+}
+
+/// The condition keys of the request in `cx` for `caller`.
+fn request_context(cx: &mut S3AccessContext<'_>, state: &IamState, caller: &Caller, auth_type: AuthType) -> Context {
+    let peer = cx.extensions_mut().get::<RemoteAddr>().map(|r| r.0);
+    let facts = RequestFacts {
+        op: cx.s3_op().name(),
+        uri: cx.uri(),
+        headers: cx.headers(),
+        peer,
+        trusted_proxies: &state.trusted_proxies,
+        auth_type,
+    };
+    context::build(&facts, caller)
 }
 
 /// Who signed (s3s or kura-sigv4 verified the signature for `access_key`): root, an IAM user, a
@@ -192,39 +275,14 @@ fn bucket_and_key(path: &S3Path) -> (Option<String>, Option<String>) {
     }
 }
 
-/// The bucket and key named by `x-amz-copy-source` (`bucket/key` or `/bucket/key`, URL-encoded,
-/// optionally with `?versionId=`).
-fn copy_source(headers: &http::HeaderMap) -> Option<(String, String)> {
-    let raw = headers.get("x-amz-copy-source")?.to_str().ok()?;
-    let raw = raw.split_once('?').map_or(raw, |(path, _)| path);
-    let decoded = percent_encoding::percent_decode_str(raw.trim_start_matches('/')).decode_utf8().ok()?;
-    let (bucket, key) = decoded.split_once('/')?;
-    Some((bucket.to_owned(), key.to_owned()))
-}
-
-/// Rejects presigned URLs that ask for more than SigV4 allows.
-fn check_presigned_expiry(uri: &http::Uri) -> S3Result<()> {
-    let Some(query) = uri.query() else { return Ok(()) };
-    for pair in query.split('&') {
-        if let Some(v) = pair.strip_prefix("X-Amz-Expires=") {
-            let ok = v.parse::<u64>().is_ok_and(|secs| secs <= MAX_PRESIGNED_EXPIRES_SECS);
-            if !ok {
-                return Err(S3Error::with_message(
-                    S3ErrorCode::AuthorizationQueryParametersError,
-                    "X-Amz-Expires must be a number of seconds no greater than 604800 (7 days).",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl S3Access for KuraAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        check_presigned_expiry(cx.uri())?;
+        let verified = cx.credentials().map(|c| c.access_key.clone());
+        let auth_type = super::gate::Verdict::confirm(cx.extensions_mut(), verified.as_deref())
+            .map_err(|e| crate::errors::gate_error(&e))?;
         if let Some(key) = cx.credentials().map(|c| c.access_key.clone()).filter(|k| Keyring::is_ticket(k)) {
-            return self.check_ticket(cx, &key).await;
+            return self.check_ticket(cx, &key, auth_type).await;
         }
         let state = self.iam.snapshot();
         let token = session_token(cx.uri(), cx.headers());
@@ -232,17 +290,7 @@ impl S3Access for KuraAccess {
             .map_err(crate::errors::session_error)?;
         let op = cx.s3_op().name().to_owned();
         let op = op.as_str();
-        let peer = cx.extensions_mut().get::<RemoteAddr>().map(|r| r.0);
-        let facts = RequestFacts {
-            op,
-            uri: cx.uri(),
-            headers: cx.headers(),
-            peer,
-            trusted_proxies: &state.trusted_proxies,
-            auth_type: AuthType::of(op, cx.uri(), cx.headers(), cx.credentials().is_some()),
-        };
-        let auth_type = facts.auth_type;
-        let context = Arc::new(context::build(&facts, &caller));
+        let context = Arc::new(request_context(cx, &state, &caller, auth_type));
         let (bucket, key) = bucket_and_key(cx.s3_path());
         if let Some(slot) = cx.extensions_mut().get::<AuditSlot>() {
             slot.fill(|f| {
@@ -253,7 +301,6 @@ impl S3Access for KuraAccess {
                 f.source_ip = context.get("aws:SourceIp").and_then(|v| v.first()).cloned();
             });
         }
-        let copy = copy_source(cx.headers());
         cx.extensions_mut().insert(Authenticated { caller: caller.clone(), context: context.clone() });
         let Some(authz) = s3_authz(op) else {
             if matches!(caller, Caller::Root { .. }) {
@@ -276,29 +323,7 @@ impl S3Access for KuraAccess {
             _ => kura_policy::s3::ACCOUNT_RESOURCE.to_owned(),
         };
         let target_key = if matches!(authz.resource, ResourceKind::Object) { key.as_deref() } else { None };
-        self.decide(&state, &caller, authz.action, (bucket.as_deref(), target_key), &resource, &context).await?;
-        if authz.copy_source
-            && let Some((src_bucket, src_key)) = copy
-        {
-            let source = kura_policy::s3::object_arn(&src_bucket, &src_key);
-            self.decide(&state, &caller, "s3:GetObject", (Some(&src_bucket), Some(&src_key)), &source, &context)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn presigned_expiry_is_capped_at_seven_days() {
-        let ok: http::Uri = "/b/k?X-Amz-Expires=604800&X-Amz-Signature=x".parse().expect("uri");
-        let long: http::Uri = "/b/k?X-Amz-Expires=604801".parse().expect("uri");
-        let junk: http::Uri = "/b/k?X-Amz-Expires=-1".parse().expect("uri");
-        assert!(check_presigned_expiry(&ok).is_ok());
-        assert_eq!(check_presigned_expiry(&long).unwrap_err().code(), &S3ErrorCode::AuthorizationQueryParametersError);
-        assert!(check_presigned_expiry(&junk).is_err());
+        // A copy's source is authorised by the operation, on the very CopySource it reads.
+        self.decide(&state, &caller, authz.action, (bucket.as_deref(), target_key), &resource, &context).await
     }
 }

@@ -25,21 +25,6 @@ pub enum AuthType {
 }
 
 impl AuthType {
-    /// Works out the type from the request (the signature itself was already checked by s3s).
-    pub fn of(op: &str, uri: &Uri, headers: &HeaderMap, signed: bool) -> Self {
-        if !signed {
-            AuthType::Anonymous
-        } else if op == "PostObject" {
-            AuthType::Post
-        } else if headers.contains_key(http::header::AUTHORIZATION) {
-            AuthType::Header
-        } else if uri.query().is_some() {
-            AuthType::Presigned
-        } else {
-            AuthType::Header
-        }
-    }
-
     /// How the audit log names it.
     pub fn audit_name(self) -> &'static str {
         match self {

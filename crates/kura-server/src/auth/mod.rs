@@ -8,6 +8,7 @@
 mod access;
 pub mod context;
 pub mod credentials;
+pub mod gate;
 pub mod sigv4;
 
 pub use access::{Authenticated, KuraAccess, caller_of, session_token};

@@ -57,10 +57,12 @@ impl HostAliases {
         &self.names
     }
 
-    /// Decides a request: finds the name it was signed for with `secret` (looked up for its access
-    /// key) and rewrites `Host` when that name differs from the received one.
+    /// Decides a SigV4 request (`parsed`, read once by the gate): finds the name it was signed for
+    /// with `secret` (looked up for its access key) and rewrites `Host` when that name differs from
+    /// the received one.
     pub fn admit(
         &self,
+        parsed: &kura_sigv4::ParsedAuth,
         method: &Method,
         uri: &Uri,
         headers: &mut HeaderMap,
@@ -70,7 +72,6 @@ impl HostAliases {
             return Admission::PassThrough;
         }
         let received = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
-        let Ok(Some(parsed)) = kura_sigv4::parse_auth(uri, headers) else { return Admission::PassThrough };
         if !parsed.signed_headers.iter().any(|h| h == "host") {
             return Admission::PassThrough;
         }
@@ -79,13 +80,13 @@ impl HostAliases {
         let key = kura_sigv4::derive_key(&secret, &scope.date, &scope.region, &scope.service);
         let known = received.as_ref().is_some_and(|r| self.names.contains(r));
         if let Some(r) = received.as_deref().filter(|_| known)
-            && kura_sigv4::verify_for_hosts(&parsed, method, uri, headers, &key, &[r]).is_some()
+            && kura_sigv4::verify_for_hosts(parsed, method, uri, headers, &key, &[r]).is_some()
         {
             return Admission::PassThrough;
         }
         let others: Vec<&str> =
             self.names.iter().map(String::as_str).filter(|n| Some(*n) != received.as_deref()).collect();
-        let found = kura_sigv4::verify_for_hosts(&parsed, method, uri, headers, &key, &others);
+        let found = kura_sigv4::verify_for_hosts(parsed, method, uri, headers, &key, &others);
         match found.and_then(|name| HeaderValue::from_str(name).ok().map(|v| (name, v))) {
             Some((name, value)) => {
                 headers.insert(http::header::HOST, value);
@@ -153,6 +154,16 @@ mod tests {
         (key == "aliasuser").then(|| SECRET.to_owned())
     }
 
+    impl HostAliases {
+        /// Parses, then admits: unsigned requests pass through.
+        fn admit_request(&self, method: &Method, uri: &Uri, headers: &mut HeaderMap) -> Admission {
+            match kura_sigv4::parse_auth(uri, headers) {
+                Ok(Some(parsed)) => self.admit(&parsed, method, uri, headers, lookup),
+                _ => Admission::PassThrough,
+            }
+        }
+    }
+
     #[test]
     fn names_drop_default_ports() {
         let a = HostAliases::new(&["https://S3.example.com:443/".into(), "http://x:80".into()], &[]).expect("ok");
@@ -165,7 +176,7 @@ mod tests {
         for host in ["s3.example.com", "kura.storage.svc.cluster.local:9000"] {
             for presign in [true, false] {
                 let (method, uri, mut headers) = signed_request(host, "/bucket/dir/a%20b.txt?x-id=GetObject", presign);
-                let admitted = aliases().admit(&method, &uri, &mut headers, lookup);
+                let admitted = aliases().admit_request(&method, &uri, &mut headers);
                 assert_eq!(admitted, Admission::Rewritten(host.to_owned()), "{host} presign={presign}");
                 assert_eq!(headers.get("host").and_then(|h| h.to_str().ok()), Some(host));
             }
@@ -176,24 +187,24 @@ mod tests {
     fn an_unknown_name_or_a_tampered_signature_is_refused() {
         let (method, uri, mut headers) = signed_request("evil.example.net", "/bucket/k", true);
         headers.insert(http::header::HOST, HeaderValue::from_static("evil.example.net"));
-        assert_eq!(aliases().admit(&method, &uri, &mut headers, lookup), Admission::Refused);
+        assert_eq!(aliases().admit_request(&method, &uri, &mut headers), Admission::Refused);
         let (method, uri, mut headers) = signed_request("s3.example.com", "/bucket/k", true);
         headers.insert(http::header::HOST, HeaderValue::from_static("proxy.example.net"));
         let tampered: Uri = uri.to_string().replace("/bucket/k", "/bucket/other").parse().expect("uri");
-        assert_eq!(aliases().admit(&method, &tampered, &mut headers, lookup), Admission::Refused);
+        assert_eq!(aliases().admit_request(&method, &tampered, &mut headers), Admission::Refused);
         // Sent to a known name with a bad signature: s3s answers SignatureDoesNotMatch.
         headers.insert(http::header::HOST, HeaderValue::from_static("127.0.0.1:9000"));
-        assert_eq!(aliases().admit(&method, &tampered, &mut headers, lookup), Admission::PassThrough);
+        assert_eq!(aliases().admit_request(&method, &tampered, &mut headers), Admission::PassThrough);
     }
 
     #[test]
     fn requests_to_a_known_name_and_unsigned_requests_pass_through() {
         let (method, uri, mut headers) = signed_request("127.0.0.1:9000", "/bucket/k", false);
-        assert_eq!(aliases().admit(&method, &uri, &mut headers, lookup), Admission::PassThrough);
+        assert_eq!(aliases().admit_request(&method, &uri, &mut headers), Admission::PassThrough);
         let mut plain = HeaderMap::new();
         plain.insert(http::header::HOST, HeaderValue::from_static("anything"));
         let uri: Uri = "/bucket/k".parse().expect("uri");
-        assert_eq!(aliases().admit(&Method::GET, &uri, &mut plain, lookup), Admission::PassThrough);
-        assert_eq!(HostAliases::default().admit(&method, &uri, &mut headers, lookup), Admission::PassThrough);
+        assert_eq!(aliases().admit_request(&Method::GET, &uri, &mut plain), Admission::PassThrough);
+        assert_eq!(HostAliases::default().admit_request(&method, &uri, &mut headers), Admission::PassThrough);
     }
 }

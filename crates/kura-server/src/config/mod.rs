@@ -113,6 +113,11 @@ pub struct ServerSection {
     pub trusted_proxies: Vec<String>,
     /// Longest lifetime of an upload ticket, in seconds (default 86400, at most 604800).
     pub max_ticket_seconds: Option<u64>,
+    /// Most live upload tickets one principal may hold (default 1000).
+    pub max_tickets_per_principal: Option<u64>,
+    /// Whether legacy SigV2 signatures are accepted (default true; with the same clock, expiry and
+    /// host rules as SigV4). `false` refuses them with AccessDenied.
+    pub sigv2: Option<bool>,
 }
 
 /// A configuration file that could not be used.

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::net::TcpListener;
 
+use crate::auth::gate;
+use crate::auth::sigv4::Admission;
+
 /// What a request is for, decided once from its method, path and content type.
 enum Endpoint {
     Health(health::Probe),
@@ -46,6 +49,7 @@ pub struct Dispatch {
     s3: S3Service,
     sts: crate::sts::Sts,
     aliases: crate::auth::sigv4::HostAliases,
+    sigv2: bool,
     iam: Arc<crate::iam::Iam>,
     audit: crate::audit::Audit,
     next_request: AtomicU64,
@@ -53,15 +57,16 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    /// A dispatcher over the S3 and STS services; `aliases` are the names a signature may be made for.
+    /// A dispatcher over the S3 and STS services; `aliases` are the names a signature may be made for,
+    /// `sigv2` whether SigV2 signatures are accepted.
     pub fn new(
         s3: S3Service,
         sts: crate::sts::Sts,
-        aliases: crate::auth::sigv4::HostAliases,
+        (aliases, sigv2): (crate::auth::sigv4::HostAliases, bool),
         iam: Arc<crate::iam::Iam>,
         audit: crate::audit::Audit,
     ) -> Self {
-        Self { s3, sts, aliases, iam, audit, next_request: AtomicU64::new(1), instance: rand::random() }
+        Self { s3, sts, aliases, sigv2, iam, audit, next_request: AtomicU64::new(1), instance: rand::random() }
     }
 
     fn request_id(&self) -> String {
@@ -79,12 +84,7 @@ impl Dispatch {
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
         let slot = crate::audit::AuditSlot::default();
-        // Only the audit log needs the claimed signer before s3s: parse nothing when it is off.
-        let signer = self
-            .audit
-            .enabled()
-            .then(|| kura_sigv4::parse_auth(req.uri(), req.headers()).ok().flatten().map(|a| a.access_key))
-            .flatten();
+        let mut signer = None;
         let mut signed_host = None;
         let endpoint = route(req.method(), req.uri(), req.headers());
         let api = match endpoint {
@@ -100,32 +100,20 @@ impl Dispatch {
             Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers(), &slot).await,
             Endpoint::Sts => self.sts(req, &request_id, &slot).await,
             Endpoint::S3 => {
-                let mut req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
-                    let (mut parts, body) = req.into_parts();
-                    let (body, delta) = post_upload::substitute_file_name(body).await;
-                    if delta != 0
-                        && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
-                        && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())
-                    {
-                        parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len + delta));
+                let rules =
+                    gate::Rules { now: std::time::SystemTime::now(), aliases: &self.aliases, sigv2: self.sigv2 };
+                match gate::inspect(req.method(), req.uri(), req.headers(), &rules) {
+                    Err(refused) => {
+                        signer = gate::claimed_access_key(req.uri(), req.headers());
+                        tracing::info!(request_id = %request_id, reason = %refused, "refused at the gate");
+                        error_response(&crate::errors::gate_error(&refused), &request_id)
                     }
-                    Request::from_parts(parts, body)
-                } else {
-                    req.map(s3s::Body::from)
-                };
-                req.extensions_mut().insert(crate::auth::context::RemoteAddr(peer));
-                req.extensions_mut().insert(slot.clone());
-                let (method, uri) = (req.method().clone(), req.uri().clone());
-                let state = self.iam.snapshot();
-                let secret = |key: &str| state.secret_for(key).map(|s| s.expose().to_owned());
-                let admission = self.aliases.admit(&method, &uri, req.headers_mut(), secret);
-                if signer.is_some() {
-                    signed_host =
-                        req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
-                }
-                match admission {
-                    crate::auth::sigv4::Admission::Refused => unknown_host(&request_id),
-                    _ => self.s3.call(req).await?,
+                    Ok(envelope) => {
+                        signer = envelope.access_key().map(str::to_owned);
+                        let (resp, host) = self.s3(req, (peer, &request_id), &slot, &envelope).await?;
+                        signed_host = host.filter(|_| signer.is_some());
+                        resp
+                    }
                 }
             }
         };
@@ -198,8 +186,52 @@ impl Dispatch {
             source_ip: facts.source_ip.unwrap_or_else(|| peer.ip().to_string()),
             signed_host,
             caller,
+            resources: facts.resources,
         };
         self.audit.record(&record);
+    }
+
+    /// Serves an S3 request the gate let through; returns the response and the host it was signed
+    /// for (after host aliases).
+    async fn s3(
+        &self,
+        req: Request<Incoming>,
+        (peer, request_id): (SocketAddr, &str),
+        slot: &crate::audit::AuditSlot,
+        envelope: &gate::Envelope,
+    ) -> Result<(Response<s3s::Body>, Option<String>), s3s::HttpError> {
+        let mut req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
+            let (mut parts, body) = req.into_parts();
+            let (body, delta) = post_upload::substitute_file_name(body).await;
+            if delta != 0
+                && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
+                && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())
+            {
+                parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len + delta));
+            }
+            Request::from_parts(parts, body)
+        } else {
+            req.map(s3s::Body::from)
+        };
+        req.extensions_mut().insert(crate::auth::context::RemoteAddr(peer));
+        req.extensions_mut().insert(slot.clone());
+        req.extensions_mut().insert(envelope.verdict());
+        if let Some(parsed) = envelope.sigv4() {
+            let (method, uri) = (req.method().clone(), req.uri().clone());
+            let state = self.iam.snapshot();
+            let secret = |key: &str| state.secret_for(key).map(|s| s.expose().to_owned());
+            if self.aliases.admit(parsed, &method, &uri, req.headers_mut(), secret) == Admission::Refused {
+                let e = crate::errors::gate_error(&gate::GateError::UnknownHost);
+                return Ok((error_response(&e, request_id), None));
+            }
+        }
+        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
+        if !self.audit.enabled() {
+            return Ok((self.s3.call(req).await?, host));
+        }
+        let (resp, trace) = crate::trace::traced(self.s3.call(req)).await;
+        slot.fill(|f| f.resources = trace);
+        Ok((resp?, host))
     }
 
     async fn sts(
@@ -299,16 +331,18 @@ pub async fn serve(listener: TcpListener, dispatch: Arc<Dispatch>, shutdown: imp
     graceful.shutdown().await;
 }
 
-/// 403 for a SigV4 request signed for a host name kura does not answer to.
-fn unknown_host(request_id: &str) -> Response<s3s::Body> {
+/// The XML error document for a request refused before s3s saw it (s3s renders the others).
+fn error_response(err: &s3s::S3Error, request_id: &str) -> Response<s3s::Body> {
+    let escape =
+        |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request \
-         was signed for a host name that is not one of this server's names (server.public_urls, \
-         server.internal_urls, the listen address): sign it for one of those.</Message><RequestId>{request_id}\
-         </RequestId></Error>"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{}</Code><Message>{}</Message>\
+         <RequestId>{request_id}</RequestId></Error>",
+        escape(err.code().as_str()),
+        escape(err.message().unwrap_or_default()),
     );
     let mut resp = Response::new(s3s::Body::from(Bytes::from(body)));
-    *resp.status_mut() = http::StatusCode::FORBIDDEN;
+    *resp.status_mut() = err.status_code().or_else(|| err.code().status_code()).unwrap_or(http::StatusCode::FORBIDDEN);
     resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
     resp
 }

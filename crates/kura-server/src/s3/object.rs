@@ -150,7 +150,9 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
         if let Some(slot) = extensions.get::<crate::audit::AuditSlot>() {
             slot.fill(|f| f.key = Some(input.key.clone()));
         }
-        access.decide_object(extensions.get::<crate::auth::Authenticated>(), "s3:PutObject", &bucket, &input.key)?;
+        access
+            .decide_object(extensions.get::<crate::auth::Authenticated>(), "s3:PutObject", &bucket, &input.key)
+            .await?;
     }
     let object_headers = object_headers_from!(input);
     check_metadata_size(&object_headers)?;
@@ -380,7 +382,7 @@ pub(super) async fn delete_objects(
     let mut errors = Vec::new();
     for ident in objects {
         if let Some(access) = &s3.access
-            && let Err(e) = access.decide_object(who.as_ref(), "s3:DeleteObject", &bucket, &ident.key)
+            && let Err(e) = access.decide_object(who.as_ref(), "s3:DeleteObject", &bucket, &ident.key).await
         {
             errors.push(Error {
                 code: Some(e.code().as_str().to_owned()),
@@ -448,15 +450,19 @@ macro_rules! copy_source_conditions {
 }
 pub(super) use copy_source_conditions;
 
-/// Reads a copy source, with its body, and checks its `x-amz-copy-source-if-*` conditions (failures
+/// Authorises reading a copy source for the caller `who`, on exactly the parsed source the copy
+/// reads, then reads it, with its body, and checks its `x-amz-copy-source-if-*` conditions (failures
 /// are 412).
 pub(super) async fn read_copy_source(
     s3: &KuraS3,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
+    who: Option<&crate::auth::Authenticated>,
+    source: &CopySource,
     conditions: Preconditions<'_>,
 ) -> S3Result<ObjectMeta> {
+    let (bucket, key, version_id) = copy_source(source)?;
+    if let Some(access) = &s3.access {
+        access.decide_copy_source(who, (bucket, key, version_id)).await?;
+    }
     let source = find_object(s3, bucket, key, version_id, true).await?;
     conditions.check_copy_source(&source.etag, source.last_modified_ms)?;
     Ok(source)
@@ -521,9 +527,10 @@ pub(super) async fn copy_object(
     let input = req.input;
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
-    let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+    let (src_bucket, src_key, _) = copy_source(&input.copy_source)?;
     require_bucket(s3, &input.bucket).await?;
-    let source = read_copy_source(s3, src_bucket, src_key, src_version, copy_source_conditions!(input)).await?;
+    let who = req.extensions.get::<crate::auth::Authenticated>();
+    let source = read_copy_source(s3, who, &input.copy_source, copy_source_conditions!(input)).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
     let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
     let same_object = src_bucket == input.bucket && src_key == input.key;

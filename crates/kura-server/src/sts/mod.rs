@@ -44,7 +44,7 @@ pub fn is_sts(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
 pub struct Sts {
     iam: Arc<Iam>,
     authz: Arc<Authorizer>,
-    /// kura's own names (host aliases), besides the received `Host`.
+    /// kura's own names (host aliases): when set, the only names a signature may be made for.
     hosts: Vec<String>,
 }
 
@@ -195,8 +195,10 @@ impl Sts {
             use sha2::Digest as _;
             hex::encode(sha2::Sha256::digest(req.body))
         };
+        // With names configured, only they count (as for S3); else the received Host is the name.
         let received = req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let hosts: Vec<&str> = std::iter::once(received).chain(self.hosts.iter().map(String::as_str)).collect();
+        let hosts: Vec<&str> =
+            if self.hosts.is_empty() { vec![received] } else { self.hosts.iter().map(String::as_str).collect() };
         if kura_sigv4::verify_for_hosts_with_payload(
             &parsed,
             req.method,

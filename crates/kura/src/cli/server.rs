@@ -85,33 +85,40 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         // Reload on SIGHUP and on every change of the file; a bad file changes nothing.
         tokio::spawn(kura_server::reload::watch(server.iam(), path, kura_server::reload::POLL_INTERVAL));
     }
+    // Listen for SIGTERM before announcing the address, so a signal sent right after it stops kura
+    // gracefully instead of killing it.
+    let shutdown = shutdown_signal();
     println!("kura: listening on http://{}", server.local_addr());
-    server.run(shutdown_signal()).await;
+    server.run(shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Resolves on SIGTERM or Ctrl-C; the SIGTERM handler is installed at once, not on first poll.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(unix)]
+        let term = async {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {}
+            () = term => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        tracing::info!("shutting down: finishing open requests");
     }
-    tracing::info!("shutting down: finishing open requests");
 }

@@ -1,7 +1,7 @@
 //! IAM end to end: users and named policies from the config file, bucket policies, anonymous modes,
 //! the public access block, the admin API through `kura admin`, and config reloads.
 
-use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, code, status};
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, code, status, wait_until};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use std::time::Duration;
@@ -388,21 +388,6 @@ fn a_bad_config_file_is_refused_at_start_with_line_and_field() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 6") && stderr.contains("policies.broken") && stderr.contains("Resource"), "{stderr}");
-}
-
-/// Polls `check` for up to 10 s (config changes are polled every 2 s).
-async fn wait_until<F, Fut>(check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("condition not reached within 10 s");
 }
 
 /// Regression: admin paths are percent-decoded, so names with `.` and `-` (which `kura admin`

@@ -1,3 +1,12 @@
 //! The attack suite: each file replays one class of attack from the security review (issue 12) against a
 //! real `kura server` and asserts the exact refusal and that nothing changed. Keep it growing: every
 //! hole found becomes a test here before it is fixed.
+
+mod copy_source;
+mod differential;
+mod host_names;
+mod post_forms;
+mod presign_expiry;
+mod sigv2;
+mod tickets;
+mod unsigned_headers;

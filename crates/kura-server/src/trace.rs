@@ -1,0 +1,171 @@
+//! The request trace: which resources authorisation allowed, and which objects the operation then
+//! read or wrote in the metadata store, recorded side by side for one request.
+//!
+//! The audit log prints both (`resources`), so an operator sees what a request really touched (a copy
+//! names its source); and the differential test of authorisation reads them to check, over generated
+//! requests, that every object an operation touched is an object authorisation allowed — the
+//! "authorise exactly what executes" invariant, observed rather than assumed.
+//!
+//! The trace lives in a task-local set by the dispatcher around one request (only while the audit log
+//! is on); outside such a scope every recording call does nothing. The operations' metadata store is
+//! wrapped in [`TracedMeta`], which records each object it is asked about; authorisation's own lookups
+//! (existing-object tags) go to the bare store and are not recorded as touches.
+
+use async_trait::async_trait;
+use kura_store::{
+    BlobId, BucketInfo, BucketSettings, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreResult, Tags,
+    UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
+};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+
+/// What one request was allowed and what it touched.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct Trace {
+    /// `ACTION RESOURCE` pairs that policy evaluation allowed (root requests skip evaluation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authorized: Vec<String>,
+    /// Object ARNs the operation read or wrote in the metadata store, in order, without repeats.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub touched: Vec<String>,
+}
+
+impl Trace {
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.authorized.is_empty() && self.touched.is_empty()
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<Mutex<Trace>>;
+}
+
+/// Runs `fut` with a fresh trace and returns its output with what was recorded.
+pub async fn traced<F: std::future::Future>(fut: F) -> (F::Output, Trace) {
+    let trace = Arc::new(Mutex::new(Trace::default()));
+    let out = CURRENT.scope(trace.clone(), fut).await;
+    let recorded = std::mem::take(&mut *trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    (out, recorded)
+}
+
+fn record(f: impl FnOnce(&mut Trace)) {
+    let _ = CURRENT.try_with(|t| f(&mut t.lock().unwrap_or_else(std::sync::PoisonError::into_inner)));
+}
+
+/// Records that `action` on `resource` was allowed.
+pub fn allowed(action: &str, resource: &str) {
+    record(|t| t.authorized.push(format!("{action} {resource}")));
+}
+
+/// Records that the operation read or wrote object `key` of `bucket`.
+pub fn touched(bucket: &str, key: &str) {
+    let arn = kura_policy::s3::object_arn(bucket, key);
+    record(|t| {
+        if !t.touched.contains(&arn) {
+            t.touched.push(arn);
+        }
+    });
+}
+
+/// A metadata store that records every object it is asked about in the current request's trace.
+pub struct TracedMeta(pub Arc<dyn MetaStore>);
+
+#[async_trait]
+impl MetaStore for TracedMeta {
+    async fn create_bucket(&self, info: BucketInfo) -> StoreResult<()> {
+        self.0.create_bucket(info).await
+    }
+    async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketInfo>> {
+        self.0.get_bucket(name).await
+    }
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
+        self.0.list_buckets().await
+    }
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>> {
+        self.0.delete_bucket(name).await
+    }
+    async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
+        touched(bucket, &object.key);
+        self.0.put_object(bucket, object).await
+    }
+    async fn put_object_if(
+        &self,
+        bucket: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>> {
+        touched(bucket, &object.key);
+        self.0.put_object_if(bucket, object, condition).await
+    }
+    async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        touched(bucket, key);
+        self.0.get_object(bucket, key).await
+    }
+    async fn get_object_record(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        touched(bucket, key);
+        self.0.get_object_record(bucket, key).await
+    }
+    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        touched(bucket, key);
+        self.0.delete_object(bucket, key).await
+    }
+    async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
+        touched(bucket, key);
+        self.0.set_object_tags(bucket, key, tags).await
+    }
+    async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
+        self.0.list_objects(bucket, query).await
+    }
+    async fn create_upload(&self, bucket: &str, upload: UploadInfo) -> StoreResult<()> {
+        touched(bucket, &upload.key);
+        self.0.create_upload(bucket, upload).await
+    }
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Option<UploadInfo>> {
+        let upload = self.0.get_upload(bucket, upload_id).await?;
+        if let Some(u) = &upload {
+            touched(bucket, &u.key);
+        }
+        Ok(upload)
+    }
+    async fn put_part(&self, bucket: &str, upload_id: &str, part: PartInfo) -> StoreResult<Option<BlobId>> {
+        self.0.put_part(bucket, upload_id, part).await
+    }
+    async fn list_parts(&self, bucket: &str, upload_id: &str, after: u32, max: usize) -> StoreResult<Vec<PartInfo>> {
+        self.0.list_parts(bucket, upload_id, after, max).await
+    }
+    async fn list_uploads(&self, bucket: &str, query: &UploadListQuery) -> StoreResult<UploadListPage> {
+        self.0.list_uploads(bucket, query).await
+    }
+    async fn complete_upload_if(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>> {
+        touched(bucket, &object.key);
+        self.0.complete_upload_if(bucket, upload_id, object, condition).await
+    }
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Vec<BlobId>> {
+        self.0.abort_upload(bucket, upload_id).await
+    }
+    async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<BlobId>> {
+        self.0.referenced_blobs().await
+    }
+    async fn set_bucket_settings(&self, bucket: &str, settings: BucketSettings) -> StoreResult<()> {
+        self.0.set_bucket_settings(bucket, settings).await
+    }
+    async fn put_record(&self, kind: &str, id: &str, value: Vec<u8>) -> StoreResult<()> {
+        self.0.put_record(kind, id, value).await
+    }
+    async fn delete_record(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        self.0.delete_record(kind, id).await
+    }
+    async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        self.0.list_records(kind).await
+    }
+    async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.0.get_record(kind, id).await
+    }
+}

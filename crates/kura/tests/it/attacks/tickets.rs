@@ -1,0 +1,111 @@
+//! Upload tickets stay within what their issuer may do now (issue 12, item 7): an explicit Deny, a
+//! disabled issuer or a policy change ends them at once, and one principal cannot mint them without
+//! bound.
+
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, multipart, wait_until};
+
+const UPLOADER: (&str, &str) = ("uploader", "uploader-secret-0123456789");
+
+fn config(uploader_enabled: bool) -> String {
+    format!(
+        r#"
+server:
+  max_tickets_per_principal: 3
+users:
+  - access_key: uploader
+    secret_key: uploader-secret-0123456789
+    enabled: {uploader_enabled}
+    policies: [inbox-rw, no-secrets]
+policies:
+  inbox-rw:
+    Statement:
+      - Effect: Allow
+        Action: ["s3:GetObject", "s3:PutObject"]
+        Resource: ["arn:aws:s3:::inbox/*"]
+  no-secrets:
+    Statement:
+      - Effect: Deny
+        Action: "s3:PutObject"
+        Resource: "arn:aws:s3:::inbox/up/secret*"
+buckets:
+  - name: inbox
+"#
+    )
+}
+
+fn ticket(server: &TestServer, args: &[&str]) -> Result<serde_json::Value, String> {
+    let (ok, out, err) = server.cli(UPLOADER.0, UPLOADER.1, &[&["presign"], args, &["--ticket"]].concat());
+    if !ok {
+        return Err(err);
+    }
+    Ok(serde_json::from_str(&out).expect("ticket JSON"))
+}
+
+async fn post(form: &serde_json::Value, key: &str) -> (u16, String) {
+    let mut fields = form["fields"].as_object().expect("fields").clone();
+    fields.insert("key".into(), key.into());
+    let (content_type, body) = multipart(&fields, "f.txt", b"data");
+    let resp = reqwest::Client::new()
+        .post(form["url"].as_str().expect("url"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+async fn exists(server: &TestServer, key: &str) -> bool {
+    server.client().head_object().bucket("inbox").key(key).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn a_prefix_ticket_cannot_write_what_its_issuer_is_denied() {
+    let server = TestServer::start_with_config(&config(true));
+    let form = ticket(&server, &["post", "s3://inbox/up/"]).expect("post ticket");
+    let (status, body) = post(&form, "up/secret.txt").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("<Code>AccessDenied</Code>") && body.contains("issuer"), "{body}");
+    assert!(!exists(&server, "up/secret.txt").await, "nothing was written");
+    let (status, body) = post(&form, "up/fine.txt").await;
+    assert!((200..300).contains(&status), "{status}: {body}");
+    assert!(exists(&server, "up/fine.txt").await);
+}
+
+#[tokio::test]
+async fn a_disabled_issuer_ends_its_tickets() {
+    let server = TestServer::start_with_config(&config(true));
+    let put = ticket(&server, &["put", "s3://inbox/later.txt"]).expect("put ticket");
+    let url = put["url"].as_str().expect("url").to_owned();
+    let http = reqwest::Client::new();
+    assert_eq!(http.put(&url).body("one").send().await.expect("put").status().as_u16(), 200);
+    std::fs::write(server.config(), config(false)).expect("write config");
+    server.hangup();
+    let uploader = server.client_with(UPLOADER.0, UPLOADER.1);
+    wait_until(|| async { uploader.list_buckets().send().await.is_err() }).await;
+    let resp = http.put(&url).body("two").send().await.expect("put");
+    assert_eq!(resp.status().as_u16(), 403);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("<Code>AccessDenied</Code>") && body.contains("disabled"), "{body}");
+    let got = server.client().get_object().bucket("inbox").key("later.txt").send().await.expect("get");
+    assert_eq!(
+        got.body.collect().await.expect("body").into_bytes().as_ref(),
+        b"one",
+        "the refused PUT changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn tickets_per_principal_are_bounded() {
+    let server = TestServer::start_with_config(&config(true));
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let t = ticket(&server, &["put", &format!("s3://inbox/t{i}")]).expect("ticket");
+        ids.push(t["id"].as_str().expect("id").to_owned());
+    }
+    let refused = ticket(&server, &["put", "s3://inbox/t3"]).expect_err("over the limit");
+    assert!(refused.contains("XKuraTooManyTickets"), "{refused}");
+    let (ok, _, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "presign", "revoke", &ids[0]]);
+    assert!(ok, "{err}");
+    ticket(&server, &["put", "s3://inbox/t3"]).expect("room again after a revocation");
+}
