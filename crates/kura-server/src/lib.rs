@@ -88,6 +88,7 @@ pub struct Server {
     dispatch: Arc<http::Dispatch>,
     local_addr: SocketAddr,
     iam: Arc<Iam>,
+    limits: http::limits::Limits,
 }
 
 /// Name of the metadata database file inside the data directory.
@@ -105,6 +106,7 @@ impl Server {
         if swept > 0 {
             tracing::info!(files = swept, "removed leftovers of interrupted writes");
         }
+        let limits = http::limits::Limits::from(&options.config.server.limits);
         let urls: Vec<String> =
             options.config.server.public_urls.iter().chain(&options.config.server.internal_urls).cloned().collect();
         let audit = audit::Audit::start(&options.config.audit).map_err(ServerError::Audit)?;
@@ -139,7 +141,7 @@ impl Server {
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
         let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, aliases, iam.clone(), audit));
-        Ok(Self { listener, dispatch, local_addr, iam })
+        Ok(Self { listener, dispatch, local_addr, iam, limits })
     }
 
     /// The live IAM state (for configuration reloads).
@@ -154,6 +156,6 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then drains open requests.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        http::serve(self.listener, self.dispatch, shutdown).await;
+        http::serve(self.listener, self.dispatch, self.limits, shutdown).await;
     }
 }

@@ -113,6 +113,29 @@ pub struct ServerSection {
     pub trusted_proxies: Vec<String>,
     /// Longest lifetime of an upload ticket, in seconds (default 86400, at most 604800).
     pub max_ticket_seconds: Option<u64>,
+    /// Connection limits: timeouts and the connection cap (read at start).
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// The `server.limits:` section: how long a connection may take to send a request's headers or sit
+/// idle, and how many may be open at once. Read at start; changing it needs a restart.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Seconds a client has to send a request's headers, counted from the connection's start or from its
+    /// first byte after the previous request (default 30).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may go without any traffic before it is closed (default 300).
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once; more are accepted and closed at once (default 4096).
+    pub max_connections: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self { header_read_timeout_secs: 30, idle_timeout_secs: 300, max_connections: 4096 }
+    }
 }
 
 /// A configuration file that could not be used.
@@ -160,6 +183,16 @@ impl Config {
             && !(1..=kura_sigv4::MAX_EXPIRES_SECS).contains(&max)
         {
             return Err(format!("server.max_ticket_seconds: {max} is not between 1 and 604800 (7 days)"));
+        }
+        let limits = &config.server.limits;
+        for (field, value) in [
+            ("header_read_timeout_secs", limits.header_read_timeout_secs),
+            ("idle_timeout_secs", limits.idle_timeout_secs),
+            ("max_connections", u64::try_from(limits.max_connections).unwrap_or(u64::MAX)),
+        ] {
+            if value == 0 {
+                return Err(format!("server.limits.{field}: must be at least 1"));
+            }
         }
         for proxy in &config.server.trusted_proxies {
             if parse_net(proxy).is_none() {
@@ -318,6 +351,19 @@ mod tests {
         .expect("valid");
         assert_eq!(c.server.address, "127.0.0.1:9100".parse().ok());
         assert_eq!(c.server.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_zero() {
+        let c = Config::parse("server:\n  limits:\n    idle_timeout_secs: 5\n").expect("valid");
+        assert_eq!(
+            c.server.limits,
+            LimitsSection { header_read_timeout_secs: 30, idle_timeout_secs: 5, max_connections: 4096 }
+        );
+        let err = Config::parse("server:\n  limits:\n    max_connections: 0\n").expect_err("zero");
+        assert!(err.contains("server.limits.max_connections"), "{err}");
+        let err = Config::parse("server:\n  limits:\n    idle_timeout: 5\n").expect_err("typo");
+        assert!(err.contains("idle_timeout"), "{err}");
     }
 
     #[test]

@@ -1,3 +1,5 @@
 //! The attack suite: each file replays one class of attack from the security review (issue 12) against a
 //! real `kura server` and asserts the exact refusal and that nothing changed. Keep it growing: every
 //! hole found becomes a test here before it is fixed.
+
+mod connections;
