@@ -40,6 +40,10 @@ pub struct Config {
     /// The audit log (read at start; changing it needs a restart).
     #[serde(default)]
     pub audit: crate::audit::AuditConfig,
+    /// A reload may apply this file although it declares no user, role or named policy while the running
+    /// configuration has some (otherwise such a file is refused as a likely half-written one).
+    #[serde(default)]
+    pub allow_empty: bool,
     /// `policies`, parsed and validated.
     #[serde(skip)]
     pub parsed_policies: BTreeMap<String, Arc<Policy>>,
@@ -216,6 +220,11 @@ impl Config {
         let defined = config.parsed_policies.clone();
         config.identity.validate(text, |p| kura_policy::canned::get(p).is_some() || defined.contains_key(p))?;
         Ok(config)
+    }
+
+    /// How many users, roles and named policies the file declares.
+    pub fn declared(&self) -> (usize, usize, usize) {
+        (self.users.len(), self.identity.roles.len(), self.policies.len())
     }
 
     fn validate_policies(&mut self, text: &str) -> Result<(), String> {

@@ -3,3 +3,4 @@
 //! hole found becomes a test here before it is fixed.
 
 mod connections;
+mod reload;
