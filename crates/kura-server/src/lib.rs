@@ -121,6 +121,10 @@ impl Server {
         let mut s3 = s3::KuraS3::new(meta.clone(), blobs, options.region);
         s3.access = Some(access.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
+        let mut s3s_config = s3s::config::S3Config::default();
+        // The access hook refuses larger bodies before s3s reads them (s3::body::check_whole_body).
+        s3s_config.xml_max_body_size = s3::body::MAX_WHOLE_BODY;
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
         builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta));

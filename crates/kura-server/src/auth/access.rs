@@ -223,6 +223,8 @@ fn check_presigned_expiry(uri: &http::Uri) -> S3Result<()> {
 impl S3Access for KuraAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         check_presigned_expiry(cx.uri())?;
+        // s3s reads these bodies whole right after this hook; refuse an oversized one before it does.
+        crate::s3::body::check_whole_body(cx.s3_op().name(), cx.headers())?;
         if let Some(key) = cx.credentials().map(|c| c.access_key.clone()).filter(|k| Keyring::is_ticket(k)) {
             return self.check_ticket(cx, &key).await;
         }

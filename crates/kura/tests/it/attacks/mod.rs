@@ -2,5 +2,6 @@
 //! real `kura server` and asserts the exact refusal and that nothing changed. Keep it growing: every
 //! hole found becomes a test here before it is fixed.
 
+mod bodies;
 mod connections;
 mod reload;
