@@ -4,4 +4,5 @@
 
 mod bodies;
 mod connections;
+mod keys;
 mod reload;
