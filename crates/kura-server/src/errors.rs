@@ -67,6 +67,27 @@ impl<T> StoreResultExt<T> for Result<T, StoreError> {
     }
 }
 
+/// The HTTP status of an S3 error from its `Debug` form (`S3Error(Inner { code: NoSuchKey, …,
+/// status_code: None, … })`), the only form in which s3s logs the errors operations return: lets the log
+/// tell a client's mistake from a server failure. `None` when the text is not such an error.
+pub fn status_of_logged_error(debug: &str) -> Option<http::StatusCode> {
+    let rest = debug.split_once("Inner { code: ")?.1;
+    let code = rest.split([',', ' ', '(']).next()?;
+    // The field itself, not a message quoting it: `status_code: None` or `Some(404)`, then `source`.
+    let explicit = rest.rmatch_indices(", status_code: ").find_map(|(at, field)| {
+        let value = &rest[at + field.len()..];
+        let (value, _) = value.split_once(", source: ")?;
+        match value {
+            "None" => Some(None),
+            v => Some(Some(v.strip_prefix("Some(")?.strip_suffix(')')?.parse::<u16>().ok()?)),
+        }
+    });
+    match explicit? {
+        Some(status) => http::StatusCode::from_u16(status).ok(),
+        None => S3ErrorCode::from_bytes(code.as_bytes())?.status_code(),
+    }
+}
+
 /// Shorthand for an S3 error with a message.
 pub fn s3err(code: S3ErrorCode, msg: impl Into<std::borrow::Cow<'static, str>>) -> S3Error {
     S3Error::with_message(code, msg)
@@ -150,4 +171,23 @@ pub fn gate_error(err: &crate::auth::gate::GateError) -> S3Error {
     };
     e.set_status_code(status);
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_of_a_logged_error_is_recovered() {
+        let status = |e: &S3Error| status_of_logged_error(&format!("{e:?}"));
+        let not_found = s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist, status_code: Some(500)");
+        assert_eq!(status(&not_found), Some(http::StatusCode::NOT_FOUND));
+        assert_eq!(status(&S3Error::new(S3ErrorCode::InternalError)), Some(http::StatusCode::INTERNAL_SERVER_ERROR));
+        let full = store_error(StoreError::DiskFull);
+        assert_eq!(status(&full), Some(http::StatusCode::INSUFFICIENT_STORAGE));
+        let mut custom = s3err(S3ErrorCode::Custom("XKuraNotManaged".into()), "no");
+        custom.set_status_code(http::StatusCode::CONFLICT);
+        assert_eq!(status(&custom), Some(http::StatusCode::CONFLICT));
+        assert_eq!(status_of_logged_error("something else"), None);
+    }
 }

@@ -90,6 +90,7 @@ pub struct Server {
     local_addr: SocketAddr,
     iam: Arc<Iam>,
     meta: Arc<dyn MetaStore>,
+    limits: http::limits::Limits,
 }
 
 /// Name of the metadata database file inside the data directory.
@@ -107,6 +108,7 @@ impl Server {
         if swept > 0 {
             tracing::info!(files = swept, "removed leftovers of interrupted writes");
         }
+        let limits = http::limits::Limits::from(&options.config.server.limits);
         let urls: Vec<String> =
             options.config.server.public_urls.iter().chain(&options.config.server.internal_urls).cloned().collect();
         let sigv2 = options.config.server.sigv2.unwrap_or(true);
@@ -124,6 +126,10 @@ impl Server {
         let mut s3 = s3::KuraS3::new(traced, blobs, options.region);
         s3.access = Some(access.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
+        let mut s3s_config = s3s::config::S3Config::default();
+        // The access hook refuses larger bodies before s3s reads them (s3::body::check_whole_body).
+        s3s_config.xml_max_body_size = s3::body::MAX_WHOLE_BODY;
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
         builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta.clone()));
@@ -150,7 +156,7 @@ impl Server {
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
         let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), audit));
-        Ok(Self { listener, dispatch, local_addr, iam, meta })
+        Ok(Self { listener, dispatch, local_addr, iam, meta, limits })
     }
 
     /// The live IAM state (for configuration reloads).
@@ -166,7 +172,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains open requests.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let sweeper = tokio::spawn(tickets::sweep_forever(self.meta));
-        http::serve(self.listener, self.dispatch, shutdown).await;
+        http::serve(self.listener, self.dispatch, self.limits, shutdown).await;
         sweeper.abort();
     }
 }

@@ -2,11 +2,12 @@
 //! for Kubernetes ConfigMap volumes, whose updates are symlink swaps that inotify-style watches miss).
 //!
 //! **Invariant**: a file that fails validation changes nothing; the previous configuration keeps
-//! serving and the error (with line and field) is logged.
+//! serving and the error (with line and field) is logged. So does a blank file, or one that would remove
+//! every user, role and named policy without saying `allow_empty: true` ([`refuse_emptying`]).
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::iam::Iam;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,23 +25,74 @@ pub async fn watch(iam: Arc<Iam>, path: PathBuf, poll: Duration) {
             _ = tick.tick() => false,
             () = next_hangup(&mut hangup) => true,
         };
-        let current = std::fs::read(&path).ok();
-        if !forced && current == last {
+        let current = std::fs::read(&path);
+        if !forced && current.as_ref().ok() == last.as_ref() {
             continue;
         }
-        last = current;
+        last = current.as_ref().ok().cloned();
         let why = if forced { "SIGHUP" } else { "the file changed" };
-        match Config::load(&path) {
-            Ok(config) => match iam.apply_config(config).await {
-                Ok(()) => tracing::info!(file = %path.display(), "configuration reloaded ({why})"),
-                Err(e) => tracing::error!(file = %path.display(), error = %e, "configuration could not be applied"),
-            },
-            Err(e) => tracing::error!(
-                error = %e,
-                "configuration rejected ({why}); the previous configuration keeps serving"
-            ),
-        }
+        reload(&iam, &path, current, why).await;
     }
+}
+
+/// Validates the file's new contents and applies them, or logs why not.
+async fn reload(iam: &Iam, path: &Path, contents: std::io::Result<Vec<u8>>, why: &str) {
+    let parsed = contents.map_err(|source| ConfigError::Read { path: path.to_owned(), source }).and_then(|bytes| {
+        let text = String::from_utf8(bytes).map_err(|_| ConfigError::Invalid {
+            path: path.to_owned(),
+            message: "the file is not UTF-8 text".to_owned(),
+        })?;
+        let config = Config::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        Ok((text, config))
+    });
+    let (text, config) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "configuration rejected ({why}); the previous configuration keeps serving");
+            return;
+        }
+    };
+    if let Some(reason) = refuse_emptying(&text, &config, &iam.config()) {
+        tracing::error!(
+            file = %path.display(),
+            reason = %reason,
+            "configuration refused ({why}): {reason}; the previous configuration keeps serving"
+        );
+        return;
+    }
+    match iam.apply_config(config).await {
+        Ok(()) => tracing::info!(file = %path.display(), "configuration reloaded ({why})"),
+        Err(e) => tracing::error!(file = %path.display(), error = %e, "configuration could not be applied"),
+    }
+}
+
+/// Why a valid file is nevertheless not applied on reload, if it is not. A blank file (empty, whitespace
+/// or comments only) is always refused, and so is a file that declares no user, role or named policy
+/// while the running configuration has some, unless it says `allow_empty: true`: such files are far more
+/// often half-written (a ConfigMap mid-update, a truncated write) than meant.
+pub fn refuse_emptying(text: &str, new: &Config, running: &Config) -> Option<String> {
+    if is_blank(text) {
+        return Some(
+            "the file is empty (to remove every user, role and named policy, write `allow_empty: true` in it)"
+                .to_owned(),
+        );
+    }
+    let (users, roles, policies) = running.declared();
+    if new.declared() == (0, 0, 0) && users + roles + policies > 0 && !new.allow_empty {
+        return Some(format!(
+            "the file would remove every user, role and named policy ({users} users, {roles} roles and {policies} \
+             policies are configured now); add `allow_empty: true` to it if that is meant"
+        ));
+    }
+    None
+}
+
+/// Empty, whitespace, YAML comments and document markers only.
+fn is_blank(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+    })
 }
 
 #[cfg(unix)]
@@ -69,4 +121,38 @@ async fn next_hangup(signal: &mut Hangup) {
 #[cfg(not(unix))]
 async fn next_hangup(_: &mut Hangup) {
     std::future::pending::<()>().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUNNING: &str =
+        "users:\n  - access_key: keeper\n    secret_key: keeper-secret-0123\n    policies: [readwrite]\n";
+
+    fn parse(text: &str) -> Config {
+        Config::parse(text).expect("valid")
+    }
+
+    #[test]
+    fn blank_files_are_refused() {
+        let running = parse(RUNNING);
+        for text in ["", "  \n\n", "# nothing yet\n---\n"] {
+            let reason = refuse_emptying(text, &Config::default(), &running).expect("refused");
+            assert!(reason.contains("empty"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn removing_everything_needs_allow_empty() {
+        let running = parse(RUNNING);
+        let bare = parse("server:\n  region: eu-west-1\n");
+        let reason = refuse_emptying("server:\n  region: eu-west-1\n", &bare, &running).expect("refused");
+        assert!(reason.contains("1 users") && reason.contains("allow_empty"), "{reason}");
+        let allowed = parse("allow_empty: true\n");
+        assert_eq!(refuse_emptying("allow_empty: true\n", &allowed, &running), None);
+        // Nothing to lose, or something kept: applied.
+        assert_eq!(refuse_emptying("server: {}\n", &bare, &Config::default()), None);
+        assert_eq!(refuse_emptying(RUNNING, &running, &running), None);
+    }
 }

@@ -281,6 +281,8 @@ impl S3Access for KuraAccess {
         let verified = cx.credentials().map(|c| c.access_key.clone());
         let auth_type = super::gate::Verdict::confirm(cx.extensions_mut(), verified.as_deref())
             .map_err(|e| crate::errors::gate_error(&e))?;
+        // s3s reads these bodies whole right after this hook; refuse an oversized one before it does.
+        crate::s3::body::check_whole_body(cx.s3_op().name(), cx.headers())?;
         if let Some(key) = cx.credentials().map(|c| c.access_key.clone()).filter(|k| Keyring::is_ticket(k)) {
             return self.check_ticket(cx, &key, auth_type).await;
         }

@@ -40,6 +40,10 @@ pub struct Config {
     /// The audit log (read at start; changing it needs a restart).
     #[serde(default)]
     pub audit: crate::audit::AuditConfig,
+    /// A reload may apply this file although it declares no user, role or named policy while the running
+    /// configuration has some (otherwise such a file is refused as a likely half-written one).
+    #[serde(default)]
+    pub allow_empty: bool,
     /// `policies`, parsed and validated.
     #[serde(skip)]
     pub parsed_policies: BTreeMap<String, Arc<Policy>>,
@@ -118,6 +122,29 @@ pub struct ServerSection {
     /// Whether legacy SigV2 signatures are accepted (default true; with the same clock, expiry and
     /// host rules as SigV4). `false` refuses them with AccessDenied.
     pub sigv2: Option<bool>,
+    /// Connection limits: timeouts and the connection cap (read at start).
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// The `server.limits:` section: how long a connection may take to send a request's headers or sit
+/// idle, and how many may be open at once. Read at start; changing it needs a restart.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Seconds a client has to send a request's headers, counted from the connection's start or from its
+    /// first byte after the previous request (default 30).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may go without any traffic before it is closed (default 300).
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once; more are accepted and closed at once (default 4096).
+    pub max_connections: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self { header_read_timeout_secs: 30, idle_timeout_secs: 300, max_connections: 4096 }
+    }
 }
 
 /// A configuration file that could not be used.
@@ -166,6 +193,16 @@ impl Config {
         {
             return Err(format!("server.max_ticket_seconds: {max} is not between 1 and 604800 (7 days)"));
         }
+        let limits = &config.server.limits;
+        for (field, value) in [
+            ("header_read_timeout_secs", limits.header_read_timeout_secs),
+            ("idle_timeout_secs", limits.idle_timeout_secs),
+            ("max_connections", u64::try_from(limits.max_connections).unwrap_or(u64::MAX)),
+        ] {
+            if value == 0 {
+                return Err(format!("server.limits.{field}: must be at least 1"));
+            }
+        }
         for proxy in &config.server.trusted_proxies {
             if parse_net(proxy).is_none() {
                 return Err(format!(
@@ -188,6 +225,11 @@ impl Config {
         let defined = config.parsed_policies.clone();
         config.identity.validate(text, |p| kura_policy::canned::get(p).is_some() || defined.contains_key(p))?;
         Ok(config)
+    }
+
+    /// How many users, roles and named policies the file declares.
+    pub fn declared(&self) -> (usize, usize, usize) {
+        (self.users.len(), self.identity.roles.len(), self.policies.len())
     }
 
     fn validate_policies(&mut self, text: &str) -> Result<(), String> {
@@ -323,6 +365,19 @@ mod tests {
         .expect("valid");
         assert_eq!(c.server.address, "127.0.0.1:9100".parse().ok());
         assert_eq!(c.server.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn limits_have_defaults_and_refuse_zero() {
+        let c = Config::parse("server:\n  limits:\n    idle_timeout_secs: 5\n").expect("valid");
+        assert_eq!(
+            c.server.limits,
+            LimitsSection { header_read_timeout_secs: 30, idle_timeout_secs: 5, max_connections: 4096 }
+        );
+        let err = Config::parse("server:\n  limits:\n    max_connections: 0\n").expect_err("zero");
+        assert!(err.contains("server.limits.max_connections"), "{err}");
+        let err = Config::parse("server:\n  limits:\n    idle_timeout: 5\n").expect_err("typo");
+        assert!(err.contains("idle_timeout"), "{err}");
     }
 
     #[test]

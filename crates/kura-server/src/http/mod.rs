@@ -4,6 +4,7 @@
 
 mod credentials;
 mod health;
+pub mod limits;
 pub mod post_upload;
 
 use bytes::Bytes;
@@ -294,10 +295,17 @@ fn content_length(headers: &http::HeaderMap) -> u64 {
 }
 
 /// Serves connections from `listener` until `shutdown` resolves, then waits for open requests to
-/// finish (graceful shutdown).
-pub async fn serve(listener: TcpListener, dispatch: Arc<Dispatch>, shutdown: impl Future<Output = ()>) {
+/// finish (graceful shutdown). `limits` bounds how long a connection may take to send its headers or sit
+/// idle, and how many may be open at once.
+pub async fn serve(
+    listener: TcpListener,
+    dispatch: Arc<Dispatch>,
+    limits: limits::Limits,
+    shutdown: impl Future<Output = ()>,
+) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
+    let mut gate = limits::Gate::new(limits.max_connections);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -310,17 +318,38 @@ pub async fn serve(listener: TcpListener, dispatch: Arc<Dispatch>, shutdown: imp
                         continue;
                     }
                 };
+                // Over the connection cap: close at once (the gate logs it).
+                let Some(permit) = gate.admit(peer) else { continue };
                 // Small responses must not wait for Nagle + delayed ACK.
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(error = %e, "TCP_NODELAY failed");
                 }
+                let activity = limits::Activity::new();
+                let io = TokioIo::new(limits::TrackedIo::new(stream, activity.clone()));
                 let dispatch = dispatch.clone();
-                let service = hyper::service::service_fn(move |req| dispatch.clone().serve(req, peer));
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let requests = activity.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let serving = requests.request();
+                    let response = dispatch.clone().serve(req, peer);
+                    async move {
+                        let response = response.await;
+                        drop(serving);
+                        response
+                    }
+                });
+                let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    let _permit = permit;
+                    tokio::select! {
+                        ended = conn => {
+                            if let Err(e) = ended {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                        }
+                        why = limits::expired(&activity, &limits) => {
+                            tracing::debug!(peer = %peer, "connection closed: {why}");
+                        }
                     }
                 });
             }

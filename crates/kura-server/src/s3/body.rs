@@ -459,3 +459,99 @@ impl Stream for PinnedStream {
         inner.as_mut().poll_next(cx)
     }
 }
+
+/// Largest request body s3s reads whole before parsing it (XML documents, bucket policies); kura
+/// configures s3s with it.
+pub const MAX_WHOLE_BODY: usize = 20 * 1024 * 1024;
+
+/// The operations whose body s3s reads whole (s3s 0.14.1's `needs_full_body` routes).
+const WHOLE_BODY_OPERATIONS: &[&str] = &[
+    "CompleteMultipartUpload",
+    "CreateBucket",
+    "CreateBucketMetadataTableConfiguration",
+    "DeleteObjects",
+    "PutBucketAccelerateConfiguration",
+    "PutBucketAcl",
+    "PutBucketAnalyticsConfiguration",
+    "PutBucketCors",
+    "PutBucketEncryption",
+    "PutBucketIntelligentTieringConfiguration",
+    "PutBucketInventoryConfiguration",
+    "PutBucketLifecycleConfiguration",
+    "PutBucketLogging",
+    "PutBucketMetricsConfiguration",
+    "PutBucketNotificationConfiguration",
+    "PutBucketOwnershipControls",
+    "PutBucketPolicy",
+    "PutBucketReplication",
+    "PutBucketRequestPayment",
+    "PutBucketTagging",
+    "PutBucketVersioning",
+    "PutBucketWebsite",
+    "PutObjectAcl",
+    "PutObjectLegalHold",
+    "PutObjectLockConfiguration",
+    "PutObjectRetention",
+    "PutObjectTagging",
+    "PutPublicAccessBlock",
+    "RestoreObject",
+    "SelectObjectContent",
+];
+
+/// Refuses, before any of it is read, a body that operation `op` would read whole when it declares more
+/// than [`MAX_WHOLE_BODY`] bytes (400 MaxMessageLengthExceeded), or when it comes chunked without a
+/// length (411 MissingContentLength, which s3s answers too, but only after reading the body; past the
+/// limit it failed with a 500).
+pub fn check_whole_body(op: &str, headers: &http::HeaderMap) -> S3Result<()> {
+    if !WHOLE_BODY_OPERATIONS.contains(&op) {
+        return Ok(());
+    }
+    match headers.get(http::header::CONTENT_LENGTH) {
+        Some(len) => {
+            let len = len.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok());
+            if len.is_none_or(|l| l > MAX_WHOLE_BODY as u64) {
+                return Err(s3err(
+                    S3ErrorCode::MaxMessageLengthExceeded,
+                    format!(
+                        "Your request was too big: the body of {op} may be at most {MAX_WHOLE_BODY} bytes (20 MiB)."
+                    ),
+                ));
+            }
+        }
+        None if headers.contains_key(http::header::TRANSFER_ENCODING) => {
+            return Err(s3err(
+                S3ErrorCode::MissingContentLength,
+                format!("{op} needs a Content-Length header (its body is read whole, at most {MAX_WHOLE_BODY} bytes)."),
+            ));
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod whole_body_tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        pairs.iter().map(|(k, v)| (http::HeaderName::from_static(k), v.parse().expect("value"))).collect()
+    }
+
+    #[test]
+    fn whole_bodies_are_bounded_before_they_are_read() {
+        let limit = MAX_WHOLE_BODY.to_string();
+        let over = (MAX_WHOLE_BODY + 1).to_string();
+        assert!(check_whole_body("DeleteObjects", &headers(&[("content-length", &limit)])).is_ok());
+        assert!(check_whole_body("DeleteObjects", &headers(&[])).is_ok());
+        let err = check_whole_body("PutBucketPolicy", &headers(&[("content-length", &over)])).expect_err("too big");
+        assert_eq!(err.code(), &S3ErrorCode::MaxMessageLengthExceeded);
+        assert_eq!(err.status_code(), Some(http::StatusCode::BAD_REQUEST));
+        let err = check_whole_body("DeleteObjects", &headers(&[("content-length", "lots")])).expect_err("junk");
+        assert_eq!(err.code(), &S3ErrorCode::MaxMessageLengthExceeded);
+        let err =
+            check_whole_body("DeleteObjects", &headers(&[("transfer-encoding", "chunked")])).expect_err("chunked");
+        assert_eq!(err.code(), &S3ErrorCode::MissingContentLength);
+        // Streamed bodies are not read whole.
+        assert!(check_whole_body("PutObject", &headers(&[("content-length", &over)])).is_ok());
+    }
+}

@@ -199,7 +199,23 @@ pub fn check_key(key: &str) -> S3Result<()> {
     if key.len() > MAX_KEY_LEN {
         return Err(s3err(S3ErrorCode::KeyTooLongError, "Your key is too long: at most 1024 bytes."));
     }
+    if let Some(c) = key.chars().find(|&c| !is_xml_char(c)) {
+        // Listings are XML 1.0 documents, which cannot carry these characters at all.
+        return Err(s3err(
+            S3ErrorCode::InvalidArgument,
+            format!(
+                "The object key contains the character U+{:04X}, which XML 1.0 cannot represent (control \
+                 characters other than tab, line feed and carriage return, U+FFFE, U+FFFF): choose another key.",
+                u32::from(c)
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Whether XML 1.0 allows `c` in a document (its `Char` production).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// A fresh object record with defaults for the fields every writer fills the same way.
@@ -216,5 +232,21 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         tags,
         version_id: "null".to_owned(),
         inline: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_must_be_representable_in_xml() {
+        for key in ["a/b.txt", "tab\there", "line\nfeed\r", "ünïcødé/日本", "emoji-\u{1F600}", "\u{FFFD}"] {
+            assert!(check_key(key).is_ok(), "{key:?}");
+        }
+        for key in ["nul\0", "a\u{1}b", "\u{B}", "\u{C}", "\u{1F}", "\u{FFFE}", "x\u{FFFF}"] {
+            let err = check_key(key).expect_err(key);
+            assert_eq!(err.code(), &S3ErrorCode::InvalidArgument, "{key:?}");
+        }
     }
 }

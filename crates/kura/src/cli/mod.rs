@@ -2,6 +2,7 @@
 
 mod admin;
 mod client;
+mod log_levels;
 mod oidc;
 mod presign;
 mod server;

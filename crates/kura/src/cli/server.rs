@@ -7,6 +7,8 @@ use kura_server::config::Config;
 use kura_server::{Server, ServerOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Default listen address: loopback only, so a first run exposes nothing.
 const DEFAULT_ADDRESS: &str = "127.0.0.1:9000";
@@ -47,9 +49,11 @@ fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KURA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Client errors (4xx) are not the server's fault: no ERROR line from s3s for them.
+    let levels = super::log_levels::ServerErrorsOnly;
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.finish().with(levels).init(),
+        LogFormat::Json => builder.json().flatten_event(true).finish().with(levels).init(),
     }
 }
 

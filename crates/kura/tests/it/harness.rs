@@ -20,6 +20,8 @@ pub struct TestServer {
     /// Its data directory (kept alive by `_dir` unless a path was given).
     pub data: PathBuf,
     config: Option<PathBuf>,
+    /// The server's log lines, when started with [`Self::start_with_config_logged`].
+    log: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -46,6 +48,32 @@ impl TestServer {
         let mut s = Self::spawn(&dir.path().join("data"), Some(&config));
         s._dir = Some(dir);
         s
+    }
+
+    /// As [`Self::start_with_config`], keeping the server's log (stderr) for [`Self::wait_for_log`].
+    pub fn start_with_config_logged(yaml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("kura.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let mut s = Self::spawn_with(&dir.path().join("data"), Some(&config), true);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Waits (at most 10 s) until the server has logged a line containing every one of `needles`, and
+    /// returns it. Only for servers started with [`Self::start_with_config_logged`].
+    pub async fn wait_for_log(&self, needles: &[&str]) -> String {
+        let log = self.log.as_ref().expect("started with start_with_config_logged");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let found =
+                log.lock().expect("log lock").iter().find(|line| needles.iter().all(|n| line.contains(n))).cloned();
+            if let Some(line) = found {
+                return line;
+            }
+            assert!(std::time::Instant::now() < deadline, "no log line with {needles:?} within 10 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Starts a server on existing `data` with the `config` file (a restart).
@@ -111,6 +139,10 @@ impl TestServer {
     }
 
     fn spawn(data: &Path, config: Option<&Path>) -> Self {
+        Self::spawn_with(data, config, false)
+    }
+
+    fn spawn_with(data: &Path, config: Option<&Path>, capture_log: bool) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kura"));
         command.args(["server", "--address", "127.0.0.1:0", "--data"]).arg(data);
         if let Some(c) = config {
@@ -122,9 +154,20 @@ impl TestServer {
             // KURA_TEST_LOG=info shows the servers' request and decision logs when a test fails.
             .env("KURA_LOG", std::env::var("KURA_TEST_LOG").unwrap_or_else(|_| "warn,s3s=off".to_owned()))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture_log { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("spawn kura server");
+        let log = child.stderr.take().map(|stderr| {
+            let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let lines = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    lines.lock().expect("log lock").push(line);
+                }
+            });
+            log
+        });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
@@ -135,7 +178,7 @@ impl TestServer {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child, addr, data: data.to_owned(), config: config.map(Path::to_owned), _dir: None }
+        Self { child, addr, data: data.to_owned(), config: config.map(Path::to_owned), log, _dir: None }
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -2,11 +2,15 @@
 //! real `kura server` and asserts the exact refusal and that nothing changed. Keep it growing: every
 //! hole found becomes a test here before it is fixed.
 
+mod bodies;
+mod connections;
 mod copy_source;
 mod differential;
 mod host_names;
+mod keys;
 mod post_forms;
 mod presign_expiry;
+mod reload;
 mod sigv2;
 mod tickets;
 mod unsigned_headers;
