@@ -1144,85 +1144,12 @@ impl MetaStore for RedbMetaStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::{bucket, inline_object};
-    use redb::BackendError;
-    use redb::backends::FileBackend;
-    use std::ops::Bound;
+    use crate::conformance::{bucket, full_disk_store, inline_object};
 
-    /// redb's file backend on a disk that can be made "full": while the flag is set, growing the file
-    /// and writing any page but the header fail with `ENOSPC`. (Rewriting the header in place needs no
-    /// new blocks, as on ext4 or XFS; it is what the repair after a reopen writes.)
-    #[derive(Debug)]
-    struct FullDisk {
-        file: FileBackend,
-        full: Arc<AtomicBool>,
-    }
-
-    /// The first page: the database header.
-    const HEADER: u64 = 4096;
-
-    impl FullDisk {
-        fn check(&self, grows: bool) -> io::Result<()> {
-            if grows && self.full.load(Ordering::SeqCst) {
-                Err(io::Error::from(io::ErrorKind::StorageFull))
-            } else {
-                Ok(())
-            }
-        }
-    }
-
-    impl StorageBackend for FullDisk {
-        fn len(&self) -> io::Result<u64> {
-            self.file.len()
-        }
-        fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-            self.file.read(offset, out)
-        }
-        fn set_len(&self, len: u64) -> io::Result<()> {
-            self.check(len > self.file.len()?)?;
-            self.file.set_len(len)
-        }
-        fn sync_data(&self) -> io::Result<()> {
-            self.file.sync_data()
-        }
-        fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-            self.check(offset + data.len() as u64 > HEADER)?;
-            self.file.write(offset, data)
-        }
-        fn close(&self) -> io::Result<()> {
-            self.file.close()
-        }
-        fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-            self.file.try_lock_range(start, end)
-        }
-        fn try_lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-            self.file.try_lock_shared_range(start, end)
-        }
-        fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-            self.file.lock_range(start, end)
-        }
-        fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-            self.file.lock_shared_range(start, end)
-        }
-        fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-            self.file.unlock_range(start, end)
-        }
-        fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-            self.file.query_lock_range(start, end)
-        }
-    }
-
-    /// A store on a [`FullDisk`] in a temporary directory, with a bucket `b` holding a small object
-    /// `a`; the flag fills the disk.
+    /// A store on a `conformance::FullDisk` in a temporary directory; the flag fills the disk.
     fn store() -> (tempfile::TempDir, Arc<AtomicBool>, RedbMetaStore) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let full = Arc::new(AtomicBool::new(false));
-        let (path, flag) = (dir.path().join("meta.redb"), Arc::clone(&full));
-        let store = RedbMetaStore::open_with_backend(&dir.path().join("meta.reserve"), move || {
-            let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-            Ok(FullDisk { file: FileBackend::new(file).map_err(io::Error::other)?, full: Arc::clone(&flag) })
-        })
-        .expect("open");
+        let (full, store) = full_disk_store(dir.path());
         (dir, full, store)
     }
 
