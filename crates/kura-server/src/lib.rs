@@ -121,7 +121,7 @@ impl Server {
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
-        builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta));
+        builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta.clone()));
         let listener = tokio::net::TcpListener::bind(options.address)
             .await
             .map_err(|source| ServerError::Bind { address: options.address, source })?;
@@ -138,7 +138,7 @@ impl Server {
             auth::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
-        let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, aliases, iam.clone(), audit));
+        let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, aliases, iam.clone(), audit, meta));
         Ok(Self { listener, dispatch, local_addr, iam })
     }
 

@@ -48,20 +48,24 @@ pub struct Dispatch {
     aliases: crate::auth::sigv4::HostAliases,
     iam: Arc<crate::iam::Iam>,
     audit: crate::audit::Audit,
+    /// The metadata store, whose health the readiness probe reports.
+    meta: Arc<dyn kura_store::MetaStore>,
     next_request: AtomicU64,
     instance: u32,
 }
 
 impl Dispatch {
-    /// A dispatcher over the S3 and STS services; `aliases` are the names a signature may be made for.
+    /// A dispatcher over the S3 and STS services; `aliases` are the names a signature may be made for,
+    /// `meta` the store whose health the readiness probe reports.
     pub fn new(
         s3: S3Service,
         sts: crate::sts::Sts,
         aliases: crate::auth::sigv4::HostAliases,
         iam: Arc<crate::iam::Iam>,
         audit: crate::audit::Audit,
+        meta: Arc<dyn kura_store::MetaStore>,
     ) -> Self {
-        Self { s3, sts, aliases, iam, audit, next_request: AtomicU64::new(1), instance: rand::random() }
+        Self { s3, sts, aliases, iam, audit, meta, next_request: AtomicU64::new(1), instance: rand::random() }
     }
 
     fn request_id(&self) -> String {
@@ -96,7 +100,7 @@ impl Dispatch {
             Endpoint::S3 => Some("s3"),
         };
         let mut resp = match endpoint {
-            Endpoint::Health(p) => health::respond(p),
+            Endpoint::Health(p) => health::respond(p, self.meta.as_ref()),
             Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers(), &slot).await,
             Endpoint::Sts => self.sts(req, &request_id, &slot).await,
             Endpoint::S3 => {
