@@ -161,8 +161,9 @@ impl Shared {
 /// The metadata store on a redb file. See the module documentation.
 ///
 /// # A full disk
-/// redb latches its first failed write: from then on every transaction, reads included, answers
-/// "previous I/O error occurred" until the database is closed and opened again. So when a batch fails
+/// redb latches its first failed write: from then on every write transaction, and every read that
+/// reaches the file (rather than redb's cache), answers "previous I/O error occurred" until the
+/// database is closed and opened again. So when a batch fails
 /// with an I/O error the writer thread closes the database (once the readers that still hold it let
 /// go) and opens the file again; redb's commit protocol leaves the last durable commit intact and the
 /// open repairs the rest. When the failure was a full disk ([`StoreError::DiskFull`]) the store also
