@@ -35,7 +35,8 @@ pub fn store_error(err: StoreError) -> S3Error {
         StoreError::DiskFull => {
             let mut e = S3Error::with_message(
                 S3ErrorCode::Custom("XKuraStorageFull".into()),
-                "The server's storage is full; nothing was written. Free space or add capacity, then retry.",
+                "The server's metadata or data disk is full; nothing was written. Deleting objects or adding \
+                 space lets writes succeed again, without a restart.",
             );
             e.set_status_code(http::StatusCode::INSUFFICIENT_STORAGE);
             e
@@ -189,5 +190,13 @@ mod tests {
         custom.set_status_code(http::StatusCode::CONFLICT);
         assert_eq!(status(&custom), Some(http::StatusCode::CONFLICT));
         assert_eq!(status_of_logged_error("something else"), None);
+    }
+
+    #[test]
+    fn a_full_disk_is_xkura_storage_full_507() {
+        let err = store_error(StoreError::DiskFull);
+        assert_eq!(err.code(), &S3ErrorCode::Custom("XKuraStorageFull".into()));
+        assert_eq!(err.status_code(), Some(http::StatusCode::INSUFFICIENT_STORAGE));
+        assert!(err.message().is_some_and(|m| m.contains("without a restart")));
     }
 }

@@ -126,10 +126,6 @@ impl Server {
         let mut s3 = s3::KuraS3::new(traced, blobs, options.region);
         s3.access = Some(access.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
-        let mut s3s_config = s3s::config::S3Config::default();
-        // The access hook refuses larger bodies before s3s reads them (s3::body::check_whole_body).
-        s3s_config.xml_max_body_size = s3::body::MAX_WHOLE_BODY;
-        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
         builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta.clone()));
@@ -138,6 +134,8 @@ impl Server {
         // after its x-amz-date, though the form is valid until its policy's expiration (as on AWS).
         let mut s3s_config = s3s::config::S3Config::default();
         s3s_config.presigned_url_max_skew_time_secs = u32::MAX;
+        // The access hook refuses larger bodies before s3s reads them (s3::body::check_whole_body).
+        s3s_config.xml_max_body_size = s3::body::MAX_WHOLE_BODY;
         builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
         let listener = tokio::net::TcpListener::bind(options.address)
             .await
@@ -155,7 +153,8 @@ impl Server {
             auth::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
-        let dispatch = Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), audit));
+        let dispatch =
+            Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), audit, meta.clone()));
         Ok(Self { listener, dispatch, local_addr, iam, meta, limits })
     }
 

@@ -168,4 +168,7 @@ impl MetaStore for TracedMeta {
     async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
         self.0.get_record(kind, id).await
     }
+    fn storage_full(&self) -> bool {
+        self.0.storage_full()
+    }
 }

@@ -12,8 +12,95 @@ use crate::{
 };
 use futures::StreamExt;
 use futures::future::join_all;
+use redb::backends::FileBackend;
+use redb::{BackendError, StorageBackend};
 use std::collections::HashSet;
+use std::io;
+use std::ops::Bound;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// redb's file backend on a disk that can be made full, for fault injection: while the flag is set,
+/// growing the file and writing any page but the header fail with `ENOSPC`. (Rewriting the header in
+/// place needs no new blocks, as on ext4 or XFS; it is what the repair after a reopen writes.)
+#[derive(Debug)]
+pub struct FullDisk {
+    file: FileBackend,
+    full: Arc<AtomicBool>,
+}
+
+/// The first page of a redb file: the database header.
+const HEADER: u64 = 4096;
+
+impl FullDisk {
+    /// Opens (or creates) the file at `path`; the disk is full while `full` is set.
+    pub fn open(path: &Path, full: Arc<AtomicBool>) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        Ok(Self { file: FileBackend::new(file).map_err(io::Error::other)?, full })
+    }
+
+    fn check(&self, allocates: bool) -> io::Result<()> {
+        if allocates && self.full.load(Ordering::SeqCst) {
+            Err(io::Error::from(io::ErrorKind::StorageFull))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl StorageBackend for FullDisk {
+    fn len(&self) -> io::Result<u64> {
+        self.file.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        self.file.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.check(len > self.file.len()?)?;
+        self.file.set_len(len)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.check(offset + data.len() as u64 > HEADER)?;
+        self.file.write(offset, data)
+    }
+    fn close(&self) -> io::Result<()> {
+        self.file.close()
+    }
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.try_lock_range(start, end)
+    }
+    fn try_lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.try_lock_shared_range(start, end)
+    }
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.lock_range(start, end)
+    }
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.lock_shared_range(start, end)
+    }
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.unlock_range(start, end)
+    }
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.query_lock_range(start, end)
+    }
+}
+
+/// A [`RedbMetaStore`](crate::redb_meta::RedbMetaStore) at `dir/meta.redb` on a [`FullDisk`], with its
+/// reserve at `dir/meta.reserve`; setting the returned flag fills the disk.
+pub fn full_disk_store(dir: &Path) -> (Arc<AtomicBool>, crate::redb_meta::RedbMetaStore) {
+    let full = Arc::new(AtomicBool::new(false));
+    let (path, flag) = (dir.join("meta.redb"), Arc::clone(&full));
+    let store = crate::redb_meta::RedbMetaStore::open_with_backend(&dir.join("meta.reserve"), move || {
+        FullDisk::open(&path, Arc::clone(&flag))
+    })
+    .expect("open a store on a FullDisk");
+    (full, store)
+}
 
 /// A bucket record.
 pub fn bucket(name: &str) -> BucketInfo {

@@ -24,12 +24,10 @@ pub const BUFFER: usize = 256 * 1024;
 /// Size of the chunks a read yields.
 pub const CHUNK: usize = 256 * 1024;
 
-/// `ENOSPC` on Linux and the other Unixes kura runs on.
-const ENOSPC: i32 = 28;
-
-/// Converts an I/O error, giving "no space left on device" its own variant.
+/// Converts an I/O error, giving "no space left" and "quota exceeded" their own variant
+/// ([`StoreError::DiskFull`]).
 pub(crate) fn io_error(err: io::Error) -> StoreError {
-    if err.raw_os_error() == Some(ENOSPC) { StoreError::DiskFull } else { StoreError::Io(err) }
+    StoreError::from(err)
 }
 
 /// Runs blocking file work on the blocking pool.

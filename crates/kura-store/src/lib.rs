@@ -52,12 +52,14 @@ pub enum StoreError {
     /// The blob does not exist (it was reclaimed, or never written).
     #[error("blob {0} does not exist")]
     NoSuchBlob(BlobId),
-    /// The disk is full.
+    /// The disk (metadata or blobs) is full or over its quota (`ENOSPC`, `EDQUOT`): nothing was written.
+    /// Kept apart from [`StoreError::Io`] because it is the client-visible, recoverable case: deleting
+    /// objects or adding space lets writes succeed again, without a restart.
     #[error("no space left on the storage device")]
     DiskFull,
     /// Any other I/O failure.
     #[error("storage I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The metadata database failed or holds data it cannot decode.
     #[error("metadata store error: {0}")]
     Backend(String),
@@ -68,6 +70,26 @@ pub enum StoreError {
         key: String,
     },
 }
+
+impl From<std::io::Error> for StoreError {
+    /// Gives "no space left" and "quota exceeded" their own variant, [`StoreError::DiskFull`].
+    fn from(err: std::io::Error) -> Self {
+        if is_storage_full(&err) { StoreError::DiskFull } else { StoreError::Io(err) }
+    }
+}
+
+/// Whether an I/O error means the file system has no room left for this writer: `ENOSPC` or `EDQUOT`
+/// (by kind, which is how the standard library decodes them, or by raw code from wrapped errors).
+pub fn is_storage_full(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(err.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+        || matches!(err.raw_os_error(), Some(ENOSPC | EDQUOT))
+}
+
+/// `ENOSPC` on Linux (and the other Unixes kura runs on).
+const ENOSPC: i32 = 28;
+/// `EDQUOT` on Linux.
+const EDQUOT: i32 = 122;
 
 /// When a write may replace what is there (S3's conditional writes), checked in the write's own
 /// transaction so that two writers cannot both pass.
@@ -213,6 +235,13 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>>;
     /// One record, if it exists.
     async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Whether writes currently fail for lack of space ([`StoreError::DiskFull`]), for the readiness
+    /// probe. It clears by itself once space is available again. Back ends that cannot fill up (the
+    /// in-memory model) keep the default, `false`.
+    fn storage_full(&self) -> bool {
+        false
+    }
 }
 
 /// A stream of body chunks read from a blob.
@@ -271,5 +300,24 @@ impl Drop for BlobPin {
 impl std::fmt::Debug for BlobPin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("BlobPin")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn no_space_and_over_quota_are_disk_full() {
+        for err in [
+            io::Error::from_raw_os_error(ENOSPC),
+            io::Error::from_raw_os_error(EDQUOT),
+            io::Error::from(io::ErrorKind::StorageFull),
+            io::Error::from(io::ErrorKind::QuotaExceeded),
+        ] {
+            assert!(matches!(StoreError::from(err), StoreError::DiskFull));
+        }
+        assert!(matches!(StoreError::from(io::Error::from_raw_os_error(5)), StoreError::Io(_)));
     }
 }

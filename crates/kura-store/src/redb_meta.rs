@@ -26,27 +26,32 @@
 //! job. A job first validates (bucket exists, upload exists, …) and only then writes, so a job that
 //! fails its own checks answers its error without touching the transaction and without failing the
 //! others. A failure of the database itself (I/O, corruption) aborts the whole batch and every job in
-//! it gets the error. Reads use read transactions on the blocking pool.
+//! it gets the error; after an I/O failure the writer reopens the database (see [`RedbMetaStore`] on a
+//! full disk). Reads use read transactions on the blocking pool.
 
 use crate::file_blobs::io_error;
 use crate::listing::{self, KeyCursor, Listed, PageSpec};
 use crate::memory::{dropped_blobs, duplicate_upload, unused_parts};
 use crate::{
     BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
-    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition, check_inline,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition, check_inline, is_storage_full,
 };
 use async_trait::async_trait;
 use redb::{
-    AccessGuard, Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
-    TableDefinition, WriteTransaction,
+    AccessGuard, Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, StorageBackend,
+    Table, TableDefinition, WriteTransaction,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, Write};
 use std::ops::Bound;
-use std::path::Path;
-use std::sync::{Arc, mpsc};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 type Bytes = &'static [u8];
@@ -65,11 +70,15 @@ const RECORDS: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("record
 /// At most this many jobs share one commit, so a flood of writes still answers in bounded time.
 const MAX_BATCH: usize = 1024;
 
-/// Converts a redb error: an I/O error keeps its meaning (ENOSPC is [`StoreError::DiskFull`]); any
-/// other is [`StoreError::Backend`].
+/// Converts a redb error: an I/O error keeps its meaning (ENOSPC is [`StoreError::DiskFull`]), and so
+/// does redb's "a previous I/O error occurred" (an [`StoreError::Io`], which makes the writer reopen the
+/// database); any other is [`StoreError::Backend`].
 fn redb_error(err: redb::Error) -> StoreError {
     match err {
         redb::Error::Io(io) => io_error(io),
+        redb::Error::PreviousIo => StoreError::Io(io::Error::other(
+            "an earlier I/O error left the metadata database unusable until it is reopened",
+        )),
         other => StoreError::Backend(other.to_string()),
     }
 }
@@ -105,14 +114,66 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
 fn replicate(err: &StoreError) -> StoreError {
     match err {
         StoreError::DiskFull => StoreError::DiskFull,
-        StoreError::Io(io) => StoreError::Io(std::io::Error::new(io.kind(), io.to_string())),
+        StoreError::Io(io) => StoreError::Io(io::Error::new(io.kind(), io.to_string())),
         other => StoreError::Backend(other.to_string()),
     }
 }
 
+/// Size of the space reserve kept next to the database (see [`RedbMetaStore`]): enough pages for a
+/// full batch of deletes.
+pub const RESERVE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// While the disk is full or the database could not be reopened, the writer checks again this often
+/// even when no write arrives, so that readiness returns once space is added.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Opens the database afresh: at start, and after an I/O failure left the open handle unusable.
+type Opener = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send>;
+
+/// What the readers and the writer thread share.
+struct Shared {
+    /// The open database, or why there is none (the reopen after an I/O failure has not succeeded
+    /// yet). Swapped by the writer thread only.
+    db: RwLock<Result<Arc<Database>, StoreError>>,
+    /// Set while writes fail for lack of space; see [`MetaStore::storage_full`].
+    full: AtomicBool,
+}
+
+impl Shared {
+    /// The current database handle. Callers hold it briefly (a reader drops it once its transaction
+    /// has begun), so that the writer can close it and reopen the file.
+    fn database(&self) -> StoreResult<Arc<Database>> {
+        match &*self.db.read().unwrap_or_else(PoisonError::into_inner) {
+            Ok(db) => Ok(Arc::clone(db)),
+            Err(err) => Err(replicate(err)),
+        }
+    }
+
+    fn set_database(&self, db: Result<Arc<Database>, StoreError>) -> Result<Arc<Database>, StoreError> {
+        std::mem::replace(&mut *self.db.write().unwrap_or_else(PoisonError::into_inner), db)
+    }
+
+    fn is_full(&self) -> bool {
+        self.full.load(Ordering::Acquire)
+    }
+}
+
 /// The metadata store on a redb file. See the module documentation.
+///
+/// # A full disk
+/// redb latches its first failed write: from then on every write transaction, and every read that
+/// reaches the file (rather than redb's cache), answers "previous I/O error occurred" until the
+/// database is closed and opened again. So when a batch fails
+/// with an I/O error the writer thread closes the database (once the readers that still hold it let
+/// go) and opens the file again; redb's commit protocol leaves the last durable commit intact and the
+/// open repairs the rest. When the failure was a full disk ([`StoreError::DiskFull`]) the store also
+/// becomes *full* ([`MetaStore::storage_full`]): it deletes its space reserve (a file of
+/// [`RESERVE_BYTES`] next to the database), so that deletes, which need a few pages too, can commit
+/// and free space, and refuses every other write with `DiskFull` without trying it. Before each
+/// batch, and every few seconds while full, it tries to write the reserve again; once that succeeds
+/// there is space, the store is no longer full and every write goes through. No restart is needed.
 pub struct RedbMetaStore {
-    db: Arc<Database>,
+    shared: Arc<Shared>,
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<JoinHandle<()>>,
 }
@@ -124,23 +185,50 @@ impl std::fmt::Debug for RedbMetaStore {
 }
 
 impl RedbMetaStore {
-    /// Opens (or creates) the database file at `path` and starts its writer thread.
+    /// Opens (or creates) the database file at `path` and starts its writer thread. The space reserve
+    /// is `path` with the extension `reserve`.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let db = Database::builder().create(path)?;
+        let file = path.to_owned();
+        Self::start(path.with_extension("reserve"), Box::new(move || Database::builder().create(&file)))
+    }
+
+    /// Opens (or creates) a database on storage backends that `backend` makes, one per open (the
+    /// store reopens the database after an I/O failure), with its space reserve at `reserve`, which
+    /// should be on the same file system as the storage. For fault injection: a backend that fails
+    /// writes with `ENOSPC` exercises the full-disk path without filling a disk.
+    pub fn open_with_backend<B, F>(reserve: &Path, backend: F) -> StoreResult<Self>
+    where
+        B: StorageBackend,
+        F: Fn() -> io::Result<B> + Send + 'static,
+    {
+        Self::start(reserve.to_owned(), Box::new(move || Database::builder().create_with_backend(backend()?)))
+    }
+
+    fn start(reserve: PathBuf, open: Opener) -> StoreResult<Self> {
+        let db = open()?;
         let txn = db.begin_write()?;
         {
             // Creates the tables, so that read transactions can always open them.
             WriteTables::open(&txn)?;
         }
         txn.commit()?;
-        let db = Arc::new(db);
+        let reserve = Reserve(reserve);
+        let full = match reserve.fill() {
+            Ok(()) => false,
+            Err(err) if is_storage_full(&err) => {
+                tracing::warn!("the metadata disk is full: only deletes are accepted until space is freed");
+                true
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let shared = Arc::new(Shared { db: RwLock::new(Ok(Arc::new(db))), full: AtomicBool::new(full) });
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
-        let writer_db = Arc::clone(&db);
+        let writer = Writer { shared: Arc::clone(&shared), open, reserve };
         let writer = std::thread::Builder::new()
             .name("kura-meta-writer".into())
-            .spawn(move || writer_loop(&writer_db, &rx))
+            .spawn(move || writer.run(&rx))
             .map_err(io_error)?;
-        Ok(Self { db, jobs: Some(tx), writer: Some(writer) })
+        Ok(Self { shared, jobs: Some(tx), writer: Some(writer) })
     }
 
     /// Runs `op` in the next group commit and returns its answer once that commit is durable.
@@ -149,10 +237,28 @@ impl RedbMetaStore {
         T: Send + 'static,
         F: FnOnce(&mut WriteTables<'_>) -> Fatal<StoreResult<T>> + Send + 'static,
     {
+        self.submit(op, false).await
+    }
+
+    /// [`RedbMetaStore::write`] for a mutation that only removes, and so may free space: it is still
+    /// tried while the disk is full.
+    async fn remove<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTables<'_>) -> Fatal<StoreResult<T>> + Send + 'static,
+    {
+        self.submit(op, true).await
+    }
+
+    async fn submit<T, F>(&self, op: F, frees: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTables<'_>) -> Fatal<StoreResult<T>> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let stopped = || StoreError::Backend("the metadata writer has stopped".into());
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send(Box::new(WriteJob { op, tx })).map_err(|_| stopped())?;
+        jobs.send(Box::new(WriteJob { op, frees, tx })).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 
@@ -162,9 +268,10 @@ impl RedbMetaStore {
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> StoreResult<T> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
+        let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read()?;
+            // The handle is dropped once the transaction has begun (see `Shared::database`).
+            let txn = shared.database()?.begin_read()?;
             op(&txn)
         })
         .await
@@ -193,6 +300,8 @@ impl Drop for RedbMetaStore {
 type Fatal<T> = Result<T, StoreError>;
 
 trait Job: Send {
+    /// Whether the job only removes (and may free space), so that it is tried on a full disk.
+    fn frees(&self) -> bool;
     /// Runs the job in the batch's transaction.
     fn run(self: Box<Self>, tables: &mut WriteTables<'_>) -> Box<dyn Reply>;
     /// Answers without running (the batch failed before its turn).
@@ -208,6 +317,7 @@ trait Reply: Send {
 
 struct WriteJob<T, F> {
     op: F,
+    frees: bool,
     tx: oneshot::Sender<StoreResult<T>>,
 }
 
@@ -221,6 +331,9 @@ where
     T: Send + 'static,
     F: FnOnce(&mut WriteTables<'_>) -> Fatal<StoreResult<T>> + Send + 'static,
 {
+    fn frees(&self) -> bool {
+        self.frees
+    }
     fn run(self: Box<Self>, tables: &mut WriteTables<'_>) -> Box<dyn Reply> {
         let this = *self;
         Box::new(PendingReply { outcome: (this.op)(tables), tx: this.tx })
@@ -246,17 +359,163 @@ impl<T: Send> Reply for PendingReply<T> {
     }
 }
 
-fn writer_loop(db: &Database, jobs: &mpsc::Receiver<Box<dyn Job>>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// Space set aside on the database's file system, at this path: deleted when a commit finds the disk
+/// full, so that deletes can commit; written again once there is room for it.
+struct Reserve(PathBuf);
+
+impl Reserve {
+    /// Writes the reserve (if it is not already whole) and makes it durable. A partial reserve is
+    /// removed, so a failed attempt takes no space.
+    fn fill(&self) -> io::Result<()> {
+        if std::fs::metadata(&self.0).is_ok_and(|m| m.is_file() && m.len() == RESERVE_BYTES) {
+            return Ok(());
+        }
+        let result = (|| {
+            let mut file = File::create(&self.0)?;
+            let zeros = vec![0u8; 64 * 1024];
+            for _ in 0..RESERVE_BYTES / zeros.len() as u64 {
+                file.write_all(&zeros)?;
+            }
+            file.sync_all()
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+        result
+    }
+
+    /// Deletes the reserve, freeing its space.
+    fn release(&self) {
+        match std::fs::remove_file(&self.0) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(error = %err, path = %self.0.display(), "cannot delete the space reserve"),
+        }
+    }
+}
+
+/// The writer thread's state: the one owner of the database's lifecycle.
+struct Writer {
+    shared: Arc<Shared>,
+    open: Opener,
+    reserve: Reserve,
+}
+
+impl Writer {
+    fn run(self, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+        loop {
+            let degraded = self.shared.is_full() || self.shared.database().is_err();
+            let first = if degraded {
+                match jobs.recv_timeout(RETRY) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => return,
+                }
+            };
+            if degraded {
+                self.recover();
+            }
+            let Some(first) = first else { continue };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(batch);
+        }
+    }
+
+    /// Reopens a database that could not be reopened before, and ends the full state once the reserve
+    /// can be written again.
+    fn recover(&self) {
+        if self.shared.database().is_err() {
+            self.reopen();
+        }
+        if self.shared.is_full() {
+            match self.reserve.fill() {
+                Ok(()) => {
+                    self.shared.full.store(false, Ordering::Release);
+                    tracing::info!("the metadata disk has space again: all writes are accepted");
+                }
+                Err(err) => tracing::debug!(error = %err, "the metadata disk is still full"),
             }
         }
-        run_batch(db, batch);
     }
+
+    fn run_batch(&self, batch: Vec<Box<dyn Job>>) {
+        let db = match self.shared.database() {
+            Ok(db) => db,
+            Err(err) => return batch.into_iter().for_each(|job| job.fail(&err)),
+        };
+        let batch = if self.shared.is_full() {
+            let (frees, refused): (Vec<_>, Vec<_>) = batch.into_iter().partition(|job| job.frees());
+            refused.into_iter().for_each(|job| job.fail(&StoreError::DiskFull));
+            frees
+        } else {
+            batch
+        };
+        if batch.is_empty() {
+            return;
+        }
+        // Before anyone is answered: a requester that retries (or reads) finds the store recovered.
+        run_batch(db, batch, |err| self.settle(err));
+    }
+
+    /// Recovers from a batch's failure: a full disk makes the store full and gives up the reserve; any
+    /// I/O failure reopens the database.
+    fn settle(&self, err: &StoreError) {
+        match err {
+            StoreError::DiskFull => {
+                if !self.shared.full.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(
+                        "the metadata disk is full: only deletes are accepted until space is freed or added"
+                    );
+                }
+                self.reserve.release();
+                self.reopen();
+            }
+            StoreError::Io(_) => self.reopen(),
+            _ => {}
+        }
+    }
+
+    /// Closes the database, once the readers that still hold it let go, and opens the file again. On
+    /// failure, readers and writers get the open's error until a later attempt succeeds.
+    fn reopen(&self) {
+        let closing = StoreError::Backend("the metadata database is being reopened".into());
+        if let Ok(old) = self.shared.set_database(Err(closing)) {
+            release(old);
+        }
+        let opened = (self.open)().map(Arc::new).map_err(StoreError::from);
+        match &opened {
+            Ok(_) => tracing::info!("reopened the metadata database after an I/O failure"),
+            Err(err) => tracing::error!(error = %err, "cannot reopen the metadata database; retrying"),
+        }
+        drop(self.shared.set_database(opened));
+    }
+}
+
+/// Drops the last handle on a failed database, waiting (at most a few seconds) for readers that are
+/// still beginning a transaction on it: the file can only be opened again once it is closed.
+fn release(mut db: Arc<Database>) {
+    for _ in 0..5000 {
+        match Arc::try_unwrap(db) {
+            // Closing a failed database reports the failure again: nothing to add to the log.
+            Ok(db) => return drop(db),
+            Err(shared) => {
+                db = shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    tracing::error!("a metadata reader still holds the failed database; it is reopened once it lets go");
 }
 
 fn begin(db: &Database) -> StoreResult<WriteTransaction> {
@@ -265,20 +524,25 @@ fn begin(db: &Database) -> StoreResult<WriteTransaction> {
     Ok(txn)
 }
 
-fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
-    let txn = match begin(db) {
+/// Runs a batch in one transaction and answers every job. A failure of the database itself (begin, a
+/// job's fatal error, or the commit) is first handed to `settle`, before any job is answered.
+fn run_batch(db: Arc<Database>, batch: Vec<Box<dyn Job>>, settle: impl FnOnce(&StoreError)) {
+    let txn = begin(&db);
+    // The transaction needs no handle: dropping it here lets `settle` close the database.
+    drop(db);
+    let txn = match txn {
         Ok(txn) => txn,
         Err(err) => {
             tracing::error!(error = %err, "cannot start a metadata transaction");
-            batch.into_iter().for_each(|job| job.fail(&err));
-            return;
+            settle(&err);
+            return batch.into_iter().for_each(|job| job.fail(&err));
         }
     };
     let mut replies: Vec<Box<dyn Reply>> = Vec::with_capacity(batch.len());
     let mut failure: Option<StoreError> = None;
+    let mut pending = batch.into_iter();
     match WriteTables::open(&txn) {
         Ok(mut tables) => {
-            let mut pending = batch.into_iter();
             for job in pending.by_ref() {
                 let reply = job.run(&mut tables);
                 let fatal = reply.fatal().map(replicate);
@@ -288,14 +552,8 @@ fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
                     break;
                 }
             }
-            if let Some(err) = &failure {
-                pending.for_each(|job| job.fail(err));
-            }
         }
-        Err(err) => {
-            batch.into_iter().for_each(|job| job.fail(&err));
-            return;
-        }
+        Err(err) => failure = Some(err),
     }
     let commit = match failure {
         Some(err) => {
@@ -309,6 +567,8 @@ fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) {
     };
     if let Err(err) = &commit {
         tracing::error!(error = %err, "a metadata commit failed");
+        settle(err);
+        pending.for_each(|job| job.fail(err));
     }
     for reply in replies {
         reply.send(commit.as_ref().map(|_| ()));
@@ -678,7 +938,7 @@ impl MetaStore for RedbMetaStore {
 
     async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>> {
         let name = name.to_owned();
-        self.write(move |t| t.delete_bucket(&name)).await
+        self.remove(move |t| t.delete_bucket(&name)).await
     }
 
     async fn put_object_if(
@@ -703,7 +963,7 @@ impl MetaStore for RedbMetaStore {
 
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.write(move |t| t.delete_object(&bucket, &key)).await
+        self.remove(move |t| t.delete_object(&bucket, &key)).await
     }
 
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
@@ -812,7 +1072,7 @@ impl MetaStore for RedbMetaStore {
 
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Vec<BlobId>> {
         let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
-        self.write(move |t| t.abort_upload(&bucket, &id)).await
+        self.remove(move |t| t.abort_upload(&bucket, &id)).await
     }
 
     async fn referenced_blobs(&self) -> StoreResult<HashSet<BlobId>> {
@@ -847,7 +1107,7 @@ impl MetaStore for RedbMetaStore {
 
     async fn delete_record(&self, kind: &str, id: &str) -> StoreResult<bool> {
         let (kind, id) = (kind.to_owned(), id.to_owned());
-        self.write(move |t| Ok(Ok(t.records.remove((kind.as_str(), id.as_str()))?.is_some()))).await
+        self.remove(move |t| Ok(Ok(t.records.remove((kind.as_str(), id.as_str()))?.is_some()))).await
     }
 
     async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -858,6 +1118,10 @@ impl MetaStore for RedbMetaStore {
             Ok(value)
         })
         .await
+    }
+
+    fn storage_full(&self) -> bool {
+        self.shared.is_full()
     }
 
     async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
@@ -875,5 +1139,71 @@ impl MetaStore for RedbMetaStore {
             Ok(out)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::{bucket, full_disk_store, inline_object};
+
+    /// A store on a `conformance::FullDisk` in a temporary directory; the flag fills the disk.
+    fn store() -> (tempfile::TempDir, Arc<AtomicBool>, RedbMetaStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (full, store) = full_disk_store(dir.path());
+        (dir, full, store)
+    }
+
+    async fn setup(store: &RedbMetaStore) {
+        store.create_bucket(bucket("b")).await.expect("create");
+        store.put_object("b", inline_object("a", b"alpha")).await.expect("put a");
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_fails_writes_then_recovers_without_a_restart() {
+        let (_dir, full, store) = store();
+        setup(&store).await;
+        assert!(!store.storage_full());
+
+        full.store(true, Ordering::SeqCst);
+        let err = store.put_object("b", inline_object("b", b"beta")).await.expect_err("put on a full disk");
+        assert!(matches!(err, StoreError::DiskFull), "{err:?}");
+        assert!(store.storage_full());
+        // Reads go on: the writer reopened the database that redb latched as failed.
+        assert_eq!(store.get_object("b", "a").await.expect("get"), Some(inline_object("a", b"alpha")));
+
+        full.store(false, Ordering::SeqCst);
+        store.put_object("b", inline_object("b", b"beta")).await.expect("put once there is space");
+        assert!(!store.storage_full());
+        assert!(store.delete_object("b", "a").await.expect("delete").is_some());
+        assert_eq!(store.get_object("b", "a").await.expect("get"), None);
+        assert_eq!(store.get_object("b", "b").await.expect("get"), Some(inline_object("b", b"beta")));
+    }
+
+    #[tokio::test]
+    async fn a_full_store_lets_deletes_through_until_the_reserve_is_back() {
+        let (dir, full, store) = store();
+        setup(&store).await;
+        let reserve = dir.path().join("meta.reserve");
+        assert_eq!(std::fs::metadata(&reserve).expect("reserve").len(), RESERVE_BYTES);
+
+        full.store(true, Ordering::SeqCst);
+        let err = store.put_object("b", inline_object("b", b"beta")).await.expect_err("put on a full disk");
+        assert!(matches!(err, StoreError::DiskFull), "{err:?}");
+        // The reserve was given up for deletes; a directory in its place keeps it from coming back,
+        // as a still-full disk would.
+        assert!(!reserve.exists());
+        std::fs::create_dir(&reserve).expect("block the reserve");
+        full.store(false, Ordering::SeqCst);
+
+        let err = store.put_object("b", inline_object("b", b"beta")).await.expect_err("put while full");
+        assert!(matches!(err, StoreError::DiskFull), "{err:?}");
+        assert!(store.delete_object("b", "a").await.expect("delete while full").is_some());
+        assert!(store.storage_full());
+
+        std::fs::remove_dir(&reserve).expect("unblock the reserve");
+        store.put_object("b", inline_object("b", b"beta")).await.expect("put once there is space");
+        assert!(!store.storage_full());
+        assert_eq!(std::fs::metadata(&reserve).expect("reserve").len(), RESERVE_BYTES);
     }
 }

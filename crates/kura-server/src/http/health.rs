@@ -7,7 +7,7 @@ use http::{Response, StatusCode};
 pub enum Probe {
     /// The process is up.
     Live,
-    /// The stores are open and the server accepts requests.
+    /// The stores are open and writes can succeed (the metadata disk is not full).
     Ready,
 }
 
@@ -20,10 +20,41 @@ pub fn probe(path: &str) -> Option<Probe> {
     }
 }
 
-/// Answers a probe. The listener only accepts once the stores are open, so both answer 200.
-pub fn respond(probe: Probe) -> Response<s3s::Body> {
+/// Answers a probe. The listener only accepts once the stores are open, so liveness is always 200;
+/// readiness is 503 while `meta` reports its disk full (writes would fail), and 200 again once it has
+/// space: the store recovers by itself, so the pod needs no restart.
+pub fn respond(probe: Probe, meta: &dyn kura_store::MetaStore) -> Response<s3s::Body> {
     match probe {
         Probe::Live => super::text_response(StatusCode::OK, "live\n"),
+        Probe::Ready if meta.storage_full() => super::text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the metadata disk is full; delete objects or add space\n",
+        ),
         Probe::Ready => super::text_response(StatusCode::OK, "ready\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kura_store::MetaStore;
+    use kura_store::conformance::{bucket, full_disk_store, inline_object};
+    use std::sync::atomic::Ordering;
+
+    #[tokio::test]
+    async fn ready_is_503_while_the_metadata_disk_is_full() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (full, store) = full_disk_store(dir.path());
+        store.create_bucket(bucket("b")).await.expect("create");
+        assert_eq!(respond(Probe::Ready, &store).status(), StatusCode::OK);
+
+        full.store(true, Ordering::SeqCst);
+        store.put_object("b", inline_object("k", b"body")).await.expect_err("put on a full disk");
+        assert_eq!(respond(Probe::Ready, &store).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(respond(Probe::Live, &store).status(), StatusCode::OK);
+
+        full.store(false, Ordering::SeqCst);
+        store.put_object("b", inline_object("k", b"body")).await.expect("put once there is space");
+        assert_eq!(respond(Probe::Ready, &store).status(), StatusCode::OK);
     }
 }

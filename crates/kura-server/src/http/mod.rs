@@ -53,6 +53,8 @@ pub struct Dispatch {
     sigv2: bool,
     iam: Arc<crate::iam::Iam>,
     audit: crate::audit::Audit,
+    /// The metadata store, whose health the readiness probe reports.
+    meta: Arc<dyn kura_store::MetaStore>,
     next_request: AtomicU64,
     instance: u32,
 }
@@ -60,14 +62,16 @@ pub struct Dispatch {
 impl Dispatch {
     /// A dispatcher over the S3 and STS services; `aliases` are the names a signature may be made for,
     /// `sigv2` whether SigV2 signatures are accepted.
+    /// `meta` the store whose health the readiness probe reports.
     pub fn new(
         s3: S3Service,
         sts: crate::sts::Sts,
         (aliases, sigv2): (crate::auth::sigv4::HostAliases, bool),
         iam: Arc<crate::iam::Iam>,
         audit: crate::audit::Audit,
+        meta: Arc<dyn kura_store::MetaStore>,
     ) -> Self {
-        Self { s3, sts, aliases, sigv2, iam, audit, next_request: AtomicU64::new(1), instance: rand::random() }
+        Self { s3, sts, aliases, sigv2, iam, audit, meta, next_request: AtomicU64::new(1), instance: rand::random() }
     }
 
     fn request_id(&self) -> String {
@@ -97,7 +101,7 @@ impl Dispatch {
             Endpoint::S3 => Some("s3"),
         };
         let mut resp = match endpoint {
-            Endpoint::Health(p) => health::respond(p),
+            Endpoint::Health(p) => health::respond(p, self.meta.as_ref()),
             Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers(), &slot).await,
             Endpoint::Sts => self.sts(req, &request_id, &slot).await,
             Endpoint::S3 => {
