@@ -11,8 +11,11 @@ pub mod sigv4_parse;
 pub mod tokens;
 pub mod xml_bodies;
 
-/// Every target: its name (the `fuzz_targets/NAME.rs` binary and `corpus/NAME/` directory) and body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's name (its `fuzz_targets/NAME.rs` binary and `corpus/NAME/` directory) and body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
     ("sigv4_parse", sigv4_parse::run),
     ("post_policy", post_policy::run),
     ("policy_json", policy_json::run),

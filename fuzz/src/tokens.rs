@@ -75,3 +75,24 @@ pub fn run(data: &[u8]) {
         let _ = keyring().secret_for(access_key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seeds reach past the signature checks, so the fuzzer starts from the deep paths.
+    #[test]
+    fn the_seed_tokens_are_valid() {
+        let seed = |name: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/tokens").join(name);
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        let jwt = seed("jwt-valid");
+        let (runtime, providers) = oidc();
+        let verified = runtime.block_on(providers.verify(jwt.trim_start_matches("jwt "), None));
+        assert!(verified.is_ok(), "{verified:?}");
+        let session = seed("session-token");
+        let (access_key, token) = session.split_once(' ').expect("ACCESS_KEY TOKEN");
+        assert!(keyring().open(access_key, token, NOW).is_ok());
+    }
+}
