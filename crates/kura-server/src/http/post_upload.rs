@@ -68,8 +68,9 @@ pub async fn substitute_file_name(mut body: Incoming) -> (s3s::Body, i64) {
     (body, delta)
 }
 
-/// The multipart text with `${filename}` in the `key` field's value replaced by `name`.
-fn with_key_substituted(buffer: Vec<u8>, name: &str) -> Vec<u8> {
+/// The multipart text with `${filename}` in the `key` field's value replaced by `name` (unchanged
+/// when there is no `key` field or no `${filename}` in it). Public for the fuzz targets.
+pub fn with_key_substituted(buffer: Vec<u8>, name: &str) -> Vec<u8> {
     const VAR: &[u8] = b"${filename}";
     let lower = buffer.to_ascii_lowercase();
     let Some(field) = find(&lower, b"name=\"key\"", 0) else { return buffer };
@@ -87,8 +88,9 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
 }
 
-/// The `filename` of the part named `file` in the multipart text seen so far.
-fn file_name(buffer: &[u8]) -> Option<String> {
+/// The `filename` of the part named `file` in the multipart text seen so far, without directories
+/// (`None` while its `Content-Disposition` line is incomplete). Public for the fuzz targets.
+pub fn file_name(buffer: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(buffer);
     let lower = text.to_ascii_lowercase();
     let mut from = 0;
