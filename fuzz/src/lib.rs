@@ -5,6 +5,7 @@
 //! input. A few targets also assert properties that hold for every input (stated on each `run`).
 
 pub mod config_yaml;
+pub mod gate;
 pub mod policy_json;
 pub mod post_policy;
 pub mod sigv4_parse;
@@ -17,6 +18,7 @@ pub type Target = (&'static str, fn(&[u8]));
 /// Every target.
 pub const TARGETS: &[Target] = &[
     ("sigv4_parse", sigv4_parse::run),
+    ("gate", gate::run),
     ("post_policy", post_policy::run),
     ("policy_json", policy_json::run),
     ("config_yaml", config_yaml::run),

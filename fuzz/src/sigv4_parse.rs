@@ -19,14 +19,28 @@ const HOSTS: &[&str] = &["localhost:9000", "s3.example.com", "examplebucket.s3.a
 /// Parses the request's SigV4 data; when it parses, verifies it against [`HOSTS`] with a fixed key.
 /// Canonicalises its path and query, and checks that an encoded path is its own canonical form.
 pub fn run(data: &[u8]) {
+    let Some((method, uri, headers)) = request(data) else { return };
+    canonicalise(&uri, &headers);
+    if let Ok(Some(parsed)) = parse_auth(&uri, &headers) {
+        let _ = format!("{parsed:?}");
+        let _ = parsed.expires_at();
+        let scope = &parsed.scope;
+        let key = derive_key(SECRET, &scope.date, &scope.region, &scope.service);
+        let _ = verify_for_hosts(&parsed, &method, &uri, &headers, &key, HOSTS);
+    }
+}
+
+/// Reads the input format shared with the `gate` target: `METHOD TARGET`, then `name: value` lines
+/// (lines http refuses are skipped; `None` when the request line is unusable).
+pub fn request(data: &[u8]) -> Option<(Method, Uri, HeaderMap)> {
     let mut lines = data.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let Some(request_line) = lines.next() else { return };
+    let request_line = lines.next()?;
     let (method, target) = match request_line.iter().position(|&b| b == b' ') {
         Some(at) => (&request_line[..at], &request_line[at + 1..]),
         None => (&b"GET"[..], request_line),
     };
-    let Ok(method) = Method::from_bytes(method) else { return };
-    let Ok(uri) = Uri::try_from(target) else { return };
+    let method = Method::from_bytes(method).ok()?;
+    let uri = Uri::try_from(target).ok()?;
     let mut headers = HeaderMap::new();
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
@@ -37,15 +51,7 @@ pub fn run(data: &[u8]) {
         };
         headers.append(name, value);
     }
-
-    canonicalise(&uri, &headers);
-    if let Ok(Some(parsed)) = parse_auth(&uri, &headers) {
-        let _ = format!("{parsed:?}");
-        let _ = parsed.expires_at();
-        let scope = &parsed.scope;
-        let key = derive_key(SECRET, &scope.date, &scope.region, &scope.service);
-        let _ = verify_for_hosts(&parsed, &method, &uri, &headers, &key, HOSTS);
-    }
+    Some((method, uri, headers))
 }
 
 /// The pure helpers on every part of the request.

@@ -1,6 +1,6 @@
 //! The audit log: every auth type is attributed correctly, and no secret or token is ever written.
 
-use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, multipart};
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer};
 use crate::identity::{DEPLOYER_SECRET, config, s3_with, web_identity};
 use crate::issuer::FakeIssuer;
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -69,17 +69,8 @@ async fn every_auth_type_is_attributed_and_no_secret_is_written() {
         .expect("session put");
     let form: serde_json::Value =
         serde_json::from_str(&crate::presign::presign(&server, &["post", "s3://teams/posted/"])).expect("form");
-    let mut fields = form["fields"].as_object().expect("fields").clone();
-    fields.insert("key".into(), "posted/a.txt".into());
-    let (content_type, body) = multipart(&fields, "a.txt", b"posted");
-    let resp = reqwest::Client::new()
-        .post(form["url"].as_str().expect("url"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("post");
-    assert!(resp.status().is_success());
+    let (status, body) = crate::harness::post_form(&form, "posted/a.txt", b"posted").await;
+    assert!((200..300).contains(&status), "{status}: {body}");
 
     let pod_token = issuer.key(0).sign(&issuer.claims("alpha", "app", &["kura"]));
     let pod = reqwest::Client::new()

@@ -357,3 +357,24 @@ where
     }
     panic!("condition not reached within 10 s");
 }
+
+/// The `<Code>` of an S3 XML error document (empty when there is none).
+pub fn xml_code(body: &str) -> &str {
+    body.split("<Code>").nth(1).and_then(|rest| rest.split("</Code>").next()).unwrap_or_default()
+}
+
+/// Posts a browser form (`{"url", "fields"}` as `kura presign post` prints it) with `key` and a file
+/// named `file.txt`; returns the status and the body.
+pub async fn post_form(form: &serde_json::Value, key: &str, data: &[u8]) -> (u16, String) {
+    let mut fields = form["fields"].as_object().expect("fields").clone();
+    fields.insert("key".into(), key.into());
+    let (content_type, body) = multipart(&fields, "file.txt", data);
+    let resp = reqwest::Client::new()
+        .post(form["url"].as_str().expect("url"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}

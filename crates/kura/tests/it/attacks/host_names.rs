@@ -1,14 +1,10 @@
 //! Every signed endpoint verifies against kura's own names (issue 12, item 4), and an S3 request must
 //! be signed for S3, not for STS (item 12).
 
-use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name};
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name, xml_code};
 use kura_bench::signer::{Credentials, Signer};
 use sha2::Digest as _;
 use std::time::SystemTime;
-
-fn error_code(body: &str) -> &str {
-    body.split("<Code>").nth(1).and_then(|rest| rest.split("</Code>").next()).unwrap_or_default()
-}
 
 fn root_signer(service: &str, sign_content_sha256: bool) -> Signer {
     let creds =
@@ -39,7 +35,7 @@ async fn sts_for(server: &TestServer, host: &str) -> (u16, String) {
 async fn sts_refuses_signatures_for_foreign_host_names() {
     let server = TestServer::start_with_config("server:\n  public_urls: [https://s3.example.com]\n");
     let (status, body) = sts_for(&server, "attacker.example.net").await;
-    assert_eq!((status, error_code(&body)), (403, "SignatureDoesNotMatch"), "{body}");
+    assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "{body}");
     let (status, body) = sts_for(&server, "s3.example.com").await;
     assert_eq!(status, 200, "signed for one of kura's names: {body}");
     assert!(body.contains("<GetCallerIdentityResult>"), "{body}");
@@ -68,7 +64,7 @@ async fn an_s3_request_signed_for_sts_is_refused() {
         let body = resp.text().await.expect("body");
         assert_eq!(status, expected, "{service}: {body}");
         if service == "sts" {
-            assert_eq!(error_code(&body), "SignatureDoesNotMatch", "{body}");
+            assert_eq!(xml_code(&body), "SignatureDoesNotMatch", "{body}");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! cannot be replayed later, a SigV2 presigned URL lives at most 7 days, and with configured names a
 //! SigV2 request must be sent to one of them. `server.sigv2: false` turns SigV2 off.
 
-use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name};
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name, xml_code};
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
 use hmac::{KeyInit as _, Mac as _};
@@ -37,10 +37,6 @@ async fn send_v2(server: &TestServer, method: reqwest::Method, path: &str, date:
     (resp.status().as_u16(), resp.text().await.expect("body"))
 }
 
-fn error_code(body: &str) -> &str {
-    body.split("<Code>").nth(1).and_then(|rest| rest.split("</Code>").next()).unwrap_or_default()
-}
-
 async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
     s3.head_object().bucket(bucket).key(key).send().await.is_ok()
 }
@@ -54,12 +50,12 @@ async fn sigv2_header_requests_must_be_fresh() {
     s3.put_object().bucket(&bucket).key("keep").body(ByteStream::from_static(b"x")).send().await.expect("put");
     let path = format!("/{bucket}/keep");
     let (status, body) = send_v2(&server, reqwest::Method::DELETE, &path, "Sat, 01 Jan 2000 00:00:00 GMT").await;
-    assert_eq!((status, error_code(&body)), (403, "RequestTimeTooSkewed"), "{body}");
+    assert_eq!((status, xml_code(&body)), (403, "RequestTimeTooSkewed"), "{body}");
     let (status, body) = send_v2(&server, reqwest::Method::DELETE, &path, "garbage").await;
-    assert_eq!((status, error_code(&body)), (403, "AccessDenied"), "{body}");
+    assert_eq!((status, xml_code(&body)), (403, "AccessDenied"), "{body}");
     let stale = http_date(SystemTime::now() - Duration::from_secs(20 * 60));
     let (status, body) = send_v2(&server, reqwest::Method::DELETE, &path, &stale).await;
-    assert_eq!((status, error_code(&body)), (403, "RequestTimeTooSkewed"), "{body}");
+    assert_eq!((status, xml_code(&body)), (403, "RequestTimeTooSkewed"), "{body}");
     assert!(exists(&s3, &bucket, "keep").await, "nothing was deleted");
     // A fresh SigV2 request still works.
     let (status, body) = send_v2(&server, reqwest::Method::DELETE, &path, &http_date(SystemTime::now())).await;
@@ -89,7 +85,7 @@ async fn sigv2_presigned_urls_live_at_most_seven_days() {
     assert_eq!(resp.status().as_u16(), 200);
     let resp = http.get(presign_v2(&server, &path, now + 10 * 365 * 86400)).send().await.expect("get");
     assert_eq!(resp.status().as_u16(), 400);
-    assert_eq!(error_code(&resp.text().await.expect("body")), "AuthorizationQueryParametersError");
+    assert_eq!(xml_code(&resp.text().await.expect("body")), "AuthorizationQueryParametersError");
 }
 
 #[tokio::test]
@@ -110,13 +106,13 @@ async fn sigv2_must_be_sent_to_one_of_kuras_names_and_can_be_turned_off() {
     };
     let resp = request("attacker.example.net").send().await.expect("get");
     assert_eq!(resp.status().as_u16(), 403);
-    assert_eq!(error_code(&resp.text().await.expect("body")), "SignatureDoesNotMatch");
+    assert_eq!(xml_code(&resp.text().await.expect("body")), "SignatureDoesNotMatch");
     let resp = request("s3.example.com").send().await.expect("get");
     assert_eq!(resp.status().as_u16(), 200, "sent to one of kura's names");
 
     let off = TestServer::start_with_config("server:\n  sigv2: false\n");
     let (status, body) = send_v2(&off, reqwest::Method::GET, "/", &http_date(SystemTime::now())).await;
-    assert_eq!((status, error_code(&body)), (403, "AccessDenied"), "{body}");
+    assert_eq!((status, xml_code(&body)), (403, "AccessDenied"), "{body}");
     assert!(body.contains("sigv2"), "the message names the setting: {body}");
 }
 
