@@ -3,6 +3,8 @@
 
 use crate::harness::{TestServer, bucket_name, code, status};
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The server answers an oversized body from its headers alone and closes the connection without
 /// reading the rest (the raw-socket test below pins that answer). A client still sending then either
