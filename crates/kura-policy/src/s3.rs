@@ -13,7 +13,9 @@
 //!    its object ARN; a key that is denied is reported as an `AccessDenied` entry of the result, the others
 //!    are deleted. The server should not require the action on the bucket ARN.
 //! 5. [`S3Authz::copy_source`] (`CopyObject`, `UploadPartCopy`): also check `s3:GetObject`
-//!    (`s3:GetObjectVersion` with a source version id) on the source object ARN.
+//!    (`s3:GetObjectVersion` with a source version id) on the source object ARN. The server checks it
+//!    in the operation, on the copy source exactly as the operation parsed it, never on a second parse
+//!    of the header.
 //! 6. The context: [`GLOBAL_CONDITION_KEYS`] for every request, plus [`condition_keys`] of the operation.
 
 /// What an S3 operation acts on.
