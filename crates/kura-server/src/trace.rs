@@ -58,10 +58,10 @@ pub fn allowed(action: &str, resource: &str) {
     record(|t| t.authorized.push(format!("{action} {resource}")));
 }
 
-/// Records that the operation read or wrote object `key` of `bucket`.
+/// Records that the operation read or wrote object `key` of `bucket` (builds nothing outside a trace).
 pub fn touched(bucket: &str, key: &str) {
-    let arn = kura_policy::s3::object_arn(bucket, key);
     record(|t| {
+        let arn = kura_policy::s3::object_arn(bucket, key);
         if !t.touched.contains(&arn) {
             t.touched.push(arn);
         }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// Refused connections are logged at most this often (with the number refused since the last line).
@@ -79,9 +79,6 @@ pub struct Activity {
     head_started: AtomicU64,
     /// Requests being served (the service has the headers).
     in_flight: AtomicUsize,
-    /// Wakes the watchdog when the deadline may have moved earlier (a request started or ended, or the
-    /// next one began to arrive).
-    changed: Notify,
 }
 
 impl Activity {
@@ -92,7 +89,6 @@ impl Activity {
             last_io: AtomicU64::new(0),
             head_started: AtomicU64::new(1),
             in_flight: AtomicUsize::new(0),
-            changed: Notify::new(),
         })
     }
 
@@ -104,9 +100,7 @@ impl Activity {
         self.last_io.store(now, Ordering::Relaxed);
         if read && self.in_flight.load(Ordering::Acquire) == 0 {
             // The first byte of the next request: its headers' clock starts.
-            if self.head_started.compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                self.changed.notify_one();
-            }
+            let _ = self.head_started.compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
 
@@ -114,7 +108,6 @@ impl Activity {
     pub fn request(self: &Arc<Self>) -> RequestGuard {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.head_started.store(0, Ordering::Release);
-        self.changed.notify_one();
         RequestGuard(self.clone())
     }
 
@@ -141,11 +134,15 @@ impl Drop for RequestGuard {
         let now = self.0.now_ms();
         self.0.last_io.store(now, Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.changed.notify_one();
     }
 }
 
 /// Resolves when the connection has broken one of its deadlines; race it against the connection.
+///
+/// Requests and transfers only record times (no wake-up per request). The watchdog instead never sleeps
+/// longer than the shorter of the two timeouts: any deadline that arises while it sleeps (a header clock
+/// starting, a request ending) is at least that far from when it last looked, so it is seen in time; a
+/// deadline that moved later is simply re-checked.
 pub async fn expired(activity: &Activity, limits: &Limits) -> Expiry {
     loop {
         let (at, why) = activity.deadline(limits);
@@ -153,13 +150,10 @@ pub async fn expired(activity: &Activity, limits: &Limits) -> Expiry {
             return why;
         }
         // A deadline past what the clock can hold (an absurd configured timeout) is a day away, re-checked.
-        let wake = activity.start.checked_add(Duration::from_millis(at));
-        let wake = wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
-        // Whichever comes first: the deadline, or a change that may bring it forward.
-        tokio::select! {
-            () = tokio::time::sleep_until(wake) => {}
-            () = activity.changed.notified() => {}
-        }
+        let deadline = activity.start.checked_add(Duration::from_millis(at));
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+        let longest_nap = limits.header_read_timeout.min(limits.idle_timeout);
+        tokio::time::sleep_until(deadline.min(Instant::now() + longest_nap)).await;
     }
 }
 
