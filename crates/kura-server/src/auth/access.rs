@@ -89,7 +89,9 @@ impl KuraAccess {
         if let Caller::Ticket { ticket } = &who.caller {
             // A ticket allows exactly its bucket and key (or prefix), within what its issuer may do now.
             ticket.check_key(key).map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.to_string()))?;
-            return self.decide_ticket(&self.iam.snapshot(), ticket, (&bucket.name, key), &who.context).await;
+            let state = self.iam.snapshot();
+            let issuer = ticket_issuer(&state, ticket)?;
+            return self.decide_ticket(&state, (ticket, issuer.as_ref()), (&bucket.name, key), &who.context).await;
         }
         let resource = kura_policy::s3::object_arn(&bucket.name, key);
         let access = Access {
@@ -167,29 +169,31 @@ impl KuraAccess {
         }
         // The ticket is also within what its issuer may do now, judged on this request's condition keys.
         let state = self.iam.snapshot();
-        let context = match ticket_issuer(&state, &ticket)? {
-            Some(issuer) => Arc::new(request_context(cx, &state, &issuer, auth_type)),
+        let issuer = ticket_issuer(&state, &ticket)?;
+        let context = match &issuer {
+            Some(issuer) => Arc::new(request_context(cx, &state, issuer, auth_type)),
             None => Arc::new(Context::new()),
         };
         if let (Some(bucket), Some(key)) = (bucket.as_deref(), key.as_deref()) {
-            self.decide_ticket(&state, &ticket, (bucket, key), &context).await?;
+            self.decide_ticket(&state, (&ticket, issuer.as_ref()), (bucket, key), &context).await?;
         }
         cx.extensions_mut().insert(Authenticated { caller, context });
         Ok(())
     }
 
-    /// Whether the issuer of `ticket` may still do what the ticket allows on `bucket`/`key` (root: yes).
+    /// Whether `issuer` (the ticket's, as [`ticket_issuer`] resolved it; `None` for root) may still do
+    /// what `ticket` allows on `bucket`/`key`.
     async fn decide_ticket(
         &self,
         state: &IamState,
-        ticket: &crate::tickets::Ticket,
+        (ticket, issuer): (&crate::tickets::Ticket, Option<&Caller>),
         (bucket, key): (&str, &str),
         context: &Context,
     ) -> S3Result<()> {
-        let Some(issuer) = ticket_issuer(state, ticket)? else { return Ok(()) };
+        let Some(issuer) = issuer else { return Ok(()) };
         let resource = kura_policy::s3::object_arn(bucket, key);
         let action = ticket.method.action();
-        self.decide(state, &issuer, action, (Some(bucket), Some(key)), &resource, context).await.map_err(|_| {
+        self.decide(state, issuer, action, (Some(bucket), Some(key)), &resource, context).await.map_err(|_| {
             S3Error::with_message(
                 S3ErrorCode::AccessDenied,
                 format!(

@@ -424,6 +424,24 @@ mod tests {
     }
 
     #[test]
+    fn repeated_sigv2_dates_and_expires_are_refused() {
+        let none = HostAliases::default();
+        let plain: Uri = "/b/k".parse().expect("uri");
+        let now = http_date(SystemTime::now());
+        let auth = ("authorization", "AWS AKIDEXAMPLE:c2lnbmF0dXJl");
+        let twice = headers(&[auth, ("date", now.as_str()), ("date", now.as_str())]);
+        assert!(matches!(inspect(&Method::GET, &plain, &twice, &rules(&none)), Err(GateError::SigV2MissingDate)));
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() + 60;
+        let repeated: Uri =
+            format!("/b/k?AWSAccessKeyId=AKID&Expires={secs}&Expires={secs}&Signature=abc").parse().expect("uri");
+        let h = HeaderMap::new();
+        assert!(matches!(inspect(&Method::GET, &repeated, &h, &rules(&none)), Err(GateError::SigV2Expires(_))));
+        let encoded: Uri =
+            format!("/b/k?AWSAccessKeyId=AKID&%45xpires={secs}&Expires=9999999999&Signature=abc").parse().expect("uri");
+        assert!(matches!(inspect(&Method::GET, &encoded, &h, &rules(&none)), Err(GateError::SigV2Expires(_))));
+    }
+
+    #[test]
     fn sigv2_presigned_lifetime_is_capped() {
         let none = HostAliases::default();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();

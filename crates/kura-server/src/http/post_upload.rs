@@ -15,14 +15,9 @@ const PEEK_LIMIT: usize = 64 * 1024;
 
 /// Whether a request is a browser POST upload (`POST /BUCKET` with a multipart form).
 pub fn is_post_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+    // The same reading of Content-Type as the gate's (and s3s's): one answer to "is this a form".
     let path = uri.path().trim_start_matches('/');
-    method == http::Method::POST
-        && !path.is_empty()
-        && !path.trim_end_matches('/').contains('/')
-        && headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+    !path.is_empty() && !path.trim_end_matches('/').contains('/') && crate::auth::gate::is_post_form(method, headers)
 }
 
 /// Reads the start of the body until the `file` part's name is known (or [`PEEK_LIMIT`] bytes), puts
