@@ -7,8 +7,9 @@
 //! queue to one writer thread (rotating the file by size), so a slow disk never stalls a request; if
 //! the queue is full the line is counted as dropped and a warning is logged.
 
-use crate::authz::Caller;
-use serde::{Deserialize, Serialize};
+use crate::base::caller::Caller;
+use crate::config::audit::AuditConfig;
+use serde::Serialize;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,21 +18,6 @@ use std::sync::{Arc, Mutex};
 
 /// Lines queued for the writer before new ones are dropped.
 const QUEUE: usize = 65_536;
-
-/// The `audit:` section of the configuration.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AuditConfig {
-    /// Append JSON lines to this file.
-    pub path: Option<PathBuf>,
-    /// Also (or only) print them on stdout.
-    #[serde(default)]
-    pub stdout: bool,
-    /// Rotate the file when it reaches this many bytes (default 100 MiB).
-    pub max_size: Option<u64>,
-    /// Rotated files kept (`FILE.1` … `FILE.N`, default 5).
-    pub keep: Option<usize>,
-}
 
 /// Who made a request and how, as far as the server could tell.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

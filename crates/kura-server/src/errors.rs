@@ -3,6 +3,7 @@
 //! Every match here is exhaustive (no `_ =>`), so a new error variant forces a decision about the code
 //! and status a client sees. Internal details (paths, database messages) are logged, never sent.
 
+use crate::base::limits::{BodyLimitError, MAX_WHOLE_BODY};
 use kura_store::StoreError;
 use s3s::{S3Error, S3ErrorCode};
 
@@ -198,5 +199,19 @@ mod tests {
         assert_eq!(err.code(), &S3ErrorCode::Custom("XKuraStorageFull".into()));
         assert_eq!(err.status_code(), Some(http::StatusCode::INSUFFICIENT_STORAGE));
         assert!(err.message().is_some_and(|m| m.contains("without a restart")));
+    }
+}
+
+/// A body refused from its headers: 400 MaxMessageLengthExceeded, or 411 MissingContentLength.
+pub fn body_limit_error(err: BodyLimitError<'_>) -> S3Error {
+    match err {
+        BodyLimitError::TooLarge { op } => s3err(
+            S3ErrorCode::MaxMessageLengthExceeded,
+            format!("Your request was too big: the body of {op} may be at most {MAX_WHOLE_BODY} bytes (20 MiB)."),
+        ),
+        BodyLimitError::NoLength { op } => s3err(
+            S3ErrorCode::MissingContentLength,
+            format!("{op} needs a Content-Length header (its body is read whole, at most {MAX_WHOLE_BODY} bytes)."),
+        ),
     }
 }

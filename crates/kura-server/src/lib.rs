@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod base;
 pub mod config;
 pub mod errors;
 pub mod http;
@@ -22,7 +23,9 @@ pub mod sts;
 pub mod tickets;
 pub mod trace;
 
-use auth::{Credentials, KuraAccess, KuraAuth};
+use auth::KuraAuth;
+use authz::KuraAccess;
+use base::credentials::Credentials;
 use config::Config;
 use iam::{Iam, IamError};
 use kura_store::file_blobs::FileBlobStore;
@@ -134,8 +137,8 @@ impl Server {
         // after its x-amz-date, though the form is valid until its policy's expiration (as on AWS).
         let mut s3s_config = s3s::config::S3Config::default();
         s3s_config.presigned_url_max_skew_time_secs = u32::MAX;
-        // The access hook refuses larger bodies before s3s reads them (s3::body::check_whole_body).
-        s3s_config.xml_max_body_size = s3::body::MAX_WHOLE_BODY;
+        // The access hook refuses larger bodies before s3s reads them (base::limits::check_whole_body).
+        s3s_config.xml_max_body_size = base::limits::MAX_WHOLE_BODY;
         builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(s3s_config))));
         let listener = tokio::net::TcpListener::bind(options.address)
             .await

@@ -9,8 +9,9 @@ mod simulate;
 mod tickets;
 
 use crate::auth::gate::Verdict;
-use crate::auth::{caller_of, session_token};
-use crate::authz::{ACCOUNT, Access, Authorizer, Caller};
+use crate::authz::{Access, Authorizer, caller_of, session_token};
+use crate::base::account::ACCOUNT;
+use crate::base::caller::Caller;
 use crate::errors::{StoreResultExt, iam_error, s3err};
 use crate::iam::{Iam, IamState, Origin};
 use crate::s3::policy;

@@ -1,7 +1,9 @@
 //! Policy simulation: "may this principal do this action on this resource, and which statement
 //! decides?" — evaluated by the same [`Authorizer`] that serves requests, over the live state.
 
-use crate::authz::{ACCOUNT, Access, Authorizer, Caller};
+use crate::authz::{Access, Authorizer};
+use crate::base::account::ACCOUNT;
+use crate::base::caller::Caller;
 use crate::errors::{StoreResultExt, s3err};
 use crate::iam::IamState;
 use kura_policy::{Context, Outcome};

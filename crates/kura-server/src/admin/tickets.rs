@@ -1,11 +1,13 @@
 //! Issuing, listing and revoking upload tickets (see [`crate::tickets`]).
 
 use super::{json_response, parse_json};
-use crate::authz::{Access, Authorizer, Caller};
+use crate::authz::{Access, Authorizer};
+use crate::base::caller::Caller;
+use crate::base::ticket::{Ticket, TicketMethod};
 use crate::errors::{StoreResultExt, s3err};
 use crate::iam::{Iam, IamState};
 use crate::presign::PostForm;
-use crate::tickets::{Issuer, RECORD, Ticket, TicketMethod, TicketRequest};
+use crate::tickets::{RECORD, TicketRequest};
 use http::StatusCode;
 use kura_policy::Context;
 use kura_store::MetaStore;
@@ -50,11 +52,12 @@ pub(super) async fn create(
         context,
     };
     authz.decide(state, caller, &access)?;
-    let issuer = Issuer::of(caller)
+    let issuer = caller
+        .issuer()
         .ok_or_else(|| s3err(S3ErrorCode::AccessDenied, "only users, roles and root may ask for tickets"))?;
     let principal = caller.arn();
     let limit = config.server.max_tickets_per_principal.unwrap_or(crate::tickets::DEFAULT_MAX_PER_PRINCIPAL);
-    let live = crate::tickets::sweep_expired(meta, crate::identity::unix_now()).await.or_s3()?;
+    let live = crate::tickets::sweep_expired(meta, crate::base::clock::unix_now()).await.or_s3()?;
     let held = live.iter().filter(|t| t.principal == principal).count() as u64;
     if held >= limit {
         let mut e = s3err(
@@ -79,8 +82,8 @@ pub(super) async fn create(
         key_prefix: input.key_prefix.clone(),
         max_size: input.max_size,
         content_type: input.content_type.clone(),
-        created: crate::identity::unix_secs(now),
-        expires: crate::identity::unix_secs(now) + secs,
+        created: crate::base::clock::unix_secs(now),
+        expires: crate::base::clock::unix_secs(now) + secs,
         issuer: Some(issuer),
     };
     let record = serde_json::to_vec(&ticket)
@@ -92,7 +95,7 @@ pub(super) async fn create(
     let region = iam.region();
     let mut reply = json!({
         "id": ticket.id,
-        "expires_at": crate::identity::iso8601(ticket.expires),
+        "expires_at": crate::base::clock::iso8601(ticket.expires),
     });
     match input.method {
         TicketMethod::Get | TicketMethod::Put => {
@@ -142,7 +145,7 @@ pub(super) async fn create(
 
 /// Every live ticket (expired ones are dropped as they are seen).
 pub(super) async fn list(meta: &dyn MetaStore) -> S3Result<S3Response<Body>> {
-    let tickets = crate::tickets::sweep_expired(meta, crate::identity::unix_now()).await.or_s3()?;
+    let tickets = crate::tickets::sweep_expired(meta, crate::base::clock::unix_now()).await.or_s3()?;
     json_response(StatusCode::OK, &json!({ "tickets": tickets }))
 }
 

@@ -18,8 +18,8 @@
 //! The access hook later reads the [`Envelope`]'s verdict from the request's extensions instead of
 //! guessing the authentication type again, and checks that s3s verified the key the gate saw.
 
-use super::context::AuthType;
 use super::sigv4::HostAliases;
+use crate::base::caller::AuthType;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderMap, Method, Uri};
 use kura_sigv4::{ParsedAuth, SigV4Error, SignatureForm};

@@ -1,18 +1,12 @@
-//! Authentication and authorisation of S3 requests.
+//! Authentication of S3 requests: who signed this, and is the signature one kura accepts.
 //!
-//! s3s verifies signatures (SigV4 header, presigned query, POST policy, SigV2) using the secret that
-//! [`KuraAuth`] resolves for an access key (root, or an enabled IAM user of the current
-//! [`crate::iam::IamState`]); [`KuraAccess`] then builds the request's condition keys ([`context`]) and
-//! asks [`crate::authz`] whether the caller may proceed. Deny by default.
+//! The [`gate`] reads each request once before s3s (one mechanism, fresh times, signed `x-amz-*`
+//! headers, the host names); s3s then verifies the signature (SigV4 header, presigned query, POST
+//! policy, SigV2) with the secret that [`KuraAuth`] resolves for an access key (root, an enabled IAM
+//! user, a session, a ticket). What the caller may do is [`crate::authz`]'s question.
 
-mod access;
-pub mod context;
-pub mod credentials;
 pub mod gate;
 pub mod sigv4;
-
-pub use access::{Authenticated, KuraAccess, caller_of, session_token};
-pub use credentials::{Credentials, CredentialsError, RootCredentials, Secret};
 
 use crate::iam::Iam;
 use s3s::auth::{S3Auth, SecretKey};

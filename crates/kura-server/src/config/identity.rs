@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::authz::ACCOUNT;
+use crate::base::account::ACCOUNT;
 
 /// Shortest session AWS allows (seconds).
 pub const MIN_SESSION_SECS: u64 = 900;

@@ -5,11 +5,12 @@
 //! `identity` sections are applied by [`crate::iam`] at start and on every reload; the previous
 //! configuration keeps serving when a new file is rejected.
 
+pub mod audit;
 pub mod identity;
 
 pub use identity::IdentitySection;
 
-use crate::auth::Secret;
+use crate::base::credentials::Secret;
 use kura_policy::Policy;
 use kura_policy::canned::AnonymousMode;
 use serde::Deserialize;
@@ -39,7 +40,7 @@ pub struct Config {
     pub identity: IdentitySection,
     /// The audit log (read at start; changing it needs a restart).
     #[serde(default)]
-    pub audit: crate::audit::AuditConfig,
+    pub audit: audit::AuditConfig,
     /// A reload may apply this file although it declares no user, role or named policy while the running
     /// configuration has some (otherwise such a file is refused as a likely half-written one).
     #[serde(default)]
@@ -250,7 +251,7 @@ impl Config {
         for user in &self.users {
             let at = at_line(text, &format!("access_key: {}", user.access_key));
             let key = &user.access_key;
-            crate::auth::credentials::validate_access_key(key).map_err(|e| format!("{at}users.{key}: {e}"))?;
+            crate::base::credentials::validate_access_key(key).map_err(|e| format!("{at}users.{key}: {e}"))?;
             if self.user_secrets.contains_key(key) {
                 return Err(format!("{at}users.{key}: this access key is listed twice"));
             }
@@ -262,7 +263,7 @@ impl Config {
                     .to_owned(),
                 _ => return Err(format!("{at}users.{key}: give exactly one of secret_key and secret_key_file")),
             };
-            crate::auth::credentials::validate_secret_key(&secret)
+            crate::base::credentials::validate_secret_key(&secret)
                 .map_err(|e| format!("{at}users.{key}.secret_key: {e}"))?;
             for p in &user.policies {
                 if kura_policy::canned::get(p).is_none() && !self.parsed_policies.contains_key(p) {
@@ -281,7 +282,7 @@ impl Config {
         for bucket in &self.buckets {
             let name = &bucket.name;
             let at = at_line(text, &format!("name: {name}"));
-            crate::s3::bucket::validate_bucket_name(name).map_err(|e| format!("{at}buckets.{name}.name: {e}"))?;
+            crate::base::names::validate_bucket_name(name).map_err(|e| format!("{at}buckets.{name}.name: {e}"))?;
             if self.bucket_policies.contains_key(name) {
                 return Err(format!("{at}buckets.{name}: this bucket is listed twice"));
             }
@@ -303,7 +304,7 @@ impl Config {
                 }
                 (Some(value), None) => {
                     let policy = Policy::from_value(value.clone())
-                        .and_then(|p| crate::authz::check_bucket_policy(name, &p).map(|()| p))
+                        .and_then(|p| p.validate_bucket_policy(name).map(|()| p))
                         .map_err(|e| format!("{at}buckets.{name}.policy: {e}"))?;
                     Some(policy)
                 }

@@ -33,7 +33,7 @@ pub async fn respond(iam: &Iam, method: &Method, headers: &HeaderMap, slot: &Aud
             ),
         );
     };
-    let now = crate::identity::unix_now();
+    let now = crate::base::clock::unix_now();
     match iam.snapshot().identity.pod_credentials(token, now).await {
         Ok((issued, token)) => {
             slot.fill(|f| f.caller = crate::sts::issued_attribution(&issued, "pod-identity"));
@@ -43,8 +43,8 @@ pub async fn respond(iam: &Iam, method: &Method, headers: &HeaderMap, slot: &Aud
                 "AccessKeyId": c.access_key,
                 "SecretAccessKey": c.secret_key.expose(),
                 "Token": c.session_token,
-                "Expiration": crate::identity::iso8601(c.expires),
-                "AccountId": crate::authz::ACCOUNT,
+                "Expiration": crate::base::clock::iso8601(c.expires),
+                "AccountId": crate::base::account::ACCOUNT,
             });
             json(StatusCode::OK, body.to_string())
         }

@@ -218,7 +218,7 @@ impl Dispatch {
         } else {
             req.map(s3s::Body::from)
         };
-        req.extensions_mut().insert(crate::auth::context::RemoteAddr(peer));
+        req.extensions_mut().insert(crate::authz::context::RemoteAddr(peer));
         req.extensions_mut().insert(slot.clone());
         req.extensions_mut().insert(envelope.verdict());
         if let Some(parsed) = envelope.sigv4() {

@@ -9,7 +9,7 @@ mod state;
 
 pub use state::{IamState, NamedPolicy, Origin, POLICY_RECORD, StoredUser, USER_RECORD, User, reads_existing_tags};
 
-use crate::auth::Credentials;
+use crate::base::credentials::Credentials;
 use crate::config::Config;
 use crate::identity::Identity;
 use crate::identity::session::Keyring;
@@ -133,7 +133,7 @@ impl Iam {
                 None => {
                     let info = BucketInfo {
                         name: bucket.name.clone(),
-                        created_ms: crate::s3::meta::now_ms(),
+                        created_ms: crate::base::clock::now_ms(),
                         region: self.region.clone(),
                         settings: Default::default(),
                     };
@@ -168,7 +168,7 @@ impl Iam {
         enabled: Option<bool>,
         policies: Option<Vec<String>>,
     ) -> Result<Option<String>, IamError> {
-        crate::auth::credentials::validate_access_key(access_key).map_err(IamError::Invalid)?;
+        crate::base::credentials::validate_access_key(access_key).map_err(IamError::Invalid)?;
         let _guard = self.changes.lock().await;
         let state = self.snapshot();
         if access_key == state.root.access_key {
@@ -179,7 +179,7 @@ impl Iam {
             return Err(IamError::NotManaged(format!("user {access_key:?}"), "the configuration file"));
         }
         if let Some(s) = &secret_key {
-            crate::auth::credentials::validate_secret_key(s).map_err(IamError::Invalid)?;
+            crate::base::credentials::validate_secret_key(s).map_err(IamError::Invalid)?;
         }
         if let Some(list) = &policies {
             for p in list {
@@ -189,7 +189,7 @@ impl Iam {
             }
         }
         let generated = match (&secret_key, existing) {
-            (None, None) => Some(crate::auth::credentials::generate().secret_key.expose().to_owned()),
+            (None, None) => Some(crate::base::credentials::generate().secret_key.expose().to_owned()),
             _ => None,
         };
         let stored = StoredUser {

@@ -2,7 +2,7 @@
 //! trusted proxies. A new snapshot is built whole (from the config file plus what the admin API stored)
 //! and swapped in; requests in flight keep the one they started with.
 
-use crate::auth::{Credentials, Secret};
+use crate::base::credentials::{Credentials, Secret};
 use crate::config::Config;
 use crate::identity::Identity;
 use kura_policy::Policy;

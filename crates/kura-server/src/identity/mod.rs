@@ -12,11 +12,13 @@
 pub mod oidc;
 pub mod session;
 
-use crate::authz::{ACCOUNT, Caller};
+use crate::base::account::{ACCOUNT, role_arn, role_id};
+use crate::base::caller::Caller;
+use crate::base::claims::{SessionClaims, SessionKind};
 use crate::config::identity::{IdentitySection, MIN_SESSION_SECS, PodIdentityConfig, valid_role_name};
 use kura_policy::{Context, NamedPolicy, Policy, PolicySet, Principal, Request};
 use oidc::{Providers, VerifiedToken};
-use session::{IssuedCredentials, Keyring, SessionClaims, SessionKind};
+use session::{IssuedCredentials, Keyring};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -86,16 +88,6 @@ pub struct Role {
     pub max_session_secs: u64,
 }
 
-/// Seconds since the Unix epoch for a time (0 before it): the clock of sessions and tickets.
-pub fn unix_secs(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Now, in Unix seconds.
-pub fn unix_now() -> u64 {
-    unix_secs(std::time::SystemTime::now())
-}
-
 /// Logs a session kura issued (the audit log, when configured, records it too).
 pub fn log_issued(action: &str, issued: &Issued, token: &oidc::VerifiedToken) {
     tracing::info!(
@@ -108,40 +100,6 @@ pub fn log_issued(action: &str, issued: &Issued, token: &oidc::VerifiedToken) {
         access_key = %issued.credentials.access_key,
         "session issued"
     );
-}
-
-/// Unix seconds as ISO 8601 UTC (`2026-11-24T10:00:00Z`), as STS prints times.
-pub fn iso8601(secs: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// `arn:aws:sts::000000000000:assumed-role/ROLE/SESSION`.
-pub fn assumed_role_arn(role: &str, session: &str) -> String {
-    format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{session}")
-}
-
-/// `arn:aws:iam::000000000000:role/NAME`.
-pub fn role_arn(name: &str) -> String {
-    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
-}
-
-/// `AROA` + 17 characters derived from the role name (stable across replicas and restarts).
-pub fn role_id(name: &str) -> String {
-    use sha2::Digest as _;
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let digest = sha2::Sha256::digest(name.as_bytes());
-    let tail: String = digest.iter().take(17).map(|b| CHARS[usize::from(b % 32)] as char).collect();
-    format!("AROA{tail}")
 }
 
 /// The identity configuration in force: keys, providers, roles, associations.
@@ -511,13 +469,5 @@ mod tests {
             .collect();
         let big = format!(r#"{{"Statement":[{}]}}"#, many.join(","));
         assert_eq!(session_policy(Some(&big)), Err(IdentityError::PackedPolicyTooLarge));
-    }
-
-    #[test]
-    fn role_ids_are_stable_and_aws_shaped() {
-        assert_eq!(role_id("ci"), role_id("ci"));
-        assert_ne!(role_id("ci"), role_id("cd"));
-        assert_eq!(role_id("ci").len(), 21);
-        assert!(role_id("ci").starts_with("AROA"));
     }
 }

@@ -13,13 +13,12 @@
 //! verify. Add a new key at the end on every replica first, then move it to the top.
 
 use super::IdentityError;
-use crate::auth::Secret;
+pub use crate::base::claims::{SessionClaims, SessionKind};
+use crate::base::credentials::Secret;
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rand::Rng as _;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Base32 alphabet of key ids and access key ids (as AWS's).
@@ -32,46 +31,6 @@ pub const TICKET_KEY_PREFIX: &str = "KURT";
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// File name of the generated key file inside the data directory.
 pub const SESSION_KEYS_FILE: &str = "session-keys";
-
-/// How a session was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SessionKind {
-    /// `AssumeRoleWithWebIdentity`.
-    WebIdentity,
-    /// `AssumeRole`, signed by a user or another session.
-    AssumeRole,
-    /// `/kura/v1/credentials` (EKS Pod Identity protocol).
-    PodIdentity,
-}
-
-/// What a session token carries: everything needed to authorise its requests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionClaims {
-    /// The temporary access key id this token belongs to.
-    pub access_key: String,
-    /// The assumed role's name.
-    pub role: String,
-    /// The role session name.
-    pub session: String,
-    /// How it was obtained.
-    pub kind: SessionKind,
-    /// Issue time (Unix seconds).
-    pub issued: u64,
-    /// Expiry (Unix seconds).
-    pub expires: u64,
-    /// Inline session policy (JSON): permissions are the role's ∩ this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
-    /// Policy variables and condition keys of the session (`jwt:sub`, `k8s:namespace`, …).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub vars: BTreeMap<String, String>,
-    /// Session tags (`aws:PrincipalTag/KEY`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
-    /// Who obtained it: the token's `iss`/`sub`, or the ARN of the caller of `AssumeRole` (audit).
-    pub source: String,
-}
 
 /// Temporary credentials as STS returns them (`Debug` hides the secret and the token).
 #[derive(Clone)]
@@ -121,7 +80,7 @@ impl Keyring {
             Ok(text) => Self::parse(&text).map_err(|e| IdentityError::Keys(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let line = Self::new_key_line();
-                crate::auth::credentials::write_private(path, &line).map_err(io)?;
+                crate::base::credentials::write_private(path, &line).map_err(io)?;
                 Self::parse(&line).map_err(IdentityError::Keys)
             }
             Err(e) => Err(io(e)),
@@ -264,6 +223,7 @@ pub enum SessionError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn claims(expires: u64) -> SessionClaims {
         SessionClaims {

@@ -2,29 +2,13 @@
 //! GetBucketVersioning.
 
 use super::KuraS3;
-use super::meta::{now_ms, owner, timestamp};
+use super::meta::{owner, timestamp};
+use crate::base::clock::now_ms;
+use crate::base::names::RESERVED_BUCKET;
 use crate::errors::{StoreResultExt, s3err, store_error};
 use kura_store::{BucketInfo, StoreError};
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
-
-/// The bucket name that would shadow kura's own endpoints under `/kura/`.
-pub const RESERVED_BUCKET: &str = "kura";
-
-/// Checks a bucket name against S3's naming rules and kura's reserved name (for names that do not
-/// come through s3s, such as the config file's).
-pub fn validate_bucket_name(name: &str) -> Result<(), String> {
-    if name == RESERVED_BUCKET {
-        return Err("the bucket name \"kura\" is reserved for kura's own endpoints (/kura/...)".into());
-    }
-    if !s3s::path::check_bucket_name(name) {
-        return Err(format!(
-            "{name:?} is not a valid bucket name: 3-63 characters of a-z, 0-9, '.' and '-', starting and ending \
-             with a letter or digit"
-        ));
-    }
-    Ok(())
-}
 
 /// Fails with NoSuchBucket unless the bucket exists.
 pub(super) async fn require_bucket(s3: &KuraS3, bucket: &str) -> S3Result<BucketInfo> {

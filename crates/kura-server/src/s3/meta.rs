@@ -1,5 +1,6 @@
 //! Conversions between S3 wire types (s3s DTOs) and stored records: times, ETags, headers, tags.
 
+use crate::base::clock::now_ms;
 use crate::errors::s3err;
 use kura_store::{Checksums, ObjectHeaders, ObjectMeta, Tags};
 use s3s::dto::{ETag, Timestamp, TimestampFormat};
@@ -7,12 +8,6 @@ use s3s::{S3ErrorCode, S3Result};
 
 /// The id kura reports as every object's and bucket's owner (single-tenant store).
 pub const OWNER_ID: &str = "kura";
-
-/// Now, in ms since the epoch.
-pub fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
 
 /// ms since the epoch → wire timestamp.
 pub fn timestamp(ms: i64) -> Timestamp {

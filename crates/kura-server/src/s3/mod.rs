@@ -32,7 +32,7 @@ pub struct KuraS3 {
     /// The region this server answers for (GetBucketLocation, default LocationConstraint).
     pub region: String,
     /// Per-item authorisation inside multi-object operations (DeleteObjects); `None` allows all.
-    pub access: Option<crate::auth::KuraAccess>,
+    pub access: Option<crate::authz::KuraAccess>,
 }
 
 impl KuraS3 {

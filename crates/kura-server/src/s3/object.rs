@@ -151,7 +151,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
             slot.fill(|f| f.key = Some(input.key.clone()));
         }
         access
-            .decide_object(extensions.get::<crate::auth::Authenticated>(), "s3:PutObject", &bucket, &input.key)
+            .decide_object(extensions.get::<crate::authz::Authenticated>(), "s3:PutObject", &bucket, &input.key)
             .await?;
     }
     let object_headers = object_headers_from!(input);
@@ -370,7 +370,7 @@ pub(super) async fn delete_objects(
     s3: &KuraS3,
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let who = req.extensions.get::<crate::auth::Authenticated>().cloned();
+    let who = req.extensions.get::<crate::authz::Authenticated>().cloned();
     let input = req.input;
     let bucket = require_bucket(s3, &input.bucket).await?;
     let objects = input.delete.objects;
@@ -455,7 +455,7 @@ pub(super) use copy_source_conditions;
 /// are 412).
 pub(super) async fn read_copy_source(
     s3: &KuraS3,
-    who: Option<&crate::auth::Authenticated>,
+    who: Option<&crate::authz::Authenticated>,
     source: &CopySource,
     conditions: Preconditions<'_>,
 ) -> S3Result<ObjectMeta> {
@@ -529,7 +529,7 @@ pub(super) async fn copy_object(
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let (src_bucket, src_key, _) = copy_source(&input.copy_source)?;
     require_bucket(s3, &input.bucket).await?;
-    let who = req.extensions.get::<crate::auth::Authenticated>();
+    let who = req.extensions.get::<crate::authz::Authenticated>();
     let source = read_copy_source(s3, who, &input.copy_source, copy_source_conditions!(input)).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
     let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;

@@ -18,8 +18,7 @@ pub fn accept_bucket_policy(bucket: &str, text: &str, settings: &BucketSettings)
         return Err(s3err(S3ErrorCode::MalformedPolicy, "Policies must be no more than 20 KiB."));
     }
     let policy = kura_policy::Policy::parse(text).map_err(|e| s3err(S3ErrorCode::MalformedPolicy, e.to_string()))?;
-    crate::authz::check_bucket_policy(bucket, &policy)
-        .map_err(|e| s3err(S3ErrorCode::MalformedPolicy, e.to_string()))?;
+    policy.validate_bucket_policy(bucket).map_err(|e| s3err(S3ErrorCode::MalformedPolicy, e.to_string()))?;
     if settings.public_access_block.is_some_and(|b| b.block_public_policy) && policy.is_public() {
         return Err(s3err(
             S3ErrorCode::AccessDenied,

@@ -4,14 +4,14 @@
 //!
 //! Signed requests are verified here with kura-sigv4 (s3s knows only S3), against the received host
 //! and kura's other names, and temporary credentials are checked against their session token exactly
-//! as S3 requests are ([`crate::auth::caller_of`]).
+//! as S3 requests are ([`crate::authz::caller_of`]).
 
 pub mod error;
 pub mod xml;
 
 use crate::audit::{Attribution, AuditSlot};
-use crate::auth::{caller_of, session_token};
-use crate::authz::{Access, Authorizer, Caller};
+use crate::authz::{Access, Authorizer, caller_of, session_token};
+use crate::base::caller::Caller;
 use crate::iam::{Iam, IamState};
 use crate::identity::{IdentityError, SessionRequest};
 use bytes::Bytes;
@@ -82,7 +82,7 @@ impl Sts {
         let action = params.get("Action").map(String::as_str).unwrap_or_default();
         slot.fill(|f| f.operation = Some(action.to_owned()));
         let state = self.iam.snapshot();
-        let now = crate::identity::unix_now();
+        let now = crate::base::clock::unix_now();
         let result = match action {
             "AssumeRoleWithWebIdentity" => {
                 let token = required(&params, "WebIdentityToken")?;
@@ -129,7 +129,7 @@ impl Sts {
                     "<Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account>",
                     xml::escape(&caller.arn()),
                     xml::escape(principal.userid.as_deref().unwrap_or_default()),
-                    crate::authz::ACCOUNT
+                    crate::base::account::ACCOUNT
                 )
             }
             "" => {

@@ -1,6 +1,8 @@
 //! STS response documents (the AWS Query protocol's XML), written by hand: they are few and fixed.
 
-use crate::identity::{Issued, assumed_role_arn, iso8601};
+use crate::base::account::assumed_role_arn;
+use crate::base::clock::iso8601;
+use crate::identity::Issued;
 
 /// The STS XML namespace.
 pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use kura_server::auth::{RootCredentials, credentials::RootSource};
+use kura_server::base::credentials::{RootCredentials, RootSource};
 use kura_server::config::Config;
 use kura_server::{Server, ServerOptions};
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! The condition keys of one request: the global `aws:*` keys, and the `s3:*` keys AWS defines for the
 //! operation, read from the request's headers and query. Policies and policy variables see these.
 
-use crate::authz::Caller;
+use crate::base::caller::{AuthType, Caller};
 use http::{HeaderMap, Uri};
 use kura_policy::Context;
 use std::net::{IpAddr, SocketAddr};
@@ -10,41 +10,6 @@ use time::OffsetDateTime;
 /// The TCP peer of a request, put into the request's extensions by the listener.
 #[derive(Debug, Clone, Copy)]
 pub struct RemoteAddr(pub SocketAddr);
-
-/// How a request proved who it is (`s3:authType` / `s3:signatureversion`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthType {
-    /// Signed `Authorization` header.
-    Header,
-    /// Presigned URL (signature in the query).
-    Presigned,
-    /// Browser POST upload with a signed policy.
-    Post,
-    /// Unsigned.
-    Anonymous,
-}
-
-impl AuthType {
-    /// How the audit log names it.
-    pub fn audit_name(self) -> &'static str {
-        match self {
-            AuthType::Header => "header",
-            AuthType::Presigned => "presigned",
-            AuthType::Post => "post",
-            AuthType::Anonymous => "anonymous",
-        }
-    }
-
-    /// The `s3:authType` value.
-    pub fn s3_auth_type(self) -> Option<&'static str> {
-        match self {
-            AuthType::Header => Some("REST-HEADER"),
-            AuthType::Presigned => Some("REST-QUERY-STRING"),
-            AuthType::Post => Some("POST"),
-            AuthType::Anonymous => None,
-        }
-    }
-}
 
 /// What the context builder needs to know about the request.
 pub struct RequestFacts<'a> {

@@ -7,121 +7,13 @@
 //!
 //! **Invariant**: deny by default. Root is the only caller no policy applies to.
 
+use crate::base::caller::Caller;
 use crate::iam::IamState;
-use crate::identity::session::SessionClaims;
-use kura_policy::{Context, Decision, NamedPolicy, Outcome, Policy, PolicySet, Principal, Request};
+use kura_policy::{Context, Decision, NamedPolicy, Outcome, Policy, PolicySet, Request};
 use kura_store::BucketSettings;
 use s3s::{S3Error, S3ErrorCode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-
-/// The account id kura reports in every ARN (there is one account per kura).
-pub const ACCOUNT: &str = "000000000000";
-
-/// Who is making a request, once its signature has been verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    /// The root user.
-    Root {
-        /// Its access key.
-        access_key: String,
-    },
-    /// An IAM user (name = access key).
-    User {
-        /// Its access key.
-        access_key: String,
-    },
-    /// A role session (temporary credentials whose session token was verified).
-    Session {
-        /// Its temporary access key.
-        access_key: String,
-        /// What its token says (role, session name, variables, tags, session policy).
-        claims: Arc<SessionClaims>,
-    },
-    /// A request signed with an upload ticket's key: authorised by the ticket's own limits, never by
-    /// policies.
-    Ticket {
-        /// The ticket.
-        ticket: Arc<crate::tickets::Ticket>,
-    },
-    /// An unsigned request.
-    Anonymous,
-}
-
-impl Caller {
-    /// The caller's ARN, as AWS would print it.
-    pub fn arn(&self) -> String {
-        match self {
-            Caller::Root { .. } => format!("arn:aws:iam::{ACCOUNT}:root"),
-            Caller::User { access_key } => format!("arn:aws:iam::{ACCOUNT}:user/{access_key}"),
-            Caller::Session { claims, .. } => crate::identity::assumed_role_arn(&claims.role, &claims.session),
-            Caller::Ticket { ticket } => ticket.principal.clone(),
-            Caller::Anonymous => "anonymous".to_owned(),
-        }
-    }
-
-    /// The access key the request was signed with, if any.
-    pub fn access_key(&self) -> Option<&str> {
-        match self {
-            Caller::Root { access_key } | Caller::User { access_key } | Caller::Session { access_key, .. } => {
-                Some(access_key)
-            }
-            Caller::Ticket { ticket } => Some(&ticket.id),
-            Caller::Anonymous => None,
-        }
-    }
-
-    /// The principal as the policy engine sees it.
-    pub fn principal(&self) -> Principal {
-        match self {
-            Caller::Root { .. } => Principal::root(ACCOUNT),
-            Caller::User { access_key } => Principal::user(ACCOUNT, access_key),
-            Caller::Session { claims, .. } => {
-                let mut p = Principal::assumed_role(ACCOUNT, &claims.role, &claims.session);
-                p.userid = Some(format!("{}:{}", crate::identity::role_id(&claims.role), claims.session));
-                p
-            }
-            // Tickets are never evaluated against policies; should one be, it has no more rights than
-            // an unsigned request.
-            Caller::Ticket { .. } | Caller::Anonymous => Principal::anonymous(),
-        }
-    }
-
-    /// Adds the principal's global condition keys (`aws:username`, `aws:userid`, `aws:PrincipalType`,
-    /// `aws:PrincipalArn`, `aws:PrincipalAccount`).
-    pub fn fill_context(&self, cx: &mut Context) {
-        match self {
-            Caller::Root { .. } => {
-                cx.insert("aws:PrincipalType", "Account");
-                cx.insert("aws:userid", ACCOUNT);
-            }
-            Caller::User { access_key } => {
-                cx.insert("aws:PrincipalType", "User");
-                cx.insert("aws:username", access_key.as_str());
-                cx.insert("aws:userid", access_key.as_str());
-            }
-            Caller::Session { claims, .. } => {
-                cx.insert("aws:PrincipalType", "AssumedRole");
-                cx.insert("aws:userid", format!("{}:{}", crate::identity::role_id(&claims.role), claims.session));
-                cx.insert("aws:TokenIssueTime", crate::identity::iso8601(claims.issued));
-                // `${jwt:sub}`, `${k8s:namespace}`, … and the session tags.
-                for (key, value) in &claims.vars {
-                    cx.insert(key, value.as_str());
-                }
-                for (key, value) in &claims.tags {
-                    cx.insert(&format!("aws:PrincipalTag/{key}"), value.as_str());
-                }
-            }
-            Caller::Ticket { .. } | Caller::Anonymous => {
-                cx.insert("aws:PrincipalType", "Anonymous");
-                cx.insert("aws:userid", "anonymous");
-                return;
-            }
-        }
-        cx.insert("aws:PrincipalArn", self.arn());
-        cx.insert("aws:PrincipalAccount", ACCOUNT);
-    }
-}
 
 /// A bucket policy parsed once and kept while its text is unchanged.
 struct ParsedBucketPolicy {

@@ -1,8 +1,11 @@
 //! The authorisation hook s3s calls after the signature check, before the operation runs.
 
-use super::context::{self, AuthType, RemoteAddr, RequestFacts};
+use super::context::{self, RemoteAddr, RequestFacts};
+use super::decide::{Access, Authorizer};
 use crate::audit::{Attribution, AuditSlot};
-use crate::authz::{Access, Authorizer, Caller};
+use crate::auth::gate::Verdict;
+use crate::base::caller::{AuthType, Caller};
+use crate::base::limits::check_whole_body;
 use crate::errors::StoreResultExt;
 use crate::iam::{Iam, IamState};
 use crate::identity::session::{Keyring, SessionError};
@@ -146,9 +149,9 @@ impl KuraAccess {
             });
         }
         let stored = self.meta.get_record(crate::tickets::RECORD, access_key).await.or_s3()?;
-        let ticket: crate::tickets::Ticket = stored
+        let ticket: crate::base::ticket::Ticket = stored
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| denied(crate::tickets::TicketDenied::Unknown(access_key.to_owned()).to_string()))?;
+            .ok_or_else(|| denied(crate::base::ticket::TicketDenied::Unknown(access_key.to_owned()).to_string()))?;
         let ticket = Arc::new(ticket);
         let caller = Caller::Ticket { ticket: ticket.clone() };
         if let Some(slot) = cx.extensions_mut().get::<AuditSlot>() {
@@ -159,7 +162,7 @@ impl KuraAccess {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let now = crate::identity::unix_now();
+        let now = crate::base::clock::unix_now();
         ticket.check(&op, bucket.as_deref(), key.as_deref(), length, now).map_err(|e| denied(e.to_string()))?;
         if let Some(required) = ticket.content_type.as_deref().filter(|_| op == "PutObject") {
             let sent = cx.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -186,7 +189,7 @@ impl KuraAccess {
     async fn decide_ticket(
         &self,
         state: &IamState,
-        (ticket, issuer): (&crate::tickets::Ticket, Option<&Caller>),
+        (ticket, issuer): (&crate::base::ticket::Ticket, Option<&Caller>),
         (bucket, key): (&str, &str),
         context: &Context,
     ) -> S3Result<()> {
@@ -206,14 +209,14 @@ impl KuraAccess {
 }
 
 /// The caller a ticket's use is authorised as (`None`: root), or why the ticket is dead.
-fn ticket_issuer(state: &IamState, ticket: &crate::tickets::Ticket) -> S3Result<Option<Caller>> {
-    use crate::tickets::TicketDenied;
+fn ticket_issuer(state: &IamState, ticket: &crate::base::ticket::Ticket) -> S3Result<Option<Caller>> {
+    use crate::base::ticket::TicketDenied;
     let issuer = ticket.issuer.as_ref().ok_or_else(|| TicketDenied::IssuerGone {
         id: ticket.id.clone(),
         why: "it was issued before kura recorded issuers: ask for a new one".into(),
     });
     issuer
-        .and_then(|i| i.caller(state, &ticket.id))
+        .and_then(|i| crate::tickets::issuer_caller(i, state, &ticket.id))
         .map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.to_string()))
 }
 
@@ -250,7 +253,7 @@ pub fn caller_of(
     }
     if Keyring::is_temporary(k) {
         let token = token.ok_or(SessionError::Missing)?;
-        let now = crate::identity::unix_now();
+        let now = crate::base::clock::unix_now();
         let claims = state.identity.keyring.open(k, token, now)?;
         return Ok(Caller::Session { access_key: k.to_owned(), claims: Arc::new(claims) });
     }
@@ -283,10 +286,10 @@ fn bucket_and_key(path: &S3Path) -> (Option<String>, Option<String>) {
 impl S3Access for KuraAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let verified = cx.credentials().map(|c| c.access_key.clone());
-        let auth_type = super::gate::Verdict::confirm(cx.extensions_mut(), verified.as_deref())
-            .map_err(|e| crate::errors::gate_error(&e))?;
+        let auth_type =
+            Verdict::confirm(cx.extensions_mut(), verified.as_deref()).map_err(|e| crate::errors::gate_error(&e))?;
         // s3s reads these bodies whole right after this hook; refuse an oversized one before it does.
-        crate::s3::body::check_whole_body(cx.s3_op().name(), cx.headers())?;
+        check_whole_body(cx.s3_op().name(), cx.headers()).map_err(crate::errors::body_limit_error)?;
         if let Some(key) = cx.credentials().map(|c| c.access_key.clone()).filter(|k| Keyring::is_ticket(k)) {
             return self.check_ticket(cx, &key, auth_type).await;
         }

@@ -1,4 +1,4 @@
-//! Access key pairs, and the root pair: from the environment, or generated on first start and kept
+//! Access key pairs and secrets that never print themselves, and the root pair: from the environment, or generated on first start and kept
 //! in the data directory (mode 0600).
 
 use rand::Rng;
