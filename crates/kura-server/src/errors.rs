@@ -4,6 +4,7 @@
 //! and status a client sees. Internal details (paths, database messages) are logged, never sent.
 
 use crate::base::limits::{BodyLimitError, MAX_WHOLE_BODY};
+use crate::buckets::SettingsError;
 use kura_store::StoreError;
 use s3s::{S3Error, S3ErrorCode};
 
@@ -213,5 +214,19 @@ pub fn body_limit_error(err: BodyLimitError<'_>) -> S3Error {
             S3ErrorCode::MissingContentLength,
             format!("{op} needs a Content-Length header (its body is read whole, at most {MAX_WHOLE_BODY} bytes)."),
         ),
+    }
+}
+
+/// A bucket setting refused or not found, as S3 answers it.
+pub fn bucket_settings_error(err: SettingsError) -> S3Error {
+    match err {
+        SettingsError::PolicyTooLarge => s3err(S3ErrorCode::MalformedPolicy, "Policies must be no more than 20 KiB."),
+        SettingsError::MalformedPolicy(why) => s3err(S3ErrorCode::MalformedPolicy, why),
+        SettingsError::PublicPolicyBlocked => s3err(
+            S3ErrorCode::AccessDenied,
+            "Access Denied: the bucket's public access block (BlockPublicPolicy) refuses a public bucket policy. \
+             Restrict the Principal or add a condition such as aws:SourceIp, or change the public access block.",
+        ),
+        SettingsError::Store(e) => store_error(e),
     }
 }

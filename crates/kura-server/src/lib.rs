@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod base;
+pub mod buckets;
 pub mod config;
 pub mod errors;
 pub mod http;
@@ -120,6 +121,7 @@ impl Server {
         let keyring = identity::session::Keyring::load_or_create(
             &keys_file.unwrap_or_else(|| data.join(identity::session::SESSION_KEYS_FILE)),
         )?;
+        buckets::apply_config(meta.as_ref(), &options.config, &options.region).await?;
         let iam =
             Iam::open(options.root, options.config, Arc::new(keyring), meta.clone(), options.region.clone()).await?;
         let authz = Arc::new(authz::Authorizer::default());
@@ -164,6 +166,11 @@ impl Server {
     /// The live IAM state (for configuration reloads).
     pub fn iam(&self) -> Arc<Iam> {
         self.iam.clone()
+    }
+
+    /// The metadata store (for configuration reloads, which apply the `buckets:` section).
+    pub fn meta(&self) -> Arc<dyn MetaStore> {
+        self.meta.clone()
     }
 
     /// The address actually bound.

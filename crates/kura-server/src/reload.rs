@@ -7,6 +7,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::iam::Iam;
+use kura_store::MetaStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,9 @@ use std::time::Duration;
 /// How often the file is compared with what was last applied.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Watches `path` until the task is dropped, applying each new good version to `iam`.
-pub async fn watch(iam: Arc<Iam>, path: PathBuf, poll: Duration) {
+/// Watches `path` until the task is dropped, applying each new good version to `iam` and to the
+/// buckets in `meta`.
+pub async fn watch(iam: Arc<Iam>, meta: Arc<dyn MetaStore>, path: PathBuf, poll: Duration) {
     let mut last = std::fs::read(&path).ok();
     let mut hangup = hangup_signal();
     let mut tick = tokio::time::interval(poll);
@@ -31,12 +33,12 @@ pub async fn watch(iam: Arc<Iam>, path: PathBuf, poll: Duration) {
         }
         last = current.as_ref().ok().cloned();
         let why = if forced { "SIGHUP" } else { "the file changed" };
-        reload(&iam, &path, current, why).await;
+        reload(&iam, meta.as_ref(), &path, current, why).await;
     }
 }
 
 /// Validates the file's new contents and applies them, or logs why not.
-async fn reload(iam: &Iam, path: &Path, contents: std::io::Result<Vec<u8>>, why: &str) {
+async fn reload(iam: &Iam, meta: &dyn MetaStore, path: &Path, contents: std::io::Result<Vec<u8>>, why: &str) {
     let parsed = contents.map_err(|source| ConfigError::Read { path: path.to_owned(), source }).and_then(|bytes| {
         let text = String::from_utf8(bytes).map_err(|_| ConfigError::Invalid {
             path: path.to_owned(),
@@ -60,8 +62,15 @@ async fn reload(iam: &Iam, path: &Path, contents: std::io::Result<Vec<u8>>, why:
         );
         return;
     }
+    let buckets = match crate::buckets::apply_config(meta, &config, iam.region()).await {
+        Ok(()) => config.buckets.len(),
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %e, "the configuration's buckets could not be applied");
+            return;
+        }
+    };
     match iam.apply_config(config).await {
-        Ok(()) => tracing::info!(file = %path.display(), "configuration reloaded ({why})"),
+        Ok(()) => tracing::info!(file = %path.display(), buckets, "configuration reloaded ({why})"),
         Err(e) => tracing::error!(file = %path.display(), error = %e, "configuration could not be applied"),
     }
 }

@@ -12,9 +12,9 @@ use crate::auth::gate::Verdict;
 use crate::authz::{Access, Authorizer, caller_of, session_token};
 use crate::base::account::ACCOUNT;
 use crate::base::caller::Caller;
-use crate::errors::{StoreResultExt, iam_error, s3err};
+use crate::buckets;
+use crate::errors::{StoreResultExt, bucket_settings_error, iam_error, s3err};
 use crate::iam::{Iam, IamState, Origin};
-use crate::s3::policy;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use kura_policy::Context;
@@ -317,7 +317,8 @@ impl AdminApi {
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::GetBucketPolicy(b) => {
-                let text = policy::settings(meta, b).await?.policy.ok_or_else(|| {
+                let settings = buckets::get(meta, b).await.map_err(bucket_settings_error)?;
+                let text = settings.policy.ok_or_else(|| {
                     s3err(S3ErrorCode::NoSuchBucketPolicy, format!("bucket {b} has no bucket policy"))
                 })?;
                 text_response(StatusCode::OK, text)
@@ -325,20 +326,15 @@ impl AdminApi {
             Endpoint::PutBucketPolicy(b) => {
                 let text = std::str::from_utf8(body)
                     .map_err(|_| s3err(S3ErrorCode::MalformedPolicy, "the policy must be UTF-8 JSON"))?;
-                policy::set_policy(meta, b, Some(text)).await?;
+                buckets::set_policy(meta, b, Some(text)).await.map_err(bucket_settings_error)?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::DeleteBucketPolicy(b) => {
-                policy::set_policy(meta, b, None).await?;
+                buckets::set_policy(meta, b, None).await.map_err(bucket_settings_error)?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::GetAnonymous(b) => {
-                let mode = match &policy::settings(meta, b).await?.policy {
-                    None => Some(AnonymousMode::None),
-                    Some(text) => kura_policy::Policy::parse(text)
-                        .ok()
-                        .and_then(|p| kura_policy::canned::anonymous_mode_of(b, &p)),
-                };
+                let mode = buckets::anonymous_mode(meta, b).await.map_err(bucket_settings_error)?;
                 let mode = mode.map_or_else(|| "custom".to_owned(), |m| m.to_string());
                 json_response(StatusCode::OK, &json!({ "bucket": b, "mode": mode }))
             }
@@ -350,21 +346,20 @@ impl AdminApi {
                         format!("anonymous mode {:?}: use none, download, upload or public", input.mode),
                     )
                 })?;
-                let generated = kura_policy::canned::anonymous_policy(b, mode).map(|p| p.to_json());
-                policy::set_policy(meta, b, generated.as_deref()).await?;
+                buckets::set_anonymous_mode(meta, b, mode).await.map_err(bucket_settings_error)?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::GetPublicAccessBlock(b) => {
-                let block = policy::settings(meta, b).await?.public_access_block;
+                let block = buckets::get(meta, b).await.map_err(bucket_settings_error)?.public_access_block;
                 json_response(StatusCode::OK, &json!({ "bucket": b, "public_access_block": block }))
             }
             Endpoint::PutPublicAccessBlock(b) => {
                 let block: PublicAccessBlock = parse_json(body, false)?;
-                policy::set_public_access_block(meta, b, Some(block)).await?;
+                buckets::set_public_access_block(meta, b, Some(block)).await.map_err(bucket_settings_error)?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::DeletePublicAccessBlock(b) => {
-                policy::set_public_access_block(meta, b, None).await?;
+                buckets::set_public_access_block(meta, b, None).await.map_err(bucket_settings_error)?;
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::ListTickets => tickets::list(meta).await,

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::identity::Identity;
 use crate::identity::session::Keyring;
 use kura_policy::Policy;
-use kura_store::{BucketInfo, MetaStore, PublicAccessBlock, StoreError};
+use kura_store::{MetaStore, StoreError};
 use std::sync::{Arc, RwLock};
 
 /// Failures of IAM changes (admin API, config application).
@@ -59,8 +59,8 @@ impl std::fmt::Debug for Iam {
 }
 
 impl Iam {
-    /// Builds the first snapshot and applies the config's `buckets:` section; `keyring` seals and
-    /// opens session tokens.
+    /// Builds the first snapshot; `keyring` seals and opens session tokens. (The config's `buckets:`
+    /// section is [`crate::buckets::apply_config`]'s.)
     pub async fn open(
         root: Credentials,
         config: Config,
@@ -80,7 +80,6 @@ impl Iam {
             region,
             changes: tokio::sync::Mutex::new(()),
         });
-        iam.apply_buckets(&config).await?;
         Ok(iam)
     }
 
@@ -104,7 +103,6 @@ impl Iam {
         let _guard = self.changes.lock().await;
         let config = Arc::new(config);
         let state = build(self.sources(&config, &self.snapshot()), self.meta.as_ref()).await?;
-        self.apply_buckets(&config).await?;
         *self.config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = config;
         self.swap(state);
         Ok(())
@@ -122,40 +120,6 @@ impl Iam {
         let config = self.config.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let state = build(self.sources(&config, &self.snapshot()), self.meta.as_ref()).await?;
         self.swap(state);
-        Ok(())
-    }
-
-    /// Creates the configured buckets that are missing and applies their declared settings.
-    async fn apply_buckets(&self, config: &Config) -> Result<(), IamError> {
-        for bucket in &config.buckets {
-            let info = match self.meta.get_bucket(&bucket.name).await? {
-                Some(info) => info,
-                None => {
-                    let info = BucketInfo {
-                        name: bucket.name.clone(),
-                        created_ms: crate::base::clock::now_ms(),
-                        region: self.region.clone(),
-                        settings: Default::default(),
-                    };
-                    match self.meta.create_bucket(info.clone()).await {
-                        Ok(()) | Err(StoreError::BucketAlreadyExists(_)) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                    tracing::info!(bucket = %bucket.name, "created bucket from the configuration");
-                    info
-                }
-            };
-            let mut settings = info.settings.clone();
-            if let Some(policy) = config.bucket_policies.get(&bucket.name) {
-                settings.policy = policy.clone();
-            }
-            if let Some(block) = bucket.public_access_block {
-                settings.public_access_block = block.then_some(PublicAccessBlock::ALL);
-            }
-            if settings != info.settings {
-                self.meta.set_bucket_settings(&bucket.name, settings).await?;
-            }
-        }
         Ok(())
     }
 

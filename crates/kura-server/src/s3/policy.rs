@@ -1,65 +1,20 @@
-//! Bucket access settings: Put/Get/DeleteBucketPolicy, GetBucketPolicyStatus and
-//! Put/Get/DeletePublicAccessBlock, with AWS's semantics (a public policy is refused while
-//! BlockPublicPolicy is on).
+//! Bucket access settings on the S3 API: Put/Get/DeleteBucketPolicy, GetBucketPolicyStatus and
+//! Put/Get/DeletePublicAccessBlock; the rules live in [`crate::buckets`].
 
 use super::KuraS3;
-use crate::errors::{StoreResultExt, s3err, store_error};
-use kura_store::{BucketSettings, MetaStore, PublicAccessBlock, StoreError};
+use crate::buckets;
+use crate::errors::{bucket_settings_error, s3err};
+use kura_store::PublicAccessBlock;
 use s3s::dto::*;
 use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
-
-/// Largest bucket policy AWS accepts (20 KiB).
-const MAX_POLICY_BYTES: usize = 20 * 1024;
-
-/// Parses and checks a bucket policy for `bucket` against its public access block; answers the text
-/// to store.
-pub fn accept_bucket_policy(bucket: &str, text: &str, settings: &BucketSettings) -> S3Result<String> {
-    if text.len() > MAX_POLICY_BYTES {
-        return Err(s3err(S3ErrorCode::MalformedPolicy, "Policies must be no more than 20 KiB."));
-    }
-    let policy = kura_policy::Policy::parse(text).map_err(|e| s3err(S3ErrorCode::MalformedPolicy, e.to_string()))?;
-    policy.validate_bucket_policy(bucket).map_err(|e| s3err(S3ErrorCode::MalformedPolicy, e.to_string()))?;
-    if settings.public_access_block.is_some_and(|b| b.block_public_policy) && policy.is_public() {
-        return Err(s3err(
-            S3ErrorCode::AccessDenied,
-            "Access Denied: the bucket's public access block (BlockPublicPolicy) refuses a public bucket policy. \
-             Restrict the Principal or add a condition such as aws:SourceIp, or change the public access block.",
-        ));
-    }
-    Ok(text.to_owned())
-}
-
-/// A bucket's access settings; NoSuchBucket if it does not exist.
-pub async fn settings(meta: &dyn MetaStore, bucket: &str) -> S3Result<BucketSettings> {
-    let info = meta.get_bucket(bucket).await.or_s3()?;
-    info.map(|i| i.settings).ok_or_else(|| store_error(StoreError::NoSuchBucket(bucket.to_owned())))
-}
-
-/// Sets (`Some`, validated against the public access block) or removes a bucket policy.
-pub async fn set_policy(meta: &dyn MetaStore, bucket: &str, policy: Option<&str>) -> S3Result<()> {
-    let mut current = settings(meta, bucket).await?;
-    current.policy = match policy {
-        Some(text) => Some(accept_bucket_policy(bucket, text, &current)?),
-        None => None,
-    };
-    meta.set_bucket_settings(bucket, current).await.or_s3()
-}
-
-/// Sets or removes a bucket's public access block.
-pub async fn set_public_access_block(
-    meta: &dyn MetaStore,
-    bucket: &str,
-    block: Option<PublicAccessBlock>,
-) -> S3Result<()> {
-    let current = settings(meta, bucket).await?;
-    meta.set_bucket_settings(bucket, BucketSettings { public_access_block: block, ..current }).await.or_s3()
-}
 
 pub(super) async fn put_bucket_policy(
     s3: &KuraS3,
     req: S3Request<PutBucketPolicyInput>,
 ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
-    set_policy(s3.meta.as_ref(), &req.input.bucket, Some(&req.input.policy)).await?;
+    buckets::set_policy(s3.meta.as_ref(), &req.input.bucket, Some(&req.input.policy))
+        .await
+        .map_err(bucket_settings_error)?;
     Ok(S3Response::with_status(PutBucketPolicyOutput {}, http::StatusCode::NO_CONTENT))
 }
 
@@ -67,7 +22,8 @@ pub(super) async fn get_bucket_policy(
     s3: &KuraS3,
     req: S3Request<GetBucketPolicyInput>,
 ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-    let policy = settings(s3.meta.as_ref(), &req.input.bucket).await?.policy.ok_or_else(no_policy)?;
+    let settings = buckets::get(s3.meta.as_ref(), &req.input.bucket).await.map_err(bucket_settings_error)?;
+    let policy = settings.policy.ok_or_else(no_policy)?;
     Ok(S3Response::new(GetBucketPolicyOutput { policy: Some(policy) }))
 }
 
@@ -75,7 +31,7 @@ pub(super) async fn delete_bucket_policy(
     s3: &KuraS3,
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
-    set_policy(s3.meta.as_ref(), &req.input.bucket, None).await?;
+    buckets::set_policy(s3.meta.as_ref(), &req.input.bucket, None).await.map_err(bucket_settings_error)?;
     Ok(S3Response::with_status(DeleteBucketPolicyOutput {}, http::StatusCode::NO_CONTENT))
 }
 
@@ -83,8 +39,10 @@ pub(super) async fn get_bucket_policy_status(
     s3: &KuraS3,
     req: S3Request<GetBucketPolicyStatusInput>,
 ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-    let text = settings(s3.meta.as_ref(), &req.input.bucket).await?.policy.ok_or_else(no_policy)?;
-    let public = kura_policy::Policy::parse(&text).is_ok_and(|p| p.is_public());
+    let public = buckets::policy_is_public(s3.meta.as_ref(), &req.input.bucket)
+        .await
+        .map_err(bucket_settings_error)?
+        .ok_or_else(no_policy)?;
     Ok(S3Response::new(GetBucketPolicyStatusOutput { policy_status: Some(PolicyStatus { is_public: Some(public) }) }))
 }
 
@@ -100,7 +58,9 @@ pub(super) async fn put_public_access_block(
         block_public_policy: c.block_public_policy.unwrap_or(false),
         restrict_public_buckets: c.restrict_public_buckets.unwrap_or(false),
     };
-    set_public_access_block(s3.meta.as_ref(), &input.bucket, Some(block)).await?;
+    buckets::set_public_access_block(s3.meta.as_ref(), &input.bucket, Some(block))
+        .await
+        .map_err(bucket_settings_error)?;
     Ok(S3Response::new(PutPublicAccessBlockOutput {}))
 }
 
@@ -108,7 +68,8 @@ pub(super) async fn get_public_access_block(
     s3: &KuraS3,
     req: S3Request<GetPublicAccessBlockInput>,
 ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
-    let block = settings(s3.meta.as_ref(), &req.input.bucket).await?.public_access_block.ok_or_else(|| {
+    let settings = buckets::get(s3.meta.as_ref(), &req.input.bucket).await.map_err(bucket_settings_error)?;
+    let block = settings.public_access_block.ok_or_else(|| {
         let mut e = s3err(
             S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
             "The public access block configuration was not found.",
@@ -130,7 +91,7 @@ pub(super) async fn delete_public_access_block(
     s3: &KuraS3,
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
-    set_public_access_block(s3.meta.as_ref(), &req.input.bucket, None).await?;
+    buckets::set_public_access_block(s3.meta.as_ref(), &req.input.bucket, None).await.map_err(bucket_settings_error)?;
     Ok(S3Response::with_status(DeletePublicAccessBlockOutput {}, http::StatusCode::NO_CONTENT))
 }
 

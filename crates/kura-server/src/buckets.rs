@@ -1,0 +1,129 @@
+//! Bucket settings: the one module that reads and changes a bucket's policy, public access block
+//! and anonymous mode (and, as they land, the settings of later issues), with AWS's rules. The S3 API,
+//! the admin API and the configuration file's `buckets:` section all come through here, so a rule
+//! (a public policy is refused while BlockPublicPolicy is on, a policy names only its own bucket) holds
+//! whichever door a change comes through.
+
+use crate::base::clock::now_ms;
+use crate::config::Config;
+use kura_policy::Policy;
+use kura_policy::canned::{AnonymousMode, anonymous_mode_of, anonymous_policy};
+use kura_store::{BucketInfo, BucketSettings, MetaStore, PublicAccessBlock, StoreError};
+
+/// Largest bucket policy AWS accepts (20 KiB).
+pub const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+/// Why a bucket setting was not read or changed; mapped to S3 errors in
+/// [`crate::errors::bucket_settings_error`].
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The policy is longer than [`MAX_POLICY_BYTES`].
+    #[error("a bucket policy must be no more than 20 KiB")]
+    PolicyTooLarge,
+    /// The policy does not parse, or is not a valid bucket policy for this bucket.
+    #[error("malformed bucket policy: {0}")]
+    MalformedPolicy(String),
+    /// The bucket's public access block (BlockPublicPolicy) refuses a public policy.
+    #[error("the bucket's public access block refuses a public bucket policy")]
+    PublicPolicyBlocked,
+    /// The store failed, or the bucket does not exist.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A bucket's settings; [`StoreError::NoSuchBucket`] if it does not exist.
+pub async fn get(meta: &dyn MetaStore, bucket: &str) -> Result<BucketSettings, SettingsError> {
+    let info = meta.get_bucket(bucket).await?;
+    info.map(|i| i.settings).ok_or_else(|| StoreError::NoSuchBucket(bucket.to_owned()).into())
+}
+
+/// Parses and checks a bucket policy for `bucket` against its current settings; answers the text to
+/// store.
+pub fn accept_policy(bucket: &str, text: &str, settings: &BucketSettings) -> Result<String, SettingsError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(SettingsError::PolicyTooLarge);
+    }
+    let policy = Policy::parse(text).map_err(|e| SettingsError::MalformedPolicy(e.to_string()))?;
+    policy.validate_bucket_policy(bucket).map_err(|e| SettingsError::MalformedPolicy(e.to_string()))?;
+    if settings.public_access_block.is_some_and(|b| b.block_public_policy) && policy.is_public() {
+        return Err(SettingsError::PublicPolicyBlocked);
+    }
+    Ok(text.to_owned())
+}
+
+/// Sets (`Some`, checked by [`accept_policy`]) or removes a bucket policy.
+pub async fn set_policy(meta: &dyn MetaStore, bucket: &str, policy: Option<&str>) -> Result<(), SettingsError> {
+    let mut current = get(meta, bucket).await?;
+    current.policy = match policy {
+        Some(text) => Some(accept_policy(bucket, text, &current)?),
+        None => None,
+    };
+    Ok(meta.set_bucket_settings(bucket, current).await?)
+}
+
+/// Sets or removes a bucket's public access block.
+pub async fn set_public_access_block(
+    meta: &dyn MetaStore,
+    bucket: &str,
+    block: Option<PublicAccessBlock>,
+) -> Result<(), SettingsError> {
+    let current = get(meta, bucket).await?;
+    Ok(meta.set_bucket_settings(bucket, BucketSettings { public_access_block: block, ..current }).await?)
+}
+
+/// Whether a bucket's policy is public (AWS's meaning); `None` when it has no policy.
+pub async fn policy_is_public(meta: &dyn MetaStore, bucket: &str) -> Result<Option<bool>, SettingsError> {
+    let policy = get(meta, bucket).await?.policy;
+    Ok(policy.map(|text| Policy::parse(&text).is_ok_and(|p| p.is_public())))
+}
+
+/// The anonymous mode a bucket's policy amounts to: `None` when the policy is not one of the canned
+/// ones (a hand-written policy).
+pub async fn anonymous_mode(meta: &dyn MetaStore, bucket: &str) -> Result<Option<AnonymousMode>, SettingsError> {
+    Ok(match &get(meta, bucket).await?.policy {
+        None => Some(AnonymousMode::None),
+        Some(text) => Policy::parse(text).ok().and_then(|p| anonymous_mode_of(bucket, &p)),
+    })
+}
+
+/// Replaces a bucket's policy with the canned policy of an anonymous mode (none removes it).
+pub async fn set_anonymous_mode(meta: &dyn MetaStore, bucket: &str, mode: AnonymousMode) -> Result<(), SettingsError> {
+    let generated = anonymous_policy(bucket, mode).map(|p| p.to_json());
+    set_policy(meta, bucket, generated.as_deref()).await
+}
+
+/// Creates the buckets the configuration declares that are missing, and applies their declared
+/// settings (at start and on every reload). The configuration was validated whole, so its policies are
+/// stored as they are.
+pub async fn apply_config(meta: &dyn MetaStore, config: &Config, region: &str) -> Result<(), StoreError> {
+    for bucket in &config.buckets {
+        let info = match meta.get_bucket(&bucket.name).await? {
+            Some(info) => info,
+            None => {
+                let info = BucketInfo {
+                    name: bucket.name.clone(),
+                    created_ms: now_ms(),
+                    region: region.to_owned(),
+                    settings: BucketSettings::default(),
+                };
+                match meta.create_bucket(info.clone()).await {
+                    Ok(()) | Err(StoreError::BucketAlreadyExists(_)) => {}
+                    Err(e) => return Err(e),
+                }
+                tracing::info!(bucket = %bucket.name, "created bucket from the configuration");
+                info
+            }
+        };
+        let mut settings = info.settings.clone();
+        if let Some(policy) = config.bucket_policies.get(&bucket.name) {
+            settings.policy = policy.clone();
+        }
+        if let Some(block) = bucket.public_access_block {
+            settings.public_access_block = block.then_some(PublicAccessBlock::ALL);
+        }
+        if settings != info.settings {
+            meta.set_bucket_settings(&bucket.name, settings).await?;
+        }
+    }
+    Ok(())
+}
