@@ -176,33 +176,6 @@ pub fn gate_error(err: &crate::auth::gate::GateError) -> S3Error {
     e
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_status_of_a_logged_error_is_recovered() {
-        let status = |e: &S3Error| status_of_logged_error(&format!("{e:?}"));
-        let not_found = s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist, status_code: Some(500)");
-        assert_eq!(status(&not_found), Some(http::StatusCode::NOT_FOUND));
-        assert_eq!(status(&S3Error::new(S3ErrorCode::InternalError)), Some(http::StatusCode::INTERNAL_SERVER_ERROR));
-        let full = store_error(StoreError::DiskFull);
-        assert_eq!(status(&full), Some(http::StatusCode::INSUFFICIENT_STORAGE));
-        let mut custom = s3err(S3ErrorCode::Custom("XKuraNotManaged".into()), "no");
-        custom.set_status_code(http::StatusCode::CONFLICT);
-        assert_eq!(status(&custom), Some(http::StatusCode::CONFLICT));
-        assert_eq!(status_of_logged_error("something else"), None);
-    }
-
-    #[test]
-    fn a_full_disk_is_xkura_storage_full_507() {
-        let err = store_error(StoreError::DiskFull);
-        assert_eq!(err.code(), &S3ErrorCode::Custom("XKuraStorageFull".into()));
-        assert_eq!(err.status_code(), Some(http::StatusCode::INSUFFICIENT_STORAGE));
-        assert!(err.message().is_some_and(|m| m.contains("without a restart")));
-    }
-}
-
 /// A body refused from its headers: 400 MaxMessageLengthExceeded, or 411 MissingContentLength.
 pub fn body_limit_error(err: BodyLimitError<'_>) -> S3Error {
     match err {
@@ -228,5 +201,32 @@ pub fn bucket_settings_error(err: SettingsError) -> S3Error {
              Restrict the Principal or add a condition such as aws:SourceIp, or change the public access block.",
         ),
         SettingsError::Store(e) => store_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_of_a_logged_error_is_recovered() {
+        let status = |e: &S3Error| status_of_logged_error(&format!("{e:?}"));
+        let not_found = s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist, status_code: Some(500)");
+        assert_eq!(status(&not_found), Some(http::StatusCode::NOT_FOUND));
+        assert_eq!(status(&S3Error::new(S3ErrorCode::InternalError)), Some(http::StatusCode::INTERNAL_SERVER_ERROR));
+        let full = store_error(StoreError::DiskFull);
+        assert_eq!(status(&full), Some(http::StatusCode::INSUFFICIENT_STORAGE));
+        let mut custom = s3err(S3ErrorCode::Custom("XKuraNotManaged".into()), "no");
+        custom.set_status_code(http::StatusCode::CONFLICT);
+        assert_eq!(status(&custom), Some(http::StatusCode::CONFLICT));
+        assert_eq!(status_of_logged_error("something else"), None);
+    }
+
+    #[test]
+    fn a_full_disk_is_xkura_storage_full_507() {
+        let err = store_error(StoreError::DiskFull);
+        assert_eq!(err.code(), &S3ErrorCode::Custom("XKuraStorageFull".into()));
+        assert_eq!(err.status_code(), Some(http::StatusCode::INSUFFICIENT_STORAGE));
+        assert!(err.message().is_some_and(|m| m.contains("without a restart")));
     }
 }
