@@ -1,4 +1,4 @@
-//! kura's gate in front of s3s (`kura_server::auth::gate`): the one reading of how a request is
+//! kura's gate in front of s3s (`kura_server::authn::gate`): the one reading of how a request is
 //! authenticated.
 //!
 //! Input: the `sigv4_parse` format (request line, then headers). Each request is inspected under four
@@ -7,8 +7,8 @@
 //! may leave `x-amz-content-sha256` out), a service of `s3` and a lifetime of at most 7 days; an
 //! anonymous one carries no signature at all.
 
-use kura_server::auth::gate::{Envelope, Rules, inspect};
-use kura_server::auth::sigv4::HostAliases;
+use kura_server::authn::gate::{Envelope, Rules, inspect};
+use kura_server::authn::sigv4::HostAliases;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The clock: 2013-05-24T00:00:00Z, the date of the AWS documentation's examples in the seeds.

@@ -8,8 +8,8 @@
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method, Uri};
-use kura_server::auth::gate::{Rules, inspect};
-use kura_server::auth::sigv4::{Admission, HostAliases};
+use kura_server::authn::gate::{Rules, inspect};
+use kura_server::authn::sigv4::{Admission, HostAliases};
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 

@@ -139,8 +139,8 @@ fn upper_first(s: &str) -> String {
 }
 
 /// Maps a request the gate refused (before s3s) to the S3 error AWS answers in the same case.
-pub fn gate_error(err: &crate::auth::gate::GateError) -> S3Error {
-    use crate::auth::gate::GateError;
+pub fn gate_error(err: &crate::authn::gate::GateError) -> S3Error {
+    use crate::authn::gate::GateError;
     use kura_sigv4::SigV4Error;
     let code = match err {
         GateError::Ambiguous(_) => S3ErrorCode::InvalidArgument,

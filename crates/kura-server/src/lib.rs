@@ -1,14 +1,14 @@
 //! kura-server: everything in kura that has a request in it.
 //!
 //! Request flow: [`http`] accepts a connection and routes each request once (health or S3); s3s parses
-//! the S3 request and verifies its signature with the secret [`auth::KuraAuth`] resolves from the
-//! [`iam`] state; [`auth::KuraAccess`] builds the condition keys and asks [`authz`] (the bridge to the
+//! the S3 request and verifies its signature with the secret [`authn::KuraAuth`] resolves from the
+//! [`iam`] state; [`authz::KuraAccess`] builds the condition keys and asks [`authz`] (the bridge to the
 //! policy engine); [`s3`] runs the operation over the stores of `kura-store`, and [`admin`] serves the
 //! admin API; [`errors`] is the one place that maps failures to S3 error codes. See ARCHITECTURE.md.
 
 pub mod admin;
 pub mod audit;
-pub mod auth;
+pub mod authn;
 pub mod authz;
 pub mod base;
 pub mod buckets;
@@ -24,7 +24,7 @@ pub mod sts;
 pub mod tickets;
 pub mod trace;
 
-use auth::KuraAuth;
+use authn::KuraAuth;
 use authz::KuraAccess;
 use base::credentials::Credentials;
 use config::Config;
@@ -134,7 +134,7 @@ impl Server {
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
         builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta.clone()));
-        // kura's gate (auth::gate) judges request times: SigV4 and SigV2 headers within 15 minutes,
+        // kura's gate (authn::gate) judges request times: SigV4 and SigV2 headers within 15 minutes,
         // presigned URLs not from the future. s3s's own check would also end a POST form 15 minutes
         // after its x-amz-date, though the form is valid until its policy's expiration (as on AWS).
         let mut s3s_config = s3s::config::S3Config::default();
@@ -149,13 +149,13 @@ impl Server {
             listener.local_addr().map_err(|source| ServerError::Bind { address: options.address, source })?;
         let aliases = if urls.is_empty() {
             // No names configured: every Host is accepted and s3s checks the signature against it.
-            auth::sigv4::HostAliases::default()
+            authn::sigv4::HostAliases::default()
         } else {
             let mut own = vec![local_addr.to_string()];
             if local_addr.ip().is_loopback() {
                 own.push(format!("localhost:{}", local_addr.port()));
             }
-            auth::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
+            authn::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
         let dispatch =

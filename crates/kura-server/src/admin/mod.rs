@@ -8,7 +8,7 @@
 mod simulate;
 mod tickets;
 
-use crate::auth::gate::Verdict;
+use crate::authn::gate::Verdict;
 use crate::authz::{Access, Authorizer, caller_of, session_token};
 use crate::base::account::ACCOUNT;
 use crate::base::caller::Caller;

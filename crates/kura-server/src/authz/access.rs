@@ -3,7 +3,7 @@
 use super::context::{self, RemoteAddr, RequestFacts};
 use super::decide::{Access, Authorizer};
 use crate::audit::{Attribution, AuditSlot};
-use crate::auth::gate::Verdict;
+use crate::authn::gate::Verdict;
 use crate::base::caller::{AuthType, Caller};
 use crate::base::limits::check_whole_body;
 use crate::errors::StoreResultExt;

@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio::net::TcpListener;
 
-use crate::auth::gate;
-use crate::auth::sigv4::Admission;
+use crate::authn::gate;
+use crate::authn::sigv4::Admission;
 
 /// What a request is for, decided once from its method, path and content type.
 enum Endpoint {
@@ -49,7 +49,7 @@ fn route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> E
 pub struct Dispatch {
     s3: S3Service,
     sts: crate::sts::Sts,
-    aliases: crate::auth::sigv4::HostAliases,
+    aliases: crate::authn::sigv4::HostAliases,
     sigv2: bool,
     iam: Arc<crate::iam::Iam>,
     audit: crate::audit::Audit,
@@ -66,7 +66,7 @@ impl Dispatch {
     pub fn new(
         s3: S3Service,
         sts: crate::sts::Sts,
-        (aliases, sigv2): (crate::auth::sigv4::HostAliases, bool),
+        (aliases, sigv2): (crate::authn::sigv4::HostAliases, bool),
         iam: Arc<crate::iam::Iam>,
         audit: crate::audit::Audit,
         meta: Arc<dyn kura_store::MetaStore>,

@@ -17,7 +17,7 @@ const PEEK_LIMIT: usize = 64 * 1024;
 pub fn is_post_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     // The same reading of Content-Type as the gate's (and s3s's): one answer to "is this a form".
     let path = uri.path().trim_start_matches('/');
-    !path.is_empty() && !path.trim_end_matches('/').contains('/') && crate::auth::gate::is_post_form(method, headers)
+    !path.is_empty() && !path.trim_end_matches('/').contains('/') && crate::authn::gate::is_post_form(method, headers)
 }
 
 /// Reads the start of the body until the `file` part's name is known (or [`PEEK_LIMIT`] bytes), puts
