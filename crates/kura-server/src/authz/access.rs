@@ -5,7 +5,7 @@ use super::decide::{Access, Authorizer};
 use crate::audit::{Attribution, AuditSlot};
 use crate::authn::gate::Verdict;
 use crate::base::caller::{AuthType, Caller};
-use crate::base::limits::check_whole_body;
+use crate::base::limits::{UnsizedBody, check_whole_body};
 use crate::errors::StoreResultExt;
 use crate::iam::{Iam, IamState};
 use crate::identity::session::{Keyring, SessionError};
@@ -289,7 +289,8 @@ impl S3Access for KuraAccess {
         let auth_type =
             Verdict::confirm(cx.extensions_mut(), verified.as_deref()).map_err(|e| crate::errors::gate_error(&e))?;
         // s3s reads these bodies whole right after this hook; refuse an oversized one before it does.
-        check_whole_body(cx.s3_op().name(), cx.headers()).map_err(crate::errors::body_limit_error)?;
+        let no_length = cx.extensions_mut().get::<UnsizedBody>().is_some();
+        check_whole_body(cx.s3_op().name(), cx.headers(), no_length).map_err(crate::errors::body_limit_error)?;
         if let Some(key) = cx.credentials().map(|c| c.access_key.clone()).filter(|k| Keyring::is_ticket(k)) {
             return self.check_ticket(cx, &key, auth_type).await;
         }

@@ -59,9 +59,15 @@ pub enum BodyLimitError<'a> {
     },
 }
 
+/// Marks a request whose body has no declared length: no `Content-Length`, yet more than nothing to
+/// read (HTTP/1 chunked, or HTTP/2 DATA frames after headers without a length). The dispatch puts it in
+/// the request's extensions, where only the connection could tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsizedBody;
+
 /// Refuses, before any of it is read, a body that operation `op` would read whole when it declares more
-/// than [`MAX_WHOLE_BODY`] bytes or comes chunked without a length.
-pub fn check_whole_body<'a>(op: &'a str, headers: &http::HeaderMap) -> Result<(), BodyLimitError<'a>> {
+/// than [`MAX_WHOLE_BODY`] bytes or comes without a length (chunked, or `no_length`: an [`UnsizedBody`]).
+pub fn check_whole_body<'a>(op: &'a str, headers: &http::HeaderMap, no_length: bool) -> Result<(), BodyLimitError<'a>> {
     if !WHOLE_BODY_OPERATIONS.contains(&op) {
         return Ok(());
     }
@@ -72,7 +78,7 @@ pub fn check_whole_body<'a>(op: &'a str, headers: &http::HeaderMap) -> Result<()
                 return Err(BodyLimitError::TooLarge { op });
             }
         }
-        None if headers.contains_key(http::header::TRANSFER_ENCODING) => {
+        None if no_length || headers.contains_key(http::header::TRANSFER_ENCODING) => {
             return Err(BodyLimitError::NoLength { op });
         }
         None => {}
@@ -92,15 +98,18 @@ mod tests {
     fn whole_bodies_are_bounded_before_they_are_read() {
         let limit = MAX_WHOLE_BODY.to_string();
         let over = (MAX_WHOLE_BODY + 1).to_string();
-        assert!(check_whole_body("DeleteObjects", &headers(&[("content-length", &limit)])).is_ok());
-        assert!(check_whole_body("DeleteObjects", &headers(&[])).is_ok());
-        let over_limit = check_whole_body("PutBucketPolicy", &headers(&[("content-length", &over)]));
+        assert!(check_whole_body("DeleteObjects", &headers(&[("content-length", &limit)]), false).is_ok());
+        assert!(check_whole_body("DeleteObjects", &headers(&[]), false).is_ok());
+        let over_limit = check_whole_body("PutBucketPolicy", &headers(&[("content-length", &over)]), false);
         assert_eq!(over_limit, Err(BodyLimitError::TooLarge { op: "PutBucketPolicy" }));
-        let junk = check_whole_body("DeleteObjects", &headers(&[("content-length", "lots")]));
+        let junk = check_whole_body("DeleteObjects", &headers(&[("content-length", "lots")]), false);
         assert_eq!(junk, Err(BodyLimitError::TooLarge { op: "DeleteObjects" }));
-        let chunked = check_whole_body("DeleteObjects", &headers(&[("transfer-encoding", "chunked")]));
+        let chunked = check_whole_body("DeleteObjects", &headers(&[("transfer-encoding", "chunked")]), false);
         assert_eq!(chunked, Err(BodyLimitError::NoLength { op: "DeleteObjects" }));
+        // HTTP/2 says "no length" by sending DATA after headers without Content-Length.
+        let no_length = check_whole_body("PutBucketTagging", &headers(&[]), true);
+        assert_eq!(no_length, Err(BodyLimitError::NoLength { op: "PutBucketTagging" }));
         // Streamed bodies are not read whole.
-        assert!(check_whole_body("PutObject", &headers(&[("content-length", &over)])).is_ok());
+        assert!(check_whole_body("PutObject", &headers(&[("content-length", &over)]), false).is_ok());
     }
 }

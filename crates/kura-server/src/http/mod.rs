@@ -205,6 +205,10 @@ impl Dispatch {
         slot: &crate::audit::AuditSlot,
         envelope: &gate::Envelope,
     ) -> Result<(Response<s3s::Body>, Option<String>), s3s::HttpError> {
+        // Only the connection knows whether a body without Content-Length is empty (HTTP/2 ends the
+        // stream with the headers) or will be streamed: tell the access hook (base::limits).
+        let no_length =
+            req.headers().get(http::header::CONTENT_LENGTH).is_none() && !hyper::body::Body::is_end_stream(req.body());
         let mut req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
             let (mut parts, body) = req.into_parts();
             let (body, delta) = post_upload::substitute_file_name(body).await;
@@ -221,6 +225,9 @@ impl Dispatch {
         req.extensions_mut().insert(crate::authz::context::RemoteAddr(peer));
         req.extensions_mut().insert(slot.clone());
         req.extensions_mut().insert(envelope.verdict());
+        if no_length {
+            req.extensions_mut().insert(crate::base::limits::UnsizedBody);
+        }
         if let Some(parsed) = envelope.sigv4() {
             let (method, uri) = (req.method().clone(), req.uri().clone());
             let state = self.iam.snapshot();

@@ -76,3 +76,56 @@ async fn an_oversized_declared_length_is_refused_before_the_body_is_read() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(text.contains("<Code>MaxMessageLengthExceeded</Code>") && text.contains("20971520 bytes"), "{text}");
 }
+
+/// Over HTTP/2 a body needs no Content-Length (DATA frames follow the headers), so the declared length
+/// cannot bound it: a whole-read body sent that way is refused before it is read (411
+/// MissingContentLength, as for HTTP/1 chunked), never read to the limit and failed with a 500.
+#[tokio::test]
+async fn an_http2_body_without_a_length_is_refused_before_it_is_read() {
+    use http_body_util::BodyExt;
+    use hyper::body::Frame;
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("h2-unsized");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    let endpoint = server.endpoint();
+    let path = format!("/{bucket}");
+    let mut presign = kura_sigv4::PresignRequest::new(
+        "PUT",
+        &endpoint,
+        &path,
+        "us-east-1",
+        crate::harness::ACCESS_KEY,
+        crate::harness::SECRET_KEY,
+        std::time::SystemTime::now(),
+    );
+    presign.query = &[("policy", "")];
+    let url = kura_sigv4::presign_url(&presign).expect("presign PutBucketPolicy");
+    let stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("HTTP/2 handshake (prior knowledge)");
+    tokio::spawn(connection);
+    // 21 MiB in 1 MiB DATA frames, with no Content-Length.
+    let (frames, body) = http_body_util::channel::Channel::<bytes::Bytes>::new(2);
+    let request = http::Request::builder().method("PUT").uri(url).body(body).expect("request");
+    let feeding = tokio::spawn(async move {
+        let mut frames = frames;
+        for _ in 0..21 {
+            if frames.send(Frame::data(bytes::Bytes::from(vec![b' '; 1 << 20]))).await.is_err() {
+                return; // The server refused and reset the stream: the rest is never read.
+            }
+        }
+    });
+    let response = sender.send_request(request).await.expect("response");
+    assert_eq!(response.status().as_u16(), 411);
+    let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    assert_eq!(crate::harness::xml_code(&text), "MissingContentLength", "{text}");
+    let err = s3.get_bucket_policy().bucket(&bucket).send().await.expect_err("no policy");
+    assert_eq!(code(&err), "NoSuchBucketPolicy");
+    feeding.abort();
+}
