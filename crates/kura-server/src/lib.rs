@@ -18,6 +18,7 @@ pub mod identity;
 pub mod presign;
 pub mod reload;
 pub mod s3;
+pub mod storage;
 pub mod sts;
 pub mod tickets;
 pub mod trace;
@@ -25,9 +26,7 @@ pub mod trace;
 use auth::{Credentials, KuraAccess, KuraAuth};
 use config::Config;
 use iam::{Iam, IamError};
-use kura_store::file_blobs::FileBlobStore;
-use kura_store::redb_meta::RedbMetaStore;
-use kura_store::{BlobStore, MetaStore, StoreError};
+use kura_store::{MetaStore, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -101,8 +100,7 @@ impl Server {
     pub async fn bind(options: ServerOptions) -> Result<Self, ServerError> {
         let data = options.data_dir.clone();
         std::fs::create_dir_all(&data).map_err(|source| ServerError::DataDir { path: data.clone(), source })?;
-        let meta: Arc<dyn MetaStore> = Arc::new(RedbMetaStore::open(&data.join(META_FILE))?);
-        let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(&data)?);
+        let storage::Stores { meta, blobs } = storage::open(&options.config.server, &data).await?;
         let referenced = meta.referenced_blobs().await?;
         let swept = blobs.sweep(&referenced).await?;
         if swept > 0 {
