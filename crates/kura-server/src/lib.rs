@@ -20,6 +20,7 @@ pub mod identity;
 pub mod presign;
 pub mod reload;
 pub mod s3;
+pub mod storage;
 pub mod sts;
 pub mod tickets;
 pub mod trace;
@@ -29,9 +30,7 @@ use authz::KuraAccess;
 use base::credentials::Credentials;
 use config::Config;
 use iam::{Iam, IamError};
-use kura_store::file_blobs::FileBlobStore;
-use kura_store::redb_meta::RedbMetaStore;
-use kura_store::{BlobStore, MetaStore, StoreError};
+use kura_store::{MetaStore, StoreError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,16 +96,12 @@ pub struct Server {
     limits: http::limits::Limits,
 }
 
-/// Name of the metadata database file inside the data directory.
-pub const META_FILE: &str = "meta.redb";
-
 impl Server {
     /// Opens the stores (removing leftovers of interrupted writes), builds the S3 service and binds.
     pub async fn bind(options: ServerOptions) -> Result<Self, ServerError> {
         let data = options.data_dir.clone();
         std::fs::create_dir_all(&data).map_err(|source| ServerError::DataDir { path: data.clone(), source })?;
-        let meta: Arc<dyn MetaStore> = Arc::new(RedbMetaStore::open(&data.join(META_FILE))?);
-        let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(&data)?);
+        let storage::Stores { meta, blobs } = storage::open(&options.config.server, &data).await?;
         let referenced = meta.referenced_blobs().await?;
         let swept = blobs.sweep(&referenced).await?;
         if swept > 0 {

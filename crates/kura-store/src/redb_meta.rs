@@ -30,11 +30,11 @@
 //! full disk). Reads use read transactions on the blocking pool.
 
 use crate::file_blobs::io_error;
-use crate::listing::{self, KeyCursor, Listed, PageSpec};
-use crate::memory::{dropped_blobs, duplicate_upload, unused_parts};
+use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
 use crate::{
     BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
-    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition, check_inline, is_storage_full,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition, check_inline, dropped_blobs,
+    duplicate_upload, is_storage_full, unused_parts,
 };
 use async_trait::async_trait;
 use redb::{
@@ -873,21 +873,27 @@ struct ObjectCursor<'a> {
 
 impl KeyCursor for ObjectCursor<'_> {
     type Item = AccessGuard<'static, Bytes>;
-    fn seek(&mut self, key: &str) -> StoreResult<()> {
-        self.range = Some(self.table.range((self.bucket, key)..)?);
-        Ok(())
-    }
-    fn next_entry(&mut self) -> StoreResult<Option<(String, Self::Item)>> {
-        let Some(range) = self.range.as_mut() else {
-            return Ok(None);
-        };
-        match range.next().transpose()? {
-            Some((k, v)) => {
-                let (bucket, key) = k.value();
-                Ok((bucket == self.bucket).then(|| (key.to_owned(), v)))
-            }
-            None => Ok(None),
+    fn next_batch(&mut self, start: BatchStart<'_>, limit: usize) -> StoreResult<Vec<(String, Self::Item)>> {
+        if let BatchStart::AtOrAfter(key) = start {
+            self.range = Some(self.table.range((self.bucket, key)..)?);
         }
+        let mut batch = Vec::with_capacity(listing::batch_capacity(limit));
+        let Some(range) = self.range.as_mut() else {
+            return Ok(batch);
+        };
+        while batch.len() < limit {
+            let Some((k, v)) = range.next().transpose()? else {
+                break;
+            };
+            let (bucket, key) = k.value();
+            if bucket != self.bucket {
+                // The next bucket's objects: this one's are over.
+                self.range = None;
+                break;
+            }
+            batch.push((key.to_owned(), v));
+        }
+        Ok(batch)
     }
 }
 
@@ -903,21 +909,27 @@ struct UploadCursor<'a> {
 impl KeyCursor for UploadCursor<'_> {
     /// The upload id and the encoded record.
     type Item = (String, AccessGuard<'static, Bytes>);
-    fn seek(&mut self, key: &str) -> StoreResult<()> {
-        self.range = Some(self.table.range((self.bucket, key, "")..)?);
-        Ok(())
-    }
-    fn next_entry(&mut self) -> StoreResult<Option<(String, Self::Item)>> {
-        let Some(range) = self.range.as_mut() else {
-            return Ok(None);
-        };
-        match range.next().transpose()? {
-            Some((k, v)) => {
-                let (bucket, key, id) = k.value();
-                Ok((bucket == self.bucket).then(|| (key.to_owned(), (id.to_owned(), v))))
-            }
-            None => Ok(None),
+    fn next_batch(&mut self, start: BatchStart<'_>, limit: usize) -> StoreResult<Vec<(String, Self::Item)>> {
+        if let BatchStart::AtOrAfter(key) = start {
+            self.range = Some(self.table.range((self.bucket, key, "")..)?);
         }
+        let mut batch = Vec::with_capacity(listing::batch_capacity(limit));
+        let Some(range) = self.range.as_mut() else {
+            return Ok(batch);
+        };
+        while batch.len() < limit {
+            let Some((k, v)) = range.next().transpose()? else {
+                break;
+            };
+            let (bucket, key, id) = k.value();
+            if bucket != self.bucket {
+                // The next bucket's uploads: this one's are over.
+                self.range = None;
+                break;
+            }
+            batch.push((key.to_owned(), (id.to_owned(), v)));
+        }
+        Ok(batch)
     }
 }
 

@@ -126,6 +126,19 @@ pub struct ServerSection {
     /// Connection limits: timeouts and the connection cap (read at start).
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Where metadata is kept (default `redb`; read at start), opened by [`crate::storage::open`].
+    #[serde(default)]
+    pub metadata: MetadataBackend,
+}
+
+/// The metadata back end (`server.metadata`): one variant per back end, each opened by one arm of
+/// [`crate::storage::open`]. Written in lowercase; an unknown name is refused with the accepted ones.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataBackend {
+    /// The embedded redb database in the data directory (`meta.redb`), beside the blob files.
+    #[default]
+    Redb,
 }
 
 /// The `server.limits:` section: how long a connection may take to send a request's headers or sit
@@ -379,6 +392,18 @@ mod tests {
         assert!(err.contains("server.limits.max_connections"), "{err}");
         let err = Config::parse("server:\n  limits:\n    idle_timeout: 5\n").expect_err("typo");
         assert!(err.contains("idle_timeout"), "{err}");
+    }
+
+    #[test]
+    fn metadata_defaults_to_redb_and_refuses_unknown_back_ends() {
+        let c = Config::parse("server:\n  region: eu-west-1\n").expect("valid");
+        assert_eq!(c.server.metadata, MetadataBackend::Redb);
+        let c = Config::parse("server:\n  metadata: redb\n").expect("valid");
+        assert_eq!(c.server.metadata, MetadataBackend::Redb);
+        let err = Config::parse("server:\n  metadata: mongodb\n").expect_err("unknown back end");
+        assert!(err.contains("line 2") && err.contains("mongodb") && err.contains("`redb`"), "{err}");
+        let err = Config::parse("server:\n  metadata: Redb\n").expect_err("lowercase only");
+        assert!(err.contains("Redb"), "{err}");
     }
 
     #[test]
