@@ -1,10 +1,10 @@
 //! HTTP preconditions (RFC 9110 §13, as S3 applies them): `If-Match`, `If-None-Match`,
 //! `If-Modified-Since`, `If-Unmodified-Since`, and their `x-amz-copy-source-if-*` twins.
 
-use crate::errors::s3err;
+use crate::errors;
 use crate::s3::meta::timestamp_secs;
+use s3s::S3Result;
 use s3s::dto::{ETagCondition, Timestamp};
-use s3s::{S3ErrorCode, S3Result};
 
 /// The conditions of one request.
 #[derive(Debug, Default, Clone, Copy)]
@@ -26,23 +26,6 @@ fn matches(cond: &ETagCondition, etag: &str) -> bool {
     }
 }
 
-/// 304 Not Modified, carrying the object's ETag and Last-Modified as HTTP requires.
-fn not_modified(etag: &str, last_modified_ms: i64) -> s3s::S3Error {
-    let mut e = s3err(S3ErrorCode::NotModified, "Not Modified");
-    let mut headers = http::HeaderMap::new();
-    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
-        headers.insert(http::header::ETAG, v);
-    }
-    let http_date = time::OffsetDateTime::from_unix_timestamp(last_modified_ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok());
-    if let Some(v) = http_date.map(|d| d.replace("+0000", "GMT")).and_then(|d| http::HeaderValue::from_str(&d).ok()) {
-        headers.insert(http::header::LAST_MODIFIED, v);
-    }
-    e.set_headers(headers);
-    e
-}
-
 impl Preconditions<'_> {
     /// Checks a read (GET/HEAD): failures give 412 PreconditionFailed, "not modified" gives 304.
     pub fn check_read(&self, etag: &str, last_modified_ms: i64) -> S3Result<()> {
@@ -56,9 +39,8 @@ impl Preconditions<'_> {
 
     fn check(&self, etag: &str, last_modified_ms: i64, copy: bool) -> S3Result<()> {
         let modified = last_modified_ms.div_euclid(1000);
-        let failed =
-            || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
-        let not_modified = || if copy { failed() } else { not_modified(etag, last_modified_ms) };
+        let failed = errors::precondition_failed;
+        let not_modified = || if copy { failed() } else { errors::not_modified(etag, last_modified_ms) };
         match self.if_match {
             Some(cond) => {
                 if !matches(cond, etag) {
@@ -90,6 +72,7 @@ impl Preconditions<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use s3s::S3ErrorCode;
     use s3s::dto::ETag;
 
     fn ts(secs: i64) -> Timestamp {

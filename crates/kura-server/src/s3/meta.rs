@@ -1,9 +1,9 @@
 //! Conversions between S3 wire types (s3s DTOs) and stored records: times, ETags, headers, tags.
 
-use crate::errors::s3err;
+use crate::errors;
 use kura_store::{Checksums, ObjectHeaders, ObjectMeta, Tags};
+use s3s::S3Result;
 use s3s::dto::{ETag, Timestamp, TimestampFormat};
-use s3s::{S3ErrorCode, S3Result};
 
 /// The id kura reports as every object's and bucket's owner (single-tenant store).
 pub const OWNER_ID: &str = "kura";
@@ -124,7 +124,7 @@ pub fn parse_tagging_header(header: &str) -> S3Result<Tags> {
         let k = url_decode(k)?;
         let v = url_decode(v)?;
         if tags.insert(k.clone(), v).is_some() {
-            return Err(s3err(S3ErrorCode::InvalidTag, format!("Duplicate tag key {k:?}: tag keys must be unique.")));
+            return Err(errors::duplicate_tag_key(&k));
         }
     }
     validate_tags(&tags)?;
@@ -136,23 +136,20 @@ fn url_decode(s: &str) -> S3Result<String> {
     percent_encoding::percent_decode_str(&s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| s3err(S3ErrorCode::InvalidArgument, "The x-amz-tagging header is not valid UTF-8 URL encoding."))
+        .map_err(|_| errors::invalid_argument("The x-amz-tagging header is not valid UTF-8 URL encoding."))
 }
 
 /// Validates a tag set against S3's limits (10 tags on objects, 128-char keys, 256-char values).
 pub fn validate_tags(tags: &Tags) -> S3Result<()> {
     if tags.len() > 10 {
-        return Err(s3err(S3ErrorCode::InvalidTag, "Object tags cannot be greater than 10."));
+        return Err(errors::invalid_tag("Object tags cannot be greater than 10."));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(s3err(S3ErrorCode::InvalidTag, format!("The tag key {k:?} must be 1 to 128 characters long.")));
+            return Err(errors::invalid_tag(format!("The tag key {k:?} must be 1 to 128 characters long.")));
         }
         if v.chars().count() > 256 {
-            return Err(s3err(
-                S3ErrorCode::InvalidTag,
-                format!("The value of tag {k:?} must be at most 256 characters."),
-            ));
+            return Err(errors::invalid_tag(format!("The value of tag {k:?} must be at most 256 characters.")));
         }
     }
     Ok(())
@@ -164,7 +161,7 @@ pub fn tags_from_wire(set: &[s3s::dto::Tag]) -> S3Result<Tags> {
     for t in set {
         let k = t.key.clone().unwrap_or_default();
         if tags.insert(k.clone(), t.value.clone().unwrap_or_default()).is_some() {
-            return Err(s3err(S3ErrorCode::InvalidTag, format!("Duplicate tag key {k:?}: tag keys must be unique.")));
+            return Err(errors::duplicate_tag_key(&k));
         }
     }
     validate_tags(&tags)?;
@@ -180,10 +177,7 @@ pub fn tags_to_wire(tags: &Tags) -> Vec<s3s::dto::Tag> {
 pub fn check_metadata_size(h: &ObjectHeaders) -> S3Result<()> {
     let total: usize = h.user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > 2048 {
-        return Err(s3err(
-            S3ErrorCode::MetadataTooLarge,
-            "Your metadata headers exceed the maximum allowed metadata size of 2 KiB.",
-        ));
+        return Err(errors::metadata_too_large());
     }
     Ok(())
 }
@@ -194,21 +188,18 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// Rejects keys S3 would reject.
 pub fn check_key(key: &str) -> S3Result<()> {
     if key.is_empty() {
-        return Err(s3err(S3ErrorCode::InvalidArgument, "The object key must not be empty."));
+        return Err(errors::invalid_argument("The object key must not be empty."));
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(s3err(S3ErrorCode::KeyTooLongError, "Your key is too long: at most 1024 bytes."));
+        return Err(errors::key_too_long());
     }
     if let Some(c) = key.chars().find(|&c| !is_xml_char(c)) {
         // Listings are XML 1.0 documents, which cannot carry these characters at all.
-        return Err(s3err(
-            S3ErrorCode::InvalidArgument,
-            format!(
-                "The object key contains the character U+{:04X}, which XML 1.0 cannot represent (control \
-                 characters other than tab, line feed and carriage return, U+FFFE, U+FFFF): choose another key.",
-                u32::from(c)
-            ),
-        ));
+        return Err(errors::invalid_argument(format!(
+            "The object key contains the character U+{:04X}, which XML 1.0 cannot represent (control characters \
+             other than tab, line feed and carriage return, U+FFFE, U+FFFF): choose another key.",
+            u32::from(c)
+        )));
     }
     Ok(())
 }
@@ -238,6 +229,7 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use s3s::S3ErrorCode;
 
     #[test]
     fn keys_must_be_representable_in_xml() {

@@ -9,13 +9,13 @@ use super::meta::{
     parse_tagging_header, timestamp,
 };
 use super::object::{checksum_expectations, copy_bytes, copy_source_conditions, read_copy_source, stored_algo};
-use crate::errors::{StoreResultExt, s3err, store_error};
+use crate::errors::{self, StoreResultExt, store_error};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use kura_store::{Checksums, PartInfo, Segment, StoreError, UploadInfo, UploadListQuery};
+use kura_store::{Checksums, PartInfo, Segment, UploadInfo, UploadListQuery};
 use md5::{Digest, Md5};
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result};
 
 /// S3's minimum size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -33,7 +33,7 @@ async fn require_upload(s3: &KuraS3, bucket: &str, key: &str, upload_id: &str) -
     require_bucket(s3, bucket).await?;
     match s3.meta.get_upload(bucket, upload_id).await.or_s3()? {
         Some(u) if u.key == key => Ok(u),
-        _ => Err(store_error(StoreError::NoSuchUpload(upload_id.to_owned()))),
+        _ => Err(errors::no_such_upload()),
     }
 }
 
@@ -41,7 +41,7 @@ fn check_part_number(n: i32) -> S3Result<u32> {
     if (1..=MAX_PART_NUMBER).contains(&n) {
         Ok(n.unsigned_abs())
     } else {
-        Err(s3err(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive."))
+        Err(errors::invalid_argument("Part number must be an integer between 1 and 10000, inclusive."))
     }
 }
 
@@ -132,17 +132,14 @@ pub(super) async fn upload_part(
 /// Parses `x-amz-copy-source-range: bytes=first-last` against the source size (half-open result).
 fn copy_range(header: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
     let Some(h) = header else { return Ok(0..size) };
-    let bad = || {
-        s3err(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last.")
-    };
+    let bad = || errors::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last.");
     let (first, last) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
     let first: u64 = first.trim().parse().map_err(|_| bad())?;
     let last: u64 = last.trim().parse().map_err(|_| bad())?;
     if first > last || last >= size {
-        return Err(s3err(
-            S3ErrorCode::InvalidRange,
-            format!("The x-amz-copy-source-range {h:?} is not satisfiable: the source is {size} bytes."),
-        ));
+        return Err(errors::invalid_range(format!(
+            "The x-amz-copy-source-range {h:?} is not satisfiable: the source is {size} bytes."
+        )));
     }
     Ok(first..last + 1)
 }
@@ -207,22 +204,16 @@ pub(super) async fn complete_multipart_upload(
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if requested.is_empty() {
-        return Err(s3err(
-            S3ErrorCode::MalformedXML,
-            "You must specify at least one part to complete a multipart upload.",
-        ));
+        return Err(errors::malformed_xml("You must specify at least one part to complete a multipart upload."));
     }
     let stored = s3.meta.list_parts(&input.bucket, &input.upload_id, 0, MAX_PART_NUMBER as usize).await.or_s3()?;
     let mut used: Vec<&PartInfo> = Vec::with_capacity(requested.len());
     let mut previous = 0u32;
     for p in &requested {
-        let n = p.part_number.ok_or_else(|| s3err(S3ErrorCode::InvalidPart, "Every part must name its PartNumber."))?;
+        let n = p.part_number.ok_or_else(|| errors::invalid_part("Every part must name its PartNumber."))?;
         let n = check_part_number(n)?;
         if n <= previous {
-            return Err(s3err(
-                S3ErrorCode::InvalidPartOrder,
-                "The list of parts was not in ascending order. Parts must be ordered by part number.",
-            ));
+            return Err(errors::invalid_part_order());
         }
         previous = n;
         let found = stored.iter().find(|s| s.number == n);
@@ -230,19 +221,18 @@ pub(super) async fn complete_multipart_upload(
         let part = match (found, wanted_etag) {
             (Some(s), Some(e)) if s.etag == e => s,
             _ => {
-                return Err(s3err(
-                    S3ErrorCode::InvalidPart,
-                    format!("Part {n} could not be found or its ETag does not match: upload it again or fix the ETag."),
-                ));
+                return Err(errors::invalid_part(format!(
+                    "Part {n} could not be found or its ETag does not match: upload it again or fix the ETag."
+                )));
             }
         };
         used.push(part);
     }
     if let Some(small) = used.iter().rev().skip(1).find(|p| p.size < MIN_PART_SIZE) {
-        return Err(s3err(
-            S3ErrorCode::EntityTooSmall,
-            format!("Part {} is {} bytes: every part but the last must be at least 5 MiB.", small.number, small.size),
-        ));
+        return Err(errors::entity_too_small(format!(
+            "Part {} is {} bytes: every part but the last must be at least 5 MiB.",
+            small.number, small.size
+        )));
     }
     let condition = super::object::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let mut md5_concat = Md5::new();

@@ -8,10 +8,10 @@ use super::meta::{
     check_key, check_metadata_size, etag, fill_checksums, fill_object_output, new_object, object_headers_from,
     parse_tagging_header, timestamp,
 };
-use crate::errors::{StoreResultExt, s3err};
+use crate::errors::{self, StoreResultExt};
 use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result};
 
 /// Reads an object's record (without its inline body), or NoSuchKey. A `versionId` other than "null"
 /// names no version here.
@@ -36,13 +36,13 @@ async fn find_object(
     if let Some(v) = version_id
         && v != "null"
     {
-        return Err(s3err(S3ErrorCode::NoSuchVersion, "The specified version does not exist."));
+        return Err(errors::no_such_version());
     }
     let found =
         if with_body { s3.meta.get_object(bucket, key).await } else { s3.meta.get_object_record(bucket, key).await };
     match found.or_s3()? {
         Some(o) => Ok(o),
-        None => Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
+        None => Err(errors::no_such_key()),
     }
 }
 
@@ -80,16 +80,14 @@ async fn check_write_conditions(
         return Ok(());
     }
     let current = s3.meta.get_object_record(bucket, key).await.or_s3()?;
-    let failed =
-        || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
     match (&current, if_match) {
-        (None, Some(_)) => return Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
+        (None, Some(_)) => return Err(errors::no_such_key()),
         (Some(o), Some(cond)) => Preconditions { if_match: Some(cond), ..Default::default() }
             .check_copy_source(&o.etag, o.last_modified_ms)?,
         _ => {}
     }
     if let (Some(_), Some(_)) = (&current, if_none_match) {
-        return Err(failed());
+        return Err(errors::precondition_failed());
     }
     Ok(())
 }
@@ -103,17 +101,14 @@ pub(super) fn write_condition(
     use kura_store::WriteCondition;
     match (if_match, if_none_match) {
         (None, None) => Ok(WriteCondition::Always),
-        (Some(_), Some(_)) => {
-            Err(s3err(S3ErrorCode::InvalidArgument, "Give If-Match or If-None-Match on a write, not both."))
-        }
+        (Some(_), Some(_)) => Err(errors::invalid_argument("Give If-Match or If-None-Match on a write, not both.")),
         (None, Some(ETagCondition::Any)) => Ok(WriteCondition::IfAbsent),
-        (None, Some(ETagCondition::ETag(_))) => Err(s3err(
-            S3ErrorCode::NotImplemented,
+        (None, Some(ETagCondition::ETag(_))) => Err(errors::not_implemented(
             "If-None-Match on a write accepts only '*' (create the object only if the key is free).",
         )),
         (Some(ETagCondition::ETag(e)), None) => Ok(WriteCondition::IfEtag(e.value().to_owned())),
         (Some(ETagCondition::Any), None) => {
-            Err(s3err(S3ErrorCode::NotImplemented, "If-Match on a write needs the current object's ETag, not '*'."))
+            Err(errors::not_implemented("If-Match on a write needs the current object's ETag, not '*'."))
         }
     }
 }
@@ -195,10 +190,10 @@ fn select_range(
         let sizes: Vec<u64> = if object.part_sizes.is_empty() { vec![object.size] } else { object.part_sizes.clone() };
         let idx = usize::try_from(n).ok().filter(|n| (1..=sizes.len()).contains(n)).ok_or_else(|| {
             // As S3: a part number past the last part is InvalidPart (400).
-            s3err(
-                S3ErrorCode::InvalidPart,
-                format!("The requested part number {n} does not exist: the object has {} part(s).", sizes.len()),
-            )
+            errors::invalid_part(format!(
+                "The requested part number {n} does not exist: the object has {} part(s).",
+                sizes.len()
+            ))
         })?;
         let start: u64 = sizes[..idx - 1].iter().sum();
         return Ok((start..start + sizes[idx - 1], !object.part_sizes.is_empty()));
@@ -207,10 +202,10 @@ fn select_range(
         None => Ok((0..object.size, false)),
         Some(r) => {
             let r = r.check(object.size).map_err(|_| {
-                s3err(
-                    S3ErrorCode::InvalidRange,
-                    format!("The requested range is not satisfiable: the object is {} bytes.", object.size),
-                )
+                errors::invalid_range(format!(
+                    "The requested range is not satisfiable: the object is {} bytes.",
+                    object.size
+                ))
             })?;
             Ok((r, true))
         }
@@ -375,7 +370,7 @@ pub(super) async fn delete_objects(
     let bucket = require_bucket(s3, &input.bucket).await?;
     let objects = input.delete.objects;
     if objects.len() > MAX_DELETE_KEYS {
-        return Err(s3err(S3ErrorCode::MalformedXML, "A DeleteObjects request can name at most 1000 keys."));
+        return Err(errors::malformed_xml("A DeleteObjects request can name at most 1000 keys."));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
@@ -430,10 +425,9 @@ pub(super) async fn delete_objects(
 pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
     match source {
         CopySource::Bucket { bucket, key, version_id } => Ok((bucket, key, version_id.as_deref())),
-        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => Err(s3err(
-            S3ErrorCode::NotImplemented,
-            "Access point and outpost copy sources are not supported: use bucket/key.",
-        )),
+        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
+            Err(errors::not_implemented("Access point and outpost copy sources are not supported: use bucket/key."))
+        }
     }
 }
 
@@ -473,10 +467,9 @@ fn replaces(directive: Option<&str>, what: &str) -> S3Result<bool> {
     match directive {
         None | Some("COPY") => Ok(false),
         Some("REPLACE") => Ok(true),
-        Some(other) => Err(s3err(
-            S3ErrorCode::InvalidArgument,
-            format!("Unknown {what} directive {other:?}: use COPY or REPLACE."),
-        )),
+        Some(other) => {
+            Err(errors::invalid_argument(format!("Unknown {what} directive {other:?}: use COPY or REPLACE.")))
+        }
     }
 }
 
@@ -535,8 +528,7 @@ pub(super) async fn copy_object(
     let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
     let same_object = src_bucket == input.bucket && src_key == input.key;
     if same_object && !replace_meta && input.storage_class.is_none() && input.website_redirect_location.is_none() {
-        return Err(s3err(
-            S3ErrorCode::InvalidRequest,
+        return Err(errors::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the \
              object's metadata, storage class, website redirect location or encryption attributes.",
         ));
