@@ -6,7 +6,8 @@
 
 use super::KuraS3;
 use super::meta::owner;
-use crate::errors::{self, StoreResultExt};
+use super::object_ref::ObjectRef;
+use crate::errors;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -74,19 +75,17 @@ pub(super) async fn put_bucket_acl(
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }
 
-async fn require_object(s3: &KuraS3, bucket: &str, key: &str) -> S3Result<()> {
-    super::bucket::require_bucket(s3, bucket).await?;
-    match s3.meta.get_object_record(bucket, key).await.or_s3()? {
-        Some(_) => Ok(()),
-        None => Err(errors::no_such_key()),
-    }
+/// NoSuchBucket or NoSuchKey unless `object` exists.
+async fn require_object(s3: &KuraS3, object: ObjectRef<'_>) -> S3Result<()> {
+    super::bucket::require_bucket(s3, object.bucket).await?;
+    super::object::require_object(s3, object).await.map(drop)
 }
 
 pub(super) async fn get_object_acl(
     s3: &KuraS3,
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
-    require_object(s3, &req.input.bucket, &req.input.key).await?;
+    require_object(s3, ObjectRef::current(&req.input.bucket, &req.input.key)).await?;
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(owner_grants()),
         owner: Some(owner()),
@@ -99,7 +98,7 @@ pub(super) async fn put_object_acl(
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let input = &req.input;
-    require_object(s3, &input.bucket, &input.key).await?;
+    require_object(s3, ObjectRef::current(&input.bucket, &input.key)).await?;
     check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let headers = [
         input.grant_full_control.as_ref(),

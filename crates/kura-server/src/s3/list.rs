@@ -3,6 +3,7 @@
 
 use super::KuraS3;
 use super::meta::{etag, owner, timestamp};
+use super::object_ref::VersionId;
 use crate::errors::{self, StoreResultExt};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN_B64;
@@ -172,7 +173,7 @@ pub(super) async fn list_object_versions(
     let input = req.input;
     let enc = Encoder::new(input.encoding_type.as_ref())?;
     let max = page_size(input.max_keys)?;
-    // Every object has exactly one version, "null": a key marker continues after that key.
+    // Every object has exactly one version, the null one: a key marker continues after that key.
     let page =
         scan(s3, &input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.key_marker.clone(), max)
             .await?;
@@ -201,7 +202,7 @@ pub(super) async fn list_object_versions(
         max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS)),
         is_truncated: Some(is_truncated),
         next_key_marker: if is_truncated { enc.opt(last) } else { None },
-        next_version_id_marker: is_truncated.then(|| "null".to_owned()),
+        next_version_id_marker: is_truncated.then(|| VersionId::NULL.as_str().to_owned()),
         versions: Some(versions),
         common_prefixes: Some(wire_prefixes(prefixes, &enc)),
         delimiter: enc.opt(input.delimiter.filter(|d| !d.is_empty())),

@@ -221,7 +221,7 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         headers,
         checksums: Checksums::default(),
         tags,
-        version_id: "null".to_owned(),
+        version_id: super::object_ref::VersionId::NULL.as_str().to_owned(),
         inline: None,
     }
 }

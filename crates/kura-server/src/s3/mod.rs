@@ -14,6 +14,7 @@ mod list;
 pub mod meta;
 mod multipart;
 mod object;
+pub mod object_ref;
 pub mod policy;
 mod tagging;
 

@@ -8,42 +8,38 @@ use super::meta::{
     check_key, check_metadata_size, etag, fill_checksums, fill_object_output, new_object, object_headers_from,
     parse_tagging_header, timestamp,
 };
+use super::object_ref::{ObjectRef, VersionId};
 use crate::errors::{self, StoreResultExt};
 use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
-/// Reads an object's record (without its inline body), or NoSuchKey. A `versionId` other than "null"
-/// names no version here.
-pub(super) async fn require_object(
-    s3: &KuraS3,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-) -> S3Result<ObjectMeta> {
-    find_object(s3, bucket, key, version_id, false).await
+/// What a read loads of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The record alone (HEAD, tags, attributes, preconditions): an inline body stays unread.
+    RecordOnly,
+    /// The record and its inline body (GET and copy sources, which send or copy the bytes).
+    WithBody,
 }
 
-/// [`require_object`], with the inline body when `with_body` (GET and copy sources, which send or
-/// copy the bytes).
-async fn find_object(
-    s3: &KuraS3,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-    with_body: bool,
-) -> S3Result<ObjectMeta> {
-    if let Some(v) = version_id
-        && v != "null"
-    {
+/// Reads an object's record (without its inline body), or NoSuchVersion / NoSuchKey.
+pub(super) async fn require_object(s3: &KuraS3, object: ObjectRef<'_>) -> S3Result<ObjectMeta> {
+    find_object(s3, object, Reading::RecordOnly).await
+}
+
+/// Reads what `reading` asks of `object`, or NoSuchVersion when it names a version kura does not
+/// hold, or NoSuchKey.
+async fn find_object(s3: &KuraS3, object: ObjectRef<'_>, reading: Reading) -> S3Result<ObjectMeta> {
+    if object.names_absent_version() {
         return Err(errors::no_such_version());
     }
-    let found =
-        if with_body { s3.meta.get_object(bucket, key).await } else { s3.meta.get_object_record(bucket, key).await };
-    match found.or_s3()? {
-        Some(o) => Ok(o),
-        None => Err(errors::no_such_key()),
-    }
+    let ObjectRef { bucket, key, .. } = object;
+    let found = match reading {
+        Reading::WithBody => s3.meta.get_object(bucket, key).await,
+        Reading::RecordOnly => s3.meta.get_object_record(bucket, key).await,
+    };
+    found.or_s3()?.ok_or_else(errors::no_such_key)
 }
 
 /// Works out which checksum a request asks for: an explicit algorithm, a checksum header's presence,
@@ -243,20 +239,17 @@ struct ReadPlan {
     partial: bool,
 }
 
-/// The checks and selection shared by GetObject and HeadObject (which reads no body: `with_body`
-/// false).
-#[allow(clippy::too_many_arguments)]
+/// The checks and selection shared by GetObject and HeadObject (which reads no body:
+/// [`Reading::RecordOnly`]).
 async fn plan_read(
     s3: &KuraS3,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
+    target: ObjectRef<'_>,
     conditions: Preconditions<'_>,
     range: Option<&Range>,
     part_number: Option<i32>,
-    with_body: bool,
+    reading: Reading,
 ) -> S3Result<ReadPlan> {
-    let object = find_object(s3, bucket, key, version_id, with_body).await?;
+    let object = find_object(s3, target, reading).await?;
     conditions.check_read(&object.etag, object.last_modified_ms)?;
     let (range, partial) = select_range(&object, range, part_number)?;
     Ok(ReadPlan { object, range, partial })
@@ -299,13 +292,11 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     let input = req.input;
     let plan = plan_read(
         s3,
-        &input.bucket,
-        &input.key,
-        input.version_id.as_deref(),
+        ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
         read_conditions!(input),
         input.range.as_ref(),
         input.part_number,
-        true,
+        Reading::WithBody,
     )
     .await?;
     let mut out = GetObjectOutput::default();
@@ -324,13 +315,11 @@ pub(super) async fn head_object(
     let input = req.input;
     let plan = plan_read(
         s3,
-        &input.bucket,
-        &input.key,
-        input.version_id.as_deref(),
+        ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
         read_conditions!(input),
         input.range.as_ref(),
         input.part_number,
-        false,
+        Reading::RecordOnly,
     )
     .await?;
     let mut out = HeadObjectOutput::default();
@@ -343,19 +332,41 @@ pub(super) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = req.input;
-    require_bucket(s3, &input.bucket).await?;
+    let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
+    require_bucket(s3, target.bucket).await?;
     if let Some(cond) = input.if_match.as_ref() {
-        let current = require_object(s3, &input.bucket, &input.key, None).await?;
+        let current = require_object(s3, target.current_version()).await?;
         Preconditions { if_match: Some(cond), ..Default::default() }
             .check_copy_source(&current.etag, current.last_modified_ms)?;
     }
-    if input.version_id.as_deref().is_some_and(|v| v != "null") {
-        return Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT));
+    remove_object(s3, target).await?;
+    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+}
+
+/// Deletes `target` and reclaims its blobs. A version other than `null` names nothing kura holds, so
+/// deleting it changes nothing and succeeds, as on an unversioned S3 bucket.
+async fn remove_object(s3: &KuraS3, target: ObjectRef<'_>) -> S3Result<()> {
+    if target.names_absent_version() {
+        return Ok(());
     }
-    if let Some(removed) = s3.meta.delete_object(&input.bucket, &input.key).await.or_s3()? {
+    if let Some(removed) = s3.meta.delete_object(target.bucket, target.key).await.or_s3()? {
         s3.reclaim(removed.blobs()).await;
     }
-    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+    Ok(())
+}
+
+/// Deletes one key of a DeleteObjects request: authorised on its own first (the access hook sees
+/// only the bucket), then removed.
+async fn delete_one(
+    s3: &KuraS3,
+    who: Option<&crate::auth::Authenticated>,
+    bucket: &kura_store::BucketInfo,
+    target: ObjectRef<'_>,
+) -> S3Result<()> {
+    if let Some(access) = &s3.access {
+        access.decide_object(who, "s3:DeleteObject", bucket, target.key).await?;
+    }
+    remove_object(s3, target).await
 }
 
 /// S3's limit on keys per DeleteObjects request.
@@ -376,42 +387,17 @@ pub(super) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for ident in objects {
-        if let Some(access) = &s3.access
-            && let Err(e) = access.decide_object(who.as_ref(), "s3:DeleteObject", &bucket, &ident.key).await
-        {
-            errors.push(Error {
+        let target = ObjectRef::at_version(&input.bucket, &ident.key, ident.version_id.as_deref());
+        match delete_one(s3, who.as_ref(), &bucket, target).await {
+            Ok(()) => {
+                deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() })
+            }
+            Err(e) => errors.push(Error {
                 code: Some(e.code().as_str().to_owned()),
                 key: Some(ident.key),
                 message: e.message().map(str::to_owned),
                 version_id: ident.version_id,
-            });
-            continue;
-        }
-        if ident.version_id.as_deref().is_some_and(|v| v != "null") {
-            // No such version on an unversioned bucket: S3 reports the delete as done.
-            deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() });
-            continue;
-        }
-        match s3.meta.delete_object(&input.bucket, &ident.key).await {
-            Ok(removed) => {
-                if let Some(removed) = removed {
-                    s3.reclaim(removed.blobs()).await;
-                }
-                deleted.push(DeletedObject {
-                    key: Some(ident.key),
-                    version_id: ident.version_id,
-                    ..Default::default()
-                });
-            }
-            Err(e) => {
-                let e = crate::errors::store_error(e);
-                errors.push(Error {
-                    code: Some(e.code().as_str().to_owned()),
-                    key: Some(ident.key),
-                    message: e.message().map(str::to_owned),
-                    version_id: ident.version_id,
-                });
-            }
+            }),
         }
     }
     Ok(S3Response::new(DeleteObjectsOutput {
@@ -419,16 +405,6 @@ pub(super) async fn delete_objects(
         errors: Some(errors),
         ..Default::default()
     }))
-}
-
-/// Resolves `x-amz-copy-source` to a (bucket, key), rejecting forms kura does not serve.
-pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
-    match source {
-        CopySource::Bucket { bucket, key, version_id } => Ok((bucket, key, version_id.as_deref())),
-        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
-            Err(errors::not_implemented("Access point and outpost copy sources are not supported: use bucket/key."))
-        }
-    }
 }
 
 /// The `x-amz-copy-source-if-*` conditions of a CopyObject or UploadPartCopy input.
@@ -453,11 +429,12 @@ pub(super) async fn read_copy_source(
     source: &CopySource,
     conditions: Preconditions<'_>,
 ) -> S3Result<ObjectMeta> {
-    let (bucket, key, version_id) = copy_source(source)?;
+    let source = ObjectRef::copy_source(source)?;
     if let Some(access) = &s3.access {
-        access.decide_copy_source(who, (bucket, key, version_id)).await?;
+        let ObjectRef { bucket, key, version } = source;
+        access.decide_copy_source(who, (bucket, key, version.map(VersionId::as_str))).await?;
     }
-    let source = find_object(s3, bucket, key, version_id, true).await?;
+    let source = find_object(s3, source, Reading::WithBody).await?;
     conditions.check_copy_source(&source.etag, source.last_modified_ms)?;
     Ok(source)
 }
@@ -520,14 +497,17 @@ pub(super) async fn copy_object(
     let input = req.input;
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
-    let (src_bucket, src_key, _) = copy_source(&input.copy_source)?;
+    let from = ObjectRef::copy_source(&input.copy_source)?;
     require_bucket(s3, &input.bucket).await?;
     let who = req.extensions.get::<crate::auth::Authenticated>();
     let source = read_copy_source(s3, who, &input.copy_source, copy_source_conditions!(input)).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
     let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
-    let same_object = src_bucket == input.bucket && src_key == input.key;
-    if same_object && !replace_meta && input.storage_class.is_none() && input.website_redirect_location.is_none() {
+    if from.same_key_as(&ObjectRef::current(&input.bucket, &input.key))
+        && !replace_meta
+        && input.storage_class.is_none()
+        && input.website_redirect_location.is_none()
+    {
         return Err(errors::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the \
              object's metadata, storage class, website redirect location or encryption attributes.",
