@@ -239,17 +239,25 @@ struct ReadPlan {
     partial: bool,
 }
 
-/// The checks and selection shared by GetObject and HeadObject (which reads no body:
-/// [`Reading::RecordOnly`]).
-async fn plan_read(
-    s3: &KuraS3,
-    target: ObjectRef<'_>,
-    conditions: Preconditions<'_>,
-    range: Option<&Range>,
+/// What a GetObject or HeadObject asks to read, by name.
+struct ReadRequest<'a> {
+    /// The object, at the version the request names.
+    object: ObjectRef<'a>,
+    /// Its `If-*` preconditions.
+    conditions: Preconditions<'a>,
+    /// Its `Range` header.
+    range: Option<&'a Range>,
+    /// Its `partNumber` parameter (which selects a part instead of a range).
     part_number: Option<i32>,
+    /// What to load: HEAD sends no body, so it reads the record only.
     reading: Reading,
-) -> S3Result<ReadPlan> {
-    let object = find_object(s3, target, reading).await?;
+}
+
+/// The checks and selection shared by GetObject and HeadObject: reads the object, checks the
+/// preconditions, selects the range.
+async fn plan_read(s3: &KuraS3, request: ReadRequest<'_>) -> S3Result<ReadPlan> {
+    let ReadRequest { object, conditions, range, part_number, reading } = request;
+    let object = find_object(s3, object, reading).await?;
     conditions.check_read(&object.etag, object.last_modified_ms)?;
     let (range, partial) = select_range(&object, range, part_number)?;
     Ok(ReadPlan { object, range, partial })
@@ -290,15 +298,14 @@ fn read_status(partial: bool) -> http::StatusCode {
 
 pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    let plan = plan_read(
-        s3,
-        ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
-        read_conditions!(input),
-        input.range.as_ref(),
-        input.part_number,
-        Reading::WithBody,
-    )
-    .await?;
+    let request = ReadRequest {
+        object: ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
+        conditions: read_conditions!(input),
+        range: input.range.as_ref(),
+        part_number: input.part_number,
+        reading: Reading::WithBody,
+    };
+    let plan = plan_read(s3, request).await?;
     let mut out = GetObjectOutput::default();
     fill_read_output!(out, input, &plan);
     if !plan.object.tags.is_empty() {
@@ -313,15 +320,14 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    let plan = plan_read(
-        s3,
-        ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
-        read_conditions!(input),
-        input.range.as_ref(),
-        input.part_number,
-        Reading::RecordOnly,
-    )
-    .await?;
+    let request = ReadRequest {
+        object: ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
+        conditions: read_conditions!(input),
+        range: input.range.as_ref(),
+        part_number: input.part_number,
+        reading: Reading::RecordOnly,
+    };
+    let plan = plan_read(s3, request).await?;
     let mut out = HeadObjectOutput::default();
     fill_read_output!(out, input, &plan);
     Ok(S3Response::with_status(out, read_status(plan.partial)))
