@@ -4,7 +4,7 @@
 use crate::errors;
 use crate::s3::meta::timestamp_secs;
 use s3s::S3Result;
-use s3s::dto::{ETagCondition, Timestamp};
+use s3s::dto::{CopyObjectInput, ETagCondition, GetObjectInput, HeadObjectInput, Timestamp, UploadPartCopyInput};
 
 /// The conditions of one request.
 #[derive(Debug, Default, Clone, Copy)]
@@ -17,6 +17,64 @@ pub struct Preconditions<'a> {
     pub if_modified_since: Option<&'a Timestamp>,
     /// `If-Unmodified-Since`.
     pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+/// Reads (GetObject, HeadObject) and their `If-*` headers. s3s generates the inputs with the same field
+/// names but no common trait; each names its fields once here.
+pub trait ReadConditions {
+    /// The conditions the request puts on the object it reads.
+    fn read_conditions(&self) -> Preconditions<'_>;
+}
+
+impl ReadConditions for GetObjectInput {
+    fn read_conditions(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.if_match.as_ref(),
+            if_none_match: self.if_none_match.as_ref(),
+            if_modified_since: self.if_modified_since.as_ref(),
+            if_unmodified_since: self.if_unmodified_since.as_ref(),
+        }
+    }
+}
+
+impl ReadConditions for HeadObjectInput {
+    fn read_conditions(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.if_match.as_ref(),
+            if_none_match: self.if_none_match.as_ref(),
+            if_modified_since: self.if_modified_since.as_ref(),
+            if_unmodified_since: self.if_unmodified_since.as_ref(),
+        }
+    }
+}
+
+/// Copies (CopyObject, UploadPartCopy) and their `x-amz-copy-source-if-*` headers, which condition the
+/// source; a CopyObject's own `If-Match` / `If-None-Match` condition the destination and are not these.
+pub trait CopySourceConditions {
+    /// The conditions the request puts on the source it copies from.
+    fn copy_source_conditions(&self) -> Preconditions<'_>;
+}
+
+impl CopySourceConditions for CopyObjectInput {
+    fn copy_source_conditions(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.copy_source_if_match.as_ref(),
+            if_none_match: self.copy_source_if_none_match.as_ref(),
+            if_modified_since: self.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: self.copy_source_if_unmodified_since.as_ref(),
+        }
+    }
+}
+
+impl CopySourceConditions for UploadPartCopyInput {
+    fn copy_source_conditions(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.copy_source_if_match.as_ref(),
+            if_none_match: self.copy_source_if_none_match.as_ref(),
+            if_modified_since: self.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: self.copy_source_if_unmodified_since.as_ref(),
+        }
+    }
 }
 
 fn matches(cond: &ETagCondition, etag: &str) -> bool {

@@ -4,11 +4,12 @@
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
 use super::bucket::require_bucket;
+use super::conditions::CopySourceConditions;
 use super::meta::{
     check_key, check_metadata_size, etag, initiator, new_object, now_ms, object_headers_from, owner,
     parse_tagging_header, timestamp,
 };
-use super::object::{checksum_expectations, copy_bytes, copy_source_conditions, read_copy_source, stored_algo};
+use super::object::{checksum_expectations, copy_bytes, read_copy_source, stored_algo};
 use crate::errors::{self, StoreResultExt, store_error};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -152,7 +153,7 @@ pub(super) async fn upload_part_copy(
     let number = check_part_number(input.part_number)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let who = req.extensions.get::<crate::auth::Authenticated>();
-    let source = read_copy_source(s3, who, &input.copy_source, copy_source_conditions!(input)).await?;
+    let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
     let algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
     let written = copy_bytes(s3, &source, range, algo).await?;

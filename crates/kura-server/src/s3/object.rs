@@ -3,7 +3,7 @@
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egress, ingest, ingest_object};
 use super::bucket::require_bucket;
-use super::conditions::Preconditions;
+use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
 use super::meta::{
     check_key, check_metadata_size, etag, fill_checksums, fill_object_output, new_object, object_headers_from,
     parse_tagging_header, timestamp,
@@ -281,17 +281,6 @@ macro_rules! fill_read_output {
     }};
 }
 
-macro_rules! read_conditions {
-    ($input:expr) => {
-        Preconditions {
-            if_match: $input.if_match.as_ref(),
-            if_none_match: $input.if_none_match.as_ref(),
-            if_modified_since: $input.if_modified_since.as_ref(),
-            if_unmodified_since: $input.if_unmodified_since.as_ref(),
-        }
-    };
-}
-
 fn read_status(partial: bool) -> http::StatusCode {
     if partial { http::StatusCode::PARTIAL_CONTENT } else { http::StatusCode::OK }
 }
@@ -300,7 +289,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     let input = req.input;
     let request = ReadRequest {
         object: ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
-        conditions: read_conditions!(input),
+        conditions: input.read_conditions(),
         range: input.range.as_ref(),
         part_number: input.part_number,
         reading: Reading::WithBody,
@@ -322,7 +311,7 @@ pub(super) async fn head_object(
     let input = req.input;
     let request = ReadRequest {
         object: ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
-        conditions: read_conditions!(input),
+        conditions: input.read_conditions(),
         range: input.range.as_ref(),
         part_number: input.part_number,
         reading: Reading::RecordOnly,
@@ -413,19 +402,6 @@ pub(super) async fn delete_objects(
     }))
 }
 
-/// The `x-amz-copy-source-if-*` conditions of a CopyObject or UploadPartCopy input.
-macro_rules! copy_source_conditions {
-    ($input:expr) => {
-        $crate::s3::conditions::Preconditions {
-            if_match: $input.copy_source_if_match.as_ref(),
-            if_none_match: $input.copy_source_if_none_match.as_ref(),
-            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
-        }
-    };
-}
-pub(super) use copy_source_conditions;
-
 /// Authorises reading a copy source for the caller `who`, on exactly the parsed source the copy
 /// reads, then reads it, with its body, and checks its `x-amz-copy-source-if-*` conditions (failures
 /// are 412).
@@ -506,7 +482,7 @@ pub(super) async fn copy_object(
     let from = ObjectRef::copy_source(&input.copy_source)?;
     require_bucket(s3, &input.bucket).await?;
     let who = req.extensions.get::<crate::auth::Authenticated>();
-    let source = read_copy_source(s3, who, &input.copy_source, copy_source_conditions!(input)).await?;
+    let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
     let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
     if from.same_key_as(&ObjectRef::current(&input.bucket, &input.key))
