@@ -3,7 +3,12 @@
 use crate::errors;
 use kura_store::{Checksums, ObjectHeaders, ObjectMeta, Tags};
 use s3s::S3Result;
-use s3s::dto::{ETag, Timestamp, TimestampFormat};
+use s3s::dto::{
+    CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectResult, CopyPartResult, CreateMultipartUploadInput, ETag,
+    GetObjectOutput, HeadObjectOutput, Metadata, Part, PutObjectInput, PutObjectOutput, Timestamp, TimestampFormat,
+    UploadPartOutput,
+};
+use std::collections::BTreeMap;
 
 /// The id kura reports as every object's and bucket's owner (single-tenant store).
 pub const OWNER_ID: &str = "kura";
@@ -53,25 +58,66 @@ pub fn parse_http_date(s: &str) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::HttpDate, s).ok()
 }
 
-/// Builds [`ObjectHeaders`] from any input DTO that carries the standard object headers
-/// (PutObject, CreateMultipartUpload, CopyObject with `REPLACE`).
-macro_rules! object_headers_from {
-    ($input:expr) => {{
-        let input = &$input;
-        kura_store::ObjectHeaders {
-            content_type: input.content_type.clone(),
-            content_encoding: input.content_encoding.clone(),
-            content_disposition: input.content_disposition.clone(),
-            content_language: input.content_language.clone(),
-            cache_control: input.cache_control.clone(),
-            expires: input.expires.as_ref().and_then($crate::s3::meta::format_http_date),
-            website_redirect_location: input.website_redirect_location.clone(),
-            user_metadata: input.metadata.iter().flatten().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
-            storage_class: input.storage_class.as_ref().map(|s| s.as_str().to_owned()),
-        }
-    }};
+/// Inputs that carry the standard object headers (PutObject, CreateMultipartUpload, CopyObject with
+/// `REPLACE`). s3s generates them with the same field names but no common trait, so each names its
+/// fields once here.
+pub trait ObjectHeadersInput {
+    /// The headers to store with the object, from the request's.
+    fn object_headers(&self) -> ObjectHeaders;
 }
-pub(crate) use object_headers_from;
+
+/// User metadata as stored: names lower-cased (HTTP header names are case-insensitive).
+fn stored_user_metadata(metadata: Option<&Metadata>) -> BTreeMap<String, String> {
+    metadata.into_iter().flatten().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
+}
+
+impl ObjectHeadersInput for PutObjectInput {
+    fn object_headers(&self) -> ObjectHeaders {
+        ObjectHeaders {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            content_disposition: self.content_disposition.clone(),
+            content_language: self.content_language.clone(),
+            cache_control: self.cache_control.clone(),
+            expires: self.expires.as_ref().and_then(format_http_date),
+            website_redirect_location: self.website_redirect_location.clone(),
+            user_metadata: stored_user_metadata(self.metadata.as_ref()),
+            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+    }
+}
+
+impl ObjectHeadersInput for CreateMultipartUploadInput {
+    fn object_headers(&self) -> ObjectHeaders {
+        ObjectHeaders {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            content_disposition: self.content_disposition.clone(),
+            content_language: self.content_language.clone(),
+            cache_control: self.cache_control.clone(),
+            expires: self.expires.as_ref().and_then(format_http_date),
+            website_redirect_location: self.website_redirect_location.clone(),
+            user_metadata: stored_user_metadata(self.metadata.as_ref()),
+            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+    }
+}
+
+impl ObjectHeadersInput for CopyObjectInput {
+    fn object_headers(&self) -> ObjectHeaders {
+        ObjectHeaders {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            content_disposition: self.content_disposition.clone(),
+            content_language: self.content_language.clone(),
+            cache_control: self.cache_control.clone(),
+            expires: self.expires.as_ref().and_then(format_http_date),
+            website_redirect_location: self.website_redirect_location.clone(),
+            user_metadata: stored_user_metadata(self.metadata.as_ref()),
+            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+    }
+}
 
 /// Fills the object-describing fields shared by GetObjectOutput and HeadObjectOutput.
 macro_rules! fill_object_output {
@@ -99,17 +145,69 @@ macro_rules! fill_object_output {
 }
 pub(crate) use fill_object_output;
 
-/// Fills the checksum fields of any output DTO from stored checksums.
-macro_rules! fill_checksums {
-    ($out:expr, $sums:expr) => {{
-        let sums: &kura_store::Checksums = $sums;
-        $out.checksum_crc32 = sums.crc32.clone();
-        $out.checksum_crc32c = sums.crc32c.clone();
-        $out.checksum_sha1 = sums.sha1.clone();
-        $out.checksum_sha256 = sums.sha256.clone();
-    }};
+/// Outputs that report the checksums of an object or part. s3s generates them with the same field
+/// names but no common trait, so each names its fields once here.
+pub trait ChecksumOutput {
+    /// The output's CRC32, CRC32C, SHA1 and SHA256 fields, in that order (the algorithms kura stores).
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4];
 }
-pub(crate) use fill_checksums;
+
+/// Sets the checksum fields of `out` from stored checksums.
+pub fn fill_checksums(out: &mut impl ChecksumOutput, sums: &Checksums) {
+    let [crc32, crc32c, sha1, sha256] = out.checksum_fields();
+    crc32.clone_from(&sums.crc32);
+    crc32c.clone_from(&sums.crc32c);
+    sha1.clone_from(&sums.sha1);
+    sha256.clone_from(&sums.sha256);
+}
+
+impl ChecksumOutput for PutObjectOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for CopyObjectResult {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for UploadPartOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for CopyPartResult {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for CompleteMultipartUploadOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for Part {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for GetObjectOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for HeadObjectOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
 
 /// Whether stored checksums hold anything.
 pub fn has_checksums(c: &Checksums) -> bool {

@@ -6,7 +6,7 @@ use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
 use super::bucket::require_bucket;
 use super::conditions::CopySourceConditions;
 use super::meta::{
-    check_key, check_metadata_size, etag, initiator, new_object, now_ms, object_headers_from, owner,
+    ObjectHeadersInput, check_key, check_metadata_size, etag, fill_checksums, initiator, new_object, now_ms, owner,
     parse_tagging_header, timestamp,
 };
 use super::object::{checksum_expectations, copy_bytes, read_copy_source, stored_algo};
@@ -54,7 +54,7 @@ pub(super) async fn create_multipart_upload(
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     require_bucket(s3, &input.bucket).await?;
-    let headers = object_headers_from!(input);
+    let headers = input.object_headers();
     check_metadata_size(&headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
     let algo = input.checksum_algorithm.as_ref().map(|a| ChecksumAlgo::parse(a.as_str())).transpose()?.flatten();
@@ -126,7 +126,7 @@ pub(super) async fn upload_part(
     };
     commit_part(s3, &input.bucket, &input.upload_id, part).await?;
     let mut out = UploadPartOutput { e_tag: Some(etag(&written.md5_hex)), ..Default::default() };
-    super::meta::fill_checksums!(out, &written.checksums);
+    fill_checksums(&mut out, &written.checksums);
     Ok(S3Response::new(out))
 }
 
@@ -172,7 +172,7 @@ pub(super) async fn upload_part_copy(
         last_modified: Some(timestamp(last_modified)),
         ..Default::default()
     };
-    super::meta::fill_checksums!(result, &written.checksums);
+    fill_checksums(&mut result, &written.checksums);
     Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
 }
 
@@ -265,7 +265,7 @@ pub(super) async fn complete_multipart_upload(
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         ..Default::default()
     };
-    super::meta::fill_checksums!(out, &checksums);
+    fill_checksums(&mut out, &checksums);
     Ok(S3Response::new(out))
 }
 
@@ -299,7 +299,7 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
                 size: i64::try_from(p.size).ok(),
                 ..Default::default()
             };
-            super::meta::fill_checksums!(part, &p.checksums);
+            fill_checksums(&mut part, &p.checksums);
             part
         })
         .collect();

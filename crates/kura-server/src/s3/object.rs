@@ -5,7 +5,7 @@ use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egres
 use super::bucket::require_bucket;
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
 use super::meta::{
-    check_key, check_metadata_size, etag, fill_checksums, fill_object_output, new_object, object_headers_from,
+    ObjectHeadersInput, check_key, check_metadata_size, etag, fill_checksums, fill_object_output, new_object,
     parse_tagging_header, timestamp,
 };
 use super::object_ref::{ObjectRef, VersionId};
@@ -145,7 +145,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
             .decide_object(extensions.get::<crate::auth::Authenticated>(), "s3:PutObject", &bucket, &input.key)
             .await?;
     }
-    let object_headers = object_headers_from!(input);
+    let object_headers = input.object_headers();
     check_metadata_size(&object_headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
@@ -172,7 +172,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     object.checksums = checksums.clone();
     commit_object(s3, &input.bucket, object, &condition).await?;
     let mut out = PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(size).ok(), ..Default::default() };
-    fill_checksums!(out, &checksums);
+    fill_checksums(&mut out, &checksums);
     Ok(S3Response::new(out))
 }
 
@@ -276,7 +276,7 @@ macro_rules! fill_read_output {
         }
         let whole = plan.range.start == 0 && plan.range.end == plan.object.size;
         if whole && $input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED") {
-            fill_checksums!($out, &plan.object.checksums);
+            fill_checksums(&mut $out, &plan.object.checksums);
         }
     }};
 }
@@ -495,7 +495,7 @@ pub(super) async fn copy_object(
              object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let headers = if replace_meta { object_headers_from!(input) } else { source.headers.clone() };
+    let headers = if replace_meta { input.object_headers() } else { source.headers.clone() };
     check_metadata_size(&headers)?;
     let tags = if replace_tags {
         input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default()
@@ -517,6 +517,6 @@ pub(super) async fn copy_object(
         last_modified: Some(timestamp(last_modified)),
         ..Default::default()
     };
-    fill_checksums!(result, &checksums);
+    fill_checksums(&mut result, &checksums);
     Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
 }
