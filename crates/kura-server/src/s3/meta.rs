@@ -5,8 +5,8 @@ use kura_store::{Checksums, ObjectHeaders, ObjectMeta, Tags};
 use s3s::S3Result;
 use s3s::dto::{
     CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectResult, CopyPartResult, CreateMultipartUploadInput, ETag,
-    GetObjectOutput, HeadObjectOutput, Metadata, Part, PutObjectInput, PutObjectOutput, Timestamp, TimestampFormat,
-    UploadPartOutput,
+    GetObjectOutput, HeadObjectOutput, Metadata, Part, PutObjectInput, PutObjectOutput, StorageClass, Timestamp,
+    TimestampFormat, UploadPartOutput,
 };
 use std::collections::BTreeMap;
 
@@ -119,31 +119,121 @@ impl ObjectHeadersInput for CopyObjectInput {
     }
 }
 
-/// Fills the object-describing fields shared by GetObjectOutput and HeadObjectOutput.
-macro_rules! fill_object_output {
-    ($out:expr, $meta:expr) => {{
-        let meta: &kura_store::ObjectMeta = $meta;
-        let h = &meta.headers;
-        $out.e_tag = Some($crate::s3::meta::etag(&meta.etag));
-        $out.last_modified = Some($crate::s3::meta::timestamp(meta.last_modified_ms));
-        $out.accept_ranges = Some("bytes".to_owned());
-        $out.content_type = Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned()));
-        $out.content_encoding = h.content_encoding.clone();
-        $out.content_disposition = h.content_disposition.clone();
-        $out.content_language = h.content_language.clone();
-        $out.cache_control = h.cache_control.clone();
-        $out.expires = h.expires.as_deref().and_then($crate::s3::meta::parse_http_date);
-        $out.website_redirect_location = h.website_redirect_location.clone();
-        if !h.user_metadata.is_empty() {
-            $out.metadata = Some(h.user_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
-        }
-        if meta.part_sizes.len() > 0 {
-            $out.parts_count = i32::try_from(meta.part_sizes.len()).ok();
-        }
-        $out.storage_class = h.storage_class.clone().map(s3s::dto::StorageClass::from);
-    }};
+/// What a GET or HEAD response says about an object, worked out once for both: s3s generates
+/// GetObjectOutput and HeadObjectOutput with these fields but no common trait, so the two `From`
+/// impls below only move them over.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectDescription {
+    /// `ETag`.
+    pub e_tag: Option<ETag>,
+    /// `Last-Modified`.
+    pub last_modified: Option<Timestamp>,
+    /// `Accept-Ranges`: always `bytes`.
+    pub accept_ranges: Option<String>,
+    /// `Content-Type`: `binary/octet-stream` when the object was stored without one.
+    pub content_type: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Expires`.
+    pub expires: Option<Timestamp>,
+    /// `x-amz-website-redirect-location`.
+    pub website_redirect_location: Option<String>,
+    /// `x-amz-meta-*`: none when the object has no user metadata.
+    pub metadata: Option<Metadata>,
+    /// `x-amz-mp-parts-count`: for objects made by a multipart upload only.
+    pub parts_count: Option<i32>,
+    /// `x-amz-storage-class`.
+    pub storage_class: Option<StorageClass>,
+    /// `Content-Length` of what is sent: the read's, not the object's (see [`ObjectDescription::of`]).
+    pub content_length: Option<i64>,
+    /// `Content-Range` of a partial read.
+    pub content_range: Option<String>,
+    /// The `x-amz-checksum-*` values reported: none unless the read asks for and gets them.
+    pub checksums: Checksums,
 }
-pub(crate) use fill_object_output;
+
+impl ObjectDescription {
+    /// How `meta` describes itself; what depends on the read (length, range, checksums) is left
+    /// unset for the read to fill.
+    pub fn of(meta: &ObjectMeta) -> Self {
+        let h = &meta.headers;
+        Self {
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified_ms)),
+            accept_ranges: Some("bytes".to_owned()),
+            content_type: Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned())),
+            content_encoding: h.content_encoding.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_language: h.content_language.clone(),
+            cache_control: h.cache_control.clone(),
+            expires: h.expires.as_deref().and_then(parse_http_date),
+            website_redirect_location: h.website_redirect_location.clone(),
+            metadata: (!h.user_metadata.is_empty())
+                .then(|| h.user_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            parts_count: if meta.part_sizes.is_empty() { None } else { i32::try_from(meta.part_sizes.len()).ok() },
+            storage_class: h.storage_class.clone().map(StorageClass::from),
+            content_length: None,
+            content_range: None,
+            checksums: Checksums::default(),
+        }
+    }
+}
+
+impl From<ObjectDescription> for GetObjectOutput {
+    fn from(d: ObjectDescription) -> Self {
+        let mut out = Self {
+            e_tag: d.e_tag,
+            last_modified: d.last_modified,
+            accept_ranges: d.accept_ranges,
+            content_type: d.content_type,
+            content_encoding: d.content_encoding,
+            content_disposition: d.content_disposition,
+            content_language: d.content_language,
+            cache_control: d.cache_control,
+            expires: d.expires,
+            website_redirect_location: d.website_redirect_location,
+            metadata: d.metadata,
+            parts_count: d.parts_count,
+            storage_class: d.storage_class,
+            content_length: d.content_length,
+            content_range: d.content_range,
+            ..Default::default()
+        };
+        fill_checksums(&mut out, &d.checksums);
+        out
+    }
+}
+
+impl From<ObjectDescription> for HeadObjectOutput {
+    fn from(d: ObjectDescription) -> Self {
+        let mut out = Self {
+            e_tag: d.e_tag,
+            last_modified: d.last_modified,
+            accept_ranges: d.accept_ranges,
+            content_type: d.content_type,
+            content_encoding: d.content_encoding,
+            content_disposition: d.content_disposition,
+            content_language: d.content_language,
+            cache_control: d.cache_control,
+            expires: d.expires,
+            website_redirect_location: d.website_redirect_location,
+            metadata: d.metadata,
+            parts_count: d.parts_count,
+            storage_class: d.storage_class,
+            content_length: d.content_length,
+            content_range: d.content_range,
+            ..Default::default()
+        };
+        fill_checksums(&mut out, &d.checksums);
+        out
+    }
+}
 
 /// Outputs that report the checksums of an object or part. s3s generates them with the same field
 /// names but no common trait, so each names its fields once here.

@@ -5,7 +5,7 @@ use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egres
 use super::bucket::require_bucket;
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
 use super::meta::{
-    ObjectHeadersInput, check_key, check_metadata_size, etag, fill_checksums, fill_object_output, new_object,
+    ObjectDescription, ObjectHeadersInput, check_key, check_metadata_size, etag, fill_checksums, new_object,
     parse_tagging_header, timestamp,
 };
 use super::object_ref::{ObjectRef, VersionId};
@@ -208,28 +208,64 @@ fn select_range(
     }
 }
 
-/// Applies `response-*` query overrides shared by GET and HEAD.
-macro_rules! apply_response_overrides {
-    ($out:expr, $input:expr) => {{
-        if let Some(v) = &$input.response_content_type {
-            $out.content_type = Some(v.clone());
+/// The `response-*` query parameters of a GET or HEAD, which replace stored headers in its response.
+struct ResponseOverrides<'a> {
+    content_type: Option<&'a String>,
+    content_encoding: Option<&'a String>,
+    content_disposition: Option<&'a String>,
+    content_language: Option<&'a String>,
+    cache_control: Option<&'a String>,
+    expires: Option<&'a Timestamp>,
+}
+
+impl ResponseOverrides<'_> {
+    /// Replaces the headers of `d` that a parameter names.
+    fn apply(&self, d: &mut ObjectDescription) {
+        fn replace<T: Clone>(header: &mut Option<T>, with: Option<&T>) {
+            if let Some(v) = with {
+                *header = Some(v.clone());
+            }
         }
-        if let Some(v) = &$input.response_content_encoding {
-            $out.content_encoding = Some(v.clone());
+        replace(&mut d.content_type, self.content_type);
+        replace(&mut d.content_encoding, self.content_encoding);
+        replace(&mut d.content_disposition, self.content_disposition);
+        replace(&mut d.content_language, self.content_language);
+        replace(&mut d.cache_control, self.cache_control);
+        replace(&mut d.expires, self.expires);
+    }
+}
+
+/// GetObject and HeadObject inputs, which carry the `response-*` parameters: s3s generates both with
+/// the same field names but no common trait, so each names its fields once here.
+trait ResponseOverridesInput {
+    /// The request's `response-*` parameters.
+    fn response_overrides(&self) -> ResponseOverrides<'_>;
+}
+
+impl ResponseOverridesInput for GetObjectInput {
+    fn response_overrides(&self) -> ResponseOverrides<'_> {
+        ResponseOverrides {
+            content_type: self.response_content_type.as_ref(),
+            content_encoding: self.response_content_encoding.as_ref(),
+            content_disposition: self.response_content_disposition.as_ref(),
+            content_language: self.response_content_language.as_ref(),
+            cache_control: self.response_cache_control.as_ref(),
+            expires: self.response_expires.as_ref(),
         }
-        if let Some(v) = &$input.response_content_disposition {
-            $out.content_disposition = Some(v.clone());
+    }
+}
+
+impl ResponseOverridesInput for HeadObjectInput {
+    fn response_overrides(&self) -> ResponseOverrides<'_> {
+        ResponseOverrides {
+            content_type: self.response_content_type.as_ref(),
+            content_encoding: self.response_content_encoding.as_ref(),
+            content_disposition: self.response_content_disposition.as_ref(),
+            content_language: self.response_content_language.as_ref(),
+            cache_control: self.response_cache_control.as_ref(),
+            expires: self.response_expires.as_ref(),
         }
-        if let Some(v) = &$input.response_content_language {
-            $out.content_language = Some(v.clone());
-        }
-        if let Some(v) = &$input.response_cache_control {
-            $out.cache_control = Some(v.clone());
-        }
-        if let Some(v) = &$input.response_expires {
-            $out.expires = Some(v.clone());
-        }
-    }};
+    }
 }
 
 /// What a GET or HEAD reads: the object, the selected range, and whether it is partial.
@@ -263,22 +299,26 @@ async fn plan_read(s3: &KuraS3, request: ReadRequest<'_>) -> S3Result<ReadPlan> 
     Ok(ReadPlan { object, range, partial })
 }
 
-/// Fills a GET/HEAD output from a plan, including `response-*` overrides and length/range headers.
-macro_rules! fill_read_output {
-    ($out:expr, $input:expr, $plan:expr) => {{
-        let plan: &ReadPlan = $plan;
-        fill_object_output!($out, &plan.object);
-        apply_response_overrides!($out, $input);
-        $out.content_length = i64::try_from(plan.range.end - plan.range.start).ok();
-        if plan.partial {
-            $out.content_range =
-                Some(format!("bytes {}-{}/{}", plan.range.start, plan.range.end.saturating_sub(1), plan.object.size));
-        }
-        let whole = plan.range.start == 0 && plan.range.end == plan.object.size;
-        if whole && $input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED") {
-            fill_checksums(&mut $out, &plan.object.checksums);
-        }
-    }};
+/// The headers a GET or HEAD answers with: the object's description with the `response-*` overrides,
+/// the length and range of what is sent, and the checksums when the request asks for them
+/// (`x-amz-checksum-mode: ENABLED`) and reads the whole object.
+fn describe_read(
+    plan: &ReadPlan,
+    overrides: &ResponseOverrides<'_>,
+    checksum_mode: Option<&ChecksumMode>,
+) -> ObjectDescription {
+    let mut d = ObjectDescription::of(&plan.object);
+    overrides.apply(&mut d);
+    d.content_length = i64::try_from(plan.range.end - plan.range.start).ok();
+    if plan.partial {
+        d.content_range =
+            Some(format!("bytes {}-{}/{}", plan.range.start, plan.range.end.saturating_sub(1), plan.object.size));
+    }
+    let whole = plan.range.start == 0 && plan.range.end == plan.object.size;
+    if whole && checksum_mode.is_some_and(|m| m.as_str() == "ENABLED") {
+        d.checksums = plan.object.checksums.clone();
+    }
+    d
 }
 
 fn read_status(partial: bool) -> http::StatusCode {
@@ -295,8 +335,8 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
         reading: Reading::WithBody,
     };
     let plan = plan_read(s3, request).await?;
-    let mut out = GetObjectOutput::default();
-    fill_read_output!(out, input, &plan);
+    let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
+    let mut out = GetObjectOutput::from(headers);
     if !plan.object.tags.is_empty() {
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
@@ -317,9 +357,8 @@ pub(super) async fn head_object(
         reading: Reading::RecordOnly,
     };
     let plan = plan_read(s3, request).await?;
-    let mut out = HeadObjectOutput::default();
-    fill_read_output!(out, input, &plan);
-    Ok(S3Response::with_status(out, read_status(plan.partial)))
+    let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
+    Ok(S3Response::with_status(HeadObjectOutput::from(headers), read_status(plan.partial)))
 }
 
 pub(super) async fn delete_object(
@@ -519,4 +558,37 @@ pub(super) async fn copy_object(
     };
     fill_checksums(&mut result, &checksums);
     Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kura_store::ObjectHeaders;
+
+    fn plan(range: std::ops::Range<u64>, partial: bool) -> ReadPlan {
+        let mut object = new_object("k".into(), 10, "abc".into(), ObjectHeaders::default(), Default::default());
+        object.checksums.crc32 = Some("AAAAAA==".into());
+        ReadPlan { object, range, partial }
+    }
+
+    #[test]
+    fn a_read_describes_its_range_overrides_and_checksums() {
+        let enabled = ChecksumMode::from_static(ChecksumMode::ENABLED);
+        let mut input = HeadObjectInput { response_content_type: Some("text/plain".into()), ..Default::default() };
+        let whole = describe_read(&plan(0..10, false), &input.response_overrides(), Some(&enabled));
+        assert_eq!(whole.content_type.as_deref(), Some("text/plain"));
+        assert_eq!((whole.content_length, whole.content_range.as_deref()), (Some(10), None));
+        assert_eq!(whole.checksums.crc32.as_deref(), Some("AAAAAA=="));
+        let out = HeadObjectOutput::from(whole);
+        assert_eq!(out.checksum_crc32.as_deref(), Some("AAAAAA=="));
+        assert_eq!(out.accept_ranges.as_deref(), Some("bytes"));
+
+        input.response_content_type = None;
+        let part = describe_read(&plan(2..5, true), &input.response_overrides(), Some(&enabled));
+        assert_eq!(part.content_type.as_deref(), Some("binary/octet-stream"));
+        assert_eq!((part.content_length, part.content_range.as_deref()), (Some(3), Some("bytes 2-4/10")));
+        assert_eq!(part.checksums.crc32, None, "a partial read reports no checksum of the whole");
+        let unasked = describe_read(&plan(0..10, false), &input.response_overrides(), None);
+        assert_eq!(GetObjectOutput::from(unasked).checksum_crc32, None);
+    }
 }
