@@ -11,9 +11,7 @@ use s3s::{S3Error, S3ErrorCode};
 /// Maps a storage error to the S3 error a client sees.
 pub fn store_error(err: StoreError) -> S3Error {
     match err {
-        StoreError::NoSuchBucket(bucket) => {
-            S3Error::with_message(S3ErrorCode::NoSuchBucket, format!("The specified bucket does not exist: {bucket}"))
-        }
+        StoreError::NoSuchBucket(bucket) => no_such_bucket(&bucket),
         StoreError::BucketAlreadyExists(bucket) => S3Error::with_message(
             S3ErrorCode::BucketAlreadyOwnedByYou,
             format!("Your previous request to create the bucket {bucket} succeeded and you already own it."),
@@ -22,14 +20,8 @@ pub fn store_error(err: StoreError) -> S3Error {
             S3ErrorCode::BucketNotEmpty,
             format!("The bucket {bucket} is not empty: delete its objects first."),
         ),
-        StoreError::NoSuchKey { .. } => {
-            S3Error::with_message(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
-        }
-        StoreError::NoSuchUpload(_) => S3Error::with_message(
-            S3ErrorCode::NoSuchUpload,
-            "The specified multipart upload does not exist. The upload ID might be invalid, or the upload \
-             might have been aborted or completed.",
-        ),
+        StoreError::NoSuchKey { .. } => no_such_key(),
+        StoreError::NoSuchUpload(_) => no_such_upload(),
         StoreError::NoSuchBlob(id) => {
             tracing::error!(blob = %id, "metadata references a missing blob");
             S3Error::with_message(S3ErrorCode::InternalError, "The object's data is missing on the server.")
@@ -91,9 +83,193 @@ pub fn status_of_logged_error(debug: &str) -> Option<http::StatusCode> {
     }
 }
 
-/// Shorthand for an S3 error with a message.
+/// Shorthand for an S3 error with a message. The S3 operations use the named constructors above instead,
+/// so that each error is built in one place.
 pub fn s3err(code: S3ErrorCode, msg: impl Into<std::borrow::Cow<'static, str>>) -> S3Error {
     S3Error::with_message(code, msg)
+}
+
+/// A message an S3 error carries: a fixed text or one formatted for the request.
+type Message = std::borrow::Cow<'static, str>;
+
+// ---- The S3 errors the operations raise, by name ----
+//
+// Errors with a fixed wire text (AWS's own wording, or one kura answers from several places) take no
+// message, so the text is written once; the others take the message that explains the request's
+// mistake, written where the mistake is found. Each keeps the status s3s gives its code unless it says
+// otherwise.
+
+/// NoSuchBucket (404): `bucket` does not exist.
+pub fn no_such_bucket(bucket: &str) -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchBucket, format!("The specified bucket does not exist: {bucket}"))
+}
+
+/// NoSuchKey (404): the object a request names does not exist.
+pub fn no_such_key() -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+}
+
+/// NoSuchVersion (404): the request names a version of an object that does not exist.
+pub fn no_such_version() -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchVersion, "The specified version does not exist.")
+}
+
+/// NoSuchUpload (404): the multipart upload a request names does not exist (or not for its key).
+pub fn no_such_upload() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NoSuchUpload,
+        "The specified multipart upload does not exist. The upload ID might be invalid, or the upload \
+         might have been aborted or completed.",
+    )
+}
+
+/// PreconditionFailed (412): an `If-*` or `x-amz-copy-source-if-*` condition does not hold.
+pub fn precondition_failed() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::PreconditionFailed,
+        "At least one of the pre-conditions you specified did not hold.",
+    )
+}
+
+/// 304 Not Modified for a read whose `If-None-Match` / `If-Modified-Since` says the client's copy is
+/// current; it carries the object's ETag and Last-Modified, as HTTP requires.
+pub fn not_modified(etag: &str, last_modified_ms: i64) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::NotModified, "Not Modified");
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+        headers.insert(http::header::ETAG, v);
+    }
+    let http_date = time::OffsetDateTime::from_unix_timestamp(last_modified_ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok());
+    if let Some(v) = http_date.map(|d| d.replace("+0000", "GMT")).and_then(|d| http::HeaderValue::from_str(&d).ok()) {
+        headers.insert(http::header::LAST_MODIFIED, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
+/// AccessControlListNotSupported (400): an ACL grants more than the owner's FULL_CONTROL, which kura
+/// (Object Ownership = BucketOwnerEnforced) does not store.
+pub fn access_control_list_not_supported() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::AccessControlListNotSupported,
+        "The bucket does not allow ACLs: kura decides access with IAM and bucket policies (Object Ownership is \
+         BucketOwnerEnforced). Drop the ACL, or use a bucket policy.",
+    );
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
+}
+
+/// MetadataTooLarge (400): user metadata over S3's 2 KiB.
+pub fn metadata_too_large() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::MetadataTooLarge,
+        "Your metadata headers exceed the maximum allowed metadata size of 2 KiB.",
+    )
+}
+
+/// KeyTooLongError (400): an object key over S3's 1024 bytes.
+pub fn key_too_long() -> S3Error {
+    S3Error::with_message(S3ErrorCode::KeyTooLongError, "Your key is too long: at most 1024 bytes.")
+}
+
+/// InvalidTag (400): two tags of one set share `key`.
+pub fn duplicate_tag_key(key: &str) -> S3Error {
+    invalid_tag(format!("Duplicate tag key {key:?}: tag keys must be unique."))
+}
+
+/// InvalidPartOrder (400): CompleteMultipartUpload lists its parts out of ascending order.
+pub fn invalid_part_order() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidPartOrder,
+        "The list of parts was not in ascending order. Parts must be ordered by part number.",
+    )
+}
+
+/// InvalidDigest (400): a Content-MD5 header that is not a base64 MD5.
+pub fn invalid_digest() -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid base64 MD5.")
+}
+
+/// InvalidArgument (400): a parameter or header with a value S3 refuses; `msg` says which and why.
+pub fn invalid_argument(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidArgument, msg)
+}
+
+/// InvalidRequest (400): a request S3 refuses as a whole; `msg` says why.
+pub fn invalid_request(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidRequest, msg)
+}
+
+/// NotImplemented (501): a form of a request kura does not serve; `msg` says what to use instead.
+pub fn not_implemented(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::NotImplemented, msg)
+}
+
+/// MalformedXML (400): an XML body that does not describe a valid request.
+pub fn malformed_xml(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::MalformedXML, msg)
+}
+
+/// InvalidTag (400): a tag set outside S3's limits.
+pub fn invalid_tag(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidTag, msg)
+}
+
+/// InvalidPart (400): a part number or part that does not exist (or whose ETag does not match).
+pub fn invalid_part(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidPart, msg)
+}
+
+/// InvalidRange (416): a byte range outside the object.
+pub fn invalid_range(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidRange, msg)
+}
+
+/// EntityTooSmall (400): a multipart part, not the last, under S3's minimum part size.
+pub fn entity_too_small(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::EntityTooSmall, msg)
+}
+
+/// IncompleteBody (400): a body that could not be read, or not as long as declared.
+pub fn incomplete_body(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::IncompleteBody, msg)
+}
+
+/// BadDigest (400): a body whose Content-MD5 or checksum does not match the one declared.
+pub fn bad_digest(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::BadDigest, msg)
+}
+
+/// MaxMessageLengthExceeded (400): a body read whole that is larger than kura reads.
+pub fn max_message_length_exceeded(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::MaxMessageLengthExceeded, msg)
+}
+
+/// MissingContentLength (411): a body read whole that does not declare its length.
+pub fn missing_content_length(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::MissingContentLength, msg)
+}
+
+/// InvalidBucketAclWithObjectOwnership (400): CreateBucket with an ACL other than `private`.
+pub fn invalid_bucket_acl_with_object_ownership(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidBucketAclWithObjectOwnership, msg)
+}
+
+/// InvalidBucketName (400): a bucket name kura does not accept.
+pub fn invalid_bucket_name(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidBucketName, msg)
+}
+
+/// InvalidLocationConstraint (400): CreateBucket for a region other than the server's.
+pub fn invalid_location_constraint(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidLocationConstraint, msg)
+}
+
+/// InternalError (500): a failure of the server, not of the request; `msg` must not leak internals.
+pub fn internal_error(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InternalError, msg)
 }
 
 /// Maps an IAM change failure (admin API) to the S3-style error a client sees.

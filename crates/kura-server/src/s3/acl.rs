@@ -6,9 +6,10 @@
 
 use super::KuraS3;
 use super::meta::owner;
-use crate::errors::{StoreResultExt, s3err};
+use super::object_ref::ObjectRef;
+use crate::errors;
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result};
 
 /// The one grant every bucket and object has: the owner's FULL_CONTROL.
 fn owner_grants() -> Grants {
@@ -25,28 +26,18 @@ fn owner_grants() -> Grants {
     }]
 }
 
-fn not_supported() -> s3s::S3Error {
-    let mut e = s3err(
-        S3ErrorCode::AccessControlListNotSupported,
-        "The bucket does not allow ACLs: kura decides access with IAM and bucket policies (Object Ownership is \
-         BucketOwnerEnforced). Drop the ACL, or use a bucket policy.",
-    );
-    e.set_status_code(http::StatusCode::BAD_REQUEST);
-    e
-}
-
 /// Refuses a canned ACL other than the ones that grant nothing beyond the owner.
 pub(super) fn check_canned(acl: Option<&str>) -> S3Result<()> {
     match acl {
         None | Some("private" | "bucket-owner-full-control") => Ok(()),
-        Some(_) => Err(not_supported()),
+        Some(_) => Err(errors::access_control_list_not_supported()),
     }
 }
 
 /// Refuses `x-amz-grant-*` headers and access-control policies that grant anything beyond the owner.
 fn check_grants(policy: Option<&AccessControlPolicy>, grant_headers: &[Option<&String>]) -> S3Result<()> {
     if grant_headers.iter().any(Option::is_some) {
-        return Err(not_supported());
+        return Err(errors::access_control_list_not_supported());
     }
     let owner_id = owner().id;
     let only_owner = policy.and_then(|p| p.grants.as_ref()).is_none_or(|grants| {
@@ -55,7 +46,7 @@ fn check_grants(policy: Option<&AccessControlPolicy>, grant_headers: &[Option<&S
                 && g.permission.as_ref().is_some_and(|p| p.as_str() == Permission::FULL_CONTROL)
         })
     });
-    if only_owner { Ok(()) } else { Err(not_supported()) }
+    if only_owner { Ok(()) } else { Err(errors::access_control_list_not_supported()) }
 }
 
 pub(super) async fn get_bucket_acl(
@@ -84,19 +75,17 @@ pub(super) async fn put_bucket_acl(
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }
 
-async fn require_object(s3: &KuraS3, bucket: &str, key: &str) -> S3Result<()> {
-    super::bucket::require_bucket(s3, bucket).await?;
-    match s3.meta.get_object_record(bucket, key).await.or_s3()? {
-        Some(_) => Ok(()),
-        None => Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
-    }
+/// NoSuchBucket or NoSuchKey unless `object` exists.
+async fn require_object(s3: &KuraS3, object: ObjectRef<'_>) -> S3Result<()> {
+    super::bucket::require_bucket(s3, object.bucket).await?;
+    super::object::require_object(s3, object).await.map(drop)
 }
 
 pub(super) async fn get_object_acl(
     s3: &KuraS3,
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
-    require_object(s3, &req.input.bucket, &req.input.key).await?;
+    require_object(s3, ObjectRef::current(&req.input.bucket, &req.input.key)).await?;
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(owner_grants()),
         owner: Some(owner()),
@@ -109,7 +98,7 @@ pub(super) async fn put_object_acl(
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let input = &req.input;
-    require_object(s3, &input.bucket, &input.key).await?;
+    require_object(s3, ObjectRef::current(&input.bucket, &input.key)).await?;
     check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let headers = [
         input.grant_full_control.as_ref(),

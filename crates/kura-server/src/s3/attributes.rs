@@ -3,6 +3,7 @@
 use super::KuraS3;
 use super::meta::{etag, timestamp};
 use super::object::require_object;
+use super::object_ref::ObjectRef;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -14,7 +15,8 @@ pub(super) async fn get_object_attributes(
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let input = req.input;
-    let object = require_object(s3, &input.bucket, &input.key, input.version_id.as_deref()).await?;
+    let object =
+        require_object(s3, ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref())).await?;
     let wants = |name: &str| input.object_attributes.iter().any(|a| a.as_str().eq_ignore_ascii_case(name));
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(object.last_modified_ms)),

@@ -2,7 +2,7 @@
 //! be committed inline with its metadata) while computing its MD5 and any checksum the client asked
 //! for (one pass), and stream a stored object's byte range back out.
 
-use crate::errors::{StoreResultExt, s3err};
+use crate::errors::{self, StoreResultExt};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::{Bytes, BytesMut};
@@ -11,8 +11,8 @@ use kura_store::{
     BlobId, BlobPin, BlobStore, BlobWriter, ByteStream, Checksums, INLINE_MAX, ObjectMeta, Segment, StoreError,
 };
 use md5::{Digest, Md5};
+use s3s::S3Result;
 use s3s::dto::StreamingBlob;
-use s3s::{S3ErrorCode, S3Result};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -40,10 +40,9 @@ impl ChecksumAlgo {
             "SHA256" => Self::Sha256,
             "CRC64NVME" => return Ok(None),
             other => {
-                return Err(s3err(
-                    S3ErrorCode::InvalidRequest,
-                    format!("Unsupported checksum algorithm {other:?}: use CRC32, CRC32C, SHA1 or SHA256."),
-                ));
+                return Err(errors::invalid_request(format!(
+                    "Unsupported checksum algorithm {other:?}: use CRC32, CRC32C, SHA1 or SHA256."
+                )));
             }
         }))
     }
@@ -283,7 +282,7 @@ impl Hashing {
             Hashing::Inline(d) => Ok(d),
             Hashing::Thread { queue, done } => {
                 drop(queue);
-                done.await.map_err(|e| s3err(S3ErrorCode::InternalError, format!("hashing the body failed: {e}")))
+                done.await.map_err(|e| errors::internal_error(format!("hashing the body failed: {e}")))
             }
         }
     }
@@ -339,33 +338,27 @@ async fn receive(
     let mut received: u64 = 0;
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk
-                .map_err(|e| s3err(S3ErrorCode::IncompleteBody, format!("The request body could not be read: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| errors::incomplete_body(format!("The request body could not be read: {e}")))?;
             received += chunk.len() as u64;
             if expect.length.is_some_and(|len| received > len) {
-                return Err(s3err(
-                    S3ErrorCode::IncompleteBody,
-                    "The request body is longer than its declared Content-Length.",
-                ));
+                return Err(errors::incomplete_body("The request body is longer than its declared Content-Length."));
             }
             hashing.update(&chunk).await;
             sink.put(&chunk).await?;
         }
     }
     if expect.length.is_some_and(|len| received != len) {
-        return Err(s3err(
-            S3ErrorCode::IncompleteBody,
+        return Err(errors::incomplete_body(
             "You did not provide the number of bytes specified by the Content-Length HTTP header.",
         ));
     }
     let Digests { md5, checksum: hasher } = hashing.finish().await?;
     let md5 = md5.finalize();
     if let Some(declared) = &expect.content_md5 {
-        let decoded = B64.decode(declared.trim()).ok().filter(|d| d.len() == 16).ok_or_else(|| {
-            s3err(S3ErrorCode::InvalidDigest, "The Content-MD5 you specified is not valid base64 MD5.")
-        })?;
+        let decoded = B64.decode(declared.trim()).ok().filter(|d| d.len() == 16).ok_or_else(errors::invalid_digest)?;
         if decoded.as_slice() != md5.as_slice() {
-            return Err(s3err(S3ErrorCode::BadDigest, "The Content-MD5 you specified did not match what we received."));
+            return Err(errors::bad_digest("The Content-MD5 you specified did not match what we received."));
         }
     }
     let mut checksums = Checksums::default();
@@ -377,10 +370,10 @@ async fn receive(
         if let Some(declared) = expect.expected.as_deref().or(trailer_value.as_deref())
             && declared.trim() != computed
         {
-            return Err(s3err(
-                S3ErrorCode::BadDigest,
-                format!("The {} you specified did not match the calculated checksum.", algo.name()),
-            ));
+            return Err(errors::bad_digest(format!(
+                "The {} you specified did not match the calculated checksum.",
+                algo.name()
+            )));
         }
         set_checksum(&mut checksums, algo, computed);
     }

@@ -5,14 +5,14 @@ use super::KuraS3;
 use super::meta::{owner, timestamp};
 use crate::base::clock::now_ms;
 use crate::base::names::RESERVED_BUCKET;
-use crate::errors::{StoreResultExt, s3err, store_error};
-use kura_store::{BucketInfo, StoreError};
+use crate::errors::{self, StoreResultExt};
+use kura_store::BucketInfo;
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result};
 
 /// Fails with NoSuchBucket unless the bucket exists.
 pub(super) async fn require_bucket(s3: &KuraS3, bucket: &str) -> S3Result<BucketInfo> {
-    s3.meta.get_bucket(bucket).await.or_s3()?.ok_or_else(|| store_error(StoreError::NoSuchBucket(bucket.to_owned())))
+    s3.meta.get_bucket(bucket).await.or_s3()?.ok_or_else(|| errors::no_such_bucket(bucket))
 }
 
 pub(super) async fn list_buckets(
@@ -56,18 +56,14 @@ pub(super) async fn create_bucket(
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let input = req.input;
     if let Some(acl) = input.acl.as_ref().filter(|a| a.as_str() != BucketCannedACL::PRIVATE) {
-        return Err(s3err(
-            S3ErrorCode::InvalidBucketAclWithObjectOwnership,
-            format!(
-                "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting (x-amz-acl: {}): \
-                 drop the ACL and grant access with a bucket policy.",
-                acl.as_str()
-            ),
-        ));
+        return Err(errors::invalid_bucket_acl_with_object_ownership(format!(
+            "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting (x-amz-acl: {}): \
+             drop the ACL and grant access with a bucket policy.",
+            acl.as_str()
+        )));
     }
     if input.bucket == RESERVED_BUCKET {
-        return Err(s3err(
-            S3ErrorCode::InvalidBucketName,
+        return Err(errors::invalid_bucket_name(
             "The bucket name \"kura\" is reserved for kura's own endpoints (/kura/...): choose another name.",
         ));
     }
@@ -80,13 +76,10 @@ pub(super) async fn create_bucket(
     if let Some(c) = &constraint
         && c != &s3.region
     {
-        return Err(s3err(
-            S3ErrorCode::InvalidLocationConstraint,
-            format!(
-                "The location constraint {c:?} is not this server's region {:?}: omit it or use {:?}.",
-                s3.region, s3.region
-            ),
-        ));
+        return Err(errors::invalid_location_constraint(format!(
+            "The location constraint {c:?} is not this server's region {:?}: omit it or use {:?}.",
+            s3.region, s3.region
+        )));
     }
     let info = BucketInfo {
         name: input.bucket.clone(),

@@ -1,10 +1,10 @@
 //! HTTP preconditions (RFC 9110 §13, as S3 applies them): `If-Match`, `If-None-Match`,
 //! `If-Modified-Since`, `If-Unmodified-Since`, and their `x-amz-copy-source-if-*` twins.
 
-use crate::errors::s3err;
+use crate::errors;
 use crate::s3::meta::timestamp_secs;
-use s3s::dto::{ETagCondition, Timestamp};
-use s3s::{S3ErrorCode, S3Result};
+use s3s::S3Result;
+use s3s::dto::{CopyObjectInput, ETagCondition, GetObjectInput, HeadObjectInput, Timestamp, UploadPartCopyInput};
 
 /// The conditions of one request.
 #[derive(Debug, Default, Clone, Copy)]
@@ -19,28 +19,69 @@ pub struct Preconditions<'a> {
     pub if_unmodified_since: Option<&'a Timestamp>,
 }
 
+/// Reads (GetObject, HeadObject) and their `If-*` headers. s3s generates the inputs with the same field
+/// names but no common trait; each names its fields once here.
+pub trait ReadConditions {
+    /// The conditions the request puts on the object it reads.
+    fn read_conditions(&self) -> Preconditions<'_>;
+}
+
+impl ReadConditions for GetObjectInput {
+    fn read_conditions(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.if_match.as_ref(),
+            if_none_match: self.if_none_match.as_ref(),
+            if_modified_since: self.if_modified_since.as_ref(),
+            if_unmodified_since: self.if_unmodified_since.as_ref(),
+        }
+    }
+}
+
+impl ReadConditions for HeadObjectInput {
+    fn read_conditions(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.if_match.as_ref(),
+            if_none_match: self.if_none_match.as_ref(),
+            if_modified_since: self.if_modified_since.as_ref(),
+            if_unmodified_since: self.if_unmodified_since.as_ref(),
+        }
+    }
+}
+
+/// Copies (CopyObject, UploadPartCopy) and their `x-amz-copy-source-if-*` headers, which condition the
+/// source; a CopyObject's own `If-Match` / `If-None-Match` condition the destination and are not these.
+pub trait CopySourceConditions {
+    /// The conditions the request puts on the source it copies from.
+    fn copy_source_conditions(&self) -> Preconditions<'_>;
+}
+
+impl CopySourceConditions for CopyObjectInput {
+    fn copy_source_conditions(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.copy_source_if_match.as_ref(),
+            if_none_match: self.copy_source_if_none_match.as_ref(),
+            if_modified_since: self.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: self.copy_source_if_unmodified_since.as_ref(),
+        }
+    }
+}
+
+impl CopySourceConditions for UploadPartCopyInput {
+    fn copy_source_conditions(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.copy_source_if_match.as_ref(),
+            if_none_match: self.copy_source_if_none_match.as_ref(),
+            if_modified_since: self.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: self.copy_source_if_unmodified_since.as_ref(),
+        }
+    }
+}
+
 fn matches(cond: &ETagCondition, etag: &str) -> bool {
     match cond {
         ETagCondition::Any => true,
         ETagCondition::ETag(e) => e.value().trim_matches('"') == etag,
     }
-}
-
-/// 304 Not Modified, carrying the object's ETag and Last-Modified as HTTP requires.
-fn not_modified(etag: &str, last_modified_ms: i64) -> s3s::S3Error {
-    let mut e = s3err(S3ErrorCode::NotModified, "Not Modified");
-    let mut headers = http::HeaderMap::new();
-    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
-        headers.insert(http::header::ETAG, v);
-    }
-    let http_date = time::OffsetDateTime::from_unix_timestamp(last_modified_ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok());
-    if let Some(v) = http_date.map(|d| d.replace("+0000", "GMT")).and_then(|d| http::HeaderValue::from_str(&d).ok()) {
-        headers.insert(http::header::LAST_MODIFIED, v);
-    }
-    e.set_headers(headers);
-    e
 }
 
 impl Preconditions<'_> {
@@ -56,9 +97,8 @@ impl Preconditions<'_> {
 
     fn check(&self, etag: &str, last_modified_ms: i64, copy: bool) -> S3Result<()> {
         let modified = last_modified_ms.div_euclid(1000);
-        let failed =
-            || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
-        let not_modified = || if copy { failed() } else { not_modified(etag, last_modified_ms) };
+        let failed = errors::precondition_failed;
+        let not_modified = || if copy { failed() } else { errors::not_modified(etag, last_modified_ms) };
         match self.if_match {
             Some(cond) => {
                 if !matches(cond, etag) {
@@ -90,6 +130,7 @@ impl Preconditions<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use s3s::S3ErrorCode;
     use s3s::dto::ETag;
 
     fn ts(secs: i64) -> Timestamp {

@@ -3,13 +3,14 @@
 
 use super::KuraS3;
 use super::meta::{etag, owner, timestamp};
-use crate::errors::{StoreResultExt, s3err};
+use super::object_ref::VersionId;
+use crate::errors::{self, StoreResultExt};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN_B64;
 use kura_store::{ListEntry, ListPage, ListQuery, ObjectMeta};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result};
 
 /// S3's default and maximum page size.
 const MAX_KEYS: i32 = 1000;
@@ -25,10 +26,9 @@ impl Encoder {
         match encoding_type.map(|e| e.as_str()) {
             None => Ok(Self(false)),
             Some("url") => Ok(Self(true)),
-            Some(other) => Err(s3err(
-                S3ErrorCode::InvalidArgument,
-                format!("Invalid Encoding Method {other:?}: the only allowed value is \"url\"."),
-            )),
+            Some(other) => Err(errors::invalid_argument(format!(
+                "Invalid Encoding Method {other:?}: the only allowed value is \"url\"."
+            ))),
         }
     }
     fn apply(&self, s: String) -> String {
@@ -42,7 +42,7 @@ impl Encoder {
 fn page_size(max_keys: Option<i32>) -> S3Result<usize> {
     match max_keys {
         None => Ok(MAX_KEYS as usize),
-        Some(n) if n < 0 => Err(s3err(S3ErrorCode::InvalidArgument, "max-keys must be a non-negative integer.")),
+        Some(n) if n < 0 => Err(errors::invalid_argument("max-keys must be a non-negative integer.")),
         Some(n) => Ok(usize::try_from(n.min(MAX_KEYS)).unwrap_or(0)),
     }
 }
@@ -128,7 +128,7 @@ fn decode_token(token: &str) -> S3Result<String> {
         .decode(token)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| s3err(S3ErrorCode::InvalidArgument, "The continuation token provided is incorrect."))
+        .ok_or_else(|| errors::invalid_argument("The continuation token provided is incorrect."))
 }
 
 pub(super) async fn list_objects_v2(
@@ -173,7 +173,7 @@ pub(super) async fn list_object_versions(
     let input = req.input;
     let enc = Encoder::new(input.encoding_type.as_ref())?;
     let max = page_size(input.max_keys)?;
-    // Every object has exactly one version, "null": a key marker continues after that key.
+    // Every object has exactly one version, the null one: a key marker continues after that key.
     let page =
         scan(s3, &input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.key_marker.clone(), max)
             .await?;
@@ -202,7 +202,7 @@ pub(super) async fn list_object_versions(
         max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS)),
         is_truncated: Some(is_truncated),
         next_key_marker: if is_truncated { enc.opt(last) } else { None },
-        next_version_id_marker: is_truncated.then(|| "null".to_owned()),
+        next_version_id_marker: is_truncated.then(|| VersionId::NULL.as_str().to_owned()),
         versions: Some(versions),
         common_prefixes: Some(wire_prefixes(prefixes, &enc)),
         delimiter: enc.opt(input.delimiter.filter(|d| !d.is_empty())),

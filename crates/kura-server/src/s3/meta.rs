@@ -1,10 +1,15 @@
 //! Conversions between S3 wire types (s3s DTOs) and stored records: times, ETags, headers, tags.
 
 use crate::base::clock::now_ms;
-use crate::errors::s3err;
+use crate::errors;
 use kura_store::{Checksums, ObjectHeaders, ObjectMeta, Tags};
-use s3s::dto::{ETag, Timestamp, TimestampFormat};
-use s3s::{S3ErrorCode, S3Result};
+use s3s::S3Result;
+use s3s::dto::{
+    CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectResult, CopyPartResult, CreateMultipartUploadInput, ETag,
+    GetObjectOutput, HeadObjectOutput, Metadata, Part, PutObjectInput, PutObjectOutput, StorageClass, Timestamp,
+    TimestampFormat, UploadPartOutput,
+};
+use std::collections::BTreeMap;
 
 /// The id kura reports as every object's and bucket's owner (single-tenant store).
 pub const OWNER_ID: &str = "kura";
@@ -48,63 +53,246 @@ pub fn parse_http_date(s: &str) -> Option<Timestamp> {
     Timestamp::parse(TimestampFormat::HttpDate, s).ok()
 }
 
-/// Builds [`ObjectHeaders`] from any input DTO that carries the standard object headers
-/// (PutObject, CreateMultipartUpload, CopyObject with `REPLACE`).
-macro_rules! object_headers_from {
-    ($input:expr) => {{
-        let input = &$input;
-        kura_store::ObjectHeaders {
-            content_type: input.content_type.clone(),
-            content_encoding: input.content_encoding.clone(),
-            content_disposition: input.content_disposition.clone(),
-            content_language: input.content_language.clone(),
-            cache_control: input.cache_control.clone(),
-            expires: input.expires.as_ref().and_then($crate::s3::meta::format_http_date),
-            website_redirect_location: input.website_redirect_location.clone(),
-            user_metadata: input.metadata.iter().flatten().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
-            storage_class: input.storage_class.as_ref().map(|s| s.as_str().to_owned()),
-        }
-    }};
+/// Inputs that carry the standard object headers (PutObject, CreateMultipartUpload, CopyObject with
+/// `REPLACE`). s3s generates them with the same field names but no common trait, so each names its
+/// fields once here.
+pub trait ObjectHeadersInput {
+    /// The headers to store with the object, from the request's.
+    fn object_headers(&self) -> ObjectHeaders;
 }
-pub(crate) use object_headers_from;
 
-/// Fills the object-describing fields shared by GetObjectOutput and HeadObjectOutput.
-macro_rules! fill_object_output {
-    ($out:expr, $meta:expr) => {{
-        let meta: &kura_store::ObjectMeta = $meta;
+/// User metadata as stored: names lower-cased (HTTP header names are case-insensitive).
+fn stored_user_metadata(metadata: Option<&Metadata>) -> BTreeMap<String, String> {
+    metadata.into_iter().flatten().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
+}
+
+impl ObjectHeadersInput for PutObjectInput {
+    fn object_headers(&self) -> ObjectHeaders {
+        ObjectHeaders {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            content_disposition: self.content_disposition.clone(),
+            content_language: self.content_language.clone(),
+            cache_control: self.cache_control.clone(),
+            expires: self.expires.as_ref().and_then(format_http_date),
+            website_redirect_location: self.website_redirect_location.clone(),
+            user_metadata: stored_user_metadata(self.metadata.as_ref()),
+            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+    }
+}
+
+impl ObjectHeadersInput for CreateMultipartUploadInput {
+    fn object_headers(&self) -> ObjectHeaders {
+        ObjectHeaders {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            content_disposition: self.content_disposition.clone(),
+            content_language: self.content_language.clone(),
+            cache_control: self.cache_control.clone(),
+            expires: self.expires.as_ref().and_then(format_http_date),
+            website_redirect_location: self.website_redirect_location.clone(),
+            user_metadata: stored_user_metadata(self.metadata.as_ref()),
+            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+    }
+}
+
+impl ObjectHeadersInput for CopyObjectInput {
+    fn object_headers(&self) -> ObjectHeaders {
+        ObjectHeaders {
+            content_type: self.content_type.clone(),
+            content_encoding: self.content_encoding.clone(),
+            content_disposition: self.content_disposition.clone(),
+            content_language: self.content_language.clone(),
+            cache_control: self.cache_control.clone(),
+            expires: self.expires.as_ref().and_then(format_http_date),
+            website_redirect_location: self.website_redirect_location.clone(),
+            user_metadata: stored_user_metadata(self.metadata.as_ref()),
+            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+        }
+    }
+}
+
+/// What a GET or HEAD response says about an object, worked out once for both: s3s generates
+/// GetObjectOutput and HeadObjectOutput with these fields but no common trait, so the two `From`
+/// impls below only move them over.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectDescription {
+    /// `ETag`.
+    pub e_tag: Option<ETag>,
+    /// `Last-Modified`.
+    pub last_modified: Option<Timestamp>,
+    /// `Accept-Ranges`: always `bytes`.
+    pub accept_ranges: Option<String>,
+    /// `Content-Type`: `binary/octet-stream` when the object was stored without one.
+    pub content_type: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Expires`.
+    pub expires: Option<Timestamp>,
+    /// `x-amz-website-redirect-location`.
+    pub website_redirect_location: Option<String>,
+    /// `x-amz-meta-*`: none when the object has no user metadata.
+    pub metadata: Option<Metadata>,
+    /// `x-amz-mp-parts-count`: for objects made by a multipart upload only.
+    pub parts_count: Option<i32>,
+    /// `x-amz-storage-class`.
+    pub storage_class: Option<StorageClass>,
+    /// `Content-Length` of what is sent: the read's, not the object's (see [`ObjectDescription::of`]).
+    pub content_length: Option<i64>,
+    /// `Content-Range` of a partial read.
+    pub content_range: Option<String>,
+    /// The `x-amz-checksum-*` values reported: none unless the read asks for and gets them.
+    pub checksums: Checksums,
+}
+
+impl ObjectDescription {
+    /// How `meta` describes itself; what depends on the read (length, range, checksums) is left
+    /// unset for the read to fill.
+    pub fn of(meta: &ObjectMeta) -> Self {
         let h = &meta.headers;
-        $out.e_tag = Some($crate::s3::meta::etag(&meta.etag));
-        $out.last_modified = Some($crate::s3::meta::timestamp(meta.last_modified_ms));
-        $out.accept_ranges = Some("bytes".to_owned());
-        $out.content_type = Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned()));
-        $out.content_encoding = h.content_encoding.clone();
-        $out.content_disposition = h.content_disposition.clone();
-        $out.content_language = h.content_language.clone();
-        $out.cache_control = h.cache_control.clone();
-        $out.expires = h.expires.as_deref().and_then($crate::s3::meta::parse_http_date);
-        $out.website_redirect_location = h.website_redirect_location.clone();
-        if !h.user_metadata.is_empty() {
-            $out.metadata = Some(h.user_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        Self {
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified_ms)),
+            accept_ranges: Some("bytes".to_owned()),
+            content_type: Some(h.content_type.clone().unwrap_or_else(|| "binary/octet-stream".to_owned())),
+            content_encoding: h.content_encoding.clone(),
+            content_disposition: h.content_disposition.clone(),
+            content_language: h.content_language.clone(),
+            cache_control: h.cache_control.clone(),
+            expires: h.expires.as_deref().and_then(parse_http_date),
+            website_redirect_location: h.website_redirect_location.clone(),
+            metadata: (!h.user_metadata.is_empty())
+                .then(|| h.user_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            parts_count: if meta.part_sizes.is_empty() { None } else { i32::try_from(meta.part_sizes.len()).ok() },
+            storage_class: h.storage_class.clone().map(StorageClass::from),
+            content_length: None,
+            content_range: None,
+            checksums: Checksums::default(),
         }
-        if meta.part_sizes.len() > 0 {
-            $out.parts_count = i32::try_from(meta.part_sizes.len()).ok();
-        }
-        $out.storage_class = h.storage_class.clone().map(s3s::dto::StorageClass::from);
-    }};
+    }
 }
-pub(crate) use fill_object_output;
 
-/// Fills the checksum fields of any output DTO from stored checksums.
-macro_rules! fill_checksums {
-    ($out:expr, $sums:expr) => {{
-        let sums: &kura_store::Checksums = $sums;
-        $out.checksum_crc32 = sums.crc32.clone();
-        $out.checksum_crc32c = sums.crc32c.clone();
-        $out.checksum_sha1 = sums.sha1.clone();
-        $out.checksum_sha256 = sums.sha256.clone();
-    }};
+impl From<ObjectDescription> for GetObjectOutput {
+    fn from(d: ObjectDescription) -> Self {
+        let mut out = Self {
+            e_tag: d.e_tag,
+            last_modified: d.last_modified,
+            accept_ranges: d.accept_ranges,
+            content_type: d.content_type,
+            content_encoding: d.content_encoding,
+            content_disposition: d.content_disposition,
+            content_language: d.content_language,
+            cache_control: d.cache_control,
+            expires: d.expires,
+            website_redirect_location: d.website_redirect_location,
+            metadata: d.metadata,
+            parts_count: d.parts_count,
+            storage_class: d.storage_class,
+            content_length: d.content_length,
+            content_range: d.content_range,
+            ..Default::default()
+        };
+        fill_checksums(&mut out, &d.checksums);
+        out
+    }
 }
-pub(crate) use fill_checksums;
+
+impl From<ObjectDescription> for HeadObjectOutput {
+    fn from(d: ObjectDescription) -> Self {
+        let mut out = Self {
+            e_tag: d.e_tag,
+            last_modified: d.last_modified,
+            accept_ranges: d.accept_ranges,
+            content_type: d.content_type,
+            content_encoding: d.content_encoding,
+            content_disposition: d.content_disposition,
+            content_language: d.content_language,
+            cache_control: d.cache_control,
+            expires: d.expires,
+            website_redirect_location: d.website_redirect_location,
+            metadata: d.metadata,
+            parts_count: d.parts_count,
+            storage_class: d.storage_class,
+            content_length: d.content_length,
+            content_range: d.content_range,
+            ..Default::default()
+        };
+        fill_checksums(&mut out, &d.checksums);
+        out
+    }
+}
+
+/// Outputs that report the checksums of an object or part. s3s generates them with the same field
+/// names but no common trait, so each names its fields once here.
+pub trait ChecksumOutput {
+    /// The output's CRC32, CRC32C, SHA1 and SHA256 fields, in that order (the algorithms kura stores).
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4];
+}
+
+/// Sets the checksum fields of `out` from stored checksums.
+pub fn fill_checksums(out: &mut impl ChecksumOutput, sums: &Checksums) {
+    let [crc32, crc32c, sha1, sha256] = out.checksum_fields();
+    crc32.clone_from(&sums.crc32);
+    crc32c.clone_from(&sums.crc32c);
+    sha1.clone_from(&sums.sha1);
+    sha256.clone_from(&sums.sha256);
+}
+
+impl ChecksumOutput for PutObjectOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for CopyObjectResult {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for UploadPartOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for CopyPartResult {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for CompleteMultipartUploadOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for Part {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for GetObjectOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
+
+impl ChecksumOutput for HeadObjectOutput {
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+    }
+}
 
 /// Whether stored checksums hold anything.
 pub fn has_checksums(c: &Checksums) -> bool {
@@ -119,7 +307,7 @@ pub fn parse_tagging_header(header: &str) -> S3Result<Tags> {
         let k = url_decode(k)?;
         let v = url_decode(v)?;
         if tags.insert(k.clone(), v).is_some() {
-            return Err(s3err(S3ErrorCode::InvalidTag, format!("Duplicate tag key {k:?}: tag keys must be unique.")));
+            return Err(errors::duplicate_tag_key(&k));
         }
     }
     validate_tags(&tags)?;
@@ -131,23 +319,20 @@ fn url_decode(s: &str) -> S3Result<String> {
     percent_encoding::percent_decode_str(&s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| s3err(S3ErrorCode::InvalidArgument, "The x-amz-tagging header is not valid UTF-8 URL encoding."))
+        .map_err(|_| errors::invalid_argument("The x-amz-tagging header is not valid UTF-8 URL encoding."))
 }
 
 /// Validates a tag set against S3's limits (10 tags on objects, 128-char keys, 256-char values).
 pub fn validate_tags(tags: &Tags) -> S3Result<()> {
     if tags.len() > 10 {
-        return Err(s3err(S3ErrorCode::InvalidTag, "Object tags cannot be greater than 10."));
+        return Err(errors::invalid_tag("Object tags cannot be greater than 10."));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(s3err(S3ErrorCode::InvalidTag, format!("The tag key {k:?} must be 1 to 128 characters long.")));
+            return Err(errors::invalid_tag(format!("The tag key {k:?} must be 1 to 128 characters long.")));
         }
         if v.chars().count() > 256 {
-            return Err(s3err(
-                S3ErrorCode::InvalidTag,
-                format!("The value of tag {k:?} must be at most 256 characters."),
-            ));
+            return Err(errors::invalid_tag(format!("The value of tag {k:?} must be at most 256 characters.")));
         }
     }
     Ok(())
@@ -159,7 +344,7 @@ pub fn tags_from_wire(set: &[s3s::dto::Tag]) -> S3Result<Tags> {
     for t in set {
         let k = t.key.clone().unwrap_or_default();
         if tags.insert(k.clone(), t.value.clone().unwrap_or_default()).is_some() {
-            return Err(s3err(S3ErrorCode::InvalidTag, format!("Duplicate tag key {k:?}: tag keys must be unique.")));
+            return Err(errors::duplicate_tag_key(&k));
         }
     }
     validate_tags(&tags)?;
@@ -175,10 +360,7 @@ pub fn tags_to_wire(tags: &Tags) -> Vec<s3s::dto::Tag> {
 pub fn check_metadata_size(h: &ObjectHeaders) -> S3Result<()> {
     let total: usize = h.user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > 2048 {
-        return Err(s3err(
-            S3ErrorCode::MetadataTooLarge,
-            "Your metadata headers exceed the maximum allowed metadata size of 2 KiB.",
-        ));
+        return Err(errors::metadata_too_large());
     }
     Ok(())
 }
@@ -189,21 +371,18 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// Rejects keys S3 would reject.
 pub fn check_key(key: &str) -> S3Result<()> {
     if key.is_empty() {
-        return Err(s3err(S3ErrorCode::InvalidArgument, "The object key must not be empty."));
+        return Err(errors::invalid_argument("The object key must not be empty."));
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(s3err(S3ErrorCode::KeyTooLongError, "Your key is too long: at most 1024 bytes."));
+        return Err(errors::key_too_long());
     }
     if let Some(c) = key.chars().find(|&c| !is_xml_char(c)) {
         // Listings are XML 1.0 documents, which cannot carry these characters at all.
-        return Err(s3err(
-            S3ErrorCode::InvalidArgument,
-            format!(
-                "The object key contains the character U+{:04X}, which XML 1.0 cannot represent (control \
-                 characters other than tab, line feed and carriage return, U+FFFE, U+FFFF): choose another key.",
-                u32::from(c)
-            ),
-        ));
+        return Err(errors::invalid_argument(format!(
+            "The object key contains the character U+{:04X}, which XML 1.0 cannot represent (control characters \
+             other than tab, line feed and carriage return, U+FFFE, U+FFFF): choose another key.",
+            u32::from(c)
+        )));
     }
     Ok(())
 }
@@ -225,7 +404,7 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         headers,
         checksums: Checksums::default(),
         tags,
-        version_id: "null".to_owned(),
+        version_id: super::object_ref::VersionId::NULL.as_str().to_owned(),
         inline: None,
     }
 }
@@ -233,6 +412,7 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use s3s::S3ErrorCode;
 
     #[test]
     fn keys_must_be_representable_in_xml() {

@@ -14,6 +14,7 @@ mod list;
 pub mod meta;
 mod multipart;
 mod object;
+pub mod object_ref;
 pub mod policy;
 mod tagging;
 
@@ -50,6 +51,11 @@ impl KuraS3 {
 }
 
 /// Routes each supported S3 operation to its family module.
+///
+/// A macro because a function cannot do it: it writes the methods of s3s's `S3` trait (one per
+/// operation, each with its own input and output types) inside one `#[async_trait]` impl, and the
+/// method names must appear in the source. Its body is only the forwarding call, so the list below
+/// stays the one place that says which operations kura supports.
 macro_rules! route {
     ($($method:ident: $input:ident -> $output:ident => $module:ident;)*) => {
         #[async_trait::async_trait]

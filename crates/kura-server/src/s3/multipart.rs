@@ -4,19 +4,20 @@
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
 use super::bucket::require_bucket;
+use super::conditions::CopySourceConditions;
 use super::meta::{
-    check_key, check_metadata_size, etag, initiator, new_object, object_headers_from, owner, parse_tagging_header,
-    timestamp,
+    ObjectHeadersInput, check_key, check_metadata_size, etag, fill_checksums, initiator, new_object, owner,
+    parse_tagging_header, timestamp,
 };
-use super::object::{checksum_expectations, copy_bytes, copy_source_conditions, read_copy_source, stored_algo};
+use super::object::{checksum_expectations, copy_bytes, read_copy_source, stored_algo};
 use crate::base::clock::now_ms;
-use crate::errors::{StoreResultExt, s3err, store_error};
+use crate::errors::{self, StoreResultExt, store_error};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use kura_store::{Checksums, PartInfo, Segment, StoreError, UploadInfo, UploadListQuery};
+use kura_store::{Checksums, PartInfo, Segment, UploadInfo, UploadListQuery};
 use md5::{Digest, Md5};
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result};
 
 /// S3's minimum size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -34,7 +35,7 @@ async fn require_upload(s3: &KuraS3, bucket: &str, key: &str, upload_id: &str) -
     require_bucket(s3, bucket).await?;
     match s3.meta.get_upload(bucket, upload_id).await.or_s3()? {
         Some(u) if u.key == key => Ok(u),
-        _ => Err(store_error(StoreError::NoSuchUpload(upload_id.to_owned()))),
+        _ => Err(errors::no_such_upload()),
     }
 }
 
@@ -42,7 +43,7 @@ fn check_part_number(n: i32) -> S3Result<u32> {
     if (1..=MAX_PART_NUMBER).contains(&n) {
         Ok(n.unsigned_abs())
     } else {
-        Err(s3err(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive."))
+        Err(errors::invalid_argument("Part number must be an integer between 1 and 10000, inclusive."))
     }
 }
 
@@ -54,7 +55,7 @@ pub(super) async fn create_multipart_upload(
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     require_bucket(s3, &input.bucket).await?;
-    let headers = object_headers_from!(input);
+    let headers = input.object_headers();
     check_metadata_size(&headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
     let algo = input.checksum_algorithm.as_ref().map(|a| ChecksumAlgo::parse(a.as_str())).transpose()?.flatten();
@@ -126,24 +127,21 @@ pub(super) async fn upload_part(
     };
     commit_part(s3, &input.bucket, &input.upload_id, part).await?;
     let mut out = UploadPartOutput { e_tag: Some(etag(&written.md5_hex)), ..Default::default() };
-    super::meta::fill_checksums!(out, &written.checksums);
+    fill_checksums(&mut out, &written.checksums);
     Ok(S3Response::new(out))
 }
 
 /// Parses `x-amz-copy-source-range: bytes=first-last` against the source size (half-open result).
 fn copy_range(header: Option<&str>, size: u64) -> S3Result<std::ops::Range<u64>> {
     let Some(h) = header else { return Ok(0..size) };
-    let bad = || {
-        s3err(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last.")
-    };
+    let bad = || errors::invalid_argument("The x-amz-copy-source-range value must be of the form bytes=first-last.");
     let (first, last) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
     let first: u64 = first.trim().parse().map_err(|_| bad())?;
     let last: u64 = last.trim().parse().map_err(|_| bad())?;
     if first > last || last >= size {
-        return Err(s3err(
-            S3ErrorCode::InvalidRange,
-            format!("The x-amz-copy-source-range {h:?} is not satisfiable: the source is {size} bytes."),
-        ));
+        return Err(errors::invalid_range(format!(
+            "The x-amz-copy-source-range {h:?} is not satisfiable: the source is {size} bytes."
+        )));
     }
     Ok(first..last + 1)
 }
@@ -156,7 +154,7 @@ pub(super) async fn upload_part_copy(
     let number = check_part_number(input.part_number)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
-    let source = read_copy_source(s3, who, &input.copy_source, copy_source_conditions!(input)).await?;
+    let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
     let algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
     let written = copy_bytes(s3, &source, range, algo).await?;
@@ -175,7 +173,7 @@ pub(super) async fn upload_part_copy(
         last_modified: Some(timestamp(last_modified)),
         ..Default::default()
     };
-    super::meta::fill_checksums!(result, &written.checksums);
+    fill_checksums(&mut result, &written.checksums);
     Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
 }
 
@@ -208,22 +206,16 @@ pub(super) async fn complete_multipart_upload(
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if requested.is_empty() {
-        return Err(s3err(
-            S3ErrorCode::MalformedXML,
-            "You must specify at least one part to complete a multipart upload.",
-        ));
+        return Err(errors::malformed_xml("You must specify at least one part to complete a multipart upload."));
     }
     let stored = s3.meta.list_parts(&input.bucket, &input.upload_id, 0, MAX_PART_NUMBER as usize).await.or_s3()?;
     let mut used: Vec<&PartInfo> = Vec::with_capacity(requested.len());
     let mut previous = 0u32;
     for p in &requested {
-        let n = p.part_number.ok_or_else(|| s3err(S3ErrorCode::InvalidPart, "Every part must name its PartNumber."))?;
+        let n = p.part_number.ok_or_else(|| errors::invalid_part("Every part must name its PartNumber."))?;
         let n = check_part_number(n)?;
         if n <= previous {
-            return Err(s3err(
-                S3ErrorCode::InvalidPartOrder,
-                "The list of parts was not in ascending order. Parts must be ordered by part number.",
-            ));
+            return Err(errors::invalid_part_order());
         }
         previous = n;
         let found = stored.iter().find(|s| s.number == n);
@@ -231,19 +223,18 @@ pub(super) async fn complete_multipart_upload(
         let part = match (found, wanted_etag) {
             (Some(s), Some(e)) if s.etag == e => s,
             _ => {
-                return Err(s3err(
-                    S3ErrorCode::InvalidPart,
-                    format!("Part {n} could not be found or its ETag does not match: upload it again or fix the ETag."),
-                ));
+                return Err(errors::invalid_part(format!(
+                    "Part {n} could not be found or its ETag does not match: upload it again or fix the ETag."
+                )));
             }
         };
         used.push(part);
     }
     if let Some(small) = used.iter().rev().skip(1).find(|p| p.size < MIN_PART_SIZE) {
-        return Err(s3err(
-            S3ErrorCode::EntityTooSmall,
-            format!("Part {} is {} bytes: every part but the last must be at least 5 MiB.", small.number, small.size),
-        ));
+        return Err(errors::entity_too_small(format!(
+            "Part {} is {} bytes: every part but the last must be at least 5 MiB.",
+            small.number, small.size
+        )));
     }
     let condition = super::object::write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     let mut md5_concat = Md5::new();
@@ -275,7 +266,7 @@ pub(super) async fn complete_multipart_upload(
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         ..Default::default()
     };
-    super::meta::fill_checksums!(out, &checksums);
+    fill_checksums(&mut out, &checksums);
     Ok(S3Response::new(out))
 }
 
@@ -309,7 +300,7 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
                 size: i64::try_from(p.size).ok(),
                 ..Default::default()
             };
-            super::meta::fill_checksums!(part, &p.checksums);
+            fill_checksums(&mut part, &p.checksums);
             part
         })
         .collect();

@@ -3,47 +3,43 @@
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egress, ingest, ingest_object};
 use super::bucket::require_bucket;
-use super::conditions::Preconditions;
+use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
 use super::meta::{
-    check_key, check_metadata_size, etag, fill_checksums, fill_object_output, new_object, object_headers_from,
+    ObjectDescription, ObjectHeadersInput, check_key, check_metadata_size, etag, fill_checksums, new_object,
     parse_tagging_header, timestamp,
 };
-use crate::errors::{StoreResultExt, s3err};
+use super::object_ref::{ObjectRef, VersionId};
+use crate::errors::{self, StoreResultExt};
 use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result};
 
-/// Reads an object's record (without its inline body), or NoSuchKey. A `versionId` other than "null"
-/// names no version here.
-pub(super) async fn require_object(
-    s3: &KuraS3,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-) -> S3Result<ObjectMeta> {
-    find_object(s3, bucket, key, version_id, false).await
+/// What a read loads of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The record alone (HEAD, tags, attributes, preconditions): an inline body stays unread.
+    RecordOnly,
+    /// The record and its inline body (GET and copy sources, which send or copy the bytes).
+    WithBody,
 }
 
-/// [`require_object`], with the inline body when `with_body` (GET and copy sources, which send or
-/// copy the bytes).
-async fn find_object(
-    s3: &KuraS3,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-    with_body: bool,
-) -> S3Result<ObjectMeta> {
-    if let Some(v) = version_id
-        && v != "null"
-    {
-        return Err(s3err(S3ErrorCode::NoSuchVersion, "The specified version does not exist."));
+/// Reads an object's record (without its inline body), or NoSuchVersion / NoSuchKey.
+pub(super) async fn require_object(s3: &KuraS3, object: ObjectRef<'_>) -> S3Result<ObjectMeta> {
+    find_object(s3, object, Reading::RecordOnly).await
+}
+
+/// Reads what `reading` asks of `object`, or NoSuchVersion when it names a version kura does not
+/// hold, or NoSuchKey.
+async fn find_object(s3: &KuraS3, object: ObjectRef<'_>, reading: Reading) -> S3Result<ObjectMeta> {
+    if object.names_absent_version() {
+        return Err(errors::no_such_version());
     }
-    let found =
-        if with_body { s3.meta.get_object(bucket, key).await } else { s3.meta.get_object_record(bucket, key).await };
-    match found.or_s3()? {
-        Some(o) => Ok(o),
-        None => Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
-    }
+    let ObjectRef { bucket, key, .. } = object;
+    let found = match reading {
+        Reading::WithBody => s3.meta.get_object(bucket, key).await,
+        Reading::RecordOnly => s3.meta.get_object_record(bucket, key).await,
+    };
+    found.or_s3()?.ok_or_else(errors::no_such_key)
 }
 
 /// Works out which checksum a request asks for: an explicit algorithm, a checksum header's presence,
@@ -80,16 +76,14 @@ async fn check_write_conditions(
         return Ok(());
     }
     let current = s3.meta.get_object_record(bucket, key).await.or_s3()?;
-    let failed =
-        || s3err(S3ErrorCode::PreconditionFailed, "At least one of the pre-conditions you specified did not hold.");
     match (&current, if_match) {
-        (None, Some(_)) => return Err(s3err(S3ErrorCode::NoSuchKey, "The specified key does not exist.")),
+        (None, Some(_)) => return Err(errors::no_such_key()),
         (Some(o), Some(cond)) => Preconditions { if_match: Some(cond), ..Default::default() }
             .check_copy_source(&o.etag, o.last_modified_ms)?,
         _ => {}
     }
     if let (Some(_), Some(_)) = (&current, if_none_match) {
-        return Err(failed());
+        return Err(errors::precondition_failed());
     }
     Ok(())
 }
@@ -103,17 +97,14 @@ pub(super) fn write_condition(
     use kura_store::WriteCondition;
     match (if_match, if_none_match) {
         (None, None) => Ok(WriteCondition::Always),
-        (Some(_), Some(_)) => {
-            Err(s3err(S3ErrorCode::InvalidArgument, "Give If-Match or If-None-Match on a write, not both."))
-        }
+        (Some(_), Some(_)) => Err(errors::invalid_argument("Give If-Match or If-None-Match on a write, not both.")),
         (None, Some(ETagCondition::Any)) => Ok(WriteCondition::IfAbsent),
-        (None, Some(ETagCondition::ETag(_))) => Err(s3err(
-            S3ErrorCode::NotImplemented,
+        (None, Some(ETagCondition::ETag(_))) => Err(errors::not_implemented(
             "If-None-Match on a write accepts only '*' (create the object only if the key is free).",
         )),
         (Some(ETagCondition::ETag(e)), None) => Ok(WriteCondition::IfEtag(e.value().to_owned())),
         (Some(ETagCondition::Any), None) => {
-            Err(s3err(S3ErrorCode::NotImplemented, "If-Match on a write needs the current object's ETag, not '*'."))
+            Err(errors::not_implemented("If-Match on a write needs the current object's ETag, not '*'."))
         }
     }
 }
@@ -154,7 +145,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
             .decide_object(extensions.get::<crate::authz::Authenticated>(), "s3:PutObject", &bucket, &input.key)
             .await?;
     }
-    let object_headers = object_headers_from!(input);
+    let object_headers = input.object_headers();
     check_metadata_size(&object_headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
@@ -181,7 +172,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     object.checksums = checksums.clone();
     commit_object(s3, &input.bucket, object, &condition).await?;
     let mut out = PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(size).ok(), ..Default::default() };
-    fill_checksums!(out, &checksums);
+    fill_checksums(&mut out, &checksums);
     Ok(S3Response::new(out))
 }
 
@@ -195,10 +186,10 @@ fn select_range(
         let sizes: Vec<u64> = if object.part_sizes.is_empty() { vec![object.size] } else { object.part_sizes.clone() };
         let idx = usize::try_from(n).ok().filter(|n| (1..=sizes.len()).contains(n)).ok_or_else(|| {
             // As S3: a part number past the last part is InvalidPart (400).
-            s3err(
-                S3ErrorCode::InvalidPart,
-                format!("The requested part number {n} does not exist: the object has {} part(s).", sizes.len()),
-            )
+            errors::invalid_part(format!(
+                "The requested part number {n} does not exist: the object has {} part(s).",
+                sizes.len()
+            ))
         })?;
         let start: u64 = sizes[..idx - 1].iter().sum();
         return Ok((start..start + sizes[idx - 1], !object.part_sizes.is_empty()));
@@ -207,38 +198,74 @@ fn select_range(
         None => Ok((0..object.size, false)),
         Some(r) => {
             let r = r.check(object.size).map_err(|_| {
-                s3err(
-                    S3ErrorCode::InvalidRange,
-                    format!("The requested range is not satisfiable: the object is {} bytes.", object.size),
-                )
+                errors::invalid_range(format!(
+                    "The requested range is not satisfiable: the object is {} bytes.",
+                    object.size
+                ))
             })?;
             Ok((r, true))
         }
     }
 }
 
-/// Applies `response-*` query overrides shared by GET and HEAD.
-macro_rules! apply_response_overrides {
-    ($out:expr, $input:expr) => {{
-        if let Some(v) = &$input.response_content_type {
-            $out.content_type = Some(v.clone());
+/// The `response-*` query parameters of a GET or HEAD, which replace stored headers in its response.
+struct ResponseOverrides<'a> {
+    content_type: Option<&'a String>,
+    content_encoding: Option<&'a String>,
+    content_disposition: Option<&'a String>,
+    content_language: Option<&'a String>,
+    cache_control: Option<&'a String>,
+    expires: Option<&'a Timestamp>,
+}
+
+impl ResponseOverrides<'_> {
+    /// Replaces the headers of `d` that a parameter names.
+    fn apply(&self, d: &mut ObjectDescription) {
+        fn replace<T: Clone>(header: &mut Option<T>, with: Option<&T>) {
+            if let Some(v) = with {
+                *header = Some(v.clone());
+            }
         }
-        if let Some(v) = &$input.response_content_encoding {
-            $out.content_encoding = Some(v.clone());
+        replace(&mut d.content_type, self.content_type);
+        replace(&mut d.content_encoding, self.content_encoding);
+        replace(&mut d.content_disposition, self.content_disposition);
+        replace(&mut d.content_language, self.content_language);
+        replace(&mut d.cache_control, self.cache_control);
+        replace(&mut d.expires, self.expires);
+    }
+}
+
+/// GetObject and HeadObject inputs, which carry the `response-*` parameters: s3s generates both with
+/// the same field names but no common trait, so each names its fields once here.
+trait ResponseOverridesInput {
+    /// The request's `response-*` parameters.
+    fn response_overrides(&self) -> ResponseOverrides<'_>;
+}
+
+impl ResponseOverridesInput for GetObjectInput {
+    fn response_overrides(&self) -> ResponseOverrides<'_> {
+        ResponseOverrides {
+            content_type: self.response_content_type.as_ref(),
+            content_encoding: self.response_content_encoding.as_ref(),
+            content_disposition: self.response_content_disposition.as_ref(),
+            content_language: self.response_content_language.as_ref(),
+            cache_control: self.response_cache_control.as_ref(),
+            expires: self.response_expires.as_ref(),
         }
-        if let Some(v) = &$input.response_content_disposition {
-            $out.content_disposition = Some(v.clone());
+    }
+}
+
+impl ResponseOverridesInput for HeadObjectInput {
+    fn response_overrides(&self) -> ResponseOverrides<'_> {
+        ResponseOverrides {
+            content_type: self.response_content_type.as_ref(),
+            content_encoding: self.response_content_encoding.as_ref(),
+            content_disposition: self.response_content_disposition.as_ref(),
+            content_language: self.response_content_language.as_ref(),
+            cache_control: self.response_cache_control.as_ref(),
+            expires: self.response_expires.as_ref(),
         }
-        if let Some(v) = &$input.response_content_language {
-            $out.content_language = Some(v.clone());
-        }
-        if let Some(v) = &$input.response_cache_control {
-            $out.cache_control = Some(v.clone());
-        }
-        if let Some(v) = &$input.response_expires {
-            $out.expires = Some(v.clone());
-        }
-    }};
+    }
 }
 
 /// What a GET or HEAD reads: the object, the selected range, and whether it is partial.
@@ -248,52 +275,50 @@ struct ReadPlan {
     partial: bool,
 }
 
-/// The checks and selection shared by GetObject and HeadObject (which reads no body: `with_body`
-/// false).
-#[allow(clippy::too_many_arguments)]
-async fn plan_read(
-    s3: &KuraS3,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-    conditions: Preconditions<'_>,
-    range: Option<&Range>,
+/// What a GetObject or HeadObject asks to read, by name.
+struct ReadRequest<'a> {
+    /// The object, at the version the request names.
+    object: ObjectRef<'a>,
+    /// Its `If-*` preconditions.
+    conditions: Preconditions<'a>,
+    /// Its `Range` header.
+    range: Option<&'a Range>,
+    /// Its `partNumber` parameter (which selects a part instead of a range).
     part_number: Option<i32>,
-    with_body: bool,
-) -> S3Result<ReadPlan> {
-    let object = find_object(s3, bucket, key, version_id, with_body).await?;
+    /// What to load: HEAD sends no body, so it reads the record only.
+    reading: Reading,
+}
+
+/// The checks and selection shared by GetObject and HeadObject: reads the object, checks the
+/// preconditions, selects the range.
+async fn plan_read(s3: &KuraS3, request: ReadRequest<'_>) -> S3Result<ReadPlan> {
+    let ReadRequest { object, conditions, range, part_number, reading } = request;
+    let object = find_object(s3, object, reading).await?;
     conditions.check_read(&object.etag, object.last_modified_ms)?;
     let (range, partial) = select_range(&object, range, part_number)?;
     Ok(ReadPlan { object, range, partial })
 }
 
-/// Fills a GET/HEAD output from a plan, including `response-*` overrides and length/range headers.
-macro_rules! fill_read_output {
-    ($out:expr, $input:expr, $plan:expr) => {{
-        let plan: &ReadPlan = $plan;
-        fill_object_output!($out, &plan.object);
-        apply_response_overrides!($out, $input);
-        $out.content_length = i64::try_from(plan.range.end - plan.range.start).ok();
-        if plan.partial {
-            $out.content_range =
-                Some(format!("bytes {}-{}/{}", plan.range.start, plan.range.end.saturating_sub(1), plan.object.size));
-        }
-        let whole = plan.range.start == 0 && plan.range.end == plan.object.size;
-        if whole && $input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED") {
-            fill_checksums!($out, &plan.object.checksums);
-        }
-    }};
-}
-
-macro_rules! read_conditions {
-    ($input:expr) => {
-        Preconditions {
-            if_match: $input.if_match.as_ref(),
-            if_none_match: $input.if_none_match.as_ref(),
-            if_modified_since: $input.if_modified_since.as_ref(),
-            if_unmodified_since: $input.if_unmodified_since.as_ref(),
-        }
-    };
+/// The headers a GET or HEAD answers with: the object's description with the `response-*` overrides,
+/// the length and range of what is sent, and the checksums when the request asks for them
+/// (`x-amz-checksum-mode: ENABLED`) and reads the whole object.
+fn describe_read(
+    plan: &ReadPlan,
+    overrides: &ResponseOverrides<'_>,
+    checksum_mode: Option<&ChecksumMode>,
+) -> ObjectDescription {
+    let mut d = ObjectDescription::of(&plan.object);
+    overrides.apply(&mut d);
+    d.content_length = i64::try_from(plan.range.end - plan.range.start).ok();
+    if plan.partial {
+        d.content_range =
+            Some(format!("bytes {}-{}/{}", plan.range.start, plan.range.end.saturating_sub(1), plan.object.size));
+    }
+    let whole = plan.range.start == 0 && plan.range.end == plan.object.size;
+    if whole && checksum_mode.is_some_and(|m| m.as_str() == "ENABLED") {
+        d.checksums = plan.object.checksums.clone();
+    }
+    d
 }
 
 fn read_status(partial: bool) -> http::StatusCode {
@@ -302,19 +327,16 @@ fn read_status(partial: bool) -> http::StatusCode {
 
 pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    let plan = plan_read(
-        s3,
-        &input.bucket,
-        &input.key,
-        input.version_id.as_deref(),
-        read_conditions!(input),
-        input.range.as_ref(),
-        input.part_number,
-        true,
-    )
-    .await?;
-    let mut out = GetObjectOutput::default();
-    fill_read_output!(out, input, &plan);
+    let request = ReadRequest {
+        object: ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
+        conditions: input.read_conditions(),
+        range: input.range.as_ref(),
+        part_number: input.part_number,
+        reading: Reading::WithBody,
+    };
+    let plan = plan_read(s3, request).await?;
+    let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
+    let mut out = GetObjectOutput::from(headers);
     if !plan.object.tags.is_empty() {
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
@@ -327,20 +349,16 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    let plan = plan_read(
-        s3,
-        &input.bucket,
-        &input.key,
-        input.version_id.as_deref(),
-        read_conditions!(input),
-        input.range.as_ref(),
-        input.part_number,
-        false,
-    )
-    .await?;
-    let mut out = HeadObjectOutput::default();
-    fill_read_output!(out, input, &plan);
-    Ok(S3Response::with_status(out, read_status(plan.partial)))
+    let request = ReadRequest {
+        object: ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
+        conditions: input.read_conditions(),
+        range: input.range.as_ref(),
+        part_number: input.part_number,
+        reading: Reading::RecordOnly,
+    };
+    let plan = plan_read(s3, request).await?;
+    let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
+    Ok(S3Response::with_status(HeadObjectOutput::from(headers), read_status(plan.partial)))
 }
 
 pub(super) async fn delete_object(
@@ -348,19 +366,41 @@ pub(super) async fn delete_object(
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let input = req.input;
-    require_bucket(s3, &input.bucket).await?;
+    let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
+    require_bucket(s3, target.bucket).await?;
     if let Some(cond) = input.if_match.as_ref() {
-        let current = require_object(s3, &input.bucket, &input.key, None).await?;
+        let current = require_object(s3, target.current_version()).await?;
         Preconditions { if_match: Some(cond), ..Default::default() }
             .check_copy_source(&current.etag, current.last_modified_ms)?;
     }
-    if input.version_id.as_deref().is_some_and(|v| v != "null") {
-        return Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT));
+    remove_object(s3, target).await?;
+    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+}
+
+/// Deletes `target` and reclaims its blobs. A version other than `null` names nothing kura holds, so
+/// deleting it changes nothing and succeeds, as on an unversioned S3 bucket.
+async fn remove_object(s3: &KuraS3, target: ObjectRef<'_>) -> S3Result<()> {
+    if target.names_absent_version() {
+        return Ok(());
     }
-    if let Some(removed) = s3.meta.delete_object(&input.bucket, &input.key).await.or_s3()? {
+    if let Some(removed) = s3.meta.delete_object(target.bucket, target.key).await.or_s3()? {
         s3.reclaim(removed.blobs()).await;
     }
-    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
+    Ok(())
+}
+
+/// Deletes one key of a DeleteObjects request: authorised on its own first (the access hook sees
+/// only the bucket), then removed.
+async fn delete_one(
+    s3: &KuraS3,
+    who: Option<&crate::authz::Authenticated>,
+    bucket: &kura_store::BucketInfo,
+    target: ObjectRef<'_>,
+) -> S3Result<()> {
+    if let Some(access) = &s3.access {
+        access.decide_object(who, "s3:DeleteObject", bucket, target.key).await?;
+    }
+    remove_object(s3, target).await
 }
 
 /// S3's limit on keys per DeleteObjects request.
@@ -375,48 +415,23 @@ pub(super) async fn delete_objects(
     let bucket = require_bucket(s3, &input.bucket).await?;
     let objects = input.delete.objects;
     if objects.len() > MAX_DELETE_KEYS {
-        return Err(s3err(S3ErrorCode::MalformedXML, "A DeleteObjects request can name at most 1000 keys."));
+        return Err(errors::malformed_xml("A DeleteObjects request can name at most 1000 keys."));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for ident in objects {
-        if let Some(access) = &s3.access
-            && let Err(e) = access.decide_object(who.as_ref(), "s3:DeleteObject", &bucket, &ident.key).await
-        {
-            errors.push(Error {
+        let target = ObjectRef::at_version(&input.bucket, &ident.key, ident.version_id.as_deref());
+        match delete_one(s3, who.as_ref(), &bucket, target).await {
+            Ok(()) => {
+                deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() })
+            }
+            Err(e) => errors.push(Error {
                 code: Some(e.code().as_str().to_owned()),
                 key: Some(ident.key),
                 message: e.message().map(str::to_owned),
                 version_id: ident.version_id,
-            });
-            continue;
-        }
-        if ident.version_id.as_deref().is_some_and(|v| v != "null") {
-            // No such version on an unversioned bucket: S3 reports the delete as done.
-            deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() });
-            continue;
-        }
-        match s3.meta.delete_object(&input.bucket, &ident.key).await {
-            Ok(removed) => {
-                if let Some(removed) = removed {
-                    s3.reclaim(removed.blobs()).await;
-                }
-                deleted.push(DeletedObject {
-                    key: Some(ident.key),
-                    version_id: ident.version_id,
-                    ..Default::default()
-                });
-            }
-            Err(e) => {
-                let e = crate::errors::store_error(e);
-                errors.push(Error {
-                    code: Some(e.code().as_str().to_owned()),
-                    key: Some(ident.key),
-                    message: e.message().map(str::to_owned),
-                    version_id: ident.version_id,
-                });
-            }
+            }),
         }
     }
     Ok(S3Response::new(DeleteObjectsOutput {
@@ -425,30 +440,6 @@ pub(super) async fn delete_objects(
         ..Default::default()
     }))
 }
-
-/// Resolves `x-amz-copy-source` to a (bucket, key), rejecting forms kura does not serve.
-pub(super) fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<&str>)> {
-    match source {
-        CopySource::Bucket { bucket, key, version_id } => Ok((bucket, key, version_id.as_deref())),
-        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => Err(s3err(
-            S3ErrorCode::NotImplemented,
-            "Access point and outpost copy sources are not supported: use bucket/key.",
-        )),
-    }
-}
-
-/// The `x-amz-copy-source-if-*` conditions of a CopyObject or UploadPartCopy input.
-macro_rules! copy_source_conditions {
-    ($input:expr) => {
-        $crate::s3::conditions::Preconditions {
-            if_match: $input.copy_source_if_match.as_ref(),
-            if_none_match: $input.copy_source_if_none_match.as_ref(),
-            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
-        }
-    };
-}
-pub(super) use copy_source_conditions;
 
 /// Authorises reading a copy source for the caller `who`, on exactly the parsed source the copy
 /// reads, then reads it, with its body, and checks its `x-amz-copy-source-if-*` conditions (failures
@@ -459,11 +450,12 @@ pub(super) async fn read_copy_source(
     source: &CopySource,
     conditions: Preconditions<'_>,
 ) -> S3Result<ObjectMeta> {
-    let (bucket, key, version_id) = copy_source(source)?;
+    let source = ObjectRef::copy_source(source)?;
     if let Some(access) = &s3.access {
-        access.decide_copy_source(who, (bucket, key, version_id)).await?;
+        let ObjectRef { bucket, key, version } = source;
+        access.decide_copy_source(who, (bucket, key, version.map(VersionId::as_str))).await?;
     }
-    let source = find_object(s3, bucket, key, version_id, true).await?;
+    let source = find_object(s3, source, Reading::WithBody).await?;
     conditions.check_copy_source(&source.etag, source.last_modified_ms)?;
     Ok(source)
 }
@@ -473,10 +465,9 @@ fn replaces(directive: Option<&str>, what: &str) -> S3Result<bool> {
     match directive {
         None | Some("COPY") => Ok(false),
         Some("REPLACE") => Ok(true),
-        Some(other) => Err(s3err(
-            S3ErrorCode::InvalidArgument,
-            format!("Unknown {what} directive {other:?}: use COPY or REPLACE."),
-        )),
+        Some(other) => {
+            Err(errors::invalid_argument(format!("Unknown {what} directive {other:?}: use COPY or REPLACE.")))
+        }
     }
 }
 
@@ -527,21 +518,23 @@ pub(super) async fn copy_object(
     let input = req.input;
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
-    let (src_bucket, src_key, _) = copy_source(&input.copy_source)?;
+    let from = ObjectRef::copy_source(&input.copy_source)?;
     require_bucket(s3, &input.bucket).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
-    let source = read_copy_source(s3, who, &input.copy_source, copy_source_conditions!(input)).await?;
+    let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
     let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
-    let same_object = src_bucket == input.bucket && src_key == input.key;
-    if same_object && !replace_meta && input.storage_class.is_none() && input.website_redirect_location.is_none() {
-        return Err(s3err(
-            S3ErrorCode::InvalidRequest,
+    if from.same_key_as(&ObjectRef::current(&input.bucket, &input.key))
+        && !replace_meta
+        && input.storage_class.is_none()
+        && input.website_redirect_location.is_none()
+    {
+        return Err(errors::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the \
              object's metadata, storage class, website redirect location or encryption attributes.",
         ));
     }
-    let headers = if replace_meta { object_headers_from!(input) } else { source.headers.clone() };
+    let headers = if replace_meta { input.object_headers() } else { source.headers.clone() };
     check_metadata_size(&headers)?;
     let tags = if replace_tags {
         input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default()
@@ -563,6 +556,39 @@ pub(super) async fn copy_object(
         last_modified: Some(timestamp(last_modified)),
         ..Default::default()
     };
-    fill_checksums!(result, &checksums);
+    fill_checksums(&mut result, &checksums);
     Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kura_store::ObjectHeaders;
+
+    fn plan(range: std::ops::Range<u64>, partial: bool) -> ReadPlan {
+        let mut object = new_object("k".into(), 10, "abc".into(), ObjectHeaders::default(), Default::default());
+        object.checksums.crc32 = Some("AAAAAA==".into());
+        ReadPlan { object, range, partial }
+    }
+
+    #[test]
+    fn a_read_describes_its_range_overrides_and_checksums() {
+        let enabled = ChecksumMode::from_static(ChecksumMode::ENABLED);
+        let mut input = HeadObjectInput { response_content_type: Some("text/plain".into()), ..Default::default() };
+        let whole = describe_read(&plan(0..10, false), &input.response_overrides(), Some(&enabled));
+        assert_eq!(whole.content_type.as_deref(), Some("text/plain"));
+        assert_eq!((whole.content_length, whole.content_range.as_deref()), (Some(10), None));
+        assert_eq!(whole.checksums.crc32.as_deref(), Some("AAAAAA=="));
+        let out = HeadObjectOutput::from(whole);
+        assert_eq!(out.checksum_crc32.as_deref(), Some("AAAAAA=="));
+        assert_eq!(out.accept_ranges.as_deref(), Some("bytes"));
+
+        input.response_content_type = None;
+        let part = describe_read(&plan(2..5, true), &input.response_overrides(), Some(&enabled));
+        assert_eq!(part.content_type.as_deref(), Some("binary/octet-stream"));
+        assert_eq!((part.content_length, part.content_range.as_deref()), (Some(3), Some("bytes 2-4/10")));
+        assert_eq!(part.checksums.crc32, None, "a partial read reports no checksum of the whole");
+        let unasked = describe_read(&plan(0..10, false), &input.response_overrides(), None);
+        assert_eq!(GetObjectOutput::from(unasked).checksum_crc32, None);
+    }
 }

@@ -3,6 +3,7 @@
 use super::KuraS3;
 use super::meta::{tags_from_wire, tags_to_wire};
 use super::object::require_object;
+use super::object_ref::ObjectRef;
 use crate::errors::StoreResultExt;
 use kura_store::Tags;
 use s3s::dto::*;
@@ -13,7 +14,8 @@ pub(super) async fn get_object_tagging(
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let input = req.input;
-    let object = require_object(s3, &input.bucket, &input.key, input.version_id.as_deref()).await?;
+    let object =
+        require_object(s3, ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref())).await?;
     Ok(S3Response::new(GetObjectTaggingOutput { tag_set: tags_to_wire(&object.tags), version_id: None }))
 }
 
@@ -23,8 +25,9 @@ pub(super) async fn put_object_tagging(
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let input = req.input;
     let tags = tags_from_wire(&input.tagging.tag_set)?;
-    require_object(s3, &input.bucket, &input.key, input.version_id.as_deref()).await?;
-    s3.meta.set_object_tags(&input.bucket, &input.key, tags).await.or_s3()?;
+    let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
+    require_object(s3, target).await?;
+    s3.meta.set_object_tags(target.bucket, target.key, tags).await.or_s3()?;
     Ok(S3Response::new(PutObjectTaggingOutput { version_id: None }))
 }
 
@@ -33,7 +36,8 @@ pub(super) async fn delete_object_tagging(
     req: S3Request<DeleteObjectTaggingInput>,
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let input = req.input;
-    require_object(s3, &input.bucket, &input.key, input.version_id.as_deref()).await?;
-    s3.meta.set_object_tags(&input.bucket, &input.key, Tags::new()).await.or_s3()?;
+    let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
+    require_object(s3, target).await?;
+    s3.meta.set_object_tags(target.bucket, target.key, Tags::new()).await.or_s3()?;
     Ok(S3Response::with_status(DeleteObjectTaggingOutput { version_id: None }, http::StatusCode::NO_CONTENT))
 }
