@@ -83,9 +83,9 @@ pub fn status_of_logged_error(debug: &str) -> Option<http::StatusCode> {
     }
 }
 
-/// Shorthand for an S3 error with a message. The S3 operations use the named constructors above instead,
-/// so that each error is built in one place.
-pub fn s3err(code: S3ErrorCode, msg: impl Into<std::borrow::Cow<'static, str>>) -> S3Error {
+/// Shorthand for an S3 error with a message, for the mappings in this file; everything else uses the
+/// named constructors, so that each error is built here.
+fn s3err(code: S3ErrorCode, msg: impl Into<std::borrow::Cow<'static, str>>) -> S3Error {
     S3Error::with_message(code, msg)
 }
 
@@ -270,6 +270,53 @@ pub fn invalid_location_constraint(msg: impl Into<Message>) -> S3Error {
 /// InternalError (500): a failure of the server, not of the request; `msg` must not leak internals.
 pub fn internal_error(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InternalError, msg)
+}
+
+/// AccessDenied (403) with the reason a request was refused.
+pub fn access_denied(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::AccessDenied, msg)
+}
+
+/// MethodNotAllowed (405): the endpoint has no such method.
+pub fn method_not_allowed(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::MethodNotAllowed, msg)
+}
+
+/// EntityTooLarge (400): a body past the endpoint's limit.
+pub fn entity_too_large(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::EntityTooLarge, msg)
+}
+
+/// MalformedPolicy (400): a policy document that is not valid.
+pub fn malformed_policy(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::MalformedPolicy, msg)
+}
+
+/// NoSuchBucketPolicy (404): the bucket has no bucket policy.
+pub fn no_such_bucket_policy(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchBucketPolicy, msg)
+}
+
+/// NoSuchPublicAccessBlockConfiguration (404): the bucket has no public access block.
+pub fn no_such_public_access_block() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
+        "The public access block configuration was not found.",
+    );
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    e
+}
+
+/// XKuraTooManyTickets (429): the principal holds the most live upload tickets allowed.
+pub fn too_many_tickets(msg: impl Into<Message>) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom("XKuraTooManyTickets".into()), msg);
+    e.set_status_code(http::StatusCode::TOO_MANY_REQUESTS);
+    e
+}
+
+/// NoSuchTicket: no upload ticket has this id.
+pub fn no_such_ticket(id: &str) -> S3Error {
+    S3Error::with_message(S3ErrorCode::Custom("NoSuchTicket".into()), format!("no ticket {id}"))
 }
 
 /// Maps an IAM change failure (admin API) to the S3-style error a client sees.

@@ -13,7 +13,7 @@ use crate::authz::{Access, Authorizer, caller_of, session_token};
 use crate::base::account::ACCOUNT;
 use crate::base::caller::Caller;
 use crate::buckets;
-use crate::errors::{StoreResultExt, bucket_settings_error, iam_error, s3err};
+use crate::errors::{self, StoreResultExt, bucket_settings_error, iam_error};
 use crate::iam::{Iam, IamState, Origin};
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -21,7 +21,7 @@ use kura_policy::Context;
 use kura_policy::canned::AnonymousMode;
 use kura_store::{MetaStore, PublicAccessBlock};
 use s3s::route::S3Route;
-use s3s::{Body, S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{Body, S3Request, S3Response, S3Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
@@ -180,12 +180,11 @@ impl S3Route for AdminApi {
         // Names arrive percent-encoded (`kura admin` encodes them); none may contain `/`.
         let rest = percent_encoding::percent_decode_str(path.strip_prefix(PREFIX).unwrap_or_default())
             .decode_utf8()
-            .map_err(|_| s3err(S3ErrorCode::InvalidArgument, "the admin path is not UTF-8"))?
+            .map_err(|_| errors::invalid_argument("the admin path is not UTF-8"))?
             .into_owned();
         let rest = rest.as_str();
-        let endpoint = route(&req.method, rest).ok_or_else(|| {
-            s3err(S3ErrorCode::MethodNotAllowed, format!("the admin API has no {} {path}", req.method))
-        })?;
+        let endpoint = route(&req.method, rest)
+            .ok_or_else(|| errors::method_not_allowed(format!("the admin API has no {} {path}", req.method)))?;
         let state = self.iam.snapshot();
         let (caller, how) = signer(&state, &req)?;
         let (action, resource) = authz_of(&endpoint);
@@ -202,7 +201,7 @@ impl S3Route for AdminApi {
             .input
             .store_all_limited(MAX_BODY)
             .await
-            .map_err(|_| s3err(S3ErrorCode::EntityTooLarge, "admin request bodies are limited to 1 MiB"))?;
+            .map_err(|_| errors::entity_too_large("admin request bodies are limited to 1 MiB"))?;
         tracing::info!(target: "kura::admin", principal = %caller.arn(), action, resource = %resource, "admin call");
         self.serve(&state, endpoint, &body).await
     }
@@ -212,7 +211,7 @@ impl AdminApi {
     /// `POST /kura/v1/presign`: an upload ticket for the signed caller.
     async fn create_ticket(&self, mut req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         if req.method != Method::POST {
-            return Err(s3err(S3ErrorCode::MethodNotAllowed, "use POST with a JSON body to ask for a ticket"));
+            return Err(errors::method_not_allowed("use POST with a JSON body to ask for a ticket"));
         }
         let state = self.iam.snapshot();
         let (caller, how) = signer(&state, &req)?;
@@ -228,7 +227,7 @@ impl AdminApi {
             .input
             .store_all_limited(64 * 1024)
             .await
-            .map_err(|_| s3err(S3ErrorCode::EntityTooLarge, "ticket requests are limited to 64 KiB"))?;
+            .map_err(|_| errors::entity_too_large("ticket requests are limited to 64 KiB"))?;
         let host = req.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:9000");
         let who = (state.as_ref(), &caller, &context);
         tickets::create(&self.iam, &self.authz, self.meta.as_ref(), who, host, &body).await
@@ -305,10 +304,10 @@ impl AdminApi {
                 json_response(StatusCode::OK, &json!({ "name": p, "origin": named.origin, "policy": document }))
             }
             Endpoint::PutPolicy(p) => {
-                let text = std::str::from_utf8(body)
-                    .map_err(|_| s3err(S3ErrorCode::MalformedPolicy, "the policy must be UTF-8 JSON"))?;
+                let text =
+                    std::str::from_utf8(body).map_err(|_| errors::malformed_policy("the policy must be UTF-8 JSON"))?;
                 let policy = kura_policy::Policy::parse(text)
-                    .map_err(|e| s3err(S3ErrorCode::MalformedPolicy, format!("policy {p}: {e}")))?;
+                    .map_err(|e| errors::malformed_policy(format!("policy {p}: {e}")))?;
                 self.iam.put_policy(p, &policy).await.map_err(iam_error)?;
                 empty(StatusCode::NO_CONTENT)
             }
@@ -318,14 +317,14 @@ impl AdminApi {
             }
             Endpoint::GetBucketPolicy(b) => {
                 let settings = buckets::get(meta, b).await.map_err(bucket_settings_error)?;
-                let text = settings.policy.ok_or_else(|| {
-                    s3err(S3ErrorCode::NoSuchBucketPolicy, format!("bucket {b} has no bucket policy"))
-                })?;
+                let text = settings
+                    .policy
+                    .ok_or_else(|| errors::no_such_bucket_policy(format!("bucket {b} has no bucket policy")))?;
                 text_response(StatusCode::OK, text)
             }
             Endpoint::PutBucketPolicy(b) => {
-                let text = std::str::from_utf8(body)
-                    .map_err(|_| s3err(S3ErrorCode::MalformedPolicy, "the policy must be UTF-8 JSON"))?;
+                let text =
+                    std::str::from_utf8(body).map_err(|_| errors::malformed_policy("the policy must be UTF-8 JSON"))?;
                 buckets::set_policy(meta, b, Some(text)).await.map_err(bucket_settings_error)?;
                 empty(StatusCode::NO_CONTENT)
             }
@@ -341,10 +340,10 @@ impl AdminApi {
             Endpoint::PutAnonymous(b) => {
                 let input: AnonymousBody = parse_json(body, false)?;
                 let mode: AnonymousMode = input.mode.parse().map_err(|_| {
-                    s3err(
-                        S3ErrorCode::InvalidArgument,
-                        format!("anonymous mode {:?}: use none, download, upload or public", input.mode),
-                    )
+                    errors::invalid_argument(format!(
+                        "anonymous mode {:?}: use none, download, upload or public",
+                        input.mode
+                    ))
                 })?;
                 buckets::set_anonymous_mode(meta, b, mode).await.map_err(bucket_settings_error)?;
                 empty(StatusCode::NO_CONTENT)
@@ -387,12 +386,12 @@ fn view(user: &crate::iam::User, secret_key: Option<String>) -> UserView<'_> {
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], empty_ok: bool) -> S3Result<T> {
     let body = if body.is_empty() && empty_ok { b"{}".as_slice() } else { body };
     serde_json::from_slice(body)
-        .map_err(|e| s3err(S3ErrorCode::InvalidArgument, format!("the request body is not the expected JSON: {e}")))
+        .map_err(|e| errors::invalid_argument(format!("the request body is not the expected JSON: {e}")))
 }
 
 fn json_response<T: Serialize>(status: StatusCode, value: &T) -> S3Result<S3Response<Body>> {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot encode the response: {e}")))?;
+        .map_err(|e| errors::internal_error(format!("cannot encode the response: {e}")))?;
     let mut resp = text_response(status, text)?;
     resp.headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     Ok(resp)

@@ -4,11 +4,11 @@
 use crate::authz::{Access, Authorizer};
 use crate::base::account::ACCOUNT;
 use crate::base::caller::Caller;
-use crate::errors::{StoreResultExt, s3err};
+use crate::errors::{self, StoreResultExt};
 use crate::iam::IamState;
 use kura_policy::{Context, Outcome};
 use kura_store::MetaStore;
-use s3s::{S3ErrorCode, S3Result};
+use s3s::S3Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -101,9 +101,8 @@ fn resolve_principal(state: &IamState, principal: &str) -> S3Result<Caller> {
             Ok(Caller::Root { access_key: state.root.access_key.clone() })
         }
         _ if state.user(name).is_some() => Ok(Caller::User { access_key: name.to_owned() }),
-        _ => Err(s3err(
-            S3ErrorCode::InvalidArgument,
-            format!("principal {principal:?}: not root, anonymous, or a known user's access key or ARN"),
-        )),
+        _ => Err(errors::invalid_argument(format!(
+            "principal {principal:?}: not root, anonymous, or a known user's access key or ARN"
+        ))),
     }
 }

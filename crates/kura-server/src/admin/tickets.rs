@@ -4,14 +4,14 @@ use super::{json_response, parse_json};
 use crate::authz::{Access, Authorizer};
 use crate::base::caller::Caller;
 use crate::base::ticket::{Ticket, TicketMethod};
-use crate::errors::{StoreResultExt, s3err};
+use crate::errors::{self, StoreResultExt};
 use crate::iam::{Iam, IamState};
 use crate::presign::PostForm;
 use crate::tickets::{RECORD, TicketRequest};
 use http::StatusCode;
 use kura_policy::Context;
 use kura_store::MetaStore;
-use s3s::{Body, S3ErrorCode, S3Response, S3Result};
+use s3s::{Body, S3Response, S3Result};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
@@ -35,15 +35,13 @@ pub(super) async fn create(
     body: &[u8],
 ) -> S3Result<S3Response<Body>> {
     if !crate::tickets::may_request(caller) {
-        return Err(s3err(S3ErrorCode::AccessDenied, "sign the request: anonymous callers get no tickets"));
+        return Err(errors::access_denied("sign the request: anonymous callers get no tickets"));
     }
     let input: TicketRequest = parse_json(body, false)?;
     let config = iam.config();
     let max = config.server.max_ticket_seconds.unwrap_or(crate::tickets::DEFAULT_MAX_SECS);
-    let secs = input.validate(max).map_err(|e| s3err(S3ErrorCode::InvalidArgument, e.to_string()))?;
-    let info = meta.get_bucket(&input.bucket).await.or_s3()?.ok_or_else(|| {
-        s3err(S3ErrorCode::NoSuchBucket, format!("The specified bucket does not exist: {}", input.bucket))
-    })?;
+    let secs = input.validate(max).map_err(|e| errors::invalid_argument(e.to_string()))?;
+    let info = meta.get_bucket(&input.bucket).await.or_s3()?.ok_or_else(|| errors::no_such_bucket(&input.bucket))?;
     let resource = input.resource();
     let access = Access {
         action: input.method.action(),
@@ -52,23 +50,17 @@ pub(super) async fn create(
         context,
     };
     authz.decide(state, caller, &access)?;
-    let issuer = caller
-        .issuer()
-        .ok_or_else(|| s3err(S3ErrorCode::AccessDenied, "only users, roles and root may ask for tickets"))?;
+    let issuer =
+        caller.issuer().ok_or_else(|| errors::access_denied("only users, roles and root may ask for tickets"))?;
     let principal = caller.arn();
     let limit = config.server.max_tickets_per_principal.unwrap_or(crate::tickets::DEFAULT_MAX_PER_PRINCIPAL);
     let live = crate::tickets::sweep_expired(meta, crate::base::clock::unix_now()).await.or_s3()?;
     let held = live.iter().filter(|t| t.principal == principal).count() as u64;
     if held >= limit {
-        let mut e = s3err(
-            S3ErrorCode::Custom("XKuraTooManyTickets".into()),
-            format!(
-                "{principal} holds {held} live upload tickets, the most allowed (server.max_tickets_per_principal): \
+        return Err(errors::too_many_tickets(format!(
+            "{principal} holds {held} live upload tickets, the most allowed (server.max_tickets_per_principal): \
                  revoke some (kura admin presign revoke) or wait for them to expire"
-            ),
-        );
-        e.set_status_code(StatusCode::TOO_MANY_REQUESTS);
-        return Err(e);
+        )));
     }
 
     let now = SystemTime::now();
@@ -86,8 +78,8 @@ pub(super) async fn create(
         expires: crate::base::clock::unix_secs(now) + secs,
         issuer: Some(issuer),
     };
-    let record = serde_json::to_vec(&ticket)
-        .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot encode the ticket: {e}")))?;
+    let record =
+        serde_json::to_vec(&ticket).map_err(|e| errors::internal_error(format!("cannot encode the ticket: {e}")))?;
     meta.put_record(RECORD, &ticket.id, record).await.or_s3()?;
 
     let endpoint = config.server.public_urls.first().map_or_else(|| format!("http://{host}"), |u| u.clone());
@@ -108,8 +100,8 @@ pub(super) async fn create(
                 kura_sigv4::PresignRequest::new(method, endpoint, &path, region, &access_key, secret.expose(), now);
             req.headers = &headers;
             req.expires_secs = secs;
-            let url = kura_sigv4::presign_url(&req)
-                .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot presign: {e}")))?;
+            let url =
+                kura_sigv4::presign_url(&req).map_err(|e| errors::internal_error(format!("cannot presign: {e}")))?;
             reply["url"] = url.into();
         }
         TicketMethod::Post => {
@@ -127,7 +119,7 @@ pub(super) async fn create(
                 expires: Duration::from_secs(secs),
             }
             .build(now)
-            .map_err(|e| s3err(S3ErrorCode::InternalError, format!("cannot build the form: {e}")))?;
+            .map_err(|e| errors::internal_error(format!("cannot build the form: {e}")))?;
             reply["url"] = form["url"].clone();
             reply["fields"] = form["fields"].clone();
         }
@@ -155,7 +147,7 @@ pub(super) async fn revoke(meta: &dyn MetaStore, body: &[u8]) -> S3Result<S3Resp
     let revoked = match (input.id, input.principal) {
         (Some(id), None) => {
             if !meta.delete_record(RECORD, &id).await.or_s3()? {
-                return Err(s3err(S3ErrorCode::Custom("NoSuchTicket".into()), format!("no ticket {id}")));
+                return Err(errors::no_such_ticket(&id));
             }
             vec![id]
         }
@@ -169,7 +161,7 @@ pub(super) async fn revoke(meta: &dyn MetaStore, body: &[u8]) -> S3Result<S3Resp
             }
             ids
         }
-        _ => return Err(s3err(S3ErrorCode::InvalidArgument, "give id or principal, not both")),
+        _ => return Err(errors::invalid_argument("give id or principal, not both")),
     };
     tracing::info!(target: "kura::audit", tickets = ?revoked, "upload tickets revoked");
     json_response(StatusCode::OK, &json!({ "revoked": revoked }))

@@ -32,6 +32,8 @@ impl S3Auth for KuraAuth {
         if let Some(secret) = self.iam.snapshot().secret_for(access_key) {
             return Ok(SecretKey::from(secret.expose().to_owned()));
         }
+        // The one S3 error built outside `errors`: authentication stands below the error mapping (which
+        // maps the gate's errors), and s3s's `S3Auth` wants the S3 error itself.
         Err(s3s::S3Error::with_message(
             S3ErrorCode::InvalidAccessKeyId,
             "The AWS access key ID you provided does not exist in our records.",

@@ -6,15 +6,15 @@ use crate::audit::{Attribution, AuditSlot};
 use crate::authn::gate::Verdict;
 use crate::base::caller::{AuthType, Caller};
 use crate::base::limits::{UnsizedBody, check_whole_body};
-use crate::errors::StoreResultExt;
+use crate::errors::{self, StoreResultExt};
 use crate::iam::{Iam, IamState};
 use crate::identity::session::{Keyring, SessionError};
 use kura_policy::Context;
 use kura_policy::s3::{ResourceKind, authz_for as s3_authz};
 use kura_store::MetaStore;
+use s3s::S3Result;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
-use s3s::{S3Error, S3ErrorCode, S3Result};
 use std::sync::Arc;
 
 /// Deny-by-default authorisation through the IAM policy engine: s3s calls [`KuraAccess::check`] for
@@ -91,7 +91,7 @@ impl KuraAccess {
         };
         if let Caller::Ticket { ticket } = &who.caller {
             // A ticket allows exactly its bucket and key (or prefix), within what its issuer may do now.
-            ticket.check_key(key).map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.to_string()))?;
+            ticket.check_key(key).map_err(|e| errors::access_denied(e.to_string()))?;
             let state = self.iam.snapshot();
             let issuer = ticket_issuer(&state, ticket)?;
             return self.decide_ticket(&state, (ticket, issuer.as_ref()), (&bucket.name, key), &who.context).await;
@@ -123,10 +123,10 @@ impl KuraAccess {
             return Ok(());
         };
         if let Caller::Ticket { ticket } = &who.caller {
-            return Err(S3Error::with_message(
-                S3ErrorCode::AccessDenied,
-                format!("the upload ticket {} allows uploads only, not copies", ticket.id),
-            ));
+            return Err(errors::access_denied(format!(
+                "the upload ticket {} allows uploads only, not copies",
+                ticket.id
+            )));
         }
         let action = if version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
         let resource = kura_policy::s3::object_arn(bucket, key);
@@ -137,7 +137,7 @@ impl KuraAccess {
     /// Authorises a request signed with an upload ticket's key: the ticket must still exist (not
     /// revoked), be current, and allow exactly this operation, bucket, key and size.
     async fn check_ticket(&self, cx: &mut S3AccessContext<'_>, access_key: &str, auth_type: AuthType) -> S3Result<()> {
-        let denied = |m: String| S3Error::with_message(S3ErrorCode::AccessDenied, m);
+        let denied = |m: String| errors::access_denied(m);
         let op = cx.s3_op().name().to_owned();
         let (bucket, key) = bucket_and_key(cx.s3_path());
         if let Some(slot) = cx.extensions_mut().get::<AuditSlot>() {
@@ -197,13 +197,10 @@ impl KuraAccess {
         let resource = kura_policy::s3::object_arn(bucket, key);
         let action = ticket.method.action();
         self.decide(state, issuer, action, (Some(bucket), Some(key)), &resource, context).await.map_err(|_| {
-            S3Error::with_message(
-                S3ErrorCode::AccessDenied,
-                format!(
-                    "the upload ticket {} is beyond what its issuer {} may do now ({action} on {resource})",
-                    ticket.id, ticket.principal
-                ),
-            )
+            errors::access_denied(format!(
+                "the upload ticket {} is beyond what its issuer {} may do now ({action} on {resource})",
+                ticket.id, ticket.principal
+            ))
         })
     }
 }
@@ -217,7 +214,7 @@ fn ticket_issuer(state: &IamState, ticket: &crate::base::ticket::Ticket) -> S3Re
     });
     issuer
         .and_then(|i| crate::tickets::issuer_caller(i, state, &ticket.id))
-        .map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.to_string()))
+        .map_err(|e| errors::access_denied(e.to_string()))
 }
 
 /// The condition keys of the request in `cx` for `caller`.
@@ -317,10 +314,7 @@ impl S3Access for KuraAccess {
                 return Ok(());
             }
             tracing::info!(principal = %caller.arn(), operation = op, "denied: kura has no IAM mapping for this operation");
-            return Err(S3Error::with_message(
-                S3ErrorCode::AccessDenied,
-                format!("Access Denied: {op} is available to the root user only."),
-            ));
+            return Err(errors::access_denied(format!("Access Denied: {op} is available to the root user only.")));
         };
         if matches!(caller, Caller::Root { .. }) || authz.per_key || op == "PostObject" {
             // Root may do everything; DeleteObjects (key by key) and POST uploads (the key is a form

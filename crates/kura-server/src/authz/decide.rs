@@ -8,10 +8,11 @@
 //! **Invariant**: deny by default. Root is the only caller no policy applies to.
 
 use crate::base::caller::Caller;
+use crate::errors;
 use crate::iam::IamState;
 use kura_policy::{Context, Decision, NamedPolicy, Outcome, Policy, PolicySet, Request};
 use kura_store::BucketSettings;
-use s3s::{S3Error, S3ErrorCode};
+use s3s::S3Error;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -173,10 +174,10 @@ fn access_denied(caller: &Caller, action: &str, resource: &str, decision: &Decis
             _ => format!("because no identity-based or bucket policy allows the {action} action"),
         },
     };
-    S3Error::with_message(
-        S3ErrorCode::AccessDenied,
-        format!("User: {} is not authorized to perform: {action} on resource: \"{resource}\" {why}", caller.arn()),
-    )
+    errors::access_denied(format!(
+        "User: {} is not authorized to perform: {action} on resource: \"{resource}\" {why}",
+        caller.arn()
+    ))
 }
 
 fn decision_source(decision: &Decision) -> &'static str {

@@ -3,10 +3,10 @@
 
 use super::KuraS3;
 use crate::buckets;
-use crate::errors::{bucket_settings_error, s3err};
+use crate::errors::{self, bucket_settings_error};
 use kura_store::PublicAccessBlock;
 use s3s::dto::*;
-use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3Request, S3Response, S3Result};
 
 pub(super) async fn put_bucket_policy(
     s3: &KuraS3,
@@ -69,14 +69,7 @@ pub(super) async fn get_public_access_block(
     req: S3Request<GetPublicAccessBlockInput>,
 ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
     let settings = buckets::get(s3.meta.as_ref(), &req.input.bucket).await.map_err(bucket_settings_error)?;
-    let block = settings.public_access_block.ok_or_else(|| {
-        let mut e = s3err(
-            S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
-            "The public access block configuration was not found.",
-        );
-        e.set_status_code(http::StatusCode::NOT_FOUND);
-        e
-    })?;
+    let block = settings.public_access_block.ok_or_else(errors::no_such_public_access_block)?;
     Ok(S3Response::new(GetPublicAccessBlockOutput {
         public_access_block_configuration: Some(PublicAccessBlockConfiguration {
             block_public_acls: Some(block.block_public_acls),
@@ -96,5 +89,5 @@ pub(super) async fn delete_public_access_block(
 }
 
 fn no_policy() -> s3s::S3Error {
-    s3err(S3ErrorCode::NoSuchBucketPolicy, "The bucket policy does not exist.")
+    errors::no_such_bucket_policy("The bucket policy does not exist.")
 }
