@@ -9,6 +9,7 @@ mod acl;
 mod attributes;
 pub mod body;
 pub mod bucket;
+pub mod checks;
 pub mod conditions;
 mod list;
 pub mod meta;

@@ -4,11 +4,9 @@
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
 use super::bucket::require_bucket;
+use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::CopySourceConditions;
-use super::meta::{
-    ObjectHeadersInput, check_key, check_metadata_size, etag, fill_checksums, initiator, new_object, owner,
-    parse_tagging_header, timestamp,
-};
+use super::meta::{ObjectHeadersInput, etag, fill_checksums, initiator, new_object, owner, timestamp};
 use super::object::{checksum_expectations, copy_bytes, read_copy_source, stored_algo};
 use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt, store_error};

@@ -3,11 +3,9 @@
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egress, ingest, ingest_object};
 use super::bucket::require_bucket;
+use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
-use super::meta::{
-    ObjectDescription, ObjectHeadersInput, check_key, check_metadata_size, etag, fill_checksums, new_object,
-    parse_tagging_header, timestamp,
-};
+use super::meta::{ObjectDescription, ObjectHeadersInput, etag, fill_checksums, new_object, timestamp};
 use super::object_ref::{ObjectRef, VersionId};
 use crate::errors::{self, StoreResultExt};
 use kura_store::{Checksums, ObjectMeta};

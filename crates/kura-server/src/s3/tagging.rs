@@ -1,7 +1,7 @@
 //! Object tagging: GetObjectTagging, PutObjectTagging, DeleteObjectTagging.
 
 use super::KuraS3;
-use super::meta::{tags_from_wire, tags_to_wire};
+use super::checks::{tags_from_wire, tags_to_wire};
 use super::object::require_object;
 use super::object_ref::ObjectRef;
 use crate::errors::StoreResultExt;
