@@ -244,53 +244,28 @@ pub fn fill_checksums(out: &mut impl ChecksumOutput, sums: &Checksums) {
     sha256.clone_from(&sums.sha256);
 }
 
-impl ChecksumOutput for PutObjectOutput {
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
-    }
+/// Implements [`ChecksumOutput`] for s3s output types, which all name the four fields alike. A macro
+/// because only the type differs; the logic is [`fill_checksums`]'s.
+macro_rules! checksum_output {
+    ($($output:ty),* $(,)?) => {$(
+        impl ChecksumOutput for $output {
+            fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
+                [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+            }
+        }
+    )*};
 }
 
-impl ChecksumOutput for CopyObjectResult {
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
-    }
-}
-
-impl ChecksumOutput for UploadPartOutput {
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
-    }
-}
-
-impl ChecksumOutput for CopyPartResult {
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
-    }
-}
-
-impl ChecksumOutput for CompleteMultipartUploadOutput {
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
-    }
-}
-
-impl ChecksumOutput for Part {
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
-    }
-}
-
-impl ChecksumOutput for GetObjectOutput {
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
-    }
-}
-
-impl ChecksumOutput for HeadObjectOutput {
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-        [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
-    }
-}
+checksum_output!(
+    PutObjectOutput,
+    CopyObjectResult,
+    UploadPartOutput,
+    CopyPartResult,
+    CompleteMultipartUploadOutput,
+    Part,
+    GetObjectOutput,
+    HeadObjectOutput
+);
 
 /// Whether stored checksums hold anything.
 pub fn has_checksums(c: &Checksums) -> bool {
