@@ -78,7 +78,7 @@ pub(super) async fn put_bucket_acl(
 /// NoSuchBucket or NoSuchKey unless `object` exists.
 async fn require_object(s3: &KuraS3, object: ObjectRef<'_>) -> S3Result<()> {
     super::bucket::require_bucket(s3, object.bucket).await?;
-    super::object::require_object(s3, object).await.map(drop)
+    super::lookup::require_object(s3, object).await.map(drop)
 }
 
 pub(super) async fn get_object_acl(

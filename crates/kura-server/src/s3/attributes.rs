@@ -1,8 +1,8 @@
 //! GetObjectAttributes: an object's ETag, size, checksum, storage class and parts, without its body.
 
 use super::KuraS3;
+use super::lookup::require_object;
 use super::meta::{etag, timestamp};
-use super::object::require_object;
 use super::object_ref::ObjectRef;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};

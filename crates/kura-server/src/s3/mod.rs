@@ -12,6 +12,7 @@ pub mod bucket;
 pub mod checks;
 pub mod conditions;
 mod list;
+mod lookup;
 pub mod meta;
 mod multipart;
 mod object;

@@ -5,40 +5,13 @@ use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egres
 use super::bucket::require_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
+use super::lookup::{Reading, find_object, require_object};
 use super::meta::{ObjectDescription, ObjectHeadersInput, etag, fill_checksums, new_object, timestamp};
 use super::object_ref::{ObjectRef, VersionId};
 use crate::errors::{self, StoreResultExt};
 use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
-
-/// What a read loads of an object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Reading {
-    /// The record alone (HEAD, tags, attributes, preconditions): an inline body stays unread.
-    RecordOnly,
-    /// The record and its inline body (GET and copy sources, which send or copy the bytes).
-    WithBody,
-}
-
-/// Reads an object's record (without its inline body), or NoSuchVersion / NoSuchKey.
-pub(super) async fn require_object(s3: &KuraS3, object: ObjectRef<'_>) -> S3Result<ObjectMeta> {
-    find_object(s3, object, Reading::RecordOnly).await
-}
-
-/// Reads what `reading` asks of `object`, or NoSuchVersion when it names a version kura does not
-/// hold, or NoSuchKey.
-async fn find_object(s3: &KuraS3, object: ObjectRef<'_>, reading: Reading) -> S3Result<ObjectMeta> {
-    if object.names_absent_version() {
-        return Err(errors::no_such_version());
-    }
-    let ObjectRef { bucket, key, .. } = object;
-    let found = match reading {
-        Reading::WithBody => s3.meta.get_object(bucket, key).await,
-        Reading::RecordOnly => s3.meta.get_object_record(bucket, key).await,
-    };
-    found.or_s3()?.ok_or_else(errors::no_such_key)
-}
 
 /// Works out which checksum a request asks for: an explicit algorithm, a checksum header's presence,
 /// or an `x-amz-trailer` announcing one.

@@ -2,7 +2,7 @@
 
 use super::KuraS3;
 use super::checks::{tags_from_wire, tags_to_wire};
-use super::object::require_object;
+use super::lookup::require_object;
 use super::object_ref::ObjectRef;
 use crate::errors::StoreResultExt;
 use kura_store::Tags;
