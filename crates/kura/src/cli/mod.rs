@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand.
 
 mod admin;
+mod agent;
 mod client;
 mod log_levels;
 mod oidc;
@@ -31,6 +32,8 @@ pub enum Command {
     Presign(presign::PresignArgs),
     /// Create an OIDC issuer for a cluster's service-account tokens, and mint test tokens.
     Oidc(oidc::OidcArgs),
+    /// Serve pod credentials on a node at EKS Pod Identity Agent's address, asking kura over HTTPS.
+    Agent(agent::AgentArgs),
     /// Measure an S3 endpoint (kura or any other): ops/s, MiB/s, latency percentiles, errors.
     Bench(BenchArgs),
 }
@@ -42,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(args) => admin::run(args).await,
         Command::Oidc(args) => oidc::run(args),
         Command::Presign(args) => presign::run(args).await,
+        Command::Agent(args) => agent::run(args).await,
         Command::Bench(args) => {
             let json = args.json;
             let report = kura_bench::run(args).await?;

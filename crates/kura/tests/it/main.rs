@@ -3,6 +3,7 @@
 mod harness;
 mod issuer;
 
+mod agent;
 mod attacks;
 mod audit;
 mod buckets;
