@@ -23,12 +23,23 @@ fn ip(args: &[&str]) -> Result<(), AddressError> {
     if out.status.success() { Ok(()) } else { Err(failed(String::from_utf8_lossy(&out.stderr).trim().to_owned())) }
 }
 
-/// Creates the dummy interface `interface` if it is missing, puts `addresses` on it (again is fine)
-/// and brings it up.
-pub fn setup(interface: &str, addresses: &[IpAddr]) -> Result<(), AddressError> {
-    if ip(&["link", "show", "dev", interface]).is_err() {
-        ip(&["link", "add", interface, "type", "dummy"])?;
+/// The loopback interface, which carries the addresses where dummy interfaces are not available (a
+/// kernel without the `dummy` module): the node accepts traffic for any of its addresses on any
+/// interface, so pods reach them the same way.
+pub const FALLBACK_INTERFACE: &str = "lo";
+
+/// Creates the dummy interface `interface` if it is missing (or, where the kernel has no dummy
+/// interfaces, uses [`FALLBACK_INTERFACE`]), puts `addresses` on it (again is fine) and brings it up.
+/// Returns the interface that carries them.
+pub fn setup(interface: &str, addresses: &[IpAddr]) -> Result<String, AddressError> {
+    let mut interface = interface.to_owned();
+    if ip(&["link", "show", "dev", &interface]).is_err()
+        && let Err(e) = ip(&["link", "add", &interface, "type", "dummy"])
+    {
+        tracing::warn!(error = %e, "no dummy interface; putting the agent's addresses on {FALLBACK_INTERFACE}");
+        interface = FALLBACK_INTERFACE.to_owned();
     }
+    let interface = interface.as_str();
     for address in addresses {
         let (family, prefix) = match address {
             IpAddr::V4(_) => ("-4", 32),
@@ -36,5 +47,6 @@ pub fn setup(interface: &str, addresses: &[IpAddr]) -> Result<(), AddressError> 
         };
         ip(&[family, "addr", "replace", &format!("{address}/{prefix}"), "dev", interface])?;
     }
-    ip(&["link", "set", "dev", interface, "up"])
+    ip(&["link", "set", "dev", interface, "up"])?;
+    Ok(interface.to_owned())
 }

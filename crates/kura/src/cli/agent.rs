@@ -24,7 +24,8 @@ pub struct AgentArgs {
     /// Also serve EKS's IPv6 address.
     #[arg(long)]
     pub ipv6: bool,
-    /// The dummy interface that carries the addresses (created if missing).
+    /// The dummy interface that carries the addresses (created if missing; `lo` where the kernel has no
+    /// dummy interfaces).
     #[arg(long, default_value = "kura-agent0")]
     pub interface: String,
     /// Do not touch interfaces: the addresses are already there (or --listen names loopback).
@@ -47,8 +48,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     if !args.no_address_setup {
         let addresses: Vec<IpAddr> = listen.iter().map(SocketAddr::ip).filter(|ip| !ip.is_loopback()).collect();
-        kura_agent::address::setup(&args.interface, &addresses)
+        let interface = kura_agent::address::setup(&args.interface, &addresses)
             .with_context(|| format!("putting the agent's addresses on {}", args.interface))?;
+        tracing::info!(interface, "the agent's addresses are on {interface}");
     }
     let agent = Arc::new(Agent::new(upstream));
     let shutdown = super::server::shutdown_signal();

@@ -107,3 +107,116 @@ async fn the_agent_keeps_answers_relays_refusals_and_logs_no_token() {
         assert!(!log.contains(signature), "a token reached the agent's log: {log}");
     }
 }
+
+/// A process started inside a network namespace, killed with it.
+struct InNamespace(Child);
+
+impl Drop for InNamespace {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A network namespace standing for a node, deleted when the test ends.
+struct Node {
+    name: String,
+}
+
+impl Node {
+    fn new() -> Self {
+        let name = format!("kura-agent-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
+        let status = Command::new("ip").args(["netns", "add", &name]).status().expect("run ip");
+        assert!(status.success(), "`ip netns add` needs root (CAP_SYS_ADMIN), as CI has");
+        let node = Self { name };
+        assert!(node.command("ip", &["link", "set", "lo", "up"]).status().expect("ip").success());
+        node
+    }
+
+    fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]).args(args);
+        command
+    }
+
+    /// Starts `program` in the namespace and returns it with the first stdout line starting with `prefix`.
+    fn start(&self, mut command: Command, prefix: &str) -> (InNamespace, String) {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("start in the namespace");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let found = loop {
+            let line = lines.next().expect("exited before it was ready").expect("read stdout");
+            if let Some(rest) = line.strip_prefix(prefix) {
+                break rest.trim().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        (InNamespace(child), found)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// As on a node: inside a network namespace, the agent puts 169.254.170.23 on a dummy interface and
+/// listens there on port 80, and the AWS SDK for Rust, given only EKS's two variables, gets a session
+/// through it from kura (on the namespace's loopback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_node_the_sdk_reaches_the_agent_at_eks_address() {
+    let issuer = FakeIssuer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // kura in the namespace cannot reach the issuer on the host's loopback: give it the keys as a file.
+    let jwks = reqwest::get(format!("{}/openid/v1/jwks", issuer.url)).await.expect("jwks").text().await.expect("body");
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks).expect("write jwks");
+    let yaml = config(&issuer, "").replacen(
+        "      audiences: [sts.amazonaws.com]",
+        &format!("      audiences: [sts.amazonaws.com]\n      jwks_file: {}", jwks_file.display()),
+        1,
+    );
+    let config_file = dir.path().join("kura.yaml");
+    std::fs::write(&config_file, yaml).expect("write config");
+    let token_file = dir.path().join("pod.token");
+    std::fs::write(&token_file, issuer.key(1).sign(&issuer.claims("alpha", "app", &["kura"]))).expect("token");
+    let kura = env!("CARGO_BIN_EXE_kura");
+
+    let node = Node::new();
+    let mut server = node.command(kura, &["server", "--address", "127.0.0.1:0", "--config"]);
+    server
+        .arg(&config_file)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("KURA_ROOT_ACCESS_KEY", crate::harness::ACCESS_KEY)
+        .env("KURA_ROOT_SECRET_KEY", crate::harness::SECRET_KEY)
+        .env("KURA_LOG", "warn");
+    let (_server, endpoint) = node.start(server, "kura: listening on ");
+    let mut agent = node.command(kura, &["agent", "--kura-url", &endpoint]);
+    agent.env("KURA_LOG", "warn");
+    let (_agent, agent_address) = node.start(agent, "kura agent: listening on ");
+    assert_eq!(agent_address, "http://169.254.170.23:80");
+
+    let mut sdk = node.command(kura, &["presign", "put", "s3://teams/alpha/on-a-node.txt", "--ticket"]);
+    sdk.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials")
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = sdk.output().expect("run the SDK in the namespace");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let ticket: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(ticket["url"].as_str().is_some_and(|u| u.contains("on-a-node.txt")), "{ticket}");
+    // The agent's address is on one of the node's interfaces (its dummy interface, or lo where the kernel
+    // has none), inside the node only.
+    let addresses = node.command("ip", &["-4", "addr", "show"]).output().expect("ip addr");
+    assert!(String::from_utf8_lossy(&addresses.stdout).contains("169.254.170.23/32"));
+    let host = Command::new("ip").args(["-4", "addr", "show"]).output().expect("ip addr");
+    assert!(!String::from_utf8_lossy(&host.stdout).contains("169.254.170.23"), "the host is untouched");
+}
