@@ -193,10 +193,21 @@ async fn on_a_node_the_sdk_reaches_the_agent_at_eks_address() {
         .env("KURA_ROOT_SECRET_KEY", crate::harness::SECRET_KEY)
         .env("KURA_LOG", "warn");
     let (_server, endpoint) = node.start(server, "kura: listening on ");
-    let mut agent = node.command(kura, &["agent", "--kura-url", &endpoint]);
+    let mut agent = node.command(kura, &["agent", "--kura-url", &endpoint, "--ipv6"]);
     agent.env("KURA_LOG", "warn");
     let (_agent, agent_address) = node.start(agent, "kura agent: listening on ");
     assert_eq!(agent_address, "http://169.254.170.23:80");
+    // And EKS's IPv6 address, for IPv6 clusters.
+    let token = std::fs::read_to_string(&token_file).expect("token");
+    let v6 = node
+        .command(
+            "curl",
+            &["-sS", "-g", "-H", &format!("Authorization: {token}"), "http://[fd00:ec2::23]/v1/credentials"],
+        )
+        .output()
+        .expect("curl in the namespace");
+    let v6: serde_json::Value = serde_json::from_slice(&v6.stdout).expect("JSON over IPv6");
+    assert!(v6["AccessKeyId"].as_str().is_some_and(|k| k.starts_with("ASIA")), "{v6}");
 
     let mut sdk = node.command(kura, &["presign", "put", "s3://teams/alpha/on-a-node.txt", "--ticket"]);
     sdk.env_clear()
