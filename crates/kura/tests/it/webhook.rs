@@ -340,6 +340,7 @@ async fn the_sdk_with_a_mutated_pods_environment_assumes_the_role_and_writes() {
     let server = TestServer::start_with_config(&config(&issuer.url, "http://kura.storage.svc:9000"));
     // Now that the port is known, point the webhook at it (a reload, as a ConfigMap edit would).
     std::fs::write(server.config(), config(&issuer.url, &server.endpoint())).expect("config");
+    server.hangup();
     let review = admission_review("apps", &pod("reporter", vec![container("app")]));
     wait_until(|| {
         let review = review.to_string().into_bytes();
