@@ -32,6 +32,9 @@ pub struct IdentitySection {
     /// The container-credentials endpoint (`/kura/v1/credentials`).
     #[serde(default)]
     pub pod_identity: PodIdentityConfig,
+    /// Service accounts whose pods the webhook sets up for `AssumeRoleWithWebIdentity`.
+    #[serde(default)]
+    pub web_identity: WebIdentityConfig,
     /// The file of keys that seal session tokens (default: `session-keys` in the data directory,
     /// created on first start). Replicas that share it accept each other's credentials.
     pub session_keys_file: Option<PathBuf>,
@@ -115,7 +118,18 @@ impl PodIdentityConfig {
     }
 }
 
-/// A service account and the role it gets from `/kura/v1/credentials`.
+/// The `identity.web_identity:` settings: which role the mutating webhook points each service
+/// account's pods at (`AWS_ROLE_ARN`). The role's trust policy still decides at `AssumeRoleWithWebIdentity`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebIdentityConfig {
+    /// Which role each service account's pods assume.
+    #[serde(default)]
+    pub associations: Vec<Association>,
+}
+
+/// A service account and its role: the one it gets from `/kura/v1/credentials` (pod identity), or the
+/// one the webhook names in its pods' `AWS_ROLE_ARN` (web identity).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Association {
@@ -191,26 +205,39 @@ impl IdentitySection {
                 .map_err(|e| format!("{field}.trust_policy: {e}"))?;
             self.trust_policies.insert(name.clone(), Arc::new(trust));
         }
-        let mut seen = Vec::new();
-        for a in &self.pod_identity.associations {
-            let at = at_line(text, &format!("{{namespace: {}", a.namespace));
-            let field = format!("{at}identity.pod_identity.associations[{}/{}]", a.namespace, a.service_account);
-            if a.namespace.is_empty() || a.service_account.is_empty() {
-                return Err(format!("{field}: namespace and service_account must not be empty"));
-            }
-            if !self.trust_policies.contains_key(&a.role) {
-                return Err(format!("{field}.role: no role named {:?} under identity.roles", a.role));
-            }
-            if seen.contains(&(&a.namespace, &a.service_account)) {
-                return Err(format!("{field}: this service account has two associations; keep one"));
-            }
-            seen.push((&a.namespace, &a.service_account));
-        }
+        check_associations(text, "pod_identity", &self.pod_identity.associations, &self.trust_policies)?;
+        check_associations(text, "web_identity", &self.web_identity.associations, &self.trust_policies)?;
         if self.pod_identity.audience.as_deref().is_some_and(str::is_empty) {
             return Err("identity.pod_identity.audience: must not be empty".to_owned());
         }
         Ok(())
     }
+}
+
+/// Checks `identity.KIND.associations`: names present, the role defined, one association per service
+/// account.
+fn check_associations(
+    text: &str,
+    kind: &str,
+    associations: &[Association],
+    roles: &BTreeMap<String, Arc<Policy>>,
+) -> Result<(), String> {
+    let mut seen = Vec::new();
+    for a in associations {
+        let at = at_line(text, &format!("{{namespace: {}", a.namespace));
+        let field = format!("{at}identity.{kind}.associations[{}/{}]", a.namespace, a.service_account);
+        if a.namespace.is_empty() || a.service_account.is_empty() {
+            return Err(format!("{field}: namespace and service_account must not be empty"));
+        }
+        if !roles.contains_key(&a.role) {
+            return Err(format!("{field}.role: no role named {:?} under identity.roles", a.role));
+        }
+        if seen.contains(&(&a.namespace, &a.service_account)) {
+            return Err(format!("{field}: this service account has two associations; keep one"));
+        }
+        seen.push((&a.namespace, &a.service_account));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -239,6 +266,9 @@ identity:
   pod_identity:
     associations:
       - {namespace: gitlab, service_account: runner, role: team}
+  web_identity:
+    associations:
+      - {namespace: apps, service_account: reporter, role: team}
 "#;
 
     #[test]
@@ -259,7 +289,8 @@ identity:
     fn mistakes_name_the_field() {
         for (from, to, expect) in [
             ("policies: [team-rw]", "policies: [missing]", "identity.roles.team.policies"),
-            ("role: team}", "role: nobody}", "associations[gitlab/runner].role"),
+            ("role: team}", "role: nobody}", "pod_identity.associations[gitlab/runner].role"),
+            ("reporter, role: team}", "reporter, role: nobody}", "web_identity.associations[apps/reporter].role"),
             ("audiences: [sts.amazonaws.com]", "audiences: []", "audiences"),
             ("issuer: https://", "issuer: ftp://", "issuer"),
             ("Principal: {Federated", "NotAction: [x]\n            Foo: {Federated", "trust_policy"),
@@ -276,5 +307,16 @@ identity:
             ))
             .expect_err("twice");
         assert!(err.contains("two associations"), "{err}");
+        let err = Config::parse(&GOOD.replace(
+            "reporter, role: team}",
+            "reporter, role: team}\n      - {namespace: apps, service_account: reporter, role: team}",
+        ))
+        .expect_err("twice");
+        assert!(
+            err.contains(
+                "identity.web_identity.associations[apps/reporter]: this service account has two associations"
+            ),
+            "{err}"
+        );
     }
 }

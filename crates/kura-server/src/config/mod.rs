@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod identity;
+pub mod webhook;
 
 pub use identity::IdentitySection;
 
@@ -41,6 +42,9 @@ pub struct Config {
     /// The audit log (read at start; changing it needs a restart).
     #[serde(default)]
     pub audit: audit::AuditConfig,
+    /// The mutating admission webhook (`/kura/v1/webhook/pods`): endpoint, CA bundle, token lifetime.
+    #[serde(default)]
+    pub webhook: webhook::WebhookConfig,
     /// A reload may apply this file although it declares no user, role or named policy while the running
     /// configuration has some (otherwise such a file is refused as a likely half-written one).
     #[serde(default)]
@@ -233,6 +237,7 @@ impl Config {
                 }
             }
         }
+        config.webhook.validate()?;
         config.validate_policies(text)?;
         config.validate_users(text)?;
         config.validate_buckets(text)?;

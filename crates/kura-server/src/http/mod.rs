@@ -1,11 +1,12 @@
 //! The listener and the one dispatch: every connection on the port is served here, and each request
-//! goes to exactly one API (health probes, container credentials, STS or S3). One structured log line
+//! goes to exactly one API (health probes, container credentials, the admission webhook, STS or S3). One structured log line
 //! per request; every response carries `x-amz-request-id`.
 
 mod credentials;
 mod health;
 pub mod limits;
 pub mod post_upload;
+pub mod webhook;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
@@ -28,6 +29,7 @@ use crate::authn::sigv4::Admission;
 enum Endpoint {
     Health(health::Probe),
     Credentials,
+    Webhook,
     Sts,
     S3,
 }
@@ -38,6 +40,8 @@ fn route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> E
         Endpoint::Health(p)
     } else if path == credentials::PATH {
         Endpoint::Credentials
+    } else if path == webhook::PATH {
+        Endpoint::Webhook
     } else if crate::sts::is_sts(method, uri, headers) {
         Endpoint::Sts
     } else {
@@ -95,6 +99,7 @@ impl Dispatch {
         let api = match endpoint {
             Endpoint::Health(_) => None,
             Endpoint::Credentials => Some("credentials"),
+            Endpoint::Webhook => Some("webhook"),
             Endpoint::Sts => Some("sts"),
             Endpoint::S3 if path.starts_with(crate::admin::PREFIX) => Some("admin"),
             Endpoint::S3 if path == crate::tickets::PATH => Some("tickets"),
@@ -103,6 +108,7 @@ impl Dispatch {
         let mut resp = match endpoint {
             Endpoint::Health(p) => health::respond(p, self.meta.as_ref()),
             Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers(), &slot).await,
+            Endpoint::Webhook => webhook::respond(&self.iam, req, &slot).await,
             Endpoint::Sts => self.sts(req, &request_id, &slot).await,
             Endpoint::S3 => {
                 let rules =

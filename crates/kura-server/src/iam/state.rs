@@ -87,6 +87,8 @@ pub struct IamState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Roles, OIDC providers and the session keys.
     pub identity: Arc<Identity>,
+    /// What the mutating admission webhook injects besides identity (`webhook:`, resolved).
+    pub webhook: crate::config::webhook::WebhookSettings,
 }
 
 impl IamState {
@@ -158,7 +160,8 @@ impl IamState {
         }
         let trusted_proxies =
             config.server.trusted_proxies.iter().filter_map(|p| crate::config::parse_net(p)).collect();
-        Self { root, users, policies, trusted_proxies, identity }
+        let webhook = config.webhook.resolve(&config.server);
+        Self { root, users, policies, trusted_proxies, identity, webhook }
     }
 
     /// The user with this access key, enabled or not.

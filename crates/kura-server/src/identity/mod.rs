@@ -15,7 +15,7 @@ pub mod session;
 use crate::base::account::{ACCOUNT, role_arn, role_id};
 use crate::base::caller::Caller;
 use crate::base::claims::{SessionClaims, SessionKind};
-use crate::config::identity::{IdentitySection, MIN_SESSION_SECS, PodIdentityConfig, valid_role_name};
+use crate::config::identity::{Association, IdentitySection, MIN_SESSION_SECS, PodIdentityConfig, valid_role_name};
 use kura_policy::{Context, NamedPolicy, Policy, PolicySet, Principal, Request};
 use oidc::{Providers, VerifiedToken};
 use session::{IssuedCredentials, Keyring};
@@ -111,6 +111,7 @@ pub struct Identity {
     pub providers: Arc<Providers>,
     roles: BTreeMap<String, Role>,
     pod: PodIdentityConfig,
+    web: Vec<Association>,
 }
 
 /// What a caller asks of STS, whatever the action.
@@ -161,12 +162,24 @@ impl Identity {
                 },
             );
         }
-        Ok(Self { keyring, providers, roles, pod: section.pod_identity.clone() })
+        Ok(Self {
+            keyring,
+            providers,
+            roles,
+            pod: section.pod_identity.clone(),
+            web: section.web_identity.associations.clone(),
+        })
     }
 
     /// An identity state with no providers or roles (sessions still open with `keyring`).
     pub fn empty(keyring: Arc<Keyring>) -> Self {
-        Self { keyring, providers: Arc::default(), roles: BTreeMap::new(), pod: PodIdentityConfig::default() }
+        Self {
+            keyring,
+            providers: Arc::default(),
+            roles: BTreeMap::new(),
+            pod: PodIdentityConfig::default(),
+            web: Vec::new(),
+        }
     }
 
     /// A role by name.
@@ -177,6 +190,46 @@ impl Identity {
     /// Every role, ordered by name.
     pub fn roles(&self) -> impl Iterator<Item = &Role> {
         self.roles.values()
+    }
+
+    /// The audience a pod-identity token must carry (`identity.pod_identity.audience`).
+    pub fn pod_identity_audience(&self) -> &str {
+        self.pod.audience()
+    }
+
+    /// The role `/kura/v1/credentials` gives the pods of `namespace/service_account`, if any
+    /// (`identity.pod_identity.associations`).
+    pub fn pod_identity_role(&self, namespace: &str, service_account: &str) -> Option<&Role> {
+        let a =
+            self.pod.associations.iter().find(|a| a.namespace == namespace && a.service_account == service_account)?;
+        self.roles.get(&a.role)
+    }
+
+    /// The role the webhook points the pods of `namespace/service_account` at, if any
+    /// (`identity.web_identity.associations`).
+    pub fn web_identity_role(&self, namespace: &str, service_account: &str) -> Option<&Role> {
+        let a = self.web.iter().find(|a| a.namespace == namespace && a.service_account == service_account)?;
+        self.roles.get(&a.role)
+    }
+
+    /// Whether `role`'s trust policy would let a projected service-account token of
+    /// `namespace/service_account` with `audience`, from one of the configured providers that accepts
+    /// that audience, assume it with `AssumeRoleWithWebIdentity` — evaluated as that action evaluates
+    /// it, on the claims such a token is known to carry (not its pod's name or uids, nor the session
+    /// name: a condition on those is not met here). Only a prediction: the real token is checked when
+    /// it is used.
+    pub fn web_identity_would_allow(
+        &self,
+        role: &Role,
+        namespace: &str,
+        service_account: &str,
+        audience: &str,
+    ) -> bool {
+        self.providers.configs().filter(|p| p.audiences.iter().any(|a| a == audience)).any(|provider| {
+            let token = VerifiedToken::synthetic_service_account(provider, namespace, service_account, audience);
+            let (principal, context) = web_identity_request(&token, None);
+            trust_allows(role, &principal, "sts:AssumeRoleWithWebIdentity", &context, &[]).is_ok()
+        })
     }
 
     /// The role an ARN names; unknown roles are AccessDenied, as on AWS (no probing for names).
@@ -207,13 +260,7 @@ impl Identity {
         let role = self.role_by_arn(&req.role_arn, ACTION)?;
         let duration = session_duration(req.duration, role.max_session_secs)?;
         let verified = self.providers.verify(token, None).await?;
-        let principal = Principal::web_identity(ACCOUNT, &verified.provider_arn, &verified.subject);
-        let mut context = Context::new();
-        for (key, values) in verified.condition_keys() {
-            context.insert_many(&key, values);
-        }
-        context.insert("aws:FederatedProvider", verified.provider_arn.as_str());
-        context.insert("sts:RoleSessionName", req.session_name.as_str());
+        let (principal, context) = web_identity_request(&verified, Some(&req.session_name));
         trust_allows(role, &principal, ACTION, &context, &[])?;
         let claims = SessionClaims {
             access_key: String::new(),
@@ -347,6 +394,20 @@ impl Identity {
         let claims = SessionClaims { access_key: credentials.access_key.clone(), ..claims };
         Issued { credentials, claims, role: role.clone() }
     }
+}
+
+/// The principal and condition keys `AssumeRoleWithWebIdentity` evaluates a role's trust policy with.
+fn web_identity_request(token: &VerifiedToken, session_name: Option<&str>) -> (Principal, Context) {
+    let principal = Principal::web_identity(ACCOUNT, &token.provider_arn, &token.subject);
+    let mut context = Context::new();
+    for (key, values) in token.condition_keys() {
+        context.insert_many(&key, values);
+    }
+    context.insert("aws:FederatedProvider", token.provider_arn.as_str());
+    if let Some(name) = session_name {
+        context.insert("sts:RoleSessionName", name);
+    }
+    (principal, context)
 }
 
 /// Evaluates the role's trust policy as the resource policy of `action` on the role.

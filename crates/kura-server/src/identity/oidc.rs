@@ -72,6 +72,37 @@ pub struct VerifiedToken {
 }
 
 impl VerifiedToken {
+    /// The claims a projected service-account token of `namespace/service_account` from `provider`
+    /// with audience `audience` is known to carry before it exists (`iss`, `sub`, `aud`, and
+    /// `kubernetes.io.{namespace, serviceaccount.name}`), for asking a trust policy ahead of time
+    /// whether such a token would be allowed. Never the result of a verification.
+    pub fn synthetic_service_account(
+        provider: &OidcProviderConfig,
+        namespace: &str,
+        service_account: &str,
+        audience: &str,
+    ) -> Self {
+        let subject = format!("system:serviceaccount:{namespace}:{service_account}");
+        let claims = serde_json::json!({
+            "iss": provider.issuer,
+            "sub": subject,
+            "aud": [audience],
+            "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": service_account}},
+        });
+        Self {
+            provider_arn: provider.arn(),
+            issuer_key: provider.host_path().to_owned(),
+            issuer: provider.issuer.clone(),
+            subject,
+            audiences: vec![audience.to_owned()],
+            expires: 0,
+            claims: match claims {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }
+    }
+
     /// The Kubernetes identity in a projected service-account token: namespace, service account, pod.
     pub fn kubernetes(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
         let k8s = self.claims.get("kubernetes.io");
@@ -181,6 +212,11 @@ impl Providers {
     /// The provider whose issuer is exactly `iss`.
     pub fn by_issuer(&self, iss: &str) -> Option<&Arc<Provider>> {
         self.list.iter().find(|p| p.config.issuer == iss)
+    }
+
+    /// The configured providers, in configuration order.
+    pub fn configs(&self) -> impl Iterator<Item = &OidcProviderConfig> {
+        self.list.iter().map(|p| &p.config)
     }
 
     /// Whether any provider is configured.

@@ -15,3 +15,4 @@ mod multipart;
 mod objects;
 mod presign;
 mod signatures;
+mod webhook;
