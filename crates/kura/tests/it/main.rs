@@ -14,3 +14,4 @@ mod multipart;
 mod objects;
 mod presign;
 mod signatures;
+mod tls;
