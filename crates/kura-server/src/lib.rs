@@ -76,6 +76,9 @@ pub enum ServerError {
     /// The session-key file could not be read or created.
     #[error("{0}")]
     Identity(#[from] identity::IdentityError),
+    /// The `server.tls` certificate and key cannot be used.
+    #[error("{0}")]
+    Tls(#[from] http::tls::TlsError),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -94,6 +97,7 @@ pub struct Server {
     iam: Arc<Iam>,
     meta: Arc<dyn MetaStore>,
     limits: http::limits::Limits,
+    tls: Option<http::tls::Tls>,
 }
 
 impl Server {
@@ -108,6 +112,7 @@ impl Server {
             tracing::info!(files = swept, "removed leftovers of interrupted writes");
         }
         let limits = http::limits::Limits::from(&options.config.server.limits);
+        let tls = options.config.server.tls.as_ref().map(http::tls::Tls::new).transpose()?;
         let urls: Vec<String> =
             options.config.server.public_urls.iter().chain(&options.config.server.internal_urls).cloned().collect();
         let sigv2 = options.config.server.sigv2.unwrap_or(true);
@@ -155,7 +160,7 @@ impl Server {
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
         let dispatch =
             Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), audit, meta.clone()));
-        Ok(Self { listener, dispatch, local_addr, iam, meta, limits })
+        Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls })
     }
 
     /// The live IAM state (for configuration reloads).
@@ -173,10 +178,21 @@ impl Server {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then drains open requests.
+    /// Whether connections are served over TLS (`server.tls`): the scheme of the server's URL.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// Serves until `shutdown` resolves, then drains open requests. With TLS, the certificate and key
+    /// files are re-read meanwhile ([`http::tls`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let sweeper = tokio::spawn(tickets::sweep_forever(self.meta));
-        http::serve(self.listener, self.dispatch, self.limits, shutdown).await;
+        let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
+        let reloader = self.tls.map(|t| tokio::spawn(t.watch(http::tls::POLL_INTERVAL)));
+        http::serve(self.listener, self.dispatch, self.limits, acceptor, shutdown).await;
         sweeper.abort();
+        if let Some(r) = reloader {
+            r.abort();
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod identity;
+pub mod tls;
 pub mod webhook;
 
 pub use identity::IdentitySection;
@@ -133,6 +134,9 @@ pub struct ServerSection {
     /// Where metadata is kept (default `redb`; read at start), opened by [`crate::storage::open`].
     #[serde(default)]
     pub metadata: MetadataBackend,
+    /// HTTPS on the port: the certificate and key files (read at start, re-read while running). Absent,
+    /// kura serves plain HTTP.
+    pub tls: Option<tls::TlsSection>,
 }
 
 /// The metadata back end (`server.metadata`): one variant per back end, each opened by one arm of
@@ -187,11 +191,16 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads and validates a file.
+    /// Reads and validates a file, and the files it names that are read only at start: the
+    /// `server.tls` certificate and key must be readable, parse and match.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Self::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })
+        let config = Self::parse(&text).map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        if let Some(tls) = &config.server.tls {
+            tls.load().map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?;
+        }
+        Ok(config)
     }
 
     /// Parses YAML text and validates it whole (policies, users' secrets, buckets); the error says
@@ -409,6 +418,41 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("mongodb") && err.contains("`redb`"), "{err}");
         let err = Config::parse("server:\n  metadata: Redb\n").expect_err("lowercase only");
         assert!(err.contains("Redb"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_refuses_unknown_keys() {
+        let c =
+            Config::parse("server:\n  tls:\n    cert_file: /tls/tls.crt\n    key_file: /tls/tls.key\n").expect("valid");
+        let tls = c.server.tls.expect("tls");
+        assert_eq!(tls.cert_file, PathBuf::from("/tls/tls.crt"));
+        assert_eq!(tls.key_file, PathBuf::from("/tls/tls.key"));
+        assert_eq!(Config::parse("server:\n  region: eu-west-1\n").expect("valid").server.tls, None);
+        let err = Config::parse("server:\n  tls:\n    cert_file: /tls/tls.crt\n").expect_err("no key");
+        assert!(err.contains("line 3") && err.contains("key_file"), "{err}");
+        let err = Config::parse("server:\n  tls:\n    key_file: /k\n    cert_file: /c\n    ca_file: /ca\n")
+            .expect_err("unknown key");
+        assert!(err.contains("ca_file"), "{err}");
+    }
+
+    #[test]
+    fn a_tls_pair_that_cannot_be_read_or_parsed_names_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        let section = tls::TlsSection { cert_file: cert.clone(), key_file: key.clone() };
+        let err = section.load().expect_err("missing");
+        assert_eq!(err.field, "cert_file");
+        assert!(err.to_string().starts_with(&format!("server.tls.cert_file {}: cannot read", cert.display())));
+        std::fs::write(&cert, "not a certificate\n").expect("write");
+        std::fs::write(&key, "not a key\n").expect("write");
+        let err = section.load().expect_err("no PEM");
+        assert_eq!((err.field, err.path.clone()), ("cert_file", cert.clone()), "{err}");
+        assert!(err.problem.contains("no PEM certificate"), "{err}");
+        let config = dir.path().join("kura.yaml");
+        let yaml = format!("server:\n  tls:\n    cert_file: {}\n    key_file: {}\n", cert.display(), key.display());
+        std::fs::write(&config, yaml).expect("write");
+        let err = Config::load(&config).expect_err("checked at load").to_string();
+        assert!(err.contains("server.tls.cert_file") && err.contains("tls.crt"), "{err}");
     }
 
     #[test]

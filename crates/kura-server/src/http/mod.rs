@@ -6,6 +6,7 @@ mod credentials;
 mod health;
 pub mod limits;
 pub mod post_upload;
+pub mod tls;
 pub mod webhook;
 
 use bytes::Bytes;
@@ -313,14 +314,16 @@ fn content_length(headers: &http::HeaderMap) -> u64 {
 
 /// Serves connections from `listener` until `shutdown` resolves, then waits for open requests to
 /// finish (graceful shutdown). `limits` bounds how long a connection may take to send its headers or sit
-/// idle, and how many may be open at once.
+/// idle, and how many may be open at once. With `tls`, every connection is served over TLS (HTTP/2 or
+/// HTTP/1.1 as ALPN chose), and its handshake counts against the header-read timeout.
 pub async fn serve(
     listener: TcpListener,
     dispatch: Arc<Dispatch>,
     limits: limits::Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     let graceful = GracefulShutdown::new();
     let mut gate = limits::Gate::new(limits.max_connections);
     tokio::pin!(shutdown);
@@ -342,28 +345,30 @@ pub async fn serve(
                     tracing::debug!(error = %e, "TCP_NODELAY failed");
                 }
                 let activity = limits::Activity::new();
-                let io = TokioIo::new(limits::TrackedIo::new(stream, activity.clone()));
-                let dispatch = dispatch.clone();
-                let requests = activity.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let serving = requests.request();
-                    let response = dispatch.clone().serve(req, peer);
-                    async move {
-                        let response = response.await;
-                        drop(serving);
-                        response
-                    }
-                });
-                let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
-                let conn = graceful.watch(conn);
+                let io = limits::TrackedIo::new(stream, activity.clone());
+                let connection = Connection {
+                    builder: builder.clone(),
+                    watcher: graceful.watcher(),
+                    dispatch: dispatch.clone(),
+                    activity: activity.clone(),
+                    peer,
+                };
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    tokio::select! {
-                        ended = conn => {
-                            if let Err(e) = ended {
-                                tracing::debug!(error = %e, "connection ended with an error");
-                            }
+                    // The watchdog races the handshake too: a client that never finishes it is closed
+                    // when its header-read time is up, like one that never sends its headers.
+                    let served = async {
+                        match tls {
+                            None => connection.serve(io).await,
+                            Some(acceptor) => match acceptor.accept(io).await {
+                                Ok(stream) => connection.serve(stream).await,
+                                Err(e) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                            },
                         }
+                    };
+                    tokio::select! {
+                        () = served => {}
                         why = limits::expired(&activity, &limits) => {
                             tracing::debug!(peer = %peer, "connection closed: {why}");
                         }
@@ -375,6 +380,38 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// One accepted connection, ready to be served over its (plain or TLS) stream.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+    dispatch: Arc<Dispatch>,
+    activity: Arc<limits::Activity>,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    /// Serves HTTP/1.1 or HTTP/2 on `io` until the connection ends or shutdown drains it.
+    async fn serve<I>(self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Self { builder, watcher, dispatch, activity, peer } = self;
+        let service = hyper::service::service_fn(move |req| {
+            let serving = activity.request();
+            let response = dispatch.clone().serve(req, peer);
+            async move {
+                let response = response.await;
+                drop(serving);
+                response
+            }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    }
 }
 
 /// The XML error document for a request refused before s3s saw it (s3s renders the others).

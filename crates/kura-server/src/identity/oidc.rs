@@ -226,7 +226,10 @@ impl Providers {
 
     /// Verifies `token` against the provider named by its `iss`, requiring one of `audiences` (the
     /// provider's own when `None`).
+    /// Trailing whitespace is not part of the token: a token file (`kubectl create token > file`, a
+    /// projected volume) often ends in a newline, which clients send along.
     pub async fn verify(&self, token: &str, audiences: Option<&[String]>) -> Result<VerifiedToken, IdentityError> {
+        let token = token_text(token);
         let invalid = |m: &str| IdentityError::InvalidIdentityToken(m.to_owned());
         if token.len() > MAX_TOKEN_LEN {
             return Err(invalid("the token is longer than 16 KiB"));
@@ -239,6 +242,12 @@ impl Providers {
         })?;
         provider.verify(token, audiences.unwrap_or(&provider.config.audiences)).await
     }
+}
+
+/// A token as sent, without the trailing ASCII whitespace (a newline) that a token read from a file
+/// brings along. A JWT has no whitespace of its own, so nothing inside the token is touched.
+fn token_text(sent: &str) -> &str {
+    sent.trim_end_matches(|c: char| c.is_ascii_whitespace())
 }
 
 /// The `iss` claim, read before verification only to pick the provider.
@@ -503,6 +512,15 @@ mod tests {
         assert_eq!(vars["k8s:pod"], "builder-7d9");
         assert_eq!(vars["jwt:sub"], "system:serviceaccount:ci:builder");
         assert_eq!(vars["jwt:aud"], "sts.amazonaws.com");
+    }
+
+    #[test]
+    fn a_token_from_a_file_loses_its_trailing_newline_only() {
+        assert_eq!(token_text("h.p.s\n"), "h.p.s");
+        assert_eq!(token_text("h.p.s\r\n \t"), "h.p.s");
+        assert_eq!(token_text("h.p.s"), "h.p.s");
+        assert_eq!(token_text("h.p\n.s\n"), "h.p\n.s", "never inside the token");
+        assert_eq!(token_text(" h.p.s"), " h.p.s", "leading whitespace stays (and fails verification)");
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // Listen for SIGTERM before announcing the address, so a signal sent right after it stops kura
     // gracefully instead of killing it.
     let shutdown = shutdown_signal();
-    println!("kura: listening on http://{}", server.local_addr());
+    println!("kura: listening on {}://{}", server.scheme(), server.local_addr());
     server.run(shutdown).await;
     tracing::info!("stopped");
     Ok(())

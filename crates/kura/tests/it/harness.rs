@@ -17,6 +17,8 @@ pub struct TestServer {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// `http`, or `https` when the config has `server.tls`.
+    pub scheme: &'static str,
     /// Its data directory (kept alive by `_dir` unless a path was given).
     pub data: PathBuf,
     config: Option<PathBuf>,
@@ -170,20 +172,23 @@ impl TestServer {
         });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
+        let (scheme, addr) = loop {
             let line = lines.next().expect("server exited before listening").expect("read stdout");
             if let Some(rest) = line.strip_prefix("kura: listening on http://") {
-                break rest.trim().parse().expect("address");
+                break ("http", rest.trim().parse().expect("address"));
+            }
+            if let Some(rest) = line.strip_prefix("kura: listening on https://") {
+                break ("https", rest.trim().parse().expect("address"));
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child, addr, data: data.to_owned(), config: config.map(Path::to_owned), log, _dir: None }
+        Self { child, addr, scheme, data: data.to_owned(), config: config.map(Path::to_owned), log, _dir: None }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with `server.tls`).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// An AWS SDK client for the root user.

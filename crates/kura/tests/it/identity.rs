@@ -128,7 +128,10 @@ async fn web_identity_sessions_are_confined_to_their_namespace() {
     let issuer = FakeIssuer::start().await;
     let server = TestServer::start_with_config(&config(&issuer, ""));
     let alpha = web_identity(&server, &issuer.token("alpha", "app"), "alpha-pod").await.expect("alpha assumes");
-    let beta = web_identity(&server, &issuer.token("beta", "app"), "beta-pod").await.expect("beta assumes");
+    // As read from a token file (`kubectl create token > file`): with its trailing newline.
+    let beta = web_identity(&server, &format!("{}\n", issuer.token("beta", "app")), "beta-pod")
+        .await
+        .expect("beta assumes with a token file's trailing newline");
     assert!(alpha.access_key_id().starts_with("ASIA"), "{}", alpha.access_key_id());
 
     let (a, b) = (s3_with(&server, alpha.clone()), s3_with(&server, beta));
@@ -415,7 +418,8 @@ async fn the_rust_sdk_credential_chain_gets_sessions_by_itself() {
     let issuer = FakeIssuer::start().await;
     let server = TestServer::start_with_config(&config(&issuer, ""));
     let token_file = server.scratch("web-identity.token");
-    std::fs::write(&token_file, issuer.token("alpha", "app")).expect("token");
+    // As `kubectl create token > file` writes it: ending in a newline.
+    std::fs::write(&token_file, format!("{}\n", issuer.token("alpha", "app"))).expect("token");
     let endpoint = server.endpoint();
     let web_identity = [
         ("AWS_ROLE_ARN", "arn:aws:iam::000000000000:role/app"),

@@ -15,4 +15,5 @@ mod multipart;
 mod objects;
 mod presign;
 mod signatures;
+mod tls;
 mod webhook;
