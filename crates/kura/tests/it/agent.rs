@@ -18,9 +18,14 @@ struct AgentProcess {
 
 impl AgentProcess {
     fn start(server: &TestServer) -> Self {
+        Self::start_with(server, &[])
+    }
+
+    fn start_with(server: &TestServer, extra: &[&str]) -> Self {
         let stderr = server.scratch("agent.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_kura"))
             .args(["agent", "--kura-url", &server.endpoint(), "--listen", "127.0.0.1:0", "--no-address-setup"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("log file"))
             .spawn()
@@ -106,6 +111,43 @@ async fn the_agent_keeps_answers_relays_refusals_and_logs_no_token() {
         let signature = token.rsplit('.').next().expect("jwt");
         assert!(!log.contains(signature), "a token reached the agent's log: {log}");
     }
+}
+
+/// With kura on HTTPS (as in a cluster), the agent trusts kura's CA from a file: with it, pods get
+/// credentials; with another CA, the agent refuses kura's certificate and answers a retryable 503; an
+/// https:// URL without a CA file is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_asks_kura_over_https_trusting_its_ca_file() {
+    let issuer = FakeIssuer::start().await;
+    let pki = crate::tls::Pki::new();
+    let pair = pki.issue("kura", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::tls::install(dir.path(), &pair);
+    let tls = format!(
+        "  tls:\n    cert_file: {}\n    key_file: {}",
+        dir.path().join("tls.crt").display(),
+        dir.path().join("tls.key").display()
+    );
+    let server = TestServer::start_with_config(&config(&issuer, &tls));
+    assert!(server.endpoint().starts_with("https://"), "{}", server.endpoint());
+    let token = issuer.key(1).sign(&issuer.claims("alpha", "app", &["kura"]));
+
+    let agent = AgentProcess::start_with(&server, &["--ca-file", &pki.path("ca.crt")]);
+    let (status, body) = ask(&agent.url, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["AccessKeyId"].as_str().is_some_and(|k| k.starts_with("ASIA")), "{body}");
+
+    let stranger = crate::tls::Pki::new();
+    let distrusting = AgentProcess::start_with(&server, &["--ca-file", &stranger.path("ca.crt")]);
+    let (status, body) = ask(&distrusting.url, Some(&token)).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("ServiceUnavailable")), "{body}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_kura"))
+        .args(["agent", "--kura-url", &server.endpoint(), "--listen", "127.0.0.1:0", "--no-address-setup"])
+        .output()
+        .expect("run kura agent");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --ca-file"), "{out:?}");
 }
 
 /// A process started inside a network namespace, killed with it.

@@ -18,12 +18,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 /// A test CA in a temporary directory, issuing server certificates for 127.0.0.1 and localhost.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let pki = Self { dir };
         let (key, cert) = (pki.path("ca.key"), pki.path("ca.crt"));
@@ -47,7 +47,7 @@ impl Pki {
         pki
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).to_str().expect("utf-8 path").to_owned()
     }
 
@@ -57,7 +57,7 @@ impl Pki {
     }
 
     /// Issues a server certificate named `name` (CN `name`, the given serial): returns (cert, key) files.
-    fn issue(&self, name: &str, serial: u32) -> (PathBuf, PathBuf) {
+    pub(crate) fn issue(&self, name: &str, serial: u32) -> (PathBuf, PathBuf) {
         let (key, csr, cert, ext) = (
             self.path(&format!("{name}.key")),
             self.path(&format!("{name}.csr")),
@@ -112,7 +112,7 @@ fn openssl(args: &[&str]) {
 }
 
 /// Installs `from`'s pair as the served `tls.crt`/`tls.key`, each file replaced by a rename (whole).
-fn install(dir: &Path, (cert, key): &(PathBuf, PathBuf)) {
+pub(crate) fn install(dir: &Path, (cert, key): &(PathBuf, PathBuf)) {
     for (from, to) in [(cert, "tls.crt"), (key, "tls.key")] {
         let tmp = dir.join(format!("{to}.tmp"));
         std::fs::copy(from, &tmp).expect("copy");
