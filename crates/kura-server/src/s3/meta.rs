@@ -64,53 +64,29 @@ fn stored_user_metadata(metadata: Option<&Metadata>) -> BTreeMap<String, String>
     metadata.into_iter().flatten().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
 }
 
-impl ObjectHeadersInput for PutObjectInput {
-    fn object_headers(&self) -> ObjectHeaders {
-        ObjectHeaders {
-            content_type: self.content_type.clone(),
-            content_encoding: self.content_encoding.clone(),
-            content_disposition: self.content_disposition.clone(),
-            content_language: self.content_language.clone(),
-            cache_control: self.cache_control.clone(),
-            expires: self.expires.as_ref().and_then(format_http_date),
-            website_redirect_location: self.website_redirect_location.clone(),
-            user_metadata: stored_user_metadata(self.metadata.as_ref()),
-            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+/// Implements [`ObjectHeadersInput`] for the s3s inputs that carry an object's headers under the same
+/// field names. A macro because only the type differs.
+macro_rules! object_headers_input {
+    ($($input:ty),* $(,)?) => {$(
+        impl ObjectHeadersInput for $input {
+            fn object_headers(&self) -> ObjectHeaders {
+                ObjectHeaders {
+                    content_type: self.content_type.clone(),
+                    content_encoding: self.content_encoding.clone(),
+                    content_disposition: self.content_disposition.clone(),
+                    content_language: self.content_language.clone(),
+                    cache_control: self.cache_control.clone(),
+                    expires: self.expires.as_ref().and_then(format_http_date),
+                    website_redirect_location: self.website_redirect_location.clone(),
+                    user_metadata: stored_user_metadata(self.metadata.as_ref()),
+                    storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl ObjectHeadersInput for CreateMultipartUploadInput {
-    fn object_headers(&self) -> ObjectHeaders {
-        ObjectHeaders {
-            content_type: self.content_type.clone(),
-            content_encoding: self.content_encoding.clone(),
-            content_disposition: self.content_disposition.clone(),
-            content_language: self.content_language.clone(),
-            cache_control: self.cache_control.clone(),
-            expires: self.expires.as_ref().and_then(format_http_date),
-            website_redirect_location: self.website_redirect_location.clone(),
-            user_metadata: stored_user_metadata(self.metadata.as_ref()),
-            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
-        }
-    }
-}
-
-impl ObjectHeadersInput for CopyObjectInput {
-    fn object_headers(&self) -> ObjectHeaders {
-        ObjectHeaders {
-            content_type: self.content_type.clone(),
-            content_encoding: self.content_encoding.clone(),
-            content_disposition: self.content_disposition.clone(),
-            content_language: self.content_language.clone(),
-            cache_control: self.cache_control.clone(),
-            expires: self.expires.as_ref().and_then(format_http_date),
-            website_redirect_location: self.website_redirect_location.clone(),
-            user_metadata: stored_user_metadata(self.metadata.as_ref()),
-            storage_class: self.storage_class.as_ref().map(|s| s.as_str().to_owned()),
-        }
-    }
-}
+object_headers_input!(PutObjectInput, CreateMultipartUploadInput, CopyObjectInput);
 
 /// What a GET or HEAD response says about an object, worked out once for both: s3s generates
 /// GetObjectOutput and HeadObjectOutput with these fields but no common trait, so the two `From`
