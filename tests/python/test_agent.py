@@ -1,7 +1,7 @@
 """`kura agent` on a node, with boto3: inside a network namespace standing for the node, kura listens on
 the namespace's loopback, the agent puts EKS's address 169.254.170.23 on an interface and listens there on
-port 80, and boto3, given only EKS's two variables, gets its session through the agent. Needs root (for
-`ip netns`), as CI has."""
+port 80, and boto3, given only EKS's two variables, gets its session through the agent. Needs root or
+passwordless sudo (for `ip netns`)."""
 
 import os
 import subprocess
@@ -15,8 +15,11 @@ from test_identity import BINARY, CONFIG, ISSUER, SCRIPT
 NETNS = f"kura-agent-py-{os.getpid()}"
 
 
+IP = ["ip"] if os.geteuid() == 0 else ["sudo", "-n", "ip"]
+
+
 def in_node(*args):
-    return ["ip", "netns", "exec", NETNS, *args]
+    return [*IP, "netns", "exec", NETNS, *args]
 
 
 def start(args, prefix, env):
@@ -29,15 +32,15 @@ def start(args, prefix, env):
 
 @pytest.fixture
 def node():
-    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
-    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    subprocess.run([*IP, "netns", "del", NETNS], capture_output=True)
+    subprocess.run([*IP, "netns", "add", NETNS], check=True)
     subprocess.run(in_node("ip", "link", "set", "lo", "up"), check=True)
     procs = []
     yield procs
     for proc in procs:
         proc.kill()
         proc.wait()
-    subprocess.run(["ip", "netns", "del", NETNS], check=True)
+    subprocess.run([*IP, "netns", "del", NETNS], check=True)
 
 
 def test_boto3_gets_pod_credentials_through_the_agent_at_eks_address(node):

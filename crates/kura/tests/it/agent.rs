@@ -165,19 +165,31 @@ struct Node {
     name: String,
 }
 
+/// `ip …`, through `sudo -n` when the tests do not run as root (network namespaces need CAP_SYS_ADMIN).
+fn ip() -> Command {
+    let uid = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if uid.is_ok_and(|u| u == "0") {
+        Command::new("ip")
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.args(["-n", "ip"]);
+        sudo
+    }
+}
+
 impl Node {
     fn new() -> Self {
         let name = format!("kura-agent-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
-        let status = Command::new("ip").args(["netns", "add", &name]).status().expect("run ip");
-        assert!(status.success(), "`ip netns add` needs root (CAP_SYS_ADMIN), as CI has");
+        let _ = ip().args(["netns", "del", &name]).stderr(Stdio::null()).status();
+        let status = ip().args(["netns", "add", &name]).status().expect("run ip");
+        assert!(status.success(), "`ip netns add` needs root or passwordless sudo (CAP_SYS_ADMIN)");
         let node = Self { name };
         assert!(node.command("ip", &["link", "set", "lo", "up"]).status().expect("ip").success());
         node
     }
 
     fn command(&self, program: &str, args: &[&str]) -> Command {
-        let mut command = Command::new("ip");
+        let mut command = ip();
         command.args(["netns", "exec", &self.name, program]).args(args);
         command
     }
@@ -199,7 +211,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = ip().args(["netns", "del", &self.name]).status();
     }
 }
 
@@ -270,6 +282,6 @@ async fn on_a_node_the_sdk_reaches_the_agent_at_eks_address() {
     // has none), inside the node only.
     let addresses = node.command("ip", &["-4", "addr", "show"]).output().expect("ip addr");
     assert!(String::from_utf8_lossy(&addresses.stdout).contains("169.254.170.23/32"));
-    let host = Command::new("ip").args(["-4", "addr", "show"]).output().expect("ip addr");
+    let host = ip().args(["-4", "addr", "show"]).output().expect("ip addr");
     assert!(!String::from_utf8_lossy(&host.stdout).contains("169.254.170.23"), "the host is untouched");
 }
