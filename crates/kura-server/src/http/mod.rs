@@ -85,11 +85,15 @@ impl Dispatch {
 
     async fn serve(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<s3s::Body>, s3s::HttpError> {
         let started = Instant::now();
         let request_id = self.request_id();
+        if let Err(e) = host_from_authority(&mut req) {
+            tracing::info!(request_id = %request_id, "refused: {}", e.message().unwrap_or_default());
+            return Ok(error_response(&e, &request_id));
+        }
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
@@ -414,6 +418,27 @@ impl Connection {
     }
 }
 
+/// Gives an HTTP/2 request the `Host` header its `:authority` stands for. Every reader of a request (the
+/// gate, host aliases, STS's signature check, s3s) reads the host from `Host`, and HTTP/2 carries it in
+/// the URI instead, so without this a signed HTTP/2 STS request failed its signature. A request whose
+/// `Host` header names another host than its authority is refused: two names for one request is how a
+/// signature checked for one host could be taken to address another.
+fn host_from_authority<B>(req: &mut Request<B>) -> Result<(), s3s::S3Error> {
+    let Some(authority) = req.uri().authority().map(|a| a.as_str().to_owned()) else { return Ok(()) };
+    match req.headers().get(http::header::HOST) {
+        Some(host) if host.as_bytes().eq_ignore_ascii_case(authority.as_bytes()) => Ok(()),
+        Some(_) => Err(crate::errors::invalid_request(
+            "The Host header names another host than the request's authority; send one name.",
+        )),
+        None => {
+            let value = HeaderValue::from_str(&authority)
+                .map_err(|_| crate::errors::invalid_request("The request's authority is not a valid host."))?;
+            req.headers_mut().insert(http::header::HOST, value);
+            Ok(())
+        }
+    }
+}
+
 /// The XML error document for a request refused before s3s saw it (s3s renders the others).
 fn error_response(err: &s3s::S3Error, request_id: &str) -> Response<s3s::Body> {
     let escape =
@@ -436,4 +461,32 @@ pub(crate) fn text_response(status: http::StatusCode, body: &'static str) -> Res
     *resp.status_mut() = status;
     resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http2_authority_becomes_the_host_and_a_second_name_is_refused() {
+        let mut h2 = Request::builder().uri("https://kura.example:9000/b/k").body(()).expect("request");
+        assert!(host_from_authority(&mut h2).is_ok());
+        assert_eq!(h2.headers().get(http::header::HOST).map(|h| h.as_bytes()), Some(&b"kura.example:9000"[..]));
+        let mut same = Request::builder()
+            .uri("https://kura.example:9000/")
+            .header("host", "KURA.example:9000")
+            .body(())
+            .expect("request");
+        assert!(host_from_authority(&mut same).is_ok());
+        let mut two = Request::builder()
+            .uri("https://kura.example:9000/")
+            .header("host", "evil.example")
+            .body(())
+            .expect("request");
+        let err = host_from_authority(&mut two).expect_err("two names");
+        assert_eq!(err.code(), &s3s::S3ErrorCode::InvalidRequest);
+        // HTTP/1 requests carry an origin-form path: nothing to do.
+        let mut h1 = Request::builder().uri("/b/k").header("host", "kura.example").body(()).expect("request");
+        assert!(host_from_authority(&mut h1).is_ok());
+    }
 }

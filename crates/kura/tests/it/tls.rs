@@ -182,16 +182,21 @@ async fn get1(
 }
 
 /// An S3 client of the AWS SDK for Rust whose HTTPS client trusts only `ca`.
-fn sdk_client(server: &TestServer, ca: &[u8]) -> aws_sdk_s3::Client {
+/// The AWS SDK's own HTTPS client, trusting only `ca`.
+fn https_client(ca: &[u8]) -> aws_sdk_s3::config::SharedHttpClient {
     use aws_smithy_http_client::tls;
     let context = tls::TlsContext::builder()
         .with_trust_store(tls::TrustStore::empty().with_pem_certificate(ca.to_vec()))
         .build()
         .expect("TLS context");
-    let http_client = aws_smithy_http_client::Builder::new()
+    aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
         .tls_context(context)
-        .build_https();
+        .build_https()
+}
+
+fn sdk_client(server: &TestServer, ca: &[u8]) -> aws_sdk_s3::Client {
+    let http_client = https_client(ca);
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(server.endpoint())
@@ -239,6 +244,68 @@ async fn the_sdk_puts_gets_and_presigns_over_https() {
     let untrusted = sdk_client(&server, &Pki::new().ca_pem());
     let err = untrusted.list_buckets().send().await.expect_err("unknown CA");
     assert!(matches!(err, aws_sdk_s3::error::SdkError::DispatchFailure(_)), "{err:?}");
+}
+
+/// STS on the same HTTPS port, a presigned URL fetched by curl trusting the test CA, and the audit log:
+/// each request is recorded as over plain HTTP.
+#[tokio::test]
+async fn sts_curl_and_the_audit_log_work_over_https() {
+    let pki = Pki::new();
+    install(pki.dir.path(), &pki.issue("server", 1));
+    let audit = pki.dir.path().join("audit.log");
+    let yaml = format!(
+        "server:\n  tls:\n    cert_file: {}\n    key_file: {}\naudit:\n  path: {}\n",
+        pki.dir.path().join("tls.crt").display(),
+        pki.dir.path().join("tls.key").display(),
+        audit.display()
+    );
+    let server = TestServer::start_with_config_logged(&yaml);
+    let ca = pki.ca_pem();
+
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(server.endpoint())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
+            .http_client(https_client(&ca))
+            .build(),
+    );
+    let me = sts.get_caller_identity().send().await.expect("GetCallerIdentity over https");
+    assert_eq!(me.arn(), Some("arn:aws:iam::000000000000:root"));
+
+    let s3 = sdk_client(&server, &ca);
+    let bucket = bucket_name("tls-curl");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    s3.put_object()
+        .bucket(&bucket)
+        .key("doc.txt")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"over https"))
+        .send()
+        .await
+        .expect("put");
+    let presigned = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("doc.txt")
+        .presigned(aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300)).expect("config"))
+        .await
+        .expect("presign");
+    let curl = |ca_file: &str| {
+        Command::new("curl").args(["-sS", "--cacert", ca_file, presigned.uri()]).output().expect("run curl")
+    };
+    let out = curl(&pki.path("ca.crt"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"over https");
+    // curl with another CA refuses kura's certificate (exit code 60: peer certificate cannot be verified).
+    let stranger = Pki::new();
+    assert_eq!(curl(&stranger.path("ca.crt")).status.code(), Some(60));
+
+    crate::harness::wait_until(|| async {
+        let text = std::fs::read_to_string(&audit).unwrap_or_default();
+        text.contains("\"GetCallerIdentity\"") && text.contains("\"GetObject\"") && text.contains("\"presigned\"")
+    })
+    .await;
 }
 
 #[tokio::test]
