@@ -19,6 +19,28 @@ pub struct Preconditions<'a> {
     pub if_unmodified_since: Option<&'a Timestamp>,
 }
 
+/// Implements a conditions trait for s3s inputs that name the four condition fields alike (with or
+/// without the `copy_source_` prefix). A macro because only the types and field names differ.
+macro_rules! preconditions {
+    ($trait:ident::$method:ident for $($input:ty),+ => $m:ident, $nm:ident, $ms:ident, $us:ident) => {$(
+        impl $trait for $input {
+            fn $method(&self) -> Preconditions<'_> {
+                Preconditions {
+                    if_match: self.$m.as_ref(),
+                    if_none_match: self.$nm.as_ref(),
+                    if_modified_since: self.$ms.as_ref(),
+                    if_unmodified_since: self.$us.as_ref(),
+                }
+            }
+        }
+    )+};
+}
+
+preconditions!(ReadConditions::read_conditions for GetObjectInput, HeadObjectInput
+    => if_match, if_none_match, if_modified_since, if_unmodified_since);
+preconditions!(CopySourceConditions::copy_source_conditions for CopyObjectInput, UploadPartCopyInput
+    => copy_source_if_match, copy_source_if_none_match, copy_source_if_modified_since, copy_source_if_unmodified_since);
+
 /// Reads (GetObject, HeadObject) and their `If-*` headers. s3s generates the inputs with the same field
 /// names but no common trait; each names its fields once here.
 pub trait ReadConditions {
@@ -26,55 +48,11 @@ pub trait ReadConditions {
     fn read_conditions(&self) -> Preconditions<'_>;
 }
 
-impl ReadConditions for GetObjectInput {
-    fn read_conditions(&self) -> Preconditions<'_> {
-        Preconditions {
-            if_match: self.if_match.as_ref(),
-            if_none_match: self.if_none_match.as_ref(),
-            if_modified_since: self.if_modified_since.as_ref(),
-            if_unmodified_since: self.if_unmodified_since.as_ref(),
-        }
-    }
-}
-
-impl ReadConditions for HeadObjectInput {
-    fn read_conditions(&self) -> Preconditions<'_> {
-        Preconditions {
-            if_match: self.if_match.as_ref(),
-            if_none_match: self.if_none_match.as_ref(),
-            if_modified_since: self.if_modified_since.as_ref(),
-            if_unmodified_since: self.if_unmodified_since.as_ref(),
-        }
-    }
-}
-
 /// Copies (CopyObject, UploadPartCopy) and their `x-amz-copy-source-if-*` headers, which condition the
 /// source; a CopyObject's own `If-Match` / `If-None-Match` condition the destination and are not these.
 pub trait CopySourceConditions {
     /// The conditions the request puts on the source it copies from.
     fn copy_source_conditions(&self) -> Preconditions<'_>;
-}
-
-impl CopySourceConditions for CopyObjectInput {
-    fn copy_source_conditions(&self) -> Preconditions<'_> {
-        Preconditions {
-            if_match: self.copy_source_if_match.as_ref(),
-            if_none_match: self.copy_source_if_none_match.as_ref(),
-            if_modified_since: self.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: self.copy_source_if_unmodified_since.as_ref(),
-        }
-    }
-}
-
-impl CopySourceConditions for UploadPartCopyInput {
-    fn copy_source_conditions(&self) -> Preconditions<'_> {
-        Preconditions {
-            if_match: self.copy_source_if_match.as_ref(),
-            if_none_match: self.copy_source_if_none_match.as_ref(),
-            if_modified_since: self.copy_source_if_modified_since.as_ref(),
-            if_unmodified_since: self.copy_source_if_unmodified_since.as_ref(),
-        }
-    }
 }
 
 fn matches(cond: &ETagCondition, etag: &str) -> bool {

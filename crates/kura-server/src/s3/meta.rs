@@ -154,55 +154,38 @@ impl ObjectDescription {
     }
 }
 
-impl From<ObjectDescription> for GetObjectOutput {
-    fn from(d: ObjectDescription) -> Self {
-        let mut out = Self {
-            e_tag: d.e_tag,
-            last_modified: d.last_modified,
-            accept_ranges: d.accept_ranges,
-            content_type: d.content_type,
-            content_encoding: d.content_encoding,
-            content_disposition: d.content_disposition,
-            content_language: d.content_language,
-            cache_control: d.cache_control,
-            expires: d.expires,
-            website_redirect_location: d.website_redirect_location,
-            metadata: d.metadata,
-            parts_count: d.parts_count,
-            storage_class: d.storage_class,
-            content_length: d.content_length,
-            content_range: d.content_range,
-            ..Default::default()
-        };
-        fill_checksums(&mut out, &d.checksums);
-        out
-    }
+/// Builds a GET or HEAD output from an [`ObjectDescription`]; both name the fields alike. A macro because
+/// only the type differs.
+macro_rules! read_output {
+    ($($output:ty),*) => {$(
+        impl From<ObjectDescription> for $output {
+            fn from(d: ObjectDescription) -> Self {
+                let mut out = Self {
+                    e_tag: d.e_tag,
+                    last_modified: d.last_modified,
+                    accept_ranges: d.accept_ranges,
+                    content_type: d.content_type,
+                    content_encoding: d.content_encoding,
+                    content_disposition: d.content_disposition,
+                    content_language: d.content_language,
+                    cache_control: d.cache_control,
+                    expires: d.expires,
+                    website_redirect_location: d.website_redirect_location,
+                    metadata: d.metadata,
+                    parts_count: d.parts_count,
+                    storage_class: d.storage_class,
+                    content_length: d.content_length,
+                    content_range: d.content_range,
+                    ..Default::default()
+                };
+                fill_checksums(&mut out, &d.checksums);
+                out
+            }
+        }
+    )*};
 }
 
-impl From<ObjectDescription> for HeadObjectOutput {
-    fn from(d: ObjectDescription) -> Self {
-        let mut out = Self {
-            e_tag: d.e_tag,
-            last_modified: d.last_modified,
-            accept_ranges: d.accept_ranges,
-            content_type: d.content_type,
-            content_encoding: d.content_encoding,
-            content_disposition: d.content_disposition,
-            content_language: d.content_language,
-            cache_control: d.cache_control,
-            expires: d.expires,
-            website_redirect_location: d.website_redirect_location,
-            metadata: d.metadata,
-            parts_count: d.parts_count,
-            storage_class: d.storage_class,
-            content_length: d.content_length,
-            content_range: d.content_range,
-            ..Default::default()
-        };
-        fill_checksums(&mut out, &d.checksums);
-        out
-    }
-}
+read_output!(GetObjectOutput, HeadObjectOutput);
 
 /// Outputs that report the checksums of an object or part. s3s generates them with the same field
 /// names but no common trait, so each names its fields once here.

@@ -260,6 +260,31 @@ struct ReadRequest<'a> {
     reading: Reading,
 }
 
+/// GetObject and HeadObject name what they read with the same fields.
+trait ReadInput {
+    /// What the request asks to read, loading what `reading` says.
+    fn read_request(&self, reading: Reading) -> ReadRequest<'_>;
+}
+
+/// Implements [`ReadInput`] for the two inputs; a macro because only the type differs.
+macro_rules! read_input {
+    ($($input:ty),*) => {$(
+        impl ReadInput for $input {
+            fn read_request(&self, reading: Reading) -> ReadRequest<'_> {
+                ReadRequest {
+                    object: ObjectRef::at_version(&self.bucket, &self.key, self.version_id.as_deref()),
+                    conditions: self.read_conditions(),
+                    range: self.range.as_ref(),
+                    part_number: self.part_number,
+                    reading,
+                }
+            }
+        }
+    )*};
+}
+
+read_input!(GetObjectInput, HeadObjectInput);
+
 /// The checks and selection shared by GetObject and HeadObject: reads the object, checks the
 /// preconditions, selects the range.
 async fn plan_read(s3: &KuraS3, request: ReadRequest<'_>) -> S3Result<ReadPlan> {
@@ -298,14 +323,7 @@ fn read_status(partial: bool) -> http::StatusCode {
 
 pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    let request = ReadRequest {
-        object: ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
-        conditions: input.read_conditions(),
-        range: input.range.as_ref(),
-        part_number: input.part_number,
-        reading: Reading::WithBody,
-    };
-    let plan = plan_read(s3, request).await?;
+    let plan = plan_read(s3, input.read_request(Reading::WithBody)).await?;
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = GetObjectOutput::from(headers);
     if !plan.object.tags.is_empty() {
@@ -320,14 +338,7 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
-    let request = ReadRequest {
-        object: ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref()),
-        conditions: input.read_conditions(),
-        range: input.range.as_ref(),
-        part_number: input.part_number,
-        reading: Reading::RecordOnly,
-    };
-    let plan = plan_read(s3, request).await?;
+    let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     Ok(S3Response::with_status(HeadObjectOutput::from(headers), read_status(plan.partial)))
 }
