@@ -182,14 +182,16 @@ pub fn inspect(method: &Method, uri: &Uri, headers: &HeaderMap, rules: &Rules<'_
         }
         (Some(_), Some(_)) => return Err(GateError::Ambiguous("more than one Authorization header")),
     };
+    // Decoded once, as s3s decodes it; every rule below reads this one decoding.
+    let qs = uri.query().map(Query::parse);
     if is_post_form(method, headers) {
         // s3s reads a POST form's signature from the body and ignores the rest: refuse a second one.
-        if authorization.is_some() || query_signature(uri)?.is_some() {
+        if authorization.is_some() || query_signature(qs.as_ref())?.is_some() {
             return Err(GateError::Ambiguous("a POST form upload carries its signature in the form only"));
         }
         return Ok(Envelope::PostForm);
     }
-    let query = query_signature(uri)?;
+    let query = query_signature(qs.as_ref())?;
     if authorization.is_some() && query.is_some() {
         return Err(GateError::Ambiguous(
             "use the Authorization header or a presigned query string (X-Amz-Algorithm or Signature), not both",
@@ -207,7 +209,7 @@ pub fn inspect(method: &Method, uri: &Uri, headers: &HeaderMap, rules: &Rules<'_
         }
         (None, None) => return Ok(Envelope::Anonymous),
     };
-    if sigv2 { check_sigv2(uri, headers, authorization, rules) } else { check_sigv4(uri, headers, rules) }
+    if sigv2 { check_sigv2(qs.as_ref(), headers, authorization, rules) } else { check_sigv4(uri, headers, rules) }
 }
 
 /// The access key a refused request claims, best effort, for the audit log only (never trusted).
@@ -270,9 +272,8 @@ enum QuerySignature {
 }
 
 /// Which signature the query string carries, with s3s's own decoding of parameter names.
-fn query_signature(uri: &Uri) -> Result<Option<QuerySignature>, GateError> {
-    let Some(query) = uri.query() else { return Ok(None) };
-    let qs = Query::parse(query);
+fn query_signature(qs: Option<&Query>) -> Result<Option<QuerySignature>, GateError> {
+    let Some(qs) = qs else { return Ok(None) };
     let v2 = qs.has("Signature") || qs.has("AWSAccessKeyId");
     let v4 = ["X-Amz-Signature", "X-Amz-Credential", "X-Amz-Algorithm"].iter().any(|n| qs.has(n));
     match (v2, v4) {
@@ -315,7 +316,7 @@ fn check_sigv4(uri: &Uri, headers: &HeaderMap, rules: &Rules<'_>) -> Result<Enve
 }
 
 fn check_sigv2(
-    uri: &Uri,
+    qs: Option<&Query>,
     headers: &HeaderMap,
     authorization: Option<&str>,
     rules: &Rules<'_>,
@@ -350,12 +351,11 @@ fn check_sigv2(
         }
         return Ok(Envelope::SigV2 { access_key, presigned: false });
     }
-    let qs = Query::parse(uri.query().unwrap_or_default());
-    let access_key = qs.unique("AWSAccessKeyId").ok_or(GateError::SigV2Expires(
+    let access_key = qs.and_then(|qs| qs.unique("AWSAccessKeyId")).ok_or(GateError::SigV2Expires(
         "a SigV2 presigned URL needs exactly one AWSAccessKeyId, Expires and Signature",
     ))?;
     let expires = qs
-        .unique("Expires")
+        .and_then(|qs| qs.unique("Expires"))
         .and_then(|e| e.parse::<u64>().ok())
         .ok_or(GateError::SigV2Expires("Expires must be one whole number of seconds since 1970"))?;
     let expires = UNIX_EPOCH + Duration::from_secs(expires.min(u64::from(u32::MAX) * 16));
