@@ -19,7 +19,7 @@ const CAPACITY: usize = 10_000;
 /// The cache. Only answers whose `Expiration` parses are kept.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    entries: Mutex<HashMap<TokenKey, Entry>>,
 }
 
 #[derive(Debug, Clone)]
@@ -28,8 +28,15 @@ struct Entry {
     refresh_at: SystemTime,
 }
 
-fn key(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// What the cache keys a token by: its SHA-256, computed once per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenKey([u8; 32]);
+
+impl TokenKey {
+    /// The key of `token`.
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
 }
 
 /// When an answer must be fetched again: `None` when it carries no readable `Expiration`.
@@ -42,14 +49,14 @@ fn refresh_at(body: &[u8], now: SystemTime) -> Option<SystemTime> {
 }
 
 impl TokenCache {
-    /// The kept answer for `token`, if it is not due for a refresh at `now`.
-    pub fn get(&self, token: &str, now: SystemTime) -> Option<Bytes> {
+    /// The kept answer for a token, if it is not due for a refresh at `now`.
+    pub fn get(&self, key: &TokenKey, now: SystemTime) -> Option<Bytes> {
         let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries.get(&key(token)).filter(|e| now < e.refresh_at).map(|e| e.body.clone())
+        entries.get(key).filter(|e| now < e.refresh_at).map(|e| e.body.clone())
     }
 
-    /// Keeps kura's answer for `token` (if it says when it expires).
-    pub fn put(&self, token: &str, body: Bytes, now: SystemTime) {
+    /// Keeps kura's answer for a token (if it says when it expires).
+    pub fn put(&self, key: TokenKey, body: Bytes, now: SystemTime) {
         let Some(refresh_at) = refresh_at(&body, now) else { return };
         let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= CAPACITY {
@@ -60,7 +67,7 @@ impl TokenCache {
         {
             entries.remove(&soonest);
         }
-        entries.insert(key(token), Entry { body, refresh_at });
+        entries.insert(key, Entry { body, refresh_at });
     }
 
     /// How many answers are kept.
@@ -87,24 +94,27 @@ mod tests {
     fn answers_are_kept_until_shortly_before_they_expire() {
         let cache = TokenCache::default();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        cache.put("token-a", answer(now + Duration::from_secs(3600)), now);
-        assert!(cache.get("token-a", now).is_some());
-        assert!(cache.get("token-b", now).is_none(), "another token is another entry");
-        assert!(cache.get("token-a", now + Duration::from_secs(3600 - 301)).is_some());
-        assert!(cache.get("token-a", now + Duration::from_secs(3600 - 300)).is_none(), "refreshed 5 min early");
+        cache.put(TokenKey::of("token-a"), answer(now + Duration::from_secs(3600)), now);
+        assert!(cache.get(&TokenKey::of("token-a"), now).is_some());
+        assert!(cache.get(&TokenKey::of("token-b"), now).is_none(), "another token is another entry");
+        assert!(cache.get(&TokenKey::of("token-a"), now + Duration::from_secs(3600 - 301)).is_some());
+        assert!(
+            cache.get(&TokenKey::of("token-a"), now + Duration::from_secs(3600 - 300)).is_none(),
+            "refreshed 5 min early"
+        );
         // Short-lived credentials are refreshed at half their life.
-        cache.put("token-c", answer(now + Duration::from_secs(120)), now);
-        assert!(cache.get("token-c", now + Duration::from_secs(59)).is_some());
-        assert!(cache.get("token-c", now + Duration::from_secs(60)).is_none());
+        cache.put(TokenKey::of("token-c"), answer(now + Duration::from_secs(120)), now);
+        assert!(cache.get(&TokenKey::of("token-c"), now + Duration::from_secs(59)).is_some());
+        assert!(cache.get(&TokenKey::of("token-c"), now + Duration::from_secs(60)).is_none());
     }
 
     #[test]
     fn answers_without_a_readable_expiry_and_expired_ones_are_not_kept() {
         let cache = TokenCache::default();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        cache.put("t", Bytes::from_static(b"{\"AccessKeyId\":\"ASIA\"}"), now);
-        cache.put("t", Bytes::from_static(b"not json"), now);
-        cache.put("t", answer(now - Duration::from_secs(1)), now);
+        cache.put(TokenKey::of("t"), Bytes::from_static(b"{\"AccessKeyId\":\"ASIA\"}"), now);
+        cache.put(TokenKey::of("t"), Bytes::from_static(b"not json"), now);
+        cache.put(TokenKey::of("t"), answer(now - Duration::from_secs(1)), now);
         assert!(cache.is_empty());
     }
 
@@ -112,7 +122,7 @@ mod tests {
     fn the_cache_holds_hashes_not_tokens() {
         let cache = TokenCache::default();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        cache.put("eyJ.secret-token.sig", answer(now + Duration::from_secs(3600)), now);
+        cache.put(TokenKey::of("eyJ.secret-token.sig"), answer(now + Duration::from_secs(3600)), now);
         let debug = format!("{cache:?}");
         assert!(!debug.contains("secret-token"), "{debug}");
     }

@@ -17,7 +17,7 @@ pub mod address;
 mod cache;
 mod upstream;
 
-pub use cache::TokenCache;
+pub use cache::{TokenCache, TokenKey};
 pub use upstream::{Upstream, UpstreamError};
 
 use bytes::Bytes;
@@ -80,13 +80,14 @@ impl Agent {
             );
         };
         let now = SystemTime::now();
-        if let Some(body) = self.cache.get(token, now) {
+        let key = TokenKey::of(token);
+        if let Some(body) = self.cache.get(&key, now) {
             return Answer { status: StatusCode::OK, body };
         }
         match self.upstream.credentials(token).await {
             Ok((status, body)) => {
                 if status == StatusCode::OK {
-                    self.cache.put(token, body.clone(), now);
+                    self.cache.put(key, body.clone(), now);
                 }
                 Answer { status, body }
             }
