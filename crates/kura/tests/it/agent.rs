@@ -285,3 +285,42 @@ async fn on_a_node_the_sdk_reaches_the_agent_at_eks_address() {
     let host = ip().args(["-4", "addr", "show"]).output().expect("ip addr");
     assert!(!String::from_utf8_lossy(&host.stdout).contains("169.254.170.23"), "the host is untouched");
 }
+
+/// Hostile `Authorization` headers get from the agent exactly what kura itself answers: an oversized
+/// token (refused by kura, not cached), and two tokens (both read the first, so the agent cannot be made
+/// to cache one token's credentials under another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_tokens_get_kuras_own_answer_through_the_agent() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let agent = AgentProcess::start(&server);
+    let direct = format!("{}/kura/v1/credentials", server.endpoint());
+    let oversized = "e".repeat(100 * 1024);
+    let (status, body) = ask(&direct, Some(&oversized)).await;
+    assert!(status >= 400, "kura refuses it: {body}");
+    assert_eq!(ask(&agent.url, Some(&oversized)).await, (status, body.clone()));
+    assert_eq!(ask(&agent.url, Some(&oversized)).await, (status, body), "a refusal is not kept");
+
+    let good = issuer.key(1).sign(&issuer.claims("alpha", "app", &["kura"]));
+    let forged = issuer.key(1).sign(&issuer.claims("alpha", "app", &["sts.amazonaws.com"]));
+    let two = |url: String, first: String, second: String| async move {
+        let resp = reqwest::Client::new()
+            .get(url)
+            .header("authorization", first)
+            .header("authorization", second)
+            .send()
+            .await
+            .expect("answer");
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = serde_json::from_str(&resp.text().await.expect("body")).expect("JSON");
+        (status, body["code"].clone(), body["AccessKeyId"].is_string())
+    };
+    for (first, second) in [(&forged, &good), (&good, &forged)] {
+        let from_kura = two(direct.clone(), first.clone(), second.clone()).await;
+        let from_agent = two(agent.url.clone(), first.clone(), second.clone()).await;
+        assert_eq!((from_agent.0, &from_agent.1, from_agent.2), (from_kura.0, &from_kura.1, from_kura.2));
+    }
+    // The forged-first pair was refused and nothing was cached for it: the forged token alone is refused.
+    let (status, _) = ask(&agent.url, Some(&forged)).await;
+    assert!(status >= 400);
+}

@@ -68,3 +68,64 @@ async fn an_s3_request_signed_for_sts_is_refused() {
         }
     }
 }
+
+/// Sends `request` over HTTP/2 (prior knowledge) to the server; returns status and body.
+async fn over_h2(server: &TestServer, request: http::Request<http_body_util::Full<bytes::Bytes>>) -> (u16, String) {
+    use http_body_util::BodyExt as _;
+    let stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// HTTP/2 names the host in `:authority`: a signed STS request over HTTP/2 verifies against it (it
+/// failed SignatureDoesNotMatch while STS read only `Host`), and a request whose `Host` header names
+/// another host than its authority is refused before anything runs.
+#[tokio::test]
+async fn over_http2_the_authority_is_the_one_host_name() {
+    let server = TestServer::start();
+    let authority = server.addr.to_string();
+    let hash = hex::encode(sha2::Sha256::digest(GET_CALLER_IDENTITY.as_bytes()));
+    let sig = root_signer("sts", false).sign("POST", &authority, "/", "", &hash, SystemTime::now());
+    let sts = http::Request::post(format!("http://{authority}/"))
+        .header("x-amz-date", &sig.amz_date)
+        .header("authorization", &sig.authorization)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(GET_CALLER_IDENTITY.as_bytes())))
+        .expect("request");
+    let (status, body) = over_h2(&server, sts).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("arn:aws:iam::000000000000:root"), "{body}");
+
+    let bucket = bucket_name("h2-host");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let path = format!("/{bucket}/planted");
+    let payload = b"planted";
+    let hash = hex::encode(sha2::Sha256::digest(payload));
+    let sig = root_signer("s3", true).sign("PUT", &authority, &path, "", &hash, SystemTime::now());
+    let put = |host: Option<&str>| {
+        let mut request = http::Request::put(format!("http://{authority}{path}"))
+            .header("x-amz-date", &sig.amz_date)
+            .header("x-amz-content-sha256", &hash)
+            .header("authorization", &sig.authorization);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        request.body(http_body_util::Full::new(bytes::Bytes::from_static(payload))).expect("request")
+    };
+    let (status, body) = over_h2(&server, put(Some("evil.example"))).await;
+    assert_eq!((status, xml_code(&body)), (400, "InvalidRequest"), "{body}");
+    let err = server.client().head_object().bucket(&bucket).key("planted").send().await.expect_err("not written");
+    assert_eq!(crate::harness::status(&err), 404);
+    // The same signed request with one host name is accepted.
+    let (status, body) = over_h2(&server, put(None)).await;
+    assert_eq!(status, 200, "{body}");
+}
