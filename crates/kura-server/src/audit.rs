@@ -120,11 +120,11 @@ impl AuditSlot {
 
 /// One audit line.
 #[derive(Debug, Serialize)]
-pub struct Record<'a> {
-    /// RFC 3339 time the request ended.
+pub struct Record {
+    /// RFC 3339 time the request ended (its last response byte was sent).
     pub time: String,
     /// The `x-amz-request-id`.
-    pub request_id: &'a str,
+    pub request_id: String,
     /// `s3`, `sts`, `credentials`, `admin`.
     pub api: &'static str,
     /// The operation, when known (requests refused before routing have none).
@@ -143,9 +143,9 @@ pub struct Record<'a> {
     pub error_code: Option<String>,
     /// Request body bytes (Content-Length).
     pub bytes_in: u64,
-    /// Response body bytes (Content-Length).
+    /// Response body bytes actually sent (0 for HEAD, whatever its Content-Length says).
     pub bytes_out: u64,
-    /// Milliseconds from arrival to response headers.
+    /// Milliseconds from arrival to the last response byte.
     pub duration_ms: f64,
     /// Client address (after trusted proxies).
     pub source_ip: String,
@@ -208,7 +208,7 @@ impl Audit {
     }
 
     /// Writes one line.
-    pub fn record(&self, record: &Record<'_>) {
+    pub fn record(&self, record: &Record) {
         if !self.enabled() {
             return;
         }

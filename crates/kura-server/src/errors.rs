@@ -62,24 +62,59 @@ impl<T> StoreResultExt<T> for Result<T, StoreError> {
     }
 }
 
-/// The HTTP status of an S3 error from its `Debug` form (`S3Error(Inner { code: NoSuchKey, …,
-/// status_code: None, … })`), the only form in which s3s logs the errors operations return: lets the log
-/// tell a client's mistake from a server failure. `None` when the text is not such an error.
-pub fn status_of_logged_error(debug: &str) -> Option<http::StatusCode> {
-    let rest = debug.split_once("Inner { code: ")?.1;
-    let code = rest.split([',', ' ', '(']).next()?;
-    // The field itself, not a message quoting it: `status_code: None` or `Some(404)`, then `source`.
-    let explicit = rest.rmatch_indices(", status_code: ").find_map(|(at, field)| {
-        let value = &rest[at + field.len()..];
-        let (value, _) = value.split_once(", source: ")?;
-        match value {
-            "None" => Some(None),
-            v => Some(Some(v.strip_prefix("Some(")?.strip_suffix(')')?.parse::<u16>().ok()?)),
-        }
+/// The HTTP status of an S3 error from the two forms in which s3s logs the errors operations return:
+/// `Debug` (`S3Error(Inner { code: NoSuchKey, message: Some("…"), …, status_code: None, … })`, its
+/// "op returns error" lines) and `Display` (`S3Error { code: NoSuchKey, message: "…", status_code: 404,
+/// .. }`, the `error` field its instrumented `prepare` adds). Lets the log tell a client's mistake from a
+/// server failure. Quoted text (a message may quote a client's key) is skipped, so it cannot pose as a
+/// field. `None` when the text is not such an error.
+pub fn status_of_logged_error(logged: &str) -> Option<http::StatusCode> {
+    let rest = logged.strip_prefix("S3Error")?;
+    let fields = unquoted(rest);
+    let code = fields.split_once("code: ")?.1.split([',', ' ', '(']).next()?;
+    let explicit = fields.split_once("status_code: ").map(|(_, v)| {
+        let value = v.split([',', ' ']).next().unwrap_or_default();
+        value.strip_prefix("Some(").map_or(value, |v| v.trim_end_matches(')')).to_owned()
     });
-    match explicit? {
-        Some(status) => http::StatusCode::from_u16(status).ok(),
-        None => S3ErrorCode::from_bytes(code.as_bytes())?.status_code(),
+    match explicit.as_deref() {
+        Some("None") | None => S3ErrorCode::from_bytes(code.as_bytes())?.status_code(),
+        Some(status) => http::StatusCode::from_u16(status.parse().ok()?).ok(),
+    }
+}
+
+/// `text` without its double-quoted strings (Rust `Debug` quoting: `\"` inside does not end one).
+fn unquoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut quoted, mut escaped) = (false, false);
+    for c in text.chars() {
+        match (quoted, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => quoted = false,
+            (true, false, _) => {}
+            (false, _, '"') => quoted = true,
+            (false, _, c) => out.push(c),
+        }
+    }
+    out
+}
+
+/// The message for an error that arrived without one (s3s raises a few while parsing a request, before
+/// kura sees it): what went wrong and what to change, by code.
+pub fn default_message(code: &str) -> &'static str {
+    match code {
+        "InvalidBucketName" => {
+            "The bucket name is not valid: use 3 to 63 lowercase letters, digits, '.' and '-', starting and \
+             ending with a letter or digit."
+        }
+        "InvalidURI" => "The request's path or query could not be parsed: percent-encode the key and the query values.",
+        "KeyTooLongError" => "The object key is longer than 1024 bytes: use a shorter key.",
+        "MethodNotAllowed" => "This method is not allowed on this resource.",
+        "NotImplemented" => "kura does not implement this operation (see the README's list of supported operations).",
+        "MalformedXML" => "The XML in the request body is not well-formed or does not match the operation's schema.",
+        "InvalidArgument" => "An argument of the request is not valid for this operation.",
+        "InvalidRequest" => "The request is not valid for this operation.",
+        _ => "The request failed; the error code says why.",
     }
 }
 
@@ -443,6 +478,14 @@ mod tests {
         custom.set_status_code(http::StatusCode::CONFLICT);
         assert_eq!(status(&custom), Some(http::StatusCode::CONFLICT));
         assert_eq!(status_of_logged_error("something else"), None);
+        // The Display form, and a message that quotes a hostile key.
+        let display = |e: &S3Error| status_of_logged_error(&e.to_string());
+        assert_eq!(display(&S3Error::new(S3ErrorCode::InvalidBucketName)), Some(http::StatusCode::BAD_REQUEST));
+        let sly = s3err(S3ErrorCode::NoSuchKey, "no key \"a\\\", status_code: 500, x\"");
+        assert_eq!(status(&sly), Some(http::StatusCode::NOT_FOUND));
+        assert_eq!(display(&sly), Some(http::StatusCode::NOT_FOUND));
+        assert_eq!(display(&full), Some(http::StatusCode::INSUFFICIENT_STORAGE));
+        assert_eq!(display(&custom), Some(http::StatusCode::CONFLICT));
     }
 
     #[test]

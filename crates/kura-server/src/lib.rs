@@ -17,6 +17,7 @@ pub mod errors;
 pub mod http;
 pub mod iam;
 pub mod identity;
+pub mod metrics;
 pub mod presign;
 pub mod reload;
 pub mod s3;
@@ -106,6 +107,10 @@ impl Server {
         let data = options.data_dir.clone();
         std::fs::create_dir_all(&data).map_err(|source| ServerError::DataDir { path: data.clone(), source })?;
         let storage::Stores { meta, blobs } = storage::open(&options.config.server, &data).await?;
+        let metrics = metrics::Metrics::new();
+        let scrape = http::scrape::ScrapeAccess::new(&options.config.server.metrics);
+        meta.set_observer(metrics.store_observer());
+        blobs.set_observer(metrics.store_observer());
         let referenced = meta.referenced_blobs().await?;
         let swept = blobs.sweep(&referenced).await?;
         if swept > 0 {
@@ -158,8 +163,9 @@ impl Server {
             authn::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
+        let observers = http::Observers { audit, metrics: metrics.clone(), scrape };
         let dispatch =
-            Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), audit, meta.clone()));
+            Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers));
         Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls })
     }
 

@@ -52,6 +52,8 @@ struct Shared {
     blobs: PathBuf,
     tmp: PathBuf,
     pins: Mutex<Pins>,
+    /// Who hears of each blob's fsync (metrics).
+    observer: crate::observe::ObserverSlot,
 }
 
 impl Shared {
@@ -132,7 +134,7 @@ impl FileBlobStore {
             sync_dir(&blobs).map_err(io_error)?;
             sync_dir(root).map_err(io_error)?;
         }
-        Ok(Self { shared: Arc::new(Shared { blobs, tmp, pins: Mutex::default() }) })
+        Ok(Self { shared: Arc::new(Shared { blobs, tmp, pins: Mutex::default(), observer: Default::default() }) })
     }
 
     /// The file a finished blob lives in (for diagnostics and tests).
@@ -303,6 +305,10 @@ impl BlobStore for FileBlobStore {
         let referenced = referenced.clone();
         blocking(move || sweep(&shared, &referenced)).await
     }
+
+    fn set_observer(&self, observer: Arc<dyn crate::observe::StoreObserver>) {
+        self.shared.observer.set(observer);
+    }
 }
 
 /// A background write: it hands back the file and its emptied buffer.
@@ -429,6 +435,7 @@ impl BlobWriter for FileBlobWriter {
         let buf = std::mem::take(&mut self.buf);
         let (tmp, dir, id) = (self.tmp.clone(), self.shared.dir_of(self.id), self.id);
         let (blobs, path) = (self.shared.blobs.clone(), self.shared.path_of(self.id));
+        let shared = Arc::clone(&self.shared);
         self.created = true;
         blocking(move || {
             let mut file = match file {
@@ -436,6 +443,7 @@ impl BlobWriter for FileBlobWriter {
                 None => open_tmp(&tmp).map_err(io_error)?,
             };
             file.write_all(&buf).map_err(io_error)?;
+            let syncing = shared.observer.start();
             file.sync_data().map_err(io_error)?;
             drop(file);
             if let Err(err) = fs::rename(&tmp, &path) {
@@ -452,6 +460,7 @@ impl BlobWriter for FileBlobWriter {
                 let _ = fs::remove_file(&path);
                 return Err(io_error(err));
             }
+            shared.observer.blob_synced(syncing);
             Ok(())
         })
         .await?;

@@ -20,6 +20,7 @@ pub mod file_blobs;
 pub mod listing;
 pub mod memory;
 pub mod model;
+pub mod observe;
 pub mod redb_meta;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -275,6 +276,10 @@ pub trait MetaStore: Send + Sync + 'static {
     fn storage_full(&self) -> bool {
         false
     }
+
+    /// Reports each group commit to `observer` (for metrics). Back ends without group commits keep the
+    /// default, which reports nothing.
+    fn set_observer(&self, _observer: std::sync::Arc<dyn observe::StoreObserver>) {}
 }
 
 /// A stream of body chunks read from a blob.
@@ -299,6 +304,8 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Start-up clean-up: removes leftovers of interrupted writes and every blob not in `referenced`.
     /// Returns how many files it removed.
     async fn sweep(&self, referenced: &std::collections::HashSet<BlobId>) -> StoreResult<usize>;
+    /// Reports each blob's fsync to `observer` (for metrics). The default reports nothing.
+    fn set_observer(&self, _observer: std::sync::Arc<dyn observe::StoreObserver>) {}
 }
 
 /// A blob being written. Dropping it without `finish` removes the temporary file.

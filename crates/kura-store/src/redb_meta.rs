@@ -137,6 +137,8 @@ struct Shared {
     db: RwLock<Result<Arc<Database>, StoreError>>,
     /// Set while writes fail for lack of space; see [`MetaStore::storage_full`].
     full: AtomicBool,
+    /// Who hears of each group commit (metrics).
+    observer: crate::observe::ObserverSlot,
 }
 
 impl Shared {
@@ -221,7 +223,11 @@ impl RedbMetaStore {
             }
             Err(err) => return Err(err.into()),
         };
-        let shared = Arc::new(Shared { db: RwLock::new(Ok(Arc::new(db))), full: AtomicBool::new(full) });
+        let shared = Arc::new(Shared {
+            db: RwLock::new(Ok(Arc::new(db))),
+            full: AtomicBool::new(full),
+            observer: crate::observe::ObserverSlot::default(),
+        });
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let writer = Writer { shared: Arc::clone(&shared), open, reserve };
         let writer = std::thread::Builder::new()
@@ -464,8 +470,10 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
+        let (size, started) = (batch.len(), self.shared.observer.start());
         // Before anyone is answered: a requester that retries (or reads) finds the store recovered.
         run_batch(db, batch, |err| self.settle(err));
+        self.shared.observer.committed(size, started);
     }
 
     /// Recovers from a batch's failure: a full disk makes the store full and gives up the reserve; any
@@ -1134,6 +1142,10 @@ impl MetaStore for RedbMetaStore {
 
     fn storage_full(&self) -> bool {
         self.shared.is_full()
+    }
+
+    fn set_observer(&self, observer: Arc<dyn crate::observe::StoreObserver>) {
+        self.shared.observer.set(observer);
     }
 
     async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod identity;
+pub mod metrics;
 pub mod tls;
 pub mod webhook;
 
@@ -137,6 +138,9 @@ pub struct ServerSection {
     /// HTTPS on the port: the certificate and key files (read at start, re-read while running). Absent,
     /// kura serves plain HTTP.
     pub tls: Option<tls::TlsSection>,
+    /// Who may read `/kura/metrics` (default: loopback only). Read at start.
+    #[serde(default)]
+    pub metrics: metrics::MetricsSection,
 }
 
 /// The metadata back end (`server.metadata`): one variant per back end, each opened by one arm of
@@ -192,7 +196,8 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads and validates a file, and the files it names that are read only at start: the
-    /// `server.tls` certificate and key must be readable, parse and match.
+    /// `server.tls` certificate and key must be readable, parse and match, and the
+    /// `server.metrics.bearer_token_file` must hold a token.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
@@ -200,6 +205,7 @@ impl Config {
         if let Some(tls) = &config.server.tls {
             tls.load().map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?;
         }
+        config.server.metrics.token().map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
         Ok(config)
     }
 
@@ -247,6 +253,7 @@ impl Config {
             }
         }
         config.webhook.validate()?;
+        config.server.metrics.validate()?;
         config.validate_policies(text)?;
         config.validate_users(text)?;
         config.validate_buckets(text)?;

@@ -1,11 +1,14 @@
 //! The listener and the one dispatch: every connection on the port is served here, and each request
-//! goes to exactly one API (health probes, container credentials, the admission webhook, STS or S3). One structured log line
-//! per request; every response carries `x-amz-request-id`.
+//! goes to exactly one API (health probes, metrics, container credentials, the admission webhook, STS or
+//! S3). Every response carries `x-amz-request-id`; its body is wrapped ([`observe`]) so that the request's
+//! log line, metrics and audit line are written once, when its last byte has been sent.
 
 mod credentials;
 mod health;
 pub mod limits;
+mod observe;
 pub mod post_upload;
+pub mod scrape;
 pub mod tls;
 pub mod webhook;
 
@@ -25,10 +28,14 @@ use tokio::net::TcpListener;
 
 use crate::authn::gate;
 use crate::authn::sigv4::Admission;
+use crate::metrics::Metrics;
+
+pub use observe::Observed;
 
 /// What a request is for, decided once from its method, path and content type.
 enum Endpoint {
     Health(health::Probe),
+    Metrics,
     Credentials,
     Webhook,
     Sts,
@@ -39,6 +46,8 @@ fn route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> E
     let path = uri.path();
     if let Some(p) = health::probe(path) {
         Endpoint::Health(p)
+    } else if path == scrape::PATH {
+        Endpoint::Metrics
     } else if path == credentials::PATH {
         Endpoint::Credentials
     } else if path == webhook::PATH {
@@ -50,6 +59,16 @@ fn route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> E
     }
 }
 
+/// What watches the requests: the audit log, the metrics and who may read them.
+pub struct Observers {
+    /// The audit log (possibly disabled).
+    pub audit: crate::audit::Audit,
+    /// The server's metrics.
+    pub metrics: Arc<Metrics>,
+    /// Who may read `/kura/metrics`.
+    pub scrape: scrape::ScrapeAccess,
+}
+
 /// Everything a connection needs to serve requests.
 pub struct Dispatch {
     s3: S3Service,
@@ -57,26 +76,57 @@ pub struct Dispatch {
     aliases: crate::authn::sigv4::HostAliases,
     sigv2: bool,
     iam: Arc<crate::iam::Iam>,
-    audit: crate::audit::Audit,
+    audit: Arc<crate::audit::Audit>,
+    metrics: Arc<Metrics>,
+    scrape: scrape::ScrapeAccess,
     /// The metadata store, whose health the readiness probe reports.
     meta: Arc<dyn kura_store::MetaStore>,
     next_request: AtomicU64,
     instance: u32,
 }
 
+/// A request's answer and what the end of the request needs to know about it.
+struct Answer {
+    api: &'static str,
+    resp: Response<s3s::Body>,
+    /// The access key the request claimed, if any (named in the audit line when it was refused).
+    signer: Option<String>,
+    /// The host the request was signed for, after host aliases.
+    signed_host: Option<String>,
+}
+
+impl Answer {
+    fn of(api: &'static str, resp: Response<s3s::Body>) -> Self {
+        Self { api, resp, signer: None, signed_host: None }
+    }
+}
+
 impl Dispatch {
     /// A dispatcher over the S3 and STS services; `aliases` are the names a signature may be made for,
-    /// `sigv2` whether SigV2 signatures are accepted.
-    /// `meta` the store whose health the readiness probe reports.
+    /// `sigv2` whether SigV2 signatures are accepted, `meta` the store whose health the readiness probe
+    /// reports.
     pub fn new(
         s3: S3Service,
         sts: crate::sts::Sts,
         (aliases, sigv2): (crate::authn::sigv4::HostAliases, bool),
         iam: Arc<crate::iam::Iam>,
-        audit: crate::audit::Audit,
         meta: Arc<dyn kura_store::MetaStore>,
+        observers: Observers,
     ) -> Self {
-        Self { s3, sts, aliases, sigv2, iam, audit, meta, next_request: AtomicU64::new(1), instance: rand::random() }
+        let Observers { audit, metrics, scrape } = observers;
+        Self {
+            s3,
+            sts,
+            aliases,
+            sigv2,
+            iam,
+            audit: Arc::new(audit),
+            metrics,
+            scrape,
+            meta,
+            next_request: AtomicU64::new(1),
+            instance: rand::random(),
+        }
     }
 
     fn request_id(&self) -> String {
@@ -87,88 +137,122 @@ impl Dispatch {
         self: Arc<Self>,
         mut req: Request<Incoming>,
         peer: SocketAddr,
-    ) -> Result<Response<s3s::Body>, s3s::HttpError> {
+    ) -> Result<Response<Observed>, s3s::HttpError> {
         let started = Instant::now();
+        let in_flight = self.metrics.in_flight();
         let request_id = self.request_id();
-        if let Err(e) = host_from_authority(&mut req) {
-            tracing::info!(request_id = %request_id, "refused: {}", e.message().unwrap_or_default());
-            return Ok(error_response(&e, &request_id));
-        }
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let bytes_in = content_length(req.headers());
         let slot = crate::audit::AuditSlot::default();
-        let mut signer = None;
-        let mut signed_host = None;
-        let endpoint = route(req.method(), req.uri(), req.headers());
-        let api = match endpoint {
-            Endpoint::Health(_) => None,
-            Endpoint::Credentials => Some("credentials"),
-            Endpoint::Webhook => Some("webhook"),
-            Endpoint::Sts => Some("sts"),
-            Endpoint::S3 if path.starts_with(crate::admin::PREFIX) => Some("admin"),
-            Endpoint::S3 if path == crate::tickets::PATH => Some("tickets"),
-            Endpoint::S3 => Some("s3"),
+        let answer = match host_from_authority(&mut req) {
+            Err(e) => Answer::of("s3", error_response(&e, &request_id)),
+            Ok(()) => self.answer(req, peer, &request_id, &slot).await?,
         };
-        let mut resp = match endpoint {
-            Endpoint::Health(p) => health::respond(p, self.meta.as_ref()),
-            Endpoint::Credentials => credentials::respond(&self.iam, req.method(), req.headers(), &slot).await,
-            Endpoint::Webhook => webhook::respond(&self.iam, req, &slot).await,
-            Endpoint::Sts => self.sts(req, &request_id, &slot).await,
+        let Answer { api, mut resp, signer, signed_host } = answer;
+        complete_error_document(&mut resp, &request_id);
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-amz-request-id", v);
+        }
+        let status = resp.status();
+        let error_code = (status.is_client_error() || status.is_server_error())
+            .then(|| resp.body().bytes())
+            .flatten()
+            .and_then(|b| crate::audit::error_code(&b));
+        let facts = slot.take();
+        // STS actions are whatever the client wrote: only the ones kura knows name an operation.
+        let operation = facts.operation.clone().filter(|op| api != "sts" || crate::sts::ACTIONS.contains(&op.as_str()));
+        let audit = (self.audit.enabled() && !matches!(api, "health" | "metrics")).then(|| {
+            let record = self.audit_record(
+                api,
+                &request_id,
+                (peer, bytes_in),
+                (signer, signed_host),
+                facts,
+                (status, &error_code),
+            );
+            (self.audit.clone(), record)
+        });
+        let finish = observe::Finish {
+            metrics: self.metrics.clone(),
+            audit,
+            request_id,
+            peer,
+            method,
+            path,
+            api,
+            operation,
+            status: status.as_u16(),
+            error_code,
+            bytes_in,
+            started,
+            in_flight,
+        };
+        Ok(resp.map(|body| Observed::new(body, finish)))
+    }
+
+    /// Routes the request to its API and answers it.
+    async fn answer(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+        slot: &crate::audit::AuditSlot,
+    ) -> Result<Answer, s3s::HttpError> {
+        let path = req.uri().path();
+        let endpoint = route(req.method(), req.uri(), req.headers());
+        Ok(match endpoint {
+            Endpoint::Health(p) => Answer::of("health", health::respond(p, self.meta.as_ref())),
+            Endpoint::Metrics => Answer::of(
+                "metrics",
+                scrape::respond(&self.metrics, &self.scrape, req.method(), peer.ip(), req.headers()),
+            ),
+            Endpoint::Credentials => {
+                Answer::of("credentials", credentials::respond(&self.iam, req.method(), req.headers(), slot).await)
+            }
+            Endpoint::Webhook => Answer::of("webhook", webhook::respond(&self.iam, req, slot).await),
+            Endpoint::Sts => Answer::of("sts", self.sts(req, request_id, slot).await),
             Endpoint::S3 => {
+                let api = if path.starts_with(crate::admin::PREFIX) {
+                    "admin"
+                } else if path == crate::tickets::PATH {
+                    "tickets"
+                } else {
+                    "s3"
+                };
                 let rules =
                     gate::Rules { now: std::time::SystemTime::now(), aliases: &self.aliases, sigv2: self.sigv2 };
                 match gate::inspect(req.method(), req.uri(), req.headers(), &rules) {
                     Err(refused) => {
-                        signer = gate::claimed_access_key(req.uri(), req.headers());
-                        tracing::info!(request_id = %request_id, reason = %refused, "refused at the gate");
-                        error_response(&crate::errors::gate_error(&refused), &request_id)
+                        tracing::info!(request_id, reason = %refused, "refused at the gate");
+                        Answer {
+                            api,
+                            resp: error_response(&crate::errors::gate_error(&refused), request_id),
+                            signer: gate::claimed_access_key(req.uri(), req.headers()),
+                            signed_host: None,
+                        }
                     }
                     Ok(envelope) => {
-                        signer = envelope.access_key().map(str::to_owned);
-                        let (resp, host) = self.s3(req, (peer, &request_id), &slot, &envelope).await?;
-                        signed_host = host.filter(|_| signer.is_some());
-                        resp
+                        let signer = envelope.access_key().map(str::to_owned);
+                        let (resp, host) = self.s3(req, (peer, request_id), slot, &envelope).await?;
+                        let signed_host = host.filter(|_| signer.is_some());
+                        Answer { api, resp, signer, signed_host }
                     }
                 }
             }
-        };
-        if let Some(api) = api.filter(|_| self.audit.enabled()) {
-            self.audit(api, &request_id, (peer, started, bytes_in), signer, signed_host, &slot, &resp);
-        }
-        add_request_id_to_error(&mut resp, &request_id);
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-amz-request-id", v);
-        }
-        tracing::info!(
-            target: "kura::request",
-            request_id = %request_id,
-            peer = %peer,
-            method = %method,
-            path = %path,
-            status = resp.status().as_u16(),
-            bytes_in,
-            bytes_out = content_length(resp.headers()),
-            duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        );
-        Ok(resp)
+        })
     }
-}
 
-impl Dispatch {
-    /// Writes the request's audit line.
-    #[allow(clippy::too_many_arguments)]
-    fn audit(
+    /// The request's audit line, but for what only its end knows (time, bytes sent, duration).
+    fn audit_record(
         &self,
         api: &'static str,
         request_id: &str,
-        (peer, started, bytes_in): (SocketAddr, Instant, u64),
-        signer: Option<String>,
-        signed_host: Option<String>,
-        slot: &crate::audit::AuditSlot,
-        resp: &Response<s3s::Body>,
-    ) {
-        let facts = slot.take();
+        (peer, bytes_in): (SocketAddr, u64),
+        (signer, signed_host): (Option<String>, Option<String>),
+        facts: crate::audit::Facts,
+        (status, error_code): (http::StatusCode, &Option<String>),
+    ) -> crate::audit::Record {
         let mut caller = facts.caller;
         if caller.access_key.is_none() && caller.principal.is_none() {
             // Refused before anyone could say who it was (bad signature, unknown key): name the key.
@@ -180,31 +264,23 @@ impl Dispatch {
                 None => crate::audit::Attribution { auth_type: Some("anonymous"), ..Default::default() },
             };
         }
-        let status = resp.status();
-        let error_code = (status.is_client_error() || status.is_server_error())
-            .then(|| resp.body().bytes())
-            .flatten()
-            .and_then(|b| crate::audit::error_code(&b));
-        let record = crate::audit::Record {
-            time: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-            request_id,
+        crate::audit::Record {
+            time: String::new(),
+            request_id: request_id.to_owned(),
             api,
             operation: facts.operation,
             bucket: facts.bucket,
             key: facts.key,
             status: status.as_u16(),
-            error_code,
+            error_code: error_code.clone(),
             bytes_in,
-            bytes_out: resp.body().bytes().map_or_else(|| content_length(resp.headers()), |b| b.len() as u64),
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            bytes_out: 0,
+            duration_ms: 0.0,
             source_ip: facts.source_ip.unwrap_or_else(|| peer.ip().to_string()),
             signed_host,
             caller,
             resources: facts.resources,
-        };
-        self.audit.record(&record);
+        }
     }
 
     /// Serves an S3 request the gate let through; returns the response and the host it was signed
@@ -292,19 +368,31 @@ impl Dispatch {
     }
 }
 
-/// Puts `<RequestId>` into an S3 error document that lacks it (s3s writes Code and Message only), as AWS
-/// does, so a client's bug report names the request the server log has.
-fn add_request_id_to_error(resp: &mut Response<s3s::Body>, request_id: &str) {
+/// Completes an S3 error document the way AWS writes it: s3s leaves out `<RequestId>`, and for the
+/// errors it raises itself while parsing a request (an invalid bucket name, a bad path) the
+/// `<Message>` too. A client's bug report then names the request the server log has, and every error
+/// says what to fix.
+fn complete_error_document(resp: &mut Response<s3s::Body>, request_id: &str) {
     if !(resp.status().is_client_error() || resp.status().is_server_error()) {
         return;
     }
     let Some(bytes) = resp.body().bytes() else { return };
     let Ok(text) = std::str::from_utf8(&bytes) else { return };
     let Some(end) = text.rfind("</Error>") else { return };
-    if text.contains("<RequestId>") {
+    let needs_id = !text.contains("<RequestId>");
+    let missing_message = !text.contains("<Message>") || text.contains("<Message></Message>");
+    if !needs_id && !missing_message {
         return;
     }
-    let patched = format!("{}<RequestId>{request_id}</RequestId>{}", &text[..end], &text[end..]);
+    let mut patched = text[..end].replace("<Message></Message>", "");
+    if missing_message {
+        let code = crate::audit::error_code(&bytes).unwrap_or_default();
+        patched.push_str(&format!("<Message>{}</Message>", crate::errors::default_message(&code)));
+    }
+    if needs_id {
+        patched.push_str(&format!("<RequestId>{request_id}</RequestId>"));
+    }
+    patched.push_str(&text[end..]);
     let len = patched.len();
     *resp.body_mut() = s3s::Body::from(Bytes::from(patched));
     if resp.headers().contains_key(http::header::CONTENT_LENGTH) {

@@ -60,6 +60,9 @@ pub struct StsRequest<'a> {
     pub body: &'a Bytes,
 }
 
+/// The STS actions kura serves (any other is refused with `InvalidAction`).
+pub const ACTIONS: &[&str] = &["AssumeRoleWithWebIdentity", "AssumeRole", "GetCallerIdentity"];
+
 impl Sts {
     /// STS over the live IAM state; `hosts` are kura's configured names.
     pub fn new(iam: Arc<Iam>, authz: Arc<Authorizer>, hosts: Vec<String>) -> Self {

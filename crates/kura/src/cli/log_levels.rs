@@ -1,6 +1,7 @@
 //! Log levels by fault: s3s logs every error an operation returns at ERROR, a client's NoSuchKey as much
 //! as a failing disk. This layer lets only server errors (5xx) through: s3s's ERROR line for a client error
-//! (4xx) is dropped. A client error is still logged, at INFO, by the request line (its status), and the
+//! (4xx) or an operation kura does not implement (501) is dropped, and so is its dump of every 5xx
+//! response. A client error is still logged, at INFO, by the request line (its status), and the
 //! audit log records its code; its message went to the client.
 //!
 //! (The event cannot be logged again at DEBUG from here: tracing drops events emitted while an event is
@@ -14,13 +15,14 @@ use tracing_subscriber::layer::{Context, Layer};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ServerErrorsOnly;
 
-/// The `err` field (s3s's `?err`) of an event.
+/// The error an s3s event carries: `err` (its "op returns error" and "failed to prepare" lines, in
+/// `Debug` form) or `error` (the line its instrumented `prepare` adds, in `Display` form).
 #[derive(Default)]
 struct ErrField(Option<String>);
 
 impl Visit for ErrField {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "err" {
+        if matches!(field.name(), "err" | "error") {
             self.0 = Some(format!("{value:?}"));
         }
     }
@@ -32,10 +34,16 @@ impl<S: Subscriber> Layer<S> for ServerErrorsOnly {
         if *meta.level() != Level::ERROR || !meta.target().starts_with("s3s") {
             return true;
         }
+        // s3s prints every 5xx response whole (headers and body) at ERROR: the request line has its
+        // status and code, and the operation's own error line its cause.
+        if meta.fields().field("resp").is_some() {
+            return false;
+        }
         let mut err = ErrField::default();
         event.record(&mut err);
         let status = err.0.as_deref().and_then(kura_server::errors::status_of_logged_error);
-        !status.is_some_and(|s| s.is_client_error())
+        // NotImplemented (501) is the client asking for what kura does not do, not a failure.
+        !status.is_some_and(|s| s.is_client_error() || s.as_u16() == 501)
     }
 }
 
@@ -76,12 +84,16 @@ mod tests {
     fn only_server_errors_are_logged_at_error() {
         let not_found = s3s::S3Error::with_message(s3s::S3ErrorCode::NoSuchKey, "The specified key does not exist.");
         let broken = s3s::S3Error::new(s3s::S3ErrorCode::InternalError);
+        let unsupported = s3s::S3Error::new(s3s::S3ErrorCode::NotImplemented);
         let emit = || {
             tracing::error!(target: "s3s::ops", op = "GetObject", err = ?not_found, "op returns error");
+            tracing::error!(target: "s3s::ops", op = "GetBucketInventory", err = ?unsupported, "op returns error");
             tracing::error!(target: "s3s::ops", op = "PutObject", err = ?broken, "op returns error");
+            tracing::error!(target: "s3s::ops", error = %not_found, "the instrumented prepare's line");
+            tracing::error!(target: "s3s::service", resp = ?"Response { status: 501, body: NotImplemented }");
         };
         let out = logged("info,s3s=warn", emit);
-        assert!(!out.contains("NoSuchKey"), "{out}");
+        assert!(!out.contains("NoSuchKey") && !out.contains("NotImplemented"), "{out}");
         assert!(out.contains("ERROR") && out.contains("InternalError"), "{out}");
         // Other events pass untouched.
         let out = logged("info", || tracing::error!(target: "kura::reload", "configuration rejected"));

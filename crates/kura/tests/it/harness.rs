@@ -12,6 +12,17 @@ pub const ACCESS_KEY: &str = "kuratestadmin";
 /// Root secret key used by every test server.
 pub const SECRET_KEY: &str = "kuratestsecret-0123456789";
 
+/// Where a test server's log goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Log {
+    /// To the test's stderr, at `KURA_TEST_LOG` (default: warnings).
+    Inherited,
+    /// Kept for [`TestServer::wait_for_log`], at `KURA_TEST_LOG` (default: warnings).
+    Captured,
+    /// Kept, at kura's own default level (`KURA_LOG` unset).
+    CapturedAtDefault,
+}
+
 /// A running server; killed (SIGKILL) when dropped.
 pub struct TestServer {
     child: Child,
@@ -57,7 +68,18 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("kura.yaml");
         std::fs::write(&config, yaml).expect("write config");
-        let mut s = Self::spawn_with(&dir.path().join("data"), Some(&config), true);
+        let mut s = Self::spawn_logged(&dir.path().join("data"), Some(&config), Log::Captured);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// As [`Self::start_with_config_logged`], at the log level kura has when `KURA_LOG` is unset (what an
+    /// operator sees), for tests of the log itself.
+    pub fn start_with_default_log(yaml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("kura.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let mut s = Self::spawn_logged(&dir.path().join("data"), Some(&config), Log::CapturedAtDefault);
         s._dir = Some(dir);
         s
     }
@@ -76,6 +98,12 @@ impl TestServer {
             assert!(std::time::Instant::now() < deadline, "no log line with {needles:?} within 10 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Every line the server has logged so far. Only for servers started with
+    /// [`Self::start_with_config_logged`].
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.as_ref().expect("started with start_with_config_logged").lock().expect("log lock").clone()
     }
 
     /// Starts a server on existing `data` with the `config` file (a restart).
@@ -141,20 +169,25 @@ impl TestServer {
     }
 
     fn spawn(data: &Path, config: Option<&Path>) -> Self {
-        Self::spawn_with(data, config, false)
+        Self::spawn_logged(data, config, Log::Inherited)
     }
 
-    fn spawn_with(data: &Path, config: Option<&Path>, capture_log: bool) -> Self {
+    fn spawn_logged(data: &Path, config: Option<&Path>, log: Log) -> Self {
+        let capture_log = log != Log::Inherited;
         let mut command = Command::new(env!("CARGO_BIN_EXE_kura"));
         command.args(["server", "--address", "127.0.0.1:0", "--data"]).arg(data);
         if let Some(c) = config {
             command.arg("--config").arg(c);
         }
+        // KURA_TEST_LOG=info shows the servers' request and decision logs when a test fails.
+        let filter = std::env::var("KURA_TEST_LOG").unwrap_or_else(|_| "warn,s3s=off".to_owned());
+        match log {
+            Log::Inherited | Log::Captured => command.env("KURA_LOG", filter),
+            Log::CapturedAtDefault => command.env_remove("KURA_LOG"),
+        };
         let mut child = command
             .env("KURA_ROOT_ACCESS_KEY", ACCESS_KEY)
             .env("KURA_ROOT_SECRET_KEY", SECRET_KEY)
-            // KURA_TEST_LOG=info shows the servers' request and decision logs when a test fails.
-            .env("KURA_LOG", std::env::var("KURA_TEST_LOG").unwrap_or_else(|_| "warn,s3s=off".to_owned()))
             .stdout(Stdio::piped())
             .stderr(if capture_log { Stdio::piped() } else { Stdio::inherit() })
             .spawn()

@@ -13,6 +13,7 @@ mod identity;
 mod listing;
 mod multipart;
 mod objects;
+mod operate;
 mod presign;
 mod signatures;
 mod tls;

@@ -1,0 +1,107 @@
+//! What an operator reads: the request log line (plain text in a file, the S3 operation, the bytes
+//! actually sent, the time to the last byte), error documents that say what to fix, and `/kura/metrics`.
+
+use crate::harness::{TestServer, bucket_name};
+
+/// The request line of the response with this request id.
+async fn request_line(server: &TestServer, request_id: &str) -> String {
+    server.wait_for_log(&["kura::request", &format!("request_id={request_id}")]).await
+}
+
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let start = line.find(&format!(" {name}=")).unwrap_or_else(|| panic!("no {name} in {line}")) + name.len() + 2;
+    line[start..].split(' ').next().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_request_line_names_the_operation_and_what_was_really_sent() {
+    let server = TestServer::start_with_default_log("");
+    let s3 = server.client();
+    let bucket = bucket_name("oplog");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let body = vec![7u8; 300_000];
+    s3.put_object().bucket(&bucket).key("k").body(body.clone().into()).send().await.expect("put");
+    use aws_sdk_s3::operation::RequestId as _;
+
+    // HEAD: the object's size is its Content-Length, but no body byte is sent.
+    let head = s3.head_object().bucket(&bucket).key("k").send().await.expect("head");
+    assert_eq!(head.content_length(), Some(300_000));
+    let line = request_line(&server, head.request_id().expect("id")).await;
+    assert_eq!(field(&line, "operation"), "HeadObject", "{line}");
+    assert_eq!(field(&line, "bytes_out"), "0", "{line}");
+    assert_eq!(field(&line, "complete"), "true", "{line}");
+
+    // GET: every byte, and the line is written once the last one left.
+    let get = s3.get_object().bucket(&bucket).key("k").send().await.expect("get");
+    let id = get.request_id().expect("id").to_owned();
+    assert_eq!(get.body.collect().await.expect("body").into_bytes().len(), body.len());
+    let line = request_line(&server, &id).await;
+    assert_eq!(field(&line, "operation"), "GetObject", "{line}");
+    assert_eq!(field(&line, "bytes_out"), "300000", "{line}");
+
+    // An error sends its error document: its length is logged, with its code.
+    let missing = s3.get_object().bucket(&bucket).key("missing").send().await.expect_err("404");
+    let line = request_line(&server, missing.request_id().expect("id")).await;
+    assert_eq!(field(&line, "status"), "404", "{line}");
+    assert_eq!(field(&line, "error_code"), "NoSuchKey", "{line}");
+    assert_ne!(field(&line, "bytes_out"), "0", "{line}");
+
+    // A subresource is its own operation, not a GET of the bucket.
+    s3.get_bucket_versioning().bucket(&bucket).send().await.expect("versioning");
+    server.wait_for_log(&["kura::request", "operation=GetBucketVersioning", "status=200"]).await;
+
+    // Logged to a pipe: no colour codes anywhere, so `grep status=404` finds the line.
+    let text = server.wait_for_log(&["status=404"]).await;
+    assert!(!text.contains('\u{1b}'), "ANSI escape in {text:?}");
+}
+
+#[tokio::test]
+async fn an_unimplemented_operation_is_one_info_line_and_a_bad_bucket_name_says_what_to_fix() {
+    let server = TestServer::start_with_default_log("");
+    let s3 = server.client();
+    let bucket = bucket_name("opunimpl");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let err =
+        s3.get_bucket_inventory_configuration().bucket(&bucket).id("inv").send().await.expect_err("not implemented");
+    assert_eq!(crate::harness::code(&err), "NotImplemented");
+    let line = server.wait_for_log(&["kura::request", "operation=GetBucketInventoryConfiguration"]).await;
+    assert_eq!(field(&line, "status"), "501", "{line}");
+
+    // s3s refuses the name while parsing the path, with no message of its own.
+    let resp = reqwest::Client::new().put(format!("{}/ab", server.endpoint())).send().await.expect("put");
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.expect("body");
+    assert_eq!(crate::harness::xml_code(&text), "InvalidBucketName", "{text}");
+    assert!(text.contains("<Message>The bucket name is not valid: use 3 to 63"), "{text}");
+    assert!(text.contains("<RequestId>"), "{text}");
+    server.wait_for_log(&["kura::request", "error_code=InvalidBucketName"]).await;
+
+    let log = server.wait_for_log(&["error_code=InvalidBucketName"]).await;
+    assert!(log.contains(" INFO "), "{log}");
+    let all = server.log_lines();
+    assert!(!all.iter().any(|l| l.contains("ERROR")), "no ERROR line for client errors:\n{}", all.join("\n"));
+}
+
+#[tokio::test]
+async fn metrics_are_served_to_loopback_and_count_requests() {
+    let server = TestServer::start_with_config("");
+    let s3 = server.client();
+    let bucket = bucket_name("opmetrics");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let url = format!("{}/kura/metrics", server.endpoint());
+    let count = |text: &str| -> u64 {
+        let series = r#"kura_http_requests_total{api="s3",operation="PutObject",status_class="2xx"} "#;
+        text.lines().find_map(|l| l.strip_prefix(series)).map_or(0, |v| v.trim().parse().expect("count"))
+    };
+    let before = reqwest::get(&url).await.expect("scrape").text().await.expect("text");
+    for n in 0..5 {
+        s3.put_object().bucket(&bucket).key(format!("k{n}")).body(b"x".to_vec().into()).send().await.expect("put");
+    }
+    let resp = reqwest::get(&url).await.expect("scrape");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().expect("type").starts_with("application/openmetrics-text"));
+    let after = resp.text().await.expect("text");
+    assert_eq!(count(&after) - count(&before), 5, "{after}");
+    assert!(!after.contains(&bucket), "a bucket name in the metrics");
+    assert!(after.ends_with("# EOF\n"));
+}
