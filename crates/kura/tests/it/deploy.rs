@@ -686,7 +686,7 @@ impl Build {
     fn check_server(&mut self) -> Option<Config> {
         let statefulsets: Vec<StatefulSet> = self.statefulsets().cloned().collect();
         let [sts] = statefulsets.as_slice() else {
-            self.fail(format!("{} StatefulSets, expected one (kura)", statefulsets.len()));
+            self.fail(format!("{} StatefulSets passed the schema check, expected one (kura)", statefulsets.len()));
             return None;
         };
         let spec = sts.spec.as_ref().expect("spec (required by the schema)");
