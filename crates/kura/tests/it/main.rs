@@ -8,6 +8,7 @@ mod attacks;
 mod audit;
 mod buckets;
 mod crash;
+mod deploy;
 mod iam;
 mod identity;
 mod listing;
