@@ -226,6 +226,9 @@ fn rank(entry: &DumpEntry) -> (u8, &'static str) {
     }
 }
 
+/// Secret files by name, with their content.
+type Secrets = Vec<(String, Vec<u8>)>;
+
 /// A blob the metadata references: its length, and whether its entry has been read.
 struct Expected {
     len: u64,
@@ -251,7 +254,7 @@ struct Restore<'a> {
     records: HashSet<(String, String)>,
     /// Every entry read so far, the manifest first: name, length, SHA-256.
     sums: Vec<(String, u64, [u8; 32])>,
-    secrets: Vec<(String, Vec<u8>)>,
+    secrets: Secrets,
     buffer: Vec<u8>,
 }
 
@@ -570,7 +573,7 @@ impl<'a> Restore<'a> {
 
     /// After the end of the archive: everything the manifest announced arrived, and every referenced
     /// blob. Returns the manifest and the secret files.
-    fn finish(&mut self) -> BackupResult<(Manifest, Vec<(String, Vec<u8>)>)> {
+    fn finish(&mut self) -> BackupResult<(Manifest, Secrets)> {
         match self.phase {
             Phase::Done => {}
             Phase::Start => return Err(refused("the archive is empty: it is not a kura backup".into())),

@@ -422,7 +422,7 @@ async fn copy_archive<W: tokio::io::AsyncWrite + Unpin>(
         let excess = tail.len().saturating_sub(1024);
         tail.drain(..excess);
     }
-    if total % 512 != 0 || tail.len() < 1024 || tail.iter().any(|&b| b != 0) {
+    if !total.is_multiple_of(512) || tail.len() < 1024 || tail.iter().any(|&b| b != 0) {
         anyhow::bail!("the backup ended early ({total} bytes): it is incomplete and was not kept");
     }
     Ok(())

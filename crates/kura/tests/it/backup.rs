@@ -54,7 +54,7 @@ async fn keys_of(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
 
 /// The body of churn object `i`: some small enough to be stored inline, most in blobs.
 fn churn_body(i: u64) -> Vec<u8> {
-    let len = if i % 3 == 0 { 1_000 + (i % 7) as usize * 100 } else { 20_000 + (i % 11) as usize * 9_000 };
+    let len = if i.is_multiple_of(3) { 1_000 + (i % 7) as usize * 100 } else { 20_000 + (i % 11) as usize * 9_000 };
     data(len, 10_000 + i)
 }
 
