@@ -39,8 +39,8 @@ pub struct RestoreReport {
     pub secrets: Vec<String>,
 }
 
-/// Restores the archive read from `archive` into `dir`, which must not exist or be empty (an empty
-/// `lost+found` directory, as a fresh ext4 volume has, is allowed).
+/// Restores the archive read from `archive` into `dir`, which must not exist (its parent must) or be
+/// empty (an empty `lost+found` directory, as a fresh ext4 volume has, is allowed).
 ///
 /// Blobs are written under their ids and the metadata to a staging database (`META_FILE.restoring`)
 /// as they arrive; once the archive has ended and every length, checksum, count and reference agrees,
@@ -73,7 +73,8 @@ fn prepare(dir: &Path) -> BackupResult<bool> {
     let shown = dir.display().to_string();
     match std::fs::metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(BackupError::io(format!("creating {shown}")))?;
+            // Not `create_dir_all`: a restore creates nothing outside `dir`, its parents included.
+            std::fs::create_dir(dir).map_err(BackupError::io(format!("creating {shown}")))?;
             Ok(true)
         }
         Err(e) => Err(BackupError::Io { context: shown, source: e }),

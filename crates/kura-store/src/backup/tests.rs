@@ -280,6 +280,35 @@ async fn a_reader_that_goes_away_releases_the_pins() {
     wait_until_gone(blobs.as_ref(), &old.blobs()).await;
 }
 
+#[tokio::test]
+async fn a_blob_that_cannot_be_read_ends_the_stream_with_an_error_not_a_short_archive() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let meta = MemoryMetaStore::new();
+    let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(work.path()).expect("blobs"));
+    meta.create_bucket(bucket("b")).await.expect("bucket");
+    let missing = BlobId::random();
+    meta.put_object("b", blob_object("lost", &[(missing, 100)])).await.expect("put");
+    let backup = start(&meta, blobs, BackupOptions::default()).await.expect("start");
+    let mut stream = backup.into_stream();
+    let mut failed = None;
+    while let Some(chunk) = stream.next().await {
+        if let Err(e) = chunk {
+            failed = Some(e);
+        }
+    }
+    let err = failed.expect("the stream reports the failure");
+    assert!(matches!(err, BackupError::Store(crate::StoreError::NoSuchBlob(id)) if id == missing), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_restore_creates_no_parent_directories() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let archive = pack(&valid_entries().await);
+    let err = restore(&archive, &parent.path().join("missing").join("data")).await.expect_err("no parent");
+    assert!(matches!(err, BackupError::Io { .. }), "{err:?}");
+    assert!(files_under(parent.path()).is_empty() && std::fs::read_dir(parent.path()).expect("read").next().is_none());
+}
+
 // ---- Hostile archives ----
 
 /// One archive entry as raw parts, to take archives apart and build hostile ones.
