@@ -50,6 +50,18 @@ pub fn store_error(err: StoreError) -> S3Error {
     }
 }
 
+/// Maps the failure of a backup to start (a restore is offline and never answers a request).
+pub fn backup_error(err: kura_store::backup::BackupError) -> S3Error {
+    use kura_store::backup::BackupError;
+    match err {
+        BackupError::Store(e) => store_error(e),
+        BackupError::Io { .. } | BackupError::Refused(_) | BackupError::NotEmpty { .. } | BackupError::Invalid(_) => {
+            tracing::error!(error = %err, "a backup could not start");
+            S3Error::with_message(S3ErrorCode::InternalError, "The backup could not start; the server log says why.")
+        }
+    }
+}
+
 /// `?`-friendly conversion of storage results into S3 results.
 pub trait StoreResultExt<T> {
     /// Maps the error through [`store_error`].

@@ -133,12 +133,12 @@ impl Server {
         let access = KuraAccess::new(iam.clone(), authz.clone(), meta.clone());
         // The operations' store records what each request touched (auth's own lookups do not).
         let traced: Arc<dyn MetaStore> = Arc::new(trace::TracedMeta(meta.clone()));
-        let mut s3 = s3::KuraS3::new(traced, blobs, options.region);
+        let mut s3 = s3::KuraS3::new(traced, blobs.clone(), options.region);
         s3.access = Some(access.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
-        builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta.clone()));
+        builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta.clone(), blobs, data.clone()));
         // kura's gate (authn::gate) judges request times: SigV4 and SigV2 headers within 15 minutes,
         // presigned URLs not from the future. s3s's own check would also end a POST form 15 minutes
         // after its x-amz-date, though the form is valid until its policy's expiration (as on AWS).

@@ -13,8 +13,8 @@
 
 use async_trait::async_trait;
 use kura_store::{
-    BlobId, BucketInfo, BucketSettings, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreResult, Tags,
-    UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
+    BlobId, BucketInfo, BucketSettings, ListPage, ListQuery, MetaSnapshot, MetaStore, ObjectMeta, PartInfo,
+    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
 };
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -167,6 +167,10 @@ impl MetaStore for TracedMeta {
     }
     async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
         self.0.get_record(kind, id).await
+    }
+    /// A backup's snapshot touches no object on behalf of a request: nothing is recorded.
+    async fn snapshot(&self) -> StoreResult<Arc<dyn MetaSnapshot>> {
+        self.0.snapshot().await
     }
     fn storage_full(&self) -> bool {
         self.0.storage_full()

@@ -7,8 +7,8 @@
 //! Enabled in this crate's tests and, for other crates, by the `conformance` feature.
 
 use crate::{
-    BlobId, BlobStore, BucketInfo, BucketSettings, ListEntry, ListQuery, MetaStore, ObjectMeta, PartInfo,
-    PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery, WriteCondition,
+    BlobId, BlobStore, BucketInfo, BucketSettings, DumpEntry, ListEntry, ListQuery, MetaSnapshot, MetaStore,
+    ObjectMeta, PartInfo, PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery, WriteCondition,
 };
 use futures::StreamExt;
 use futures::future::join_all;
@@ -553,6 +553,82 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
     assert!(store.list_records("nothing").await.expect("list").is_empty());
 }
 
+/// Every entry of a snapshot, read to the end.
+pub async fn dump(snapshot: &Arc<dyn MetaSnapshot>, bodies: bool) -> Vec<DumpEntry> {
+    let mut entries = Arc::clone(snapshot).entries(bodies);
+    let mut out = Vec::new();
+    while let Some(entry) = entries.next().await {
+        out.push(entry.expect("dump entry"));
+    }
+    out
+}
+
+/// `snapshot`: every bucket, object (with its inline body when asked), upload, part and record as of
+/// one moment, in dump order; later writes do not change it, and it reads the same every time.
+pub async fn snapshot(store: &dyn MetaStore) {
+    let empty = store.snapshot().await.expect("snapshot of an empty store");
+    assert!(dump(&empty, true).await.is_empty());
+
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.create_bucket(bucket("a")).await.expect("create");
+    let mut multi = object("k1", BlobId(1));
+    multi.segments.push(Segment { blob: BlobId(4), size: 3 });
+    multi.size = 13;
+    store.put_object("b", multi.clone()).await.expect("put");
+    store.put_object("b", inline_object("small", b"tiny body")).await.expect("put inline");
+    store.put_object("b", inline_object("empty", b"")).await.expect("put empty");
+    store.put_object("a", object("x", BlobId(5))).await.expect("put");
+    store.create_upload("b", upload("u", "u1")).await.expect("upload");
+    store.put_part("b", "u1", part(2, BlobId(2))).await.expect("part");
+    store.put_part("b", "u1", part(1, BlobId(3))).await.expect("part");
+    store.put_record("user", "bob", b"1".to_vec()).await.expect("record");
+    store.put_record("policy", "p", b"2".to_vec()).await.expect("record");
+
+    let snap = store.snapshot().await.expect("snapshot");
+    // Writes after the snapshot: none of them shows in it.
+    store.delete_object("b", "k1").await.expect("delete");
+    store.put_object("b", inline_object("small", b"replaced")).await.expect("overwrite");
+    store.put_object("a", object("later", BlobId(9))).await.expect("put");
+    store.complete_upload("b", "u1", object("u", BlobId(3))).await.expect("complete");
+    store.put_record("user", "carol", b"3".to_vec()).await.expect("record");
+    store.delete_record("policy", "p").await.expect("delete record");
+    let settings = BucketSettings { policy: Some("{}".into()), public_access_block: None };
+    store.set_bucket_settings("a", settings).await.expect("settings");
+    store.create_bucket(bucket("c")).await.expect("create");
+
+    let object_entry = |b: &str, o: ObjectMeta| DumpEntry::Object { bucket: b.into(), object: o };
+    let expected = vec![
+        DumpEntry::Bucket(bucket("a")),
+        DumpEntry::Bucket(bucket("b")),
+        object_entry("a", object("x", BlobId(5))),
+        object_entry("b", inline_object("empty", b"")),
+        object_entry("b", multi),
+        object_entry("b", inline_object("small", b"tiny body")),
+        DumpEntry::Upload { bucket: "b".into(), upload: upload("u", "u1") },
+        DumpEntry::Part { bucket: "b".into(), upload_id: "u1".into(), part: part(1, BlobId(3)) },
+        DumpEntry::Part { bucket: "b".into(), upload_id: "u1".into(), part: part(2, BlobId(2)) },
+        DumpEntry::Record { kind: "policy".into(), id: "p".into(), value: b"2".to_vec() },
+        DumpEntry::Record { kind: "user".into(), id: "bob".into(), value: b"1".to_vec() },
+    ];
+    assert_eq!(dump(&snap, true).await, expected, "with bodies");
+    assert_eq!(dump(&snap, true).await, expected, "read twice");
+    let without: Vec<DumpEntry> = expected
+        .iter()
+        .cloned()
+        .map(|entry| match entry {
+            DumpEntry::Object { bucket, object } => {
+                DumpEntry::Object { bucket, object: ObjectMeta { inline: None, ..object } }
+            }
+            other => other,
+        })
+        .collect();
+    assert_eq!(dump(&snap, false).await, without, "without bodies");
+    let referenced: HashSet<(BlobId, u64)> = expected.iter().flat_map(DumpEntry::blobs).collect();
+    let expected_blobs: HashSet<(BlobId, u64)> =
+        [(BlobId(1), 10), (BlobId(4), 3), (BlobId(5), 10), (BlobId(3), 5), (BlobId(2), 5)].into();
+    assert_eq!(referenced, expected_blobs);
+}
+
 /// Conditional writes: create-if-absent and replace-if-ETag, for puts and completes, decided in the
 /// write's transaction (of 16 concurrent creators exactly one wins).
 pub async fn conditional_writes(store: Arc<dyn MetaStore>) {
@@ -750,6 +826,45 @@ pub async fn blob_pins(blobs: &dyn BlobStore) {
     assert!(blobs.exists(c).await.expect("exists"));
 }
 
+/// A hold defers every reclaim until it (the last hold) drops; blobs pinned then stay until unpinned.
+pub async fn blob_hold(blobs: &dyn BlobStore) {
+    let a = write_blob(blobs, &[b"a"]).await;
+    let b = write_blob(blobs, &[b"b"]).await;
+    let hold = blobs.hold_reclaims();
+    blobs.reclaim(vec![a, b]).await;
+    assert!(blobs.exists(a).await.expect("exists") && blobs.exists(b).await.expect("exists"), "held");
+    let pin = blobs.pin(&[a]);
+    drop(hold);
+    assert!(!blobs.exists(b).await.expect("exists"), "released with the hold");
+    assert!(blobs.exists(a).await.expect("exists"), "still pinned");
+    drop(pin);
+    assert!(!blobs.exists(a).await.expect("exists"), "released with the pin");
+
+    // Two holds: the last one releases.
+    let c = write_blob(blobs, &[b"c"]).await;
+    let (first, second) = (blobs.hold_reclaims(), blobs.hold_reclaims());
+    blobs.reclaim(vec![c]).await;
+    drop(first);
+    assert!(blobs.exists(c).await.expect("exists"), "one hold remains");
+    drop(second);
+    assert!(!blobs.exists(c).await.expect("exists"));
+
+    // A pin dropped during a hold does not delete; the hold's release does.
+    let d = write_blob(blobs, &[b"d"]).await;
+    let hold = blobs.hold_reclaims();
+    let pin = blobs.pin(&[d]);
+    blobs.reclaim(vec![d]).await;
+    drop(pin);
+    assert!(blobs.exists(d).await.expect("exists"), "held");
+    drop(hold);
+    assert!(!blobs.exists(d).await.expect("exists"));
+
+    // A hold without a reclaim deletes nothing.
+    let e = write_blob(blobs, &[b"e"]).await;
+    drop(blobs.hold_reclaims());
+    assert!(blobs.exists(e).await.expect("exists"));
+}
+
 /// Sweep removes every blob not referenced (and keeps the referenced ones).
 pub async fn blob_sweep(blobs: &dyn BlobStore) {
     let keep = write_blob(blobs, &[b"keep"]).await;
@@ -798,7 +913,17 @@ mod tests {
             }
         };
     }
-    meta_suite!(buckets, objects, inline_bodies, listing, uploads, upload_listing, referenced, settings_and_records);
+    meta_suite!(
+        buckets,
+        objects,
+        inline_bodies,
+        listing,
+        uploads,
+        upload_listing,
+        referenced,
+        settings_and_records,
+        snapshot
+    );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn conditional_writes_memory() {
@@ -864,6 +989,12 @@ mod tests {
     async fn files_pins() {
         let (_dir, store) = files();
         blob_pins(&store).await;
+    }
+
+    #[tokio::test]
+    async fn files_hold() {
+        let (_dir, store) = files();
+        blob_hold(&store).await;
     }
 
     #[tokio::test]

@@ -40,11 +40,13 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Pin counts, and the reclaims deferred until a pin drops.
+/// Pin counts, holds, and the reclaims deferred until a pin or hold drops.
 #[derive(Debug, Default)]
 struct Pins {
     counts: HashMap<BlobId, usize>,
     deferred: HashSet<BlobId>,
+    /// Live [`BlobStore::hold_reclaims`] guards: while any is, every reclaim is deferred.
+    holds: usize,
 }
 
 #[derive(Debug)]
@@ -80,12 +82,12 @@ impl Shared {
         }
     }
 
-    /// Deletes a blob unless it is pinned, in which case the last pin's release deletes it. The check
-    /// and the deletion happen under the pin lock, so a reader that pins and then sees the blob exist
-    /// can open it.
+    /// Deletes a blob unless it is pinned or reclaims are held, in which case the last pin's (or
+    /// hold's) release deletes it. The check and the deletion happen under the pin lock, so a reader
+    /// that pins and then sees the blob exist can open it.
     fn reclaim(&self, id: BlobId) {
         let mut pins = self.pins();
-        if pins.counts.contains_key(&id) {
+        if pins.holds > 0 || pins.counts.contains_key(&id) {
             pins.deferred.insert(id);
         } else {
             self.delete(id);
@@ -99,11 +101,25 @@ impl Shared {
                 *count -= 1;
                 if *count == 0 {
                     pins.counts.remove(id);
-                    if pins.deferred.remove(id) {
+                    if pins.holds == 0 && pins.deferred.remove(id) {
                         self.delete(*id);
                     }
                 }
             }
+        }
+    }
+
+    /// Ends one hold; the last one deletes every deferred blob no pin keeps.
+    fn release_hold(&self) {
+        let mut pins = self.pins();
+        pins.holds -= 1;
+        if pins.holds > 0 {
+            return;
+        }
+        let due: Vec<BlobId> = pins.deferred.iter().filter(|id| !pins.counts.contains_key(id)).copied().collect();
+        for id in due {
+            pins.deferred.remove(&id);
+            self.delete(id);
         }
     }
 }
@@ -145,6 +161,32 @@ impl FileBlobStore {
     /// The directory of temporary files.
     pub fn tmp_dir(&self) -> &Path {
         &self.shared.tmp
+    }
+
+    /// Starts writing a blob that gets the given id rather than a random one: a restore keeps the ids
+    /// its metadata names. Refused ([`StoreError::Backend`]) if a blob with that id exists.
+    pub async fn create_at(&self, id: BlobId) -> StoreResult<Box<dyn BlobWriter>> {
+        if self.exists(id).await? {
+            return Err(StoreError::Backend(format!("blob {id} already exists")));
+        }
+        Ok(self.writer(id))
+    }
+
+    fn writer(&self, id: BlobId) -> Box<dyn BlobWriter> {
+        let tmp = self.shared.tmp.join(format!("{id}.tmp"));
+        Box::new(FileBlobWriter {
+            shared: Arc::clone(&self.shared),
+            id,
+            tmp,
+            file: None,
+            inflight: None,
+            unsynced: 0,
+            syncing: None,
+            created: false,
+            buf: Vec::new(),
+            size: 0,
+            done: false,
+        })
     }
 }
 
@@ -206,21 +248,7 @@ fn read_chunk(file: &mut File, len: u64) -> StoreResult<Bytes> {
 #[async_trait]
 impl BlobStore for FileBlobStore {
     async fn create(&self) -> StoreResult<Box<dyn BlobWriter>> {
-        let id = BlobId::random();
-        let tmp = self.shared.tmp.join(format!("{id}.tmp"));
-        Ok(Box::new(FileBlobWriter {
-            shared: Arc::clone(&self.shared),
-            id,
-            tmp,
-            file: None,
-            inflight: None,
-            unsynced: 0,
-            syncing: None,
-            created: false,
-            buf: Vec::new(),
-            size: 0,
-            done: false,
-        }))
+        Ok(self.writer(BlobId::random()))
     }
 
     async fn read(&self, id: BlobId, offset: u64, len: u64) -> StoreResult<ByteStream> {
@@ -281,6 +309,12 @@ impl BlobStore for FileBlobStore {
         let shared = Arc::clone(&self.shared);
         let ids = ids.to_vec();
         BlobPin::new(move || shared.unpin(&ids))
+    }
+
+    fn hold_reclaims(&self) -> BlobPin {
+        self.shared.pins().holds += 1;
+        let shared = Arc::clone(&self.shared);
+        BlobPin::new(move || shared.release_hold())
     }
 
     async fn reclaim(&self, ids: Vec<BlobId>) {

@@ -15,7 +15,12 @@
 //! embedded ones: [`listing`] (the one listing algorithm, over a batched cursor), [`check_inline`] before
 //! it writes an object, [`dropped_blobs`] and [`unused_parts`] for what a write hands back, and the
 //! `conformance` suite (feature `conformance`) in its tests. ARCHITECTURE.md lists the steps.
+//!
+//! **Backups** ([`backup`]) read one [`MetaSnapshot`] (every record as of one moment) and the blobs it
+//! references, which a [`BlobStore::hold_reclaims`] and then [`BlobStore::pin`] keep from being
+//! reclaimed while the archive streams.
 
+pub mod backup;
 pub mod file_blobs;
 pub mod listing;
 pub mod memory;
@@ -270,6 +275,23 @@ pub trait MetaStore: Send + Sync + 'static {
     /// One record, if it exists.
     async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>>;
 
+    /// A consistent, read-only view of everything the store holds, as of one moment, that later writes
+    /// do not change: the metadata half of a backup ([`crate::backup`]). Its entries are read with
+    /// [`MetaSnapshot::entries`], as many times as needed, until the snapshot is dropped.
+    ///
+    /// Why a logical dump through the trait rather than a copy of the database file: it works the same
+    /// for every back end (redb keeps one read transaction open, which gives snapshot isolation; the
+    /// in-memory model copies its maps under its lock; a PostgreSQL back end would read in one
+    /// `REPEATABLE READ` transaction); its entries are the records the trait already speaks, so a restore
+    /// writes them back through the ordinary methods ([`MetaStore::create_bucket`],
+    /// [`MetaStore::put_object_if`]…) and an archive depends neither on redb's file format nor on its
+    /// version; and the server keeps serving, since a snapshot blocks no writer.
+    ///
+    /// Cost: while a redb snapshot is open, pages that later commits free cannot be reused, so the file
+    /// grows by what changes during the backup; and a reopen after an I/O failure (see
+    /// [`redb_meta::RedbMetaStore`]) waits until the snapshot is dropped.
+    async fn snapshot(&self) -> StoreResult<std::sync::Arc<dyn MetaSnapshot>>;
+
     /// Whether writes currently fail for lack of space ([`StoreError::DiskFull`]), for the readiness
     /// probe. It clears by itself once space is available again. Back ends that cannot fill up (the
     /// in-memory model) keep the default, `false`.
@@ -285,6 +307,19 @@ pub trait MetaStore: Send + Sync + 'static {
 /// A stream of body chunks read from a blob.
 pub type ByteStream = BoxStream<'static, StoreResult<Bytes>>;
 
+/// The entries of a [`MetaSnapshot`], in dump order.
+pub type DumpStream = BoxStream<'static, StoreResult<DumpEntry>>;
+
+/// One consistent view of a whole metadata store ([`MetaStore::snapshot`]). Dropping it releases
+/// whatever the back end holds for it (redb: the read transaction).
+pub trait MetaSnapshot: Send + Sync + 'static {
+    /// Every entry of the view, in dump order: all buckets, then all objects, then all multipart uploads,
+    /// then all their parts, then all records (within a kind, in the back end's key order). With
+    /// `bodies`, inline objects carry their body ([`ObjectMeta::inline`]); without, they carry none.
+    /// Each call reads the same view from the start.
+    fn entries(self: std::sync::Arc<Self>, bodies: bool) -> DumpStream;
+}
+
 /// Immutable object bodies.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -298,7 +333,13 @@ pub trait BlobStore: Send + Sync + 'static {
     /// until the last pin on it drops. A reader pins, then checks [`BlobStore::exists`] (the blob may
     /// have been reclaimed between its metadata read and the pin), then reads.
     fn pin(&self, ids: &[BlobId]) -> BlobPin;
-    /// Deletes blobs that metadata no longer references (now, or when their last pin drops).
+    /// Defers every reclamation until the returned guard drops: a blob reclaimed meanwhile is deleted
+    /// when the last hold is released (or later, when its last pin drops). A backup holds, takes its
+    /// metadata snapshot, pins the blobs the snapshot references and then releases the hold: any blob
+    /// the snapshot references is unreferenced only by a commit after the snapshot, so its reclaim comes
+    /// after the hold began and waits, and the pins then keep it for as long as the backup reads it.
+    fn hold_reclaims(&self) -> BlobPin;
+    /// Deletes blobs that metadata no longer references (now, or when their last pin or hold drops).
     /// Failures are logged, not returned: an orphan is swept at the next start.
     async fn reclaim(&self, ids: Vec<BlobId>);
     /// Start-up clean-up: removes leftovers of interrupted writes and every blob not in `referenced`.

@@ -5,14 +5,16 @@
 
 use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
 use crate::{
-    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
-    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition, check_inline, dropped_blobs,
-    duplicate_upload, unused_parts,
+    BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
+    ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
+    check_inline, dropped_blobs, duplicate_upload, unused_parts,
 };
 use async_trait::async_trait;
+use futures::StreamExt;
 use std::collections::btree_map::Range;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 
 /// The in-memory metadata store. Every method takes one lock, so each is atomic.
@@ -112,8 +114,65 @@ impl<'a> KeyCursor for UploadCursor<'a> {
     }
 }
 
+/// A copy of the whole store, taken under its lock ([`MetaStore::snapshot`]): the model's snapshot.
+struct MemorySnapshot {
+    entries: Vec<DumpEntry>,
+}
+
+impl MetaSnapshot for MemorySnapshot {
+    fn entries(self: Arc<Self>, bodies: bool) -> DumpStream {
+        let entries: Vec<StoreResult<DumpEntry>> = self
+            .entries
+            .iter()
+            .cloned()
+            .map(|entry| match entry {
+                DumpEntry::Object { bucket, object } if !bodies => {
+                    Ok(DumpEntry::Object { bucket, object: ObjectMeta { inline: None, ..object } })
+                }
+                other => Ok(other),
+            })
+            .collect();
+        futures::stream::iter(entries).boxed()
+    }
+}
+
+impl Inner {
+    /// Every entry, in dump order (see [`MetaSnapshot::entries`]).
+    fn dump(&self) -> Vec<DumpEntry> {
+        let mut entries: Vec<DumpEntry> = self.buckets.values().map(|b| DumpEntry::Bucket(b.info.clone())).collect();
+        for (name, bucket) in &self.buckets {
+            entries
+                .extend(bucket.objects.values().map(|o| DumpEntry::Object { bucket: name.clone(), object: o.clone() }));
+        }
+        for (name, bucket) in &self.buckets {
+            entries.extend(
+                bucket.uploads.values().map(|u| DumpEntry::Upload { bucket: name.clone(), upload: u.info.clone() }),
+            );
+        }
+        for (name, bucket) in &self.buckets {
+            for upload in bucket.uploads.values() {
+                entries.extend(upload.parts.values().map(|p| DumpEntry::Part {
+                    bucket: name.clone(),
+                    upload_id: upload.info.upload_id.clone(),
+                    part: p.clone(),
+                }));
+            }
+        }
+        entries.extend(self.records.iter().map(|((kind, id), value)| DumpEntry::Record {
+            kind: kind.clone(),
+            id: id.clone(),
+            value: value.clone(),
+        }));
+        entries
+    }
+}
+
 #[async_trait]
 impl MetaStore for MemoryMetaStore {
+    async fn snapshot(&self) -> StoreResult<Arc<dyn MetaSnapshot>> {
+        Ok(Arc::new(MemorySnapshot { entries: self.lock().dump() }))
+    }
+
     async fn create_bucket(&self, bucket: BucketInfo) -> StoreResult<()> {
         let mut inner = self.lock();
         if inner.buckets.contains_key(&bucket.name) {

@@ -300,3 +300,57 @@ pub struct UploadListPage {
     /// Whether more follow.
     pub is_truncated: bool,
 }
+
+/// One entry of a metadata dump ([`crate::MetaSnapshot::entries`]): every record a back end holds,
+/// as the [`crate::MetaStore`] methods that wrote it take it, so that a restore writes it back through
+/// them.
+// Most entries are objects: boxing them would cost an allocation each and save nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DumpEntry {
+    /// A bucket, with its settings.
+    Bucket(BucketInfo),
+    /// An object, with its inline body when the dump asked for bodies.
+    Object {
+        /// The bucket it is in.
+        bucket: String,
+        /// The object.
+        object: ObjectMeta,
+    },
+    /// An in-progress multipart upload.
+    Upload {
+        /// The bucket it is in.
+        bucket: String,
+        /// The upload.
+        upload: UploadInfo,
+    },
+    /// A part of an in-progress upload.
+    Part {
+        /// The bucket of the upload.
+        bucket: String,
+        /// The upload's id.
+        upload_id: String,
+        /// The part.
+        part: PartInfo,
+    },
+    /// A small named record ([`crate::MetaStore::put_record`]).
+    Record {
+        /// Its kind.
+        kind: String,
+        /// Its id within the kind.
+        id: String,
+        /// Its value.
+        value: Vec<u8>,
+    },
+}
+
+impl DumpEntry {
+    /// The blobs this entry references, with the length it says each has.
+    pub fn blobs(&self) -> Vec<(BlobId, u64)> {
+        match self {
+            DumpEntry::Object { object, .. } => object.segments.iter().map(|s| (s.blob, s.size)).collect(),
+            DumpEntry::Part { part, .. } => vec![(part.blob, part.size)],
+            DumpEntry::Bucket(_) | DumpEntry::Upload { .. } | DumpEntry::Record { .. } => Vec::new(),
+        }
+    }
+}

@@ -32,11 +32,12 @@
 use crate::file_blobs::io_error;
 use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
 use crate::{
-    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaStore, ObjectMeta, PartInfo, StoreError,
-    StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition, check_inline, dropped_blobs,
-    duplicate_upload, is_storage_full, unused_parts,
+    BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
+    ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
+    check_inline, dropped_blobs, duplicate_upload, is_storage_full, unused_parts,
 };
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use redb::{
     AccessGuard, Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, StorageBackend,
     Table, TableDefinition, WriteTransaction,
@@ -870,6 +871,145 @@ fn read_object(txn: &ReadTransaction, bucket: &str, key: &str, with_body: bool) 
     Ok(Some(object))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Snapshots (backups).
+
+/// One read transaction kept open for a dump ([`MetaStore::snapshot`]): redb's snapshot isolation
+/// makes every batch read the database as of the transaction's start.
+struct RedbSnapshot {
+    txn: ReadTransaction,
+}
+
+/// Where a dump stands: the table being read and the last key emitted from it.
+#[derive(Debug, Clone)]
+enum DumpCursor {
+    Buckets(Option<String>),
+    Objects(Option<(String, String)>),
+    Uploads(Option<(String, String, String)>),
+    Parts(Option<(String, String, u32)>),
+    Records(Option<(String, String)>),
+    Done,
+}
+
+/// Entries read per blocking call of a dump.
+const DUMP_BATCH: usize = 256;
+
+/// The range after `after` (everything when `None`).
+fn after<K>(after: Option<K>) -> (Bound<K>, Bound<K>) {
+    (after.map_or(Bound::Unbounded, Bound::Excluded), Bound::Unbounded)
+}
+
+impl RedbSnapshot {
+    /// The next batch of entries from `cursor`, and where the following batch starts. A batch is empty
+    /// only when it moves on to the next table (or the dump is done).
+    fn batch(&self, cursor: DumpCursor, bodies: bool) -> StoreResult<(Vec<DumpEntry>, DumpCursor)> {
+        let txn = &self.txn;
+        let mut out = Vec::new();
+        let next = match cursor {
+            DumpCursor::Buckets(last) => {
+                let table = txn.open_table(BUCKETS)?;
+                let mut last_key = None;
+                for entry in table.range::<&str>(after(last.as_deref()))?.take(DUMP_BATCH) {
+                    let (k, v) = entry?;
+                    out.push(DumpEntry::Bucket(decode(v.value())?));
+                    last_key = Some(k.value().to_owned());
+                }
+                if out.len() < DUMP_BATCH { DumpCursor::Objects(None) } else { DumpCursor::Buckets(last_key) }
+            }
+            DumpCursor::Objects(last) => {
+                let table = txn.open_table(OBJECTS)?;
+                let body_table = txn.open_table(BODIES)?;
+                let mut last_key = None;
+                let start = last.as_ref().map(|(b, k)| (b.as_str(), k.as_str()));
+                for entry in table.range::<(&str, &str)>(after(start))?.take(DUMP_BATCH) {
+                    let (k, v) = entry?;
+                    let (bucket, key) = k.value();
+                    let mut object: ObjectMeta = decode(v.value())?;
+                    if bodies && object.is_inline() {
+                        object.inline = Some(match body_table.get((bucket, key))? {
+                            Some(body) => bytes::Bytes::copy_from_slice(body.value()),
+                            None if object.size == 0 => bytes::Bytes::new(),
+                            None => {
+                                return Err(StoreError::Backend(format!(
+                                    "object {key:?} in bucket {bucket:?} has no segments and no inline body"
+                                )));
+                            }
+                        });
+                    }
+                    out.push(DumpEntry::Object { bucket: bucket.to_owned(), object });
+                    last_key = Some((bucket.to_owned(), key.to_owned()));
+                }
+                if out.len() < DUMP_BATCH { DumpCursor::Uploads(None) } else { DumpCursor::Objects(last_key) }
+            }
+            DumpCursor::Uploads(last) => {
+                let table = txn.open_table(UPLOADS)?;
+                let mut last_key = None;
+                let start = last.as_ref().map(|(b, k, i)| (b.as_str(), k.as_str(), i.as_str()));
+                for entry in table.range::<(&str, &str, &str)>(after(start))?.take(DUMP_BATCH) {
+                    let (k, v) = entry?;
+                    let (bucket, key, id) = k.value();
+                    out.push(DumpEntry::Upload { bucket: bucket.to_owned(), upload: decode(v.value())? });
+                    last_key = Some((bucket.to_owned(), key.to_owned(), id.to_owned()));
+                }
+                if out.len() < DUMP_BATCH { DumpCursor::Parts(None) } else { DumpCursor::Uploads(last_key) }
+            }
+            DumpCursor::Parts(last) => {
+                let table = txn.open_table(PARTS)?;
+                let mut last_key = None;
+                let start = last.as_ref().map(|(b, i, n)| (b.as_str(), i.as_str(), *n));
+                for entry in table.range::<(&str, &str, u32)>(after(start))?.take(DUMP_BATCH) {
+                    let (k, v) = entry?;
+                    let (bucket, id, number) = k.value();
+                    out.push(DumpEntry::Part {
+                        bucket: bucket.to_owned(),
+                        upload_id: id.to_owned(),
+                        part: decode(v.value())?,
+                    });
+                    last_key = Some((bucket.to_owned(), id.to_owned(), number));
+                }
+                if out.len() < DUMP_BATCH { DumpCursor::Records(None) } else { DumpCursor::Parts(last_key) }
+            }
+            DumpCursor::Records(last) => {
+                let table = txn.open_table(RECORDS)?;
+                let mut last_key = None;
+                let start = last.as_ref().map(|(k, i)| (k.as_str(), i.as_str()));
+                for entry in table.range::<(&str, &str)>(after(start))?.take(DUMP_BATCH) {
+                    let (k, v) = entry?;
+                    let (kind, id) = k.value();
+                    out.push(DumpEntry::Record { kind: kind.to_owned(), id: id.to_owned(), value: v.value().to_vec() });
+                    last_key = Some((kind.to_owned(), id.to_owned()));
+                }
+                if out.len() < DUMP_BATCH { DumpCursor::Done } else { DumpCursor::Records(last_key) }
+            }
+            DumpCursor::Done => DumpCursor::Done,
+        };
+        Ok((out, next))
+    }
+}
+
+impl MetaSnapshot for RedbSnapshot {
+    fn entries(self: Arc<Self>, bodies: bool) -> DumpStream {
+        let batches =
+            futures::stream::try_unfold((self, DumpCursor::Buckets(None)), move |(snapshot, mut cursor)| async move {
+                loop {
+                    if matches!(cursor, DumpCursor::Done) {
+                        return Ok::<_, StoreError>(None);
+                    }
+                    let reader = Arc::clone(&snapshot);
+                    let (batch, next) = tokio::task::spawn_blocking(move || reader.batch(cursor, bodies))
+                        .await
+                        .map_err(|e| StoreError::Backend(format!("a metadata dump failed: {e}")))??;
+                    cursor = next;
+                    if !batch.is_empty() {
+                        let items = futures::stream::iter(batch.into_iter().map(Ok::<_, StoreError>));
+                        return Ok(Some((items, (snapshot, cursor))));
+                    }
+                }
+            });
+        batches.try_flatten().boxed()
+    }
+}
+
 type ObjectRange = redb::Range<'static, (Str, Str), Bytes>;
 
 /// A listing cursor over one bucket's objects. Items stay undecoded until emitted.
@@ -1138,6 +1278,14 @@ impl MetaStore for RedbMetaStore {
             Ok(value)
         })
         .await
+    }
+
+    async fn snapshot(&self) -> StoreResult<Arc<dyn MetaSnapshot>> {
+        let shared = Arc::clone(&self.shared);
+        let txn = tokio::task::spawn_blocking(move || shared.database()?.begin_read().map_err(StoreError::from))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a metadata snapshot failed: {e}")))??;
+        Ok(Arc::new(RedbSnapshot { txn }))
     }
 
     fn storage_full(&self) -> bool {

@@ -1,10 +1,12 @@
 //! The admin API under `/kura/admin/v1/`: users, named policies, bucket policies, anonymous modes,
-//! public access blocks and policy simulation, as JSON over HTTP.
+//! public access blocks and policy simulation, as JSON over HTTP; and backups (`backup.rs`), a tar
+//! archive streamed to root.
 //!
 //! It is an s3s custom route, so every request has already passed the same SigV4 verification as S3
 //! requests; each call is then authorised by the policy engine with a `kura:` action (root always may).
 //! Failures are S3 errors (XML), mapped in [`crate::errors`].
 
+pub mod backup;
 mod simulate;
 mod tickets;
 
@@ -19,11 +21,12 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use kura_policy::Context;
 use kura_policy::canned::AnonymousMode;
-use kura_store::{MetaStore, PublicAccessBlock};
+use kura_store::{BlobStore, MetaStore, PublicAccessBlock};
 use s3s::route::S3Route;
 use s3s::{Body, S3Request, S3Response, S3Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The path prefix of the admin API.
@@ -37,12 +40,21 @@ pub struct AdminApi {
     iam: Arc<Iam>,
     authz: Arc<Authorizer>,
     meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    data_dir: PathBuf,
 }
 
 impl AdminApi {
-    /// The API over the live IAM state and the metadata store.
-    pub fn new(iam: Arc<Iam>, authz: Arc<Authorizer>, meta: Arc<dyn MetaStore>) -> Self {
-        Self { iam, authz, meta }
+    /// The API over the live IAM state and the stores; `data_dir` holds the secret files a backup may
+    /// include.
+    pub fn new(
+        iam: Arc<Iam>,
+        authz: Arc<Authorizer>,
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        data_dir: PathBuf,
+    ) -> Self {
+        Self { iam, authz, meta, blobs, data_dir }
     }
 }
 
@@ -70,6 +82,7 @@ enum Endpoint<'a> {
     Simulate,
     ListTickets,
     RevokeTickets,
+    Backup,
 }
 
 fn route<'a>(method: &Method, rest: &'a str) -> Option<Endpoint<'a>> {
@@ -97,6 +110,7 @@ fn route<'a>(method: &Method, rest: &'a str) -> Option<Endpoint<'a>> {
         ("POST", ["simulate"]) => Endpoint::Simulate,
         ("GET", ["tickets"]) => Endpoint::ListTickets,
         ("POST", ["tickets", "revoke"]) => Endpoint::RevokeTickets,
+        ("GET", ["backup"]) => Endpoint::Backup,
         _ => return None,
     })
 }
@@ -127,6 +141,8 @@ fn authz_of(endpoint: &Endpoint<'_>) -> (&'static str, String) {
         Endpoint::Simulate => ("kura:SimulatePolicy", "*".to_owned()),
         Endpoint::ListTickets => ("kura:ListTickets", "*".to_owned()),
         Endpoint::RevokeTickets => ("kura:RevokeTickets", "*".to_owned()),
+        // For the audit log: only root may take a backup, whatever the policies say.
+        Endpoint::Backup => ("kura:Backup", "*".to_owned()),
     }
 }
 
@@ -193,6 +209,12 @@ impl S3Route for AdminApi {
                 f.operation = Some(action.to_owned());
                 f.caller = crate::audit::Attribution::of(&caller, how);
             });
+        }
+        if endpoint == Endpoint::Backup {
+            backup::authorize(&caller)?;
+            tracing::info!(target: "kura::admin", principal = %caller.arn(), action, "admin call");
+            let query = req.uri.query().map(str::to_owned);
+            return backup::serve(self.meta.as_ref(), &self.blobs, &self.data_dir, query.as_deref()).await;
         }
         let mut context = Context::new();
         caller.fill_context(&mut context);
@@ -361,6 +383,7 @@ impl AdminApi {
                 buckets::set_public_access_block(meta, b, None).await.map_err(bucket_settings_error)?;
                 empty(StatusCode::NO_CONTENT)
             }
+            Endpoint::Backup => Err(errors::internal_error("a backup is served before the body is read")),
             Endpoint::ListTickets => tickets::list(meta).await,
             Endpoint::RevokeTickets => tickets::revoke(meta, body).await,
             Endpoint::Simulate => {
@@ -420,6 +443,8 @@ mod tests {
         );
         assert_eq!(route(&Method::POST, "simulate"), Some(Endpoint::Simulate));
         assert_eq!(route(&Method::PUT, "buckets/b/anonymous"), Some(Endpoint::PutAnonymous("b")));
+        assert_eq!(route(&Method::GET, "backup"), Some(Endpoint::Backup));
+        assert_eq!(route(&Method::POST, "backup"), None);
         assert_eq!(route(&Method::POST, "users"), None);
         assert_eq!(route(&Method::GET, "users/a/b/c/d"), None);
         let (action, resource) = authz_of(&Endpoint::PutUser("bob"));

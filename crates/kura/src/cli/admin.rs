@@ -1,11 +1,12 @@
 //! `kura admin`: manage users, policies and bucket access of a running kura through its admin API
-//! (`/kura/admin/v1/`), signed with credentials from the standard AWS chain.
+//! (`/kura/admin/v1/`), signed with credentials from the standard AWS chain; and take backups.
 
-use super::client::{EndpointArgs, SignedClient};
+use super::client::{EndpointArgs, Reply, SignedClient};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt as _;
 
 /// Options of `kura admin`.
 #[derive(Debug, Args)]
@@ -33,6 +34,19 @@ enum AdminCommand {
     /// Upload tickets (server-side presigned URLs): list and revoke.
     #[command(subcommand)]
     Presign(PresignCommand),
+    /// Write a consistent backup of the running server (every bucket, object, upload and IAM record as
+    /// of one moment) to a tar archive; root only. Restore it with `kura restore`.
+    Backup {
+        /// Where to write the archive (`-` for standard output). A file is written beside it first and
+        /// renamed once complete, so FILE is never a partial backup.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+        /// Also include the secret files of the server's data directory (root-credentials,
+        /// session-keys). Without them a restored server gets new session keys and the root pair it
+        /// is given.
+        #[arg(long)]
+        include_secrets: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +241,9 @@ enum PublicAccessBlockAction {
 /// Runs one admin command and prints its result.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let client = SignedClient::connect(&args.endpoint).await?;
+    if let AdminCommand::Backup { output, include_secrets } = &args.command {
+        return backup(&client, output, *include_secrets).await;
+    }
     let (method, path, body) = request(args.command)?;
     let text = client.send(method, &format!("/kura/admin/v1/{path}"), body).await?.ok()?;
     if !text.is_empty() {
@@ -260,6 +277,7 @@ fn request(command: AdminCommand) -> anyhow::Result<(&'static str, String, Vec<u
                 ("DELETE", format!("users/{}/policies/{}", enc(&access_key), enc(&policy)), Vec::new())
             }
         },
+        AdminCommand::Backup { .. } => anyhow::bail!("a backup is not a JSON call"),
         AdminCommand::Presign(t) => match t {
             PresignCommand::List => ("GET", "tickets".into(), Vec::new()),
             PresignCommand::Revoke { id, principal } => {
@@ -331,4 +349,81 @@ fn read_input(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
         return Ok(buf);
     }
     std::fs::read(file).with_context(|| format!("reading {}", file.display()))
+}
+
+/// `kura admin backup`: streams the archive to `output` (or standard output), never holding it in
+/// memory, and reports what it holds (from the server's `x-kura-backup-*` headers) on standard error.
+async fn backup(client: &SignedClient, output: &Path, include_secrets: bool) -> anyhow::Result<()> {
+    let query = if include_secrets { "include-secrets=true" } else { "" };
+    let response = client.request("GET", "/kura/admin/v1/backup", query, Vec::new()).await?;
+    if !response.status().is_success() {
+        Reply::read(response).await?.ok()?;
+        anyhow::bail!("the server answered without a backup");
+    }
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("?").to_owned();
+    let summary = format!(
+        "{} objects in {} buckets ({} blobs, {} bytes), as of {}",
+        header("x-kura-backup-objects"),
+        header("x-kura-backup-buckets"),
+        header("x-kura-backup-blobs"),
+        header("x-kura-backup-blob-bytes"),
+        header("x-kura-backup-created"),
+    );
+    if output.as_os_str() == "-" {
+        let mut stdout = tokio::io::stdout();
+        copy_archive(response, &mut stdout).await?;
+        stdout.flush().await.context("writing standard output")?;
+        eprintln!("kura: backup of {summary} written to standard output");
+        return Ok(());
+    }
+    let name = output.file_name().with_context(|| format!("--output {}: not a file name", output.display()))?;
+    let partial = output.with_file_name(format!("{}.part", name.to_string_lossy()));
+    let result = async {
+        let mut file = private_file(&partial)?;
+        copy_archive(response, &mut file).await?;
+        file.sync_all().await.with_context(|| format!("syncing {}", partial.display()))?;
+        drop(file);
+        std::fs::rename(&partial, output).with_context(|| format!("renaming to {}", output.display()))
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result?;
+    eprintln!("kura: backup of {summary} written to {}", output.display());
+    Ok(())
+}
+
+/// A new file readable by its owner only (a backup holds every user's secret), replacing a leftover.
+fn private_file(path: &Path) -> anyhow::Result<tokio::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(tokio::fs::File::from_std(file))
+}
+
+/// Copies the response body to `out` and checks that it ended as a tar archive ends (two zero
+/// blocks): a server that fails mid-stream cuts the body short, which must not pass for a backup.
+async fn copy_archive<W: tokio::io::AsyncWrite + Unpin>(
+    mut response: reqwest::Response,
+    out: &mut W,
+) -> anyhow::Result<()> {
+    let mut total: u64 = 0;
+    let mut tail: Vec<u8> = Vec::with_capacity(2048);
+    while let Some(chunk) = response.chunk().await.context("the backup was interrupted")? {
+        out.write_all(&chunk).await.context("writing the backup")?;
+        total += chunk.len() as u64;
+        tail.extend_from_slice(&chunk[chunk.len().saturating_sub(1024)..]);
+        let excess = tail.len().saturating_sub(1024);
+        tail.drain(..excess);
+    }
+    if !total.is_multiple_of(512) || tail.len() < 1024 || tail.iter().any(|&b| b != 0) {
+        anyhow::bail!("the backup ended early ({total} bytes): it is incomplete and was not kept");
+    }
+    Ok(())
 }

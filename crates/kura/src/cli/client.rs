@@ -102,15 +102,31 @@ impl SignedClient {
         Ok(Self { endpoint, region, credentials, http: reqwest::Client::new() })
     }
 
-    /// Sends a signed request to `path` (starting with `/`) with an optional body.
+    /// Sends a signed request to `path` (starting with `/`) with an optional body, and reads the whole
+    /// answer.
     pub async fn send(&self, method: &str, path: &str, body: Vec<u8>) -> anyhow::Result<Reply> {
-        let url = format!("{}{path}", self.endpoint);
-        let host = reqwest::Url::parse(&url)
-            .with_context(|| format!("bad URL {url}"))?
-            .host_str()
-            .map(str::to_owned)
-            .context("the endpoint URL has no host")?;
-        let host = match reqwest::Url::parse(&url).ok().and_then(|u| u.port()) {
+        let response = self.request(method, path, "", body).await?;
+        Reply::read(response).await
+    }
+
+    /// Sends a signed request to `path` with the query `query` (already canonical: names and values
+    /// URI-encoded, sorted; empty for none) and returns the response as it starts to arrive, for bodies
+    /// too large to hold in memory.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = if query.is_empty() {
+            format!("{}{path}", self.endpoint)
+        } else {
+            format!("{}{path}?{query}", self.endpoint)
+        };
+        let parsed = reqwest::Url::parse(&url).with_context(|| format!("bad URL {url}"))?;
+        let host = parsed.host_str().map(str::to_owned).context("the endpoint URL has no host")?;
+        let host = match parsed.port() {
             Some(port) => format!("{host}:{port}"),
             None => host,
         };
@@ -129,7 +145,7 @@ impl SignedClient {
             hex::encode(sha2::Sha256::digest(&body))
         };
         let canonical_path = kura_sigv4::canonical_path(path);
-        let sig = signer.sign(method, &host, &canonical_path, "", &payload_hash, SystemTime::now());
+        let sig = signer.sign(method, &host, &canonical_path, query, &payload_hash, SystemTime::now());
         let method = reqwest::Method::from_bytes(method.as_bytes()).context("HTTP method")?;
         let mut request = self
             .http
@@ -141,14 +157,18 @@ impl SignedClient {
         if let Some(token) = sig.security_token {
             request = request.header("x-amz-security-token", token);
         }
-        let response = request.send().await.with_context(|| format!("cannot reach {}", self.endpoint))?;
-        let status = response.status();
-        let body = response.text().await.context("reading the response")?;
-        Ok(Reply { status, body })
+        request.send().await.with_context(|| format!("cannot reach {}", self.endpoint))
     }
 }
 
 impl Reply {
+    /// Reads a whole response.
+    pub async fn read(response: reqwest::Response) -> anyhow::Result<Self> {
+        let status = response.status();
+        let body = response.text().await.context("reading the response")?;
+        Ok(Self { status, body })
+    }
+
     /// The body if the call succeeded; otherwise an error with the server's code and message.
     pub fn ok(self) -> anyhow::Result<String> {
         if self.status.is_success() {

@@ -6,6 +6,7 @@ mod client;
 mod log_levels;
 mod oidc;
 mod presign;
+mod restore;
 mod server;
 
 use kura_bench::BenchArgs;
@@ -26,8 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the object store (S3 API, admin API, health probes) on one port.
     Server(server::ServerArgs),
-    /// Manage users, policies and bucket access of a running kura (admin API).
+    /// Manage users, policies and bucket access of a running kura (admin API); take backups.
     Admin(admin::AdminArgs),
+    /// Rebuild a data directory from a `kura admin backup` archive, offline.
+    Restore(restore::RestoreArgs),
     /// Presign a GET, PUT or DELETE URL, or a POST upload form, locally (credentials from the AWS chain).
     Presign(presign::PresignArgs),
     /// Create an OIDC issuer for a cluster's service-account tokens, and mint test tokens.
@@ -43,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args).await,
         Command::Admin(args) => admin::run(args).await,
+        Command::Restore(args) => restore::run(args).await,
         Command::Oidc(args) => oidc::run(args),
         Command::Presign(args) => presign::run(args).await,
         Command::Agent(args) => agent::run(args).await,

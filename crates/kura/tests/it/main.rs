@@ -6,6 +6,7 @@ mod issuer;
 mod agent;
 mod attacks;
 mod audit;
+mod backup;
 mod buckets;
 mod crash;
 mod deploy;
