@@ -15,8 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
@@ -47,7 +47,7 @@ const MAX_LABEL_VALUES: usize = 1024;
 /// and come from kura's own code), and past [`MAX_LABEL_VALUES`] or for anything that does not look
 /// like a name, the value is `other`.
 #[derive(Debug, Default)]
-pub struct Label(Mutex<HashSet<&'static str>>);
+pub struct Label(RwLock<HashSet<&'static str>>);
 
 impl Label {
     /// The interned value for `name`.
@@ -58,7 +58,10 @@ impl Label {
         if !plain {
             return "other";
         }
-        let mut seen = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(known) = self.0.read().unwrap_or_else(PoisonError::into_inner).get(name) {
+            return known;
+        }
+        let mut seen = self.0.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(known) = seen.get(name) {
             return known;
         }
@@ -125,10 +128,28 @@ pub struct Outcome<'a> {
     pub took: Duration,
 }
 
+/// The series one API's operation writes on every request, resolved once: requests by status class
+/// (each created at its first use), its latency histogram, and its API's byte counters.
+#[derive(Debug)]
+struct OperationSeries {
+    api: &'static str,
+    operation: &'static str,
+    by_class: [OnceLock<Counter>; 5],
+    duration: Histogram,
+    bytes_in: Counter,
+    bytes_out: Counter,
+}
+
+/// Status classes, in the order of [`OperationSeries::by_class`].
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
 /// The registry and every metric in it. One per server.
 pub struct Metrics {
     registry: Registry,
     labels: Label,
+    /// API → operation → its series: one read lock and two lookups per request, instead of one family
+    /// lookup per metric.
+    series: RwLock<HashMap<&'static str, HashMap<Box<str>, Arc<OperationSeries>>>>,
     requests: Family<RequestLabels, Counter>,
     duration: Family<OperationLabels, Histogram>,
     bytes_in: Family<ApiLabels, Counter>,
@@ -219,6 +240,7 @@ impl Metrics {
         Arc::new(Self {
             registry,
             labels: Label::default(),
+            series: RwLock::default(),
             requests,
             duration,
             bytes_in,
@@ -240,23 +262,56 @@ impl Metrics {
         InFlight(self.clone())
     }
 
+    /// The series of `operation` (`none` without one) of `api`, created at its first request.
+    fn series(&self, api: &'static str, operation: Option<&str>) -> Arc<OperationSeries> {
+        let name = operation.unwrap_or("none");
+        if let Some(found) =
+            self.series.read().unwrap_or_else(PoisonError::into_inner).get(api).and_then(|ops| ops.get(name))
+        {
+            return found.clone();
+        }
+        let operation = operation.map_or("none", |op| self.labels.of(op));
+        let labels = OperationLabels { api, operation };
+        let series = Arc::new(OperationSeries {
+            api,
+            operation,
+            by_class: Default::default(),
+            duration: self.duration.get_or_create(&labels).clone(),
+            bytes_in: self.bytes_in.get_or_create(&ApiLabels { api }).clone(),
+            bytes_out: self.bytes_out.get_or_create(&ApiLabels { api }).clone(),
+        });
+        let mut all = self.series.write().unwrap_or_else(PoisonError::into_inner);
+        let ops = all.entry(api).or_default();
+        // Past the label bound every new name is `other`: keep it under its own name only while the
+        // map is small, so a flood of names cannot grow it either.
+        if ops.len() < MAX_LABEL_VALUES { ops.entry(name.into()).or_insert(series).clone() } else { series }
+    }
+
     /// Records a finished request.
     pub fn observe(&self, outcome: &Outcome<'_>) {
-        let api = outcome.api;
-        let operation = outcome.operation.map_or("none", |op| self.labels.of(op));
-        let status_class = match outcome.status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
+        let series = self.series(outcome.api, outcome.operation);
+        let class = match outcome.status {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            _ => 4,
         };
-        self.requests.get_or_create(&RequestLabels { api, operation, status_class }).inc();
-        self.duration.get_or_create(&OperationLabels { api, operation }).observe(outcome.took.as_secs_f64());
-        self.bytes_in.get_or_create(&ApiLabels { api }).inc_by(outcome.bytes_in);
-        self.bytes_out.get_or_create(&ApiLabels { api }).inc_by(outcome.bytes_out);
+        let (api, operation) = (series.api, series.operation);
+        series.by_class[class]
+            .get_or_init(|| {
+                let labels = RequestLabels { api, operation, status_class: STATUS_CLASSES[class] };
+                self.requests.get_or_create(&labels).clone()
+            })
+            .inc();
+        series.duration.observe(outcome.took.as_secs_f64());
+        series.bytes_in.inc_by(outcome.bytes_in);
+        series.bytes_out.inc_by(outcome.bytes_out);
+        if outcome.status < 400 && !CREDENTIAL_OPERATIONS.contains(&operation) {
+            return;
+        }
         if CREDENTIAL_OPERATIONS.contains(&operation) {
-            if status_class == "2xx" {
+            if class == 1 {
                 self.issued.get_or_create(&KindLabels { kind: operation }).inc();
             } else {
                 let reason = outcome.error_code.map_or("none", |c| self.labels.of(c));

@@ -159,10 +159,12 @@ impl Dispatch {
             .then(|| resp.body().bytes())
             .flatten()
             .and_then(|b| crate::audit::error_code(&b));
-        let facts = slot.take();
+        let mut facts = slot.take();
+        let audited = self.audit.enabled() && !matches!(api, "health" | "metrics");
+        let operation = if audited { facts.operation.clone() } else { facts.operation.take() };
         // STS actions are whatever the client wrote: only the ones kura knows name an operation.
-        let operation = facts.operation.clone().filter(|op| api != "sts" || crate::sts::ACTIONS.contains(&op.as_str()));
-        let audit = (self.audit.enabled() && !matches!(api, "health" | "metrics")).then(|| {
+        let operation = operation.filter(|op| api != "sts" || crate::sts::ACTIONS.contains(&op.as_str()));
+        let audit = audited.then(|| {
             let record = self.audit_record(
                 api,
                 &request_id,
