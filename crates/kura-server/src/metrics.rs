@@ -140,6 +140,9 @@ struct OperationSeries {
     bytes_out: Counter,
 }
 
+/// One API's operations and their series.
+type SeriesByOperation = HashMap<Box<str>, Arc<OperationSeries>>;
+
 /// Status classes, in the order of [`OperationSeries::by_class`].
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -149,7 +152,7 @@ pub struct Metrics {
     labels: Label,
     /// API → operation → its series: one read lock and two lookups per request, instead of one family
     /// lookup per metric.
-    series: RwLock<HashMap<&'static str, HashMap<Box<str>, Arc<OperationSeries>>>>,
+    series: RwLock<HashMap<&'static str, SeriesByOperation>>,
     requests: Family<RequestLabels, Counter>,
     duration: Family<OperationLabels, Histogram>,
     bytes_in: Family<ApiLabels, Counter>,

@@ -15,23 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 async fn kura(server: &TestServer, access: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
     let (endpoint, access, secret) = (server.endpoint(), access.to_owned(), secret.to_owned());
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
-            .args(&args)
-            .env("AWS_ACCESS_KEY_ID", access)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run kura");
-        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-        (out.status.success(), text(out.stdout), text(out.stderr))
-    })
-    .await
-    .expect("join")
+    tokio::task::spawn_blocking(move || crate::harness::run_cli(&endpoint, &access, &secret, &args))
+        .await
+        .expect("join")
 }
 
 async fn body_of(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {

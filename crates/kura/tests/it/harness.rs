@@ -124,19 +124,7 @@ impl TestServer {
     /// Runs the `kura` binary with the given credentials in the AWS environment variables and this
     /// server as `AWS_ENDPOINT_URL`; returns (success, stdout, stderr).
     pub fn cli(&self, access: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_kura"))
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", access)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", self.endpoint())
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run kura");
-        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-        (out.status.success(), text(out.stdout), text(out.stderr))
+        run_cli(&self.endpoint(), access, secret, args)
     }
 
     /// Runs the `kura` binary with only `env` for credentials (no static keys): the AWS SDK for Rust's
@@ -265,6 +253,29 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Runs the `kura` binary with the given credentials in the AWS environment variables and `endpoint` as
+/// `AWS_ENDPOINT_URL` (no profile or credentials file); returns (success, stdout, stderr).
+pub fn run_cli<A: AsRef<std::ffi::OsStr>>(
+    endpoint: &str,
+    access: &str,
+    secret: &str,
+    args: &[A],
+) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kura"))
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", access)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run kura");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.success(), text(out.stdout), text(out.stderr))
 }
 
 /// A unique bucket name per test.
