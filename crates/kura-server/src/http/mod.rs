@@ -147,7 +147,9 @@ impl Dispatch {
         let slot = crate::audit::AuditSlot::default();
         let answer = match host_from_authority(&mut req) {
             Err(e) => Answer::of("s3", error_response(&e, &request_id)),
-            Ok(()) => self.answer(req, peer, &request_id, &slot).await?,
+            // Boxed: the answer's future holds s3s's and is kilobytes large; inline, it made this
+            // future as large, and hyper copies the request's future as it hands it on.
+            Ok(()) => Box::pin(self.answer(req, peer, &request_id, &slot)).await?,
         };
         let Answer { api, mut resp, signer, signed_host } = answer;
         complete_error_document(&mut resp, &request_id);
