@@ -143,11 +143,24 @@ struct OperationSeries {
 /// One API's operations and their series.
 type SeriesByOperation = HashMap<Box<str>, Arc<OperationSeries>>;
 
+/// Series already resolved on this thread, by registry (its [`Metrics::id`]) and API: a request finds its
+/// series without touching memory another core writes (no lock word, no reference count).
+type ThreadSeries = HashMap<u64, HashMap<&'static str, SeriesByOperation>>;
+
+thread_local! {
+    static THREAD_SERIES: std::cell::RefCell<ThreadSeries> = std::cell::RefCell::default();
+}
+
+/// Gives each registry its id for [`THREAD_SERIES`].
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Status classes, in the order of [`OperationSeries::by_class`].
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// The registry and every metric in it. One per server.
 pub struct Metrics {
+    /// This registry's key in the per-thread caches.
+    id: u64,
     registry: Registry,
     labels: Label,
     /// API → operation → its series: one read lock and two lookups per request, instead of one family
@@ -241,6 +254,7 @@ impl Metrics {
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
         Arc::new(Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registry,
             labels: Label::default(),
             series: RwLock::default(),
@@ -292,7 +306,28 @@ impl Metrics {
 
     /// Records a finished request.
     pub fn observe(&self, outcome: &Outcome<'_>) {
-        let series = self.series(outcome.api, outcome.operation);
+        let name = outcome.operation.unwrap_or("none");
+        let recorded = THREAD_SERIES.try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let ops = cache.entry(self.id).or_default().entry(outcome.api).or_default();
+            if let Some(series) = ops.get(name) {
+                return self.record(series, outcome);
+            }
+            let series = self.series(outcome.api, outcome.operation);
+            self.record(&series, outcome);
+            // As bounded as the shared map: past the bound, names are not kept.
+            if ops.len() < MAX_LABEL_VALUES {
+                ops.insert(name.into(), series);
+            }
+        });
+        // A thread being torn down has no cache left: go to the shared map.
+        if recorded.is_err() {
+            self.record(&self.series(outcome.api, outcome.operation), outcome);
+        }
+    }
+
+    /// Adds a finished request to its operation's series and to the failure counters.
+    fn record(&self, series: &OperationSeries, outcome: &Outcome<'_>) {
         let class = match outcome.status {
             100..=199 => 0,
             200..=299 => 1,
@@ -346,9 +381,17 @@ impl Metrics {
     }
 }
 
-/// A request counted in flight; uncounted when dropped.
+/// A request counted in flight; uncounted when dropped. It holds the registry, so the request's end
+/// records into it without a second reference.
 #[derive(Debug)]
 pub struct InFlight(Arc<Metrics>);
+
+impl InFlight {
+    /// The registry the request is counted in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -428,6 +471,18 @@ mod tests {
         }
         assert_eq!(labels.of("OneTooMany"), "other");
         assert_eq!(labels.of("GetObject"), "GetObject", "known values stay");
+    }
+
+    #[test]
+    fn two_registries_on_one_thread_keep_their_counts_apart() {
+        let (one, two) = (Metrics::new(), Metrics::new());
+        for _ in 0..3 {
+            one.observe(&outcome("s3", "PutObject", 200, None));
+        }
+        two.observe(&outcome("s3", "PutObject", 200, None));
+        let series = r#"kura_http_requests_total{api="s3",operation="PutObject",status_class="2xx"}"#;
+        assert!(one.encode().contains(&format!("{series} 3")), "{}", one.encode());
+        assert!(two.encode().contains(&format!("{series} 1")), "{}", two.encode());
     }
 
     #[test]

@@ -178,7 +178,6 @@ impl Dispatch {
             (self.audit.clone(), record)
         });
         let finish = observe::Finish {
-            metrics: self.metrics.clone(),
             audit,
             request_id,
             peer,

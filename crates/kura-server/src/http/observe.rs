@@ -12,12 +12,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::metrics::{InFlight, Metrics, Outcome};
+use crate::metrics::{InFlight, Outcome};
 
 /// Everything the request's last line needs, gathered when its response head was ready.
 pub struct Finish {
-    /// The metrics to record into.
-    pub metrics: Arc<Metrics>,
     /// The audit log to write to, with the request's record (all but what only the end knows).
     pub audit: Option<(Arc<crate::audit::Audit>, crate::audit::Record)>,
     /// The request id.
@@ -40,7 +38,7 @@ pub struct Finish {
     pub bytes_in: u64,
     /// When the request arrived.
     pub started: Instant,
-    /// Keeps the request counted in flight until the end.
+    /// Keeps the request counted in flight until the end, and is the registry to record into.
     pub in_flight: InFlight,
 }
 
@@ -78,7 +76,7 @@ impl Finish {
         } else {
             line!(tracing::Level::INFO);
         }
-        self.metrics.observe(&Outcome {
+        self.in_flight.metrics().observe(&Outcome {
             api: self.api,
             operation: self.operation.as_deref(),
             status: self.status,
