@@ -99,6 +99,8 @@ pub struct Server {
     meta: Arc<dyn MetaStore>,
     limits: http::limits::Limits,
     tls: Option<http::tls::Tls>,
+    /// The metrics background work reports to.
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Server {
@@ -166,7 +168,7 @@ impl Server {
         let observers = http::Observers { audit, metrics: metrics.clone(), scrape };
         let dispatch =
             Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers));
-        Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls })
+        Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls, metrics })
     }
 
     /// The live IAM state (for configuration reloads).
@@ -192,7 +194,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains open requests. With TLS, the certificate and key
     /// files are re-read meanwhile ([`http::tls`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        let sweeper = tokio::spawn(tickets::sweep_forever(self.meta));
+        let sweeper = tokio::spawn(tickets::sweep_forever(self.meta, self.metrics));
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
         let reloader = self.tls.map(|t| tokio::spawn(t.watch(http::tls::POLL_INTERVAL)));
         http::serve(self.listener, self.dispatch, self.limits, acceptor, shutdown).await;

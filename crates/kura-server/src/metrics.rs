@@ -109,6 +109,17 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    task: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskOnlyLabels {
+    task: &'static str,
+}
+
 /// What one finished request contributes.
 #[derive(Debug, Clone)]
 pub struct Outcome<'a> {
@@ -178,6 +189,8 @@ pub struct Metrics {
     commit_batch: Histogram,
     commit_seconds: Histogram,
     fsync_seconds: Histogram,
+    background_runs: Family<TaskLabels, Counter>,
+    background_removed: Family<TaskOnlyLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -204,6 +217,7 @@ impl Metrics {
         let commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 10));
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let fsync_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        let (background_runs, background_removed) = (Family::default(), Family::default());
         registry.register(
             "kura_http_requests",
             "Requests answered, by API, operation and status class",
@@ -249,6 +263,16 @@ impl Metrics {
             fsync_seconds.clone(),
         );
         registry.register(
+            "kura_background_runs",
+            "Runs of background work (task: ticket-sweep), by outcome (ok, failed)",
+            background_runs.clone(),
+        );
+        registry.register(
+            "kura_background_removed",
+            "Records background work removed (expired upload tickets, for ticket-sweep)",
+            background_removed.clone(),
+        );
+        registry.register(
             "kura_build",
             "The running kura build",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
@@ -270,6 +294,8 @@ impl Metrics {
             commit_batch,
             commit_seconds,
             fsync_seconds,
+            background_runs,
+            background_removed,
         })
     }
 
@@ -364,6 +390,15 @@ impl Metrics {
                 self.authn_failures.get_or_create(&ReasonLabels { reason: self.labels.of(code) }).inc();
             }
             _ => {}
+        }
+    }
+
+    /// Records one run of background work `task`: whether it succeeded, and how many records it removed.
+    pub fn background_run(&self, task: &'static str, outcome: Result<u64, ()>) {
+        let label = if outcome.is_ok() { "ok" } else { "failed" };
+        self.background_runs.get_or_create(&TaskLabels { task, outcome: label }).inc();
+        if let Ok(removed) = outcome {
+            self.background_removed.get_or_create(&TaskOnlyLabels { task }).inc_by(removed);
         }
     }
 
@@ -471,6 +506,18 @@ mod tests {
         }
         assert_eq!(labels.of("OneTooMany"), "other");
         assert_eq!(labels.of("GetObject"), "GetObject", "known values stay");
+    }
+
+    #[test]
+    fn background_runs_count_by_outcome_and_what_they_removed() {
+        let metrics = Metrics::new();
+        metrics.background_run("ticket-sweep", Ok(3));
+        metrics.background_run("ticket-sweep", Ok(0));
+        metrics.background_run("ticket-sweep", Err(()));
+        let text = metrics.encode();
+        assert!(text.contains(r#"kura_background_runs_total{task="ticket-sweep",outcome="ok"} 2"#), "{text}");
+        assert!(text.contains(r#"kura_background_runs_total{task="ticket-sweep",outcome="failed"} 1"#), "{text}");
+        assert!(text.contains(r#"kura_background_removed_total{task="ticket-sweep"} 3"#), "{text}");
     }
 
     #[test]

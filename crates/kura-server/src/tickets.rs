@@ -25,31 +25,48 @@ pub const DEFAULT_MAX_PER_PRINCIPAL: u64 = 1000;
 /// How often expired tickets are deleted in the background.
 pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// What a sweep of the tickets found.
+#[derive(Debug)]
+pub struct Swept {
+    /// The tickets still current.
+    pub live: Vec<Ticket>,
+    /// How many expired (or unreadable) tickets it deleted.
+    pub removed: u64,
+}
+
 /// Deletes expired (and unreadable) tickets and returns the live ones.
 ///
 /// # Errors
 /// The metadata store's.
-pub async fn sweep_expired(meta: &dyn kura_store::MetaStore, now: u64) -> kura_store::StoreResult<Vec<Ticket>> {
-    let mut live = Vec::new();
+pub async fn sweep_expired(meta: &dyn kura_store::MetaStore, now: u64) -> kura_store::StoreResult<Swept> {
+    let mut swept = Swept { live: Vec::new(), removed: 0 };
     for (id, bytes) in meta.list_records(RECORD).await? {
         match serde_json::from_slice::<Ticket>(&bytes) {
-            Ok(t) if t.expires > now => live.push(t),
+            Ok(t) if t.expires > now => swept.live.push(t),
             _ => {
                 meta.delete_record(RECORD, &id).await?;
+                swept.removed += 1;
             }
         }
     }
-    Ok(live)
+    Ok(swept)
 }
 
 /// Deletes expired tickets every [`SWEEP_INTERVAL`], so they leave the store without waiting for a
-/// listing; runs until the process ends.
-pub async fn sweep_forever(meta: std::sync::Arc<dyn kura_store::MetaStore>) {
+/// listing, and counts each run in `metrics` (task `ticket-sweep`); runs until the process ends.
+pub async fn sweep_forever(
+    meta: std::sync::Arc<dyn kura_store::MetaStore>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_INTERVAL, SWEEP_INTERVAL);
     loop {
         tick.tick().await;
-        if let Err(e) = sweep_expired(meta.as_ref(), crate::base::clock::unix_now()).await {
-            tracing::warn!(error = %e, "sweeping expired upload tickets failed");
+        match sweep_expired(meta.as_ref(), crate::base::clock::unix_now()).await {
+            Ok(swept) => metrics.background_run("ticket-sweep", Ok(swept.removed)),
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping expired upload tickets failed");
+                metrics.background_run("ticket-sweep", Err(()));
+            }
         }
     }
 }
@@ -166,6 +183,25 @@ mod tests {
             expires: 100,
             issuer: None,
         }
+    }
+
+    #[tokio::test]
+    async fn a_sweep_deletes_expired_and_unreadable_tickets_and_counts_them() {
+        use kura_store::MetaStore as _;
+        let meta = kura_store::memory::MemoryMetaStore::default();
+        let (mut live, mut old) =
+            (ticket(TicketMethod::Put, Some("k"), None), ticket(TicketMethod::Put, Some("k"), None));
+        (live.id, live.expires) = ("KURTLIVE000000000000".into(), 1_000);
+        (old.id, old.expires) = ("KURTOLD0000000000000".into(), 50);
+        for t in [&live, &old] {
+            meta.put_record(RECORD, &t.id, serde_json::to_vec(t).expect("json")).await.expect("put");
+        }
+        meta.put_record(RECORD, "KURTBROKEN0000000000", b"not json".to_vec()).await.expect("put");
+        let swept = sweep_expired(&meta, 100).await.expect("sweep");
+        assert_eq!(swept.removed, 2);
+        assert_eq!(swept.live.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["KURTLIVE000000000000"]);
+        let left: Vec<String> = meta.list_records(RECORD).await.expect("list").into_iter().map(|(id, _)| id).collect();
+        assert_eq!(left, ["KURTLIVE000000000000"]);
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub(super) async fn create(
         caller.issuer().ok_or_else(|| errors::access_denied("only users, roles and root may ask for tickets"))?;
     let principal = caller.arn();
     let limit = config.server.max_tickets_per_principal.unwrap_or(crate::tickets::DEFAULT_MAX_PER_PRINCIPAL);
-    let live = crate::tickets::sweep_expired(meta, crate::base::clock::unix_now()).await.or_s3()?;
+    let live = crate::tickets::sweep_expired(meta, crate::base::clock::unix_now()).await.or_s3()?.live;
     let held = live.iter().filter(|t| t.principal == principal).count() as u64;
     if held >= limit {
         return Err(errors::too_many_tickets(format!(
@@ -137,7 +137,7 @@ pub(super) async fn create(
 
 /// Every live ticket (expired ones are dropped as they are seen).
 pub(super) async fn list(meta: &dyn MetaStore) -> S3Result<S3Response<Body>> {
-    let tickets = crate::tickets::sweep_expired(meta, crate::base::clock::unix_now()).await.or_s3()?;
+    let tickets = crate::tickets::sweep_expired(meta, crate::base::clock::unix_now()).await.or_s3()?.live;
     json_response(StatusCode::OK, &json!({ "tickets": tickets }))
 }
 
