@@ -99,8 +99,19 @@ impl Agent {
     }
 
     async fn serve_one(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let authorization = req.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let answer = self.answer(req.method(), req.uri().path(), authorization).await;
+        let mut authorizations = req.headers().get_all(http::header::AUTHORIZATION).iter();
+        let authorization = authorizations.next().and_then(|v| v.to_str().ok());
+        let answer = if authorizations.next().is_some() {
+            // kura refuses two tokens the same way; refusing here keeps one token's answer from ever
+            // being cached under the other's.
+            Answer::error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "send exactly one Authorization header: the pod's token",
+            )
+        } else {
+            self.answer(req.method(), req.uri().path(), authorization).await
+        };
         let mut resp = Response::new(Full::new(answer.body));
         *resp.status_mut() = answer.status;
         resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));

@@ -18,6 +18,14 @@ pub async fn respond(iam: &Iam, method: &Method, headers: &HeaderMap, slot: &Aud
     if method != Method::GET {
         return json(StatusCode::METHOD_NOT_ALLOWED, error_body("MethodNotAllowed", "use GET"));
     }
+    // Two tokens are two answers to "who is asking": refuse rather than pick one (a proxy or the agent
+    // in between might have picked the other).
+    if headers.get_all(http::header::AUTHORIZATION).iter().nth(1).is_some() {
+        return json(
+            StatusCode::BAD_REQUEST,
+            error_body("InvalidRequest", "send exactly one Authorization header: the pod's token"),
+        );
+    }
     let token = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

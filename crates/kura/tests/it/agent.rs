@@ -287,8 +287,8 @@ async fn on_a_node_the_sdk_reaches_the_agent_at_eks_address() {
 }
 
 /// Hostile `Authorization` headers get from the agent exactly what kura itself answers: an oversized
-/// token (refused by kura, not cached), and two tokens (both read the first, so the agent cannot be made
-/// to cache one token's credentials under another).
+/// token (refused by kura, not cached), and two tokens (refused by both, in either order, so the agent
+/// cannot be made to cache one token's credentials under another).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_tokens_get_kuras_own_answer_through_the_agent() {
     let issuer = FakeIssuer::start().await;
@@ -318,9 +318,12 @@ async fn hostile_tokens_get_kuras_own_answer_through_the_agent() {
     for (first, second) in [(&forged, &good), (&good, &forged)] {
         let from_kura = two(direct.clone(), first.clone(), second.clone()).await;
         let from_agent = two(agent.url.clone(), first.clone(), second.clone()).await;
+        assert_eq!((from_kura.0, from_kura.1.as_str(), from_kura.2), (400, Some("InvalidRequest"), false));
         assert_eq!((from_agent.0, &from_agent.1, from_agent.2), (from_kura.0, &from_kura.1, from_kura.2));
     }
-    // The forged-first pair was refused and nothing was cached for it: the forged token alone is refused.
+    // Nothing was cached for either pair: the forged token alone is refused, the good one alone served.
     let (status, _) = ask(&agent.url, Some(&forged)).await;
     assert!(status >= 400);
+    let (status, body) = ask(&agent.url, Some(&good)).await;
+    assert_eq!(status, 200, "{body}");
 }
