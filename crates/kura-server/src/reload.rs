@@ -16,10 +16,21 @@ use std::time::Duration;
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Watches `path` until the task is dropped, applying each new good version to `iam` and to the
-/// buckets in `meta`.
-pub async fn watch(iam: Arc<Iam>, meta: Arc<dyn MetaStore>, path: PathBuf, poll: Duration) {
+/// buckets in `meta`. The SIGHUP handler is installed when this is called, not when the task first
+/// runs: a SIGHUP sent as soon as kura says it listens reloads; it never meets the default action,
+/// which would end the process.
+pub fn watch(
+    iam: Arc<Iam>,
+    meta: Arc<dyn MetaStore>,
+    path: PathBuf,
+    poll: Duration,
+) -> impl std::future::Future<Output = ()> {
+    let hangup = hangup_signal();
+    watch_with(iam, meta, path, poll, hangup)
+}
+
+async fn watch_with(iam: Arc<Iam>, meta: Arc<dyn MetaStore>, path: PathBuf, poll: Duration, mut hangup: Hangup) {
     let mut last = std::fs::read(&path).ok();
-    let mut hangup = hangup_signal();
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

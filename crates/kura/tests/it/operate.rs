@@ -105,3 +105,15 @@ async fn metrics_are_served_to_loopback_and_count_requests() {
     assert!(!after.contains(&bucket), "a bucket name in the metrics");
     assert!(after.ends_with("# EOF\n"));
 }
+
+/// A SIGHUP sent the moment kura says it listens (a ConfigMap edit racing a start) is kura's to handle;
+/// it never meets the default action, which ends the process. Five starts, each hung up at once.
+#[tokio::test]
+async fn a_hangup_right_after_start_never_kills() {
+    for _ in 0..5 {
+        let mut server = TestServer::start_with_config("server:\n  region: us-east-1\n");
+        server.hangup();
+        server.client().list_buckets().send().await.expect("still serving after SIGHUP");
+        assert!(server.terminate(), "exits cleanly on SIGTERM, so it was alive");
+    }
+}
