@@ -24,7 +24,9 @@ def families(text):
 
 
 def sample(fams, family, name, **labels):
-    """The value of one sample, 0 when the series does not exist yet."""
+    """The value of one sample, 0 when the series (or its whole family) does not exist yet."""
+    if family not in fams:
+        return 0
     for s in fams[family].samples:
         if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
             return s.value
