@@ -371,9 +371,6 @@ impl Metrics {
         series.duration.observe(outcome.took.as_secs_f64());
         series.bytes_in.inc_by(outcome.bytes_in);
         series.bytes_out.inc_by(outcome.bytes_out);
-        if outcome.status < 400 && !CREDENTIAL_OPERATIONS.contains(&operation) {
-            return;
-        }
         if CREDENTIAL_OPERATIONS.contains(&operation) {
             if class == 1 {
                 self.issued.get_or_create(&KindLabels { kind: operation }).inc();

@@ -152,15 +152,11 @@ impl Dispatch {
             Ok(()) => Box::pin(self.answer(req, peer, &request_id, &slot)).await?,
         };
         let Answer { api, mut resp, signer, signed_host } = answer;
-        complete_error_document(&mut resp, &request_id);
+        let error_code = complete_error_document(&mut resp, &request_id);
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);
         }
         let status = resp.status();
-        let error_code = (status.is_client_error() || status.is_server_error())
-            .then(|| resp.body().bytes())
-            .flatten()
-            .and_then(|b| crate::audit::error_code(&b));
         let mut facts = slot.take();
         let audited = self.audit.enabled() && !matches!(api, "health" | "metrics");
         let operation = if audited { facts.operation.clone() } else { facts.operation.take() };
@@ -374,23 +370,25 @@ impl Dispatch {
 /// Completes an S3 error document the way AWS writes it: s3s leaves out `<RequestId>`, and for the
 /// errors it raises itself while parsing a request (an invalid bucket name, a bad path) the
 /// `<Message>` too. A client's bug report then names the request the server log has, and every error
-/// says what to fix.
-fn complete_error_document(resp: &mut Response<s3s::Body>, request_id: &str) {
+/// says what to fix. Returns the error's code (read once, for the log, the metrics and the audit line);
+/// `None` for a success or a body that is not a whole document.
+fn complete_error_document(resp: &mut Response<s3s::Body>, request_id: &str) -> Option<String> {
     if !(resp.status().is_client_error() || resp.status().is_server_error()) {
-        return;
+        return None;
     }
-    let Some(bytes) = resp.body().bytes() else { return };
-    let Ok(text) = std::str::from_utf8(&bytes) else { return };
-    let Some(end) = text.rfind("</Error>") else { return };
+    let bytes = resp.body().bytes()?;
+    let code = crate::audit::error_code(&bytes);
+    let Ok(text) = std::str::from_utf8(&bytes) else { return code };
+    let Some(end) = text.rfind("</Error>") else { return code };
     let needs_id = !text.contains("<RequestId>");
     let missing_message = !text.contains("<Message>") || text.contains("<Message></Message>");
     if !needs_id && !missing_message {
-        return;
+        return code;
     }
     let mut patched = text[..end].replace("<Message></Message>", "");
     if missing_message {
-        let code = crate::audit::error_code(&bytes).unwrap_or_default();
-        patched.push_str(&format!("<Message>{}</Message>", crate::errors::default_message(&code)));
+        let message = crate::errors::default_message(code.as_deref().unwrap_or_default());
+        patched.push_str(&format!("<Message>{message}</Message>"));
     }
     if needs_id {
         patched.push_str(&format!("<RequestId>{request_id}</RequestId>"));
@@ -401,6 +399,7 @@ fn complete_error_document(resp: &mut Response<s3s::Body>, request_id: &str) {
     if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
         resp.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
     }
+    code
 }
 
 fn content_length(headers: &http::HeaderMap) -> u64 {
