@@ -115,8 +115,21 @@ mod tests {
         assert!(!wants_secrets(Some("")).expect("empty"));
         assert!(!wants_secrets(Some("include-secrets=false")).expect("false"));
         assert!(wants_secrets(Some("include-secrets=true")).expect("true"));
-        for bad in ["include-secrets=yes", "include-secrets=true&x=1", "secrets"] {
-            assert!(wants_secrets(Some(bad)).is_err(), "{bad}");
+        // Repeated, percent-encoded, differently cased or padded forms are refused, never read as "true".
+        for bad in [
+            "include-secrets=yes",
+            "include-secrets=true&x=1",
+            "secrets",
+            "include-secrets=true&include-secrets=true",
+            "include-secrets=false&include-secrets=true",
+            "include%2Dsecrets=true",
+            "include-secrets=%74rue",
+            "Include-Secrets=TRUE",
+            "include-secrets=true%00",
+            "include-secrets= true",
+        ] {
+            let err = wants_secrets(Some(bad)).expect_err(bad);
+            assert_eq!(err.code(), &s3s::S3ErrorCode::InvalidArgument, "{bad}");
         }
     }
 

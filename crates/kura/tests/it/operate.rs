@@ -117,3 +117,21 @@ async fn a_hangup_right_after_start_never_kills() {
         assert!(server.terminate(), "exits cleanly on SIGTERM, so it was alive");
     }
 }
+
+/// Who may scrape is judged on the TCP peer: with loopback not among `allow_networks`, a request from
+/// loopback that claims an allowed address in `X-Forwarded-For` (or `Forwarded`) is still refused.
+#[tokio::test]
+async fn a_forwarded_for_header_cannot_make_a_scraper_allowed() {
+    let server = TestServer::start_with_config(
+        "server:\n  trusted_proxies: [127.0.0.1]\n  metrics:\n    allow_networks: [10.0.0.0/8]\n",
+    );
+    let url = format!("{}/kura/metrics", server.endpoint());
+    let client = reqwest::Client::new();
+    for (name, value) in [("x-forwarded-for", "10.1.2.3"), ("forwarded", "for=10.1.2.3"), ("x-real-ip", "10.1.2.3")] {
+        let resp = client.get(&url).header(name, value).send().await.expect("scrape");
+        assert_eq!(resp.status(), 403, "{name}: {value}");
+        let text = resp.text().await.expect("text");
+        assert!(text.contains("server.metrics.allow_networks"), "{text}");
+        assert!(!text.contains("kura_http_requests"), "{text}");
+    }
+}
