@@ -390,12 +390,12 @@ pub fn iam_error(err: crate::iam::IamError) -> S3Error {
 pub fn session_error(err: crate::identity::session::SessionError) -> S3Error {
     use crate::identity::session::SessionError;
     let code = match err {
-        SessionError::Missing => S3ErrorCode::InvalidAccessKeyId,
+        SessionError::Missing | SessionError::UnknownKey => S3ErrorCode::InvalidAccessKeyId,
         SessionError::Invalid | SessionError::OtherAccessKey | SessionError::LongTermKey => S3ErrorCode::InvalidToken,
         SessionError::Expired => S3ErrorCode::ExpiredToken,
     };
     let mut e = S3Error::with_message(code, format!("{}{}", upper_first(&err.to_string()), "."));
-    if matches!(err, SessionError::Missing) {
+    if matches!(err, SessionError::Missing | SessionError::UnknownKey) {
         e.set_status_code(http::StatusCode::FORBIDDEN);
     } else {
         e.set_status_code(http::StatusCode::BAD_REQUEST);

@@ -254,8 +254,9 @@ pub fn caller_of(
         let claims = state.identity.keyring.open(k, token, now)?;
         return Ok(Caller::Session { access_key: k.to_owned(), claims: Arc::new(claims) });
     }
-    // The signature was verified with a secret we resolved, so this does not happen; refuse anyway.
-    Err(SessionError::Invalid)
+    // The signature was verified with a secret resolved from an earlier snapshot: a reload removed
+    // the user since. Answer as if the key had never been known.
+    Err(SessionError::UnknownKey)
 }
 
 /// The session token a request carries: the `x-amz-security-token` header, or the
@@ -329,5 +330,41 @@ impl S3Access for KuraAccess {
         let target_key = if matches!(authz.resource, ResourceKind::Object) { key.as_deref() } else { None };
         // A copy's source is authorised by the operation, on the very CopySource it reads.
         self.decide(&state, &caller, authz.action, (bucket.as_deref(), target_key), &resource, &context).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::credentials::{Credentials, Secret};
+    use crate::config::Config;
+    use crate::identity::Identity;
+
+    fn state(config: &str) -> IamState {
+        let config = Config::parse(config).expect("config");
+        let ring = Arc::new(Keyring::parse(&Keyring::new_key_line()).expect("ring"));
+        let identity = Identity::build(&config.identity, ring, None).expect("identity");
+        let root = Credentials { access_key: "root".into(), secret_key: Secret::new("root-secret-0123") };
+        IamState::build(root, &config, Vec::new(), Vec::new(), Arc::new(identity))
+    }
+
+    /// A user removed by a reload between the signature check (older snapshot) and the access check
+    /// is an unknown key to the client, as AWS says for a deleted key, not a bad session token.
+    #[test]
+    fn a_key_removed_after_its_signature_was_checked_is_unknown() {
+        let state = state("allow_empty: true\n");
+        assert_eq!(caller_of(&state, Some("keeper"), None).unwrap_err(), SessionError::UnknownKey);
+        assert_eq!(errors::session_error(SessionError::UnknownKey).code(), &s3s::S3ErrorCode::InvalidAccessKeyId);
+        assert_eq!(errors::session_error(SessionError::UnknownKey).status_code(), Some(http::StatusCode::FORBIDDEN));
+    }
+
+    #[test]
+    fn long_term_keys_with_a_token_and_temporary_keys_without_one_are_refused() {
+        let state = state("users:\n  - access_key: keeper\n    secret_key: keeper-secret-0123\n");
+        assert!(matches!(caller_of(&state, Some("keeper"), None), Ok(Caller::User { .. })));
+        assert!(matches!(caller_of(&state, Some("root"), Some("")), Ok(Caller::Root { .. })));
+        assert_eq!(caller_of(&state, Some("keeper"), Some("t")).unwrap_err(), SessionError::LongTermKey);
+        assert_eq!(caller_of(&state, Some("ASIAEXAMPLEEXAMPLE01"), None).unwrap_err(), SessionError::Missing);
+        assert!(matches!(caller_of(&state, None, None), Ok(Caller::Anonymous)));
     }
 }

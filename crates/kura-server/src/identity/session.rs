@@ -218,6 +218,12 @@ pub enum SessionError {
     /// A session token sent with long-term credentials (root or a user).
     #[error("a security token was sent with long-term credentials: send it only with its temporary (ASIA…) key")]
     LongTermKey,
+    /// An access key that is neither long-term nor temporary any more: a reload removed its user
+    /// between the signature check and the access check.
+    #[error(
+        "the access key that signed the request does not exist in our records (it was removed by a configuration reload)"
+    )]
+    UnknownKey,
 }
 
 #[cfg(test)]

@@ -76,7 +76,8 @@ impl From<SessionError> for StsError {
             SessionError::Missing
             | SessionError::Invalid
             | SessionError::OtherAccessKey
-            | SessionError::LongTermKey => Self::new("InvalidClientTokenId", StatusCode::FORBIDDEN, e.to_string()),
+            | SessionError::LongTermKey
+            | SessionError::UnknownKey => Self::new("InvalidClientTokenId", StatusCode::FORBIDDEN, e.to_string()),
         }
     }
 }
