@@ -173,8 +173,9 @@ impl Shared {
 /// becomes *full* ([`MetaStore::storage_full`]): it deletes its space reserve (a file of
 /// [`RESERVE_BYTES`] next to the database), so that deletes, which need a few pages too, can commit
 /// and free space, and refuses every other write with `DiskFull` without trying it. Before each
-/// batch, and every few seconds while full, it tries to write the reserve again; once that succeeds
-/// there is space, the store is no longer full and every write goes through. No restart is needed.
+/// batch, and every few seconds while full, it checks the file system: once it has room for the
+/// reserve and as much again, it writes the reserve back, the store is no longer full and every write
+/// goes through. No restart is needed.
 pub struct RedbMetaStore {
     shared: Arc<Shared>,
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
@@ -374,9 +375,37 @@ impl Reserve {
     /// Writes the reserve (if it is not already whole) and makes it durable. A partial reserve is
     /// removed, so a failed attempt takes no space.
     fn fill(&self) -> io::Result<()> {
-        if std::fs::metadata(&self.0).is_ok_and(|m| m.is_file() && m.len() == RESERVE_BYTES) {
+        if self.is_whole() {
             return Ok(());
         }
+        self.write()
+    }
+
+    /// Ends a full disk: writes the reserve only if the file system has room for it and as much again
+    /// for writes. Without that margin, the space the released reserve freed would pass for free space:
+    /// writing the reserve back would succeed, end the full state, and leave no room for anything, not
+    /// even the deletes the reserve exists for (seen on a real full disk).
+    fn refill_with_margin(&self) -> io::Result<()> {
+        if self.is_whole() {
+            return Ok(());
+        }
+        let dir = self.0.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let fs = rustix::fs::statvfs(dir).map_err(io::Error::from)?;
+        let available = fs.f_bavail.saturating_mul(fs.f_frsize);
+        if available < 2 * RESERVE_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("{available} bytes available, {} needed for the reserve and writes", 2 * RESERVE_BYTES),
+            ));
+        }
+        self.write()
+    }
+
+    fn is_whole(&self) -> bool {
+        std::fs::metadata(&self.0).is_ok_and(|m| m.is_file() && m.len() == RESERVE_BYTES)
+    }
+
+    fn write(&self) -> io::Result<()> {
         let result = (|| {
             let mut file = File::create(&self.0)?;
             let zeros = vec![0u8; 64 * 1024];
@@ -446,7 +475,7 @@ impl Writer {
             self.reopen();
         }
         if self.shared.is_full() {
-            match self.reserve.fill() {
+            match self.reserve.refill_with_margin() {
                 Ok(()) => {
                     self.shared.full.store(false, Ordering::Release);
                     tracing::info!("the metadata disk has space again: all writes are accepted");

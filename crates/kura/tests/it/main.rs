@@ -10,6 +10,7 @@ mod backup;
 mod buckets;
 mod crash;
 mod deploy;
+mod full_disk;
 mod iam;
 mod identity;
 mod listing;
