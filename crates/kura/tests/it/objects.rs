@@ -623,3 +623,36 @@ async fn object_attributes_in_one_comma_separated_header() {
     let err = attributes("ETag,Colour").await.expect_err("unknown attribute");
     assert_eq!((code(&err), status(&err)), ("InvalidArgument".to_owned(), 400));
 }
+
+/// `x-amz-tagging-count` on GET and HEAD of an object with tags (issue 16), as S3 sends it; no header
+/// for an object without tags.
+#[tokio::test]
+async fn get_and_head_count_the_tags() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    let (_server, s3, b) = setup().await;
+    s3.put_object()
+        .bucket(&b)
+        .key("tagged")
+        .tagging("a=1&b=2")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    s3.put_object().bucket(&b).key("plain").body(ByteStream::from_static(b"x")).send().await.expect("put");
+    let cfg = || PresigningConfig::expires_in(std::time::Duration::from_secs(300)).expect("cfg");
+    let http = reqwest::Client::new();
+    for (key, expected) in [("tagged", Some("2")), ("plain", None)] {
+        let head = s3.head_object().bucket(&b).key(key).presigned(cfg()).await.expect("presign head");
+        let head = http.head(head.uri()).send().await.expect("head");
+        assert_eq!(head.status(), 200);
+        let count = head.headers().get("x-amz-tagging-count").map(|v| v.to_str().expect("text").to_owned());
+        assert_eq!(count.as_deref(), expected, "HEAD {key}");
+        let get = s3.get_object().bucket(&b).key(key).presigned(cfg()).await.expect("presign get");
+        let get = http.get(get.uri()).send().await.expect("get");
+        assert_eq!(get.status(), 200);
+        let count = get.headers().get("x-amz-tagging-count").map(|v| v.to_str().expect("text").to_owned());
+        assert_eq!(count.as_deref(), expected, "GET {key}");
+    }
+    let sdk = s3.get_object().bucket(&b).key("tagged").send().await.expect("sdk get");
+    assert_eq!(sdk.tag_count(), Some(2));
+}
