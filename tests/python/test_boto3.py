@@ -92,3 +92,37 @@ def test_checksums_from_boto3(s3, bucket):
     s3.put_object(Bucket=bucket, Key="c", Body=b"checked", ChecksumAlgorithm="SHA256")
     head = s3.head_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
     assert head["ChecksumSHA256"]
+
+
+def test_listing_round_trips_names_with_spaces_and_unicode(s3, bucket):
+    # boto3 asks for encoding-type=url and decodes exactly the fields AWS encodes: for ListObjects v1
+    # Marker, NextMarker, Delimiter, Key and CommonPrefixes (not Prefix, which AWS sends as given).
+    prefix = "dir with space/ü "
+    keys = [prefix + "a+b", prefix + "sub dir/ä", prefix + "z%20"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    v1 = s3.list_objects(Bucket=bucket, Prefix=prefix, Delimiter="/", Marker=prefix + "a")
+    assert v1["Prefix"] == prefix
+    assert v1["Marker"] == prefix + "a"
+    assert [o["Key"] for o in v1["Contents"]] == [prefix + "a+b", prefix + "z%20"]
+    assert [p["Prefix"] for p in v1["CommonPrefixes"]] == [prefix + "sub dir/"]
+    page = s3.list_objects(Bucket=bucket, Prefix=prefix, Delimiter="/", MaxKeys=1)
+    assert page["IsTruncated"] and page["NextMarker"] == prefix + "a+b"
+    v2 = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, Delimiter="/", StartAfter=prefix + "a")
+    assert (v2["Prefix"], v2["StartAfter"]) == (prefix, prefix + "a")
+    assert [o["Key"] for o in v2["Contents"]] == [prefix + "a+b", prefix + "z%20"]
+    assert [p["Prefix"] for p in v2["CommonPrefixes"]] == [prefix + "sub dir/"]
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=prefix, KeyMarker=prefix + "a")
+    assert (versions["Prefix"], versions["KeyMarker"]) == (prefix, prefix + "a")
+    assert [v["Key"] for v in versions["Versions"]] == [prefix + "a+b", prefix + "sub dir/ä", prefix + "z%20"]
+    # ListMultipartUploads: boto3 neither asks for nor decodes it, so encoding-type=url is visible raw.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=prefix + "up load")
+    try:
+        raw = s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix, EncodingType="url")
+        assert raw["EncodingType"] == "url"
+        assert raw["Prefix"] == "dir%20with%20space/%C3%BC%20"
+        assert [u["Key"] for u in raw["Uploads"]] == ["dir%20with%20space/%C3%BC%20up%20load"]
+        plain = s3.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+        assert [u["Key"] for u in plain["Uploads"]] == [prefix + "up load"]
+    finally:
+        s3.abort_multipart_upload(Bucket=bucket, Key=prefix + "up load", UploadId=upload["UploadId"])

@@ -6,6 +6,7 @@ use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
 use super::bucket::require_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::CopySourceConditions;
+use super::list::Encoder;
 use super::meta::{ObjectHeadersInput, etag, fill_checksums, initiator, new_object, owner, timestamp};
 use super::object::{checksum_expectations, copy_bytes, read_copy_source, stored_algo};
 use crate::base::clock::now_ms;
@@ -358,6 +359,7 @@ pub(super) async fn list_multipart_uploads(
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let input = req.input;
+    let enc = Encoder::new(input.encoding_type.as_ref())?;
     require_bucket(s3, &input.bucket).await?;
     let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
     let query = UploadListQuery {
@@ -376,7 +378,7 @@ pub(super) async fn list_multipart_uploads(
         .uploads
         .into_iter()
         .map(|u| MultipartUpload {
-            key: Some(u.key),
+            key: Some(enc.apply(u.key)),
             upload_id: Some(u.upload_id),
             initiated: Some(timestamp(u.initiated_ms)),
             owner: Some(owner()),
@@ -388,16 +390,19 @@ pub(super) async fn list_multipart_uploads(
         .collect();
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(input.bucket),
-        prefix: input.prefix,
-        delimiter: input.delimiter,
-        key_marker: input.key_marker,
+        // As AWS's documentation: with encoding-type=url, Delimiter, KeyMarker, Prefix, NextKeyMarker
+        // and Key are encoded (and the common prefixes, which are keys' beginnings).
+        prefix: enc.opt(input.prefix),
+        delimiter: enc.opt(input.delimiter),
+        key_marker: enc.opt(input.key_marker),
         upload_id_marker: input.upload_id_marker,
         max_uploads: Some(max as i32),
         is_truncated: Some(page.is_truncated),
-        next_key_marker,
+        next_key_marker: enc.opt(next_key_marker),
         next_upload_id_marker,
         uploads: Some(uploads),
-        common_prefixes: Some(page.prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+        common_prefixes: Some(page.prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc.apply(p)) }).collect()),
+        encoding_type: input.encoding_type,
         ..Default::default()
     }))
 }
