@@ -3,6 +3,7 @@
 import hashlib
 import io
 import subprocess
+import uuid
 
 import pytest
 from boto3.s3.transfer import TransferConfig
@@ -126,3 +127,26 @@ def test_listing_round_trips_names_with_spaces_and_unicode(s3, bucket):
         assert [u["Key"] for u in plain["Uploads"]] == [prefix + "up load"]
     finally:
         s3.abort_multipart_upload(Bucket=bucket, Key=prefix + "up load", UploadId=upload["UploadId"])
+
+
+def test_sigv2_client_on_buckets_and_objects(kura):
+    # boto3 with signature_version="s3" is a real SigV2 client: it signs a bucket as /bucket/ (with
+    # its sub-resources) and sends Date; every bucket-level call works as the object-level ones do.
+    v2 = client(kura, signature_version="s3")
+    name = "py-sigv2-" + uuid.uuid4().hex[:8]
+    v2.create_bucket(Bucket=name)
+    v2.head_bucket(Bucket=name)
+    v2.put_object(Bucket=name, Key="dir/k", Body=b"v2")
+    assert [o["Key"] for o in v2.list_objects(Bucket=name)["Contents"]] == ["dir/k"]
+    assert [o["Key"] for o in v2.list_objects_v2(Bucket=name, Prefix="dir/")["Contents"]] == ["dir/k"]
+    assert v2.get_bucket_acl(Bucket=name)["Grants"][0]["Permission"] == "FULL_CONTROL"
+    assert "Status" not in v2.get_bucket_versioning(Bucket=name)
+    upload = v2.create_multipart_upload(Bucket=name, Key="mp")
+    assert [u["UploadId"] for u in v2.list_multipart_uploads(Bucket=name)["Uploads"]] == [upload["UploadId"]]
+    v2.abort_multipart_upload(Bucket=name, Key="mp", UploadId=upload["UploadId"])
+    assert v2.get_object(Bucket=name, Key="dir/k")["Body"].read() == b"v2"
+    v2.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "dir/k"}]})
+    v2.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as e:
+        v2.head_bucket(Bucket=name)
+    assert e.value.response["Error"]["Code"] == "404"
