@@ -46,7 +46,7 @@ pub(super) async fn get_object_attributes(
     let wanted = requested(&input.object_attributes)?;
     let object =
         require_object(s3, ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref())).await?;
-    let wants = |name: &str| wanted.iter().any(|a| *a == name);
+    let wants = |name: &str| wanted.contains(&name);
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(object.last_modified_ms)),
         version_id: input.version_id.clone(),
