@@ -125,6 +125,7 @@ pub fn object(key: &str, blob: BlobId) -> ObjectMeta {
         checksums: Default::default(),
         tags: Tags::new(),
         version_id: "null".into(),
+        upload_id: None,
         inline: None,
     }
 }

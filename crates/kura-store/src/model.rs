@@ -163,6 +163,10 @@ pub struct ObjectMeta {
     pub tags: Tags,
     /// Version id ("null" until versioning exists).
     pub version_id: String,
+    /// The multipart upload that created this object, if one did: a repeated
+    /// CompleteMultipartUpload of that upload is answered with this object while it is current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
     /// The whole body of a small object (at most [`INLINE_MAX`] bytes), kept with its metadata and
     /// committed in the same transaction, so that a small PUT costs one group-committed fsync instead
     /// of a blob file, its fsync and a directory fsync. `segments` is empty exactly when the body is

@@ -82,8 +82,8 @@ pub async fn run(
             Outcome::ExplicitDeny => "explicit-deny",
             Outcome::ImplicitDeny => "implicit-deny",
         },
-        explanation: if matches!(caller, Caller::Root { .. }) {
-            "allowed: the root user may do everything".to_owned()
+        explanation: if matches!(caller, Caller::Root { .. }) && decision.outcome == Outcome::Allow {
+            "allowed: no identity policy limits the root user, and no bucket policy denies it".to_owned()
         } else {
             decision.explain()
         },

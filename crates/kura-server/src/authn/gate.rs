@@ -367,6 +367,27 @@ fn check_sigv2(
     Ok(Envelope::SigV2 { access_key: access_key.to_owned(), presigned: true })
 }
 
+/// The URI s3s must verify a SigV2 request against, when it differs from the received one: a
+/// request naming only a bucket (`/bucket`, path-style, as kura serves it) is signed over the
+/// CanonicalizedResource `/bucket/` (AWS's rule; botocore signs it so), while s3s would sign its path
+/// as received. `/bucket` and `/bucket/` name the same bucket to s3s, so the operation is unchanged.
+pub fn sigv2_uri(envelope: &Envelope, uri: &Uri) -> Option<Uri> {
+    if !matches!(envelope, Envelope::SigV2 { .. }) {
+        return None;
+    }
+    let bucket = uri.path().strip_prefix('/')?;
+    if bucket.is_empty() || bucket.contains('/') {
+        return None;
+    }
+    let path_and_query = match uri.query() {
+        Some(q) => format!("/{bucket}/?{q}"),
+        None => format!("/{bucket}/"),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
 /// An HTTP date (`Sat, 01 Jan 2000 00:00:00 GMT`, read as s3s reads HTTP dates), or a SigV4-style
 /// `YYYYMMDDTHHMMSSZ` (some SigV2 clients send `x-amz-date` so).
 fn parse_http_date(value: &str) -> Option<SystemTime> {
@@ -493,5 +514,19 @@ mod tests {
             Err(GateError::MalformedAuthorization(_))
         ));
         assert!(matches!(inspect(&Method::GET, &plain, &HeaderMap::new(), &rules(&none)), Ok(Envelope::Anonymous)));
+    }
+
+    #[test]
+    fn sigv2_bucket_requests_are_verified_over_bucket_slash() {
+        let v2 = Envelope::SigV2 { access_key: "k".into(), presigned: false };
+        let at = |u: &str| sigv2_uri(&v2, &u.parse::<Uri>().expect("uri")).map(|u| u.to_string());
+        assert_eq!(at("/b").as_deref(), Some("/b/"));
+        assert_eq!(at("/b?acl").as_deref(), Some("/b/?acl"));
+        assert_eq!(at("http://h:1/b?uploads&prefix=x").as_deref(), Some("http://h:1/b/?uploads&prefix=x"));
+        for unchanged in ["/", "/b/", "/b/k", "/b/k/", "/b//k"] {
+            assert_eq!(at(unchanged), None, "{unchanged}");
+        }
+        let anonymous = sigv2_uri(&Envelope::Anonymous, &"/b".parse::<Uri>().expect("uri"));
+        assert!(anonymous.is_none(), "only SigV2 signs a bucket as /bucket/");
     }
 }

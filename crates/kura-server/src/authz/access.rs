@@ -77,8 +77,8 @@ impl KuraAccess {
     }
 
     /// Authorises one object whose key the access hook could not see (the keys of DeleteObjects, the
-    /// form-given key of a POST upload) for the caller the hook left in the request's extensions; root
-    /// and requests without one pass.
+    /// form-given key of a POST upload) for the caller the hook left in the request's extensions
+    /// (root included: a bucket policy's Deny binds it); requests without one pass.
     pub async fn decide_object(
         &self,
         who: Option<&Authenticated>,
@@ -86,7 +86,7 @@ impl KuraAccess {
         bucket: &kura_store::BucketInfo,
         key: &str,
     ) -> S3Result<()> {
-        let Some(who) = who.filter(|w| !matches!(w.caller, Caller::Root { .. })) else {
+        let Some(who) = who else {
             return Ok(());
         };
         if let Caller::Ticket { ticket } = &who.caller {
@@ -112,14 +112,14 @@ impl KuraAccess {
 impl KuraAccess {
     /// Authorises reading a copy source (CopyObject, UploadPartCopy) for the caller the access hook
     /// left in the request's extensions, on the bucket, key and version the operation will read:
-    /// `s3:GetObject`, or `s3:GetObjectVersion` when a version is named. Root and requests without a
-    /// caller pass; an upload ticket never copies.
+    /// `s3:GetObject`, or `s3:GetObjectVersion` when a version is named. Requests without a caller
+    /// pass (root is decided too: a bucket policy's Deny binds it); an upload ticket never copies.
     pub async fn decide_copy_source(
         &self,
         who: Option<&Authenticated>,
         (bucket, key, version): (&str, &str, Option<&str>),
     ) -> S3Result<()> {
-        let Some(who) = who.filter(|w| !matches!(w.caller, Caller::Root { .. })) else {
+        let Some(who) = who else {
             return Ok(());
         };
         if let Caller::Ticket { ticket } = &who.caller {
@@ -193,7 +193,15 @@ impl KuraAccess {
         (bucket, key): (&str, &str),
         context: &Context,
     ) -> S3Result<()> {
-        let Some(issuer) = issuer else { return Ok(()) };
+        // A root-issued ticket is decided as root: bound by an explicit Deny in the bucket policy.
+        let root;
+        let issuer = match issuer {
+            Some(issuer) => issuer,
+            None => {
+                root = Caller::Root { access_key: state.root.access_key.clone() };
+                &root
+            }
+        };
         let resource = kura_policy::s3::object_arn(bucket, key);
         let action = ticket.method.action();
         self.decide(state, issuer, action, (Some(bucket), Some(key)), &resource, context).await.map_err(|_| {
@@ -317,9 +325,9 @@ impl S3Access for KuraAccess {
             tracing::info!(principal = %caller.arn(), operation = op, "denied: kura has no IAM mapping for this operation");
             return Err(errors::access_denied(format!("Access Denied: {op} is available to the root user only.")));
         };
-        if matches!(caller, Caller::Root { .. }) || authz.per_key || op == "PostObject" {
-            // Root may do everything; DeleteObjects (key by key) and POST uploads (the key is a form
-            // field) are authorised by the operation once their input is parsed.
+        if authz.per_key || op == "PostObject" {
+            // DeleteObjects (key by key) and POST uploads (the key is a form field) are authorised by
+            // the operation once their input is parsed.
             return Ok(());
         }
         let resource = match (authz.resource, &bucket, &key) {

@@ -5,7 +5,8 @@
 //! the caller's identity policies, the bucket policy (honouring the public access block), evaluates,
 //! logs who was refused what and why, and answers AWS's AccessDenied.
 //!
-//! **Invariant**: deny by default. Root is the only caller no policy applies to.
+//! **Invariant**: deny by default. Root is the only caller no identity policy applies to; an explicit
+//! Deny in a bucket policy binds root too, except for the bucket policy actions ([`ROOT_ALWAYS`]).
 
 use crate::base::caller::Caller;
 use crate::errors;
@@ -15,6 +16,10 @@ use kura_store::BucketSettings;
 use s3s::S3Error;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// What root may always do on a bucket, whatever its policy denies (as AWS: the account root user
+/// cannot be locked out of the bucket policy).
+pub const ROOT_ALWAYS: [&str; 3] = ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"];
 
 /// A bucket policy parsed once and kept while its text is unchanged.
 struct ParsedBucketPolicy {
@@ -66,7 +71,7 @@ impl Authorizer {
     /// The decision itself, without logging (also used by policy simulation).
     pub fn evaluate(&self, state: &IamState, caller: &Caller, access: &Access<'_>) -> Decision {
         if matches!(caller, Caller::Root { .. }) {
-            return Decision { outcome: Outcome::Allow, statement: None, limited_by: None };
+            return self.evaluate_root(caller, access);
         }
         let identity = identity_policies(state, caller);
         let session_policy = match caller {
@@ -110,6 +115,34 @@ impl Authorizer {
         };
         let set = PolicySet { identity: &identity, resource, session: &session };
         kura_policy::evaluate(&set, &request)
+    }
+
+    /// Root, as AWS treats the account root user: no identity policy limits it, but an explicit Deny in
+    /// the bucket's policy binds it like anyone, except for the bucket policy actions themselves
+    /// ([`ROOT_ALWAYS`]), so that root can always read, replace or delete a policy that locks everyone
+    /// out. Whatever no Deny matches is allowed.
+    fn evaluate_root(&self, caller: &Caller, access: &Access<'_>) -> Decision {
+        let allow = Decision { outcome: Outcome::Allow, statement: None, limited_by: None };
+        if ROOT_ALWAYS.contains(&access.action) {
+            return allow;
+        }
+        let Some((name, settings)) = access.bucket else { return allow };
+        let Some(policy) = self.bucket_policy(name, settings) else { return allow };
+        let resource_name = format!("bucket policy of {name}");
+        let principal = caller.principal();
+        let request = Request {
+            principal: &principal,
+            action: access.action,
+            resource: access.resource,
+            context: access.context,
+        };
+        let set = PolicySet {
+            identity: &[],
+            resource: Some(NamedPolicy { name: &resource_name, policy: &policy.policy }),
+            session: &[],
+        };
+        let decision = kura_policy::evaluate(&set, &request);
+        if decision.outcome == Outcome::ExplicitDeny { decision } else { allow }
     }
 
     /// Whether deciding for this caller in this bucket needs the object's existing tags

@@ -323,6 +323,9 @@ impl Dispatch {
                 return Ok((error_response(&e, request_id), None));
             }
         }
+        if let Some(uri) = gate::sigv2_uri(envelope, req.uri()) {
+            *req.uri_mut() = uri;
+        }
         let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
         if !self.audit.enabled() {
             return Ok((self.s3.call(req).await?, host));

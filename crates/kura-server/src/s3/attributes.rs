@@ -4,20 +4,49 @@ use super::KuraS3;
 use super::lookup::require_object;
 use super::meta::{etag, timestamp};
 use super::object_ref::ObjectRef;
+use crate::errors;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 /// Most parts listed per response when the client asks for no limit (as AWS).
 const DEFAULT_MAX_PARTS: usize = 1000;
 
+/// The attribute names S3 knows, as they are spelt on the wire.
+const KNOWN: [&str; 5] = [
+    ObjectAttributes::ETAG,
+    ObjectAttributes::CHECKSUM,
+    ObjectAttributes::OBJECT_PARTS,
+    ObjectAttributes::STORAGE_CLASS,
+    ObjectAttributes::OBJECT_SIZE,
+];
+
+/// The attributes a request asks for. `x-amz-object-attributes` is a list header: the aws CLI and the
+/// JS and Rust SDKs send one header of comma-separated names (`ETag,ObjectSize`), other clients repeat
+/// the header; s3s keeps each header value whole, so each is split here. A name S3 does not know is
+/// AWS's InvalidArgument.
+fn requested(values: &[ObjectAttributes]) -> S3Result<Vec<&'static str>> {
+    let mut wanted = Vec::new();
+    for name in values.iter().flat_map(|v| v.as_str().split(',')).map(str::trim) {
+        let known = KNOWN.iter().find(|k| k.eq_ignore_ascii_case(name)).ok_or_else(|| {
+            errors::invalid_argument(format!(
+                "Invalid attribute name specified: {:?}. Ask for ETag, Checksum, ObjectParts, StorageClass or ObjectSize.",
+                name.chars().take(64).collect::<String>()
+            ))
+        })?;
+        wanted.push(*known);
+    }
+    Ok(wanted)
+}
+
 pub(super) async fn get_object_attributes(
     s3: &KuraS3,
     req: S3Request<GetObjectAttributesInput>,
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let input = req.input;
+    let wanted = requested(&input.object_attributes)?;
     let object =
         require_object(s3, ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref())).await?;
-    let wants = |name: &str| input.object_attributes.iter().any(|a| a.as_str().eq_ignore_ascii_case(name));
+    let wants = |name: &str| wanted.contains(&name);
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(object.last_modified_ms)),
         version_id: input.version_id.clone(),

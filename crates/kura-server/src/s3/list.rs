@@ -19,10 +19,11 @@ const MAX_KEYS: i32 = 1000;
 const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 /// Applies `encoding-type=url` to one name when asked.
-struct Encoder(bool);
+pub(super) struct Encoder(bool);
 
 impl Encoder {
-    fn new(encoding_type: Option<&EncodingType>) -> S3Result<Self> {
+    /// The encoder a request's `encoding-type` asks for; anything but `url` is InvalidArgument.
+    pub(super) fn new(encoding_type: Option<&EncodingType>) -> S3Result<Self> {
         match encoding_type.map(|e| e.as_str()) {
             None => Ok(Self(false)),
             Some("url") => Ok(Self(true)),
@@ -31,10 +32,12 @@ impl Encoder {
             ))),
         }
     }
-    fn apply(&self, s: String) -> String {
+    /// The name, encoded when asked.
+    pub(super) fn apply(&self, s: String) -> String {
         if self.0 { utf8_percent_encode(&s, URL_ENCODE).to_string() } else { s }
     }
-    fn opt(&self, s: Option<String>) -> Option<String> {
+    /// [`Encoder::apply`] on an optional name.
+    pub(super) fn opt(&self, s: Option<String>) -> Option<String> {
         s.map(|s| self.apply(s))
     }
 }
@@ -109,7 +112,9 @@ pub(super) async fn list_objects(
     let next_marker = if is_truncated && input.delimiter.is_some() { last } else { None };
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(input.bucket),
-        prefix: Some(enc.apply(input.prefix.unwrap_or_default())),
+        // As AWS: v1 encodes Marker, NextMarker, Delimiter, keys and common prefixes but sends Prefix
+        // as given, and clients (botocore's decode_list_object) decode exactly those fields.
+        prefix: Some(input.prefix.unwrap_or_default()),
         marker: Some(enc.apply(input.marker.unwrap_or_default())),
         max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS)),
         is_truncated: Some(is_truncated),

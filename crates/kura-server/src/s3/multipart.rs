@@ -6,13 +6,14 @@ use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
 use super::bucket::require_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::CopySourceConditions;
+use super::list::Encoder;
 use super::meta::{ObjectHeadersInput, etag, fill_checksums, initiator, new_object, owner, timestamp};
 use super::object::{checksum_expectations, copy_bytes, read_copy_source, stored_algo};
 use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt, store_error};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use kura_store::{Checksums, PartInfo, Segment, UploadInfo, UploadListQuery};
+use kura_store::{Checksums, PartInfo, Segment, StoreError, UploadInfo, UploadListQuery};
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -201,7 +202,11 @@ pub(super) async fn complete_multipart_upload(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let input = req.input;
-    let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    require_bucket(s3, &input.bucket).await?;
+    let upload = match s3.meta.get_upload(&input.bucket, &input.upload_id).await.or_s3()? {
+        Some(u) if u.key == input.key => u,
+        _ => return completed_before(s3, &input.bucket, &input.key, &input.upload_id).await,
+    };
     let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if requested.is_empty() {
         return Err(errors::malformed_xml("You must specify at least one part to complete a multipart upload."));
@@ -255,17 +260,47 @@ pub(super) async fn complete_multipart_upload(
     object.segments = used.iter().map(|p| Segment { blob: p.blob, size: p.size }).collect();
     object.part_sizes = used.iter().map(|p| p.size).collect();
     object.checksums = checksums.clone();
-    let freed = s3.meta.complete_upload_if(&input.bucket, &input.upload_id, object, &condition).await.or_s3()?;
+    object.upload_id = Some(input.upload_id.clone());
+    let freed = match s3.meta.complete_upload_if(&input.bucket, &input.upload_id, object, &condition).await {
+        Ok(freed) => freed,
+        // Completed by a concurrent request since it was read: answered as a repeat.
+        Err(StoreError::NoSuchUpload(_)) => {
+            return completed_before(s3, &input.bucket, &input.key, &input.upload_id).await;
+        }
+        Err(e) => return Err(store_error(e)),
+    };
     s3.reclaim(freed).await;
+    Ok(S3Response::new(completed(&input.bucket, &input.key, &etag_value, &checksums)))
+}
+
+/// What CompleteMultipartUpload answers for the object an upload created.
+fn completed(bucket: &str, key: &str, etag_value: &str, checksums: &Checksums) -> CompleteMultipartUploadOutput {
     let mut out = CompleteMultipartUploadOutput {
-        bucket: Some(input.bucket.clone()),
-        key: Some(input.key.clone()),
-        e_tag: Some(etag(&etag_value)),
-        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        bucket: Some(bucket.to_owned()),
+        key: Some(key.to_owned()),
+        e_tag: Some(etag(etag_value)),
+        location: Some(format!("/{bucket}/{key}")),
         ..Default::default()
     };
-    fill_checksums(&mut out, &checksums);
-    Ok(S3Response::new(out))
+    fill_checksums(&mut out, checksums);
+    out
+}
+
+/// A CompleteMultipartUpload of an upload that is not in progress. As AWS: if the upload already
+/// completed and the object it created is still the key's current object (it records the upload id),
+/// the answer is that object again, and nothing is written; otherwise NoSuchUpload.
+async fn completed_before(
+    s3: &KuraS3,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    match s3.meta.get_object_record(bucket, key).await.or_s3()? {
+        Some(object) if object.upload_id.as_deref() == Some(upload_id) => {
+            Ok(S3Response::new(completed(bucket, key, &object.etag, &object.checksums)))
+        }
+        _ => Err(errors::no_such_upload()),
+    }
 }
 
 pub(super) async fn abort_multipart_upload(
@@ -324,6 +359,7 @@ pub(super) async fn list_multipart_uploads(
     req: S3Request<ListMultipartUploadsInput>,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
     let input = req.input;
+    let enc = Encoder::new(input.encoding_type.as_ref())?;
     require_bucket(s3, &input.bucket).await?;
     let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
     let query = UploadListQuery {
@@ -342,7 +378,7 @@ pub(super) async fn list_multipart_uploads(
         .uploads
         .into_iter()
         .map(|u| MultipartUpload {
-            key: Some(u.key),
+            key: Some(enc.apply(u.key)),
             upload_id: Some(u.upload_id),
             initiated: Some(timestamp(u.initiated_ms)),
             owner: Some(owner()),
@@ -354,16 +390,19 @@ pub(super) async fn list_multipart_uploads(
         .collect();
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(input.bucket),
-        prefix: input.prefix,
-        delimiter: input.delimiter,
-        key_marker: input.key_marker,
+        // As AWS's documentation: with encoding-type=url, Delimiter, KeyMarker, Prefix, NextKeyMarker
+        // and Key are encoded (and the common prefixes, which are keys' beginnings).
+        prefix: enc.opt(input.prefix),
+        delimiter: enc.opt(input.delimiter),
+        key_marker: enc.opt(input.key_marker),
         upload_id_marker: input.upload_id_marker,
         max_uploads: Some(max as i32),
         is_truncated: Some(page.is_truncated),
-        next_key_marker,
+        next_key_marker: enc.opt(next_key_marker),
         next_upload_id_marker,
         uploads: Some(uploads),
-        common_prefixes: Some(page.prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+        common_prefixes: Some(page.prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(enc.apply(p)) }).collect()),
+        encoding_type: input.encoding_type,
         ..Default::default()
     }))
 }

@@ -340,7 +340,13 @@ pub(super) async fn head_object(
     let input = req.input;
     let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
-    Ok(S3Response::with_status(HeadObjectOutput::from(headers), read_status(plan.partial)))
+    let mut response = S3Response::with_status(HeadObjectOutput::from(headers), read_status(plan.partial));
+    // s3s's HeadObjectOutput has no TagCount (the AWS model leaves it out), but S3 sends
+    // `x-amz-tagging-count` on HEAD as on GET, when the object has tags.
+    if !plan.object.tags.is_empty() {
+        response.headers.insert("x-amz-tagging-count", http::HeaderValue::from(plan.object.tags.len()));
+    }
+    Ok(response)
 }
 
 pub(super) async fn delete_object(

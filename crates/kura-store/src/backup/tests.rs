@@ -36,6 +36,7 @@ fn blob_object(key: &str, parts: &[(BlobId, usize)]) -> ObjectMeta {
         checksums: Default::default(),
         tags: Tags::from([("team".to_owned(), "blue".to_owned())]),
         version_id: "null".into(),
+        upload_id: None,
         inline: None,
     }
 }

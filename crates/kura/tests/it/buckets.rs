@@ -21,15 +21,49 @@ async fn create_list_head_locate_delete() {
     assert_eq!(status(&err), 404);
 }
 
+/// A second CreateBucket of one's own bucket, as AWS answers it: 200 in us-east-1 (kura's default
+/// region), 409 BucketAlreadyOwnedByYou in every other region; either way the bucket is untouched
+/// (its objects, its policy and its public access block are kept).
 #[tokio::test]
-async fn create_twice_is_already_owned() {
-    let server = TestServer::start();
-    let s3 = server.client();
-    let name = bucket_name("twice");
-    s3.create_bucket().bucket(&name).send().await.expect("create");
-    let err = s3.create_bucket().bucket(&name).send().await.expect_err("again");
-    assert_eq!(code(&err), "BucketAlreadyOwnedByYou");
-    assert_eq!(status(&err), 409);
+async fn create_twice_is_already_owned_except_in_us_east_1() {
+    use aws_sdk_s3::types::PublicAccessBlockConfiguration;
+    for (config, expected) in [("server:\n  region: us-east-1\n", None), ("server:\n  region: eu-west-1\n", Some(409))]
+    {
+        let server = TestServer::start_with_config(config);
+        let s3 = server.client();
+        let name = bucket_name("twice");
+        s3.create_bucket().bucket(&name).send().await.expect("create");
+        s3.put_object().bucket(&name).key("kept").body(ByteStream::from_static(b"kept")).send().await.expect("put");
+        let policy = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{name}/*"}}]}}"#
+        );
+        s3.put_bucket_policy().bucket(&name).policy(&policy).send().await.expect("policy");
+        let block = PublicAccessBlockConfiguration::builder().block_public_acls(true).build();
+        s3.put_public_access_block().bucket(&name).public_access_block_configuration(block).send().await.expect("pab");
+
+        let again = s3.create_bucket().bucket(&name).send().await;
+        match expected {
+            None => assert_eq!(again.expect("us-east-1 answers 200").location(), Some(format!("/{name}").as_str())),
+            Some(code_expected) => {
+                let err = again.expect_err("again");
+                assert_eq!(
+                    (code(&err), status(&err)),
+                    ("BucketAlreadyOwnedByYou".to_owned(), code_expected),
+                    "{config}"
+                );
+            }
+        }
+        let listed = s3.list_objects_v2().bucket(&name).send().await.expect("list");
+        let keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+        assert_eq!(keys, ["kept"], "{config}: objects kept");
+        let kept = s3.get_bucket_policy().bucket(&name).send().await.expect("policy kept");
+        assert_eq!(kept.policy(), Some(policy.as_str()), "{config}");
+        let pab = s3.get_public_access_block().bucket(&name).send().await.expect("pab kept");
+        let pab = pab.public_access_block_configuration().expect("pab");
+        assert_eq!((pab.block_public_acls(), pab.block_public_policy()), (Some(true), Some(false)), "{config}");
+        let buckets = s3.list_buckets().send().await.expect("buckets");
+        assert_eq!(buckets.buckets().iter().filter(|b| b.name() == Some(name.as_str())).count(), 1, "{config}");
+    }
 }
 
 #[tokio::test]

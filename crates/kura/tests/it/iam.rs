@@ -401,3 +401,70 @@ async fn admin_names_with_punctuation_round_trip() {
     let (ok, out, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "user", "get", "my.user-1"]);
     assert!(ok && out.contains("\"access_key\": \"my.user-1\""), "{out}{err}");
 }
+
+/// An explicit Deny in a bucket policy binds root too, as on AWS (issue 16), except for the bucket
+/// policy actions: root can always read, replace and delete the policy, so it cannot lock itself out.
+/// The admin API stays open to root (the operator's way back in).
+#[tokio::test]
+async fn a_bucket_policy_deny_binds_root_except_for_the_policy_itself() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = crate::harness::bucket_name("rootdeny");
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    s3.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"before")).send().await.expect("put");
+    let deny_objects = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"NoObjects","Effect":"Deny","Principal":"*","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    );
+    s3.put_bucket_policy().bucket(&bucket).policy(&deny_objects).send().await.expect("policy");
+
+    let err = s3.get_object().bucket(&bucket).key("k").send().await.expect_err("root get denied");
+    assert_eq!((code(&err), status(&err)), ("AccessDenied".to_owned(), 403));
+    let err = s3.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"after")).send().await;
+    let err = err.expect_err("root put denied");
+    assert_eq!((code(&err), status(&err)), ("AccessDenied".to_owned(), 403));
+    let err = s3.put_object().bucket(&bucket).key("new").body(ByteStream::from_static(b"x")).send().await;
+    assert_eq!(code(&err.expect_err("root put denied")), "AccessDenied");
+    // Inside DeleteObjects and as a copy source too.
+    let delete = aws_sdk_s3::types::Delete::builder()
+        .objects(aws_sdk_s3::types::ObjectIdentifier::builder().key("k").build().expect("id"))
+        .build()
+        .expect("delete");
+    let out = s3.delete_objects().bucket(&bucket).delete(delete).send().await.expect("delete objects");
+    assert_eq!(out.errors().first().and_then(|e| e.code()), Some("AccessDenied"));
+    let other = crate::harness::bucket_name("rootcopy");
+    s3.create_bucket().bucket(&other).send().await.expect("other bucket");
+    let err = s3.copy_object().bucket(&other).key("c").copy_source(format!("{bucket}/k")).send().await;
+    assert_eq!(code(&err.expect_err("copy source denied")), "AccessDenied");
+    // Bucket-level actions the policy does not deny still work.
+    s3.list_objects_v2().bucket(&bucket).send().await.expect("list is not denied");
+
+    // A Deny of everything, the policy actions included, still leaves root the policy itself.
+    let deny_all = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::{bucket}","arn:aws:s3:::{bucket}/*"]}}]}}"#
+    );
+    s3.put_bucket_policy().bucket(&bucket).policy(&deny_all).send().await.expect("root may replace the policy");
+    let err = s3.list_objects_v2().bucket(&bucket).send().await.expect_err("list denied now");
+    assert_eq!(code(&err), "AccessDenied");
+    let err = s3.get_public_access_block().bucket(&bucket).send().await.expect_err("denied on S3");
+    assert_eq!(code(&err), "AccessDenied");
+    let got = s3.get_bucket_policy().bucket(&bucket).send().await.expect("root may read the policy");
+    assert_eq!(got.policy(), Some(deny_all.as_str()));
+    // The admin API is not bound by the bucket policy.
+    let (ok, out, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "bucket", "policy", "get", &bucket]);
+    assert!(ok && out.contains("s3:*"), "{out} {err}");
+    let (ok, _, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "bucket", "public-access-block", "set", &bucket]);
+    assert!(ok, "admin API refused root: {err}");
+    let (ok, out, err) =
+        server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "bucket", "public-access-block", "get", &bucket]);
+    assert!(ok && out.contains("true"), "{out} {err}");
+    s3.delete_bucket_policy().bucket(&bucket).send().await.expect("root may delete the policy");
+
+    // Nothing the denied requests asked for happened; everything works again.
+    let got = s3.get_object().bucket(&bucket).key("k").send().await.expect("get after the policy is gone");
+    assert_eq!(got.body.collect().await.expect("body").into_bytes().as_ref(), b"before");
+    let err = s3.head_object().bucket(&bucket).key("new").send().await.expect_err("never written");
+    assert_eq!(status(&err), 404);
+    let err = s3.head_object().bucket(&other).key("c").send().await.expect_err("never copied");
+    assert_eq!(status(&err), 404);
+    s3.put_object().bucket(&bucket).key("new").body(ByteStream::from_static(b"x")).send().await.expect("put");
+}

@@ -146,3 +146,37 @@ async fn upload_part_copy_with_range() {
     let got = s3.get_object().bucket(&bucket).key("dst").send().await.expect("get");
     assert_eq!(got.body.collect().await.expect("body").into_bytes().to_vec(), src);
 }
+
+/// CompleteMultipartUpload repeated on an upload that already completed answers, as AWS, the same
+/// object again (same ETag and location) while that object is the key's current one, and changes
+/// nothing; once the key holds another object, the old upload is NoSuchUpload (issue 16).
+#[tokio::test]
+async fn completing_a_completed_upload_again_answers_the_same_object() {
+    let (_server, s3, bucket) = setup().await;
+    let id = create_upload(&s3, &bucket, "k").await;
+    let p1 = upload_part(&s3, &bucket, "k", &id, 1, data(5 * MIB, 1)).await;
+    let p2 = upload_part(&s3, &bucket, "k", &id, 2, data(10, 2)).await;
+    let first = complete_upload(&s3, &bucket, "k", &id, vec![p1.clone(), p2.clone()]).await.expect("complete");
+    let before = s3.head_object().bucket(&bucket).key("k").send().await.expect("head");
+    let again = complete_upload(&s3, &bucket, "k", &id, vec![p1.clone(), p2.clone()]).await.expect("complete again");
+    assert_eq!(again.e_tag(), first.e_tag());
+    assert_eq!(again.location(), first.location());
+    assert_eq!((again.bucket(), again.key()), (Some(bucket.as_str()), Some("k")));
+    let after = s3.head_object().bucket(&bucket).key("k").send().await.expect("head");
+    assert_eq!(after.last_modified(), before.last_modified(), "nothing was re-created");
+    assert_eq!((after.e_tag(), after.content_length()), (first.e_tag(), Some(5 * MIB as i64 + 10)));
+    let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await.expect("uploads");
+    assert!(uploads.uploads().is_empty(), "no upload came back");
+
+    // Another upload id, or the same id for another key: NoSuchUpload.
+    let err = complete_upload(&s3, &bucket, "other", &id, vec![p1.clone()]).await.expect_err("other key");
+    assert_eq!(code(&err), "NoSuchUpload");
+    let err = complete_upload(&s3, &bucket, "k", "not-an-upload", vec![p1.clone()]).await.expect_err("unknown");
+    assert_eq!(code(&err), "NoSuchUpload");
+    // Once the key holds another object, the completed upload is gone for good.
+    s3.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"new")).send().await.expect("put");
+    let err = complete_upload(&s3, &bucket, "k", &id, vec![p1, p2]).await.expect_err("replaced");
+    assert_eq!(code(&err), "NoSuchUpload");
+    let now = s3.head_object().bucket(&bucket).key("k").send().await.expect("head");
+    assert_eq!(now.content_length(), Some(3), "the new object stays");
+}

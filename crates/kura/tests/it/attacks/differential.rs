@@ -6,7 +6,7 @@
 //! policy evaluation allowed; `touched`: what the operation asked the metadata store about), so this
 //! observes the invariant instead of assuming it.
 
-use crate::harness::{TestServer, code};
+use crate::harness::{ACCESS_KEY, TestServer, code};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, Tag, Tagging};
 use std::collections::BTreeSet;
@@ -16,6 +16,9 @@ users:
   - access_key: mallory
     secret_key: mallory-secret-0123456789
     policies: [readwrite, no-secrets]
+  - access_key: seeder
+    secret_key: seeder-secret-0123456789
+    policies: [readwrite]
 policies:
   no-secrets:
     Statement:
@@ -59,36 +62,28 @@ fn copy_sources(bucket: &str, key: &str) -> Vec<String> {
     ]
 }
 
-#[tokio::test]
-async fn every_touched_object_was_authorised() {
-    let dir = tempfile::tempdir().expect("dir");
-    let log = dir.path().join("audit.log");
-    let server = TestServer::start_with_config(&format!("{CONFIG}audit:\n  path: {}\n", log.display()));
-    let root = server.client();
-    for key in KEYS.iter().chain(&["secret/topsecret.txt"]) {
-        root.put_object().bucket("shared").key(*key).body(ByteStream::from_static(b"seed")).send().await.expect("seed");
-    }
-    let mallory = server.client_with("mallory", "mallory-secret-0123456789");
+/// The generated requests, made by `s3`; returns how many were sent.
+async fn attack(s3: &aws_sdk_s3::Client) -> usize {
     let mut requests = 0usize;
     for (i, key) in KEYS.iter().enumerate() {
         let dst = format!("copy-{i}");
-        let _ = mallory.get_object().bucket("shared").key(*key).send().await;
-        let _ = mallory.head_object().bucket("shared").key(*key).send().await;
+        let _ = s3.get_object().bucket("shared").key(*key).send().await;
+        let _ = s3.head_object().bucket("shared").key(*key).send().await;
         let tags = Tagging::builder().tag_set(Tag::builder().key("k").value("v").build().expect("tag")).build();
-        let _ = mallory.put_object_tagging().bucket("loot").key(*key).tagging(tags.expect("tagging")).send().await;
-        let _ = mallory.put_object().bucket("loot").key(*key).body(ByteStream::from_static(b"x")).send().await;
-        let _ = mallory.get_object_tagging().bucket("loot").key(*key).send().await;
+        let _ = s3.put_object_tagging().bucket("loot").key(*key).tagging(tags.expect("tagging")).send().await;
+        let _ = s3.put_object().bucket("loot").key(*key).body(ByteStream::from_static(b"x")).send().await;
+        let _ = s3.get_object_tagging().bucket("loot").key(*key).send().await;
         requests += 5;
         for source in copy_sources("shared", key).into_iter().chain(copy_sources("shared", "secret/topsecret.txt")) {
-            let _ = mallory.copy_object().bucket("loot").key(&dst).copy_source(&source).send().await;
+            let _ = s3.copy_object().bucket("loot").key(&dst).copy_source(&source).send().await;
             requests += 1;
         }
-        let upload = mallory.create_multipart_upload().bucket("loot").key(*key).send().await.expect("upload");
+        let upload = s3.create_multipart_upload().bucket("loot").key(*key).send().await.expect("upload");
         let upload_id = upload.upload_id().expect("id");
         let mut parts = Vec::new();
         for (n, source) in copy_sources("shared", key).into_iter().take(2).enumerate() {
             let number = i32::try_from(n + 1).expect("part number");
-            if let Ok(out) = mallory
+            if let Ok(out) = s3
                 .upload_part_copy()
                 .bucket("loot")
                 .key(*key)
@@ -102,7 +97,7 @@ async fn every_touched_object_was_authorised() {
                 parts.push(CompletedPart::builder().part_number(number).e_tag(etag).build());
             }
         }
-        let err = mallory
+        let err = s3
             .upload_part_copy()
             .bucket("loot")
             .key(*key)
@@ -114,7 +109,7 @@ async fn every_touched_object_was_authorised() {
             .expect_err("denied");
         assert_eq!(code(&err), "AccessDenied");
         let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
-        let _ = mallory
+        let _ = s3
             .complete_multipart_upload()
             .bucket("loot")
             .key(*key)
@@ -128,11 +123,40 @@ async fn every_touched_object_was_authorised() {
             .objects(ObjectIdentifier::builder().key("secret/topsecret.txt").build().expect("id"))
             .build()
             .expect("delete");
-        let _ = mallory.delete_objects().bucket("shared").delete(delete).send().await;
-        let _ = mallory.delete_object().bucket("loot").key(&dst).send().await;
+        let _ = s3.delete_objects().bucket("shared").delete(delete).send().await;
+        let _ = s3.delete_object().bucket("loot").key(&dst).send().await;
         requests += 2;
     }
-    root.head_object().bucket("shared").key("secret/topsecret.txt").send().await.expect("the secret survived");
+    requests
+}
+
+#[tokio::test]
+async fn every_touched_object_was_authorised() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("audit.log");
+    let server = TestServer::start_with_config(&format!("{CONFIG}audit:\n  path: {}\n", log.display()));
+    let root = server.client();
+    // Seeded by a user the test does not judge, so every root line below is an attack.
+    let seeder = server.client_with("seeder", "seeder-secret-0123456789");
+    for key in KEYS.iter().chain(&["secret/topsecret.txt"]) {
+        seeder
+            .put_object()
+            .bucket("shared")
+            .key(*key)
+            .body(ByteStream::from_static(b"seed"))
+            .send()
+            .await
+            .expect("seed");
+    }
+    let mallory = server.client_with("mallory", "mallory-secret-0123456789");
+    let mut requests = attack(&mallory).await;
+    // Root is bound by an explicit Deny in a bucket policy (as on AWS): the same requests, as root,
+    // under a bucket policy denying the secrets to everyone, must touch only what was authorised.
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::shared/secret/*","arn:aws:s3:::shared/*.key"]}]}"#;
+    root.put_bucket_policy().bucket("shared").policy(deny).send().await.expect("policy");
+    requests += attack(&root).await;
+    root.delete_bucket_policy().bucket("shared").send().await.expect("root may always delete the policy");
+    seeder.head_object().bucket("shared").key("secret/topsecret.txt").send().await.expect("the secret survived");
 
     // Wait for every line (the writer thread is asynchronous), then check each.
     let mut lines = Vec::new();
@@ -141,7 +165,7 @@ async fn every_touched_object_was_authorised() {
         lines = text
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|r| r["caller"]["access_key"] == "mallory")
+            .filter(|r| r["caller"]["access_key"] == "mallory" || r["caller"]["access_key"] == ACCESS_KEY)
             .collect();
         if lines.len() >= requests {
             break;

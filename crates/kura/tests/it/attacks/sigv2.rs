@@ -96,7 +96,8 @@ async fn sigv2_must_be_sent_to_one_of_kuras_names_and_can_be_turned_off() {
     s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
     let path = format!("/{bucket}");
     let date = http_date(SystemTime::now());
-    let signature = sign_v2(&format!("GET\n\n\n{date}\n{path}"));
+    // A request naming only a bucket is signed over `/bucket/` (AWS's CanonicalizedResource).
+    let signature = sign_v2(&format!("GET\n\n\n{date}\n{path}/"));
     let request = |host: &str| {
         reqwest::Client::new()
             .get(format!("{}{path}", server.endpoint()))
@@ -143,4 +144,77 @@ async fn a_refused_sigv2_request_is_audited_with_its_access_key() {
     let line = line.expect("an audit line for the refused request");
     assert_eq!(line["caller"]["access_key"], ACCESS_KEY, "{line}");
     assert_eq!(line["error_code"], "SignatureDoesNotMatch", "{line}");
+}
+
+/// A SigV2 header request `method path_and_query`, signed over `resource` with `x-amz-date` (and,
+/// when `with_date`, a `Date` too: AWS signs an empty Date line whenever x-amz-date is present).
+async fn send_v2_amz_date(
+    server: &TestServer,
+    method: reqwest::Method,
+    path_and_query: &str,
+    resource: &str,
+    with_date: bool,
+) -> (u16, String) {
+    let now = http_date(SystemTime::now());
+    let signature = sign_v2(&format!("{method}\n\n\n\nx-amz-date:{now}\n{resource}"));
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path_and_query}", server.endpoint()))
+        .header("x-amz-date", &now)
+        .header("authorization", format!("AWS {ACCESS_KEY}:{signature}"));
+    if with_date {
+        // A Date the signature does not cover (a day off): x-amz-date is the one judged and signed.
+        request = request.header("date", http_date(SystemTime::now() - Duration::from_secs(86_400)));
+    }
+    let resp = request.send().await.expect("request");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+/// Bucket-level SigV2 (issue 16): a request naming only a bucket is signed over `/bucket/` (with its
+/// sub-resource), as AWS and botocore do; `x-amz-date` with or without `Date` works. A signature over
+/// another resource is SignatureDoesNotMatch and creates nothing.
+#[tokio::test]
+async fn sigv2_works_on_buckets() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("v2bucket");
+    let path = format!("/{bucket}");
+    let slash = format!("/{bucket}/");
+    // Signed over the path as sent (not AWS's canonical resource): refused, nothing created.
+    let (status, body) = send_v2_amz_date(&server, reqwest::Method::PUT, &path, &path, false).await;
+    assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "{body}");
+    assert!(s3.head_bucket().bucket(&bucket).send().await.is_err(), "no bucket was created");
+
+    let (status, body) = send_v2_amz_date(&server, reqwest::Method::PUT, &path, &slash, true).await;
+    assert_eq!(status, 200, "CreateBucket: {body}");
+    s3.head_bucket().bucket(&bucket).send().await.expect("created");
+    s3.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"v2")).send().await.expect("put");
+    let (status, body) = send_v2_amz_date(&server, reqwest::Method::GET, &path, &slash, false).await;
+    assert_eq!(status, 200, "ListObjects: {body}");
+    assert!(body.contains("<Key>k</Key>"), "{body}");
+    let (status, body) =
+        send_v2_amz_date(&server, reqwest::Method::GET, &format!("{path}?acl"), &format!("{slash}?acl"), true).await;
+    assert_eq!(status, 200, "GetBucketAcl: {body}");
+    assert!(body.contains("FULL_CONTROL"), "{body}");
+    let (status, body) =
+        send_v2_amz_date(&server, reqwest::Method::GET, &format!("{path}?uploads"), &format!("{slash}?uploads"), false)
+            .await;
+    assert_eq!(status, 200, "ListMultipartUploads: {body}");
+    // A sub-resource left out of the signed resource is not this request's signature.
+    let (status, body) =
+        send_v2_amz_date(&server, reqwest::Method::GET, &format!("{path}?versioning"), &slash, false).await;
+    assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "{body}");
+    // The same rules of freshness hold for x-amz-date.
+    let stale = http_date(SystemTime::now() - Duration::from_secs(20 * 60));
+    let signature = sign_v2(&format!("DELETE\n\n\n\nx-amz-date:{stale}\n{slash}"));
+    let resp = reqwest::Client::new()
+        .delete(format!("{}{path}", server.endpoint()))
+        .header("x-amz-date", &stale)
+        .header("date", http_date(SystemTime::now()))
+        .header("authorization", format!("AWS {ACCESS_KEY}:{signature}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 403);
+    assert_eq!(xml_code(&resp.text().await.expect("body")), "RequestTimeTooSkewed");
+    s3.head_bucket().bucket(&bucket).send().await.expect("the bucket is still there");
 }
