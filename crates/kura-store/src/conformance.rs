@@ -121,6 +121,7 @@ pub fn object(key: &str, blob: BlobId) -> ObjectMeta {
         last_modified_ms: 1_700_000_000_000,
         segments: vec![Segment { blob, size: 10 }],
         part_sizes: Vec::new(),
+        part_checksums: Vec::new(),
         headers: Default::default(),
         checksums: Default::default(),
         tags: Tags::new(),

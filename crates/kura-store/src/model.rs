@@ -103,16 +103,22 @@ pub struct Segment {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checksums {
     /// CRC32 (IEEE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crc32: Option<String>,
     /// CRC32C (Castagnoli).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crc32c: Option<String>,
     /// SHA-1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha1: Option<String>,
     /// SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// CRC64/NVME.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crc64nvme: Option<String>,
     /// `FULL_OBJECT` or `COMPOSITE` when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_type: Option<String>,
 }
 
@@ -157,8 +163,13 @@ pub struct ObjectMeta {
     pub part_sizes: Vec<u64>,
     /// Stored headers and user metadata.
     pub headers: ObjectHeaders,
-    /// Additional checksums the client supplied.
+    /// Additional checksums the client supplied (or the default one kura computed).
     pub checksums: Checksums,
+    /// Each part's checksums when the object came from a multipart upload whose parts had any (for
+    /// `partNumber` reads and GetObjectAttributes); empty otherwise. Absent from records written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<Checksums>,
     /// Tags.
     pub tags: Tags,
     /// Version id ("null" until versioning exists).

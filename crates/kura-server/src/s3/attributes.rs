@@ -2,7 +2,7 @@
 
 use super::KuraS3;
 use super::lookup::require_object;
-use super::meta::{etag, timestamp};
+use super::meta::{etag, fill_checksums, has_checksums, timestamp};
 use super::object_ref::ObjectRef;
 use crate::errors;
 use s3s::dto::*;
@@ -62,9 +62,7 @@ pub(super) async fn get_object_attributes(
         out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
     }
     let c = &object.checksums;
-    if wants(ObjectAttributes::CHECKSUM)
-        && (c.crc32.is_some() || c.crc32c.is_some() || c.sha1.is_some() || c.sha256.is_some() || c.crc64nvme.is_some())
-    {
+    if wants(ObjectAttributes::CHECKSUM) && has_checksums(c) {
         out.checksum = Some(Checksum {
             checksum_crc32: c.crc32.clone(),
             checksum_crc32c: c.crc32c.clone(),
@@ -84,10 +82,16 @@ pub(super) async fn get_object_attributes(
             .enumerate()
             .skip(marker)
             .take(max)
-            .map(|(i, size)| ObjectPart {
-                part_number: i32::try_from(i + 1).ok(),
-                size: i64::try_from(*size).ok(),
-                ..Default::default()
+            .map(|(i, size)| {
+                let mut part = ObjectPart {
+                    part_number: i32::try_from(i + 1).ok(),
+                    size: i64::try_from(*size).ok(),
+                    ..Default::default()
+                };
+                if let Some(sums) = object.part_checksums.get(i) {
+                    fill_checksums(&mut part, sums);
+                }
+                part
             })
             .collect();
         let last = parts.last().and_then(|p| p.part_number);

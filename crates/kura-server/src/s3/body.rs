@@ -24,6 +24,8 @@ pub enum ChecksumAlgo {
     Crc32,
     /// CRC32C (Castagnoli).
     Crc32c,
+    /// CRC-64/NVME: what AWS computes when a client asks for nothing (see [`ChecksumAlgo::DEFAULT`]).
+    Crc64Nvme,
     /// SHA-1.
     Sha1,
     /// SHA-256.
@@ -31,20 +33,25 @@ pub enum ChecksumAlgo {
 }
 
 impl ChecksumAlgo {
+    /// The checksum kura computes and stores when a write names none, as S3 does since its default
+    /// data-integrity protections (2024-12).
+    pub const DEFAULT: Self = Self::Crc64Nvme;
+
     /// Parses the `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm` value.
-    pub fn parse(name: &str) -> S3Result<Option<Self>> {
-        Ok(Some(match name.to_ascii_uppercase().as_str() {
+    pub fn parse(name: &str) -> S3Result<Self> {
+        Ok(match name.to_ascii_uppercase().as_str() {
             "CRC32" => Self::Crc32,
             "CRC32C" => Self::Crc32c,
+            "CRC64NVME" => Self::Crc64Nvme,
             "SHA1" => Self::Sha1,
             "SHA256" => Self::Sha256,
-            "CRC64NVME" => return Ok(None),
-            other => {
-                return Err(errors::invalid_request(format!(
-                    "Unsupported checksum algorithm {other:?}: use CRC32, CRC32C, SHA1 or SHA256."
-                )));
+            _ => {
+                return Err(errors::invalid_request(
+                    "Checksum algorithm provided is unsupported. Please try again with any of the valid types: \
+                     [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+                ));
             }
-        }))
+        })
     }
 
     /// The header that carries this checksum.
@@ -52,17 +59,31 @@ impl ChecksumAlgo {
         match self {
             Self::Crc32 => "x-amz-checksum-crc32",
             Self::Crc32c => "x-amz-checksum-crc32c",
+            Self::Crc64Nvme => "x-amz-checksum-crc64nvme",
             Self::Sha1 => "x-amz-checksum-sha1",
             Self::Sha256 => "x-amz-checksum-sha256",
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The algorithm's name as S3 spells it on the wire (`CRC64NVME`).
+    pub fn name(self) -> &'static str {
         match self {
             Self::Crc32 => "CRC32",
             Self::Crc32c => "CRC32C",
+            Self::Crc64Nvme => "CRC64NVME",
             Self::Sha1 => "SHA1",
             Self::Sha256 => "SHA256",
+        }
+    }
+
+    /// The stored value of this algorithm in `checksums`, if any.
+    pub fn get(self, checksums: &Checksums) -> Option<&String> {
+        match self {
+            Self::Crc32 => checksums.crc32.as_ref(),
+            Self::Crc32c => checksums.crc32c.as_ref(),
+            Self::Crc64Nvme => checksums.crc64nvme.as_ref(),
+            Self::Sha1 => checksums.sha1.as_ref(),
+            Self::Sha256 => checksums.sha256.as_ref(),
         }
     }
 }
@@ -72,7 +93,7 @@ impl ChecksumAlgo {
 pub struct BodyExpectations {
     /// Base64 MD5 from `Content-MD5`.
     pub content_md5: Option<String>,
-    /// The checksum algorithm to compute, if any.
+    /// The checksum algorithm to compute; none asked for means [`ChecksumAlgo::DEFAULT`].
     pub algo: Option<ChecksumAlgo>,
     /// The expected checksum value sent as a header (base64), if not in a trailer.
     pub expected: Option<String>,
@@ -182,6 +203,8 @@ impl SmallFirst<'_> {
 enum Hasher {
     Crc32(crc32fast::Hasher),
     Crc32c(u32),
+    /// Boxed: the digest carries its parameter tables, large beside the other states.
+    Crc64Nvme(Box<crc_fast::Digest>),
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
 }
@@ -191,6 +214,9 @@ impl Hasher {
         match algo {
             ChecksumAlgo::Crc32 => Self::Crc32(crc32fast::Hasher::new()),
             ChecksumAlgo::Crc32c => Self::Crc32c(0),
+            ChecksumAlgo::Crc64Nvme => {
+                Self::Crc64Nvme(Box::new(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme)))
+            }
             ChecksumAlgo::Sha1 => Self::Sha1(sha1::Sha1::new()),
             ChecksumAlgo::Sha256 => Self::Sha256(sha2::Sha256::new()),
         }
@@ -199,6 +225,7 @@ impl Hasher {
         match self {
             Self::Crc32(h) => h.update(data),
             Self::Crc32c(c) => *c = crc32c::crc32c_append(*c, data),
+            Self::Crc64Nvme(d) => d.update(data),
             Self::Sha1(h) => h.update(data),
             Self::Sha256(h) => h.update(data),
         }
@@ -207,6 +234,7 @@ impl Hasher {
         match self {
             Self::Crc32(h) => B64.encode(h.finalize().to_be_bytes()),
             Self::Crc32c(c) => B64.encode(c.to_be_bytes()),
+            Self::Crc64Nvme(d) => B64.encode(d.finalize().to_be_bytes()),
             Self::Sha1(h) => B64.encode(h.finalize()),
             Self::Sha256(h) => B64.encode(h.finalize()),
         }
@@ -218,26 +246,28 @@ pub fn set_checksum(checksums: &mut Checksums, algo: ChecksumAlgo, value: String
     match algo {
         ChecksumAlgo::Crc32 => checksums.crc32 = Some(value),
         ChecksumAlgo::Crc32c => checksums.crc32c = Some(value),
+        ChecksumAlgo::Crc64Nvme => checksums.crc64nvme = Some(value),
         ChecksumAlgo::Sha1 => checksums.sha1 = Some(value),
         ChecksumAlgo::Sha256 => checksums.sha256 = Some(value),
     }
 }
 
+/// The checksum type of a checksum computed over all of a body's bytes.
+pub const FULL_OBJECT: &str = "FULL_OBJECT";
+
 /// Bodies at least this long are hashed on a thread of their own (see [`Hashing`]).
 const PIPELINE_FROM: usize = 1024 * 1024;
 
-/// The digests of a body: MD5 (the ETag) and the checksum the client asked for.
+/// The digests of a body: MD5 (the ETag) and the checksum the client asked for (or the default).
 struct Digests {
     md5: Md5,
-    checksum: Option<Hasher>,
+    checksum: Hasher,
 }
 
 impl Digests {
     fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
-        if let Some(h) = self.checksum.as_mut() {
-            h.update(data);
-        }
+        self.checksum.update(data);
     }
 }
 
@@ -251,8 +281,8 @@ enum Hashing {
 }
 
 impl Hashing {
-    fn new(algo: Option<ChecksumAlgo>, length: Option<usize>) -> Self {
-        let digests = Digests { md5: Md5::new(), checksum: algo.map(Hasher::new) };
+    fn new(algo: ChecksumAlgo, length: Option<usize>) -> Self {
+        let digests = Digests { md5: Md5::new(), checksum: Hasher::new(algo) };
         if length.is_none_or(|l| l < PIPELINE_FROM) {
             return Hashing::Inline(digests);
         }
@@ -334,7 +364,8 @@ async fn receive(
     trailers: Option<&s3s::TrailingHeaders>,
 ) -> S3Result<(String, Checksums)> {
     let length = declared_length(body.as_ref());
-    let mut hashing = Hashing::new(expect.algo, length);
+    let algo = expect.algo.unwrap_or(ChecksumAlgo::DEFAULT);
+    let mut hashing = Hashing::new(algo, length);
     let mut received: u64 = 0;
     if let Some(mut body) = body {
         while let Some(chunk) = body.next().await {
@@ -361,22 +392,20 @@ async fn receive(
             return Err(errors::bad_digest("The Content-MD5 you specified did not match what we received."));
         }
     }
-    let mut checksums = Checksums::default();
-    if let (Some(algo), Some(h)) = (expect.algo, hasher) {
-        let computed = h.finish_b64();
-        let trailer_value = trailers.and_then(|t| {
-            t.read(|headers| headers.get(algo.header()).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
-        });
-        if let Some(declared) = expect.expected.as_deref().or(trailer_value.as_deref())
-            && declared.trim() != computed
-        {
-            return Err(errors::bad_digest(format!(
-                "The {} you specified did not match the calculated checksum.",
-                algo.name()
-            )));
-        }
-        set_checksum(&mut checksums, algo, computed);
+    let computed = hasher.finish_b64();
+    let trailer_value = trailers.and_then(|t| {
+        t.read(|headers| headers.get(algo.header()).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
+    });
+    if let Some(declared) = expect.expected.as_deref().or(trailer_value.as_deref())
+        && declared.trim() != computed
+    {
+        return Err(errors::bad_digest(format!(
+            "The {} you specified did not match the calculated checksum.",
+            algo.name()
+        )));
     }
+    let mut checksums = Checksums { checksum_type: Some(FULL_OBJECT.to_owned()), ..Checksums::default() };
+    set_checksum(&mut checksums, algo, computed);
     Ok((hex::encode(md5), checksums))
 }
 

@@ -3,9 +3,9 @@
 use crate::base::clock::now_ms;
 use kura_store::{Checksums, ObjectHeaders, ObjectMeta, Tags};
 use s3s::dto::{
-    CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectResult, CopyPartResult, CreateMultipartUploadInput, ETag,
-    GetObjectOutput, HeadObjectOutput, Metadata, Part, PutObjectInput, PutObjectOutput, StorageClass, Timestamp,
-    TimestampFormat, UploadPartOutput,
+    ChecksumType, CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectResult, CopyPartResult,
+    CreateMultipartUploadInput, ETag, GetObjectOutput, HeadObjectOutput, Metadata, ObjectPart, Part, PutObjectInput,
+    PutObjectOutput, StorageClass, Timestamp, TimestampFormat, UploadPartOutput,
 };
 use std::collections::BTreeMap;
 
@@ -190,45 +190,69 @@ read_output!(GetObjectOutput, HeadObjectOutput);
 /// Outputs that report the checksums of an object or part. s3s generates them with the same field
 /// names but no common trait, so each names its fields once here.
 pub trait ChecksumOutput {
-    /// The output's CRC32, CRC32C, SHA1 and SHA256 fields, in that order (the algorithms kura stores).
-    fn checksum_fields(&mut self) -> [&mut Option<String>; 4];
+    /// The output's CRC32, CRC32C, CRC64NVME, SHA1 and SHA256 fields, in that order.
+    fn checksum_fields(&mut self) -> [&mut Option<String>; 5];
+    /// The output's checksum type field, if it has one (parts have none).
+    fn checksum_type_field(&mut self) -> Option<&mut Option<ChecksumType>>;
 }
 
 /// Sets the checksum fields of `out` from stored checksums.
 pub fn fill_checksums(out: &mut impl ChecksumOutput, sums: &Checksums) {
-    let [crc32, crc32c, sha1, sha256] = out.checksum_fields();
+    let [crc32, crc32c, crc64nvme, sha1, sha256] = out.checksum_fields();
     crc32.clone_from(&sums.crc32);
     crc32c.clone_from(&sums.crc32c);
+    crc64nvme.clone_from(&sums.crc64nvme);
     sha1.clone_from(&sums.sha1);
     sha256.clone_from(&sums.sha256);
+    if let Some(field) = out.checksum_type_field() {
+        *field = sums.checksum_type.clone().map(ChecksumType::from);
+    }
 }
 
-/// Implements [`ChecksumOutput`] for s3s output types, which all name the four fields alike. A macro
+/// Implements [`ChecksumOutput`] for s3s output types, which all name the fields alike. A macro
 /// because only the type differs; the logic is [`fill_checksums`]'s.
 macro_rules! checksum_output {
-    ($($output:ty),* $(,)?) => {$(
+    ($($output:ty: $typed:tt),* $(,)?) => {$(
         impl ChecksumOutput for $output {
-            fn checksum_fields(&mut self) -> [&mut Option<String>; 4] {
-                [&mut self.checksum_crc32, &mut self.checksum_crc32c, &mut self.checksum_sha1, &mut self.checksum_sha256]
+            fn checksum_fields(&mut self) -> [&mut Option<String>; 5] {
+                [
+                    &mut self.checksum_crc32,
+                    &mut self.checksum_crc32c,
+                    &mut self.checksum_crc64nvme,
+                    &mut self.checksum_sha1,
+                    &mut self.checksum_sha256,
+                ]
             }
+            checksum_output!(@type $typed);
         }
     )*};
+    (@type typed) => {
+        fn checksum_type_field(&mut self) -> Option<&mut Option<ChecksumType>> {
+            Some(&mut self.checksum_type)
+        }
+    };
+    (@type untyped) => {
+        fn checksum_type_field(&mut self) -> Option<&mut Option<ChecksumType>> {
+            None
+        }
+    };
 }
 
 checksum_output!(
-    PutObjectOutput,
-    CopyObjectResult,
-    UploadPartOutput,
-    CopyPartResult,
-    CompleteMultipartUploadOutput,
-    Part,
-    GetObjectOutput,
-    HeadObjectOutput
+    PutObjectOutput: typed,
+    CopyObjectResult: typed,
+    UploadPartOutput: untyped,
+    CopyPartResult: untyped,
+    CompleteMultipartUploadOutput: typed,
+    Part: untyped,
+    ObjectPart: untyped,
+    GetObjectOutput: typed,
+    HeadObjectOutput: typed
 );
 
 /// Whether stored checksums hold anything.
 pub fn has_checksums(c: &Checksums) -> bool {
-    c.crc32.is_some() || c.crc32c.is_some() || c.sha1.is_some() || c.sha256.is_some()
+    c.crc32.is_some() || c.crc32c.is_some() || c.crc64nvme.is_some() || c.sha1.is_some() || c.sha256.is_some()
 }
 
 /// A fresh object record with defaults for the fields every writer fills the same way.
@@ -240,6 +264,7 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         last_modified_ms: now_ms(),
         segments: Vec::new(),
         part_sizes: Vec::new(),
+        part_checksums: Vec::new(),
         headers,
         checksums: Checksums::default(),
         tags,

@@ -10,6 +10,7 @@ mod attributes;
 pub mod body;
 pub mod bucket;
 pub mod checks;
+mod checksum;
 pub mod conditions;
 mod list;
 mod lookup;

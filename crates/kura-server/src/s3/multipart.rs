@@ -2,17 +2,16 @@
 //! ListMultipartUploads. Completing never copies data: the parts become the object's segments.
 
 use super::KuraS3;
-use super::body::{BodyExpectations, ChecksumAlgo, ingest, set_checksum};
+use super::body::{BodyExpectations, ChecksumAlgo, ingest};
 use super::bucket::require_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
+use super::checksum::UploadChecksum;
 use super::conditions::CopySourceConditions;
 use super::list::Encoder;
 use super::meta::{ObjectHeadersInput, etag, fill_checksums, initiator, new_object, owner, timestamp};
-use super::object::{checksum_expectations, copy_bytes, read_copy_source, stored_algo};
+use super::object::{checksum_expectations, copy_bytes, read_copy_source};
 use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt, store_error};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use kura_store::{Checksums, PartInfo, Segment, StoreError, UploadInfo, UploadListQuery};
 use md5::{Digest, Md5};
 use s3s::dto::*;
@@ -57,15 +56,18 @@ pub(super) async fn create_multipart_upload(
     let headers = input.object_headers();
     check_metadata_size(&headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
-    let algo = input.checksum_algorithm.as_ref().map(|a| ChecksumAlgo::parse(a.as_str())).transpose()?.flatten();
+    let declared = UploadChecksum::declared(
+        input.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
+        input.checksum_type.as_ref().map(ChecksumType::as_str),
+    )?;
     let upload = UploadInfo {
         upload_id: new_upload_id(),
         key: input.key.clone(),
         initiated_ms: now_ms(),
         headers,
         tags,
-        checksum_algorithm: algo.and(input.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase())),
-        checksum_type: input.checksum_type.as_ref().map(|t| t.as_str().to_owned()),
+        checksum_algorithm: declared.map(|d| d.algo.name().to_owned()),
+        checksum_type: declared.map(|d| d.type_name().to_owned()),
     };
     let upload_id = upload.upload_id.clone();
     s3.meta.create_upload(&input.bucket, upload).await.or_s3()?;
@@ -74,9 +76,36 @@ pub(super) async fn create_multipart_upload(
         key: Some(input.key),
         upload_id: Some(upload_id),
         checksum_algorithm: input.checksum_algorithm,
-        checksum_type: input.checksum_type,
+        checksum_type: declared.map(|d| ChecksumType::from(d.type_name().to_owned())),
         ..Default::default()
     }))
+}
+
+/// The checksum an upload declared at creation, if any.
+fn upload_checksum(upload: &UploadInfo) -> S3Result<Option<UploadChecksum>> {
+    UploadChecksum::declared(upload.checksum_algorithm.as_deref(), upload.checksum_type.as_deref())
+}
+
+/// The algorithm a part is checked with: the upload's, which a part may not change (S3's
+/// InvalidRequest), nor leave out of a composite upload; parts of an upload that declared none may
+/// name any (else kura's default).
+fn part_algorithm(upload: &UploadInfo, sent: Option<ChecksumAlgo>) -> S3Result<Option<ChecksumAlgo>> {
+    let Some(declared) = upload_checksum(upload)? else { return Ok(sent) };
+    match sent {
+        Some(a) if a != declared.algo => Err(mismatch(Some(declared.algo), Some(a))),
+        None if !declared.full_object => Err(mismatch(Some(declared.algo), None)),
+        _ => Ok(Some(declared.algo)),
+    }
+}
+
+/// S3's answer to a part whose checksum algorithm is not its upload's.
+fn mismatch(expected: Option<ChecksumAlgo>, actual: Option<ChecksumAlgo>) -> s3s::S3Error {
+    let name = |a: Option<ChecksumAlgo>| a.map_or("null".to_owned(), |a| a.name().to_ascii_lowercase());
+    errors::invalid_request(format!(
+        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+        name(expected),
+        name(actual)
+    ))
 }
 
 /// Records a part; if the upload vanished meanwhile, the new blob is reclaimed.
@@ -101,19 +130,18 @@ pub(super) async fn upload_part(
     let S3Request { mut input, headers, trailing_headers, .. } = req;
     let number = check_part_number(input.part_number)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
-    let (mut algo, expected) = checksum_expectations(
+    let (sent, expected) = checksum_expectations(
         &headers,
         input.checksum_algorithm.as_ref(),
         [
             (ChecksumAlgo::Crc32, input.checksum_crc32.as_ref()),
             (ChecksumAlgo::Crc32c, input.checksum_crc32c.as_ref()),
+            (ChecksumAlgo::Crc64Nvme, input.checksum_crc64nvme.as_ref()),
             (ChecksumAlgo::Sha1, input.checksum_sha1.as_ref()),
             (ChecksumAlgo::Sha256, input.checksum_sha256.as_ref()),
         ],
     )?;
-    if algo.is_none() {
-        algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
-    }
+    let algo = part_algorithm(&upload, sent)?;
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
     let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
     let part = PartInfo {
@@ -155,7 +183,7 @@ pub(super) async fn upload_part_copy(
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
-    let algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
+    let algo = upload_checksum(&upload)?.map(|d| d.algo);
     let written = copy_bytes(s3, &source, range, algo).await?;
     let last_modified = now_ms();
     let part = PartInfo {
@@ -176,25 +204,65 @@ pub(super) async fn upload_part_copy(
     Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
 }
 
-/// The composite checksum of an upload (checksum of the part checksums, `-N`), when every part has one.
-fn composite_checksum(algo: ChecksumAlgo, parts: &[&PartInfo]) -> Option<String> {
-    let mut concat = Vec::new();
-    for p in parts {
-        let value = match algo {
-            ChecksumAlgo::Crc32 => p.checksums.crc32.as_ref(),
-            ChecksumAlgo::Crc32c => p.checksums.crc32c.as_ref(),
-            ChecksumAlgo::Sha1 => p.checksums.sha1.as_ref(),
-            ChecksumAlgo::Sha256 => p.checksums.sha256.as_ref(),
-        }?;
-        concat.extend(B64.decode(value).ok()?);
+/// The checksum headers of a CompleteMultipartUpload request: at most one object checksum, and the
+/// type the client expects.
+struct CompleteChecksums {
+    declared: Option<(ChecksumAlgo, String)>,
+    checksum_type: Option<String>,
+}
+
+impl CompleteChecksums {
+    fn of(input: &CompleteMultipartUploadInput) -> S3Result<Self> {
+        let sent: Vec<(ChecksumAlgo, String)> = [
+            (ChecksumAlgo::Crc32, &input.checksum_crc32),
+            (ChecksumAlgo::Crc32c, &input.checksum_crc32c),
+            (ChecksumAlgo::Crc64Nvme, &input.checksum_crc64nvme),
+            (ChecksumAlgo::Sha1, &input.checksum_sha1),
+            (ChecksumAlgo::Sha256, &input.checksum_sha256),
+        ]
+        .into_iter()
+        .filter_map(|(a, v)| v.clone().map(|v| (a, v)))
+        .collect();
+        if sent.len() > 1 {
+            return Err(errors::invalid_request(
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+            ));
+        }
+        Ok(Self {
+            declared: sent.into_iter().next(),
+            checksum_type: input.checksum_type.as_ref().map(|t| t.as_str().to_owned()),
+        })
     }
-    let digest = match algo {
-        ChecksumAlgo::Crc32 => crc32fast::hash(&concat).to_be_bytes().to_vec(),
-        ChecksumAlgo::Crc32c => crc32c::crc32c(&concat).to_be_bytes().to_vec(),
-        ChecksumAlgo::Sha1 => sha1::Sha1::digest(&concat).to_vec(),
-        ChecksumAlgo::Sha256 => sha2::Sha256::digest(&concat).to_vec(),
-    };
-    Some(format!("{}-{}", B64.encode(digest), parts.len()))
+}
+
+/// The object checksum of a completed upload, checked against what the client declared: the
+/// checksum type must be the upload's (S3: BadDigest), a checksum of another algorithm than the
+/// upload's is InvalidRequest, and a value that differs from the computed one BadDigest.
+fn completed_checksums(
+    upload: &UploadInfo,
+    sent: &CompleteChecksums,
+    parts: &[&PartInfo],
+) -> S3Result<kura_store::Checksums> {
+    let declared = upload_checksum(upload)?;
+    let effective = declared.or_else(|| super::checksum::inferred(parts));
+    if let Some(t) = sent.checksum_type.as_deref()
+        && Some(t) != effective.map(UploadChecksum::type_name)
+    {
+        return Err(errors::bad_digest(format!(
+            "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+            effective.map_or("null", UploadChecksum::type_name)
+        )));
+    }
+    let checksums = effective.map(|e| super::checksum::object_checksums(e, parts)).unwrap_or_default();
+    if let Some((algo, value)) = &sent.declared {
+        match effective {
+            Some(e) if e.algo == *algo => {
+                super::checksum::verify_declared(*algo, value, algo.get(&checksums).map(String::as_str))?;
+            }
+            _ => return Err(mismatch(effective.map(|e| e.algo), Some(*algo))),
+        }
+    }
+    Ok(checksums)
 }
 
 pub(super) async fn complete_multipart_upload(
@@ -207,6 +275,7 @@ pub(super) async fn complete_multipart_upload(
         Some(u) if u.key == input.key => u,
         _ => return completed_before(s3, &input.bucket, &input.key, &input.upload_id).await,
     };
+    let input_checksums = CompleteChecksums::of(&input)?;
     let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if requested.is_empty() {
         return Err(errors::malformed_xml("You must specify at least one part to complete a multipart upload."));
@@ -246,19 +315,13 @@ pub(super) async fn complete_multipart_upload(
     }
     let etag_value = format!("{}-{}", hex::encode(md5_concat.finalize()), used.len());
     let size: u64 = used.iter().map(|p| p.size).sum();
-    let mut checksums = Checksums::default();
-    let algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
-    // A FULL_OBJECT checksum would need CRC combination; kura records composite checksums only.
-    if let Some(algo) = algo.or_else(|| used.first().and_then(|p| stored_algo(&p.checksums)))
-        && upload.checksum_type.as_deref() != Some("FULL_OBJECT")
-        && let Some(c) = composite_checksum(algo, &used)
-    {
-        set_checksum(&mut checksums, algo, c);
-        checksums.checksum_type = Some("COMPOSITE".to_owned());
-    }
+    let checksums = completed_checksums(&upload, &input_checksums, &used)?;
     let mut object = new_object(input.key.clone(), size, etag_value.clone(), upload.headers, upload.tags);
     object.segments = used.iter().map(|p| Segment { blob: p.blob, size: p.size }).collect();
     object.part_sizes = used.iter().map(|p| p.size).collect();
+    if used.iter().any(|p| super::meta::has_checksums(&p.checksums)) {
+        object.part_checksums = used.iter().map(|p| p.checksums.clone()).collect();
+    }
     object.checksums = checksums.clone();
     object.upload_id = Some(input.upload_id.clone());
     let freed = match s3.meta.complete_upload_if(&input.bucket, &input.upload_id, object, &condition).await {
@@ -350,6 +413,7 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
         initiator: Some(initiator()),
         storage_class: Some(StorageClass::from("STANDARD".to_owned())),
         checksum_algorithm: upload.checksum_algorithm.map(ChecksumAlgorithm::from),
+        checksum_type: upload.checksum_type.map(ChecksumType::from),
         ..Default::default()
     }))
 }
@@ -385,7 +449,7 @@ pub(super) async fn list_multipart_uploads(
             initiator: Some(initiator()),
             storage_class: Some(StorageClass::from("STANDARD".to_owned())),
             checksum_algorithm: u.checksum_algorithm.map(ChecksumAlgorithm::from),
-            ..Default::default()
+            checksum_type: u.checksum_type.map(ChecksumType::from),
         })
         .collect();
     Ok(S3Response::new(ListMultipartUploadsOutput {

@@ -18,18 +18,23 @@ use s3s::{S3Request, S3Response, S3Result};
 pub(super) fn checksum_expectations(
     headers: &http::HeaderMap,
     algorithm: Option<&ChecksumAlgorithm>,
-    values: [(ChecksumAlgo, Option<&String>); 4],
+    values: [(ChecksumAlgo, Option<&String>); 5],
 ) -> S3Result<(Option<ChecksumAlgo>, Option<String>)> {
+    if values.iter().filter(|(_, v)| v.is_some()).count() > 1 {
+        return Err(errors::invalid_request(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        ));
+    }
     if let Some((algo, value)) = values.iter().find_map(|(a, v)| v.map(|v| (*a, v.clone()))) {
         return Ok((Some(algo), Some(value)));
     }
     if let Some(a) = algorithm {
-        return Ok((ChecksumAlgo::parse(a.as_str())?, None));
+        return Ok((Some(ChecksumAlgo::parse(a.as_str())?), None));
     }
     if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
         let name = trailer.trim().to_ascii_lowercase();
         if let Some(algo) = name.strip_prefix("x-amz-checksum-") {
-            return Ok((ChecksumAlgo::parse(algo)?, None));
+            return Ok((Some(ChecksumAlgo::parse(algo)?), None));
         }
     }
     Ok((None, None))
@@ -130,6 +135,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
         [
             (ChecksumAlgo::Crc32, input.checksum_crc32.as_ref()),
             (ChecksumAlgo::Crc32c, input.checksum_crc32c.as_ref()),
+            (ChecksumAlgo::Crc64Nvme, input.checksum_crc64nvme.as_ref()),
             (ChecksumAlgo::Sha1, input.checksum_sha1.as_ref()),
             (ChecksumAlgo::Sha256, input.checksum_sha256.as_ref()),
         ],
@@ -310,11 +316,27 @@ fn describe_read(
         d.content_range =
             Some(format!("bytes {}-{}/{}", plan.range.start, plan.range.end.saturating_sub(1), plan.object.size));
     }
-    let whole = plan.range.start == 0 && plan.range.end == plan.object.size;
-    if whole && checksum_mode.is_some_and(|m| m.as_str() == "ENABLED") {
-        d.checksums = plan.object.checksums.clone();
+    if checksum_mode.is_some_and(|m| m.as_str() == "ENABLED") {
+        d.checksums = read_checksums(plan);
     }
     d
+}
+
+/// The checksums a read with checksum mode reports: the object's for a whole read, a part's (with
+/// the object's checksum type) for a `partNumber` read of a multipart object, none for a range.
+fn read_checksums(plan: &ReadPlan) -> Checksums {
+    let object = &plan.object;
+    if plan.range.start == 0 && plan.range.end == object.size {
+        return object.checksums.clone();
+    }
+    let mut start = 0u64;
+    for (size, sums) in object.part_sizes.iter().zip(&object.part_checksums) {
+        if plan.range == (start..start + size) {
+            return Checksums { checksum_type: object.checksums.checksum_type.clone(), ..sums.clone() };
+        }
+        start += size;
+    }
+    Checksums::default()
 }
 
 fn read_status(partial: bool) -> http::StatusCode {
@@ -488,6 +510,8 @@ async fn copy_object_body(
 pub(super) fn stored_algo(c: &Checksums) -> Option<ChecksumAlgo> {
     if c.crc32.is_some() {
         Some(ChecksumAlgo::Crc32)
+    } else if c.crc64nvme.is_some() {
+        Some(ChecksumAlgo::Crc64Nvme)
     } else if c.crc32c.is_some() {
         Some(ChecksumAlgo::Crc32c)
     } else if c.sha1.is_some() {
@@ -530,7 +554,7 @@ pub(super) async fn copy_object(
         source.tags.clone()
     };
     let algo = match input.checksum_algorithm.as_ref() {
-        Some(a) => ChecksumAlgo::parse(a.as_str())?,
+        Some(a) => Some(ChecksumAlgo::parse(a.as_str())?),
         None => stored_algo(&source.checksums),
     };
     let WrittenBody { body, md5_hex, checksums } = copy_object_body(s3, &source, algo).await?;

@@ -32,6 +32,7 @@ fn blob_object(key: &str, parts: &[(BlobId, usize)]) -> ObjectMeta {
         last_modified_ms: 1_700_000_000_000,
         segments,
         part_sizes: Vec::new(),
+        part_checksums: Vec::new(),
         headers: Default::default(),
         checksums: Default::default(),
         tags: Tags::from([("team".to_owned(), "blue".to_owned())]),

@@ -8,6 +8,7 @@ mod attacks;
 mod audit;
 mod backup;
 mod buckets;
+mod checksums;
 mod crash;
 mod deploy;
 mod full_disk;
