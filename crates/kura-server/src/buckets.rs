@@ -1,5 +1,6 @@
-//! Bucket settings: the one module that reads and changes a bucket's policy, public access block
-//! and anonymous mode (and, as they land, the settings of later issues), with AWS's rules. The S3 API,
+//! Bucket settings: the one module that reads and changes a bucket's policy, public access block,
+//! anonymous mode and the other settings of the S3 API (tags, ownership controls, accelerate), with
+//! AWS's rules. The S3 API,
 //! the admin API and the configuration file's `buckets:` section all come through here, so a rule
 //! (a public policy is refused while BlockPublicPolicy is on, a policy names only its own bucket) holds
 //! whichever door a change comes through.
@@ -69,6 +70,23 @@ pub async fn set_public_access_block(
 ) -> Result<(), SettingsError> {
     let current = get(meta, bucket).await?;
     Ok(meta.set_bucket_settings(bucket, BucketSettings { public_access_block: block, ..current }).await?)
+}
+
+/// Applies `change` to a bucket's settings and stores them when it changed anything (the settings of
+/// the S3 API's tagging, ownership-controls and accelerate operations, which have no cross-setting
+/// rules); [`StoreError::NoSuchBucket`] if the bucket does not exist.
+pub async fn update(
+    meta: &dyn MetaStore,
+    bucket: &str,
+    change: impl FnOnce(&mut BucketSettings),
+) -> Result<(), SettingsError> {
+    let current = get(meta, bucket).await?;
+    let mut changed = current.clone();
+    change(&mut changed);
+    if changed != current {
+        meta.set_bucket_settings(bucket, changed).await?;
+    }
+    Ok(())
 }
 
 /// Whether a bucket's policy is public (AWS's meaning); `None` when it has no policy.

@@ -354,6 +354,55 @@ pub fn no_such_public_access_block() -> S3Error {
     e
 }
 
+/// NoSuchTagSet (404): the bucket has no tags.
+pub fn no_such_tag_set() -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchTagSet, "The TagSet does not exist.")
+}
+
+/// OwnershipControlsNotFoundError (404): the bucket's ownership controls were deleted.
+pub fn ownership_controls_not_found() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::OwnershipControlsNotFoundError,
+        "The bucket ownership controls were not found. (kura still enforces BucketOwnerEnforced: ACLs stay \
+         disabled.)",
+    )
+}
+
+/// NoSuchWebsiteConfiguration (404): the bucket has no website configuration (kura serves none).
+pub fn no_such_website_configuration() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NoSuchWebsiteConfiguration,
+        "The specified bucket does not have a website configuration.",
+    )
+}
+
+/// ReplicationConfigurationNotFoundError (404): the bucket has no replication configuration.
+pub fn replication_configuration_not_found() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::ReplicationConfigurationNotFoundError,
+        "The replication configuration was not found.",
+    )
+}
+
+/// ServerSideEncryptionConfigurationNotFoundError (404, as on AWS; s3s would say 400): the bucket has
+/// no default encryption configuration. The text is AWS's: Terraform matches on it.
+pub fn server_side_encryption_configuration_not_found() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
+        "The server side encryption configuration was not found.",
+    );
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    e
+}
+
+/// ObjectLockConfigurationNotFoundError (404): the bucket has no object lock configuration.
+pub fn object_lock_configuration_not_found() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::ObjectLockConfigurationNotFoundError,
+        "Object Lock configuration does not exist for this bucket.",
+    )
+}
+
 /// XKuraTooManyTickets (429): the principal holds the most live upload tickets allowed.
 pub fn too_many_tickets(msg: impl Into<Message>) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom("XKuraTooManyTickets".into()), msg);

@@ -531,6 +531,9 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
     let settings = BucketSettings {
         policy: Some("{}".into()),
         public_access_block: Some(PublicAccessBlock { block_public_policy: true, ..Default::default() }),
+        tags: Tags::from([("team".to_owned(), "blue".to_owned()), ("cost centre".to_owned(), String::new())]),
+        ownership_controls_removed: true,
+        accelerate_suspended: true,
     };
     let missing = store.set_bucket_settings("nob", settings.clone()).await;
     assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");
@@ -594,7 +597,7 @@ pub async fn snapshot(store: &dyn MetaStore) {
     store.complete_upload("b", "u1", object("u", BlobId(3))).await.expect("complete");
     store.put_record("user", "carol", b"3".to_vec()).await.expect("record");
     store.delete_record("policy", "p").await.expect("delete record");
-    let settings = BucketSettings { policy: Some("{}".into()), public_access_block: None };
+    let settings = BucketSettings { policy: Some("{}".into()), ..Default::default() };
     store.set_bucket_settings("a", settings).await.expect("settings");
     store.create_bucket(bucket("c")).await.expect("create");
 

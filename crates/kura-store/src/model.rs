@@ -54,8 +54,8 @@ pub struct BucketInfo {
     pub settings: BucketSettings,
 }
 
-/// A bucket's access settings, changed by the bucket-policy and public-access-block operations and by
-/// the declarative configuration.
+/// A bucket's settings, changed by the bucket-policy, public-access-block and other bucket-setting
+/// operations (tagging, ownership controls, accelerate) and by the declarative configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketSettings {
     /// The bucket policy, as the JSON text it was accepted as.
@@ -64,6 +64,17 @@ pub struct BucketSettings {
     /// The public access block, if one is set.
     #[serde(default)]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Bucket tags (PutBucketTagging); empty when the bucket has none.
+    #[serde(default)]
+    pub tags: Tags,
+    /// DeleteBucketOwnershipControls was called (and no Put since): GetBucketOwnershipControls then
+    /// answers "not found" as AWS does, though the bucket stays owner-enforced (kura's only model).
+    #[serde(default)]
+    pub ownership_controls_removed: bool,
+    /// PutBucketAccelerateConfiguration set `Suspended` (acceleration is never on: kura has no
+    /// acceleration endpoint); GetBucketAccelerateConfiguration then answers `Suspended`, as AWS does.
+    #[serde(default)]
+    pub accelerate_suspended: bool,
 }
 
 /// S3's four public-access-block switches.
@@ -367,5 +378,20 @@ impl DumpEntry {
             DumpEntry::Part { part, .. } => vec![(part.blob, part.size)],
             DumpEntry::Bucket(_) | DumpEntry::Upload { .. } | DumpEntry::Record { .. } => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_stored_before_later_fields_still_decode() {
+        let old = r#"{"policy":"{}","public_access_block":null}"#;
+        let settings: BucketSettings = serde_json::from_str(old).expect("an old record decodes");
+        assert_eq!(settings, BucketSettings { policy: Some("{}".into()), ..Default::default() });
+        let bucket = r#"{"name":"b","created_ms":1,"region":"us-east-1"}"#;
+        let info: BucketInfo = serde_json::from_str(bucket).expect("a bucket without settings decodes");
+        assert_eq!(info.settings, BucketSettings::default());
     }
 }

@@ -1,5 +1,5 @@
 //! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging, bucket
-//! policy and public access block), behind one
+//! policy and public access block, the other bucket settings), behind one
 //! [`KuraS3`] value that s3s calls after it has parsed the request and checked its signature.
 //!
 //! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
@@ -19,6 +19,7 @@ mod multipart;
 mod object;
 pub mod object_ref;
 pub mod policy;
+mod settings;
 mod tagging;
 
 use kura_store::{BlobStore, MetaStore};
@@ -116,4 +117,29 @@ route! {
     put_bucket_acl: PutBucketAclInput -> PutBucketAclOutput => acl;
     get_object_acl: GetObjectAclInput -> GetObjectAclOutput => acl;
     put_object_acl: PutObjectAclInput -> PutObjectAclOutput => acl;
+
+    put_bucket_tagging: PutBucketTaggingInput -> PutBucketTaggingOutput => settings;
+    get_bucket_tagging: GetBucketTaggingInput -> GetBucketTaggingOutput => settings;
+    delete_bucket_tagging: DeleteBucketTaggingInput -> DeleteBucketTaggingOutput => settings;
+    get_bucket_ownership_controls: GetBucketOwnershipControlsInput -> GetBucketOwnershipControlsOutput => settings;
+    put_bucket_ownership_controls: PutBucketOwnershipControlsInput -> PutBucketOwnershipControlsOutput => settings;
+    delete_bucket_ownership_controls: DeleteBucketOwnershipControlsInput -> DeleteBucketOwnershipControlsOutput => settings;
+    get_bucket_request_payment: GetBucketRequestPaymentInput -> GetBucketRequestPaymentOutput => settings;
+    put_bucket_request_payment: PutBucketRequestPaymentInput -> PutBucketRequestPaymentOutput => settings;
+    get_bucket_accelerate_configuration: GetBucketAccelerateConfigurationInput -> GetBucketAccelerateConfigurationOutput => settings;
+    put_bucket_accelerate_configuration: PutBucketAccelerateConfigurationInput -> PutBucketAccelerateConfigurationOutput => settings;
+    get_bucket_logging: GetBucketLoggingInput -> GetBucketLoggingOutput => settings;
+    put_bucket_logging: PutBucketLoggingInput -> PutBucketLoggingOutput => settings;
+    get_bucket_website: GetBucketWebsiteInput -> GetBucketWebsiteOutput => settings;
+    put_bucket_website: PutBucketWebsiteInput -> PutBucketWebsiteOutput => settings;
+    delete_bucket_website: DeleteBucketWebsiteInput -> DeleteBucketWebsiteOutput => settings;
+    get_bucket_replication: GetBucketReplicationInput -> GetBucketReplicationOutput => settings;
+    put_bucket_replication: PutBucketReplicationInput -> PutBucketReplicationOutput => settings;
+    delete_bucket_replication: DeleteBucketReplicationInput -> DeleteBucketReplicationOutput => settings;
+    get_bucket_encryption: GetBucketEncryptionInput -> GetBucketEncryptionOutput => settings;
+    put_bucket_encryption: PutBucketEncryptionInput -> PutBucketEncryptionOutput => settings;
+    delete_bucket_encryption: DeleteBucketEncryptionInput -> DeleteBucketEncryptionOutput => settings;
+    get_bucket_notification_configuration: GetBucketNotificationConfigurationInput -> GetBucketNotificationConfigurationOutput => settings;
+    put_bucket_notification_configuration: PutBucketNotificationConfigurationInput -> PutBucketNotificationConfigurationOutput => settings;
+    get_object_lock_configuration: GetObjectLockConfigurationInput -> GetObjectLockConfigurationOutput => settings;
 }

@@ -7,6 +7,7 @@ mod agent;
 mod attacks;
 mod audit;
 mod backup;
+mod bucket_settings;
 mod buckets;
 mod checksums;
 mod crash;
