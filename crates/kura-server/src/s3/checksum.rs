@@ -194,7 +194,7 @@ mod tests {
             ChecksumAlgo::Crc64Nvme => B64.encode(direct(algo, data).to_be_bytes()),
             _ => B64.encode(u32::try_from(direct(algo, data)).unwrap_or_default().to_be_bytes()),
         };
-        super::super::body::set_checksum(&mut checksums, algo, value);
+        crate::s3::body::set_checksum(&mut checksums, algo, value);
         PartInfo {
             number,
             etag: String::new(),
