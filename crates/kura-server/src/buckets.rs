@@ -1,5 +1,5 @@
-//! Bucket settings: the one module that reads and changes a bucket's policy, public access block
-//! and anonymous mode (and, as they land, the settings of later issues), with AWS's rules. The S3 API,
+//! Bucket settings: the one module that reads and changes a bucket's policy, public access block,
+//! anonymous mode and CORS configuration (and, as they land, the settings of later issues), with AWS's rules. The S3 API,
 //! the admin API and the configuration file's `buckets:` section all come through here, so a rule
 //! (a public policy is refused while BlockPublicPolicy is on, a policy names only its own bucket) holds
 //! whichever door a change comes through.
@@ -8,7 +8,7 @@ use crate::base::clock::now_ms;
 use crate::config::Config;
 use kura_policy::Policy;
 use kura_policy::canned::{AnonymousMode, anonymous_mode_of, anonymous_policy};
-use kura_store::{BucketInfo, BucketSettings, MetaStore, PublicAccessBlock, StoreError};
+use kura_store::{BucketInfo, BucketSettings, CorsConfig, MetaStore, PublicAccessBlock, StoreError};
 
 /// Largest bucket policy AWS accepts (20 KiB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
@@ -26,6 +26,9 @@ pub enum SettingsError {
     /// The bucket's public access block (BlockPublicPolicy) refuses a public policy.
     #[error("the bucket's public access block refuses a public bucket policy")]
     PublicPolicyBlocked,
+    /// The CORS configuration breaks one of AWS's rules.
+    #[error(transparent)]
+    Cors(#[from] crate::cors::CorsError),
     /// The store failed, or the bucket does not exist.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,6 +72,15 @@ pub async fn set_public_access_block(
 ) -> Result<(), SettingsError> {
     let current = get(meta, bucket).await?;
     Ok(meta.set_bucket_settings(bucket, BucketSettings { public_access_block: block, ..current }).await?)
+}
+
+/// Sets (`Some`, checked by [`crate::cors::validate`]) or removes a bucket's CORS configuration.
+pub async fn set_cors(meta: &dyn MetaStore, bucket: &str, cors: Option<CorsConfig>) -> Result<(), SettingsError> {
+    if let Some(config) = &cors {
+        crate::cors::validate(config)?;
+    }
+    let current = get(meta, bucket).await?;
+    Ok(meta.set_bucket_settings(bucket, BucketSettings { cors, ..current }).await?)
 }
 
 /// Whether a bucket's policy is public (AWS's meaning); `None` when it has no policy.

@@ -7,8 +7,9 @@
 //! Enabled in this crate's tests and, for other crates, by the `conformance` feature.
 
 use crate::{
-    BlobId, BlobStore, BucketInfo, BucketSettings, DumpEntry, ListEntry, ListQuery, MetaSnapshot, MetaStore,
-    ObjectMeta, PartInfo, PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery, WriteCondition,
+    BlobId, BlobStore, BucketInfo, BucketSettings, CorsConfig, CorsRule, DumpEntry, ListEntry, ListQuery, MetaSnapshot,
+    MetaStore, ObjectMeta, PartInfo, PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery,
+    WriteCondition,
 };
 use futures::StreamExt;
 use futures::future::join_all;
@@ -529,6 +530,16 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
     let settings = BucketSettings {
         policy: Some("{}".into()),
         public_access_block: Some(PublicAccessBlock { block_public_policy: true, ..Default::default() }),
+        cors: Some(CorsConfig {
+            rules: vec![CorsRule {
+                id: Some("uploads".into()),
+                allowed_origins: vec!["https://*.example.com".into()],
+                allowed_methods: vec!["PUT".into(), "POST".into()],
+                allowed_headers: vec!["*".into()],
+                expose_headers: vec!["ETag".into()],
+                max_age_seconds: Some(600),
+            }],
+        }),
     };
     let missing = store.set_bucket_settings("nob", settings.clone()).await;
     assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");
@@ -592,7 +603,7 @@ pub async fn snapshot(store: &dyn MetaStore) {
     store.complete_upload("b", "u1", object("u", BlobId(3))).await.expect("complete");
     store.put_record("user", "carol", b"3".to_vec()).await.expect("record");
     store.delete_record("policy", "p").await.expect("delete record");
-    let settings = BucketSettings { policy: Some("{}".into()), public_access_block: None };
+    let settings = BucketSettings { policy: Some("{}".into()), public_access_block: None, cors: None };
     store.set_bucket_settings("a", settings).await.expect("settings");
     store.create_bucket(bucket("c")).await.expect("create");
 

@@ -1,5 +1,5 @@
 //! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging, bucket
-//! policy and public access block), behind one
+//! policy and public access block, CORS), behind one
 //! [`KuraS3`] value that s3s calls after it has parsed the request and checked its signature.
 //!
 //! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
@@ -11,6 +11,7 @@ pub mod body;
 pub mod bucket;
 pub mod checks;
 pub mod conditions;
+pub mod cors;
 mod list;
 mod lookup;
 pub mod meta;
@@ -115,4 +116,8 @@ route! {
     put_bucket_acl: PutBucketAclInput -> PutBucketAclOutput => acl;
     get_object_acl: GetObjectAclInput -> GetObjectAclOutput => acl;
     put_object_acl: PutObjectAclInput -> PutObjectAclOutput => acl;
+
+    put_bucket_cors: PutBucketCorsInput -> PutBucketCorsOutput => cors;
+    get_bucket_cors: GetBucketCorsInput -> GetBucketCorsOutput => cors;
+    delete_bucket_cors: DeleteBucketCorsInput -> DeleteBucketCorsOutput => cors;
 }

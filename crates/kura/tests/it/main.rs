@@ -8,6 +8,7 @@ mod attacks;
 mod audit;
 mod backup;
 mod buckets;
+mod cors;
 mod crash;
 mod deploy;
 mod iam;
