@@ -621,6 +621,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn options_on_an_s3_path_is_a_preflight_and_nowhere_else() {
+        let headers = http::HeaderMap::new();
+        let at = |method: http::Method, path: &str| route(&method, &path.parse().expect("uri"), &headers);
+        for path in ["/b/k", "/b", "/", "/b/k?uploads", "/b/k?X-Amz-Signature=00"] {
+            assert!(matches!(at(http::Method::OPTIONS, path), Endpoint::Preflight), "{path}");
+        }
+        assert!(matches!(at(http::Method::OPTIONS, "/kura/admin/v1/users"), Endpoint::S3));
+        assert!(matches!(at(http::Method::OPTIONS, crate::tickets::PATH), Endpoint::S3));
+        assert!(matches!(at(http::Method::OPTIONS, "/kura/health/live"), Endpoint::Health(_)));
+        for method in
+            [http::Method::GET, http::Method::PUT, http::Method::POST, http::Method::DELETE, http::Method::HEAD]
+        {
+            assert!(matches!(at(method, "/b/k"), Endpoint::S3));
+        }
+    }
+
+    #[test]
     fn an_http2_authority_becomes_the_host_and_a_second_name_is_refused() {
         let mut h2 = Request::builder().uri("https://kura.example:9000/b/k").body(()).expect("request");
         assert!(host_from_authority(&mut h2).is_ok());
