@@ -1,6 +1,6 @@
 //! Bucket settings: the one module that reads and changes a bucket's policy, public access block,
-//! anonymous mode and the other settings of the S3 API (tags, ownership controls, accelerate), with
-//! AWS's rules. The S3 API,
+//! anonymous mode, CORS and the other settings of the S3 API (tags, ownership controls, accelerate),
+//! with AWS's rules. The S3 API,
 //! the admin API and the configuration file's `buckets:` section all come through here, so a rule
 //! (a public policy is refused while BlockPublicPolicy is on, a policy names only its own bucket) holds
 //! whichever door a change comes through.
@@ -9,7 +9,7 @@ use crate::base::clock::now_ms;
 use crate::config::Config;
 use kura_policy::Policy;
 use kura_policy::canned::{AnonymousMode, anonymous_mode_of, anonymous_policy};
-use kura_store::{BucketInfo, BucketSettings, MetaStore, PublicAccessBlock, StoreError};
+use kura_store::{BucketInfo, BucketSettings, CorsConfig, MetaStore, PublicAccessBlock, StoreError};
 
 /// Largest bucket policy AWS accepts (20 KiB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
@@ -27,6 +27,9 @@ pub enum SettingsError {
     /// The bucket's public access block (BlockPublicPolicy) refuses a public policy.
     #[error("the bucket's public access block refuses a public bucket policy")]
     PublicPolicyBlocked,
+    /// The CORS configuration breaks one of AWS's rules.
+    #[error(transparent)]
+    Cors(#[from] crate::cors::CorsError),
     /// The store failed, or the bucket does not exist.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -87,6 +90,15 @@ pub async fn update(
         meta.set_bucket_settings(bucket, changed).await?;
     }
     Ok(())
+}
+
+/// Sets (`Some`, checked by [`crate::cors::validate`]) or removes a bucket's CORS configuration.
+pub async fn set_cors(meta: &dyn MetaStore, bucket: &str, cors: Option<CorsConfig>) -> Result<(), SettingsError> {
+    if let Some(config) = &cors {
+        crate::cors::validate(config)?;
+    }
+    let current = get(meta, bucket).await?;
+    Ok(meta.set_bucket_settings(bucket, BucketSettings { cors, ..current }).await?)
 }
 
 /// Whether a bucket's policy is public (AWS's meaning); `None` when it has no policy.

@@ -403,6 +403,54 @@ pub fn object_lock_configuration_not_found() -> S3Error {
     )
 }
 
+/// NoSuchCORSConfiguration (404): the bucket has no CORS configuration.
+pub fn no_such_cors_configuration() -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchCORSConfiguration, "The CORS configuration does not exist")
+}
+
+/// AccessForbidden (403): no CORS rule of the bucket allows this cross-origin request (AWS's wording).
+pub fn cors_forbidden() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::Custom("AccessForbidden".into()),
+        "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, \
+         request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted \
+         by the resource's CORS spec.",
+    );
+    e.set_status_code(http::StatusCode::FORBIDDEN);
+    e
+}
+
+/// BadRequest (400): a preflight without the `Origin` or `Access-Control-Request-Method` it needs.
+pub fn cors_bad_request(msg: impl Into<Message>) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom("BadRequest".into()), msg);
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
+}
+
+/// Maps a refused CORS configuration to AWS's error: MalformedXML for what the schema requires,
+/// InvalidRequest (with AWS's wording where it has one) for the rest.
+pub fn cors_error(err: crate::cors::CorsError) -> S3Error {
+    use crate::cors::CorsError;
+    match err {
+        CorsError::Malformed(why) => malformed_xml(why),
+        CorsError::TooManyRules => invalid_request("A CORS configuration can have at most 100 rules."),
+        CorsError::UnsupportedMethod(m) => {
+            invalid_request(format!("Found unsupported HTTP method in CORS config. Unsupported method is {m}"))
+        }
+        CorsError::OriginWildcards(o) => {
+            invalid_request(format!("AllowedOrigin \"{o}\" can not have more than one wildcard."))
+        }
+        CorsError::HeaderWildcards(h) => {
+            invalid_request(format!("AllowedHeader \"{h}\" can not have more than one wildcard."))
+        }
+        CorsError::IdTooLong => invalid_request("The ID of a CORSRule must be no longer than 255 characters."),
+        CorsError::NotAHeaderValue(v) => {
+            invalid_request(format!("{v:?} cannot be sent in a response header: use visible ASCII characters only."))
+        }
+        CorsError::TooLarge => invalid_request("A CORS configuration must be no larger than 64 KB."),
+    }
+}
+
 /// XKuraTooManyTickets (429): the principal holds the most live upload tickets allowed.
 pub fn too_many_tickets(msg: impl Into<Message>) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom("XKuraTooManyTickets".into()), msg);
@@ -519,6 +567,7 @@ pub fn bucket_settings_error(err: SettingsError) -> S3Error {
             "Access Denied: the bucket's public access block (BlockPublicPolicy) refuses a public bucket policy. \
              Restrict the Principal or add a condition such as aws:SourceIp, or change the public access block.",
         ),
+        SettingsError::Cors(e) => cors_error(e),
         SettingsError::Store(e) => store_error(e),
     }
 }

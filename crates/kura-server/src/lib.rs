@@ -13,6 +13,7 @@ pub mod authz;
 pub mod base;
 pub mod buckets;
 pub mod config;
+pub mod cors;
 pub mod errors;
 pub mod http;
 pub mod iam;

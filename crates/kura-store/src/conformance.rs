@@ -7,8 +7,9 @@
 //! Enabled in this crate's tests and, for other crates, by the `conformance` feature.
 
 use crate::{
-    BlobId, BlobStore, BucketInfo, BucketSettings, DumpEntry, ListEntry, ListQuery, MetaSnapshot, MetaStore,
-    ObjectMeta, PartInfo, PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery, WriteCondition,
+    BlobId, BlobStore, BucketInfo, BucketSettings, CorsConfig, CorsRule, DumpEntry, ListEntry, ListQuery, MetaSnapshot,
+    MetaStore, ObjectMeta, PartInfo, PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery,
+    WriteCondition,
 };
 use futures::StreamExt;
 use futures::future::join_all;
@@ -534,6 +535,16 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
         tags: Tags::from([("team".to_owned(), "blue".to_owned()), ("cost centre".to_owned(), String::new())]),
         ownership_controls_removed: true,
         accelerate_suspended: true,
+        cors: Some(CorsConfig {
+            rules: vec![CorsRule {
+                id: Some("uploads".into()),
+                allowed_origins: vec!["https://*.example.com".into()],
+                allowed_methods: vec!["PUT".into(), "POST".into()],
+                allowed_headers: vec!["*".into()],
+                expose_headers: vec!["ETag".into()],
+                max_age_seconds: Some(600),
+            }],
+        }),
     };
     let missing = store.set_bucket_settings("nob", settings.clone()).await;
     assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");

@@ -75,6 +75,38 @@ pub struct BucketSettings {
     /// acceleration endpoint); GetBucketAccelerateConfiguration then answers `Suspended`, as AWS does.
     #[serde(default)]
     pub accelerate_suspended: bool,
+    /// The CORS configuration (PutBucketCors), if one is set; records written before CORS decode as none.
+    #[serde(default)]
+    pub cors: Option<CorsConfig>,
+}
+
+/// A bucket's CORS configuration: its rules in the order they were given (the first that matches a
+/// request answers it). Checked by kura-server before it is stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsConfig {
+    /// The rules, 1 to 100.
+    pub rules: Vec<CorsRule>,
+}
+
+/// One CORS rule: which origins may send which methods and headers, and what the browser may read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    /// The rule's optional name (at most 255 characters).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Origins allowed, each with at most one `*` wildcard.
+    pub allowed_origins: Vec<String>,
+    /// Methods allowed: GET, PUT, POST, DELETE, HEAD.
+    pub allowed_methods: Vec<String>,
+    /// Request headers a preflight may ask for, each with at most one `*` wildcard.
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    /// Response headers the browser may expose to the page.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// How long a browser may cache the preflight's answer, in seconds.
+    #[serde(default)]
+    pub max_age_seconds: Option<i32>,
 }
 
 /// S3's four public-access-block switches.

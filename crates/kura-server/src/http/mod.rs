@@ -39,6 +39,9 @@ enum Endpoint {
     Credentials,
     Webhook,
     Sts,
+    /// A CORS preflight (`OPTIONS` on an S3 path), answered from the bucket's rules without
+    /// authentication and without running any operation.
+    Preflight,
     S3,
 }
 
@@ -54,6 +57,9 @@ fn route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> E
         Endpoint::Webhook
     } else if crate::sts::is_sts(method, uri, headers) {
         Endpoint::Sts
+    } else if method == http::Method::OPTIONS && !path.starts_with(crate::admin::PREFIX) && path != crate::tickets::PATH
+    {
+        Endpoint::Preflight
     } else {
         Endpoint::S3
     }
@@ -211,6 +217,7 @@ impl Dispatch {
             }
             Endpoint::Webhook => Answer::of("webhook", webhook::respond(&self.iam, req, slot).await),
             Endpoint::Sts => Answer::of("sts", self.sts(req, request_id, slot).await),
+            Endpoint::Preflight => Answer::of("s3", self.preflight(&req, request_id, slot).await),
             Endpoint::S3 => {
                 let api = if path.starts_with(crate::admin::PREFIX) {
                     "admin"
@@ -219,9 +226,13 @@ impl Dispatch {
                 } else {
                     "s3"
                 };
+                // What the CORS headers of the answer depend on, kept before the request is consumed;
+                // only a request with an Origin costs a look at the bucket's rules.
+                let cors = (api == "s3" && req.headers().contains_key(http::header::ORIGIN))
+                    .then(|| (req.method().clone(), req.uri().clone(), cors_request_headers(req.headers())));
                 let rules =
                     gate::Rules { now: std::time::SystemTime::now(), aliases: &self.aliases, sigv2: self.sigv2 };
-                match gate::inspect(req.method(), req.uri(), req.headers(), &rules) {
+                let mut answer = match gate::inspect(req.method(), req.uri(), req.headers(), &rules) {
                     Err(refused) => {
                         tracing::info!(request_id, reason = %refused, "refused at the gate");
                         Answer {
@@ -237,9 +248,39 @@ impl Dispatch {
                         let signed_host = host.filter(|_| signer.is_some());
                         Answer { api, resp, signer, signed_host }
                     }
+                };
+                if let Some((method, uri, headers)) = cors {
+                    let granted = crate::s3::cors::actual_headers(self.meta.as_ref(), &method, &uri, &headers).await;
+                    add_headers(answer.resp.headers_mut(), granted);
                 }
+                answer
             }
         })
+    }
+
+    /// Answers a CORS preflight: 200 with the headers of the bucket's first matching rule, or the error
+    /// AWS gives (400 without Origin or Access-Control-Request-Method, 403 without a matching rule).
+    /// Neither the gate nor s3s sees the request: nothing is authenticated (a signature or an
+    /// Authorization header is ignored) and no operation runs.
+    async fn preflight(
+        &self,
+        req: &Request<Incoming>,
+        request_id: &str,
+        slot: &crate::audit::AuditSlot,
+    ) -> Response<s3s::Body> {
+        let bucket = crate::s3::cors::bucket_of(req.uri());
+        slot.fill(|f| {
+            f.operation = Some(crate::s3::cors::PREFLIGHT_OPERATION.to_owned());
+            f.bucket = bucket;
+        });
+        match crate::s3::cors::preflight(self.meta.as_ref(), req.uri(), req.headers()).await {
+            Ok(headers) => {
+                let mut resp = Response::new(s3s::Body::empty());
+                add_headers(resp.headers_mut(), headers);
+                resp
+            }
+            Err(e) => error_response(&e, request_id),
+        }
     }
 
     /// The request's audit line, but for what only its end knows (time, bytes sent, duration).
@@ -405,6 +446,28 @@ fn complete_error_document(resp: &mut Response<s3s::Body>, request_id: &str) -> 
     code
 }
 
+/// The request headers the CORS answer of an actual request reads.
+fn cors_request_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut kept = http::HeaderMap::new();
+    for name in [http::header::ORIGIN, http::header::ACCESS_CONTROL_REQUEST_METHOD] {
+        if let Some(v) = headers.get(&name) {
+            kept.insert(name, v.clone());
+        }
+    }
+    kept
+}
+
+/// Adds CORS headers to a response (replacing any of the same name); a value that is not a valid
+/// header value is left out (the rules were checked when stored, and an echoed origin came from a
+/// header).
+fn add_headers(into: &mut http::HeaderMap, headers: Vec<(&'static str, String)>) {
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            into.insert(http::HeaderName::from_static(name), v);
+        }
+    }
+}
+
 fn content_length(headers: &http::HeaderMap) -> u64 {
     headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
@@ -559,6 +622,23 @@ pub(crate) fn text_response(status: http::StatusCode, body: &'static str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_on_an_s3_path_is_a_preflight_and_nowhere_else() {
+        let headers = http::HeaderMap::new();
+        let at = |method: http::Method, path: &str| route(&method, &path.parse().expect("uri"), &headers);
+        for path in ["/b/k", "/b", "/", "/b/k?uploads", "/b/k?X-Amz-Signature=00"] {
+            assert!(matches!(at(http::Method::OPTIONS, path), Endpoint::Preflight), "{path}");
+        }
+        assert!(matches!(at(http::Method::OPTIONS, "/kura/admin/v1/users"), Endpoint::S3));
+        assert!(matches!(at(http::Method::OPTIONS, crate::tickets::PATH), Endpoint::S3));
+        assert!(matches!(at(http::Method::OPTIONS, "/kura/health/live"), Endpoint::Health(_)));
+        for method in
+            [http::Method::GET, http::Method::PUT, http::Method::POST, http::Method::DELETE, http::Method::HEAD]
+        {
+            assert!(matches!(at(method, "/b/k"), Endpoint::S3));
+        }
+    }
 
     #[test]
     fn an_http2_authority_becomes_the_host_and_a_second_name_is_refused() {

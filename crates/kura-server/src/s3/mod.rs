@@ -1,5 +1,5 @@
 //! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging, bucket
-//! policy and public access block, the other bucket settings), behind one
+//! policy and public access block, CORS, the other bucket settings), behind one
 //! [`KuraS3`] value that s3s calls after it has parsed the request and checked its signature.
 //!
 //! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
@@ -12,6 +12,7 @@ pub mod bucket;
 pub mod checks;
 mod checksum;
 pub mod conditions;
+pub mod cors;
 mod list;
 mod lookup;
 pub mod meta;
@@ -142,4 +143,7 @@ route! {
     get_bucket_notification_configuration: GetBucketNotificationConfigurationInput -> GetBucketNotificationConfigurationOutput => settings;
     put_bucket_notification_configuration: PutBucketNotificationConfigurationInput -> PutBucketNotificationConfigurationOutput => settings;
     get_object_lock_configuration: GetObjectLockConfigurationInput -> GetObjectLockConfigurationOutput => settings;
+    put_bucket_cors: PutBucketCorsInput -> PutBucketCorsOutput => cors;
+    get_bucket_cors: GetBucketCorsInput -> GetBucketCorsOutput => cors;
+    delete_bucket_cors: DeleteBucketCorsInput -> DeleteBucketCorsOutput => cors;
 }
