@@ -64,6 +64,9 @@ pub struct BucketSettings {
     /// The public access block, if one is set.
     #[serde(default)]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// The lifecycle configuration (validated by the S3 layer), if one is set.
+    #[serde(default)]
+    pub lifecycle: Option<crate::lifecycle::LifecycleConfig>,
 }
 
 /// S3's four public-access-block switches.

@@ -48,6 +48,7 @@ async fn populate(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Vec<(BlobId, V
     let settings = BucketSettings {
         policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
         public_access_block: Some(PublicAccessBlock::ALL),
+        ..Default::default()
     };
     meta.set_bucket_settings("photos", settings).await.expect("settings");
     let mut contents = Vec::new();
