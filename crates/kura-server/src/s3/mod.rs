@@ -11,6 +11,7 @@ pub mod body;
 pub mod bucket;
 pub mod checks;
 pub mod conditions;
+mod lifecycle;
 mod list;
 mod lookup;
 pub mod meta;
@@ -115,4 +116,8 @@ route! {
     put_bucket_acl: PutBucketAclInput -> PutBucketAclOutput => acl;
     get_object_acl: GetObjectAclInput -> GetObjectAclOutput => acl;
     put_object_acl: PutObjectAclInput -> PutObjectAclOutput => acl;
+
+    put_bucket_lifecycle_configuration: PutBucketLifecycleConfigurationInput -> PutBucketLifecycleConfigurationOutput => lifecycle;
+    get_bucket_lifecycle_configuration: GetBucketLifecycleConfigurationInput -> GetBucketLifecycleConfigurationOutput => lifecycle;
+    delete_bucket_lifecycle: DeleteBucketLifecycleInput -> DeleteBucketLifecycleOutput => lifecycle;
 }

@@ -12,6 +12,7 @@ mod crash;
 mod deploy;
 mod iam;
 mod identity;
+mod lifecycle;
 mod listing;
 mod multipart;
 mod objects;
