@@ -556,3 +556,49 @@ async fn a_shortened_day_is_announced_and_bad_settings_are_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("server.lifecycle.day_seconds must be at least 1"), "{stderr}");
 }
+
+#[tokio::test]
+async fn lifecycle_is_authorised_as_get_and_put_lifecycle_configuration() {
+    let yaml = r#"
+users:
+  - access_key: getter
+    secret_key: getter-secret-0123456789
+    policies: [get-lc]
+  - access_key: putter
+    secret_key: putter-secret-0123456789
+    policies: [put-lc]
+policies:
+  get-lc:
+    Version: "2012-10-17"
+    Statement:
+      - Effect: Allow
+        Action: ["s3:GetLifecycleConfiguration"]
+        Resource: ["arn:aws:s3:::lc-authz"]
+  put-lc:
+    Version: "2012-10-17"
+    Statement:
+      - Effect: Allow
+        Action: ["s3:PutLifecycleConfiguration"]
+        Resource: ["arn:aws:s3:::lc-authz"]
+buckets:
+  - name: lc-authz
+"#;
+    let server = TestServer::start_with_config(yaml);
+    let (root, getter) = (server.client(), server.client_with("getter", "getter-secret-0123456789"));
+    let putter = server.client_with("putter", "putter-secret-0123456789");
+    let bucket = "lc-authz";
+    let first = vec![rule("first").prefix("a/").expiration(days(1)).build().expect("rule")];
+    put(&root, bucket, first.clone()).await.expect("root puts");
+
+    let other = vec![rule("other").prefix("b/").expiration(days(2)).build().expect("rule")];
+    assert_eq!(put(&getter, bucket, other.clone()).await, Err("AccessDenied".into()));
+    let denied = getter.delete_bucket_lifecycle().bucket(bucket).send().await.expect_err("getter cannot delete");
+    assert_eq!(code(&denied), "AccessDenied");
+    assert_eq!(get(&getter, bucket).await.expect("getter reads"), first, "nothing changed");
+
+    assert_eq!(get(&putter, bucket).await, Err("AccessDenied".into()));
+    put(&putter, bucket, other.clone()).await.expect("putter puts");
+    assert_eq!(get(&root, bucket).await.expect("get"), other);
+    putter.delete_bucket_lifecycle().bucket(bucket).send().await.expect("delete is s3:PutLifecycleConfiguration");
+    assert_eq!(get(&root, bucket).await, Err("NoSuchLifecycleConfiguration".into()));
+}
