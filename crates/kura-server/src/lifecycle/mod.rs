@@ -118,8 +118,12 @@ impl Worker {
                     Err(StoreError::NoSuchBucket(_)) => {}
                     other => other?,
                 },
+                // No Enabled rule (any more): forget a cursor left by an earlier configuration. Read first,
+                // so that a scan of buckets without lifecycle writes nothing.
                 None => {
-                    self.meta.delete_record(CURSOR_RECORD, &bucket.name).await?;
+                    if self.meta.get_record(CURSOR_RECORD, &bucket.name).await?.is_some() {
+                        self.meta.delete_record(CURSOR_RECORD, &bucket.name).await?;
+                    }
                 }
             }
         }
@@ -281,5 +285,92 @@ impl Worker {
             resources: Default::default(),
             rule: Some(rule.to_owned()),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kura_store::UploadInfo;
+    use kura_store::conformance::{bucket, inline_object, upload};
+    use kura_store::lifecycle::{FilterPredicate, LifecycleRule, RuleFilter};
+    use kura_store::memory::MemoryMetaStore;
+
+    const DAY_MS: i64 = 86_400_000;
+
+    fn worker(meta: Arc<dyn MetaStore>, blobs: &tempfile::TempDir, max_actions_per_scan: u64) -> Worker {
+        Worker {
+            meta,
+            blobs: Arc::new(kura_store::file_blobs::FileBlobStore::open(blobs.path()).expect("blobs")),
+            audit: Arc::new(Audit::disabled()),
+            metrics: Metrics::new(),
+            day: DayLength::REAL,
+            interval: std::time::Duration::from_secs(3600),
+            max_actions_per_scan,
+        }
+    }
+
+    async fn setup(keys: &[&str]) -> Arc<dyn MetaStore> {
+        let meta: Arc<dyn MetaStore> = Arc::new(MemoryMetaStore::new());
+        meta.create_bucket(bucket("b")).await.expect("bucket");
+        for key in keys {
+            let object = ObjectMeta { last_modified_ms: 0, ..inline_object(key, b"x") };
+            meta.put_object("b", object).await.expect("put");
+        }
+        let rule = LifecycleRule {
+            id: "r".into(),
+            enabled: true,
+            filter: RuleFilter::Filter(FilterPredicate::All),
+            expiration: Some(kura_store::lifecycle::Expiration::Days(1)),
+            noncurrent_expiration: None,
+            abort_incomplete_upload_days: Some(1),
+        };
+        let settings =
+            kura_store::BucketSettings { lifecycle: Some(LifecycleConfig { rules: vec![rule] }), ..Default::default() };
+        meta.set_bucket_settings("b", settings).await.expect("settings");
+        meta
+    }
+
+    async fn keys(meta: &dyn MetaStore) -> Vec<String> {
+        let page = meta.list_objects("b", &ListQuery { max: 100, ..Default::default() }).await.expect("list");
+        page.entries.iter().map(|e| e.name().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn an_object_overwritten_after_it_was_read_is_not_expired() {
+        let meta = setup(&["k"]).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let w = worker(meta.clone(), &dir, 10);
+        let read = meta.get_object_record("b", "k").await.expect("get").expect("exists");
+        // Overwritten with the same body: same ETag, a later Last-Modified.
+        meta.put_object("b", ObjectMeta { last_modified_ms: 5, ..inline_object("k", b"x") }).await.expect("overwrite");
+        assert!(!w.expire("b", &read, "r").await.expect("expire"), "left alone");
+        assert_eq!(keys(meta.as_ref()).await, ["k"]);
+        let current = meta.get_object_record("b", "k").await.expect("get").expect("exists");
+        assert!(w.expire("b", &current, "r").await.expect("expire"), "the version read is expired");
+        assert!(keys(meta.as_ref()).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_scan_stops_after_its_actions_and_the_next_resumes_from_the_cursor() {
+        let meta = setup(&["a", "b", "c"]).await;
+        meta.create_upload("b", UploadInfo { initiated_ms: 0, ..upload("u", "u1") }).await.expect("upload");
+        let dir = tempfile::tempdir().expect("dir");
+        let w = worker(meta.clone(), &dir, 2);
+        assert_eq!(w.scan(0).await.expect("scan"), Scanned::default(), "nothing is due yet");
+        let now = 2 * DAY_MS;
+        assert_eq!(w.scan(now).await.expect("scan").expired, 2);
+        assert_eq!(keys(meta.as_ref()).await, ["c"]);
+        assert!(meta.get_record(CURSOR_RECORD, "b").await.expect("get").is_some(), "the cursor is kept");
+        // Written before the cursor: the resumed pass does not see it until the next pass.
+        meta.put_object("b", ObjectMeta { last_modified_ms: 0, ..inline_object("0", b"x") }).await.expect("put");
+        let second = w.scan(now).await.expect("scan");
+        assert_eq!((second.expired, second.aborted), (1, 1));
+        assert_eq!(keys(meta.as_ref()).await, ["0"]);
+        // The cap was reached on the pass's last upload: the next scan finds the rest of the pass empty.
+        assert_eq!(w.scan(now).await.expect("scan"), Scanned::default());
+        assert!(meta.get_record(CURSOR_RECORD, "b").await.expect("get").is_none(), "a finished pass forgets it");
+        assert_eq!(w.scan(now).await.expect("scan").expired, 1, "a new pass starts from the beginning");
+        assert!(keys(meta.as_ref()).await.is_empty());
     }
 }
