@@ -157,6 +157,9 @@ pub struct Record {
     /// What authorisation allowed (`ACTION ARN`) and which objects the operation read or wrote.
     #[serde(skip_serializing_if = "crate::trace::Trace::is_empty")]
     pub resources: crate::trace::Trace,
+    /// For work kura did on its own (api `lifecycle`): the lifecycle rule that asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// The audit log's writer.

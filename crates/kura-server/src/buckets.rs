@@ -101,6 +101,16 @@ pub async fn set_cors(meta: &dyn MetaStore, bucket: &str, cors: Option<CorsConfi
     Ok(meta.set_bucket_settings(bucket, BucketSettings { cors, ..current }).await?)
 }
 
+/// Sets (`Some`, already checked by the lifecycle layer) or removes a bucket's lifecycle configuration.
+pub async fn set_lifecycle(
+    meta: &dyn MetaStore,
+    bucket: &str,
+    lifecycle: Option<kura_store::lifecycle::LifecycleConfig>,
+) -> Result<(), SettingsError> {
+    let current = get(meta, bucket).await?;
+    Ok(meta.set_bucket_settings(bucket, BucketSettings { lifecycle, ..current }).await?)
+}
+
 /// Whether a bucket's policy is public (AWS's meaning); `None` when it has no policy.
 pub async fn policy_is_public(meta: &dyn MetaStore, bucket: &str) -> Result<Option<bool>, SettingsError> {
     let policy = get(meta, bucket).await?.policy;

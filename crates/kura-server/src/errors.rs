@@ -572,6 +572,22 @@ pub fn bucket_settings_error(err: SettingsError) -> S3Error {
     }
 }
 
+/// Maps a refused lifecycle configuration to the S3 error AWS answers with.
+pub fn lifecycle_error(err: crate::lifecycle::config::InvalidLifecycle) -> S3Error {
+    use crate::lifecycle::config::InvalidLifecycle;
+    match err {
+        InvalidLifecycle::Malformed(msg) => malformed_xml(msg),
+        InvalidLifecycle::Argument(msg) => invalid_argument(msg),
+        InvalidLifecycle::Request(msg) => invalid_request(msg),
+        InvalidLifecycle::StorageClass(msg) => S3Error::with_message(S3ErrorCode::InvalidStorageClass, msg),
+    }
+}
+
+/// NoSuchLifecycleConfiguration (404): the bucket has no lifecycle configuration.
+pub fn no_such_lifecycle_configuration() -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchLifecycleConfiguration, "The lifecycle configuration does not exist.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

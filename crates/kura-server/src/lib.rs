@@ -18,6 +18,7 @@ pub mod errors;
 pub mod http;
 pub mod iam;
 pub mod identity;
+pub mod lifecycle;
 pub mod metrics;
 pub mod presign;
 pub mod reload;
@@ -102,6 +103,8 @@ pub struct Server {
     tls: Option<http::tls::Tls>,
     /// The metrics background work reports to.
     metrics: Arc<metrics::Metrics>,
+    /// The lifecycle worker, started by [`Server::run`].
+    lifecycle: lifecycle::Worker,
 }
 
 impl Server {
@@ -124,7 +127,17 @@ impl Server {
         let urls: Vec<String> =
             options.config.server.public_urls.iter().chain(&options.config.server.internal_urls).cloned().collect();
         let sigv2 = options.config.server.sigv2.unwrap_or(true);
-        let audit = audit::Audit::start(&options.config.audit).map_err(ServerError::Audit)?;
+        let audit = Arc::new(audit::Audit::start(&options.config.audit).map_err(ServerError::Audit)?);
+        let settings = &options.config.server.lifecycle;
+        let lifecycle = lifecycle::Worker {
+            meta: meta.clone(),
+            blobs: blobs.clone(),
+            audit: audit.clone(),
+            metrics: metrics.clone(),
+            day: lifecycle::rules::DayLength(settings.day_seconds()),
+            interval: settings.scan_interval(),
+            max_actions_per_scan: settings.max_actions_per_scan.unwrap_or(lifecycle::DEFAULT_MAX_ACTIONS_PER_SCAN),
+        };
         let keys_file = options.config.identity.session_keys_file.clone();
         let keyring = identity::session::Keyring::load_or_create(
             &keys_file.unwrap_or_else(|| data.join(identity::session::SESSION_KEYS_FILE)),
@@ -169,7 +182,7 @@ impl Server {
         let observers = http::Observers { audit, metrics: metrics.clone(), scrape };
         let dispatch =
             Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers));
-        Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls, metrics })
+        Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls, metrics, lifecycle })
     }
 
     /// The live IAM state (for configuration reloads).
@@ -196,10 +209,12 @@ impl Server {
     /// files are re-read meanwhile ([`http::tls`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let sweeper = tokio::spawn(tickets::sweep_forever(self.meta, self.metrics));
+        let lifecycle = tokio::spawn(self.lifecycle.run_forever());
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
         let reloader = self.tls.map(|t| tokio::spawn(t.watch(http::tls::POLL_INTERVAL)));
         http::serve(self.listener, self.dispatch, self.limits, acceptor, shutdown).await;
         sweeper.abort();
+        lifecycle.abort();
         if let Some(r) = reloader {
             r.abort();
         }

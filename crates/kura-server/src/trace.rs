@@ -106,9 +106,14 @@ impl MetaStore for TracedMeta {
         touched(bucket, key);
         self.0.get_object_record(bucket, key).await
     }
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+    async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectMeta>> {
         touched(bucket, key);
-        self.0.delete_object(bucket, key).await
+        self.0.delete_object_if(bucket, key, condition).await
     }
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
         touched(bucket, key);

@@ -545,6 +545,23 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
                 max_age_seconds: Some(600),
             }],
         }),
+        lifecycle: Some(crate::lifecycle::LifecycleConfig {
+            rules: vec![crate::lifecycle::LifecycleRule {
+                id: "r".into(),
+                enabled: true,
+                filter: crate::lifecycle::RuleFilter::Filter(crate::lifecycle::FilterPredicate::And(
+                    crate::lifecycle::AndPredicate {
+                        prefix: Some("logs/".into()),
+                        tags: vec![("k".into(), "v".into())],
+                        size_greater_than: Some(1),
+                        size_less_than: None,
+                    },
+                )),
+                expiration: Some(crate::lifecycle::Expiration::Days(3)),
+                noncurrent_expiration: None,
+                abort_incomplete_upload_days: Some(2),
+            }],
+        }),
     };
     let missing = store.set_bucket_settings("nob", settings.clone()).await;
     assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");
@@ -674,6 +691,30 @@ pub async fn conditional_writes(store: Arc<dyn MetaStore>) {
     });
     let wins = join_all(racers).await.into_iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
     assert_eq!(wins, 1, "exactly one creator wins");
+}
+
+/// Conditional deletes: `IfUnchanged` removes the object only while it is the one read (same ETag and
+/// Last-Modified), decided in the delete's transaction; a failed condition removes nothing.
+pub async fn conditional_deletes(store: &dyn MetaStore) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.put_object("b", object("k", BlobId(1))).await.expect("put");
+    let seen = store.get_object_record("b", "k").await.expect("get").expect("exists");
+    let unchanged = WriteCondition::IfUnchanged { etag: seen.etag.clone(), last_modified_ms: seen.last_modified_ms };
+    // Overwritten with the same ETag but a later Last-Modified: the condition fails.
+    let newer = ObjectMeta { last_modified_ms: seen.last_modified_ms + 1, ..object("k", BlobId(2)) };
+    let newer = ObjectMeta { etag: seen.etag.clone(), ..newer };
+    store.put_object("b", newer.clone()).await.expect("overwrite");
+    let refused = store.delete_object_if("b", "k", &unchanged).await;
+    assert!(matches!(refused, Err(StoreError::ConditionFailed { .. })), "{refused:?}");
+    assert_eq!(store.get_object_record("b", "k").await.expect("get"), Some(newer.clone()), "nothing removed");
+    let now = WriteCondition::IfUnchanged { etag: newer.etag.clone(), last_modified_ms: newer.last_modified_ms };
+    let removed = store.delete_object_if("b", "k", &now).await.expect("delete").expect("removed");
+    assert_eq!(removed.blobs(), [BlobId(2)]);
+    let gone = store.delete_object_if("b", "k", &now).await;
+    assert!(matches!(gone, Err(StoreError::NoSuchKey { .. })), "{gone:?}");
+    assert_eq!(store.delete_object_if("b", "k", &WriteCondition::Always).await.expect("absent"), None);
+    let missing = store.delete_object_if("nob", "k", &now).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");
 }
 
 /// 16 concurrent writers on one key and 16 on different keys: all succeed, the final object is one of
@@ -938,7 +979,8 @@ mod tests {
         upload_listing,
         referenced,
         settings_and_records,
-        snapshot
+        snapshot,
+        conditional_deletes
     );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -22,6 +22,7 @@
 
 pub mod backup;
 pub mod file_blobs;
+pub mod lifecycle;
 pub mod listing;
 pub mod memory;
 pub mod model;
@@ -114,6 +115,15 @@ pub enum WriteCondition {
     /// Only if the current object has this ETag (`If-Match`; quotes ignored). A missing object is
     /// `NoSuchKey`.
     IfEtag(String),
+    /// Only if the current object is the one a reader saw: same ETag and Last-Modified (a background
+    /// delete, such as lifecycle expiration, of what it examined; an overwrite since then, even with
+    /// the same body, fails it). A missing object is `NoSuchKey`.
+    IfUnchanged {
+        /// The ETag read (quotes ignored).
+        etag: String,
+        /// The Last-Modified read, ms since the epoch.
+        last_modified_ms: i64,
+    },
 }
 
 impl WriteCondition {
@@ -123,11 +133,18 @@ impl WriteCondition {
         match (self, current) {
             (WriteCondition::Always, _) | (WriteCondition::IfAbsent, None) => Ok(()),
             (WriteCondition::IfAbsent, Some(_)) => failed(),
-            (WriteCondition::IfEtag(_), None) => {
+            (WriteCondition::IfEtag(_) | WriteCondition::IfUnchanged { .. }, None) => {
                 Err(StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() })
             }
             (WriteCondition::IfEtag(want), Some(obj)) => {
                 if want.trim_matches('"') == obj.etag.trim_matches('"') {
+                    Ok(())
+                } else {
+                    failed()
+                }
+            }
+            (WriteCondition::IfUnchanged { etag, last_modified_ms }, Some(obj)) => {
+                if etag.trim_matches('"') == obj.etag.trim_matches('"') && *last_modified_ms == obj.last_modified_ms {
                     Ok(())
                 } else {
                     failed()
@@ -225,7 +242,19 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn get_object_record(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
     /// Deletes an object; returns the removed object (whose blobs the caller reclaims), or `None` if
     /// there was none. `NoSuchBucket` if the bucket is missing.
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
+    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        self.delete_object_if(bucket, key, &WriteCondition::Always).await
+    }
+    /// Deletes an object if `condition` holds for the current one, in one transaction; returns what
+    /// was removed (`None`: there was nothing and the condition allows that). `IfEtag` and
+    /// `IfUnchanged` on a missing object are `NoSuchKey`; a condition that does not hold is
+    /// `ConditionFailed` and removes nothing.
+    async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectMeta>>;
     /// Replaces the tag set of an existing object (`NoSuchKey` otherwise).
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()>;
     /// One page of a listing: an ordered range scan, see [`ListQuery`]. Entries carry no inline body.

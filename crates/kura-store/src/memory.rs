@@ -233,8 +233,16 @@ impl MetaStore for MemoryMetaStore {
         Ok(self.lock().bucket(bucket)?.objects.get(key).map(|o| ObjectMeta { inline: None, ..o.clone() }))
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
-        Ok(self.lock().bucket_mut(bucket)?.objects.remove(key))
+    async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectMeta>> {
+        let mut inner = self.lock();
+        let objects = &mut inner.bucket_mut(bucket)?.objects;
+        condition.check(bucket, key, objects.get(key))?;
+        Ok(objects.remove(key))
     }
 
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {

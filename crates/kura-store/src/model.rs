@@ -78,6 +78,9 @@ pub struct BucketSettings {
     /// The CORS configuration (PutBucketCors), if one is set; records written before CORS decode as none.
     #[serde(default)]
     pub cors: Option<CorsConfig>,
+    /// The lifecycle configuration (validated by the S3 layer), if one is set.
+    #[serde(default)]
+    pub lifecycle: Option<crate::lifecycle::LifecycleConfig>,
 }
 
 /// A bucket's CORS configuration: its rules in the order they were given (the first that matches a

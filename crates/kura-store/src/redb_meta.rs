@@ -775,11 +775,20 @@ impl<'t> WriteTables<'t> {
         Ok(Ok(dropped))
     }
 
-    fn delete_object(&mut self, bucket: &str, key: &str) -> Fatal<StoreResult<Option<ObjectMeta>>> {
+    fn delete_object(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> Fatal<StoreResult<Option<ObjectMeta>>> {
         if !self.has_bucket(bucket)? {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
         }
-        let Some(old) = self.get_object(bucket, key)? else {
+        let current = self.get_object(bucket, key)?;
+        if let Err(e) = condition.check(bucket, key, current.as_ref()) {
+            refuse!(e);
+        }
+        let Some(old) = current else {
             return Ok(Ok(None));
         };
         self.remove_object(bucket, &old)?;
@@ -1150,9 +1159,14 @@ impl MetaStore for RedbMetaStore {
         self.read(move |txn| read_object(txn, &bucket, &key, false)).await
     }
 
-    async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.remove(move |t| t.delete_object(&bucket, &key)).await
+    async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key, condition) = (bucket.to_owned(), key.to_owned(), condition.clone());
+        self.remove(move |t| t.delete_object(&bucket, &key, &condition)).await
     }
 
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod identity;
+pub mod lifecycle;
 pub mod metrics;
 pub mod tls;
 pub mod webhook;
@@ -141,6 +142,9 @@ pub struct ServerSection {
     /// Who may read `/kura/metrics` (default: loopback only). Read at start.
     #[serde(default)]
     pub metrics: metrics::MetricsSection,
+    /// The lifecycle worker: scan interval and (for tests only) the day length. Read at start.
+    #[serde(default)]
+    pub lifecycle: lifecycle::LifecycleSection,
 }
 
 /// The metadata back end (`server.metadata`): one variant per back end, each opened by one arm of
@@ -254,6 +258,7 @@ impl Config {
         }
         config.webhook.validate()?;
         config.server.metrics.validate()?;
+        config.server.lifecycle.validate()?;
         config.validate_policies(text)?;
         config.validate_users(text)?;
         config.validate_buckets(text)?;

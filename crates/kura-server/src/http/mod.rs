@@ -67,8 +67,8 @@ fn route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> E
 
 /// What watches the requests: the audit log, the metrics and who may read them.
 pub struct Observers {
-    /// The audit log (possibly disabled).
-    pub audit: crate::audit::Audit,
+    /// The audit log (possibly disabled), shared with the background work that writes to it.
+    pub audit: Arc<crate::audit::Audit>,
     /// The server's metrics.
     pub metrics: Arc<Metrics>,
     /// Who may read `/kura/metrics`.
@@ -126,7 +126,7 @@ impl Dispatch {
             aliases,
             sigv2,
             iam,
-            audit: Arc::new(audit),
+            audit,
             metrics,
             scrape,
             meta,
@@ -320,6 +320,7 @@ impl Dispatch {
             signed_host,
             caller,
             resources: facts.resources,
+            rule: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod checks;
 mod checksum;
 pub mod conditions;
 pub mod cors;
+mod lifecycle;
 mod list;
 mod lookup;
 pub mod meta;
@@ -146,4 +147,7 @@ route! {
     put_bucket_cors: PutBucketCorsInput -> PutBucketCorsOutput => cors;
     get_bucket_cors: GetBucketCorsInput -> GetBucketCorsOutput => cors;
     delete_bucket_cors: DeleteBucketCorsInput -> DeleteBucketCorsOutput => cors;
+    put_bucket_lifecycle_configuration: PutBucketLifecycleConfigurationInput -> PutBucketLifecycleConfigurationOutput => lifecycle;
+    get_bucket_lifecycle_configuration: GetBucketLifecycleConfigurationInput -> GetBucketLifecycleConfigurationOutput => lifecycle;
+    delete_bucket_lifecycle: DeleteBucketLifecycleInput -> DeleteBucketLifecycleOutput => lifecycle;
 }

@@ -53,7 +53,7 @@ async fn populate(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Vec<(BlobId, V
         tags: Tags::from([("project".to_owned(), "kura".to_owned())]),
         ownership_controls_removed: true,
         accelerate_suspended: true,
-        cors: None,
+        ..Default::default()
     };
     meta.set_bucket_settings("photos", settings).await.expect("settings");
     let mut contents = Vec::new();
