@@ -1,5 +1,5 @@
-//! Bucket settings: the one module that reads and changes a bucket's policy, public access block
-//! and anonymous mode (and, as they land, the settings of later issues), with AWS's rules. The S3 API,
+//! Bucket settings: the one module that reads and changes a bucket's policy, public access block,
+//! Object Lock configuration and anonymous mode (and, as they land, the settings of later issues), with AWS's rules. The S3 API,
 //! the admin API and the configuration file's `buckets:` section all come through here, so a rule
 //! (a public policy is refused while BlockPublicPolicy is on, a policy names only its own bucket) holds
 //! whichever door a change comes through.
@@ -8,7 +8,7 @@ use crate::base::clock::now_ms;
 use crate::config::Config;
 use kura_policy::Policy;
 use kura_policy::canned::{AnonymousMode, anonymous_mode_of, anonymous_policy};
-use kura_store::{BucketInfo, BucketSettings, MetaStore, PublicAccessBlock, StoreError};
+use kura_store::{BucketInfo, BucketSettings, MetaStore, ObjectLockSettings, PublicAccessBlock, StoreError};
 
 /// Largest bucket policy AWS accepts (20 KiB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
@@ -26,6 +26,9 @@ pub enum SettingsError {
     /// The bucket's public access block (BlockPublicPolicy) refuses a public policy.
     #[error("the bucket's public access block refuses a public bucket policy")]
     PublicPolicyBlocked,
+    /// Object Lock configuration on a bucket that was not created with Object Lock.
+    #[error("the bucket was not created with Object Lock")]
+    ObjectLockNotEnabled,
     /// The store failed, or the bucket does not exist.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,6 +72,20 @@ pub async fn set_public_access_block(
 ) -> Result<(), SettingsError> {
     let current = get(meta, bucket).await?;
     Ok(meta.set_bucket_settings(bucket, BucketSettings { public_access_block: block, ..current }).await?)
+}
+
+/// Replaces the Object Lock configuration (the default retention) of a bucket that has Object Lock;
+/// Object Lock itself is never turned off.
+pub async fn set_object_lock(
+    meta: &dyn MetaStore,
+    bucket: &str,
+    lock: ObjectLockSettings,
+) -> Result<(), SettingsError> {
+    let current = get(meta, bucket).await?;
+    if current.object_lock.is_none() {
+        return Err(SettingsError::ObjectLockNotEnabled);
+    }
+    Ok(meta.set_bucket_settings(bucket, BucketSettings { object_lock: Some(lock), ..current }).await?)
 }
 
 /// Whether a bucket's policy is public (AWS's meaning); `None` when it has no policy.

@@ -354,6 +354,74 @@ pub fn no_such_public_access_block() -> S3Error {
     e
 }
 
+/// InvalidBucketState (409): the bucket's state does not allow the request; `msg` says why.
+pub fn invalid_bucket_state(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidBucketState, msg)
+}
+
+/// ObjectLockConfigurationNotFoundError (404): the bucket was not created with Object Lock.
+pub fn object_lock_configuration_not_found() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::ObjectLockConfigurationNotFoundError,
+        "Object Lock configuration does not exist for this bucket.",
+    );
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    e
+}
+
+/// NoSuchObjectLockConfiguration (404): the object version has no retention.
+pub fn no_such_object_lock_configuration() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::NoSuchObjectLockConfiguration,
+        "The specified object does not have a ObjectLock configuration.",
+    );
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    e
+}
+
+/// InvalidRequest (400) for an Object Lock request on a bucket without Object Lock.
+pub fn bucket_missing_object_lock() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidRequest,
+        "Bucket is missing Object Lock Configuration: create the bucket with x-amz-bucket-object-lock-enabled: true.",
+    )
+}
+
+/// InvalidRetentionPeriod (400): a default retention of zero, negative or too many days or years.
+pub fn invalid_retention_period(msg: impl Into<Message>) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom("InvalidRetentionPeriod".into()), msg);
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
+}
+
+/// OperationAborted (409): a concurrent request changed the object between this one's read and write.
+pub fn operation_aborted() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::OperationAborted,
+        "A conflicting operation changed this object's Object Lock state while this request ran: try again.",
+    )
+}
+
+/// AccessDenied (403): the object version's lock refuses the deletion or retention change.
+pub fn lock_refusal(err: kura_store::LockRefusal) -> S3Error {
+    use kura_store::LockRefusal;
+    let msg = match err {
+        LockRefusal::LegalHold => {
+            "Access Denied because object protected by object lock: the version is under a legal hold; remove the \
+             legal hold first."
+        }
+        LockRefusal::Compliance => {
+            "Access Denied because object protected by object lock: COMPLIANCE retention cannot be removed, \
+             shortened or relaxed before its retain-until date, by any user."
+        }
+        LockRefusal::Governance => {
+            "Access Denied because object protected by object lock: GOVERNANCE retention gives way only to \
+             x-amz-bypass-governance-retention: true from a caller allowed s3:BypassGovernanceRetention."
+        }
+    };
+    S3Error::with_message(S3ErrorCode::AccessDenied, msg)
+}
+
 /// XKuraTooManyTickets (429): the principal holds the most live upload tickets allowed.
 pub fn too_many_tickets(msg: impl Into<Message>) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom("XKuraTooManyTickets".into()), msg);
@@ -469,6 +537,10 @@ pub fn bucket_settings_error(err: SettingsError) -> S3Error {
             S3ErrorCode::AccessDenied,
             "Access Denied: the bucket's public access block (BlockPublicPolicy) refuses a public bucket policy. \
              Restrict the Principal or add a condition such as aws:SourceIp, or change the public access block.",
+        ),
+        SettingsError::ObjectLockNotEnabled => invalid_bucket_state(
+            "Object Lock configuration cannot be enabled on this bucket: create the bucket with \
+             x-amz-bucket-object-lock-enabled: true.",
         ),
         SettingsError::Store(e) => store_error(e),
     }

@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use kura_store::{
-    BlobId, BucketInfo, BucketSettings, ListPage, ListQuery, MetaSnapshot, MetaStore, ObjectMeta, PartInfo,
+    BlobId, BucketInfo, BucketSettings, ListPage, ListQuery, MetaSnapshot, MetaStore, ObjectLock, ObjectMeta, PartInfo,
     StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
 };
 use serde::Serialize;
@@ -113,6 +113,16 @@ impl MetaStore for TracedMeta {
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
         touched(bucket, key);
         self.0.set_object_tags(bucket, key, tags).await
+    }
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> StoreResult<()> {
+        touched(bucket, key);
+        self.0.set_object_lock(bucket, key, expected, lock).await
     }
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
         self.0.list_objects(bucket, query).await

@@ -126,6 +126,7 @@ pub fn object(key: &str, blob: BlobId) -> ObjectMeta {
         tags: Tags::new(),
         version_id: "null".into(),
         inline: None,
+        lock: Default::default(),
     }
 }
 
@@ -149,6 +150,7 @@ pub fn upload(key: &str, id: &str) -> UploadInfo {
         tags: Tags::new(),
         checksum_algorithm: None,
         checksum_type: None,
+        lock: Default::default(),
     }
 }
 
@@ -523,12 +525,55 @@ pub async fn referenced(store: &dyn MetaStore) {
     assert_eq!(store.referenced_blobs().await.expect("referenced"), expected);
 }
 
+/// An object's lock is replaced only while it is what the caller read; it survives reads, and an
+/// upload carries the lock its object will get.
+pub async fn object_locks(store: &dyn MetaStore) {
+    use crate::{ObjectLock, Retention, RetentionMode};
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.put_object("b", object("k", BlobId(1))).await.expect("put");
+    let held = ObjectLock { retention: None, legal_hold: true };
+    store.set_object_lock("b", "k", ObjectLock::default(), held).await.expect("set");
+    assert_eq!(store.get_object_record("b", "k").await.expect("get").expect("some").lock, held);
+    let retained = ObjectLock {
+        retention: Some(Retention { mode: RetentionMode::Governance, until_ms: 1_800_000_000_000 }),
+        legal_hold: true,
+    };
+    let stale = store.set_object_lock("b", "k", ObjectLock::default(), retained).await;
+    assert!(matches!(stale, Err(StoreError::ConditionFailed { .. })), "{stale:?}");
+    assert_eq!(
+        store.get_object("b", "k").await.expect("get").expect("some").lock,
+        held,
+        "a stale write changes nothing"
+    );
+    store.set_object_lock("b", "k", held, retained).await.expect("set");
+    assert_eq!(store.get_object("b", "k").await.expect("get").expect("some").lock, retained);
+    let missing = store.set_object_lock("b", "nope", ObjectLock::default(), held).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchKey { .. })), "{missing:?}");
+    let nob = store.set_object_lock("nob", "k", ObjectLock::default(), held).await;
+    assert!(matches!(nob, Err(StoreError::NoSuchBucket(_))), "{nob:?}");
+
+    let mut locked_upload = upload("u", "u1");
+    locked_upload.lock = retained;
+    store.create_upload("b", locked_upload.clone()).await.expect("upload");
+    assert_eq!(store.get_upload("b", "u1").await.expect("get"), Some(locked_upload));
+    let mut completed = object("u", BlobId(2));
+    completed.lock = retained;
+    store.complete_upload("b", "u1", completed).await.expect("complete");
+    assert_eq!(store.get_object_record("b", "u").await.expect("get").expect("some").lock, retained);
+}
+
 /// Bucket settings replace whole and survive; records are grouped by kind, ordered by id, replaced
 /// and removed.
 pub async fn settings_and_records(store: &dyn MetaStore) {
     let settings = BucketSettings {
         policy: Some("{}".into()),
         public_access_block: Some(PublicAccessBlock { block_public_policy: true, ..Default::default() }),
+        object_lock: Some(crate::ObjectLockSettings {
+            default_retention: Some(crate::DefaultRetention {
+                mode: crate::RetentionMode::Compliance,
+                period: crate::RetentionPeriod::Years(2),
+            }),
+        }),
     };
     let missing = store.set_bucket_settings("nob", settings.clone()).await;
     assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");
@@ -592,7 +637,7 @@ pub async fn snapshot(store: &dyn MetaStore) {
     store.complete_upload("b", "u1", object("u", BlobId(3))).await.expect("complete");
     store.put_record("user", "carol", b"3".to_vec()).await.expect("record");
     store.delete_record("policy", "p").await.expect("delete record");
-    let settings = BucketSettings { policy: Some("{}".into()), public_access_block: None };
+    let settings = BucketSettings { policy: Some("{}".into()), ..Default::default() };
     store.set_bucket_settings("a", settings).await.expect("settings");
     store.create_bucket(bucket("c")).await.expect("create");
 
@@ -922,6 +967,7 @@ mod tests {
         upload_listing,
         referenced,
         settings_and_records,
+        object_locks,
         snapshot
     );
 

@@ -23,6 +23,7 @@
 pub mod backup;
 pub mod file_blobs;
 pub mod listing;
+pub mod lock;
 pub mod memory;
 pub mod model;
 pub mod observe;
@@ -31,6 +32,7 @@ pub mod redb_meta;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use lock::*;
 pub use model::*;
 
 use async_trait::async_trait;
@@ -228,6 +230,11 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
     /// Replaces the tag set of an existing object (`NoSuchKey` otherwise).
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()>;
+    /// Replaces the Object Lock state of an existing object if it is still `expected` (checked in the
+    /// same transaction, so a retention decided on a stale read is never written): `ConditionFailed`
+    /// if it changed, `NoSuchKey` if the object is gone.
+    async fn set_object_lock(&self, bucket: &str, key: &str, expected: ObjectLock, lock: ObjectLock)
+    -> StoreResult<()>;
     /// One page of a listing: an ordered range scan, see [`ListQuery`]. Entries carry no inline body.
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage>;
 

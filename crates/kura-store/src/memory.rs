@@ -6,8 +6,8 @@
 use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
 use crate::{
     BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
-    ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
-    check_inline, dropped_blobs, duplicate_upload, unused_parts,
+    ObjectLock, ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
+    WriteCondition, check_inline, dropped_blobs, duplicate_upload, unused_parts,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -245,6 +245,26 @@ impl MetaStore for MemoryMetaStore {
             .get_mut(key)
             .ok_or_else(|| StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() })?;
         object.tags = tags;
+        Ok(())
+    }
+
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let object = inner
+            .bucket_mut(bucket)?
+            .objects
+            .get_mut(key)
+            .ok_or_else(|| StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() })?;
+        if object.lock != expected {
+            return Err(StoreError::ConditionFailed { key: key.to_owned() });
+        }
+        object.lock = lock;
         Ok(())
     }
 

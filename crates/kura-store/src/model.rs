@@ -64,6 +64,9 @@ pub struct BucketSettings {
     /// The public access block, if one is set.
     #[serde(default)]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Object Lock: `Some` once enabled (never removed), with the default retention if one is set.
+    #[serde(default)]
+    pub object_lock: Option<crate::lock::ObjectLockSettings>,
 }
 
 /// S3's four public-access-block switches.
@@ -171,6 +174,9 @@ pub struct ObjectMeta {
     /// what [`crate::MetaStore::get_object`] returns and absent on listing entries.
     #[serde(skip)]
     pub inline: Option<bytes::Bytes>,
+    /// Object Lock: retention and legal hold (none on records written before Object Lock existed).
+    #[serde(default)]
+    pub lock: crate::lock::ObjectLock,
 }
 
 /// Bodies of at most this many bytes are stored inline with their metadata (see
@@ -206,6 +212,9 @@ pub struct UploadInfo {
     pub checksum_algorithm: Option<String>,
     /// Checksum type announced at creation, if any.
     pub checksum_type: Option<String>,
+    /// Object Lock given at creation (or the bucket's default), which the completed object gets.
+    #[serde(default)]
+    pub lock: crate::lock::ObjectLock,
 }
 
 /// An uploaded part.

@@ -33,8 +33,8 @@ use crate::file_blobs::io_error;
 use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
 use crate::{
     BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
-    ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
-    check_inline, dropped_blobs, duplicate_upload, is_storage_full, unused_parts,
+    ObjectLock, ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
+    WriteCondition, check_inline, dropped_blobs, duplicate_upload, is_storage_full, unused_parts,
 };
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
@@ -769,6 +769,27 @@ impl<'t> WriteTables<'t> {
         Ok(Ok(()))
     }
 
+    fn set_object_lock(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> Fatal<StoreResult<()>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        let Some(mut object) = self.get_object(bucket, key)? else {
+            refuse!(StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() });
+        };
+        if object.lock != expected {
+            refuse!(StoreError::ConditionFailed { key: key.to_owned() });
+        }
+        object.lock = lock;
+        self.objects.insert((bucket, key), encode(&object)?.as_slice())?;
+        Ok(Ok(()))
+    }
+
     fn create_upload(&mut self, bucket: &str, upload: UploadInfo) -> Fatal<StoreResult<()>> {
         if !self.has_bucket(bucket)? {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
@@ -1129,6 +1150,17 @@ impl MetaStore for RedbMetaStore {
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.write(move |t| t.set_object_tags(&bucket, &key, tags)).await
+    }
+
+    async fn set_object_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> StoreResult<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.write(move |t| t.set_object_lock(&bucket, &key, expected, lock)).await
     }
 
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {

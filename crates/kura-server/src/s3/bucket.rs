@@ -85,7 +85,11 @@ pub(super) async fn create_bucket(
         name: input.bucket.clone(),
         created_ms: now_ms(),
         region: s3.region.clone(),
-        settings: Default::default(),
+        settings: kura_store::BucketSettings {
+            // `x-amz-bucket-object-lock-enabled: true`: Object Lock, for good (S3 also turns versioning on).
+            object_lock: input.object_lock_enabled_for_bucket.unwrap_or(false).then(Default::default),
+            ..Default::default()
+        },
     };
     s3.meta.create_bucket(info).await.or_s3()?;
     Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }))

@@ -1,5 +1,5 @@
 //! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging, bucket
-//! policy and public access block), behind one
+//! policy and public access block, Object Lock), behind one
 //! [`KuraS3`] value that s3s calls after it has parsed the request and checked its signature.
 //!
 //! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
@@ -16,6 +16,7 @@ mod lookup;
 pub mod meta;
 mod multipart;
 mod object;
+pub mod object_lock;
 pub mod object_ref;
 pub mod policy;
 mod tagging;
@@ -115,4 +116,11 @@ route! {
     put_bucket_acl: PutBucketAclInput -> PutBucketAclOutput => acl;
     get_object_acl: GetObjectAclInput -> GetObjectAclOutput => acl;
     put_object_acl: PutObjectAclInput -> PutObjectAclOutput => acl;
+
+    put_object_lock_configuration: PutObjectLockConfigurationInput -> PutObjectLockConfigurationOutput => object_lock;
+    get_object_lock_configuration: GetObjectLockConfigurationInput -> GetObjectLockConfigurationOutput => object_lock;
+    put_object_retention: PutObjectRetentionInput -> PutObjectRetentionOutput => object_lock;
+    get_object_retention: GetObjectRetentionInput -> GetObjectRetentionOutput => object_lock;
+    put_object_legal_hold: PutObjectLegalHoldInput -> PutObjectLegalHoldOutput => object_lock;
+    get_object_legal_hold: GetObjectLegalHoldInput -> GetObjectLegalHoldOutput => object_lock;
 }

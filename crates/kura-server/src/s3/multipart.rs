@@ -52,7 +52,13 @@ pub(super) async fn create_multipart_upload(
     let input = req.input;
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
-    require_bucket(s3, &input.bucket).await?;
+    let bucket = require_bucket(s3, &input.bucket).await?;
+    let lock_headers = super::object_lock::LockHeaders {
+        mode: input.object_lock_mode.as_ref(),
+        until: input.object_lock_retain_until_date.as_ref(),
+        legal_hold: input.object_lock_legal_hold_status.as_ref(),
+    };
+    let lock = super::object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     let headers = input.object_headers();
     check_metadata_size(&headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
@@ -65,6 +71,7 @@ pub(super) async fn create_multipart_upload(
         tags,
         checksum_algorithm: algo.and(input.checksum_algorithm.as_ref().map(|a| a.as_str().to_ascii_uppercase())),
         checksum_type: input.checksum_type.as_ref().map(|t| t.as_str().to_owned()),
+        lock,
     };
     let upload_id = upload.upload_id.clone();
     s3.meta.create_upload(&input.bucket, upload).await.or_s3()?;
@@ -251,7 +258,10 @@ pub(super) async fn complete_multipart_upload(
         set_checksum(&mut checksums, algo, c);
         checksums.checksum_type = Some("COMPOSITE".to_owned());
     }
+    let bucket = require_bucket(s3, &input.bucket).await?;
+    super::object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
     let mut object = new_object(input.key.clone(), size, etag_value.clone(), upload.headers, upload.tags);
+    object.lock = upload.lock;
     object.segments = used.iter().map(|p| Segment { blob: p.blob, size: p.size }).collect();
     object.part_sizes = used.iter().map(|p| p.size).collect();
     object.checksums = checksums.clone();

@@ -1,4 +1,5 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject.
+//! Writes take their Object Lock from [`object_lock`]; removals ask it first.
 
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egress, ingest, ingest_object};
@@ -7,7 +8,9 @@ use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
 use super::lookup::{Reading, find_object, require_object};
 use super::meta::{ObjectDescription, ObjectHeadersInput, etag, fill_checksums, new_object, timestamp};
+use super::object_lock::{self, LockHeaders};
 use super::object_ref::{ObjectRef, VersionId};
+use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt};
 use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
@@ -120,10 +123,17 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     check_metadata_size(&object_headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
+    let lock_headers = LockHeaders {
+        mode: input.object_lock_mode.as_ref(),
+        until: input.object_lock_retain_until_date.as_ref(),
+        legal_hold: input.object_lock_legal_hold_status.as_ref(),
+    };
+    let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     // Fail early, before the body is read; the commit checks again, atomically.
     check_write_conditions(s3, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())
         .await?;
+    object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
     let (algo, expected) = checksum_expectations(
         &headers,
         input.checksum_algorithm.as_ref(),
@@ -134,6 +144,9 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
             (ChecksumAlgo::Sha256, input.checksum_sha256.as_ref()),
         ],
     )?;
+    if object_lock::needs_integrity_check(&lock, lock_headers) && input.content_md5.is_none() && algo.is_none() {
+        return Err(object_lock::integrity_required());
+    }
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
     let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
     let WrittenBody { body, md5_hex, checksums } = written;
@@ -141,6 +154,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     let mut object = new_object(input.key, size, md5_hex.clone(), object_headers, tags);
     body.attach(&mut object);
     object.checksums = checksums.clone();
+    object.lock = lock;
     commit_object(s3, &input.bucket, object, &condition).await?;
     let mut out = PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(size).ok(), ..Default::default() };
     fill_checksums(&mut out, &checksums);
@@ -347,13 +361,18 @@ pub(super) async fn delete_object(
     s3: &KuraS3,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    let input = req.input;
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    let input = &req.input;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
-    require_bucket(s3, target.bucket).await?;
+    let bucket = require_bucket(s3, target.bucket).await?;
     if let Some(cond) = input.if_match.as_ref() {
         let current = require_object(s3, target.current_version()).await?;
         Preconditions { if_match: Some(cond), ..Default::default() }
             .check_copy_source(&current.etag, current.last_modified_ms)?;
+    }
+    if !target.names_absent_version() {
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
+        object_lock::guard_removal(s3, who, &bucket, target.key, bypass).await?;
     }
     remove_object(s3, target).await?;
     Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
@@ -378,9 +397,13 @@ async fn delete_one(
     who: Option<&crate::authz::Authenticated>,
     bucket: &kura_store::BucketInfo,
     target: ObjectRef<'_>,
+    bypass_requested: bool,
 ) -> S3Result<()> {
     if let Some(access) = &s3.access {
         access.decide_object(who, "s3:DeleteObject", bucket, target.key).await?;
+    }
+    if !target.names_absent_version() {
+        object_lock::guard_removal(s3, who, bucket, target.key, bypass_requested).await?;
     }
     remove_object(s3, target).await
 }
@@ -400,11 +423,12 @@ pub(super) async fn delete_objects(
         return Err(errors::malformed_xml("A DeleteObjects request can name at most 1000 keys."));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for ident in objects {
         let target = ObjectRef::at_version(&input.bucket, &ident.key, ident.version_id.as_deref());
-        match delete_one(s3, who.as_ref(), &bucket, target).await {
+        match delete_one(s3, who.as_ref(), &bucket, target, bypass).await {
             Ok(()) => {
                 deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() })
             }
@@ -501,7 +525,14 @@ pub(super) async fn copy_object(
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let from = ObjectRef::copy_source(&input.copy_source)?;
-    require_bucket(s3, &input.bucket).await?;
+    let bucket = require_bucket(s3, &input.bucket).await?;
+    let lock_headers = LockHeaders {
+        mode: input.object_lock_mode.as_ref(),
+        until: input.object_lock_retain_until_date.as_ref(),
+        legal_hold: input.object_lock_legal_hold_status.as_ref(),
+    };
+    let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
+    object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
@@ -531,6 +562,7 @@ pub(super) async fn copy_object(
     let mut object = new_object(input.key, body.size(), md5_hex.clone(), headers, tags);
     body.attach(&mut object);
     object.checksums = checksums.clone();
+    object.lock = lock;
     let last_modified = object.last_modified_ms;
     commit_object(s3, &input.bucket, object, &kura_store::WriteCondition::Always).await?;
     let mut result = CopyObjectResult {

@@ -37,6 +37,7 @@ fn blob_object(key: &str, parts: &[(BlobId, usize)]) -> ObjectMeta {
         tags: Tags::from([("team".to_owned(), "blue".to_owned())]),
         version_id: "null".into(),
         inline: None,
+        lock: Default::default(),
     }
 }
 
@@ -48,6 +49,7 @@ async fn populate(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Vec<(BlobId, V
     let settings = BucketSettings {
         policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
         public_access_block: Some(PublicAccessBlock::ALL),
+        ..Default::default()
     };
     meta.set_bucket_settings("photos", settings).await.expect("settings");
     let mut contents = Vec::new();

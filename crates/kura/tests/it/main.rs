@@ -14,6 +14,7 @@ mod iam;
 mod identity;
 mod listing;
 mod multipart;
+mod object_lock;
 mod objects;
 mod operate;
 mod presign;
