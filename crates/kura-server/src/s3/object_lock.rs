@@ -28,9 +28,6 @@ pub const MAX_RETENTION_DAYS: i32 = 36_500;
 /// The longest default retention kura accepts, in years.
 pub const MAX_RETENTION_YEARS: i32 = 100;
 
-/// The IAM action that lets GOVERNANCE retention give way (with the header).
-pub const BYPASS_ACTION: &str = "s3:BypassGovernanceRetention";
-
 /// A wire timestamp as ms since the epoch (saturating far outside any real date).
 fn timestamp_ms(ts: &Timestamp) -> i64 {
     let nanos = time::OffsetDateTime::from(ts.clone()).unix_timestamp_nanos() / 1_000_000;
@@ -198,7 +195,9 @@ pub(super) async fn bypass_for(
     let permitted = match (&s3.access, who.map(|w| &w.caller)) {
         (_, Some(Caller::Ticket { .. })) => false,
         (None, _) => true,
-        (Some(access), _) => access.decide_object(who, BYPASS_ACTION, bucket, key).await.is_ok(),
+        (Some(access), _) => {
+            access.decide_object(who, kura_policy::s3::BYPASS_GOVERNANCE_RETENTION, bucket, key).await.is_ok()
+        }
     };
     Bypass { requested, permitted }
 }

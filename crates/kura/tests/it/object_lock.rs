@@ -33,7 +33,9 @@ policies:
     Version: "2012-10-17"
     Statement:
       - Effect: Allow
-        Action: ["s3:*"]
+        Action: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
+                 "s3:PutObjectRetention", "s3:GetObjectRetention", "s3:PutObjectLegalHold",
+                 "s3:GetObjectLegalHold", "s3:ListBucket", "s3:BypassGovernanceRetention"]
         Resource: ["arn:aws:s3:::locked-*", "arn:aws:s3:::locked-*/*"]
 "#;
 
