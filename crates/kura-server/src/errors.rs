@@ -21,6 +21,7 @@ pub fn store_error(err: StoreError) -> S3Error {
             format!("The bucket {bucket} is not empty: delete its objects first."),
         ),
         StoreError::NoSuchKey { .. } => no_such_key(),
+        StoreError::NoSuchVersion { .. } => no_such_version(),
         StoreError::NoSuchUpload(_) => no_such_upload(),
         StoreError::NoSuchBlob(id) => {
             tracing::error!(blob = %id, "metadata references a missing blob");

@@ -8,6 +8,8 @@
 //! ([`Bypass`]). Back ends store the records as they are; the rule lives here so that every layer that
 //! removes or changes a version (the S3 operations, later lifecycle) asks the same question.
 
+use crate::versions::{self, Found, VersionWrite};
+use crate::{StoreError, StoreResult};
 use serde::{Deserialize, Serialize};
 
 /// An Object Lock retention mode.
@@ -161,10 +163,43 @@ impl ObjectLock {
         }
     }
 
+    /// Whether this is the default (no retention, no legal hold): such a lock is not stored.
+    pub fn is_unlocked(&self) -> bool {
+        *self == Self::default()
+    }
+
     /// Whether anything protects the version at `now_ms` (a legal hold or an active retention).
     pub fn protects(&self, now_ms: i64) -> bool {
         self.legal_hold || self.retention.is_some_and(|r| r.is_active(now_ms))
     }
+}
+
+/// Replaces the lock of the version `version` names (`None`: the current object) if it is still
+/// `expected`, over any back end's version tables: a missing version is `NoSuchVersion`, a missing
+/// object or a delete marker `NoSuchKey`, a changed lock `ConditionFailed` (the request's own refusal,
+/// the inner result, which writes nothing).
+pub fn set_lock<T: VersionWrite + ?Sized>(
+    t: &mut T,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    (expected, lock): (ObjectLock, ObjectLock),
+) -> StoreResult<StoreResult<()>> {
+    let Some(Found { mut object, current }) = versions::find(t, bucket, key, version, false)? else {
+        return Ok(Err(match version {
+            Some(v) => StoreError::NoSuchVersion { key: key.to_owned(), version: v.to_owned() },
+            None => StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() },
+        }));
+    };
+    if object.delete_marker {
+        return Ok(Err(StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() }));
+    }
+    if object.lock != expected {
+        return Ok(Err(StoreError::ConditionFailed { key: key.to_owned() }));
+    }
+    object.lock = lock;
+    t.rewrite(bucket, &object, current)?;
+    Ok(Ok(()))
 }
 
 #[cfg(test)]

@@ -64,9 +64,22 @@ pub struct BucketSettings {
     /// The public access block, if one is set.
     #[serde(default)]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// The versioning state; `None` for a bucket that was never versioned (it can be suspended, never
+    /// returned to `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Versioning>,
     /// Object Lock: `Some` once enabled (never removed), with the default retention if one is set.
     #[serde(default)]
     pub object_lock: Option<crate::lock::ObjectLockSettings>,
+}
+
+/// A bucket's versioning state, once it has been turned on (PutBucketVersioning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Every write creates a new version with a fresh id.
+    Enabled,
+    /// Writes create or replace the `null` version; existing versions are kept.
+    Suspended,
 }
 
 /// S3's four public-access-block switches.
@@ -164,8 +177,17 @@ pub struct ObjectMeta {
     pub checksums: Checksums,
     /// Tags.
     pub tags: Tags,
-    /// Version id ("null" until versioning exists).
+    /// Version id: [`crate::versions::NULL`] for a version written while the bucket was unversioned or
+    /// suspended, else an id from [`crate::versions::new_version_id`].
     pub version_id: String,
+    /// Whether this version is a delete marker (no body; a current marker hides the key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// Where this version sorts among its key's versions (ascending = newest first), see
+    /// [`crate::versions::order_of`]: set for a `null` version written since versioning exists, empty
+    /// otherwise (a non-null id is its own order; an older `null` record's order derives from its time).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub order: String,
     /// The whole body of a small object (at most [`INLINE_MAX`] bytes), kept with its metadata and
     /// committed in the same transaction, so that a small PUT costs one group-committed fsync instead
     /// of a blob file, its fsync and a directory fsync. `segments` is empty exactly when the body is
@@ -175,7 +197,7 @@ pub struct ObjectMeta {
     #[serde(skip)]
     pub inline: Option<bytes::Bytes>,
     /// Object Lock: retention and legal hold (none on records written before Object Lock existed).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "crate::lock::ObjectLock::is_unlocked")]
     pub lock: crate::lock::ObjectLock,
 }
 
@@ -189,9 +211,9 @@ impl ObjectMeta {
         self.segments.iter().map(|s| s.blob).collect()
     }
 
-    /// Whether the body lives in the metadata record rather than in blobs.
+    /// Whether the body lives in the metadata record rather than in blobs (a delete marker has no body).
     pub fn is_inline(&self) -> bool {
-        self.segments.is_empty()
+        self.segments.is_empty() && !self.delete_marker
     }
 }
 
@@ -319,11 +341,19 @@ pub struct UploadListPage {
 pub enum DumpEntry {
     /// A bucket, with its settings.
     Bucket(BucketInfo),
-    /// An object, with its inline body when the dump asked for bodies.
+    /// An object (the current version of its key), with its inline body when the dump asked for bodies.
     Object {
         /// The bucket it is in.
         bucket: String,
         /// The object.
+        object: ObjectMeta,
+    },
+    /// A version that is not the current object: a noncurrent version or a delete marker (current or
+    /// not), with its inline body when the dump asked for bodies. Dumped after every `Object`.
+    Version {
+        /// The bucket it is in.
+        bucket: String,
+        /// The version.
         object: ObjectMeta,
     },
     /// An in-progress multipart upload.
@@ -357,9 +387,52 @@ impl DumpEntry {
     /// The blobs this entry references, with the length it says each has.
     pub fn blobs(&self) -> Vec<(BlobId, u64)> {
         match self {
-            DumpEntry::Object { object, .. } => object.segments.iter().map(|s| (s.blob, s.size)).collect(),
+            DumpEntry::Object { object, .. } | DumpEntry::Version { object, .. } => {
+                object.segments.iter().map(|s| (s.blob, s.size)).collect()
+            }
             DumpEntry::Part { part, .. } => vec![(part.blob, part.size)],
             DumpEntry::Bucket(_) | DumpEntry::Upload { .. } | DumpEntry::Record { .. } => Vec::new(),
         }
     }
+}
+
+/// A ListObjectVersions request: versions and delete markers of keys starting with `prefix`, in (key
+/// ascending, newest first) order, after (`key_marker`, `version_id_marker`), grouped by `delimiter`,
+/// at most `max` entries (versions plus common prefixes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys by this delimiter.
+    pub delimiter: Option<String>,
+    /// Start after this key; with `version_id_marker`, after that version of it.
+    pub key_marker: Option<String>,
+    /// With `key_marker`: the versions of that key older than this one are included.
+    pub version_id_marker: Option<String>,
+    /// At most this many entries.
+    pub max: usize,
+}
+
+/// One entry of a version listing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionEntry {
+    /// A version or a delete marker (without inline body).
+    Version {
+        /// The version.
+        object: ObjectMeta,
+        /// Whether it is the latest version of its key.
+        is_latest: bool,
+    },
+    /// A common prefix (ends with the delimiter).
+    Prefix(String),
+}
+
+/// A page of a version listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionListPage {
+    /// Entries in (key ascending, newest first) order.
+    pub entries: Vec<VersionEntry>,
+    /// Whether more entries follow the last one.
+    pub is_truncated: bool,
 }

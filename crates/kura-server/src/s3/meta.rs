@@ -250,6 +250,8 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         checksums: Checksums::default(),
         tags,
         version_id: super::object_ref::VersionId::NULL.as_str().to_owned(),
+        delete_marker: false,
+        order: String::new(),
         inline: None,
         lock: Default::default(),
     }

@@ -262,7 +262,8 @@ async fn require_lock_bucket(s3: &KuraS3, bucket: &str) -> S3Result<BucketInfo> 
 
 /// Writes `lock` if the object's lock is still `expected`; a concurrent change is OperationAborted.
 async fn store_lock(s3: &KuraS3, target: ObjectRef<'_>, expected: ObjectLock, lock: ObjectLock) -> S3Result<()> {
-    match s3.meta.set_object_lock(target.bucket, target.key, expected, lock).await {
+    let version = target.version.map(|v| v.as_str());
+    match s3.meta.set_version_lock(target.bucket, target.key, version, expected, lock).await {
         Ok(()) => Ok(()),
         Err(StoreError::ConditionFailed { .. }) => Err(errors::operation_aborted()),
         Err(e) => Err(errors::store_error(e)),
