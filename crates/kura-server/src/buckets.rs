@@ -26,8 +26,8 @@ pub enum SettingsError {
     /// The bucket's public access block (BlockPublicPolicy) refuses a public policy.
     #[error("the bucket's public access block refuses a public bucket policy")]
     PublicPolicyBlocked,
-    /// Object Lock configuration on a bucket that was not created with Object Lock.
-    #[error("the bucket was not created with Object Lock")]
+    /// Object Lock configuration on a bucket without Object Lock whose versioning is not Enabled.
+    #[error("the bucket has neither Object Lock nor versioning enabled")]
     ObjectLockNotEnabled,
     /// The store failed, or the bucket does not exist.
     #[error(transparent)]
@@ -74,15 +74,16 @@ pub async fn set_public_access_block(
     Ok(meta.set_bucket_settings(bucket, BucketSettings { public_access_block: block, ..current }).await?)
 }
 
-/// Replaces the Object Lock configuration (the default retention) of a bucket that has Object Lock;
-/// Object Lock itself is never turned off.
+/// Replaces the Object Lock configuration (the default retention) of a bucket that has Object Lock,
+/// or turns Object Lock on for a bucket whose versioning is Enabled (as S3 allows since 2023); Object
+/// Lock itself is never turned off.
 pub async fn set_object_lock(
     meta: &dyn MetaStore,
     bucket: &str,
     lock: ObjectLockSettings,
 ) -> Result<(), SettingsError> {
     let current = get(meta, bucket).await?;
-    if current.object_lock.is_none() {
+    if current.object_lock.is_none() && current.versioning != Some(kura_store::Versioning::Enabled) {
         return Err(SettingsError::ObjectLockNotEnabled);
     }
     Ok(meta.set_bucket_settings(bucket, BucketSettings { object_lock: Some(lock), ..current }).await?)

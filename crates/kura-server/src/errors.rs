@@ -540,8 +540,8 @@ pub fn bucket_settings_error(err: SettingsError) -> S3Error {
              Restrict the Principal or add a condition such as aws:SourceIp, or change the public access block.",
         ),
         SettingsError::ObjectLockNotEnabled => invalid_bucket_state(
-            "Object Lock configuration cannot be enabled on this bucket: create the bucket with \
-             x-amz-bucket-object-lock-enabled: true.",
+            "Object Lock configuration cannot be enabled on this bucket: enable versioning first, or create \
+             the bucket with x-amz-bucket-object-lock-enabled: true.",
         ),
         SettingsError::Store(e) => store_error(e),
     }

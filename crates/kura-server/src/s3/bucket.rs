@@ -85,10 +85,14 @@ pub(super) async fn create_bucket(
         name: input.bucket.clone(),
         created_ms: now_ms(),
         region: s3.region.clone(),
-        settings: kura_store::BucketSettings {
-            // `x-amz-bucket-object-lock-enabled: true`: Object Lock, for good (S3 also turns versioning on).
-            object_lock: input.object_lock_enabled_for_bucket.unwrap_or(false).then(Default::default),
-            ..Default::default()
+        settings: {
+            // `x-amz-bucket-object-lock-enabled: true`: Object Lock for good, and versioning on, as S3.
+            let lock = input.object_lock_enabled_for_bucket.unwrap_or(false);
+            kura_store::BucketSettings {
+                object_lock: lock.then(Default::default),
+                versioning: lock.then_some(kura_store::Versioning::Enabled),
+                ..Default::default()
+            }
         },
     };
     s3.meta.create_bucket(info).await.or_s3()?;

@@ -372,7 +372,8 @@ pub(super) async fn delete_object(
     }
     if !target.names_absent_version() {
         let bypass = input.bypass_governance_retention.unwrap_or(false);
-        object_lock::guard_removal(s3, who, &bucket, target.key, bypass).await?;
+        let version = target.version.map(VersionId::as_str);
+        object_lock::guard_removal(s3, who, &bucket, (target.key, version), bypass).await?;
     }
     remove_object(s3, target).await?;
     Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
@@ -403,7 +404,8 @@ async fn delete_one(
         access.decide_object(who, "s3:DeleteObject", bucket, target.key).await?;
     }
     if !target.names_absent_version() {
-        object_lock::guard_removal(s3, who, bucket, target.key, bypass_requested).await?;
+        let version = target.version.map(VersionId::as_str);
+        object_lock::guard_removal(s3, who, bucket, (target.key, version), bypass_requested).await?;
     }
     remove_object(s3, target).await
 }

@@ -10,7 +10,6 @@
 
 use super::KuraS3;
 use super::bucket::require_bucket;
-use super::lookup::require_object;
 use super::meta::timestamp;
 use super::object_ref::ObjectRef;
 use crate::base::caller::Caller;
@@ -220,23 +219,35 @@ pub(super) async fn check_removal(
     lock.check(LockChange::Remove, now, bypass).map_err(errors::lock_refusal)
 }
 
-/// Refuses permanently removing `key` from a bucket with Object Lock while its lock protects it
-/// (`bypass_requested`: the request's `x-amz-bypass-governance-retention`). Buckets without Object
-/// Lock hold no locked versions, so nothing is read for them.
+/// Refuses permanently removing the version `version` names (`None`: the current object) of `key`
+/// from a bucket with Object Lock while its lock protects it (`bypass_requested`: the request's
+/// `x-amz-bypass-governance-retention`). Called only for permanent removals: a delete marker removes
+/// nothing. Buckets without Object Lock hold no locked versions, so nothing is read for them.
 pub(super) async fn guard_removal(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
     bucket: &BucketInfo,
-    key: &str,
+    (key, version): (&str, Option<&str>),
     bypass_requested: bool,
 ) -> S3Result<()> {
     if bucket.settings.object_lock.is_none() {
         return Ok(());
     }
-    match s3.meta.get_object_record(&bucket.name, key).await.or_s3()? {
-        Some(current) => check_removal(s3, who, bucket, key, &current.lock, bypass_requested).await,
+    match s3.meta.get_version(&bucket.name, key, version, false).await.or_s3()? {
+        Some(found) => check_removal(s3, who, bucket, key, &found.object.lock, bypass_requested).await,
         None => Ok(()),
     }
+}
+
+/// Refuses turning versioning off (Suspended) on a bucket with Object Lock, as S3 does: its locked
+/// versions must stay versions.
+pub fn check_versioning_change(bucket: &BucketInfo, enabled: bool) -> S3Result<()> {
+    if bucket.settings.object_lock.is_some() && !enabled {
+        return Err(errors::invalid_bucket_state(
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+        ));
+    }
+    Ok(())
 }
 
 /// Until kura keeps versions, replacing an object removes its only version: refuse it while the
@@ -258,6 +269,24 @@ async fn require_lock_bucket(s3: &KuraS3, bucket: &str) -> S3Result<BucketInfo> 
         return Err(errors::bucket_missing_object_lock());
     }
     Ok(info)
+}
+
+/// The lock of the version `target` names (the current object without a version): NoSuchKey /
+/// NoSuchVersion when there is none, MethodNotAllowed for a delete marker (which has no lock).
+async fn version_lock(s3: &KuraS3, target: ObjectRef<'_>) -> S3Result<ObjectLock> {
+    let version = target.version.map(|v| v.as_str());
+    if let Some(v) = version.filter(|v| !kura_store::versions::is_valid_version_id(v)) {
+        return Err(errors::invalid_argument(format!("Invalid version id specified: {v:?}.")));
+    }
+    let found = s3.meta.get_version(target.bucket, target.key, version, false).await.or_s3()?;
+    match found {
+        None if version.is_some() => Err(errors::no_such_version()),
+        None => Err(errors::no_such_key()),
+        Some(f) if f.object.delete_marker => Err(errors::method_not_allowed(
+            "The specified method is not allowed against a delete marker: name a version of the object.",
+        )),
+        Some(f) => Ok(f.object.lock),
+    }
 }
 
 /// Writes `lock` if the object's lock is still `expected`; a concurrent change is OperationAborted.
@@ -326,7 +355,7 @@ pub(super) async fn put_object_retention(
     let now = now_ms();
     let retention = parse_retention(input.retention.as_ref(), now)?;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
-    let current = require_object(s3, target).await?.lock;
+    let current = version_lock(s3, target).await?;
     let change = LockChange::SetRetention(retention.as_ref());
     if current.check(change, now, Bypass::NONE).is_err() {
         let requested = input.bypass_governance_retention.unwrap_or(false);
@@ -344,7 +373,7 @@ pub(super) async fn get_object_retention(
     let input = req.input;
     require_lock_bucket(s3, &input.bucket).await?;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
-    let lock = require_object(s3, target).await?.lock;
+    let lock = version_lock(s3, target).await?;
     let retention = lock.retention.ok_or_else(errors::no_such_object_lock_configuration)?;
     Ok(S3Response::new(GetObjectRetentionOutput {
         retention: Some(ObjectLockRetention {
@@ -366,7 +395,7 @@ pub(super) async fn put_object_legal_hold(
         _ => return Err(errors::malformed_xml("LegalHold's Status must be ON or OFF.")),
     };
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
-    let current = require_object(s3, target).await?.lock;
+    let current = version_lock(s3, target).await?;
     store_lock(s3, target, current, ObjectLock { legal_hold: on, ..current }).await?;
     Ok(S3Response::new(PutObjectLegalHoldOutput::default()))
 }
@@ -378,7 +407,7 @@ pub(super) async fn get_object_legal_hold(
     let input = req.input;
     require_lock_bucket(s3, &input.bucket).await?;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
-    let lock = require_object(s3, target).await?.lock;
+    let lock = version_lock(s3, target).await?;
     let status = if lock.legal_hold { ObjectLockLegalHoldStatus::ON } else { ObjectLockLegalHoldStatus::OFF };
     Ok(S3Response::new(GetObjectLegalHoldOutput {
         legal_hold: Some(ObjectLockLegalHold { status: Some(ObjectLockLegalHoldStatus::from_static(status)) }),
@@ -524,6 +553,15 @@ mod tests {
             lock_for_new_version(&locked, bad_hold, now).expect_err("refused").code().as_str(),
             "InvalidArgument"
         );
+    }
+
+    #[test]
+    fn versioning_stays_enabled_on_a_bucket_with_object_lock() {
+        let locked = bucket(Some(ObjectLockSettings::default()));
+        let e = check_versioning_change(&locked, false).expect_err("suspend refused");
+        assert_eq!((e.code().as_str(), e.status_code()), ("InvalidBucketState", Some(http::StatusCode::CONFLICT)));
+        assert!(check_versioning_change(&locked, true).is_ok());
+        assert!(check_versioning_change(&bucket(None), false).is_ok());
     }
 
     #[test]

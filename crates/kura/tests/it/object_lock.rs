@@ -142,7 +142,7 @@ async fn the_bucket_configuration_round_trips_and_every_refusal_changes_nothing(
         assert_eq!(now.object_lock_configuration, kept, "a refused configuration changes nothing");
     }
 
-    // A bucket created without Object Lock: not found, and it cannot be configured.
+    // A bucket created without Object Lock (and unversioned): not found, and it cannot be configured.
     let plain = bucket_name("olplain");
     s3.create_bucket().bucket(&plain).send().await.expect("create");
     let err = s3.get_object_lock_configuration().bucket(&plain).send().await.expect_err("none");
