@@ -21,6 +21,7 @@ pub fn store_error(err: StoreError) -> S3Error {
             format!("The bucket {bucket} is not empty: delete its objects first."),
         ),
         StoreError::NoSuchKey { .. } => no_such_key(),
+        StoreError::NoSuchVersion { .. } => no_such_version(),
         StoreError::NoSuchUpload(_) => no_such_upload(),
         StoreError::NoSuchBlob(id) => {
             tracing::error!(blob = %id, "metadata references a missing blob");
@@ -322,6 +323,11 @@ pub fn internal_error(msg: impl Into<Message>) -> S3Error {
 /// AccessDenied (403) with the reason a request was refused.
 pub fn access_denied(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, msg)
+}
+
+/// IllegalVersioningConfigurationException (400): a versioning configuration kura cannot apply.
+pub fn illegal_versioning_configuration(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::IllegalVersioningConfigurationException, msg)
 }
 
 /// MethodNotAllowed (405): the endpoint has no such method.
