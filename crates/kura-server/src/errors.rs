@@ -325,6 +325,11 @@ pub fn access_denied(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, msg)
 }
 
+/// IllegalVersioningConfigurationException (400): a versioning configuration kura cannot apply.
+pub fn illegal_versioning_configuration(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::IllegalVersioningConfigurationException, msg)
+}
+
 /// MethodNotAllowed (405): the endpoint has no such method.
 pub fn method_not_allowed(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::MethodNotAllowed, msg)

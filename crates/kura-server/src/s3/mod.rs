@@ -1,5 +1,5 @@
 //! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging, bucket
-//! policy and public access block, Object Lock), behind one
+//! policy and public access block, versioning, Object Lock), behind one
 //! [`KuraS3`] value that s3s calls after it has parsed the request and checked its signature.
 //!
 //! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
@@ -20,6 +20,7 @@ pub mod object_lock;
 pub mod object_ref;
 pub mod policy;
 mod tagging;
+mod versioning;
 
 use kura_store::{BlobStore, MetaStore};
 use s3s::dto::*;
@@ -78,7 +79,8 @@ route! {
     head_bucket: HeadBucketInput -> HeadBucketOutput => bucket;
     delete_bucket: DeleteBucketInput -> DeleteBucketOutput => bucket;
     get_bucket_location: GetBucketLocationInput -> GetBucketLocationOutput => bucket;
-    get_bucket_versioning: GetBucketVersioningInput -> GetBucketVersioningOutput => bucket;
+    get_bucket_versioning: GetBucketVersioningInput -> GetBucketVersioningOutput => versioning;
+    put_bucket_versioning: PutBucketVersioningInput -> PutBucketVersioningOutput => versioning;
 
     put_object: PutObjectInput -> PutObjectOutput => object;
     get_object: GetObjectInput -> GetObjectOutput => object;

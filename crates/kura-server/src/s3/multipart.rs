@@ -160,6 +160,8 @@ pub(super) async fn upload_part_copy(
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
+    let named = super::object_ref::ObjectRef::copy_source(&input.copy_source)?.version_id();
+    let copy_source_version_id = super::versioning::read_header(&source, named);
     let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
     let algo = upload.checksum_algorithm.as_deref().map(ChecksumAlgo::parse).transpose()?.flatten();
     let written = copy_bytes(s3, &source, range, algo).await?;
@@ -179,7 +181,11 @@ pub(super) async fn upload_part_copy(
         ..Default::default()
     };
     fill_checksums(&mut result, &written.checksums);
-    Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(result),
+        copy_source_version_id,
+        ..Default::default()
+    }))
 }
 
 /// The composite checksum of an upload (checksum of the part checksums, `-N`), when every part has one.
@@ -265,6 +271,8 @@ pub(super) async fn complete_multipart_upload(
     object.segments = used.iter().map(|p| Segment { blob: p.blob, size: p.size }).collect();
     object.part_sizes = used.iter().map(|p| p.size).collect();
     object.checksums = checksums.clone();
+    super::versioning::stamp(&mut object, &bucket);
+    let version_id = super::versioning::reported(&bucket, &object);
     let freed = s3.meta.complete_upload_if(&input.bucket, &input.upload_id, object, &condition).await.or_s3()?;
     s3.reclaim(freed).await;
     let mut out = CompleteMultipartUploadOutput {
@@ -272,6 +280,7 @@ pub(super) async fn complete_multipart_upload(
         key: Some(input.key.clone()),
         e_tag: Some(etag(&etag_value)),
         location: Some(format!("/{}/{}", input.bucket, input.key)),
+        version_id,
         ..Default::default()
     };
     fill_checksums(&mut out, &checksums);

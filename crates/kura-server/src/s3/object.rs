@@ -10,6 +10,7 @@ use super::lookup::{Reading, find_object, require_object};
 use super::meta::{ObjectDescription, ObjectHeadersInput, etag, fill_checksums, new_object, timestamp};
 use super::object_lock::{self, LockHeaders};
 use super::object_ref::{ObjectRef, VersionId};
+use super::versioning;
 use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt};
 use kura_store::{Checksums, ObjectMeta};
@@ -155,8 +156,15 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     body.attach(&mut object);
     object.checksums = checksums.clone();
     object.lock = lock;
+    versioning::stamp(&mut object, &bucket);
+    let version_id = versioning::reported(&bucket, &object);
     commit_object(s3, &input.bucket, object, &condition).await?;
-    let mut out = PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(size).ok(), ..Default::default() };
+    let mut out = PutObjectOutput {
+        e_tag: Some(etag(&md5_hex)),
+        size: i64::try_from(size).ok(),
+        version_id,
+        ..Default::default()
+    };
     fill_checksums(&mut out, &checksums);
     Ok(S3Response::new(out))
 }
@@ -340,6 +348,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     let plan = plan_read(s3, input.read_request(Reading::WithBody)).await?;
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = GetObjectOutput::from(headers);
+    out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
     if !plan.object.tags.is_empty() {
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
@@ -354,7 +363,9 @@ pub(super) async fn head_object(
     let input = req.input;
     let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
-    Ok(S3Response::with_status(HeadObjectOutput::from(headers), read_status(plan.partial)))
+    let mut out = HeadObjectOutput::from(headers);
+    out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
+    Ok(S3Response::with_status(out, read_status(plan.partial)))
 }
 
 pub(super) async fn delete_object(
@@ -364,50 +375,40 @@ pub(super) async fn delete_object(
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let input = &req.input;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
+    target.check()?;
     let bucket = require_bucket(s3, target.bucket).await?;
     if let Some(cond) = input.if_match.as_ref() {
         let current = require_object(s3, target.current_version()).await?;
         Preconditions { if_match: Some(cond), ..Default::default() }
             .check_copy_source(&current.etag, current.last_modified_ms)?;
     }
-    if !target.names_absent_version() {
-        let bypass = input.bypass_governance_retention.unwrap_or(false);
-        let version = target.version.map(VersionId::as_str);
-        object_lock::guard_removal(s3, who, &bucket, (target.key, version), bypass).await?;
-    }
-    remove_object(s3, target).await?;
-    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
-}
-
-/// Deletes `target` and reclaims its blobs. A version other than `null` names nothing kura holds, so
-/// deleting it changes nothing and succeeds, as on an unversioned S3 bucket.
-async fn remove_object(s3: &KuraS3, target: ObjectRef<'_>) -> S3Result<()> {
-    if target.names_absent_version() {
-        return Ok(());
-    }
-    if let Some(removed) = s3.meta.delete_object(target.bucket, target.key).await.or_s3()? {
-        s3.reclaim(removed.blobs()).await;
-    }
-    Ok(())
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
+    object_lock::guard_delete(s3, who, &bucket, target, bypass).await?;
+    let deleted = versioning::delete(s3, &bucket, target).await?;
+    let out = DeleteObjectOutput {
+        version_id: deleted.version_id,
+        delete_marker: deleted.delete_marker.then_some(true),
+        ..Default::default()
+    };
+    Ok(S3Response::with_status(out, http::StatusCode::NO_CONTENT))
 }
 
 /// Deletes one key of a DeleteObjects request: authorised on its own first (the access hook sees
-/// only the bucket), then removed.
+/// only the bucket), as `s3:DeleteObjectVersion` when it names a version, then deleted.
 async fn delete_one(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
     bucket: &kura_store::BucketInfo,
     target: ObjectRef<'_>,
     bypass_requested: bool,
-) -> S3Result<()> {
+) -> S3Result<versioning::Deleted> {
+    target.check()?;
     if let Some(access) = &s3.access {
-        access.decide_object(who, "s3:DeleteObject", bucket, target.key).await?;
+        let action = if target.version.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+        access.decide_object(who, action, bucket, target.key).await?;
     }
-    if !target.names_absent_version() {
-        let version = target.version.map(VersionId::as_str);
-        object_lock::guard_removal(s3, who, bucket, (target.key, version), bypass_requested).await?;
-    }
-    remove_object(s3, target).await
+    object_lock::guard_delete(s3, who, bucket, target, bypass_requested).await?;
+    versioning::delete(s3, bucket, target).await
 }
 
 /// S3's limit on keys per DeleteObjects request.
@@ -431,8 +432,19 @@ pub(super) async fn delete_objects(
     for ident in objects {
         let target = ObjectRef::at_version(&input.bucket, &ident.key, ident.version_id.as_deref());
         match delete_one(s3, who.as_ref(), &bucket, target, bypass).await {
-            Ok(()) => {
-                deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() })
+            Ok(done) => {
+                // As S3: a new marker is reported as DeleteMarkerVersionId; a named version (which may
+                // have been a marker) as VersionId.
+                let (version_id, marker_id) = match ident.version_id {
+                    Some(id) => (Some(id.clone()), done.delete_marker.then_some(id)),
+                    None => (None, done.version_id.filter(|_| done.delete_marker)),
+                };
+                deleted.push(DeletedObject {
+                    key: Some(ident.key),
+                    version_id,
+                    delete_marker: done.delete_marker.then_some(true),
+                    delete_marker_version_id: marker_id,
+                })
             }
             Err(e) => errors.push(Error {
                 code: Some(e.code().as_str().to_owned()),
@@ -566,6 +578,9 @@ pub(super) async fn copy_object(
     object.checksums = checksums.clone();
     object.lock = lock;
     let last_modified = object.last_modified_ms;
+    versioning::stamp(&mut object, &bucket);
+    let version_id = versioning::reported(&bucket, &object);
+    let copy_source_version_id = versioning::read_header(&source, from.version_id());
     commit_object(s3, &input.bucket, object, &kura_store::WriteCondition::Always).await?;
     let mut result = CopyObjectResult {
         e_tag: Some(etag(&md5_hex)),
@@ -573,7 +588,12 @@ pub(super) async fn copy_object(
         ..Default::default()
     };
     fill_checksums(&mut result, &checksums);
-    Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
+        version_id,
+        copy_source_version_id,
+        ..Default::default()
+    }))
 }
 
 #[cfg(test)]

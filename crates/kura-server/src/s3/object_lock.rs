@@ -17,7 +17,7 @@ use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt};
 use kura_store::{
     BucketInfo, Bypass, LockChange, ObjectLock, ObjectLockSettings, Retention, RetentionMode, RetentionPeriod,
-    StoreError,
+    StoreError, Versioning,
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -250,14 +250,47 @@ pub fn check_versioning_change(bucket: &BucketInfo, enabled: bool) -> S3Result<(
     Ok(())
 }
 
-/// Until kura keeps versions, replacing an object removes its only version: refuse it while the
-/// version is locked (a versioned bucket keeps the locked version and adds a new one instead).
-pub(super) async fn guard_overwrite(s3: &KuraS3, bucket: &BucketInfo, key: &str) -> S3Result<()> {
-    if bucket.settings.object_lock.is_none() {
-        return Ok(());
+/// The version a delete of `target` removes for good, if any: the version it names; else the current
+/// object of an unversioned bucket, the `null` version of a suspended one (its `null` marker replaces
+/// it); a versioning-enabled bucket only adds a delete marker and removes nothing.
+fn removed_by_delete<'a>(bucket: &BucketInfo, target: ObjectRef<'a>) -> Option<Option<&'a str>> {
+    match (target.version_id(), bucket.settings.versioning) {
+        (Some(id), _) => Some(Some(id)),
+        (None, None) => Some(None),
+        (None, Some(Versioning::Suspended)) => Some(Some(kura_store::versions::NULL)),
+        (None, Some(Versioning::Enabled)) => None,
     }
-    match s3.meta.get_object_record(&bucket.name, key).await.or_s3()? {
-        Some(current) => current.lock.check(LockChange::Remove, now_ms(), Bypass::NONE).map_err(errors::lock_refusal),
+}
+
+/// Refuses a DeleteObject (or a DeleteObjects entry) that would permanently remove a locked version
+/// ([`guard_removal`]); a delete that only adds a delete marker is always allowed.
+pub(super) async fn guard_delete(
+    s3: &KuraS3,
+    who: Option<&crate::authz::Authenticated>,
+    bucket: &BucketInfo,
+    target: ObjectRef<'_>,
+    bypass_requested: bool,
+) -> S3Result<()> {
+    match removed_by_delete(bucket, target) {
+        Some(version) => guard_removal(s3, who, bucket, (target.key, version), bypass_requested).await,
+        None => Ok(()),
+    }
+}
+
+/// Refuses a write that would replace a locked version: only without versioning enabled (unversioned:
+/// the current object; suspended: the `null` version). With versioning enabled, as on every bucket
+/// created with Object Lock, a write adds a version and replaces none.
+pub(super) async fn guard_overwrite(s3: &KuraS3, bucket: &BucketInfo, key: &str) -> S3Result<()> {
+    let replaced = match bucket.settings.versioning {
+        _ if bucket.settings.object_lock.is_none() => return Ok(()),
+        Some(Versioning::Enabled) => return Ok(()),
+        Some(Versioning::Suspended) => Some(kura_store::versions::NULL),
+        None => None,
+    };
+    match s3.meta.get_version(&bucket.name, key, replaced, false).await.or_s3()? {
+        Some(found) => {
+            found.object.lock.check(LockChange::Remove, now_ms(), Bypass::NONE).map_err(errors::lock_refusal)
+        }
         None => Ok(()),
     }
 }

@@ -20,4 +20,5 @@ mod operate;
 mod presign;
 mod signatures;
 mod tls;
+mod versioning;
 mod webhook;

@@ -70,8 +70,15 @@ async fn lock_bucket(s3: &Client, tag: &str) -> String {
     bucket
 }
 
-async fn put(s3: &Client, bucket: &str, key: &str) {
-    s3.put_object().bucket(bucket).key(key).body(ByteStream::from_static(b"kept")).send().await.expect("put");
+/// Puts a small object; answers its version id (a bucket with Object Lock is versioned).
+async fn put(s3: &Client, bucket: &str, key: &str) -> String {
+    let out = s3.put_object().bucket(bucket).key(key).body(ByteStream::from_static(b"kept")).send().await;
+    out.expect("put").version_id.unwrap_or_default()
+}
+
+/// Whether the version `version` of `key` is still stored.
+async fn version_exists(s3: &Client, bucket: &str, key: &str, version: &str) -> bool {
+    s3.head_object().bucket(bucket).key(key).version_id(version).send().await.is_ok()
 }
 
 /// The object's retention as GetObjectRetention reports it: (mode, until in seconds).
@@ -356,7 +363,8 @@ async fn new_objects_take_the_headers_lock_or_the_bucket_default() {
     let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
         .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).e_tag(part.e_tag.expect("etag")).build())
         .build();
-    s3.complete_multipart_upload()
+    let completed = s3
+        .complete_multipart_upload()
         .bucket(&bucket)
         .key("parts")
         .upload_id(&id)
@@ -364,10 +372,12 @@ async fn new_objects_take_the_headers_lock_or_the_bucket_default() {
         .send()
         .await
         .expect("complete");
+    let version = completed.version_id.expect("a lock-enabled bucket is versioned");
     let head = s3.head_object().bucket(&bucket).key("parts").send().await.expect("head");
     assert_eq!(head.object_lock_legal_hold_status, Some(ObjectLockLegalHoldStatus::On));
-    let err = s3.delete_object().bucket(&bucket).key("parts").send().await.expect_err("held");
+    let err = s3.delete_object().bucket(&bucket).key("parts").version_id(&version).send().await.expect_err("held");
     assert_eq!((code(&err).as_str(), status(&err)), ("AccessDenied", 403));
+    assert!(version_exists(&s3, &bucket, "parts", &version).await);
 
     s3.copy_object()
         .bucket(&bucket)
@@ -404,8 +414,9 @@ async fn governance_gives_way_only_to_the_header_with_the_permission() {
     let warden = server.client_with("warden", "warden-secret-0123456789");
     let bucket = lock_bucket(&root, "olgov").await;
     let until = now_secs() + 3600;
+    let mut versions = Vec::new();
     for key in ["a", "b"] {
-        put(&root, &bucket, key).await;
+        versions.push(put(&root, &bucket, key).await);
         root.put_object_retention()
             .bucket(&bucket)
             .key(key)
@@ -414,13 +425,16 @@ async fn governance_gives_way_only_to_the_header_with_the_permission() {
             .await
             .expect("set");
     }
+    let (va, vb) = (versions[0].clone(), versions[1].clone());
 
-    // keeper lacks s3:BypassGovernanceRetention: refused with or without the header.
+    // keeper lacks s3:BypassGovernanceRetention: removing the version is refused with or without the
+    // header, and so is shortening its retention.
     for header in [false, true] {
         let err = keeper
             .delete_object()
             .bucket(&bucket)
             .key("a")
+            .version_id(&va)
             .bypass_governance_retention(header)
             .send()
             .await
@@ -430,6 +444,7 @@ async fn governance_gives_way_only_to_the_header_with_the_permission() {
             .put_object_retention()
             .bucket(&bucket)
             .key("a")
+            .version_id(&va)
             .bypass_governance_retention(header)
             .retention(retention("GOVERNANCE", until - 1800))
             .send()
@@ -443,8 +458,8 @@ async fn governance_gives_way_only_to_the_header_with_the_permission() {
         .bypass_governance_retention(true)
         .delete(
             Delete::builder()
-                .objects(ObjectIdentifier::builder().key("a").build().expect("id"))
-                .objects(ObjectIdentifier::builder().key("b").build().expect("id"))
+                .objects(ObjectIdentifier::builder().key("a").version_id(&va).build().expect("id"))
+                .objects(ObjectIdentifier::builder().key("b").version_id(&vb).build().expect("id"))
                 .build()
                 .expect("delete"),
         )
@@ -454,11 +469,16 @@ async fn governance_gives_way_only_to_the_header_with_the_permission() {
     let codes: Vec<_> = batch.errors().iter().map(|e| (e.key().unwrap_or(""), e.code().unwrap_or(""))).collect();
     assert_eq!(codes, [("a", "AccessDenied"), ("b", "AccessDenied")]);
     assert!(batch.deleted().is_empty());
-    assert!(exists(&root, &bucket, "a").await && exists(&root, &bucket, "b").await, "nothing was deleted");
+    assert!(version_exists(&root, &bucket, "a", &va).await && version_exists(&root, &bucket, "b", &vb).await);
     assert_eq!(retention_of(&root, &bucket, "a").await, Some(("GOVERNANCE".to_owned(), until)), "nothing changed");
 
+    // A delete without a version only adds a delete marker: allowed, and the locked version stays.
+    let marked = keeper.delete_object().bucket(&bucket).key("b").send().await.expect("a marker is always allowed");
+    assert_eq!(marked.delete_marker, Some(true));
+    assert!(version_exists(&root, &bucket, "b", &vb).await);
+
     // warden holds the permission, but it takes the header too.
-    let err = warden.delete_object().bucket(&bucket).key("a").send().await.expect_err("no header");
+    let err = warden.delete_object().bucket(&bucket).key("a").version_id(&va).send().await.expect_err("no header");
     assert_eq!(code(&err), "AccessDenied");
     let err = warden
         .put_object_retention()
@@ -479,15 +499,23 @@ async fn governance_gives_way_only_to_the_header_with_the_permission() {
         .await
         .expect("shortened with the bypass");
     assert_eq!(retention_of(&root, &bucket, "a").await, Some(("GOVERNANCE".to_owned(), until - 1800)));
-    warden.delete_object().bucket(&bucket).key("a").bypass_governance_retention(true).send().await.expect("bypassed");
-    assert!(!exists(&root, &bucket, "a").await);
+    warden
+        .delete_object()
+        .bucket(&bucket)
+        .key("a")
+        .version_id(&va)
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .expect("bypassed");
+    assert!(!version_exists(&root, &bucket, "a", &va).await);
     let batch = warden
         .delete_objects()
         .bucket(&bucket)
         .bypass_governance_retention(true)
         .delete(
             Delete::builder()
-                .objects(ObjectIdentifier::builder().key("b").build().expect("id"))
+                .objects(ObjectIdentifier::builder().key("b").version_id(&vb).build().expect("id"))
                 .build()
                 .expect("delete"),
         )
@@ -495,10 +523,10 @@ async fn governance_gives_way_only_to_the_header_with_the_permission() {
         .await
         .expect("batch");
     assert!(batch.errors().is_empty(), "{:?}", batch.errors());
-    assert!(!exists(&root, &bucket, "b").await);
+    assert!(!version_exists(&root, &bucket, "b", &vb).await);
 
     // Root may bypass GOVERNANCE, but only when it asks to.
-    put(&root, &bucket, "c").await;
+    let vc = put(&root, &bucket, "c").await;
     root.put_object_retention()
         .bucket(&bucket)
         .key("c")
@@ -506,9 +534,16 @@ async fn governance_gives_way_only_to_the_header_with_the_permission() {
         .send()
         .await
         .expect("set");
-    let err = root.delete_object().bucket(&bucket).key("c").send().await.expect_err("no header");
+    let err = root.delete_object().bucket(&bucket).key("c").version_id(&vc).send().await.expect_err("no header");
     assert_eq!(code(&err), "AccessDenied");
-    root.delete_object().bucket(&bucket).key("c").bypass_governance_retention(true).send().await.expect("root bypass");
+    root.delete_object()
+        .bucket(&bucket)
+        .key("c")
+        .version_id(&vc)
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .expect("root bypass");
 }
 
 #[tokio::test]
@@ -517,7 +552,8 @@ async fn compliance_is_never_shortened_or_removed_not_even_by_root() {
     let root = server.client();
     let bucket = lock_bucket(&root, "olcomp").await;
     let until = now_secs() + 3600;
-    root.put_object()
+    let put = root
+        .put_object()
         .bucket(&bucket)
         .key("record")
         .body(ByteStream::from_static(b"audit"))
@@ -526,6 +562,7 @@ async fn compliance_is_never_shortened_or_removed_not_even_by_root() {
         .send()
         .await
         .expect("put");
+    let version = put.version_id.expect("versioned");
     let attempts = [
         retention("COMPLIANCE", until - 60),
         retention("GOVERNANCE", until + 60),
@@ -547,34 +584,48 @@ async fn compliance_is_never_shortened_or_removed_not_even_by_root() {
         .delete_object()
         .bucket(&bucket)
         .key("record")
+        .version_id(&version)
         .bypass_governance_retention(true)
         .send()
         .await
         .expect_err("kept");
     assert_eq!(code(&err), "AccessDenied");
-    // An overwrite would remove the only version: refused too.
-    let err = root
-        .put_object()
-        .bucket(&bucket)
-        .key("record")
-        .body(ByteStream::from_static(b"forged"))
-        .send()
-        .await
-        .expect_err("kept");
-    assert_eq!(code(&err), "AccessDenied");
-    let body =
-        root.get_object().bucket(&bucket).key("record").send().await.expect("get").body.collect().await.expect("body");
-    assert_eq!(body.into_bytes().as_ref(), b"audit");
-    assert_eq!(retention_of(&root, &bucket, "record").await, Some(("COMPLIANCE".to_owned(), until)));
+    // An overwrite adds a version; the locked one stays as it was.
+    root.put_object().bucket(&bucket).key("record").body(ByteStream::from_static(b"forged")).send().await.expect("new");
+    let old = root.get_object().bucket(&bucket).key("record").version_id(&version).send().await.expect("get");
+    assert_eq!(old.body.collect().await.expect("body").into_bytes().as_ref(), b"audit");
+    let kept = root.get_object_retention().bucket(&bucket).key("record").version_id(&version).send().await;
+    let kept = kept.expect("retention").retention.expect("retention");
+    assert_eq!(kept.retain_until_date.map(|d| d.secs()), Some(until));
     // Extending is allowed.
     root.put_object_retention()
         .bucket(&bucket)
         .key("record")
+        .version_id(&version)
         .retention(retention("COMPLIANCE", until + 60))
         .send()
         .await
         .expect("extend");
-    assert_eq!(retention_of(&root, &bucket, "record").await, Some(("COMPLIANCE".to_owned(), until + 60)));
+    let kept = root.get_object_retention().bucket(&bucket).key("record").version_id(&version).send().await;
+    assert_eq!(
+        kept.expect("retention").retention.and_then(|r| r.retain_until_date).map(|d| d.secs()),
+        Some(until + 60)
+    );
+    // Versioning cannot be suspended on a bucket with Object Lock.
+    let err = root
+        .put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("suspend");
+    assert_eq!((code(&err).as_str(), status(&err)), ("InvalidBucketState", 409));
+    let state = root.get_bucket_versioning().bucket(&bucket).send().await.expect("get");
+    assert_eq!(state.status, Some(aws_sdk_s3::types::BucketVersioningStatus::Enabled));
 }
 
 #[tokio::test]
@@ -583,7 +634,7 @@ async fn the_bypass_header_is_read_once_and_only_true_bypasses() {
     let root = server.client();
     let warden = server.client_with("warden", "warden-secret-0123456789");
     let bucket = lock_bucket(&root, "olhdr").await;
-    put(&root, &bucket, "k").await;
+    let version = put(&root, &bucket, "k").await;
     root.put_object_retention()
         .bucket(&bucket)
         .key("k")
@@ -606,6 +657,7 @@ async fn the_bypass_header_is_read_once_and_only_true_bypasses() {
             .delete_object()
             .bucket(&bucket)
             .key("k")
+            .version_id(&version)
             .customize()
             .mutate_request(move |r| {
                 for v in &sent {
@@ -616,12 +668,13 @@ async fn the_bypass_header_is_read_once_and_only_true_bypasses() {
             .await;
         let err = err.expect_err(&format!("{values:?} is not a bypass"));
         assert_eq!(code(&err), expected, "{values:?}");
-        assert!(exists(&root, &bucket, "k").await, "{values:?} deleted the object");
+        assert!(version_exists(&root, &bucket, "k", &version).await, "{values:?} deleted the version");
     }
     warden
         .delete_object()
         .bucket(&bucket)
         .key("k")
+        .version_id(&version)
         .customize()
         .mutate_request(|r| {
             r.headers_mut().insert("x-amz-bypass-governance-retention", "True");
@@ -629,5 +682,5 @@ async fn the_bypass_header_is_read_once_and_only_true_bypasses() {
         .send()
         .await
         .expect("True is s3s's other spelling of true");
-    assert!(!exists(&root, &bucket, "k").await);
+    assert!(!version_exists(&root, &bucket, "k", &version).await);
 }
