@@ -17,6 +17,10 @@
 //!    in the operation, on the copy source exactly as the operation parsed it, never on a second parse
 //!    of the header.
 //! 6. The context: [`GLOBAL_CONDITION_KEYS`] for every request, plus [`condition_keys`] of the operation.
+//! 7. [`BYPASS_GOVERNANCE_RETENTION`]: an operation that would remove or shorten a version under
+//!    GOVERNANCE retention (DeleteObject(s) with a version, PutObjectRetention) and was sent with
+//!    `x-amz-bypass-governance-retention: true` also needs this action on the object ARN; the server
+//!    checks it in the operation, only when the lock would otherwise refuse.
 
 /// What an S3 operation acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +83,9 @@ const fn versioned(action: &'static str, version: &'static str) -> S3Authz {
 const fn copy(action: &'static str) -> S3Authz {
     S3Authz { action, resource: Object, version_action: None, per_key: false, copy_source: true }
 }
+
+/// The extra action that lets GOVERNANCE retention give way (with the request's bypass header).
+pub const BYPASS_GOVERNANCE_RETENTION: &str = "s3:BypassGovernanceRetention";
 
 /// Every mapped operation (s3s operation name → authorisation).
 pub const OPERATIONS: &[(&str, S3Authz)] = &[

@@ -1,6 +1,6 @@
 //! Bucket settings: the one module that reads and changes a bucket's policy, public access block,
-//! anonymous mode, CORS and the other settings of the S3 API (tags, ownership controls, accelerate),
-//! with AWS's rules. The S3 API,
+//! anonymous mode, CORS, Object Lock configuration and the other settings of the S3 API (tags, ownership
+//! controls, accelerate), with AWS's rules. The S3 API,
 //! the admin API and the configuration file's `buckets:` section all come through here, so a rule
 //! (a public policy is refused while BlockPublicPolicy is on, a policy names only its own bucket) holds
 //! whichever door a change comes through.
@@ -9,7 +9,7 @@ use crate::base::clock::now_ms;
 use crate::config::Config;
 use kura_policy::Policy;
 use kura_policy::canned::{AnonymousMode, anonymous_mode_of, anonymous_policy};
-use kura_store::{BucketInfo, BucketSettings, CorsConfig, MetaStore, PublicAccessBlock, StoreError};
+use kura_store::{BucketInfo, BucketSettings, CorsConfig, MetaStore, ObjectLockSettings, PublicAccessBlock, StoreError};
 
 /// Largest bucket policy AWS accepts (20 KiB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
@@ -30,6 +30,9 @@ pub enum SettingsError {
     /// The CORS configuration breaks one of AWS's rules.
     #[error(transparent)]
     Cors(#[from] crate::cors::CorsError),
+    /// Object Lock configuration on a bucket without Object Lock whose versioning is not Enabled.
+    #[error("the bucket has neither Object Lock nor versioning enabled")]
+    ObjectLockNotEnabled,
     /// The store failed, or the bucket does not exist.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -109,6 +112,21 @@ pub async fn set_lifecycle(
 ) -> Result<(), SettingsError> {
     let current = get(meta, bucket).await?;
     Ok(meta.set_bucket_settings(bucket, BucketSettings { lifecycle, ..current }).await?)
+}
+
+/// Replaces the Object Lock configuration (the default retention) of a bucket that has Object Lock,
+/// or turns Object Lock on for a bucket whose versioning is Enabled (as S3 allows since 2023); Object
+/// Lock itself is never turned off.
+pub async fn set_object_lock(
+    meta: &dyn MetaStore,
+    bucket: &str,
+    lock: ObjectLockSettings,
+) -> Result<(), SettingsError> {
+    let current = get(meta, bucket).await?;
+    if current.object_lock.is_none() && current.versioning != Some(kura_store::Versioning::Enabled) {
+        return Err(SettingsError::ObjectLockNotEnabled);
+    }
+    Ok(meta.set_bucket_settings(bucket, BucketSettings { object_lock: Some(lock), ..current }).await?)
 }
 
 /// Whether a bucket's policy is public (AWS's meaning); `None` when it has no policy.

@@ -21,6 +21,7 @@ pub fn store_error(err: StoreError) -> S3Error {
             format!("The bucket {bucket} is not empty: delete its objects first."),
         ),
         StoreError::NoSuchKey { .. } => no_such_key(),
+        StoreError::NoSuchVersion { .. } => no_such_version(),
         StoreError::NoSuchUpload(_) => no_such_upload(),
         StoreError::NoSuchBlob(id) => {
             tracing::error!(blob = %id, "metadata references a missing blob");
@@ -324,6 +325,11 @@ pub fn access_denied(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, msg)
 }
 
+/// IllegalVersioningConfigurationException (400): a versioning configuration kura cannot apply.
+pub fn illegal_versioning_configuration(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::IllegalVersioningConfigurationException, msg)
+}
+
 /// MethodNotAllowed (405): the endpoint has no such method.
 pub fn method_not_allowed(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::MethodNotAllowed, msg)
@@ -395,12 +401,19 @@ pub fn server_side_encryption_configuration_not_found() -> S3Error {
     e
 }
 
-/// ObjectLockConfigurationNotFoundError (404): the bucket has no object lock configuration.
+/// InvalidBucketState (409): the bucket's state does not allow the request; `msg` says why.
+pub fn invalid_bucket_state(msg: impl Into<Message>) -> S3Error {
+    S3Error::with_message(S3ErrorCode::InvalidBucketState, msg)
+}
+
+/// ObjectLockConfigurationNotFoundError (404): the bucket was not created with Object Lock.
 pub fn object_lock_configuration_not_found() -> S3Error {
-    S3Error::with_message(
+    let mut e = S3Error::with_message(
         S3ErrorCode::ObjectLockConfigurationNotFoundError,
         "Object Lock configuration does not exist for this bucket.",
-    )
+    );
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    e
 }
 
 /// NoSuchCORSConfiguration (404): the bucket has no CORS configuration.
@@ -427,6 +440,31 @@ pub fn cors_bad_request(msg: impl Into<Message>) -> S3Error {
     e
 }
 
+/// NoSuchObjectLockConfiguration (404): the object version has no retention.
+pub fn no_such_object_lock_configuration() -> S3Error {
+    let mut e = S3Error::with_message(
+        S3ErrorCode::NoSuchObjectLockConfiguration,
+        "The specified object does not have a ObjectLock configuration.",
+    );
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    e
+}
+
+/// InvalidRequest (400) for an Object Lock request on a bucket without Object Lock.
+pub fn bucket_missing_object_lock() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidRequest,
+        "Bucket is missing Object Lock Configuration: create the bucket with x-amz-bucket-object-lock-enabled: true.",
+    )
+}
+
+/// InvalidRetentionPeriod (400): a default retention of zero, negative or too many days or years.
+pub fn invalid_retention_period(msg: impl Into<Message>) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom("InvalidRetentionPeriod".into()), msg);
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
+}
+
 /// Maps a refused CORS configuration to AWS's error: MalformedXML for what the schema requires,
 /// InvalidRequest (with AWS's wording where it has one) for the rest.
 pub fn cors_error(err: crate::cors::CorsError) -> S3Error {
@@ -449,6 +487,34 @@ pub fn cors_error(err: crate::cors::CorsError) -> S3Error {
         }
         CorsError::TooLarge => invalid_request("A CORS configuration must be no larger than 64 KB."),
     }
+}
+
+/// OperationAborted (409): a concurrent request changed the object between this one's read and write.
+pub fn operation_aborted() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::OperationAborted,
+        "A conflicting operation changed this object's Object Lock state while this request ran: try again.",
+    )
+}
+
+/// AccessDenied (403): the object version's lock refuses the deletion or retention change.
+pub fn lock_refusal(err: kura_store::LockRefusal) -> S3Error {
+    use kura_store::LockRefusal;
+    let msg = match err {
+        LockRefusal::LegalHold => {
+            "Access Denied because object protected by object lock: the version is under a legal hold; remove the \
+             legal hold first."
+        }
+        LockRefusal::Compliance => {
+            "Access Denied because object protected by object lock: COMPLIANCE retention cannot be removed, \
+             shortened or relaxed before its retain-until date, by any user."
+        }
+        LockRefusal::Governance => {
+            "Access Denied because object protected by object lock: GOVERNANCE retention gives way only to \
+             x-amz-bypass-governance-retention: true from a caller allowed s3:BypassGovernanceRetention."
+        }
+    };
+    S3Error::with_message(S3ErrorCode::AccessDenied, msg)
 }
 
 /// XKuraTooManyTickets (429): the principal holds the most live upload tickets allowed.
@@ -568,6 +634,10 @@ pub fn bucket_settings_error(err: SettingsError) -> S3Error {
              Restrict the Principal or add a condition such as aws:SourceIp, or change the public access block.",
         ),
         SettingsError::Cors(e) => cors_error(e),
+        SettingsError::ObjectLockNotEnabled => invalid_bucket_state(
+            "Object Lock configuration cannot be enabled on this bucket: enable versioning first, or create \
+             the bucket with x-amz-bucket-object-lock-enabled: true.",
+        ),
         SettingsError::Store(e) => store_error(e),
     }
 }

@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use kura_store::{
-    BlobId, BucketInfo, BucketSettings, ListPage, ListQuery, MetaSnapshot, MetaStore, ObjectMeta, PartInfo,
+    BlobId, BucketInfo, BucketSettings, ListPage, ListQuery, MetaSnapshot, MetaStore, ObjectLock, ObjectMeta, PartInfo,
     StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
 };
 use serde::Serialize;
@@ -118,6 +118,46 @@ impl MetaStore for TracedMeta {
     async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
         touched(bucket, key);
         self.0.set_object_tags(bucket, key, tags).await
+    }
+    async fn set_version_tags(&self, bucket: &str, key: &str, version: Option<&str>, tags: Tags) -> StoreResult<()> {
+        touched(bucket, key);
+        self.0.set_version_tags(bucket, key, version, tags).await
+    }
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        body: bool,
+    ) -> StoreResult<Option<kura_store::versions::Found>> {
+        touched(bucket, key);
+        self.0.get_version(bucket, key, version, body).await
+    }
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> StoreResult<Option<ObjectMeta>> {
+        touched(bucket, key);
+        self.0.delete_version(bucket, key, version_id).await
+    }
+    async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()> {
+        touched(bucket, &object.key);
+        self.0.put_noncurrent(bucket, object).await
+    }
+    async fn list_versions(
+        &self,
+        bucket: &str,
+        query: &kura_store::VersionListQuery,
+    ) -> StoreResult<kura_store::VersionListPage> {
+        self.0.list_versions(bucket, query).await
+    }
+    async fn set_version_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> StoreResult<()> {
+        touched(bucket, key);
+        self.0.set_version_lock(bucket, key, version, expected, lock).await
     }
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
         self.0.list_objects(bucket, query).await

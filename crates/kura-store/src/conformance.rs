@@ -9,7 +9,7 @@
 use crate::{
     BlobId, BlobStore, BucketInfo, BucketSettings, CorsConfig, CorsRule, DumpEntry, ListEntry, ListQuery, MetaSnapshot,
     MetaStore, ObjectMeta, PartInfo, PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery,
-    WriteCondition,
+    VersionEntry, VersionListQuery, WriteCondition,
 };
 use futures::StreamExt;
 use futures::future::join_all;
@@ -128,7 +128,10 @@ pub fn object(key: &str, blob: BlobId) -> ObjectMeta {
         tags: Tags::new(),
         version_id: "null".into(),
         upload_id: None,
+        delete_marker: false,
+        order: String::new(),
         inline: None,
+        lock: Default::default(),
     }
 }
 
@@ -152,6 +155,7 @@ pub fn upload(key: &str, id: &str) -> UploadInfo {
         tags: Tags::new(),
         checksum_algorithm: None,
         checksum_type: None,
+        lock: Default::default(),
     }
 }
 
@@ -526,6 +530,55 @@ pub async fn referenced(store: &dyn MetaStore) {
     assert_eq!(store.referenced_blobs().await.expect("referenced"), expected);
 }
 
+/// An object's lock is replaced only while it is what the caller read; it survives reads, and an
+/// upload carries the lock its object will get.
+pub async fn object_locks(store: &dyn MetaStore) {
+    use crate::{ObjectLock, Retention, RetentionMode};
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.put_object("b", object("k", BlobId(1))).await.expect("put");
+    let held = ObjectLock { retention: None, legal_hold: true };
+    store.set_version_lock("b", "k", None, ObjectLock::default(), held).await.expect("set");
+    assert_eq!(store.get_object_record("b", "k").await.expect("get").expect("some").lock, held);
+    let retained = ObjectLock {
+        retention: Some(Retention { mode: RetentionMode::Governance, until_ms: 1_800_000_000_000 }),
+        legal_hold: true,
+    };
+    let stale = store.set_version_lock("b", "k", None, ObjectLock::default(), retained).await;
+    assert!(matches!(stale, Err(StoreError::ConditionFailed { .. })), "{stale:?}");
+    assert_eq!(
+        store.get_object("b", "k").await.expect("get").expect("some").lock,
+        held,
+        "a stale write changes nothing"
+    );
+    store.set_version_lock("b", "k", None, held, retained).await.expect("set");
+    assert_eq!(store.get_object("b", "k").await.expect("get").expect("some").lock, retained);
+    let missing = store.set_version_lock("b", "nope", None, ObjectLock::default(), held).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchKey { .. })), "{missing:?}");
+    let nob = store.set_version_lock("nob", "k", None, ObjectLock::default(), held).await;
+    assert!(matches!(nob, Err(StoreError::NoSuchBucket(_))), "{nob:?}");
+
+    // A version other than the current one is locked by its id, and only it.
+    let (old_id, new_id) = (crate::versions::new_version_id(), crate::versions::new_version_id());
+    store.put_object("b", ObjectMeta { version_id: old_id.clone(), ..object("v", BlobId(7)) }).await.expect("v1");
+    store.put_object("b", ObjectMeta { version_id: new_id.clone(), ..object("v", BlobId(8)) }).await.expect("v2");
+    store.set_version_lock("b", "v", Some(&old_id), ObjectLock::default(), retained).await.expect("lock v1");
+    let old = store.get_version("b", "v", Some(&old_id), false).await.expect("get").expect("v1");
+    assert_eq!((old.object.lock, old.current), (retained, false));
+    assert_eq!(store.get_object_record("b", "v").await.expect("get").expect("v2").lock, ObjectLock::default());
+    let unknown = crate::versions::new_version_id();
+    let missing = store.set_version_lock("b", "v", Some(&unknown), ObjectLock::default(), held).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchVersion { .. })), "{missing:?}");
+
+    let mut locked_upload = upload("u", "u1");
+    locked_upload.lock = retained;
+    store.create_upload("b", locked_upload.clone()).await.expect("upload");
+    assert_eq!(store.get_upload("b", "u1").await.expect("get"), Some(locked_upload));
+    let mut completed = object("u", BlobId(2));
+    completed.lock = retained;
+    store.complete_upload("b", "u1", completed).await.expect("complete");
+    assert_eq!(store.get_object_record("b", "u").await.expect("get").expect("some").lock, retained);
+}
+
 /// Bucket settings replace whole and survive; records are grouped by kind, ordered by id, replaced
 /// and removed.
 pub async fn settings_and_records(store: &dyn MetaStore) {
@@ -561,6 +614,13 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
                 noncurrent_expiration: None,
                 abort_incomplete_upload_days: Some(2),
             }],
+        }),
+        versioning: Some(crate::Versioning::Suspended),
+        object_lock: Some(crate::ObjectLockSettings {
+            default_retention: Some(crate::DefaultRetention {
+                mode: crate::RetentionMode::Compliance,
+                period: crate::RetentionPeriod::Years(2),
+            }),
         }),
     };
     let missing = store.set_bucket_settings("nob", settings.clone()).await;
@@ -660,6 +720,240 @@ pub async fn snapshot(store: &dyn MetaStore) {
     let expected_blobs: HashSet<(BlobId, u64)> =
         [(BlobId(1), 10), (BlobId(4), 3), (BlobId(5), 10), (BlobId(3), 5), (BlobId(2), 5)].into();
     assert_eq!(referenced, expected_blobs);
+}
+
+/// A version id made at `n` µs after the fixtures' time: larger `n` is newer (sorts first).
+pub fn version_id(n: u64) -> String {
+    format!("{:016x}{:016x}", u64::MAX - (1_700_000_000_000_000 + 1_000 + n), n)
+}
+
+/// `object(key, blob)` as version `version_id(n)`.
+pub fn version(key: &str, blob: BlobId, n: u64) -> ObjectMeta {
+    ObjectMeta { version_id: version_id(n), ..object(key, blob) }
+}
+
+/// A delete marker with id `version_id(n)` (`None`: the `null` marker a suspended bucket writes, at
+/// order `version_id(n)`).
+pub fn marker(key: &str, n: u64, null: bool) -> ObjectMeta {
+    let id = version_id(n);
+    ObjectMeta {
+        size: 0,
+        etag: String::new(),
+        segments: Vec::new(),
+        delete_marker: true,
+        version_id: if null { crate::versions::NULL.into() } else { id.clone() },
+        order: if null { id } else { String::new() },
+        ..object(key, BlobId(0))
+    }
+}
+
+/// Every version of a bucket, listed in pages of `max`, as (key, version id, is latest, marker).
+pub async fn all_versions(store: &dyn MetaStore, bucket: &str, max: usize) -> Vec<(String, String, bool, bool)> {
+    let mut out = Vec::new();
+    let mut query = VersionListQuery { max, ..Default::default() };
+    loop {
+        let page = store.list_versions(bucket, &query).await.expect("list versions");
+        assert!(page.entries.len() <= max);
+        for entry in &page.entries {
+            match entry {
+                VersionEntry::Version { object, is_latest } => {
+                    assert!(object.inline.is_none(), "listings carry no body");
+                    out.push((object.key.clone(), object.version_id.clone(), *is_latest, object.delete_marker));
+                }
+                VersionEntry::Prefix(p) => panic!("no delimiter, yet a prefix {p:?}"),
+            }
+        }
+        if !page.is_truncated {
+            return out;
+        }
+        let Some(VersionEntry::Version { object, .. }) = page.entries.last() else { panic!("a truncated empty page") };
+        query.key_marker = Some(object.key.clone());
+        query.version_id_marker = Some(object.version_id.clone());
+    }
+}
+
+/// Versioning: versions kept by new ids, the `null` version replaced (its blobs returned), delete
+/// markers hiding a key, reads and tags by version, permanent deletes that bring the next version back,
+/// ListObjectVersions order and pages (across markers and `null`), plain listings showing current
+/// objects only, a bucket with only versions not empty, and every version referenced and dumped.
+pub async fn versioning(store: &dyn MetaStore) {
+    let null = crate::versions::NULL;
+    store.create_bucket(bucket("v")).await.expect("create");
+    // A null version written before versioning, then versions 1..3 (3 inline) and a marker 4.
+    assert!(store.put_object("v", object("k", BlobId(1))).await.expect("put null").is_empty());
+    assert!(store.put_object("v", version("k", BlobId(2), 1)).await.expect("put v1").is_empty());
+    assert!(store.put_object("v", version("k", BlobId(3), 2)).await.expect("put v2").is_empty());
+    let v3 = ObjectMeta { version_id: version_id(3), ..inline_object("k", b"third body") };
+    assert!(store.put_object("v", v3.clone()).await.expect("put v3").is_empty());
+    assert_eq!(store.get_object("v", "k").await.expect("get"), Some(v3.clone()));
+    assert!(store.put_object("v", marker("k", 4, false)).await.expect("marker").is_empty());
+    store.put_object("v", object("j", BlobId(9))).await.expect("put j");
+
+    // The key is hidden; its latest version is the marker; older versions read by id, with bodies.
+    assert_eq!(store.get_object("v", "k").await.expect("get"), None);
+    assert_eq!(store.get_object_record("v", "k").await.expect("get"), None);
+    let latest = store.get_version("v", "k", None, false).await.expect("latest").expect("a marker");
+    assert!(latest.object.delete_marker && !latest.current);
+    assert_eq!(latest.object.version_id, version_id(4));
+    let old = store.get_version("v", "k", Some(&version_id(3)), true).await.expect("v3").expect("v3 kept");
+    assert_eq!((old.object.clone(), old.current), (v3.clone(), false));
+    let old = store.get_version("v", "k", Some(&version_id(3)), false).await.expect("v3").expect("v3 kept");
+    assert_eq!(old.object.inline, None, "a record read has no body");
+    let first = store.get_version("v", "k", Some(null), false).await.expect("null").expect("null kept");
+    assert_eq!(first.object, object("k", BlobId(1)));
+    assert_eq!(store.get_version("v", "k", Some(&version_id(77)), false).await.expect("absent"), None);
+    assert_eq!(store.get_version("v", "nope", None, false).await.expect("absent"), None);
+    let nob = store.get_version("nob", "k", None, false).await;
+    assert!(matches!(nob, Err(StoreError::NoSuchBucket(_))), "{nob:?}");
+
+    // Listing: current objects only; versions newest first, markers interleaved, one latest per key.
+    let page = store.list_objects("v", &ListQuery { max: 100, ..Default::default() }).await.expect("list");
+    let keys: Vec<&str> = page.entries.iter().map(ListEntry::name).collect();
+    assert_eq!(keys, ["j"]);
+    let expected = vec![
+        ("j".to_owned(), null.to_owned(), true, false),
+        ("k".to_owned(), version_id(4), true, true),
+        ("k".to_owned(), version_id(3), false, false),
+        ("k".to_owned(), version_id(2), false, false),
+        ("k".to_owned(), version_id(1), false, false),
+        ("k".to_owned(), null.to_owned(), false, false),
+    ];
+    for max in [1, 2, 3, 100] {
+        assert_eq!(all_versions(store, "v", max).await, expected, "pages of {max}");
+    }
+    // A key marker alone starts after the key; with a version marker, after that version.
+    let after_k = VersionListQuery { key_marker: Some("j".into()), max: 100, ..Default::default() };
+    assert_eq!(store.list_versions("v", &after_k).await.expect("list").entries.len(), 5);
+    let gone = VersionListQuery {
+        key_marker: Some("k".into()),
+        version_id_marker: Some(version_id(3)),
+        max: 100,
+        ..Default::default()
+    };
+    assert_eq!(store.list_versions("v", &gone).await.expect("list").entries.len(), 3);
+    // Prefix and delimiter.
+    store.put_object("v", version("d/x", BlobId(10), 5)).await.expect("put d/x");
+    store.put_object("v", marker("d/x", 6, false)).await.expect("marker d/x");
+    let grouped = VersionListQuery { delimiter: Some("/".into()), max: 100, ..Default::default() };
+    let page = store.list_versions("v", &grouped).await.expect("list");
+    assert_eq!(page.entries.first(), Some(&VersionEntry::Prefix("d/".into())));
+    assert_eq!(page.entries.len(), 7);
+    let under = VersionListQuery { prefix: "d/".into(), max: 100, ..Default::default() };
+    assert_eq!(store.list_versions("v", &under).await.expect("list").entries.len(), 2);
+
+    // Everything any version references is referenced.
+    let referenced = store.referenced_blobs().await.expect("referenced");
+    for blob in [1, 2, 3, 9, 10] {
+        assert!(referenced.contains(&BlobId(blob)), "blob {blob}");
+    }
+
+    // Tags by version; a marker or a missing version has none to set.
+    let tags: Tags = [("t".to_owned(), "2".to_owned())].into();
+    store.set_version_tags("v", "k", Some(&version_id(2)), tags.clone()).await.expect("tag v2");
+    let v2 = store.get_version("v", "k", Some(&version_id(2)), false).await.expect("v2").expect("v2");
+    assert_eq!(v2.object.tags, tags);
+    let missing = store.set_version_tags("v", "k", Some(&version_id(77)), tags.clone()).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchVersion { .. })), "{missing:?}");
+    let on_marker = store.set_version_tags("v", "k", Some(&version_id(4)), tags.clone()).await;
+    assert!(matches!(on_marker, Err(StoreError::NoSuchKey { .. })), "{on_marker:?}");
+    let hidden = store.set_object_tags("v", "k", tags.clone()).await;
+    assert!(matches!(hidden, Err(StoreError::NoSuchKey { .. })), "{hidden:?}");
+
+    // Conditions see a current marker as no object.
+    let absent = store.put_object_if("v", version("k", BlobId(11), 7), &WriteCondition::IfEtag("x".into())).await;
+    assert!(matches!(absent, Err(StoreError::NoSuchKey { .. })), "{absent:?}");
+    assert_eq!(all_versions(store, "v", 100).await.len(), 8, "a refused write adds nothing");
+
+    // Deleting the marker permanently brings version 3 back, body and all.
+    let removed = store.delete_version("v", "k", &version_id(4)).await.expect("delete marker").expect("marker");
+    assert!(removed.delete_marker && removed.blobs().is_empty());
+    assert_eq!(store.get_object("v", "k").await.expect("get"), Some(v3.clone()));
+    let exists = store.put_object_if("v", version("k", BlobId(11), 7), &WriteCondition::IfAbsent).await;
+    assert!(matches!(exists, Err(StoreError::ConditionFailed { .. })), "{exists:?}");
+
+    // Suspended: a null write replaces the (noncurrent) null version and returns its blobs only.
+    let null_write = ObjectMeta { order: version_id(8), ..object("k", BlobId(5)) };
+    assert_eq!(store.put_object("v", null_write.clone()).await.expect("put null"), [BlobId(1)]);
+    assert_eq!(store.get_object("v", "k").await.expect("get"), Some(null_write.clone()));
+    let k_versions = |all: Vec<(String, String, bool, bool)>| -> Vec<String> {
+        all.into_iter().filter(|v| v.0 == "k").map(|v| v.1).collect()
+    };
+    let ids = vec![null.to_owned(), version_id(3), version_id(2), version_id(1)];
+    assert_eq!(k_versions(all_versions(store, "v", 2).await), ids);
+    // A null marker replaces the current null version, hiding the key.
+    assert_eq!(store.put_object("v", marker("k", 9, true)).await.expect("null marker"), [BlobId(5)]);
+    assert_eq!(store.get_object("v", "k").await.expect("get"), None);
+    assert_eq!(k_versions(all_versions(store, "v", 1).await), ids, "the marker took the null version's place");
+    let null_marker = store.get_version("v", "k", Some(null), false).await.expect("null").expect("marker");
+    assert!(null_marker.object.delete_marker);
+    // Pages that end on the null marker continue after it.
+    let after_null = VersionListQuery {
+        key_marker: Some("k".into()),
+        version_id_marker: Some(null.into()),
+        max: 100,
+        ..Default::default()
+    };
+    assert_eq!(store.list_versions("v", &after_null).await.expect("list").entries.len(), 3);
+
+    // Permanent deletes return exactly the version (its blobs to reclaim); unknown ids return nothing.
+    let v2 = store.delete_version("v", "k", &version_id(2)).await.expect("delete v2").expect("v2");
+    assert_eq!(v2.blobs(), [BlobId(3)]);
+    assert_eq!(store.delete_version("v", "k", &version_id(2)).await.expect("again"), None);
+    assert!(!store.referenced_blobs().await.expect("referenced").contains(&BlobId(3)));
+
+    // A bucket with versions only is not empty; without any it can go.
+    store.delete_object("v", "j").await.expect("delete j");
+    for (key, id) in [("k", null.to_owned()), ("k", version_id(3)), ("k", version_id(1))] {
+        let result = store.delete_bucket("v").await;
+        assert!(matches!(result, Err(StoreError::BucketNotEmpty(_))), "{result:?}");
+        store.delete_version("v", key, &id).await.expect("delete").expect("there");
+    }
+    // Deleting the marker over d/x brings d/x back; then both go.
+    store.delete_version("v", "d/x", &version_id(6)).await.expect("delete").expect("marker");
+    assert_eq!(store.get_object("v", "d/x").await.expect("get"), Some(version("d/x", BlobId(10), 5)));
+    assert!(store.delete_object("v", "d/x").await.expect("delete").is_some());
+    assert!(all_versions(store, "v", 10).await.is_empty());
+    store.delete_bucket("v").await.expect("an empty bucket goes");
+}
+
+/// Versions in a dump: noncurrent versions and markers (with inline bodies) as `Version` entries after
+/// every `Object`, restored by `put_noncurrent` to the same listing.
+pub async fn version_dump(store: &dyn MetaStore) {
+    store.create_bucket(bucket("v")).await.expect("create");
+    store.put_object("v", object("k", BlobId(1))).await.expect("null");
+    let small = ObjectMeta { version_id: version_id(1), ..inline_object("k", b"small") };
+    store.put_object("v", small.clone()).await.expect("v1");
+    store.put_object("v", version("k", BlobId(2), 2)).await.expect("v2");
+    store.put_object("v", marker("m", 3, false)).await.expect("marker");
+    let snap = store.snapshot().await.expect("snapshot");
+    let entries = dump(&snap, true).await;
+    let version_entry = |o: ObjectMeta| DumpEntry::Version { bucket: "v".into(), object: o };
+    assert_eq!(
+        entries,
+        vec![
+            DumpEntry::Bucket(bucket("v")),
+            DumpEntry::Object { bucket: "v".into(), object: version("k", BlobId(2), 2) },
+            version_entry(small.clone()),
+            version_entry(object("k", BlobId(1))),
+            version_entry(marker("m", 3, false)),
+        ]
+    );
+    let without = dump(&snap, false).await;
+    assert_eq!(without[2], version_entry(ObjectMeta { inline: None, ..small.clone() }));
+
+    // Written back into an empty store, the versions list and read the same.
+    let copy = crate::memory::MemoryMetaStore::new();
+    for entry in entries {
+        match entry {
+            DumpEntry::Bucket(info) => copy.create_bucket(info).await.expect("bucket"),
+            DumpEntry::Object { bucket, object } => drop(copy.put_object(&bucket, object).await.expect("object")),
+            DumpEntry::Version { bucket, object } => copy.put_noncurrent(&bucket, object).await.expect("version"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(all_versions(&copy, "v", 100).await, all_versions(store, "v", 100).await);
+    let read = copy.get_version("v", "k", Some(&version_id(1)), true).await.expect("v1").expect("v1");
+    assert_eq!(read.object, small);
 }
 
 /// Conditional writes: create-if-absent and replace-if-ETag, for puts and completes, decided in the
@@ -979,7 +1273,10 @@ mod tests {
         upload_listing,
         referenced,
         settings_and_records,
+        object_locks,
         snapshot,
+        versioning,
+        version_dump,
         conditional_deletes
     );
 

@@ -24,14 +24,17 @@ pub mod backup;
 pub mod file_blobs;
 pub mod lifecycle;
 pub mod listing;
+pub mod lock;
 pub mod memory;
 pub mod model;
 pub mod observe;
 pub mod redb_meta;
+pub mod versions;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use lock::*;
 pub use model::*;
 
 use async_trait::async_trait;
@@ -57,6 +60,14 @@ pub enum StoreError {
         bucket: String,
         /// Object key.
         key: String,
+    },
+    /// The object has no version with that id.
+    #[error("the object {key:?} has no version {version:?}")]
+    NoSuchVersion {
+        /// Object key.
+        key: String,
+        /// The version id asked for.
+        version: String,
     },
     /// The multipart upload does not exist (never created, completed or aborted).
     #[error("the multipart upload {0:?} does not exist")]
@@ -221,8 +232,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// are aborted with it; their part blobs are returned.
     async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>>;
 
-    /// Writes (creates or replaces) an object, with its inline body if it has one. Returns the blobs of
-    /// the replaced object, if any.
+    /// Writes an object, with its inline body if it has one, as the newest version of its key (see
+    /// [`versions::put`]): a `null` version replaces the key's `null` version, whose blobs are returned;
+    /// another id keeps the versions there are. A delete marker (`delete_marker`) hides the key.
     async fn put_object(&self, bucket: &str, object: ObjectMeta) -> StoreResult<Vec<BlobId>> {
         self.put_object_if(bucket, object, &WriteCondition::Always).await
     }
@@ -240,13 +252,14 @@ pub trait MetaStore: Send + Sync + 'static {
     /// never send the body (HEAD, tags, ACLs, attributes, preconditions), or `None`. `NoSuchBucket` if
     /// the bucket is missing.
     async fn get_object_record(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>>;
-    /// Deletes an object; returns the removed object (whose blobs the caller reclaims), or `None` if
-    /// there was none. `NoSuchBucket` if the bucket is missing.
+    /// Permanently deletes the current object (what DELETE does in an unversioned bucket); returns the
+    /// removed object (whose blobs the caller reclaims), or `None` if there was none. An older version,
+    /// if any, becomes current. `NoSuchBucket` if the bucket is missing.
     async fn delete_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
         self.delete_object_if(bucket, key, &WriteCondition::Always).await
     }
-    /// Deletes an object if `condition` holds for the current one, in one transaction; returns what
-    /// was removed (`None`: there was nothing and the condition allows that). `IfEtag` and
+    /// [`MetaStore::delete_object`] if `condition` holds for the current object, in one transaction;
+    /// returns what was removed (`None`: there was nothing and the condition allows that). `IfEtag` and
     /// `IfUnchanged` on a missing object are `NoSuchKey`; a condition that does not hold is
     /// `ConditionFailed` and removes nothing.
     async fn delete_object_if(
@@ -256,7 +269,42 @@ pub trait MetaStore: Send + Sync + 'static {
         condition: &WriteCondition,
     ) -> StoreResult<Option<ObjectMeta>>;
     /// Replaces the tag set of an existing object (`NoSuchKey` otherwise).
-    async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()>;
+    async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
+        self.set_version_tags(bucket, key, None, tags).await
+    }
+    /// Replaces the tag set of the version `version` names (`None`: the current object): `NoSuchVersion`
+    /// if there is no such version, `NoSuchKey` if there is no current object or it is a delete marker.
+    async fn set_version_tags(&self, bucket: &str, key: &str, version: Option<&str>, tags: Tags) -> StoreResult<()>;
+    /// The version of `key` that `version` names, delete markers included (`None`: the latest version,
+    /// which is a delete marker when the key is deleted in a versioned bucket), with its inline body when
+    /// `body`; see [`versions::find`]. `NoSuchBucket` if the bucket is missing.
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        body: bool,
+    ) -> StoreResult<Option<versions::Found>>;
+    /// Permanently removes one version (or delete marker) and returns it, or `None` if there is none;
+    /// its blobs are the caller's to reclaim. See [`versions::delete_version`].
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> StoreResult<Option<ObjectMeta>>;
+    /// Writes a version that is not the current object (a noncurrent version or a delete marker) as it
+    /// is, with its inline body: what a restore writes for [`DumpEntry::Version`]. Nothing else changes.
+    async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()>;
+    /// One page of ListObjectVersions, see [`VersionListQuery`]. Entries carry no inline body.
+    async fn list_versions(&self, bucket: &str, query: &VersionListQuery) -> StoreResult<VersionListPage>;
+    /// Replaces the Object Lock state of the version `version` names (`None`: the current object) if
+    /// it is still `expected` (checked in the same transaction, so a retention decided on a stale read is
+    /// never written): `ConditionFailed` if it changed, `NoSuchVersion` / `NoSuchKey` as
+    /// [`MetaStore::set_version_tags`]. See [`lock::set_lock`].
+    async fn set_version_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> StoreResult<()>;
     /// One page of a listing: an ordered range scan, see [`ListQuery`]. Entries carry no inline body.
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage>;
 
@@ -342,7 +390,8 @@ pub type DumpStream = BoxStream<'static, StoreResult<DumpEntry>>;
 /// One consistent view of a whole metadata store ([`MetaStore::snapshot`]). Dropping it releases
 /// whatever the back end holds for it (redb: the read transaction).
 pub trait MetaSnapshot: Send + Sync + 'static {
-    /// Every entry of the view, in dump order: all buckets, then all objects, then all multipart uploads,
+    /// Every entry of the view, in dump order: all buckets, then all objects, then all other versions
+    /// ([`DumpEntry::Version`]), then all multipart uploads,
     /// then all their parts, then all records (within a kind, in the back end's key order). With
     /// `bodies`, inline objects carry their body ([`ObjectMeta::inline`]); without, they carry none.
     /// Each call reads the same view from the start.

@@ -4,10 +4,11 @@
 //! convenient store for tests of the S3 layer. Nothing survives a restart.
 
 use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
+use crate::versions::{self, SortedRecords, VersionCursor, VersionRead, VersionWrite, order_of};
 use crate::{
     BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
-    ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
-    check_inline, dropped_blobs, duplicate_upload, unused_parts,
+    ObjectLock, ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
+    VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload, unused_parts,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -32,7 +33,10 @@ struct Inner {
 #[derive(Debug)]
 struct BucketState {
     info: BucketInfo,
+    /// Current live objects by key (see [`crate::versions`]).
     objects: BTreeMap<String, ObjectMeta>,
+    /// Every other version (noncurrent versions, delete markers) by (key, order).
+    versions: BTreeMap<(String, String), ObjectMeta>,
     /// Keyed by (key, upload id), the listing order.
     uploads: BTreeMap<(String, String), UploadState>,
     /// Upload id → key.
@@ -73,6 +77,72 @@ impl BucketState {
             Some(key) => Ok((key.clone(), upload_id.to_owned())),
             None => Err(StoreError::NoSuchUpload(upload_id.to_owned())),
         }
+    }
+}
+
+/// Bodies are kept inside the records here, so `body: false` reads drop them.
+fn record(object: &ObjectMeta, body: bool) -> ObjectMeta {
+    if body { object.clone() } else { ObjectMeta { inline: None, ..object.clone() } }
+}
+
+impl VersionRead for BucketState {
+    fn current(&self, _bucket: &str, key: &str, body: bool) -> StoreResult<Option<ObjectMeta>> {
+        Ok(self.objects.get(key).map(|o| record(o, body)))
+    }
+    fn versions(&self, _bucket: &str, key: &str, body: bool, limit: usize) -> StoreResult<Vec<ObjectMeta>> {
+        let range = self.versions.range((key.to_owned(), String::new())..);
+        Ok(range.take_while(|((k, _), _)| k == key).take(limit).map(|(_, o)| record(o, body)).collect())
+    }
+    fn version_at(&self, _bucket: &str, key: &str, order: &str, body: bool) -> StoreResult<Option<ObjectMeta>> {
+        Ok(self.versions.get(&(key.to_owned(), order.to_owned())).map(|o| record(o, body)))
+    }
+}
+
+impl VersionWrite for BucketState {
+    fn insert_current(&mut self, _bucket: &str, object: ObjectMeta) -> StoreResult<()> {
+        self.objects.insert(object.key.clone(), object);
+        Ok(())
+    }
+    fn remove_current(&mut self, _bucket: &str, old: &ObjectMeta) -> StoreResult<()> {
+        self.objects.remove(&old.key);
+        Ok(())
+    }
+    fn insert_version(&mut self, _bucket: &str, object: ObjectMeta) -> StoreResult<()> {
+        self.versions.insert((object.key.clone(), order_of(&object)), object);
+        Ok(())
+    }
+    fn remove_version(&mut self, _bucket: &str, old: &ObjectMeta) -> StoreResult<()> {
+        self.versions.remove(&(old.key.clone(), order_of(old)));
+        Ok(())
+    }
+    fn rewrite(&mut self, _bucket: &str, object: &ObjectMeta, current: bool) -> StoreResult<()> {
+        let slot = if current {
+            self.objects.get_mut(&object.key)
+        } else {
+            self.versions.get_mut(&(object.key.clone(), order_of(object)))
+        };
+        if let Some(slot) = slot {
+            let body = slot.inline.take();
+            *slot = ObjectMeta { inline: body, ..object.clone() };
+        }
+        Ok(())
+    }
+}
+
+/// One side of a version listing over a map, from a seek on.
+struct MapRecords<'a, K> {
+    map: &'a BTreeMap<K, ObjectMeta>,
+    range: Option<Range<'a, K, ObjectMeta>>,
+    make: fn(&str) -> K,
+}
+
+impl<K: Ord> SortedRecords for MapRecords<'_, K> {
+    fn seek(&mut self, key: &str) -> StoreResult<()> {
+        self.range = Some(self.map.range((self.make)(key)..));
+        Ok(())
+    }
+    fn next_record(&mut self) -> StoreResult<Option<ObjectMeta>> {
+        Ok(self.range.as_mut().and_then(Iterator::next).map(|(_, o)| record(o, false)))
     }
 }
 
@@ -129,6 +199,9 @@ impl MetaSnapshot for MemorySnapshot {
                 DumpEntry::Object { bucket, object } if !bodies => {
                     Ok(DumpEntry::Object { bucket, object: ObjectMeta { inline: None, ..object } })
                 }
+                DumpEntry::Version { bucket, object } if !bodies => {
+                    Ok(DumpEntry::Version { bucket, object: ObjectMeta { inline: None, ..object } })
+                }
                 other => Ok(other),
             })
             .collect();
@@ -143,6 +216,11 @@ impl Inner {
         for (name, bucket) in &self.buckets {
             entries
                 .extend(bucket.objects.values().map(|o| DumpEntry::Object { bucket: name.clone(), object: o.clone() }));
+        }
+        for (name, bucket) in &self.buckets {
+            entries.extend(
+                bucket.versions.values().map(|o| DumpEntry::Version { bucket: name.clone(), object: o.clone() }),
+            );
         }
         for (name, bucket) in &self.buckets {
             entries.extend(
@@ -181,6 +259,7 @@ impl MetaStore for MemoryMetaStore {
         let state = BucketState {
             info: bucket.clone(),
             objects: BTreeMap::new(),
+            versions: BTreeMap::new(),
             uploads: BTreeMap::new(),
             upload_keys: HashMap::new(),
         };
@@ -199,7 +278,7 @@ impl MetaStore for MemoryMetaStore {
     async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>> {
         let mut inner = self.lock();
         let bucket = inner.bucket(name)?;
-        if !bucket.objects.is_empty() {
+        if !bucket.objects.is_empty() || !bucket.versions.is_empty() {
             return Err(StoreError::BucketNotEmpty(name.to_owned()));
         }
         let freed = bucket.uploads.values().flat_map(|u| u.parts.values().map(|p| p.blob)).collect();
@@ -216,13 +295,7 @@ impl MetaStore for MemoryMetaStore {
         check_inline(&object)?;
         let mut inner = self.lock();
         let bucket = inner.bucket_mut(bucket_name)?;
-        condition.check(bucket_name, &object.key, bucket.objects.get(&object.key))?;
-        let freed = match bucket.objects.get(&object.key) {
-            Some(old) => dropped_blobs(old, &object),
-            None => Vec::new(),
-        };
-        bucket.objects.insert(object.key.clone(), object);
-        Ok(freed)
+        versions::put(bucket, bucket_name, object, condition)?
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
@@ -240,20 +313,52 @@ impl MetaStore for MemoryMetaStore {
         condition: &WriteCondition,
     ) -> StoreResult<Option<ObjectMeta>> {
         let mut inner = self.lock();
-        let objects = &mut inner.bucket_mut(bucket)?.objects;
-        condition.check(bucket, key, objects.get(key))?;
-        Ok(objects.remove(key))
+        let stored = inner.bucket_mut(bucket)?;
+        condition.check(bucket, key, stored.objects.get(key))?;
+        versions::delete_current(stored, bucket, key)
     }
 
-    async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
-        let mut inner = self.lock();
-        let object = inner
-            .bucket_mut(bucket)?
-            .objects
-            .get_mut(key)
-            .ok_or_else(|| StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() })?;
-        object.tags = tags;
-        Ok(())
+    async fn set_version_tags(&self, bucket: &str, key: &str, version: Option<&str>, tags: Tags) -> StoreResult<()> {
+        versions::set_tags(self.lock().bucket_mut(bucket)?, bucket, key, version, tags)?
+    }
+
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        body: bool,
+    ) -> StoreResult<Option<versions::Found>> {
+        versions::find(self.lock().bucket(bucket)?, bucket, key, version, body)
+    }
+
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> StoreResult<Option<ObjectMeta>> {
+        versions::delete_version(self.lock().bucket_mut(bucket)?, bucket, key, version_id)
+    }
+
+    async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()> {
+        check_inline(&object)?;
+        self.lock().bucket_mut(bucket)?.insert_version(bucket, object)
+    }
+
+    async fn list_versions(&self, bucket: &str, query: &VersionListQuery) -> StoreResult<VersionListPage> {
+        let inner = self.lock();
+        let state = inner.bucket(bucket)?;
+        let current = MapRecords { map: &state.objects, range: None, make: str::to_owned };
+        let noncurrent = MapRecords { map: &state.versions, range: None, make: |k| (k.to_owned(), String::new()) };
+        let mut cursor = VersionCursor::new(current, noncurrent);
+        versions::list_page(&mut cursor, query)
+    }
+
+    async fn set_version_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> StoreResult<()> {
+        crate::lock::set_lock(self.lock().bucket_mut(bucket)?, bucket, key, version, (expected, lock))?
     }
 
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
@@ -353,15 +458,14 @@ impl MetaStore for MemoryMetaStore {
         let mut inner = self.lock();
         let bucket = inner.bucket_mut(bucket_name)?;
         let id = bucket.upload_key(upload_id)?;
-        condition.check(bucket_name, &id.0, bucket.objects.get(&id.0))?;
-        let upload = bucket.uploads.remove(&id).ok_or_else(|| StoreError::NoSuchUpload(upload_id.to_owned()))?;
-        bucket.upload_keys.remove(upload_id);
-        object.key = id.0;
-        let mut freed = unused_parts(upload.parts.values(), &object);
-        if let Some(old) = bucket.objects.get(&object.key) {
-            freed.extend(dropped_blobs(old, &object));
+        if !bucket.uploads.contains_key(&id) {
+            return Err(StoreError::NoSuchUpload(upload_id.to_owned()));
         }
-        bucket.objects.insert(object.key.clone(), object);
+        object.key = id.0.clone();
+        let mut freed = unused_parts(bucket.uploads[&id].parts.values(), &object);
+        freed.extend(versions::put(bucket, bucket_name, object, condition)??);
+        bucket.uploads.remove(&id);
+        bucket.upload_keys.remove(upload_id);
         Ok(freed)
     }
 
@@ -379,6 +483,7 @@ impl MetaStore for MemoryMetaStore {
         let mut set = HashSet::new();
         for bucket in inner.buckets.values() {
             set.extend(bucket.objects.values().flat_map(|o| o.segments.iter().map(|s| s.blob)));
+            set.extend(bucket.versions.values().flat_map(|o| o.segments.iter().map(|s| s.blob)));
             set.extend(bucket.uploads.values().flat_map(|u| u.parts.values().map(|p| p.blob)));
         }
         Ok(set)

@@ -81,6 +81,13 @@ pub struct BucketSettings {
     /// The lifecycle configuration (validated by the S3 layer), if one is set.
     #[serde(default)]
     pub lifecycle: Option<crate::lifecycle::LifecycleConfig>,
+    /// The versioning state; `None` for a bucket that was never versioned (it can be suspended, never
+    /// returned to `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Versioning>,
+    /// Object Lock: `Some` once enabled (never removed), with the default retention if one is set.
+    #[serde(default)]
+    pub object_lock: Option<crate::lock::ObjectLockSettings>,
 }
 
 /// A bucket's CORS configuration: its rules in the order they were given (the first that matches a
@@ -110,6 +117,15 @@ pub struct CorsRule {
     /// How long a browser may cache the preflight's answer, in seconds.
     #[serde(default)]
     pub max_age_seconds: Option<i32>,
+}
+
+/// A bucket's versioning state, once it has been turned on (PutBucketVersioning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Every write creates a new version with a fresh id.
+    Enabled,
+    /// Writes create or replace the `null` version; existing versions are kept.
+    Suspended,
 }
 
 /// S3's four public-access-block switches.
@@ -218,12 +234,21 @@ pub struct ObjectMeta {
     pub part_checksums: Vec<Checksums>,
     /// Tags.
     pub tags: Tags,
-    /// Version id ("null" until versioning exists).
+    /// Version id: [`crate::versions::NULL`] for a version written while the bucket was unversioned or
+    /// suspended, else an id from [`crate::versions::new_version_id`].
     pub version_id: String,
     /// The multipart upload that created this object, if one did: a repeated
     /// CompleteMultipartUpload of that upload is answered with this object while it is current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// Whether this version is a delete marker (no body; a current marker hides the key).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// Where this version sorts among its key's versions (ascending = newest first), see
+    /// [`crate::versions::order_of`]: set for a `null` version written since versioning exists, empty
+    /// otherwise (a non-null id is its own order; an older `null` record's order derives from its time).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub order: String,
     /// The whole body of a small object (at most [`INLINE_MAX`] bytes), kept with its metadata and
     /// committed in the same transaction, so that a small PUT costs one group-committed fsync instead
     /// of a blob file, its fsync and a directory fsync. `segments` is empty exactly when the body is
@@ -232,6 +257,9 @@ pub struct ObjectMeta {
     /// what [`crate::MetaStore::get_object`] returns and absent on listing entries.
     #[serde(skip)]
     pub inline: Option<bytes::Bytes>,
+    /// Object Lock: retention and legal hold (none on records written before Object Lock existed).
+    #[serde(default, skip_serializing_if = "crate::lock::ObjectLock::is_unlocked")]
+    pub lock: crate::lock::ObjectLock,
 }
 
 /// Bodies of at most this many bytes are stored inline with their metadata (see
@@ -244,9 +272,9 @@ impl ObjectMeta {
         self.segments.iter().map(|s| s.blob).collect()
     }
 
-    /// Whether the body lives in the metadata record rather than in blobs.
+    /// Whether the body lives in the metadata record rather than in blobs (a delete marker has no body).
     pub fn is_inline(&self) -> bool {
-        self.segments.is_empty()
+        self.segments.is_empty() && !self.delete_marker
     }
 }
 
@@ -267,6 +295,9 @@ pub struct UploadInfo {
     pub checksum_algorithm: Option<String>,
     /// Checksum type announced at creation, if any.
     pub checksum_type: Option<String>,
+    /// Object Lock given at creation (or the bucket's default), which the completed object gets.
+    #[serde(default)]
+    pub lock: crate::lock::ObjectLock,
 }
 
 /// An uploaded part.
@@ -371,11 +402,19 @@ pub struct UploadListPage {
 pub enum DumpEntry {
     /// A bucket, with its settings.
     Bucket(BucketInfo),
-    /// An object, with its inline body when the dump asked for bodies.
+    /// An object (the current version of its key), with its inline body when the dump asked for bodies.
     Object {
         /// The bucket it is in.
         bucket: String,
         /// The object.
+        object: ObjectMeta,
+    },
+    /// A version that is not the current object: a noncurrent version or a delete marker (current or
+    /// not), with its inline body when the dump asked for bodies. Dumped after every `Object`.
+    Version {
+        /// The bucket it is in.
+        bucket: String,
+        /// The version.
         object: ObjectMeta,
     },
     /// An in-progress multipart upload.
@@ -409,11 +448,54 @@ impl DumpEntry {
     /// The blobs this entry references, with the length it says each has.
     pub fn blobs(&self) -> Vec<(BlobId, u64)> {
         match self {
-            DumpEntry::Object { object, .. } => object.segments.iter().map(|s| (s.blob, s.size)).collect(),
+            DumpEntry::Object { object, .. } | DumpEntry::Version { object, .. } => {
+                object.segments.iter().map(|s| (s.blob, s.size)).collect()
+            }
             DumpEntry::Part { part, .. } => vec![(part.blob, part.size)],
             DumpEntry::Bucket(_) | DumpEntry::Upload { .. } | DumpEntry::Record { .. } => Vec::new(),
         }
     }
+}
+
+/// A ListObjectVersions request: versions and delete markers of keys starting with `prefix`, in (key
+/// ascending, newest first) order, after (`key_marker`, `version_id_marker`), grouped by `delimiter`,
+/// at most `max` entries (versions plus common prefixes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionListQuery {
+    /// Only keys starting with this.
+    pub prefix: String,
+    /// Group keys by this delimiter.
+    pub delimiter: Option<String>,
+    /// Start after this key; with `version_id_marker`, after that version of it.
+    pub key_marker: Option<String>,
+    /// With `key_marker`: the versions of that key older than this one are included.
+    pub version_id_marker: Option<String>,
+    /// At most this many entries.
+    pub max: usize,
+}
+
+/// One entry of a version listing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionEntry {
+    /// A version or a delete marker (without inline body).
+    Version {
+        /// The version.
+        object: ObjectMeta,
+        /// Whether it is the latest version of its key.
+        is_latest: bool,
+    },
+    /// A common prefix (ends with the delimiter).
+    Prefix(String),
+}
+
+/// A page of a version listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionListPage {
+    /// Entries in (key ascending, newest first) order.
+    pub entries: Vec<VersionEntry>,
+    /// Whether more entries follow the last one.
+    pub is_truncated: bool,
 }
 
 #[cfg(test)]

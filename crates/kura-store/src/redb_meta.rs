@@ -10,6 +10,8 @@
 //! | `buckets`    | bucket                                | JSON [`BucketInfo`]     |
 //! | `objects`    | (bucket, key)                         | JSON [`ObjectMeta`]     |
 //! | `bodies`     | (bucket, key)                         | inline body, raw bytes  |
+//! | `versions`   | (bucket, key, order)                  | JSON [`ObjectMeta`]     |
+//! | `version_bodies` | (bucket, key, order)              | inline body, raw bytes  |
 //! | `uploads`    | (bucket, key, upload id)              | JSON [`UploadInfo`]     |
 //! | `upload_ids` | (bucket, upload id)                   | key                     |
 //! | `parts`      | (bucket, upload id, part number)      | JSON [`PartInfo`]       |
@@ -19,6 +21,11 @@
 //! Inline bodies ([`ObjectMeta::inline`]) are raw bytes in `bodies`, written and removed in the same
 //! transaction as their object record, so listings scan only the small records. An object has a
 //! `bodies` entry exactly when it has no segments.
+//!
+//! `objects` holds the current live version of each key, `versions` every other version and delete
+//! marker, by [`crate::versions::order_of`] (see [`crate::versions`]): a plain listing scans `objects`
+//! alone, however many versions there are. Both version tables are new with versioning; a database
+//! written before has them empty and its `objects` records (version `null`) read as they did.
 //!
 //! # Group commit
 //! Every mutation is a job sent to one writer thread. The thread takes every pending job, runs them in
@@ -31,10 +38,11 @@
 
 use crate::file_blobs::io_error;
 use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
+use crate::versions::{self, SortedRecords, VersionCursor, VersionRead, VersionWrite, order_of};
 use crate::{
     BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
-    ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery, WriteCondition,
-    check_inline, dropped_blobs, duplicate_upload, is_storage_full, unused_parts,
+    ObjectLock, ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
+    VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload, is_storage_full, unused_parts,
 };
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
@@ -62,6 +70,10 @@ const BUCKETS: TableDefinition<Str, Bytes> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("objects");
 /// Inline bodies of small objects, by (bucket, key).
 const BODIES: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("bodies");
+/// Versions other than the current object (noncurrent versions, delete markers), by (bucket, key, order).
+const VERSIONS: TableDefinition<(Str, Str, Str), Bytes> = TableDefinition::new("versions");
+/// Inline bodies of the `versions` entries, by the same key.
+const VERSION_BODIES: TableDefinition<(Str, Str, Str), Bytes> = TableDefinition::new("version_bodies");
 const UPLOADS: TableDefinition<(Str, Str, Str), Bytes> = TableDefinition::new("uploads");
 const UPLOAD_IDS: TableDefinition<(Str, Str), Str> = TableDefinition::new("upload_ids");
 const PARTS: TableDefinition<(Str, Str, u32), Bytes> = TableDefinition::new("parts");
@@ -621,6 +633,8 @@ struct WriteTables<'t> {
     buckets: Table<'t, Str, Bytes>,
     objects: Table<'t, (Str, Str), Bytes>,
     bodies: Table<'t, (Str, Str), Bytes>,
+    versions: Table<'t, (Str, Str, Str), Bytes>,
+    version_bodies: Table<'t, (Str, Str, Str), Bytes>,
     uploads: Table<'t, (Str, Str, Str), Bytes>,
     upload_ids: Table<'t, (Str, Str), Str>,
     parts: Table<'t, (Str, Str, u32), Bytes>,
@@ -640,6 +654,8 @@ impl<'t> WriteTables<'t> {
             buckets: txn.open_table(BUCKETS)?,
             objects: txn.open_table(OBJECTS)?,
             bodies: txn.open_table(BODIES)?,
+            versions: txn.open_table(VERSIONS)?,
+            version_bodies: txn.open_table(VERSION_BODIES)?,
             uploads: txn.open_table(UPLOADS)?,
             upload_ids: txn.open_table(UPLOAD_IDS)?,
             parts: txn.open_table(PARTS)?,
@@ -649,38 +665,6 @@ impl<'t> WriteTables<'t> {
 
     fn has_bucket(&self, bucket: &str) -> Fatal<bool> {
         Ok(self.buckets.get(bucket)?.is_some())
-    }
-
-    fn get_object(&self, bucket: &str, key: &str) -> Fatal<Option<ObjectMeta>> {
-        self.objects.get((bucket, key))?.map(|g| decode(g.value())).transpose()
-    }
-
-    /// Writes an object record and its inline body; drops the inline body of the object it replaces
-    /// when the new one has none.
-    fn store_object(&mut self, bucket: &str, mut object: ObjectMeta, old: Option<&ObjectMeta>) -> Fatal<()> {
-        let body = object.inline.take();
-        let key = object.key.as_str();
-        self.objects.insert((bucket, key), encode(&object)?.as_slice())?;
-        match body {
-            Some(body) => {
-                self.bodies.insert((bucket, key), body.as_ref())?;
-            }
-            None if old.is_some_and(ObjectMeta::is_inline) => {
-                self.bodies.remove((bucket, key))?;
-            }
-            None => {}
-        }
-        Ok(())
-    }
-
-    /// Removes an object record and its inline body, if it has one.
-    fn remove_object(&mut self, bucket: &str, old: &ObjectMeta) -> Fatal<()> {
-        let key = old.key.as_str();
-        self.objects.remove((bucket, key))?;
-        if old.is_inline() {
-            self.bodies.remove((bucket, key))?;
-        }
-        Ok(())
     }
 
     /// The key of an upload, if it exists.
@@ -728,7 +712,10 @@ impl<'t> WriteTables<'t> {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
         }
         let first = self.objects.range((bucket, "")..)?.next().transpose()?;
-        if first.is_some_and(|(k, _)| k.value().0 == bucket) {
+        let first_version = self.versions.range((bucket, "", "")..)?.next().transpose()?;
+        if first.is_some_and(|(k, _)| k.value().0 == bucket)
+            || first_version.is_some_and(|(k, _)| k.value().0 == bucket)
+        {
             refuse!(StoreError::BucketNotEmpty(bucket.to_owned()));
         }
         let mut uploads = Vec::new();
@@ -766,13 +753,7 @@ impl<'t> WriteTables<'t> {
         if let Err(e) = check_inline(&object) {
             refuse!(e);
         }
-        let old = self.get_object(bucket, &object.key)?;
-        if let Err(e) = condition.check(bucket, &object.key, old.as_ref()) {
-            refuse!(e);
-        }
-        let dropped = old.as_ref().map(|old| dropped_blobs(old, &object)).unwrap_or_default();
-        self.store_object(bucket, object, old.as_ref())?;
-        Ok(Ok(dropped))
+        versions::put(self, bucket, object, condition)
     }
 
     fn delete_object(
@@ -784,27 +765,54 @@ impl<'t> WriteTables<'t> {
         if !self.has_bucket(bucket)? {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
         }
-        let current = self.get_object(bucket, key)?;
+        let current = versions::VersionRead::current(self, bucket, key, false)?;
         if let Err(e) = condition.check(bucket, key, current.as_ref()) {
             refuse!(e);
         }
-        let Some(old) = current else {
-            return Ok(Ok(None));
-        };
-        self.remove_object(bucket, &old)?;
-        Ok(Ok(Some(old)))
+        versions::delete_current(self, bucket, key).map(Ok)
     }
 
-    fn set_object_tags(&mut self, bucket: &str, key: &str, tags: Tags) -> Fatal<StoreResult<()>> {
+    fn delete_version(&mut self, bucket: &str, key: &str, version: &str) -> Fatal<StoreResult<Option<ObjectMeta>>> {
         if !self.has_bucket(bucket)? {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
         }
-        let Some(mut object) = self.get_object(bucket, key)? else {
-            refuse!(StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() });
-        };
-        object.tags = tags;
-        self.objects.insert((bucket, key), encode(&object)?.as_slice())?;
-        Ok(Ok(()))
+        versions::delete_version(self, bucket, key, version).map(Ok)
+    }
+
+    fn put_noncurrent(&mut self, bucket: &str, object: ObjectMeta) -> Fatal<StoreResult<()>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        if let Err(e) = check_inline(&object) {
+            refuse!(e);
+        }
+        self.insert_version(bucket, object).map(Ok)
+    }
+
+    fn set_object_tags(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        tags: Tags,
+    ) -> Fatal<StoreResult<()>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        versions::set_tags(self, bucket, key, version, tags)
+    }
+
+    fn set_object_lock(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        change: (ObjectLock, ObjectLock),
+    ) -> Fatal<StoreResult<()>> {
+        if !self.has_bucket(bucket)? {
+            refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
+        }
+        crate::lock::set_lock(self, bucket, key, version, change)
     }
 
     fn create_upload(&mut self, bucket: &str, upload: UploadInfo) -> Fatal<StoreResult<()>> {
@@ -846,18 +854,14 @@ impl<'t> WriteTables<'t> {
         let Some(key) = self.upload_key(bucket, upload_id)? else {
             refuse!(StoreError::NoSuchUpload(upload_id.to_owned()));
         };
-        let old = self.get_object(bucket, &key)?;
-        if let Err(e) = condition.check(bucket, &key, old.as_ref()) {
-            refuse!(e);
-        }
         let parts = self.upload_parts(bucket, upload_id)?;
-        object.key = key;
+        object.key = key.clone();
         let mut freed = unused_parts(&parts, &object);
-        if let Some(old) = &old {
-            freed.extend(dropped_blobs(old, &object));
+        match versions::put(self, bucket, object, condition)? {
+            Ok(replaced) => freed.extend(replaced),
+            Err(refused) => refuse!(refused),
         }
-        self.remove_upload(bucket, &object.key, upload_id, &parts)?;
-        self.store_object(bucket, object, old.as_ref())?;
+        self.remove_upload(bucket, &key, upload_id, &parts)?;
         Ok(Ok(freed))
     }
 
@@ -891,22 +895,226 @@ fn read_upload_key(txn: &ReadTransaction, bucket: &str, upload_id: &str) -> Stor
 /// An object's record and, when `with_body`, its inline body, read in one transaction so that the
 /// body cannot belong to another version of the object.
 fn read_object(txn: &ReadTransaction, bucket: &str, key: &str, with_body: bool) -> StoreResult<Option<ObjectMeta>> {
-    let Some(found) = txn.open_table(OBJECTS)?.get((bucket, key))? else {
-        return require_bucket(txn, bucket).map(|()| None);
+    let tables = ReadTables::open(txn)?;
+    match tables.current(bucket, key, with_body)? {
+        Some(object) => Ok(Some(object)),
+        None => require_bucket(txn, bucket).map(|()| None),
+    }
+}
+
+/// Gives an inline record its body, read from `found` (an empty body may have no entry).
+fn attach_body(object: &mut ObjectMeta, found: Option<AccessGuard<'_, Bytes>>) -> StoreResult<()> {
+    object.inline = match found {
+        Some(body) => Some(bytes::Bytes::copy_from_slice(body.value())),
+        None if object.size == 0 => Some(bytes::Bytes::new()),
+        None => {
+            return Err(StoreError::Backend(format!(
+                "object {:?} (version {}) has no segments and no inline body",
+                object.key, object.version_id
+            )));
+        }
+    };
+    Ok(())
+}
+
+fn get_current(
+    objects: &impl ReadableTable<(Str, Str), Bytes>,
+    bodies: &impl ReadableTable<(Str, Str), Bytes>,
+    bucket: &str,
+    key: &str,
+    body: bool,
+) -> StoreResult<Option<ObjectMeta>> {
+    let Some(found) = objects.get((bucket, key))? else {
+        return Ok(None);
     };
     let mut object: ObjectMeta = decode(found.value())?;
-    if with_body && object.is_inline() {
-        object.inline = match txn.open_table(BODIES)?.get((bucket, key))? {
-            Some(body) => Some(bytes::Bytes::copy_from_slice(body.value())),
-            None if object.size == 0 => Some(bytes::Bytes::new()),
-            None => {
-                return Err(StoreError::Backend(format!(
-                    "object {key:?} in bucket {bucket:?} has no segments and no inline body"
-                )));
-            }
-        };
+    if body && object.is_inline() {
+        attach_body(&mut object, bodies.get((bucket, key))?)?;
     }
     Ok(Some(object))
+}
+
+fn get_versions(
+    versions: &impl ReadableTable<(Str, Str, Str), Bytes>,
+    bodies: &impl ReadableTable<(Str, Str, Str), Bytes>,
+    (bucket, key): (&str, &str),
+    body: bool,
+    limit: usize,
+) -> StoreResult<Vec<ObjectMeta>> {
+    let mut out = Vec::new();
+    for entry in versions.range((bucket, key, "")..)? {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = entry?;
+        let (b, found_key, order) = k.value();
+        if b != bucket || found_key != key {
+            break;
+        }
+        let mut object: ObjectMeta = decode(v.value())?;
+        if body && object.is_inline() {
+            attach_body(&mut object, bodies.get((bucket, key, order))?)?;
+        }
+        out.push(object);
+    }
+    Ok(out)
+}
+
+fn get_version_at(
+    versions: &impl ReadableTable<(Str, Str, Str), Bytes>,
+    bodies: &impl ReadableTable<(Str, Str, Str), Bytes>,
+    (bucket, key): (&str, &str),
+    order: &str,
+    body: bool,
+) -> StoreResult<Option<ObjectMeta>> {
+    let Some(found) = versions.get((bucket, key, order))? else {
+        return Ok(None);
+    };
+    let mut object: ObjectMeta = decode(found.value())?;
+    if body && object.is_inline() {
+        attach_body(&mut object, bodies.get((bucket, key, order))?)?;
+    }
+    Ok(Some(object))
+}
+
+/// The object tables of a read transaction.
+struct ReadTables {
+    objects: ReadOnlyTable<(Str, Str), Bytes>,
+    bodies: ReadOnlyTable<(Str, Str), Bytes>,
+    versions: ReadOnlyTable<(Str, Str, Str), Bytes>,
+    version_bodies: ReadOnlyTable<(Str, Str, Str), Bytes>,
+}
+
+impl ReadTables {
+    fn open(txn: &ReadTransaction) -> StoreResult<Self> {
+        Ok(Self {
+            objects: txn.open_table(OBJECTS)?,
+            bodies: txn.open_table(BODIES)?,
+            versions: txn.open_table(VERSIONS)?,
+            version_bodies: txn.open_table(VERSION_BODIES)?,
+        })
+    }
+}
+
+impl VersionRead for ReadTables {
+    fn current(&self, bucket: &str, key: &str, body: bool) -> StoreResult<Option<ObjectMeta>> {
+        get_current(&self.objects, &self.bodies, bucket, key, body)
+    }
+    fn versions(&self, bucket: &str, key: &str, body: bool, limit: usize) -> StoreResult<Vec<ObjectMeta>> {
+        get_versions(&self.versions, &self.version_bodies, (bucket, key), body, limit)
+    }
+    fn version_at(&self, bucket: &str, key: &str, order: &str, body: bool) -> StoreResult<Option<ObjectMeta>> {
+        get_version_at(&self.versions, &self.version_bodies, (bucket, key), order, body)
+    }
+}
+
+impl VersionRead for WriteTables<'_> {
+    fn current(&self, bucket: &str, key: &str, body: bool) -> StoreResult<Option<ObjectMeta>> {
+        get_current(&self.objects, &self.bodies, bucket, key, body)
+    }
+    fn versions(&self, bucket: &str, key: &str, body: bool, limit: usize) -> StoreResult<Vec<ObjectMeta>> {
+        get_versions(&self.versions, &self.version_bodies, (bucket, key), body, limit)
+    }
+    fn version_at(&self, bucket: &str, key: &str, order: &str, body: bool) -> StoreResult<Option<ObjectMeta>> {
+        get_version_at(&self.versions, &self.version_bodies, (bucket, key), order, body)
+    }
+}
+
+impl VersionWrite for WriteTables<'_> {
+    fn insert_current(&mut self, bucket: &str, mut object: ObjectMeta) -> StoreResult<()> {
+        let body = object.inline.take();
+        let key = object.key.as_str();
+        self.objects.insert((bucket, key), encode(&object)?.as_slice())?;
+        if let Some(body) = body {
+            self.bodies.insert((bucket, key), body.as_ref())?;
+        }
+        Ok(())
+    }
+    fn remove_current(&mut self, bucket: &str, old: &ObjectMeta) -> StoreResult<()> {
+        let key = old.key.as_str();
+        self.objects.remove((bucket, key))?;
+        if old.is_inline() {
+            self.bodies.remove((bucket, key))?;
+        }
+        Ok(())
+    }
+    fn insert_version(&mut self, bucket: &str, mut object: ObjectMeta) -> StoreResult<()> {
+        let body = object.inline.take();
+        let order = order_of(&object);
+        let id = (bucket, object.key.as_str(), order.as_str());
+        self.versions.insert(id, encode(&object)?.as_slice())?;
+        if let Some(body) = body {
+            self.version_bodies.insert(id, body.as_ref())?;
+        }
+        Ok(())
+    }
+    fn remove_version(&mut self, bucket: &str, old: &ObjectMeta) -> StoreResult<()> {
+        let order = order_of(old);
+        let id = (bucket, old.key.as_str(), order.as_str());
+        self.versions.remove(id)?;
+        if old.is_inline() {
+            self.version_bodies.remove(id)?;
+        }
+        Ok(())
+    }
+    fn rewrite(&mut self, bucket: &str, object: &ObjectMeta, current: bool) -> StoreResult<()> {
+        let record = ObjectMeta { inline: None, ..object.clone() };
+        if current {
+            self.objects.insert((bucket, object.key.as_str()), encode(&record)?.as_slice())?;
+        } else {
+            let order = order_of(object);
+            self.versions.insert((bucket, object.key.as_str(), order.as_str()), encode(&record)?.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+type VersionRange = redb::Range<'static, (Str, Str, Str), Bytes>;
+
+/// The `objects` side of a version listing: one bucket's current objects from a seek on.
+struct CurrentRecords<'a> {
+    table: &'a ReadOnlyTable<(Str, Str), Bytes>,
+    bucket: &'a str,
+    range: Option<ObjectRange>,
+}
+
+impl SortedRecords for CurrentRecords<'_> {
+    fn seek(&mut self, key: &str) -> StoreResult<()> {
+        self.range = Some(self.table.range((self.bucket, key)..)?);
+        Ok(())
+    }
+    fn next_record(&mut self) -> StoreResult<Option<ObjectMeta>> {
+        let Some(range) = self.range.as_mut() else { return Ok(None) };
+        let Some((k, v)) = range.next().transpose()? else { return Ok(None) };
+        if k.value().0 != self.bucket {
+            self.range = None;
+            return Ok(None);
+        }
+        decode(v.value()).map(Some)
+    }
+}
+
+/// The `versions` side of a version listing: one bucket's other versions from a seek on.
+struct NoncurrentRecords<'a> {
+    table: &'a ReadOnlyTable<(Str, Str, Str), Bytes>,
+    bucket: &'a str,
+    range: Option<VersionRange>,
+}
+
+impl SortedRecords for NoncurrentRecords<'_> {
+    fn seek(&mut self, key: &str) -> StoreResult<()> {
+        self.range = Some(self.table.range((self.bucket, key, "")..)?);
+        Ok(())
+    }
+    fn next_record(&mut self) -> StoreResult<Option<ObjectMeta>> {
+        let Some(range) = self.range.as_mut() else { return Ok(None) };
+        let Some((k, v)) = range.next().transpose()? else { return Ok(None) };
+        if k.value().0 != self.bucket {
+            self.range = None;
+            return Ok(None);
+        }
+        decode(v.value()).map(Some)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -923,6 +1131,7 @@ struct RedbSnapshot {
 enum DumpCursor {
     Buckets(Option<String>),
     Objects(Option<(String, String)>),
+    Versions(Option<(String, String, String)>),
     Uploads(Option<(String, String, String)>),
     Parts(Option<(String, String, u32)>),
     Records(Option<(String, String)>),
@@ -977,7 +1186,24 @@ impl RedbSnapshot {
                     out.push(DumpEntry::Object { bucket: bucket.to_owned(), object });
                     last_key = Some((bucket.to_owned(), key.to_owned()));
                 }
-                if out.len() < DUMP_BATCH { DumpCursor::Uploads(None) } else { DumpCursor::Objects(last_key) }
+                if out.len() < DUMP_BATCH { DumpCursor::Versions(None) } else { DumpCursor::Objects(last_key) }
+            }
+            DumpCursor::Versions(last) => {
+                let table = txn.open_table(VERSIONS)?;
+                let body_table = txn.open_table(VERSION_BODIES)?;
+                let mut last_key = None;
+                let start = last.as_ref().map(|(b, k, o)| (b.as_str(), k.as_str(), o.as_str()));
+                for entry in table.range::<(&str, &str, &str)>(after(start))?.take(DUMP_BATCH) {
+                    let (k, v) = entry?;
+                    let (bucket, key, order) = k.value();
+                    let mut object: ObjectMeta = decode(v.value())?;
+                    if bodies && object.is_inline() {
+                        attach_body(&mut object, body_table.get((bucket, key, order))?)?;
+                    }
+                    out.push(DumpEntry::Version { bucket: bucket.to_owned(), object });
+                    last_key = Some((bucket.to_owned(), key.to_owned(), order.to_owned()));
+                }
+                if out.len() < DUMP_BATCH { DumpCursor::Uploads(None) } else { DumpCursor::Versions(last_key) }
             }
             DumpCursor::Uploads(last) => {
                 let table = txn.open_table(UPLOADS)?;
@@ -1169,9 +1395,61 @@ impl MetaStore for RedbMetaStore {
         self.remove(move |t| t.delete_object(&bucket, &key, &condition)).await
     }
 
-    async fn set_object_tags(&self, bucket: &str, key: &str, tags: Tags) -> StoreResult<()> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.write(move |t| t.set_object_tags(&bucket, &key, tags)).await
+    async fn set_version_tags(&self, bucket: &str, key: &str, version: Option<&str>, tags: Tags) -> StoreResult<()> {
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        self.write(move |t| t.set_object_tags(&bucket, &key, version.as_deref(), tags)).await
+    }
+
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        body: bool,
+    ) -> StoreResult<Option<versions::Found>> {
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        self.read(move |txn| {
+            require_bucket(txn, &bucket)?;
+            versions::find(&ReadTables::open(txn)?, &bucket, &key, version.as_deref(), body)
+        })
+        .await
+    }
+
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
+        self.remove(move |t| t.delete_version(&bucket, &key, &version)).await
+    }
+
+    async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()> {
+        let bucket = bucket.to_owned();
+        self.write(move |t| t.put_noncurrent(&bucket, object)).await
+    }
+
+    async fn list_versions(&self, bucket: &str, query: &VersionListQuery) -> StoreResult<VersionListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.read(move |txn| {
+            require_bucket(txn, &bucket)?;
+            let objects = txn.open_table(OBJECTS)?;
+            let noncurrent = txn.open_table(VERSIONS)?;
+            let mut cursor = VersionCursor::new(
+                CurrentRecords { table: &objects, bucket: &bucket, range: None },
+                NoncurrentRecords { table: &noncurrent, bucket: &bucket, range: None },
+            );
+            versions::list_page(&mut cursor, &query)
+        })
+        .await
+    }
+
+    async fn set_version_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> StoreResult<()> {
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        self.write(move |t| t.set_object_lock(&bucket, &key, version.as_deref(), (expected, lock))).await
     }
 
     async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
@@ -1282,6 +1560,10 @@ impl MetaStore for RedbMetaStore {
         self.read(|txn| {
             let mut set = HashSet::new();
             for entry in txn.open_table(OBJECTS)?.iter()? {
+                let object: ObjectMeta = decode(entry?.1.value())?;
+                set.extend(object.segments.iter().map(|s| s.blob));
+            }
+            for entry in txn.open_table(VERSIONS)?.iter()? {
                 let object: ObjectMeta = decode(entry?.1.value())?;
                 set.extend(object.segments.iter().map(|s| s.blob));
             }

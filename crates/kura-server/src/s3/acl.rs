@@ -85,7 +85,8 @@ pub(super) async fn get_object_acl(
     s3: &KuraS3,
     req: S3Request<GetObjectAclInput>,
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
-    require_object(s3, ObjectRef::current(&req.input.bucket, &req.input.key)).await?;
+    let input = &req.input;
+    require_object(s3, ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref())).await?;
     Ok(S3Response::new(GetObjectAclOutput {
         grants: Some(owner_grants()),
         owner: Some(owner()),
@@ -98,7 +99,7 @@ pub(super) async fn put_object_acl(
     req: S3Request<PutObjectAclInput>,
 ) -> S3Result<S3Response<PutObjectAclOutput>> {
     let input = &req.input;
-    require_object(s3, ObjectRef::current(&input.bucket, &input.key)).await?;
+    require_object(s3, ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref())).await?;
     check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let headers = [
         input.grant_full_control.as_ref(),

@@ -44,12 +44,12 @@ pub(super) async fn get_object_attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let input = req.input;
     let wanted = requested(&input.object_attributes)?;
-    let object =
-        require_object(s3, ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref())).await?;
+    let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
+    let object = require_object(s3, target).await?;
     let wants = |name: &str| wanted.contains(&name);
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(object.last_modified_ms)),
-        version_id: input.version_id.clone(),
+        version_id: super::versioning::read_header(&object, target.version_id()),
         ..Default::default()
     };
     if wants(ObjectAttributes::ETAG) {

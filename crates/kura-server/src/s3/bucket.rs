@@ -1,5 +1,4 @@
-//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
-//! GetBucketVersioning.
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
 
 use super::KuraS3;
 use super::meta::{owner, timestamp};
@@ -88,7 +87,15 @@ pub(super) async fn create_bucket(
         name: input.bucket.clone(),
         created_ms: now_ms(),
         region: s3.region.clone(),
-        settings: Default::default(),
+        settings: {
+            // `x-amz-bucket-object-lock-enabled: true`: Object Lock for good, and versioning on, as S3.
+            let lock = input.object_lock_enabled_for_bucket.unwrap_or(false);
+            kura_store::BucketSettings {
+                object_lock: lock.then(Default::default),
+                versioning: lock.then_some(kura_store::Versioning::Enabled),
+                ..Default::default()
+            }
+        },
     };
     match s3.meta.create_bucket(info).await {
         Ok(()) => {}
@@ -126,13 +133,4 @@ pub(super) async fn get_bucket_location(
     // As AWS: us-east-1 is reported as an empty LocationConstraint.
     let location_constraint = (b.region != "us-east-1").then(|| BucketLocationConstraint::from(b.region));
     Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
-}
-
-pub(super) async fn get_bucket_versioning(
-    s3: &KuraS3,
-    req: S3Request<GetBucketVersioningInput>,
-) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-    require_bucket(s3, &req.input.bucket).await?;
-    // Versioning is not available yet: every bucket is unversioned, which S3 reports as no Status.
-    Ok(S3Response::new(GetBucketVersioningOutput::default()))
 }

@@ -1,13 +1,13 @@
-//! Listing: ListObjects (v1), ListObjectsV2, ListObjectVersions. All three are one ordered range scan
-//! in the metadata store ([`kura_store::ListQuery`]); this module only maps markers and wire formats.
+//! Listing: ListObjects (v1), ListObjectsV2, ListObjectVersions. Each is one ordered range scan in the
+//! metadata store ([`kura_store::ListQuery`] over current objects, [`kura_store::VersionListQuery`] over
+//! every version); this module only maps markers and wire formats.
 
 use super::KuraS3;
 use super::meta::{etag, owner, timestamp};
-use super::object_ref::VersionId;
 use crate::errors::{self, StoreResultExt};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN_B64;
-use kura_store::{ListEntry, ListPage, ListQuery, ObjectMeta};
+use kura_store::{ListEntry, ListPage, ListQuery, ObjectMeta, VersionEntry, VersionListQuery};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -178,27 +178,57 @@ pub(super) async fn list_object_versions(
     let input = req.input;
     let enc = Encoder::new(input.encoding_type.as_ref())?;
     let max = page_size(input.max_keys)?;
-    // Every object has exactly one version, the null one: a key marker continues after that key.
-    let page =
-        scan(s3, &input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.key_marker.clone(), max)
-            .await?;
+    let key_marker = input.key_marker.clone().filter(|k| !k.is_empty());
+    let version_id_marker = input.version_id_marker.clone().filter(|v| !v.is_empty());
+    if let Some(marker) = &version_id_marker {
+        if key_marker.is_none() {
+            return Err(errors::invalid_argument("A version-id marker cannot be specified without a key marker."));
+        }
+        if !kura_store::versions::is_valid_version_id(marker) {
+            return Err(errors::invalid_argument("Invalid version id specified"));
+        }
+    }
+    let query = VersionListQuery {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+        key_marker,
+        version_id_marker,
+        max,
+    };
+    let page = s3.meta.list_versions(&input.bucket, &query).await.or_s3()?;
     let is_truncated = page.is_truncated;
-    let last = page.entries.last().map(|e| e.name().to_owned());
-    let (objects, prefixes) = split(page);
-    let versions = objects
-        .into_iter()
-        .map(|o| ObjectVersion {
-            e_tag: Some(etag(&o.etag)),
-            is_latest: Some(true),
-            last_modified: Some(timestamp(o.last_modified_ms)),
-            owner: Some(owner()),
-            size: i64::try_from(o.size).ok(),
-            storage_class: Some(ObjectVersionStorageClass::from("STANDARD".to_owned())),
-            version_id: Some(o.version_id),
-            key: Some(enc.apply(o.key)),
-            ..Default::default()
-        })
-        .collect();
+    let (next_key_marker, next_version_id_marker) = match page.entries.last() {
+        Some(_) if !is_truncated => (None, None),
+        Some(VersionEntry::Version { object, .. }) => (Some(object.key.clone()), Some(object.version_id.clone())),
+        Some(VersionEntry::Prefix(p)) => (Some(p.clone()), None),
+        None => (None, None),
+    };
+    let (mut versions, mut delete_markers, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
+    for entry in page.entries {
+        match entry {
+            VersionEntry::Version { object, is_latest } if object.delete_marker => {
+                delete_markers.push(DeleteMarkerEntry {
+                    is_latest: Some(is_latest),
+                    key: Some(enc.apply(object.key)),
+                    last_modified: Some(timestamp(object.last_modified_ms)),
+                    owner: Some(owner()),
+                    version_id: Some(object.version_id),
+                });
+            }
+            VersionEntry::Version { object, is_latest } => versions.push(ObjectVersion {
+                e_tag: Some(etag(&object.etag)),
+                is_latest: Some(is_latest),
+                last_modified: Some(timestamp(object.last_modified_ms)),
+                owner: Some(owner()),
+                size: i64::try_from(object.size).ok(),
+                storage_class: Some(ObjectVersionStorageClass::from("STANDARD".to_owned())),
+                version_id: Some(object.version_id),
+                key: Some(enc.apply(object.key)),
+                ..Default::default()
+            }),
+            VersionEntry::Prefix(p) => prefixes.push(p),
+        }
+    }
     Ok(S3Response::new(ListObjectVersionsOutput {
         name: Some(input.bucket),
         prefix: Some(enc.apply(input.prefix.unwrap_or_default())),
@@ -206,9 +236,10 @@ pub(super) async fn list_object_versions(
         version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
         max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS)),
         is_truncated: Some(is_truncated),
-        next_key_marker: if is_truncated { enc.opt(last) } else { None },
-        next_version_id_marker: is_truncated.then(|| VersionId::NULL.as_str().to_owned()),
+        next_key_marker: enc.opt(next_key_marker),
+        next_version_id_marker,
         versions: Some(versions),
+        delete_markers: Some(delete_markers),
         common_prefixes: Some(wire_prefixes(prefixes, &enc)),
         delimiter: enc.opt(input.delimiter.filter(|d| !d.is_empty())),
         encoding_type: input.encoding_type,

@@ -125,6 +125,8 @@ pub struct ObjectDescription {
     pub content_range: Option<String>,
     /// The `x-amz-checksum-*` values reported: none unless the read asks for and gets them.
     pub checksums: Checksums,
+    /// `x-amz-object-lock-mode`, `x-amz-object-lock-retain-until-date`, `x-amz-object-lock-legal-hold`.
+    pub lock: (Option<s3s::dto::ObjectLockMode>, Option<Timestamp>, Option<s3s::dto::ObjectLockLegalHoldStatus>),
 }
 
 impl ObjectDescription {
@@ -150,6 +152,7 @@ impl ObjectDescription {
             content_length: None,
             content_range: None,
             checksums: Checksums::default(),
+            lock: super::object_lock::describe(&meta.lock),
         }
     }
 }
@@ -176,6 +179,9 @@ macro_rules! read_output {
                     storage_class: d.storage_class,
                     content_length: d.content_length,
                     content_range: d.content_range,
+                    object_lock_mode: d.lock.0,
+                    object_lock_retain_until_date: d.lock.1,
+                    object_lock_legal_hold_status: d.lock.2,
                     ..Default::default()
                 };
                 fill_checksums(&mut out, &d.checksums);
@@ -270,6 +276,9 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         tags,
         version_id: super::object_ref::VersionId::NULL.as_str().to_owned(),
         upload_id: None,
+        delete_marker: false,
+        order: String::new(),
         inline: None,
+        lock: Default::default(),
     }
 }

@@ -1,5 +1,5 @@
 //! The S3 operations, one file per family (buckets, objects, listing, multipart, tagging, bucket
-//! policy and public access block, CORS, the other bucket settings), behind one
+//! policy and public access block, CORS, versioning, Object Lock, the other bucket settings), behind one
 //! [`KuraS3`] value that s3s calls after it has parsed the request and checked its signature.
 //!
 //! Each family file holds plain `async fn`s taking `&KuraS3` and the typed request; the `impl S3`
@@ -19,10 +19,12 @@ mod lookup;
 pub mod meta;
 mod multipart;
 mod object;
+pub mod object_lock;
 pub mod object_ref;
 pub mod policy;
 mod settings;
 mod tagging;
+mod versioning;
 
 use kura_store::{BlobStore, MetaStore};
 use s3s::dto::*;
@@ -81,7 +83,8 @@ route! {
     head_bucket: HeadBucketInput -> HeadBucketOutput => bucket;
     delete_bucket: DeleteBucketInput -> DeleteBucketOutput => bucket;
     get_bucket_location: GetBucketLocationInput -> GetBucketLocationOutput => bucket;
-    get_bucket_versioning: GetBucketVersioningInput -> GetBucketVersioningOutput => bucket;
+    get_bucket_versioning: GetBucketVersioningInput -> GetBucketVersioningOutput => versioning;
+    put_bucket_versioning: PutBucketVersioningInput -> PutBucketVersioningOutput => versioning;
 
     put_object: PutObjectInput -> PutObjectOutput => object;
     get_object: GetObjectInput -> GetObjectOutput => object;
@@ -143,11 +146,16 @@ route! {
     delete_bucket_encryption: DeleteBucketEncryptionInput -> DeleteBucketEncryptionOutput => settings;
     get_bucket_notification_configuration: GetBucketNotificationConfigurationInput -> GetBucketNotificationConfigurationOutput => settings;
     put_bucket_notification_configuration: PutBucketNotificationConfigurationInput -> PutBucketNotificationConfigurationOutput => settings;
-    get_object_lock_configuration: GetObjectLockConfigurationInput -> GetObjectLockConfigurationOutput => settings;
     put_bucket_cors: PutBucketCorsInput -> PutBucketCorsOutput => cors;
     get_bucket_cors: GetBucketCorsInput -> GetBucketCorsOutput => cors;
     delete_bucket_cors: DeleteBucketCorsInput -> DeleteBucketCorsOutput => cors;
     put_bucket_lifecycle_configuration: PutBucketLifecycleConfigurationInput -> PutBucketLifecycleConfigurationOutput => lifecycle;
     get_bucket_lifecycle_configuration: GetBucketLifecycleConfigurationInput -> GetBucketLifecycleConfigurationOutput => lifecycle;
     delete_bucket_lifecycle: DeleteBucketLifecycleInput -> DeleteBucketLifecycleOutput => lifecycle;
+    put_object_lock_configuration: PutObjectLockConfigurationInput -> PutObjectLockConfigurationOutput => object_lock;
+    get_object_lock_configuration: GetObjectLockConfigurationInput -> GetObjectLockConfigurationOutput => object_lock;
+    put_object_retention: PutObjectRetentionInput -> PutObjectRetentionOutput => object_lock;
+    get_object_retention: GetObjectRetentionInput -> GetObjectRetentionOutput => object_lock;
+    put_object_legal_hold: PutObjectLegalHoldInput -> PutObjectLegalHoldOutput => object_lock;
+    get_object_legal_hold: GetObjectLegalHoldInput -> GetObjectLegalHoldOutput => object_lock;
 }

@@ -12,7 +12,7 @@ use super::meta::{ObjectHeadersInput, etag, fill_checksums, initiator, new_objec
 use super::object::{checksum_expectations, copy_bytes, read_copy_source};
 use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt, store_error};
-use kura_store::{Checksums, PartInfo, Segment, StoreError, UploadInfo, UploadListQuery};
+use kura_store::{BucketInfo as StoredBucket, ObjectMeta, PartInfo, Segment, StoreError, UploadInfo, UploadListQuery};
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -52,7 +52,13 @@ pub(super) async fn create_multipart_upload(
     let input = req.input;
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
-    require_bucket(s3, &input.bucket).await?;
+    let bucket = require_bucket(s3, &input.bucket).await?;
+    let lock_headers = super::object_lock::LockHeaders {
+        mode: input.object_lock_mode.as_ref(),
+        until: input.object_lock_retain_until_date.as_ref(),
+        legal_hold: input.object_lock_legal_hold_status.as_ref(),
+    };
+    let lock = super::object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     let headers = input.object_headers();
     check_metadata_size(&headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
@@ -68,6 +74,7 @@ pub(super) async fn create_multipart_upload(
         tags,
         checksum_algorithm: declared.map(|d| d.algo.name().to_owned()),
         checksum_type: declared.map(|d| d.type_name().to_owned()),
+        lock,
     };
     let upload_id = upload.upload_id.clone();
     s3.meta.create_upload(&input.bucket, upload).await.or_s3()?;
@@ -182,6 +189,8 @@ pub(super) async fn upload_part_copy(
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
+    let named = super::object_ref::ObjectRef::copy_source(&input.copy_source)?.version_id();
+    let copy_source_version_id = super::versioning::read_header(&source, named);
     let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
     let algo = upload_checksum(&upload)?.map(|d| d.algo);
     let written = copy_bytes(s3, &source, range, algo).await?;
@@ -201,7 +210,11 @@ pub(super) async fn upload_part_copy(
         ..Default::default()
     };
     fill_checksums(&mut result, &written.checksums);
-    Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(result),
+        copy_source_version_id,
+        ..Default::default()
+    }))
 }
 
 /// The checksum headers of a CompleteMultipartUpload request: at most one object checksum, and the
@@ -270,10 +283,10 @@ pub(super) async fn complete_multipart_upload(
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let input = req.input;
-    require_bucket(s3, &input.bucket).await?;
+    let bucket = require_bucket(s3, &input.bucket).await?;
     let upload = match s3.meta.get_upload(&input.bucket, &input.upload_id).await.or_s3()? {
         Some(u) if u.key == input.key => u,
-        _ => return completed_before(s3, &input.bucket, &input.key, &input.upload_id).await,
+        _ => return completed_before(s3, &bucket, &input.key, &input.upload_id).await,
     };
     let input_checksums = CompleteChecksums::of(&input)?;
     let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
@@ -316,7 +329,9 @@ pub(super) async fn complete_multipart_upload(
     let etag_value = format!("{}-{}", hex::encode(md5_concat.finalize()), used.len());
     let size: u64 = used.iter().map(|p| p.size).sum();
     let checksums = completed_checksums(&upload, &input_checksums, &used)?;
+    super::object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
     let mut object = new_object(input.key.clone(), size, etag_value.clone(), upload.headers, upload.tags);
+    object.lock = upload.lock;
     object.segments = used.iter().map(|p| Segment { blob: p.blob, size: p.size }).collect();
     object.part_sizes = used.iter().map(|p| p.size).collect();
     if used.iter().any(|p| super::meta::has_checksums(&p.checksums)) {
@@ -324,28 +339,31 @@ pub(super) async fn complete_multipart_upload(
     }
     object.checksums = checksums.clone();
     object.upload_id = Some(input.upload_id.clone());
+    super::versioning::stamp(&mut object, &bucket);
+    let answer = completed(&bucket, &object);
     let freed = match s3.meta.complete_upload_if(&input.bucket, &input.upload_id, object, &condition).await {
         Ok(freed) => freed,
         // Completed by a concurrent request since it was read: answered as a repeat.
         Err(StoreError::NoSuchUpload(_)) => {
-            return completed_before(s3, &input.bucket, &input.key, &input.upload_id).await;
+            return completed_before(s3, &bucket, &input.key, &input.upload_id).await;
         }
         Err(e) => return Err(store_error(e)),
     };
     s3.reclaim(freed).await;
-    Ok(S3Response::new(completed(&input.bucket, &input.key, &etag_value, &checksums)))
+    Ok(S3Response::new(answer))
 }
 
 /// What CompleteMultipartUpload answers for the object an upload created.
-fn completed(bucket: &str, key: &str, etag_value: &str, checksums: &Checksums) -> CompleteMultipartUploadOutput {
+fn completed(bucket: &StoredBucket, object: &ObjectMeta) -> CompleteMultipartUploadOutput {
     let mut out = CompleteMultipartUploadOutput {
-        bucket: Some(bucket.to_owned()),
-        key: Some(key.to_owned()),
-        e_tag: Some(etag(etag_value)),
-        location: Some(format!("/{bucket}/{key}")),
+        bucket: Some(bucket.name.clone()),
+        key: Some(object.key.clone()),
+        e_tag: Some(etag(&object.etag)),
+        location: Some(format!("/{}/{}", bucket.name, object.key)),
+        version_id: super::versioning::reported(bucket, object),
         ..Default::default()
     };
-    fill_checksums(&mut out, checksums);
+    fill_checksums(&mut out, &object.checksums);
     out
 }
 
@@ -354,14 +372,12 @@ fn completed(bucket: &str, key: &str, etag_value: &str, checksums: &Checksums) -
 /// the answer is that object again, and nothing is written; otherwise NoSuchUpload.
 async fn completed_before(
     s3: &KuraS3,
-    bucket: &str,
+    bucket: &StoredBucket,
     key: &str,
     upload_id: &str,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    match s3.meta.get_object_record(bucket, key).await.or_s3()? {
-        Some(object) if object.upload_id.as_deref() == Some(upload_id) => {
-            Ok(S3Response::new(completed(bucket, key, &object.etag, &object.checksums)))
-        }
+    match s3.meta.get_object_record(&bucket.name, key).await.or_s3()? {
+        Some(object) if object.upload_id.as_deref() == Some(upload_id) => Ok(S3Response::new(completed(bucket, &object))),
         _ => Err(errors::no_such_upload()),
     }
 }

@@ -1,4 +1,5 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject.
+//! Writes take their Object Lock from [`object_lock`]; removals ask it first.
 
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egress, ingest, ingest_object};
@@ -7,7 +8,10 @@ use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
 use super::lookup::{Reading, find_object, require_object};
 use super::meta::{ObjectDescription, ObjectHeadersInput, etag, fill_checksums, new_object, timestamp};
+use super::object_lock::{self, LockHeaders};
 use super::object_ref::{ObjectRef, VersionId};
+use super::versioning;
+use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt};
 use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
@@ -125,10 +129,17 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     check_metadata_size(&object_headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
+    let lock_headers = LockHeaders {
+        mode: input.object_lock_mode.as_ref(),
+        until: input.object_lock_retain_until_date.as_ref(),
+        legal_hold: input.object_lock_legal_hold_status.as_ref(),
+    };
+    let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     // Fail early, before the body is read; the commit checks again, atomically.
     check_write_conditions(s3, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())
         .await?;
+    object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
     let (algo, expected) = checksum_expectations(
         &headers,
         input.checksum_algorithm.as_ref(),
@@ -140,6 +151,9 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
             (ChecksumAlgo::Sha256, input.checksum_sha256.as_ref()),
         ],
     )?;
+    if object_lock::needs_integrity_check(&lock, lock_headers) && input.content_md5.is_none() && algo.is_none() {
+        return Err(object_lock::integrity_required());
+    }
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
     let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
     let WrittenBody { body, md5_hex, checksums } = written;
@@ -147,8 +161,16 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     let mut object = new_object(input.key, size, md5_hex.clone(), object_headers, tags);
     body.attach(&mut object);
     object.checksums = checksums.clone();
+    object.lock = lock;
+    versioning::stamp(&mut object, &bucket);
+    let version_id = versioning::reported(&bucket, &object);
     commit_object(s3, &input.bucket, object, &condition).await?;
-    let mut out = PutObjectOutput { e_tag: Some(etag(&md5_hex)), size: i64::try_from(size).ok(), ..Default::default() };
+    let mut out = PutObjectOutput {
+        e_tag: Some(etag(&md5_hex)),
+        size: i64::try_from(size).ok(),
+        version_id,
+        ..Default::default()
+    };
     fill_checksums(&mut out, &checksums);
     Ok(S3Response::new(out))
 }
@@ -348,6 +370,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     let plan = plan_read(s3, input.read_request(Reading::WithBody)).await?;
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = GetObjectOutput::from(headers);
+    out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
     if !plan.object.tags.is_empty() {
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
@@ -362,7 +385,9 @@ pub(super) async fn head_object(
     let input = req.input;
     let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
-    let mut response = S3Response::with_status(HeadObjectOutput::from(headers), read_status(plan.partial));
+    let mut out = HeadObjectOutput::from(headers);
+    out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
+    let mut response = S3Response::with_status(out, read_status(plan.partial));
     // s3s's HeadObjectOutput has no TagCount (the AWS model leaves it out), but S3 sends
     // `x-amz-tagging-count` on HEAD as on GET, when the object has tags.
     if !plan.object.tags.is_empty() {
@@ -375,42 +400,43 @@ pub(super) async fn delete_object(
     s3: &KuraS3,
     req: S3Request<DeleteObjectInput>,
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
-    let input = req.input;
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    let input = &req.input;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
-    require_bucket(s3, target.bucket).await?;
+    target.check()?;
+    let bucket = require_bucket(s3, target.bucket).await?;
     if let Some(cond) = input.if_match.as_ref() {
         let current = require_object(s3, target.current_version()).await?;
         Preconditions { if_match: Some(cond), ..Default::default() }
             .check_copy_source(&current.etag, current.last_modified_ms)?;
     }
-    remove_object(s3, target).await?;
-    Ok(S3Response::with_status(DeleteObjectOutput::default(), http::StatusCode::NO_CONTENT))
-}
-
-/// Deletes `target` and reclaims its blobs. A version other than `null` names nothing kura holds, so
-/// deleting it changes nothing and succeeds, as on an unversioned S3 bucket.
-async fn remove_object(s3: &KuraS3, target: ObjectRef<'_>) -> S3Result<()> {
-    if target.names_absent_version() {
-        return Ok(());
-    }
-    if let Some(removed) = s3.meta.delete_object(target.bucket, target.key).await.or_s3()? {
-        s3.reclaim(removed.blobs()).await;
-    }
-    Ok(())
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
+    object_lock::guard_delete(s3, who, &bucket, target, bypass).await?;
+    let deleted = versioning::delete(s3, &bucket, target).await?;
+    let out = DeleteObjectOutput {
+        version_id: deleted.version_id,
+        delete_marker: deleted.delete_marker.then_some(true),
+        ..Default::default()
+    };
+    Ok(S3Response::with_status(out, http::StatusCode::NO_CONTENT))
 }
 
 /// Deletes one key of a DeleteObjects request: authorised on its own first (the access hook sees
-/// only the bucket), then removed.
+/// only the bucket), as `s3:DeleteObjectVersion` when it names a version, then deleted.
 async fn delete_one(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
     bucket: &kura_store::BucketInfo,
     target: ObjectRef<'_>,
-) -> S3Result<()> {
+    bypass_requested: bool,
+) -> S3Result<versioning::Deleted> {
+    target.check()?;
     if let Some(access) = &s3.access {
-        access.decide_object(who, "s3:DeleteObject", bucket, target.key).await?;
+        let action = if target.version.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+        access.decide_object(who, action, bucket, target.key).await?;
     }
-    remove_object(s3, target).await
+    object_lock::guard_delete(s3, who, bucket, target, bypass_requested).await?;
+    versioning::delete(s3, bucket, target).await
 }
 
 /// S3's limit on keys per DeleteObjects request.
@@ -428,13 +454,25 @@ pub(super) async fn delete_objects(
         return Err(errors::malformed_xml("A DeleteObjects request can name at most 1000 keys."));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
+    let bypass = input.bypass_governance_retention.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for ident in objects {
         let target = ObjectRef::at_version(&input.bucket, &ident.key, ident.version_id.as_deref());
-        match delete_one(s3, who.as_ref(), &bucket, target).await {
-            Ok(()) => {
-                deleted.push(DeletedObject { key: Some(ident.key), version_id: ident.version_id, ..Default::default() })
+        match delete_one(s3, who.as_ref(), &bucket, target, bypass).await {
+            Ok(done) => {
+                // As S3: a new marker is reported as DeleteMarkerVersionId; a named version (which may
+                // have been a marker) as VersionId.
+                let (version_id, marker_id) = match ident.version_id {
+                    Some(id) => (Some(id.clone()), done.delete_marker.then_some(id)),
+                    None => (None, done.version_id.filter(|_| done.delete_marker)),
+                };
+                deleted.push(DeletedObject {
+                    key: Some(ident.key),
+                    version_id,
+                    delete_marker: done.delete_marker.then_some(true),
+                    delete_marker_version_id: marker_id,
+                })
             }
             Err(e) => errors.push(Error {
                 code: Some(e.code().as_str().to_owned()),
@@ -531,7 +569,14 @@ pub(super) async fn copy_object(
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let from = ObjectRef::copy_source(&input.copy_source)?;
-    require_bucket(s3, &input.bucket).await?;
+    let bucket = require_bucket(s3, &input.bucket).await?;
+    let lock_headers = LockHeaders {
+        mode: input.object_lock_mode.as_ref(),
+        until: input.object_lock_retain_until_date.as_ref(),
+        legal_hold: input.object_lock_legal_hold_status.as_ref(),
+    };
+    let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
+    object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
@@ -561,7 +606,11 @@ pub(super) async fn copy_object(
     let mut object = new_object(input.key, body.size(), md5_hex.clone(), headers, tags);
     body.attach(&mut object);
     object.checksums = checksums.clone();
+    object.lock = lock;
     let last_modified = object.last_modified_ms;
+    versioning::stamp(&mut object, &bucket);
+    let version_id = versioning::reported(&bucket, &object);
+    let copy_source_version_id = versioning::read_header(&source, from.version_id());
     commit_object(s3, &input.bucket, object, &kura_store::WriteCondition::Always).await?;
     let mut result = CopyObjectResult {
         e_tag: Some(etag(&md5_hex)),
@@ -569,7 +618,12 @@ pub(super) async fn copy_object(
         ..Default::default()
     };
     fill_checksums(&mut result, &checksums);
-    Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(result),
+        version_id,
+        copy_source_version_id,
+        ..Default::default()
+    }))
 }
 
 #[cfg(test)]

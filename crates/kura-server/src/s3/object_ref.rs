@@ -1,9 +1,9 @@
 //! Which object a request names: a bucket, a key and, when the request says, a version.
 //!
 //! The read, copy and delete paths pass one [`ObjectRef`] instead of loose bucket, key and version
-//! strings, so what was named travels together and a version cannot be mistaken for a key. Buckets
-//! are unversioned: every object has exactly one version, the `null` one ([`VersionId::NULL`]), so a
-//! request naming any other version names one that does not exist.
+//! strings, so what was named travels together and a version cannot be mistaken for a key. A version
+//! id is `null` ([`VersionId::NULL`]) or an id kura made ([`kura_store::versions::new_version_id`]);
+//! anything else is refused as S3 does, InvalidArgument, before any lookup ([`ObjectRef::check`]).
 
 use crate::errors;
 use s3s::S3Result;
@@ -15,9 +15,8 @@ use s3s::dto::CopySource;
 pub struct VersionId<'a>(&'a str);
 
 impl<'a> VersionId<'a> {
-    /// `null`: S3's id for the only version an object has in an unversioned bucket, the only version
-    /// kura holds.
-    pub const NULL: VersionId<'static> = VersionId("null");
+    /// `null`: S3's id for the version written while a bucket was unversioned or suspended.
+    pub const NULL: VersionId<'static> = VersionId(kura_store::versions::NULL);
 
     /// The version a request names by this id.
     pub fn new(id: &'a str) -> Self {
@@ -74,9 +73,19 @@ impl<'a> ObjectRef<'a> {
         Self { version: None, ..self }
     }
 
-    /// Whether the request names a version kura does not hold: any but `null`.
-    pub fn names_absent_version(&self) -> bool {
-        self.version.is_some_and(|v| !v.is_null())
+    /// The version id named, as a string.
+    pub fn version_id(&self) -> Option<&'a str> {
+        self.version.map(VersionId::as_str)
+    }
+
+    /// Refuses a named version id that kura could not have made (S3's `InvalidArgument`, 400).
+    pub fn check(&self) -> S3Result<()> {
+        match self.version {
+            Some(v) if !kura_store::versions::is_valid_version_id(v.as_str()) => {
+                Err(errors::invalid_argument("Invalid version id specified"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether both name the same key of the same bucket, whatever their versions.
@@ -90,13 +99,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_null_version_is_held() {
-        // The wire spelling of the one version, as clients send it back.
+    fn version_ids_are_checked_and_kept_as_named() {
         assert_eq!(VersionId::new("null"), VersionId::NULL);
         let null = Some(VersionId::NULL.as_str());
-        assert!(!ObjectRef::current("b", "k").names_absent_version());
-        assert!(!ObjectRef::at_version("b", "k", null).names_absent_version());
-        assert!(ObjectRef::at_version("b", "k", Some("3HL4kqtJlcpXroDTDmJ")).names_absent_version());
+        assert!(ObjectRef::current("b", "k").check().is_ok());
+        assert!(ObjectRef::at_version("b", "k", null).check().is_ok());
+        let made = kura_store::versions::new_version_id();
+        assert!(ObjectRef::at_version("b", "k", Some(&made)).check().is_ok());
+        let err = ObjectRef::at_version("b", "k", Some("3HL4kqtJlcpXroDTDmJ")).check().expect_err("foreign id");
+        assert_eq!(err.code(), &s3s::S3ErrorCode::InvalidArgument);
         let named = ObjectRef::at_version("b", "k", null);
         assert_eq!(named.version, Some(VersionId::NULL), "a named null version is kept (it is authorised as such)");
         assert_eq!(named.current_version(), ObjectRef::current("b", "k"));

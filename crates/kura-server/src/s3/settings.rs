@@ -13,7 +13,6 @@
 //! | replication | ReplicationConfigurationNotFoundError | NotImplemented; Delete 204 |
 //! | encryption | ServerSideEncryptionConfigurationNotFoundError | refused until encryption at rest exists; Delete 204 |
 //! | notification | empty configuration | empty configuration only |
-//! | object lock | ObjectLockConfigurationNotFoundError | (object lock's own family) |
 //!
 //! Every operation answers NoSuchBucket for a bucket that does not exist, before it looks at its input.
 
@@ -376,16 +375,6 @@ pub(super) async fn put_bucket_notification_configuration(
         ));
     }
     Ok(S3Response::new(PutBucketNotificationConfigurationOutput {}))
-}
-
-// ---- Object lock (the "not configured" answer only) ----
-
-pub(super) async fn get_object_lock_configuration(
-    s3: &KuraS3,
-    req: S3Request<GetObjectLockConfigurationInput>,
-) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
-    settings_of(s3, &req.input.bucket).await?;
-    Err(errors::object_lock_configuration_not_found())
 }
 
 #[cfg(test)]

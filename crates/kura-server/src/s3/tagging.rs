@@ -1,9 +1,11 @@
-//! Object tagging: GetObjectTagging, PutObjectTagging, DeleteObjectTagging.
+//! Object tagging: GetObjectTagging, PutObjectTagging, DeleteObjectTagging, of the current object or
+//! of the version a `versionId` names.
 
 use super::KuraS3;
 use super::checks::{tags_from_wire, tags_to_wire};
 use super::lookup::require_object;
 use super::object_ref::ObjectRef;
+use super::versioning::read_header;
 use crate::errors::StoreResultExt;
 use kura_store::Tags;
 use s3s::dto::*;
@@ -14,9 +16,10 @@ pub(super) async fn get_object_tagging(
     req: S3Request<GetObjectTaggingInput>,
 ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
     let input = req.input;
-    let object =
-        require_object(s3, ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref())).await?;
-    Ok(S3Response::new(GetObjectTaggingOutput { tag_set: tags_to_wire(&object.tags), version_id: None }))
+    let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
+    let object = require_object(s3, target).await?;
+    let version_id = read_header(&object, target.version_id());
+    Ok(S3Response::new(GetObjectTaggingOutput { tag_set: tags_to_wire(&object.tags), version_id }))
 }
 
 pub(super) async fn put_object_tagging(
@@ -26,9 +29,9 @@ pub(super) async fn put_object_tagging(
     let input = req.input;
     let tags = tags_from_wire(&input.tagging.tag_set)?;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
-    require_object(s3, target).await?;
-    s3.meta.set_object_tags(target.bucket, target.key, tags).await.or_s3()?;
-    Ok(S3Response::new(PutObjectTaggingOutput { version_id: None }))
+    let object = require_object(s3, target).await?;
+    s3.meta.set_version_tags(target.bucket, target.key, target.version_id(), tags).await.or_s3()?;
+    Ok(S3Response::new(PutObjectTaggingOutput { version_id: read_header(&object, target.version_id()) }))
 }
 
 pub(super) async fn delete_object_tagging(
@@ -37,7 +40,8 @@ pub(super) async fn delete_object_tagging(
 ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
     let input = req.input;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
-    require_object(s3, target).await?;
-    s3.meta.set_object_tags(target.bucket, target.key, Tags::new()).await.or_s3()?;
-    Ok(S3Response::with_status(DeleteObjectTaggingOutput { version_id: None }, http::StatusCode::NO_CONTENT))
+    let object = require_object(s3, target).await?;
+    s3.meta.set_version_tags(target.bucket, target.key, target.version_id(), Tags::new()).await.or_s3()?;
+    let version_id = read_header(&object, target.version_id());
+    Ok(S3Response::with_status(DeleteObjectTaggingOutput { version_id }, http::StatusCode::NO_CONTENT))
 }

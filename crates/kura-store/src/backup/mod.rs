@@ -130,7 +130,7 @@ pub struct Manifest {
     pub created_ms: i64,
     /// Buckets in the snapshot.
     pub buckets: u64,
-    /// Objects in the snapshot.
+    /// Object versions in the snapshot: current objects, noncurrent versions and delete markers.
     pub objects: u64,
     /// In-progress multipart uploads in the snapshot.
     pub uploads: u64,
@@ -160,7 +160,7 @@ impl Counts {
     fn add(&mut self, entry: &DumpEntry) {
         match entry {
             DumpEntry::Bucket(_) => self.buckets += 1,
-            DumpEntry::Object { .. } => self.objects += 1,
+            DumpEntry::Object { .. } | DumpEntry::Version { .. } => self.objects += 1,
             DumpEntry::Upload { .. } => self.uploads += 1,
             DumpEntry::Part { .. } => self.parts += 1,
             DumpEntry::Record { .. } => self.records += 1,
@@ -231,6 +231,12 @@ enum Line {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         inline: Option<String>,
     },
+    Version {
+        bucket: String,
+        object: ObjectMeta,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inline: Option<String>,
+    },
     Upload {
         bucket: String,
         upload: UploadInfo,
@@ -257,6 +263,10 @@ impl From<DumpEntry> for Line {
                 let inline = object.inline.take().map(|body| B64.encode(body));
                 Line::Object { bucket, object, inline }
             }
+            DumpEntry::Version { bucket, mut object } => {
+                let inline = object.inline.take().map(|body| B64.encode(body));
+                Line::Version { bucket, object, inline }
+            }
             DumpEntry::Upload { bucket, upload } => Line::Upload { bucket, upload },
             DumpEntry::Part { bucket, upload_id, part } => Line::Part { bucket, upload_id, part },
             DumpEntry::Record { kind, id, value } => Line::Record { kind, id, value: B64.encode(value) },
@@ -275,6 +285,10 @@ impl Line {
             Line::Object { bucket, mut object, inline } => {
                 object.inline = inline.map(|text| decode(&text)).transpose()?.map(bytes::Bytes::from);
                 DumpEntry::Object { bucket, object }
+            }
+            Line::Version { bucket, mut object, inline } => {
+                object.inline = inline.map(|text| decode(&text)).transpose()?.map(bytes::Bytes::from);
+                DumpEntry::Version { bucket, object }
             }
             Line::Upload { bucket, upload } => DumpEntry::Upload { bucket, upload },
             Line::Part { bucket, upload_id, part } => DumpEntry::Part { bucket, upload_id, part },

@@ -221,9 +221,10 @@ fn rank(entry: &DumpEntry) -> (u8, &'static str) {
     match entry {
         DumpEntry::Bucket(_) => (0, "a bucket"),
         DumpEntry::Object { .. } => (1, "an object"),
-        DumpEntry::Upload { .. } => (2, "an upload"),
-        DumpEntry::Part { .. } => (3, "a part"),
-        DumpEntry::Record { .. } => (4, "a record"),
+        DumpEntry::Version { .. } => (2, "a version"),
+        DumpEntry::Upload { .. } => (3, "an upload"),
+        DumpEntry::Part { .. } => (4, "a part"),
+        DumpEntry::Record { .. } => (5, "a record"),
     }
 }
 
@@ -405,7 +406,7 @@ impl<'a> Restore<'a> {
                     return Err(refused(format!("{at}: bucket {:?} appears twice", info.name)));
                 }
             }
-            DumpEntry::Object { bucket, object } => {
+            DumpEntry::Object { bucket, object } | DumpEntry::Version { bucket, object } => {
                 if !self.buckets.contains(bucket) {
                     return Err(refused(format!(
                         "{at}: object {:?} is in bucket {bucket:?}, which is not in the archive",
@@ -644,6 +645,7 @@ async fn apply_one(meta: &dyn MetaStore, entry: DumpEntry) -> BackupResult<()> {
                 Err(e) => return Err(e.into()),
             }
         }
+        DumpEntry::Version { bucket, object } => meta.put_noncurrent(&bucket, object).await?,
         DumpEntry::Upload { bucket, upload } => meta.create_upload(&bucket, upload).await?,
         DumpEntry::Part { bucket, upload_id, part } => {
             meta.put_part(&bucket, &upload_id, part).await?;

@@ -3,7 +3,7 @@
 
 use super::tar::{self, BLOCK, TarReader};
 use super::*;
-use crate::conformance::{bucket, dump, inline_object, part, upload, write_blob};
+use crate::conformance::{bucket, dump, inline_object, marker, part, upload, version_id, write_blob};
 use crate::file_blobs::FileBlobStore;
 use crate::memory::MemoryMetaStore;
 use crate::redb_meta::RedbMetaStore;
@@ -38,7 +38,10 @@ fn blob_object(key: &str, parts: &[(BlobId, usize)]) -> ObjectMeta {
         tags: Tags::from([("team".to_owned(), "blue".to_owned())]),
         version_id: "null".into(),
         upload_id: None,
+        delete_marker: false,
+        order: String::new(),
         inline: None,
+        lock: Default::default(),
     }
 }
 
@@ -53,11 +56,12 @@ async fn populate(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Vec<(BlobId, V
         tags: Tags::from([("project".to_owned(), "kura".to_owned())]),
         ownership_controls_removed: true,
         accelerate_suspended: true,
+        versioning: Some(crate::Versioning::Enabled),
         ..Default::default()
     };
     meta.set_bucket_settings("photos", settings).await.expect("settings");
     let mut contents = Vec::new();
-    for (i, len) in [300_000usize, 70_000, 1, 5_000].into_iter().enumerate() {
+    for (i, len) in [300_000usize, 70_000, 1, 5_000, 20_000].into_iter().enumerate() {
         let data = bytes_of(len, i as u8);
         let id = write_blob(blobs, &[&data]).await;
         contents.push((id, data));
@@ -67,6 +71,15 @@ async fn populate(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Vec<(BlobId, V
     meta.put_object("photos", blob_object("one", &[(c.0, 1)])).await.expect("put");
     meta.put_object("photos", inline_object("small.txt", b"hello, kura")).await.expect("put");
     meta.put_object("logs", inline_object("empty", b"")).await.expect("put");
+    // Versions: "one" has a newer version (its null one kept, noncurrent), an inline version under a
+    // delete marker, and a key that is only a marker.
+    let e = &contents[4];
+    let newer = ObjectMeta { version_id: version_id(1), ..blob_object("one", &[(e.0, e.1.len())]) };
+    meta.put_object("photos", newer).await.expect("put version");
+    let inline_version = ObjectMeta { version_id: version_id(2), ..inline_object("hidden.txt", b"kept body") };
+    meta.put_object("photos", inline_version).await.expect("put inline version");
+    meta.put_object("photos", marker("hidden.txt", 3, false)).await.expect("marker");
+    meta.put_object("photos", marker("only-marker", 4, false)).await.expect("marker");
     meta.create_upload("logs", upload("pending", "up-1")).await.expect("upload");
     meta.put_part("logs", "up-1", crate::PartInfo { size: 5_000, ..part(1, d.0) }).await.expect("part");
     meta.put_record("user", "carol", br#"{"secret":"s"}"#.to_vec()).await.expect("record");
@@ -149,10 +162,10 @@ async fn a_backup_restores_exactly_from_memory_and_from_redb() {
         let archive = archive_of(meta.as_ref(), Arc::clone(&blobs), Vec::new()).await;
         let target = work.path().join("restored");
         let report = restore(&archive, &target).await.expect("restore");
-        assert_eq!((report.manifest.buckets, report.manifest.objects), (2, 4), "{backend}");
+        assert_eq!((report.manifest.buckets, report.manifest.objects), (2, 8), "{backend}");
         assert_eq!((report.manifest.uploads, report.manifest.parts, report.manifest.records), (1, 1, 2));
-        assert_eq!(report.manifest.blobs, 4);
-        assert_eq!(report.manifest.blob_bytes, 375_001);
+        assert_eq!(report.manifest.blobs, 5);
+        assert_eq!(report.manifest.blob_bytes, 395_001);
         assert_eq!(report.manifest.format, FORMAT);
         assert!(report.secrets.is_empty());
         check_restored(&target, &expected, &contents).await;
