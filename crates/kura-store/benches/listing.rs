@@ -1,14 +1,18 @@
 //! Listing cost: one page of 1,000 keys out of 10,000, flat and grouped by a delimiter, on the redb
-//! store (a metadata range scan, never a directory walk) and on the in-memory reference model.
+//! store (a metadata range scan, never a directory walk) and on the in-memory reference model; and
+//! the same plain page from a bucket whose 10,000 keys have 10 versions each, which must cost what it
+//! costs with one version (a plain listing scans current objects only), beside a page of
+//! ListObjectVersions over those 100,000 versions.
 
 // criterion_group! generates an undocumented function.
 #![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kura_store::conformance::{bucket, object};
+use futures::future::join_all;
+use kura_store::conformance::{bucket, object, version};
 use kura_store::memory::MemoryMetaStore;
 use kura_store::redb_meta::RedbMetaStore;
-use kura_store::{BlobId, ListQuery, MetaStore};
+use kura_store::{BlobId, ListQuery, MetaStore, VersionListQuery};
 use std::hint::black_box;
 
 const KEYS: usize = 10_000;
@@ -19,6 +23,23 @@ async fn fill(store: &dyn MetaStore) {
         // 100 "directories" of 100 objects each.
         let key = format!("dir-{:03}/object-{:05}", i % 100, i);
         store.put_object("bench", object(&key, BlobId(i as u128))).await.expect("put");
+    }
+}
+
+/// Versions per key in the versioned bucket.
+const VERSIONS: u64 = 10;
+
+/// The keys of [`fill`], each written [`VERSIONS`] times with a new version id (concurrently across
+/// keys, so that the redb store group-commits them).
+async fn fill_versions(store: &dyn MetaStore) {
+    store.create_bucket(bucket("versioned")).await.expect("bucket");
+    for n in 0..VERSIONS {
+        let puts = (0..KEYS).map(|i| {
+            let key = format!("dir-{:03}/object-{:05}", i % 100, i);
+            let blob = BlobId((n as u128) << 64 | i as u128);
+            async move { store.put_object("versioned", version(&key, blob, n)).await.expect("put version") }
+        });
+        join_all(puts).await;
     }
 }
 
@@ -39,6 +60,8 @@ fn bench(c: &mut Criterion) {
     rt.block_on(async {
         fill(&redb).await;
         fill(&memory).await;
+        fill_versions(&redb).await;
+        fill_versions(&memory).await;
     });
     let stores: [(&str, &dyn MetaStore); 2] = [("redb", &redb), ("memory", &memory)];
     for (name, store) in stores {
@@ -51,6 +74,13 @@ fn bench(c: &mut Criterion) {
         });
         c.bench_function(&format!("{name}: delimiter '/' over 10000 keys (100 prefixes)"), |b| {
             b.to_async(&rt).iter(|| async { black_box(store.list_objects("bench", &query(Some("/"), None)).await) })
+        });
+        c.bench_function(&format!("{name}: page of 1000 of 10000 keys x 10 versions"), |b| {
+            b.to_async(&rt).iter(|| async { black_box(store.list_objects("versioned", &query(None, None)).await) })
+        });
+        c.bench_function(&format!("{name}: versions page of 1000 of 10000 keys x 10 versions"), |b| {
+            let q = VersionListQuery { max: 1000, ..Default::default() };
+            b.to_async(&rt).iter(|| async { black_box(store.list_versions("versioned", &q).await) })
         });
     }
 }

@@ -12,7 +12,8 @@
 //! leaves, at worst, unreferenced blob files, which [`BlobStore::sweep`] removes at start.
 //!
 //! **A back end in another crate** implements [`MetaStore`] with the same building blocks as the
-//! embedded ones: [`listing`] (the one listing algorithm, over a batched cursor), [`check_inline`] before
+//! embedded ones: [`listing`] (the one listing algorithm, over a batched cursor), [`versions`] (the
+//! version rules, over the back end's tables, and the version listing cursor), [`check_inline`] before
 //! it writes an object, [`dropped_blobs`] and [`unused_parts`] for what a write hands back, and the
 //! `conformance` suite (feature `conformance`) in its tests. ARCHITECTURE.md lists the steps.
 //!

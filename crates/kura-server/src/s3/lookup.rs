@@ -34,10 +34,19 @@ pub(super) async fn find_object(s3: &KuraS3, object: ObjectRef<'_>, reading: Rea
     let found = s3.meta.get_version(bucket, key, named, reading == Reading::WithBody).await.or_s3()?;
     match found {
         None if named.is_some() => Err(errors::no_such_version()),
-        None => Err(errors::no_such_key()),
+        None => Err(not_a_delete_marker(errors::no_such_key())),
         Some(found) if found.object.delete_marker => Err(on_delete_marker(named.is_some(), &found.object.version_id)),
         Some(found) => Ok(found.object),
     }
+}
+
+/// `err` (NoSuchKey) with `x-amz-delete-marker: false`: the key is missing, not hidden by a marker
+/// (S3 says so on a HEAD, which has no body to carry the code; ceph's s3-tests check it).
+fn not_a_delete_marker(mut err: S3Error) -> S3Error {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("false"));
+    err.set_headers(headers);
+    err
 }
 
 /// The error for a read that reached a delete marker: NoSuchKey (the key's latest version) or
