@@ -9,7 +9,9 @@ use crate::base::clock::now_ms;
 use crate::config::Config;
 use kura_policy::Policy;
 use kura_policy::canned::{AnonymousMode, anonymous_mode_of, anonymous_policy};
-use kura_store::{BucketInfo, BucketSettings, CorsConfig, MetaStore, ObjectLockSettings, PublicAccessBlock, StoreError};
+use kura_store::{
+    BucketInfo, BucketSettings, CorsConfig, MetaStore, ObjectLockSettings, PublicAccessBlock, StoreError,
+};
 
 /// Largest bucket policy AWS accepts (20 KiB).
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;

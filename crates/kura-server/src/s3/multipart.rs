@@ -377,7 +377,9 @@ async fn completed_before(
     upload_id: &str,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     match s3.meta.get_object_record(&bucket.name, key).await.or_s3()? {
-        Some(object) if object.upload_id.as_deref() == Some(upload_id) => Ok(S3Response::new(completed(bucket, &object))),
+        Some(object) if object.upload_id.as_deref() == Some(upload_id) => {
+            Ok(S3Response::new(completed(bucket, &object)))
+        }
         _ => Err(errors::no_such_upload()),
     }
 }
