@@ -102,8 +102,7 @@ pub async fn set_cors(meta: &dyn MetaStore, bucket: &str, cors: Option<CorsConfi
     if let Some(config) = &cors {
         crate::cors::validate(config)?;
     }
-    let current = get(meta, bucket).await?;
-    Ok(meta.set_bucket_settings(bucket, BucketSettings { cors, ..current }).await?)
+    update(meta, bucket, |settings| settings.cors = cors).await
 }
 
 /// Sets (`Some`, already checked by the lifecycle layer) or removes a bucket's lifecycle configuration.
@@ -112,8 +111,7 @@ pub async fn set_lifecycle(
     bucket: &str,
     lifecycle: Option<kura_store::lifecycle::LifecycleConfig>,
 ) -> Result<(), SettingsError> {
-    let current = get(meta, bucket).await?;
-    Ok(meta.set_bucket_settings(bucket, BucketSettings { lifecycle, ..current }).await?)
+    update(meta, bucket, |settings| settings.lifecycle = lifecycle).await
 }
 
 /// Replaces the Object Lock configuration (the default retention) of a bucket that has Object Lock,

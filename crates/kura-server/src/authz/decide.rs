@@ -106,15 +106,7 @@ impl Authorizer {
             }
             _ => None,
         };
-        let principal = caller.principal();
-        let request = Request {
-            principal: &principal,
-            action: access.action,
-            resource: access.resource,
-            context: access.context,
-        };
-        let set = PolicySet { identity: &identity, resource, session: &session };
-        kura_policy::evaluate(&set, &request)
+        evaluate_set(caller, access, &PolicySet { identity: &identity, resource, session: &session })
     }
 
     /// Root, as AWS treats the account root user: no identity policy limits it, but an explicit Deny in
@@ -129,19 +121,12 @@ impl Authorizer {
         let Some((name, settings)) = access.bucket else { return allow };
         let Some(policy) = self.bucket_policy(name, settings) else { return allow };
         let resource_name = format!("bucket policy of {name}");
-        let principal = caller.principal();
-        let request = Request {
-            principal: &principal,
-            action: access.action,
-            resource: access.resource,
-            context: access.context,
-        };
         let set = PolicySet {
             identity: &[],
             resource: Some(NamedPolicy { name: &resource_name, policy: &policy.policy }),
             session: &[],
         };
-        let decision = kura_policy::evaluate(&set, &request);
+        let decision = evaluate_set(caller, access, &set);
         if decision.outcome == Outcome::ExplicitDeny { decision } else { allow }
     }
 
@@ -224,4 +209,12 @@ fn decision_source(decision: &Decision) -> &'static str {
 /// this bucket (as AWS: "Policy has invalid resource").
 pub fn check_bucket_policy(bucket: &str, policy: &Policy) -> Result<(), kura_policy::PolicyError> {
     policy.validate_bucket_policy(bucket)
+}
+
+/// Evaluates `access` by `caller` against exactly the policies in `set`.
+fn evaluate_set(caller: &Caller, access: &Access<'_>, set: &PolicySet<'_>) -> Decision {
+    let principal = caller.principal();
+    let request =
+        Request { principal: &principal, action: access.action, resource: access.resource, context: access.context };
+    kura_policy::evaluate(set, &request)
 }
