@@ -127,6 +127,12 @@ pub enum WriteCondition {
     /// Only if the current object has this ETag (`If-Match`; quotes ignored). A missing object is
     /// `NoSuchKey`.
     IfEtag(String),
+    /// Only if an object has the key, whatever its ETag (`If-Match: *`). A missing object is
+    /// `NoSuchKey`.
+    IfPresent,
+    /// Only if the current object, if any, does not have this ETag (`If-None-Match: ETAG`; quotes
+    /// ignored): a write that would replace exactly that version fails.
+    IfNotEtag(String),
     /// Only if the current object is the one a reader saw: same ETag and Last-Modified (a background
     /// delete, such as lifecycle expiration, of what it examined; an overwrite since then, even with
     /// the same body, fails it). A missing object is `NoSuchKey`.
@@ -143,9 +149,14 @@ impl WriteCondition {
     pub fn check(&self, bucket: &str, key: &str, current: Option<&ObjectMeta>) -> StoreResult<()> {
         let failed = || Err(StoreError::ConditionFailed { key: key.to_owned() });
         match (self, current) {
-            (WriteCondition::Always, _) | (WriteCondition::IfAbsent, None) => Ok(()),
+            (WriteCondition::Always, _)
+            | (WriteCondition::IfAbsent | WriteCondition::IfNotEtag(_), None)
+            | (WriteCondition::IfPresent, Some(_)) => Ok(()),
             (WriteCondition::IfAbsent, Some(_)) => failed(),
-            (WriteCondition::IfEtag(_) | WriteCondition::IfUnchanged { .. }, None) => {
+            (WriteCondition::IfNotEtag(unwanted), Some(obj)) => {
+                if unwanted.trim_matches('"') == obj.etag.trim_matches('"') { failed() } else { Ok(()) }
+            }
+            (WriteCondition::IfEtag(_) | WriteCondition::IfPresent | WriteCondition::IfUnchanged { .. }, None) => {
                 Err(StoreError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() })
             }
             (WriteCondition::IfEtag(want), Some(obj)) => {

@@ -44,32 +44,24 @@ pub(super) fn checksum_expectations(
     Ok((None, None))
 }
 
-/// Rejects a conditional write whose condition does not hold against the current object.
-async fn check_write_conditions(
+/// Rejects a conditional write whose condition does not hold against the current object now, before
+/// its body is read (the commit checks it again, in its transaction, against racing writers).
+async fn check_write_condition(
     s3: &KuraS3,
     bucket: &str,
     key: &str,
-    if_match: Option<&ETagCondition>,
-    if_none_match: Option<&ETagCondition>,
+    condition: &kura_store::WriteCondition,
 ) -> S3Result<()> {
-    if if_match.is_none() && if_none_match.is_none() {
+    if *condition == kura_store::WriteCondition::Always {
         return Ok(());
     }
     let current = s3.meta.get_object_record(bucket, key).await.or_s3()?;
-    match (&current, if_match) {
-        (None, Some(_)) => return Err(errors::no_such_key()),
-        (Some(o), Some(cond)) => Preconditions { if_match: Some(cond), ..Default::default() }
-            .check_copy_source(&o.etag, o.last_modified_ms)?,
-        _ => {}
-    }
-    if let (Some(_), Some(_)) = (&current, if_none_match) {
-        return Err(errors::precondition_failed());
-    }
-    Ok(())
+    condition.check(bucket, key, current.as_ref()).or_s3()
 }
 
 /// The store's write condition for a write's `If-Match` / `If-None-Match` (S3 conditional writes:
-/// `If-None-Match: *` creates only, `If-Match: ETAG` replaces only that version).
+/// `If-None-Match: *` creates only, `If-Match: ETAG` replaces only that version, `If-Match: *` only
+/// replaces, `If-None-Match: ETAG` never replaces that version).
 pub(super) fn write_condition(
     if_match: Option<&ETagCondition>,
     if_none_match: Option<&ETagCondition>,
@@ -79,13 +71,9 @@ pub(super) fn write_condition(
         (None, None) => Ok(WriteCondition::Always),
         (Some(_), Some(_)) => Err(errors::invalid_argument("Give If-Match or If-None-Match on a write, not both.")),
         (None, Some(ETagCondition::Any)) => Ok(WriteCondition::IfAbsent),
-        (None, Some(ETagCondition::ETag(_))) => Err(errors::not_implemented(
-            "If-None-Match on a write accepts only '*' (create the object only if the key is free).",
-        )),
+        (None, Some(ETagCondition::ETag(e))) => Ok(WriteCondition::IfNotEtag(e.value().to_owned())),
         (Some(ETagCondition::ETag(e)), None) => Ok(WriteCondition::IfEtag(e.value().to_owned())),
-        (Some(ETagCondition::Any), None) => {
-            Err(errors::not_implemented("If-Match on a write needs the current object's ETag, not '*'."))
-        }
+        (Some(ETagCondition::Any), None) => Ok(WriteCondition::IfPresent),
     }
 }
 
@@ -137,8 +125,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     // Fail early, before the body is read; the commit checks again, atomically.
-    check_write_conditions(s3, &input.bucket, &input.key, input.if_match.as_ref(), input.if_none_match.as_ref())
-        .await?;
+    check_write_condition(s3, &input.bucket, &input.key, &condition).await?;
     object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
     let (algo, expected) = checksum_expectations(
         &headers,
