@@ -159,6 +159,7 @@ impl Dispatch {
         };
         let Answer { api, mut resp, signer, signed_host } = answer;
         let error_code = complete_error_document(&mut resp, &request_id);
+        unquote_attributes_etag(&mut resp);
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);
         }
@@ -445,6 +446,40 @@ fn complete_error_document(resp: &mut Response<s3s::Body>, request_id: &str) -> 
         resp.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     code
+}
+
+/// GetObjectAttributes answers its `<ETag>` without quotes on AWS (unlike every other S3 document),
+/// and clients compare it so; s3s always quotes an ETag. The document is recognised by its root
+/// element, which only that operation writes.
+fn unquote_attributes_etag(resp: &mut Response<s3s::Body>) {
+    const ROOT: &str = "<GetObjectAttributesResponse";
+    if resp.status() != http::StatusCode::OK {
+        return;
+    }
+    let Some(bytes) = resp.body().bytes() else { return };
+    let Ok(text) = std::str::from_utf8(&bytes) else { return };
+    let Some(root) = text.find(ROOT) else { return };
+    // The root must be the document's: only an XML declaration may come before it.
+    let prolog = text[..root].trim();
+    if !(prolog.is_empty()
+        || (prolog.starts_with("<?xml") && prolog.ends_with("?>") && prolog.matches('<').count() == 1))
+    {
+        return;
+    }
+    let Some(start) = text.find("<ETag>\"") else { return };
+    let value_start = start + "<ETag>\"".len();
+    let Some(len) = text[value_start..].find("\"</ETag>") else { return };
+    let patched = format!(
+        "{}<ETag>{}</ETag>{}",
+        &text[..start],
+        &text[value_start..value_start + len],
+        &text[value_start + len + "\"</ETag>".len()..]
+    );
+    let len = patched.len();
+    *resp.body_mut() = s3s::Body::from(Bytes::from(patched));
+    if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
 }
 
 /// The request headers the CORS answer of an actual request reads.

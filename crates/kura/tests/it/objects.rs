@@ -492,7 +492,8 @@ async fn object_attributes_without_the_body() {
         .await
         .expect("attributes");
     assert_eq!(attrs.object_size(), Some(10));
-    assert_eq!(attrs.e_tag().map(|e| e.trim_matches('"')), put.e_tag().map(|e| e.trim_matches('"')));
+    // AWS writes this document's ETag without quotes (every other S3 document quotes it).
+    assert_eq!(attrs.e_tag(), put.e_tag().map(|e| e.trim_matches('"')));
     assert_eq!(attrs.checksum().and_then(|c| c.checksum_crc32()), put.checksum_crc32());
     assert!(attrs.storage_class().is_some());
 
