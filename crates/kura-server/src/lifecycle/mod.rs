@@ -586,4 +586,119 @@ mod tests {
         assert_eq!(w.scan(now).await.expect("scan").expired, 1, "a new pass starts from the beginning");
         assert!(keys(meta.as_ref()).await.is_empty());
     }
+
+    /// A store with bucket `b` in state `versioning` and `rule` as its lifecycle configuration.
+    async fn versioned(versioning: Versioning, rule: LifecycleRule) -> Arc<dyn MetaStore> {
+        let meta: Arc<dyn MetaStore> = Arc::new(MemoryMetaStore::new());
+        meta.create_bucket(bucket("b")).await.expect("bucket");
+        let settings = kura_store::BucketSettings {
+            versioning: Some(versioning),
+            lifecycle: Some(LifecycleConfig { rules: vec![rule] }),
+            ..Default::default()
+        };
+        meta.set_bucket_settings("b", settings).await.expect("settings");
+        meta
+    }
+
+    fn no_rule() -> LifecycleRule {
+        LifecycleRule {
+            id: "r".into(),
+            enabled: true,
+            filter: RuleFilter::Filter(FilterPredicate::All),
+            expiration: None,
+            noncurrent_expiration: None,
+            abort_incomplete_upload_days: None,
+        }
+    }
+
+    /// The versions of `key`, newest first, as (version id, is a delete marker).
+    async fn versions_of(meta: &dyn MetaStore, key: &str) -> Vec<(String, bool)> {
+        let query = VersionListQuery { max: 100, ..Default::default() };
+        let page = meta.list_versions("b", &query).await.expect("list");
+        page.entries
+            .iter()
+            .filter_map(|e| match e {
+                VersionEntry::Version { object, .. } if object.key == key => {
+                    Some((object.version_id.clone(), object.delete_marker))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn expiring_in_a_suspended_bucket_writes_a_null_marker_over_the_null_version() {
+        let rule = LifecycleRule { expiration: Some(kura_store::lifecycle::Expiration::Days(1)), ..no_rule() };
+        let meta = versioned(Versioning::Suspended, rule).await;
+        let kept =
+            ObjectMeta { version_id: versions::new_version_id(), last_modified_ms: 0, ..inline_object("k", b"a") };
+        meta.put_object("b", kept.clone()).await.expect("put");
+        let null = ObjectMeta { order: versions::new_version_id(), last_modified_ms: 0, ..inline_object("k", b"b") };
+        meta.put_object("b", null).await.expect("put");
+        let dir = tempfile::tempdir().expect("dir");
+        let w = worker(meta.clone(), &dir, 10);
+        assert_eq!(w.scan(2 * DAY_MS).await.expect("scan").expired, 1);
+        // The null version is replaced by a null delete marker; the version written while enabled stays.
+        assert_eq!(versions_of(meta.as_ref(), "k").await, [(NULL.to_owned(), true), (kept.version_id, false)]);
+    }
+
+    #[tokio::test]
+    async fn the_versions_phase_resumes_mid_key_and_still_keeps_the_newest_noncurrent_ones() {
+        let rule = LifecycleRule {
+            noncurrent_expiration: Some(kura_store::lifecycle::NoncurrentExpiration {
+                noncurrent_days: 1,
+                newer_noncurrent_versions: Some(2),
+            }),
+            ..no_rule()
+        };
+        let meta = versioned(Versioning::Enabled, rule).await;
+        let mut ids = Vec::new();
+        for _ in 0..6 {
+            let v =
+                ObjectMeta { version_id: versions::new_version_id(), last_modified_ms: 0, ..inline_object("k", b"x") };
+            ids.push(v.version_id.clone());
+            meta.put_object("b", v).await.expect("put");
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        // One action per scan: each scan resumes the versions phase from the cursor, within the key.
+        let w = worker(meta.clone(), &dir, 1);
+        assert_eq!(w.scan(0).await.expect("scan"), Scanned::default(), "not a day old yet");
+        for _ in 0..3 {
+            assert_eq!(w.scan(2 * DAY_MS).await.expect("scan").noncurrent_expired, 1);
+        }
+        assert_eq!(w.scan(2 * DAY_MS).await.expect("scan").noncurrent_expired, 0);
+        let left: Vec<(String, bool)> = ids[3..].iter().rev().map(|id| (id.clone(), false)).collect();
+        assert_eq!(versions_of(meta.as_ref(), "k").await, left, "the current one and the two newest noncurrent");
+    }
+
+    #[tokio::test]
+    async fn a_protected_version_is_counted_and_left_alone() {
+        let rule = LifecycleRule {
+            noncurrent_expiration: Some(kura_store::lifecycle::NoncurrentExpiration {
+                noncurrent_days: 1,
+                newer_noncurrent_versions: None,
+            }),
+            ..no_rule()
+        };
+        let meta = versioned(Versioning::Enabled, rule).await;
+        let retention = kura_store::Retention { mode: kura_store::RetentionMode::Governance, until_ms: 10 * DAY_MS };
+        let lock = kura_store::ObjectLock { retention: Some(retention), legal_hold: false };
+        let old = ObjectMeta {
+            version_id: versions::new_version_id(),
+            last_modified_ms: 0,
+            lock,
+            ..inline_object("k", b"x")
+        };
+        meta.put_object("b", old.clone()).await.expect("put");
+        let new =
+            ObjectMeta { version_id: versions::new_version_id(), last_modified_ms: 0, ..inline_object("k", b"y") };
+        meta.put_object("b", new).await.expect("put");
+        let dir = tempfile::tempdir().expect("dir");
+        let w = worker(meta.clone(), &dir, 10);
+        let done = w.scan(2 * DAY_MS).await.expect("scan");
+        assert_eq!((done.noncurrent_expired, done.locked), (0, 1), "GOVERNANCE is never bypassed");
+        assert_eq!(versions_of(meta.as_ref(), "k").await.len(), 2);
+        let done = w.scan(10 * DAY_MS).await.expect("scan");
+        assert_eq!((done.noncurrent_expired, done.locked), (1, 0), "expires once the retention has passed");
+    }
 }
