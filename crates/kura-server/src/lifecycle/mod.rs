@@ -293,9 +293,10 @@ impl Worker {
                 cursor.newer_ms = Some(object.last_modified_ms);
                 let version = if *is_latest {
                     // A live latest version is the current object: the objects phase saw it.
-                    if !object.delete_marker || !self.lone(bucket, &object.key).await? {
+                    if !object.delete_marker {
                         continue;
                     }
+                    // Whether it is alone is asked only when a rule would remove it (below).
                     rules::Version::ExpiredDeleteMarker
                 } else {
                     cursor.newer_noncurrent = newer_noncurrent.saturating_add(1);
@@ -310,6 +311,9 @@ impl Worker {
                     version,
                 };
                 let Some(due) = rules::object_action(&config.rules, &candidate, now_ms, self.day) else { continue };
+                if version == Version::ExpiredDeleteMarker && !self.lone(bucket, &object.key).await? {
+                    continue;
+                }
                 let outcome = match due.action {
                     Action::ExpireNoncurrent | Action::RemoveDeleteMarker => {
                         self.remove(bucket, object, due.action, due.rule, now_ms).await?
