@@ -160,6 +160,9 @@ pub struct Record {
     /// For work kura did on its own (api `lifecycle`): the lifecycle rule that asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// For work kura did on its own: the version id it wrote (a delete marker) or removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// The audit log's writer.

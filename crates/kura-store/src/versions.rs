@@ -20,8 +20,8 @@
 
 use crate::listing::{self, BatchStart, KeyCursor, PageSpec};
 use crate::{
-    BlobId, ObjectMeta, StoreError, StoreResult, Tags, VersionEntry, VersionListPage, VersionListQuery, WriteCondition,
-    dropped_blobs,
+    BlobId, ObjectMeta, StoreError, StoreResult, Tags, VersionEntry, VersionListPage, VersionListQuery, Versioning,
+    WriteCondition, dropped_blobs,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -68,6 +68,54 @@ pub fn order_of(object: &ObjectMeta) -> String {
         let micros = u64::try_from(object.last_modified_ms).unwrap_or(0).saturating_mul(1000);
         format!("{:016x}{:016x}", u64::MAX - micros, 0)
     }
+}
+
+/// Gives a new version the id its bucket's versioning state calls for: a fresh id when versioning is
+/// enabled; `null` otherwise, with an order (so it sorts among the other versions) once the bucket
+/// has ever been versioned.
+pub fn stamp(object: &mut ObjectMeta, versioning: Option<Versioning>) {
+    match versioning {
+        Some(Versioning::Enabled) => {
+            object.version_id = new_version_id();
+            object.order = String::new();
+        }
+        Some(Versioning::Suspended) => {
+            object.version_id = NULL.to_owned();
+            object.order = new_version_id();
+        }
+        None => {
+            object.version_id = NULL.to_owned();
+            object.order = String::new();
+        }
+    }
+}
+
+/// What a DELETE without a version id writes for `key` in a bucket whose versioning state is
+/// `versioning`, at `now_ms`: `None` in an unversioned bucket (the object is removed permanently);
+/// otherwise a delete marker, stamped ([`stamp`]) with a new id (enabled) or `null` (suspended: it
+/// replaces the key's `null` version when [`put`]).
+pub fn delete_marker(key: &str, versioning: Option<Versioning>, now_ms: i64) -> Option<ObjectMeta> {
+    versioning?;
+    let mut marker = ObjectMeta {
+        key: key.to_owned(),
+        size: 0,
+        etag: String::new(),
+        last_modified_ms: now_ms,
+        segments: Vec::new(),
+        part_sizes: Vec::new(),
+        part_checksums: Vec::new(),
+        headers: Default::default(),
+        checksums: Default::default(),
+        tags: Tags::new(),
+        version_id: NULL.to_owned(),
+        upload_id: None,
+        delete_marker: true,
+        order: String::new(),
+        inline: None,
+        lock: Default::default(),
+    };
+    stamp(&mut marker, versioning);
+    Some(marker)
 }
 
 /// Reads of the two collections (see the module documentation), for one bucket that exists.

@@ -322,6 +322,7 @@ impl Dispatch {
             caller,
             resources: facts.resources,
             rule: None,
+            version_id: None,
         }
     }
 

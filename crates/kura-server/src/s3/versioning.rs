@@ -8,11 +8,11 @@
 
 use super::KuraS3;
 use super::bucket::require_bucket;
-use super::meta::new_object;
 use super::object_ref::ObjectRef;
+use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt};
 use kura_store::versions::{self, NULL};
-use kura_store::{BucketInfo, ObjectHeaders, ObjectMeta, Tags, Versioning};
+use kura_store::{BucketInfo, ObjectMeta, Versioning};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -20,20 +20,7 @@ use s3s::{S3Request, S3Response, S3Result};
 /// enabled; `null` otherwise, with an order (so it sorts among the other versions) once the bucket
 /// has ever been versioned.
 pub(super) fn stamp(object: &mut ObjectMeta, bucket: &BucketInfo) {
-    match bucket.settings.versioning {
-        Some(Versioning::Enabled) => {
-            object.version_id = versions::new_version_id();
-            object.order = String::new();
-        }
-        Some(Versioning::Suspended) => {
-            object.version_id = NULL.to_owned();
-            object.order = versions::new_version_id();
-        }
-        None => {
-            object.version_id = NULL.to_owned();
-            object.order = String::new();
-        }
-    }
+    versions::stamp(object, bucket.settings.versioning);
 }
 
 /// The `x-amz-version-id` a write answers with: the new version's id while versioning is enabled;
@@ -72,15 +59,12 @@ pub(super) async fn delete(s3: &KuraS3, bucket: &BucketInfo, target: ObjectRef<'
         }
         return Ok(Deleted { version_id: Some(id.to_owned()), delete_marker });
     }
-    if bucket.settings.versioning.is_none() {
+    let Some(marker) = versions::delete_marker(target.key, bucket.settings.versioning, now_ms()) else {
         if let Some(removed) = s3.meta.delete_object(target.bucket, target.key).await.or_s3()? {
             s3.reclaim(removed.blobs()).await;
         }
         return Ok(Deleted::default());
-    }
-    let mut marker = new_object(target.key.to_owned(), 0, String::new(), ObjectHeaders::default(), Tags::new());
-    marker.delete_marker = true;
-    stamp(&mut marker, bucket);
+    };
     let version_id = marker.version_id.clone();
     let replaced = s3.meta.put_object(target.bucket, marker).await.or_s3()?;
     s3.reclaim(replaced).await;
@@ -148,6 +132,8 @@ pub(super) async fn put_bucket_versioning(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::s3::meta::new_object;
+    use kura_store::{ObjectHeaders, Tags};
 
     fn config(status: Option<&str>, mfa: Option<&str>) -> VersioningConfiguration {
         VersioningConfiguration {

@@ -1,6 +1,7 @@
 //! Bucket lifecycle: the configuration API (round trip, every refusal with AWS's code and nothing
 //! changed) and the background worker with a shortened day (expirations under filters, aborted
-//! uploads, audit lines, resuming from its cursor after a restart).
+//! uploads, audit lines, resuming from its cursor after a restart; on versioned buckets: delete markers,
+//! noncurrent versions, expired delete markers, and Object Lock protected versions left alone).
 // The legacy top-level `Prefix` of a rule is deprecated in the SDK, and part of what S3 accepts and
 // these tests check.
 #![allow(deprecated)]
@@ -601,4 +602,182 @@ buckets:
     assert_eq!(get(&root, bucket).await.expect("get"), other);
     putter.delete_bucket_lifecycle().bucket(bucket).send().await.expect("delete is s3:PutLifecycleConfiguration");
     assert_eq!(get(&root, bucket).await, Err("NoSuchLifecycleConfiguration".into()));
+}
+
+/// The versions of `key` in `bucket`, newest first, as (version id, is a delete marker).
+async fn versions_of(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<(String, bool)> {
+    let out = s3.list_object_versions().bucket(bucket).prefix(key).send().await.expect("list versions");
+    let mut all: Vec<(String, bool, DateTime)> = Vec::new();
+    for v in out.versions() {
+        if v.key() == Some(key) {
+            all.push((v.version_id().unwrap_or_default().to_owned(), false, *v.last_modified().expect("time")));
+        }
+    }
+    for m in out.delete_markers() {
+        if m.key() == Some(key) {
+            all.push((m.version_id().unwrap_or_default().to_owned(), true, *m.last_modified().expect("time")));
+        }
+    }
+    // Ids sort newest first (inverted time).
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.into_iter().map(|(id, marker, _)| (id, marker)).collect()
+}
+
+async fn put_version(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
+    let out = s3.put_object().bucket(bucket).key(key).body(ByteStream::from_static(b"v")).send().await.expect("put");
+    out.version_id().expect("a version id").to_owned()
+}
+
+fn noncurrent(days: i32, keep: Option<i32>) -> NoncurrentVersionExpiration {
+    NoncurrentVersionExpiration::builder().noncurrent_days(days).set_newer_noncurrent_versions(keep).build()
+}
+
+#[tokio::test]
+async fn on_a_versioned_bucket_expiration_leaves_a_marker_and_old_versions_and_markers_go() {
+    let dir = tempfile::tempdir().expect("dir");
+    let audit = dir.path().join("audit.log");
+    let server = TestServer::start_with_config(&short_days(&audit, "    scan_interval_seconds: 1\n"));
+    let s3 = server.client();
+    let bucket = bucket_name("lc-versioned");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let enabled = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    s3.put_bucket_versioning().bucket(&bucket).versioning_configuration(enabled).send().await.expect("versioning");
+
+    let cur = put_version(&s3, &bucket, "cur/a").await;
+    let mut nc = Vec::new();
+    for _ in 0..4 {
+        nc.push(put_version(&s3, &bucket, "nc/k").await);
+    }
+    let dm_version = put_version(&s3, &bucket, "dm/x").await;
+    s3.delete_object().bucket(&bucket).key("dm/x").send().await.expect("marker");
+    s3.delete_object().bucket(&bucket).key("dm/x").version_id(&dm_version).send().await.expect("delete version");
+    assert_eq!(versions_of(&s3, &bucket, "dm/x").await.len(), 1, "a lone delete marker");
+
+    let filter = LifecycleRuleFilter::builder;
+    let rules = vec![
+        rule("cur").filter(filter().prefix("cur/").build()).expiration(days(1)).build().expect("rule"),
+        rule("nc")
+            .filter(filter().prefix("nc/").build())
+            .noncurrent_version_expiration(noncurrent(1, Some(1)))
+            .build()
+            .expect("rule"),
+        rule("dm")
+            .filter(filter().prefix("dm/").build())
+            .expiration(LifecycleExpiration::builder().expired_object_delete_marker(true).build())
+            .build()
+            .expect("rule"),
+    ];
+    put(&s3, &bucket, rules).await.expect("put lifecycle");
+
+    let done = || async {
+        let cur_versions = versions_of(&s3, &bucket, "cur/a").await;
+        cur_versions.len() == 2
+            && versions_of(&s3, &bucket, "nc/k").await.len() == 2
+            && versions_of(&s3, &bucket, "dm/x").await.is_empty()
+    };
+    wait_until(done).await;
+    // More scans change nothing: the marker over cur/a is not alone, nc/k keeps its newest noncurrent one.
+    let seen = scans(&server).await;
+    wait_until(|| async { scans(&server).await >= seen + 2 }).await;
+    let cur_versions = versions_of(&s3, &bucket, "cur/a").await;
+    assert!(cur_versions[0].1, "the latest version of cur/a is a delete marker: {cur_versions:?}");
+    assert_eq!(cur_versions[1], (cur.clone(), false), "the expired version stays, noncurrent");
+    assert!(!exists(&s3, &bucket, "cur/a").await);
+    let got = s3.get_object().bucket(&bucket).key("cur/a").version_id(&cur).send().await.expect("old version");
+    assert_eq!(got.body.collect().await.expect("body").into_bytes().as_ref(), b"v");
+    let kept: Vec<(String, bool)> = nc[2..].iter().rev().map(|id| (id.clone(), false)).collect();
+    assert_eq!(versions_of(&s3, &bucket, "nc/k").await, kept, "the current and the newest noncurrent version");
+    for gone in &nc[..2] {
+        let err = s3.get_object().bucket(&bucket).key("nc/k").version_id(gone).send().await.expect_err("gone");
+        assert_eq!(code(&err), "NoSuchVersion");
+    }
+
+    let lines = audit_lines(&audit);
+    let ops = |op: &str, key: &str| -> Vec<serde_json::Value> {
+        lines
+            .iter()
+            .filter(|l| l["operation"] == op && l["key"] == key && l["bucket"] == bucket.as_str())
+            .cloned()
+            .collect()
+    };
+    let expired = ops("lifecycle:ExpireObject", "cur/a");
+    assert_eq!(expired.len(), 1, "{lines:?}");
+    assert_eq!(expired[0]["version_id"], cur_versions[0].0.as_str(), "the marker's id");
+    assert_eq!(expired[0]["rule"], "cur");
+    let mut removed: Vec<String> = ops("lifecycle:ExpireNoncurrentVersion", "nc/k")
+        .iter()
+        .map(|l| l["version_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    removed.sort();
+    let mut expected = nc[..2].to_vec();
+    expected.sort();
+    assert_eq!(removed, expected);
+    let marker = ops("lifecycle:RemoveDeleteMarker", "dm/x");
+    assert_eq!(marker.len(), 1, "{lines:?}");
+    assert_eq!(marker[0]["rule"], "dm");
+    assert_eq!(lines.len(), 4, "exactly the four actions: {lines:?}");
+}
+
+#[tokio::test]
+async fn locked_noncurrent_versions_are_never_expired() {
+    let dir = tempfile::tempdir().expect("dir");
+    let audit = dir.path().join("audit.log");
+    let server = TestServer::start_with_config(&short_days(&audit, "    scan_interval_seconds: 1\n"));
+    let s3 = server.client();
+    let bucket = bucket_name("lc-locked");
+    s3.create_bucket().bucket(&bucket).object_lock_enabled_for_bucket(true).send().await.expect("create");
+    let until = DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 3600);
+    let retained = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("retained")
+        .body(ByteStream::from_static(b"v"))
+        .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(until)
+        .send()
+        .await
+        .expect("put retained")
+        .version_id()
+        .expect("id")
+        .to_owned();
+    let held = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("held")
+        .body(ByteStream::from_static(b"v"))
+        .object_lock_legal_hold_status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+        .send()
+        .await
+        .expect("put held")
+        .version_id()
+        .expect("id")
+        .to_owned();
+    let free = put_version(&s3, &bucket, "free").await;
+    for key in ["retained", "held", "free"] {
+        put_version(&s3, &bucket, key).await;
+    }
+    let rules = vec![
+        rule("nc")
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .noncurrent_version_expiration(noncurrent(1, None))
+            .build()
+            .expect("rule"),
+    ];
+    put(&s3, &bucket, rules).await.expect("put lifecycle");
+
+    // The unlocked noncurrent version goes; scans after that leave the locked ones.
+    wait_until(|| async { versions_of(&s3, &bucket, "free").await.len() == 1 }).await;
+    let seen = scans(&server).await;
+    wait_until(|| async { scans(&server).await >= seen + 2 }).await;
+    for (key, id) in [("retained", &retained), ("held", &held)] {
+        let versions = versions_of(&s3, &bucket, key).await;
+        assert_eq!(versions.len(), 2, "{key}: {versions:?}");
+        assert_eq!(&versions[1].0, id, "{key}: the locked noncurrent version survives");
+    }
+    let lines = audit_lines(&audit);
+    assert_eq!(lines.len(), 1, "only the unlocked version was expired: {lines:?}");
+    assert_eq!(lines[0]["operation"], "lifecycle:ExpireNoncurrentVersion");
+    assert_eq!(lines[0]["version_id"], free.as_str());
 }
