@@ -1,11 +1,12 @@
 //! Conversions between S3 wire types (s3s DTOs) and stored records: times, ETags, headers, checksums.
 
 use crate::base::clock::now_ms;
-use kura_store::{Checksums, ObjectHeaders, ObjectMeta, Tags};
+use kura_store::{Checksums, ObjectHeaders, ObjectLock, ObjectMeta, Tags};
 use s3s::dto::{
     ChecksumType, CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectResult, CopyPartResult,
-    CreateMultipartUploadInput, ETag, GetObjectOutput, HeadObjectOutput, Metadata, ObjectPart, Part, PutObjectInput,
-    PutObjectOutput, StorageClass, Timestamp, TimestampFormat, UploadPartOutput,
+    CreateMultipartUploadInput, ETag, GetObjectOutput, HeadObjectOutput, Metadata, ObjectLockLegalHoldStatus,
+    ObjectLockMode, ObjectPart, Part, PutObjectInput, PutObjectOutput, StorageClass, Timestamp, TimestampFormat,
+    UploadPartOutput,
 };
 use std::collections::BTreeMap;
 
@@ -152,7 +153,7 @@ impl ObjectDescription {
             content_length: None,
             content_range: None,
             checksums: Checksums::default(),
-            lock: super::object_lock::describe(&meta.lock),
+            lock: describe_lock(&meta.lock),
         }
     }
 }
@@ -281,4 +282,14 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         inline: None,
         lock: Default::default(),
     }
+}
+
+/// The headers GET and HEAD report of a version's Object Lock.
+pub fn describe_lock(
+    lock: &ObjectLock,
+) -> (Option<ObjectLockMode>, Option<Timestamp>, Option<ObjectLockLegalHoldStatus>) {
+    let mode = lock.retention.map(|r| ObjectLockMode::from(r.mode.as_str().to_owned()));
+    let until = lock.retention.map(|r| timestamp(r.until_ms));
+    let hold = lock.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON));
+    (mode, until, hold)
 }

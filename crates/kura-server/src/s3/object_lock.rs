@@ -170,14 +170,6 @@ pub fn integrity_required() -> s3s::S3Error {
     )
 }
 
-/// The headers GET and HEAD report of a version's lock.
-pub fn describe(lock: &ObjectLock) -> (Option<ObjectLockMode>, Option<Timestamp>, Option<ObjectLockLegalHoldStatus>) {
-    let mode = lock.retention.map(|r| ObjectLockMode::from(r.mode.as_str().to_owned()));
-    let until = lock.retention.map(|r| timestamp(r.until_ms));
-    let hold = lock.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON));
-    (mode, until, hold)
-}
-
 /// Whether the caller may bypass GOVERNANCE retention on `key`: only when it asked (`requested`,
 /// the header as s3s parsed it) and the policy engine grants `s3:BypassGovernanceRetention` on the
 /// object. Root is granted; an upload ticket never is.
