@@ -441,12 +441,17 @@ fn complete_error_document(resp: &mut Response<s3s::Body>, request_id: &str) -> 
         patched.push_str(&format!("<RequestId>{request_id}</RequestId>"));
     }
     patched.push_str(&text[end..]);
-    let len = patched.len();
-    *resp.body_mut() = s3s::Body::from(Bytes::from(patched));
+    replace_body(resp, patched);
+    code
+}
+
+/// Replaces a response's whole body, and its `Content-Length` when it has one.
+fn replace_body(resp: &mut Response<s3s::Body>, body: String) {
+    let len = body.len();
+    *resp.body_mut() = s3s::Body::from(Bytes::from(body));
     if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
         resp.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    code
 }
 
 /// GetObjectAttributes answers its `<ETag>` without quotes on AWS (unlike every other S3 document),
@@ -458,6 +463,12 @@ fn unquote_attributes_etag(resp: &mut Response<s3s::Body>) {
         return;
     }
     let Some(bytes) = resp.body().bytes() else { return };
+    // Every other 200 document (a listing may be large) is told apart by its first bytes alone: the
+    // root comes right after the XML declaration.
+    let head = &bytes[..bytes.len().min(128)];
+    if !head.windows(ROOT.len()).any(|w| w == ROOT.as_bytes()) {
+        return;
+    }
     let Ok(text) = std::str::from_utf8(&bytes) else { return };
     let Some(root) = text.find(ROOT) else { return };
     // The root must be the document's: only an XML declaration may come before it.
@@ -476,11 +487,7 @@ fn unquote_attributes_etag(resp: &mut Response<s3s::Body>) {
         &text[value_start..value_start + len],
         &text[value_start + len + "\"</ETag>".len()..]
     );
-    let len = patched.len();
-    *resp.body_mut() = s3s::Body::from(Bytes::from(patched));
-    if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
-        resp.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
+    replace_body(resp, patched);
 }
 
 /// The request headers the CORS answer of an actual request reads.
