@@ -151,6 +151,7 @@ impl Server {
         let traced: Arc<dyn MetaStore> = Arc::new(trace::TracedMeta(meta.clone()));
         let mut s3 = s3::KuraS3::new(traced, blobs.clone(), options.region);
         s3.access = Some(access.clone());
+        s3.lifecycle_day = lifecycle.day;
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);

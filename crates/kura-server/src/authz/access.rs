@@ -11,7 +11,7 @@ use crate::iam::{Iam, IamState};
 use crate::identity::session::{Keyring, SessionError};
 use kura_policy::Context;
 use kura_policy::s3::{ResourceKind, authz_for as s3_authz};
-use kura_store::MetaStore;
+use kura_store::{BucketInfo, MetaStore};
 use s3s::S3Result;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
@@ -36,6 +36,11 @@ pub struct Authenticated {
     pub context: Arc<Context>,
 }
 
+/// The bucket the access hook read to decide a request, left in its extensions so that the operation
+/// need not read it again (what it says is as current as the decision it was read for).
+#[derive(Clone, Debug)]
+pub struct LoadedBucket(pub Arc<BucketInfo>);
+
 impl KuraAccess {
     /// Authorisation over the live IAM state.
     pub fn new(iam: Arc<Iam>, authz: Arc<Authorizer>, meta: Arc<dyn MetaStore>) -> Self {
@@ -52,7 +57,7 @@ impl KuraAccess {
         target: (Option<&str>, Option<&str>),
         resource: &str,
         context: &Context,
-    ) -> S3Result<()> {
+    ) -> S3Result<Option<Arc<BucketInfo>>> {
         let (bucket, key) = target;
         let info = match bucket {
             Some(b) => self.meta.get_bucket(b).await.or_s3()?,
@@ -73,7 +78,7 @@ impl KuraAccess {
         }
         self.authz.decide(state, caller, &Access { action, resource, bucket, context })?;
         crate::trace::allowed(action, resource);
-        Ok(())
+        Ok(info.map(Arc::new))
     }
 
     /// Authorises one object whose key the access hook could not see (the keys of DeleteObjects, the
@@ -131,7 +136,8 @@ impl KuraAccess {
         let action = if version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
         let resource = kura_policy::s3::object_arn(bucket, key);
         let state = self.iam.snapshot();
-        self.decide(&state, &who.caller, action, (Some(bucket), Some(key)), &resource, &who.context).await
+        self.decide(&state, &who.caller, action, (Some(bucket), Some(key)), &resource, &who.context).await?;
+        Ok(())
     }
 
     /// Authorises a request signed with an upload ticket's key: the ticket must still exist (not
@@ -209,7 +215,8 @@ impl KuraAccess {
                 "the upload ticket {} is beyond what its issuer {} may do now ({action} on {resource})",
                 ticket.id, ticket.principal
             ))
-        })
+        })?;
+        Ok(())
     }
 }
 
@@ -337,7 +344,11 @@ impl S3Access for KuraAccess {
         };
         let target_key = if matches!(authz.resource, ResourceKind::Object) { key.as_deref() } else { None };
         // A copy's source is authorised by the operation, on the very CopySource it reads.
-        self.decide(&state, &caller, authz.action, (bucket.as_deref(), target_key), &resource, &context).await
+        let loaded = self.decide(&state, &caller, authz.action, (bucket.as_deref(), target_key), &resource, &context);
+        if let Some(info) = loaded.await? {
+            cx.extensions_mut().insert(LoadedBucket(info));
+        }
+        Ok(())
     }
 }
 

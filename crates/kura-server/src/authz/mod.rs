@@ -9,5 +9,5 @@ mod access;
 pub mod context;
 pub mod decide;
 
-pub use access::{Authenticated, KuraAccess, caller_of, session_token};
+pub use access::{Authenticated, KuraAccess, LoadedBucket, caller_of, session_token};
 pub use decide::{Access, Authorizer, identity_policies};

@@ -118,6 +118,24 @@ fn rule_action(rule: &LifecycleRule, c: &Candidate<'_>, now_ms: i64, day: DayLen
     }
 }
 
+/// When the current version `candidate` expires under the Enabled rules (the earliest Expiration
+/// `Days` or `Date` of the rules that match it, ms since the epoch) and the rule that says so: what
+/// S3 reports in `x-amz-expiration` on PUT, HEAD and GET.
+pub fn expiry_of<'r>(rules: &'r [LifecycleRule], candidate: &Candidate<'_>, day: DayLength) -> Option<(i64, &'r str)> {
+    rules
+        .iter()
+        .filter(|r| r.enabled && matches_object(&r.filter, candidate))
+        .filter_map(|rule| {
+            let at = match rule.expiration? {
+                Expiration::Days(days) => day.due_ms(candidate.last_modified_ms, days),
+                Expiration::Date(secs) => secs.saturating_mul(1000),
+                Expiration::ExpiredObjectDeleteMarker(_) => return None,
+            };
+            Some((at, rule.id.as_str()))
+        })
+        .min_by_key(|(at, _)| *at)
+}
+
 /// The id of the first Enabled rule whose AbortIncompleteMultipartUpload is due for an upload of
 /// `key` initiated at `initiated_ms`. Only the prefix of a filter applies to uploads (a rule with a
 /// tag filter cannot abort uploads: refused when it is put; an upload has no size yet, so size
@@ -218,6 +236,30 @@ mod tests {
         // Even an object written after the date expires once the date has passed.
         assert_eq!(object_action(std::slice::from_ref(&r), &c, JAN_19 - 1, DayLength::REAL), None);
         assert!(object_action(std::slice::from_ref(&r), &c, JAN_19, DayLength::REAL).is_some());
+    }
+
+    #[test]
+    fn the_expiry_reported_is_the_earliest_matching_rule() {
+        let late = rule("late", RuleFilter::Filter(FilterPredicate::All));
+        let mut early = rule("early", RuleFilter::Filter(FilterPredicate::Prefix("logs/".into())));
+        early.expiration = Some(Expiration::Days(1));
+        let mut off = rule("off", RuleFilter::Filter(FilterPredicate::All));
+        off.enabled = false;
+        off.expiration = Some(Expiration::Days(0));
+        let mut marker = rule("marker", RuleFilter::Filter(FilterPredicate::All));
+        marker.expiration = Some(Expiration::ExpiredObjectDeleteMarker(true));
+        let rules = [late, early, off, marker];
+        let tags = Tags::new();
+        let logs = current("logs/a", 1, &tags, JAN_15_1030);
+        // Jan 15 10:30 + 1 day, rounded up to Jan 17 00:00.
+        assert_eq!(expiry_of(&rules, &logs, DayLength::REAL), Some((JAN_19 - 2 * DAY_MS, "early")));
+        let other = current("data/a", 1, &tags, JAN_15_1030);
+        assert_eq!(expiry_of(&rules, &other, DayLength::REAL), Some((JAN_19, "late")));
+        assert_eq!(
+            expiry_of(&rules[2..], &other, DayLength::REAL),
+            None,
+            "disabled and marker-only rules report nothing"
+        );
     }
 
     #[test]

@@ -42,12 +42,20 @@ pub struct KuraS3 {
     pub region: String,
     /// Per-item authorisation inside multi-object operations (DeleteObjects); `None` allows all.
     pub access: Option<crate::authz::KuraAccess>,
+    /// The length of a lifecycle day (the expiry dates reported in `x-amz-expiration`).
+    pub lifecycle_day: crate::lifecycle::rules::DayLength,
 }
 
 impl KuraS3 {
     /// A service over the given stores.
     pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, region: impl Into<String>) -> Self {
-        Self { meta, blobs, region: region.into(), access: None }
+        Self {
+            meta,
+            blobs,
+            region: region.into(),
+            access: None,
+            lifecycle_day: crate::lifecycle::rules::DayLength::REAL,
+        }
     }
 
     /// Reclaims blobs a metadata commit no longer references.

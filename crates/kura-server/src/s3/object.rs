@@ -151,8 +151,10 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     object.lock = lock;
     versioning::stamp(&mut object, &bucket);
     let version_id = versioning::reported(&bucket, &object);
+    let expiration = super::lifecycle::expiration(s3, &bucket, &object);
     commit_object(s3, &input.bucket, object, &condition).await?;
     let mut out = PutObjectOutput {
+        expiration,
         e_tag: Some(etag(&md5_hex)),
         size: i64::try_from(size).ok(),
         version_id,
@@ -358,6 +360,8 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = GetObjectOutput::from(headers);
     out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
+    let named = input.version_id.is_some();
+    out.expiration = super::lifecycle::read_expiration(s3, &req.extensions, named, &plan.object, &input.bucket).await;
     if !plan.object.tags.is_empty() {
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
@@ -374,6 +378,8 @@ pub(super) async fn head_object(
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = HeadObjectOutput::from(headers);
     out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
+    let named = input.version_id.is_some();
+    out.expiration = super::lifecycle::read_expiration(s3, &req.extensions, named, &plan.object, &input.bucket).await;
     let mut response = S3Response::with_status(out, read_status(plan.partial));
     // s3s's HeadObjectOutput has no TagCount (the AWS model leaves it out), but S3 sends
     // `x-amz-tagging-count` on HEAD as on GET, when the object has tags.

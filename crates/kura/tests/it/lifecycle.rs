@@ -140,6 +140,59 @@ async fn a_configuration_round_trips_and_delete_removes_it() {
     assert_eq!(missing, Err("NoSuchBucket".into()));
 }
 
+/// The `expiry-date` and `rule-id` of an `x-amz-expiration` value, the rule id unescaped.
+fn expiry(value: &str) -> (i64, String) {
+    let rest = value.strip_prefix("expiry-date=\"").unwrap_or_else(|| panic!("{value}"));
+    let (date, rest) = rest.split_once("\", rule-id=\"").unwrap_or_else(|| panic!("{value}"));
+    let rule = rest.strip_suffix('"').unwrap_or_else(|| panic!("{value}"));
+    let date = DateTime::from_str(date, aws_sdk_s3::primitives::DateTimeFormat::HttpDate).expect("an HTTP date");
+    (date.secs(), rule.replace("\\\"", "\"").replace("\\\\", "\\"))
+}
+
+#[tokio::test]
+async fn reads_and_writes_report_when_a_rule_will_expire_the_object() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("lc-header");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let filter = LifecycleRuleFilter::builder;
+    let rules = vec![
+        rule("all in \"ten\"").filter(filter().prefix("").build()).expiration(days(10)).build().expect("rule"),
+        rule("logs").filter(filter().prefix("logs/").build()).expiration(days(1)).build().expect("rule"),
+        rule("tagged").filter(filter().tag(tag("class", "tmp")).build()).expiration(days(2)).build().expect("rule"),
+    ];
+    put(&s3, &bucket, rules).await.expect("put rules");
+
+    // The earliest matching rule: its date is Last-Modified plus its days, rounded up to midnight UTC.
+    let day = 86_400;
+    let due = |modified: &DateTime, n: i64| (modified.secs() + n * day).div_euclid(day) * day + day;
+    let put = s3.put_object().bucket(&bucket).key("logs/a").body(ByteStream::from_static(b"a")).send().await;
+    let put = put.expect("put");
+    let head = s3.head_object().bucket(&bucket).key("logs/a").send().await.expect("head");
+    let modified = head.last_modified().expect("Last-Modified");
+    let expected = (due(modified, 1), "logs".to_owned());
+    assert_eq!(expiry(put.expiration().expect("PUT reports the expiry")), expected);
+    assert_eq!(expiry(head.expiration().expect("HEAD reports the expiry")), expected);
+    let get = s3.get_object().bucket(&bucket).key("logs/a").send().await.expect("get");
+    assert_eq!(expiry(get.expiration().expect("GET reports the expiry")), expected);
+
+    // Another prefix falls to the ten-day rule, whose id is escaped in the header and read back whole.
+    let other = s3.put_object().bucket(&bucket).key("data/b").body(ByteStream::from_static(b"b")).send().await;
+    let (_, rule_id) = expiry(other.expect("put").expiration().expect("expiry"));
+    assert_eq!(rule_id, "all in \"ten\"");
+
+    // Tags added later count on the next read.
+    let tagging = aws_sdk_s3::types::Tagging::builder().tag_set(tag("class", "tmp")).build().expect("tagging");
+    s3.put_object_tagging().bucket(&bucket).key("data/b").tagging(tagging).send().await.expect("tag");
+    let head = s3.head_object().bucket(&bucket).key("data/b").send().await.expect("head");
+    assert_eq!(expiry(head.expiration().expect("expiry")).1, "tagged");
+
+    // Without rules, nothing is reported.
+    s3.delete_bucket_lifecycle().bucket(&bucket).send().await.expect("delete rules");
+    let head = s3.head_object().bucket(&bucket).key("logs/a").send().await.expect("head");
+    assert_eq!(head.expiration(), None);
+}
+
 #[tokio::test]
 async fn invalid_configurations_are_refused_with_aws_codes_and_change_nothing() {
     let server = TestServer::start();
