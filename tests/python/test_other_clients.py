@@ -76,3 +76,35 @@ def test_rclone_copy_check_and_purge(kura, tmp_path):
     rclone("copy", f"kura:{bucket}/t", str(back))
     assert digest(back / "sub" / "big.bin") == digest(tree / "sub" / "big.bin")
     rclone("purge", f"kura:{bucket}")
+
+
+def test_curl_streams_an_upload_without_a_length(kura, s3, bucket, tmp_path):
+    """`curl -T -` sends a body of unknown length (Transfer-Encoding: chunked) signed UNSIGNED-PAYLOAD."""
+    url = f"{kura.endpoint}/{bucket}"
+    signed = ["--aws-sigv4", "aws:amz:us-east-1:s3", "-H", "x-amz-content-sha256:UNSIGNED-PAYLOAD"]
+    body = os.urandom(300_000)
+
+    def put(key, user, data=body):
+        out = subprocess.run(
+            ["curl", "-sS", "-T", "-", "-w", "\n%{http_code}", *signed, "--user", user, f"{url}/{key}"],
+            input=data,
+            capture_output=True,
+        )
+        assert out.returncode == 0, out.stderr
+        text, _, status = out.stdout.decode().rpartition("\n")
+        return int(status), text
+
+    status, _ = put("streamed", f"{ACCESS_KEY}:{SECRET_KEY}")
+    assert status == 200
+    got = s3.get_object(Bucket=bucket, Key="streamed")
+    assert got["ContentLength"] == len(body)
+    assert got["Body"].read() == body
+    status, _ = put("empty", f"{ACCESS_KEY}:{SECRET_KEY}", b"")
+    assert status == 200
+    assert s3.head_object(Bucket=bucket, Key="empty")["ContentLength"] == 0
+
+    # A wrong signature is refused before any of the body is kept, and stores nothing.
+    status, text = put("forged", f"{ACCESS_KEY}:not-the-secret")
+    assert status == 403 and "<Code>SignatureDoesNotMatch</Code>" in text, text
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert sorted(keys) == ["empty", "streamed"]

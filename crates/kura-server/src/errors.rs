@@ -658,6 +658,20 @@ pub fn no_such_lifecycle_configuration() -> S3Error {
     S3Error::with_message(S3ErrorCode::NoSuchLifecycleConfiguration, "The lifecycle configuration does not exist.")
 }
 
+/// An upload without a length that could not be buffered ([`crate::http::spool`]).
+pub fn spool_error(e: &crate::http::spool::SpoolError) -> S3Error {
+    use crate::http::spool::SpoolError;
+    match e {
+        SpoolError::TooLarge { .. } => entity_too_large(e.to_string()),
+        SpoolError::Client(_) => incomplete_body(e.to_string()),
+        SpoolError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => store_error(StoreError::DiskFull),
+        SpoolError::Io(_) => {
+            tracing::error!(error = %e, "an upload without a length could not be buffered");
+            internal_error("The upload could not be buffered on the server; nothing was written.")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

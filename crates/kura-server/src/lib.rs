@@ -112,6 +112,10 @@ impl Server {
     pub async fn bind(options: ServerOptions) -> Result<Self, ServerError> {
         let data = options.data_dir.clone();
         std::fs::create_dir_all(&data).map_err(|source| ServerError::DataDir { path: data.clone(), source })?;
+        // Uploads without a length are buffered here (http::spool), beside the blobs' temporary files.
+        let spool_dir = data.join("tmp");
+        std::fs::create_dir_all(&spool_dir)
+            .map_err(|source| ServerError::DataDir { path: spool_dir.clone(), source })?;
         let storage::Stores { meta, blobs } = storage::open(&options.config.server, &data).await?;
         let metrics = metrics::Metrics::new();
         let scrape = http::scrape::ScrapeAccess::new(&options.config.server.metrics);
@@ -181,8 +185,10 @@ impl Server {
         };
         let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
         let observers = http::Observers { audit, metrics: metrics.clone(), scrape };
-        let dispatch =
-            Arc::new(http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers));
+        let dispatch = Arc::new(
+            http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers)
+                .with_spool_dir(spool_dir),
+        );
         Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls, metrics, lifecycle })
     }
 

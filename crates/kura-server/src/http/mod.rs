@@ -9,6 +9,7 @@ pub mod limits;
 mod observe;
 pub mod post_upload;
 pub mod scrape;
+pub mod spool;
 pub mod tls;
 pub mod webhook;
 
@@ -89,6 +90,8 @@ pub struct Dispatch {
     meta: Arc<dyn kura_store::MetaStore>,
     next_request: AtomicU64,
     instance: u32,
+    /// Where object uploads without a length are buffered ([`spool`]); `None`: they are refused.
+    spool_dir: Option<std::path::PathBuf>,
 }
 
 /// A request's answer and what the end of the request needs to know about it.
@@ -132,7 +135,15 @@ impl Dispatch {
             meta,
             next_request: AtomicU64::new(1),
             instance: rand::random(),
+            spool_dir: None,
         }
+    }
+
+    /// Accepts object uploads without a length whose signature verifies, buffering them in `dir`
+    /// (see [`spool`]).
+    pub fn with_spool_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.spool_dir = Some(dir);
+        self
     }
 
     fn request_id(&self) -> String {
@@ -355,9 +366,6 @@ impl Dispatch {
         req.extensions_mut().insert(crate::authz::context::RemoteAddr(peer));
         req.extensions_mut().insert(slot.clone());
         req.extensions_mut().insert(envelope.verdict());
-        if no_length {
-            req.extensions_mut().insert(crate::base::limits::UnsizedBody);
-        }
         if let Some(parsed) = envelope.sigv4() {
             let (method, uri) = (req.method().clone(), req.uri().clone());
             let state = self.iam.snapshot();
@@ -370,6 +378,15 @@ impl Dispatch {
         if let Some(uri) = gate::sigv2_uri(envelope, req.uri()) {
             *req.uri_mut() = uri;
         }
+        if no_length && let Some(dir) = self.spool_dir.as_deref() {
+            match self.spool_unsized(req, envelope, dir).await {
+                Ok(spooled) => req = spooled,
+                Err(e) => return Ok((error_response(&crate::errors::spool_error(&e), request_id), None)),
+            }
+        }
+        if !req.headers().contains_key(http::header::CONTENT_LENGTH) && no_length {
+            req.extensions_mut().insert(crate::base::limits::UnsizedBody);
+        }
         let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
         if !self.audit.enabled() {
             return Ok((self.s3.call(req).await?, host));
@@ -377,6 +394,37 @@ impl Dispatch {
         let (resp, trace) = crate::trace::traced(self.s3.call(req)).await;
         slot.fill(|f| f.resources = trace);
         Ok((resp?, host))
+    }
+
+    /// Buffers the body of an object upload that came without a length ([`spool`]) when its SigV4
+    /// signature verifies, and gives it its length; any other request is returned as it came (s3s then
+    /// answers `MissingContentLength` where it needs a length).
+    async fn spool_unsized(
+        &self,
+        req: Request<s3s::Body>,
+        envelope: &gate::Envelope,
+        dir: &std::path::Path,
+    ) -> Result<Request<s3s::Body>, spool::SpoolError> {
+        let Some(parsed) = envelope.sigv4() else { return Ok(req) };
+        if !spool::is_unsized_upload(req.method(), req.uri(), req.headers()) {
+            return Ok(req);
+        }
+        let verified = {
+            let state = self.iam.snapshot();
+            let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+            state.secret_for(&parsed.access_key).is_some_and(|secret| {
+                let scope = &parsed.scope;
+                let key = kura_sigv4::derive_key(secret.expose(), &scope.date, &scope.region, &scope.service);
+                kura_sigv4::verify_for_hosts(parsed, req.method(), req.uri(), req.headers(), &key, &[host]).is_some()
+            })
+        };
+        if !verified {
+            return Ok(req);
+        }
+        let (mut parts, body) = req.into_parts();
+        let (spooled, len) = spool::spool(body, dir).await?;
+        parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        Ok(Request::from_parts(parts, s3s::Body::http_body(spooled)))
     }
 
     async fn sts(

@@ -1,0 +1,167 @@
+//! Object uploads that come without a length: a PUT sent with HTTP/1.1 `Transfer-Encoding: chunked`
+//! (or HTTP/2 without `Content-Length`) and signed `UNSIGNED-PAYLOAD` or with one SHA-256 of the body
+//! (what `curl -T -`, Go's and Java's streaming clients send). s3s checks such a body only against a
+//! known length, so the dispatch first writes it to an unnamed temporary file beside the blobs and
+//! hands s3s the file with its now-known length (and a `Content-Length` header saying it).
+//!
+//! The attack: a client that streams an endless body to fill the disk. So a body is spooled only
+//! for a request whose SigV4 signature already verifies (the caller holds a key; the body's own
+//! hash is still checked by s3s), only for the object uploads (PutObject, UploadPart: no
+//! subresource in the query), and never past [`MAX_SPOOL`], the largest object a single PUT may
+//! create on S3. Anything else keeps s3s's answer: `MissingContentLength` (411).
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt as _;
+use std::io::SeekFrom;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
+
+/// The most a spooled body may hold: 5 GiB, S3's limit for one PUT.
+pub const MAX_SPOOL: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Why a body could not be spooled.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The body is larger than [`MAX_SPOOL`].
+    #[error("the body is larger than {max} bytes, the largest object one PUT may create; use a multipart upload")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+    /// The client's body ended in an error (the connection broke, a malformed chunk).
+    #[error("the request body could not be read to its end: {0}")]
+    Client(String),
+    /// The temporary file could not be written.
+    #[error("the request body could not be buffered to disk: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Whether a request is an object upload whose body s3s can only take with a length: a PUT with no
+/// subresource query (a `partNumber` + `uploadId` part, or the presigned URL's own parameters
+/// and an SDK's `x-id` excepted), whose payload is `UNSIGNED-PAYLOAD` or a SHA-256 (not aws-chunked,
+/// which declares its decoded length).
+pub fn is_unsized_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+    if method != http::Method::PUT || headers.contains_key("x-amz-copy-source") {
+        return false;
+    }
+    let query_ok = uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()).all(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        matches!(name, "partNumber" | "uploadId" | "x-id") || name.starts_with("X-Amz-")
+    });
+    let payload = headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok());
+    let payload_ok =
+        payload.is_none_or(|p| p == "UNSIGNED-PAYLOAD" || (p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit())));
+    query_ok && payload_ok
+}
+
+/// Writes `body` to an unnamed temporary file in `dir` (removed when the returned body drops) and
+/// returns it as a body of known length.
+pub async fn spool<B>(body: B, dir: &Path) -> Result<(Spooled, u64), SpoolError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let mut body = body;
+    let file = tempfile::tempfile_in(dir)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut len = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| SpoolError::Client(e.to_string()))?;
+        // Trailers of a chunked body carry nothing an unsigned or single-hash payload uses.
+        let Ok(data) = frame.into_data() else { continue };
+        len = len.saturating_add(data.len() as u64);
+        if len > MAX_SPOOL {
+            return Err(SpoolError::TooLarge { max: MAX_SPOOL });
+        }
+        file.write_all(&data).await?;
+    }
+    file.flush().await?;
+    file.seek(SeekFrom::Start(0)).await?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+    Ok((Spooled { stream, remaining: len }, len))
+}
+
+/// A spooled body: the temporary file read back, with its exact length as the size hint.
+pub struct Spooled {
+    stream: tokio_util::io::ReaderStream<tokio::fs::File>,
+    remaining: u64,
+}
+
+impl http_body::Body for Spooled {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        use futures::Stream as _;
+        match Pin::new(&mut self.stream).poll_next(cx) {
+            Poll::Ready(Some(Ok(data))) => {
+                self.remaining = self.remaining.saturating_sub(data.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(payload: Option<&'static str>) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        if let Some(p) = payload {
+            h.insert("x-amz-content-sha256", http::HeaderValue::from_static(p));
+        }
+        h
+    }
+
+    #[test]
+    fn only_object_uploads_with_a_plain_payload_are_spooled() {
+        let put = http::Method::PUT;
+        let unsigned = headers(Some("UNSIGNED-PAYLOAD"));
+        let uri = |u: &str| u.parse::<http::Uri>().expect("uri");
+        assert!(is_unsized_upload(&put, &uri("/b/k"), &unsigned));
+        assert!(is_unsized_upload(&put, &uri("/b/k?x-id=PutObject"), &unsigned));
+        assert!(is_unsized_upload(&put, &uri("/b/k?partNumber=2&uploadId=u"), &unsigned));
+        assert!(is_unsized_upload(&put, &uri("/b/k?X-Amz-Signature=s&X-Amz-Date=d"), &headers(None)));
+        let sha = headers(Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+        assert!(is_unsized_upload(&put, &uri("/b/k"), &sha));
+        // Not a body s3s needs a length for, or not an object upload.
+        assert!(!is_unsized_upload(&put, &uri("/b/k"), &headers(Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"))));
+        assert!(!is_unsized_upload(&put, &uri("/b?policy"), &unsigned));
+        assert!(!is_unsized_upload(&put, &uri("/b/k?tagging"), &unsigned));
+        assert!(!is_unsized_upload(&http::Method::POST, &uri("/b/k"), &unsigned));
+        let mut copy = unsigned.clone();
+        copy.insert("x-amz-copy-source", http::HeaderValue::from_static("/b/o"));
+        assert!(!is_unsized_upload(&put, &uri("/b/k"), &copy));
+    }
+
+    #[tokio::test]
+    async fn a_spooled_body_reads_back_whole_with_its_length() {
+        let dir = tempfile::tempdir().expect("dir");
+        let chunks: Vec<Result<Frame<Bytes>, std::io::Error>> =
+            (0..5u8).map(|i| Ok(Frame::data(Bytes::from(vec![i; 100_000])))).collect();
+        let body = http_body_util::StreamBody::new(futures::stream::iter(chunks));
+        let (spooled, len) = spool(body, dir.path()).await.expect("spool");
+        assert_eq!(len, 500_000);
+        assert_eq!(http_body::Body::size_hint(&spooled).exact(), Some(500_000));
+        let bytes = spooled.collect().await.expect("read back").to_bytes();
+        let expected: Vec<u8> = (0..5u8).flat_map(|i| vec![i; 100_000]).collect();
+        assert_eq!(bytes.as_ref(), expected.as_slice());
+        // Nothing is left in the directory: the file has no name.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
+}
