@@ -286,6 +286,16 @@ pub fn session_token(uri: &http::Uri, headers: &http::HeaderMap) -> Option<Strin
     })
 }
 
+/// Whether the query names a version (`versionId`, with or without a value, however often), read
+/// as s3s reads a query (form-urlencoded: `+` is a space, names percent-decoded), so that
+/// `?version%49d=…` is the version s3s will act on.
+fn names_version(uri: &http::Uri) -> bool {
+    uri.query().unwrap_or("").split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name).replace('+', " ");
+        percent_encoding::percent_decode_str(&name).decode_utf8_lossy() == "versionId"
+    })
+}
+
 /// The bucket and key a request's path names.
 fn bucket_and_key(path: &S3Path) -> (Option<String>, Option<String>) {
     match path {
@@ -343,8 +353,14 @@ impl S3Access for KuraAccess {
             _ => kura_policy::s3::ACCOUNT_RESOURCE.to_owned(),
         };
         let target_key = if matches!(authz.resource, ResourceKind::Object) { key.as_deref() } else { None };
+        // `?versionId=` turns GetObject into s3:GetObjectVersion, DeleteObject into
+        // s3:DeleteObjectVersion…: a Deny on the version action must not be walked around.
+        let action = match authz.version_action {
+            Some(version_action) if names_version(cx.uri()) => version_action,
+            _ => authz.action,
+        };
         // A copy's source is authorised by the operation, on the very CopySource it reads.
-        let loaded = self.decide(&state, &caller, authz.action, (bucket.as_deref(), target_key), &resource, &context);
+        let loaded = self.decide(&state, &caller, action, (bucket.as_deref(), target_key), &resource, &context);
         if let Some(info) = loaded.await? {
             cx.extensions_mut().insert(LoadedBucket(info));
         }

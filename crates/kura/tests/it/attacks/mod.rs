@@ -14,3 +14,4 @@ mod reload;
 mod sigv2;
 mod tickets;
 mod unsigned_headers;
+mod versions;
