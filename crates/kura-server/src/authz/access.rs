@@ -54,11 +54,11 @@ impl KuraAccess {
         state: &IamState,
         caller: &Caller,
         action: &str,
-        target: (Option<&str>, Option<&str>),
+        target: (Option<&str>, Option<&str>, Option<&str>),
         resource: &str,
         context: &Context,
     ) -> S3Result<Option<Arc<BucketInfo>>> {
-        let (bucket, key) = target;
+        let (bucket, key, version) = target;
         let info = match bucket {
             Some(b) => self.meta.get_bucket(b).await.or_s3()?,
             None => None,
@@ -68,7 +68,7 @@ impl KuraAccess {
         let mut context = context;
         if let (Some((b, _)), Some(k)) = (bucket, key)
             && self.authz.needs_existing_tags(state, caller, bucket)
-            && let Some(object) = self.meta.get_object_record(b, k).await.or_s3()?
+            && let Some(object) = self.existing(b, k, version).await?
         {
             tagged = context.clone();
             for (tag, value) in &object.tags {
@@ -79,6 +79,27 @@ impl KuraAccess {
         self.authz.decide(state, caller, &Access { action, resource, bucket, context })?;
         crate::trace::allowed(action, resource);
         Ok(info.map(Arc::new))
+    }
+
+    /// The object whose tags `s3:ExistingObjectTag/…` reads: the version the request names, else the
+    /// current object (none: no tags to match).
+    async fn existing(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<Option<kura_store::ObjectMeta>> {
+        match version {
+            None => self.meta.get_object_record(bucket, key).await.or_s3(),
+            Some(v) => match self.meta.get_version(bucket, key, Some(v), false).await {
+                Ok(found) => Ok(found.map(|f| f.object)),
+                // A malformed id names no version; the operation answers for it.
+                Err(kura_store::StoreError::NoSuchVersion { .. } | kura_store::StoreError::NoSuchKey { .. }) => {
+                    Ok(None)
+                }
+                Err(e) => Err(errors::store_error(e)),
+            },
+        }
     }
 
     /// Authorises one object whose key the access hook could not see (the keys of DeleteObjects, the
@@ -136,7 +157,7 @@ impl KuraAccess {
         let action = if version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
         let resource = kura_policy::s3::object_arn(bucket, key);
         let state = self.iam.snapshot();
-        self.decide(&state, &who.caller, action, (Some(bucket), Some(key)), &resource, &who.context).await?;
+        self.decide(&state, &who.caller, action, (Some(bucket), Some(key), version), &resource, &who.context).await?;
         Ok(())
     }
 
@@ -210,12 +231,14 @@ impl KuraAccess {
         };
         let resource = kura_policy::s3::object_arn(bucket, key);
         let action = ticket.method.action();
-        self.decide(state, issuer, action, (Some(bucket), Some(key)), &resource, context).await.map_err(|_| {
-            errors::access_denied(format!(
-                "the upload ticket {} is beyond what its issuer {} may do now ({action} on {resource})",
-                ticket.id, ticket.principal
-            ))
-        })?;
+        self.decide(state, issuer, action, (Some(bucket), Some(key), None), &resource, context).await.map_err(
+            |_| {
+                errors::access_denied(format!(
+                    "the upload ticket {} is beyond what its issuer {} may do now ({action} on {resource})",
+                    ticket.id, ticket.principal
+                ))
+            },
+        )?;
         Ok(())
     }
 }
@@ -286,13 +309,15 @@ pub fn session_token(uri: &http::Uri, headers: &http::HeaderMap) -> Option<Strin
     })
 }
 
-/// Whether the query names a version (`versionId`, with or without a value, however often), read
-/// as s3s reads a query (form-urlencoded: `+` is a space, names percent-decoded), so that
-/// `?version%49d=…` is the version s3s will act on.
-fn names_version(uri: &http::Uri) -> bool {
-    uri.query().unwrap_or("").split('&').any(|pair| {
-        let name = pair.split_once('=').map_or(pair, |(name, _)| name).replace('+', " ");
-        percent_encoding::percent_decode_str(&name).decode_utf8_lossy() == "versionId"
+/// The version the query names (`versionId`, with or without a value; the first when repeated, which
+/// s3s then refuses), read as s3s reads a query (form-urlencoded: `+` is a space, names and values
+/// percent-decoded), so that `?version%49d=…` is the version s3s will act on.
+fn named_version(uri: &http::Uri) -> Option<String> {
+    let decode =
+        |text: &str| percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned();
+    uri.query().unwrap_or("").split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(name) == "versionId").then(|| decode(value))
     })
 }
 
@@ -355,12 +380,14 @@ impl S3Access for KuraAccess {
         let target_key = if matches!(authz.resource, ResourceKind::Object) { key.as_deref() } else { None };
         // `?versionId=` turns GetObject into s3:GetObjectVersion, DeleteObject into
         // s3:DeleteObjectVersion…: a Deny on the version action must not be walked around.
+        let version = named_version(cx.uri());
         let action = match authz.version_action {
-            Some(version_action) if names_version(cx.uri()) => version_action,
+            Some(version_action) if version.is_some() => version_action,
             _ => authz.action,
         };
         // A copy's source is authorised by the operation, on the very CopySource it reads.
-        let loaded = self.decide(&state, &caller, action, (bucket.as_deref(), target_key), &resource, &context);
+        let target = (bucket.as_deref(), target_key, version.as_deref().filter(|_| target_key.is_some()));
+        let loaded = self.decide(&state, &caller, action, target, &resource, &context);
         if let Some(info) = loaded.await? {
             cx.extensions_mut().insert(LoadedBucket(info));
         }

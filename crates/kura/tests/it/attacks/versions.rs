@@ -16,8 +16,13 @@ policies:
       - Effect: Deny
         Action: ["s3:GetObjectVersion", "s3:DeleteObjectVersion", "s3:GetObjectVersionTagging"]
         Resource: "arn:aws:s3:::history/*"
+      - Effect: Deny
+        Action: "s3:GetObjectVersion"
+        Resource: "arn:aws:s3:::tagged/*"
+        Condition: {StringEquals: {"s3:ExistingObjectTag/class": "secret"}}
 buckets:
   - name: history
+  - name: tagged
 "#;
 
 #[tokio::test]
@@ -84,4 +89,34 @@ async fn a_deny_on_version_actions_holds_for_every_spelling_of_version_id() {
     let versions = root.list_object_versions().bucket("history").send().await.expect("list");
     assert_eq!(versions.versions().len(), 2, "no version removed and no delete marker added");
     assert!(versions.delete_markers().is_empty());
+}
+
+#[tokio::test]
+async fn existing_object_tags_are_those_of_the_version_named() {
+    let server = TestServer::start_with_config(CONFIG);
+    let root = server.client();
+    let versioning = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    root.put_bucket_versioning().bucket("tagged").versioning_configuration(versioning).send().await.expect("on");
+    let secret = root
+        .put_object()
+        .bucket("tagged")
+        .key("memo")
+        .tagging("class=secret")
+        .body(ByteStream::from_static(b"secret"))
+        .send()
+        .await
+        .expect("put")
+        .version_id
+        .expect("version");
+    let public = root.put_object().bucket("tagged").key("memo").body(ByteStream::from_static(b"public")).send().await;
+    let public = public.expect("put").version_id.expect("version");
+    let editor = server.client_with("editor", "editor-secret-0123456789");
+
+    // The current version has no tags; the named old one is secret, and its own tags decide.
+    let err = editor.get_object().bucket("tagged").key("memo").version_id(&secret).send().await;
+    assert_eq!(code(&err.expect_err("the secret version is denied")), "AccessDenied");
+    let got = editor.get_object().bucket("tagged").key("memo").version_id(&public).send().await.expect("allowed");
+    assert_eq!(got.body.collect().await.expect("body").into_bytes().as_ref(), b"public");
 }
