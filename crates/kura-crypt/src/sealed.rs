@@ -299,15 +299,329 @@ pub fn open(key: &DataKey, sealed: &[u8], plain_len: u64) -> Result<Vec<u8>, Cry
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const C: usize = CHUNK_SIZE;
+
+    fn plain(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8 ^ seed).collect()
+    }
+
+    /// Seals `plain` feeding the sealer pieces of the given sizes (cycled; 0-sized pieces included).
+    fn seal_in_pieces(key: &DataKey, plain: &[u8], pieces: &[usize]) -> Vec<u8> {
+        let mut sealer = Sealer::new(key);
+        let mut out = Vec::new();
+        let mut rest = plain;
+        for &size in pieces.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, tail) = rest.split_at(size.min(rest.len()));
+            sealer.update(piece, &mut out);
+            rest = tail;
+        }
+        sealer.update(&[], &mut out);
+        sealer.finish(&mut out);
+        out
+    }
+
+    /// Opens plaintext `[offset, offset+len)` of `sealed` (the whole body): reads only the sealed range
+    /// the opener asks for, fed in pieces of the given sizes.
+    fn open_in_pieces(
+        key: &DataKey,
+        sealed: &[u8],
+        plain_len: u64,
+        offset: u64,
+        len: u64,
+        pieces: &[usize],
+    ) -> Result<Vec<u8>, CryptError> {
+        let (mut opener, range) = Opener::new(key, plain_len, offset, len)?;
+        let end = (range.end as usize).min(sealed.len());
+        let mut rest = sealed.get(range.start as usize..end).unwrap_or_default();
+        let mut out = Vec::new();
+        for &size in pieces.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, tail) = rest.split_at(size.max(1).min(rest.len()));
+            opener.update(piece, &mut out)?;
+            rest = tail;
+        }
+        opener.finish()?;
+        Ok(out)
+    }
+
+    /// The sealed bytes of chunk `i` of a body of `n` bytes.
+    fn chunk_range(n: usize, i: usize) -> Range<usize> {
+        let start = i * (C + TAG_LEN);
+        start..(start + (n - i * C).min(C) + TAG_LEN)
+    }
 
     #[test]
     fn round_trips_around_chunk_boundaries() {
         let key = DataKey::generate();
-        for n in [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE] {
-            let plain: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+        let odd = [1, 7, 4093, C, C + 3, 0, 2 * C + 1, 13];
+        for n in [0, 1, C - 1, C, C + 1, 3 * C] {
+            let plain = plain(n, 0x5A);
             let sealed = seal(&key, &plain);
             assert_eq!(sealed.len() as u64, sealed_len(n as u64), "{n}");
-            assert_eq!(open(&key, &sealed, n as u64), Ok(plain), "{n}");
+            assert_eq!(open(&key, &sealed, n as u64).as_ref(), Ok(&plain), "{n}");
+            // Same key, same bytes, whatever the pieces (the nonces are the chunk indexes).
+            for pieces in [&odd[..], &[1], &[C], &[C + 1], &[C - 1], &[3 * C + 5]] {
+                assert_eq!(seal_in_pieces(&key, &plain, pieces), sealed, "{n} {pieces:?}");
+                let opened = open_in_pieces(&key, &sealed, n as u64, 0, n as u64, pieces);
+                assert_eq!(opened.as_ref(), Ok(&plain), "{n} {pieces:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_sealer_streams_holding_back_at_most_one_chunk() {
+        let key = DataKey::generate();
+        let mut sealer = Sealer::new(&key);
+        let mut out = Vec::new();
+        sealer.update(&plain(C, 9), &mut out);
+        assert!(out.is_empty(), "a full chunk may still be the last");
+        sealer.update(&[1], &mut out);
+        assert_eq!(out.len(), C + 16);
+        sealer.update(&plain(2 * C, 9), &mut out);
+        assert_eq!(out.len(), 3 * (C + 16), "only the last byte is held back");
+        sealer.finish(&mut out);
+        assert_eq!(out.len() as u64, sealed_len(3 * C as u64 + 1));
+    }
+
+    #[test]
+    fn sealed_len_adds_one_tag_per_chunk() {
+        let c = C as u64;
+        assert_eq!(sealed_len(0), 16);
+        assert_eq!(sealed_len(1), 17);
+        assert_eq!(sealed_len(c - 1), c + 15);
+        assert_eq!(sealed_len(c), c + 16);
+        assert_eq!(sealed_len(c + 1), c + 1 + 32);
+        assert_eq!(sealed_len(3 * c), 3 * c + 48);
+        assert_eq!(sealed_len(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn sealed_ranges_cover_exactly_the_needed_chunks() {
+        let key = DataKey::generate();
+        let c = C as u64;
+        let s = c + 16;
+        let range = |plain_len, offset, len| Opener::new(&key, plain_len, offset, len).map(|(_, r)| r);
+        assert_eq!(range(0, 0, 0), Ok(0..16), "the empty body's one chunk is checked");
+        assert_eq!(range(10, 0, 10), Ok(0..26));
+        assert_eq!(range(10, 3, 4), Ok(0..26));
+        assert_eq!(range(10, 3, 0), Ok(0..0), "an empty range reads nothing");
+        assert_eq!(range(3 * c, 0, 3 * c), Ok(0..3 * s));
+        assert_eq!(range(3 * c, c, 1), Ok(s..2 * s));
+        assert_eq!(range(3 * c, c - 1, 2), Ok(0..2 * s));
+        assert_eq!(range(3 * c, 2 * c, c), Ok(2 * s..3 * s));
+        assert_eq!(range(2 * c + 5, 2 * c, 5), Ok(2 * s..2 * s + 21));
+        assert_eq!(range(2 * c + 5, 2 * c + 4, 1), Ok(2 * s..2 * s + 21));
+    }
+
+    #[test]
+    fn ranges_outside_the_body_are_refused() {
+        let key = DataKey::generate();
+        let bad = |plain_len, offset, len| {
+            assert_eq!(
+                Opener::new(&key, plain_len, offset, len).map(|(_, r)| r),
+                Err(CryptError::BadRange { offset, len, plain_len })
+            );
+        };
+        bad(10, 0, 11);
+        bad(10, 11, 0);
+        bad(10, 5, 6);
+        bad(0, 0, 1);
+        bad(10, u64::MAX, 2);
+        bad(u64::MAX, 0, 1);
+        assert!(matches!(open(&key, &seal(&key, b"abc"), u64::MAX), Err(CryptError::BadRange { .. })));
+    }
+
+    #[test]
+    fn a_flipped_bit_in_any_chunk_is_tampered_with_its_index() {
+        let key = DataKey::generate();
+        let n = 3 * C + 100;
+        let plain = plain(n, 1);
+        let sealed = seal(&key, &plain);
+        for chunk in 0..4 {
+            let r = chunk_range(n, chunk);
+            // The first byte, a middle byte, and the last byte of the tag.
+            for byte in [r.start, r.start + 50, r.end - 1] {
+                let mut edited = sealed.clone();
+                edited[byte] ^= 0x10;
+                let want = Err(CryptError::Tampered { chunk: chunk as u64 });
+                assert_eq!(open(&key, &edited, n as u64), want, "chunk {chunk} byte {byte}");
+                assert_eq!(open_in_pieces(&key, &edited, n as u64, 0, n as u64, &[999]), want);
+                // A ranged read of that chunk alone fails the same way.
+                let offset = (chunk * C) as u64;
+                assert_eq!(open_in_pieces(&key, &edited, n as u64, offset, 10, &[7]), want);
+                // A ranged read of another chunk does not read it, and succeeds.
+                let other = ((chunk + 1) % 4 * C) as u64;
+                let ok = open_in_pieces(&key, &edited, n as u64, other, 10, &[7]);
+                assert_eq!(ok.as_deref(), Ok(&plain[other as usize..other as usize + 10]));
+            }
+        }
+    }
+
+    #[test]
+    fn the_empty_body_is_authenticated() {
+        let key = DataKey::generate();
+        let sealed = seal(&key, b"");
+        assert_eq!(sealed.len(), 16);
+        for byte in 0..16 {
+            let mut edited = sealed.clone();
+            edited[byte] ^= 1;
+            assert_eq!(open(&key, &edited, 0), Err(CryptError::Tampered { chunk: 0 }));
+        }
+        assert_eq!(open(&DataKey::generate(), &sealed, 0), Err(CryptError::Tampered { chunk: 0 }));
+        assert_eq!(open(&key, &[], 0), Err(CryptError::Truncated));
+    }
+
+    #[test]
+    fn swapped_chunks_are_tampered() {
+        let key = DataKey::generate();
+        let n = 3 * C;
+        let sealed = seal(&key, &plain(n, 2));
+        let mut swapped = Vec::new();
+        swapped.extend_from_slice(&sealed[chunk_range(n, 1)]);
+        swapped.extend_from_slice(&sealed[chunk_range(n, 0)]);
+        swapped.extend_from_slice(&sealed[chunk_range(n, 2)]);
+        assert_eq!(open(&key, &swapped, n as u64), Err(CryptError::Tampered { chunk: 0 }));
+        // The same chunk twice (a copy over its neighbour).
+        let mut duplicated = sealed.clone();
+        duplicated.copy_within(chunk_range(n, 0), chunk_range(n, 1).start);
+        assert_eq!(open(&key, &duplicated, n as u64), Err(CryptError::Tampered { chunk: 1 }));
+        // Two full chunks where the last one is swapped with a middle one.
+        let mut last_first = sealed.clone();
+        let (a, b) = (chunk_range(n, 1), chunk_range(n, 2));
+        last_first[a.clone()].copy_from_slice(&sealed[b.clone()]);
+        last_first[b].copy_from_slice(&sealed[a]);
+        assert_eq!(open(&key, &last_first, n as u64), Err(CryptError::Tampered { chunk: 1 }));
+    }
+
+    #[test]
+    fn a_cut_body_never_opens() {
+        let key = DataKey::generate();
+        let n = 3 * C;
+        let sealed = seal(&key, &plain(n, 3));
+        let cut = &sealed[..chunk_range(n, 1).end];
+        // The stored length says 3 chunks: the bytes are missing.
+        assert_eq!(open(&key, cut, n as u64), Err(CryptError::Truncated));
+        assert_eq!(open_in_pieces(&key, cut, n as u64, 0, n as u64, &[1000]), Err(CryptError::Truncated));
+        assert_eq!(open_in_pieces(&key, cut, n as u64, 2 * C as u64, 1, &[1000]), Err(CryptError::Truncated));
+        // A cut inside a chunk.
+        assert_eq!(open(&key, &sealed[..sealed.len() - 1], n as u64), Err(CryptError::Truncated));
+        // Even with a length that matches the cut, the new last chunk was sealed as "not last".
+        assert_eq!(open(&key, cut, 2 * C as u64), Err(CryptError::Tampered { chunk: 1 }));
+        assert_eq!(open_in_pieces(&key, cut, 2 * C as u64, C as u64, 5, &[3]), Err(CryptError::Tampered { chunk: 1 }));
+    }
+
+    #[test]
+    fn a_body_sealed_for_one_length_does_not_open_as_another() {
+        let key = DataKey::generate();
+        for (sealed_n, opened_n) in [
+            (2 * C, 3 * C),   // shorter as longer, more chunks: its last chunk is marked last
+            (C + 10, C + 20), // same chunk count, longer: bytes missing
+            (C + 20, C + 10), // same chunk count, shorter: the last chunk is cut
+            (3 * C, 2 * C),   // longer as shorter: chunk 1 is not the last
+            (C, C + 1),       // one byte more needs one more chunk
+            (0, 1),
+            (1, 0),
+        ] {
+            let sealed = seal(&key, &plain(sealed_n, 4));
+            let opened = open(&key, &sealed, opened_n as u64);
+            assert!(
+                matches!(opened, Err(CryptError::Tampered { .. } | CryptError::Truncated)),
+                "{sealed_n} as {opened_n}: {opened:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_chunk_from_another_body_is_tampered() {
+        let (key, other_key) = (DataKey::generate(), DataKey::generate());
+        let n = 3 * C;
+        let sealed = seal(&key, &plain(n, 5));
+        let other = seal(&other_key, &plain(n, 6));
+        let mut spliced = sealed.clone();
+        spliced[chunk_range(n, 1)].copy_from_slice(&other[chunk_range(n, 1)]);
+        assert_eq!(open(&key, &spliced, n as u64), Err(CryptError::Tampered { chunk: 1 }));
+        // Same index, same plaintext, other key: still refused.
+        let same_plain = seal(&other_key, &plain(n, 5));
+        let mut spliced = sealed.clone();
+        spliced[chunk_range(n, 2)].copy_from_slice(&same_plain[chunk_range(n, 2)]);
+        assert_eq!(open(&key, &spliced, n as u64), Err(CryptError::Tampered { chunk: 2 }));
+    }
+
+    #[test]
+    fn the_wrong_key_opens_nothing() {
+        let key = DataKey::generate();
+        let sealed = seal(&key, &plain(C + 7, 7));
+        let wrong = DataKey::generate();
+        assert_eq!(open(&wrong, &sealed, (C + 7) as u64), Err(CryptError::Tampered { chunk: 0 }));
+        let mut out = b"kept".to_vec();
+        let (mut opener, _) = Opener::new(&wrong, (C + 7) as u64, C as u64, 7).expect("opener");
+        assert_eq!(opener.update(&sealed[C + 16..], &mut out), Err(CryptError::Tampered { chunk: 1 }));
+        assert_eq!(out, b"kept", "nothing of a failed chunk is handed out");
+    }
+
+    #[test]
+    fn errors_are_sticky_and_extra_bytes_are_refused() {
+        let key = DataKey::generate();
+        let n = 2 * C;
+        let sealed = seal(&key, &plain(n, 8));
+        let mut edited = sealed.clone();
+        edited[3] ^= 1;
+        let (mut opener, _) = Opener::new(&key, n as u64, 0, n as u64).expect("opener");
+        let mut out = Vec::new();
+        assert_eq!(opener.update(&edited[..C + 16], &mut out), Err(CryptError::Tampered { chunk: 0 }));
+        // Feeding the good rest does not resume after a failure.
+        assert_eq!(opener.update(&edited[C + 16..], &mut out), Err(CryptError::Tampered { chunk: 0 }));
+        assert_eq!(opener.finish(), Err(CryptError::Tampered { chunk: 0 }));
+        assert!(out.is_empty());
+
+        // A body longer than its length: the bytes past the end are refused.
+        let longer = [sealed.as_slice(), b"x"].concat();
+        assert_eq!(open(&key, &longer, n as u64), Err(CryptError::Tampered { chunk: 2 }));
+        // So are bytes past a ranged read's sealed range, and bytes for an empty range.
+        let (mut opener, range) = Opener::new(&key, n as u64, 0, 1).expect("opener");
+        assert_eq!(range, 0..(C + 16) as u64);
+        let mut out = Vec::new();
+        assert_eq!(opener.update(&sealed[..C + 17], &mut out), Err(CryptError::Tampered { chunk: 1 }));
+        let (mut opener, range) = Opener::new(&key, n as u64, 5, 0).expect("opener");
+        assert!(range.is_empty());
+        assert_eq!(opener.update(&sealed[..1], &mut Vec::new()), Err(CryptError::Tampered { chunk: 0 }));
+        let (opener, _) = Opener::new(&key, n as u64, 5, 0).expect("opener");
+        assert_eq!(opener.finish(), Ok(()));
+    }
+
+    /// A length near chunk boundaries more often than a uniform draw would give.
+    fn body_len() -> impl Strategy<Value = usize> {
+        prop_oneof![0..=3 * C + 100, (0..=3usize, 0..=4usize).prop_map(|(k, d)| (k * C + d).saturating_sub(2))]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Every range of every body opens to exactly its plaintext slice, whatever the pieces the
+        /// sealer and the opener are fed.
+        #[test]
+        fn every_range_opens_to_its_slice(
+            (n, offset, len) in body_len().prop_flat_map(|n| (Just(n), 0..=n))
+                .prop_flat_map(|(n, offset)| (Just(n), Just(offset), 0..=n - offset)),
+            seal_pieces in prop::collection::vec(0..=C + 100, 1..6),
+            open_pieces in prop::collection::vec(1..=C + 100, 1..6),
+            seed in any::<u8>(),
+        ) {
+            let key = DataKey::generate();
+            let plain = plain(n, seed);
+            let sealed = seal_in_pieces(&key, &plain, &seal_pieces);
+            prop_assert_eq!(sealed.len() as u64, sealed_len(n as u64));
+            let (_, range) = Opener::new(&key, n as u64, offset as u64, len as u64).expect("range");
+            prop_assert!(range.end <= sealed.len() as u64);
+            let opened = open_in_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
+            prop_assert_eq!(opened.as_deref(), Ok(&plain[offset..offset + len]));
         }
     }
 }
