@@ -25,6 +25,7 @@ pub struct SealedKey {
 }
 
 /// The master keys, in file order: the first wraps, all unwrap. `Debug` shows the ids only.
+#[derive(Clone)]
 pub struct MasterKeyring {
     /// `(id, key)`, never empty.
     keys: Vec<(String, DataKey)>,

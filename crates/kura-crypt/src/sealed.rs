@@ -173,7 +173,10 @@ impl Opener {
             range: offset..end,
             index: first,
             end_index,
-            partial: Vec::with_capacity(CHUNK_SIZE + TAG_LEN),
+            // At most one sealed chunk, and no more than the range (a small body is small).
+            partial: Vec::with_capacity(
+                usize::try_from(sealed.end - sealed.start).unwrap_or(0).min(CHUNK_SIZE + TAG_LEN),
+            ),
             failed: None,
         };
         Ok((opener, sealed))
@@ -192,21 +195,21 @@ impl Opener {
                 return self.fail(CryptError::Tampered { chunk: self.index });
             }
             let want = self.sealed_chunk_len(self.index);
-            if self.partial.is_empty() && input.len() >= want {
-                // A whole chunk in the input: open it straight into `out`.
-                let (chunk, rest) = input.split_at(want);
-                self.open_chunk(Source::Input(chunk), out)?;
-                input = rest;
-                continue;
+            let need = want - self.partial.len();
+            if input.len() < need {
+                // Not a whole chunk yet: keep it for the next call.
+                self.partial.extend_from_slice(input);
+                break;
             }
-            let take = (want - self.partial.len()).min(input.len());
-            let (head, rest) = input.split_at(take);
-            self.partial.extend_from_slice(head);
+            // A whole chunk: the kept head and the input's rest go straight into `out` (one copy),
+            // where it is opened in place.
+            let (tail, rest) = input.split_at(need);
+            let start = out.len();
+            out.extend_from_slice(&self.partial);
+            out.extend_from_slice(tail);
+            self.partial.clear();
             input = rest;
-            if self.partial.len() == want {
-                self.open_chunk(Source::Partial, out)?;
-                self.partial.clear();
-            }
+            self.open_in_out(start, out)?;
         }
         Ok(())
     }
@@ -232,15 +235,11 @@ impl Opener {
         Err(e)
     }
 
-    /// Opens the complete chunk `self.index` and appends its part of the range to `out`.
-    fn open_chunk(&mut self, source: Source<'_>, out: &mut Vec<u8>) -> Result<(), CryptError> {
+    /// Opens chunk `self.index`, whose sealed bytes are `out[start..]`, in place, and cuts its
+    /// plaintext to the range; on failure `out` is back to `start` bytes.
+    fn open_in_out(&mut self, start: usize, out: &mut Vec<u8>) -> Result<(), CryptError> {
         let index = self.index;
         let last = index + 1 == chunks(self.plain_len);
-        let start = out.len();
-        out.extend_from_slice(match source {
-            Source::Input(chunk) => chunk,
-            Source::Partial => &self.partial,
-        });
         let opened = self.key.open_in_place(nonce(index), Aad::from(aad(index, last)), &mut out[start..]);
         let plain = match opened {
             Ok(plain) => plain.len(),
@@ -263,14 +262,6 @@ impl Opener {
     }
 }
 
-/// Where a complete chunk's sealed bytes are.
-enum Source<'a> {
-    /// In the caller's input.
-    Input(&'a [u8]),
-    /// In the opener's partial buffer.
-    Partial,
-}
-
 /// The plaintext length of chunk `index` of a body of `plain_len` bytes.
 fn chunk_plain_len(plain_len: u64, index: u64) -> u64 {
     plain_len.saturating_sub(index.saturating_mul(CHUNK)).min(CHUNK)
@@ -279,9 +270,13 @@ fn chunk_plain_len(plain_len: u64, index: u64) -> u64 {
 /// Seals a whole body at once (inline bodies).
 pub fn seal(key: &DataKey, plain: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(usize::try_from(sealed_len(plain.len() as u64)).unwrap_or(plain.len()));
-    let mut sealer = Sealer::new(key);
-    sealer.update(plain, &mut out);
-    sealer.finish(&mut out);
+    let key = key.aead();
+    let count = chunks(plain.len() as u64);
+    // The chunks straight from the input (no held-back copy: the length is known).
+    let mut pieces = plain.chunks(CHUNK_SIZE);
+    for index in 0..count {
+        seal_chunk(&key, index, index + 1 == count, pieces.next().unwrap_or_default(), &mut out);
+    }
     out
 }
 
