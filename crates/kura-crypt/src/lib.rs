@@ -35,7 +35,9 @@
 //! Why a deterministic nonce is safe: GCM breaks only if one key seals two different plaintexts under
 //! the same nonce. Every data key seals exactly one body, once ([`DataKey::generate`] makes a fresh
 //! random key for it; a rewrite of the body gets a new key), and inside that body every chunk has its
-//! own index, hence its own nonce. The key wrap, where one key encrypts many keys, uses random nonces.
+//! own index, hence its own nonce. The key wrap, where one key encrypts many keys, uses random 96-bit
+//! nonces instead; NIST bounds those at 2^32 messages per key, so rotate a master key (put a new one
+//! first) long before it has wrapped four billion data keys.
 
 mod key;
 mod keyring;
