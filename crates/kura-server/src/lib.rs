@@ -18,6 +18,7 @@ pub mod errors;
 pub mod http;
 pub mod iam;
 pub mod identity;
+pub mod kms;
 pub mod lifecycle;
 pub mod metrics;
 pub mod presign;
