@@ -42,12 +42,19 @@ pub struct KuraS3 {
     pub region: String,
     /// Per-item authorisation inside multi-object operations (DeleteObjects); `None` allows all.
     pub access: Option<crate::authz::KuraAccess>,
+    /// Encryption at rest: the master keys (SSE-S3) and the key service (SSE-KMS).
+    pub vault: Arc<crate::kms::Vault>,
 }
 
 impl KuraS3 {
-    /// A service over the given stores.
-    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, region: impl Into<String>) -> Self {
-        Self { meta, blobs, region: region.into(), access: None }
+    /// A service over the given stores, encrypting with `vault`.
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        region: impl Into<String>,
+        vault: Arc<crate::kms::Vault>,
+    ) -> Self {
+        Self { meta, blobs, region: region.into(), access: None, vault }
     }
 
     /// Reclaims blobs a metadata commit no longer references.
