@@ -50,6 +50,8 @@
 //!   only fixed values of the restricting keys (CIDRs no broader than a /8 or /32, together) keep a
 //!   grant to everyone from the public; a value anonymous callers carry restricts nothing. "Everyone" is
 //!   `"*"`, a `"*"` of any principal type, `NotPrincipal`, or a `Federated` provider (as AWS).
+//! - **KMS**: [`kms`] names the KMS actions, key ARNs and condition keys of a key used through S3,
+//!   and the key policy of the S3-managed key.
 //! - **S3**: [`s3::authz_for`] maps each S3 operation to its IAM action and resource;
 //!   [`s3::CONDITION_KEYS`] lists what the server puts in the context. **Canned** policies and anonymous
 //!   bucket modes: [`canned`].
@@ -96,6 +98,7 @@ mod principal;
 mod public;
 
 pub mod canned;
+pub mod kms;
 pub mod s3;
 
 pub use condition::{Condition, OPERATOR_NAMES};

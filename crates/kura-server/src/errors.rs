@@ -549,6 +549,34 @@ pub fn iam_error(err: crate::iam::IamError) -> S3Error {
     e
 }
 
+/// Maps a key service failure to the error S3 answers when it cannot use a KMS key (`KMS.*` codes,
+/// 400, as AWS S3 reports KMS's exceptions), or to the admin API's error for a key change.
+pub fn kms_error(err: crate::kms::KmsError) -> S3Error {
+    use crate::kms::KmsError;
+    let code = match &err {
+        KmsError::NotFound(_) => "KMS.NotFoundException",
+        KmsError::Disabled(_) => "KMS.DisabledException",
+        KmsError::PendingDeletion(_) | KmsError::InvalidState(_) => "KMS.KMSInvalidStateException",
+        KmsError::InvalidCiphertext(_) => "KMS.InvalidCiphertextException",
+        KmsError::AlreadyExists(_) => "KMS.AlreadyExistsException",
+        KmsError::Unsupported(_) => "KMS.UnsupportedOperationException",
+        KmsError::Invalid(msg) => return invalid_argument(msg.clone()),
+        KmsError::Master { .. } | KmsError::Damaged(_) => {
+            tracing::error!(error = %err, "a stored encryption key cannot be used");
+            return internal_error("An encryption key of this object cannot be unwrapped; the server log says why.");
+        }
+        KmsError::Store(_) => {
+            return match err {
+                KmsError::Store(inner) => store_error(inner),
+                other => internal_error(other.to_string()),
+            };
+        }
+    };
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), err.to_string());
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
+}
+
 /// Maps a refused session token to the S3 error AWS answers.
 pub fn session_error(err: crate::identity::session::SessionError) -> S3Error {
     use crate::identity::session::SessionError;
@@ -696,6 +724,29 @@ mod tests {
         assert_eq!(display(&sly), Some(http::StatusCode::NOT_FOUND));
         assert_eq!(display(&full), Some(http::StatusCode::INSUFFICIENT_STORAGE));
         assert_eq!(display(&custom), Some(http::StatusCode::CONFLICT));
+    }
+
+    #[test]
+    fn kms_failures_are_aws_kms_codes_with_400() {
+        use crate::kms::KmsError;
+        let arn = "arn:aws:kms:us-east-1:000000000000:key/k".to_owned();
+        for (err, code) in [
+            (KmsError::NotFound("alias/x".into()), "KMS.NotFoundException"),
+            (KmsError::Disabled(arn.clone()), "KMS.DisabledException"),
+            (KmsError::PendingDeletion(arn.clone()), "KMS.KMSInvalidStateException"),
+            (KmsError::InvalidCiphertext(arn.clone()), "KMS.InvalidCiphertextException"),
+        ] {
+            let e = kms_error(err);
+            assert_eq!(e.code(), &S3ErrorCode::Custom(code.into()));
+            assert_eq!(e.status_code(), Some(http::StatusCode::BAD_REQUEST));
+        }
+        assert_eq!(kms_error(KmsError::Disabled(arn.clone())).message(), Some(format!("{arn} is disabled.").as_str()));
+        let master = kms_error(KmsError::Master {
+            what: "the material".into(),
+            cause: kura_crypt::CryptError::UnknownKey("AB".into()),
+        });
+        assert_eq!(master.code(), &S3ErrorCode::InternalError);
+        assert!(master.message().is_some_and(|m| !m.contains("AB")), "no key id in the client's message");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod errors;
 pub mod http;
 pub mod iam;
 pub mod identity;
+pub mod kms;
 pub mod lifecycle;
 pub mod metrics;
 pub mod presign;
@@ -79,6 +80,12 @@ pub enum ServerError {
     /// The session-key file could not be read or created.
     #[error("{0}")]
     Identity(#[from] identity::IdentityError),
+    /// The master key file (`server.encryption.master_keys_file`) could not be read or created.
+    #[error("{0}")]
+    MasterKeys(kura_crypt::CryptError),
+    /// The key service could not load its keys or apply the configuration's `kms:` section.
+    #[error("key service: {0}")]
+    Kms(#[from] kms::KmsError),
     /// The `server.tls` certificate and key cannot be used.
     #[error("{0}")]
     Tls(#[from] http::tls::TlsError),
@@ -105,6 +112,8 @@ pub struct Server {
     metrics: Arc<metrics::Metrics>,
     /// The lifecycle worker, started by [`Server::run`].
     lifecycle: lifecycle::Worker,
+    /// The built-in key service (for configuration reloads, which apply the `kms:` section).
+    kms: Arc<kms::BuiltinKms>,
 }
 
 impl Server {
@@ -146,6 +155,15 @@ impl Server {
         let keyring = identity::session::Keyring::load_or_create(
             &keys_file.unwrap_or_else(|| data.join(identity::session::SESSION_KEYS_FILE)),
         )?;
+        let master_file = options.config.server.encryption.master_keys_file.clone();
+        let master = kura_crypt::MasterKeyring::load_or_create(
+            &master_file.unwrap_or_else(|| data.join(kms::vault::MASTER_KEYS_FILE)),
+        )
+        .map_err(ServerError::MasterKeys)?;
+        let master = Arc::new(master);
+        let key_service = Arc::new(kms::BuiltinKms::open(meta.clone(), master.clone(), &options.region).await?);
+        key_service.apply_config(&options.config.kms).await?;
+        let vault = Arc::new(kms::Vault::new(master, key_service.clone()));
         buckets::apply_config(meta.as_ref(), &options.config, &options.region).await?;
         let iam =
             Iam::open(options.root, options.config, Arc::new(keyring), meta.clone(), options.region.clone()).await?;
@@ -153,13 +171,19 @@ impl Server {
         let access = KuraAccess::new(iam.clone(), authz.clone(), meta.clone());
         // The operations' store records what each request touched (auth's own lookups do not).
         let traced: Arc<dyn MetaStore> = Arc::new(trace::TracedMeta(meta.clone()));
-        let mut s3 = s3::KuraS3::new(traced, blobs.clone(), options.region);
+        let mut s3 = s3::KuraS3::new(traced, blobs.clone(), options.region, vault);
         s3.access = Some(access.clone());
         s3.lifecycle_day = lifecycle.day;
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
         builder.set_auth(KuraAuth::new(iam.clone()));
         builder.set_access(access);
-        builder.set_route(admin::AdminApi::new(iam.clone(), authz.clone(), meta.clone(), blobs, data.clone()));
+        builder.set_route(admin::AdminApi::new(
+            iam.clone(),
+            authz.clone(),
+            (meta.clone(), blobs),
+            key_service.clone(),
+            data.clone(),
+        ));
         // kura's gate (authn::gate) judges request times: SigV4 and SigV2 headers within 15 minutes,
         // presigned URLs not from the future. s3s's own check would also end a POST form 15 minutes
         // after its x-amz-date, though the form is valid until its policy's expiration (as on AWS).
@@ -189,7 +213,7 @@ impl Server {
             http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers)
                 .with_spool_dir(spool_dir),
         );
-        Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls, metrics, lifecycle })
+        Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls, metrics, lifecycle, kms: key_service })
     }
 
     /// The live IAM state (for configuration reloads).
@@ -200,6 +224,11 @@ impl Server {
     /// The metadata store (for configuration reloads, which apply the `buckets:` section).
     pub fn meta(&self) -> Arc<dyn MetaStore> {
         self.meta.clone()
+    }
+
+    /// The built-in key service (for configuration reloads, which apply the `kms:` section).
+    pub fn kms(&self) -> Arc<kms::BuiltinKms> {
+        self.kms.clone()
     }
 
     /// The address actually bound.

@@ -7,6 +7,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::iam::Iam;
+use crate::kms::BuiltinKms;
 use kura_store::MetaStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,16 +21,20 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// runs: a SIGHUP sent as soon as kura says it listens reloads; it never meets the default action,
 /// which would end the process.
 pub fn watch(
-    iam: Arc<Iam>,
-    meta: Arc<dyn MetaStore>,
+    (iam, meta, kms): (Arc<Iam>, Arc<dyn MetaStore>, Arc<BuiltinKms>),
     path: PathBuf,
     poll: Duration,
 ) -> impl std::future::Future<Output = ()> {
     let hangup = hangup_signal();
-    watch_with(iam, meta, path, poll, hangup)
+    watch_with((iam, meta, kms), path, poll, hangup)
 }
 
-async fn watch_with(iam: Arc<Iam>, meta: Arc<dyn MetaStore>, path: PathBuf, poll: Duration, mut hangup: Hangup) {
+async fn watch_with(
+    (iam, meta, kms): (Arc<Iam>, Arc<dyn MetaStore>, Arc<BuiltinKms>),
+    path: PathBuf,
+    poll: Duration,
+    mut hangup: Hangup,
+) {
     let mut last = std::fs::read(&path).ok();
     let mut tick = tokio::time::interval(poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -44,12 +49,17 @@ async fn watch_with(iam: Arc<Iam>, meta: Arc<dyn MetaStore>, path: PathBuf, poll
         }
         last = current.as_ref().ok().cloned();
         let why = if forced { "SIGHUP" } else { "the file changed" };
-        reload(&iam, meta.as_ref(), &path, current, why).await;
+        reload((&iam, meta.as_ref(), &kms), &path, current, why).await;
     }
 }
 
 /// Validates the file's new contents and applies them, or logs why not.
-async fn reload(iam: &Iam, meta: &dyn MetaStore, path: &Path, contents: std::io::Result<Vec<u8>>, why: &str) {
+async fn reload(
+    (iam, meta, kms): (&Iam, &dyn MetaStore, &BuiltinKms),
+    path: &Path,
+    contents: std::io::Result<Vec<u8>>,
+    why: &str,
+) {
     let parsed = contents.map_err(|source| ConfigError::Read { path: path.to_owned(), source }).and_then(|bytes| {
         let text = String::from_utf8(bytes).map_err(|_| ConfigError::Invalid {
             path: path.to_owned(),
@@ -71,6 +81,11 @@ async fn reload(iam: &Iam, meta: &dyn MetaStore, path: &Path, contents: std::io:
             reason = %reason,
             "configuration refused ({why}): {reason}; the previous configuration keeps serving"
         );
+        return;
+    }
+    // Declared keys are made before buckets whose settings might name them; no key is ever deleted.
+    if let Err(e) = kms.apply_config(&config.kms).await {
+        tracing::error!(file = %path.display(), error = %e, "the configuration's kms: section could not be applied");
         return;
     }
     let buckets = match crate::buckets::apply_config(meta, &config, iam.region()).await {

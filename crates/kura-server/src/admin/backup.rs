@@ -2,15 +2,18 @@
 //! keeps serving (see [`kura_store::backup`] for the snapshot, the pins and the archive format).
 //!
 //! Root only: the archive holds every object and every IAM record (user secrets included), so no policy
-//! can grant it. The secret files of the data directory (`root-credentials`, `session-keys`) are left
-//! out unless the query asks for them with `include-secrets=true`, as AWS never hands out a root key
-//! in passing: whoever restores without them gets new session keys (live STS sessions and upload-ticket
-//! URLs end) and the root pair the restored server is given (environment, or a newly generated file).
+//! can grant it. The secret files of the data directory (`root-credentials`, `session-keys`,
+//! `master-keys`) are left out unless the query asks for them with `include-secrets=true`, as AWS never
+//! hands out a root key in passing: whoever restores without them gets new session keys (live STS
+//! sessions and upload-ticket URLs end) and the root pair the restored server is given (environment,
+//! or a newly generated file), and must bring the master key file itself, or encrypted objects and the
+//! KMS keys stay unreadable.
 
 use crate::base::caller::Caller;
 use crate::base::credentials::ROOT_CREDENTIALS_FILE;
 use crate::errors;
 use crate::identity::session::SESSION_KEYS_FILE;
+use crate::kms::vault::MASTER_KEYS_FILE;
 use futures::TryStreamExt;
 use http::{HeaderValue, StatusCode};
 use kura_store::backup::{self, BackupOptions};
@@ -21,7 +24,7 @@ use std::sync::Arc;
 
 /// The secret files of the data directory a backup may include, as `secrets/NAME`, and a restore
 /// writes back.
-pub const SECRET_FILES: &[&str] = &[ROOT_CREDENTIALS_FILE, SESSION_KEYS_FILE];
+pub const SECRET_FILES: &[&str] = &[ROOT_CREDENTIALS_FILE, SESSION_KEYS_FILE, MASTER_KEYS_FILE];
 
 /// Refuses every caller but root.
 pub(super) fn authorize(caller: &Caller) -> S3Result<()> {

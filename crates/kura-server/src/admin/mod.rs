@@ -1,12 +1,13 @@
 //! The admin API under `/kura/admin/v1/`: users, named policies, bucket policies, anonymous modes,
-//! public access blocks and policy simulation, as JSON over HTTP; and backups (`backup.rs`), a tar
-//! archive streamed to root.
+//! public access blocks and policy simulation, as JSON over HTTP; backups (`backup.rs`), a tar
+//! archive streamed to root; and the built-in key service's keys (`kms.rs`, root only).
 //!
 //! It is an s3s custom route, so every request has already passed the same SigV4 verification as S3
 //! requests; each call is then authorised by the policy engine with a `kura:` action (root always may).
 //! Failures are S3 errors (XML), mapped in [`crate::errors`].
 
 pub mod backup;
+mod kms;
 mod simulate;
 mod tickets;
 
@@ -17,6 +18,7 @@ use crate::base::caller::Caller;
 use crate::buckets;
 use crate::errors::{self, StoreResultExt, bucket_settings_error, iam_error};
 use crate::iam::{Iam, IamState, Origin};
+use crate::kms::BuiltinKms;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use kura_policy::Context;
@@ -41,20 +43,21 @@ pub struct AdminApi {
     authz: Arc<Authorizer>,
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
+    kms: Arc<BuiltinKms>,
     data_dir: PathBuf,
 }
 
 impl AdminApi {
-    /// The API over the live IAM state and the stores; `data_dir` holds the secret files a backup may
-    /// include.
+    /// The API over the live IAM state, the stores and the key service; `data_dir` holds the secret
+    /// files a backup may include.
     pub fn new(
         iam: Arc<Iam>,
         authz: Arc<Authorizer>,
-        meta: Arc<dyn MetaStore>,
-        blobs: Arc<dyn BlobStore>,
+        (meta, blobs): (Arc<dyn MetaStore>, Arc<dyn BlobStore>),
+        kms: Arc<BuiltinKms>,
         data_dir: PathBuf,
     ) -> Self {
-        Self { iam, authz, meta, blobs, data_dir }
+        Self { iam, authz, meta, blobs, kms, data_dir }
     }
 }
 
@@ -83,6 +86,7 @@ enum Endpoint<'a> {
     ListTickets,
     RevokeTickets,
     Backup,
+    Kms(kms::KmsCall),
 }
 
 fn route<'a>(method: &Method, rest: &'a str) -> Option<Endpoint<'a>> {
@@ -111,6 +115,7 @@ fn route<'a>(method: &Method, rest: &'a str) -> Option<Endpoint<'a>> {
         ("GET", ["tickets"]) => Endpoint::ListTickets,
         ("POST", ["tickets", "revoke"]) => Endpoint::RevokeTickets,
         ("GET", ["backup"]) => Endpoint::Backup,
+        (m, ["kms", call]) => Endpoint::Kms(kms::KmsCall::route(m, call)?),
         _ => return None,
     })
 }
@@ -143,6 +148,8 @@ fn authz_of(endpoint: &Endpoint<'_>) -> (&'static str, String) {
         Endpoint::RevokeTickets => ("kura:RevokeTickets", "*".to_owned()),
         // For the audit log: only root may take a backup, whatever the policies say.
         Endpoint::Backup => ("kura:Backup", "*".to_owned()),
+        // Root only, whatever the policies say.
+        Endpoint::Kms(call) => (call.action(), "*".to_owned()),
     }
 }
 
@@ -215,6 +222,9 @@ impl S3Route for AdminApi {
             tracing::info!(target: "kura::admin", principal = %caller.arn(), action, "admin call");
             let query = req.uri.query().map(str::to_owned);
             return backup::serve(self.meta.as_ref(), &self.blobs, &self.data_dir, query.as_deref()).await;
+        }
+        if matches!(endpoint, Endpoint::Kms(_)) {
+            kms::authorize(&caller)?;
         }
         let mut context = Context::new();
         caller.fill_context(&mut context);
@@ -389,6 +399,7 @@ impl AdminApi {
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::Backup => Err(errors::internal_error("a backup is served before the body is read")),
+            Endpoint::Kms(call) => kms::serve(&self.kms, call, body).await,
             Endpoint::ListTickets => tickets::list(meta).await,
             Endpoint::RevokeTickets => tickets::revoke(meta, body).await,
             Endpoint::Simulate => {
@@ -451,6 +462,10 @@ mod tests {
         assert_eq!(route(&Method::GET, "backup"), Some(Endpoint::Backup));
         assert_eq!(route(&Method::POST, "backup"), None);
         assert_eq!(route(&Method::POST, "users"), None);
+        assert_eq!(route(&Method::GET, "kms/keys"), Some(Endpoint::Kms(kms::KmsCall::List)));
+        assert_eq!(route(&Method::POST, "kms/disable"), Some(Endpoint::Kms(kms::KmsCall::Disable)));
+        assert_eq!(route(&Method::GET, "kms/disable"), None);
+        assert_eq!(route(&Method::POST, "kms/keys/alias"), None);
         assert_eq!(route(&Method::GET, "users/a/b/c/d"), None);
         let (action, resource) = authz_of(&Endpoint::PutUser("bob"));
         assert_eq!((action, resource.as_str()), ("kura:CreateUser", "arn:aws:iam::000000000000:user/bob"));

@@ -74,20 +74,9 @@ impl Authorizer {
             return self.evaluate_root(caller, access);
         }
         let identity = identity_policies(state, caller);
-        let session_policy = match caller {
-            Caller::Session { claims, .. } => match claims.policy.as_deref().map(Policy::parse) {
-                Some(Ok(p)) => Some(p),
-                // Validated when the session was issued; one that no longer parses allows nothing.
-                Some(Err(_)) => {
-                    return Decision {
-                        outcome: Outcome::ImplicitDeny,
-                        statement: None,
-                        limited_by: Some("session policy".to_owned()),
-                    };
-                }
-                None => None,
-            },
-            _ => None,
+        let session_policy = match session_policy(caller) {
+            Ok(p) => p,
+            Err(limited) => return limited,
         };
         let session: Vec<NamedPolicy<'_>> =
             session_policy.iter().map(|policy| NamedPolicy { name: "session policy", policy }).collect();
@@ -168,6 +157,24 @@ impl Authorizer {
     }
 }
 
+/// A session's inline session policy (`None` for other callers and sessions without one); `Err` is the
+/// decision for a session whose policy no longer parses (it was validated when the session was issued,
+/// so it allows nothing).
+pub(super) fn session_policy(caller: &Caller) -> Result<Option<Policy>, Decision> {
+    match caller {
+        Caller::Session { claims, .. } => match claims.policy.as_deref().map(Policy::parse) {
+            Some(Ok(p)) => Ok(Some(p)),
+            Some(Err(_)) => Err(Decision {
+                outcome: Outcome::ImplicitDeny,
+                statement: None,
+                limited_by: Some("session policy".to_owned()),
+            }),
+            None => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
 /// The identity policies of a caller: a user's attached policies, a session's role policies.
 pub fn identity_policies<'s>(state: &'s IamState, caller: &Caller) -> Vec<NamedPolicy<'s>> {
     let names: &[String] = match caller {
@@ -212,7 +219,7 @@ pub fn check_bucket_policy(bucket: &str, policy: &Policy) -> Result<(), kura_pol
 }
 
 /// Evaluates `access` by `caller` against exactly the policies in `set`.
-fn evaluate_set(caller: &Caller, access: &Access<'_>, set: &PolicySet<'_>) -> Decision {
+pub(super) fn evaluate_set(caller: &Caller, access: &Access<'_>, set: &PolicySet<'_>) -> Decision {
     let principal = caller.principal();
     let request =
         Request { principal: &principal, action: access.action, resource: access.resource, context: access.context };

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod identity;
+pub mod kms;
 pub mod lifecycle;
 pub mod metrics;
 pub mod tls;
@@ -48,6 +49,9 @@ pub struct Config {
     /// The mutating admission webhook (`/kura/v1/webhook/pods`): endpoint, CA bundle, token lifetime.
     #[serde(default)]
     pub webhook: webhook::WebhookConfig,
+    /// The built-in key service's declared keys (created when missing; never deleted by a reload).
+    #[serde(default)]
+    pub kms: kms::KmsSection,
     /// A reload may apply this file although it declares no user, role or named policy while the running
     /// configuration has some (otherwise such a file is refused as a likely half-written one).
     #[serde(default)]
@@ -145,6 +149,9 @@ pub struct ServerSection {
     /// The lifecycle worker: scan interval and (for tests only) the day length. Read at start.
     #[serde(default)]
     pub lifecycle: lifecycle::LifecycleSection,
+    /// Encryption at rest: where kura's master keys are. Read at start.
+    #[serde(default)]
+    pub encryption: kms::EncryptionSection,
 }
 
 /// The metadata back end (`server.metadata`): one variant per back end, each opened by one arm of
@@ -262,6 +269,7 @@ impl Config {
         config.validate_policies(text)?;
         config.validate_users(text)?;
         config.validate_buckets(text)?;
+        config.kms.validate(text)?;
         let defined = config.parsed_policies.clone();
         config.identity.validate(text, |p| kura_policy::canned::get(p).is_some() || defined.contains_key(p))?;
         Ok(config)

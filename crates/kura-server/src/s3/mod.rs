@@ -44,17 +44,25 @@ pub struct KuraS3 {
     pub access: Option<crate::authz::KuraAccess>,
     /// The length of a lifecycle day (the expiry dates reported in `x-amz-expiration`).
     pub lifecycle_day: crate::lifecycle::rules::DayLength,
+    /// Encryption at rest: the master keys (SSE-S3) and the key service (SSE-KMS).
+    pub vault: Arc<crate::kms::Vault>,
 }
 
 impl KuraS3 {
-    /// A service over the given stores.
-    pub fn new(meta: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, region: impl Into<String>) -> Self {
+    /// A service over the given stores, encrypting with `vault`.
+    pub fn new(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        region: impl Into<String>,
+        vault: Arc<crate::kms::Vault>,
+    ) -> Self {
         Self {
             meta,
             blobs,
             region: region.into(),
             access: None,
             lifecycle_day: crate::lifecycle::rules::DayLength::REAL,
+            vault,
         }
     }
 

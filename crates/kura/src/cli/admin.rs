@@ -1,5 +1,6 @@
-//! `kura admin`: manage users, policies and bucket access of a running kura through its admin API
-//! (`/kura/admin/v1/`), signed with credentials from the standard AWS chain; and take backups.
+//! `kura admin`: manage users, policies, bucket access and the built-in key service's KMS keys of a
+//! running kura through its admin API (`/kura/admin/v1/`), signed with credentials from the standard
+//! AWS chain; and take backups.
 
 use super::client::{EndpointArgs, Reply, SignedClient};
 use anyhow::Context as _;
@@ -34,6 +35,10 @@ enum AdminCommand {
     /// Upload tickets (server-side presigned URLs): list and revoke.
     #[command(subcommand)]
     Presign(PresignCommand),
+    /// KMS keys of the built-in key service (SSE-KMS) and their aliases; root only. KEY is a key id,
+    /// key ARN, alias/NAME or alias ARN.
+    #[command(subcommand)]
+    Kms(KmsCommand),
     /// Write a consistent backup of the running server (every bucket, object, upload and IAM record as
     /// of one moment) to a tar archive; root only. Restore it with `kura restore`.
     Backup {
@@ -42,10 +47,69 @@ enum AdminCommand {
         #[arg(long, value_name = "FILE")]
         output: PathBuf,
         /// Also include the secret files of the server's data directory (root-credentials,
-        /// session-keys). Without them a restored server gets new session keys and the root pair it
-        /// is given.
+        /// session-keys, master-keys). Without them a restored server gets new session keys and the
+        /// root pair it is given, and reads encrypted objects only with the master key file brought back.
         #[arg(long)]
         include_secrets: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KmsCommand {
+    /// Make a key (its material is generated and never leaves the server).
+    Create {
+        /// The key id (1 to 64 letters, digits, '-', '_'); a UUID when omitted.
+        #[arg(long)]
+        id: Option<String>,
+        /// What the key is for.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// An alias (alias/NAME) for it (repeatable).
+        #[arg(long = "alias", value_name = "alias/NAME")]
+        aliases: Vec<String>,
+    },
+    /// List every key (id, ARN, aliases, state).
+    List,
+    /// Show one key.
+    Describe {
+        /// The key.
+        key: String,
+    },
+    /// Let a disabled key encrypt and decrypt again.
+    Enable {
+        /// The key.
+        key: String,
+    },
+    /// Stop a key: its objects are unreadable (KMS.DisabledException) until it is enabled.
+    Disable {
+        /// The key.
+        key: String,
+    },
+    /// Delete a key after a waiting period; its objects become unreadable at once and for good at the
+    /// end. Refused for keys the configuration file declares.
+    ScheduleDeletion {
+        /// The key.
+        key: String,
+        /// Days to wait (7 to 30).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+    /// Cancel a scheduled deletion (the key is then disabled, as on AWS).
+    CancelDeletion {
+        /// The key.
+        key: String,
+    },
+    /// Give a key another alias.
+    CreateAlias {
+        /// The alias (alias/NAME).
+        alias: String,
+        /// The key.
+        key: String,
+    },
+    /// Remove an alias (never the key).
+    DeleteAlias {
+        /// The alias (alias/NAME).
+        alias: String,
     },
 }
 
@@ -278,6 +342,25 @@ fn request(command: AdminCommand) -> anyhow::Result<(&'static str, String, Vec<u
             }
         },
         AdminCommand::Backup { .. } => anyhow::bail!("a backup is not a JSON call"),
+        AdminCommand::Kms(k) => {
+            let post =
+                |call: &str, body: serde_json::Value| ("POST", format!("kms/{call}"), body.to_string().into_bytes());
+            match k {
+                KmsCommand::Create { id, description, aliases } => {
+                    post("keys", json!({ "id": id, "description": description, "aliases": aliases }))
+                }
+                KmsCommand::List => ("GET", "kms/keys".into(), Vec::new()),
+                KmsCommand::Describe { key } => post("describe", json!({ "key": key })),
+                KmsCommand::Enable { key } => post("enable", json!({ "key": key })),
+                KmsCommand::Disable { key } => post("disable", json!({ "key": key })),
+                KmsCommand::ScheduleDeletion { key, days } => {
+                    post("schedule-deletion", json!({ "key": key, "pending_window_days": days }))
+                }
+                KmsCommand::CancelDeletion { key } => post("cancel-deletion", json!({ "key": key })),
+                KmsCommand::CreateAlias { alias, key } => post("create-alias", json!({ "alias": alias, "key": key })),
+                KmsCommand::DeleteAlias { alias } => post("delete-alias", json!({ "alias": alias })),
+            }
+        }
         AdminCommand::Presign(t) => match t {
             PresignCommand::List => ("GET", "tickets".into(), Vec::new()),
             PresignCommand::Revoke { id, principal } => {

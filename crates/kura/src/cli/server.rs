@@ -89,7 +89,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let server = Server::bind(ServerOptions { data_dir, address, region, root: root.credentials, config }).await?;
     if let Some(path) = args.config {
         // Reload on SIGHUP and on every change of the file; a bad file changes nothing.
-        tokio::spawn(kura_server::reload::watch(server.iam(), server.meta(), path, kura_server::reload::POLL_INTERVAL));
+        tokio::spawn(kura_server::reload::watch(
+            (server.iam(), server.meta(), server.kms()),
+            path,
+            kura_server::reload::POLL_INTERVAL,
+        ));
     }
     // Listen for SIGTERM before announcing the address, so a signal sent right after it stops kura
     // gracefully instead of killing it.

@@ -311,6 +311,21 @@ async fn invalid_checksum_combinations_create_nothing() {
             .expect_err("refused");
         assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidRequest"), "{algo:?} {kind:?}");
     }
+    // A repeated x-amz-checksum-type (two readings of one request) is refused, not resolved either way.
+    let err = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("k")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .customize()
+        .mutate_request(|r| {
+            r.headers_mut().append("x-amz-checksum-type", "FULL_OBJECT");
+            r.headers_mut().append("x-amz-checksum-type", "COMPOSITE");
+        })
+        .send()
+        .await
+        .expect_err("refused");
+    assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidRequest"), "a repeated checksum type");
     let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await.expect("list uploads");
     assert!(uploads.uploads().is_empty(), "no upload was created: {uploads:?}");
 

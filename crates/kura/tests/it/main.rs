@@ -16,6 +16,7 @@ mod deploy;
 mod full_disk;
 mod iam;
 mod identity;
+mod kms;
 mod lifecycle;
 mod listing;
 mod multipart;
