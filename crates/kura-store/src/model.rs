@@ -88,6 +88,22 @@ pub struct BucketSettings {
     /// Object Lock: `Some` once enabled (never removed), with the default retention if one is set.
     #[serde(default)]
     pub object_lock: Option<crate::lock::ObjectLockSettings>,
+    /// Default encryption (PutBucketEncryption): what a new object gets when its request names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<BucketEncryption>,
+}
+
+/// A bucket's default encryption, checked by kura-server before it is stored (one rule, as S3 allows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    /// The SSEAlgorithm: `AES256`, `aws:kms` or `aws:kms:dsse`.
+    pub algorithm: String,
+    /// The KMS key (id, ARN or alias) as configured; only with `aws:kms`. `None` means the default key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// Whether SSE-KMS objects use an S3 Bucket Key.
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
 }
 
 /// A bucket's CORS configuration: its rules in the order they were given (the first that matches a
@@ -205,6 +221,43 @@ pub struct ObjectHeaders {
     pub user_metadata: BTreeMap<String, String>,
     /// Storage class as requested (informational: kura has one class).
     pub storage_class: Option<String>,
+}
+
+/// How a data key is kept: wrapped by `key_id` (a master key id for SSE-S3, a KMS key ARN for SSE-KMS,
+/// "customer" for SSE-C), `blob` the base64 of the wrapped key. Opaque to the stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKey {
+    /// The id of the key that wrapped the data key.
+    pub key_id: String,
+    /// Base64 of the wrapped data key.
+    pub blob: String,
+}
+
+/// Which kind of server-side encryption an object (or an upload) has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SseKind {
+    /// SSE-S3 (`AES256`): data keys wrapped by kura's master keys.
+    S3,
+    /// SSE-KMS (`aws:kms`): data keys from the key service.
+    Kms {
+        /// The ARN of the KMS key.
+        key_arn: String,
+        /// The additional encryption context as sent (the decoded JSON), if any.
+        context: Option<String>,
+        /// Whether an S3 Bucket Key was asked for.
+        bucket_key: bool,
+    },
+    /// SSE-C: data keys wrapped by the customer's key, which is never stored.
+    Customer,
+}
+
+/// An encrypted object: its kind, and one wrapped data key per segment (or one for an inline body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEncryption {
+    /// The kind of encryption.
+    pub kind: SseKind,
+    /// The wrapped data keys, one per segment (one for an inline body).
+    pub keys: Vec<StoredKey>,
 }
 
 /// An object's metadata.
@@ -510,5 +563,16 @@ mod tests {
         let bucket = r#"{"name":"b","created_ms":1,"region":"us-east-1"}"#;
         let info: BucketInfo = serde_json::from_str(bucket).expect("a bucket without settings decodes");
         assert_eq!(info.settings, BucketSettings::default());
+    }
+
+    #[test]
+    fn default_encryption_is_stored_only_when_set() {
+        let plain = serde_json::to_string(&BucketSettings::default()).expect("encode");
+        assert!(!plain.contains("encryption"), "{plain}");
+        let kms =
+            BucketEncryption { algorithm: "aws:kms".into(), kms_key_id: Some("k".into()), bucket_key_enabled: true };
+        let settings = BucketSettings { encryption: Some(kms), ..Default::default() };
+        let text = serde_json::to_string(&settings).expect("encode");
+        assert_eq!(serde_json::from_str::<BucketSettings>(&text).expect("decode"), settings);
     }
 }
