@@ -8,8 +8,8 @@
 
 use crate::{
     BlobId, BlobStore, BucketInfo, BucketSettings, CorsConfig, CorsRule, DumpEntry, ListEntry, ListQuery, MetaSnapshot,
-    MetaStore, ObjectMeta, PartInfo, PublicAccessBlock, Segment, StoreError, Tags, UploadInfo, UploadListQuery,
-    VersionEntry, VersionListQuery, WriteCondition,
+    MetaStore, ObjectEncryption, ObjectMeta, PartInfo, PublicAccessBlock, Segment, SseKind, StoreError, StoredKey,
+    Tags, UploadInfo, UploadListQuery, VersionEntry, VersionListQuery, WriteCondition, sealed_len,
 };
 use futures::StreamExt;
 use futures::future::join_all;
@@ -132,6 +132,7 @@ pub fn object(key: &str, blob: BlobId) -> ObjectMeta {
         order: String::new(),
         inline: None,
         lock: Default::default(),
+        encryption: None,
     }
 }
 
@@ -156,6 +157,7 @@ pub fn upload(key: &str, id: &str) -> UploadInfo {
         checksum_algorithm: None,
         checksum_type: None,
         lock: Default::default(),
+        encryption: None,
     }
 }
 
@@ -168,6 +170,7 @@ pub fn part(number: u32, blob: BlobId) -> PartInfo {
         blob,
         last_modified_ms: 1_700_000_000_000,
         checksums: Default::default(),
+        key: None,
     }
 }
 
@@ -452,6 +455,112 @@ pub async fn uploads(store: &dyn MetaStore) {
     assert!(page.uploads.is_empty(), "a recreated bucket has no uploads");
     let gone = store.list_parts("c", "u4", 0, 10).await;
     assert!(matches!(gone, Err(StoreError::NoSuchUpload(_))), "{gone:?}");
+}
+
+/// A wrapped data key as a back end sees it: opaque text.
+pub fn stored_key(id: &str) -> StoredKey {
+    StoredKey { key_id: id.to_owned(), blob: format!("d3JhcHBlZC17aWR9LXtpZH0={id}") }
+}
+
+/// Encrypted objects and uploads: the encryption of an object (kind and per-segment keys) and its
+/// sealed inline body (longer than the plaintext `size`) round trip through every read and the dump;
+/// an upload's kind and its parts' keys too; an encrypted inline body of the plaintext length, and
+/// an empty encrypted body without its sealed bytes, are refused and change nothing.
+pub async fn encryption(store: &dyn MetaStore) {
+    store.create_bucket(bucket("b")).await.expect("create");
+    let kms = SseKind::Kms {
+        key_arn: "arn:aws:kms:us-east-1:000000000000:key/k1".into(),
+        context: Some(r#"{"team":"blue"}"#.into()),
+        bucket_key: true,
+    };
+    // An inline body holds the sealed bytes: 5 plaintext bytes are 21 stored.
+    let sealed = bytes::Bytes::from(vec![7u8; sealed_len(5) as usize]);
+    let small = ObjectMeta {
+        size: 5,
+        inline: Some(sealed.clone()),
+        encryption: Some(ObjectEncryption { kind: SseKind::S3, keys: vec![stored_key("master-1")] }),
+        ..inline_object("small", b"")
+    };
+    assert!(store.put_object("b", small.clone()).await.expect("put").is_empty());
+    assert_eq!(store.get_object("b", "small").await.expect("get"), Some(small.clone()));
+    let record = store.get_object_record("b", "small").await.expect("record");
+    assert_eq!(record, Some(ObjectMeta { inline: None, ..small.clone() }));
+    let page = store.list_objects("b", &ListQuery { max: 10, ..Default::default() }).await.expect("list");
+    match page.entries.as_slice() {
+        [ListEntry::Object(o)] => assert_eq!((o.size, &o.encryption), (5, &small.encryption)),
+        other => panic!("one object expected, got {other:?}"),
+    }
+    // A tag change keeps the encryption and the sealed body.
+    let tags: Tags = [("t".to_owned(), "1".to_owned())].into();
+    store.set_object_tags("b", "small", tags.clone()).await.expect("tags");
+    let small = ObjectMeta { tags, ..small };
+    assert_eq!(store.get_object("b", "small").await.expect("get"), Some(small.clone()));
+
+    // The empty body sealed is one empty chunk: 16 bytes, kept like any other.
+    let empty_sealed = bytes::Bytes::from(vec![1u8; sealed_len(0) as usize]);
+    let empty = ObjectMeta { inline: Some(empty_sealed), ..small.clone() };
+    let empty = ObjectMeta { size: 0, key: "empty".into(), ..empty };
+    store.put_object("b", empty.clone()).await.expect("put empty");
+    assert_eq!(store.get_object("b", "empty").await.expect("get"), Some(empty.clone()));
+
+    // A multi-segment object keeps one key per segment, in order; versions keep theirs.
+    let keys = vec![stored_key("arn:aws:kms:us-east-1:000000000000:key/k1"), stored_key("other")];
+    let mut big = object("big", BlobId(1));
+    big.segments.push(Segment { blob: BlobId(2), size: 70_000 });
+    big.size = 70_010;
+    big.part_sizes = vec![10, 70_000];
+    big.encryption = Some(ObjectEncryption { kind: kms.clone(), keys });
+    big.version_id = version_id(1);
+    store.put_object("b", big.clone()).await.expect("put big");
+    assert_eq!(store.get_object("b", "big").await.expect("get"), Some(big.clone()));
+    let newer = ObjectMeta { version_id: version_id(2), ..small.clone() };
+    let newer = ObjectMeta { key: "big".into(), ..newer };
+    store.put_object("b", newer.clone()).await.expect("put newer");
+    let found = store.get_version("b", "big", Some(&version_id(1)), true).await.expect("version");
+    assert_eq!(found.map(|f| f.object), Some(big.clone()));
+    let found = store.get_version("b", "big", None, true).await.expect("version");
+    assert_eq!(found.map(|f| f.object), Some(newer.clone()));
+
+    // Dumped with every field, and its blobs with their sealed lengths.
+    let snapshot = store.snapshot().await.expect("snapshot");
+    let entries = dump(&snapshot, true).await;
+    assert!(entries.contains(&DumpEntry::Object { bucket: "b".into(), object: small.clone() }), "{entries:?}");
+    assert!(entries.contains(&DumpEntry::Object { bucket: "b".into(), object: newer.clone() }), "{entries:?}");
+    let old = DumpEntry::Version { bucket: "b".into(), object: big.clone() };
+    assert!(entries.contains(&old), "{entries:?}");
+    assert_eq!(old.blobs(), [(BlobId(1), sealed_len(10)), (BlobId(2), sealed_len(70_000))]);
+    drop(snapshot);
+
+    // Uploads keep their kind, parts their key.
+    let up = UploadInfo { encryption: Some(kms.clone()), ..upload("m", "u1") };
+    store.create_upload("b", up.clone()).await.expect("upload");
+    assert_eq!(store.get_upload("b", "u1").await.expect("get"), Some(up.clone()));
+    let sealed_part = PartInfo { key: Some(stored_key("p1")), ..part(1, BlobId(10)) };
+    store.put_part("b", "u1", sealed_part.clone()).await.expect("part");
+    store.put_part("b", "u1", part(2, BlobId(11))).await.expect("plain part");
+    let parts = store.list_parts("b", "u1", 0, 10).await.expect("parts");
+    assert_eq!(parts, [sealed_part.clone(), part(2, BlobId(11))]);
+    assert_eq!(sealed_part.stored_len(), sealed_len(5));
+    let page = store.list_uploads("b", &UploadListQuery { max: 10, ..Default::default() }).await.expect("list");
+    assert_eq!(page.uploads, std::slice::from_ref(&up));
+    let snapshot = store.snapshot().await.expect("snapshot");
+    let entries = dump(&snapshot, false).await;
+    assert!(entries.contains(&DumpEntry::Upload { bucket: "b".into(), upload: up }), "{entries:?}");
+    let dumped = DumpEntry::Part { bucket: "b".into(), upload_id: "u1".into(), part: sealed_part };
+    assert!(entries.contains(&dumped), "{entries:?}");
+    assert_eq!(dumped.blobs(), [(BlobId(10), sealed_len(5))]);
+    drop(snapshot);
+
+    // An encrypted inline body must be its sealed length: the plaintext length, or no body for an
+    // empty object, is refused and changes nothing.
+    let plain_length = ObjectMeta { key: "bad".into(), inline: Some(bytes::Bytes::from_static(b"hello")), ..small };
+    let missing = ObjectMeta { inline: None, ..empty };
+    let missing = ObjectMeta { key: "bad".into(), ..missing };
+    for bad in [plain_length, missing] {
+        let result = store.put_object("b", bad.clone()).await;
+        assert!(matches!(result, Err(StoreError::Backend(_))), "{bad:?} -> {result:?}");
+    }
+    assert_eq!(store.get_object("b", "bad").await.expect("get"), None);
 }
 
 /// ListMultipartUploads: order by (key, id), prefix, delimiter, key and upload-id markers, paging.
@@ -1273,6 +1382,7 @@ mod tests {
         buckets,
         objects,
         inline_bodies,
+        encryption,
         listing,
         uploads,
         upload_listing,

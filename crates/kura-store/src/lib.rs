@@ -181,7 +181,8 @@ impl WriteCondition {
 // What every back end applies. A [`MetaStore`] in another crate calls these rather than restating
 // them, so that all back ends refuse, and hand back, exactly the same things.
 
-/// Refuses an object whose inline body does not match its size, or that has both segments and an
+/// Refuses an object whose inline body does not match its size (its sealed length when the object is
+/// encrypted, see [`ObjectMeta::stored_len`]), or that has both segments and an
 /// inline body ([`StoreError::Backend`]), so that a record always says where its body is.
 ///
 /// **A back end must call it** on the object of [`MetaStore::put_object_if`] before it writes anything
@@ -190,8 +191,8 @@ impl WriteCondition {
 /// has segments and no inline body.
 pub fn check_inline(object: &ObjectMeta) -> StoreResult<()> {
     let consistent = match (&object.inline, object.is_inline()) {
-        (Some(body), true) => body.len() as u64 == object.size,
-        (None, true) => object.size == 0,
+        (Some(body), true) => body.len() as u64 == object.stored_len(object.size),
+        (None, true) => object.stored_len(object.size) == 0,
         (Some(_), false) => false,
         (None, false) => true,
     };

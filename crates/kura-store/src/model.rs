@@ -96,7 +96,7 @@ pub struct BucketSettings {
 /// A bucket's default encryption, checked by kura-server before it is stored (one rule, as S3 allows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketEncryption {
-    /// The SSEAlgorithm: `AES256`, `aws:kms` or `aws:kms:dsse`.
+    /// The SSEAlgorithm: `AES256` or `aws:kms` (S3 also has `aws:kms:dsse`, which kura refuses).
     pub algorithm: String,
     /// The KMS key (id, ARN or alias) as configured; only with `aws:kms`. `None` means the default key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,30 +224,30 @@ pub struct ObjectHeaders {
 }
 
 /// How a data key is kept: wrapped by `key_id` (a master key id for SSE-S3, a KMS key ARN for SSE-KMS,
-/// "customer" for SSE-C), `blob` the base64 of the wrapped key. Opaque to the stores.
+/// "customer" for SSE-C), `blob` the base64 of the wrapped key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredKey {
-    /// The id of the key that wrapped the data key.
+    /// What wrapped the key: a master key id, a KMS key ARN, or `customer`.
     pub key_id: String,
-    /// Base64 of the wrapped data key.
+    /// The wrapped key, base64.
     pub blob: String,
 }
 
-/// Which kind of server-side encryption an object (or an upload) has.
+/// Which server-side encryption an object (or an upload) has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SseKind {
-    /// SSE-S3 (`AES256`): data keys wrapped by kura's master keys.
+    /// SSE-S3: data keys wrapped by kura's master key.
     S3,
-    /// SSE-KMS (`aws:kms`): data keys from the key service.
+    /// SSE-KMS: data keys from a KMS key.
     Kms {
-        /// The ARN of the KMS key.
+        /// The KMS key's ARN.
         key_arn: String,
-        /// The additional encryption context as sent (the decoded JSON), if any.
+        /// The encryption context as sent (the JSON, decoded from base64).
         context: Option<String>,
-        /// Whether an S3 Bucket Key was asked for.
+        /// Whether an S3 Bucket Key was used.
         bucket_key: bool,
     },
-    /// SSE-C: data keys wrapped by the customer's key, which is never stored.
+    /// SSE-C: the client's key, which kura never keeps.
     Customer,
 }
 
@@ -256,8 +256,18 @@ pub enum SseKind {
 pub struct ObjectEncryption {
     /// The kind of encryption.
     pub kind: SseKind,
-    /// The wrapped data keys, one per segment (one for an inline body).
+    /// One key per segment, in order (one for an inline body).
     pub keys: Vec<StoredKey>,
+}
+
+/// The length of a body of `plain_len` bytes in the sealed form an encrypted body is stored in
+/// (kura-crypt's chunked AEAD stream: a 16-byte tag per 64 KiB chunk, and at least one chunk, so the
+/// empty body is 16 bytes). kura-store keeps opaque bytes and does not depend on kura-crypt, but the
+/// blob lengths a backup checks are these; kura-server's tests check that the two formulas agree.
+pub fn sealed_len(plain_len: u64) -> u64 {
+    const CHUNK: u64 = 64 * 1024;
+    const TAG: u64 = 16;
+    plain_len + TAG * plain_len.div_ceil(CHUNK).max(1)
 }
 
 /// An object's metadata.
@@ -313,6 +323,10 @@ pub struct ObjectMeta {
     /// Object Lock: retention and legal hold (none on records written before Object Lock existed).
     #[serde(default, skip_serializing_if = "crate::lock::ObjectLock::is_unlocked")]
     pub lock: crate::lock::ObjectLock,
+    /// Server-side encryption: when set, every segment's blob (or the inline body) holds the sealed
+    /// form of the body ([`sealed_len`] bytes for `size` plaintext bytes), each under its own data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ObjectEncryption>,
 }
 
 /// Bodies of at most this many bytes are stored inline with their metadata (see
@@ -328,6 +342,12 @@ impl ObjectMeta {
     /// Whether the body lives in the metadata record rather than in blobs (a delete marker has no body).
     pub fn is_inline(&self) -> bool {
         self.segments.is_empty() && !self.delete_marker
+    }
+
+    /// How many bytes a piece of this object's body of `size` plaintext bytes takes as stored (a
+    /// segment's blob, or the inline body): `size`, or its [`sealed_len`] when the object is encrypted.
+    pub fn stored_len(&self, size: u64) -> u64 {
+        if self.encryption.is_some() { sealed_len(size) } else { size }
     }
 }
 
@@ -351,6 +371,10 @@ pub struct UploadInfo {
     /// Object Lock given at creation (or the bucket's default), which the completed object gets.
     #[serde(default)]
     pub lock: crate::lock::ObjectLock,
+    /// Server-side encryption given at creation (or the bucket's default): each part is sealed under a
+    /// data key of its own ([`PartInfo::key`]), and the completed object gets this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<SseKind>,
 }
 
 /// An uploaded part.
@@ -368,6 +392,17 @@ pub struct PartInfo {
     pub last_modified_ms: i64,
     /// Checksums of the part, if the client sent any.
     pub checksums: Checksums,
+    /// The part's wrapped data key when its upload is encrypted: the blob then holds the sealed form
+    /// of the part ([`sealed_len`] of `size` bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<StoredKey>,
+}
+
+impl PartInfo {
+    /// How many bytes the part's blob holds: `size`, or its [`sealed_len`] when the part is sealed.
+    pub fn stored_len(&self) -> u64 {
+        if self.key.is_some() { sealed_len(self.size) } else { self.size }
+    }
 }
 
 /// A listing request: keys starting with `prefix`, strictly greater than `start_after`, grouped by
@@ -502,9 +537,9 @@ impl DumpEntry {
     pub fn blobs(&self) -> Vec<(BlobId, u64)> {
         match self {
             DumpEntry::Object { object, .. } | DumpEntry::Version { object, .. } => {
-                object.segments.iter().map(|s| (s.blob, s.size)).collect()
+                object.segments.iter().map(|s| (s.blob, object.stored_len(s.size))).collect()
             }
-            DumpEntry::Part { part, .. } => vec![(part.blob, part.size)],
+            DumpEntry::Part { part, .. } => vec![(part.blob, part.stored_len())],
             DumpEntry::Bucket(_) | DumpEntry::Upload { .. } | DumpEntry::Record { .. } => Vec::new(),
         }
     }

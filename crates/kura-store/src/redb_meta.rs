@@ -906,7 +906,7 @@ fn read_object(txn: &ReadTransaction, bucket: &str, key: &str, with_body: bool) 
 fn attach_body(object: &mut ObjectMeta, found: Option<AccessGuard<'_, Bytes>>) -> StoreResult<()> {
     object.inline = match found {
         Some(body) => Some(bytes::Bytes::copy_from_slice(body.value())),
-        None if object.size == 0 => Some(bytes::Bytes::new()),
+        None if object.stored_len(object.size) == 0 => Some(bytes::Bytes::new()),
         None => {
             return Err(StoreError::Backend(format!(
                 "object {:?} (version {}) has no segments and no inline body",
@@ -1175,7 +1175,7 @@ impl RedbSnapshot {
                     if bodies && object.is_inline() {
                         object.inline = Some(match body_table.get((bucket, key))? {
                             Some(body) => bytes::Bytes::copy_from_slice(body.value()),
-                            None if object.size == 0 => bytes::Bytes::new(),
+                            None if object.stored_len(object.size) == 0 => bytes::Bytes::new(),
                             None => {
                                 return Err(StoreError::Backend(format!(
                                     "object {key:?} in bucket {bucket:?} has no segments and no inline body"

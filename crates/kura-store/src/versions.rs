@@ -113,6 +113,7 @@ pub fn delete_marker(key: &str, versioning: Option<Versioning>, now_ms: i64) -> 
         order: String::new(),
         inline: None,
         lock: Default::default(),
+        encryption: None,
     };
     stamp(&mut marker, versioning);
     Some(marker)

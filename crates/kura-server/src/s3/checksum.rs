@@ -202,6 +202,7 @@ mod tests {
             blob: kura_store::BlobId(0),
             last_modified_ms: 0,
             checksums,
+            key: None,
         }
     }
 

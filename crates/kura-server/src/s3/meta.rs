@@ -281,6 +281,7 @@ pub fn new_object(key: String, size: u64, etag: String, headers: ObjectHeaders, 
         order: String::new(),
         inline: None,
         lock: Default::default(),
+        encryption: None,
     }
 }
 

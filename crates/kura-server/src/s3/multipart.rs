@@ -75,6 +75,7 @@ pub(super) async fn create_multipart_upload(
         checksum_algorithm: declared.map(|d| d.algo.name().to_owned()),
         checksum_type: declared.map(|d| d.type_name().to_owned()),
         lock,
+        encryption: None,
     };
     let upload_id = upload.upload_id.clone();
     s3.meta.create_upload(&input.bucket, upload).await.or_s3()?;
@@ -158,6 +159,7 @@ pub(super) async fn upload_part(
         blob: written.body.blob,
         last_modified_ms: now_ms(),
         checksums: written.checksums.clone(),
+        key: None,
     };
     commit_part(s3, &input.bucket, &input.upload_id, part).await?;
     let mut out = UploadPartOutput { e_tag: Some(etag(&written.md5_hex)), ..Default::default() };
@@ -202,6 +204,7 @@ pub(super) async fn upload_part_copy(
         blob: written.body.blob,
         last_modified_ms: last_modified,
         checksums: written.checksums.clone(),
+        key: None,
     };
     commit_part(s3, &input.bucket, &input.upload_id, part).await?;
     let mut result = CopyPartResult {

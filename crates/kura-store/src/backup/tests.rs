@@ -42,6 +42,7 @@ fn blob_object(key: &str, parts: &[(BlobId, usize)]) -> ObjectMeta {
         order: String::new(),
         inline: None,
         lock: Default::default(),
+        encryption: None,
     }
 }
 
@@ -170,6 +171,59 @@ async fn a_backup_restores_exactly_from_memory_and_from_redb() {
         assert!(report.secrets.is_empty());
         check_restored(&target, &expected, &contents).await;
         assert!(!target.join("root-credentials").exists(), "no secret unless asked");
+    }
+}
+
+/// Encrypted objects and parts back up and restore as they are: their encryption with every key, the
+/// sealed inline body, and sealed blobs, which are longer than the plaintext sizes the records give.
+#[tokio::test]
+async fn encrypted_objects_and_parts_restore_with_their_sealed_bodies() {
+    use crate::conformance::stored_key;
+    use crate::{ObjectEncryption, PartInfo, SseKind, UploadInfo, sealed_len};
+    for backend in ["memory", "redb"] {
+        let work = tempfile::tempdir().expect("tempdir");
+        let meta: Box<dyn MetaStore> = match backend {
+            "memory" => Box::new(MemoryMetaStore::new()),
+            _ => Box::new(RedbMetaStore::open(&work.path().join("meta.redb")).expect("open")),
+        };
+        let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(&work.path().join("data")).expect("blobs"));
+        meta.create_bucket(bucket("vault")).await.expect("bucket");
+        let mut contents = Vec::new();
+        for (i, plain) in [70_000u64, 1, 5_000].into_iter().enumerate() {
+            let data = bytes_of(sealed_len(plain) as usize, i as u8);
+            contents.push((write_blob(blobs.as_ref(), &[&data]).await, data));
+        }
+        let kms = SseKind::Kms {
+            key_arn: "arn:aws:kms:us-east-1:000000000000:key/k".into(),
+            context: None,
+            bucket_key: false,
+        };
+        let two = ObjectMeta {
+            encryption: Some(ObjectEncryption { kind: kms.clone(), keys: vec![stored_key("a"), stored_key("b")] }),
+            ..blob_object("sealed.bin", &[(contents[0].0, 70_000), (contents[1].0, 1)])
+        };
+        meta.put_object("vault", two).await.expect("put");
+        let small = ObjectMeta {
+            size: 11,
+            inline: Some(bytes::Bytes::from(bytes_of(sealed_len(11) as usize, 9))),
+            encryption: Some(ObjectEncryption { kind: SseKind::Customer, keys: vec![stored_key("customer")] }),
+            ..inline_object("small", b"")
+        };
+        meta.put_object("vault", small).await.expect("put");
+        meta.create_upload("vault", UploadInfo { encryption: Some(kms), ..upload("pending", "up-1") })
+            .await
+            .expect("up");
+        let sealed_part = PartInfo { size: 5_000, key: Some(stored_key("p")), ..part(1, contents[2].0) };
+        meta.put_part("vault", "up-1", sealed_part).await.expect("part");
+        let expected = dump(&meta.snapshot().await.expect("snapshot"), true).await;
+
+        let archive = archive_of(meta.as_ref(), Arc::clone(&blobs), Vec::new()).await;
+        let target = work.path().join("restored");
+        let report = restore(&archive, &target).await.expect("restore");
+        assert_eq!((report.manifest.objects, report.manifest.parts, report.manifest.blobs), (2, 1, 3), "{backend}");
+        let stored: u64 = contents.iter().map(|(_, d)| d.len() as u64).sum();
+        assert_eq!(report.manifest.blob_bytes, stored);
+        check_restored(&target, &expected, &contents).await;
     }
 }
 
