@@ -189,6 +189,13 @@ pub async fn apply_config(meta: &dyn MetaStore, config: &Config, region: &str) -
         if let Some(block) = bucket.public_access_block {
             settings.public_access_block = block.then_some(PublicAccessBlock::ALL);
         }
+        if let Some(encryption) = &bucket.encryption {
+            settings.encryption = Some(BucketEncryption {
+                algorithm: encryption.algorithm.clone(),
+                kms_key_id: encryption.kms_key_id.clone(),
+                bucket_key_enabled: encryption.bucket_key,
+            });
+        }
         if settings != info.settings {
             meta.set_bucket_settings(&bucket.name, settings).await?;
         }

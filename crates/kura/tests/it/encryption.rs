@@ -248,3 +248,15 @@ async fn a_bucket_policy_can_demand_sse_s3_on_every_put() {
         .await
         .expect("AES256 passes the policy");
 }
+
+#[tokio::test]
+async fn a_configured_bucket_gets_its_default_encryption() {
+    let server = TestServer::start_with_config(
+        "buckets:\n  - name: gitlab\n    encryption: {algorithm: aws:kms, kms_key_id: alias/gitlab, bucket_key: true}\n  \
+         - name: plain\n",
+    );
+    let s3 = server.client();
+    let kms_default = Ok(("aws:kms".to_owned(), Some("alias/gitlab".to_owned()), Some(true)));
+    assert_eq!(default_of(&s3, "gitlab").await, kms_default);
+    assert_eq!(default_of(&s3, "plain").await, not_found());
+}
