@@ -64,6 +64,7 @@ pub fn build(facts: &RequestFacts<'_>, caller: &Caller) -> Context {
         ("x-amz-acl", "s3:x-amz-acl"),
         ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
         ("x-amz-server-side-encryption-aws-kms-key-id", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
+        ("x-amz-server-side-encryption-customer-algorithm", "s3:x-amz-server-side-encryption-customer-algorithm"),
         ("x-amz-copy-source", "s3:x-amz-copy-source"),
         ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
         ("x-amz-storage-class", "s3:x-amz-storage-class"),
@@ -208,6 +209,7 @@ mod tests {
             let mut headers = HeaderMap::new();
             headers.insert("x-amz-server-side-encryption", "aws:kms".parse().expect("header"));
             headers.insert("x-amz-server-side-encryption-aws-kms-key-id", "alias/gitlab".parse().expect("header"));
+            headers.insert("x-amz-server-side-encryption-customer-algorithm", "AES256".parse().expect("header"));
             let mut f = facts(&uri, &headers, "127.0.0.1:1", &[]);
             f.op = op;
             let cx = build(&f, &Caller::Anonymous);
@@ -215,6 +217,11 @@ mod tests {
             assert_eq!(
                 cx.get("s3:x-amz-server-side-encryption-aws-kms-key-id"),
                 Some(&["alias/gitlab".to_owned()][..]),
+                "{op}"
+            );
+            assert_eq!(
+                cx.get("s3:x-amz-server-side-encryption-customer-algorithm"),
+                Some(&["AES256".to_owned()][..]),
                 "{op}"
             );
             let mut empty = headers.clone();
