@@ -1,5 +1,5 @@
 //! Bucket settings: the one module that reads and changes a bucket's policy, public access block,
-//! anonymous mode, CORS, Object Lock configuration and the other settings of the S3 API (tags, ownership
+//! anonymous mode, CORS, Object Lock configuration, default encryption and the other settings of the S3 API (tags, ownership
 //! controls, accelerate), with AWS's rules. The S3 API,
 //! the admin API and the configuration file's `buckets:` section all come through here, so a rule
 //! (a public policy is refused while BlockPublicPolicy is on, a policy names only its own bucket) holds
@@ -10,7 +10,8 @@ use crate::config::Config;
 use kura_policy::Policy;
 use kura_policy::canned::{AnonymousMode, anonymous_mode_of, anonymous_policy};
 use kura_store::{
-    BucketInfo, BucketSettings, CorsConfig, MetaStore, ObjectLockSettings, PublicAccessBlock, StoreError,
+    BucketEncryption, BucketInfo, BucketSettings, CorsConfig, MetaStore, ObjectLockSettings, PublicAccessBlock,
+    StoreError,
 };
 
 /// Largest bucket policy AWS accepts (20 KiB).
@@ -114,6 +115,15 @@ pub async fn set_lifecycle(
     update(meta, bucket, |settings| settings.lifecycle = lifecycle).await
 }
 
+/// Sets (`Some`, already checked by the S3 layer's `sse` module) or removes a bucket's default encryption.
+pub async fn set_encryption(
+    meta: &dyn MetaStore,
+    bucket: &str,
+    encryption: Option<BucketEncryption>,
+) -> Result<(), SettingsError> {
+    update(meta, bucket, |settings| settings.encryption = encryption).await
+}
+
 /// Replaces the Object Lock configuration (the default retention) of a bucket that has Object Lock,
 /// or turns Object Lock on for a bucket whose versioning is Enabled (as S3 allows since 2023); Object
 /// Lock itself is never turned off.
@@ -178,6 +188,13 @@ pub async fn apply_config(meta: &dyn MetaStore, config: &Config, region: &str) -
         }
         if let Some(block) = bucket.public_access_block {
             settings.public_access_block = block.then_some(PublicAccessBlock::ALL);
+        }
+        if let Some(encryption) = &bucket.encryption {
+            settings.encryption = Some(BucketEncryption {
+                algorithm: encryption.algorithm.clone(),
+                kms_key_id: encryption.kms_key_id.clone(),
+                bucket_key_enabled: encryption.bucket_key,
+            });
         }
         if settings != info.settings {
             meta.set_bucket_settings(&bucket.name, settings).await?;

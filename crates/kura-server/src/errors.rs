@@ -401,6 +401,14 @@ pub fn server_side_encryption_configuration_not_found() -> S3Error {
     e
 }
 
+/// InvalidEncryptionAlgorithmError (400): an SSE-C algorithm other than AES256. The text is AWS's.
+pub fn invalid_encryption_algorithm() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InvalidEncryptionAlgorithmError,
+        "The Encryption request you specified is not valid. Supported value: AES256.",
+    )
+}
+
 /// InvalidBucketState (409): the bucket's state does not allow the request; `msg` says why.
 pub fn invalid_bucket_state(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InvalidBucketState, msg)

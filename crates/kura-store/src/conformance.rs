@@ -731,6 +731,11 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
                 period: crate::RetentionPeriod::Years(2),
             }),
         }),
+        encryption: Some(crate::BucketEncryption {
+            algorithm: "aws:kms".into(),
+            kms_key_id: Some("alias/gitlab".into()),
+            bucket_key_enabled: true,
+        }),
     };
     let missing = store.set_bucket_settings("nob", settings.clone()).await;
     assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");

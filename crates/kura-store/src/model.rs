@@ -88,6 +88,22 @@ pub struct BucketSettings {
     /// Object Lock: `Some` once enabled (never removed), with the default retention if one is set.
     #[serde(default)]
     pub object_lock: Option<crate::lock::ObjectLockSettings>,
+    /// Default encryption (PutBucketEncryption): what a new object gets when its request names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<BucketEncryption>,
+}
+
+/// A bucket's default encryption, checked by kura-server before it is stored (one rule, as S3 allows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    /// The SSEAlgorithm: `AES256` or `aws:kms` (S3 also has `aws:kms:dsse`, which kura refuses).
+    pub algorithm: String,
+    /// The KMS key (id, ARN or alias) as configured; only with `aws:kms`. `None` means the default key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// Whether SSE-KMS objects use an S3 Bucket Key.
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
 }
 
 /// A bucket's CORS configuration: its rules in the order they were given (the first that matches a
@@ -582,5 +598,16 @@ mod tests {
         let bucket = r#"{"name":"b","created_ms":1,"region":"us-east-1"}"#;
         let info: BucketInfo = serde_json::from_str(bucket).expect("a bucket without settings decodes");
         assert_eq!(info.settings, BucketSettings::default());
+    }
+
+    #[test]
+    fn default_encryption_is_stored_only_when_set() {
+        let plain = serde_json::to_string(&BucketSettings::default()).expect("encode");
+        assert!(!plain.contains("encryption"), "{plain}");
+        let kms =
+            BucketEncryption { algorithm: "aws:kms".into(), kms_key_id: Some("k".into()), bucket_key_enabled: true };
+        let settings = BucketSettings { encryption: Some(kms), ..Default::default() };
+        let text = serde_json::to_string(&settings).expect("encode");
+        assert_eq!(serde_json::from_str::<BucketSettings>(&text).expect("decode"), settings);
     }
 }

@@ -64,12 +64,15 @@ pub fn build(facts: &RequestFacts<'_>, caller: &Caller) -> Context {
         ("x-amz-acl", "s3:x-amz-acl"),
         ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
         ("x-amz-server-side-encryption-aws-kms-key-id", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
+        ("x-amz-server-side-encryption-customer-algorithm", "s3:x-amz-server-side-encryption-customer-algorithm"),
         ("x-amz-copy-source", "s3:x-amz-copy-source"),
         ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
         ("x-amz-storage-class", "s3:x-amz-storage-class"),
         ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
     ] {
-        if let Some(v) = header_str(facts.headers, header) {
+        // s3s reads an empty header as an absent one, so the policy must too: else a `Null` condition
+        // (deny when no x-amz-server-side-encryption) would see a key the operation never sees.
+        if let Some(v) = header_str(facts.headers, header).filter(|v| !v.is_empty()) {
             cx.insert(key, v);
         }
     }
@@ -197,5 +200,34 @@ mod tests {
         assert_eq!(cx.get("aws:username"), Some(&["alice".to_owned()][..]));
         assert_eq!(cx.get("s3:authType"), Some(&["REST-HEADER".to_owned()][..]));
         assert!(cx.get("s3:prefix").is_none());
+    }
+
+    #[test]
+    fn encryption_keys_come_from_the_headers_and_an_empty_header_is_absent() {
+        let uri: Uri = "/b/k".parse().expect("uri");
+        for op in ["PutObject", "CopyObject", "CreateMultipartUpload"] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-amz-server-side-encryption", "aws:kms".parse().expect("header"));
+            headers.insert("x-amz-server-side-encryption-aws-kms-key-id", "alias/gitlab".parse().expect("header"));
+            headers.insert("x-amz-server-side-encryption-customer-algorithm", "AES256".parse().expect("header"));
+            let mut f = facts(&uri, &headers, "127.0.0.1:1", &[]);
+            f.op = op;
+            let cx = build(&f, &Caller::Anonymous);
+            assert_eq!(cx.get("s3:x-amz-server-side-encryption"), Some(&["aws:kms".to_owned()][..]), "{op}");
+            assert_eq!(
+                cx.get("s3:x-amz-server-side-encryption-aws-kms-key-id"),
+                Some(&["alias/gitlab".to_owned()][..]),
+                "{op}"
+            );
+            assert_eq!(
+                cx.get("s3:x-amz-server-side-encryption-customer-algorithm"),
+                Some(&["AES256".to_owned()][..]),
+                "{op}"
+            );
+            let mut empty = headers.clone();
+            empty.insert("x-amz-server-side-encryption", "".parse().expect("header"));
+            let f = RequestFacts { headers: &empty, ..f };
+            assert!(build(&f, &Caller::Anonymous).get("s3:x-amz-server-side-encryption").is_none(), "{op}");
+        }
     }
 }

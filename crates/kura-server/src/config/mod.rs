@@ -105,6 +105,50 @@ pub struct BucketConfig {
     /// Anonymous access mode: `none`, `download`, `upload` or `public` (a generated bucket policy;
     /// exclusive with `policy`).
     pub anonymous: Option<String>,
+    /// The bucket's default encryption (what PutBucketEncryption sets); replaces the stored one.
+    pub encryption: Option<BucketEncryptionConfig>,
+}
+
+/// A `buckets[].encryption` entry: the same rule PutBucketEncryption accepts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BucketEncryptionConfig {
+    /// `AES256` (SSE-S3) or `aws:kms` (SSE-KMS).
+    pub algorithm: String,
+    /// With `aws:kms`: the key (id, ARN or alias); none is the default key `alias/aws/s3`.
+    pub kms_key_id: Option<String>,
+    /// With `aws:kms`: whether objects use an S3 Bucket Key.
+    #[serde(default)]
+    pub bucket_key: bool,
+}
+
+impl BucketEncryptionConfig {
+    /// Checks the rule as PutBucketEncryption does and answers the stored form.
+    fn to_stored(&self) -> Result<kura_store::BucketEncryption, String> {
+        match self.algorithm.as_str() {
+            "AES256" | "aws:kms" => {}
+            "aws:kms:dsse" => {
+                return Err("algorithm: kura does not offer dual-layer encryption (aws:kms:dsse); use aws:kms or \
+                            AES256"
+                    .into());
+            }
+            other => return Err(format!("algorithm: {other:?} is not AES256 or aws:kms")),
+        }
+        match self.kms_key_id.as_deref() {
+            Some(_) if self.algorithm != "aws:kms" => {
+                return Err("kms_key_id: a KMS key is only for algorithm aws:kms".into());
+            }
+            Some(id) if id.is_empty() || id.chars().count() > 2048 => {
+                return Err("kms_key_id: a KMS key id, ARN or alias is 1 to 2048 characters".into());
+            }
+            _ => {}
+        }
+        Ok(kura_store::BucketEncryption {
+            algorithm: self.algorithm.clone(),
+            kms_key_id: self.kms_key_id.clone(),
+            bucket_key_enabled: self.bucket_key,
+        })
+    }
 }
 
 /// The `server:` section.
@@ -369,6 +413,9 @@ impl Config {
                      drop one of them"
                 ));
             }
+            if let Some(encryption) = &bucket.encryption {
+                encryption.to_stored().map_err(|e| format!("{at}buckets.{name}.encryption.{e}"))?;
+            }
             let declared = bucket.policy.is_some() || bucket.anonymous.is_some();
             if declared {
                 self.bucket_policies.insert(name.clone(), policy.map(|p| p.to_json()));
@@ -473,6 +520,32 @@ mod tests {
         std::fs::write(&config, yaml).expect("write");
         let err = Config::load(&config).expect_err("checked at load").to_string();
         assert!(err.contains("server.tls.cert_file") && err.contains("tls.crt"), "{err}");
+    }
+
+    #[test]
+    fn a_bucket_default_encryption_is_checked_as_put_bucket_encryption_checks_it() {
+        let c = Config::parse(
+            "buckets:\n  - name: gitlab\n    encryption: {algorithm: aws:kms, kms_key_id: alias/gitlab, bucket_key: true}\n",
+        )
+        .expect("valid");
+        let stored = c.buckets[0].encryption.as_ref().map(BucketEncryptionConfig::to_stored);
+        let expected = kura_store::BucketEncryption {
+            algorithm: "aws:kms".into(),
+            kms_key_id: Some("alias/gitlab".into()),
+            bucket_key_enabled: true,
+        };
+        assert_eq!(stored, Some(Ok(expected)));
+        for (encryption, says) in [
+            ("{algorithm: aes256}", "encryption.algorithm"),
+            ("{algorithm: aws:kms:dsse}", "dual-layer"),
+            ("{algorithm: AES256, kms_key_id: k}", "encryption.kms_key_id"),
+            ("{algorithm: aws:kms, kms_key_id: ''}", "encryption.kms_key_id"),
+            ("{algorithm: AES256, key: k}", "key"),
+        ] {
+            let err = Config::parse(&format!("buckets:\n  - name: gitlab\n    encryption: {encryption}\n"))
+                .expect_err(encryption);
+            assert!(err.contains(says) && err.contains("line "), "{encryption}: {err}");
+        }
     }
 
     #[test]

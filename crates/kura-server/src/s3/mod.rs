@@ -23,6 +23,7 @@ pub mod object_lock;
 pub mod object_ref;
 pub mod policy;
 mod settings;
+pub mod sse;
 mod tagging;
 mod versioning;
 

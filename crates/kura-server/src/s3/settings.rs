@@ -11,7 +11,7 @@
 //! | logging | empty status | empty status only: kura writes an audit log instead |
 //! | website | NoSuchWebsiteConfiguration | NotImplemented; Delete 204 |
 //! | replication | ReplicationConfigurationNotFoundError | NotImplemented; Delete 204 |
-//! | encryption | ServerSideEncryptionConfigurationNotFoundError | refused until encryption at rest exists; Delete 204 |
+//! | encryption | the default, or ServerSideEncryptionConfigurationNotFoundError | one rule, checked in `sse.rs`; Delete 204 |
 //! | notification | empty configuration | empty configuration only |
 //!
 //! Every operation answers NoSuchBucket for a bucket that does not exist, before it looks at its input.
@@ -314,27 +314,30 @@ pub(super) async fn get_bucket_encryption(
     s3: &KuraS3,
     req: S3Request<GetBucketEncryptionInput>,
 ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
-    settings_of(s3, &req.input.bucket).await?;
-    Err(errors::server_side_encryption_configuration_not_found())
+    let Some(default) = settings_of(s3, &req.input.bucket).await?.encryption else {
+        return Err(errors::server_side_encryption_configuration_not_found());
+    };
+    Ok(S3Response::new(GetBucketEncryptionOutput {
+        server_side_encryption_configuration: Some(super::sse::bucket_encryption_to_wire(&default)),
+    }))
 }
 
 pub(super) async fn put_bucket_encryption(
     s3: &KuraS3,
     req: S3Request<PutBucketEncryptionInput>,
 ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
-    settings_of(s3, &req.input.bucket).await?;
-    Err(errors::invalid_request(
-        "kura does not encrypt objects at rest yet, so a default encryption configuration cannot be set (kura \
-         will not claim encryption it does not do): encrypt the disk that holds kura's data directory, or \
-         encrypt objects on the client.",
-    ))
+    let input = req.input;
+    settings_of(s3, &input.bucket).await?;
+    let default = super::sse::bucket_encryption_from_wire(&input.server_side_encryption_configuration)?;
+    buckets::set_encryption(s3.meta.as_ref(), &input.bucket, Some(default)).await.map_err(bucket_settings_error)?;
+    Ok(S3Response::new(PutBucketEncryptionOutput {}))
 }
 
 pub(super) async fn delete_bucket_encryption(
     s3: &KuraS3,
     req: S3Request<DeleteBucketEncryptionInput>,
 ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
-    settings_of(s3, &req.input.bucket).await?;
+    buckets::set_encryption(s3.meta.as_ref(), &req.input.bucket, None).await.map_err(bucket_settings_error)?;
     Ok(no_content(DeleteBucketEncryptionOutput {}))
 }
 

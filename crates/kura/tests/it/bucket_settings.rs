@@ -9,9 +9,8 @@ use aws_sdk_s3::types::{
     AccelerateConfiguration, BucketAccelerateStatus, BucketCannedAcl, BucketLoggingStatus, DeleteMarkerReplication,
     DeleteMarkerReplicationStatus, Destination, Event, IndexDocument, LoggingEnabled, NotificationConfiguration,
     ObjectOwnership, OwnershipControls, OwnershipControlsRule, Payer, ReplicationConfiguration, ReplicationRule,
-    ReplicationRuleFilter, ReplicationRuleStatus, RequestPaymentConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
-    TopicConfiguration, WebsiteConfiguration,
+    ReplicationRuleFilter, ReplicationRuleStatus, RequestPaymentConfiguration, Tag, Tagging, TopicConfiguration,
+    WebsiteConfiguration,
 };
 use std::collections::BTreeMap;
 
@@ -360,28 +359,6 @@ async fn website_replication_and_encryption_answer_not_configured() {
         let err = s3.get_bucket_encryption().bucket(name).send().await.expect_err("no encryption");
         assert_eq!((code(&err).as_str(), status(&err)), ("ServerSideEncryptionConfigurationNotFoundError", 404));
     };
-    encryption_missing().await;
-    let sse = ServerSideEncryptionConfiguration::builder()
-        .rules(
-            ServerSideEncryptionRule::builder()
-                .apply_server_side_encryption_by_default(
-                    ServerSideEncryptionByDefault::builder()
-                        .sse_algorithm(ServerSideEncryption::Aes256)
-                        .build()
-                        .expect("default"),
-                )
-                .build(),
-        )
-        .build()
-        .expect("sse");
-    let err = s3
-        .put_bucket_encryption()
-        .bucket(name)
-        .server_side_encryption_configuration(sse)
-        .send()
-        .await
-        .expect_err("no encryption at rest yet");
-    assert_eq!((code(&err).as_str(), status(&err)), ("InvalidRequest", 400));
     encryption_missing().await;
     s3.delete_bucket_encryption().bucket(name).send().await.expect("delete encryption");
     encryption_missing().await;

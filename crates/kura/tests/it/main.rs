@@ -13,6 +13,7 @@ mod checksums;
 mod cors;
 mod crash;
 mod deploy;
+mod encryption;
 mod full_disk;
 mod iam;
 mod identity;
