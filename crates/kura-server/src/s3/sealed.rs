@@ -52,6 +52,27 @@ impl SealError {
     }
 }
 
+impl SealError {
+    /// The S3 error: a store failure as [`crate::errors::store_error`]; a body that does not open as
+    /// [`crate::errors::body_integrity`]; a read without its keys (a server fault too) as InternalError.
+    pub fn into_s3(self) -> s3s::S3Error {
+        match self {
+            SealError::Store(e) => crate::errors::store_error(e),
+            SealError::Integrity { .. } => crate::errors::body_integrity(),
+            SealError::Keys { needed, given } => {
+                tracing::error!(needed, given, "an encrypted body was read without its keys");
+                crate::errors::internal_error("The server could not decrypt the object's stored data.")
+            }
+        }
+    }
+}
+
+impl<T> crate::errors::StoreResultExt<T> for Result<T, SealError> {
+    fn or_s3(self) -> s3s::S3Result<T> {
+        self.map_err(SealError::into_s3)
+    }
+}
+
 /// A stream of plaintext read from sealed bodies.
 pub type PlainStream = BoxStream<'static, Result<Bytes, SealError>>;
 
