@@ -459,14 +459,15 @@ fn body_read_error(e: s3s::StdError) -> s3s::S3Error {
 /// Reads `range` (half-open, in object coordinates) of `object` as one stream: its inline body, or
 /// its segments' blobs, which are pinned for the life of the stream so a concurrent overwrite cannot
 /// pull them away. An encrypted object (`encryption` set) is read with `keys`, one per segment (one for
-/// an inline body), see [`egress_sealed`]; without keys it is refused, never sent sealed.
+/// an inline body), see [`egress_sealed`]; without them it is refused, never sent sealed. A plain
+/// object is read as it is (`keys` are not looked at).
 pub async fn egress(
     blobs: std::sync::Arc<dyn BlobStore>,
     object: &ObjectMeta,
     range: std::ops::Range<u64>,
     keys: Option<&[DataKey]>,
 ) -> Result<StreamingBlob, SealError> {
-    if object.encryption.is_some() || keys.is_some() {
+    if object.encryption.is_some() {
         return egress_sealed(blobs, object, range, keys.unwrap_or_default()).await;
     }
     if let Some(body) = &object.inline {
