@@ -320,6 +320,18 @@ pub fn internal_error(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::InternalError, msg)
 }
 
+/// InternalError (500) for an encrypted object whose stored body does not decrypt: edited, cut or
+/// damaged on the server's disk (kura-crypt found a chunk that does not authenticate). AWS has no error
+/// for a body it cannot decrypt; the fault is the server's, so 500 (retrying will not help, which the
+/// message says). Nothing of the body was sent.
+pub fn body_integrity() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::InternalError,
+        "The object's stored data failed its integrity check and cannot be returned: it was changed or damaged \
+         on the server.",
+    )
+}
+
 /// AccessDenied (403) with the reason a request was refused.
 pub fn access_denied(msg: impl Into<Message>) -> S3Error {
     S3Error::with_message(S3ErrorCode::AccessDenied, msg)

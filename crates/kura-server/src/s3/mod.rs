@@ -22,6 +22,7 @@ mod object;
 pub mod object_lock;
 pub mod object_ref;
 pub mod policy;
+pub mod sealed;
 mod settings;
 pub mod sse;
 mod tagging;

@@ -151,7 +151,7 @@ pub(super) async fn upload_part(
     )?;
     let algo = part_algorithm(&upload, sent)?;
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
-    let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
+    let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), None).await?;
     let part = PartInfo {
         number,
         etag: written.md5_hex.clone(),

@@ -142,7 +142,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
         return Err(object_lock::integrity_required());
     }
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
-    let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref()).await?;
+    let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), None).await?;
     let WrittenBody { body, md5_hex, checksums } = written;
     let size = body.size();
     let mut object = new_object(input.key, size, md5_hex.clone(), object_headers, tags);
@@ -365,7 +365,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     if !plan.object.tags.is_empty() {
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
-    out.body = Some(egress(s3.blobs.clone(), &plan.object, plan.range.clone()).await.or_s3()?);
+    out.body = Some(egress(s3.blobs.clone(), &plan.object, plan.range.clone(), None).await.or_s3()?);
     Ok(S3Response::with_status(out, read_status(plan.partial)))
 }
 
@@ -520,9 +520,9 @@ pub(super) async fn copy_bytes(
     range: std::ops::Range<u64>,
     algo: Option<ChecksumAlgo>,
 ) -> S3Result<WrittenBody> {
-    let body = egress(s3.blobs.clone(), object, range).await.or_s3()?;
+    let body = egress(s3.blobs.clone(), object, range, None).await.or_s3()?;
     let expect = BodyExpectations { algo, ..Default::default() };
-    ingest(s3.blobs.as_ref(), Some(body), &expect, None).await
+    ingest(s3.blobs.as_ref(), Some(body), &expect, None, None).await
 }
 
 /// Copies a whole stored object into a new body (inline when small), recomputing MD5 and, if asked,
@@ -532,9 +532,9 @@ async fn copy_object_body(
     object: &ObjectMeta,
     algo: Option<ChecksumAlgo>,
 ) -> S3Result<WrittenBody<StoredBody>> {
-    let body = egress(s3.blobs.clone(), object, 0..object.size).await.or_s3()?;
+    let body = egress(s3.blobs.clone(), object, 0..object.size, None).await.or_s3()?;
     let expect = BodyExpectations { algo, ..Default::default() };
-    ingest_object(s3.blobs.as_ref(), Some(body), &expect, None).await
+    ingest_object(s3.blobs.as_ref(), Some(body), &expect, None, None).await
 }
 
 /// The checksum algorithm a stored object was written with, if any.
