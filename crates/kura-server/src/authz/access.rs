@@ -136,6 +136,22 @@ impl KuraAccess {
 }
 
 impl KuraAccess {
+    /// Authorises S3's use of the KMS key `key` (`kms:GenerateDataKey` to write, `kms:Decrypt` to read)
+    /// for the caller the access hook left in the request's extensions, on the data key's encryption
+    /// context (see [`super::kms`]).
+    pub fn authorize_kms(
+        &self,
+        who: &Authenticated,
+        action: &str,
+        key: &crate::kms::KmsKey,
+        context: &crate::kms::EncryptionContext,
+        region: &str,
+    ) -> S3Result<()> {
+        let state = self.iam.snapshot();
+        let use_ = super::kms::KmsUse { action, key, context, request: &who.context, region };
+        super::kms::authorize_kms(&state, &who.caller, &use_)
+    }
+
     /// Authorises reading a copy source (CopyObject, UploadPartCopy) for the caller the access hook
     /// left in the request's extensions, on the bucket, key and version the operation will read:
     /// `s3:GetObject`, or `s3:GetObjectVersion` when a version is named. Requests without a caller

@@ -13,6 +13,7 @@ pub mod checks;
 mod checksum;
 pub mod conditions;
 pub mod cors;
+mod encryption;
 mod lifecycle;
 mod list;
 mod lookup;

@@ -7,9 +7,11 @@ use super::bucket::require_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::checksum::UploadChecksum;
 use super::conditions::CopySourceConditions;
+use super::encryption::{self, Sealing};
 use super::list::Encoder;
 use super::meta::{ObjectHeadersInput, etag, fill_checksums, initiator, new_object, owner, timestamp};
 use super::object::{checksum_expectations, copy_bytes, read_copy_source};
+use super::sse::SseOutput as _;
 use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt, store_error};
 use kura_store::{BucketInfo as StoredBucket, ObjectMeta, PartInfo, Segment, StoreError, UploadInfo, UploadListQuery};
@@ -53,6 +55,9 @@ pub(super) async fn create_multipart_upload(
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let bucket = require_bucket(s3, &input.bucket).await?;
+    let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
     let lock_headers = super::object_lock::LockHeaders {
         mode: input.object_lock_mode.as_ref(),
         until: input.object_lock_retain_until_date.as_ref(),
@@ -75,18 +80,22 @@ pub(super) async fn create_multipart_upload(
         checksum_algorithm: declared.map(|d| d.algo.name().to_owned()),
         checksum_type: declared.map(|d| d.type_name().to_owned()),
         lock,
-        encryption: None,
+        encryption: sealing.as_ref().map(|s| s.kind.clone()),
     };
     let upload_id = upload.upload_id.clone();
     s3.meta.create_upload(&input.bucket, upload).await.or_s3()?;
-    Ok(S3Response::new(CreateMultipartUploadOutput {
+    let mut out = CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(upload_id),
         checksum_algorithm: input.checksum_algorithm,
         checksum_type: declared.map(|d| ChecksumType::from(d.type_name().to_owned())),
         ..Default::default()
-    }))
+    };
+    if let Some(sealing) = &sealing {
+        out.set_sse(sealing.response());
+    }
+    Ok(S3Response::new(out))
 }
 
 /// The checksum an upload declared at creation, if any.
@@ -135,9 +144,17 @@ pub(super) async fn upload_part(
     s3: &KuraS3,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
-    let S3Request { mut input, headers, trailing_headers, .. } = req;
+    let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
     let number = check_part_number(input.part_number)?;
+    super::sse::refuse_write_headers(&headers)?;
+    let customer = super::sse::customer_key(&input)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    let who = extensions.get::<crate::authz::Authenticated>();
+    let sealing = part_sealing(s3, who, (&input.bucket, &input.key), &upload, customer).await?;
+    let body_key = match &sealing {
+        Some(sealing) => Some(sealing.body_key(s3, &input.bucket, &input.key).await?),
+        None => None,
+    };
     let (sent, expected) = checksum_expectations(
         &headers,
         input.checksum_algorithm.as_ref(),
@@ -151,7 +168,8 @@ pub(super) async fn upload_part(
     )?;
     let algo = part_algorithm(&upload, sent)?;
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
-    let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), None).await?;
+    let seal = body_key.as_ref().map(|k| &k.key);
+    let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), seal).await?;
     let part = PartInfo {
         number,
         etag: written.md5_hex.clone(),
@@ -159,12 +177,33 @@ pub(super) async fn upload_part(
         blob: written.body.blob,
         last_modified_ms: now_ms(),
         checksums: written.checksums.clone(),
-        key: None,
+        key: body_key.map(|k| k.stored),
     };
     commit_part(s3, &input.bucket, &input.upload_id, part).await?;
     let mut out = UploadPartOutput { e_tag: Some(etag(&written.md5_hex)), ..Default::default() };
     fill_checksums(&mut out, &written.checksums);
+    if let Some(sealing) = &sealing {
+        out.set_sse(sealing.response());
+    }
     Ok(S3Response::new(out))
+}
+
+/// How a part of `upload` is encrypted (`None`: the upload is not); SSE-C parts must send the key.
+async fn part_sealing(
+    s3: &KuraS3,
+    who: Option<&crate::authz::Authenticated>,
+    object: (&str, &str),
+    upload: &UploadInfo,
+    customer: Option<super::sse::CustomerKey>,
+) -> S3Result<Option<Sealing>> {
+    match &upload.encryption {
+        Some(kind) => Ok(Some(Sealing::for_upload(s3, who, object, kind, customer).await?)),
+        None if customer.is_some() => Err(errors::invalid_request(
+            "The multipart upload was not created with customer-provided encryption: send no SSE-C key \
+             with its parts.",
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Parses `x-amz-copy-source-range: bytes=first-last` against the source size (half-open result).
@@ -195,7 +234,17 @@ pub(super) async fn upload_part_copy(
     let copy_source_version_id = super::versioning::read_header(&source, named);
     let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
     let algo = upload_checksum(&upload)?.map(|d| d.algo);
-    let written = copy_bytes(s3, &source, range, algo).await?;
+    let from = super::object_ref::ObjectRef::copy_source(&input.copy_source)?;
+    let source_customer = super::sse::copy_source_customer_key(&input)?;
+    let source_keys = encryption::open_keys(s3, who, from.bucket, &source, source_customer.as_ref()).await?;
+    let customer = super::sse::customer_key(&input)?;
+    let sealing = part_sealing(s3, who, (&input.bucket, &input.key), &upload, customer).await?;
+    let body_key = match &sealing {
+        Some(sealing) => Some(sealing.body_key(s3, &input.bucket, &input.key).await?),
+        None => None,
+    };
+    let through = (source_keys.as_deref(), body_key.as_ref().map(|k| &k.key));
+    let written = copy_bytes(s3, &source, range, algo, through).await?;
     let last_modified = now_ms();
     let part = PartInfo {
         number,
@@ -204,7 +253,7 @@ pub(super) async fn upload_part_copy(
         blob: written.body.blob,
         last_modified_ms: last_modified,
         checksums: written.checksums.clone(),
-        key: None,
+        key: body_key.map(|k| k.stored),
     };
     commit_part(s3, &input.bucket, &input.upload_id, part).await?;
     let mut result = CopyPartResult {
@@ -342,8 +391,18 @@ pub(super) async fn complete_multipart_upload(
     }
     object.checksums = checksums.clone();
     object.upload_id = Some(input.upload_id.clone());
+    if let Some(kind) = upload.encryption {
+        // Every part of an encrypted upload was sealed under its own key: the object keeps them in order.
+        let keys = used.iter().map(|p| p.key.clone()).collect::<Option<Vec<_>>>().ok_or_else(|| {
+            errors::internal_error("A part of this encrypted upload has no data key; upload the part again.")
+        })?;
+        object.encryption = Some(kura_store::ObjectEncryption { kind, keys });
+    }
     super::versioning::stamp(&mut object, &bucket);
-    let answer = completed(&bucket, &object);
+    let mut answer = completed(&bucket, &object);
+    if let Some(encryption) = &object.encryption {
+        answer.set_sse(super::sse::response(&encryption.kind, None));
+    }
     let freed = match s3.meta.complete_upload_if(&input.bucket, &input.upload_id, object, &condition).await {
         Ok(freed) => freed,
         // Completed by a concurrent request since it was read: answered as a repeat.

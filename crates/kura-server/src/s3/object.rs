@@ -6,13 +6,16 @@ use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egres
 use super::bucket::require_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
+use super::encryption::{self, Sealing};
 use super::lookup::{Reading, find_object, require_object};
 use super::meta::{ObjectDescription, ObjectHeadersInput, etag, fill_checksums, new_object, timestamp};
 use super::object_lock::{self, LockHeaders};
 use super::object_ref::{ObjectRef, VersionId};
+use super::sse::SseOutput as _;
 use super::versioning;
 use crate::base::clock::now_ms;
 use crate::errors::{self, StoreResultExt};
+use kura_crypt::DataKey;
 use kura_store::{Checksums, ObjectMeta};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -141,12 +144,27 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     if object_lock::needs_integrity_check(&lock, lock_headers) && input.content_md5.is_none() && algo.is_none() {
         return Err(object_lock::integrity_required());
     }
+    let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
+    let who = extensions.get::<crate::authz::Authenticated>();
+    let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
+    let body_key = match &sealing {
+        Some(sealing) => Some(sealing.body_key(s3, &input.bucket, &input.key).await?),
+        None => None,
+    };
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
-    let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), None).await?;
+    let seal = body_key.as_ref().map(|k| &k.key);
+    let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), seal).await?;
     let WrittenBody { body, md5_hex, checksums } = written;
     let size = body.size();
-    let mut object = new_object(input.key, size, md5_hex.clone(), object_headers, tags);
+    let etag_hex = match (&sealing, &body_key) {
+        (Some(sealing), Some(k)) => sealing.etag(&md5_hex, &k.key),
+        _ => md5_hex,
+    };
+    let mut object = new_object(input.key, size, etag_hex.clone(), object_headers, tags);
     body.attach(&mut object);
+    if let (Some(sealing), Some(k)) = (&sealing, body_key) {
+        object.encryption = Some(sealing.record(vec![k.stored]));
+    }
     object.checksums = checksums.clone();
     object.lock = lock;
     versioning::stamp(&mut object, &bucket);
@@ -155,12 +173,15 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     commit_object(s3, &input.bucket, object, &condition).await?;
     let mut out = PutObjectOutput {
         expiration,
-        e_tag: Some(etag(&md5_hex)),
+        e_tag: Some(etag(&etag_hex)),
         size: i64::try_from(size).ok(),
         version_id,
         ..Default::default()
     };
     fill_checksums(&mut out, &checksums);
+    if let Some(sealing) = &sealing {
+        out.set_sse(sealing.response());
+    }
     Ok(S3Response::new(out))
 }
 
@@ -356,16 +377,23 @@ fn read_status(partial: bool) -> http::StatusCode {
 
 pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
+    super::sse::refuse_write_headers(&req.headers)?;
+    let customer = super::sse::customer_key(&input)?;
     let plan = plan_read(s3, input.read_request(Reading::WithBody)).await?;
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    let keys = encryption::open_keys(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = GetObjectOutput::from(headers);
+    if let Some(r) = encryption::read_response(&plan.object, customer.as_ref()) {
+        out.set_sse(r);
+    }
     out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
     let named = input.version_id.is_some();
     out.expiration = super::lifecycle::read_expiration(s3, &req.extensions, named, &plan.object, &input.bucket).await;
     if !plan.object.tags.is_empty() {
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
-    out.body = Some(egress(s3.blobs.clone(), &plan.object, plan.range.clone(), None).await.or_s3()?);
+    out.body = Some(egress(s3.blobs.clone(), &plan.object, plan.range.clone(), keys.as_deref()).await.or_s3()?);
     Ok(S3Response::with_status(out, read_status(plan.partial)))
 }
 
@@ -374,9 +402,24 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
+    super::sse::refuse_write_headers(&req.headers)?;
+    let customer = super::sse::customer_key(&input)?;
     let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
+    if let Some(encrypted) = &plan.object.encryption {
+        encryption::check_customer(&encrypted.kind, customer.as_ref())?;
+        if encrypted.kind == kura_store::SseKind::Customer {
+            // The key must be the object's, as on a GET (no body is read).
+            let who = req.extensions.get::<crate::authz::Authenticated>();
+            encryption::open_keys(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
+        }
+    } else {
+        encryption::open_keys(s3, None, &input.bucket, &plan.object, customer.as_ref()).await?;
+    }
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = HeadObjectOutput::from(headers);
+    if let Some(r) = encryption::read_response(&plan.object, customer.as_ref()) {
+        out.set_sse(r);
+    }
     out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
     let named = input.version_id.is_some();
     out.expiration = super::lifecycle::read_expiration(s3, &req.extensions, named, &plan.object, &input.bucket).await;
@@ -519,10 +562,11 @@ pub(super) async fn copy_bytes(
     object: &ObjectMeta,
     range: std::ops::Range<u64>,
     algo: Option<ChecksumAlgo>,
+    (keys, seal): (Option<&[DataKey]>, Option<&DataKey>),
 ) -> S3Result<WrittenBody> {
-    let body = egress(s3.blobs.clone(), object, range, None).await.or_s3()?;
+    let body = egress(s3.blobs.clone(), object, range, keys).await.or_s3()?;
     let expect = BodyExpectations { algo, ..Default::default() };
-    ingest(s3.blobs.as_ref(), Some(body), &expect, None, None).await
+    ingest(s3.blobs.as_ref(), Some(body), &expect, None, seal).await
 }
 
 /// Copies a whole stored object into a new body (inline when small), recomputing MD5 and, if asked,
@@ -531,10 +575,11 @@ async fn copy_object_body(
     s3: &KuraS3,
     object: &ObjectMeta,
     algo: Option<ChecksumAlgo>,
+    (keys, seal): (Option<&[DataKey]>, Option<&DataKey>),
 ) -> S3Result<WrittenBody<StoredBody>> {
-    let body = egress(s3.blobs.clone(), object, 0..object.size, None).await.or_s3()?;
+    let body = egress(s3.blobs.clone(), object, 0..object.size, keys).await.or_s3()?;
     let expect = BodyExpectations { algo, ..Default::default() };
-    ingest_object(s3.blobs.as_ref(), Some(body), &expect, None, None).await
+    ingest_object(s3.blobs.as_ref(), Some(body), &expect, None, seal).await
 }
 
 /// The checksum algorithm a stored object was written with, if any.
@@ -578,6 +623,7 @@ pub(super) async fn copy_object(
         && !replace_meta
         && input.storage_class.is_none()
         && input.website_redirect_location.is_none()
+        && super::sse::parse_write(&super::sse::SseWrite::sse_write_headers(&input))?.is_none()
     {
         return Err(errors::invalid_request(
             "This copy request is illegal because it is trying to copy an object to itself without changing the \
@@ -595,9 +641,25 @@ pub(super) async fn copy_object(
         Some(a) => Some(ChecksumAlgo::parse(a.as_str())?),
         None => stored_algo(&source.checksums),
     };
-    let WrittenBody { body, md5_hex, checksums } = copy_object_body(s3, &source, algo).await?;
-    let mut object = new_object(input.key, body.size(), md5_hex.clone(), headers, tags);
+    let source_customer = super::sse::copy_source_customer_key(&input)?;
+    let source_keys = encryption::open_keys(s3, who, from.bucket, &source, source_customer.as_ref()).await?;
+    let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
+    let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
+    let body_key = match &sealing {
+        Some(sealing) => Some(sealing.body_key(s3, &input.bucket, &input.key).await?),
+        None => None,
+    };
+    let through = (source_keys.as_deref(), body_key.as_ref().map(|k| &k.key));
+    let WrittenBody { body, md5_hex, checksums } = copy_object_body(s3, &source, algo, through).await?;
+    let etag_hex = match (&sealing, &body_key) {
+        (Some(sealing), Some(k)) => sealing.etag(&md5_hex, &k.key),
+        _ => md5_hex,
+    };
+    let mut object = new_object(input.key, body.size(), etag_hex.clone(), headers, tags);
     body.attach(&mut object);
+    if let (Some(sealing), Some(k)) = (&sealing, body_key) {
+        object.encryption = Some(sealing.record(vec![k.stored]));
+    }
     object.checksums = checksums.clone();
     object.lock = lock;
     let last_modified = object.last_modified_ms;
@@ -606,17 +668,17 @@ pub(super) async fn copy_object(
     let copy_source_version_id = versioning::read_header(&source, from.version_id());
     commit_object(s3, &input.bucket, object, &kura_store::WriteCondition::Always).await?;
     let mut result = CopyObjectResult {
-        e_tag: Some(etag(&md5_hex)),
+        e_tag: Some(etag(&etag_hex)),
         last_modified: Some(timestamp(last_modified)),
         ..Default::default()
     };
     fill_checksums(&mut result, &checksums);
-    Ok(S3Response::new(CopyObjectOutput {
-        copy_object_result: Some(result),
-        version_id,
-        copy_source_version_id,
-        ..Default::default()
-    }))
+    let mut out =
+        CopyObjectOutput { copy_object_result: Some(result), version_id, copy_source_version_id, ..Default::default() };
+    if let Some(sealing) = &sealing {
+        out.set_sse(sealing.response());
+    }
+    Ok(S3Response::new(out))
 }
 
 #[cfg(test)]

@@ -1,0 +1,259 @@
+//! Encryption at rest in the object operations: the data key a write seals a body with and how that
+//! key is kept, and the data keys a read opens a body with.
+//!
+//! - **SSE-S3**: a fresh data key per body, wrapped by the primary master key ([`crate::kms::Vault`]).
+//! - **SSE-KMS**: a fresh data key per body from the key service, bound to the encryption context
+//!   (`aws:s3:arn` = the object's ARN, or the bucket's with a bucket key, plus the client's context).
+//!   The caller must be allowed `kms:GenerateDataKey` on the key to write and `kms:Decrypt` to read,
+//!   exactly as on AWS ([`crate::authz::kms`]).
+//! - **SSE-C**: a fresh data key per body, wrapped by the customer's key, which is never kept: the
+//!   wrap's authentication tag is what proves that a later request sent the same key.
+//!
+//! The wraps of SSE-S3 and SSE-C keys carry the object's bucket and key as associated data, so a
+//! wrapped key moved to another object does not open; SSE-KMS binds the same through its context.
+//! Multipart parts get a key each (one per segment of the completed object).
+
+use super::KuraS3;
+use super::sealed;
+use super::sse::{CustomerKey, SseRequest, SseResponse};
+use crate::authz::Authenticated;
+use crate::errors;
+use crate::kms::{EncryptionContext, KmsKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use kura_crypt::DataKey;
+use kura_store::{ObjectEncryption, ObjectMeta, SseKind, StoredKey};
+use s3s::S3Result;
+
+/// What [`StoredKey::key_id`] says for a data key wrapped by the customer's key (SSE-C).
+const CUSTOMER: &str = "customer";
+
+/// The AWS-managed key SSE-KMS uses when a request names none.
+const DEFAULT_KMS_KEY: &str = "alias/aws/s3";
+
+/// How a write encrypts: decided (and, for SSE-KMS, authorised) once per request, then asked for one
+/// data key per body it stores.
+pub(super) struct Sealing {
+    /// What the object records.
+    pub kind: SseKind,
+    /// SSE-C: the customer's key (never stored).
+    customer: Option<CustomerKey>,
+    /// SSE-KMS: the key, as the key service describes it.
+    kms: Option<KmsKey>,
+}
+
+/// A fresh data key for one body and the form it is kept in.
+pub(super) struct BodyKey {
+    /// The key the body is sealed with.
+    pub key: DataKey,
+    /// The wrapped key the object (or part) records.
+    pub stored: StoredKey,
+}
+
+impl Sealing {
+    /// How a write asking for `sse` (the request's headers or the bucket default; `None`: no
+    /// encryption) to `bucket`/`key` encrypts. For SSE-KMS, resolves the key and authorises
+    /// `kms:GenerateDataKey` for the caller.
+    pub(super) async fn prepare(
+        s3: &KuraS3,
+        who: Option<&Authenticated>,
+        (bucket, key): (&str, &str),
+        sse: Option<SseRequest>,
+    ) -> S3Result<Option<Self>> {
+        let Some(sse) = sse else { return Ok(None) };
+        Ok(Some(match sse {
+            SseRequest::S3 => Self { kind: SseKind::S3, customer: None, kms: None },
+            SseRequest::Customer(customer) => Self { kind: SseKind::Customer, customer: Some(customer), kms: None },
+            SseRequest::Kms { key_id, context, bucket_key } => {
+                let named = key_id.as_deref().unwrap_or(DEFAULT_KMS_KEY);
+                let kms_key = s3.vault.kms().describe(named).await.map_err(errors::kms_error)?;
+                let kind =
+                    SseKind::Kms { key_arn: kms_key.arn.clone(), context, bucket_key: bucket_key.unwrap_or(false) };
+                let full = kms_context(&kind, bucket, key)?;
+                authorize(s3, who, "kms:GenerateDataKey", &kms_key, &full)?;
+                Self { kind, customer: None, kms: Some(kms_key) }
+            }
+        }))
+    }
+
+    /// How the parts of an upload created as `kind` are encrypted; SSE-C needs the same customer key
+    /// with every part (checked against the upload's first key when one exists: see [`open_keys`]).
+    pub(super) async fn for_upload(
+        s3: &KuraS3,
+        who: Option<&Authenticated>,
+        (bucket, key): (&str, &str),
+        kind: &SseKind,
+        customer: Option<CustomerKey>,
+    ) -> S3Result<Self> {
+        match kind {
+            SseKind::S3 => Ok(Self { kind: SseKind::S3, customer: None, kms: None }),
+            SseKind::Customer => {
+                let customer = customer.ok_or_else(customer_key_required)?;
+                Ok(Self { kind: SseKind::Customer, customer: Some(customer), kms: None })
+            }
+            SseKind::Kms { key_arn, .. } => {
+                let kms_key = s3.vault.kms().describe(key_arn).await.map_err(errors::kms_error)?;
+                authorize(s3, who, "kms:GenerateDataKey", &kms_key, &kms_context(kind, bucket, key)?)?;
+                Ok(Self { kind: kind.clone(), customer: None, kms: Some(kms_key) })
+            }
+        }
+    }
+
+    /// A fresh data key for one body of `bucket`/`key`.
+    pub(super) async fn body_key(&self, s3: &KuraS3, bucket: &str, key: &str) -> S3Result<BodyKey> {
+        let aad = wrap_aad(bucket, key);
+        match (&self.kind, &self.customer, &self.kms) {
+            (SseKind::Kms { .. }, _, Some(kms_key)) => {
+                let context = kms_context(&self.kind, bucket, key)?;
+                let (key, stored) =
+                    s3.vault.kms().generate_data_key(&kms_key.arn, &context).await.map_err(errors::kms_error)?;
+                Ok(BodyKey { key, stored })
+            }
+            (SseKind::Customer, Some(customer), _) => {
+                let key = DataKey::generate();
+                let blob = kura_crypt::wrap(&customer.key, &key, &aad);
+                Ok(BodyKey { key, stored: StoredKey { key_id: CUSTOMER.to_owned(), blob: B64.encode(blob) } })
+            }
+            _ => {
+                let (key, stored) = s3.vault.seal_s3(&aad);
+                Ok(BodyKey { key, stored })
+            }
+        }
+    }
+
+    /// The response headers of the write.
+    pub(super) fn response(&self) -> SseResponse {
+        super::sse::response(&self.kind, self.customer.as_ref().map(|c| c.key_md5.as_str()))
+    }
+
+    /// The ETag of a single-part body with MD5 `md5_hex`: the MD5 for SSE-S3 (as on S3); for SSE-KMS and
+    /// SSE-C an opaque value that is not the plaintext's MD5 (as on S3, where it is not either), so an
+    /// ETag never reveals a digest of what the keys protect.
+    pub(super) fn etag(&self, md5_hex: &str, key: &DataKey) -> String {
+        match self.kind {
+            SseKind::S3 => md5_hex.to_owned(),
+            SseKind::Kms { .. } | SseKind::Customer => {
+                let mac = aws_lc_rs::hmac::sign(
+                    &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.expose()),
+                    md5_hex.as_bytes(),
+                );
+                hex::encode(&mac.as_ref()[..16])
+            }
+        }
+    }
+
+    /// What the object records, given the key of each of its bodies.
+    pub(super) fn record(&self, keys: Vec<StoredKey>) -> ObjectEncryption {
+        ObjectEncryption { kind: self.kind.clone(), keys }
+    }
+}
+
+/// The data keys of `object` (one per segment, or one for an inline body), or `None` when it is not
+/// encrypted. SSE-C needs `customer` (the key the request sent) to be the object's key; SSE-KMS
+/// authorises `kms:Decrypt` for the caller.
+pub(super) async fn open_keys(
+    s3: &KuraS3,
+    who: Option<&Authenticated>,
+    bucket: &str,
+    object: &ObjectMeta,
+    customer: Option<&CustomerKey>,
+) -> S3Result<Option<Vec<DataKey>>> {
+    let Some(encryption) = &object.encryption else {
+        if customer.is_some() {
+            return Err(errors::invalid_request(
+                "The encryption parameters are not applicable to this object: it is not encrypted with a \
+                 customer-provided key.",
+            ));
+        }
+        return Ok(None);
+    };
+    check_customer(&encryption.kind, customer)?;
+    let aad = wrap_aad(bucket, &object.key);
+    let mut keys = Vec::with_capacity(encryption.keys.len());
+    match &encryption.kind {
+        SseKind::S3 => {
+            for stored in &encryption.keys {
+                keys.push(s3.vault.open_s3(stored, &aad).map_err(errors::kms_error)?);
+            }
+        }
+        SseKind::Customer => {
+            let customer = customer.ok_or_else(customer_key_required)?;
+            for stored in &encryption.keys {
+                let blob = B64.decode(&stored.blob).map_err(|_| errors::body_integrity())?;
+                keys.push(kura_crypt::unwrap(&customer.key, &blob, &aad).map_err(|_| customer_key_mismatch())?);
+            }
+        }
+        SseKind::Kms { key_arn, .. } => {
+            let kms_key = s3.vault.kms().describe(key_arn).await.map_err(errors::kms_error)?;
+            let context = kms_context(&encryption.kind, bucket, &object.key)?;
+            authorize(s3, who, "kms:Decrypt", &kms_key, &context)?;
+            for stored in &encryption.keys {
+                keys.push(s3.vault.kms().decrypt(stored, &context).await.map_err(errors::kms_error)?);
+            }
+        }
+    }
+    Ok(Some(keys))
+}
+
+/// The response headers a read of `object` answers with (`None` for an unencrypted object).
+pub(super) fn read_response(object: &ObjectMeta, customer: Option<&CustomerKey>) -> Option<SseResponse> {
+    let encryption = object.encryption.as_ref()?;
+    Some(super::sse::response(&encryption.kind, customer.map(|c| c.key_md5.as_str())))
+}
+
+/// A read (HEAD included) of an SSE-C object must send its key; any other object must not.
+pub(super) fn check_customer(kind: &SseKind, customer: Option<&CustomerKey>) -> S3Result<()> {
+    match (kind, customer) {
+        (SseKind::Customer, None) => Err(customer_key_required()),
+        (SseKind::S3 | SseKind::Kms { .. }, Some(_)) => Err(errors::invalid_request(
+            "The encryption parameters are not applicable to this object: it is not encrypted with a \
+             customer-provided key.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The associated data of an SSE-S3 or SSE-C key wrap: the object's bucket and key.
+fn wrap_aad(bucket: &str, key: &str) -> Vec<u8> {
+    sealed::key_aad(bucket, key, "")
+}
+
+/// The full encryption context of an SSE-KMS data key: the client's context plus `aws:s3:arn`.
+fn kms_context(kind: &SseKind, bucket: &str, key: &str) -> S3Result<EncryptionContext> {
+    let SseKind::Kms { context, bucket_key, .. } = kind else { return Ok(EncryptionContext::new()) };
+    let mut full: EncryptionContext = match context {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|_| errors::invalid_argument("The encryption context must be a JSON object of string values."))?,
+        None => EncryptionContext::new(),
+    };
+    let arn = if *bucket_key { kura_policy::s3::bucket_arn(bucket) } else { kura_policy::s3::object_arn(bucket, key) };
+    full.insert("aws:s3:arn".to_owned(), arn);
+    Ok(full)
+}
+
+fn authorize(
+    s3: &KuraS3,
+    who: Option<&Authenticated>,
+    action: &str,
+    key: &KmsKey,
+    context: &EncryptionContext,
+) -> S3Result<()> {
+    match (&s3.access, who) {
+        (Some(access), Some(who)) => access.authorize_kms(who, action, key, context, &s3.region),
+        _ => Ok(()),
+    }
+}
+
+fn customer_key_required() -> s3s::S3Error {
+    errors::invalid_request(
+        "The object was stored using a form of Server Side Encryption. The correct parameters must be provided \
+         to retrieve the object.",
+    )
+}
+
+fn customer_key_mismatch() -> s3s::S3Error {
+    errors::invalid_request(
+        "The provided encryption parameters did not match the ones used originally: send the customer key the \
+         object was written with.",
+    )
+}
