@@ -158,6 +158,7 @@ pub fn upload(key: &str, id: &str) -> UploadInfo {
         checksum_type: None,
         lock: Default::default(),
         encryption: None,
+        customer_check: None,
     }
 }
 

@@ -375,6 +375,10 @@ pub struct UploadInfo {
     /// data key of its own ([`PartInfo::key`]), and the completed object gets this kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<SseKind>,
+    /// SSE-C: a key wrapped by the customer's key at creation, so that every part can be checked to
+    /// come with the same customer key (the customer's key itself is never kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_check: Option<StoredKey>,
 }
 
 /// An uploaded part.

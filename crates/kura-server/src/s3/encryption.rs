@@ -121,6 +121,22 @@ impl Sealing {
         }
     }
 
+    /// SSE-C: what an upload keeps to check that each part comes with the same customer key (a random
+    /// key wrapped by it); `None` for other kinds.
+    pub(super) fn customer_check(&self, bucket: &str, key: &str) -> Option<StoredKey> {
+        let customer = self.customer.as_ref()?;
+        let blob = kura_crypt::wrap(&customer.key, &DataKey::generate(), &wrap_aad(bucket, key));
+        Some(StoredKey { key_id: CUSTOMER.to_owned(), blob: B64.encode(blob) })
+    }
+
+    /// SSE-C: refuses a part whose customer key is not the one its upload was created with.
+    pub(super) fn check_customer_key(&self, check: Option<&StoredKey>, (bucket, key): (&str, &str)) -> S3Result<()> {
+        let (Some(customer), Some(check)) = (&self.customer, check) else { return Ok(()) };
+        let blob = B64.decode(&check.blob).map_err(|_| customer_key_mismatch())?;
+        kura_crypt::unwrap(&customer.key, &blob, &wrap_aad(bucket, key)).map_err(|_| customer_key_mismatch())?;
+        Ok(())
+    }
+
     /// The response headers of the write.
     pub(super) fn response(&self) -> SseResponse {
         super::sse::response(&self.kind, self.customer.as_ref().map(|c| c.key_md5.as_str()))

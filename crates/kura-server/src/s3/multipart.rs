@@ -81,6 +81,10 @@ pub(super) async fn create_multipart_upload(
         checksum_type: declared.map(|d| d.type_name().to_owned()),
         lock,
         encryption: sealing.as_ref().map(|s| s.kind.clone()),
+        customer_check: match &sealing {
+            Some(sealing) => sealing.customer_check(&input.bucket, &input.key),
+            None => None,
+        },
     };
     let upload_id = upload.upload_id.clone();
     s3.meta.create_upload(&input.bucket, upload).await.or_s3()?;
@@ -146,7 +150,6 @@ pub(super) async fn upload_part(
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
     let number = check_part_number(input.part_number)?;
-    super::sse::refuse_write_headers(&headers)?;
     let customer = super::sse::customer_key(&input)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let who = extensions.get::<crate::authz::Authenticated>();
@@ -197,7 +200,11 @@ async fn part_sealing(
     customer: Option<super::sse::CustomerKey>,
 ) -> S3Result<Option<Sealing>> {
     match &upload.encryption {
-        Some(kind) => Ok(Some(Sealing::for_upload(s3, who, object, kind, customer).await?)),
+        Some(kind) => {
+            let sealing = Sealing::for_upload(s3, who, object, kind, customer).await?;
+            sealing.check_customer_key(upload.customer_check.as_ref(), object)?;
+            Ok(Some(sealing))
+        }
         None if customer.is_some() => Err(errors::invalid_request(
             "The multipart upload was not created with customer-provided encryption: send no SSE-C key \
              with its parts.",
@@ -262,11 +269,11 @@ pub(super) async fn upload_part_copy(
         ..Default::default()
     };
     fill_checksums(&mut result, &written.checksums);
-    Ok(S3Response::new(UploadPartCopyOutput {
-        copy_part_result: Some(result),
-        copy_source_version_id,
-        ..Default::default()
-    }))
+    let mut out = UploadPartCopyOutput { copy_part_result: Some(result), copy_source_version_id, ..Default::default() };
+    if let Some(sealing) = &sealing {
+        out.set_sse(sealing.response());
+    }
+    Ok(S3Response::new(out))
 }
 
 /// The checksum headers of a CompleteMultipartUpload request: at most one object checksum, and the
