@@ -706,9 +706,9 @@ pub fn no_such_lifecycle_configuration() -> S3Error {
     S3Error::with_message(S3ErrorCode::NoSuchLifecycleConfiguration, "The lifecycle configuration does not exist.")
 }
 
-/// An upload without a length that could not be buffered ([`crate::http::spool`]).
-pub fn spool_error(e: &crate::http::spool::SpoolError) -> S3Error {
-    use crate::http::spool::SpoolError;
+/// An upload without a length that could not be buffered (`http::spool`).
+pub fn spool_error(e: &crate::base::limits::SpoolError) -> S3Error {
+    use crate::base::limits::SpoolError;
     match e {
         SpoolError::TooLarge { .. } => entity_too_large(e.to_string()),
         SpoolError::Client(_) => incomplete_body(e.to_string()),

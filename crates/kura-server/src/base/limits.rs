@@ -86,6 +86,26 @@ pub fn check_whole_body<'a>(op: &'a str, headers: &http::HeaderMap, no_length: b
     Ok(())
 }
 
+/// The most a spooled body (`http::spool`: an object upload without a length) may hold: 5 GiB, S3's limit for one PUT.
+pub const MAX_SPOOL: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Why a body could not be spooled.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The body is larger than [`MAX_SPOOL`].
+    #[error("the body is larger than {max} bytes, the largest object one PUT may create; use a multipart upload")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+    /// The client's body ended in an error (the connection broke, a malformed chunk).
+    #[error("the request body could not be read to its end: {0}")]
+    Client(String),
+    /// The temporary file could not be written.
+    #[error("the request body could not be buffered to disk: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
