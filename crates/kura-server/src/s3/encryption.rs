@@ -164,6 +164,26 @@ impl Sealing {
     }
 }
 
+/// A fresh data key for one body when the write encrypts (`sealing`), else `None`.
+pub(super) async fn body_key_for(
+    s3: &KuraS3,
+    sealing: Option<&Sealing>,
+    (bucket, key): (&str, &str),
+) -> S3Result<Option<BodyKey>> {
+    match sealing {
+        Some(sealing) => Ok(Some(sealing.body_key(s3, bucket, key).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The ETag of a body with MD5 `md5_hex` written under `sealing` with `body_key` (see [`Sealing::etag`]).
+pub(super) fn etag_for(sealing: Option<&Sealing>, body_key: Option<&BodyKey>, md5_hex: String) -> String {
+    match (sealing, body_key) {
+        (Some(sealing), Some(k)) => sealing.etag(&md5_hex, &k.key),
+        _ => md5_hex,
+    }
+}
+
 /// The data keys of `object` (one per segment, or one for an inline body), or `None` when it is not
 /// encrypted. SSE-C needs `customer` (the key the request sent) to be the object's key; SSE-KMS
 /// authorises `kms:Decrypt` for the caller.
@@ -174,16 +194,8 @@ pub(super) async fn open_keys(
     object: &ObjectMeta,
     customer: Option<&CustomerKey>,
 ) -> S3Result<Option<Vec<DataKey>>> {
-    let Some(encryption) = &object.encryption else {
-        if customer.is_some() {
-            return Err(errors::invalid_request(
-                "The encryption parameters are not applicable to this object: it is not encrypted with a \
-                 customer-provided key.",
-            ));
-        }
-        return Ok(None);
-    };
-    check_customer(&encryption.kind, customer)?;
+    check_customer(object.encryption.as_ref().map(|e| &e.kind), customer)?;
+    let Some(encryption) = &object.encryption else { return Ok(None) };
     let aad = wrap_aad(bucket, &object.key);
     let mut keys = Vec::with_capacity(encryption.keys.len());
     match &encryption.kind {
@@ -217,11 +229,12 @@ pub(super) fn read_response(object: &ObjectMeta, customer: Option<&CustomerKey>)
     Some(super::sse::response(&encryption.kind, customer.map(|c| c.key_md5.as_str())))
 }
 
-/// A read (HEAD included) of an SSE-C object must send its key; any other object must not.
-pub(super) fn check_customer(kind: &SseKind, customer: Option<&CustomerKey>) -> S3Result<()> {
+/// A read (HEAD included) of an SSE-C object must send its key; any other object (`kind`: how it is
+/// encrypted, if it is) must not.
+pub(super) fn check_customer(kind: Option<&SseKind>, customer: Option<&CustomerKey>) -> S3Result<()> {
     match (kind, customer) {
-        (SseKind::Customer, None) => Err(customer_key_required()),
-        (SseKind::S3 | SseKind::Kms { .. }, Some(_)) => Err(errors::invalid_request(
+        (Some(SseKind::Customer), None) => Err(customer_key_required()),
+        (None | Some(SseKind::S3 | SseKind::Kms { .. }), Some(_)) => Err(errors::invalid_request(
             "The encryption parameters are not applicable to this object: it is not encrypted with a \
              customer-provided key.",
         )),

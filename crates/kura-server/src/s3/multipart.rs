@@ -154,10 +154,7 @@ pub(super) async fn upload_part(
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let who = extensions.get::<crate::authz::Authenticated>();
     let sealing = part_sealing(s3, who, (&input.bucket, &input.key), &upload, customer).await?;
-    let body_key = match &sealing {
-        Some(sealing) => Some(sealing.body_key(s3, &input.bucket, &input.key).await?),
-        None => None,
-    };
+    let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
     let (sent, expected) = checksum_expectations(
         &headers,
         input.checksum_algorithm.as_ref(),
@@ -246,10 +243,7 @@ pub(super) async fn upload_part_copy(
     let source_keys = encryption::open_keys(s3, who, from.bucket, &source, source_customer.as_ref()).await?;
     let customer = super::sse::customer_key(&input)?;
     let sealing = part_sealing(s3, who, (&input.bucket, &input.key), &upload, customer).await?;
-    let body_key = match &sealing {
-        Some(sealing) => Some(sealing.body_key(s3, &input.bucket, &input.key).await?),
-        None => None,
-    };
+    let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
     let through = (source_keys.as_deref(), body_key.as_ref().map(|k| &k.key));
     let written = copy_bytes(s3, &source, range, algo, through).await?;
     let last_modified = now_ms();

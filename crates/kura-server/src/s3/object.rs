@@ -147,19 +147,13 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
     let who = extensions.get::<crate::authz::Authenticated>();
     let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
-    let body_key = match &sealing {
-        Some(sealing) => Some(sealing.body_key(s3, &input.bucket, &input.key).await?),
-        None => None,
-    };
+    let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
     let seal = body_key.as_ref().map(|k| &k.key);
     let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), seal).await?;
     let WrittenBody { body, md5_hex, checksums } = written;
     let size = body.size();
-    let etag_hex = match (&sealing, &body_key) {
-        (Some(sealing), Some(k)) => sealing.etag(&md5_hex, &k.key),
-        _ => md5_hex,
-    };
+    let etag_hex = encryption::etag_for(sealing.as_ref(), body_key.as_ref(), md5_hex);
     let mut object = new_object(input.key, size, etag_hex.clone(), object_headers, tags);
     body.attach(&mut object);
     if let (Some(sealing), Some(k)) = (&sealing, body_key) {
@@ -405,15 +399,12 @@ pub(super) async fn head_object(
     super::sse::refuse_write_headers(&req.headers)?;
     let customer = super::sse::customer_key(&input)?;
     let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
-    if let Some(encrypted) = &plan.object.encryption {
-        encryption::check_customer(&encrypted.kind, customer.as_ref())?;
-        if encrypted.kind == kura_store::SseKind::Customer {
-            // The key must be the object's, as on a GET (no body is read).
-            let who = req.extensions.get::<crate::authz::Authenticated>();
-            encryption::open_keys(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
-        }
-    } else {
-        encryption::open_keys(s3, None, &input.bucket, &plan.object, customer.as_ref()).await?;
+    let kind = plan.object.encryption.as_ref().map(|e| &e.kind);
+    encryption::check_customer(kind, customer.as_ref())?;
+    if kind == Some(&kura_store::SseKind::Customer) {
+        // The key must be the object's, as on a GET (no body is read; no KMS key is used).
+        let who = req.extensions.get::<crate::authz::Authenticated>();
+        encryption::open_keys(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
     }
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = HeadObjectOutput::from(headers);
@@ -645,16 +636,10 @@ pub(super) async fn copy_object(
     let source_keys = encryption::open_keys(s3, who, from.bucket, &source, source_customer.as_ref()).await?;
     let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
     let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
-    let body_key = match &sealing {
-        Some(sealing) => Some(sealing.body_key(s3, &input.bucket, &input.key).await?),
-        None => None,
-    };
+    let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
     let through = (source_keys.as_deref(), body_key.as_ref().map(|k| &k.key));
     let WrittenBody { body, md5_hex, checksums } = copy_object_body(s3, &source, algo, through).await?;
-    let etag_hex = match (&sealing, &body_key) {
-        (Some(sealing), Some(k)) => sealing.etag(&md5_hex, &k.key),
-        _ => md5_hex,
-    };
+    let etag_hex = encryption::etag_for(sealing.as_ref(), body_key.as_ref(), md5_hex);
     let mut object = new_object(input.key, body.size(), etag_hex.clone(), headers, tags);
     body.attach(&mut object);
     if let (Some(sealing), Some(k)) = (&sealing, body_key) {

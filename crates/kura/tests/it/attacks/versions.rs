@@ -25,6 +25,14 @@ buckets:
   - name: tagged
 "#;
 
+/// Replaces a request's query with `query` (before it is signed), spelled exactly as given.
+fn with_query(query: String) -> impl Fn(&mut aws_sdk_s3::config::http::HttpRequest) + Send + Sync + 'static {
+    move |r| {
+        let uri = format!("{}?{query}", r.uri().split('?').next().unwrap_or_default());
+        r.set_uri(uri).expect("uri");
+    }
+}
+
 #[tokio::test]
 async fn a_deny_on_version_actions_holds_for_every_spelling_of_version_id() {
     let server = TestServer::start_with_config(CONFIG);
@@ -58,10 +66,7 @@ async fn a_deny_on_version_actions_holds_for_every_spelling_of_version_id() {
             .bucket("history")
             .key("ledger")
             .customize()
-            .mutate_request(move |r| {
-                let uri = format!("{}?{sent}", r.uri().split('?').next().unwrap_or_default());
-                r.set_uri(uri).expect("uri");
-            })
+            .mutate_request(with_query(sent))
             .send()
             .await
             .expect_err("denied");
@@ -77,10 +82,7 @@ async fn a_deny_on_version_actions_holds_for_every_spelling_of_version_id() {
         .bucket("history")
         .key("ledger")
         .customize()
-        .mutate_request(move |r| {
-            let uri = format!("{}?{sent}", r.uri().split('?').next().unwrap_or_default());
-            r.set_uri(uri).expect("uri");
-        })
+        .mutate_request(with_query(sent))
         .send()
         .await;
     assert_eq!(code(&err.expect_err("denied")), "AccessDenied");
