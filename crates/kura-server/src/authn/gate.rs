@@ -301,18 +301,23 @@ fn check_sigv4(uri: &Uri, headers: &HeaderMap, rules: &Rules<'_>) -> Result<Enve
     if early > MAX_SKEW || (!presigned && late > MAX_SKEW) {
         return Err(GateError::TimeTooSkewed(parsed.amz_date.clone()));
     }
-    for name in headers.keys() {
-        let name = name.as_str();
-        // A presigned request may send its body's hash unsigned: s3s checks it against the body.
-        let exempt = presigned && name == "x-amz-content-sha256";
-        if name.starts_with("x-amz-")
-            && !exempt
-            && parsed.signed_headers.binary_search_by(|h| h.as_str().cmp(name)).is_err()
-        {
-            return Err(GateError::UnsignedHeader(name.to_owned()));
-        }
+    if let Some(name) = unsigned_amz_header(&parsed, headers) {
+        return Err(GateError::UnsignedHeader(name.to_owned()));
     }
     Ok(Envelope::SigV4(Box::new(parsed)))
+}
+
+/// The first `x-amz-*` header that the SigV4 signature does not cover, if any. AWS refuses such a
+/// request: an unsigned `x-amz-copy-source` or `x-amz-security-token` added to a captured or presigned
+/// request would otherwise change what it does. A presigned request may send its body's hash unsigned
+/// (the body is checked against it). Every SigV4 endpoint applies this rule (S3, admin, tickets, STS).
+pub fn unsigned_amz_header<'h>(parsed: &ParsedAuth, headers: &'h HeaderMap) -> Option<&'h str> {
+    let presigned = parsed.form == SignatureForm::Query;
+    headers.keys().map(http::HeaderName::as_str).find(|name| {
+        name.starts_with("x-amz-")
+            && !(presigned && *name == "x-amz-content-sha256")
+            && parsed.signed_headers.binary_search_by(|h| h.as_str().cmp(name)).is_err()
+    })
 }
 
 fn check_sigv2(

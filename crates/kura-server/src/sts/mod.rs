@@ -173,6 +173,13 @@ impl Sts {
                 parsed.scope.service
             )));
         }
+        if let Some(name) = crate::authn::gate::unsigned_amz_header(&parsed, req.headers) {
+            return Err(StsError::new(
+                "AccessDenied",
+                StatusCode::FORBIDDEN,
+                format!("the header {name} is not signed: sign every x-amz-* header the request sends"),
+            ));
+        }
         let now = SystemTime::now();
         let skew = now.duration_since(parsed.signed_at).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
         if parsed.expires.is_none() && skew > MAX_SKEW {

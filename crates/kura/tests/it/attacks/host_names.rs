@@ -16,18 +16,24 @@ const GET_CALLER_IDENTITY: &str = "Action=GetCallerIdentity&Version=2011-06-15";
 
 /// An STS GetCallerIdentity signed for `host` and sent with `Host: host`.
 async fn sts_for(server: &TestServer, host: &str) -> (u16, String) {
+    sts_with_unsigned(server, host, &[]).await
+}
+
+/// An STS GetCallerIdentity signed for `host` (`host` and `x-amz-date` signed), sent with `Host: host`
+/// and `extra` headers that the signature does not cover.
+pub(super) async fn sts_with_unsigned(server: &TestServer, host: &str, extra: &[(&str, &str)]) -> (u16, String) {
     let hash = hex::encode(sha2::Sha256::digest(GET_CALLER_IDENTITY.as_bytes()));
     let sig = root_signer("sts", false).sign("POST", host, "/", "", &hash, SystemTime::now());
-    let resp = reqwest::Client::new()
+    let mut req = reqwest::Client::new()
         .post(format!("{}/", server.endpoint()))
         .header("host", host)
         .header("x-amz-date", &sig.amz_date)
         .header("authorization", &sig.authorization)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(GET_CALLER_IDENTITY)
-        .send()
-        .await
-        .expect("sts");
+        .header("content-type", "application/x-www-form-urlencoded");
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    let resp = req.body(GET_CALLER_IDENTITY).send().await.expect("sts");
     (resp.status().as_u16(), resp.text().await.expect("body"))
 }
 

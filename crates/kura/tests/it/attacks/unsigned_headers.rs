@@ -1,6 +1,6 @@
 //! `x-amz-*` headers the signature does not cover are refused (issue 12, item 2): whoever holds a
 //! presigned PUT URL cannot turn it into a copy, an UploadPart URL into UploadPartCopy, or add
-//! metadata, tags or ACLs the signer never agreed to.
+//! metadata, tags or ACLs the signer never agreed to. STS applies the same rule.
 
 use crate::harness::{TestServer, bucket_name, create_upload, status, xml_code};
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -79,4 +79,22 @@ async fn a_presigned_upload_part_cannot_become_a_part_copy() {
     assert_eq!(xml_code(&resp.text().await.expect("body")), "AccessDenied");
     let parts = s3.list_parts().bucket(&bucket).key("target").upload_id(&upload).send().await.expect("parts");
     assert!(parts.parts().is_empty(), "no part was copied");
+}
+
+#[tokio::test]
+async fn sts_refuses_unsigned_amz_headers() {
+    let server = TestServer::start();
+    let host = server.endpoint().trim_start_matches("http://").to_owned();
+    for name in ["x-amz-security-token", "x-amz-meta-anything", "x-amz-content-sha256"] {
+        let (code, body) = super::host_names::sts_with_unsigned(
+            &server,
+            &host,
+            &[(name, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")],
+        )
+        .await;
+        assert_eq!((code, xml_code(&body)), (403, "AccessDenied"), "{name}: {body}");
+        assert!(body.contains(name), "the message names the unsigned header: {body}");
+    }
+    let (code, body) = super::host_names::sts_with_unsigned(&server, &host, &[]).await;
+    assert_eq!(code, 200, "the same request with only signed headers is answered: {body}");
 }
