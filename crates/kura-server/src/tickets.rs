@@ -9,6 +9,7 @@ use crate::base::caller::Caller;
 use crate::base::ticket::{Issuer, Ticket, TicketDenied, TicketMethod};
 use crate::iam::IamState;
 use crate::identity::session::Keyring;
+use kura_store::{MetaStore, StoreResult};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -34,16 +35,88 @@ pub struct Swept {
     pub removed: u64,
 }
 
-/// Deletes expired (and unreadable) tickets and returns the live ones.
+/// Record kind prefix of the per-principal index of tickets (kind = prefix + principal ARN, id = the
+/// ticket's id, value = its expiry in Unix seconds): counting a principal's tickets reads only theirs.
+const HELD_PREFIX: &str = "upload-ticket-held:";
+
+fn held_kind(principal: &str) -> String {
+    format!("{HELD_PREFIX}{principal}")
+}
+
+/// Stores a new ticket and its entry in its principal's index. The index entry is written first: a
+/// crash between the two leaves an entry that counts against the principal until the ticket's expiry,
+/// never a ticket that does not count.
 ///
 /// # Errors
 /// The metadata store's.
-pub async fn sweep_expired(meta: &dyn kura_store::MetaStore, now: u64) -> kura_store::StoreResult<Swept> {
+pub async fn store(meta: &dyn MetaStore, ticket: &Ticket, record: Vec<u8>) -> StoreResult<()> {
+    meta.put_record(&held_kind(&ticket.principal), &ticket.id, ticket.expires.to_string().into_bytes()).await?;
+    meta.put_record(RECORD, &ticket.id, record).await
+}
+
+/// How many live tickets `principal` holds; drops the index entries of expired ones on the way.
+///
+/// # Errors
+/// The metadata store's.
+pub async fn held_by(meta: &dyn MetaStore, principal: &str, now: u64) -> StoreResult<u64> {
+    let kind = held_kind(principal);
+    let mut held = 0;
+    for (id, expires) in meta.list_records(&kind).await? {
+        let live = std::str::from_utf8(&expires).ok().and_then(|e| e.parse::<u64>().ok()).is_some_and(|e| e > now);
+        if live {
+            held += 1;
+        } else {
+            meta.delete_record(&kind, &id).await?;
+        }
+    }
+    Ok(held)
+}
+
+/// Deletes a ticket and its index entry; answers whether the ticket existed.
+///
+/// # Errors
+/// The metadata store's.
+pub async fn forget(meta: &dyn MetaStore, id: &str) -> StoreResult<bool> {
+    let Some(bytes) = meta.get_record(RECORD, id).await? else { return Ok(false) };
+    if let Ok(ticket) = serde_json::from_slice::<Ticket>(&bytes) {
+        meta.delete_record(&held_kind(&ticket.principal), id).await?;
+    }
+    meta.delete_record(RECORD, id).await
+}
+
+/// Deletes every ticket of `principal` (and their index entries); answers their ids.
+///
+/// # Errors
+/// The metadata store's.
+pub async fn forget_all_of(meta: &dyn MetaStore, principal: &str) -> StoreResult<Vec<String>> {
+    let mut ids = Vec::new();
+    // Every ticket is read, not only the index: tickets issued before the index existed have no entry.
+    for (id, bytes) in meta.list_records(RECORD).await? {
+        if serde_json::from_slice::<Ticket>(&bytes).is_ok_and(|t| t.principal == principal) {
+            meta.delete_record(RECORD, &id).await?;
+            ids.push(id);
+        }
+    }
+    let kind = held_kind(principal);
+    for (id, _) in meta.list_records(&kind).await? {
+        meta.delete_record(&kind, &id).await?;
+    }
+    Ok(ids)
+}
+
+/// Deletes expired (and unreadable) tickets, with their index entries, and returns the live ones.
+///
+/// # Errors
+/// The metadata store's.
+pub async fn sweep_expired(meta: &dyn MetaStore, now: u64) -> StoreResult<Swept> {
     let mut swept = Swept { live: Vec::new(), removed: 0 };
     for (id, bytes) in meta.list_records(RECORD).await? {
         match serde_json::from_slice::<Ticket>(&bytes) {
             Ok(t) if t.expires > now => swept.live.push(t),
-            _ => {
+            found => {
+                if let Ok(t) = found {
+                    meta.delete_record(&held_kind(&t.principal), &id).await?;
+                }
                 meta.delete_record(RECORD, &id).await?;
                 swept.removed += 1;
             }
@@ -54,10 +127,7 @@ pub async fn sweep_expired(meta: &dyn kura_store::MetaStore, now: u64) -> kura_s
 
 /// Deletes expired tickets every [`SWEEP_INTERVAL`], so they leave the store without waiting for a
 /// listing, and counts each run in `metrics` (task `ticket-sweep`); runs until the process ends.
-pub async fn sweep_forever(
-    meta: std::sync::Arc<dyn kura_store::MetaStore>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-) {
+pub async fn sweep_forever(meta: std::sync::Arc<dyn MetaStore>, metrics: std::sync::Arc<crate::metrics::Metrics>) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_INTERVAL, SWEEP_INTERVAL);
     loop {
         tick.tick().await;
@@ -187,7 +257,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_sweep_deletes_expired_and_unreadable_tickets_and_counts_them() {
-        use kura_store::MetaStore as _;
         let meta = kura_store::memory::MemoryMetaStore::default();
         let (mut live, mut old) =
             (ticket(TicketMethod::Put, Some("k"), None), ticket(TicketMethod::Put, Some("k"), None));
@@ -202,6 +271,36 @@ mod tests {
         assert_eq!(swept.live.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["KURTLIVE000000000000"]);
         let left: Vec<String> = meta.list_records(RECORD).await.expect("list").into_iter().map(|(id, _)| id).collect();
         assert_eq!(left, ["KURTLIVE000000000000"]);
+    }
+
+    #[tokio::test]
+    async fn the_per_principal_index_counts_only_live_tickets_and_follows_every_deletion() {
+        let meta = kura_store::memory::MemoryMetaStore::default();
+        let (alice, bob) = ("arn:aws:iam::000000000000:user/alice", "arn:aws:iam::000000000000:user/bob");
+        let issue = |id: &str, principal: &str, expires: u64| {
+            let mut t = ticket(TicketMethod::Put, Some("k"), None);
+            (t.id, t.principal, t.expires) = (id.to_owned(), principal.to_owned(), expires);
+            t
+        };
+        let tickets = [
+            issue("KURTA1", alice, 1_000),
+            issue("KURTA2", alice, 1_000),
+            issue("KURTA3", alice, 50),
+            issue("KURTB1", bob, 1_000),
+        ];
+        for t in &tickets {
+            store(&meta, t, serde_json::to_vec(t).expect("json")).await.expect("store");
+        }
+        assert_eq!(held_by(&meta, alice, 100).await.expect("count"), 2, "the expired ticket does not count");
+        assert_eq!(meta.list_records(&held_kind(alice)).await.expect("index").len(), 2, "its entry is gone");
+        assert!(forget(&meta, "KURTA1").await.expect("forget"));
+        assert!(!forget(&meta, "KURTA1").await.expect("forget"), "a second revocation finds nothing");
+        assert_eq!(held_by(&meta, alice, 100).await.expect("count"), 1);
+        assert_eq!(forget_all_of(&meta, alice).await.expect("forget"), ["KURTA2", "KURTA3"]);
+        assert_eq!(held_by(&meta, alice, 0).await.expect("count"), 0);
+        assert_eq!(held_by(&meta, bob, 100).await.expect("count"), 1, "bob's ticket is untouched");
+        assert_eq!(sweep_expired(&meta, 2_000).await.expect("sweep").removed, 1);
+        assert!(meta.list_records(&held_kind(bob)).await.expect("index").is_empty(), "the sweep drops the entry");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::base::ticket::{Ticket, TicketMethod};
 use crate::errors::{self, StoreResultExt};
 use crate::iam::{Iam, IamState};
 use crate::presign::PostForm;
-use crate::tickets::{RECORD, TicketRequest};
+use crate::tickets::TicketRequest;
 use http::StatusCode;
 use kura_policy::Context;
 use kura_store::MetaStore;
@@ -54,8 +54,7 @@ pub(super) async fn create(
         caller.issuer().ok_or_else(|| errors::access_denied("only users, roles and root may ask for tickets"))?;
     let principal = caller.arn();
     let limit = config.server.max_tickets_per_principal.unwrap_or(crate::tickets::DEFAULT_MAX_PER_PRINCIPAL);
-    let live = crate::tickets::sweep_expired(meta, crate::base::clock::unix_now()).await.or_s3()?.live;
-    let held = live.iter().filter(|t| t.principal == principal).count() as u64;
+    let held = crate::tickets::held_by(meta, &principal, crate::base::clock::unix_now()).await.or_s3()?;
     if held >= limit {
         return Err(errors::too_many_tickets(format!(
             "{principal} holds {held} live upload tickets, the most allowed (server.max_tickets_per_principal): \
@@ -80,7 +79,7 @@ pub(super) async fn create(
     };
     let record =
         serde_json::to_vec(&ticket).map_err(|e| errors::internal_error(format!("cannot encode the ticket: {e}")))?;
-    meta.put_record(RECORD, &ticket.id, record).await.or_s3()?;
+    crate::tickets::store(meta, &ticket, record).await.or_s3()?;
 
     let endpoint = config.server.public_urls.first().map_or_else(|| format!("http://{host}"), |u| u.clone());
     let endpoint = endpoint.trim_end_matches('/');
@@ -146,21 +145,12 @@ pub(super) async fn revoke(meta: &dyn MetaStore, body: &[u8]) -> S3Result<S3Resp
     let input: RevokeBody = parse_json(body, false)?;
     let revoked = match (input.id, input.principal) {
         (Some(id), None) => {
-            if !meta.delete_record(RECORD, &id).await.or_s3()? {
+            if !crate::tickets::forget(meta, &id).await.or_s3()? {
                 return Err(errors::no_such_ticket(&id));
             }
             vec![id]
         }
-        (None, Some(principal)) => {
-            let mut ids = Vec::new();
-            for (id, bytes) in meta.list_records(RECORD).await.or_s3()? {
-                if serde_json::from_slice::<Ticket>(&bytes).is_ok_and(|t| t.principal == principal) {
-                    meta.delete_record(RECORD, &id).await.or_s3()?;
-                    ids.push(id);
-                }
-            }
-            ids
-        }
+        (None, Some(principal)) => crate::tickets::forget_all_of(meta, &principal).await.or_s3()?,
         _ => return Err(errors::invalid_argument("give id or principal, not both")),
     };
     tracing::info!(target: "kura::audit", tickets = ?revoked, "upload tickets revoked");
