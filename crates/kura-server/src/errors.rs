@@ -40,6 +40,7 @@ pub fn store_error(err: StoreError) -> S3Error {
             tracing::error!(error = %io, "storage I/O error");
             S3Error::with_message(S3ErrorCode::InternalError, "A storage I/O error occurred; nothing was changed.")
         }
+        StoreError::Locked { refusal, .. } => lock_refusal(refusal),
         StoreError::ConditionFailed { .. } => S3Error::with_message(
             S3ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold (If-Match / If-None-Match).",

@@ -133,9 +133,15 @@ impl MetaStore for TracedMeta {
         touched(bucket, key);
         self.0.get_version(bucket, key, version, body).await
     }
-    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> StoreResult<Option<ObjectMeta>> {
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        guard: kura_store::RemovalGuard,
+    ) -> StoreResult<Option<ObjectMeta>> {
         touched(bucket, key);
-        self.0.delete_version(bucket, key, version_id).await
+        self.0.delete_version(bucket, key, version_id, guard).await
     }
     async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()> {
         touched(bucket, &object.key);

@@ -8,8 +8,9 @@
 
 use crate::{
     BlobId, BlobStore, BucketInfo, BucketSettings, CorsConfig, CorsRule, DumpEntry, ListEntry, ListQuery, MetaSnapshot,
-    MetaStore, ObjectEncryption, ObjectMeta, PartInfo, PublicAccessBlock, Segment, SseKind, StoreError, StoredKey,
-    Tags, UploadInfo, UploadListQuery, VersionEntry, VersionListQuery, WriteCondition, sealed_len,
+    MetaStore, ObjectEncryption, ObjectMeta, PartInfo, PublicAccessBlock, RemovalGuard, Segment, SseKind, StoreError,
+    StoreResult, StoredKey, Tags, UploadInfo, UploadListQuery, VersionEntry, VersionListQuery, WriteCondition,
+    sealed_len,
 };
 use futures::StreamExt;
 use futures::future::join_all;
@@ -687,6 +688,37 @@ pub async fn object_locks(store: &dyn MetaStore) {
     completed.lock = retained;
     store.complete_upload("b", "u1", completed).await.expect("complete");
     assert_eq!(store.get_object_record("b", "u").await.expect("get").expect("some").lock, retained);
+
+    // The store judges the lock again in the removal's own transaction: a lock set after the caller's
+    // check still refuses it, and a refused removal removes nothing.
+    use crate::{Bypass, LockRefusal};
+    let now = 1_700_000_000_000;
+    let refused = |r: StoreResult<Option<ObjectMeta>>, want: LockRefusal| {
+        assert!(matches!(r, Err(StoreError::Locked { refusal, .. }) if refusal == want), "{r:?}");
+    };
+    refused(store.delete_version("b", "v", &old_id, RemovalGuard::at(now)).await, LockRefusal::LegalHold);
+    let governance = ObjectLock { legal_hold: false, ..retained };
+    store.set_version_lock("b", "v", Some(&old_id), retained, governance).await.expect("release the hold");
+    refused(store.delete_version("b", "v", &old_id, RemovalGuard::at(now)).await, LockRefusal::Governance);
+    let asked_only = RemovalGuard { now_ms: now, bypass: Bypass { requested: true, permitted: false } };
+    refused(store.delete_version("b", "v", &old_id, asked_only).await, LockRefusal::Governance);
+    assert!(store.get_version("b", "v", Some(&old_id), false).await.expect("get").is_some(), "still there");
+    let compliance = ObjectLock {
+        retention: Some(Retention { mode: RetentionMode::Compliance, until_ms: now + 1 }),
+        legal_hold: false,
+    };
+    store.set_version_lock("b", "v", Some(&new_id), ObjectLock::default(), compliance).await.expect("lock v2");
+    let bypass = RemovalGuard { now_ms: now, bypass: Bypass { requested: true, permitted: true } };
+    refused(store.delete_version("b", "v", &new_id, bypass).await, LockRefusal::Compliance);
+    let removed = store.delete_version("b", "v", &old_id, bypass).await.expect("governance gives way");
+    assert_eq!(removed.map(|r| r.version_id), Some(old_id));
+    let after_date = store.delete_version("b", "v", &new_id, RemovalGuard::at(now + 2)).await.expect("expired");
+    assert_eq!(after_date.map(|r| r.version_id), Some(new_id));
+    let hold = ObjectLock { retention: None, legal_hold: true };
+    let current = store.get_object_record("b", "k").await.expect("get").expect("k");
+    store.set_version_lock("b", "k", None, current.lock, hold).await.expect("hold");
+    refused(store.delete_version("b", "k", &current.version_id, bypass).await, LockRefusal::LegalHold);
+    assert!(store.get_object_record("b", "k").await.expect("get").is_some(), "a held version stays");
 }
 
 /// Bucket settings replace whole and survive; records are grouped by kind, ordered by id, replaced
@@ -980,7 +1012,11 @@ pub async fn versioning(store: &dyn MetaStore) {
     assert_eq!(all_versions(store, "v", 100).await.len(), 8, "a refused write adds nothing");
 
     // Deleting the marker permanently brings version 3 back, body and all.
-    let removed = store.delete_version("v", "k", &version_id(4)).await.expect("delete marker").expect("marker");
+    let removed = store
+        .delete_version("v", "k", &version_id(4), RemovalGuard::at(0))
+        .await
+        .expect("delete marker")
+        .expect("marker");
     assert!(removed.delete_marker && removed.blobs().is_empty());
     assert_eq!(store.get_object("v", "k").await.expect("get"), Some(v3.clone()));
     let exists = store.put_object_if("v", version("k", BlobId(11), 7), &WriteCondition::IfAbsent).await;
@@ -1011,9 +1047,9 @@ pub async fn versioning(store: &dyn MetaStore) {
     assert_eq!(store.list_versions("v", &after_null).await.expect("list").entries.len(), 3);
 
     // Permanent deletes return exactly the version (its blobs to reclaim); unknown ids return nothing.
-    let v2 = store.delete_version("v", "k", &version_id(2)).await.expect("delete v2").expect("v2");
+    let v2 = store.delete_version("v", "k", &version_id(2), RemovalGuard::at(0)).await.expect("delete v2").expect("v2");
     assert_eq!(v2.blobs(), [BlobId(3)]);
-    assert_eq!(store.delete_version("v", "k", &version_id(2)).await.expect("again"), None);
+    assert_eq!(store.delete_version("v", "k", &version_id(2), RemovalGuard::at(0)).await.expect("again"), None);
     assert!(!store.referenced_blobs().await.expect("referenced").contains(&BlobId(3)));
 
     // A bucket with versions only is not empty; without any it can go.
@@ -1021,10 +1057,10 @@ pub async fn versioning(store: &dyn MetaStore) {
     for (key, id) in [("k", null.to_owned()), ("k", version_id(3)), ("k", version_id(1))] {
         let result = store.delete_bucket("v").await;
         assert!(matches!(result, Err(StoreError::BucketNotEmpty(_))), "{result:?}");
-        store.delete_version("v", key, &id).await.expect("delete").expect("there");
+        store.delete_version("v", key, &id, RemovalGuard::at(0)).await.expect("delete").expect("there");
     }
     // Deleting the marker over d/x brings d/x back; then both go.
-    store.delete_version("v", "d/x", &version_id(6)).await.expect("delete").expect("marker");
+    store.delete_version("v", "d/x", &version_id(6), RemovalGuard::at(0)).await.expect("delete").expect("marker");
     assert_eq!(store.get_object("v", "d/x").await.expect("get"), Some(version("d/x", BlobId(10), 5)));
     assert!(store.delete_object("v", "d/x").await.expect("delete").is_some());
     assert!(all_versions(store, "v", 10).await.is_empty());

@@ -87,6 +87,14 @@ pub enum StoreError {
     /// The metadata database failed or holds data it cannot decode.
     #[error("metadata store error: {0}")]
     Backend(String),
+    /// The version's Object Lock refuses its permanent removal (checked in the removal's transaction).
+    #[error("the object {key:?}: {refusal}")]
+    Locked {
+        /// Object key.
+        key: String,
+        /// What the lock refuses.
+        refusal: LockRefusal,
+    },
     /// A conditional write found the object not as the condition required.
     #[error("the object {key:?} does not meet the write condition")]
     ConditionFailed {
@@ -299,8 +307,15 @@ pub trait MetaStore: Send + Sync + 'static {
         body: bool,
     ) -> StoreResult<Option<versions::Found>>;
     /// Permanently removes one version (or delete marker) and returns it, or `None` if there is none;
-    /// its blobs are the caller's to reclaim. See [`versions::delete_version`].
-    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> StoreResult<Option<ObjectMeta>>;
+    /// its blobs are the caller's to reclaim. `Locked` if the version's lock refuses it under `guard`,
+    /// judged in the same transaction. See [`versions::delete_version`].
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        guard: RemovalGuard,
+    ) -> StoreResult<Option<ObjectMeta>>;
     /// Writes a version that is not the current object (a noncurrent version or a delete marker) as it
     /// is, with its inline body: what a restore writes for [`DumpEntry::Version`]. Nothing else changes.
     async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()>;

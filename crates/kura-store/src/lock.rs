@@ -6,7 +6,8 @@
 //! may bypass GOVERNANCE retention, which is true only when it sent
 //! `x-amz-bypass-governance-retention: true` **and** the caller holds `s3:BypassGovernanceRetention`
 //! ([`Bypass`]). Back ends store the records as they are; the rule lives here so that every layer that
-//! removes or changes a version (the S3 operations, later lifecycle) asks the same question.
+//! removes or changes a version (the S3 operations, lifecycle) asks the same question, and the store
+//! asks it again inside the removal's transaction ([`RemovalGuard`]).
 
 use crate::versions::{self, Found, VersionWrite};
 use crate::{StoreError, StoreResult};
@@ -110,6 +111,24 @@ impl Bypass {
     /// Whether GOVERNANCE retention gives way: the header alone never suffices.
     pub fn applies(self) -> bool {
         self.requested && self.permitted
+    }
+}
+
+/// What a permanent removal of a version may override, checked by the store in the removal's own
+/// transaction ([`crate::MetaStore::delete_version`]): a lock set between the caller's check and the
+/// removal (a legal hold, a retention) still refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemovalGuard {
+    /// The time the lock is judged at, ms since the epoch.
+    pub now_ms: i64,
+    /// Whether GOVERNANCE retention gives way.
+    pub bypass: Bypass,
+}
+
+impl RemovalGuard {
+    /// Judged at `now_ms`, with no bypass.
+    pub fn at(now_ms: i64) -> Self {
+        Self { now_ms, bypass: Bypass::NONE }
     }
 }
 

@@ -7,8 +7,8 @@ use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
 use crate::versions::{self, SortedRecords, VersionCursor, VersionRead, VersionWrite, order_of};
 use crate::{
     BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
-    ObjectLock, ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
-    VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload, unused_parts,
+    ObjectLock, ObjectMeta, PartInfo, RemovalGuard, StoreError, StoreResult, Tags, UploadInfo, UploadListPage,
+    UploadListQuery, VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload, unused_parts,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -332,8 +332,14 @@ impl MetaStore for MemoryMetaStore {
         versions::find(self.lock().bucket(bucket)?, bucket, key, version, body)
     }
 
-    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> StoreResult<Option<ObjectMeta>> {
-        versions::delete_version(self.lock().bucket_mut(bucket)?, bucket, key, version_id)
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        guard: RemovalGuard,
+    ) -> StoreResult<Option<ObjectMeta>> {
+        versions::delete_version(self.lock().bucket_mut(bucket)?, bucket, key, version_id, guard)?
     }
 
     async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()> {

@@ -41,8 +41,9 @@ use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
 use crate::versions::{self, SortedRecords, VersionCursor, VersionRead, VersionWrite, order_of};
 use crate::{
     BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
-    ObjectLock, ObjectMeta, PartInfo, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
-    VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload, is_storage_full, unused_parts,
+    ObjectLock, ObjectMeta, PartInfo, RemovalGuard, StoreError, StoreResult, Tags, UploadInfo, UploadListPage,
+    UploadListQuery, VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload,
+    is_storage_full, unused_parts,
 };
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
@@ -772,11 +773,17 @@ impl<'t> WriteTables<'t> {
         versions::delete_current(self, bucket, key).map(Ok)
     }
 
-    fn delete_version(&mut self, bucket: &str, key: &str, version: &str) -> Fatal<StoreResult<Option<ObjectMeta>>> {
+    fn delete_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version: &str,
+        guard: RemovalGuard,
+    ) -> Fatal<StoreResult<Option<ObjectMeta>>> {
         if !self.has_bucket(bucket)? {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
         }
-        versions::delete_version(self, bucket, key, version).map(Ok)
+        versions::delete_version(self, bucket, key, version, guard)
     }
 
     fn put_noncurrent(&mut self, bucket: &str, object: ObjectMeta) -> Fatal<StoreResult<()>> {
@@ -1415,9 +1422,15 @@ impl MetaStore for RedbMetaStore {
         .await
     }
 
-    async fn delete_version(&self, bucket: &str, key: &str, version_id: &str) -> StoreResult<Option<ObjectMeta>> {
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        guard: RemovalGuard,
+    ) -> StoreResult<Option<ObjectMeta>> {
         let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
-        self.remove(move |t| t.delete_version(&bucket, &key, &version)).await
+        self.remove(move |t| t.delete_version(&bucket, &key, &version, guard)).await
     }
 
     async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()> {

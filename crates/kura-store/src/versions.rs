@@ -20,8 +20,8 @@
 
 use crate::listing::{self, BatchStart, KeyCursor, PageSpec};
 use crate::{
-    BlobId, ObjectMeta, StoreError, StoreResult, Tags, VersionEntry, VersionListPage, VersionListQuery, Versioning,
-    WriteCondition, dropped_blobs,
+    BlobId, LockChange, ObjectMeta, RemovalGuard, StoreError, StoreResult, Tags, VersionEntry, VersionListPage,
+    VersionListQuery, Versioning, WriteCondition, dropped_blobs,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -233,16 +233,32 @@ pub fn put<T: VersionWrite + ?Sized>(
 
 /// Permanently removes the version of `key` with id `version_id` and returns it (its blobs are the
 /// caller's to reclaim: no other version shares them), or `None` if there is none. When it was the
-/// latest version, the next one becomes the latest (current again if it is a live object).
+/// latest version, the next one becomes the latest (current again if it is a live object). A version
+/// whose lock refuses removal under `guard` is the request's refusal (`Locked`, the inner result),
+/// which writes nothing.
 pub fn delete_version<T: VersionWrite + ?Sized>(
     t: &mut T,
     bucket: &str,
     key: &str,
     version_id: &str,
-) -> StoreResult<Option<ObjectMeta>> {
+    guard: RemovalGuard,
+) -> StoreResult<StoreResult<Option<ObjectMeta>>> {
     let Some(found) = find(t, bucket, key, Some(version_id), false)? else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
+    if let Err(refusal) = found.object.lock.check(LockChange::Remove, guard.now_ms, guard.bypass) {
+        return Ok(Err(StoreError::Locked { key: key.to_owned(), refusal }));
+    }
+    remove_found(t, bucket, key, found).map(Ok)
+}
+
+/// Removes a version [`find`] returned and promotes the next one.
+fn remove_found<T: VersionWrite + ?Sized>(
+    t: &mut T,
+    bucket: &str,
+    key: &str,
+    found: Found,
+) -> StoreResult<Option<ObjectMeta>> {
     if found.current {
         t.remove_current(bucket, &found.object)?;
     } else {
@@ -255,7 +271,7 @@ pub fn delete_version<T: VersionWrite + ?Sized>(
 /// Permanently removes the current live object of `key` (what DELETE does in an unversioned bucket).
 pub fn delete_current<T: VersionWrite + ?Sized>(t: &mut T, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
     match t.current(bucket, key, false)? {
-        Some(current) => delete_version(t, bucket, key, &current.version_id),
+        Some(object) => remove_found(t, bucket, key, Found { object, current: true }),
         None => Ok(None),
     }
 }

@@ -386,8 +386,11 @@ impl Worker {
             }
             _ => return Ok(Outcome::Changed),
         };
-        match self.meta.delete_version(bucket, key, id).await? {
-            Some(removed) => {
+        // The store judges the lock again in the removal's transaction: one set since the read wins.
+        match self.meta.delete_version(bucket, key, id, kura_store::RemovalGuard::at(now_ms)).await {
+            Err(kura_store::StoreError::Locked { .. }) => Ok(Outcome::Locked),
+            Err(e) => Err(e),
+            Ok(Some(removed)) => {
                 let blobs = removed.blobs();
                 if !blobs.is_empty() {
                     self.blobs.reclaim(blobs).await;
@@ -395,7 +398,7 @@ impl Worker {
                 self.audit(operation, bucket, key, Some(id), rule);
                 Ok(Outcome::Done)
             }
-            None => Ok(Outcome::Changed),
+            Ok(None) => Ok(Outcome::Changed),
         }
     }
 

@@ -438,8 +438,8 @@ pub(super) async fn delete_object(
             .check_copy_source(&current.etag, current.last_modified_ms)?;
     }
     let bypass = input.bypass_governance_retention.unwrap_or(false);
-    object_lock::guard_delete(s3, who, &bucket, target, bypass).await?;
-    let deleted = versioning::delete(s3, &bucket, target).await?;
+    let bypass = object_lock::guard_delete(s3, who, &bucket, target, bypass).await?;
+    let deleted = versioning::delete(s3, &bucket, target, bypass).await?;
     let out = DeleteObjectOutput {
         version_id: deleted.version_id,
         delete_marker: deleted.delete_marker.then_some(true),
@@ -462,8 +462,8 @@ async fn delete_one(
         let action = if target.version.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
         access.decide_object(who, action, bucket, target.key).await?;
     }
-    object_lock::guard_delete(s3, who, bucket, target, bypass_requested).await?;
-    versioning::delete(s3, bucket, target).await
+    let bypass = object_lock::guard_delete(s3, who, bucket, target, bypass_requested).await?;
+    versioning::delete(s3, bucket, target, bypass).await
 }
 
 /// S3's limit on keys per DeleteObjects request.

@@ -194,7 +194,9 @@ pub(super) async fn bypass_for(
 }
 
 /// Refuses removing a version its lock protects (a legal hold, or an active retention that the request
-/// may not bypass). A bypass permission is looked up only when the lock would otherwise refuse.
+/// may not bypass), and answers the bypass the removal may claim, for the store to judge the lock
+/// again in the removal's transaction. A bypass permission is looked up only when the lock would
+/// otherwise refuse.
 pub(super) async fn check_removal(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
@@ -202,13 +204,14 @@ pub(super) async fn check_removal(
     key: &str,
     lock: &ObjectLock,
     bypass_requested: bool,
-) -> S3Result<()> {
+) -> S3Result<Bypass> {
     let now = now_ms();
     if lock.check(LockChange::Remove, now, Bypass::NONE).is_ok() {
-        return Ok(());
+        return Ok(Bypass::NONE);
     }
     let bypass = bypass_for(s3, who, bucket, key, bypass_requested).await;
-    lock.check(LockChange::Remove, now, bypass).map_err(errors::lock_refusal)
+    lock.check(LockChange::Remove, now, bypass).map_err(errors::lock_refusal)?;
+    Ok(bypass)
 }
 
 /// Refuses permanently removing the version `version` names (`None`: the current object) of `key`
@@ -221,13 +224,13 @@ pub(super) async fn guard_removal(
     bucket: &BucketInfo,
     (key, version): (&str, Option<&str>),
     bypass_requested: bool,
-) -> S3Result<()> {
+) -> S3Result<Bypass> {
     if bucket.settings.object_lock.is_none() {
-        return Ok(());
+        return Ok(Bypass::NONE);
     }
     match s3.meta.get_version(&bucket.name, key, version, false).await.or_s3()? {
         Some(found) => check_removal(s3, who, bucket, key, &found.object.lock, bypass_requested).await,
-        None => Ok(()),
+        None => Ok(Bypass::NONE),
     }
 }
 
@@ -255,17 +258,18 @@ fn removed_by_delete<'a>(bucket: &BucketInfo, target: ObjectRef<'a>) -> Option<O
 }
 
 /// Refuses a DeleteObject (or a DeleteObjects entry) that would permanently remove a locked version
-/// ([`guard_removal`]); a delete that only adds a delete marker is always allowed.
+/// ([`guard_removal`]), and answers the bypass it may claim; a delete that only adds a delete marker is
+/// always allowed.
 pub(super) async fn guard_delete(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
     bucket: &BucketInfo,
     target: ObjectRef<'_>,
     bypass_requested: bool,
-) -> S3Result<()> {
+) -> S3Result<Bypass> {
     match removed_by_delete(bucket, target) {
         Some(version) => guard_removal(s3, who, bucket, (target.key, version), bypass_requested).await,
-        None => Ok(()),
+        None => Ok(Bypass::NONE),
     }
 }
 

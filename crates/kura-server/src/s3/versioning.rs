@@ -49,10 +49,19 @@ pub(super) struct Deleted {
 /// - none, unversioned bucket: the object, permanently;
 /// - none, versioning enabled: a new delete marker;
 /// - none, suspended: a `null` delete marker, which replaces the `null` version.
-pub(super) async fn delete(s3: &KuraS3, bucket: &BucketInfo, target: ObjectRef<'_>) -> S3Result<Deleted> {
+///
+/// A version's lock is judged again by the store in the removal's transaction, with `bypass` (what
+/// [`super::object_lock::guard_delete`] allowed): a legal hold or retention set since is still obeyed.
+pub(super) async fn delete(
+    s3: &KuraS3,
+    bucket: &BucketInfo,
+    target: ObjectRef<'_>,
+    bypass: kura_store::Bypass,
+) -> S3Result<Deleted> {
     target.check()?;
     if let Some(id) = target.version_id() {
-        let removed = s3.meta.delete_version(target.bucket, target.key, id).await.or_s3()?;
+        let guard = kura_store::RemovalGuard { now_ms: now_ms(), bypass };
+        let removed = s3.meta.delete_version(target.bucket, target.key, id, guard).await.or_s3()?;
         let delete_marker = removed.as_ref().is_some_and(|r| r.delete_marker);
         if let Some(removed) = removed {
             s3.reclaim(removed.blobs()).await;
