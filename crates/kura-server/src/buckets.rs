@@ -36,6 +36,12 @@ pub enum SettingsError {
     /// Object Lock configuration on a bucket without Object Lock whose versioning is not Enabled.
     #[error("the bucket has neither Object Lock nor versioning enabled")]
     ObjectLockNotEnabled,
+    /// Suspending versioning on a bucket with Object Lock.
+    #[error("versioning cannot be suspended on a bucket with Object Lock")]
+    VersioningLocked,
+    /// Other changes of the bucket's settings kept winning the race, [`MAX_ATTEMPTS`] times.
+    #[error("the bucket's settings kept changing while this change was being applied")]
+    Conflict,
     /// The store failed, or the bucket does not exist.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -61,14 +67,17 @@ pub fn accept_policy(bucket: &str, text: &str, settings: &BucketSettings) -> Res
     Ok(text.to_owned())
 }
 
-/// Sets (`Some`, checked by [`accept_policy`]) or removes a bucket policy.
+/// Sets (`Some`, checked by [`accept_policy`] against the settings it replaces) or removes a bucket
+/// policy.
 pub async fn set_policy(meta: &dyn MetaStore, bucket: &str, policy: Option<&str>) -> Result<(), SettingsError> {
-    let mut current = get(meta, bucket).await?;
-    current.policy = match policy {
-        Some(text) => Some(accept_policy(bucket, text, &current)?),
-        None => None,
-    };
-    Ok(meta.set_bucket_settings(bucket, current).await?)
+    update(meta, bucket, |settings| {
+        settings.policy = match policy {
+            Some(text) => Some(accept_policy(bucket, text, settings)?),
+            None => None,
+        };
+        Ok(())
+    })
+    .await
 }
 
 /// Sets or removes a bucket's public access block.
@@ -77,25 +86,58 @@ pub async fn set_public_access_block(
     bucket: &str,
     block: Option<PublicAccessBlock>,
 ) -> Result<(), SettingsError> {
-    let current = get(meta, bucket).await?;
-    Ok(meta.set_bucket_settings(bucket, BucketSettings { public_access_block: block, ..current }).await?)
+    update(meta, bucket, |settings| {
+        settings.public_access_block = block;
+        Ok(())
+    })
+    .await
 }
 
-/// Applies `change` to a bucket's settings and stores them when it changed anything (the settings of
-/// the S3 API's tagging, ownership-controls and accelerate operations, which have no cross-setting
-/// rules); [`StoreError::NoSuchBucket`] if the bucket does not exist.
+/// Turns versioning on (Enabled) or off (Suspended); refused on a bucket with Object Lock, whose
+/// locked versions must stay versions.
+pub async fn set_versioning(
+    meta: &dyn MetaStore,
+    bucket: &str,
+    state: kura_store::Versioning,
+) -> Result<(), SettingsError> {
+    update(meta, bucket, |settings| {
+        if settings.object_lock.is_some() && state != kura_store::Versioning::Enabled {
+            return Err(SettingsError::VersioningLocked);
+        }
+        settings.versioning = Some(state);
+        Ok(())
+    })
+    .await
+}
+
+/// How many times a change is decided again on fresh settings when another change of the same bucket
+/// was stored between its read and its write, before it gives up with [`SettingsError::Conflict`].
+pub const MAX_ATTEMPTS: usize = 16;
+
+/// Applies `change` (which may refuse, seeing the other settings) to a bucket's settings and stores
+/// them when it changed anything, only if they are still what `change` saw: otherwise `change` is
+/// decided again on the new settings. So two changes of different settings never lose one another,
+/// and a rule between settings (a public policy while BlockPublicPolicy is on; suspending versioning
+/// with Object Lock) holds whichever change lands second. [`StoreError::NoSuchBucket`] if the bucket
+/// does not exist.
 pub async fn update(
     meta: &dyn MetaStore,
     bucket: &str,
-    change: impl FnOnce(&mut BucketSettings),
+    change: impl Fn(&mut BucketSettings) -> Result<(), SettingsError>,
 ) -> Result<(), SettingsError> {
-    let current = get(meta, bucket).await?;
-    let mut changed = current.clone();
-    change(&mut changed);
-    if changed != current {
-        meta.set_bucket_settings(bucket, changed).await?;
+    for _ in 0..MAX_ATTEMPTS {
+        let current = get(meta, bucket).await?;
+        let mut changed = current.clone();
+        change(&mut changed)?;
+        if changed == current {
+            return Ok(());
+        }
+        match meta.set_bucket_settings(bucket, &current, changed).await {
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            written => return Ok(written?),
+        }
     }
-    Ok(())
+    Err(SettingsError::Conflict)
 }
 
 /// Sets (`Some`, checked by [`crate::cors::validate`]) or removes a bucket's CORS configuration.
@@ -103,7 +145,11 @@ pub async fn set_cors(meta: &dyn MetaStore, bucket: &str, cors: Option<CorsConfi
     if let Some(config) = &cors {
         crate::cors::validate(config)?;
     }
-    update(meta, bucket, |settings| settings.cors = cors).await
+    update(meta, bucket, |settings| {
+        settings.cors = cors.clone();
+        Ok(())
+    })
+    .await
 }
 
 /// Sets (`Some`, already checked by the lifecycle layer) or removes a bucket's lifecycle configuration.
@@ -112,7 +158,11 @@ pub async fn set_lifecycle(
     bucket: &str,
     lifecycle: Option<kura_store::lifecycle::LifecycleConfig>,
 ) -> Result<(), SettingsError> {
-    update(meta, bucket, |settings| settings.lifecycle = lifecycle).await
+    update(meta, bucket, |settings| {
+        settings.lifecycle = lifecycle.clone();
+        Ok(())
+    })
+    .await
 }
 
 /// Sets (`Some`, already checked by the S3 layer's `sse` module) or removes a bucket's default encryption.
@@ -121,7 +171,11 @@ pub async fn set_encryption(
     bucket: &str,
     encryption: Option<BucketEncryption>,
 ) -> Result<(), SettingsError> {
-    update(meta, bucket, |settings| settings.encryption = encryption).await
+    update(meta, bucket, |settings| {
+        settings.encryption = encryption.clone();
+        Ok(())
+    })
+    .await
 }
 
 /// Replaces the Object Lock configuration (the default retention) of a bucket that has Object Lock,
@@ -132,11 +186,14 @@ pub async fn set_object_lock(
     bucket: &str,
     lock: ObjectLockSettings,
 ) -> Result<(), SettingsError> {
-    let current = get(meta, bucket).await?;
-    if current.object_lock.is_none() && current.versioning != Some(kura_store::Versioning::Enabled) {
-        return Err(SettingsError::ObjectLockNotEnabled);
-    }
-    Ok(meta.set_bucket_settings(bucket, BucketSettings { object_lock: Some(lock), ..current }).await?)
+    update(meta, bucket, |settings| {
+        if settings.object_lock.is_none() && settings.versioning != Some(kura_store::Versioning::Enabled) {
+            return Err(SettingsError::ObjectLockNotEnabled);
+        }
+        settings.object_lock = Some(lock);
+        Ok(())
+    })
+    .await
 }
 
 /// Whether a bucket's policy is public (AWS's meaning); `None` when it has no policy.
@@ -182,23 +239,114 @@ pub async fn apply_config(meta: &dyn MetaStore, config: &Config, region: &str) -
                 info
             }
         };
-        let mut settings = info.settings.clone();
-        if let Some(policy) = config.bucket_policies.get(&bucket.name) {
-            settings.policy = policy.clone();
-        }
-        if let Some(block) = bucket.public_access_block {
-            settings.public_access_block = block.then_some(PublicAccessBlock::ALL);
-        }
-        if let Some(encryption) = &bucket.encryption {
-            settings.encryption = Some(BucketEncryption {
-                algorithm: encryption.algorithm.clone(),
-                kms_key_id: encryption.kms_key_id.clone(),
-                bucket_key_enabled: encryption.bucket_key,
-            });
-        }
-        if settings != info.settings {
-            meta.set_bucket_settings(&bucket.name, settings).await?;
+        let declared = |settings: &mut BucketSettings| {
+            if let Some(policy) = config.bucket_policies.get(&bucket.name) {
+                settings.policy = policy.clone();
+            }
+            if let Some(block) = bucket.public_access_block {
+                settings.public_access_block = block.then_some(PublicAccessBlock::ALL);
+            }
+            if let Some(encryption) = &bucket.encryption {
+                settings.encryption = Some(BucketEncryption {
+                    algorithm: encryption.algorithm.clone(),
+                    kms_key_id: encryption.kms_key_id.clone(),
+                    bucket_key_enabled: encryption.bucket_key,
+                });
+            }
+            Ok(())
+        };
+        match update(meta, &info.name, declared).await {
+            Ok(()) => {}
+            Err(SettingsError::Store(e)) => return Err(e),
+            Err(e) => return Err(StoreError::Backend(format!("bucket {}: {e}", info.name))),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kura_store::memory::MemoryMetaStore;
+
+    const PUBLIC_READ: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+
+    async fn store() -> MemoryMetaStore {
+        let meta = MemoryMetaStore::default();
+        let info =
+            BucketInfo { name: "b".into(), created_ms: 0, region: "us-east-1".into(), settings: Default::default() };
+        meta.create_bucket(info).await.expect("bucket");
+        meta
+    }
+
+    /// Stores `change` as another writer would, between an update's read and its write.
+    fn meanwhile(meta: &MemoryMetaStore, change: impl Fn(&mut BucketSettings)) {
+        futures::executor::block_on(async {
+            let current = get(meta, "b").await.expect("settings");
+            let mut changed = current.clone();
+            change(&mut changed);
+            meta.set_bucket_settings("b", &current, changed).await.expect("the other writer");
+        });
+    }
+
+    #[tokio::test]
+    async fn a_public_policy_decided_before_a_block_landed_is_decided_again_and_refused() {
+        let meta = store().await;
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let result = update(&meta, "b", |settings| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                meanwhile(&meta, |s| s.public_access_block = Some(PublicAccessBlock::ALL));
+            }
+            settings.policy = Some(accept_policy("b", PUBLIC_READ, settings)?);
+            Ok(())
+        })
+        .await;
+        assert!(matches!(result, Err(SettingsError::PublicPolicyBlocked)), "{result:?}");
+        let stored = get(&meta, "b").await.expect("settings");
+        assert_eq!((stored.policy, stored.public_access_block), (None, Some(PublicAccessBlock::ALL)));
+    }
+
+    #[tokio::test]
+    async fn changes_of_different_settings_do_not_lose_one_another() {
+        let meta = store().await;
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        update(&meta, "b", |settings| {
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                meanwhile(&meta, |s| s.tags = kura_store::Tags::from([("team".to_owned(), "a".to_owned())]));
+            }
+            settings.accelerate_suspended = true;
+            Ok(())
+        })
+        .await
+        .expect("update");
+        let stored = get(&meta, "b").await.expect("settings");
+        assert!(stored.accelerate_suspended);
+        assert_eq!(stored.tags.get("team").map(String::as_str), Some("a"), "the other change survives");
+    }
+
+    #[tokio::test]
+    async fn versioning_is_not_suspended_on_a_bucket_with_object_lock() {
+        let meta = store().await;
+        set_versioning(&meta, "b", kura_store::Versioning::Enabled).await.expect("enable");
+        set_object_lock(&meta, "b", ObjectLockSettings::default()).await.expect("lock");
+        let refused = set_versioning(&meta, "b", kura_store::Versioning::Suspended).await;
+        assert!(matches!(refused, Err(SettingsError::VersioningLocked)), "{refused:?}");
+        assert_eq!(get(&meta, "b").await.expect("settings").versioning, Some(kura_store::Versioning::Enabled));
+    }
+
+    #[tokio::test]
+    async fn a_change_that_keeps_losing_the_race_gives_up_with_a_conflict() {
+        let meta = store().await;
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let result = update(&meta, "b", |settings| {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            meanwhile(&meta, |s| s.tags = kura_store::Tags::from([("n".to_owned(), n.to_string())]));
+            settings.accelerate_suspended = true;
+            Ok(())
+        })
+        .await;
+        assert!(matches!(result, Err(SettingsError::Conflict)), "{result:?}");
+        assert_eq!(calls.into_inner(), MAX_ATTEMPTS);
+        assert!(!get(&meta, "b").await.expect("settings").accelerate_suspended, "nothing of it was written");
+    }
 }

@@ -687,6 +687,13 @@ pub fn bucket_settings_error(err: SettingsError) -> S3Error {
             "Object Lock configuration cannot be enabled on this bucket: enable versioning first, or create \
              the bucket with x-amz-bucket-object-lock-enabled: true.",
         ),
+        SettingsError::VersioningLocked => invalid_bucket_state(
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+        ),
+        SettingsError::Conflict => s3err(
+            S3ErrorCode::OperationAborted,
+            "A conflicting operation is currently in progress against this bucket's settings. Please try again.",
+        ),
         SettingsError::Store(e) => store_error(e),
     }
 }

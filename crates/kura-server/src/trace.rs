@@ -204,8 +204,13 @@ impl MetaStore for TracedMeta {
     async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<BlobId>> {
         self.0.referenced_blobs().await
     }
-    async fn set_bucket_settings(&self, bucket: &str, settings: BucketSettings) -> StoreResult<()> {
-        self.0.set_bucket_settings(bucket, settings).await
+    async fn set_bucket_settings(
+        &self,
+        bucket: &str,
+        expected: &BucketSettings,
+        settings: BucketSettings,
+    ) -> StoreResult<()> {
+        self.0.set_bucket_settings(bucket, expected, settings).await
     }
     async fn put_record(&self, kind: &str, id: &str, value: Vec<u8>) -> StoreResult<()> {
         self.0.put_record(kind, id, value).await

@@ -770,12 +770,17 @@ pub async fn settings_and_records(store: &dyn MetaStore) {
             bucket_key_enabled: true,
         }),
     };
-    let missing = store.set_bucket_settings("nob", settings.clone()).await;
+    let unset = BucketSettings::default();
+    let missing = store.set_bucket_settings("nob", &unset, settings.clone()).await;
     assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");
     store.create_bucket(bucket("b")).await.expect("create");
-    store.set_bucket_settings("b", settings.clone()).await.expect("settings");
+    store.set_bucket_settings("b", &unset, settings.clone()).await.expect("settings");
     let got = store.get_bucket("b").await.expect("get").expect("exists");
     assert_eq!(got.settings, settings);
+    // A change decided on settings read before this one is refused and writes nothing.
+    let stale = store.set_bucket_settings("b", &unset, BucketSettings::default()).await;
+    assert!(matches!(stale, Err(StoreError::ConditionFailed { .. })), "{stale:?}");
+    assert_eq!(store.get_bucket("b").await.expect("get").expect("exists").settings, settings);
 
     store.put_record("user", "bob", b"1".to_vec()).await.expect("put");
     store.put_record("user", "alice", b"2".to_vec()).await.expect("put");
@@ -833,7 +838,8 @@ pub async fn snapshot(store: &dyn MetaStore) {
     store.put_record("user", "carol", b"3".to_vec()).await.expect("record");
     store.delete_record("policy", "p").await.expect("delete record");
     let settings = BucketSettings { policy: Some("{}".into()), ..Default::default() };
-    store.set_bucket_settings("a", settings).await.expect("settings");
+    let before = store.get_bucket("a").await.expect("get").expect("a").settings;
+    store.set_bucket_settings("a", &before, settings).await.expect("settings");
     store.create_bucket(bucket("c")).await.expect("create");
 
     let object_entry = |b: &str, o: ObjectMeta| DumpEntry::Object { bucket: b.into(), object: o };

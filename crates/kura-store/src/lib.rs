@@ -367,8 +367,16 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Every blob id that metadata references (objects and parts), for the start-up sweep.
     async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<BlobId>>;
 
-    /// Replaces a bucket's access settings (policy, public access block). `NoSuchBucket` if it is gone.
-    async fn set_bucket_settings(&self, bucket: &str, settings: BucketSettings) -> StoreResult<()>;
+    /// Replaces a bucket's settings if they are still `expected` (compared in the write's transaction,
+    /// so that two changes of different settings cannot lose one another, and a rule checked against
+    /// one setting, such as BlockPublicPolicy against a policy, holds when the other is written):
+    /// `ConditionFailed` if they changed, `NoSuchBucket` if the bucket is gone.
+    async fn set_bucket_settings(
+        &self,
+        bucket: &str,
+        expected: &BucketSettings,
+        settings: BucketSettings,
+    ) -> StoreResult<()>;
 
     /// Stores a small named record of some kind (IAM users, policies, tickets…), replacing any record
     /// of that kind and id. Records are durable like everything else the store commits.

@@ -495,8 +495,18 @@ impl MetaStore for MemoryMetaStore {
         Ok(set)
     }
 
-    async fn set_bucket_settings(&self, bucket: &str, settings: BucketSettings) -> StoreResult<()> {
-        self.lock().bucket_mut(bucket)?.info.settings = settings;
+    async fn set_bucket_settings(
+        &self,
+        bucket: &str,
+        expected: &BucketSettings,
+        settings: BucketSettings,
+    ) -> StoreResult<()> {
+        let mut state = self.lock();
+        let stored = &mut state.bucket_mut(bucket)?.info.settings;
+        if stored != expected {
+            return Err(StoreError::ConditionFailed { key: String::new() });
+        }
+        *stored = settings;
         Ok(())
     }
 

@@ -697,12 +697,20 @@ impl<'t> WriteTables<'t> {
         Ok(Ok(()))
     }
 
-    fn set_bucket_settings(&mut self, bucket: &str, settings: BucketSettings) -> Fatal<StoreResult<()>> {
+    fn set_bucket_settings(
+        &mut self,
+        bucket: &str,
+        expected: &BucketSettings,
+        settings: BucketSettings,
+    ) -> Fatal<StoreResult<()>> {
         let Some(found) = self.buckets.get(bucket)? else {
             refuse!(StoreError::NoSuchBucket(bucket.to_owned()));
         };
         let mut info: BucketInfo = decode(found.value())?;
         drop(found);
+        if info.settings != *expected {
+            refuse!(StoreError::ConditionFailed { key: String::new() });
+        }
         info.settings = settings;
         self.buckets.insert(bucket, encode(&info)?.as_slice())?;
         Ok(Ok(()))
@@ -1589,9 +1597,14 @@ impl MetaStore for RedbMetaStore {
         .await
     }
 
-    async fn set_bucket_settings(&self, bucket: &str, settings: BucketSettings) -> StoreResult<()> {
-        let bucket = bucket.to_owned();
-        self.write(move |t| t.set_bucket_settings(&bucket, settings)).await
+    async fn set_bucket_settings(
+        &self,
+        bucket: &str,
+        expected: &BucketSettings,
+        settings: BucketSettings,
+    ) -> StoreResult<()> {
+        let (bucket, expected) = (bucket.to_owned(), expected.clone());
+        self.write(move |t| t.set_bucket_settings(&bucket, &expected, settings)).await
     }
 
     async fn put_record(&self, kind: &str, id: &str, value: Vec<u8>) -> StoreResult<()> {

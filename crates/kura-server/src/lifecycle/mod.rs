@@ -546,7 +546,7 @@ mod tests {
         };
         let settings =
             kura_store::BucketSettings { lifecycle: Some(LifecycleConfig { rules: vec![rule] }), ..Default::default() };
-        meta.set_bucket_settings("b", settings).await.expect("settings");
+        meta.set_bucket_settings("b", &kura_store::BucketSettings::default(), settings).await.expect("settings");
         meta
     }
 
@@ -603,7 +603,7 @@ mod tests {
             lifecycle: Some(LifecycleConfig { rules: vec![rule] }),
             ..Default::default()
         };
-        meta.set_bucket_settings("b", settings).await.expect("settings");
+        meta.set_bucket_settings("b", &kura_store::BucketSettings::default(), settings).await.expect("settings");
         meta
     }
 

@@ -234,17 +234,6 @@ pub(super) async fn guard_removal(
     }
 }
 
-/// Refuses turning versioning off (Suspended) on a bucket with Object Lock, as S3 does: its locked
-/// versions must stay versions.
-pub fn check_versioning_change(bucket: &BucketInfo, enabled: bool) -> S3Result<()> {
-    if bucket.settings.object_lock.is_some() && !enabled {
-        return Err(errors::invalid_bucket_state(
-            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
-        ));
-    }
-    Ok(())
-}
-
 /// The version a delete of `target` removes for good, if any: the version it names; else the current
 /// object of an unversioned bucket, the `null` version of a suspended one (its `null` marker replaces
 /// it); a versioning-enabled bucket only adds a delete marker and removes nothing.
@@ -582,15 +571,6 @@ mod tests {
             lock_for_new_version(&locked, bad_hold, now).expect_err("refused").code().as_str(),
             "InvalidArgument"
         );
-    }
-
-    #[test]
-    fn versioning_stays_enabled_on_a_bucket_with_object_lock() {
-        let locked = bucket(Some(ObjectLockSettings::default()));
-        let e = check_versioning_change(&locked, false).expect_err("suspend refused");
-        assert_eq!((e.code().as_str(), e.status_code()), ("InvalidBucketState", Some(http::StatusCode::CONFLICT)));
-        assert!(check_versioning_change(&locked, true).is_ok());
-        assert!(check_versioning_change(&bucket(None), false).is_ok());
     }
 
     #[test]

@@ -36,7 +36,11 @@ async fn settings_of(s3: &KuraS3, bucket: &str) -> S3Result<BucketSettings> {
 }
 
 /// Changes the bucket's settings (NoSuchBucket if it is gone).
-async fn update(s3: &KuraS3, bucket: &str, change: impl FnOnce(&mut BucketSettings)) -> S3Result<()> {
+async fn update(s3: &KuraS3, bucket: &str, change: impl Fn(&mut BucketSettings)) -> S3Result<()> {
+    let change = |settings: &mut BucketSettings| {
+        change(settings);
+        Ok(())
+    };
     buckets::update(s3.meta.as_ref(), bucket, change).await.map_err(bucket_settings_error)
 }
 
@@ -92,7 +96,7 @@ pub(super) async fn put_bucket_tagging(
     let input = req.input;
     settings_of(s3, &input.bucket).await?;
     let tags = bucket_tags_from_wire(&input.tagging.tag_set)?;
-    update(s3, &input.bucket, |s| s.tags = tags).await?;
+    update(s3, &input.bucket, |s| s.tags = tags.clone()).await?;
     Ok(no_content(PutBucketTaggingOutput {}))
 }
 

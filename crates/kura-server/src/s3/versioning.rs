@@ -125,16 +125,16 @@ pub(super) async fn put_bucket_versioning(
     req: S3Request<PutBucketVersioningInput>,
 ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
     let input = req.input;
-    let bucket = require_bucket(s3, &input.bucket).await?;
+    require_bucket(s3, &input.bucket).await?;
     let Some(state) = requested(&input.versioning_configuration)? else {
         return Ok(S3Response::new(PutBucketVersioningOutput::default()));
     };
-    super::object_lock::check_versioning_change(&bucket, state == Versioning::Enabled)?;
     // Once versioned, a bucket can be suspended but never made unversioned again: both states are
-    // reachable from any other, so every accepted request is a valid transition.
-    let mut settings = bucket.settings;
-    settings.versioning = Some(state);
-    s3.meta.set_bucket_settings(&input.bucket, settings).await.or_s3()?;
+    // reachable from any other, so every accepted request is a valid transition (but Suspended with
+    // Object Lock, which `set_versioning` refuses).
+    crate::buckets::set_versioning(s3.meta.as_ref(), &input.bucket, state)
+        .await
+        .map_err(crate::errors::bucket_settings_error)?;
     Ok(S3Response::new(PutBucketVersioningOutput::default()))
 }
 

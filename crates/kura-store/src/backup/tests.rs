@@ -60,7 +60,7 @@ async fn populate(meta: &dyn MetaStore, blobs: &dyn BlobStore) -> Vec<(BlobId, V
         versioning: Some(crate::Versioning::Enabled),
         ..Default::default()
     };
-    meta.set_bucket_settings("photos", settings).await.expect("settings");
+    meta.set_bucket_settings("photos", &BucketSettings::default(), settings).await.expect("settings");
     let mut contents = Vec::new();
     for (i, len) in [300_000usize, 70_000, 1, 5_000, 20_000].into_iter().enumerate() {
         let data = bytes_of(len, i as u8);
