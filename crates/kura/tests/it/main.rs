@@ -14,6 +14,7 @@ mod cors;
 mod crash;
 mod deploy;
 mod encryption;
+mod encryption_tamper;
 mod full_disk;
 mod iam;
 mod identity;
