@@ -21,6 +21,7 @@ mod identity;
 mod kms;
 mod lifecycle;
 mod listing;
+mod master_keys;
 mod multipart;
 mod object_lock;
 mod objects;
