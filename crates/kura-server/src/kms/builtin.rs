@@ -537,10 +537,12 @@ impl BuiltinKms {
             KeyState::Disabled => return Err(KmsError::Disabled(arn)),
             KeyState::PendingDeletion => return Err(KmsError::PendingDeletion(arn)),
         }
-        let material = entry.material.clone().ok_or_else(|| KmsError::Master {
-            what: format!("the material of KMS key {arn}"),
-            cause: kura_crypt::CryptError::WrongKey,
-        })?;
+        let material = match entry.material.clone() {
+            Some(material) => material,
+            // Unwrapping again gives the real reason for the log (a master key id no longer in the
+            // file, or a damaged record), not a guess.
+            None => unwrap_material(&self.master, &entry.record)?,
+        };
         Ok((arn, material))
     }
 }

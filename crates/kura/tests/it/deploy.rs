@@ -5,7 +5,8 @@
 //! hold every field of the original, so a misspelt or misplaced field fails (serde alone would drop it
 //! silently). A kind the test does not know fails too. Then the invariants the install relies on: no
 //! Secret and nothing secret-looking in git, kura's security context and probes, every file kura.yaml
-//! names provided by a volume of the right kind, the TLS, webhook and agent wiring, and each ConfigMap's
+//! names provided by a volume of the right kind (secrets from Secrets mounted readOnly; the master keys
+//! of encryption at rest always, from theirs), the TLS, webhook and agent wiring, and each ConfigMap's
 //! kura.yaml accepted by kura's own parser. Also: the Grafana dashboard and the Prometheus rules parse
 //! and name only kura's metrics, and the Dockerfile builds with the workspace's Rust.
 
@@ -36,6 +37,8 @@ const KURA_UID: i64 = 65532;
 const ROOT_SECRET: &str = "kura-root";
 /// The Secret holding the session keys (`identity.session_keys_file`), made by the operator.
 const SESSION_KEYS_SECRET: &str = "kura-session-keys";
+/// The Secret holding the master keys (`server.encryption.master_keys_file`), made by the operator.
+const MASTER_KEYS_SECRET: &str = "kura-master-keys";
 /// The webhook's path on kura's port.
 const WEBHOOK_PATH: &str = "/kura/v1/webhook/pods";
 /// The capabilities `kura agent` may add: NET_ADMIN for the address, NET_BIND_SERVICE for port 80.
@@ -870,6 +873,14 @@ impl Build {
         }
 
         if let Some(config) = &config {
+            // Encryption at rest: the master keys from their Secret (checked with the other files), never
+            // only the generated DATA/master-keys on the volume, which a lost volume or a backup without
+            // secrets would take with it.
+            self.check(config.server.encryption.master_keys_file.is_some(), || {
+                format!(
+                    "{name}: kura.yaml must set server.encryption.master_keys_file (the Secret {MASTER_KEYS_SECRET})"
+                )
+            });
             self.check_tls(&pod, &container, config);
         }
         config
@@ -889,8 +900,8 @@ impl Build {
         file_fields(&generic, "", &mut named);
         let mut files = Vec::new();
         for (field, file) in named {
-            let secret_field =
-                ["secret_key_file", "session_keys_file", "key_file"].contains(&field.rsplit('.').next().unwrap_or(""));
+            let secret_field = ["secret_key_file", "session_keys_file", "master_keys_file", "key_file"]
+                .contains(&field.rsplit('.').next().unwrap_or(""));
             match file_source(pod, container, &file) {
                 Ok(FileSource::Secret { name, key }) => {
                     if field.ends_with("session_keys_file") {
@@ -898,6 +909,13 @@ impl Build {
                             format!("{field} {file}: must be key session-keys of the Secret {SESSION_KEYS_SECRET}, not {name}/{key}")
                         });
                     }
+                    if field.ends_with("master_keys_file") {
+                        self.check(name == MASTER_KEYS_SECRET && key == "master-keys", || {
+                            format!("{field} {file}: must be key master-keys of the Secret {MASTER_KEYS_SECRET}, not {name}/{key}")
+                        });
+                    }
+                    let read_only = mount_of(pod, container, &file).is_some_and(|(m, _)| m.read_only == Some(true));
+                    self.check(read_only, || format!("{field} {file}: the Secret {name} must be mounted readOnly"));
                 }
                 Ok(FileSource::ConfigMap { name, .. }) if secret_field => {
                     self.fail(format!("{field} {file}: a secret from ConfigMap {name}; it must come from a Secret"));

@@ -1,13 +1,18 @@
-//! Encryption at rest on the wire (issue 17): the bucket default (Put/Get/DeleteBucketEncryption: round
-//! trips, AWS's refusals with nothing changed, NoSuchBucket) and bucket policies that demand encryption
-//! through `s3:x-amz-server-side-encryption` (a PUT without the header is AccessDenied and stores
-//! nothing; an empty header counts as none, as the operation reads it).
+//! Encryption at rest on the wire (issue 17): the three kinds round-tripped through the AWS SDK for
+//! Rust (SSE-S3; SSE-KMS by key id, ARN, alias and none = `alias/aws/s3`; SSE-C) with their response
+//! headers, ranges across a chunk boundary, the ETag rule, copies between kinds and a multipart upload;
+//! the bucket default (Put/Get/DeleteBucketEncryption: round trips, AWS's refusals with nothing
+//! changed, NoSuchBucket) and bucket policies that demand encryption through
+//! `s3:x-amz-server-side-encryption` (a PUT without the header is AccessDenied and stores nothing; an
+//! empty header counts as none, as the operation reads it).
 
-use crate::harness::{TestServer, bucket_name, code, status};
+use crate::harness::{TestServer, bucket_name, code, complete_upload, data, md5_hex, status, upload_part};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
     ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 
 fn rule(algorithm: ServerSideEncryption, key: Option<&str>, bucket_key: Option<bool>) -> ServerSideEncryptionRule {
     let default = ServerSideEncryptionByDefault::builder()
@@ -259,4 +264,251 @@ async fn a_configured_bucket_gets_its_default_encryption() {
     let kms_default = Ok(("aws:kms".to_owned(), Some("alias/gitlab".to_owned()), Some(true)));
     assert_eq!(default_of(&s3, "gitlab").await, kms_default);
     assert_eq!(default_of(&s3, "plain").await, not_found());
+}
+
+/// kura-crypt's chunk of plaintext: ranges across its boundaries open two chunks.
+const CHUNK: usize = 64 * 1024;
+/// A config with one KMS key, `app` (alias `alias/app`).
+const KMS_CONFIG: &str = "kms:\n  keys:\n    - id: app\n      aliases: [alias/app]\n";
+/// The ARN of the key `app`.
+const APP_ARN: &str = "arn:aws:kms:us-east-1:000000000000:key/app";
+
+/// An SSE-C customer key as the headers carry it: the key and its MD5, in base64.
+struct CustomerKey {
+    key: String,
+    md5: String,
+}
+
+impl CustomerKey {
+    /// A 32-byte key made from `seed`.
+    fn new(seed: u64) -> Self {
+        use md5::Digest as _;
+        let raw = data(32, seed);
+        Self { key: B64.encode(&raw), md5: B64.encode(md5::Md5::digest(&raw)) }
+    }
+}
+
+/// How a write asks to be encrypted.
+#[derive(Clone, Copy)]
+enum Ask<'a> {
+    /// SSE-S3 (`AES256`).
+    S3,
+    /// SSE-KMS, with the key named (an id, ARN or alias) or not.
+    Kms(Option<&'a str>),
+    /// SSE-C with this key.
+    Customer(&'a CustomerKey),
+}
+
+impl<'a> Ask<'a> {
+    /// The customer key a read of what this wrote must send.
+    fn reader(self) -> Option<&'a CustomerKey> {
+        match self {
+            Ask::Customer(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The SSE response headers of what this wrote, the SSE-KMS key being `arn`.
+    fn answer(self, arn: &str) -> Sse {
+        match self {
+            Ask::S3 => Sse { algorithm: Some("AES256".into()), ..Sse::default() },
+            Ask::Kms(_) => Sse { algorithm: Some("aws:kms".into()), kms_key: Some(arn.into()), customer: None },
+            Ask::Customer(c) => Sse { customer: Some(("AES256".into(), c.md5.clone())), ..Sse::default() },
+        }
+    }
+}
+
+/// The SSE response headers: the algorithm, the KMS key, the SSE-C algorithm and key MD5.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Sse {
+    algorithm: Option<String>,
+    kms_key: Option<String>,
+    customer: Option<(String, String)>,
+}
+
+/// The [`Sse`] headers of an SDK output.
+macro_rules! sse_of {
+    ($out:expr) => {{
+        let out = &$out;
+        Sse {
+            algorithm: out.server_side_encryption().map(|a| a.as_str().to_owned()),
+            kms_key: out.ssekms_key_id().map(str::to_owned),
+            customer: out
+                .sse_customer_algorithm()
+                .map(str::to_owned)
+                .zip(out.sse_customer_key_md5().map(str::to_owned)),
+        }
+    }};
+}
+
+/// Sets a request's SSE-C headers (algorithm, key, MD5) from an `Option<&CustomerKey>`.
+macro_rules! with_customer {
+    ($builder:expr, $customer:expr) => {{
+        let customer: Option<&CustomerKey> = $customer;
+        $builder
+            .set_sse_customer_algorithm(customer.map(|_| "AES256".to_owned()))
+            .set_sse_customer_key(customer.map(|c| c.key.clone()))
+            .set_sse_customer_key_md5(customer.map(|c| c.md5.clone()))
+    }};
+}
+
+/// Sets a write's encryption headers as `ask` says.
+macro_rules! asking {
+    ($builder:expr, $ask:expr) => {{
+        let ask: Ask = $ask;
+        let (algorithm, kms_key) = match ask {
+            Ask::S3 => (Some(ServerSideEncryption::Aes256), None),
+            Ask::Kms(key) => (Some(ServerSideEncryption::AwsKms), key.map(str::to_owned)),
+            Ask::Customer(_) => (None, None),
+        };
+        with_customer!($builder.set_server_side_encryption(algorithm).set_ssekms_key_id(kms_key), ask.reader())
+    }};
+}
+
+/// GETs `key` (a `Range` header, the customer key `ask` wrote with) and checks the SSE headers are
+/// `want`; returns the bytes.
+async fn get_checked(s3: &Client, bucket: &str, key: &str, range: Option<String>, ask: Ask<'_>, want: &Sse) -> Vec<u8> {
+    let got = with_customer!(s3.get_object().bucket(bucket).key(key).set_range(range), ask.reader())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {key}: {e:?}"));
+    assert_eq!(&sse_of!(got), want, "GET {key}");
+    got.body.collect().await.expect("body").into_bytes().to_vec()
+}
+
+/// The ARN of the key `alias/aws/s3` (made at first start), from `kura admin kms describe`.
+async fn default_kms_arn(server: &TestServer) -> String {
+    let described = crate::kms::admin(server, &["describe", "alias/aws/s3"]).await;
+    described["arn"].as_str().expect("arn").to_owned()
+}
+
+#[tokio::test]
+async fn the_three_kinds_round_trip_through_the_sdk_with_their_headers() {
+    let server = TestServer::start_with_config(KMS_CONFIG);
+    let s3 = server.client();
+    let bucket = bucket_name("sse-kinds");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let default_arn = default_kms_arn(&server).await;
+    assert!(default_arn.starts_with("arn:aws:kms:us-east-1:000000000000:key/") && default_arn != APP_ARN);
+    let customer = CustomerKey::new(7);
+    let plain = data(3 * CHUNK + 1_000, 31);
+    let len = plain.len() as i64;
+    let across = CHUNK - 10..2 * CHUNK + 10;
+    let cases = [
+        ("s3", Ask::S3, ""),
+        ("kms-by-id", Ask::Kms(Some("app")), APP_ARN),
+        ("kms-by-arn", Ask::Kms(Some(APP_ARN)), APP_ARN),
+        ("kms-by-alias", Ask::Kms(Some("alias/app")), APP_ARN),
+        ("kms-default", Ask::Kms(None), default_arn.as_str()),
+        ("customer", Ask::Customer(&customer), ""),
+    ];
+    for (key, ask, arn) in cases {
+        let want = ask.answer(arn);
+        let put = asking!(s3.put_object().bucket(&bucket).key(key).body(plain.clone().into()), ask)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PUT {key}: {e:?}"));
+        assert_eq!(sse_of!(put), want, "PUT {key}");
+        let etag = put.e_tag().expect("etag").trim_matches('"').to_owned();
+        // The ETag rule: the plaintext's MD5 for SSE-S3, something else for SSE-KMS and SSE-C.
+        assert_eq!(etag == md5_hex(&plain), matches!(ask, Ask::S3), "{key}: ETag {etag}");
+
+        let head = with_customer!(s3.head_object().bucket(&bucket).key(key), ask.reader())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("HEAD {key}: {e:?}"));
+        assert_eq!(sse_of!(head), want, "HEAD {key}");
+        assert_eq!((head.content_length(), head.e_tag()), (Some(len), put.e_tag()), "HEAD {key}");
+
+        assert_eq!(get_checked(&s3, &bucket, key, None, ask, &want).await, plain, "GET {key}");
+        let header = Some(format!("bytes={}-{}", across.start, across.end - 1));
+        let ranged = get_checked(&s3, &bucket, key, header, ask, &want).await;
+        assert_eq!(ranged, &plain[across.clone()], "ranged GET {key} across a chunk boundary");
+    }
+    // SSE-C's key is required to read, and must be the same key.
+    let err = s3.get_object().bucket(&bucket).key("customer").send().await.expect_err("no key");
+    assert_eq!((code(&err).as_str(), status(&err)), ("InvalidRequest", 400));
+    let other = CustomerKey::new(8);
+    let err = with_customer!(s3.head_object().bucket(&bucket).key("customer"), Some(&other))
+        .send()
+        .await
+        .expect_err("another key");
+    assert_eq!(status(&err), 400);
+}
+
+#[tokio::test]
+async fn copies_between_kinds_and_a_multipart_upload_through_the_sdk() {
+    let server = TestServer::start_with_config(KMS_CONFIG);
+    let s3 = server.client();
+    let bucket = bucket_name("sse-copy");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let plain = data(2 * CHUNK + 77, 41);
+    let source = format!("{bucket}/src");
+
+    // SSE-S3 → SSE-KMS: the copy is re-encrypted under the key the destination names.
+    asking!(s3.put_object().bucket(&bucket).key("src").body(plain.clone().into()), Ask::S3)
+        .send()
+        .await
+        .expect("put SSE-S3");
+    let to_kms = Ask::Kms(Some("alias/app"));
+    let copy = asking!(s3.copy_object().bucket(&bucket).key("to-kms").copy_source(&source), to_kms)
+        .send()
+        .await
+        .expect("copy to SSE-KMS");
+    assert_eq!(sse_of!(copy), to_kms.answer(APP_ARN));
+    let etag = copy.copy_object_result().and_then(|r| r.e_tag()).expect("etag").trim_matches('"').to_owned();
+    assert_ne!(etag, md5_hex(&plain), "an SSE-KMS copy's ETag is not the MD5");
+    assert_eq!(get_checked(&s3, &bucket, "to-kms", None, to_kms, &to_kms.answer(APP_ARN)).await, plain);
+
+    // SSE-C → SSE-S3: the source's key in the copy-source headers; without it nothing is copied.
+    let customer = CustomerKey::new(9);
+    asking!(s3.put_object().bucket(&bucket).key("src-c").body(plain.clone().into()), Ask::Customer(&customer))
+        .send()
+        .await
+        .expect("put SSE-C");
+    let source_c = format!("{bucket}/src-c");
+    let err = asking!(s3.copy_object().bucket(&bucket).key("to-s3").copy_source(&source_c), Ask::S3)
+        .send()
+        .await
+        .expect_err("an SSE-C source without its key");
+    assert_eq!((code(&err).as_str(), status(&err)), ("InvalidRequest", 400));
+    let err = s3.head_object().bucket(&bucket).key("to-s3").send().await.expect_err("nothing copied");
+    assert_eq!(status(&err), 404);
+    let copy = asking!(s3.copy_object().bucket(&bucket).key("to-s3").copy_source(&source_c), Ask::S3)
+        .copy_source_sse_customer_algorithm("AES256")
+        .copy_source_sse_customer_key(&customer.key)
+        .copy_source_sse_customer_key_md5(&customer.md5)
+        .send()
+        .await
+        .expect("copy to SSE-S3");
+    assert_eq!(sse_of!(copy), Ask::S3.answer(""));
+    let etag = copy.copy_object_result().and_then(|r| r.e_tag()).expect("etag").trim_matches('"').to_owned();
+    assert_eq!(etag, md5_hex(&plain), "an SSE-S3 copy's ETag is the MD5");
+    assert_eq!(get_checked(&s3, &bucket, "to-s3", None, Ask::S3, &Ask::S3.answer("")).await, plain);
+
+    // A multipart upload with SSE-KMS: each part under its own data key, read back as one object.
+    let kms = Ask::Kms(Some("app"));
+    let want = kms.answer(APP_ARN);
+    let created = asking!(s3.create_multipart_upload().bucket(&bucket).key("mp"), kms).send().await.expect("create");
+    assert_eq!(sse_of!(created), want);
+    let upload_id = created.upload_id().expect("upload id");
+    let (first, second) = (data(5 * 1024 * 1024 + 3, 42), data(CHUNK + 500, 43));
+    let parts = vec![
+        upload_part(&s3, &bucket, "mp", upload_id, 1, first.clone()).await,
+        upload_part(&s3, &bucket, "mp", upload_id, 2, second.clone()).await,
+    ];
+    let done = complete_upload(&s3, &bucket, "mp", upload_id, parts).await.expect("complete");
+    let answered = (done.server_side_encryption().map(|a| a.as_str()), done.ssekms_key_id());
+    assert_eq!(answered, (Some("aws:kms"), Some(APP_ARN)));
+    assert!(done.e_tag().expect("etag").trim_matches('"').ends_with("-2"), "a multipart ETag");
+    let whole = [first.as_slice(), second.as_slice()].concat();
+    let head = s3.head_object().bucket(&bucket).key("mp").send().await.expect("head");
+    assert_eq!((sse_of!(head), head.content_length()), (kms.answer(APP_ARN), Some(whole.len() as i64)));
+    assert_eq!(get_checked(&s3, &bucket, "mp", None, kms, &want).await, whole);
+    let boundary = first.len();
+    for range in [boundary - CHUNK - 5..boundary + CHUNK + 5, boundary - 1..boundary + 1, whole.len() - 3..whole.len()]
+    {
+        let header = Some(format!("bytes={}-{}", range.start, range.end - 1));
+        assert_eq!(get_checked(&s3, &bucket, "mp", header, kms, &want).await, &whole[range.clone()], "{range:?}");
+    }
 }

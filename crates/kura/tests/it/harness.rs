@@ -366,6 +366,12 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// The MD5 of `b`, in hex (a single-part ETag without its quotes).
+pub fn md5_hex(b: &[u8]) -> String {
+    use md5::Digest as _;
+    hex::encode(md5::Md5::digest(b))
+}
+
 /// A multipart/form-data body: the form's fields, then the file.
 pub fn multipart(
     fields: &serde_json::Map<String, serde_json::Value>,

@@ -25,7 +25,7 @@ async fn kura(server: &TestServer, access: &str, secret: &str, args: &[&str]) ->
 }
 
 /// `kura admin kms ARGS…` as root; panics unless it succeeds; the JSON it prints.
-async fn admin(server: &TestServer, args: &[&str]) -> Value {
+pub(crate) async fn admin(server: &TestServer, args: &[&str]) -> Value {
     let mut all = vec!["admin", "kms"];
     all.extend_from_slice(args);
     let (ok, out, err) = kura(server, ACCESS_KEY, SECRET_KEY, &all).await;

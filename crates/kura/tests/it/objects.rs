@@ -1,6 +1,6 @@
 //! Object operations: put/get/head/delete/copy, conditions, ranges, metadata, checksums, tagging.
 
-use crate::harness::{TestServer, bucket_name, code, data, status};
+use crate::harness::{TestServer, bucket_name, code, data, md5_hex, status};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, Delete, MetadataDirective, ObjectIdentifier, Tag, Tagging};
 
@@ -46,11 +46,6 @@ async fn put_get_head_with_headers_and_metadata() {
     let head = s3.head_object().bucket(&bucket).key("dir/file.bin").send().await.expect("head");
     assert_eq!(head.content_length(), Some(100_000));
     assert!(head.last_modified().is_some());
-}
-
-fn md5_hex(b: &[u8]) -> String {
-    use md5::Digest as _;
-    hex::encode(md5::Md5::digest(b))
 }
 
 #[tokio::test]

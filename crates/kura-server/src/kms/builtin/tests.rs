@@ -160,6 +160,7 @@ async fn keys_survive_a_restart_through_the_redb_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("meta.redb");
     let master = ring();
+    let wrapped_by = master.primary_id().to_owned();
     let cx = s3_context("arn:aws:s3:::b/k");
     let (plain, stored, default_id) = {
         let meta: Arc<dyn MetaStore> = Arc::new(RedbMetaStore::open(&path).expect("redb"));
@@ -181,9 +182,15 @@ async fn keys_survive_a_restart_through_the_redb_store() {
     let text = String::from_utf8(record).expect("JSON");
     assert!(!text.contains(&STANDARD.encode(plain.expose())), "{text}");
     // Other master keys cannot use the key; the service still starts and says why on use.
-    let stranger = BuiltinKms::open(meta, ring(), REGION).await.expect("opens with other master keys");
+    let other_id = if wrapped_by == "AAAA" { "BBBB" } else { "AAAA" };
+    let others = MasterKeyring::parse(&format!("{other_id} {}", STANDARD.encode([7u8; 32]))).expect("ring");
+    let stranger = BuiltinKms::open(meta, Arc::new(others), REGION).await.expect("opens with other master keys");
     let err = stranger.decrypt(&stored, &cx).await.expect_err("material does not unwrap");
-    assert!(matches!(err, KmsError::Master { .. }), "{err}");
+    // The reason names the master key that wrapped the material and is not in the file.
+    assert!(
+        matches!(&err, KmsError::Master { cause: kura_crypt::CryptError::UnknownKey(id), .. } if *id == wrapped_by),
+        "{err}"
+    );
 }
 
 #[tokio::test]
