@@ -115,9 +115,12 @@ impl BuiltinKms {
     ) -> Result<Self, KmsError> {
         let mut keys = Keys::default();
         for (id, bytes) in meta.list_records(KEY_RECORD).await? {
-            let record: KeyRecord = serde_json::from_slice(&bytes).map_err(|_| KmsError::Damaged(id.clone()))?;
+            let mut record: KeyRecord = serde_json::from_slice(&bytes).map_err(|_| KmsError::Damaged(id.clone()))?;
             let material = match unwrap_material(&master, &record) {
-                Ok(m) => Some(m),
+                Ok(m) => {
+                    rewrap_under_primary(meta.as_ref(), &master, &mut record, &m).await?;
+                    Some(m)
+                }
                 Err(e) => {
                     tracing::error!(key = %record.arn, error = %e, "a KMS key cannot be used: its material does not unwrap");
                     None
@@ -559,6 +562,27 @@ fn customer_managed(record: &KeyRecord, what: &str) -> Result<(), KmsError> {
             record.arn
         ))),
     }
+}
+
+/// Wraps a key's material again under the first master key when another one wrapped it, and stores
+/// the record: after a rotation (a new first line in the master key file) and one start, no KMS key
+/// depends on the old master key any more, so the old line can go once no SSE-S3 object needs it.
+async fn rewrap_under_primary(
+    meta: &dyn MetaStore,
+    master: &MasterKeyring,
+    record: &mut KeyRecord,
+    material: &DataKey,
+) -> Result<(), KmsError> {
+    if record.master_key == master.primary_id() {
+        return Ok(());
+    }
+    let sealed = master.wrap(material, &material_aad(&record.arn));
+    let old = std::mem::replace(&mut record.master_key, sealed.key_id);
+    record.material = STANDARD.encode(&sealed.blob);
+    let bytes = serde_json::to_vec(&*record).map_err(|_| KmsError::Damaged(record.id.clone()))?;
+    meta.put_record(KEY_RECORD, &record.id, bytes).await?;
+    tracing::info!(key = %record.arn, from = %old, to = %record.master_key, "KMS key material wrapped again under the first master key");
+    Ok(())
 }
 
 fn unwrap_material(master: &MasterKeyring, record: &KeyRecord) -> Result<DataKey, KmsError> {

@@ -1,7 +1,8 @@
 //! kura's master keys (`server.encryption.master_keys_file`, README "KMS keys") through the real
 //! binary: rotation as README documents it. The first line wraps, every line unwraps: objects written
-//! under key A stay readable once the file is `B` then `A`, new objects are wrapped by B, and a file
-//! without A makes what A wrapped unreadable with a clear 500, while the server keeps serving the rest.
+//! under key A stay readable once the file is `B` then `A`, new objects are wrapped by B, KMS key
+//! material is wrapped again under B at that start, and a file without A makes what A still wraps
+//! unreadable with a clear 500, while the server keeps serving the rest.
 
 use crate::harness::{TestServer, bucket_name, code, data, status};
 use aws_sdk_s3::Client;
@@ -81,38 +82,57 @@ async fn master_keys_rotate_the_first_line_wraps_and_every_line_unwraps() {
     put(&s3, &bucket, "plain", None, &bodies[2]).await;
     assert!(server.terminate());
 
-    // B added at the top: everything A wrapped still opens; new objects are wrapped by B.
+    // A forgotten (the file is B alone): what A wrapped, the SSE-S3 object's data key and the KMS
+    // key's material, is a clear 500, never a panic; a new SSE-KMS write with that key stores nothing;
+    // the server keeps serving; the file is not rewritten.
+    let (mut server, s3) = start_with_keys(&data_dir, &config, &master, &b);
+    assert_unwrappable(read(&s3, &bucket, "s3-under-a").await, "an SSE-S3 object of A");
+    assert_unwrappable(read(&s3, &bucket, "kms-under-a").await, "an SSE-KMS object under a key A wrapped");
+    let err = put_kms_new(&s3, &bucket).await.expect_err("the KMS key's material is A's");
+    assert_eq!((code(&err).as_str(), status(&err)), ("InternalError", 500));
+    let err = s3.head_object().bucket(&bucket).key("kms-new").send().await.expect_err("nothing stored");
+    assert_eq!(status(&err), 404);
+    assert_eq!(read(&s3, &bucket, "plain").await, Ok(bodies[2].clone()), "the server still answers");
+    assert_eq!(std::fs::read_to_string(&master).expect("read"), b, "kura never rewrites a given key file");
+    assert!(server.terminate());
+
+    // The rotation: B added at the top. Everything A wrapped opens; new objects are wrapped by B; and
+    // at this start the KMS key's material is wrapped again under B.
     let (mut server, s3) = start_with_keys(&data_dir, &config, &master, &format!("{b}{a}"));
     assert_eq!(read(&s3, &bucket, "s3-under-a").await, Ok(bodies[0].clone()));
     assert_eq!(read(&s3, &bucket, "kms-under-a").await, Ok(bodies[1].clone()));
     put(&s3, &bucket, "s3-under-b", Some(ServerSideEncryption::Aes256), &bodies[3]).await;
     assert!(server.terminate());
 
-    // A removed: what B wrapped still opens (so B wrapped it); what A wrapped, the SSE-S3 object's
-    // data key and the KMS key's material, is a clear 500, never a panic; the server keeps serving.
+    // A removed after the rotation: what B wrapped opens, SSE-KMS objects too (their KMS key no longer
+    // needs A); only SSE-S3 objects whose data key A wrapped need A.
     let (server, s3) = start_with_keys(&data_dir, &config, &master, &b);
     assert_eq!(read(&s3, &bucket, "s3-under-b").await, Ok(bodies[3].clone()), "wrapped by B");
+    assert_eq!(read(&s3, &bucket, "kms-under-a").await, Ok(bodies[1].clone()), "the KMS key was wrapped again");
+    put_kms_new(&s3, &bucket).await.expect("the KMS key works without A");
     assert_unwrappable(read(&s3, &bucket, "s3-under-a").await, "an SSE-S3 object of A");
-    assert_unwrappable(read(&s3, &bucket, "kms-under-a").await, "an SSE-KMS object under a key A wrapped");
-    let err = s3
-        .put_object()
-        .bucket(&bucket)
-        .key("kms-new")
-        .server_side_encryption(ServerSideEncryption::AwsKms)
-        .ssekms_key_id("app")
-        .body(b"x".to_vec().into())
-        .send()
-        .await
-        .expect_err("the KMS key's material is A's");
-    assert_eq!((code(&err).as_str(), status(&err)), ("InternalError", 500));
-    let err = s3.head_object().bucket(&bucket).key("kms-new").send().await.expect_err("nothing stored");
-    assert_eq!(status(&err), 404);
-    assert_eq!(read(&s3, &bucket, "plain").await, Ok(bodies[2].clone()), "the server still answers");
-    assert_eq!(std::fs::read_to_string(&master).expect("read"), b, "kura never rewrites a given key file");
 
     // A back (anywhere in the file): everything opens again; nothing was lost.
     drop(server);
     let (_server, s3) = start_with_keys(&data_dir, &config, &master, &format!("{b}{a}"));
     assert_eq!(read(&s3, &bucket, "s3-under-a").await, Ok(bodies[0].clone()));
     assert_eq!(read(&s3, &bucket, "kms-under-a").await, Ok(bodies[1].clone()));
+}
+
+/// PUTs a small `kms-new` under the KMS key `app`.
+async fn put_kms_new(
+    s3: &Client,
+    bucket: &str,
+) -> Result<
+    aws_sdk_s3::operation::put_object::PutObjectOutput,
+    aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::put_object::PutObjectError>,
+> {
+    s3.put_object()
+        .bucket(bucket)
+        .key("kms-new")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("app")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
 }
