@@ -10,6 +10,13 @@ pub const MAX_RULES: usize = 100;
 pub const MAX_ID_CHARS: usize = 255;
 /// Largest configuration, counted as the text of its values (AWS: a 64 KB document).
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Most names a preflight's `Access-Control-Request-Headers` may list, and its longest value. A
+/// preflight is unauthenticated and each name is matched against every allowed-header pattern of each
+/// rule, then echoed back: without a bound, one request of a few hundred KB would cost every rule's
+/// patterns times as many names. Browsers list only the non-safelisted headers a page sets, a handful.
+pub const MAX_REQUESTED_HEADERS: usize = 100;
+/// See [`MAX_REQUESTED_HEADERS`].
+pub const MAX_REQUESTED_HEADERS_BYTES: usize = 8 * 1024;
 /// The methods a rule may allow, as AWS spells them (case-sensitive).
 pub const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 
@@ -157,9 +164,15 @@ pub fn actual<'r>(config: &'r CorsConfig, origin: &'r str, method: &str) -> Opti
     preflight(config, origin, method, &[])
 }
 
-/// The names in an `Access-Control-Request-Headers` value (comma-separated, blanks dropped).
-pub fn requested_headers(value: &str) -> Vec<&str> {
-    value.split(',').map(str::trim).filter(|h| !h.is_empty()).collect()
+/// The names in an `Access-Control-Request-Headers` value (comma-separated, blanks dropped), or `None`
+/// when the value is longer than [`MAX_REQUESTED_HEADERS_BYTES`] or lists more than
+/// [`MAX_REQUESTED_HEADERS`] names (such a preflight is refused, never evaluated).
+pub fn requested_headers(value: &str) -> Option<Vec<&str>> {
+    if value.len() > MAX_REQUESTED_HEADERS_BYTES {
+        return None;
+    }
+    let names: Vec<&str> = value.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
+    (names.len() <= MAX_REQUESTED_HEADERS).then_some(names)
 }
 
 /// The CORS headers of an answer, in order: allow-origin, allow-methods, (for a preflight) the allowed
@@ -310,8 +323,12 @@ mod tests {
 
     #[test]
     fn requested_headers_are_split_and_trimmed() {
-        assert_eq!(requested_headers(" content-type ,x-amz-date,, "), vec!["content-type", "x-amz-date"]);
-        assert!(requested_headers("").is_empty());
+        assert_eq!(requested_headers(" content-type ,x-amz-date,, "), Some(vec!["content-type", "x-amz-date"]));
+        assert_eq!(requested_headers(""), Some(vec![]));
+        let names = |n: usize| vec!["x-a"; n].join(",");
+        assert_eq!(requested_headers(&names(MAX_REQUESTED_HEADERS)).map(|v| v.len()), Some(MAX_REQUESTED_HEADERS));
+        assert_eq!(requested_headers(&names(MAX_REQUESTED_HEADERS + 1)), None);
+        assert_eq!(requested_headers(&"x".repeat(MAX_REQUESTED_HEADERS_BYTES + 1)), None);
     }
 
     #[test]

@@ -109,7 +109,10 @@ pub async fn preflight(
     let (Ok(origin), Ok(method)) = (origin_header.to_str(), method_header.to_str()) else {
         return Err(errors::cors_forbidden());
     };
-    let requested = text(headers, "access-control-request-headers").map(cors::requested_headers).unwrap_or_default();
+    let requested = match text(headers, "access-control-request-headers") {
+        Some(value) => cors::requested_headers(value).ok_or_else(errors::cors_forbidden)?,
+        None => Vec::new(),
+    };
     let Some(bucket) = bucket_of(uri) else { return Err(errors::cors_forbidden()) };
     let Some(config) = rules_of(meta, &bucket).await? else { return Err(errors::cors_forbidden()) };
     let grant = cors::preflight(&config, origin, method, &requested).ok_or_else(errors::cors_forbidden)?;

@@ -467,3 +467,34 @@ async fn the_cors_operations_are_authorised_as_aws_names_them() {
     let err = server.client().get_bucket_cors().bucket(&bucket).send().await.expect_err("deleted");
     assert_eq!(code(&err), "NoSuchCORSConfiguration");
 }
+
+/// A preflight is unauthenticated: its `Access-Control-Request-Headers` is bounded (100 names, 8 KiB)
+/// before any rule is evaluated, whatever the rules allow.
+#[tokio::test]
+async fn an_oversized_list_of_requested_headers_is_refused_unevaluated() {
+    let server = TestServer::start();
+    let bucket = bucket_with(&server, "cors-many", Some(app_rules())).await;
+    let path = format!("/{bucket}/k");
+    let ask = |headers: String| {
+        let server = &server;
+        let path = path.clone();
+        async move {
+            let h = [
+                ("origin", APP),
+                ("access-control-request-method", "PUT"),
+                ("access-control-request-headers", headers.as_str()),
+            ];
+            options(server, &path, &h).await
+        }
+    };
+    let names = |n: usize| (0..n).map(|i| format!("x-amz-meta-h{i}")).collect::<Vec<_>>().join(",");
+    let resp = ask(names(100)).await;
+    assert_eq!(resp.status().as_u16(), 200, "100 names are evaluated (the rule allows any header)");
+    assert_eq!(header(&resp, "access-control-allow-headers").map(|h| h.split(", ").count()), Some(100));
+    for (what, value) in [("101 names", names(101)), ("more than 8 KiB", format!("x-{}", "a".repeat(8 * 1024)))] {
+        let resp = ask(value).await;
+        assert_eq!(resp.status().as_u16(), 403, "{what}");
+        assert!(!has_cors_headers(&resp), "{what}: {:?}", resp.headers());
+        assert_eq!(xml_code(&resp.text().await.expect("body")), "AccessForbidden", "{what}");
+    }
+}
