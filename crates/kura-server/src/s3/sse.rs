@@ -188,6 +188,23 @@ pub fn copy_source_customer_key(input: &impl SseCopySource) -> S3Result<Option<C
     parse_customer(&input.copy_source_customer_headers())
 }
 
+/// The SSE-C key of a request whose s3s input has no SSE-C fields (CompleteMultipartUpload, though
+/// AWS's model has them), read from its headers, checked as [`customer_key`]; a header that is not
+/// visible ASCII is refused rather than taken as absent.
+pub fn customer_key_from_headers(headers: &http::HeaderMap) -> S3Result<Option<CustomerKey>> {
+    let get = |name: &str| -> S3Result<Option<&str>> {
+        headers
+            .get(name)
+            .map(|v| v.to_str().map_err(|_| errors::invalid_argument(format!("The {name} header is not ASCII text."))))
+            .transpose()
+    };
+    parse_customer(&CustomerHeaders {
+        algorithm: get("x-amz-server-side-encryption-customer-algorithm")?,
+        key: get("x-amz-server-side-encryption-customer-key")?,
+        key_md5: get("x-amz-server-side-encryption-customer-key-md5")?,
+    })
+}
+
 /// Refuses a read (or UploadPart) that carries a header only a write may send, as AWS does (400
 /// InvalidArgument): s3s drops these headers from such inputs, so they are read from the request.
 pub fn refuse_write_headers(headers: &http::HeaderMap) -> S3Result<()> {
@@ -473,6 +490,22 @@ pub fn response(kind: &SseKind, customer_key_md5: Option<&str>) -> SseResponse {
             ..Default::default()
         },
     }
+}
+
+/// The SSE-C response headers of `r`, for an output s3s gives no SSE-C fields (CompleteMultipartUpload:
+/// AWS answers an SSE-C completion with the algorithm and the key's MD5, as an UploadPart).
+pub fn customer_response_headers(r: &SseResponse) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    let pairs = [
+        ("x-amz-server-side-encryption-customer-algorithm", &r.customer_algorithm),
+        ("x-amz-server-side-encryption-customer-key-md5", &r.customer_key_md5),
+    ];
+    for (name, value) in pairs {
+        if let Some(v) = value.as_deref().and_then(|v| http::HeaderValue::from_str(v).ok()) {
+            headers.insert(name, v);
+        }
+    }
+    headers
 }
 
 /// An S3 output that carries SSE headers.
