@@ -428,10 +428,8 @@ async fn an_sse_c_upload_needs_its_own_key_to_copy_parts_and_complete() {
             .key("dst")
             .upload_id(&id)
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
-        match kind {
-            Some(kind) => with_customer!(req, kind),
-            None => req,
-        }
+        let Some(kind) = kind else { return req };
+        with_customer!(req, kind)
     };
     for wrong in [None, Some(source)] {
         let err = complete(wrong).send().await.expect_err("complete without the upload's key");
