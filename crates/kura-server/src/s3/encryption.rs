@@ -353,3 +353,56 @@ fn customer_key_mismatch() -> s3s::S3Error {
          object was written with.",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::Digest as _;
+
+    fn customer(seed: u8) -> CustomerKey {
+        let key = DataKey::from_slice(&[seed; 32]).expect("32 bytes");
+        CustomerKey { key_md5: B64.encode(md5::Md5::digest([seed; 32])), key }
+    }
+
+    fn sealing(kind: SseKind, customer: Option<CustomerKey>) -> Sealing {
+        Sealing { kind, customer, kms: None }
+    }
+
+    const MD5: &str = "5d41402abc4b2a76b9719d911017c592";
+
+    #[test]
+    fn etags_hide_the_md5_except_for_sse_s3() {
+        let (k1, k2) = (DataKey::generate(), DataKey::generate());
+        assert_eq!(sealing(SseKind::S3, None).etag(MD5, &k1), MD5);
+        let kms = sealing(SseKind::Kms { key_arn: "arn".into(), context: None, bucket_key: false }, None);
+        let (a, b) = (kms.etag(MD5, &k1), kms.etag(MD5, &k2));
+        assert!(a != MD5 && a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b, "SSE-KMS: keyed by each body's data key");
+        let c = sealing(SseKind::Customer, Some(customer(1)));
+        assert_ne!(c.etag(MD5, &k1), MD5);
+        assert_eq!(c.etag(MD5, &k1), c.etag(MD5, &k2), "SSE-C: the same bytes and key, the same ETag");
+        assert_ne!(c.etag(MD5, &k1), sealing(SseKind::Customer, Some(customer(2))).etag(MD5, &k1));
+        assert_eq!(etag_for(None, None, MD5.to_owned()), MD5);
+    }
+
+    #[test]
+    fn an_upload_takes_only_its_own_customer_key() {
+        let object = ("b", "k");
+        let upload = sealing(SseKind::Customer, Some(customer(1)));
+        let check = upload.customer_check(object.0, object.1);
+        let c = Some(&SseKind::Customer);
+        let refused = |r: S3Result<()>| r.expect_err("refused").code().clone();
+        assert!(check_upload_customer(c, check.as_ref(), Some(&customer(1)), object).is_ok());
+        assert_eq!(refused(check_upload_customer(c, check.as_ref(), None, object)), s3s::S3ErrorCode::InvalidRequest);
+        let other = Some(&customer(2));
+        assert_eq!(refused(check_upload_customer(c, check.as_ref(), other, object)), s3s::S3ErrorCode::InvalidRequest);
+        // The check is bound to the upload's object: it does not vouch for a key on another.
+        let moved = check_upload_customer(c, check.as_ref(), Some(&customer(1)), ("b", "other"));
+        assert_eq!(refused(moved), s3s::S3ErrorCode::InvalidRequest);
+        for kind in [None, Some(&SseKind::S3)] {
+            assert!(check_upload_customer(kind, None, None, object).is_ok());
+            let keyed = check_upload_customer(kind, None, Some(&customer(1)), object);
+            assert_eq!(refused(keyed), s3s::S3ErrorCode::InvalidRequest);
+        }
+    }
+}

@@ -937,4 +937,31 @@ mod tests {
         complete.set_sse(response(&SseKind::S3, None));
         assert_eq!(complete.server_side_encryption.as_ref().map(ServerSideEncryption::as_str), Some(AES256));
     }
+
+    #[test]
+    fn a_customer_key_is_read_from_raw_headers_and_answered_in_them() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(customer_key_from_headers(&headers).expect("none"), None);
+        headers.insert("x-amz-server-side-encryption-customer-algorithm", http::HeaderValue::from_static(AES256));
+        headers.insert("x-amz-server-side-encryption-customer-key", http::HeaderValue::from_static(KEY));
+        assert_refused(customer_key_from_headers(&headers), S3ErrorCode::InvalidArgument, "MD5 of the secret key");
+        headers.insert("x-amz-server-side-encryption-customer-key-MD5", http::HeaderValue::from_static(KEY_MD5));
+        let key = customer_key_from_headers(&headers).expect("valid").expect("a key");
+        assert_eq!(key.key_md5, KEY_MD5);
+        // Not ASCII: refused, never taken as no key.
+        let odd = http::HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes");
+        headers.insert("x-amz-server-side-encryption-customer-key", odd);
+        assert_refused(customer_key_from_headers(&headers), S3ErrorCode::InvalidArgument, "not ASCII");
+
+        let answered = customer_response_headers(&response(&SseKind::Customer, Some(KEY_MD5)));
+        assert_eq!(
+            answered.get("x-amz-server-side-encryption-customer-algorithm").map(|v| v.as_bytes()),
+            Some(&b"AES256"[..])
+        );
+        assert_eq!(
+            answered.get("x-amz-server-side-encryption-customer-key-md5").map(|v| v.as_bytes()),
+            Some(KEY_MD5.as_bytes())
+        );
+        assert!(customer_response_headers(&response(&SseKind::S3, None)).is_empty());
+    }
 }
