@@ -85,6 +85,20 @@ impl Attribution {
     }
 }
 
+/// How the object a request wrote or read is encrypted at rest, and under which key: never key
+/// material, nor a fingerprint of it (an SSE-C key's MD5).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SseUse {
+    /// `SSE-S3`, `SSE-KMS` or `SSE-C`.
+    pub kind: &'static str,
+    /// The algorithm as S3 names it on the wire: `AES256` (SSE-S3, SSE-C) or `aws:kms`.
+    pub algorithm: &'static str,
+    /// SSE-KMS: the KMS key ARN; SSE-S3: the id of the master key that wrapped the data key (absent
+    /// when no data key was made, as at CreateMultipartUpload); SSE-C: always absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
 /// What the layers learned about one request (shared through the request's extensions).
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -100,6 +114,8 @@ pub struct Facts {
     pub source_ip: Option<String>,
     /// What authorisation allowed and what the operation touched.
     pub resources: crate::trace::Trace,
+    /// How the object the request wrote or read is encrypted, if it is.
+    pub sse: Option<SseUse>,
 }
 
 /// The per-request slot the layers fill in.
@@ -157,6 +173,9 @@ pub struct Record {
     /// What authorisation allowed (`ACTION ARN`) and which objects the operation read or wrote.
     #[serde(skip_serializing_if = "crate::trace::Trace::is_empty")]
     pub resources: crate::trace::Trace,
+    /// How the object the request wrote or read is encrypted at rest (for a copy: the copy), and the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse: Option<SseUse>,
     /// For work kura did on its own (api `lifecycle`): the lifecycle rule that asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,

@@ -332,6 +332,7 @@ impl Dispatch {
             signed_host,
             caller,
             resources: facts.resources,
+            sse: facts.sse,
             rule: None,
             version_id: None,
         }

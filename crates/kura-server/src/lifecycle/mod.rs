@@ -501,6 +501,7 @@ impl Worker {
                 ..Default::default()
             },
             resources: Default::default(),
+            sse: None,
             rule: Some(rule.to_owned()),
             version_id: version_id.map(str::to_owned),
         });

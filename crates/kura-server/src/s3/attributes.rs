@@ -1,4 +1,5 @@
-//! GetObjectAttributes: an object's ETag, size, checksum, storage class and parts, without its body.
+//! GetObjectAttributes: an object's ETag, size, checksum, storage class and parts, without its body
+//! (an SSE-C object's only with its key, as HeadObject).
 
 use super::KuraS3;
 use super::lookup::require_object;
@@ -44,8 +45,14 @@ pub(super) async fn get_object_attributes(
 ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
     let input = req.input;
     let wanted = requested(&input.object_attributes)?;
+    // As HeadObject: an SSE-C object's attributes are given only to whoever sends its key.
+    super::sse::refuse_write_headers(&req.headers)?;
+    let customer = super::sse::customer_key(&input)?;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
     let object = require_object(s3, target).await?;
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    super::encryption::check_record_read(s3, who, &input.bucket, &object, customer.as_ref()).await?;
+    super::encryption::audit_object(&req.extensions, &object);
     let wants = |name: &str| wanted.contains(&name);
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(object.last_modified_ms)),

@@ -28,6 +28,9 @@ use s3s::S3Result;
 /// What [`StoredKey::key_id`] says for a data key wrapped by the customer's key (SSE-C).
 const CUSTOMER: &str = "customer";
 
+/// What an SSE-C ETag key is derived under (from the customer's key).
+const CUSTOMER_ETAG_LABEL: &[u8] = b"kura sse-c etag v1";
+
 /// The AWS-managed key SSE-KMS uses when a request names none.
 const DEFAULT_KMS_KEY: &str = "alias/aws/s3";
 
@@ -77,7 +80,7 @@ impl Sealing {
     }
 
     /// How the parts of an upload created as `kind` are encrypted; SSE-C needs the same customer key
-    /// with every part (checked against the upload's first key when one exists: see [`open_keys`]).
+    /// with every part (checked against the upload's by [`check_upload_customer`]).
     pub(super) async fn for_upload(
         s3: &KuraS3,
         who: Option<&Authenticated>,
@@ -129,32 +132,26 @@ impl Sealing {
         Some(StoredKey { key_id: CUSTOMER.to_owned(), blob: B64.encode(blob) })
     }
 
-    /// SSE-C: refuses a part whose customer key is not the one its upload was created with.
-    pub(super) fn check_customer_key(&self, check: Option<&StoredKey>, (bucket, key): (&str, &str)) -> S3Result<()> {
-        let (Some(customer), Some(check)) = (&self.customer, check) else { return Ok(()) };
-        let blob = B64.decode(&check.blob).map_err(|_| customer_key_mismatch())?;
-        kura_crypt::unwrap(&customer.key, &blob, &wrap_aad(bucket, key)).map_err(|_| customer_key_mismatch())?;
-        Ok(())
-    }
-
     /// The response headers of the write.
     pub(super) fn response(&self) -> SseResponse {
         super::sse::response(&self.kind, self.customer.as_ref().map(|c| c.key_md5.as_str()))
     }
 
-    /// The ETag of a single-part body with MD5 `md5_hex`: the MD5 for SSE-S3 (as on S3); for SSE-KMS and
-    /// SSE-C an opaque value that is not the plaintext's MD5 (as on S3, where it is not either), so an
-    /// ETag never reveals a digest of what the keys protect.
+    /// The ETag of a body (an object's, or a part's) with MD5 `md5_hex` sealed under `key`: the MD5 for
+    /// SSE-S3 (as on S3); for SSE-KMS and SSE-C an opaque value that is not the plaintext's MD5 (as on
+    /// S3, where it is not either), so an ETag never reveals a digest of what the keys protect. SSE-KMS
+    /// keys it with the body's data key; SSE-C with the customer's key, so the same bytes sent again
+    /// with the same key (a part uploaded twice) keep their ETag, as clients that retry a part expect.
     pub(super) fn etag(&self, md5_hex: &str, key: &DataKey) -> String {
-        match self.kind {
-            SseKind::S3 => md5_hex.to_owned(),
-            SseKind::Kms { .. } | SseKind::Customer => {
-                let mac = aws_lc_rs::hmac::sign(
-                    &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.expose()),
-                    md5_hex.as_bytes(),
-                );
-                hex::encode(&mac.as_ref()[..16])
+        use aws_lc_rs::hmac::{HMAC_SHA256, Key, sign};
+        let mac = |key: &[u8]| hex::encode(&sign(&Key::new(HMAC_SHA256, key), md5_hex.as_bytes()).as_ref()[..16]);
+        match (&self.kind, &self.customer) {
+            (SseKind::S3, _) => md5_hex.to_owned(),
+            // A key of its own derived from the customer's, which also wraps data keys.
+            (SseKind::Customer, Some(customer)) => {
+                mac(sign(&Key::new(HMAC_SHA256, customer.key.expose()), CUSTOMER_ETAG_LABEL).as_ref())
             }
+            (SseKind::Kms { .. } | SseKind::Customer, _) => mac(key.expose()),
         }
     }
 
@@ -223,6 +220,76 @@ pub(super) async fn open_keys(
     Ok(Some(keys))
 }
 
+/// A request that reads only an object's record (HeadObject, GetObjectAttributes) must still prove it
+/// holds an SSE-C object's key, as a GET does: the key must be sent, and must open the object's data
+/// keys (no body is read; no KMS key is used); any other object must be sent no SSE-C key.
+pub(super) async fn check_record_read(
+    s3: &KuraS3,
+    who: Option<&Authenticated>,
+    bucket: &str,
+    object: &ObjectMeta,
+    customer: Option<&CustomerKey>,
+) -> S3Result<()> {
+    let kind = object.encryption.as_ref().map(|e| &e.kind);
+    check_customer(kind, customer)?;
+    if kind == Some(&SseKind::Customer) {
+        open_keys(s3, who, bucket, object, customer).await?;
+    }
+    Ok(())
+}
+
+/// A request about a multipart upload (UploadPart, UploadPartCopy's destination, Complete) must send
+/// the upload's SSE-C key when it was created with one (`kind`, `check`: what the upload keeps), and no
+/// SSE-C key otherwise.
+pub(super) fn check_upload_customer(
+    kind: Option<&SseKind>,
+    check: Option<&StoredKey>,
+    customer: Option<&CustomerKey>,
+    (bucket, key): (&str, &str),
+) -> S3Result<()> {
+    match (kind, customer) {
+        (Some(SseKind::Customer), None) => Err(customer_key_required()),
+        (Some(SseKind::Customer), Some(customer)) => {
+            let Some(check) = check else { return Ok(()) };
+            let blob = B64.decode(&check.blob).map_err(|_| customer_key_mismatch())?;
+            kura_crypt::unwrap(&customer.key, &blob, &wrap_aad(bucket, key)).map_err(|_| customer_key_mismatch())?;
+            Ok(())
+        }
+        (_, Some(_)) => Err(errors::invalid_request(
+            "The multipart upload was not created with customer-provided encryption: send no SSE-C key with \
+             its requests.",
+        )),
+        (_, None) => Ok(()),
+    }
+}
+
+/// Records in the request's audit line how the object it wrote or read is encrypted (`kind`) and with
+/// which key (`stored`: one of its data keys as kept, if at hand): the KMS key ARN for SSE-KMS, the id
+/// of the master key that wrapped the data key for SSE-S3, nothing but the algorithm for SSE-C (the
+/// customer key's MD5 is a fingerprint of the key and stays out too).
+pub(super) fn audit(extensions: &http::Extensions, kind: &SseKind, stored: Option<&StoredKey>) {
+    let Some(slot) = extensions.get::<crate::audit::AuditSlot>() else { return };
+    let sse = match kind {
+        SseKind::S3 => crate::audit::SseUse {
+            kind: "SSE-S3",
+            algorithm: super::sse::AES256,
+            key_id: stored.map(|k| k.key_id.clone()),
+        },
+        SseKind::Kms { key_arn, .. } => {
+            crate::audit::SseUse { kind: "SSE-KMS", algorithm: super::sse::AWS_KMS, key_id: Some(key_arn.clone()) }
+        }
+        SseKind::Customer => crate::audit::SseUse { kind: "SSE-C", algorithm: super::sse::AES256, key_id: None },
+    };
+    slot.fill(|f| f.sse = Some(sse));
+}
+
+/// [`audit`] for a stored object (or one about to be): nothing when it is not encrypted.
+pub(super) fn audit_object(extensions: &http::Extensions, object: &ObjectMeta) {
+    if let Some(encryption) = &object.encryption {
+        audit(extensions, &encryption.kind, encryption.keys.first());
+    }
+}
+
 /// The response headers a read of `object` answers with (`None` for an unencrypted object).
 pub(super) fn read_response(object: &ObjectMeta, customer: Option<&CustomerKey>) -> Option<SseResponse> {
     let encryption = object.encryption.as_ref()?;
@@ -285,4 +352,57 @@ fn customer_key_mismatch() -> s3s::S3Error {
         "The provided encryption parameters did not match the ones used originally: send the customer key the \
          object was written with.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use md5::Digest as _;
+
+    fn customer(seed: u8) -> CustomerKey {
+        let key = DataKey::from_slice(&[seed; 32]).expect("32 bytes");
+        CustomerKey { key_md5: B64.encode(md5::Md5::digest([seed; 32])), key }
+    }
+
+    fn sealing(kind: SseKind, customer: Option<CustomerKey>) -> Sealing {
+        Sealing { kind, customer, kms: None }
+    }
+
+    const MD5: &str = "5d41402abc4b2a76b9719d911017c592";
+
+    #[test]
+    fn etags_hide_the_md5_except_for_sse_s3() {
+        let (k1, k2) = (DataKey::generate(), DataKey::generate());
+        assert_eq!(sealing(SseKind::S3, None).etag(MD5, &k1), MD5);
+        let kms = sealing(SseKind::Kms { key_arn: "arn".into(), context: None, bucket_key: false }, None);
+        let (a, b) = (kms.etag(MD5, &k1), kms.etag(MD5, &k2));
+        assert!(a != MD5 && a.len() == 32 && a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b, "SSE-KMS: keyed by each body's data key");
+        let c = sealing(SseKind::Customer, Some(customer(1)));
+        assert_ne!(c.etag(MD5, &k1), MD5);
+        assert_eq!(c.etag(MD5, &k1), c.etag(MD5, &k2), "SSE-C: the same bytes and key, the same ETag");
+        assert_ne!(c.etag(MD5, &k1), sealing(SseKind::Customer, Some(customer(2))).etag(MD5, &k1));
+        assert_eq!(etag_for(None, None, MD5.to_owned()), MD5);
+    }
+
+    #[test]
+    fn an_upload_takes_only_its_own_customer_key() {
+        let object = ("b", "k");
+        let upload = sealing(SseKind::Customer, Some(customer(1)));
+        let check = upload.customer_check(object.0, object.1);
+        let c = Some(&SseKind::Customer);
+        let refused = |r: S3Result<()>| r.expect_err("refused").code().clone();
+        assert!(check_upload_customer(c, check.as_ref(), Some(&customer(1)), object).is_ok());
+        assert_eq!(refused(check_upload_customer(c, check.as_ref(), None, object)), s3s::S3ErrorCode::InvalidRequest);
+        let other = Some(&customer(2));
+        assert_eq!(refused(check_upload_customer(c, check.as_ref(), other, object)), s3s::S3ErrorCode::InvalidRequest);
+        // The check is bound to the upload's object: it does not vouch for a key on another.
+        let moved = check_upload_customer(c, check.as_ref(), Some(&customer(1)), ("b", "other"));
+        assert_eq!(refused(moved), s3s::S3ErrorCode::InvalidRequest);
+        for kind in [None, Some(&SseKind::S3)] {
+            assert!(check_upload_customer(kind, None, None, object).is_ok());
+            let keyed = check_upload_customer(kind, None, Some(&customer(1)), object);
+            assert_eq!(refused(keyed), s3s::S3ErrorCode::InvalidRequest);
+        }
+    }
 }

@@ -88,6 +88,9 @@ pub(super) async fn create_multipart_upload(
     };
     let upload_id = upload.upload_id.clone();
     s3.meta.create_upload(&input.bucket, upload).await.or_s3()?;
+    if let Some(sealing) = &sealing {
+        encryption::audit(&req.extensions, &sealing.kind, None);
+    }
     let mut out = CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
@@ -170,17 +173,19 @@ pub(super) async fn upload_part(
     let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
     let seal = body_key.as_ref().map(|k| &k.key);
     let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), seal).await?;
+    let etag_hex = encryption::etag_for(sealing.as_ref(), body_key.as_ref(), written.md5_hex);
     let part = PartInfo {
         number,
-        etag: written.md5_hex.clone(),
+        etag: etag_hex.clone(),
         size: written.body.size,
         blob: written.body.blob,
         last_modified_ms: now_ms(),
         checksums: written.checksums.clone(),
         key: body_key.map(|k| k.stored),
     };
+    audit_part(&extensions, sealing.as_ref(), &part);
     commit_part(s3, &input.bucket, &input.upload_id, part).await?;
-    let mut out = UploadPartOutput { e_tag: Some(etag(&written.md5_hex)), ..Default::default() };
+    let mut out = UploadPartOutput { e_tag: Some(etag(&etag_hex)), ..Default::default() };
     fill_checksums(&mut out, &written.checksums);
     if let Some(sealing) = &sealing {
         out.set_sse(sealing.response());
@@ -196,17 +201,22 @@ async fn part_sealing(
     upload: &UploadInfo,
     customer: Option<super::sse::CustomerKey>,
 ) -> S3Result<Option<Sealing>> {
+    encryption::check_upload_customer(
+        upload.encryption.as_ref(),
+        upload.customer_check.as_ref(),
+        customer.as_ref(),
+        object,
+    )?;
     match &upload.encryption {
-        Some(kind) => {
-            let sealing = Sealing::for_upload(s3, who, object, kind, customer).await?;
-            sealing.check_customer_key(upload.customer_check.as_ref(), object)?;
-            Ok(Some(sealing))
-        }
-        None if customer.is_some() => Err(errors::invalid_request(
-            "The multipart upload was not created with customer-provided encryption: send no SSE-C key \
-             with its parts.",
-        )),
+        Some(kind) => Ok(Some(Sealing::for_upload(s3, who, object, kind, customer).await?)),
         None => Ok(None),
+    }
+}
+
+/// Records a part's encryption (its kind, its data key's wrapping key) in the request's audit line.
+fn audit_part(extensions: &http::Extensions, sealing: Option<&Sealing>, part: &PartInfo) {
+    if let Some(sealing) = sealing {
+        encryption::audit(extensions, &sealing.kind, part.key.as_ref());
     }
 }
 
@@ -246,19 +256,21 @@ pub(super) async fn upload_part_copy(
     let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
     let through = (source_keys.as_deref(), body_key.as_ref().map(|k| &k.key));
     let written = copy_bytes(s3, &source, range, algo, through).await?;
+    let etag_hex = encryption::etag_for(sealing.as_ref(), body_key.as_ref(), written.md5_hex);
     let last_modified = now_ms();
     let part = PartInfo {
         number,
-        etag: written.md5_hex.clone(),
+        etag: etag_hex.clone(),
         size: written.body.size,
         blob: written.body.blob,
         last_modified_ms: last_modified,
         checksums: written.checksums.clone(),
         key: body_key.map(|k| k.stored),
     };
+    audit_part(&req.extensions, sealing.as_ref(), &part);
     commit_part(s3, &input.bucket, &input.upload_id, part).await?;
     let mut result = CopyPartResult {
-        e_tag: Some(etag(&written.md5_hex)),
+        e_tag: Some(etag(&etag_hex)),
         last_modified: Some(timestamp(last_modified)),
         ..Default::default()
     };
@@ -335,12 +347,21 @@ pub(super) async fn complete_multipart_upload(
     s3: &KuraS3,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-    let input = req.input;
+    let S3Request { input, headers, extensions, .. } = req;
+    let customer = super::sse::customer_key_from_headers(&headers)?;
     let bucket = require_bucket(s3, &input.bucket).await?;
     let upload = match s3.meta.get_upload(&input.bucket, &input.upload_id).await.or_s3()? {
         Some(u) if u.key == input.key => u,
         _ => return completed_before(s3, &bucket, &input.key, &input.upload_id).await,
     };
+    // As UploadPart: an SSE-C upload completes only with its own customer key.
+    let object_name = (input.bucket.as_str(), input.key.as_str());
+    encryption::check_upload_customer(
+        upload.encryption.as_ref(),
+        upload.customer_check.as_ref(),
+        customer.as_ref(),
+        object_name,
+    )?;
     let input_checksums = CompleteChecksums::of(&input)?;
     let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if requested.is_empty() {
@@ -401,9 +422,11 @@ pub(super) async fn complete_multipart_upload(
     }
     super::versioning::stamp(&mut object, &bucket);
     let mut answer = completed(&bucket, &object);
-    if let Some(encryption) = &object.encryption {
-        answer.set_sse(super::sse::response(&encryption.kind, None));
-    }
+    let sse = object
+        .encryption
+        .as_ref()
+        .map(|e| super::sse::response(&e.kind, customer.as_ref().map(|c| c.key_md5.as_str())));
+    encryption::audit_object(&extensions, &object);
     let freed = match s3.meta.complete_upload_if(&input.bucket, &input.upload_id, object, &condition).await {
         Ok(freed) => freed,
         // Completed by a concurrent request since it was read: answered as a repeat.
@@ -413,7 +436,13 @@ pub(super) async fn complete_multipart_upload(
         Err(e) => return Err(store_error(e)),
     };
     s3.reclaim(freed).await;
-    Ok(S3Response::new(answer))
+    let customer_headers = sse.as_ref().map(super::sse::customer_response_headers).unwrap_or_default();
+    if let Some(sse) = sse {
+        answer.set_sse(sse);
+    }
+    let mut response = S3Response::new(answer);
+    response.headers.extend(customer_headers);
+    Ok(response)
 }
 
 /// What CompleteMultipartUpload answers for the object an upload created.

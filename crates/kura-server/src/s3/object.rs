@@ -164,6 +164,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     versioning::stamp(&mut object, &bucket);
     let version_id = versioning::reported(&bucket, &object);
     let expiration = super::lifecycle::expiration(s3, &bucket, &object);
+    encryption::audit_object(&extensions, &object);
     commit_object(s3, &input.bucket, object, &condition).await?;
     let mut out = PutObjectOutput {
         expiration,
@@ -376,6 +377,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     let plan = plan_read(s3, input.read_request(Reading::WithBody)).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let keys = encryption::open_keys(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
+    encryption::audit_object(&req.extensions, &plan.object);
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = GetObjectOutput::from(headers);
     if let Some(r) = encryption::read_response(&plan.object, customer.as_ref()) {
@@ -399,13 +401,9 @@ pub(super) async fn head_object(
     super::sse::refuse_write_headers(&req.headers)?;
     let customer = super::sse::customer_key(&input)?;
     let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
-    let kind = plan.object.encryption.as_ref().map(|e| &e.kind);
-    encryption::check_customer(kind, customer.as_ref())?;
-    if kind == Some(&kura_store::SseKind::Customer) {
-        // The key must be the object's, as on a GET (no body is read; no KMS key is used).
-        let who = req.extensions.get::<crate::authz::Authenticated>();
-        encryption::open_keys(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
-    }
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    encryption::check_record_read(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
+    encryption::audit_object(&req.extensions, &plan.object);
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = HeadObjectOutput::from(headers);
     if let Some(r) = encryption::read_response(&plan.object, customer.as_ref()) {
@@ -651,6 +649,7 @@ pub(super) async fn copy_object(
     versioning::stamp(&mut object, &bucket);
     let version_id = versioning::reported(&bucket, &object);
     let copy_source_version_id = versioning::read_header(&source, from.version_id());
+    encryption::audit_object(&req.extensions, &object);
     commit_object(s3, &input.bucket, object, &kura_store::WriteCondition::Always).await?;
     let mut result = CopyObjectResult {
         e_tag: Some(etag(&etag_hex)),

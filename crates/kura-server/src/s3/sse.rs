@@ -188,6 +188,23 @@ pub fn copy_source_customer_key(input: &impl SseCopySource) -> S3Result<Option<C
     parse_customer(&input.copy_source_customer_headers())
 }
 
+/// The SSE-C key of a request whose s3s input has no SSE-C fields (CompleteMultipartUpload, though
+/// AWS's model has them), read from its headers, checked as [`customer_key`]; a header that is not
+/// visible ASCII is refused rather than taken as absent.
+pub fn customer_key_from_headers(headers: &http::HeaderMap) -> S3Result<Option<CustomerKey>> {
+    let get = |name: &str| -> S3Result<Option<&str>> {
+        headers
+            .get(name)
+            .map(|v| v.to_str().map_err(|_| errors::invalid_argument(format!("The {name} header is not ASCII text."))))
+            .transpose()
+    };
+    parse_customer(&CustomerHeaders {
+        algorithm: get("x-amz-server-side-encryption-customer-algorithm")?,
+        key: get("x-amz-server-side-encryption-customer-key")?,
+        key_md5: get("x-amz-server-side-encryption-customer-key-md5")?,
+    })
+}
+
 /// Refuses a read (or UploadPart) that carries a header only a write may send, as AWS does (400
 /// InvalidArgument): s3s drops these headers from such inputs, so they are read from the request.
 pub fn refuse_write_headers(headers: &http::HeaderMap) -> S3Result<()> {
@@ -473,6 +490,22 @@ pub fn response(kind: &SseKind, customer_key_md5: Option<&str>) -> SseResponse {
             ..Default::default()
         },
     }
+}
+
+/// The SSE-C response headers of `r`, for an output s3s gives no SSE-C fields (CompleteMultipartUpload:
+/// AWS answers an SSE-C completion with the algorithm and the key's MD5, as an UploadPart).
+pub fn customer_response_headers(r: &SseResponse) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    let pairs = [
+        ("x-amz-server-side-encryption-customer-algorithm", &r.customer_algorithm),
+        ("x-amz-server-side-encryption-customer-key-md5", &r.customer_key_md5),
+    ];
+    for (name, value) in pairs {
+        if let Some(v) = value.as_deref().and_then(|v| http::HeaderValue::from_str(v).ok()) {
+            headers.insert(name, v);
+        }
+    }
+    headers
 }
 
 /// An S3 output that carries SSE headers.
@@ -903,5 +936,32 @@ mod tests {
         let mut complete = CompleteMultipartUploadOutput::default();
         complete.set_sse(response(&SseKind::S3, None));
         assert_eq!(complete.server_side_encryption.as_ref().map(ServerSideEncryption::as_str), Some(AES256));
+    }
+
+    #[test]
+    fn a_customer_key_is_read_from_raw_headers_and_answered_in_them() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(customer_key_from_headers(&headers).expect("none"), None);
+        headers.insert("x-amz-server-side-encryption-customer-algorithm", http::HeaderValue::from_static(AES256));
+        headers.insert("x-amz-server-side-encryption-customer-key", http::HeaderValue::from_static(KEY));
+        assert_refused(customer_key_from_headers(&headers), S3ErrorCode::InvalidArgument, "MD5 of the secret key");
+        headers.insert("x-amz-server-side-encryption-customer-key-MD5", http::HeaderValue::from_static(KEY_MD5));
+        let key = customer_key_from_headers(&headers).expect("valid").expect("a key");
+        assert_eq!(key.key_md5, KEY_MD5);
+        // Not ASCII: refused, never taken as no key.
+        let odd = http::HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes");
+        headers.insert("x-amz-server-side-encryption-customer-key", odd);
+        assert_refused(customer_key_from_headers(&headers), S3ErrorCode::InvalidArgument, "not ASCII");
+
+        let answered = customer_response_headers(&response(&SseKind::Customer, Some(KEY_MD5)));
+        assert_eq!(
+            answered.get("x-amz-server-side-encryption-customer-algorithm").map(|v| v.as_bytes()),
+            Some(&b"AES256"[..])
+        );
+        assert_eq!(
+            answered.get("x-amz-server-side-encryption-customer-key-md5").map(|v| v.as_bytes()),
+            Some(KEY_MD5.as_bytes())
+        );
+        assert!(customer_response_headers(&response(&SseKind::S3, None)).is_empty());
     }
 }

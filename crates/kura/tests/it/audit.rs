@@ -138,3 +138,76 @@ async fn every_auth_type_is_attributed_and_no_secret_is_written() {
     }
     assert!(!text.contains("Signature="), "no signature in the log");
 }
+
+/// An encrypted write or read names its key in the audit line (`sse`): the KMS key ARN for SSE-KMS,
+/// the wrapping master key's id for SSE-S3, only the algorithm for SSE-C, whose key and key MD5 never
+/// reach the log.
+#[tokio::test]
+async fn encrypted_reads_and_writes_name_their_key_and_never_a_customer_key() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("audit.log");
+    let server = TestServer::start_with_config(&format!(
+        "kms:\n  keys:\n    - id: audited\naudit:\n  path: {}\n",
+        log.display()
+    ));
+    let s3 = server.client();
+    s3.create_bucket().bucket("sealed").send().await.expect("bucket");
+    let put = s3
+        .put_object()
+        .bucket("sealed")
+        .key("kms")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("audited")
+        .body(ByteStream::from_static(b"kms"))
+        .send()
+        .await
+        .expect("kms put");
+    let arn = put.ssekms_key_id().expect("arn").to_owned();
+    assert!(arn.starts_with("arn:aws:kms:") && arn.ends_with("/audited"), "{arn}");
+    s3.get_object().bucket("sealed").key("kms").send().await.expect("kms get");
+    s3.put_object()
+        .bucket("sealed")
+        .key("s3")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .body(ByteStream::from_static(b"s3"))
+        .send()
+        .await
+        .expect("s3 put");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = [42u8; 32];
+    let (key_b64, md5_b64) = (b64.encode(key), b64.encode(md5::Md5::digest(key)));
+    let customer = |r: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder| {
+        r.sse_customer_algorithm("AES256").sse_customer_key(&key_b64).sse_customer_key_md5(&md5_b64)
+    };
+    customer(s3.put_object().bucket("sealed").key("c").body(ByteStream::from_static(b"c")))
+        .send()
+        .await
+        .expect("c put");
+    s3.put_object().bucket("sealed").key("plain").body(ByteStream::from_static(b"p")).send().await.expect("plain");
+
+    // The writer thread is asynchronous: wait for the last request's line.
+    crate::harness::wait_until(|| async { lines(&log).iter().any(|r| r["key"] == "plain") }).await;
+    let records = lines(&log);
+    let find = |op: &str, key: &str| {
+        records
+            .iter()
+            .find(|r| r["operation"] == op && r["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{op} {key}"))
+    };
+    let kms = serde_json::json!({"kind": "SSE-KMS", "algorithm": "aws:kms", "key_id": arn});
+    assert_eq!(find("PutObject", "kms")["sse"], kms);
+    assert_eq!(find("GetObject", "kms")["sse"], kms);
+    let s3_line = find("PutObject", "s3");
+    assert_eq!((&s3_line["sse"]["kind"], &s3_line["sse"]["algorithm"]), (&"SSE-S3".into(), &"AES256".into()));
+    assert!(s3_line["sse"]["key_id"].as_str().is_some_and(|id| !id.is_empty()), "the master key's id: {s3_line}");
+    assert_eq!(find("PutObject", "c")["sse"], serde_json::json!({"kind": "SSE-C", "algorithm": "AES256"}));
+    assert!(find("PutObject", "plain").get("sse").is_none(), "an unencrypted object has no sse");
+
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(!text.contains(&key_b64) && !text.contains(&md5_b64), "an SSE-C key or its MD5 reached the audit log");
+    assert!(!text.contains(&hex::encode(key)), "an SSE-C key reached the audit log");
+}

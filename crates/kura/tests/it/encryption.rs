@@ -1,15 +1,19 @@
 //! Encryption at rest on the wire (issue 17): the three kinds round-tripped through the AWS SDK for
 //! Rust (SSE-S3; SSE-KMS by key id, ARN, alias and none = `alias/aws/s3`; SSE-C) with their response
 //! headers, ranges across a chunk boundary, the ETag rule, copies between kinds and a multipart upload;
-//! the bucket default (Put/Get/DeleteBucketEncryption: round trips, AWS's refusals with nothing
-//! changed, NoSuchBucket) and bucket policies that demand encryption through
-//! `s3:x-amz-server-side-encryption` (a PUT without the header is AccessDenied and stores nothing; an
-//! empty header counts as none, as the operation reads it).
+//! multipart uploads of each kind (part ETags that are not the plaintext MD5 for SSE-KMS and SSE-C,
+//! completion from them) and the SSE-C key an upload's copies and completion must send;
+//! GetObjectAttributes of an SSE-C object; the bucket default (Put/Get/DeleteBucketEncryption: round
+//! trips, AWS's refusals with nothing changed, NoSuchBucket) and bucket policies that demand encryption
+//! through `s3:x-amz-server-side-encryption` (a PUT without the header is AccessDenied and stores
+//! nothing; an empty header counts as none, as the operation reads it).
 
 use crate::harness::{TestServer, bucket_name, code, complete_upload, data, md5_hex, status, upload_part};
 use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    CompletedMultipartUpload, CompletedPart, ObjectAttributes, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -511,4 +515,167 @@ async fn copies_between_kinds_and_a_multipart_upload_through_the_sdk() {
         let header = Some(format!("bytes={}-{}", range.start, range.end - 1));
         assert_eq!(get_checked(&s3, &bucket, "mp", header, kms, &want).await, &whole[range.clone()], "{range:?}");
     }
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// A server with one KMS key (`app`) and a bucket.
+async fn kms_server() -> (TestServer, Client, String) {
+    let server = TestServer::start_with_config(KMS_CONFIG);
+    let s3 = server.client();
+    let bucket = bucket_name("sse");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    (server, s3, bucket)
+}
+
+async fn create_encrypted_upload(s3: &Client, bucket: &str, key: &str, ask: Ask<'_>) -> String {
+    let req = asking!(s3.create_multipart_upload().bucket(bucket).key(key), ask);
+    req.send().await.expect("create upload").upload_id().expect("id").to_owned()
+}
+
+async fn upload_encrypted_part(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    n: i32,
+    body: &[u8],
+    ask: Ask<'_>,
+) -> String {
+    let req = s3.upload_part().bucket(bucket).key(key).upload_id(id).part_number(n);
+    let req = with_customer!(req, ask.reader()).body(ByteStream::from(body.to_vec()));
+    let out = req.send().await.expect("upload part");
+    out.e_tag().expect("etag").trim_matches('"').to_owned()
+}
+
+#[tokio::test]
+async fn encrypted_part_etags_follow_the_object_rule_and_complete() {
+    let (_server, s3, bucket) = kms_server().await;
+    let customer = CustomerKey::new(7);
+    for (key, kind) in [("sse-kms", Ask::Kms(Some("app"))), ("sse-c", Ask::Customer(&customer)), ("sse-s3", Ask::S3)] {
+        let id = create_encrypted_upload(&s3, &bucket, key, kind).await;
+        let (p1, p2) = (crate::harness::data(5 * MIB, 1), crate::harness::data(1000, 2));
+        let e1 = upload_encrypted_part(&s3, &bucket, key, &id, 1, &p1, kind).await;
+        let e2 = upload_encrypted_part(&s3, &bucket, key, &id, 2, &p2, kind).await;
+        match kind {
+            Ask::S3 => assert_eq!((e1.clone(), e2.clone()), (md5_hex(&p1), md5_hex(&p2)), "SSE-S3 parts: the MD5"),
+            _ => {
+                assert_ne!(e1, md5_hex(&p1), "{key}: a part's ETag is not the plaintext MD5");
+                assert_ne!(e2, md5_hex(&p2), "{key}: a part's ETag is not the plaintext MD5");
+                assert_eq!(e1.len(), 32, "{key}: still 32 hex digits");
+            }
+        }
+        if let Ask::Customer(_) = kind {
+            // The same bytes with the same key again: the same ETag (clients retry parts).
+            assert_eq!(upload_encrypted_part(&s3, &bucket, key, &id, 2, &p2, kind).await, e2);
+        }
+        let listed = s3.list_parts().bucket(&bucket).key(key).upload_id(&id).send().await.expect("list parts");
+        let listed: Vec<String> =
+            listed.parts().iter().map(|p| p.e_tag().expect("etag").trim_matches('"').to_owned()).collect();
+        assert_eq!(listed, vec![e1.clone(), e2.clone()], "{key}: ListParts shows the parts' ETags");
+
+        let parts = [(1, &e1), (2, &e2)]
+            .iter()
+            .map(|(n, e)| CompletedPart::builder().part_number(*n).e_tag(format!("\"{e}\"")).build())
+            .collect();
+        let req = s3
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key(key)
+            .upload_id(&id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+        let done = with_customer!(req, kind.reader()).send().await.expect("complete");
+        let concat = [hex::decode(&e1).expect("hex"), hex::decode(&e2).expect("hex")].concat();
+        assert_eq!(done.e_tag(), Some(format!("\"{}-2\"", md5_hex(&concat)).as_str()), "{key}: -N of the parts");
+
+        let got = with_customer!(s3.get_object().bucket(&bucket).key(key), kind.reader()).send().await.expect("get");
+        assert_eq!(got.e_tag(), done.e_tag());
+        let body = got.body.collect().await.expect("body").into_bytes();
+        assert!(body[..] == [p1.clone(), p2.clone()].concat()[..], "{key}: GET returns the bytes");
+    }
+}
+
+/// An SSE-C upload takes parts, copies and its completion only with its own customer key: anything
+/// else is InvalidRequest and stores nothing.
+#[tokio::test]
+async fn an_sse_c_upload_needs_its_own_key_to_copy_parts_and_complete() {
+    let (_server, s3, bucket) = kms_server().await;
+    let (source, dest) = (CustomerKey::new(1), CustomerKey::new(2));
+    let bytes = crate::harness::data(6 * MIB, 3);
+    let put = s3.put_object().bucket(&bucket).key("src").body(ByteStream::from(bytes.clone()));
+    with_customer!(put, Some(&source)).send().await.expect("put source");
+    let id = create_encrypted_upload(&s3, &bucket, "dst", Ask::Customer(&dest)).await;
+    let copy = || {
+        s3.upload_part_copy()
+            .bucket(&bucket)
+            .key("dst")
+            .upload_id(&id)
+            .part_number(1)
+            .copy_source(format!("{bucket}/src"))
+            .copy_source_sse_customer_algorithm("AES256")
+            .copy_source_sse_customer_key(source.key.clone())
+            .copy_source_sse_customer_key_md5(source.md5.clone())
+    };
+    let parts_stored = || async {
+        s3.list_parts().bucket(&bucket).key("dst").upload_id(&id).send().await.expect("list parts").parts().len()
+    };
+
+    // Without the destination's key, and with the source's key in its place.
+    let err = copy().send().await.expect_err("no destination key");
+    assert_eq!((code(&err), status(&err)), ("InvalidRequest".to_owned(), 400));
+    let err = with_customer!(copy(), Some(&source)).send().await.expect_err("the source's key for the destination");
+    assert_eq!((code(&err), status(&err)), ("InvalidRequest".to_owned(), 400));
+    assert_eq!(parts_stored().await, 0, "a refused copy stores no part");
+
+    let copied = with_customer!(copy(), Some(&dest)).send().await.expect("copy part");
+    let etag = copied.copy_part_result().and_then(|r| r.e_tag()).expect("etag").to_owned();
+    assert_ne!(etag.trim_matches('"'), md5_hex(&bytes), "a copied SSE-C part's ETag is not the MD5");
+    let complete = |customer: Option<&CustomerKey>| {
+        let parts = vec![CompletedPart::builder().part_number(1).e_tag(&etag).build()];
+        let req = s3
+            .complete_multipart_upload()
+            .bucket(&bucket)
+            .key("dst")
+            .upload_id(&id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+        with_customer!(req, customer)
+    };
+    for wrong in [None, Some(&source)] {
+        let err = complete(wrong).send().await.expect_err("complete without the upload's key");
+        assert_eq!((code(&err), status(&err)), ("InvalidRequest".to_owned(), 400), "{:?}", wrong.map(|_| "source key"));
+        assert_eq!(parts_stored().await, 1, "the upload is still in progress");
+        let head = with_customer!(s3.head_object().bucket(&bucket).key("dst"), Some(&dest)).send().await;
+        assert!(head.is_err(), "no object was made");
+    }
+    let done = complete(Some(&dest)).send().await.expect("complete with the key");
+    let got = with_customer!(s3.get_object().bucket(&bucket).key("dst"), Some(&dest)).send().await.expect("get");
+    assert_eq!(got.e_tag(), done.e_tag());
+    assert!(got.body.collect().await.expect("body").into_bytes()[..] == bytes[..]);
+}
+
+#[tokio::test]
+async fn get_object_attributes_of_an_sse_c_object_needs_its_key() {
+    let (_server, s3, bucket) = kms_server().await;
+    let (customer, other) = (CustomerKey::new(9), CustomerKey::new(8));
+    let put = s3.put_object().bucket(&bucket).key("c").body(ByteStream::from_static(b"secret"));
+    let put = with_customer!(put, Some(&customer));
+    let etag = put.send().await.expect("put").e_tag().expect("etag").to_owned();
+    let attributes = || {
+        s3.get_object_attributes()
+            .bucket(&bucket)
+            .key("c")
+            .object_attributes(ObjectAttributes::Etag)
+            .object_attributes(ObjectAttributes::ObjectSize)
+    };
+    let err = attributes().send().await.expect_err("no key");
+    assert_eq!((code(&err), status(&err)), ("InvalidRequest".to_owned(), 400));
+    let err = with_customer!(attributes(), Some(&other)).send().await.expect_err("another key");
+    assert_eq!((code(&err), status(&err)), ("InvalidRequest".to_owned(), 400));
+    let got = with_customer!(attributes(), Some(&customer)).send().await.expect("with its key");
+    assert_eq!((got.e_tag(), got.object_size()), (Some(etag.trim_matches('"')), Some(6)));
+    // Any other object must be sent no SSE-C key, as HeadObject.
+    s3.put_object().bucket(&bucket).key("plain").body(ByteStream::from_static(b"p")).send().await.expect("put");
+    let plain = s3.get_object_attributes().bucket(&bucket).key("plain").object_attributes(ObjectAttributes::Etag);
+    let err = with_customer!(plain, Some(&customer)).send().await.expect_err("a key for a plain object");
+    assert_eq!((code(&err), status(&err)), ("InvalidRequest".to_owned(), 400));
 }
