@@ -169,6 +169,19 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The single `bigint` value `sql` answers in database `db`.
+    pub async fn query_i64(&self, db: &str, sql: &str) -> i64 {
+        let (config, sql) = (self.config(db), sql.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut client = config.connect(postgres::NoTls).expect("connect to the test server");
+            client.query_one(sql.as_str(), &[]).expect("query").get::<_, i64>(0)
+        })
+        .await
+        .expect("query")
+    }
+}
+
 /// A store on a new, empty database.
 pub async fn fresh_store() -> PgMetaStore {
     let server = server();
