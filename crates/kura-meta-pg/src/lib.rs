@@ -1,0 +1,590 @@
+//! [`PgMetaStore`]: kura's metadata ([`MetaStore`]) in a PostgreSQL database, so that several kura
+//! processes can share one store (high availability, issue 18) on a database a platform team already
+//! runs, instead of each keeping its own redb file.
+//!
+//! # What it reuses
+//! Nothing about S3 is decided here. The version rules ([`kura_store::versions`]: what a put
+//! replaces, which version becomes current), Object Lock ([`kura_store::lock::set_lock`]), write
+//! conditions ([`WriteCondition::check`]), the listing algorithm ([`kura_store::listing::list_page`])
+//! and the checks and hand-backs every back end applies ([`check_inline`], [`unused_parts`]) are
+//! kura-store's, run unchanged over a PostgreSQL transaction: [`tables`] implements kura-store's small
+//! synchronous traits (`VersionRead`/`VersionWrite`, `KeyCursor`, `SortedRecords`) as statements on it.
+//! So the store passes the same conformance suite as redb and the in-memory model, by construction as
+//! much as by test. The tables and their encoding are in [`schema`].
+//!
+//! # Transactions
+//! Every [`MetaStore`] method is one transaction on one pooled connection, run on tokio's blocking pool
+//! with the synchronous `postgres` driver (the blocking face of `tokio-postgres`), because the
+//! algorithms above are synchronous, as redb's transactions are. Statements go out with their
+//! parameter types (`query_typed`), one round trip each.
+//! - **Writes** run in `READ COMMITTED` and take advisory locks, held until the transaction ends,
+//!   before they read what they decide on: the bucket's (shared; exclusive for its deletion, which
+//!   must see every write that found the bucket), the upload's (its parts, completion and abort, one
+//!   after the other), the key's (every write of a key's versions). Writers of one key therefore run
+//!   one after the other, each reading what the previous one committed, so a conditional write,
+//!   a completion, a version delete under Object Lock or a retention change is decided on the key as
+//!   it is when it commits, and two replicas cannot both win. Writes to different keys do not wait for
+//!   one another. (`SERIALIZABLE` would give the same guarantee without the locks, but its predicate
+//!   locks on index pages make concurrent puts of new, neighbouring keys abort one another; the locks
+//!   serialise exactly what must be.) Bucket settings change by `SELECT … FOR UPDATE` on the bucket's row.
+//! - **Reads** of several statements (a listing page, a version lookup) run in one `REPEATABLE READ
+//!   READ ONLY` snapshot; single-statement reads (GET's record and body are one join) run alone.
+//! - A call is tried again, at most a few times, when PostgreSQL reports a serialization failure or a
+//!   deadlock, or the connection broke before the commit (nothing was written then); a refusal
+//!   (`ConditionFailed`, `NoSuchKey`…) rolls back and writes nothing.
+//! - [`MetaStore::snapshot`] (backups) holds a `REPEATABLE READ READ ONLY` transaction on a connection
+//!   of its own until it is dropped.
+//!
+//! # Not yet
+//! The server cannot use this store yet (`server.metadata` comes next); connections are plain TCP or
+//! Unix sockets, without TLS.
+
+mod schema;
+mod snapshot;
+mod tables;
+mod tx;
+
+pub use postgres::Config;
+pub use schema::{MIGRATIONS, VERSION as SCHEMA_VERSION};
+
+use async_trait::async_trait;
+use kura_store::listing::{self, Listed, PageSpec};
+use kura_store::versions::{self, VersionCursor, VersionRead, VersionWrite};
+use kura_store::{
+    BlobId, BucketInfo, BucketSettings, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore, ObjectLock,
+    ObjectMeta, PartInfo, RemovalGuard, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
+    VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload, unused_parts,
+};
+use postgres::NoTls;
+use postgres::types::Type;
+use r2d2_postgres::PostgresConnectionManager;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tables::{col, decode, encode, limit};
+pub(crate) use tx::pg_error;
+use tx::{Mode, Tx};
+
+/// The connection pool.
+pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// How long a call waits for a free connection (or a new one) before it fails.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The metadata store on PostgreSQL. See the crate documentation.
+pub struct PgMetaStore {
+    /// Always `Some` until dropped: the pool is dropped on a thread of its own (see `Drop`).
+    pool: Option<Pool>,
+}
+
+impl std::fmt::Debug for PgMetaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgMetaStore").finish_non_exhaustive()
+    }
+}
+
+impl PgMetaStore {
+    /// Connects to the database `config` names with a pool of at most `pool_size` connections,
+    /// brings its schema up to date (see [`schema`]; a database with a newer schema than this build
+    /// knows is refused with an error that says so) and returns the store. Fails if the database
+    /// cannot be reached within a few seconds.
+    pub async fn open(config: Config, pool_size: u32) -> StoreResult<Self> {
+        tokio::task::spawn_blocking(move || {
+            let pool = r2d2::Pool::builder()
+                .max_size(pool_size.max(1))
+                .min_idle(Some(1))
+                // A broken connection is found by its failed statement (and dropped on return), not by
+                // a round trip before each use.
+                .test_on_check_out(false)
+                .connection_timeout(CONNECTION_TIMEOUT)
+                .build(PostgresConnectionManager::new(config, NoTls))
+                .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+            tx::run(&pool, Mode::Write, &|t| schema::migrate(t))?;
+            Ok(Self { pool: Some(pool) })
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("opening the PostgreSQL store failed: {e}")))?
+    }
+
+    /// Runs `op` as one transaction in `mode` on the blocking pool (see [`tx::run`]).
+    async fn call<T, F>(&self, mode: Mode, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Tx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let pool = self.pool()?.clone();
+        tokio::task::spawn_blocking(move || tx::run(&pool, mode, &op))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a PostgreSQL call failed: {e}")))?
+    }
+
+    fn pool(&self) -> StoreResult<&Pool> {
+        self.pool.as_ref().ok_or_else(|| StoreError::Backend("the PostgreSQL store is closed".into()))
+    }
+}
+
+impl Drop for PgMetaStore {
+    /// Closing a connection is a blocking call of the driver, which must not run on an async worker:
+    /// the pool is dropped on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take()
+            && std::thread::Builder::new().name("kura-pg-close".into()).spawn(move || drop(pool)).is_err()
+        {
+            tracing::warn!("cannot start a thread to close the PostgreSQL connections");
+        }
+    }
+}
+
+/// Decodes the `value` column of each row.
+fn values<T: serde::de::DeserializeOwned>(rows: &[postgres::Row]) -> StoreResult<Vec<T>> {
+    rows.iter().map(|r| decode(&col::<Vec<u8>>(r, 0)?)).collect()
+}
+
+/// Takes the key's lock, then writes `object` as its newest version by kura-store's rules.
+fn put_version(
+    t: &mut Tx<'_>,
+    bucket: &str,
+    object: ObjectMeta,
+    condition: &WriteCondition,
+) -> StoreResult<Vec<BlobId>> {
+    t.lock_key(bucket, &object.key)?;
+    versions::put(t, bucket, object, condition)?
+}
+
+#[async_trait]
+impl MetaStore for PgMetaStore {
+    async fn create_bucket(&self, bucket: BucketInfo) -> StoreResult<()> {
+        let value = encode(&bucket)?;
+        self.call(Mode::Write, move |t| {
+            let inserted = t.execute(
+                "INSERT INTO buckets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[(&bucket.name, Type::TEXT), (&value, Type::BYTEA)],
+            )?;
+            if inserted == 0 { Err(StoreError::BucketAlreadyExists(bucket.name.clone())) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketInfo>> {
+        let name = name.to_owned();
+        self.call(Mode::Single, move |t| {
+            let rows = t.query("SELECT value FROM buckets WHERE name = $1", &[(&name, Type::TEXT)])?;
+            Ok(values(&rows)?.into_iter().next())
+        })
+        .await
+    }
+
+    async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
+        self.call(Mode::Single, |t| values(&t.query("SELECT value FROM buckets ORDER BY name", &[])?)).await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>> {
+        let name = name.to_owned();
+        self.call(Mode::Write, move |t| {
+            if !t.lock_bucket(&name, true)? {
+                return Err(StoreError::NoSuchBucket(name.clone()));
+            }
+            let bucket: &(dyn postgres::types::ToSql + Sync) = &name;
+            let used = t.query_opt(
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM objects WHERE bucket = $1) \
+                 OR EXISTS (SELECT 1 FROM versions WHERE bucket = $1)",
+                &[(bucket, Type::TEXT)],
+            )?;
+            if used.is_some() {
+                return Err(StoreError::BucketNotEmpty(name.clone()));
+            }
+            let parts: Vec<PartInfo> =
+                values(&t.query("DELETE FROM parts WHERE bucket = $1 RETURNING value", &[(bucket, Type::TEXT)])?)?;
+            t.execute("DELETE FROM uploads WHERE bucket = $1", &[(bucket, Type::TEXT)])?;
+            t.execute("DELETE FROM buckets WHERE name = $1", &[(bucket, Type::TEXT)])?;
+            Ok(parts.iter().map(|p| p.blob).collect())
+        })
+        .await
+    }
+
+    async fn put_object_if(
+        &self,
+        bucket: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>> {
+        let (bucket, condition) = (bucket.to_owned(), condition.clone());
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            check_inline(&object)?;
+            put_version(t, &bucket, object.clone(), &condition)
+        })
+        .await
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.call(Mode::Single, move |t| match t.current(&bucket, &key, true)? {
+            Some(object) => Ok(Some(object)),
+            None => t.require_bucket(&bucket).map(|()| None),
+        })
+        .await
+    }
+
+    async fn get_object_record(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.call(Mode::Single, move |t| match t.current(&bucket, &key, false)? {
+            Some(object) => Ok(Some(object)),
+            None => t.require_bucket(&bucket).map(|()| None),
+        })
+        .await
+    }
+
+    async fn delete_object_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: &WriteCondition,
+    ) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key, condition) = (bucket.to_owned(), key.to_owned(), condition.clone());
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            t.lock_key(&bucket, &key)?;
+            let current = t.current(&bucket, &key, false)?;
+            condition.check(&bucket, &key, current.as_ref())?;
+            versions::delete_current(t, &bucket, &key)
+        })
+        .await
+    }
+
+    async fn set_version_tags(&self, bucket: &str, key: &str, version: Option<&str>, tags: Tags) -> StoreResult<()> {
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            t.lock_key(&bucket, &key)?;
+            versions::set_tags(t, &bucket, &key, version.as_deref(), tags.clone())?
+        })
+        .await
+    }
+
+    async fn get_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        body: bool,
+    ) -> StoreResult<Option<versions::Found>> {
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        self.call(Mode::Read, move |t| {
+            t.require_bucket(&bucket)?;
+            versions::find(t, &bucket, &key, version.as_deref(), body)
+        })
+        .await
+    }
+
+    async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        guard: RemovalGuard,
+    ) -> StoreResult<Option<ObjectMeta>> {
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            t.lock_key(&bucket, &key)?;
+            versions::delete_version(t, &bucket, &key, &version, guard)?
+        })
+        .await
+    }
+
+    async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()> {
+        let bucket = bucket.to_owned();
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            check_inline(&object)?;
+            t.lock_key(&bucket, &object.key)?;
+            t.insert_version(&bucket, object.clone())
+        })
+        .await
+    }
+
+    async fn list_versions(&self, bucket: &str, query: &VersionListQuery) -> StoreResult<VersionListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.call(Mode::Read, move |t| {
+            t.require_bucket(&bucket)?;
+            let mut cursor =
+                VersionCursor::new(tables::Records::new(t, &bucket, true), tables::Records::new(t, &bucket, false));
+            versions::list_page(&mut cursor, &query)
+        })
+        .await
+    }
+
+    async fn set_version_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        expected: ObjectLock,
+        lock: ObjectLock,
+    ) -> StoreResult<()> {
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            t.lock_key(&bucket, &key)?;
+            kura_store::lock::set_lock(t, &bucket, &key, version.as_deref(), (expected, lock))?
+        })
+        .await
+    }
+
+    async fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreResult<ListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.call(Mode::Read, move |t| {
+            t.require_bucket(&bucket)?;
+            let mut cursor = tables::ObjectCursor::new(t, &bucket);
+            let spec = PageSpec {
+                prefix: &query.prefix,
+                delimiter: query.delimiter.as_deref(),
+                marker: query.start_after.as_deref(),
+                max: query.max,
+            };
+            let listing = listing::list_page(&mut cursor, &spec, |_| false)?;
+            let mut entries = Vec::with_capacity(listing.entries.len());
+            for entry in listing.entries {
+                entries.push(match entry {
+                    Listed::Item(_, value) => ListEntry::Object(decode(&value)?),
+                    Listed::Prefix(p) => ListEntry::Prefix(p),
+                });
+            }
+            Ok(ListPage { entries, is_truncated: listing.is_truncated })
+        })
+        .await
+    }
+
+    async fn create_upload(&self, bucket: &str, upload: UploadInfo) -> StoreResult<()> {
+        let bucket = bucket.to_owned();
+        let value = encode(&upload)?;
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            let inserted = t.execute(
+                "INSERT INTO uploads (bucket, upload_id, key, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[
+                    (&bucket, Type::TEXT),
+                    (&upload.upload_id, Type::TEXT),
+                    (&upload.key.as_bytes(), Type::BYTEA),
+                    (&value, Type::BYTEA),
+                ],
+            )?;
+            if inserted == 0 { Err(duplicate_upload(&upload.upload_id)) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Option<UploadInfo>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        self.call(Mode::Single, move |t| {
+            let rows = t.query(
+                "SELECT value FROM uploads WHERE bucket = $1 AND upload_id = $2",
+                &[(&bucket, Type::TEXT), (&id, Type::TEXT)],
+            )?;
+            Ok(values(&rows)?.into_iter().next())
+        })
+        .await
+    }
+
+    async fn put_part(&self, bucket: &str, upload_id: &str, part: PartInfo) -> StoreResult<Option<BlobId>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        let value = encode(&part)?;
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            t.lock_upload(&bucket, &id)?;
+            if tables::upload_key(t, &bucket, &id)?.is_none() {
+                return Err(StoreError::NoSuchUpload(id.clone()));
+            }
+            let number = i64::from(part.number);
+            let params: &[(&(dyn postgres::types::ToSql + Sync), Type)] =
+                &[(&bucket, Type::TEXT), (&id, Type::TEXT), (&number, Type::INT8)];
+            let old: Vec<PartInfo> = values(
+                &t.query("SELECT value FROM parts WHERE bucket = $1 AND upload_id = $2 AND number = $3", params)?,
+            )?;
+            t.execute(
+                "INSERT INTO parts (bucket, upload_id, number, value) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (bucket, upload_id, number) DO UPDATE SET value = EXCLUDED.value",
+                &[(&bucket, Type::TEXT), (&id, Type::TEXT), (&number, Type::INT8), (&value, Type::BYTEA)],
+            )?;
+            Ok(old.into_iter().next().map(|p| p.blob).filter(|b| *b != part.blob))
+        })
+        .await
+    }
+
+    async fn list_parts(&self, bucket: &str, upload_id: &str, after: u32, max: usize) -> StoreResult<Vec<PartInfo>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        self.call(Mode::Read, move |t| {
+            t.require_bucket(&bucket)?;
+            if tables::upload_key(t, &bucket, &id)?.is_none() {
+                return Err(StoreError::NoSuchUpload(id.clone()));
+            }
+            let rows = t.query(
+                "SELECT value FROM parts WHERE bucket = $1 AND upload_id = $2 AND number > $3 \
+                 ORDER BY number LIMIT $4",
+                &[(&bucket, Type::TEXT), (&id, Type::TEXT), (&i64::from(after), Type::INT8), (&limit(max), Type::INT8)],
+            )?;
+            values(&rows)
+        })
+        .await
+    }
+
+    async fn list_uploads(&self, bucket: &str, query: &UploadListQuery) -> StoreResult<UploadListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.call(Mode::Read, move |t| {
+            t.require_bucket(&bucket)?;
+            let mut cursor = tables::UploadCursor::new(t, &bucket);
+            let spec = PageSpec {
+                prefix: &query.prefix,
+                delimiter: query.delimiter.as_deref(),
+                marker: query.key_marker.as_deref(),
+                max: query.max,
+            };
+            let id_marker = query.upload_id_marker.as_deref();
+            let listing = listing::list_page(&mut cursor, &spec, |(id, _)| id_marker.is_some_and(|m| id.as_str() > m))?;
+            let mut page = UploadListPage { is_truncated: listing.is_truncated, ..Default::default() };
+            for entry in listing.entries {
+                match entry {
+                    Listed::Item(_, (_, value)) => page.uploads.push(decode(&value)?),
+                    Listed::Prefix(p) => page.prefixes.push(p),
+                }
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn complete_upload_if(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        object: ObjectMeta,
+        condition: &WriteCondition,
+    ) -> StoreResult<Vec<BlobId>> {
+        let (bucket, id, condition) = (bucket.to_owned(), upload_id.to_owned(), condition.clone());
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            t.lock_upload(&bucket, &id)?;
+            let Some(key) = tables::upload_key(t, &bucket, &id)? else {
+                return Err(StoreError::NoSuchUpload(id.clone()));
+            };
+            let parts = tables::upload_parts(t, &bucket, &id)?;
+            let object = ObjectMeta { key, ..object.clone() };
+            let mut freed = unused_parts(&parts, &object);
+            freed.extend(put_version(t, &bucket, object, &condition)?);
+            tables::remove_upload(t, &bucket, &id)?;
+            Ok(freed)
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Vec<BlobId>> {
+        let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
+        self.call(Mode::Write, move |t| {
+            t.require_bucket_locked(&bucket)?;
+            t.lock_upload(&bucket, &id)?;
+            if tables::upload_key(t, &bucket, &id)?.is_none() {
+                return Err(StoreError::NoSuchUpload(id.clone()));
+            }
+            let parts = tables::upload_parts(t, &bucket, &id)?;
+            tables::remove_upload(t, &bucket, &id)?;
+            Ok(parts.iter().map(|p| p.blob).collect())
+        })
+        .await
+    }
+
+    async fn referenced_blobs(&self) -> StoreResult<HashSet<BlobId>> {
+        self.call(Mode::Read, |t| {
+            let mut set = HashSet::new();
+            for sql in ["SELECT value FROM objects", "SELECT value FROM versions"] {
+                for object in values::<ObjectMeta>(&t.query(sql, &[])?)? {
+                    set.extend(object.segments.iter().map(|s| s.blob));
+                }
+            }
+            for part in values::<PartInfo>(&t.query("SELECT value FROM parts", &[])?)? {
+                set.insert(part.blob);
+            }
+            Ok(set)
+        })
+        .await
+    }
+
+    async fn set_bucket_settings(
+        &self,
+        bucket: &str,
+        expected: &BucketSettings,
+        settings: BucketSettings,
+    ) -> StoreResult<()> {
+        let (bucket, expected) = (bucket.to_owned(), expected.clone());
+        self.call(Mode::Write, move |t| {
+            let rows = t.query("SELECT value FROM buckets WHERE name = $1 FOR UPDATE", &[(&bucket, Type::TEXT)])?;
+            let Some(mut info) = values::<BucketInfo>(&rows)?.into_iter().next() else {
+                return Err(StoreError::NoSuchBucket(bucket.clone()));
+            };
+            if info.settings != expected {
+                return Err(StoreError::ConditionFailed { key: String::new() });
+            }
+            info.settings = settings.clone();
+            t.execute(
+                "UPDATE buckets SET value = $2 WHERE name = $1",
+                &[(&bucket, Type::TEXT), (&encode(&info)?, Type::BYTEA)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_record(&self, kind: &str, id: &str, value: Vec<u8>) -> StoreResult<()> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.call(Mode::Write, move |t| {
+            t.execute(
+                "INSERT INTO records (kind, id, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (kind, id) DO UPDATE SET value = EXCLUDED.value",
+                &[(&kind, Type::TEXT), (&id, Type::TEXT), (&value, Type::BYTEA)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_record(&self, kind: &str, id: &str) -> StoreResult<bool> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.call(Mode::Write, move |t| {
+            let removed = t.execute(
+                "DELETE FROM records WHERE kind = $1 AND id = $2",
+                &[(&kind, Type::TEXT), (&id, Type::TEXT)],
+            )?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    async fn list_records(&self, kind: &str) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let kind = kind.to_owned();
+        self.call(Mode::Single, move |t| {
+            let rows = t.query("SELECT id, value FROM records WHERE kind = $1 ORDER BY id", &[(&kind, Type::TEXT)])?;
+            rows.iter().map(|r| Ok((col(r, 0)?, col(r, 1)?))).collect()
+        })
+        .await
+    }
+
+    async fn get_record(&self, kind: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let (kind, id) = (kind.to_owned(), id.to_owned());
+        self.call(Mode::Single, move |t| {
+            let row = t.query_opt(
+                "SELECT value FROM records WHERE kind = $1 AND id = $2",
+                &[(&kind, Type::TEXT), (&id, Type::TEXT)],
+            )?;
+            row.map(|r| col(&r, 0)).transpose()
+        })
+        .await
+    }
+
+    async fn snapshot(&self) -> StoreResult<Arc<dyn MetaSnapshot>> {
+        let pool = self.pool()?.clone();
+        let snapshot = tokio::task::spawn_blocking(move || snapshot::PgSnapshot::begin(&pool))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a PostgreSQL snapshot failed: {e}")))??;
+        Ok(Arc::new(snapshot))
+    }
+}

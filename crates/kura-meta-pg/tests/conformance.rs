@@ -1,0 +1,171 @@
+//! kura-store's conformance suite, every function of it, against [`PgMetaStore`] on a real PostgreSQL
+//! (see `pg/mod.rs`), plus what only this back end has: its schema migrations, and two stores (two
+//! replicas) on one database.
+
+mod pg;
+
+use kura_meta_pg::{PgMetaStore, SCHEMA_VERSION};
+use kura_store::conformance::{self, bucket, object, upload};
+use kura_store::{BlobId, ListQuery, MetaStore, StoreError, WriteCondition};
+use proptest::prelude::*;
+use std::sync::Arc;
+
+macro_rules! suite {
+    ($($name:ident),+) => {$(
+        #[tokio::test]
+        async fn $name() {
+            let store = pg::fresh_store().await;
+            conformance::$name(&store).await;
+        }
+    )+};
+}
+
+suite!(
+    buckets,
+    objects,
+    inline_bodies,
+    encryption,
+    listing,
+    uploads,
+    upload_listing,
+    referenced,
+    settings_and_records,
+    object_locks,
+    snapshot,
+    versioning,
+    version_dump,
+    conditional_deletes
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conditional_writes() {
+    conformance::conditional_writes(Arc::new(pg::fresh_store().await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts() {
+    conformance::concurrent_puts(Arc::new(pg::fresh_store().await)).await;
+}
+
+#[tokio::test]
+async fn a_reopened_store_sees_what_was_committed_and_migrates_nothing() {
+    let server = pg::server();
+    let db = server.create_database().await;
+    {
+        let store = PgMetaStore::open(server.config(&db), 2).await.expect("open");
+        store.create_bucket(bucket("b")).await.expect("create");
+        store.put_object("b", object("k", BlobId(1))).await.expect("put");
+    }
+    let versions = "SELECT count(*) * 1000 + max(version) FROM schema_version";
+    assert_eq!(server.query_i64(&db, versions).await, 1000 + SCHEMA_VERSION, "one row: the current version");
+    // A table a second migration run would fail on (CREATE TABLE without IF NOT EXISTS) is there.
+    let tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'";
+    let before = server.query_i64(&db, tables).await;
+    let store = PgMetaStore::open(server.config(&db), 2).await.expect("reopen");
+    assert_eq!(store.get_object("b", "k").await.expect("get"), Some(object("k", BlobId(1))));
+    assert_eq!(server.query_i64(&db, versions).await, 1000 + SCHEMA_VERSION);
+    assert_eq!(server.query_i64(&db, tables).await, before);
+}
+
+#[tokio::test]
+async fn a_database_with_a_newer_schema_is_refused() {
+    let server = pg::server();
+    let db = server.create_database().await;
+    drop(PgMetaStore::open(server.config(&db), 1).await.expect("open"));
+    server.execute(&db, &format!("UPDATE schema_version SET version = {}", SCHEMA_VERSION + 1)).await;
+    let err = PgMetaStore::open(server.config(&db), 1).await.expect_err("a newer schema");
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(text.contains(&format!("schema version {}", SCHEMA_VERSION + 1)) && text.contains("newer"), "{text}");
+    // Nothing changed: the newer version stays recorded, alone.
+    let versions = "SELECT count(*) * 1000 + max(version) FROM schema_version";
+    assert_eq!(server.query_i64(&db, versions).await, 1000 + SCHEMA_VERSION + 1);
+}
+
+/// Two stores on one database stand for two kura replicas: conditional creates and completions that
+/// race across them are decided once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_replicas_cannot_both_win() {
+    let server = pg::server();
+    let db = server.create_database().await;
+    let a: Arc<dyn MetaStore> = Arc::new(PgMetaStore::open(server.config(&db), 4).await.expect("open a"));
+    let b: Arc<dyn MetaStore> = Arc::new(PgMetaStore::open(server.config(&db), 4).await.expect("open b"));
+    a.create_bucket(bucket("b")).await.expect("create");
+    for round in 0..8u128 {
+        let key = format!("race-{round}");
+        let racers = (0..8u128).map(|i| {
+            let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let key = key.clone();
+            tokio::spawn(async move {
+                store.put_object_if("b", object(&key, BlobId(round * 100 + i)), &WriteCondition::IfAbsent).await
+            })
+        });
+        let results = futures::future::join_all(racers).await;
+        let wins = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        for result in results {
+            match result.expect("task") {
+                Ok(freed) => assert!(freed.is_empty()),
+                Err(err) => assert!(matches!(err, StoreError::ConditionFailed { .. }), "{err:?}"),
+            }
+        }
+    }
+    // One upload completed from both replicas at once: one completion, the other finds no upload.
+    a.create_upload("b", upload("done", "u")).await.expect("upload");
+    a.put_part("b", "u", conformance::part(1, BlobId(7))).await.expect("part");
+    let complete = |store: &Arc<dyn MetaStore>| {
+        let store = Arc::clone(store);
+        tokio::spawn(async move { store.complete_upload("b", "u", object("done", BlobId(7))).await })
+    };
+    let (x, y) = (complete(&a), complete(&b));
+    let outcomes = [x.await.expect("task"), y.await.expect("task")];
+    assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().any(|r| matches!(r, Err(StoreError::NoSuchUpload(_)))), "{outcomes:?}");
+    assert_eq!(b.get_object("b", "done").await.expect("get"), Some(object("done", BlobId(7))));
+}
+
+fn key_strategy() -> impl Strategy<Value = String> {
+    proptest::collection::vec(proptest::sample::select(vec!['a', 'b', '/', 'é', '😀', '-']), 1..6)
+        .prop_map(|chars| chars.into_iter().collect())
+}
+
+fn short_strategy(max_len: usize) -> impl Strategy<Value = String> {
+    proptest::collection::vec(proptest::sample::select(vec!['a', 'b', '/', 'é', '😀']), 0..max_len)
+        .prop_map(|chars| chars.into_iter().collect())
+}
+
+fn query_strategy() -> impl Strategy<Value = ListQuery> {
+    let delimiter = proptest::option::of(proptest::sample::select(vec!["/", "é", "a/", "", "😀"]));
+    (short_strategy(3), delimiter, proptest::option::of(short_strategy(5)), 1usize..6).prop_map(
+        |(prefix, delimiter, start_after, max)| ListQuery {
+            prefix,
+            delimiter: delimiter.map(str::to_owned),
+            start_after,
+            max,
+        },
+    )
+}
+
+/// Listings of random keys (multi-byte characters included, whose byte order the database must keep)
+/// page for page as the brute-force model says, as kura-store checks redb and the model.
+#[test]
+fn listing_matches_model() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let store = rt.block_on(pg::fresh_store());
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    let config = ProptestConfig { cases: 48, ..ProptestConfig::default() };
+    proptest!(config, |(keys in proptest::collection::vec(key_strategy(), 0..30),
+                        queries in proptest::collection::vec(query_strategy(), 1..5))| {
+        let name = format!("b{}", counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        rt.block_on(async {
+            store.create_bucket(bucket(&name)).await.expect("create");
+            for key in &keys {
+                store.put_object(&name, object(key, BlobId(1))).await.expect("put");
+            }
+            for query in &queries {
+                conformance::compare_listing_with_model(&store, &name, query).await;
+            }
+        });
+    });
+    rt.block_on(async move { drop(store) });
+}
