@@ -111,6 +111,25 @@ pub struct Listing<T> {
     pub is_truncated: bool,
 }
 
+/// A page of ListMultipartUploads from a listing of uploads, each item turned into its
+/// [`crate::UploadInfo`] by `info` (a back end's decoding).
+///
+/// # Errors
+/// Whatever `info` answers.
+pub fn upload_page<T>(
+    listing: Listing<T>,
+    mut info: impl FnMut(T) -> StoreResult<crate::UploadInfo>,
+) -> StoreResult<crate::UploadListPage> {
+    let mut page = crate::UploadListPage { is_truncated: listing.is_truncated, ..Default::default() };
+    for entry in listing.entries {
+        match entry {
+            Listed::Item(_, item) => page.uploads.push(info(item)?),
+            Listed::Prefix(p) => page.prefixes.push(p),
+        }
+    }
+    Ok(page)
+}
+
 /// Parameters of [`list_page`]: what one page of a listing holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSpec<'a> {

@@ -444,14 +444,7 @@ impl MetaStore for MemoryMetaStore {
         let listing = listing::list_page(&mut cursor, &spec, |u| {
             id_marker.is_some_and(|marker| u.info.upload_id.as_str() > marker)
         })?;
-        let mut page = UploadListPage { is_truncated: listing.is_truncated, ..Default::default() };
-        for entry in listing.entries {
-            match entry {
-                Listed::Item(_, upload) => page.uploads.push(upload.info.clone()),
-                Listed::Prefix(p) => page.prefixes.push(p),
-            }
-        }
-        Ok(page)
+        listing::upload_page(listing, |upload| Ok(upload.info.clone()))
     }
 
     async fn complete_upload_if(

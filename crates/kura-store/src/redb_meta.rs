@@ -1549,14 +1549,7 @@ impl MetaStore for RedbMetaStore {
             };
             let id_marker = query.upload_id_marker.as_deref();
             let listing = listing::list_page(&mut cursor, &spec, |(id, _)| id_marker.is_some_and(|m| id.as_str() > m))?;
-            let mut page = UploadListPage { is_truncated: listing.is_truncated, ..Default::default() };
-            for entry in listing.entries {
-                match entry {
-                    Listed::Item(_, (_, value)) => page.uploads.push(decode(value.value())?),
-                    Listed::Prefix(p) => page.prefixes.push(p),
-                }
-            }
-            Ok(page)
+            listing::upload_page(listing, |(_, value)| decode(value.value()))
         })
         .await
     }
