@@ -4,8 +4,9 @@
 
 use crate::tables::{attach_body, col, decode};
 use crate::{Pool, pg_error};
-use futures::{StreamExt, TryStreamExt};
-use kura_store::{DumpEntry, DumpStream, MetaSnapshot, ObjectMeta, StoreError, StoreResult};
+use kura_store::{
+    DumpBatches, DumpEntry, DumpStream, MetaSnapshot, ObjectMeta, StoreError, StoreResult, dump_in_batches,
+};
 use postgres::types::{ToSql, Type};
 use r2d2_postgres::PostgresConnectionManager;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,7 +25,7 @@ pub(crate) struct PgSnapshot {
 /// Where a dump stands: the table being read and the key of the last row emitted from it (`None`: from
 /// the table's start).
 #[derive(Debug, Clone)]
-enum DumpCursor {
+pub(crate) enum DumpCursor {
     Buckets(Option<String>),
     Objects(Option<(String, Vec<u8>)>),
     Versions(Option<(String, Vec<u8>, String)>),
@@ -199,26 +200,22 @@ fn with_body(mut object: ObjectMeta, bodies: bool, body: Option<Vec<u8>>) -> Sto
     Ok(object)
 }
 
+impl DumpBatches for PgSnapshot {
+    type Cursor = DumpCursor;
+
+    fn start(&self) -> DumpCursor {
+        DumpCursor::Buckets(None)
+    }
+
+    fn next_batch(&self, cursor: DumpCursor, bodies: bool) -> StoreResult<(Vec<DumpEntry>, Option<DumpCursor>)> {
+        let (batch, next) = self.batch(cursor, bodies)?;
+        Ok((batch, (!matches!(next, DumpCursor::Done)).then_some(next)))
+    }
+}
+
 impl MetaSnapshot for PgSnapshot {
     fn entries(self: Arc<Self>, bodies: bool) -> DumpStream {
-        let batches =
-            futures::stream::try_unfold((self, DumpCursor::Buckets(None)), move |(snapshot, mut cursor)| async move {
-                loop {
-                    if matches!(cursor, DumpCursor::Done) {
-                        return Ok::<_, StoreError>(None);
-                    }
-                    let reader = Arc::clone(&snapshot);
-                    let (batch, next) = tokio::task::spawn_blocking(move || reader.batch(cursor, bodies))
-                        .await
-                        .map_err(|e| StoreError::Backend(format!("a metadata dump failed: {e}")))??;
-                    cursor = next;
-                    if !batch.is_empty() {
-                        let items = futures::stream::iter(batch.into_iter().map(Ok::<_, StoreError>));
-                        return Ok(Some((items, (snapshot, cursor))));
-                    }
-                }
-            });
-        batches.try_flatten().boxed()
+        dump_in_batches(self, bodies)
     }
 }
 

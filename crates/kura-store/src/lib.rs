@@ -434,6 +434,40 @@ pub trait MetaSnapshot: Send + Sync + 'static {
     fn entries(self: std::sync::Arc<Self>, bodies: bool) -> DumpStream;
 }
 
+/// A snapshot whose dump is read in batches, each on the blocking pool (a back end with synchronous
+/// reads); [`dump_in_batches`] turns it into the [`MetaSnapshot::entries`] stream.
+pub trait DumpBatches: Send + Sync + 'static {
+    /// Where a dump stands between two batches.
+    type Cursor: Send + 'static;
+    /// The position of the dump's first entry.
+    fn start(&self) -> Self::Cursor;
+    /// The entries from `cursor` on (a batch, possibly empty), and the position after them, `None`
+    /// when everything was read.
+    fn next_batch(&self, cursor: Self::Cursor, bodies: bool) -> StoreResult<(Vec<DumpEntry>, Option<Self::Cursor>)>;
+}
+
+/// The entries of a [`DumpBatches`] snapshot, read batch by batch on the blocking pool as the stream
+/// is polled (so a dump of any size holds one batch in memory).
+pub fn dump_in_batches<S: DumpBatches>(snapshot: std::sync::Arc<S>, bodies: bool) -> DumpStream {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    let start = Some(snapshot.start());
+    let batches = futures::stream::try_unfold((snapshot, start), move |(snapshot, mut cursor)| async move {
+        while let Some(at) = cursor {
+            let reader = std::sync::Arc::clone(&snapshot);
+            let (batch, next) = tokio::task::spawn_blocking(move || reader.next_batch(at, bodies))
+                .await
+                .map_err(|e| StoreError::Backend(format!("a metadata dump failed: {e}")))??;
+            cursor = next;
+            if !batch.is_empty() {
+                let items = futures::stream::iter(batch.into_iter().map(Ok::<_, StoreError>));
+                return Ok::<_, StoreError>(Some((items, (snapshot, cursor))));
+            }
+        }
+        Ok(None)
+    });
+    batches.try_flatten().boxed()
+}
+
 /// Immutable object bodies.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {

@@ -40,13 +40,12 @@ use crate::file_blobs::io_error;
 use crate::listing::{self, BatchStart, KeyCursor, Listed, PageSpec};
 use crate::versions::{self, SortedRecords, VersionCursor, VersionRead, VersionWrite, order_of};
 use crate::{
-    BlobId, BucketInfo, BucketSettings, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery, MetaSnapshot, MetaStore,
-    ObjectLock, ObjectMeta, PartInfo, RemovalGuard, StoreError, StoreResult, Tags, UploadInfo, UploadListPage,
-    UploadListQuery, VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload,
-    is_storage_full, unused_parts,
+    BlobId, BucketInfo, BucketSettings, DumpBatches, DumpEntry, DumpStream, ListEntry, ListPage, ListQuery,
+    MetaSnapshot, MetaStore, ObjectLock, ObjectMeta, PartInfo, RemovalGuard, StoreError, StoreResult, Tags, UploadInfo,
+    UploadListPage, UploadListQuery, VersionListPage, VersionListQuery, WriteCondition, check_inline, dump_in_batches,
+    duplicate_upload, is_storage_full, unused_parts,
 };
 use async_trait::async_trait;
-use futures::{StreamExt, TryStreamExt};
 use redb::{
     AccessGuard, Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, StorageBackend,
     Table, TableDefinition, WriteTransaction,
@@ -1266,26 +1265,22 @@ impl RedbSnapshot {
     }
 }
 
+impl DumpBatches for RedbSnapshot {
+    type Cursor = DumpCursor;
+
+    fn start(&self) -> DumpCursor {
+        DumpCursor::Buckets(None)
+    }
+
+    fn next_batch(&self, cursor: DumpCursor, bodies: bool) -> StoreResult<(Vec<DumpEntry>, Option<DumpCursor>)> {
+        let (batch, next) = self.batch(cursor, bodies)?;
+        Ok((batch, (!matches!(next, DumpCursor::Done)).then_some(next)))
+    }
+}
+
 impl MetaSnapshot for RedbSnapshot {
     fn entries(self: Arc<Self>, bodies: bool) -> DumpStream {
-        let batches =
-            futures::stream::try_unfold((self, DumpCursor::Buckets(None)), move |(snapshot, mut cursor)| async move {
-                loop {
-                    if matches!(cursor, DumpCursor::Done) {
-                        return Ok::<_, StoreError>(None);
-                    }
-                    let reader = Arc::clone(&snapshot);
-                    let (batch, next) = tokio::task::spawn_blocking(move || reader.batch(cursor, bodies))
-                        .await
-                        .map_err(|e| StoreError::Backend(format!("a metadata dump failed: {e}")))??;
-                    cursor = next;
-                    if !batch.is_empty() {
-                        let items = futures::stream::iter(batch.into_iter().map(Ok::<_, StoreError>));
-                        return Ok(Some((items, (snapshot, cursor))));
-                    }
-                }
-            });
-        batches.try_flatten().boxed()
+        dump_in_batches(self, bodies)
     }
 }
 
