@@ -35,9 +35,9 @@
 //! - [`MetaStore::snapshot`] (backups) holds a `REPEATABLE READ READ ONLY` transaction on a connection
 //!   of its own until it is dropped.
 //!
-//! # Not yet
-//! The server cannot use this store yet (`server.metadata` comes next); connections are plain TCP or
-//! Unix sockets, without TLS.
+//! # Use
+//! kura-server opens it for `server.metadata: {postgres: …}` (its `storage` module). Connections are
+//! plain TCP or Unix sockets, without TLS (not yet).
 
 mod schema;
 mod snapshot;
@@ -45,6 +45,7 @@ mod tables;
 mod tx;
 
 pub use postgres::Config;
+pub use postgres::config::SslMode;
 pub use schema::{MIGRATIONS, VERSION as SCHEMA_VERSION};
 
 use async_trait::async_trait;
