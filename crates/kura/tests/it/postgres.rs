@@ -358,3 +358,104 @@ async fn two_replicas_share_objects_and_bucket_policies() {
     let refused = http.get(anonymous(&a)).send().await.expect("anonymous get");
     assert_eq!(refused.status().as_u16(), 403, "the policy removed on b still opens a");
 }
+
+/// A root client that does not retry, so that a test sees each answer as it is.
+fn client_without_retries(server: &TestServer) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(server.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            crate::harness::ACCESS_KEY,
+            crate::harness::SECRET_KEY,
+            None,
+            None,
+            "test",
+        ))
+        .force_path_style(true)
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// (status, body) of the readiness probe.
+async fn readiness(server: &TestServer) -> (u16, String) {
+    let response = reqwest::get(format!("{}/kura/health/ready", server.endpoint())).await.expect("readiness probe");
+    (response.status().as_u16(), response.text().await.expect("probe body"))
+}
+
+/// The S3 error of an SDK error: (status, code, message).
+fn refusal<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> (u16, String, String) {
+    let message = match err {
+        aws_sdk_s3::error::SdkError::ServiceError(e) => e.err().message().unwrap_or_default().to_owned(),
+        other => format!("{other:?}"),
+    };
+    (status(err), code(err), message)
+}
+
+/// PostgreSQL stopped under a running kura (an operator's `pg_ctl stop -m fast`): requests answer the
+/// retryable 503 ServiceUnavailable saying the metadata database is unreachable (never a 500), the
+/// readiness probe answers 503; once PostgreSQL is back on the same socket, kura recovers by itself
+/// (no restart), writes succeed, and every write acknowledged before the outage reads back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_database_answers_503_and_kura_recovers_by_itself() {
+    let pg = PgServer::start();
+    let deployment = PgDeployment::new(&pg);
+    let server = deployment.start();
+    let s3 = client_without_retries(&server);
+    let bucket = bucket_name("pgdown");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    let mut acknowledged = Vec::new();
+    for i in 0..12u64 {
+        let key = format!("before/{i}");
+        // Small bodies (in the database) and larger ones (blob files).
+        let body = data(if i % 3 == 0 { 200 << 10 } else { 100 + i as usize }, i);
+        put(&s3, &bucket, &key, &body).await;
+        acknowledged.push((key, body));
+    }
+    assert_eq!(readiness(&server).await.0, 200);
+
+    pg.stop();
+    let unreachable = |(status, code, message): (u16, String, String)| {
+        assert_eq!((status, code.as_str()), (503, "ServiceUnavailable"), "{message}");
+        assert!(message.contains("metadata database is unreachable"), "{message}");
+    };
+    let err = s3.put_object().bucket(&bucket).key("during").body(ByteStream::from_static(b"lost")).send().await;
+    unreachable(refusal(&err.expect_err("a put while the database is down")));
+    let err = s3.get_object().bucket(&bucket).key("before/1").send().await;
+    unreachable(refusal(&err.expect_err("a get while the database is down")));
+    let err = s3.list_objects_v2().bucket(&bucket).send().await;
+    unreachable(refusal(&err.expect_err("a list while the database is down")));
+    let err = s3.create_bucket().bucket(bucket_name("pgdown")).send().await;
+    unreachable(refusal(&err.expect_err("a create while the database is down")));
+    let (probe, body) = readiness(&server).await;
+    assert_eq!(probe, 503, "{body}");
+    assert!(body.contains("metadata database is unreachable"), "{body}");
+    let live = reqwest::get(format!("{}/kura/health/live", server.endpoint())).await.expect("liveness probe");
+    assert_eq!(live.status().as_u16(), 200, "the process is alive: a restart would not help");
+
+    pg.restart();
+    // Ready again by itself: waited on, never slept on.
+    let back = Instant::now();
+    loop {
+        if readiness(&server).await.0 == 200 {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(30), "kura is not ready 30 s after the database returned");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("ready again {:?} after the database returned", back.elapsed());
+    put(&s3, &bucket, "after", b"written after the outage").await;
+    assert_eq!(get(&s3, &bucket, "after", None).await, b"written after the outage");
+    for (key, body) in &acknowledged {
+        assert_eq!(&get(&s3, &bucket, key, None).await, body, "{key} acknowledged before the outage");
+    }
+    // The put refused during the outage wrote nothing.
+    let err = s3.get_object().bucket(&bucket).key("during").send().await.expect_err("refused put");
+    assert_eq!((status(&err), code(&err).as_str()), (404, "NoSuchKey"));
+    let (keys, _) = list(&s3, &bucket, "", None, 1000).await;
+    assert_eq!(keys.len(), acknowledged.len() + 1);
+}
