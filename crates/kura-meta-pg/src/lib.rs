@@ -32,12 +32,17 @@
 //! - A call is tried again, at most a few times, when PostgreSQL reports a serialization failure or a
 //!   deadlock, or the connection broke before the commit (nothing was written then); a refusal
 //!   (`ConditionFailed`, `NoSuchKey`…) rolls back and writes nothing.
+//! - A call that cannot reach the database (no connection within the timeout, or one lost before the
+//!   commit and not regained) fails with [`StoreError::Unavailable`] (the server answers a retryable
+//!   503); the pool reconnects by itself once the database is back. While the database is known to be
+//!   down, calls wait only briefly for a connection, so requests fail fast;
+//!   [`MetaStore::check_available`] (the readiness probe) is one `SELECT 1`.
 //! - [`MetaStore::snapshot`] (backups) holds a `REPEATABLE READ READ ONLY` transaction on a connection
 //!   of its own until it is dropped.
 //!
-//! # Not yet
-//! The server cannot use this store yet (`server.metadata` comes next); connections are plain TCP or
-//! Unix sockets, without TLS.
+//! # Use
+//! kura-server opens it for `server.metadata: {postgres: …}` (its `storage` module). Connections are
+//! plain TCP or Unix sockets, without TLS (not yet).
 
 mod schema;
 mod snapshot;
@@ -45,6 +50,7 @@ mod tables;
 mod tx;
 
 pub use postgres::Config;
+pub use postgres::config::SslMode;
 pub use schema::{MIGRATIONS, VERSION as SCHEMA_VERSION};
 
 use async_trait::async_trait;
@@ -60,21 +66,30 @@ use postgres::types::Type;
 use r2d2_postgres::PostgresConnectionManager;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 use tables::{col, decode, encode, limit};
 pub(crate) use tx::pg_error;
-use tx::{Mode, Tx};
+use tx::{Db, Mode, Tx};
 
 /// The connection pool.
 pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
-/// How long a call waits for a free connection (or a new one) before it fails.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pool's own connection attempts (it keeps one idle connection) fail over and over while the
+/// database is down: logged at debug level only, since each call that fails is reported once, as
+/// [`StoreError::Unavailable`], where it is answered.
+#[derive(Debug)]
+struct QuietPoolErrors;
+
+impl r2d2::HandleError<postgres::Error> for QuietPoolErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::debug!(%error, "the PostgreSQL pool cannot connect");
+    }
+}
 
 /// The metadata store on PostgreSQL. See the crate documentation.
 pub struct PgMetaStore {
     /// Always `Some` until dropped: the pool is dropped on a thread of its own (see `Drop`).
-    pool: Option<Pool>,
+    db: Option<Arc<Db>>,
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -96,11 +111,13 @@ impl PgMetaStore {
                 // A broken connection is found by its failed statement (and dropped on return), not by
                 // a round trip before each use.
                 .test_on_check_out(false)
-                .connection_timeout(CONNECTION_TIMEOUT)
+                .connection_timeout(tx::CONNECTION_TIMEOUT)
+                .error_handler(Box::new(QuietPoolErrors))
                 .build(PostgresConnectionManager::new(config, NoTls))
-                .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
-            tx::run(&pool, Mode::Write, &|t| schema::migrate(t))?;
-            Ok(Self { pool: Some(pool) })
+                .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+            let db = Db { pool, down: AtomicBool::new(false) };
+            tx::run(&db, Mode::Write, &|t| schema::migrate(t))?;
+            Ok(Self { db: Some(Arc::new(db)) })
         })
         .await
         .map_err(|e| StoreError::Backend(format!("opening the PostgreSQL store failed: {e}")))?
@@ -112,14 +129,14 @@ impl PgMetaStore {
         T: Send + 'static,
         F: Fn(&mut Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
-        let pool = self.pool()?.clone();
-        tokio::task::spawn_blocking(move || tx::run(&pool, mode, &op))
+        let db = self.db()?.clone();
+        tokio::task::spawn_blocking(move || tx::run(&db, mode, &op))
             .await
             .map_err(|e| StoreError::Backend(format!("a PostgreSQL call failed: {e}")))?
     }
 
-    fn pool(&self) -> StoreResult<&Pool> {
-        self.pool.as_ref().ok_or_else(|| StoreError::Backend("the PostgreSQL store is closed".into()))
+    fn db(&self) -> StoreResult<&Arc<Db>> {
+        self.db.as_ref().ok_or_else(|| StoreError::Backend("the PostgreSQL store is closed".into()))
     }
 }
 
@@ -127,8 +144,8 @@ impl Drop for PgMetaStore {
     /// Closing a connection is a blocking call of the driver, which must not run on an async worker:
     /// the pool is dropped on a thread of its own.
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.take()
-            && std::thread::Builder::new().name("kura-pg-close".into()).spawn(move || drop(pool)).is_err()
+        if let Some(db) = self.db.take()
+            && std::thread::Builder::new().name("kura-pg-close".into()).spawn(move || drop(db)).is_err()
         {
             tracing::warn!("cannot start a thread to close the PostgreSQL connections");
         }
@@ -574,10 +591,20 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn snapshot(&self) -> StoreResult<Arc<dyn MetaSnapshot>> {
-        let pool = self.pool()?.clone();
-        let snapshot = tokio::task::spawn_blocking(move || snapshot::PgSnapshot::begin(&pool))
+        let db = self.db()?.clone();
+        let snapshot = tokio::task::spawn_blocking(move || snapshot::PgSnapshot::begin(&db))
             .await
             .map_err(|e| StoreError::Backend(format!("a PostgreSQL snapshot failed: {e}")))??;
         Ok(Arc::new(snapshot))
+    }
+
+    /// One `SELECT 1`, waiting at most [`tx::OUTAGE_TIMEOUT`] for a connection.
+    async fn check_available(&self) -> StoreResult<()> {
+        let db = self.db()?.clone();
+        tokio::task::spawn_blocking(move || {
+            tx::run_with(&db, Mode::Single, Some(tx::OUTAGE_TIMEOUT), &|t| t.query("SELECT 1", &[]).map(drop))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("a PostgreSQL call failed: {e}")))?
     }
 }

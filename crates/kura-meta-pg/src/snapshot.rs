@@ -2,8 +2,9 @@
 //! `REPEATABLE READ READ ONLY` transaction held on a connection of its own until the snapshot is
 //! dropped; its dump reads each table in key order, a batch per round trip.
 
+use crate::pg_error;
 use crate::tables::{attach_body, col, decode};
-use crate::{Pool, pg_error};
+use crate::tx::Db;
 use kura_store::{
     DumpBatches, DumpEntry, DumpStream, MetaSnapshot, ObjectMeta, StoreError, StoreResult, dump_in_batches,
 };
@@ -38,8 +39,8 @@ pub(crate) enum DumpCursor {
 impl PgSnapshot {
     /// Begins the snapshot's transaction on a connection of its own. The first statement takes the
     /// snapshot (PostgreSQL takes it at the first query, not at `BEGIN`), so it is as of now.
-    pub(crate) fn begin(pool: &Pool) -> StoreResult<Self> {
-        let mut conn = pool.get().map_err(|e| StoreError::Backend(format!("no connection to PostgreSQL: {e}")))?;
+    pub(crate) fn begin(db: &Db) -> StoreResult<Self> {
+        let mut conn = crate::tx::connection(db, None)?;
         conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1").map_err(|e| pg_error(&e))?;
         Ok(Self { conn: Mutex::new(Some(conn)) })
     }

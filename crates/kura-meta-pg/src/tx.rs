@@ -6,6 +6,7 @@ use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, IsolationLevel, Row};
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A statement's parameters, each with its type (one round trip per statement: no prepare).
@@ -43,9 +44,28 @@ pub(crate) struct Tx<'c> {
     retry: Cell<bool>,
 }
 
-/// Converts a driver error to the store's.
+/// The pool, and what calls have learnt of the database's reachability.
+pub(crate) struct Db {
+    /// The connections.
+    pub(crate) pool: crate::Pool,
+    /// Set when the last call could not reach the database, cleared by the next that could: while it
+    /// is set, a call waits only [`OUTAGE_TIMEOUT`] for a connection, so requests fail fast (503)
+    /// during an outage instead of each waiting the whole [`CONNECTION_TIMEOUT`].
+    pub(crate) down: AtomicBool,
+}
+
+/// How long a call waits for a free connection (or a new one) before it fails.
+pub(crate) const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a call waits for a connection while the database is known to be unreachable, and how long
+/// the readiness probe waits.
+pub(crate) const OUTAGE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Converts a driver error to the store's: [`StoreError::Unavailable`] when the connection is the
+/// problem (see [`connection_lost`]), [`StoreError::Backend`] otherwise.
 pub(crate) fn pg_error(err: &postgres::Error) -> StoreError {
     match err.as_db_error() {
+        Some(db) if connection_lost(err) => StoreError::Unavailable(format!("PostgreSQL: {db}")),
         Some(db) => StoreError::Backend(format!("PostgreSQL: {db}")),
         None => {
             let mut text = format!("PostgreSQL: {err}");
@@ -54,15 +74,49 @@ pub(crate) fn pg_error(err: &postgres::Error) -> StoreError {
                 text.push_str(&format!(": {cause}"));
                 source = cause.source();
             }
-            StoreError::Backend(text)
+            if connection_lost(err) { StoreError::Unavailable(text) } else { StoreError::Backend(text) }
         }
     }
 }
 
+/// Whether the statement failed because the connection did: closed, an I/O error on its socket, or the
+/// server ending sessions (shut down, crashed, starting up: SQLSTATE 57P01-57P03) or refusing the
+/// connection (class 08). A new connection may succeed once the database is back.
+fn connection_lost(err: &postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    if let Some(code) = err.code() {
+        let code = code.code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// Whether the statement that failed so may succeed if the call is tried again from the start.
 fn retryable(err: &postgres::Error) -> bool {
-    err.is_closed()
+    connection_lost(err)
         || matches!(err.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// A connection from the pool, waiting at most [`CONNECTION_TIMEOUT`] (or [`OUTAGE_TIMEOUT`] while the
+/// database is known to be down, or `timeout` if given); [`StoreError::Unavailable`] when none comes.
+pub(crate) fn connection(
+    db: &Db,
+    timeout: Option<Duration>,
+) -> StoreResult<r2d2::PooledConnection<r2d2_postgres::PostgresConnectionManager<postgres::NoTls>>> {
+    let timeout = timeout.unwrap_or(if db.down.load(Ordering::Relaxed) { OUTAGE_TIMEOUT } else { CONNECTION_TIMEOUT });
+    db.pool.get_timeout(timeout).map_err(|e| {
+        db.down.store(true, Ordering::Relaxed);
+        StoreError::Unavailable(format!("no connection to PostgreSQL within {timeout:?}: {e}"))
+    })
 }
 
 impl Tx<'_> {
@@ -180,15 +234,41 @@ enum Attempt<T> {
 /// thread: commits when it returns `Ok`, rolls back when it returns an error (a refusal writes
 /// nothing), and tries it again, a bounded number of times, when PostgreSQL reports a serialization
 /// failure or a deadlock, or the connection broke before the commit (a restarted server).
-pub(crate) fn run<T>(pool: &crate::Pool, mode: Mode, op: &dyn Fn(&mut Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
+///
+/// A call that cannot reach the database fails with [`StoreError::Unavailable`] and marks `db` down;
+/// one that reaches it marks it up again.
+pub(crate) fn run<T>(db: &Db, mode: Mode, op: &dyn Fn(&mut Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
+    run_with(db, mode, None, op)
+}
+
+/// [`run`], waiting at most `timeout` for a connection when given.
+pub(crate) fn run_with<T>(
+    db: &Db,
+    mode: Mode,
+    timeout: Option<Duration>,
+    op: &dyn Fn(&mut Tx<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
     let mut attempt = 1;
     loop {
-        let mut conn = pool.get().map_err(|e| StoreError::Backend(format!("no connection to PostgreSQL: {e}")))?;
+        let mut conn = connection(db, timeout)?;
         match once(&mut conn, mode, op) {
-            Attempt::Done(result) => return result,
-            Attempt::Retry(err) if attempt >= ATTEMPTS => return Err(err),
+            Attempt::Done(result) => {
+                let unreachable = matches!(result, Err(StoreError::Unavailable(_)));
+                db.down.store(unreachable, Ordering::Relaxed);
+                return result;
+            }
+            Attempt::Retry(err) if attempt >= ATTEMPTS => {
+                if matches!(err, StoreError::Unavailable(_)) {
+                    db.down.store(true, Ordering::Relaxed);
+                }
+                return Err(err);
+            }
             Attempt::Retry(err) => {
                 tracing::debug!(error = %err, attempt, "a PostgreSQL transaction is tried again");
+                if matches!(err, StoreError::Unavailable(_)) {
+                    // A lost connection: the next one is waited for only briefly.
+                    db.down.store(true, Ordering::Relaxed);
+                }
                 drop(conn);
                 std::thread::sleep(Duration::from_millis(2u64 << attempt));
                 attempt += 1;
@@ -221,8 +301,9 @@ fn once<T>(client: &mut Client, mode: Mode, op: &dyn Fn(&mut Tx<'_>) -> StoreRes
     match (result, conn) {
         (Ok(value), Conn::Txn(txn)) => match txn.commit() {
             Ok(()) => Attempt::Done(Ok(value)),
-            // A broken connection at commit leaves the outcome unknown: never tried again.
-            Err(err) if !err.is_closed() && retryable(&err) => Attempt::Retry(pg_error(&err)),
+            // A connection lost at commit leaves the outcome unknown: never tried again (Unavailable,
+            // not acknowledged).
+            Err(err) if !connection_lost(&err) && retryable(&err) => Attempt::Retry(pg_error(&err)),
             Err(err) => Attempt::Done(Err(pg_error(&err))),
         },
         (Ok(value), Conn::Plain(_)) => Attempt::Done(Ok(value)),

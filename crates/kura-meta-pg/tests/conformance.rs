@@ -50,36 +50,36 @@ async fn concurrent_puts() {
 #[tokio::test]
 async fn a_reopened_store_sees_what_was_committed_and_migrates_nothing() {
     let server = pg::server();
-    let db = server.create_database().await;
+    let db = server.create_database();
     {
         let store = PgMetaStore::open(server.config(&db), 2).await.expect("open");
         store.create_bucket(bucket("b")).await.expect("create");
         store.put_object("b", object("k", BlobId(1))).await.expect("put");
     }
     let versions = "SELECT count(*) * 1000 + max(version) FROM schema_version";
-    assert_eq!(server.query_i64(&db, versions).await, 1000 + SCHEMA_VERSION, "one row: the current version");
+    assert_eq!(server.query_i64(&db, versions), 1000 + SCHEMA_VERSION, "one row: the current version");
     // A table a second migration run would fail on (CREATE TABLE without IF NOT EXISTS) is there.
     let tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'";
-    let before = server.query_i64(&db, tables).await;
+    let before = server.query_i64(&db, tables);
     let store = PgMetaStore::open(server.config(&db), 2).await.expect("reopen");
     assert_eq!(store.get_object("b", "k").await.expect("get"), Some(object("k", BlobId(1))));
-    assert_eq!(server.query_i64(&db, versions).await, 1000 + SCHEMA_VERSION);
-    assert_eq!(server.query_i64(&db, tables).await, before);
+    assert_eq!(server.query_i64(&db, versions), 1000 + SCHEMA_VERSION);
+    assert_eq!(server.query_i64(&db, tables), before);
 }
 
 #[tokio::test]
 async fn a_database_with_a_newer_schema_is_refused() {
     let server = pg::server();
-    let db = server.create_database().await;
+    let db = server.create_database();
     drop(PgMetaStore::open(server.config(&db), 1).await.expect("open"));
-    server.execute(&db, &format!("UPDATE schema_version SET version = {}", SCHEMA_VERSION + 1)).await;
+    server.execute(&db, &format!("UPDATE schema_version SET version = {}", SCHEMA_VERSION + 1));
     let err = PgMetaStore::open(server.config(&db), 1).await.expect_err("a newer schema");
     let text = err.to_string();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
     assert!(text.contains(&format!("schema version {}", SCHEMA_VERSION + 1)) && text.contains("newer"), "{text}");
     // Nothing changed: the newer version stays recorded, alone.
     let versions = "SELECT count(*) * 1000 + max(version) FROM schema_version";
-    assert_eq!(server.query_i64(&db, versions).await, 1000 + SCHEMA_VERSION + 1);
+    assert_eq!(server.query_i64(&db, versions), 1000 + SCHEMA_VERSION + 1);
 }
 
 /// Two stores on one database stand for two kura replicas: conditional creates and completions that
@@ -87,7 +87,7 @@ async fn a_database_with_a_newer_schema_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_replicas_cannot_both_win() {
     let server = pg::server();
-    let db = server.create_database().await;
+    let db = server.create_database();
     let a: Arc<dyn MetaStore> = Arc::new(PgMetaStore::open(server.config(&db), 4).await.expect("open a"));
     let b: Arc<dyn MetaStore> = Arc::new(PgMetaStore::open(server.config(&db), 4).await.expect("open b"));
     a.create_bucket(bucket("b")).await.expect("create");

@@ -49,6 +49,14 @@ pub fn store_error(err: StoreError) -> S3Error {
             tracing::error!(error = %msg, "metadata store error");
             S3Error::with_message(S3ErrorCode::InternalError, "The metadata store failed; nothing was changed.")
         }
+        StoreError::Unavailable(msg) => {
+            tracing::warn!(error = %msg, "the metadata database is unreachable");
+            // 503 ServiceUnavailable: SDKs retry it with backoff; kura reconnects by itself.
+            S3Error::with_message(
+                S3ErrorCode::ServiceUnavailable,
+                "The metadata database is unreachable; the request was not carried out. Retry later.",
+            )
+        }
     }
 }
 
@@ -783,5 +791,15 @@ mod tests {
         assert_eq!(err.code(), &S3ErrorCode::Custom("XKuraStorageFull".into()));
         assert_eq!(err.status_code(), Some(http::StatusCode::INSUFFICIENT_STORAGE));
         assert!(err.message().is_some_and(|m| m.contains("without a restart")));
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_retryable_503_that_leaks_nothing() {
+        let err = store_error(StoreError::Unavailable("connect to /run/pg/.s.PGSQL.5432: refused".into()));
+        assert_eq!(err.code(), &S3ErrorCode::ServiceUnavailable);
+        assert_eq!(err.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+        let message = err.message().unwrap_or_default();
+        assert!(message.contains("metadata database is unreachable") && message.contains("Retry"), "{message}");
+        assert!(!message.contains("/run/pg"), "the database's address stays in the log: {message}");
     }
 }

@@ -1,11 +1,12 @@
 //! Opening the stores: the one place that turns the configuration into a metadata back end and a blob
 //! store. The rest of the server sees only `Arc<dyn MetaStore>` and `Arc<dyn BlobStore>`.
 //!
-//! A new metadata back end (issue 18: PostgreSQL, in its own crate) is one variant of
-//! [`MetadataBackend`] (`server.metadata`) and one arm of the `match` in [`open`]; see "A new metadata
-//! back end" in ARCHITECTURE.md.
+//! A metadata back end is one variant of [`MetadataBackend`] (`server.metadata`) and one arm of the
+//! `match` in [`open`]: redb (embedded, in the data directory) and PostgreSQL (crates/kura-meta-pg,
+//! shared by replicas); see "A new metadata back end" in ARCHITECTURE.md.
 
 use crate::config::{MetadataBackend, ServerSection};
+use kura_meta_pg::PgMetaStore;
 use kura_store::file_blobs::FileBlobStore;
 use kura_store::redb_meta::RedbMetaStore;
 use kura_store::{BlobStore, MetaStore, StoreError};
@@ -39,6 +40,10 @@ impl std::fmt::Debug for Stores {
 pub async fn open(server: &ServerSection, data: &Path) -> Result<Stores, StoreError> {
     let meta: Arc<dyn MetaStore> = match &server.metadata {
         MetadataBackend::Redb => Arc::new(RedbMetaStore::open(&data.join(META_FILE))?),
+        MetadataBackend::Postgres(postgres) => {
+            let config = postgres.connect_config().map_err(StoreError::Backend)?;
+            Arc::new(PgMetaStore::open(config, postgres.pool_size).await?)
+        }
     };
     let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(data)?);
     Ok(Stores { meta, blobs })

@@ -231,4 +231,7 @@ impl MetaStore for TracedMeta {
     fn storage_full(&self) -> bool {
         self.0.storage_full()
     }
+    async fn check_available(&self) -> StoreResult<()> {
+        self.0.check_available().await
+    }
 }

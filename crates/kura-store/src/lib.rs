@@ -87,6 +87,13 @@ pub enum StoreError {
     /// The metadata database failed or holds data it cannot decode.
     #[error("metadata store error: {0}")]
     Backend(String),
+    /// The metadata database (a server, such as PostgreSQL) cannot be reached now: no connection
+    /// within the time allowed, or the connection was lost. Retryable: the call wrote nothing, or (a
+    /// connection lost during its commit) its outcome is unknown and it was not acknowledged. Kept
+    /// apart from [`StoreError::Backend`] because it is the client-visible, recoverable case: the
+    /// store reconnects by itself once the database is back.
+    #[error("the metadata database is unreachable: {0}")]
+    Unavailable(String),
     /// The version's Object Lock refuses its permanent removal (checked in the removal's transaction).
     #[error("the object {key:?}: {refusal}")]
     Locked {
@@ -410,6 +417,13 @@ pub trait MetaStore: Send + Sync + 'static {
     /// in-memory model) keep the default, `false`.
     fn storage_full(&self) -> bool {
         false
+    }
+
+    /// Checks, for the readiness probe, that the database a back end depends on answers now (a short
+    /// round trip): [`StoreError::Unavailable`] when it cannot be reached. Embedded back ends, which
+    /// depend on no server, keep the default, `Ok`.
+    async fn check_available(&self) -> StoreResult<()> {
+        Ok(())
     }
 
     /// Reports each group commit to `observer` (for metrics). Back ends without group commits keep the

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod kms;
 pub mod lifecycle;
 pub mod metrics;
+pub mod postgres;
 pub mod tls;
 pub mod webhook;
 
@@ -199,13 +200,56 @@ pub struct ServerSection {
 }
 
 /// The metadata back end (`server.metadata`): one variant per back end, each opened by one arm of
-/// [`crate::storage::open`]. Written in lowercase; an unknown name is refused with the accepted ones.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+/// [`crate::storage::open`]. Written as a lowercase name (`redb`) or, with settings, a map of one key
+/// (`{postgres: {…}}`); an unknown name is refused with the accepted ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum MetadataBackend {
     /// The embedded redb database in the data directory (`meta.redb`), beside the blob files.
     #[default]
     Redb,
+    /// A PostgreSQL database (`{postgres: {url: …, password_file: …}}`), which several kura replicas
+    /// may share.
+    Postgres(postgres::PostgresSection),
+}
+
+impl<'de> Deserialize<'de> for MetadataBackend {
+    /// A name or a map of one key, by hand: serde's derive would want YAML tags (`!postgres`).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const VARIANTS: &[&str] = &["redb", "postgres"];
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = MetadataBackend;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`redb` or a map `postgres: {url: …}`")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                match name {
+                    "redb" => Ok(MetadataBackend::Redb),
+                    "postgres" => Err(E::custom("`postgres` needs its settings: postgres: {url: …}")),
+                    other => Err(E::unknown_variant(other, VARIANTS)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                let Some(name) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom("an empty map; write `redb` or `postgres: {url: …}`"));
+                };
+                let backend = match name.as_str() {
+                    "postgres" => MetadataBackend::Postgres(map.next_value()?),
+                    "redb" => {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        return Err(A::Error::custom("`redb` takes no settings; write `metadata: redb`"));
+                    }
+                    other => return Err(A::Error::unknown_variant(other, VARIANTS)),
+                };
+                if map.next_key::<String>()?.is_some() {
+                    return Err(A::Error::custom("name one metadata back end only"));
+                }
+                Ok(backend)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// The `server.limits:` section: how long a connection may take to send a request's headers or sit
@@ -251,8 +295,9 @@ pub enum ConfigError {
 
 impl Config {
     /// Reads and validates a file, and the files it names that are read only at start: the
-    /// `server.tls` certificate and key must be readable, parse and match, and the
-    /// `server.metrics.bearer_token_file` must hold a token.
+    /// `server.tls` certificate and key must be readable, parse and match, the
+    /// `server.metrics.bearer_token_file` must hold a token, and the PostgreSQL `password_file` must be
+    /// readable.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
@@ -261,6 +306,9 @@ impl Config {
             tls.load().map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?;
         }
         config.server.metrics.token().map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        if let MetadataBackend::Postgres(postgres) = &config.server.metadata {
+            postgres.password().map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        }
         Ok(config)
     }
 
@@ -308,6 +356,9 @@ impl Config {
             }
         }
         config.webhook.validate()?;
+        if let MetadataBackend::Postgres(postgres) = &config.server.metadata {
+            postgres.validate()?;
+        }
         config.server.metrics.validate()?;
         config.server.lifecycle.validate()?;
         config.validate_policies(text)?;

@@ -20,17 +20,27 @@ pub fn probe(path: &str) -> Option<Probe> {
     }
 }
 
-/// Answers a probe. The listener only accepts once the stores are open, so liveness is always 200;
-/// readiness is 503 while `meta` reports its disk full (writes would fail), and 200 again once it has
-/// space: the store recovers by itself, so the pod needs no restart.
-pub fn respond(probe: Probe, meta: &dyn kura_store::MetaStore) -> Response<s3s::Body> {
+/// Answers a probe. The listener only accepts once the stores are open, so liveness is always 200
+/// (a restart would not bring a database back); readiness is 503 while `meta` reports its disk full
+/// (writes would fail) or its database unreachable (every request would fail), and 200 again once it
+/// has space or its database answers: the store recovers by itself, so the pod needs no restart.
+pub async fn respond(probe: Probe, meta: &dyn kura_store::MetaStore) -> Response<s3s::Body> {
     match probe {
         Probe::Live => super::text_response(StatusCode::OK, "live\n"),
         Probe::Ready if meta.storage_full() => super::text_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: the metadata disk is full; delete objects or add space\n",
         ),
-        Probe::Ready => super::text_response(StatusCode::OK, "ready\n"),
+        Probe::Ready => match meta.check_available().await {
+            Ok(()) => super::text_response(StatusCode::OK, "ready\n"),
+            Err(err) => {
+                tracing::warn!(error = %err, "not ready");
+                super::text_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: the metadata database is unreachable\n",
+                )
+            }
+        },
     }
 }
 
@@ -46,15 +56,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (full, store) = full_disk_store(dir.path());
         store.create_bucket(bucket("b")).await.expect("create");
-        assert_eq!(respond(Probe::Ready, &store).status(), StatusCode::OK);
+        assert_eq!(respond(Probe::Ready, &store).await.status(), StatusCode::OK);
 
         full.store(true, Ordering::SeqCst);
         store.put_object("b", inline_object("k", b"body")).await.expect_err("put on a full disk");
-        assert_eq!(respond(Probe::Ready, &store).status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(respond(Probe::Live, &store).status(), StatusCode::OK);
+        assert_eq!(respond(Probe::Ready, &store).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(respond(Probe::Live, &store).await.status(), StatusCode::OK);
 
         full.store(false, Ordering::SeqCst);
         store.put_object("b", inline_object("k", b"body")).await.expect("put once there is space");
-        assert_eq!(respond(Probe::Ready, &store).status(), StatusCode::OK);
+        assert_eq!(respond(Probe::Ready, &store).await.status(), StatusCode::OK);
     }
 }

@@ -219,7 +219,7 @@ impl Dispatch {
         let path = req.uri().path();
         let endpoint = route(req.method(), req.uri(), req.headers());
         Ok(match endpoint {
-            Endpoint::Health(p) => Answer::of("health", health::respond(p, self.meta.as_ref())),
+            Endpoint::Health(p) => Answer::of("health", health::respond(p, self.meta.as_ref()).await),
             Endpoint::Metrics => Answer::of(
                 "metrics",
                 scrape::respond(&self.metrics, &self.scrape, req.method(), peer.ip(), req.headers()),

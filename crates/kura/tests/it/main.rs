@@ -26,6 +26,7 @@ mod multipart;
 mod object_lock;
 mod objects;
 mod operate;
+mod postgres;
 mod presign;
 mod signatures;
 mod tls;
