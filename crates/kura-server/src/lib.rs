@@ -131,7 +131,7 @@ impl Server {
         meta.set_observer(metrics.store_observer());
         blobs.set_observer(metrics.store_observer());
         let referenced = meta.referenced_blobs().await?;
-        let swept = blobs.sweep(&referenced).await?;
+        let swept = blobs.sweep(&referenced, None).await?;
         if swept > 0 {
             tracing::info!(files = swept, "removed leftovers of interrupted writes");
         }
