@@ -138,6 +138,12 @@ impl Server {
         let grace = options.config.server.blob_grace();
         let queue =
             meta.shares_blobs().then(|| Arc::new(reclaim::QueuedReclaims::new(meta.clone(), blobs.clone(), grace)));
+        if queue.is_some() && grace < reclaim::SHORT_GRACE {
+            tracing::warn!(
+                seconds = grace.as_secs(),
+                "server.blob_grace_seconds is under an hour: a GET or backup that outlasts it may be cut short when another replica deletes the body"
+            );
+        }
         let swept = reclaim::sweep_at_start(meta.as_ref(), blobs.as_ref(), queue.is_some().then_some(grace)).await?;
         if swept.removed > 0 {
             tracing::info!(files = swept.removed, "removed leftovers of interrupted writes");

@@ -28,6 +28,10 @@ pub const BATCH: usize = 1000;
 /// for the next run.
 pub const MAX_BATCHES_PER_RUN: usize = 10;
 
+/// A grace period under this is allowed (tests use seconds) but warned about at start on shared
+/// metadata: long downloads and backups take longer.
+pub const SHORT_GRACE: Duration = Duration::from_secs(3600);
+
 /// The name of the worker in `kura_background_runs` and `kura_background_removed`.
 pub const TASK: &str = "blob-reclaim";
 
