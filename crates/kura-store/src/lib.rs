@@ -9,7 +9,10 @@
 //! same transaction, see [`ObjectMeta::inline`]) or fully written and fsynced (file and directory)
 //! before the metadata that names it is committed; a metadata commit that unreferences blobs hands
 //! their ids back to the caller, who reclaims them only after the commit (see [`BlobStore::reclaim`]). A crash at any point therefore
-//! leaves, at worst, unreferenced blob files, which [`BlobStore::sweep`] removes at start.
+//! leaves, at worst, unreferenced blob files, which [`BlobStore::sweep`] removes at start. When other
+//! processes share the metadata ([`MetaStore::shares_blobs`]), and so the blob directory, reclaimed ids
+//! wait in the store's reclaim queue ([`MetaStore::enqueue_reclaims`]) for a grace period before their
+//! files go, and the sweep leaves files younger than that period (kura-server's `reclaim` module).
 //!
 //! **A back end in another crate** implements [`MetaStore`] with the same building blocks as the
 //! embedded ones: [`listing`] (the one listing algorithm, over a batched cursor), [`versions`] (the
