@@ -519,6 +519,61 @@ impl MetaStore for PgMetaStore {
         .await
     }
 
+    /// Every replica of a kura Service uses the same database, and so the same blob directory.
+    fn shares_blobs(&self) -> bool {
+        true
+    }
+
+    async fn enqueue_reclaims(&self, ids: &[BlobId], due_ms: i64) -> StoreResult<()> {
+        // Once each: one statement may not update a row twice (ON CONFLICT).
+        let ids: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|id| id.0.to_be_bytes().to_vec())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.call(Mode::Write, move |t| {
+            t.execute(
+                "INSERT INTO reclaims (blob, due_ms) SELECT unnest($1::bytea[]), $2 \
+                 ON CONFLICT (blob) DO UPDATE SET due_ms = GREATEST(reclaims.due_ms, EXCLUDED.due_ms)",
+                &[(&ids, Type::BYTEA_ARRAY), (&due_ms, Type::INT8)],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn take_due_reclaims(&self, now_ms: i64, max: usize) -> StoreResult<Vec<BlobId>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        self.call(Mode::Write, move |t| {
+            // SKIP LOCKED: replicas draining at once take disjoint rows instead of waiting on each other.
+            let rows = t.query(
+                "DELETE FROM reclaims WHERE blob IN (SELECT blob FROM reclaims WHERE due_ms <= $1 \
+                 ORDER BY due_ms, blob LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING due_ms, blob",
+                &[(&now_ms, Type::INT8), (&limit(max), Type::INT8)],
+            )?;
+            let mut taken = rows
+                .iter()
+                .map(|row| {
+                    let due: i64 = col(row, 0)?;
+                    let blob: Vec<u8> = col(row, 1)?;
+                    let bytes: [u8; 16] = blob
+                        .try_into()
+                        .map_err(|_| StoreError::Backend("a queued reclaim's blob id is not 16 bytes".into()))?;
+                    Ok((due, BlobId(u128::from_be_bytes(bytes))))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            taken.sort_unstable();
+            Ok(taken.into_iter().map(|(_, id)| id).collect())
+        })
+        .await
+    }
+
     async fn set_bucket_settings(
         &self,
         bucket: &str,

@@ -14,6 +14,11 @@
 //! character a key may. Other names are `text COLLATE "C"` (byte order too). Inline bodies have tables
 //! of their own (`bodies`, `version_bodies`), so listings never read them; their storage is `EXTERNAL`
 //! (out of line, not compressed: bodies are often compressed or encrypted already).
+//!
+//! # Migration 2: the reclaim queue
+//! `reclaims`: blobs whose files are deleted once `due_ms` has passed
+//! ([`kura_store::MetaStore::enqueue_reclaims`]), by their id (16 bytes, big-endian, so byte order is
+//! the ids' order), with an index in due order for the replicas that drain it.
 
 use crate::{Tx, pg_error};
 use kura_store::{StoreError, StoreResult};
@@ -21,7 +26,8 @@ use postgres::types::Type;
 
 /// The migrations, in order: migration `n` (from 1) is `MIGRATIONS[n - 1]`. Never edit one that has
 /// shipped: add the next.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE buckets (
     name text COLLATE "C" PRIMARY KEY,
     value bytea NOT NULL
@@ -75,7 +81,15 @@ CREATE TABLE records (
     value bytea NOT NULL,
     PRIMARY KEY (kind, id)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE reclaims (
+    blob bytea PRIMARY KEY,
+    due_ms bigint NOT NULL
+);
+CREATE INDEX reclaims_by_due ON reclaims (due_ms, blob);
+"#,
+];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

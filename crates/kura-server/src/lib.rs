@@ -22,6 +22,7 @@ pub mod kms;
 pub mod lifecycle;
 pub mod metrics;
 pub mod presign;
+pub mod reclaim;
 pub mod reload;
 pub mod s3;
 pub mod storage;
@@ -112,6 +113,8 @@ pub struct Server {
     metrics: Arc<metrics::Metrics>,
     /// The lifecycle worker, started by [`Server::run`].
     lifecycle: lifecycle::Worker,
+    /// The reclaim queue's worker, on metadata replicas share (started by [`Server::run`]).
+    reclaims: Option<Arc<reclaim::QueuedReclaims>>,
     /// The built-in key service (for configuration reloads, which apply the `kms:` section).
     kms: Arc<kms::BuiltinKms>,
 }
@@ -130,11 +133,31 @@ impl Server {
         let scrape = http::scrape::ScrapeAccess::new(&options.config.server.metrics);
         meta.set_observer(metrics.store_observer());
         blobs.set_observer(metrics.store_observer());
-        let referenced = meta.referenced_blobs().await?;
-        let swept = blobs.sweep(&referenced).await?;
-        if swept > 0 {
-            tracing::info!(files = swept, "removed leftovers of interrupted writes");
+        // Replicas sharing the metadata share the blob directory: reclaims wait out the grace period in
+        // the metadata store's queue, and the sweep leaves what is younger than it (see reclaim.rs).
+        let grace = options.config.server.blob_grace();
+        let queue =
+            meta.shares_blobs().then(|| Arc::new(reclaim::QueuedReclaims::new(meta.clone(), blobs.clone(), grace)));
+        if queue.is_some() && grace < reclaim::SHORT_GRACE {
+            tracing::warn!(
+                seconds = grace.as_secs(),
+                "server.blob_grace_seconds is under an hour: a GET or backup that outlasts it may be cut short when another replica deletes the body"
+            );
         }
+        let swept = reclaim::sweep_at_start(meta.as_ref(), blobs.as_ref(), queue.is_some().then_some(grace)).await?;
+        if swept.removed > 0 {
+            tracing::info!(files = swept.removed, "removed leftovers of interrupted writes");
+        }
+        if swept.queued > 0 {
+            tracing::info!(
+                blobs = swept.queued,
+                "queued unreferenced blobs older than the grace period for reclamation"
+            );
+        }
+        let blobs: Arc<dyn kura_store::BlobStore> = match &queue {
+            Some(queue) => queue.clone(),
+            None => blobs,
+        };
         let limits = http::limits::Limits::from(&options.config.server.limits);
         let tls = options.config.server.tls.as_ref().map(http::tls::Tls::new).transpose()?;
         let urls: Vec<String> =
@@ -213,7 +236,19 @@ impl Server {
             http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers)
                 .with_spool_dir(spool_dir),
         );
-        Ok(Self { listener, dispatch, local_addr, iam, meta, limits, tls, metrics, lifecycle, kms: key_service })
+        Ok(Self {
+            listener,
+            dispatch,
+            local_addr,
+            iam,
+            meta,
+            limits,
+            tls,
+            metrics,
+            lifecycle,
+            reclaims: queue,
+            kms: key_service,
+        })
     }
 
     /// The live IAM state (for configuration reloads).
@@ -244,6 +279,7 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains open requests. With TLS, the certificate and key
     /// files are re-read meanwhile ([`http::tls`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let reclaims = self.reclaims.map(|queue| tokio::spawn(queue.drain_forever(self.metrics.clone())));
         let sweeper = tokio::spawn(tickets::sweep_forever(self.meta, self.metrics));
         let lifecycle = tokio::spawn(self.lifecycle.run_forever());
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
@@ -251,6 +287,9 @@ impl Server {
         http::serve(self.listener, self.dispatch, self.limits, acceptor, shutdown).await;
         sweeper.abort();
         lifecycle.abort();
+        if let Some(r) = reclaims {
+            r.abort();
+        }
         if let Some(r) = reloader {
             r.abort();
         }

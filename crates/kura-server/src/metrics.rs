@@ -264,12 +264,12 @@ impl Metrics {
         );
         registry.register(
             "kura_background_runs",
-            "Runs of background work (task: ticket-sweep, lifecycle), by outcome (ok, failed)",
+            "Runs of background work (task: ticket-sweep, lifecycle, blob-reclaim), by outcome (ok, failed)",
             background_runs.clone(),
         );
         registry.register(
             "kura_background_removed",
-            "Records background work removed (expired upload tickets for ticket-sweep; expired objects and aborted uploads for lifecycle)",
+            "Records background work removed (expired upload tickets for ticket-sweep; expired objects and aborted uploads for lifecycle; blob files whose grace period ended for blob-reclaim)",
             background_removed.clone(),
         );
         registry.register(

@@ -204,6 +204,15 @@ impl MetaStore for TracedMeta {
     async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<BlobId>> {
         self.0.referenced_blobs().await
     }
+    fn shares_blobs(&self) -> bool {
+        self.0.shares_blobs()
+    }
+    async fn enqueue_reclaims(&self, ids: &[BlobId], due_ms: i64) -> StoreResult<()> {
+        self.0.enqueue_reclaims(ids, due_ms).await
+    }
+    async fn take_due_reclaims(&self, now_ms: i64, max: usize) -> StoreResult<Vec<BlobId>> {
+        self.0.take_due_reclaims(now_ms, max).await
+    }
     async fn set_bucket_settings(
         &self,
         bucket: &str,

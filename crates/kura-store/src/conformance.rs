@@ -1211,6 +1211,64 @@ pub async fn concurrent_puts(store: Arc<dyn MetaStore>) {
     assert_eq!(page.entries.len(), 18);
 }
 
+/// The reclaim queue: only due ids are taken, earliest first, at most `max`, each once; an id queued
+/// twice is queued once, at the later time; the queue is not part of a snapshot.
+pub async fn reclaim_queue(store: &dyn MetaStore) {
+    assert!(store.take_due_reclaims(i64::MAX, 10).await.expect("take").is_empty(), "empty at first");
+    store.enqueue_reclaims(&[BlobId(3), BlobId(1)], 1_000).await.expect("enqueue");
+    store.enqueue_reclaims(&[BlobId(2)], 500).await.expect("enqueue");
+    store.enqueue_reclaims(&[BlobId(4)], 2_000).await.expect("enqueue");
+    store.enqueue_reclaims(&[], 0).await.expect("nothing to enqueue");
+    assert!(store.take_due_reclaims(499, 10).await.expect("take").is_empty(), "nothing due yet");
+    assert_eq!(store.take_due_reclaims(1_000, 0).await.expect("take"), [], "max 0 takes nothing");
+    assert_eq!(store.take_due_reclaims(1_000, 2).await.expect("take"), [BlobId(2), BlobId(1)], "earliest first, max");
+    assert_eq!(store.take_due_reclaims(1_000, 10).await.expect("take"), [BlobId(3)], "the rest of what is due");
+    assert!(store.take_due_reclaims(1_999, 10).await.expect("take").is_empty(), "taken ids are gone");
+    assert_eq!(store.take_due_reclaims(2_000, 10).await.expect("take"), [BlobId(4)], "due at exactly now");
+
+    // Queued twice: once, at the later time, whichever order the two come in.
+    store.enqueue_reclaims(&[BlobId(5)], 3_000).await.expect("enqueue");
+    store.enqueue_reclaims(&[BlobId(5), BlobId(6)], 4_000).await.expect("enqueue later");
+    store.enqueue_reclaims(&[BlobId(6)], 3_500).await.expect("enqueue earlier");
+    assert!(store.take_due_reclaims(3_999, 10).await.expect("take").is_empty(), "the later time holds");
+    assert_eq!(sorted(store.take_due_reclaims(4_000, 10).await.expect("take")), [BlobId(5), BlobId(6)]);
+    assert!(store.take_due_reclaims(i64::MAX, 10).await.expect("take").is_empty(), "each taken once");
+
+    // Not data: a snapshot leaves queued ids out.
+    store.enqueue_reclaims(&[BlobId(7)], 0).await.expect("enqueue");
+    let snapshot = store.snapshot().await.expect("snapshot");
+    assert!(dump(&snapshot, true).await.is_empty(), "an empty store with a queued reclaim dumps nothing");
+    drop(snapshot);
+    assert_eq!(store.take_due_reclaims(0, 10).await.expect("take"), [BlobId(7)]);
+}
+
+/// 8 takers at once (of one store, or of several stores on one database) drain a queue of 400 due ids:
+/// every id is taken, and by one taker only.
+pub async fn concurrent_reclaim_takers(stores: &[Arc<dyn MetaStore>]) {
+    let ids: Vec<BlobId> = (1..=400u128).map(BlobId).collect();
+    stores[0].enqueue_reclaims(&ids[..200], 10).await.expect("enqueue");
+    stores[stores.len() - 1].enqueue_reclaims(&ids[200..], 20).await.expect("enqueue");
+    let takers = (0..8usize).map(|i| {
+        let store = Arc::clone(&stores[i % stores.len()]);
+        tokio::spawn(async move {
+            let mut taken = Vec::new();
+            loop {
+                let batch = store.take_due_reclaims(100, 7).await.expect("take");
+                if batch.is_empty() {
+                    return taken;
+                }
+                assert!(batch.len() <= 7, "{batch:?}");
+                taken.extend(batch);
+            }
+        })
+    });
+    let mut taken = Vec::new();
+    for result in join_all(takers).await {
+        taken.extend(result.expect("taker"));
+    }
+    assert_eq!(sorted(taken), ids, "every id taken exactly once");
+}
+
 /// The expected listing, computed by brute force from the sorted key list (not truncated at `max`):
 /// entry names and whether each is a common prefix.
 pub fn model_listing(keys: &[String], query: &ListQuery) -> Vec<(String, bool)> {
@@ -1380,12 +1438,12 @@ pub async fn blob_sweep(blobs: &dyn BlobStore) {
     let drop1 = write_blob(blobs, &[b"drop"]).await;
     let drop2 = write_blob(blobs, &[b"drop too"]).await;
     let referenced: HashSet<BlobId> = [keep].into();
-    let removed = blobs.sweep(&referenced).await.expect("sweep");
+    let removed = blobs.sweep(&referenced, None).await.expect("sweep");
     assert!(removed >= 2, "removed {removed}");
     assert!(blobs.exists(keep).await.expect("exists"));
     assert!(!blobs.exists(drop1).await.expect("exists"));
     assert!(!blobs.exists(drop2).await.expect("exists"));
-    assert_eq!(blobs.sweep(&referenced).await.expect("sweep"), 0);
+    assert_eq!(blobs.sweep(&referenced, None).await.expect("sweep"), 0);
 }
 
 // ---- Property: listing matches the brute-force model, for every back end. ----
@@ -1481,8 +1539,20 @@ mod tests {
         snapshot,
         versioning,
         version_dump,
-        conditional_deletes
+        conditional_deletes,
+        reclaim_queue
     );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_reclaim_takers_memory() {
+        concurrent_reclaim_takers(&[Arc::new(MemoryMetaStore::new())]).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_reclaim_takers_redb() {
+        let (_dir, store) = redb();
+        concurrent_reclaim_takers(&[Arc::new(store)]).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn conditional_writes_memory() {
@@ -1567,7 +1637,7 @@ mod tests {
         std::mem::forget(writer); // as if the process died mid-write: the temporary stays
         assert_eq!(tmp_entries(&store), 2);
         let keep = write_blob(&store, &[b"keep"]).await;
-        let removed = store.sweep(&[keep].into()).await.expect("sweep");
+        let removed = store.sweep(&[keep].into(), None).await.expect("sweep");
         assert_eq!(removed, 2);
         assert_eq!(tmp_entries(&store), 0);
         assert!(store.exists(keep).await.expect("exists"));

@@ -3,7 +3,9 @@
 //! Layout under the root directory:
 //! - `blobs/XX/<32 hex digits>`: a finished blob, `XX` being the first two hex digits of its id (256
 //!   fan-out directories, all created at open, so no directory grows with the object count alone);
-//! - `tmp/<32 hex digits>.tmp`: a blob being written. Everything here is an interrupted write at start.
+//! - `tmp/<32 hex digits>.tmp`: a blob being written. For a process alone on the directory, everything
+//!   here is an interrupted write at start; on a directory shared by replicas, only what is older than
+//!   the grace period is (see [`BlobStore::sweep`]).
 //!
 //! Writes are buffered ([`BUFFER`] bytes) and each buffer is written on the blocking pool, so memory stays
 //! flat whatever the blob size; a blob smaller than the buffer costs one blocking call in all (create,
@@ -18,6 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 /// Size of the write buffer: bytes accumulate here before one blocking write.
 pub const BUFFER: usize = 256 * 1024;
@@ -190,16 +193,22 @@ impl FileBlobStore {
     }
 }
 
-/// Removes everything in `tmp` and every blob file not in `referenced` (nor pinned).
-fn sweep(shared: &Shared, referenced: &HashSet<BlobId>) -> StoreResult<usize> {
-    let mut removed = 0;
-    for entry in fs::read_dir(&shared.tmp).map_err(io_error)? {
-        let path = entry.map_err(io_error)?.path();
-        match fs::remove_file(&path) {
-            Ok(()) => removed += 1,
-            Err(err) => tracing::warn!(path = %path.display(), error = %err, "cannot remove a temporary file"),
-        }
-    }
+/// Whether a file was last modified before `cutoff` (`None`: any file is). A file whose time cannot
+/// be read counts as young: the sweep leaves it.
+fn modified_before(entry: &fs::DirEntry, cutoff: Option<SystemTime>) -> bool {
+    let Some(cutoff) = cutoff else { return true };
+    entry.metadata().and_then(|m| m.modified()).is_ok_and(|modified| modified < cutoff)
+}
+
+/// Calls `found` with each blob file not in `referenced` and last modified before `cutoff`, and the
+/// pin lock held (so a pinned blob can be skipped and the file removed before a reader pins it);
+/// `found` answers whether it removed the file. Fsyncs each fan-out directory it removed from.
+fn each_orphan(
+    shared: &Shared,
+    referenced: &HashSet<BlobId>,
+    cutoff: Option<SystemTime>,
+    mut found: impl FnMut(&Pins, BlobId, &Path) -> bool,
+) -> StoreResult<()> {
     for dir in fs::read_dir(&shared.blobs).map_err(io_error)? {
         let dir = dir.map_err(io_error)?;
         if !dir.file_type().map_err(io_error)?.is_dir() {
@@ -213,26 +222,49 @@ fn sweep(shared: &Shared, referenced: &HashSet<BlobId>) -> StoreResult<usize> {
                 tracing::warn!(path = %entry.path().display(), "not a blob; left alone");
                 continue;
             };
-            if referenced.contains(&id) {
+            if referenced.contains(&id) || !modified_before(&entry, cutoff) {
                 continue;
             }
             let pins = shared.pins();
-            if pins.counts.contains_key(&id) {
-                continue;
-            }
-            match fs::remove_file(entry.path()) {
-                Ok(()) => {
-                    removed += 1;
-                    changed = true;
-                }
-                Err(err) => tracing::warn!(blob = %id, error = %err, "cannot remove an unreferenced blob"),
-            }
-            drop(pins);
+            changed |= found(&pins, id, &entry.path());
         }
         if changed {
             sync_dir(&dir.path()).map_err(io_error)?;
         }
     }
+    Ok(())
+}
+
+/// Removes the temporary files and the blob files not in `referenced` (nor pinned) that were last
+/// modified before `cutoff` (all of them when `None`).
+fn sweep(shared: &Shared, referenced: &HashSet<BlobId>, cutoff: Option<SystemTime>) -> StoreResult<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(&shared.tmp).map_err(io_error)? {
+        let entry = entry.map_err(io_error)?;
+        if !modified_before(&entry, cutoff) {
+            continue;
+        }
+        let path = entry.path();
+        match fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(err) => tracing::warn!(path = %path.display(), error = %err, "cannot remove a temporary file"),
+        }
+    }
+    each_orphan(shared, referenced, cutoff, |pins, id, path| {
+        if pins.counts.contains_key(&id) {
+            return false;
+        }
+        match fs::remove_file(path) {
+            Ok(()) => {
+                removed += 1;
+                true
+            }
+            Err(err) => {
+                tracing::warn!(blob = %id, error = %err, "cannot remove an unreferenced blob");
+                false
+            }
+        }
+    })?;
     Ok(removed)
 }
 
@@ -334,10 +366,24 @@ impl BlobStore for FileBlobStore {
         }
     }
 
-    async fn sweep(&self, referenced: &HashSet<BlobId>) -> StoreResult<usize> {
+    async fn sweep(&self, referenced: &HashSet<BlobId>, modified_before: Option<SystemTime>) -> StoreResult<usize> {
         let shared = Arc::clone(&self.shared);
         let referenced = referenced.clone();
-        blocking(move || sweep(&shared, &referenced)).await
+        blocking(move || sweep(&shared, &referenced, modified_before)).await
+    }
+
+    async fn orphans(&self, referenced: &HashSet<BlobId>, modified_before: SystemTime) -> StoreResult<Vec<BlobId>> {
+        let shared = Arc::clone(&self.shared);
+        let referenced = referenced.clone();
+        blocking(move || {
+            let mut found = Vec::new();
+            each_orphan(&shared, &referenced, Some(modified_before), |_, id, _| {
+                found.push(id);
+                false
+            })?;
+            Ok(found)
+        })
+        .await
     }
 
     fn set_observer(&self, observer: Arc<dyn crate::observe::StoreObserver>) {
@@ -524,5 +570,65 @@ impl Drop for FileBlobWriter {
                 Err(err) => tracing::warn!(path = %self.tmp.display(), error = %err, "cannot remove a temporary blob"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::write_blob;
+    use std::time::Duration;
+
+    /// Sets a file's modification time to `age` ago.
+    fn age(path: &Path, age: Duration) {
+        let file = OpenOptions::new().write(true).open(path).expect("open");
+        file.set_modified(SystemTime::now() - age).expect("set mtime");
+    }
+
+    /// On a shared directory, the sweep removes only what is older than the cutoff: an old orphan and
+    /// an old temporary file go; a young orphan (a blob another replica has not committed yet), a young
+    /// temporary file (an upload in progress), a referenced old blob and a pinned old orphan stay.
+    /// `orphans` lists the old unpinned-or-not orphans and removes nothing.
+    #[tokio::test]
+    async fn an_aged_sweep_removes_only_old_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileBlobStore::open(dir.path()).expect("open");
+        let hour = Duration::from_secs(3600);
+        let old_orphan = write_blob(&store, &[b"old orphan"]).await;
+        let pinned_orphan = write_blob(&store, &[b"pinned"]).await;
+        let young_orphan = write_blob(&store, &[b"young orphan"]).await;
+        let referenced = write_blob(&store, &[b"referenced"]).await;
+        for id in [old_orphan, pinned_orphan, referenced] {
+            age(&store.blob_path(id), 2 * hour);
+        }
+        let (old_tmp, young_tmp) = (store.tmp_dir().join("a.tmp"), store.tmp_dir().join("b.tmp"));
+        fs::write(&old_tmp, b"abandoned").expect("write");
+        fs::write(&young_tmp, b"in progress").expect("write");
+        age(&old_tmp, 2 * hour);
+        let keep: HashSet<BlobId> = [referenced].into();
+        let cutoff = SystemTime::now() - hour;
+
+        let mut listed = store.orphans(&keep, cutoff).await.expect("orphans");
+        listed.sort();
+        let mut expected = vec![old_orphan, pinned_orphan];
+        expected.sort();
+        assert_eq!(listed, expected, "old unreferenced blobs, pinned or not");
+        assert!(store.exists(old_orphan).await.expect("exists"), "listing removes nothing");
+
+        let pin = store.pin(&[pinned_orphan]);
+        assert_eq!(store.sweep(&keep, Some(cutoff)).await.expect("sweep"), 2);
+        assert!(!store.exists(old_orphan).await.expect("exists"), "an old orphan goes");
+        assert!(!old_tmp.exists(), "an old temporary file goes");
+        assert!(young_tmp.exists(), "a young temporary file stays");
+        for (id, what) in
+            [(young_orphan, "a young orphan"), (referenced, "a referenced blob"), (pinned_orphan, "pinned")]
+        {
+            assert!(store.exists(id).await.expect("exists"), "{what} stays");
+        }
+        drop(pin);
+        // Without a cutoff (a process alone on the directory), everything unreferenced goes.
+        assert_eq!(store.sweep(&keep, None).await.expect("sweep"), 3);
+        assert!(store.exists(referenced).await.expect("exists"));
+        assert_eq!(fs::read_dir(store.tmp_dir()).expect("tmp").count(), 0);
     }
 }

@@ -9,7 +9,10 @@
 //! same transaction, see [`ObjectMeta::inline`]) or fully written and fsynced (file and directory)
 //! before the metadata that names it is committed; a metadata commit that unreferences blobs hands
 //! their ids back to the caller, who reclaims them only after the commit (see [`BlobStore::reclaim`]). A crash at any point therefore
-//! leaves, at worst, unreferenced blob files, which [`BlobStore::sweep`] removes at start.
+//! leaves, at worst, unreferenced blob files, which [`BlobStore::sweep`] removes at start. When other
+//! processes share the metadata ([`MetaStore::shares_blobs`]), and so the blob directory, reclaimed ids
+//! wait in the store's reclaim queue ([`MetaStore::enqueue_reclaims`]) for a grace period before their
+//! files go, and the sweep leaves files younger than that period (kura-server's `reclaim` module).
 //!
 //! **A back end in another crate** implements [`MetaStore`] with the same building blocks as the
 //! embedded ones: [`listing`] (the one listing algorithm, over a batched cursor), [`versions`] (the
@@ -374,6 +377,26 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Every blob id that metadata references (objects and parts), for the start-up sweep.
     async fn referenced_blobs(&self) -> StoreResult<std::collections::HashSet<BlobId>>;
 
+    /// Whether other processes may use this metadata at the same time (replicas on one database
+    /// server), and so the same blob directory. Then a blob this process stops referencing may still be
+    /// streaming to a reader in another process, which no local pin protects: the server queues its
+    /// deletion ([`MetaStore::enqueue_reclaims`]) instead of deleting at once, and the start-up sweep
+    /// touches only files older than the grace period. An embedded store (redb, the model) is used
+    /// by one process alone and keeps the default, `false`.
+    fn shares_blobs(&self) -> bool {
+        false
+    }
+
+    /// Queues blobs for deletion once `due_ms` (ms since the Unix epoch) has passed: the reclaim
+    /// queue of a store whose blobs are shared ([`MetaStore::shares_blobs`]). An id already queued
+    /// stays queued once, due at the later of its two times. The queue is housekeeping, not data: it
+    /// is not part of a [`MetaStore::snapshot`] (a restored store starts empty and sweeps instead).
+    async fn enqueue_reclaims(&self, ids: &[BlobId], due_ms: i64) -> StoreResult<()>;
+
+    /// Removes from the queue and returns at most `max` ids due at `now_ms` or earlier, earliest
+    /// first, in one transaction: however many processes take at once, each id is taken by one.
+    async fn take_due_reclaims(&self, now_ms: i64, max: usize) -> StoreResult<Vec<BlobId>>;
+
     /// Replaces a bucket's settings if they are still `expected` (compared in the write's transaction,
     /// so that two changes of different settings cannot lose one another, and a rule checked against
     /// one setting, such as BlockPublicPolicy against a policy, holds when the other is written):
@@ -504,9 +527,26 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Deletes blobs that metadata no longer references (now, or when their last pin or hold drops).
     /// Failures are logged, not returned: an orphan is swept at the next start.
     async fn reclaim(&self, ids: Vec<BlobId>);
-    /// Start-up clean-up: removes leftovers of interrupted writes and every blob not in `referenced`.
+    /// Start-up clean-up: removes leftovers of interrupted writes (temporary files) and the blobs not in
+    /// `referenced` (nor pinned). With `modified_before`, only files last modified before that time:
+    /// on a directory that other processes share ([`MetaStore::shares_blobs`]), a young temporary file
+    /// may be another replica's upload in progress, and a young unreferenced blob one it has written
+    /// but not yet committed, so only what is older than the grace period is provably abandoned.
     /// Returns how many files it removed.
-    async fn sweep(&self, referenced: &std::collections::HashSet<BlobId>) -> StoreResult<usize>;
+    async fn sweep(
+        &self,
+        referenced: &std::collections::HashSet<BlobId>,
+        modified_before: Option<std::time::SystemTime>,
+    ) -> StoreResult<usize>;
+    /// The blobs not in `referenced` last modified before `modified_before`, removing nothing: on a
+    /// shared directory the start-up queues them for reclamation ([`MetaStore::enqueue_reclaims`])
+    /// rather than deleting them, since one may have been unreferenced a moment ago (its own queue entry
+    /// not yet written) and still be streaming to a reader elsewhere.
+    async fn orphans(
+        &self,
+        referenced: &std::collections::HashSet<BlobId>,
+        modified_before: std::time::SystemTime,
+    ) -> StoreResult<Vec<BlobId>>;
     /// Reports each blob's fsync to `observer` (for metrics). The default reports nothing.
     fn set_observer(&self, _observer: std::sync::Arc<dyn observe::StoreObserver>) {}
 }

@@ -28,6 +28,9 @@ pub struct MemoryMetaStore {
 struct Inner {
     buckets: BTreeMap<String, BucketState>,
     records: BTreeMap<(String, String), Vec<u8>>,
+    /// The reclaim queue: each queued id's due time, and the same entries in due order.
+    reclaim_due: HashMap<BlobId, i64>,
+    reclaims: std::collections::BTreeSet<(i64, BlobId)>,
 }
 
 #[derive(Debug)]
@@ -486,6 +489,33 @@ impl MetaStore for MemoryMetaStore {
             set.extend(bucket.uploads.values().flat_map(|u| u.parts.values().map(|p| p.blob)));
         }
         Ok(set)
+    }
+
+    async fn enqueue_reclaims(&self, ids: &[BlobId], due_ms: i64) -> StoreResult<()> {
+        let mut inner = self.lock();
+        for id in ids {
+            let due = match inner.reclaim_due.get(id) {
+                Some(&queued) if queued >= due_ms => continue,
+                Some(&queued) => {
+                    inner.reclaims.remove(&(queued, *id));
+                    due_ms
+                }
+                None => due_ms,
+            };
+            inner.reclaim_due.insert(*id, due);
+            inner.reclaims.insert((due, *id));
+        }
+        Ok(())
+    }
+
+    async fn take_due_reclaims(&self, now_ms: i64, max: usize) -> StoreResult<Vec<BlobId>> {
+        let mut inner = self.lock();
+        let due: Vec<(i64, BlobId)> = inner.reclaims.range(..=(now_ms, BlobId(u128::MAX))).take(max).copied().collect();
+        for entry in &due {
+            inner.reclaims.remove(entry);
+            inner.reclaim_due.remove(&entry.1);
+        }
+        Ok(due.into_iter().map(|(_, id)| id).collect())
     }
 
     async fn set_bucket_settings(

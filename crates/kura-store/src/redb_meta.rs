@@ -79,6 +79,10 @@ const UPLOAD_IDS: TableDefinition<(Str, Str), Str> = TableDefinition::new("uploa
 const PARTS: TableDefinition<(Str, Str, u32), Bytes> = TableDefinition::new("parts");
 /// Small named records by (kind, id): IAM users and policies, tickets.
 const RECORDS: TableDefinition<(Str, Str), Bytes> = TableDefinition::new("records");
+/// The reclaim queue ([`MetaStore::enqueue_reclaims`]) in due order: (due ms, blob id).
+const RECLAIMS: TableDefinition<(i64, u128), ()> = TableDefinition::new("reclaims");
+/// The due time of each queued blob id (so an id is queued once).
+const RECLAIM_DUE: TableDefinition<u128, i64> = TableDefinition::new("reclaim_due");
 
 /// At most this many jobs share one commit, so a flood of writes still answers in bounded time.
 const MAX_BATCH: usize = 1024;
@@ -639,6 +643,8 @@ struct WriteTables<'t> {
     upload_ids: Table<'t, (Str, Str), Str>,
     parts: Table<'t, (Str, Str, u32), Bytes>,
     records: Table<'t, (Str, Str), Bytes>,
+    reclaims: Table<'t, (i64, u128), ()>,
+    reclaim_due: Table<'t, u128, i64>,
 }
 
 /// Returns the request's own error from a job, without writing anything.
@@ -660,7 +666,38 @@ impl<'t> WriteTables<'t> {
             upload_ids: txn.open_table(UPLOAD_IDS)?,
             parts: txn.open_table(PARTS)?,
             records: txn.open_table(RECORDS)?,
+            reclaims: txn.open_table(RECLAIMS)?,
+            reclaim_due: txn.open_table(RECLAIM_DUE)?,
         })
+    }
+
+    /// Queues `ids` for deletion at `due_ms` (an id already queued keeps the later time).
+    fn enqueue_reclaims(&mut self, ids: &[BlobId], due_ms: i64) -> Fatal<()> {
+        for id in ids {
+            let queued = self.reclaim_due.get(id.0)?.map(|g| g.value());
+            if queued.is_some_and(|q| q >= due_ms) {
+                continue;
+            }
+            if let Some(q) = queued {
+                self.reclaims.remove((q, id.0))?;
+            }
+            self.reclaim_due.insert(id.0, due_ms)?;
+            self.reclaims.insert((due_ms, id.0), ())?;
+        }
+        Ok(())
+    }
+
+    /// Removes and returns at most `max` ids due at `now_ms`, earliest first.
+    fn take_due_reclaims(&mut self, now_ms: i64, max: usize) -> Fatal<Vec<BlobId>> {
+        let mut due = Vec::new();
+        for entry in self.reclaims.range(..=(now_ms, u128::MAX))?.take(max) {
+            due.push(entry?.0.value());
+        }
+        for &(at, id) in &due {
+            self.reclaims.remove((at, id))?;
+            self.reclaim_due.remove(id)?;
+        }
+        Ok(due.into_iter().map(|(_, id)| BlobId(id)).collect())
     }
 
     fn has_bucket(&self, bucket: &str) -> Fatal<bool> {
@@ -1583,6 +1620,16 @@ impl MetaStore for RedbMetaStore {
             Ok(set)
         })
         .await
+    }
+
+    async fn enqueue_reclaims(&self, ids: &[BlobId], due_ms: i64) -> StoreResult<()> {
+        let ids = ids.to_vec();
+        self.write(move |t| t.enqueue_reclaims(&ids, due_ms).map(Ok)).await
+    }
+
+    async fn take_due_reclaims(&self, now_ms: i64, max: usize) -> StoreResult<Vec<BlobId>> {
+        // Only removes: tried on a full disk too, so queued blobs can still free space.
+        self.remove(move |t| t.take_due_reclaims(now_ms, max).map(Ok)).await
     }
 
     async fn set_bucket_settings(

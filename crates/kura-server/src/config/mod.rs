@@ -197,6 +197,27 @@ pub struct ServerSection {
     /// Encryption at rest: where kura's master keys are. Read at start.
     #[serde(default)]
     pub encryption: kms::EncryptionSection,
+    /// On metadata that replicas share (PostgreSQL), how long a blob file outlives the commit that
+    /// stopped referencing it, in seconds (default [`DEFAULT_BLOB_GRACE_SECONDS`], 6 hours; 1 to
+    /// [`MAX_BLOB_GRACE_SECONDS`]). A reader on another replica may still be streaming that body,
+    /// and only its own replica's pins know it: the grace must be longer than any request (a GET of a
+    /// large object on a slow link, a backup) so that no replica deletes a body one is still sending.
+    /// The same age tells the start-up sweep what is provably abandoned. Read at start; unused on
+    /// redb (one process: a blob goes once its last local reader is done).
+    pub blob_grace_seconds: Option<u64>,
+}
+
+/// The default of `server.blob_grace_seconds`: 6 hours, far longer than any request kura serves.
+pub const DEFAULT_BLOB_GRACE_SECONDS: u64 = 6 * 3600;
+
+/// The most `server.blob_grace_seconds` may be: 30 days (a longer one only keeps garbage longer).
+pub const MAX_BLOB_GRACE_SECONDS: u64 = 30 * 86_400;
+
+impl ServerSection {
+    /// `server.blob_grace_seconds`, or its default.
+    pub fn blob_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.blob_grace_seconds.unwrap_or(DEFAULT_BLOB_GRACE_SECONDS))
+    }
 }
 
 /// The metadata back end (`server.metadata`): one variant per back end, each opened by one arm of
@@ -328,6 +349,14 @@ impl Config {
             && !(1..=kura_sigv4::MAX_EXPIRES_SECS).contains(&max)
         {
             return Err(format!("server.max_ticket_seconds: {max} is not between 1 and 604800 (7 days)"));
+        }
+        if let Some(grace) = config.server.blob_grace_seconds
+            && !(1..=MAX_BLOB_GRACE_SECONDS).contains(&grace)
+        {
+            return Err(format!(
+                "server.blob_grace_seconds: {grace} is not between 1 and {MAX_BLOB_GRACE_SECONDS} (30 days); \
+                 it must outlast the longest request (default {DEFAULT_BLOB_GRACE_SECONDS})"
+            ));
         }
         let limits = &config.server.limits;
         for (field, value) in [
@@ -536,6 +565,20 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("mongodb") && err.contains("`redb`"), "{err}");
         let err = Config::parse("server:\n  metadata: Redb\n").expect_err("lowercase only");
         assert!(err.contains("Redb"), "{err}");
+    }
+
+    #[test]
+    fn blob_grace_has_a_default_and_refuses_zero_and_too_long() {
+        let c = Config::parse("server:\n  region: eu-west-1\n").expect("valid");
+        assert_eq!(c.server.blob_grace(), std::time::Duration::from_secs(21_600));
+        let c = Config::parse("server:\n  blob_grace_seconds: 90\n").expect("valid");
+        assert_eq!(c.server.blob_grace(), std::time::Duration::from_secs(90));
+        for bad in ["0", "2592001"] {
+            let err = Config::parse(&format!("server:\n  blob_grace_seconds: {bad}\n")).expect_err(bad);
+            assert!(err.contains("server.blob_grace_seconds") && err.contains(bad), "{err}");
+        }
+        let err = Config::parse("server:\n  blob_grace_seconds: -1\n").expect_err("negative");
+        assert!(err.contains("blob_grace_seconds"), "{err}");
     }
 
     #[test]

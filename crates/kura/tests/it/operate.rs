@@ -135,3 +135,60 @@ async fn a_forwarded_for_header_cannot_make_a_scraper_allowed() {
         assert!(!text.contains("kura_http_requests"), "{text}");
     }
 }
+
+/// The blob files under a data directory (`blobs/XX/<id>`).
+fn blob_files(data: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for dir in std::fs::read_dir(data.join("blobs")).expect("blobs").flatten() {
+        files.extend(std::fs::read_dir(dir.path()).expect("fan-out").flatten().map(|e| e.path()));
+    }
+    files.sort();
+    files
+}
+
+/// `server.blob_grace_seconds` is checked at start (0 is refused, naming the field), and on the embedded
+/// metadata (one process alone on its blob directory) it changes nothing: an overwritten body's file is
+/// gone when the overwrite is answered, and a restart removes an unreferenced blob however young it is.
+#[tokio::test]
+async fn blob_grace_is_checked_and_the_embedded_store_still_reclaims_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("kura.yaml");
+    std::fs::write(&bad, "server:\n  blob_grace_seconds: 0\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
+        .args(["server", "--address", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&bad)
+        .env("KURA_ROOT_ACCESS_KEY", crate::harness::ACCESS_KEY)
+        .env("KURA_ROOT_SECRET_KEY", crate::harness::SECRET_KEY)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.blob_grace_seconds: 0 is not between 1 and 2592000"), "{stderr}");
+    assert!(!dir.path().join("data").join("blobs").exists(), "nothing was opened");
+
+    let mut server = TestServer::start_with_config("server:\n  blob_grace_seconds: 3600\n");
+    let s3 = server.client();
+    let bucket = bucket_name("grace");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    let put = |body: Vec<u8>| s3.put_object().bucket(&bucket).key("k").body(body.into()).send();
+    put(crate::harness::data(100_000, 1)).await.expect("put");
+    let first = blob_files(&server.data);
+    assert_eq!(first.len(), 1, "{first:?}");
+    put(crate::harness::data(100_000, 2)).await.expect("overwrite");
+    let second = blob_files(&server.data);
+    assert_eq!(second.len(), 1, "the replaced body's file is gone once the overwrite is answered: {second:?}");
+    assert_ne!(first, second);
+
+    // A young unreferenced blob (as an interrupted write leaves) goes at the next start.
+    server.kill();
+    let stray = server.data.join("blobs").join("ab").join(format!("ab{}", "0".repeat(30)));
+    std::fs::write(&stray, b"orphan").expect("write stray blob");
+    let restarted = TestServer::restart(&server.data, &server.config());
+    let got = restarted.client().get_object().bucket(&bucket).key("k").send().await.expect("get");
+    let body = got.body.collect().await.expect("body").into_bytes();
+    assert!(body.as_ref() == crate::harness::data(100_000, 2).as_slice(), "the current body reads back");
+    assert!(!stray.exists(), "swept at start");
+    assert_eq!(blob_files(&restarted.data), second);
+}
