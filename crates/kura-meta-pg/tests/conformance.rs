@@ -53,7 +53,7 @@ async fn concurrent_puts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_reclaim_takers() {
     let server = pg::server();
-    let db = server.create_database().await;
+    let db = server.create_database();
     let a: Arc<dyn MetaStore> = Arc::new(PgMetaStore::open(server.config(&db), 4).await.expect("open a"));
     let b: Arc<dyn MetaStore> = Arc::new(PgMetaStore::open(server.config(&db), 4).await.expect("open b"));
     conformance::concurrent_reclaim_takers(&[a, b]).await;
@@ -84,15 +84,15 @@ async fn a_reopened_store_sees_what_was_committed_and_migrates_nothing() {
 #[tokio::test]
 async fn a_version_1_database_is_migrated() {
     let server = pg::server();
-    let db = server.create_database().await;
+    let db = server.create_database();
     {
         let store = PgMetaStore::open(server.config(&db), 1).await.expect("open");
         store.create_bucket(bucket("b")).await.expect("create");
     }
     // Back to what a version-1 kura left: no queue table, version 1.
-    server.execute(&db, "DROP TABLE reclaims; UPDATE schema_version SET version = 1").await;
+    server.execute(&db, "DROP TABLE reclaims; UPDATE schema_version SET version = 1");
     let store = PgMetaStore::open(server.config(&db), 1).await.expect("migrate");
-    assert_eq!(server.query_i64(&db, "SELECT max(version) FROM schema_version").await, SCHEMA_VERSION);
+    assert_eq!(server.query_i64(&db, "SELECT max(version) FROM schema_version"), SCHEMA_VERSION);
     assert_eq!(store.get_bucket("b").await.expect("get"), Some(bucket("b")));
     store.enqueue_reclaims(&[BlobId(9)], 5).await.expect("enqueue");
     assert_eq!(store.take_due_reclaims(5, 10).await.expect("take"), [BlobId(9)]);
