@@ -4,14 +4,13 @@
 //! the redb record (rewritten with kura-store's own API while the server is stopped). Never a wrong
 //! byte, ranges of untouched chunks still read, and the server keeps answering.
 
-use crate::harness::{TestServer, bucket_name, code, data, status};
+use crate::harness::{TestServer, blob_files, bucket_name, code, data, status};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::ServerSideEncryption;
 use kura_store::MetaStore;
 use kura_store::redb_meta::RedbMetaStore;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// kura-crypt's chunk: 64 KiB of plaintext, stored with a 16-byte tag after it.
@@ -73,17 +72,6 @@ fn assert_integrity_error(got: Got, what: &str) {
 /// `Range: bytes=FIRST-LAST` for the half-open `range`.
 fn range(range: std::ops::Range<usize>) -> Option<String> {
     Some(format!("bytes={}-{}", range.start, range.end - 1))
-}
-
-/// Every finished blob file under `data` (`DATA/blobs/XX/ID`, kura-store's file blob store).
-fn blob_files(data: &Path) -> BTreeSet<PathBuf> {
-    let mut files = BTreeSet::new();
-    for dir in std::fs::read_dir(data.join("blobs")).expect("blobs dir") {
-        for file in std::fs::read_dir(dir.expect("entry").path()).expect("fan-out dir") {
-            files.insert(file.expect("entry").path());
-        }
-    }
-    files
 }
 
 /// Flips one bit of the byte at `at` of `file` (twice restores it).

@@ -433,3 +433,15 @@ pub async fn post_form(form: &serde_json::Value, key: &str, data: &[u8]) -> (u16
         .expect("post");
     (resp.status().as_u16(), resp.text().await.expect("body"))
 }
+
+/// Every finished blob file under the data directory `data` (`DATA/blobs/XX/ID`, kura-store's file
+/// blob store; small bodies live in the metadata instead), in path order.
+pub fn blob_files(data: &Path) -> std::collections::BTreeSet<PathBuf> {
+    let mut files = std::collections::BTreeSet::new();
+    for dir in std::fs::read_dir(data.join("blobs")).expect("blobs dir") {
+        for file in std::fs::read_dir(dir.expect("entry").path()).expect("fan-out dir") {
+            files.insert(file.expect("entry").path());
+        }
+    }
+    files
+}

@@ -1,6 +1,6 @@
 //! Object operations: put/get/head/delete/copy, conditions, ranges, metadata, checksums, tagging.
 
-use crate::harness::{TestServer, bucket_name, code, data, md5_hex, status};
+use crate::harness::{TestServer, blob_files, bucket_name, code, data, md5_hex, status};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, Delete, MetadataDirective, ObjectIdentifier, Tag, Tagging};
 
@@ -528,14 +528,6 @@ async fn object_attributes_without_the_body() {
     assert_eq!(code(&err), "NoSuchKey");
 }
 
-/// Files under the data directory's `blobs/` (small bodies live in the metadata database instead).
-fn blob_files(data_dir: &std::path::Path) -> usize {
-    std::fs::read_dir(data_dir.join("blobs"))
-        .expect("blobs dir")
-        .map(|dir| std::fs::read_dir(dir.expect("entry").path()).expect("fan-out dir").count())
-        .sum()
-}
-
 #[tokio::test]
 async fn small_bodies_are_inline_and_behave_like_any_other() {
     const INLINE_MAX: usize = kura_store::INLINE_MAX;
@@ -555,7 +547,7 @@ async fn small_bodies_are_inline_and_behave_like_any_other() {
         assert_eq!(got.content_length(), Some(*len as i64), "{key}");
         assert_eq!(body(got).await, data(*len, seed as u64), "{key}");
     }
-    assert_eq!(blob_files(&data_dir), 1, "only the body over the inline limit is a blob file");
+    assert_eq!(blob_files(&data_dir).len(), 1, "only the body over the inline limit is a blob file");
 
     // Ranges, copies and part copies read inline bodies like blob ones.
     let small = data(4096, 2);
@@ -592,7 +584,7 @@ async fn small_bodies_are_inline_and_behave_like_any_other() {
         .send()
         .await
         .expect("put");
-    assert_eq!(blob_files(&data_dir), 2, "the part copy's blob and size-1's new body");
+    assert_eq!(blob_files(&data_dir).len(), 2, "the part copy's blob and size-1's new body");
     s3.delete_object().bucket(&bucket).key("size-4096").send().await.expect("delete");
 
     // A crash loses nothing acknowledged: inline bodies are committed with their records.

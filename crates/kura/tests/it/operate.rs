@@ -1,7 +1,7 @@
 //! What an operator reads: the request log line (plain text in a file, the S3 operation, the bytes
 //! actually sent, the time to the last byte), error documents that say what to fix, and `/kura/metrics`.
 
-use crate::harness::{TestServer, bucket_name};
+use crate::harness::{TestServer, blob_files, bucket_name};
 
 /// The request line of the response with this request id.
 async fn request_line(server: &TestServer, request_id: &str) -> String {
@@ -134,16 +134,6 @@ async fn a_forwarded_for_header_cannot_make_a_scraper_allowed() {
         assert!(text.contains("server.metrics.allow_networks"), "{text}");
         assert!(!text.contains("kura_http_requests"), "{text}");
     }
-}
-
-/// The blob files under a data directory (`blobs/XX/<id>`).
-fn blob_files(data: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for dir in std::fs::read_dir(data.join("blobs")).expect("blobs").flatten() {
-        files.extend(std::fs::read_dir(dir.path()).expect("fan-out").flatten().map(|e| e.path()));
-    }
-    files.sort();
-    files
 }
 
 /// `server.blob_grace_seconds` is checked at start (0 is refused, naming the field), and on the embedded

@@ -5,7 +5,7 @@
 //! directory (two replicas) that see each other's objects and bucket policies at once.
 
 use crate::harness::{
-    TestServer, bucket_name, code, complete_upload, create_upload, data, md5_hex, status, upload_part,
+    TestServer, blob_files, bucket_name, code, complete_upload, create_upload, data, md5_hex, status, upload_part,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
@@ -25,12 +25,17 @@ pub struct PgDeployment {
 impl PgDeployment {
     /// A fresh database of `pg` and a config for it.
     pub fn new(pg: &PgServer) -> Self {
+        Self::with_server_settings(pg, "")
+    }
+
+    /// As [`PgDeployment::new`], with more `server:` settings (YAML lines indented by two spaces).
+    pub fn with_server_settings(pg: &PgServer, settings: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = pg.create_database();
         let password = dir.path().join("pg-password");
         std::fs::write(&password, format!("{}\n", pg.password())).expect("write the password file");
         let yaml = format!(
-            "server:\n  metadata:\n    postgres:\n      url: \"{}\"\n      password_file: {}\n      pool_size: 4\n",
+            "server:\n  metadata:\n    postgres:\n      url: \"{}\"\n      password_file: {}\n      pool_size: 4\n{settings}",
             pg.url(&db),
             password.display()
         );
@@ -458,4 +463,33 @@ async fn a_stopped_database_answers_503_and_kura_recovers_by_itself() {
     assert_eq!((status(&err), code(&err).as_str()), (404, "NoSuchKey"));
     let (keys, _) = list(&s3, &bucket, "", None, 1000).await;
     assert_eq!(keys.len(), acknowledged.len() + 1);
+}
+
+/// On shared metadata an overwritten body's file outlives the overwrite by `blob_grace_seconds` (a
+/// reader on another replica may still be streaming it), then a replica's reclaim worker deletes it.
+#[tokio::test]
+async fn a_replaced_blob_on_shared_metadata_is_deleted_after_the_grace_period() {
+    let deployment = PgDeployment::with_server_settings(kura_test_pg::shared(), "  blob_grace_seconds: 2\n");
+    let server = deployment.start();
+    let s3 = server.client();
+    let bucket = bucket_name("pggrace");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create");
+    put(&s3, &bucket, "k", &data(300_000, 1)).await;
+    let first = blob_files(&deployment.data());
+    assert_eq!(first.len(), 1, "{first:?}");
+    put(&s3, &bucket, "k", &data(300_000, 2)).await;
+    let overwritten = Instant::now();
+    let both = blob_files(&deployment.data());
+    assert!(both.is_superset(&first) && both.len() == 2, "the replaced file is still there: {both:?}");
+    let gone = loop {
+        let now = blob_files(&deployment.data());
+        if now.len() == 1 {
+            break overwritten.elapsed();
+        }
+        assert!(overwritten.elapsed() < Duration::from_secs(30), "not reclaimed after 30 s: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(gone >= Duration::from_secs(2), "deleted after {gone:?}, before the grace period");
+    assert!(blob_files(&deployment.data()).is_disjoint(&first), "the replaced body's file is the one that went");
+    assert_eq!(get(&s3, &bucket, "k", None).await, data(300_000, 2), "the current body reads back");
 }
