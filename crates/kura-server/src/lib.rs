@@ -15,6 +15,7 @@ pub mod buckets;
 pub mod config;
 pub mod cors;
 pub mod errors;
+pub mod generation;
 pub mod http;
 pub mod iam;
 pub mod identity;
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod presign;
 pub mod reclaim;
 pub mod reload;
+pub mod replicas;
 pub mod s3;
 pub mod storage;
 pub mod sts;
@@ -280,12 +282,14 @@ impl Server {
     /// files are re-read meanwhile ([`http::tls`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let reclaims = self.reclaims.map(|queue| tokio::spawn(queue.drain_forever(self.metrics.clone())));
+        let sync = tokio::spawn(replicas::sync_forever(self.iam.clone(), self.kms.clone(), self.metrics.clone()));
         let sweeper = tokio::spawn(tickets::sweep_forever(self.meta, self.metrics));
         let lifecycle = tokio::spawn(self.lifecycle.run_forever());
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
         let reloader = self.tls.map(|t| tokio::spawn(t.watch(http::tls::POLL_INTERVAL)));
         http::serve(self.listener, self.dispatch, self.limits, acceptor, shutdown).await;
         sweeper.abort();
+        sync.abort();
         lifecycle.abort();
         if let Some(r) = reclaims {
             r.abort();

@@ -264,7 +264,7 @@ impl Metrics {
         );
         registry.register(
             "kura_background_runs",
-            "Runs of background work (task: ticket-sweep, lifecycle, blob-reclaim), by outcome (ok, failed)",
+            "Runs of background work (task: ticket-sweep, lifecycle, blob-reclaim, replica-sync), by outcome (ok, failed)",
             background_runs.clone(),
         );
         registry.register(

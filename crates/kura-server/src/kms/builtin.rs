@@ -2,8 +2,11 @@
 //! store as records, wrapped by kura's master keys, so keys survive restarts and travel in backups
 //! (a backup restores only with the master key file that wrapped them).
 //!
-//! Keys and aliases are read once at start into memory; every change (configuration, admin API) is
-//! written to the store first and then to memory, one change at a time. The built-in service has no
+//! Keys and aliases are read at start into memory; every change (configuration, admin API) is
+//! written to the store first and then to memory, one change at a time, and bumps the KMS generation
+//! ([`crate::generation`]) so that replicas on a shared metadata store reload theirs
+//! ([`BuiltinKms::refresh`], polled by every process; each change also catches up first, so that it
+//! decides on what other processes wrote). The built-in service has no
 //! key policies of its own: IAM policies decide who may use a key (AWS's default key policy), except
 //! for the kura-managed `alias/aws/s3` key, whose policy is AWS's for `aws/s3` (see
 //! [`crate::authz::kms`]).
@@ -16,6 +19,7 @@ use super::{
 };
 use crate::base::account::ACCOUNT;
 use crate::config::kms::{KmsSection, check_alias, check_description, check_key_id};
+use crate::generation::{Domain, Generation};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kura_crypt::{DataKey, MasterKeyring, SealedKey};
@@ -86,6 +90,8 @@ pub struct BuiltinKms {
     /// Serialises changes (store write, then memory).
     writes: tokio::sync::Mutex<()>,
     clock: fn() -> u64,
+    /// The KMS generation the keys in memory reflect.
+    generation: Generation,
 }
 
 impl std::fmt::Debug for BuiltinKms {
@@ -113,25 +119,17 @@ impl BuiltinKms {
         region: &str,
         clock: fn() -> u64,
     ) -> Result<Self, KmsError> {
-        let mut keys = Keys::default();
-        for (id, bytes) in meta.list_records(KEY_RECORD).await? {
-            let mut record: KeyRecord = serde_json::from_slice(&bytes).map_err(|_| KmsError::Damaged(id.clone()))?;
-            let material = match unwrap_material(&master, &record) {
-                Ok(m) => {
-                    rewrap_under_primary(meta.as_ref(), &master, &mut record, &m).await?;
-                    Some(m)
-                }
-                Err(e) => {
-                    tracing::error!(key = %record.arn, error = %e, "a KMS key cannot be used: its material does not unwrap");
-                    None
-                }
-            };
-            keys.keys.insert(id, Entry { record, material });
+        let generation = Generation::new(Domain::Kms);
+        let token = generation.read(meta.as_ref()).await?;
+        let mut keys = assemble(&master, load(meta.as_ref()).await?, &Keys::default());
+        // After a rotation (a new first line in the master key file), wrap again under the first
+        // master key. The material is the same, so other processes need not reload (no bump).
+        for entry in keys.keys.values_mut() {
+            if let Some(material) = &entry.material {
+                rewrap_under_primary(meta.as_ref(), &master, &mut entry.record, material).await?;
+            }
         }
-        for (name, bytes) in meta.list_records(ALIAS_RECORD).await? {
-            let alias: AliasRecord = serde_json::from_slice(&bytes).map_err(|_| KmsError::Damaged(name.clone()))?;
-            keys.aliases.insert(name, alias);
-        }
+        generation.mark(token);
         let service = Self {
             meta,
             master,
@@ -139,10 +137,54 @@ impl BuiltinKms {
             keys: RwLock::new(keys),
             writes: tokio::sync::Mutex::new(()),
             clock,
+            generation,
         };
         service.purge_expired().await?;
         service.ensure_s3_default().await?;
         Ok(service)
+    }
+
+    /// Takes the change lock, after reloading what other processes changed.
+    async fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, KmsError> {
+        let guard = self.writes.lock().await;
+        self.catch_up().await?;
+        Ok(guard)
+    }
+
+    /// Reloads the keys and aliases when another process changed them (the KMS generation moved);
+    /// answers whether it did. On failure the keys in memory stay, and the next call tries again.
+    pub async fn refresh(&self) -> Result<bool, KmsError> {
+        if self.generation.moved(self.meta.as_ref()).await?.is_none() {
+            return Ok(false);
+        }
+        let _guard = self.writes.lock().await;
+        self.catch_up().await
+    }
+
+    /// [`BuiltinKms::refresh`] under the change lock. The configuration's declarations
+    /// (`declared`) are this process's and stay; material already unwrapped is reused.
+    async fn catch_up(&self) -> Result<bool, KmsError> {
+        let Some(token) = self.generation.moved(self.meta.as_ref()).await? else {
+            return Ok(false);
+        };
+        let stored = load(self.meta.as_ref()).await?;
+        let fresh = assemble(&self.master, stored, &self.read());
+        *self.write() = fresh;
+        self.generation.mark(token);
+        Ok(true)
+    }
+
+    /// Writes (`Some`) or deletes (`None`) one key or alias record, then bumps the KMS generation:
+    /// the one way a change reaches the store.
+    async fn persist(&self, kind: &str, id: &str, value: Option<Vec<u8>>) -> Result<(), KmsError> {
+        match value {
+            Some(bytes) => self.meta.put_record(kind, id, bytes).await?,
+            None => {
+                self.meta.delete_record(kind, id).await?;
+            }
+        }
+        self.generation.bump(self.meta.as_ref()).await?;
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
@@ -173,7 +215,7 @@ impl BuiltinKms {
         aliases: &[String],
         origin: KeyOrigin,
     ) -> Result<KmsKey, KmsError> {
-        let _guard = self.writes.lock().await;
+        let _guard = self.lock().await?;
         self.create_locked(id, description, aliases, origin).await
     }
 
@@ -248,19 +290,18 @@ impl BuiltinKms {
 
     async fn store_key(&self, record: &KeyRecord) -> Result<(), KmsError> {
         let bytes = serde_json::to_vec(record).map_err(|_| KmsError::Damaged(record.id.clone()))?;
-        self.meta.put_record(KEY_RECORD, &record.id, bytes).await?;
-        Ok(())
+        self.persist(KEY_RECORD, &record.id, Some(bytes)).await
     }
 
     async fn put_alias(&self, name: &str, alias: AliasRecord) -> Result<(), KmsError> {
         let bytes = serde_json::to_vec(&alias).map_err(|_| KmsError::Damaged(name.to_owned()))?;
-        self.meta.put_record(ALIAS_RECORD, name, bytes).await?;
+        self.persist(ALIAS_RECORD, name, Some(bytes)).await?;
         self.write().aliases.insert(name.to_owned(), alias);
         Ok(())
     }
 
     async fn remove_alias(&self, name: &str) -> Result<(), KmsError> {
-        self.meta.delete_record(ALIAS_RECORD, name).await?;
+        self.persist(ALIAS_RECORD, name, None).await?;
         self.write().aliases.remove(name);
         Ok(())
     }
@@ -271,7 +312,7 @@ impl BuiltinKms {
         key: &str,
         change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
     ) -> Result<KmsKey, KmsError> {
-        let _guard = self.writes.lock().await;
+        let _guard = self.lock().await?;
         self.purge_expired_locked().await?;
         let id = self.resolve_id(key)?;
         let mut record =
@@ -358,7 +399,7 @@ impl BuiltinKms {
     /// Points a new alias at a customer-managed key.
     pub async fn create_alias(&self, alias: &str, key: &str) -> Result<KmsKey, KmsError> {
         check_alias(alias).map_err(KmsError::Invalid)?;
-        let _guard = self.writes.lock().await;
+        let _guard = self.lock().await?;
         let id = self.resolve_id(key)?;
         {
             let keys = self.read();
@@ -380,7 +421,7 @@ impl BuiltinKms {
     /// Removes an alias (never the key). Aliases the configuration file declares, and `alias/aws/s3`,
     /// are refused.
     pub async fn delete_alias(&self, alias: &str) -> Result<(), KmsError> {
-        let _guard = self.writes.lock().await;
+        let _guard = self.lock().await?;
         let origin = self.read().aliases.get(alias).map(|a| a.origin);
         match origin {
             None => Err(KmsError::NotFound(alias.to_owned())),
@@ -397,7 +438,7 @@ impl BuiltinKms {
     /// key; aliases an earlier file declared and this one does not are removed. Keys are never
     /// deleted here.
     pub async fn apply_config(&self, section: &KmsSection) -> Result<(), KmsError> {
-        let _guard = self.writes.lock().await;
+        let _guard = self.lock().await?;
         let mut declared = BTreeSet::new();
         let mut wanted_aliases = BTreeMap::new();
         for key in &section.keys {
@@ -461,7 +502,7 @@ impl BuiltinKms {
 
     /// Makes the kura-managed `alias/aws/s3` key if it does not exist.
     async fn ensure_s3_default(&self) -> Result<(), KmsError> {
-        let _guard = self.writes.lock().await;
+        let _guard = self.lock().await?;
         if self.read().aliases.contains_key(S3_DEFAULT_ALIAS) {
             return Ok(());
         }
@@ -479,7 +520,7 @@ impl BuiltinKms {
     }
 
     async fn purge_expired(&self) -> Result<(), KmsError> {
-        let _guard = self.writes.lock().await;
+        let _guard = self.lock().await?;
         self.purge_expired_locked().await
     }
 
@@ -494,7 +535,7 @@ impl BuiltinKms {
             for alias in aliases {
                 self.remove_alias(&alias).await?;
             }
-            self.meta.delete_record(KEY_RECORD, &id).await?;
+            self.persist(KEY_RECORD, &id, None).await?;
             self.write().keys.remove(&id);
             tracing::info!(target: "kura::kms", key = %id, "deleted a KMS key whose deletion date passed");
         }
@@ -548,6 +589,52 @@ impl BuiltinKms {
         };
         Ok((arn, material))
     }
+}
+
+/// Every key and alias record in the store.
+struct Stored {
+    keys: Vec<KeyRecord>,
+    aliases: BTreeMap<String, AliasRecord>,
+}
+
+/// Reads every key and alias record; a record that does not decode fails the whole load.
+async fn load(meta: &dyn MetaStore) -> Result<Stored, KmsError> {
+    let mut keys = Vec::new();
+    for (id, bytes) in meta.list_records(KEY_RECORD).await? {
+        keys.push(serde_json::from_slice(&bytes).map_err(|_| KmsError::Damaged(id.clone()))?);
+    }
+    let mut aliases = BTreeMap::new();
+    for (name, bytes) in meta.list_records(ALIAS_RECORD).await? {
+        aliases.insert(name.clone(), serde_json::from_slice(&bytes).map_err(|_| KmsError::Damaged(name))?);
+    }
+    Ok(Stored { keys, aliases })
+}
+
+/// The key table of `stored`, with the configuration's declarations of `current`. A key whose record
+/// and wrapping are those of `current` keeps its unwrapped material; others are unwrapped (a key that
+/// does not unwrap stays listed, and every use fails with the reason).
+fn assemble(master: &MasterKeyring, stored: Stored, current: &Keys) -> Keys {
+    let mut keys = Keys { aliases: stored.aliases, declared: current.declared.clone(), ..Keys::default() };
+    for record in stored.keys {
+        let id = record.id.clone();
+        let known = current.keys.get(&id).filter(|e| {
+            e.record.material == record.material
+                && e.record.master_key == record.master_key
+                && e.record.arn == record.arn
+        });
+        let material = match known {
+            Some(entry) => entry.material.clone(),
+            None => match unwrap_material(master, &record) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(key = %record.arn, error = %e, "a KMS key cannot be used: its material does not unwrap");
+                    None
+                }
+            },
+        };
+        keys.keys.insert(id, Entry { record, material });
+    }
+    keys
 }
 
 fn expired(record: &KeyRecord, now: u64) -> bool {

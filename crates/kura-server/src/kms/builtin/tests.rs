@@ -259,3 +259,37 @@ async fn admin_changes_are_checked() {
     assert!(matches!(kms.delete_alias("alias/a").await, Err(KmsError::NotFound(_))));
     assert_eq!(kms.describe("alias/b").await.expect("the key stays").id, "k1");
 }
+
+/// Two processes on one store (replicas): a key made, disabled or given an alias through one is
+/// unknown to the other until it refreshes, then in force there; a refresh with nothing new reloads
+/// nothing, and the configuration's declarations stay the refreshing process's own.
+#[tokio::test]
+async fn a_refresh_picks_up_another_process_changes_and_keeps_its_declarations() {
+    let meta: Arc<dyn MetaStore> = Arc::new(MemoryMetaStore::new());
+    let master = ring();
+    let a = BuiltinKms::open(meta.clone(), master.clone(), REGION).await.expect("open a");
+    let b = BuiltinKms::open(meta.clone(), master.clone(), REGION).await.expect("open b");
+    assert!(!b.refresh().await.expect("refresh"), "nothing moved since b loaded");
+    let config = Config::parse("kms:\n  keys:\n    - id: declared\n").expect("config");
+    b.apply_config(&config.kms).await.expect("b declares a key");
+
+    let key = a.create(Some("shared"), "", &["alias/shared".to_owned()], KeyOrigin::Admin).await.expect("create");
+    assert!(matches!(b.describe("alias/shared").await, Err(KmsError::NotFound(_))), "not yet reloaded");
+    assert!(b.refresh().await.expect("refresh"));
+    let cx = s3_context("arn:aws:s3:::b/k");
+    let (plain, stored) = b.generate_data_key("alias/shared", &cx).await.expect("b uses a's key");
+    assert_eq!(a.decrypt(&stored, &cx).await.expect("a decrypts"), plain);
+
+    a.disable("shared").await.expect("disable on a");
+    assert!(b.refresh().await.expect("refresh"));
+    let err = b.decrypt(&stored, &cx).await.expect_err("disabled on a");
+    assert!(matches!(err, KmsError::Disabled(ref arn) if *arn == key.arn), "{err}");
+    // b's declaration survived the reload: scheduling the declared key's deletion is still refused.
+    let err = b.schedule_deletion("declared", None).await.expect_err("declared");
+    assert!(matches!(err, KmsError::Unsupported(_)), "{err}");
+    // A change through b first catches up with a's: b does not act on its stale copy.
+    a.enable("shared").await.expect("enable on a");
+    assert_eq!(b.disable("alias/shared").await.expect("disable on b").state, KeyState::Disabled);
+    assert!(a.refresh().await.expect("refresh"));
+    assert!(matches!(a.decrypt(&stored, &cx).await, Err(KmsError::Disabled(_))));
+}
