@@ -86,6 +86,15 @@ async fn a_user_made_disabled_or_deleted_on_one_replica_is_so_on_the_other_withi
     }
     let listed = admin(&b, &["admin", "user", "list"]).await;
     assert!(!listed.contains("\"carol\""), "{listed}");
+    // The polls are counted as background work, none of them failed.
+    let metrics = reqwest::get(format!("{}/kura/metrics", b.endpoint())).await.expect("scrape");
+    let text = metrics.text().await.expect("metrics");
+    let runs = |outcome: &str| {
+        let prefix = format!(r#"kura_background_runs_total{{task="replica-sync",outcome="{outcome}"}} "#);
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+    };
+    assert!(runs("ok") >= 4, "{text}");
+    assert_eq!(runs("failed"), 0, "{text}");
 }
 
 /// A named policy made and attached through a grants on b within 2 s; detached through a, b denies
