@@ -28,6 +28,7 @@ mod objects;
 mod operate;
 mod postgres;
 mod presign;
+mod replicas;
 mod signatures;
 mod tls;
 mod versioning;
