@@ -11,15 +11,16 @@
 //! and name only kura's metrics, and the Dockerfile builds with the workspace's Rust.
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, Namespace, PodSpec, Probe, Service, ServiceAccount, Volume, VolumeMount,
+    ConfigMap, Container, Namespace, PersistentVolumeClaim, PodSpec, Probe, Service, ServiceAccount, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kura_server::config::Config;
+use kura_server::config::{Config, MetadataBackend};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -30,7 +31,7 @@ use std::process::Command;
 /// The namespace every namespaced object lives in (its DNS names are in the certificate).
 const NAMESPACE: &str = "kura";
 /// The overlays README documents; more may exist (every directory under deploy/overlays is built).
-const DOCUMENTED_OVERLAYS: [&str; 3] = ["plain", "cert-manager", "workload-identity"];
+const DOCUMENTED_OVERLAYS: [&str; 4] = ["plain", "cert-manager", "workload-identity", "ha"];
 /// The one user kura's pod runs as (and its group, and the volume group).
 const KURA_UID: i64 = 65532;
 /// The Secret holding the root credentials, made by the operator.
@@ -39,6 +40,11 @@ const ROOT_SECRET: &str = "kura-root";
 const SESSION_KEYS_SECRET: &str = "kura-session-keys";
 /// The Secret holding the master keys (`server.encryption.master_keys_file`), made by the operator.
 const MASTER_KEYS_SECRET: &str = "kura-master-keys";
+/// The Secret holding the PostgreSQL password (`server.metadata.postgres.password_file`), key
+/// `password`: written by CloudNativePG for the example Cluster kura-db, or made by the operator.
+const DB_SECRET: &str = "kura-db-app";
+/// The example CloudNativePG Cluster of the HA overlay, applied on its own (not part of any build).
+const CNPG_EXAMPLE: &str = "deploy/overlays/ha/postgres-cloudnative-pg.yaml";
 /// The webhook's path on kura's port.
 const WEBHOOK_PATH: &str = "/kura/v1/webhook/pods";
 /// The capabilities `kura agent` may add: NET_ADMIN for the address, NET_BIND_SERVICE for port 80.
@@ -141,6 +147,8 @@ enum Object {
     ConfigMap(ConfigMap),
     Service(Service),
     StatefulSet(Box<StatefulSet>),
+    Deployment(Box<Deployment>),
+    PersistentVolumeClaim(Box<PersistentVolumeClaim>),
     DaemonSet(Box<DaemonSet>),
     PodDisruptionBudget(PodDisruptionBudget),
     MutatingWebhookConfiguration(MutatingWebhookConfiguration),
@@ -164,6 +172,8 @@ fn typed(value: &Value) -> Result<Object, String> {
         ("v1", "ConfigMap") => Object::ConfigMap(round_trip(value)?),
         ("v1", "Service") => Object::Service(round_trip(value)?),
         ("apps/v1", "StatefulSet") => Object::StatefulSet(Box::new(round_trip(value)?)),
+        ("apps/v1", "Deployment") => Object::Deployment(Box::new(round_trip(value)?)),
+        ("v1", "PersistentVolumeClaim") => Object::PersistentVolumeClaim(Box::new(round_trip(value)?)),
         ("apps/v1", "DaemonSet") => Object::DaemonSet(Box::new(round_trip(value)?)),
         ("policy/v1", "PodDisruptionBudget") => Object::PodDisruptionBudget(round_trip(value)?),
         ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
@@ -395,6 +405,131 @@ mod cert_manager {
     }
 }
 
+/// CloudNativePG's `Cluster` (postgresql.cnpg.io/v1), as far as the HA overlay's example uses it. Unknown
+/// fields are refused, so a field these structs do not cover must be added here, from the operator's API
+/// reference, before it is used.
+mod cnpg {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use serde::{Deserialize, Serialize};
+
+    /// `Cluster`.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct Cluster {
+        pub api_version: String,
+        pub kind: String,
+        pub metadata: ObjectMeta,
+        pub spec: ClusterSpec,
+    }
+
+    /// `Cluster.spec`.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct ClusterSpec {
+        pub instances: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub image_name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub postgresql: Option<PostgresConfiguration>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub bootstrap: Option<Bootstrap>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub affinity: Option<Affinity>,
+        pub storage: Storage,
+    }
+
+    /// `spec.postgresql`.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct PostgresConfiguration {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub synchronous: Option<Synchronous>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub parameters: Option<std::collections::BTreeMap<String, String>>,
+    }
+
+    /// `spec.postgresql.synchronous`: quorum-based synchronous replication.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct Synchronous {
+        pub method: SyncMethod,
+        pub number: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub data_durability: Option<DataDurability>,
+    }
+
+    /// `synchronous.method`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum SyncMethod {
+        Any,
+        First,
+    }
+
+    /// `synchronous.dataDurability` (`required` when left out).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum DataDurability {
+        Required,
+        Preferred,
+    }
+
+    /// `spec.bootstrap`.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Bootstrap {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub initdb: Option<InitDb>,
+    }
+
+    /// `spec.bootstrap.initdb`: the application database, its owner, and the Secret of the owner's
+    /// password (by default the operator writes `<cluster>-app`).
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct InitDb {
+        pub database: String,
+        pub owner: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub secret: Option<LocalObjectReference>,
+    }
+
+    /// A Secret in the Cluster's namespace.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct LocalObjectReference {
+        pub name: String,
+    }
+
+    /// `spec.affinity`.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct Affinity {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub enable_pod_anti_affinity: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub topology_key: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub pod_anti_affinity_type: Option<AntiAffinityType>,
+    }
+
+    /// `affinity.podAntiAffinityType`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum AntiAffinityType {
+        Preferred,
+        Required,
+    }
+
+    /// `spec.storage`.
+    #[derive(Debug, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct Storage {
+        pub size: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub storage_class: Option<String>,
+    }
+}
+
 // ------------------------------------------------------------------------------------------------
 // Secret-looking text
 
@@ -470,6 +605,54 @@ fn pod_spec_of_statefulset(sts: &StatefulSet) -> Option<&PodSpec> {
 
 fn pod_spec_of_daemonset(ds: &DaemonSet) -> Option<&PodSpec> {
     ds.spec.as_ref()?.template.spec.as_ref()
+}
+
+fn pod_spec_of_deployment(deployment: &Deployment) -> Option<&PodSpec> {
+    deployment.spec.as_ref()?.template.spec.as_ref()
+}
+
+/// kura's server workload, whichever kind runs it: the base's StatefulSet (one replica on redb, its
+/// own volume) or the HA overlay's Deployment (stateless replicas on PostgreSQL and a shared claim).
+struct ServerWorkload {
+    kind: &'static str,
+    replicas: Option<i32>,
+    selector: LabelSelector,
+    labels: Option<BTreeMap<String, String>>,
+    pod: PodSpec,
+    /// A StatefulSet's volumeClaimTemplates by name; `None` for a Deployment.
+    claim_templates: Option<Vec<String>>,
+    /// A StatefulSet's governing Service.
+    service_name: Option<String>,
+}
+
+impl ServerWorkload {
+    fn of_statefulset(sts: &StatefulSet) -> Self {
+        let spec = sts.spec.clone().unwrap_or_default();
+        Self {
+            kind: "StatefulSet",
+            replicas: spec.replicas,
+            labels: spec.template.metadata.as_ref().and_then(|m| m.labels.clone()),
+            pod: pod_spec_of_statefulset(sts).cloned().unwrap_or_default(),
+            claim_templates: Some(
+                spec.volume_claim_templates.iter().flatten().filter_map(|c| c.metadata.name.clone()).collect(),
+            ),
+            service_name: spec.service_name,
+            selector: spec.selector,
+        }
+    }
+
+    fn of_deployment(deployment: &Deployment) -> Self {
+        let spec = deployment.spec.clone().unwrap_or_default();
+        Self {
+            kind: "Deployment",
+            replicas: spec.replicas,
+            labels: spec.template.metadata.as_ref().and_then(|m| m.labels.clone()),
+            pod: pod_spec_of_deployment(deployment).cloned().unwrap_or_default(),
+            claim_templates: None,
+            service_name: None,
+            selector: spec.selector,
+        }
+    }
 }
 
 /// The value after `flag` in `args`.
@@ -589,6 +772,9 @@ impl Build {
     fn statefulsets(&self) -> impl Iterator<Item = &StatefulSet> {
         self.objects.iter().filter_map(|o| if let Object::StatefulSet(s) = o { Some(s.as_ref()) } else { None })
     }
+    fn deployments(&self) -> impl Iterator<Item = &Deployment> {
+        self.objects.iter().filter_map(|o| if let Object::Deployment(d) = o { Some(d.as_ref()) } else { None })
+    }
     fn daemonsets(&self) -> impl Iterator<Item = &DaemonSet> {
         self.objects.iter().filter_map(|o| if let Object::DaemonSet(d) = o { Some(d.as_ref()) } else { None })
     }
@@ -687,26 +873,32 @@ impl Build {
 
     /// kura's StatefulSet, its config, its Services, its budget.
     fn check_server(&mut self) -> Option<Config> {
-        let statefulsets: Vec<StatefulSet> = self.statefulsets().cloned().collect();
-        let [sts] = statefulsets.as_slice() else {
-            self.fail(format!("{} StatefulSets passed the schema check, expected one (kura)", statefulsets.len()));
+        let workloads: Vec<ServerWorkload> = self
+            .statefulsets()
+            .map(ServerWorkload::of_statefulset)
+            .chain(self.deployments().map(ServerWorkload::of_deployment))
+            .collect();
+        let [workload] = workloads.as_slice() else {
+            self.fail(format!(
+                "{} StatefulSets and Deployments passed the schema check, expected one (kura)",
+                workloads.len()
+            ));
             return None;
         };
-        let spec = sts.spec.as_ref().expect("spec (required by the schema)");
-        self.check(spec.replicas == Some(1), || "StatefulSet kura: replicas must be 1 (redb is one pod's)".into());
-        let pod = pod_spec_of_statefulset(sts).cloned().unwrap_or_default();
-        let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone());
-        self.check(selects(Some(&spec.selector), labels.as_ref()), || {
-            "StatefulSet kura: its selector does not select its own pods".into()
+        let kind = workload.kind;
+        let pod = workload.pod.clone();
+        let labels = workload.labels.clone();
+        self.check(selects(Some(&workload.selector), labels.as_ref()), || {
+            format!("{kind} kura: its selector does not select its own pods")
         });
         self.check(pod.automount_service_account_token == Some(false), || {
-            "StatefulSet kura: kura calls no Kubernetes API: automountServiceAccountToken must be false".into()
+            format!("{kind} kura: kura calls no Kubernetes API: automountServiceAccountToken must be false")
         });
         let Some(container) = pod.containers.iter().find(|c| c.name == "kura").cloned() else {
-            self.fail("StatefulSet kura: no container named kura");
+            self.fail(format!("{kind} kura: no container named kura"));
             return None;
         };
-        let name = "StatefulSet kura, container kura";
+        let name = &format!("{kind} kura, container kura");
 
         // The command and its flags.
         let args = container.args.clone().unwrap_or_default();
@@ -719,15 +911,17 @@ impl Build {
         let config_path = flag(&args, "--config").map(str::to_owned);
         let data = flag(&args, "--data").map(str::to_owned);
 
-        // The data directory is the claim template's volume.
-        let claims: Vec<String> =
-            spec.volume_claim_templates.iter().flatten().filter_map(|c| c.metadata.name.clone()).collect();
+        // The data directory: a StatefulSet's claim template (one pod's volume), or for a Deployment a
+        // claim of the build that every replica mounts, which must then be ReadWriteMany.
         match &data {
             Some(data) => {
                 let mounted = container.volume_mounts.iter().flatten().find(|m| &m.mount_path == data);
-                self.check(mounted.is_some_and(|m| claims.contains(&m.name)), || {
-                    format!("{name}: --data {data} is not where a volumeClaimTemplate ({claims:?}) is mounted")
-                });
+                match workload.claim_templates.as_ref() {
+                    Some(claims) => self.check(mounted.is_some_and(|m| claims.contains(&m.name)), || {
+                        format!("{name}: --data {data} is not where a volumeClaimTemplate ({claims:?}) is mounted")
+                    }),
+                    None => self.check_shared_claim(name, &pod, mounted, data),
+                }
             }
             None => self.fail(format!("{name}: no --data")),
         }
@@ -848,11 +1042,13 @@ impl Build {
             }
             None => self.fail("no Service kura"),
         }
-        let governing = spec.service_name.clone().unwrap_or_default();
-        let headless = self.service(&governing).and_then(|s| s.spec.as_ref()).and_then(|s| s.cluster_ip.clone());
-        self.check(headless.as_deref() == Some("None"), || {
-            format!("StatefulSet kura: serviceName {governing:?} must be a headless Service in the build")
-        });
+        if kind == "StatefulSet" {
+            let governing = workload.service_name.clone().unwrap_or_default();
+            let headless = self.service(&governing).and_then(|s| s.spec.as_ref()).and_then(|s| s.cluster_ip.clone());
+            self.check(headless.as_deref() == Some("None"), || {
+                format!("StatefulSet kura: serviceName {governing:?} must be a headless Service in the build")
+            });
+        }
         let budgets: Vec<PodDisruptionBudget> = self
             .objects
             .iter()
@@ -882,8 +1078,96 @@ impl Build {
                 )
             });
             self.check_tls(&pod, &container, config);
+            self.check_replicas(workload, &budgets, config);
         }
         config
+    }
+
+    /// The replica count fits the metadata back end: redb is one process's file, so one StatefulSet
+    /// replica; on PostgreSQL, a Deployment of at least two replicas on distinct nodes, a budget that
+    /// keeps at least two of them up yet lets a drain evict one, and a Service that routes around a
+    /// replica that is not ready.
+    fn check_replicas(&mut self, workload: &ServerWorkload, budgets: &[PodDisruptionBudget], config: &Config) {
+        let kind = workload.kind;
+        let replicas = workload.replicas.unwrap_or(1);
+        match &config.server.metadata {
+            MetadataBackend::Postgres(_) => {
+                self.check(kind == "Deployment", || {
+                    format!("{kind} kura: on PostgreSQL the replicas are stateless: a Deployment, not a {kind}")
+                });
+                self.check(replicas >= 2, || {
+                    format!("{kind} kura: {replicas} replica(s) on shared metadata; at least 2 for availability")
+                });
+                let anti_affinity = workload
+                    .pod
+                    .affinity
+                    .as_ref()
+                    .and_then(|a| a.pod_anti_affinity.as_ref())
+                    .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
+                    .is_some_and(|terms| {
+                        terms.iter().any(|t| {
+                            t.topology_key == "kubernetes.io/hostname"
+                                && selects(t.label_selector.as_ref(), workload.labels.as_ref())
+                        })
+                    });
+                self.check(anti_affinity, || {
+                    format!(
+                        "{kind} kura: a required pod anti-affinity on kubernetes.io/hostname selecting kura's pods \
+                         (never two replicas on one node)"
+                    )
+                });
+                let min_available: Vec<Option<IntOrString>> = budgets
+                    .iter()
+                    .filter(|b| selects(b.spec.as_ref().and_then(|s| s.selector.as_ref()), workload.labels.as_ref()))
+                    .map(|b| b.spec.as_ref().and_then(|s| s.min_available.clone()))
+                    .collect();
+                self.check(
+                    matches!(min_available.as_slice(), [Some(IntOrString::Int(m))] if *m >= 2 && *m < replicas),
+                    || {
+                        format!(
+                            "PodDisruptionBudget kura: one budget with minAvailable of at least 2 and below the \
+                             {replicas} replicas (so a drain can evict one), not {min_available:?}"
+                        )
+                    },
+                );
+                let publish = self.service("kura").and_then(|s| s.spec.as_ref()?.publish_not_ready_addresses);
+                self.check(publish != Some(true), || {
+                    "Service kura: with several replicas, a replica that is not ready must leave the Service \
+                     (publishNotReadyAddresses false)"
+                        .into()
+                });
+            }
+            _ => {
+                self.check(kind == "StatefulSet" && replicas == 1, || {
+                    format!("{kind} kura: {replicas} replica(s) on redb, which is one process's: one StatefulSet pod")
+                });
+            }
+        }
+    }
+
+    /// A Deployment's data directory: the volume mounted there is a PersistentVolumeClaim of the build,
+    /// and the claim is ReadWriteMany (every replica, on its own node, mounts it).
+    fn check_shared_claim(&mut self, name: &str, pod: &PodSpec, mounted: Option<&VolumeMount>, data: &str) {
+        let claim_name = mounted
+            .and_then(|m| pod.volumes.iter().flatten().find(|v| v.name == m.name))
+            .and_then(|v| v.persistent_volume_claim.as_ref())
+            .map(|c| c.claim_name.clone());
+        let Some(claim_name) = claim_name else {
+            self.fail(format!("{name}: --data {data} is not where a PersistentVolumeClaim is mounted"));
+            return;
+        };
+        let modes = self.objects.iter().find_map(|o| match o {
+            Object::PersistentVolumeClaim(c) if c.metadata.name.as_deref() == Some(claim_name.as_str()) => {
+                Some(c.spec.as_ref().and_then(|s| s.access_modes.clone()).unwrap_or_default())
+            }
+            _ => None,
+        });
+        match modes {
+            Some(modes) => self.check(modes == ["ReadWriteMany"], || {
+                format!("PersistentVolumeClaim {claim_name}: every replica mounts it: accessModes [ReadWriteMany], not {modes:?}")
+            }),
+            None => self.fail(format!("{name}: --data {data} mounts claim {claim_name}, which the build does not have")),
+        }
     }
 
     /// The files a kura.yaml names (`*_file`), each checked against the container's volumes: secrets
@@ -900,13 +1184,19 @@ impl Build {
         file_fields(&generic, "", &mut named);
         let mut files = Vec::new();
         for (field, file) in named {
-            let secret_field = ["secret_key_file", "session_keys_file", "master_keys_file", "key_file"]
-                .contains(&field.rsplit('.').next().unwrap_or(""));
+            let secret_field =
+                ["secret_key_file", "session_keys_file", "master_keys_file", "key_file", "password_file"]
+                    .contains(&field.rsplit('.').next().unwrap_or(""));
             match file_source(pod, container, &file) {
                 Ok(FileSource::Secret { name, key }) => {
                     if field.ends_with("session_keys_file") {
                         self.check(name == SESSION_KEYS_SECRET && key == "session-keys", || {
                             format!("{field} {file}: must be key session-keys of the Secret {SESSION_KEYS_SECRET}, not {name}/{key}")
+                        });
+                    }
+                    if field.ends_with("password_file") {
+                        self.check(name == DB_SECRET && key == "password", || {
+                            format!("{field} {file}: must be key password of the Secret {DB_SECRET}, not {name}/{key}")
                         });
                     }
                     if field.ends_with("master_keys_file") {
@@ -1217,6 +1507,7 @@ impl Build {
         let pods = self
             .statefulsets()
             .filter_map(pod_spec_of_statefulset)
+            .chain(self.deployments().filter_map(pod_spec_of_deployment))
             .chain(self.daemonsets().filter_map(pod_spec_of_daemonset));
         for pod in pods {
             let account = pod.service_account_name.clone().unwrap_or_default();
@@ -1248,6 +1539,7 @@ impl Build {
         for pod in self
             .statefulsets()
             .filter_map(pod_spec_of_statefulset)
+            .chain(self.deployments().filter_map(pod_spec_of_deployment))
             .chain(self.daemonsets().filter_map(pod_spec_of_daemonset))
         {
             for container in &pod.containers {
@@ -1334,6 +1626,69 @@ fn every_overlay_builds_and_holds_to_the_schema_and_the_invariants() {
         failures.append(&mut build.failures);
     }
     assert!(failures.is_empty(), "deploy/ has {} problem(s):\n  {}", failures.len(), failures.join("\n  "));
+}
+
+/// The HA overlay's optional CloudNativePG Cluster (applied on its own, never part of a build): it holds
+/// to the operator's schema (as far as [`cnpg`] covers it), keeps no secret, replicates synchronously (a
+/// failover loses no acknowledged commit), spreads its instances over nodes, and is the database the
+/// overlay's kura.yaml names: its read-write Service, database and owner, and the Secret the operator
+/// writes for the owner is the one the Deployment mounts as the password file.
+#[test]
+fn deploy_cloudnative_pg_example_is_the_ha_overlays_database() {
+    let path = repo().join(CNPG_EXAMPLE);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let documents = yaml_documents(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let [document] = documents.as_slice() else {
+        panic!("{}: one Cluster, not {} objects", path.display(), documents.len())
+    };
+    assert_eq!(kind_of(document), ("postgresql.cnpg.io/v1".to_owned(), "Cluster".to_owned()));
+    let cluster: cnpg::Cluster = round_trip(document).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut texts = Vec::new();
+    strings(document, &mut texts);
+    let findings: Vec<String> = texts.iter().flat_map(|t| secret_findings(t)).collect();
+    assert!(findings.is_empty(), "{}: {findings:?}", path.display());
+    let name = cluster.metadata.name.clone().expect("the Cluster's name");
+    assert_eq!(cluster.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let spec = &cluster.spec;
+    assert!(spec.instances >= 3, "a primary and at least two standbys, not {}", spec.instances);
+    let synchronous = spec.postgresql.as_ref().and_then(|p| p.synchronous.as_ref()).expect("synchronous replication");
+    assert!(synchronous.number >= 1 && synchronous.number < spec.instances, "{synchronous:?}");
+    assert_ne!(synchronous.data_durability, Some(cnpg::DataDurability::Preferred), "a failover may lose commits");
+    let affinity = spec.affinity.as_ref().expect("affinity");
+    assert_eq!(affinity.enable_pod_anti_affinity, Some(true));
+    assert_eq!(affinity.topology_key.as_deref(), Some("kubernetes.io/hostname"));
+    assert_eq!(affinity.pod_anti_affinity_type, Some(cnpg::AntiAffinityType::Required));
+    let initdb = spec.bootstrap.as_ref().and_then(|b| b.initdb.as_ref()).expect("bootstrap.initdb");
+    let app_secret = initdb.secret.as_ref().map_or(format!("{name}-app"), |s| s.name.clone());
+    assert_eq!(app_secret, DB_SECRET, "the Secret with the owner's password is the one kura mounts");
+
+    // The overlay's kura.yaml names this database.
+    let build = Build::new("ha", &repo().join("deploy/overlays/ha"));
+    let kura_yaml = build
+        .config_maps()
+        .find(|c| c.metadata.name.as_deref() == Some("kura-config"))
+        .and_then(|c| c.data.as_ref()?.get("kura.yaml").cloned())
+        .expect("the ha overlay's kura.yaml");
+    let config = Config::parse(&kura_yaml).expect("the ha overlay's kura.yaml parses");
+    let MetadataBackend::Postgres(postgres) = &config.server.metadata else {
+        panic!("the ha overlay is on PostgreSQL")
+    };
+    let url = postgres.url.strip_prefix("postgres://").expect("postgres:// URL");
+    let (user, rest) = url.split_once('@').expect("USER@HOST");
+    let (authority, database) = rest.split_once('/').expect("HOST:PORT/DB");
+    let host = authority.split(':').next().unwrap_or_default();
+    assert_eq!(user, initdb.owner);
+    assert_eq!(database.split('?').next(), Some(initdb.database.as_str()));
+    assert!(
+        [format!("{name}-rw.{NAMESPACE}.svc"), format!("{name}-rw.{NAMESPACE}.svc.cluster.local")]
+            .contains(&host.to_owned()),
+        "kura.yaml's host {host} is not the Cluster's read-write Service {name}-rw"
+    );
+
+    // A field the structs do not know is refused (the check is strict).
+    let mut misspelt = document.clone();
+    misspelt["spec"]["instance"] = 3.into();
+    assert!(round_trip::<cnpg::Cluster>(&misspelt).expect_err("refused").contains("instance"));
 }
 
 /// The round trip is what catches a misspelt field: prove it does, for a core kind and a cert-manager one.

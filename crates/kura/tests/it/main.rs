@@ -16,6 +16,7 @@ mod deploy;
 mod encryption;
 mod encryption_tamper;
 mod full_disk;
+mod ha;
 mod iam;
 mod identity;
 mod kms;
