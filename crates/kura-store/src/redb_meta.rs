@@ -301,6 +301,17 @@ impl RedbMetaStore {
         .await
         .map_err(|e| StoreError::Backend(format!("a metadata read failed: {e}")))?
     }
+
+    /// Runs `op` in a read transaction on the calling thread, for the small reads every request makes
+    /// (a bucket's record for the access decision; one key's record, with at most [`crate::INLINE_MAX`]
+    /// of inline body, for a GET or HEAD): their pages stay in redb's cache, so such a read takes
+    /// microseconds, less than the hop to the blocking pool and back that [`Self::read`] costs (two
+    /// context switches per read, measured on HEAD and GET in BENCHMARKS.md). Scans (listings,
+    /// dumps) stay on the blocking pool.
+    fn read_inline<T>(&self, op: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
+        let txn = self.shared.database()?.begin_read()?;
+        op(&txn)
+    }
 }
 
 impl Drop for RedbMetaStore {
@@ -1399,8 +1410,7 @@ impl MetaStore for RedbMetaStore {
     }
 
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketInfo>> {
-        let name = name.to_owned();
-        self.read(move |txn| txn.open_table(BUCKETS)?.get(name.as_str())?.map(|g| decode(g.value())).transpose()).await
+        self.read_inline(|txn| txn.open_table(BUCKETS)?.get(name)?.map(|g| decode(g.value())).transpose())
     }
 
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
@@ -1454,12 +1464,11 @@ impl MetaStore for RedbMetaStore {
         version: Option<&str>,
         body: bool,
     ) -> StoreResult<Option<versions::Found>> {
-        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
-        self.read(move |txn| {
-            require_bucket(txn, &bucket)?;
-            versions::find(&ReadTables::open(txn)?, &bucket, &key, version.as_deref(), body)
+        // One key's record and at most INLINE_MAX of body: the read of every GET and HEAD, inline.
+        self.read_inline(|txn| {
+            require_bucket(txn, bucket)?;
+            versions::find(&ReadTables::open(txn)?, bucket, key, version, body)
         })
-        .await
     }
 
     async fn delete_version(
