@@ -102,10 +102,11 @@ async fn check_estate(server: &TestServer, estate: &Estate) {
     assert_eq!(crate::harness::code(&err), "AccessDenied");
 }
 
-/// Takes `kura admin backup` of `server` into `archive`.
-async fn backup(server: &TestServer, archive: &Path) {
-    let (ok, _, err) =
-        kura(server, ACCESS_KEY, SECRET_KEY, &["admin", "backup", "--output", archive.to_str().expect("path")]).await;
+/// Takes `kura admin backup` of `server` into `archive`, with `more` arguments.
+async fn backup(server: &TestServer, archive: &Path, more: &[&str]) {
+    let mut args = vec!["admin", "backup", "--output", archive.to_str().expect("path")];
+    args.extend_from_slice(more);
+    let (ok, _, err) = kura(server, ACCESS_KEY, SECRET_KEY, &args).await;
     assert!(ok && err.contains("written to"), "backup failed: {err}");
 }
 
@@ -146,7 +147,7 @@ async fn a_backup_of_kura_on_postgres_taken_while_writing_restores_into_redb() {
     let work = tempfile::tempdir().expect("tempdir");
     let archive = work.path().join("pg-backup.tar");
     let before = written.load(Ordering::SeqCst);
-    backup(&server, &archive).await;
+    backup(&server, &archive, &["--include-secrets"]).await;
     let after = written.load(Ordering::SeqCst);
     while written.load(Ordering::SeqCst) <= after {
         tokio::task::yield_now().await;
@@ -155,10 +156,14 @@ async fn a_backup_of_kura_on_postgres_taken_while_writing_restores_into_redb() {
     writer.await.expect("writer");
     assert!(after > before, "the writes went on while the backup ran: {before} → {after}");
 
-    // Into a fresh redb data directory, served by a second server.
+    // Into a fresh redb data directory (named by a config file whose metadata is redb, the default),
+    // served by a second server.
     let restored_dir = work.path().join("restored");
-    let (ok, out, err) = restore(&server, &archive, &restored_dir, &[]).await;
-    assert!(ok && out.contains("kura: restored"), "restore failed: {out} {err}");
+    let redb_config = work.path().join("redb.yaml");
+    std::fs::write(&redb_config, "server:\n  region: us-east-1\n").expect("write config");
+    let (ok, out, err) =
+        restore(&server, &archive, &restored_dir, &["--config", redb_config.to_str().expect("path")]).await;
+    assert!(ok && out.contains("kura: restored") && !out.contains("PostgreSQL"), "restore failed: {out} {err}");
     assert!(restored_dir.join("meta.redb").exists());
     let restored = TestServer::start_on(&restored_dir);
     check_estate(&restored, &estate).await;
@@ -182,17 +187,29 @@ async fn a_redb_installation_moves_to_postgres_and_a_database_that_is_not_empty_
     let estate = write_estate(&original).await;
     let work = tempfile::tempdir().expect("tempdir");
     let archive = work.path().join("redb-backup.tar");
-    backup(&original, &archive).await;
+    // With the data directory's secret files: the master keys that wrap the built-in KMS keys' material
+    // move with the metadata (the replicas here read them from the shared data directory).
+    backup(&original, &archive, &["--include-secrets"]).await;
 
-    // Restore with the HA config into its new, empty database and data directory.
+    // Restore with the HA config into its new, empty database and data directory. A damaged archive
+    // first: refused while it is verified, before the database gets a row; the data directory is gone.
     let deployment = PgDeployment::new(pg);
     let config = deployment.config();
     let config = config.to_str().expect("path");
+    let rows = |table: &str| pg.query_i64(&deployment.db, &format!("SELECT count(*) FROM {table}"));
+    let tables = ["buckets", "objects", "versions", "uploads", "parts", "records"];
+    let bytes = std::fs::read(&archive).expect("read");
+    let cut = work.path().join("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
+    let (ok, _, err) = restore(&original, &cut, &deployment.data(), &["--config", config]).await;
+    assert!(!ok && err.contains("truncated"), "{err}");
+    assert!(tables.iter().all(|t| rows(t) == 0), "a refused archive reached the database");
+    assert!(!deployment.data().exists(), "the refused restore left its data directory");
     let (ok, out, err) = restore(&original, &archive, &deployment.data(), &["--config", config]).await;
     assert!(ok, "restore into PostgreSQL failed: {out} {err}");
     assert!(out.contains("kura: restored") && out.contains("PostgreSQL database"), "{out}");
+    assert!(out.contains("master-keys"), "{out}");
     assert!(!deployment.data().join("meta.redb").exists(), "the metadata went to PostgreSQL, not redb");
-    let rows = |table: &str| pg.query_i64(&deployment.db, &format!("SELECT count(*) FROM {table}"));
     assert_eq!(rows("buckets"), 1);
     // Two replicas on it: each reads everything.
     let (a, b) = (deployment.start(), deployment.start());
@@ -201,13 +218,13 @@ async fn a_redb_installation_moves_to_postgres_and_a_database_that_is_not_empty_
 
     // Restoring again into that database (now holding an installation) is refused: nothing written,
     // neither to the database nor to the data directory named.
-    let counts: Vec<i64> = ["buckets", "objects", "versions", "records"].into_iter().map(rows).collect();
+    let counts: Vec<i64> = tables.into_iter().map(rows).collect();
     let second = work.path().join("second");
     let (ok, _, err) = restore(&original, &archive, &second, &["--config", config]).await;
     assert!(!ok, "a restore into a database that is not empty succeeded");
     assert!(err.contains("metadata store is not empty") && err.contains("new, empty database"), "{err}");
     assert!(!second.exists(), "the data directory of a refused restore was created");
-    let now: Vec<i64> = ["buckets", "objects", "versions", "records"].into_iter().map(rows).collect();
+    let now: Vec<i64> = tables.into_iter().map(rows).collect();
     assert_eq!(now, counts, "the refused restore wrote to the database");
     check_estate(&a, &estate).await;
 }
