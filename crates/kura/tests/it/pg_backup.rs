@@ -110,6 +110,39 @@ async fn backup(server: &TestServer, archive: &Path, more: &[&str]) {
     assert!(ok && err.contains("written to"), "backup failed: {err}");
 }
 
+/// Runs `kura admin backup --include-secrets --output -` against `endpoint`: tells `started` once the
+/// first bytes arrived (the snapshot is taken before any), waits for `go`, then reads the rest into
+/// `archive`.
+fn streamed_backup(
+    endpoint: &str,
+    archive: &Path,
+    started: tokio::sync::oneshot::Sender<()>,
+    go: &std::sync::mpsc::Receiver<()>,
+) {
+    use std::io::{Read as _, Write as _};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
+        .args(["admin", "backup", "--include-secrets", "--output", "-"])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("AWS_PROFILE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kura admin backup");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 512];
+    stdout.read_exact(&mut first).expect("the first bytes of the backup");
+    started.send(()).expect("tell the test");
+    go.recv().expect("wait for the writes");
+    let mut file = std::fs::File::create(archive).expect("create the archive");
+    file.write_all(&first).expect("write");
+    std::io::copy(&mut stdout, &mut file).expect("read the backup");
+    assert!(child.wait().expect("wait").success(), "kura admin backup failed");
+}
+
 /// Runs `kura restore` with `args` appended to `--from ARCHIVE --data DATA`.
 async fn restore(server: &TestServer, archive: &Path, data: &Path, more: &[&str]) -> (bool, String, String) {
     let mut args = vec!["restore", "--from", archive.to_str().expect("path"), "--data", data.to_str().expect("path")];
@@ -147,14 +180,23 @@ async fn a_backup_of_kura_on_postgres_taken_while_writing_restores_into_redb() {
     let work = tempfile::tempdir().expect("tempdir");
     let archive = work.path().join("pg-backup.tar");
     let before = written.load(Ordering::SeqCst);
-    backup(&server, &archive, &["--include-secrets"]).await;
-    let after = written.load(Ordering::SeqCst);
-    while written.load(Ordering::SeqCst) <= after {
+    // The backup streams to standard output; once its first bytes arrive its snapshot is taken, and it
+    // is held there (the pipe fills) until three more writes have been acknowledged.
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let reader = {
+        let (endpoint, archive) = (server.endpoint(), archive.clone());
+        tokio::task::spawn_blocking(move || streamed_backup(&endpoint, &archive, started_tx, &go_rx))
+    };
+    started.await.expect("the backup started");
+    let at_snapshot = written.load(Ordering::SeqCst);
+    while written.load(Ordering::SeqCst) < at_snapshot + 3 {
         tokio::task::yield_now().await;
     }
+    go.send(()).expect("release the backup");
+    reader.await.expect("join");
     stop.store(true, Ordering::SeqCst);
     writer.await.expect("writer");
-    assert!(after > before, "the writes went on while the backup ran: {before} → {after}");
 
     // Into a fresh redb data directory (named by a config file whose metadata is redb, the default),
     // served by a second server.
@@ -173,7 +215,10 @@ async fn a_backup_of_kura_on_postgres_taken_while_writing_restores_into_redb() {
     let keys = keys_of(&r3, &churn).await;
     let expected: BTreeSet<String> = (0..keys.len() as u64).map(|i| format!("c/{i:06}")).collect();
     assert_eq!(keys, expected, "one prefix of the writes");
-    assert!(keys.len() as u64 >= before && keys.len() as u64 <= after, "{before} ≤ {} ≤ {after}", keys.len());
+    // At most the one write in flight when the snapshot was taken is in it; the three acknowledged
+    // while the backup streamed are not.
+    let n = keys.len() as u64;
+    assert!(n >= before && n <= at_snapshot + 1, "{before} ≤ {n} ≤ {at_snapshot} + 1");
     for (i, key) in keys.iter().enumerate() {
         assert!(body_of(&r3, &churn, key).await == churn_body(i as u64), "{key} intact");
     }
@@ -227,4 +272,50 @@ async fn a_redb_installation_moves_to_postgres_and_a_database_that_is_not_empty_
     let now: Vec<i64> = tables.into_iter().map(rows).collect();
     assert_eq!(now, counts, "the refused restore wrote to the database");
     check_estate(&a, &estate).await;
+}
+
+/// The database refuses writes part way through the copy (a trigger on the records table, which the
+/// copy writes last, stands for a database that fails mid-restore): the restore fails saying that the
+/// database now holds part of the backup and must be emptied, removes what it wrote to the data
+/// directory, and a second attempt on that database is refused as not empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_that_fails_during_the_copy_is_reported_as_partly_restored() {
+    let pg = kura_test_pg::shared();
+    let original = TestServer::start();
+    let s3 = original.client();
+    let bucket = bucket_name("partly");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    s3.put_object().bucket(&bucket).key("k").body(ByteStream::from(data(50_000, 9))).send().await.expect("put");
+    let (ok, _, err) =
+        kura(&original, ACCESS_KEY, SECRET_KEY, &["admin", "user", "create", "dora", "--policy", "readonly"]).await;
+    assert!(ok, "{err}");
+    let work = tempfile::tempdir().expect("tempdir");
+    let archive = work.path().join("backup.tar");
+    backup(&original, &archive, &[]).await;
+
+    // The tables exist (a restore of an empty archive opens the database, which creates them, and is
+    // refused), the database is empty, and inserts into `records` fail.
+    let deployment = PgDeployment::new(pg);
+    let config = deployment.config();
+    let config = config.to_str().expect("path");
+    let empty = work.path().join("empty.tar");
+    std::fs::write(&empty, [0u8; 1024]).expect("write");
+    let (ok, _, err) = restore(&original, &empty, &deployment.data(), &["--config", config]).await;
+    assert!(!ok && err.contains("the archive is empty"), "{err}");
+    let rows = |table: &str| pg.query_i64(&deployment.db, &format!("SELECT count(*) FROM {table}"));
+    assert_eq!(rows("buckets") + rows("records"), 0, "the database is empty before the restore");
+    pg.execute(
+        &deployment.db,
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ \
+         LANGUAGE plpgsql; CREATE TRIGGER refuse BEFORE INSERT ON records FOR EACH ROW EXECUTE FUNCTION refuse();",
+    );
+    let (ok, _, err) = restore(&original, &archive, &deployment.data(), &["--config", config]).await;
+    assert!(!ok, "a restore into a failing database succeeded");
+    assert!(err.contains("now holds part of the backup") && err.contains("drop and create the database"), "{err}");
+    assert!(!deployment.data().exists(), "the failed restore left its data directory");
+    assert_eq!(rows("buckets"), 1, "the buckets were copied before the records failed");
+
+    pg.execute(&deployment.db, "DROP TRIGGER refuse ON records");
+    let (ok, _, err) = restore(&original, &archive, &deployment.data(), &["--config", config]).await;
+    assert!(!ok && err.contains("metadata store is not empty") && err.contains(&bucket), "{err}");
 }
