@@ -117,8 +117,8 @@ fn describe(entry: &DumpEntry) -> String {
     }
 }
 
-/// Entries copied into a target store per [`apply`] call.
-const COPY_BATCH: usize = 4096;
+/// Entries copied into a target store per [`apply`] call (inline bodies of up to 16 KiB each in memory).
+const COPY_BATCH: usize = 1024;
 
 /// Copies every entry of the verified staging store into `target`, in dump order.
 async fn copy_into(staged: &dyn MetaStore, target: &dyn MetaStore) -> BackupResult<()> {
