@@ -65,7 +65,12 @@ pub fn backup_error(err: kura_store::backup::BackupError) -> S3Error {
     use kura_store::backup::BackupError;
     match err {
         BackupError::Store(e) => store_error(e),
-        BackupError::Io { .. } | BackupError::Refused(_) | BackupError::NotEmpty { .. } | BackupError::Invalid(_) => {
+        BackupError::Io { .. }
+        | BackupError::Refused(_)
+        | BackupError::NotEmpty { .. }
+        | BackupError::Invalid(_)
+        | BackupError::StoreNotEmpty(_)
+        | BackupError::PartlyRestored(_) => {
             tracing::error!(error = %err, "a backup could not start");
             S3Error::with_message(S3ErrorCode::InternalError, "The backup could not start; the server log says why.")
         }

@@ -38,13 +38,19 @@ impl std::fmt::Debug for Stores {
 /// every store operation's are: a back end maps its own (connecting included) into them, and the
 /// server reports them as "opening storage".
 pub async fn open(server: &ServerSection, data: &Path) -> Result<Stores, StoreError> {
-    let meta: Arc<dyn MetaStore> = match &server.metadata {
+    let meta = open_meta(server, data).await?;
+    let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(data)?);
+    Ok(Stores { meta, blobs })
+}
+
+/// Opens only the metadata store that `server.metadata` names (redb: `META_FILE` in `data`). `kura
+/// restore` uses it to restore into a back end on a server; [`open`] uses it for the server.
+pub async fn open_meta(server: &ServerSection, data: &Path) -> Result<Arc<dyn MetaStore>, StoreError> {
+    Ok(match &server.metadata {
         MetadataBackend::Redb => Arc::new(RedbMetaStore::open(&data.join(META_FILE))?),
         MetadataBackend::Postgres(postgres) => {
             let config = postgres.connect_config().map_err(StoreError::Backend)?;
             Arc::new(PgMetaStore::open(config, postgres.pool_size).await?)
         }
-    };
-    let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(data)?);
-    Ok(Stores { meta, blobs })
+    })
 }

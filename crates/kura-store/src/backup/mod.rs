@@ -34,6 +34,9 @@
 //! checksum verified. Entry names never become paths: a blob's file is named from its parsed id.
 //! Metadata is written through the [`crate::MetaStore`] methods to a staging database that becomes the data
 //! directory's only once everything verified; on any failure everything restore created is removed.
+//! [`restore_to_store`] restores into another, empty metadata store (PostgreSQL): the archive is
+//! verified into the staging database first, exactly as above, and only then copied into that store
+//! through the same methods; a hostile or damaged archive never reaches it.
 
 mod restore;
 mod tar;
@@ -47,7 +50,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-pub use restore::{RestoreOptions, RestoreReport, restore_dir};
+pub use restore::{RestoreOptions, RestoreReport, restore_dir, restore_to_store};
 pub use write::{Backup, BackupOptions, BackupStream, start};
 
 /// The archive format this kura writes and reads. A restore refuses any other.
@@ -104,6 +107,16 @@ pub enum BackupError {
     /// The backup cannot be made as asked (a bad option, or stores that disagree with themselves).
     #[error("the backup cannot be made: {0}")]
     Invalid(String),
+    /// The metadata store a restore targets already holds metadata ([`restore_to_store`]).
+    #[error("the metadata store is not empty (it holds {0}); restore only into a new, empty database")]
+    StoreNotEmpty(String),
+    /// The archive verified, but copying its metadata into the target store failed part way: that
+    /// store now holds part of the backup.
+    #[error(
+        "copying the verified metadata into the metadata store failed ({0}); the store now holds part of the \
+         backup: empty it (for PostgreSQL, drop and create the database again) before restoring again"
+    )]
+    PartlyRestored(StoreError),
 }
 
 impl BackupError {

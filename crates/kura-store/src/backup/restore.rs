@@ -53,19 +53,85 @@ pub async fn restore_dir<R: AsyncRead + Unpin>(
     dir: &Path,
     options: &RestoreOptions<'_>,
 ) -> BackupResult<RestoreReport> {
-    let plain = |name: &str| !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\']);
-    if !plain(options.meta_file) || !options.secret_files.iter().all(|n| plain(n)) {
-        return Err(BackupError::Invalid("restore options must name plain files in the data directory".into()));
-    }
+    check_options(options)?;
     let created = prepare(dir)?;
     let staging = dir.join(format!("{}.restoring", options.meta_file));
-    match restore_into(archive, dir, &staging, options).await {
+    match restore_into(archive, dir, &staging, options, None).await {
         Ok(report) => Ok(report),
         Err(err) => {
             clean_up(dir, &staging, created, options);
             Err(err)
         }
     }
+}
+
+/// Restores the archive read from `archive` into the metadata store `target`, which must hold no
+/// entry at all, and its blobs and secret files into `dir` (empty or absent, as for [`restore_dir`]).
+///
+/// Nothing is written before both are found empty ([`BackupError::StoreNotEmpty`], [`BackupError::NotEmpty`]).
+/// The archive is then verified whole into a staging redb database in `dir`, as [`restore_dir`] does;
+/// only once everything agrees is the staged metadata copied into `target` (in dump order, through the
+/// [`MetaStore`] methods) and the staging database removed. A refused archive therefore leaves
+/// `target` untouched and `dir` as it was; a failure of `target` itself during the copy is
+/// [`BackupError::PartlyRestored`] (`dir` is cleaned up, `target` must be emptied by the operator).
+pub async fn restore_to_store<R: AsyncRead + Unpin>(
+    archive: R,
+    dir: &Path,
+    target: &dyn MetaStore,
+    options: &RestoreOptions<'_>,
+) -> BackupResult<RestoreReport> {
+    check_options(options)?;
+    if let Some(first) = target.snapshot().await?.entries(false).next().await {
+        return Err(BackupError::StoreNotEmpty(describe(&first?)));
+    }
+    let created = prepare(dir)?;
+    let staging = dir.join(format!("{}.restoring", options.meta_file));
+    match restore_into(archive, dir, &staging, options, Some(target)).await {
+        Ok(report) => Ok(report),
+        Err(err) => {
+            clean_up(dir, &staging, created, options);
+            Err(err)
+        }
+    }
+}
+
+/// Refuses options that name anything but plain files in the data directory.
+fn check_options(options: &RestoreOptions<'_>) -> BackupResult<()> {
+    let plain = |name: &str| !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\']);
+    if !plain(options.meta_file) || !options.secret_files.iter().all(|n| plain(n)) {
+        return Err(BackupError::Invalid("restore options must name plain files in the data directory".into()));
+    }
+    Ok(())
+}
+
+/// Names one entry of a store, for the refusal of a non-empty one.
+fn describe(entry: &DumpEntry) -> String {
+    match entry {
+        DumpEntry::Bucket(info) => format!("bucket {:?}", info.name),
+        DumpEntry::Object { bucket, object } | DumpEntry::Version { bucket, object } => {
+            format!("object {:?} of bucket {bucket:?}", object.key)
+        }
+        DumpEntry::Upload { bucket, upload } => format!("upload {:?} of bucket {bucket:?}", upload.upload_id),
+        DumpEntry::Part { bucket, upload_id, .. } => format!("a part of upload {upload_id:?} of bucket {bucket:?}"),
+        DumpEntry::Record { kind, id, .. } => format!("record {kind}/{id}"),
+    }
+}
+
+/// Entries copied into a target store per [`apply`] call (inline bodies of up to 16 KiB each in memory).
+const COPY_BATCH: usize = 1024;
+
+/// Copies every entry of the verified staging store into `target`, in dump order.
+async fn copy_into(staged: &dyn MetaStore, target: &dyn MetaStore) -> BackupResult<()> {
+    let partly = |e: BackupError| match e {
+        BackupError::Store(e) => BackupError::PartlyRestored(e),
+        other => other,
+    };
+    let mut entries = staged.snapshot().await?.entries(true).chunks(COPY_BATCH);
+    while let Some(batch) = entries.next().await {
+        let batch = batch.into_iter().collect::<Result<Vec<_>, _>>()?;
+        apply(target, batch).await.map_err(partly)?;
+    }
+    Ok(())
 }
 
 /// Checks that `dir` is empty, or creates it; answers whether it was created.
@@ -127,6 +193,7 @@ async fn restore_into<R: AsyncRead + Unpin>(
     dir: &Path,
     staging: &Path,
     options: &RestoreOptions<'_>,
+    target: Option<&dyn MetaStore>,
 ) -> BackupResult<RestoreReport> {
     let (manifest, secrets) = {
         let blobs = FileBlobStore::open(dir)?;
@@ -136,19 +203,29 @@ async fn restore_into<R: AsyncRead + Unpin>(
         while let Some(entry) = reader.next_entry().await? {
             restore.entry(&mut reader, entry).await?;
         }
-        restore.finish()?
+        let verified = restore.finish()?;
+        if let Some(target) = target {
+            copy_into(&meta, target).await?;
+        }
+        verified
         // The stores close here: the database's writer thread ends and its file is complete.
     };
     let reserve = staging.with_extension("reserve");
     std::fs::remove_file(&reserve).map_err(BackupError::io(format!("removing {}", reserve.display())))?;
+    if target.is_some() {
+        // The metadata lives in the target store: the staging database has served its purpose.
+        std::fs::remove_file(staging).map_err(BackupError::io(format!("removing {}", staging.display())))?;
+    }
     let mut names = Vec::new();
     for (name, content) in &secrets {
         let path = dir.join(name);
         write_private(&path, content).map_err(BackupError::io(format!("writing {}", path.display())))?;
         names.push(name.clone());
     }
-    let target = dir.join(options.meta_file);
-    std::fs::rename(staging, &target).map_err(BackupError::io(format!("renaming to {}", target.display())))?;
+    if target.is_none() {
+        let target = dir.join(options.meta_file);
+        std::fs::rename(staging, &target).map_err(BackupError::io(format!("renaming to {}", target.display())))?;
+    }
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(BackupError::io(format!("syncing {}", dir.display())))?;

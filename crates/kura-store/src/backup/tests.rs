@@ -678,3 +678,47 @@ async fn a_directory_that_is_not_empty_is_refused_and_left_as_it_was() {
     assert!(third.join("lost+found").is_dir());
     assert_eq!(std::fs::read_dir(&third).expect("read").count(), 1, "only lost+found is left");
 }
+
+/// A restore into another metadata store (a memory store standing for PostgreSQL): the store gets
+/// exactly the dump, the directory the blobs and no redb file; a non-empty store is refused before
+/// anything is written; a damaged archive leaves the store empty.
+#[tokio::test]
+async fn a_restore_into_an_empty_store_copies_the_verified_metadata_and_refuses_a_non_empty_one() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let meta = MemoryMetaStore::new();
+    let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(&work.path().join("data")).expect("blobs"));
+    let contents = populate(&meta, blobs.as_ref()).await;
+    let expected = dump(&meta.snapshot().await.expect("snapshot"), true).await;
+    let archive = archive_of(&meta, Arc::clone(&blobs), Vec::new()).await;
+
+    let target = MemoryMetaStore::new();
+    let dir = work.path().join("restored");
+    let report = restore_to_store(archive.as_slice(), &dir, &target, &OPTIONS).await.expect("restore");
+    assert_eq!((report.manifest.buckets, report.manifest.objects), (2, 8));
+    assert_eq!(dump(&target.snapshot().await.expect("snapshot"), true).await, expected);
+    let restored = FileBlobStore::open(&dir).expect("blobs");
+    for (id, data) in &contents {
+        assert_eq!(read_all(&restored, *id, data.len() as u64).await, *data, "blob {id}");
+    }
+    for leftover in ["meta.redb", "meta.redb.restoring", "meta.redb.reserve"] {
+        assert!(!dir.join(leftover).exists(), "{leftover} in the directory of a store restore");
+    }
+
+    // The target now holds metadata: a second restore is refused, and creates nothing.
+    let fresh = work.path().join("fresh");
+    let err = restore_to_store(archive.as_slice(), &fresh, &target, &OPTIONS).await.expect_err("not empty");
+    assert!(matches!(err, BackupError::StoreNotEmpty(_)), "{err:?}");
+    assert!(err.to_string().contains("bucket \"logs\""), "{err}");
+    assert!(!fresh.exists(), "nothing created for a refused restore");
+    assert_eq!(dump(&target.snapshot().await.expect("snapshot"), true).await, expected, "the store unchanged");
+
+    // A damaged archive (a flipped byte in a blob) is refused before the empty store gets anything.
+    let mut entries = valid_entries().await;
+    let at = index_of(&entries, "blobs/");
+    entries[at].data[0] ^= 1;
+    let untouched = MemoryMetaStore::new();
+    let err = restore_to_store(pack(&entries).as_slice(), &fresh, &untouched, &OPTIONS).await.expect_err("damaged");
+    assert!(matches!(err, BackupError::Refused(_)), "{err:?}");
+    assert!(untouched.snapshot().await.expect("snapshot").entries(false).next().await.is_none(), "store written");
+    assert!(!fresh.exists(), "the directory the restore created is removed");
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Runs the `kura` binary off the async threads (the writers keep going meanwhile).
-async fn kura(server: &TestServer, access: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn kura(server: &TestServer, access: &str, secret: &str, args: &[&str]) -> (bool, String, String) {
     let (endpoint, access, secret) = (server.endpoint(), access.to_owned(), secret.to_owned());
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || crate::harness::run_cli(&endpoint, &access, &secret, &args))
@@ -20,12 +20,12 @@ async fn kura(server: &TestServer, access: &str, secret: &str, args: &[&str]) ->
         .expect("join")
 }
 
-async fn body_of(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+pub(crate) async fn body_of(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
     let got = s3.get_object().bucket(bucket).key(key).send().await.unwrap_or_else(|e| panic!("{bucket}/{key}: {e:?}"));
     got.body.collect().await.expect("body").into_bytes().to_vec()
 }
 
-async fn keys_of(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
+pub(crate) async fn keys_of(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     let mut token = None;
     loop {
@@ -39,7 +39,7 @@ async fn keys_of(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<String> {
 }
 
 /// The body of churn object `i`: some small enough to be stored inline, most in blobs.
-fn churn_body(i: u64) -> Vec<u8> {
+pub(crate) fn churn_body(i: u64) -> Vec<u8> {
     let len = if i.is_multiple_of(3) { 1_000 + (i % 7) as usize * 100 } else { 20_000 + (i % 11) as usize * 9_000 };
     data(len, 10_000 + i)
 }
