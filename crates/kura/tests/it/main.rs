@@ -27,6 +27,7 @@ mod multipart;
 mod object_lock;
 mod objects;
 mod operate;
+mod pg_faults;
 mod postgres;
 mod presign;
 mod replicas;
