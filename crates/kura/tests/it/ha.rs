@@ -25,7 +25,7 @@ const VICTIM: usize = 2;
 
 /// A root client that makes one attempt per request (no retries), so the test sees each answer, and a
 /// request to a dead replica fails at once.
-fn single_attempt_client(endpoint: &str) -> aws_sdk_s3::Client {
+pub(crate) fn single_attempt_client(endpoint: &str) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -40,17 +40,18 @@ fn single_attempt_client(endpoint: &str) -> aws_sdk_s3::Client {
 
 /// What a key holds, as far as the test knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Known {
+pub(crate) enum Known {
     /// The body `data(len, seed)`, acknowledged.
     Body { seed: u64, len: usize },
     /// Deleted, acknowledged.
     Deleted,
 }
 
-/// One key of a worker: its acknowledged state, or, after a request to it failed at the connection
-/// (to the killed replica), the states it may be in (the request may or may not have been applied).
+/// One key of a worker: its acknowledged state, or, after a write to it failed at the connection (to
+/// the killed replica) or answered 503 (a database outage, `pg_faults.rs`), the states it may be in
+/// (the request may or may not have been applied).
 #[derive(Debug, Clone)]
-enum Entry {
+pub(crate) enum Entry {
     Sure(Known),
     Either(Vec<Known>),
 }
@@ -258,7 +259,7 @@ fn matches_known(found: &Option<(Vec<u8>, String)>, known: &Known) -> bool {
 
 /// Checks every key of the models through `clients` in turn, and the listing through the first;
 /// returns how many keys were sure and how many uncertain.
-async fn check_models(
+pub(crate) async fn check_models(
     clients: &[aws_sdk_s3::Client],
     bucket: &str,
     models: &[BTreeMap<String, Entry>],

@@ -28,6 +28,7 @@ mod object_lock;
 mod objects;
 mod operate;
 mod pg_backup;
+mod pg_faults;
 mod postgres;
 mod presign;
 mod replicas;

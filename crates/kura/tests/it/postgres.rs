@@ -385,7 +385,7 @@ fn client_without_retries(server: &TestServer) -> aws_sdk_s3::Client {
 }
 
 /// (status, body) of the readiness probe.
-async fn readiness(server: &TestServer) -> (u16, String) {
+pub(crate) async fn readiness(server: &TestServer) -> (u16, String) {
     let response = reqwest::get(format!("{}/kura/health/ready", server.endpoint())).await.expect("readiness probe");
     (response.status().as_u16(), response.text().await.expect("probe body"))
 }
