@@ -948,6 +948,17 @@ mod tests {
         headers.insert("x-amz-server-side-encryption-customer-key-MD5", http::HeaderValue::from_static(KEY_MD5));
         let key = customer_key_from_headers(&headers).expect("valid").expect("a key");
         assert_eq!(key.key_md5, KEY_MD5);
+        // Repeated: the first key is the one checked against the first MD5; a second key sent after it
+        // never stands in for it, and a first key that does not match the MD5 is refused.
+        let mut repeated = headers.clone();
+        repeated.append("x-amz-server-side-encryption-customer-key", http::HeaderValue::from_static("b3RoZXI="));
+        assert_eq!(customer_key_from_headers(&repeated).expect("first").expect("a key").key_md5, KEY_MD5);
+        let mut swapped = http::HeaderMap::new();
+        swapped.insert("x-amz-server-side-encryption-customer-algorithm", http::HeaderValue::from_static(AES256));
+        swapped.insert("x-amz-server-side-encryption-customer-key", http::HeaderValue::from_static("b3RoZXI="));
+        swapped.append("x-amz-server-side-encryption-customer-key", http::HeaderValue::from_static(KEY));
+        swapped.insert("x-amz-server-side-encryption-customer-key-MD5", http::HeaderValue::from_static(KEY_MD5));
+        assert!(customer_key_from_headers(&swapped).is_err(), "the second key is never the one used");
         // Not ASCII: refused, never taken as no key.
         let odd = http::HeaderValue::from_bytes(b"\xff\xfe").expect("opaque bytes");
         headers.insert("x-amz-server-side-encryption-customer-key", odd);

@@ -445,3 +445,17 @@ pub fn blob_files(data: &Path) -> std::collections::BTreeSet<PathBuf> {
     }
     files
 }
+
+/// Runs `kura server` on `data` with `config` (as root, on a free loopback port) until it exits, for
+/// tests of a start that must be refused; its exit status and output.
+pub fn run_to_exit(data: &Path, config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kura"))
+        .args(["server", "--address", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .env("KURA_ROOT_ACCESS_KEY", ACCESS_KEY)
+        .env("KURA_ROOT_SECRET_KEY", SECRET_KEY)
+        .output()
+        .expect("run kura")
+}

@@ -376,15 +376,7 @@ fn a_bad_config_file_is_refused_at_start_with_line_and_field() {
         "users:\n  - access_key: bob\n    secret_key: bob-secret-123\n    policies: [readwrite]\npolicies:\n  broken:\n    Statement:\n      - Effect: Allow\n        Action: s3:GetObject\n",
     )
     .expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
-        .args(["server", "--address", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .env("KURA_ROOT_ACCESS_KEY", ACCESS_KEY)
-        .env("KURA_ROOT_SECRET_KEY", SECRET_KEY)
-        .output()
-        .expect("run");
+    let out = crate::harness::run_to_exit(&dir.path().join("data"), &config);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 6") && stderr.contains("policies.broken") && stderr.contains("Resource"), "{stderr}");

@@ -597,15 +597,7 @@ async fn a_shortened_day_is_announced_and_bad_settings_are_refused() {
     assert!(line.contains("tests only"), "{line}");
     let config = dir.path().join("bad.yaml");
     std::fs::write(&config, "server:\n  lifecycle:\n    day_seconds: 0\n").expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
-        .args(["server", "--address", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .env("KURA_ROOT_ACCESS_KEY", crate::harness::ACCESS_KEY)
-        .env("KURA_ROOT_SECRET_KEY", crate::harness::SECRET_KEY)
-        .output()
-        .expect("run");
+    let out = crate::harness::run_to_exit(&dir.path().join("data"), &config);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("server.lifecycle.day_seconds must be at least 1"), "{stderr}");

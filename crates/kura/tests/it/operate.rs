@@ -144,15 +144,7 @@ async fn blob_grace_is_checked_and_the_embedded_store_still_reclaims_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("kura.yaml");
     std::fs::write(&bad, "server:\n  blob_grace_seconds: 0\n").expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
-        .args(["server", "--address", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&bad)
-        .env("KURA_ROOT_ACCESS_KEY", crate::harness::ACCESS_KEY)
-        .env("KURA_ROOT_SECRET_KEY", crate::harness::SECRET_KEY)
-        .output()
-        .expect("run");
+    let out = crate::harness::run_to_exit(&dir.path().join("data"), &bad);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("server.blob_grace_seconds: 0 is not between 1 and 2592000"), "{stderr}");

@@ -274,15 +274,7 @@ fn a_database_with_a_newer_schema_stops_kura_at_start_with_the_reason() {
     let deployment = PgDeployment::new(pg);
     drop(deployment.start());
     pg.execute(&deployment.db, "UPDATE schema_version SET version = version + 1000");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
-        .args(["server", "--address", "127.0.0.1:0", "--data"])
-        .arg(deployment.data())
-        .arg("--config")
-        .arg(deployment.config())
-        .env("KURA_ROOT_ACCESS_KEY", crate::harness::ACCESS_KEY)
-        .env("KURA_ROOT_SECRET_KEY", crate::harness::SECRET_KEY)
-        .output()
-        .expect("run kura");
+    let out = crate::harness::run_to_exit(&deployment.data(), &deployment.config());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "kura started on a newer schema: {stderr}");
     assert!(stderr.contains("schema version") && stderr.contains("newer"), "{stderr}");
@@ -298,13 +290,7 @@ fn a_password_in_the_url_stops_kura_at_start_and_says_to_use_password_file() {
         "server:\n  metadata:\n    postgres:\n      url: postgres://kura:hunter2@127.0.0.1:1/kura\n",
     )
     .expect("write config");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kura"))
-        .args(["server", "--address", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .expect("run kura");
+    let out = crate::harness::run_to_exit(&dir.path().join("data"), &config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("server.metadata.postgres.url") && stderr.contains("password_file"), "{stderr}");

@@ -435,15 +435,7 @@ async fn a_pair_that_does_not_match_is_refused_at_start() {
         ),
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_kura"))
-        .args(["server", "--address", "127.0.0.1:0", "--data"])
-        .arg(pki.dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .env("KURA_ROOT_ACCESS_KEY", ACCESS_KEY)
-        .env("KURA_ROOT_SECRET_KEY", SECRET_KEY)
-        .output()
-        .expect("run kura");
+    let out = crate::harness::run_to_exit(&pki.dir.path().join("data"), &config);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!out.status.success() && !stdout.contains("listening"), "{stdout}");
     assert!(
