@@ -282,14 +282,21 @@ impl Server {
     /// files are re-read meanwhile ([`http::tls`]).
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let reclaims = self.reclaims.map(|queue| tokio::spawn(queue.drain_forever(self.metrics.clone())));
-        let sync = tokio::spawn(replicas::sync_forever(self.iam.clone(), self.kms.clone(), self.metrics.clone()));
+        // Only processes that share their metadata store with others have anything to catch up on: an
+        // embedded store's one process applies its own admin changes as it makes them.
+        let sync = self
+            .meta
+            .shares_blobs()
+            .then(|| tokio::spawn(replicas::sync_forever(self.iam.clone(), self.kms.clone(), self.metrics.clone())));
         let sweeper = tokio::spawn(tickets::sweep_forever(self.meta, self.metrics));
         let lifecycle = tokio::spawn(self.lifecycle.run_forever());
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
         let reloader = self.tls.map(|t| tokio::spawn(t.watch(http::tls::POLL_INTERVAL)));
         http::serve(self.listener, self.dispatch, self.limits, acceptor, shutdown).await;
         sweeper.abort();
-        sync.abort();
+        if let Some(sync) = sync {
+            sync.abort();
+        }
         lifecycle.abort();
         if let Some(r) = reclaims {
             r.abort();
