@@ -15,8 +15,10 @@
 //! # Transactions
 //! Every [`MetaStore`] method is one transaction on one pooled connection, run on tokio's blocking pool
 //! with the synchronous `postgres` driver (the blocking face of `tokio-postgres`), because the
-//! algorithms above are synchronous, as redb's transactions are. Statements go out with their
-//! parameter types (`query_typed`), one round trip each.
+//! algorithms above are synchronous, as redb's transactions are. Each connection prepares a statement
+//! the first time it sends it and keeps it ([`pool`]), so PostgreSQL parses and plans it once; a
+//! statement is then one round trip, and a transaction's `START TRANSACTION` rides with its first
+//! locks.
 //! - **Writes** run in `READ COMMITTED` and take advisory locks, held until the transaction ends,
 //!   before they read what they decide on: the bucket's (shared; exclusive for its deletion, which
 //!   must see every write that found the bucket), the upload's (its parts, completion and abort, one
@@ -44,6 +46,7 @@
 //! kura-server opens it for `server.metadata: {postgres: …}` (its `storage` module). Connections are
 //! plain TCP or Unix sockets, without TLS (not yet).
 
+mod pool;
 mod schema;
 mod snapshot;
 mod tables;
@@ -61,9 +64,7 @@ use kura_store::{
     ObjectMeta, PartInfo, RemovalGuard, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
     VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload, unused_parts,
 };
-use postgres::NoTls;
 use postgres::types::Type;
-use r2d2_postgres::PostgresConnectionManager;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -71,8 +72,7 @@ use tables::{col, decode, encode, limit};
 pub(crate) use tx::pg_error;
 use tx::{Db, Mode, Tx};
 
-/// The connection pool.
-pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+pub(crate) use pool::Pool;
 
 /// The pool's own connection attempts (it keeps one idle connection) fail over and over while the
 /// database is down: logged at debug level only, since each call that fails is reported once, as
@@ -113,7 +113,7 @@ impl PgMetaStore {
                 .test_on_check_out(false)
                 .connection_timeout(tx::CONNECTION_TIMEOUT)
                 .error_handler(Box::new(QuietPoolErrors))
-                .build(PostgresConnectionManager::new(config, NoTls))
+                .build(pool::Manager::new(config))
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
             let db = Db { pool, down: AtomicBool::new(false) };
             tx::run(&db, Mode::Write, &|t| schema::migrate(t))?;
@@ -227,9 +227,9 @@ impl MetaStore for PgMetaStore {
     ) -> StoreResult<Vec<BlobId>> {
         let (bucket, condition) = (bucket.to_owned(), condition.clone());
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
             check_inline(&object)?;
-            put_version(t, &bucket, object.clone(), &condition)
+            t.lock_bucket_and_key(&bucket, &object.key)?;
+            versions::put(t, &bucket, object.clone(), &condition)?
         })
         .await
     }
@@ -260,8 +260,7 @@ impl MetaStore for PgMetaStore {
     ) -> StoreResult<Option<ObjectMeta>> {
         let (bucket, key, condition) = (bucket.to_owned(), key.to_owned(), condition.clone());
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
-            t.lock_key(&bucket, &key)?;
+            t.lock_bucket_and_key(&bucket, &key)?;
             let current = t.current(&bucket, &key, false)?;
             condition.check(&bucket, &key, current.as_ref())?;
             versions::delete_current(t, &bucket, &key)
@@ -272,8 +271,7 @@ impl MetaStore for PgMetaStore {
     async fn set_version_tags(&self, bucket: &str, key: &str, version: Option<&str>, tags: Tags) -> StoreResult<()> {
         let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
-            t.lock_key(&bucket, &key)?;
+            t.lock_bucket_and_key(&bucket, &key)?;
             versions::set_tags(t, &bucket, &key, version.as_deref(), tags.clone())?
         })
         .await
@@ -287,6 +285,15 @@ impl MetaStore for PgMetaStore {
         body: bool,
     ) -> StoreResult<Option<versions::Found>> {
         let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        if version.is_none() {
+            // The usual read, the current object, is one statement (a current object implies its
+            // bucket); only its absence needs the snapshot below (a delete marker, or no bucket).
+            let (b, k) = (bucket.clone(), key.clone());
+            let current = self.call(Mode::Single, move |t| t.current(&b, &k, body)).await?;
+            if let Some(object) = current {
+                return Ok(Some(versions::Found { object, current: true }));
+            }
+        }
         self.call(Mode::Read, move |t| {
             t.require_bucket(&bucket)?;
             versions::find(t, &bucket, &key, version.as_deref(), body)
@@ -303,8 +310,7 @@ impl MetaStore for PgMetaStore {
     ) -> StoreResult<Option<ObjectMeta>> {
         let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version_id.to_owned());
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
-            t.lock_key(&bucket, &key)?;
+            t.lock_bucket_and_key(&bucket, &key)?;
             versions::delete_version(t, &bucket, &key, &version, guard)?
         })
         .await
@@ -313,9 +319,8 @@ impl MetaStore for PgMetaStore {
     async fn put_noncurrent(&self, bucket: &str, object: ObjectMeta) -> StoreResult<()> {
         let bucket = bucket.to_owned();
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
             check_inline(&object)?;
-            t.lock_key(&bucket, &object.key)?;
+            t.lock_bucket_and_key(&bucket, &object.key)?;
             t.insert_version(&bucket, object.clone())
         })
         .await
@@ -342,8 +347,7 @@ impl MetaStore for PgMetaStore {
     ) -> StoreResult<()> {
         let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
-            t.lock_key(&bucket, &key)?;
+            t.lock_bucket_and_key(&bucket, &key)?;
             kura_store::lock::set_lock(t, &bucket, &key, version.as_deref(), (expected, lock))?
         })
         .await
@@ -408,8 +412,7 @@ impl MetaStore for PgMetaStore {
         let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
         let value = encode(&part)?;
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
-            t.lock_upload(&bucket, &id)?;
+            t.lock_bucket_and_upload(&bucket, &id)?;
             if tables::upload_key(t, &bucket, &id)?.is_none() {
                 return Err(StoreError::NoSuchUpload(id.clone()));
             }
@@ -473,8 +476,7 @@ impl MetaStore for PgMetaStore {
     ) -> StoreResult<Vec<BlobId>> {
         let (bucket, id, condition) = (bucket.to_owned(), upload_id.to_owned(), condition.clone());
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
-            t.lock_upload(&bucket, &id)?;
+            t.lock_bucket_and_upload(&bucket, &id)?;
             let Some(key) = tables::upload_key(t, &bucket, &id)? else {
                 return Err(StoreError::NoSuchUpload(id.clone()));
             };
@@ -491,8 +493,7 @@ impl MetaStore for PgMetaStore {
     async fn abort_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<Vec<BlobId>> {
         let (bucket, id) = (bucket.to_owned(), upload_id.to_owned());
         self.call(Mode::Write, move |t| {
-            t.require_bucket_locked(&bucket)?;
-            t.lock_upload(&bucket, &id)?;
+            t.lock_bucket_and_upload(&bucket, &id)?;
             if tables::upload_key(t, &bucket, &id)?.is_none() {
                 return Err(StoreError::NoSuchUpload(id.clone()));
             }

@@ -9,10 +9,9 @@ use kura_store::{
     DumpBatches, DumpEntry, DumpStream, MetaSnapshot, ObjectMeta, StoreError, StoreResult, dump_in_batches,
 };
 use postgres::types::{ToSql, Type};
-use r2d2_postgres::PostgresConnectionManager;
 use std::sync::{Arc, Mutex, PoisonError};
 
-type Connection = r2d2::PooledConnection<PostgresConnectionManager<postgres::NoTls>>;
+type Connection = r2d2::PooledConnection<crate::pool::Manager>;
 
 /// Rows read per round trip of a dump.
 const DUMP_BATCH: i64 = 256;
@@ -41,14 +40,17 @@ impl PgSnapshot {
     /// snapshot (PostgreSQL takes it at the first query, not at `BEGIN`), so it is as of now.
     pub(crate) fn begin(db: &Db) -> StoreResult<Self> {
         let mut conn = crate::tx::connection(db, None)?;
-        conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1").map_err(|e| pg_error(&e))?;
+        conn.in_transaction = true;
+        conn.client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
+            .map_err(|e| pg_error(&e))?;
         Ok(Self { conn: Mutex::new(Some(conn)) })
     }
 
     fn query(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> StoreResult<Vec<postgres::Row>> {
         let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         let conn = guard.as_mut().ok_or_else(|| StoreError::Backend("the snapshot is closed".into()))?;
-        conn.query_typed(sql, params).map_err(|e| pg_error(&e))
+        conn.client.query_typed(sql, params).map_err(|e| pg_error(&e))
     }
 
     /// The next batch of entries from `cursor`, and where the following batch starts. A batch is empty
@@ -227,8 +229,9 @@ impl Drop for PgSnapshot {
         let conn = self.conn.get_mut().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(mut conn) = conn {
             let spawned = std::thread::Builder::new().name("kura-pg-snapshot".into()).spawn(move || {
-                if let Err(err) = conn.batch_execute("ROLLBACK") {
-                    tracing::warn!(error = %err, "ending a PostgreSQL snapshot failed");
+                match conn.client.batch_execute("ROLLBACK") {
+                    Ok(()) => conn.in_transaction = false,
+                    Err(err) => tracing::warn!(error = %err, "ending a PostgreSQL snapshot failed"),
                 }
             });
             if spawned.is_err() {

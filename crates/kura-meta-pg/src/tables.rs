@@ -99,7 +99,10 @@ impl VersionRead for Tx<'_> {
 /// Writes like redb's `insert`: the row is added or replaced.
 const UPSERT_OBJECT: &str = "INSERT INTO objects (bucket, key, value) VALUES ($1, $2, $3) \
      ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value";
-const UPSERT_BODY: &str = "INSERT INTO bodies (bucket, key, body) VALUES ($1, $2, $3) \
+/// [`UPSERT_OBJECT`] and the object's inline body in one statement ($4: the body).
+const UPSERT_OBJECT_AND_BODY: &str = "WITH o AS (INSERT INTO objects (bucket, key, value) VALUES ($1, $2, $3) \
+     ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value) \
+     INSERT INTO bodies (bucket, key, body) VALUES ($1, $2, $4) \
      ON CONFLICT (bucket, key) DO UPDATE SET body = EXCLUDED.body";
 const UPSERT_VERSION: &str = "INSERT INTO versions (bucket, key, ord, value) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (bucket, key, ord) DO UPDATE SET value = EXCLUDED.value";
@@ -110,22 +113,28 @@ impl VersionWrite for Tx<'_> {
     fn insert_current(&mut self, bucket: &str, mut object: ObjectMeta) -> StoreResult<()> {
         let body = object.inline.take();
         let (key, value) = (object.key.as_bytes(), encode(&object)?);
-        self.execute(UPSERT_OBJECT, &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA)])?;
-        if let Some(body) = body {
-            let body = body.as_ref();
-            self.execute(UPSERT_BODY, &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&body, Type::BYTEA)])?;
-        }
+        match body {
+            Some(body) => self.execute(
+                UPSERT_OBJECT_AND_BODY,
+                &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA), (&body.as_ref(), Type::BYTEA)],
+            )?,
+            None => {
+                self.execute(UPSERT_OBJECT, &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA)])?
+            }
+        };
         Ok(())
     }
 
     fn remove_current(&mut self, bucket: &str, old: &ObjectMeta) -> StoreResult<()> {
         let params: &[(&(dyn postgres::types::ToSql + Sync), Type)] =
             &[(&bucket, Type::TEXT), (&old.key.as_bytes(), Type::BYTEA)];
-        self.execute("DELETE FROM objects WHERE bucket = $1 AND key = $2", params)?;
-        if old.is_inline() {
-            self.execute("DELETE FROM bodies WHERE bucket = $1 AND key = $2", params)?;
-        }
-        Ok(())
+        let sql = if old.is_inline() {
+            "WITH b AS (DELETE FROM bodies WHERE bucket = $1 AND key = $2) \
+             DELETE FROM objects WHERE bucket = $1 AND key = $2"
+        } else {
+            "DELETE FROM objects WHERE bucket = $1 AND key = $2"
+        };
+        self.execute(sql, params).map(drop)
     }
 
     fn insert_version(&mut self, bucket: &str, mut object: ObjectMeta) -> StoreResult<()> {

@@ -1,15 +1,16 @@
 //! One transaction on one pooled connection ([`Tx`]), how a store call runs in it ([`run`]: begin, the
 //! call, commit, and a bounded retry of what PostgreSQL asks to retry), and the locks object writes take.
 
+use crate::pool::{Manager, PgConn};
 use kura_store::{StoreError, StoreResult};
+use postgres::Row;
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, IsolationLevel, Row};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// A statement's parameters, each with its type (one round trip per statement: no prepare).
+/// A statement's parameters, each with its type (the types a statement is prepared with).
 pub(crate) type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
 
 /// How a store call runs.
@@ -17,7 +18,7 @@ pub(crate) type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
 pub(crate) enum Mode {
     /// A write: `READ COMMITTED`, each statement sees what committed before it began, and the call
     /// takes the locks that make its decision hold until it commits (see [`Tx::lock_bucket`],
-    /// [`Tx::lock_key`], [`Tx::lock_upload`]).
+    /// [`Tx::lock_key`], [`Tx::lock_bucket_and_upload`]).
     Write,
     /// A read of several statements: `REPEATABLE READ READ ONLY`, one snapshot for all of them (never
     /// a serialization failure: it writes nothing).
@@ -30,16 +31,27 @@ pub(crate) enum Mode {
 /// the connection broke before the call committed (nothing of it was written then).
 const ATTEMPTS: u32 = 6;
 
-enum Conn<'c> {
-    Txn(postgres::Transaction<'c>),
-    Plain(&'c mut Client),
+/// The statement that starts a transaction of each mode (none for [`Mode::Single`]).
+fn begin_statement(mode: Mode) -> Option<&'static str> {
+    match mode {
+        Mode::Write => Some("START TRANSACTION ISOLATION LEVEL READ COMMITTED"),
+        Mode::Read => Some("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+        Mode::Single => None,
+    }
 }
 
 /// One transaction (or, in [`Mode::Single`], one connection) that a store call's statements share.
 /// Its methods take `&self` so that kura-store's read traits ([`kura_store::versions::VersionRead`])
 /// can be implemented on it; the connection is behind a `RefCell` (one blocking thread owns it).
+///
+/// The transaction starts with its first statement, not before: its `START TRANSACTION` travels in
+/// the same round trip as the first locks ([`Tx::lock_bucket`] and the like), and statements go out
+/// prepared ([`crate::pool::PgConn::statement`]), so a call costs PostgreSQL as few round trips and
+/// as little parsing and planning as its statements allow.
 pub(crate) struct Tx<'c> {
-    conn: RefCell<Conn<'c>>,
+    conn: RefCell<&'c mut PgConn>,
+    /// The statement that starts the transaction, until it has been sent.
+    begin: Cell<Option<&'static str>>,
     /// Set when a statement failed in a way that trying the whole call again may cure.
     retry: Cell<bool>,
 }
@@ -108,10 +120,7 @@ fn retryable(err: &postgres::Error) -> bool {
 
 /// A connection from the pool, waiting at most [`CONNECTION_TIMEOUT`] (or [`OUTAGE_TIMEOUT`] while the
 /// database is known to be down, or `timeout` if given); [`StoreError::Unavailable`] when none comes.
-pub(crate) fn connection(
-    db: &Db,
-    timeout: Option<Duration>,
-) -> StoreResult<r2d2::PooledConnection<r2d2_postgres::PostgresConnectionManager<postgres::NoTls>>> {
+pub(crate) fn connection(db: &Db, timeout: Option<Duration>) -> StoreResult<r2d2::PooledConnection<Manager>> {
     let timeout = timeout.unwrap_or(if db.down.load(Ordering::Relaxed) { OUTAGE_TIMEOUT } else { CONNECTION_TIMEOUT });
     db.pool.get_timeout(timeout).map_err(|e| {
         db.down.store(true, Ordering::Relaxed);
@@ -127,12 +136,36 @@ impl Tx<'_> {
         pg_error(err)
     }
 
+    /// Sends the transaction's start if it has not gone yet, with `then` (statements without
+    /// parameters, such as locks) in the same round trip.
+    fn send_batch(&self, then: Option<&str>) -> StoreResult<()> {
+        let mut conn = self.conn.borrow_mut();
+        let sql = match (self.begin.take(), then) {
+            (None, None) => return Ok(()),
+            (None, Some(then)) => then.to_owned(),
+            (Some(begin), None) => begin.to_owned(),
+            (Some(begin), Some(then)) => format!("{begin}; {then}"),
+        };
+        if sql.starts_with("START TRANSACTION") {
+            // Set before it is sent: a connection whose start may have gone out is never reused as
+            // if it were idle (see `PgConn::in_transaction`).
+            conn.in_transaction = true;
+        }
+        let result = conn.client.batch_execute(&sql);
+        drop(conn);
+        result.map_err(|e| self.fail(&e))
+    }
+
     /// Runs a statement and returns its rows.
     pub(crate) fn query(&self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
-        let result = match &mut *self.conn.borrow_mut() {
-            Conn::Txn(t) => t.query_typed(sql, params),
-            Conn::Plain(c) => c.query_typed(sql, params),
+        self.send_batch(None)?;
+        let mut conn = self.conn.borrow_mut();
+        let result = match prepared(&mut conn, sql, params) {
+            Ok((Some(statement), values)) => conn.client.query(&statement, &values),
+            Ok((None, _)) => conn.client.query_typed(sql, params),
+            Err(err) => Err(err),
         };
+        drop(conn);
         result.map_err(|e| self.fail(&e))
     }
 
@@ -143,36 +176,60 @@ impl Tx<'_> {
 
     /// Runs a statement and returns how many rows it changed.
     pub(crate) fn execute(&self, sql: &str, params: &Params<'_>) -> StoreResult<u64> {
-        let result = match &mut *self.conn.borrow_mut() {
-            Conn::Txn(t) => t.execute_typed(sql, params),
-            Conn::Plain(c) => c.execute_typed(sql, params),
+        self.send_batch(None)?;
+        let mut conn = self.conn.borrow_mut();
+        let result = match prepared(&mut conn, sql, params) {
+            Ok((Some(statement), values)) => conn.client.execute(&statement, &values),
+            Ok((None, _)) => conn.client.execute_typed(sql, params),
+            Err(err) => Err(err),
         };
+        drop(conn);
         result.map_err(|e| self.fail(&e))
     }
 
     /// Runs statements without parameters (the simple query protocol), such as a migration.
     pub(crate) fn batch(&self, sql: &str) -> StoreResult<()> {
-        let result = match &mut *self.conn.borrow_mut() {
-            Conn::Txn(t) => t.batch_execute(sql),
-            Conn::Plain(c) => c.batch_execute(sql),
-        };
-        result.map_err(|e| self.fail(&e))
+        self.send_batch(Some(sql))
+    }
+
+    /// Takes advisory locks, in order, until the transaction ends: one round trip, with the
+    /// transaction's start when it has not gone yet. Each lock is its own statement, so they are taken
+    /// one after the other; the ids are numbers, written into the text as such.
+    fn take_locks(&self, locks: &[(i64, bool)]) -> StoreResult<()> {
+        let sql: Vec<String> = locks
+            .iter()
+            .map(|(id, shared)| {
+                let function = if *shared { "pg_advisory_xact_lock_shared" } else { "pg_advisory_xact_lock" };
+                format!("SELECT {function}({id})")
+            })
+            .collect();
+        self.send_batch(Some(&sql.join("; ")))
     }
 
     /// Takes the bucket's lock, shared (object and upload writes, which need the bucket to stay) or
     /// exclusive (its deletion, which must see every write that found it), until the transaction ends;
     /// then answers whether the bucket exists (read after the lock, so as of now).
     pub(crate) fn lock_bucket(&self, bucket: &str, exclusive: bool) -> StoreResult<bool> {
-        let id = lock_id(b'b', &[bucket.as_bytes()]);
-        let sql =
-            if exclusive { "SELECT pg_advisory_xact_lock($1)" } else { "SELECT pg_advisory_xact_lock_shared($1)" };
-        self.execute(sql, &[(&id, Type::INT8)])?;
+        self.take_locks(&[(bucket_lock(bucket), !exclusive)])?;
         self.bucket_exists(bucket)
     }
 
     /// [`Tx::lock_bucket`] (shared), with the bucket's absence as `NoSuchBucket`.
     pub(crate) fn require_bucket_locked(&self, bucket: &str) -> StoreResult<()> {
         if self.lock_bucket(bucket, false)? { Ok(()) } else { Err(StoreError::NoSuchBucket(bucket.to_owned())) }
+    }
+
+    /// [`Tx::require_bucket_locked`] then [`Tx::lock_key`], the two locks in one round trip.
+    pub(crate) fn lock_bucket_and_key(&self, bucket: &str, key: &str) -> StoreResult<()> {
+        self.take_locks(&[(bucket_lock(bucket), true), (key_lock(bucket, key), false)])?;
+        self.require_bucket(bucket)
+    }
+
+    /// [`Tx::require_bucket_locked`], then the lock of one multipart upload (its parts, completion and
+    /// abort run one after the other), the two locks in one round trip.
+    pub(crate) fn lock_bucket_and_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<()> {
+        self.take_locks(&[(bucket_lock(bucket), true), (upload_lock(bucket, upload_id), false)])?;
+        self.require_bucket(bucket)
     }
 
     /// Whether the bucket exists.
@@ -191,16 +248,35 @@ impl Tx<'_> {
     /// reading (in `READ COMMITTED`) what the one before committed: its condition, and the version
     /// rules, are decided on the key as it is, and racing replicas cannot both win.
     pub(crate) fn lock_key(&self, bucket: &str, key: &str) -> StoreResult<()> {
-        let id = lock_id(b'k', &[bucket.as_bytes(), key.as_bytes()]);
-        self.execute("SELECT pg_advisory_xact_lock($1)", &[(&id, Type::INT8)]).map(drop)
+        self.take_locks(&[(key_lock(bucket, key), false)])
     }
+}
 
-    /// Takes the lock of one multipart upload until the transaction ends: its parts, completion and
-    /// abort run one after the other.
-    pub(crate) fn lock_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<()> {
-        let id = lock_id(b'u', &[bucket.as_bytes(), upload_id.as_bytes()]);
-        self.execute("SELECT pg_advisory_xact_lock($1)", &[(&id, Type::INT8)]).map(drop)
-    }
+/// The prepared statement for `sql` (see [`PgConn::statement`]) and the parameters' values as the
+/// driver takes them for it.
+fn prepared<'a>(
+    conn: &mut PgConn,
+    sql: &str,
+    params: &'a Params<'a>,
+) -> Result<(Option<postgres::Statement>, Vec<&'a (dyn ToSql + Sync)>), postgres::Error> {
+    let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+    let statement = conn.statement(sql, &types)?;
+    Ok((statement, params.iter().map(|(value, _)| *value).collect()))
+}
+
+/// The advisory lock of a bucket.
+fn bucket_lock(bucket: &str) -> i64 {
+    lock_id(b'b', &[bucket.as_bytes()])
+}
+
+/// The advisory lock of one key of a bucket.
+fn key_lock(bucket: &str, key: &str) -> i64 {
+    lock_id(b'k', &[bucket.as_bytes(), key.as_bytes()])
+}
+
+/// The advisory lock of one multipart upload.
+fn upload_lock(bucket: &str, upload_id: &str) -> i64 {
+    lock_id(b'u', &[bucket.as_bytes(), upload_id.as_bytes()])
 }
 
 /// A 64-bit advisory lock id for a kind of thing and its name: FNV-1a over the kind and each part with
@@ -277,45 +353,49 @@ pub(crate) fn run_with<T>(
     }
 }
 
-fn once<T>(client: &mut Client, mode: Mode, op: &dyn Fn(&mut Tx<'_>) -> StoreResult<T>) -> Attempt<T> {
-    let conn = match mode {
-        Mode::Single => Conn::Plain(client),
-        Mode::Write | Mode::Read => {
-            let builder = client.build_transaction();
-            let builder = if mode == Mode::Read {
-                builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true)
-            } else {
-                builder.isolation_level(IsolationLevel::ReadCommitted)
-            };
-            match builder.start() {
-                Ok(txn) => Conn::Txn(txn),
-                Err(err) if retryable(&err) => return Attempt::Retry(pg_error(&err)),
-                Err(err) => return Attempt::Done(Err(pg_error(&err))),
-            }
-        }
-    };
-    let mut tx = Tx { conn: RefCell::new(conn), retry: Cell::new(false) };
+fn once<T>(conn: &mut PgConn, mode: Mode, op: &dyn Fn(&mut Tx<'_>) -> StoreResult<T>) -> Attempt<T> {
+    let mut tx = Tx { conn: RefCell::new(conn), begin: Cell::new(begin_statement(mode)), retry: Cell::new(false) };
     let result = op(&mut tx);
     let retry = tx.retry.get();
     let conn = tx.conn.into_inner();
-    match (result, conn) {
-        (Ok(value), Conn::Txn(txn)) => match txn.commit() {
-            Ok(()) => Attempt::Done(Ok(value)),
+    if !conn.in_transaction {
+        // One statement alone, or a call that sent none: nothing to end.
+        return match result {
+            Err(err) if retry => Attempt::Retry(err),
+            other => Attempt::Done(other),
+        };
+    }
+    match result {
+        Ok(value) => match conn.client.batch_execute("COMMIT") {
+            Ok(()) => {
+                conn.in_transaction = false;
+                Attempt::Done(Ok(value))
+            }
             // A connection lost at commit leaves the outcome unknown: never tried again (Unavailable,
             // not acknowledged).
-            Err(err) if !connection_lost(&err) && retryable(&err) => Attempt::Retry(pg_error(&err)),
-            Err(err) => Attempt::Done(Err(pg_error(&err))),
-        },
-        (Ok(value), Conn::Plain(_)) => Attempt::Done(Ok(value)),
-        (Err(err), conn) => {
-            if let Conn::Txn(txn) = conn
-                && let Err(rollback) = txn.rollback()
-                && !rollback.is_closed()
-            {
-                tracing::warn!(error = %rollback, "rolling back a PostgreSQL transaction failed");
+            Err(err) if !connection_lost(&err) && retryable(&err) => {
+                end(conn);
+                Attempt::Retry(pg_error(&err))
             }
+            Err(err) => {
+                end(conn);
+                Attempt::Done(Err(pg_error(&err)))
+            }
+        },
+        Err(err) => {
+            end(conn);
             if retry { Attempt::Retry(err) } else { Attempt::Done(Err(err)) }
         }
+    }
+}
+
+/// Rolls back the connection's transaction (after a refusal, or a failed statement or commit). When
+/// that fails the connection stays marked as in a transaction, so the pool closes it.
+fn end(conn: &mut PgConn) {
+    match conn.client.batch_execute("ROLLBACK") {
+        Ok(()) => conn.in_transaction = false,
+        Err(err) if !err.is_closed() => tracing::warn!(error = %err, "rolling back a PostgreSQL transaction failed"),
+        Err(_) => {}
     }
 }
 

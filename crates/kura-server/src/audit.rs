@@ -116,6 +116,8 @@ pub struct Facts {
     pub resources: crate::trace::Trace,
     /// How the object the request wrote or read is encrypted, if it is.
     pub sse: Option<SseUse>,
+    /// For a copy (CopyObject, UploadPartCopy): how its source is encrypted, if it is.
+    pub copy_source_sse: Option<SseUse>,
 }
 
 /// The per-request slot the layers fill in.
@@ -176,6 +178,9 @@ pub struct Record {
     /// How the object the request wrote or read is encrypted at rest (for a copy: the copy), and the key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sse: Option<SseUse>,
+    /// For a copy: how its source is encrypted at rest, and the key its data keys were opened with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_source_sse: Option<SseUse>,
     /// For work kura did on its own (api `lifecycle`): the lifecycle rule that asked for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,

@@ -333,6 +333,7 @@ impl Dispatch {
             caller,
             resources: facts.resources,
             sse: facts.sse,
+            copy_source_sse: facts.copy_source_sse,
             rule: None,
             version_id: None,
         }

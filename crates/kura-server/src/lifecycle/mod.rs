@@ -502,6 +502,7 @@ impl Worker {
             },
             resources: Default::default(),
             sse: None,
+            copy_source_sse: None,
             rule: Some(rule.to_owned()),
             version_id: version_id.map(str::to_owned),
         });

@@ -17,6 +17,25 @@ pub(super) async fn require_bucket(s3: &KuraS3, bucket: &str) -> S3Result<Bucket
     s3.meta.get_bucket(bucket).await.or_s3()?.ok_or_else(|| errors::no_such_bucket(bucket))
 }
 
+/// The bucket as the access hook read it for this request's decision, if it read this one.
+pub(super) fn loaded(extensions: &http::Extensions, bucket: &str) -> Option<std::sync::Arc<BucketInfo>> {
+    extensions.get::<crate::authz::LoadedBucket>().filter(|b| b.0.name == bucket).map(|b| b.0.clone())
+}
+
+/// [`require_bucket`], without a second read when the access hook read the bucket for this request
+/// (its settings are then those the request was authorised on; on a metadata store across the network,
+/// a read less per request).
+pub(super) async fn require_loaded_bucket(
+    s3: &KuraS3,
+    extensions: &http::Extensions,
+    bucket: &str,
+) -> S3Result<BucketInfo> {
+    match loaded(extensions, bucket) {
+        Some(info) => Ok(BucketInfo::clone(&info)),
+        None => require_bucket(s3, bucket).await,
+    }
+}
+
 pub(super) async fn list_buckets(
     s3: &KuraS3,
     req: S3Request<ListBucketsInput>,

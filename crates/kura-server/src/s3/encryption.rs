@@ -269,7 +269,30 @@ pub(super) fn check_upload_customer(
 /// customer key's MD5 is a fingerprint of the key and stays out too).
 pub(super) fn audit(extensions: &http::Extensions, kind: &SseKind, stored: Option<&StoredKey>) {
     let Some(slot) = extensions.get::<crate::audit::AuditSlot>() else { return };
-    let sse = match kind {
+    let sse = sse_use(kind, stored);
+    slot.fill(|f| f.sse = Some(sse));
+}
+
+/// [`audit`] for a stored object (or one about to be): nothing when it is not encrypted.
+pub(super) fn audit_object(extensions: &http::Extensions, object: &ObjectMeta) {
+    if let Some(encryption) = &object.encryption {
+        audit(extensions, &encryption.kind, encryption.keys.first());
+    }
+}
+
+/// Records in a copy's audit line how its source is encrypted (as [`audit`] does for what it writes):
+/// a copy opens the source's data keys, so its line names their key too.
+pub(super) fn audit_copy_source(extensions: &http::Extensions, source: &ObjectMeta) {
+    let (Some(slot), Some(encryption)) = (extensions.get::<crate::audit::AuditSlot>(), &source.encryption) else {
+        return;
+    };
+    let sse = sse_use(&encryption.kind, encryption.keys.first());
+    slot.fill(|f| f.copy_source_sse = Some(sse));
+}
+
+/// What an audit line says of an encryption: the kind, the algorithm and the key (never material).
+fn sse_use(kind: &SseKind, stored: Option<&StoredKey>) -> crate::audit::SseUse {
+    match kind {
         SseKind::S3 => crate::audit::SseUse {
             kind: "SSE-S3",
             algorithm: super::sse::AES256,
@@ -279,14 +302,6 @@ pub(super) fn audit(extensions: &http::Extensions, kind: &SseKind, stored: Optio
             crate::audit::SseUse { kind: "SSE-KMS", algorithm: super::sse::AWS_KMS, key_id: Some(key_arn.clone()) }
         }
         SseKind::Customer => crate::audit::SseUse { kind: "SSE-C", algorithm: super::sse::AES256, key_id: None },
-    };
-    slot.fill(|f| f.sse = Some(sse));
-}
-
-/// [`audit`] for a stored object (or one about to be): nothing when it is not encrypted.
-pub(super) fn audit_object(extensions: &http::Extensions, object: &ObjectMeta) {
-    if let Some(encryption) = &object.encryption {
-        audit(extensions, &encryption.kind, encryption.keys.first());
     }
 }
 

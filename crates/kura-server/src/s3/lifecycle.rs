@@ -3,7 +3,6 @@
 //! worker ([`crate::lifecycle`]); the `x-amz-expiration` header of object writes and reads.
 
 use super::KuraS3;
-use crate::authz::LoadedBucket;
 use crate::buckets;
 use crate::errors::{self, bucket_settings_error};
 use crate::lifecycle::config;
@@ -80,8 +79,7 @@ pub(super) async fn read_expiration(
     if version_named {
         return None;
     }
-    let loaded = extensions.get::<LoadedBucket>().filter(|b| b.0.name == bucket).map(|b| b.0.clone());
-    let info = match loaded {
+    let info = match super::bucket::loaded(extensions, bucket) {
         Some(info) => info,
         None => Arc::new(s3.meta.get_bucket(bucket).await.ok()??),
     };

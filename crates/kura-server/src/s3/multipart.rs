@@ -54,7 +54,7 @@ pub(super) async fn create_multipart_upload(
     let input = req.input;
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
-    let bucket = require_bucket(s3, &input.bucket).await?;
+    let bucket = super::bucket::require_loaded_bucket(s3, &req.extensions, &input.bucket).await?;
     let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
@@ -251,6 +251,7 @@ pub(super) async fn upload_part_copy(
     let from = super::object_ref::ObjectRef::copy_source(&input.copy_source)?;
     let source_customer = super::sse::copy_source_customer_key(&input)?;
     let source_keys = encryption::open_keys(s3, who, from.bucket, &source, source_customer.as_ref()).await?;
+    encryption::audit_copy_source(&req.extensions, &source);
     let customer = super::sse::customer_key(&input)?;
     let sealing = part_sealing(s3, who, (&input.bucket, &input.key), &upload, customer).await?;
     let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
@@ -349,7 +350,7 @@ pub(super) async fn complete_multipart_upload(
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let S3Request { input, headers, extensions, .. } = req;
     let customer = super::sse::customer_key_from_headers(&headers)?;
-    let bucket = require_bucket(s3, &input.bucket).await?;
+    let bucket = super::bucket::require_loaded_bucket(s3, &extensions, &input.bucket).await?;
     let upload = match s3.meta.get_upload(&input.bucket, &input.upload_id).await.or_s3()? {
         Some(u) if u.key == input.key => u,
         _ => return completed_before(s3, &bucket, &input.key, &input.upload_id).await,

@@ -3,7 +3,7 @@
 
 use super::KuraS3;
 use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egress, ingest, ingest_object};
-use super::bucket::require_bucket;
+use super::bucket::require_loaded_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
 use super::encryption::{self, Sealing};
@@ -104,7 +104,7 @@ pub(super) async fn commit_object(
 pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
     let S3Request { mut input, headers, trailing_headers, method, extensions, .. } = req;
     check_key(&input.key)?;
-    let bucket = require_bucket(s3, &input.bucket).await?;
+    let bucket = require_loaded_bucket(s3, &extensions, &input.bucket).await?;
     if method == http::Method::POST
         && let Some(access) = &s3.access
     {
@@ -429,7 +429,7 @@ pub(super) async fn delete_object(
     let input = &req.input;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
     target.check()?;
-    let bucket = require_bucket(s3, target.bucket).await?;
+    let bucket = require_loaded_bucket(s3, &req.extensions, target.bucket).await?;
     if let Some(cond) = input.if_match.as_ref() {
         let current = require_object(s3, target.current_version()).await?;
         Preconditions { if_match: Some(cond), ..Default::default() }
@@ -472,8 +472,8 @@ pub(super) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let who = req.extensions.get::<crate::authz::Authenticated>().cloned();
+    let bucket = require_loaded_bucket(s3, &req.extensions, &req.input.bucket).await?;
     let input = req.input;
-    let bucket = require_bucket(s3, &input.bucket).await?;
     let objects = input.delete.objects;
     if objects.len() > MAX_DELETE_KEYS {
         return Err(errors::malformed_xml("A DeleteObjects request can name at most 1000 keys."));
@@ -596,7 +596,7 @@ pub(super) async fn copy_object(
     check_key(&input.key)?;
     super::acl::check_canned(input.acl.as_ref().map(ObjectCannedACL::as_str))?;
     let from = ObjectRef::copy_source(&input.copy_source)?;
-    let bucket = require_bucket(s3, &input.bucket).await?;
+    let bucket = require_loaded_bucket(s3, &req.extensions, &input.bucket).await?;
     let lock_headers = LockHeaders {
         mode: input.object_lock_mode.as_ref(),
         until: input.object_lock_retain_until_date.as_ref(),
@@ -632,6 +632,7 @@ pub(super) async fn copy_object(
     };
     let source_customer = super::sse::copy_source_customer_key(&input)?;
     let source_keys = encryption::open_keys(s3, who, from.bucket, &source, source_customer.as_ref()).await?;
+    encryption::audit_copy_source(&req.extensions, &source);
     let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
     let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
     let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;

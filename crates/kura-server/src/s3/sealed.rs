@@ -260,14 +260,31 @@ pub fn open_segments(
             pieces.push_back(Piece { blob: seg.blob, key: key.clone(), size: seg.size, range: lo - start..hi - start });
         }
     }
-    let reading = Reading { blobs, pieces, current: None };
-    let stream = futures::stream::unfold(Some(reading), |state| async move {
-        let mut reading = state?;
-        let item = reading.next().await?;
-        let next = if item.is_ok() { Some(reading) } else { None };
-        Some((item, next))
+    Ok(read_ahead(Reading { blobs, pieces, current: None }))
+}
+
+/// How many opened pieces (each at most one read of the blob store) [`read_ahead`] keeps ready.
+const READ_AHEAD: usize = 4;
+
+/// Runs `reading` in a task of its own, [`READ_AHEAD`] pieces ahead of the consumer: the blob store
+/// reads and the chunks open on one core while the response's bytes go out on another, instead of
+/// read, open and send taking turns. The task stops at the first error, at the end, or when the
+/// stream is dropped (its next send fails).
+fn read_ahead(mut reading: Reading) -> PlainStream {
+    let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
+    tokio::spawn(async move {
+        while let Some(item) = reading.next().await {
+            let failed = item.is_err();
+            if sender.send(item).await.is_err() || failed {
+                break;
+            }
+        }
     });
-    Ok(stream.boxed())
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        let item = receiver.recv().await?;
+        Some((item, receiver))
+    })
+    .boxed()
 }
 
 #[cfg(test)]

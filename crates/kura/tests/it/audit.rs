@@ -141,7 +141,7 @@ async fn every_auth_type_is_attributed_and_no_secret_is_written() {
 
 /// An encrypted write or read names its key in the audit line (`sse`): the KMS key ARN for SSE-KMS,
 /// the wrapping master key's id for SSE-S3, only the algorithm for SSE-C, whose key and key MD5 never
-/// reach the log.
+/// reach the log; a copy also names its source's (`copy_source_sse`).
 #[tokio::test]
 async fn encrypted_reads_and_writes_name_their_key_and_never_a_customer_key() {
     use aws_sdk_s3::types::ServerSideEncryption;
@@ -186,6 +186,26 @@ async fn encrypted_reads_and_writes_name_their_key_and_never_a_customer_key() {
         .send()
         .await
         .expect("c put");
+    // Copies open their source's data keys: the line names the source's key beside the copy's.
+    s3.copy_object()
+        .bucket("sealed")
+        .key("copy")
+        .copy_source("sealed/kms")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .send()
+        .await
+        .expect("copy");
+    let upload = s3.create_multipart_upload().bucket("sealed").key("parts").send().await.expect("create upload");
+    let upload_id = upload.upload_id().expect("upload id");
+    s3.upload_part_copy()
+        .bucket("sealed")
+        .key("parts")
+        .upload_id(upload_id)
+        .part_number(1)
+        .copy_source("sealed/kms")
+        .send()
+        .await
+        .expect("part copy");
     s3.put_object().bucket("sealed").key("plain").body(ByteStream::from_static(b"p")).send().await.expect("plain");
 
     // The writer thread is asynchronous: wait for the last request's line.
@@ -206,6 +226,11 @@ async fn encrypted_reads_and_writes_name_their_key_and_never_a_customer_key() {
     assert!(s3_line["sse"]["key_id"].as_str().is_some_and(|id| !id.is_empty()), "the master key's id: {s3_line}");
     assert_eq!(find("PutObject", "c")["sse"], serde_json::json!({"kind": "SSE-C", "algorithm": "AES256"}));
     assert!(find("PutObject", "plain").get("sse").is_none(), "an unencrypted object has no sse");
+    let copy = find("CopyObject", "copy");
+    assert_eq!(copy["sse"]["kind"], "SSE-S3", "{copy}");
+    assert_eq!(copy["copy_source_sse"], kms, "{copy}");
+    assert_eq!(find("UploadPartCopy", "parts")["copy_source_sse"], kms);
+    assert!(find("PutObject", "s3").get("copy_source_sse").is_none(), "only a copy has a source");
 
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(!text.contains(&key_b64) && !text.contains(&md5_b64), "an SSE-C key or its MD5 reached the audit log");
