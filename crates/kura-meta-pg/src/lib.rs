@@ -42,11 +42,12 @@
 //!
 //! # Use
 //! kura-server opens it for `server.metadata: {postgres: …}` (its `storage` module). Connections are
-//! plain TCP or Unix sockets, without TLS (not yet).
+//! Unix sockets or TCP, the latter in TLS as libpq's `sslmode` asks ([`tls`]).
 
 mod schema;
 mod snapshot;
 mod tables;
+pub mod tls;
 mod tx;
 
 pub use postgres::Config;
@@ -61,9 +62,7 @@ use kura_store::{
     ObjectMeta, PartInfo, RemovalGuard, StoreError, StoreResult, Tags, UploadInfo, UploadListPage, UploadListQuery,
     VersionListPage, VersionListQuery, WriteCondition, check_inline, duplicate_upload, unused_parts,
 };
-use postgres::NoTls;
 use postgres::types::Type;
-use r2d2_postgres::PostgresConnectionManager;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -72,7 +71,7 @@ pub(crate) use tx::pg_error;
 use tx::{Db, Mode, Tx};
 
 /// The connection pool.
-pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+pub(crate) type Pool = r2d2::Pool<tls::Manager>;
 
 /// The pool's own connection attempts (it keeps one idle connection) fail over and over while the
 /// database is down: logged at debug level only, since each call that fails is reported once, as
@@ -80,8 +79,8 @@ pub(crate) type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 #[derive(Debug)]
 struct QuietPoolErrors;
 
-impl r2d2::HandleError<postgres::Error> for QuietPoolErrors {
-    fn handle_error(&self, error: postgres::Error) {
+impl r2d2::HandleError<tls::ConnectError> for QuietPoolErrors {
+    fn handle_error(&self, error: tls::ConnectError) {
         tracing::debug!(%error, "the PostgreSQL pool cannot connect");
     }
 }
@@ -102,8 +101,13 @@ impl PgMetaStore {
     /// Connects to the database `config` names with a pool of at most `pool_size` connections,
     /// brings its schema up to date (see [`schema`]; a database with a newer schema than this build
     /// knows is refused with an error that says so) and returns the store. Fails if the database
-    /// cannot be reached within a few seconds.
+    /// cannot be reached within a few seconds. Without TLS (see [`tls::MakeTls::none`]).
     pub async fn open(config: Config, pool_size: u32) -> StoreResult<Self> {
+        Self::open_tls(config, tls::MakeTls::none(), pool_size).await
+    }
+
+    /// [`Self::open`] with connections made by `tls` (which decides the `sslmode`, see [`tls`]).
+    pub async fn open_tls(config: Config, tls: tls::MakeTls, pool_size: u32) -> StoreResult<Self> {
         tokio::task::spawn_blocking(move || {
             let pool = r2d2::Pool::builder()
                 .max_size(pool_size.max(1))
@@ -113,7 +117,7 @@ impl PgMetaStore {
                 .test_on_check_out(false)
                 .connection_timeout(tx::CONNECTION_TIMEOUT)
                 .error_handler(Box::new(QuietPoolErrors))
-                .build(PostgresConnectionManager::new(config, NoTls))
+                .build(tls::Manager::new(config, tls))
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
             let db = Db { pool, down: AtomicBool::new(false) };
             tx::run(&db, Mode::Write, &|t| schema::migrate(t))?;

@@ -9,10 +9,9 @@ use kura_store::{
     DumpBatches, DumpEntry, DumpStream, MetaSnapshot, ObjectMeta, StoreError, StoreResult, dump_in_batches,
 };
 use postgres::types::{ToSql, Type};
-use r2d2_postgres::PostgresConnectionManager;
 use std::sync::{Arc, Mutex, PoisonError};
 
-type Connection = r2d2::PooledConnection<PostgresConnectionManager<postgres::NoTls>>;
+type Connection = r2d2::PooledConnection<crate::tls::Manager>;
 
 /// Rows read per round trip of a dump.
 const DUMP_BATCH: i64 = 256;

@@ -111,7 +111,7 @@ fn retryable(err: &postgres::Error) -> bool {
 pub(crate) fn connection(
     db: &Db,
     timeout: Option<Duration>,
-) -> StoreResult<r2d2::PooledConnection<r2d2_postgres::PostgresConnectionManager<postgres::NoTls>>> {
+) -> StoreResult<r2d2::PooledConnection<crate::tls::Manager>> {
     let timeout = timeout.unwrap_or(if db.down.load(Ordering::Relaxed) { OUTAGE_TIMEOUT } else { CONNECTION_TIMEOUT });
     db.pool.get_timeout(timeout).map_err(|e| {
         db.down.store(true, Ordering::Relaxed);
