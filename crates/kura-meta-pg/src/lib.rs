@@ -51,7 +51,7 @@ pub mod tls;
 mod tx;
 
 pub use postgres::Config;
-pub use postgres::config::SslMode;
+pub use postgres::config::{Host, SslMode};
 pub use schema::{MIGRATIONS, VERSION as SCHEMA_VERSION};
 
 use async_trait::async_trait;

@@ -49,8 +49,11 @@ pub async fn open_meta(server: &ServerSection, data: &Path) -> Result<Arc<dyn Me
     Ok(match &server.metadata {
         MetadataBackend::Redb => Arc::new(RedbMetaStore::open(&data.join(META_FILE))?),
         MetadataBackend::Postgres(postgres) => {
-            let config = postgres.connect_config().map_err(StoreError::Backend)?;
-            Arc::new(PgMetaStore::open(config, postgres.pool_size).await?)
+            let (config, tls) = postgres.connect_config().map_err(StoreError::Backend)?;
+            if let Some(warning) = postgres.tls_warning() {
+                tracing::warn!("{warning}");
+            }
+            Arc::new(PgMetaStore::open_tls(config, tls, postgres.pool_size).await?)
         }
     })
 }
