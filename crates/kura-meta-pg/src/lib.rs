@@ -44,6 +44,7 @@
 //! kura-server opens it for `server.metadata: {postgres: …}` (its `storage` module). Connections are
 //! Unix sockets or TCP, the latter in TLS as libpq's `sslmode` asks ([`tls`]).
 
+mod restore_lock;
 mod schema;
 mod snapshot;
 mod tables;
@@ -52,6 +53,7 @@ mod tx;
 
 pub use postgres::Config;
 pub use postgres::config::{Host, SslMode};
+pub use restore_lock::RestoreLock;
 pub use schema::{MIGRATIONS, VERSION as SCHEMA_VERSION};
 
 use async_trait::async_trait;

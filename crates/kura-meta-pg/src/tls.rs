@@ -57,7 +57,7 @@ impl r2d2::ManageConnection for Manager {
 /// A failed connection, shown with its causes: the driver's own text is only the kind ("db error",
 /// "error performing TLS handshake"), the reason is in its source.
 #[derive(Debug)]
-pub struct ConnectError(postgres::Error);
+pub struct ConnectError(pub(crate) postgres::Error);
 
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

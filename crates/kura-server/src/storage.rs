@@ -6,7 +6,7 @@
 //! shared by replicas); see "A new metadata back end" in ARCHITECTURE.md.
 
 use crate::config::{MetadataBackend, ServerSection};
-use kura_meta_pg::PgMetaStore;
+use kura_meta_pg::{PgMetaStore, RestoreLock};
 use kura_store::file_blobs::FileBlobStore;
 use kura_store::redb_meta::RedbMetaStore;
 use kura_store::{BlobStore, MetaStore, StoreError};
@@ -41,6 +41,20 @@ pub async fn open(server: &ServerSection, data: &Path) -> Result<Stores, StoreEr
     let meta = open_meta(server, data).await?;
     let blobs: Arc<dyn BlobStore> = Arc::new(FileBlobStore::open(data)?);
     Ok(Stores { meta, blobs })
+}
+
+/// What `kura restore` holds for the whole of a restore into the metadata store `server.metadata`
+/// names, so that two restores cannot both find it empty and both write: on PostgreSQL a lock of the
+/// database (a second restore is refused at once, saying so); on redb nothing (a restore creates a
+/// data directory of its own, refused if it is not empty). Held until dropped.
+pub async fn restore_lock(server: &ServerSection) -> Result<Option<RestoreLock>, StoreError> {
+    Ok(match &server.metadata {
+        MetadataBackend::Redb => None,
+        MetadataBackend::Postgres(postgres) => {
+            let (config, tls) = postgres.connect_config().map_err(StoreError::Backend)?;
+            Some(RestoreLock::take(config, tls).await?)
+        }
+    })
 }
 
 /// Opens only the metadata store that `server.metadata` names (redb: `META_FILE` in `data`). `kura
