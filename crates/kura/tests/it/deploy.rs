@@ -2011,7 +2011,29 @@ fn deploy_alert_rules_parse_and_use_only_kuras_metrics() {
     let claim =
         statefulset.pointer("/spec/volumeClaimTemplates/0/metadata/name").and_then(Value::as_str).expect("claim");
     let sts = statefulset.pointer("/metadata/name").and_then(Value::as_str).expect("name");
-    let pvc = format!("persistentvolumeclaim=~\"{claim}-{sts}-[0-9]+\"");
+    // The HA overlay's shared claim too (its Deployment's data volume).
+    let ha = kustomize(&repo().join("deploy/overlays/ha"));
+    let deployment = ha.iter().find(|o| kind_of(o).1 == "Deployment").expect("the HA overlay's Deployment");
+    let volumes = deployment.pointer("/spec/template/spec/volumes").and_then(Value::as_array).expect("volumes");
+    let ha_claim = volumes
+        .iter()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some("data"))
+        .and_then(|v| v.pointer("/persistentVolumeClaim/claimName"))
+        .and_then(Value::as_str)
+        .expect("the HA overlay's data claim");
+    assert!(
+        ha.iter()
+            .any(|o| kind_of(o).1 == "PersistentVolumeClaim" && o.pointer("/metadata/name") == Some(&ha_claim.into())),
+        "the HA overlay builds its claim {ha_claim}"
+    );
+    let pvc = format!("persistentvolumeclaim=~\"{claim}-{sts}-[0-9]+|{ha_claim}\"");
+    // Every volume alert watches both.
+    for expr in exprs.iter().filter(|e| e.contains("kubelet_volume_stats")) {
+        let selectors = expr.matches("persistentvolumeclaim=~").count();
+        if expr.matches(pvc.as_str()).count() != selectors {
+            failures.push(format!("a volume alert does not select the claims {pvc}: {expr}"));
+        }
+    }
     for (what, needle) in [
         ("a high 5xx ratio", "status_class=\"5xx\""),
         ("readiness", "kube_pod_status_ready"),
