@@ -43,6 +43,10 @@ const MASTER_KEYS_SECRET: &str = "kura-master-keys";
 /// The Secret holding the PostgreSQL password (`server.metadata.postgres.password_file`), key
 /// `password`: written by CloudNativePG for the example Cluster kura-db, or made by the operator.
 const DB_SECRET: &str = "kura-db-app";
+/// The Secret holding the CA of the PostgreSQL server's certificate (the URL's `sslrootcert`), key
+/// `ca.crt`: written by CloudNativePG for the example Cluster kura-db (with the CA's key beside it, which
+/// must not be mounted), or made by the operator with a managed PostgreSQL's CA bundle.
+const DB_CA_SECRET: &str = "kura-db-ca";
 /// The example CloudNativePG Cluster of the HA overlay, applied on its own (not part of any build).
 const CNPG_EXAMPLE: &str = "deploy/overlays/ha/postgres-cloudnative-pg.yaml";
 /// The webhook's path on kura's port.
@@ -1078,9 +1082,49 @@ impl Build {
                 )
             });
             self.check_tls(&pod, &container, config);
+            self.check_database_tls(&pod, &container, config);
             self.check_replicas(workload, &budgets, config);
         }
         config
+    }
+
+    /// On PostgreSQL: the URL asks for `sslmode=verify-full`, its `sslrootcert` is key `ca.crt` of the
+    /// Secret [`DB_CA_SECRET`], mounted read-only, and nothing else of that Secret is mounted (its
+    /// `ca.key` signs the database's certificates).
+    fn check_database_tls(&mut self, pod: &PodSpec, container: &Container, config: &Config) {
+        let MetadataBackend::Postgres(postgres) = &config.server.metadata else { return };
+        let query = postgres.url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let param = |name: &str| {
+            query.split('&').find_map(|p| p.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
+        };
+        self.check(param("sslmode").as_deref() == Some("verify-full"), || {
+            "server.metadata.postgres.url: sslmode=verify-full (the database's certificate checked)".into()
+        });
+        let Some(file) = param("sslrootcert") else {
+            self.fail("server.metadata.postgres.url: no sslrootcert (the database's CA)");
+            return;
+        };
+        match file_source(pod, container, &file) {
+            Ok(FileSource::Secret { name, key }) if name == DB_CA_SECRET && key == "ca.crt" => {
+                let (mount, volume) = mount_of(pod, container, &file).expect("file_source found it");
+                self.check(mount.read_only == Some(true), || format!("sslrootcert {file}: mounted readOnly"));
+                let items: Vec<String> = volume
+                    .secret
+                    .as_ref()
+                    .and_then(|s| s.items.as_ref())
+                    .map(|items| items.iter().map(|i| i.key.clone()).collect())
+                    .unwrap_or_default();
+                self.check(items == ["ca.crt"], || {
+                    format!(
+                        "volume {}: only the key ca.crt of the Secret {DB_CA_SECRET} (items), not {items:?}",
+                        volume.name
+                    )
+                });
+            }
+            other => {
+                self.fail(format!("sslrootcert {file}: must be key ca.crt of the Secret {DB_CA_SECRET}, not {other:?}"))
+            }
+        }
     }
 
     /// The replica count fits the metadata back end: redb is one process's file, so one StatefulSet
