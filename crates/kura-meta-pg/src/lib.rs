@@ -44,16 +44,19 @@
 //!
 //! # Use
 //! kura-server opens it for `server.metadata: {postgres: …}` (its `storage` module). Connections are
-//! plain TCP or Unix sockets, without TLS (not yet).
+//! Unix sockets or TCP, the latter in TLS as libpq's `sslmode` asks ([`tls`]).
 
 mod pool;
+mod restore_lock;
 mod schema;
 mod snapshot;
 mod tables;
+pub mod tls;
 mod tx;
 
 pub use postgres::Config;
-pub use postgres::config::SslMode;
+pub use postgres::config::{Host, SslMode};
+pub use restore_lock::RestoreLock;
 pub use schema::{MIGRATIONS, VERSION as SCHEMA_VERSION};
 
 use async_trait::async_trait;
@@ -80,8 +83,8 @@ pub(crate) use pool::Pool;
 #[derive(Debug)]
 struct QuietPoolErrors;
 
-impl r2d2::HandleError<postgres::Error> for QuietPoolErrors {
-    fn handle_error(&self, error: postgres::Error) {
+impl r2d2::HandleError<tls::ConnectError> for QuietPoolErrors {
+    fn handle_error(&self, error: tls::ConnectError) {
         tracing::debug!(%error, "the PostgreSQL pool cannot connect");
     }
 }
@@ -102,8 +105,13 @@ impl PgMetaStore {
     /// Connects to the database `config` names with a pool of at most `pool_size` connections,
     /// brings its schema up to date (see [`schema`]; a database with a newer schema than this build
     /// knows is refused with an error that says so) and returns the store. Fails if the database
-    /// cannot be reached within a few seconds.
+    /// cannot be reached within a few seconds. Without TLS (see [`tls::MakeTls::none`]).
     pub async fn open(config: Config, pool_size: u32) -> StoreResult<Self> {
+        Self::open_tls(config, tls::MakeTls::none(), pool_size).await
+    }
+
+    /// [`Self::open`] with connections made by `tls` (which decides the `sslmode`, see [`tls`]).
+    pub async fn open_tls(config: Config, tls: tls::MakeTls, pool_size: u32) -> StoreResult<Self> {
         tokio::task::spawn_blocking(move || {
             let pool = r2d2::Pool::builder()
                 .max_size(pool_size.max(1))
@@ -113,7 +121,7 @@ impl PgMetaStore {
                 .test_on_check_out(false)
                 .connection_timeout(tx::CONNECTION_TIMEOUT)
                 .error_handler(Box::new(QuietPoolErrors))
-                .build(pool::Manager::new(config))
+                .build(pool::Manager::new(config, tls))
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
             let db = Db { pool, down: AtomicBool::new(false) };
             tx::run(&db, Mode::Write, &|t| schema::migrate(t))?;

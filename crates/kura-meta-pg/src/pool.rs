@@ -3,7 +3,8 @@
 //! instead of on every call, and that know whether they are inside a transaction.
 
 use postgres::types::Type;
-use postgres::{Client, Config, NoTls, Statement};
+use crate::tls::{ConnectError, MakeTls};
+use postgres::{Client, Config, Statement};
 use std::collections::HashMap;
 
 /// How many statements a connection keeps prepared. kura's statements are a fixed set of a few dozen
@@ -14,16 +15,17 @@ const STATEMENT_CACHE: usize = 256;
 /// The connection pool.
 pub(crate) type Pool = r2d2::Pool<Manager>;
 
-/// What the pool opens connections with.
+/// What the pool opens connections with: the database's address and the connector (TLS or not).
 #[derive(Debug)]
 pub(crate) struct Manager {
     config: Config,
+    tls: MakeTls,
 }
 
 impl Manager {
-    /// A manager that connects as `config` says.
-    pub(crate) fn new(config: Config) -> Self {
-        Self { config }
+    /// Connections to `config` made by `tls` (which decides the `sslmode`: [`MakeTls::apply`]).
+    pub(crate) fn new(config: Config, tls: MakeTls) -> Self {
+        Self { config: tls.apply(config), tls }
     }
 }
 
@@ -56,15 +58,15 @@ impl PgConn {
 
 impl r2d2::ManageConnection for Manager {
     type Connection = PgConn;
-    type Error = postgres::Error;
+    type Error = ConnectError;
 
-    fn connect(&self) -> Result<PgConn, postgres::Error> {
-        let client = self.config.connect(NoTls)?;
+    fn connect(&self) -> Result<PgConn, ConnectError> {
+        let client = self.config.connect(self.tls.clone()).map_err(ConnectError)?;
         Ok(PgConn { client, statements: HashMap::new(), in_transaction: false })
     }
 
-    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
-        conn.client.simple_query("").map(drop)
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), ConnectError> {
+        conn.client.simple_query("").map(drop).map_err(ConnectError)
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {

@@ -6,7 +6,7 @@
 //! shared by replicas); see "A new metadata back end" in ARCHITECTURE.md.
 
 use crate::config::{MetadataBackend, ServerSection};
-use kura_meta_pg::PgMetaStore;
+use kura_meta_pg::{PgMetaStore, RestoreLock};
 use kura_store::file_blobs::FileBlobStore;
 use kura_store::redb_meta::RedbMetaStore;
 use kura_store::{BlobStore, MetaStore, StoreError};
@@ -43,14 +43,31 @@ pub async fn open(server: &ServerSection, data: &Path) -> Result<Stores, StoreEr
     Ok(Stores { meta, blobs })
 }
 
+/// What `kura restore` holds for the whole of a restore into the metadata store `server.metadata`
+/// names, so that two restores cannot both find it empty and both write: on PostgreSQL a lock of the
+/// database (a second restore is refused at once, saying so); on redb nothing (a restore creates a
+/// data directory of its own, refused if it is not empty). Held until dropped.
+pub async fn restore_lock(server: &ServerSection) -> Result<Option<RestoreLock>, StoreError> {
+    Ok(match &server.metadata {
+        MetadataBackend::Redb => None,
+        MetadataBackend::Postgres(postgres) => {
+            let (config, tls) = postgres.connect_config().map_err(StoreError::Backend)?;
+            Some(RestoreLock::take(config, tls).await?)
+        }
+    })
+}
+
 /// Opens only the metadata store that `server.metadata` names (redb: `META_FILE` in `data`). `kura
 /// restore` uses it to restore into a back end on a server; [`open`] uses it for the server.
 pub async fn open_meta(server: &ServerSection, data: &Path) -> Result<Arc<dyn MetaStore>, StoreError> {
     Ok(match &server.metadata {
         MetadataBackend::Redb => Arc::new(RedbMetaStore::open(&data.join(META_FILE))?),
         MetadataBackend::Postgres(postgres) => {
-            let config = postgres.connect_config().map_err(StoreError::Backend)?;
-            Arc::new(PgMetaStore::open(config, postgres.pool_size).await?)
+            let (config, tls) = postgres.connect_config().map_err(StoreError::Backend)?;
+            if let Some(warning) = postgres.tls_warning() {
+                tracing::warn!("{warning}");
+            }
+            Arc::new(PgMetaStore::open_tls(config, tls, postgres.pool_size).await?)
         }
     })
 }

@@ -9,6 +9,11 @@
 //! or the test process exits, however it exits: a watchdog shell waits for the end of a pipe that only
 //! this process holds.
 //!
+//! [`PgServer::start_tls`] is a server of the caller's own that also listens on TCP (127.0.0.1, a free
+//! port) with `ssl = on` and a certificate for `localhost` signed by a test CA made for it (by the
+//! `openssl` command line, as kura's other TLS tests make theirs); its `pg_hba.conf` accepts TCP
+//! connections in TLS only (`hostssl`), as a managed PostgreSQL may.
+//!
 //! As root (CI), the server runs as the `postgres` user, since `initdb` refuses root. There is no
 //! skipping: without PostgreSQL the tests fail and say how to install it.
 
@@ -21,7 +26,8 @@ use std::sync::{Mutex, OnceLock};
 /// The superuser every server has.
 pub const USER: &str = "kura";
 
-/// The port number names the socket file (`.s.PGSQL.<port>`); nothing listens on TCP.
+/// The port number names the socket file (`.s.PGSQL.<port>`); nothing listens on TCP but on a
+/// server of [`PgServer::start_tls`], which has a port of its own.
 pub const PORT: u16 = 5432;
 
 /// A running (or deliberately stopped) PostgreSQL server.
@@ -32,16 +38,52 @@ pub struct PgServer {
     bin: PathBuf,
     /// [`USER`]'s password.
     password: String,
+    /// The port (and socket file's number): [`PORT`], or the TCP port of a TLS server.
+    port: u16,
+    /// Whether it listens on TCP 127.0.0.1 with TLS (see [`PgServer::start_tls`]).
+    tls: bool,
     /// The watchdog, whose stdin (held here) closes when this value is dropped or this process exits,
     /// which stops the server and removes `dir`.
     watchdog: Mutex<Child>,
 }
 
 static SHARED: OnceLock<PgServer> = OnceLock::new();
+static SHARED_TLS: OnceLock<PgServer> = OnceLock::new();
 
 /// The server shared by a test binary, started on first use. Never stop it: other tests use it.
 pub fn shared() -> &'static PgServer {
     SHARED.get_or_init(PgServer::start)
+}
+
+/// The TLS server ([`PgServer::start_tls`]) shared by a test binary, started on first use.
+pub fn shared_tls() -> &'static PgServer {
+    SHARED_TLS.get_or_init(PgServer::start_tls)
+}
+
+/// A CA of its own in `dir` (`stranger-ca.crt`, returned) that signed nothing a server here holds:
+/// the wrong CA for a client to trust.
+pub fn stranger_ca(dir: &Path) -> PathBuf {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "stranger-ca.key",
+            "-out",
+            "stranger-ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kura stranger CA",
+        ],
+    );
+    dir.join("stranger-ca.crt")
 }
 
 /// The directory holding PostgreSQL's server programs: the one `initdb` is found in on `PATH`, else
@@ -102,6 +144,58 @@ fn run(mut cmd: Command, what: &str) {
     );
 }
 
+/// A TCP port nothing listens on now (the kernel's pick; the server binds it a moment later).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let mut cmd = Command::new("openssl");
+    cmd.current_dir(dir).args(args);
+    run(cmd, &format!("openssl {args:?} (install openssl: scripts/system-deps)"));
+}
+
+/// A test CA (`ca.crt`) and the server's certificate for `localhost` (`server.crt`, `server.key`,
+/// which PostgreSQL wants readable by its owner only) in `dir`.
+fn make_certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=kura test PostgreSQL CA"]);
+    openssl(dir, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    openssl(dir, &csr);
+    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")
+        .expect("write the extensions");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "1",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    let mut key = std::fs::metadata(dir.join("server.key")).expect("server.key").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut key, 0o600);
+    std::fs::set_permissions(dir.join("server.key"), key).expect("chmod server.key");
+}
+
 /// Runs `f` on a thread of its own: the blocking `postgres` client must not run on an async runtime's
 /// thread, and the tests call these helpers from both kinds.
 fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
@@ -111,6 +205,17 @@ fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 impl PgServer {
     /// Initialises and starts a server of the caller's own.
     pub fn start() -> PgServer {
+        Self::start_with(false)
+    }
+
+    /// Initialises and starts a server of the caller's own that also listens on TCP 127.0.0.1
+    /// ([`Self::port`]) with TLS ([`Self::ca_file`] signed its certificate, made for `localhost` only,
+    /// so that `127.0.0.1` is a name it is not valid for) and accepts TCP connections in TLS only.
+    pub fn start_tls() -> PgServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> PgServer {
         let bin = bin_dir();
         let dir = tempfile::Builder::new().prefix("kura-pg-").tempdir().expect("temporary directory").keep();
         let password = uuid::Uuid::new_v4().simple().to_string();
@@ -127,6 +232,21 @@ impl PgServer {
         run(initdb, "initdb");
         // Nothing else needs it: the password is in memory.
         let _ = std::fs::remove_file(&pwfile);
+        let port = if tls {
+            make_certificates(&dir);
+            // TCP only in TLS (`hostssl`); the socket as before.
+            let hba = "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n\
+                       hostssl all all ::1/128 scram-sha-256\n";
+            std::fs::write(dir.join("data/pg_hba.conf"), hba).expect("write pg_hba.conf");
+            free_port()
+        } else {
+            PORT
+        };
+        if tls && is_root() {
+            let mut chown = Command::new("chown");
+            chown.args(["-R", "postgres:postgres"]).arg(&dir);
+            run(chown, "chown of the server's certificates to the postgres user");
+        }
 
         // The watchdog: once our end of its stdin closes, it stops the server and removes the directory.
         let prefix = if is_root() { "runuser -u postgres -- " } else { "" };
@@ -144,7 +264,7 @@ impl PgServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the server's watchdog");
-        let server = PgServer { dir, bin, password, watchdog: Mutex::new(watchdog) };
+        let server = PgServer { dir, bin, password, port, tls, watchdog: Mutex::new(watchdog) };
         server.restart();
         server
     }
@@ -153,8 +273,15 @@ impl PgServer {
     /// until it accepts connections.
     pub fn restart(&self) {
         let log = self.dir.join("server.log");
-        let options =
-            format!("-k {} -p {PORT} -c listen_addresses='' -c fsync=off -c full_page_writes=off", self.dir.display());
+        let (dir, port) = (self.dir.display(), self.port);
+        let mut options = format!("-k {dir} -p {port} -c fsync=off -c full_page_writes=off");
+        if self.tls {
+            options.push_str(&format!(
+                " -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
+            ));
+        } else {
+            options.push_str(" -c listen_addresses=''");
+        }
         let mut start = as_server_user(&self.bin.join("pg_ctl"));
         start.arg("-D").arg(self.dir.join("data")).arg("-l").arg(&log);
         start.args(["-w", "-t", "60", "-o", &options, "start"]).stdin(Stdio::null());
@@ -187,10 +314,28 @@ impl PgServer {
         &self.dir
     }
 
+    /// The port: TCP on a server of [`Self::start_tls`], else only the socket file's number.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The test CA's certificate (PEM) that signed a [`Self::start_tls`] server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        assert!(self.tls, "a server without TLS has no CA");
+        self.dir.join("ca.crt")
+    }
+
+    /// The URL of database `db` over TCP to `host` (`localhost` or `127.0.0.1`) and [`Self::port`],
+    /// with `query` (`sslmode=…`, may be empty) as its query string; without the password.
+    pub fn tcp_url(&self, host: &str, db: &str, query: &str) -> String {
+        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+        format!("postgres://{USER}@{host}:{}/{db}{query}", self.port)
+    }
+
     /// Connection settings for database `db` as [`USER`], password included.
     pub fn config(&self, db: &str) -> postgres::Config {
         let mut config = postgres::Config::new();
-        config.host_path(&self.dir).port(PORT).user(USER).password(&self.password).dbname(db);
+        config.host_path(&self.dir).port(self.port).user(USER).password(&self.password).dbname(db);
         config
     }
 
@@ -198,7 +343,7 @@ impl PgServer {
     /// the socket directory percent-encoded as the host.
     pub fn url(&self, db: &str) -> String {
         let host = utf8_percent_encode(self.dir.to_str().expect("a UTF-8 temporary directory"), NON_ALPHANUMERIC);
-        format!("postgres://{USER}@{host}:{PORT}/{db}")
+        format!("postgres://{USER}@{host}:{}/{db}", self.port)
     }
 
     /// Creates an empty database with a fresh name and returns its name.

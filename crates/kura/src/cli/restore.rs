@@ -18,7 +18,7 @@ everything the restore wrote is removed. Start `kura server --data DIR` once it 
 
 With --config, the metadata goes where that file's server.metadata says: redb in DIR (as without it), or a \
 PostgreSQL database, which must be new and empty (a database holding anything is refused and left as it \
-was). The archive is verified whole before the database is written; DIR receives the blobs and secret \
+was; so is a database another `kura restore` is writing to). The archive is verified whole before the database is written; DIR receives the blobs and secret \
 files. Then start the servers with `kura server --config FILE --data DIR`.")]
 pub struct RestoreArgs {
     /// The archive `kura admin backup` wrote (`-` reads standard input).
@@ -89,6 +89,10 @@ async fn restore<R: AsyncRead + Unpin>(
 ) -> anyhow::Result<RestoreReport> {
     match config.map(|c| &c.server) {
         Some(server) if !matches!(server.metadata, MetadataBackend::Redb) => {
+            // Held until the restore ends: a second restore into the same database is refused.
+            let _lock = kura_server::storage::restore_lock(server)
+                .await
+                .context("locking the metadata store of server.metadata for the restore")?;
             let meta = kura_server::storage::open_meta(server, data)
                 .await
                 .context("opening the metadata store of server.metadata")?;

@@ -43,6 +43,10 @@ const MASTER_KEYS_SECRET: &str = "kura-master-keys";
 /// The Secret holding the PostgreSQL password (`server.metadata.postgres.password_file`), key
 /// `password`: written by CloudNativePG for the example Cluster kura-db, or made by the operator.
 const DB_SECRET: &str = "kura-db-app";
+/// The Secret holding the CA of the PostgreSQL server's certificate (the URL's `sslrootcert`), key
+/// `ca.crt`: written by CloudNativePG for the example Cluster kura-db (with the CA's key beside it, which
+/// must not be mounted), or made by the operator with a managed PostgreSQL's CA bundle.
+const DB_CA_SECRET: &str = "kura-db-ca";
 /// The example CloudNativePG Cluster of the HA overlay, applied on its own (not part of any build).
 const CNPG_EXAMPLE: &str = "deploy/overlays/ha/postgres-cloudnative-pg.yaml";
 /// The webhook's path on kura's port.
@@ -1078,9 +1082,49 @@ impl Build {
                 )
             });
             self.check_tls(&pod, &container, config);
+            self.check_database_tls(&pod, &container, config);
             self.check_replicas(workload, &budgets, config);
         }
         config
+    }
+
+    /// On PostgreSQL: the URL asks for `sslmode=verify-full`, its `sslrootcert` is key `ca.crt` of the
+    /// Secret [`DB_CA_SECRET`], mounted read-only, and nothing else of that Secret is mounted (its
+    /// `ca.key` signs the database's certificates).
+    fn check_database_tls(&mut self, pod: &PodSpec, container: &Container, config: &Config) {
+        let MetadataBackend::Postgres(postgres) = &config.server.metadata else { return };
+        let query = postgres.url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let param = |name: &str| {
+            query.split('&').find_map(|p| p.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned()))
+        };
+        self.check(param("sslmode").as_deref() == Some("verify-full"), || {
+            "server.metadata.postgres.url: sslmode=verify-full (the database's certificate checked)".into()
+        });
+        let Some(file) = param("sslrootcert") else {
+            self.fail("server.metadata.postgres.url: no sslrootcert (the database's CA)");
+            return;
+        };
+        match file_source(pod, container, &file) {
+            Ok(FileSource::Secret { name, key }) if name == DB_CA_SECRET && key == "ca.crt" => {
+                let (mount, volume) = mount_of(pod, container, &file).expect("file_source found it");
+                self.check(mount.read_only == Some(true), || format!("sslrootcert {file}: mounted readOnly"));
+                let items: Vec<String> = volume
+                    .secret
+                    .as_ref()
+                    .and_then(|s| s.items.as_ref())
+                    .map(|items| items.iter().map(|i| i.key.clone()).collect())
+                    .unwrap_or_default();
+                self.check(items == ["ca.crt"], || {
+                    format!(
+                        "volume {}: only the key ca.crt of the Secret {DB_CA_SECRET} (items), not {items:?}",
+                        volume.name
+                    )
+                });
+            }
+            other => {
+                self.fail(format!("sslrootcert {file}: must be key ca.crt of the Secret {DB_CA_SECRET}, not {other:?}"))
+            }
+        }
     }
 
     /// The replica count fits the metadata back end: redb is one process's file, so one StatefulSet
@@ -2011,7 +2055,29 @@ fn deploy_alert_rules_parse_and_use_only_kuras_metrics() {
     let claim =
         statefulset.pointer("/spec/volumeClaimTemplates/0/metadata/name").and_then(Value::as_str).expect("claim");
     let sts = statefulset.pointer("/metadata/name").and_then(Value::as_str).expect("name");
-    let pvc = format!("persistentvolumeclaim=~\"{claim}-{sts}-[0-9]+\"");
+    // The HA overlay's shared claim too (its Deployment's data volume).
+    let ha = kustomize(&repo().join("deploy/overlays/ha"));
+    let deployment = ha.iter().find(|o| kind_of(o).1 == "Deployment").expect("the HA overlay's Deployment");
+    let volumes = deployment.pointer("/spec/template/spec/volumes").and_then(Value::as_array).expect("volumes");
+    let ha_claim = volumes
+        .iter()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some("data"))
+        .and_then(|v| v.pointer("/persistentVolumeClaim/claimName"))
+        .and_then(Value::as_str)
+        .expect("the HA overlay's data claim");
+    assert!(
+        ha.iter()
+            .any(|o| kind_of(o).1 == "PersistentVolumeClaim" && o.pointer("/metadata/name") == Some(&ha_claim.into())),
+        "the HA overlay builds its claim {ha_claim}"
+    );
+    let pvc = format!("persistentvolumeclaim=~\"{claim}-{sts}-[0-9]+|{ha_claim}\"");
+    // Every volume alert watches both.
+    for expr in exprs.iter().filter(|e| e.contains("kubelet_volume_stats")) {
+        let selectors = expr.matches("persistentvolumeclaim=~").count();
+        if expr.matches(pvc.as_str()).count() != selectors {
+            failures.push(format!("a volume alert does not select the claims {pvc}: {expr}"));
+        }
+    }
     for (what, needle) in [
         ("a high 5xx ratio", "status_class=\"5xx\""),
         ("readiness", "kube_pod_status_ready"),

@@ -319,3 +319,59 @@ async fn a_database_that_fails_during_the_copy_is_reported_as_partly_restored() 
     let (ok, _, err) = restore(&original, &archive, &deployment.data(), &["--config", config]).await;
     assert!(!ok && err.contains("metadata store is not empty") && err.contains(&bucket), "{err}");
 }
+
+/// Two `kura restore --config` into one database at once: the first holds the database for its whole
+/// restore (here while it waits for its archive on standard input, after it found the database empty
+/// and created its data directory); the second is refused at once, saying another restore is writing,
+/// and writes nothing, neither to the database nor to its data directory. The first then completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_concurrent_restore_into_one_database_is_refused() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let pg = kura_test_pg::shared();
+    let original = TestServer::start();
+    let s3 = original.client();
+    let bucket = bucket_name("twice");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    s3.put_object().bucket(&bucket).key("k").body(ByteStream::from(data(40_000, 4))).send().await.expect("put");
+    let work = tempfile::tempdir().expect("tempdir");
+    let archive = work.path().join("backup.tar");
+    backup(&original, &archive, &[]).await;
+
+    let deployment = PgDeployment::new(pg);
+    let config = deployment.config();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_kura"))
+        .args(["restore", "--from", "-", "--data"])
+        .arg(deployment.data())
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the first restore");
+    // It creates its data directory once it holds the database and found it empty; then it reads stdin.
+    let start = std::time::Instant::now();
+    while !deployment.data().exists() {
+        assert!(first.try_wait().expect("try_wait").is_none(), "the first restore ended early");
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the first restore did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let rows = |table: &str| pg.query_i64(&deployment.db, &format!("SELECT count(*) FROM {table}"));
+
+    let second = work.path().join("second");
+    let (ok, _, err) = restore(&original, &archive, &second, &["--config", config.to_str().expect("path")]).await;
+    assert!(!ok, "a second restore ran beside the first");
+    assert!(err.contains("another `kura restore` is writing to this PostgreSQL database"), "{err}");
+    assert!(!second.exists(), "the refused restore created its data directory");
+    assert_eq!(rows("buckets") + rows("objects") + rows("records"), 0, "the refused restore wrote");
+
+    // The first goes on and completes.
+    let mut stdin = first.stdin.take().expect("stdin");
+    stdin.write_all(&std::fs::read(&archive).expect("read the archive")).expect("feed the archive");
+    drop(stdin);
+    let out = tokio::task::spawn_blocking(move || first.wait_with_output()).await.expect("join").expect("wait");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("kura: restored"), "{stdout} {stderr}");
+    assert_eq!((rows("buckets"), rows("objects")), (1, 1));
+}

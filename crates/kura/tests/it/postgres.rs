@@ -2,7 +2,8 @@
 //! private PostgreSQL (kura-test-pg), driven by the AWS SDK for Rust. S3 on it (buckets, objects,
 //! listings, multipart, versions, a conditional-write race), a restart that keeps everything, a schema
 //! newer than kura knows refused at start, and two kura processes on one database and one data
-//! directory (two replicas) that see each other's objects and bucket policies at once.
+//! directory (two replicas) that see each other's objects and bucket policies at once. TLS to the
+//! database: [`tls`].
 
 use crate::harness::{
     TestServer, blob_files, bucket_name, code, complete_upload, create_upload, data, md5_hex, status, upload_part,
@@ -12,6 +13,8 @@ use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use kura_test_pg::PgServer;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+mod tls;
 
 /// A kura deployment on PostgreSQL: a config file naming database `db` of `pg` (the password in a
 /// file, as a mounted Secret would hold it) and a data directory; servers are started on both.
@@ -30,13 +33,18 @@ impl PgDeployment {
 
     /// As [`PgDeployment::new`], with more `server:` settings (YAML lines indented by two spaces).
     pub fn with_server_settings(pg: &PgServer, settings: &str) -> Self {
+        Self::with_url(pg, |db| pg.url(db), settings)
+    }
+
+    /// As [`PgDeployment::with_server_settings`], with the URL `url` makes of the database's name.
+    pub fn with_url(pg: &PgServer, url: impl FnOnce(&str) -> String, settings: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = pg.create_database();
         let password = dir.path().join("pg-password");
         std::fs::write(&password, format!("{}\n", pg.password())).expect("write the password file");
         let yaml = format!(
             "server:\n  metadata:\n    postgres:\n      url: \"{}\"\n      password_file: {}\n      pool_size: 4\n{settings}",
-            pg.url(&db),
+            url(&db),
             password.display()
         );
         std::fs::write(dir.path().join("kura.yaml"), yaml).expect("write the config");
