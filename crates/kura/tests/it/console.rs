@@ -629,3 +629,69 @@ async fn the_front_end_is_served_with_protective_headers() {
     let api = http.get(format!("{}/kura/console/api/nope", server.endpoint())).send().await.expect("get");
     assert_eq!(api.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn sign_in_failures_slow_the_source_down_and_every_attempt_is_audited_without_its_secret() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("audit.log");
+    let server = TestServer::start_with_config(&format!("{CONFIG}audit:\n  path: {}\n", log.display()));
+    let page = client().get(format!("{}/kura/console/", server.endpoint())).send().await.expect("page");
+    assert_eq!(page.status().as_u16(), 200);
+    let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    let out = root.send(reqwest::Method::DELETE, "/api/session", None).await;
+    assert_eq!(out.status, 204);
+
+    const GUESS: &str = "guessed-secret-4242424242";
+    for attempt in 0..5 {
+        let r = sign_in_reply(&server, "reader", GUESS).await;
+        assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"), "attempt {attempt}");
+    }
+    // The sixth attempt comes before the one-second wait is over: 429 with Retry-After, even with the
+    // right secret, and even claiming another address (X-Forwarded-For counts only from trusted proxies).
+    let slowed = sign_in_reply(&server, "reader", READER_SECRET).await;
+    assert_eq!((slowed.status, slowed.code().as_str()), (429, "SlowDown"), "{}", slowed.text());
+    assert_eq!(slowed.headers["retry-after"], "1");
+    assert!(slowed.headers.get("set-cookie").is_none());
+    let spoofed = reply(
+        client()
+            .post(format!("{}/kura/console/api/session", server.endpoint()))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", "203.0.113.7")
+            .body(json!({"access_key_id": "reader", "secret_access_key": READER_SECRET}).to_string())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(spoofed.status, 429);
+
+    // Every attempt and the sign-out are in the audit log, with the access key and the status; no
+    // secret anywhere in the file.
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    crate::harness::wait_until(|| async { read().lines().filter(|l| l.contains("ConsoleSignIn")).count() >= 8 }).await;
+    crate::harness::wait_until(|| async { read().contains("ConsoleSignOut") }).await;
+    let text = read();
+    for secret in [SECRET_KEY, READER_SECRET, GUESS] {
+        assert!(!text.contains(secret), "a secret in the audit log");
+    }
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let of = |op: &str, status: u64| {
+        lines.iter().filter(|l| l["operation"] == op && l["status"] == status).cloned().collect::<Vec<_>>()
+    };
+    let ok = of("ConsoleSignIn", 200);
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(ok[0]["caller"]["access_key"], ACCESS_KEY);
+    assert_eq!(ok[0]["caller"]["principal"], "arn:aws:iam::000000000000:root");
+    assert_eq!(ok[0]["api"], "console");
+    let refused = of("ConsoleSignIn", 403);
+    assert_eq!(refused.len(), 5);
+    assert!(refused.iter().all(|l| l["caller"]["access_key"] == "reader" && l["error_code"] == "AccessDenied"));
+    assert_eq!(of("ConsoleSignIn", 429).len(), 2);
+    let signed_out = of("ConsoleSignOut", 204);
+    assert_eq!(signed_out.len(), 1);
+    assert_eq!(signed_out[0]["caller"]["access_key"], ACCESS_KEY);
+    assert!(
+        lines.iter().all(|l| l["api"] != "console" || l["operation"].is_string()),
+        "the console's files are not audited"
+    );
+}
