@@ -867,3 +867,82 @@ async fn the_audit_ring_works_without_an_audit_file() {
     let records = page.json()["records"].as_array().expect("records").clone();
     assert_eq!(records[0]["caller"]["access_key"], ACCESS_KEY);
 }
+
+#[tokio::test]
+async fn a_multipart_upload_streams_through_the_console() {
+    let server = TestServer::start_with_config(CONFIG);
+    let bucket = bucket_name("console-mpu");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let writer = sign_in(&server, "writer", WRITER_SECRET).await;
+    let created = writer.send(reqwest::Method::POST, &format!("/s3/{bucket}/big.bin?uploads"), None).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let text = created.text();
+    let start = text.find("<UploadId>").expect("upload id") + "<UploadId>".len();
+    let upload_id = text[start..start + text[start..].find("</UploadId>").expect("end")].to_owned();
+    let parts = [crate::harness::data(6 * 1024 * 1024, 1), crate::harness::data(1000, 2)];
+    let mut etags = Vec::new();
+    for (n, part) in parts.iter().enumerate() {
+        let r = writer
+            .send(
+                reqwest::Method::PUT,
+                &format!("/s3/{bucket}/big.bin?partNumber={}&uploadId={upload_id}", n + 1),
+                Some(part.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        etags.push(r.headers["etag"].to_str().expect("etag").to_owned());
+    }
+    let complete = format!(
+        "<CompleteMultipartUpload>{}</CompleteMultipartUpload>",
+        etags
+            .iter()
+            .enumerate()
+            .map(|(n, e)| format!("<Part><PartNumber>{}</PartNumber><ETag>{e}</ETag></Part>", n + 1))
+            .collect::<String>()
+    );
+    let done = writer
+        .send(reqwest::Method::POST, &format!("/s3/{bucket}/big.bin?uploadId={upload_id}"), Some(complete.into_bytes()))
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let got = server.client().get_object().bucket(&bucket).key("big.bin").send().await.expect("get");
+    let body = got.body.collect().await.expect("body").into_bytes();
+    assert_eq!(body.len(), parts[0].len() + parts[1].len());
+    assert!(body[..parts[0].len()] == parts[0][..] && body[parts[0].len()..] == parts[1][..]);
+    // A ranged read through the console.
+    let ranged = writer
+        .request(reqwest::Method::GET, &format!("/s3/{bucket}/big.bin"))
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ranged.status().as_u16(), 206);
+    assert_eq!(ranged.bytes().await.expect("body").as_ref(), &parts[0][10..20]);
+}
+
+#[tokio::test]
+async fn under_tls_the_cookie_is_secure() {
+    let pki = crate::tls::Pki::new();
+    let dir = tempfile::tempdir().expect("dir");
+    crate::tls::install(dir.path(), &pki.issue("server", 1));
+    let yaml = format!(
+        "server:\n  tls:\n    cert_file: {}\n    key_file: {}\n",
+        dir.path().join("tls.crt").display(),
+        dir.path().join("tls.key").display()
+    );
+    let server = TestServer::start_with_config(&yaml);
+    assert_eq!(server.scheme, "https");
+    let ca = std::fs::read(pki.path("ca.crt")).expect("ca");
+    let certs = reqwest::Certificate::from_pem_bundle(&ca).expect("ca pem");
+    let https = reqwest::Client::builder().tls_certs_only(certs).build().expect("client");
+    let r = https
+        .post(format!("{}/kura/console/api/session", server.endpoint()))
+        .header("origin", server.endpoint())
+        .header("content-type", "application/json")
+        .body(json!({"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}).to_string())
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(r.status().as_u16(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().expect("ascii").to_owned();
+    assert!(cookie.ends_with("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+}
