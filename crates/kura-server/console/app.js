@@ -1,0 +1,1 @@
+// The kura web console (placeholder: the front end lands in branch i19-frontend).
