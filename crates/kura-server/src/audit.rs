@@ -450,6 +450,7 @@ mod tests {
             caller: Attribution::default(),
             resources: crate::trace::Trace::default(),
             sse: None,
+            copy_source_sse: None,
             rule: None,
             version_id: None,
         }
