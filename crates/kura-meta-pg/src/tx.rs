@@ -3,7 +3,7 @@
 
 use crate::pool::{Manager, PgConn};
 use kura_store::{StoreError, StoreResult};
-use postgres::Row;
+use postgres::{Row, SimpleQueryMessage};
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 use std::cell::{Cell, RefCell};
@@ -139,9 +139,14 @@ impl Tx<'_> {
     /// Sends the transaction's start if it has not gone yet, with `then` (statements without
     /// parameters, such as locks) in the same round trip.
     fn send_batch(&self, then: Option<&str>) -> StoreResult<()> {
+        self.send_simple(then).map(drop)
+    }
+
+    /// [`Tx::send_batch`], returning what the statements answered (rows, and the count of each).
+    fn send_simple(&self, then: Option<&str>) -> StoreResult<Vec<SimpleQueryMessage>> {
         let mut conn = self.conn.borrow_mut();
         let sql = match (self.begin.take(), then) {
-            (None, None) => return Ok(()),
+            (None, None) => return Ok(Vec::new()),
             (None, Some(then)) => then.to_owned(),
             (Some(begin), None) => begin.to_owned(),
             (Some(begin), Some(then)) => format!("{begin}; {then}"),
@@ -151,7 +156,7 @@ impl Tx<'_> {
             // if it were idle (see `PgConn::in_transaction`).
             conn.in_transaction = true;
         }
-        let result = conn.client.batch_execute(&sql);
+        let result = conn.client.simple_query(&sql);
         drop(conn);
         result.map_err(|e| self.fail(&e))
     }
@@ -192,26 +197,33 @@ impl Tx<'_> {
         self.send_batch(Some(sql))
     }
 
-    /// Takes advisory locks, in order, until the transaction ends: one round trip, with the
-    /// transaction's start when it has not gone yet. Each lock is its own statement, so they are taken
-    /// one after the other; the ids are numbers, written into the text as such.
-    fn take_locks(&self, locks: &[(i64, bool)]) -> StoreResult<()> {
-        let sql: Vec<String> = locks
-            .iter()
-            .map(|(id, shared)| {
-                let function = if *shared { "pg_advisory_xact_lock_shared" } else { "pg_advisory_xact_lock" };
-                format!("SELECT {function}({id})")
-            })
-            .collect();
-        self.send_batch(Some(&sql.join("; ")))
+    /// Takes advisory locks, in order, until the transaction ends, then answers whether `bucket`
+    /// exists (read after the locks, so as of now): one round trip, with the transaction's start when
+    /// it has not gone yet. Each is its own statement, so each takes its own snapshot, in order. The
+    /// text holds only numbers (the lock ids) and the bucket name in hexadecimal: nothing a name
+    /// could break out of.
+    fn lock_and_find_bucket(&self, locks: &[(i64, bool)], bucket: &str) -> StoreResult<bool> {
+        let mut sql = String::new();
+        for (id, shared) in locks {
+            let function = if *shared { "pg_advisory_xact_lock_shared" } else { "pg_advisory_xact_lock" };
+            sql.push_str(&format!("SELECT {function}(({id})::bigint); "));
+        }
+        let hex: String = bucket.bytes().map(|b| format!("{b:02x}")).collect();
+        sql.push_str(&format!("SELECT 1 FROM buckets WHERE name = convert_from(decode('{hex}', 'hex'), 'UTF8')"));
+        let answers = self.send_simple(Some(&sql))?;
+        // The last statement's count is the bucket's rows.
+        let found = answers.iter().rev().find_map(|m| match m {
+            SimpleQueryMessage::CommandComplete(rows) => Some(*rows),
+            _ => None,
+        });
+        Ok(found.is_some_and(|rows| rows > 0))
     }
 
     /// Takes the bucket's lock, shared (object and upload writes, which need the bucket to stay) or
     /// exclusive (its deletion, which must see every write that found it), until the transaction ends;
     /// then answers whether the bucket exists (read after the lock, so as of now).
     pub(crate) fn lock_bucket(&self, bucket: &str, exclusive: bool) -> StoreResult<bool> {
-        self.take_locks(&[(bucket_lock(bucket), !exclusive)])?;
-        self.bucket_exists(bucket)
+        self.lock_and_find_bucket(&[(bucket_lock(bucket), !exclusive)], bucket)
     }
 
     /// [`Tx::lock_bucket`] (shared), with the bucket's absence as `NoSuchBucket`.
@@ -221,15 +233,15 @@ impl Tx<'_> {
 
     /// [`Tx::require_bucket_locked`] then [`Tx::lock_key`], the two locks in one round trip.
     pub(crate) fn lock_bucket_and_key(&self, bucket: &str, key: &str) -> StoreResult<()> {
-        self.take_locks(&[(bucket_lock(bucket), true), (key_lock(bucket, key), false)])?;
-        self.require_bucket(bucket)
+        let locks = [(bucket_lock(bucket), true), (key_lock(bucket, key), false)];
+        if self.lock_and_find_bucket(&locks, bucket)? { Ok(()) } else { Err(StoreError::NoSuchBucket(bucket.to_owned())) }
     }
 
     /// [`Tx::require_bucket_locked`], then the lock of one multipart upload (its parts, completion and
     /// abort run one after the other), the two locks in one round trip.
     pub(crate) fn lock_bucket_and_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<()> {
-        self.take_locks(&[(bucket_lock(bucket), true), (upload_lock(bucket, upload_id), false)])?;
-        self.require_bucket(bucket)
+        let locks = [(bucket_lock(bucket), true), (upload_lock(bucket, upload_id), false)];
+        if self.lock_and_find_bucket(&locks, bucket)? { Ok(()) } else { Err(StoreError::NoSuchBucket(bucket.to_owned())) }
     }
 
     /// Whether the bucket exists.
@@ -248,7 +260,8 @@ impl Tx<'_> {
     /// reading (in `READ COMMITTED`) what the one before committed: its condition, and the version
     /// rules, are decided on the key as it is, and racing replicas cannot both win.
     pub(crate) fn lock_key(&self, bucket: &str, key: &str) -> StoreResult<()> {
-        self.take_locks(&[(key_lock(bucket, key), false)])
+        let sql = format!("SELECT pg_advisory_xact_lock(({})::bigint)", key_lock(bucket, key));
+        self.send_batch(Some(&sql))
     }
 }
 
