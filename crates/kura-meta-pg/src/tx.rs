@@ -244,8 +244,12 @@ impl Tx<'_> {
         if self.lock_and_find_bucket(&locks, bucket)? { Ok(()) } else { Err(StoreError::NoSuchBucket(bucket.to_owned())) }
     }
 
-    /// Whether the bucket exists.
+    /// Whether the bucket exists. As a transaction's first statement, it travels with the
+    /// transaction's start (one round trip, see [`Tx::lock_and_find_bucket`]); later, prepared.
     pub(crate) fn bucket_exists(&self, bucket: &str) -> StoreResult<bool> {
+        if self.begin.get().is_some() {
+            return self.lock_and_find_bucket(&[], bucket);
+        }
         let row = self.query_opt("SELECT 1 FROM buckets WHERE name = $1", &[(&bucket, Type::TEXT)])?;
         Ok(row.is_some())
     }
