@@ -214,6 +214,44 @@ impl Opener {
         Ok(())
     }
 
+    /// Opens, where they lie, the whole chunks at the start of `buf` (none while a partial chunk is
+    /// held: then everything goes through [`Opener::update`]), and returns the ranges of `buf` that
+    /// now hold the plaintext to hand out (cut to the range), and how many bytes of `buf` those
+    /// chunks took. What follows them (a chunk cut short, or bytes past the range) is the caller's to
+    /// feed to [`Opener::update`]. Saves the copy `update` makes when a reader's buffers hold whole
+    /// chunks. A chunk that fails gives [`CryptError::Tampered`], and nothing of `buf` may be used.
+    pub fn open_in_place(&mut self, buf: &mut [u8]) -> Result<(Vec<Range<usize>>, usize), CryptError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let mut ranges = Vec::new();
+        let mut used = 0;
+        if !self.partial.is_empty() {
+            return Ok((ranges, used));
+        }
+        while self.index < self.end_index {
+            let want = self.sealed_chunk_len(self.index);
+            if buf.len() - used < want {
+                break;
+            }
+            let index = self.index;
+            let last = index + 1 == chunks(self.plain_len);
+            let chunk = &mut buf[used..used + want];
+            let Ok(plain) = self.key.open_in_place(nonce(index), Aad::from(aad(index, last)), chunk) else {
+                let e = CryptError::Tampered { chunk: index };
+                self.failed = Some(e.clone());
+                return Err(e);
+            };
+            let (skip, keep_end) = self.cut(index, plain.len());
+            if keep_end > skip {
+                ranges.push(used + skip..used + keep_end);
+            }
+            used += want;
+            self.index += 1;
+        }
+        Ok((ranges, used))
+    }
+
     /// Checks that every chunk of the range arrived: [`CryptError::Truncated`] if bytes are missing.
     pub fn finish(self) -> Result<(), CryptError> {
         match self.failed {
@@ -227,6 +265,15 @@ impl Opener {
     fn sealed_chunk_len(&self, index: u64) -> usize {
         // At most CHUNK_SIZE + 16, so it fits.
         usize::try_from(chunk_plain_len(self.plain_len, index)).unwrap_or(CHUNK_SIZE) + TAG_LEN
+    }
+
+    /// Which bytes of chunk `index`'s plaintext (`plain` bytes, at `index * CHUNK` in the body) lie in
+    /// the range: `skip..keep_end`, empty when none.
+    fn cut(&self, index: u64, plain: usize) -> (usize, usize) {
+        let chunk_start = index * CHUNK;
+        let skip = usize::try_from(self.range.start.saturating_sub(chunk_start)).unwrap_or(plain).min(plain);
+        let keep_end = usize::try_from(self.range.end.saturating_sub(chunk_start)).unwrap_or(plain).min(plain);
+        (skip, keep_end.max(skip))
     }
 
     /// Records the first failure and returns it.
@@ -248,11 +295,7 @@ impl Opener {
                 return self.fail(CryptError::Tampered { chunk: index });
             }
         };
-        // Cut the chunk's plaintext [index * CHUNK, + plain) to the range.
-        let chunk_start = index * CHUNK;
-        let skip = usize::try_from(self.range.start.saturating_sub(chunk_start)).unwrap_or(plain).min(plain);
-        let keep_end = usize::try_from(self.range.end.saturating_sub(chunk_start)).unwrap_or(plain).min(plain);
-        let keep_end = keep_end.max(skip);
+        let (skip, keep_end) = self.cut(index, plain);
         if skip > 0 {
             out.copy_within(start + skip..start + keep_end, start);
         }
@@ -344,6 +387,63 @@ mod tests {
         }
         opener.finish()?;
         Ok(out)
+    }
+
+    /// [`open_in_pieces`] as a reader with its own buffers does it: each piece opened where it lies
+    /// ([`Opener::open_in_place`]), what remains of it fed to [`Opener::update`].
+    fn open_in_place_pieces(
+        key: &DataKey,
+        sealed: &[u8],
+        plain_len: u64,
+        offset: u64,
+        len: u64,
+        pieces: &[usize],
+    ) -> Result<Vec<u8>, CryptError> {
+        let (mut opener, range) = Opener::new(key, plain_len, offset, len)?;
+        let end = (range.end as usize).min(sealed.len());
+        let mut rest = sealed.get(range.start as usize..end).unwrap_or_default();
+        let mut out = Vec::new();
+        for &size in pieces.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, tail) = rest.split_at(size.max(1).min(rest.len()));
+            let mut buf = piece.to_vec();
+            let (ranges, used) = opener.open_in_place(&mut buf)?;
+            for r in ranges {
+                out.extend_from_slice(&buf[r]);
+            }
+            opener.update(&buf[used..], &mut out)?;
+            rest = tail;
+        }
+        opener.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn chunks_open_where_they_lie_and_a_flipped_byte_fails_for_good() {
+        let key = DataKey::generate();
+        let n = 3 * C + 5;
+        let plain = plain(n, 0x33);
+        let sealed = seal(&key, &plain);
+        let whole = C + TAG_LEN;
+        // Buffers of whole chunks, of four chunks, and cut mid-chunk: all open to the plaintext, also for
+        // a range that starts and ends inside chunks.
+        for pieces in [&[whole][..], &[4 * whole], &[whole + 7], &[2 * whole - 1, whole + 1]] {
+            assert_eq!(open_in_place_pieces(&key, &sealed, n as u64, 0, n as u64, pieces).as_ref(), Ok(&plain));
+            let (offset, len) = (C / 2, 2 * C);
+            let opened = open_in_place_pieces(&key, &sealed, n as u64, offset as u64, len as u64, pieces);
+            assert_eq!(opened.as_deref(), Ok(&plain[offset..offset + len]), "{pieces:?}");
+        }
+        // A flipped byte in the second chunk: the first opens, the second fails, and so does every later call.
+        let mut bad = sealed.clone();
+        bad[whole + 100] ^= 1;
+        let (mut opener, _) = Opener::new(&key, n as u64, 0, n as u64).expect("opener");
+        let mut buf = bad[..2 * whole].to_vec();
+        assert_eq!(opener.open_in_place(&mut buf), Err(CryptError::Tampered { chunk: 1 }));
+        let mut next = bad[2 * whole..].to_vec();
+        assert_eq!(opener.open_in_place(&mut next), Err(CryptError::Tampered { chunk: 1 }));
+        assert!(opener.finish().is_err());
     }
 
     /// The sealed bytes of chunk `i` of a body of `n` bytes.
@@ -617,6 +717,8 @@ mod tests {
             prop_assert!(range.end <= sealed.len() as u64);
             let opened = open_in_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
             prop_assert_eq!(opened.as_deref(), Ok(&plain[offset..offset + len]));
+            let in_place = open_in_place_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
+            prop_assert_eq!(in_place.as_deref(), Ok(&plain[offset..offset + len]));
         }
     }
 }

@@ -24,8 +24,10 @@ use std::time::SystemTime;
 
 /// Size of the write buffer: bytes accumulate here before one blocking write.
 pub const BUFFER: usize = 256 * 1024;
-/// Size of the chunks a read yields.
-pub const CHUNK: usize = 256 * 1024;
+/// Size of the chunks a read yields: four whole chunks of the sealed form (256 KiB and 64 bytes), so
+/// that reads of an encrypted body, which start on a sealed chunk's boundary, hand out whole sealed
+/// chunks (see [`crate::model::SEALED_CHUNK`]); for any other body the size is just a size.
+pub const CHUNK: usize = 4 * crate::model::SEALED_CHUNK as usize;
 
 /// Converts an I/O error, giving "no space left" and "quota exceeded" their own variant
 /// ([`StoreError::DiskFull`]).

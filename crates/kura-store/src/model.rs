@@ -265,10 +265,19 @@ pub struct ObjectEncryption {
 /// empty body is 16 bytes). kura-store keeps opaque bytes and does not depend on kura-crypt, but the
 /// blob lengths a backup checks are these; kura-server's tests check that the two formulas agree.
 pub fn sealed_len(plain_len: u64) -> u64 {
-    const CHUNK: u64 = 64 * 1024;
-    const TAG: u64 = 16;
-    plain_len + TAG * plain_len.div_ceil(CHUNK).max(1)
+    plain_len + SEALED_TAG * plain_len.div_ceil(SEALED_CHUNK_PLAIN).max(1)
 }
+
+/// The plaintext bytes of one chunk of the sealed form (see [`sealed_len`]).
+const SEALED_CHUNK_PLAIN: u64 = 64 * 1024;
+
+/// The tag that follows each chunk of the sealed form.
+const SEALED_TAG: u64 = 16;
+
+/// One whole chunk of the sealed form, tag included: the file store reads blobs in multiples of it
+/// ([`crate::file_blobs::CHUNK`]), so that a read of a sealed body from a chunk boundary hands the
+/// opener whole chunks, which it opens where they lie, without copying them first.
+pub const SEALED_CHUNK: u64 = SEALED_CHUNK_PLAIN + SEALED_TAG;
 
 /// An object's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -190,12 +190,41 @@ struct Reading {
     blobs: Arc<dyn BlobStore>,
     pieces: VecDeque<Piece>,
     current: Option<Current>,
+    /// Plaintext opened and not handed out yet.
+    ready: VecDeque<Bytes>,
+}
+
+/// Opens what a read of the blob store handed out (`sealed`) into `ready`. A buffer the read owns
+/// alone (the file store's are) is opened where it lies, whole chunk by whole chunk, and handed out
+/// as slices of it; the rest (a chunk cut by the buffer's end, a buffer shared with someone else) is
+/// copied through [`Opener::update`].
+fn open_piece(opener: &mut Opener, sealed: Bytes, ready: &mut VecDeque<Bytes>) -> Result<(), CryptError> {
+    let (opened, rest) = match sealed.try_into_mut() {
+        Ok(mut buf) => {
+            let (ranges, used) = opener.open_in_place(&mut buf)?;
+            let buf = buf.freeze();
+            ready.extend(ranges.into_iter().map(|r| buf.slice(r)));
+            (true, buf.slice(used..))
+        }
+        Err(shared) => (false, shared),
+    };
+    if !rest.is_empty() || !opened {
+        let mut out = Vec::new();
+        opener.update(&rest, &mut out)?;
+        if !out.is_empty() {
+            ready.push_back(Bytes::from(out));
+        }
+    }
+    Ok(())
 }
 
 impl Reading {
     /// The next plaintext bytes, `None` at the end; after an error the caller stops.
     async fn next(&mut self) -> Option<Result<Bytes, SealError>> {
         loop {
+            if let Some(plain) = self.ready.pop_front() {
+                return Some(Ok(plain));
+            }
             if self.current.is_none() {
                 let piece = self.pieces.pop_front()?;
                 match start(self.blobs.clone(), piece).await {
@@ -207,12 +236,11 @@ impl Reading {
             let place = || format!("blob {}", current.blob);
             match current.sealed.next().await {
                 Some(Ok(sealed)) => {
-                    let mut out = Vec::new();
-                    if let Err(e) = current.opener.update(&sealed, &mut out) {
+                    if let Err(e) = open_piece(&mut current.opener, sealed, &mut self.ready) {
                         return Some(Err(SealError::integrity(place(), e)));
                     }
-                    if !out.is_empty() {
-                        return Some(Ok(Bytes::from(out)));
+                    if let Some(plain) = self.ready.pop_front() {
+                        return Some(Ok(plain));
                     }
                 }
                 Some(Err(e)) => return Some(Err(e.into())),
@@ -260,31 +288,14 @@ pub fn open_segments(
             pieces.push_back(Piece { blob: seg.blob, key: key.clone(), size: seg.size, range: lo - start..hi - start });
         }
     }
-    Ok(read_ahead(Reading { blobs, pieces, current: None }))
-}
-
-/// How many opened pieces (each at most one read of the blob store) [`read_ahead`] keeps ready.
-const READ_AHEAD: usize = 4;
-
-/// Runs `reading` in a task of its own, [`READ_AHEAD`] pieces ahead of the consumer: the blob store
-/// reads and the chunks open on one core while the response's bytes go out on another, instead of
-/// read, open and send taking turns. The task stops at the first error, at the end, or when the
-/// stream is dropped (its next send fails).
-fn read_ahead(mut reading: Reading) -> PlainStream {
-    let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
-    tokio::spawn(async move {
-        while let Some(item) = reading.next().await {
-            let failed = item.is_err();
-            if sender.send(item).await.is_err() || failed {
-                break;
-            }
-        }
+    let reading = Reading { blobs, pieces, current: None, ready: VecDeque::new() };
+    let stream = futures::stream::unfold(Some(reading), |state| async move {
+        let mut reading = state?;
+        let item = reading.next().await?;
+        let next = if item.is_ok() { Some(reading) } else { None };
+        Some((item, next))
     });
-    futures::stream::unfold(receiver, |mut receiver| async move {
-        let item = receiver.recv().await?;
-        Some((item, receiver))
-    })
-    .boxed()
+    Ok(stream.boxed())
 }
 
 #[cfg(test)]
