@@ -1,0 +1,118 @@
+/**
+ * editor.js: a text area for a JSON policy or an XML configuration that checks the text as it is typed
+ * and says where the first error is (line and column), selecting that line. The server checks again
+ * (and more: the policy grammar); its message is shown the same way.
+ */
+
+import { el } from './dom.js';
+
+/** Line and column (1-based) of character `offset` in `text`. */
+export function lineColumn(text, offset) {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = before.split('\n');
+  return { line: lines.length, column: lines[lines.length - 1].length + 1 };
+}
+
+/**
+ * The first JSON syntax error of `text` as `{message, line, column}`, or null when it parses. The browser's
+ * message gives a position ("at position 57", and in newer engines "(line 4 column 3)").
+ */
+export function jsonError(text) {
+  try {
+    JSON.parse(text);
+    return null;
+  } catch (e) {
+    const message = String(e.message);
+    const explicit = /line (\d+) column (\d+)/.exec(message);
+    if (explicit) return { message, line: Number(explicit[1]), column: Number(explicit[2]) };
+    const position = /position (\d+)/.exec(message);
+    if (position) return { message, ...lineColumn(text, Number(position[1])) };
+    // "Unexpected end of JSON input": the error is at the end.
+    return { message, ...lineColumn(text, text.length) };
+  }
+}
+
+/** The first XML well-formedness error of `text` as `{message, line, column}`, or null. */
+export function xmlError(text) {
+  const doc = new DOMParser().parseFromString(text, 'application/xml');
+  const error = doc.getElementsByTagName('parsererror')[0];
+  if (!error) return null;
+  const message = error.textContent.replace(/\s+/g, ' ').trim();
+  const at = /line (\d+) at column (\d+)/.exec(message);
+  return { message, line: at ? Number(at[1]) : 1, column: at ? Number(at[2]) : 1 };
+}
+
+/** Where a server's message says the error is ("at line 3 column 7", serde_json's form), or null. */
+export function serverErrorLine(message) {
+  const at = /line (\d+) column (\d+)/.exec(message || '');
+  return at ? { line: Number(at[1]), column: Number(at[2]) } : null;
+}
+
+/**
+ * An editor: `{element, textarea, value(), set(text), check(), showError(message)}`. `kind` is 'json' or
+ * 'xml'; `readOnly` makes it a viewer.
+ */
+export function editor(kind, { id, text = '', readOnly = false, rows = 14 } = {}) {
+  const textarea = el('textarea', { id, class: 'code', rows, spellcheck: 'false', readonly: readOnly || null });
+  textarea.value = text;
+  const status = el('p', { class: 'editor-status', role: 'status' });
+  const element = el('div', { class: 'editor' }, textarea, status);
+
+  const selectLine = (line) => {
+    const lines = textarea.value.split('\n');
+    const start = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0);
+    const end = start + (lines[line - 1] || '').length;
+    textarea.setSelectionRange(start, end);
+  };
+  const show = (error, prefix = '') => {
+    if (!error) {
+      status.textContent = textarea.value.trim() ? `Valid ${kind.toUpperCase()}` : '';
+      status.className = 'editor-status ok';
+      delete status.dataset.line;
+      return true;
+    }
+    status.textContent = error.line
+      ? `${prefix}Line ${error.line}, column ${error.column}: ${error.message}`
+      : `${prefix}${error.message}`;
+    status.className = 'editor-status error';
+    if (error.line) {
+      status.dataset.line = String(error.line);
+      selectLine(error.line);
+    }
+    return false;
+  };
+  const check = () => {
+    if (!textarea.value.trim()) return show(null);
+    return show(kind === 'json' ? jsonError(textarea.value) : xmlError(textarea.value));
+  };
+  let timer = null;
+  textarea.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(check, 250);
+  });
+
+  return {
+    element,
+    textarea,
+    value: () => textarea.value,
+    set(value) {
+      textarea.value = value;
+      check();
+    },
+    check,
+    /** Shows a server's refusal, with its line when the message names one. */
+    showError(message) {
+      const at = serverErrorLine(message);
+      show({ message, line: at ? at.line : null, column: at ? at.column : null }, 'Refused by kura: ');
+    },
+  };
+}
+
+/** Pretty-prints JSON text (unchanged when it does not parse). */
+export function prettyJson(text) {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * views/objects.js: browsing a bucket by prefix, one ListObjectsV2 page (1,000 keys, delimiter "/") at a
+ * time with its continuation token, so a prefix of any size opens as fast as one page; folders, uploads
+ * of files and folders with progress (upload.js), download through a presigned URL, deletion after a
+ * confirmation. Uploads live as long as the page, not the view: leaving and coming back shows them.
+ */
+
+import { api } from '../api.js';
+import { arn, guard } from '../can.js';
+import { busy, clear, confirmAction, el, errorText, formatBytes, formatDate, notify, tableRow } from '../dom.js';
+import { deleteObject, listObjects, putObject } from '../s3.js';
+import { Upload } from '../upload.js';
+
+/** Files uploaded at the same time. */
+const PARALLEL_FILES = 3;
+
+/** Every upload of this page: {upload, row}. */
+const uploads = [];
+let listeners = [];
+
+/** The last part of a key or prefix ("a/b/c.txt" -> "c.txt", "a/b/" -> "b/"). */
+export function baseName(key) {
+  const trimmed = key.endsWith('/') ? key.slice(0, -1) : key;
+  const name = trimmed.slice(trimmed.lastIndexOf('/') + 1);
+  return key.endsWith('/') ? `${name}/` : name;
+}
+
+/** The hash of the objects view of `bucket` under `prefix`. */
+export function objectsHash(bucket, prefix) {
+  return `#/b/${encodeURIComponent(bucket)}${prefix ? `?prefix=${encodeURIComponent(prefix)}` : ''}`;
+}
+
+/** The hash of one object's view. */
+export function objectHash(bucket, key) {
+  return `#/o/${encodeURIComponent(bucket)}?key=${encodeURIComponent(key)}`;
+}
+
+/** Downloads an object through a short presigned GET URL. */
+export async function download(bucket, key) {
+  const { url } = await api('POST', 'presign', { method: 'GET', bucket, key, expires_seconds: 300 });
+  if (!/^https?:\/\//.test(url)) throw new Error('kura answered an unexpected URL');
+  const link = el('a', { href: url, download: baseName(key), hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+function breadcrumb(bucket, prefix) {
+  const parts = [el('a', { href: '#/buckets', text: 'Buckets' }), ' / ',
+    el('a', { href: objectsHash(bucket, ''), text: bucket })];
+  let path = '';
+  for (const part of prefix.split('/').slice(0, -1)) {
+    path += `${part}/`;
+    parts.push(' / ', el('a', { href: objectsHash(bucket, path), text: part }));
+  }
+  return el('h1', { class: 'breadcrumb' }, parts);
+}
+
+function uploadRow(upload, onRemove) {
+  const bar = el('progress', { max: 100, value: 0 });
+  const percent = el('span', { class: 'percent', text: '0%' });
+  const state = el('span', { class: 'state' });
+  const resume = el('button', { type: 'button', class: 'small', text: 'Resume', hidden: true, onclick: () => upload.resume() });
+  const cancel = el('button', { type: 'button', class: 'secondary small', text: 'Cancel', onclick: () => upload.cancel() });
+  const remove = el('button', { type: 'button', class: 'secondary small', text: 'Clear', hidden: true, onclick: onRemove });
+  const row = el('li', { class: 'upload', dataset: { key: upload.key, state: upload.state } },
+    el('span', { class: 'upload-key', text: upload.key }), bar, percent, state, resume, cancel, remove);
+  const labels = { queued: 'waiting', uploading: 'uploading', done: 'done', failed: 'failed', cancelled: 'cancelled' };
+  row.update = () => {
+    const p = upload.percent;
+    bar.value = p;
+    percent.textContent = `${p}%`;
+    row.dataset.state = upload.state;
+    row.dataset.percent = String(p);
+    state.textContent = upload.state === 'failed' ? `failed: ${errorText(upload.error)}` : labels[upload.state];
+    resume.hidden = upload.state !== 'failed';
+    cancel.hidden = !['queued', 'uploading', 'failed'].includes(upload.state);
+    remove.hidden = !['done', 'cancelled'].includes(upload.state);
+  };
+  row.update();
+  return row;
+}
+
+/** Starts queued uploads while fewer than PARALLEL_FILES run. */
+function pump() {
+  let running = uploads.filter((u) => u.upload.state === 'uploading').length;
+  for (const entry of uploads) {
+    if (running >= PARALLEL_FILES) break;
+    if (entry.upload.state === 'queued') {
+      running += 1;
+      entry.upload.start().then(pump);
+    }
+  }
+}
+
+function enqueue(bucket, files, prefix, list) {
+  for (const file of files) {
+    const relative = file.webkitRelativePath || file.name;
+    const entry = {};
+    entry.upload = new Upload(bucket, prefix + relative, file, (u) => {
+      entry.row.update();
+      if (u.state === 'done') for (const listener of listeners) listener(u);
+    });
+    entry.row = uploadRow(entry.upload, () => {
+      uploads.splice(uploads.indexOf(entry), 1);
+      entry.row.remove();
+    });
+    uploads.push(entry);
+    list.append(entry.row);
+  }
+  pump();
+}
+
+/** Renders the view into `container`. */
+export async function render(container, { path, query }) {
+  const bucket = path[1];
+  const prefix = query.get('prefix') || '';
+  const uploadFiles = el('input', { type: 'file', id: 'upload-files', multiple: true, class: 'file-input' });
+  const uploadFolder = el('input', { type: 'file', id: 'upload-folder', class: 'file-input' });
+  uploadFolder.webkitdirectory = true;
+  const filesLabel = el('label', { class: 'button', for: 'upload-files', text: 'Upload files' });
+  const folderLabel = el('label', { class: 'button secondary', for: 'upload-folder', text: 'Upload folder' });
+  const folderName = el('input', { id: 'folder-name', placeholder: 'new folder', spellcheck: 'false', required: true });
+  const folderButton = el('button', { type: 'submit', class: 'secondary', text: 'Create folder' });
+  const filter = el('input', { id: 'filter', type: 'search', placeholder: 'Filter by name prefix', spellcheck: 'false' });
+  const refreshButton = el('button', { type: 'button', class: 'secondary', text: 'Refresh' });
+  const uploadList = el('ul', { id: 'uploads', class: 'uploads' }, uploads.map((u) => u.row));
+  const status = el('p', { class: 'muted', id: 'listing-status' });
+  const body = el('tbody');
+  const listing = el('table', { class: 'list', id: 'objects-table' },
+    el('thead', {}, el('tr', {}, ['Name', 'Size', 'Last modified', ''].map((h) => el('th', { text: h })))), body);
+  const previous = el('button', { type: 'button', class: 'secondary', id: 'previous-page', text: '← Previous' });
+  const next = el('button', { type: 'button', class: 'secondary', id: 'next-page', text: 'Next →' });
+  const pageLabel = el('span', { class: 'muted' });
+
+  container.append(
+    breadcrumb(bucket, prefix),
+    el('div', { class: 'toolbar' },
+      uploadFiles, filesLabel, uploadFolder, folderLabel,
+      el('form', { class: 'inline-form', id: 'folder-form' }, folderName, folderButton),
+      filter, refreshButton,
+      el('a', { class: 'button secondary', href: `#/b/${encodeURIComponent(bucket)}/settings`, text: 'Bucket settings' })),
+    uploadList,
+    el('section', { class: 'card' }, status, listing, el('div', { class: 'pager' }, previous, pageLabel, next)),
+  );
+
+  const uploadGuard = { element: [filesLabel, folderLabel, folderButton, uploadFiles, uploadFolder], action: 's3:PutObject', resource: arn(bucket, `${prefix}*`) };
+  guard([uploadGuard]).then(() => {
+    // A label is not a form control: mirror the input's state on it.
+    for (const [label, input] of [[filesLabel, uploadFiles], [folderLabel, uploadFolder]]) {
+      label.classList.toggle('disabled', input.disabled);
+      if (input.disabled) label.title = input.title;
+    }
+  });
+
+  const tokens = [''];
+  let page = 0;
+  let shownPrefix = prefix;
+
+  const show = async () => {
+    status.textContent = 'Loading…';
+    const result = await listObjects(bucket, shownPrefix, tokens[page]);
+    if (result.next) tokens[page + 1] = result.next;
+    else tokens.length = page + 1;
+    const fragment = document.createDocumentFragment();
+    if (page === 0 && prefix) {
+      const parent = prefix.slice(0, prefix.slice(0, -1).lastIndexOf('/') + 1);
+      fragment.append(tableRow([el('a', { href: objectsHash(bucket, parent), class: 'folder', text: '..' }), '', '', '']));
+    }
+    for (const folder of result.folders) {
+      fragment.append(tableRow([el('a', { href: objectsHash(bucket, folder), class: 'folder', text: folder.slice(prefix.length) }), '', '', '']));
+    }
+    const getButtons = [];
+    const deleteButtons = [];
+    for (const object of result.objects) {
+      const get = el('button', { type: 'button', class: 'secondary small', text: 'Download', dataset: { action: 'download', key: object.key } });
+      const remove = el('button', { type: 'button', class: 'danger small', text: 'Delete', dataset: { action: 'delete', key: object.key } });
+      getButtons.push(get);
+      deleteButtons.push(remove);
+      fragment.append(tableRow([
+        el('a', { href: objectHash(bucket, object.key), class: 'object', text: object.key.slice(prefix.length) }),
+        { cell: formatBytes(object.size), attrs: { class: 'num', title: `${object.size} bytes` } },
+        formatDate(object.modified),
+        el('span', { class: 'row-actions' }, get, remove),
+      ], { dataset: { key: object.key } }));
+    }
+    clear(body).append(fragment);
+    const shown = result.folders.length + result.objects.length;
+    status.textContent = shown ? `${result.objects.length} objects and ${result.folders.length} folders on this page` : 'Nothing here yet.';
+    pageLabel.textContent = `Page ${page + 1}`;
+    previous.disabled = page === 0;
+    next.disabled = !result.next;
+    guard([
+      { element: getButtons, action: 's3:GetObject', resource: arn(bucket, `${shownPrefix}*`) },
+      { element: deleteButtons, action: 's3:DeleteObject', resource: arn(bucket, `${shownPrefix}*`) },
+    ]);
+  };
+  const reload = () => show().catch((e) => {
+    status.textContent = errorText(e);
+    status.className = 'error';
+  });
+
+  body.addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-action]');
+    if (!button) return;
+    const key = button.dataset.key;
+    if (button.dataset.action === 'download') {
+      await busy(button, () => download(bucket, key));
+    } else if (await confirmAction(`Delete ${baseName(key)}?`, `The object ${key} in bucket ${bucket} is deleted.` +
+      ' When the bucket keeps versions, the older versions stay.')) {
+      await busy(button, async () => {
+        await deleteObject(bucket, key);
+        notify(`Deleted ${key}`);
+        await reload();
+      });
+    }
+  });
+  previous.addEventListener('click', () => {
+    page = Math.max(0, page - 1);
+    reload();
+  });
+  next.addEventListener('click', () => {
+    if (tokens[page + 1]) {
+      page += 1;
+      reload();
+    }
+  });
+  refreshButton.addEventListener('click', () => reload());
+  filter.addEventListener('change', () => {
+    shownPrefix = prefix + filter.value;
+    tokens.length = 1;
+    page = 0;
+    reload();
+  });
+  for (const input of [uploadFiles, uploadFolder]) {
+    input.addEventListener('change', () => {
+      enqueue(bucket, Array.from(input.files), prefix, uploadList);
+      input.value = '';
+    });
+  }
+  container.querySelector('#folder-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const name = folderName.value.trim().replace(/\/+$/, '');
+    if (!name) return;
+    await busy(folderButton, async () => {
+      await putObject(bucket, `${prefix}${name}/`);
+      folderName.value = '';
+      window.location.hash = objectsHash(bucket, `${prefix}${name}/`);
+    });
+  });
+
+  let pending = null;
+  const onUploaded = (u) => {
+    if (u.bucket !== bucket || !u.key.startsWith(prefix)) return;
+    clearTimeout(pending);
+    pending = setTimeout(reload, 300);
+  };
+  listeners.push(onUploaded);
+
+  await reload();
+  return () => {
+    clearTimeout(pending);
+    listeners = listeners.filter((l) => l !== onUploaded);
+  };
+}
