@@ -66,12 +66,18 @@ async function route() {
   const container = clear($('view'));
   const token = {};
   route.current = token;
+  performance.mark('kura:route');
   try {
     const done = await view.render(container, { path, query, session });
     if (route.current === token) cleanup = typeof done === 'function' ? done : null;
     else if (typeof done === 'function') done();
   } catch (e) {
     if (route.current === token) container.append(el('p', { class: 'error', role: 'alert', text: errorText(e) }));
+  }
+  // For scripts/bench-console: when a view is on screen, from the route's start and from navigation.
+  if (route.current === token) {
+    performance.measure('kura:view', 'kura:route');
+    performance.mark('kura:rendered');
   }
 }
 

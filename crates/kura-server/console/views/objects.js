@@ -131,7 +131,7 @@ export async function render(container, { path, query }) {
     el('thead', {}, el('tr', {}, ['Name', 'Size', 'Last modified', ''].map((h) => el('th', { text: h })))), body);
   const previous = el('button', { type: 'button', class: 'secondary', id: 'previous-page', text: '← Previous' });
   const next = el('button', { type: 'button', class: 'secondary', id: 'next-page', text: 'Next →' });
-  const pageLabel = el('span', { class: 'muted' });
+  const pageLabel = el('span', { class: 'muted', id: 'page-label' });
 
   container.append(
     breadcrumb(bucket, prefix),
@@ -190,6 +190,7 @@ export async function render(container, { path, query }) {
     pageLabel.textContent = `Page ${page + 1}`;
     previous.disabled = page === 0;
     next.disabled = !result.next;
+    performance.mark('kura:page'); // for scripts/bench-console
     guard([
       { element: getButtons, action: 's3:GetObject', resource: arn(bucket, `${shownPrefix}*`) },
       { element: deleteButtons, action: 's3:DeleteObject', resource: arn(bucket, `${shownPrefix}*`) },
