@@ -6,6 +6,9 @@
 //! [`Attribution`]; the dispatcher then writes the line with the outcome. Lines go through a bounded
 //! queue to one writer thread (rotating the file by size), so a slow disk never stalls a request; if
 //! the queue is full the line is counted as dropped and a warning is logged.
+//!
+//! Every record also goes to an in-memory [`Ring`] of the last [`RING_CAPACITY`] records of this
+//! process, numbered in order, which the web console's audit viewer reads (file or no file).
 
 use crate::base::caller::Caller;
 use crate::config::audit::AuditConfig;
@@ -18,6 +21,9 @@ use std::sync::{Arc, Mutex};
 
 /// Lines queued for the writer before new ones are dropped.
 const QUEUE: usize = 65_536;
+
+/// How many of the latest records the in-memory ring keeps.
+pub const RING_CAPACITY: usize = 2_000;
 
 /// Who made a request and how, as far as the server could tell.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -189,6 +195,7 @@ pub struct Audit {
     tx: Option<SyncSender<String>>,
     stdout: bool,
     dropped: AtomicU64,
+    ring: Ring,
 }
 
 impl std::fmt::Debug for Audit {
@@ -200,7 +207,7 @@ impl std::fmt::Debug for Audit {
 impl Audit {
     /// No audit log.
     pub fn disabled() -> Self {
-        Self { tx: None, stdout: false, dropped: AtomicU64::new(0) }
+        Self { tx: None, stdout: false, dropped: AtomicU64::new(0), ring: Ring::default() }
     }
 
     /// Opens the file (creating it, mode 0600) and starts the writer thread.
@@ -224,20 +231,27 @@ impl Audit {
                 Some(tx)
             }
         };
-        Ok(Self { tx, stdout: config.stdout, dropped: AtomicU64::new(0) })
+        Ok(Self { tx, stdout: config.stdout, dropped: AtomicU64::new(0), ring: Ring::default() })
     }
 
-    /// Whether lines go anywhere.
+    /// Whether lines go to a file or standard output (the ring always gets them).
     pub fn enabled(&self) -> bool {
         self.tx.is_some() || self.stdout
     }
 
-    /// Writes one line.
-    pub fn record(&self, record: &Record) {
+    /// The ring of the latest records.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// Writes one line (and keeps the record in the ring).
+    pub fn record(&self, record: Record) {
+        let record = Arc::new(record);
+        self.ring.push(record.clone());
         if !self.enabled() {
             return;
         }
-        let Ok(line) = serde_json::to_string(record) else { return };
+        let Ok(line) = serde_json::to_string(&*record) else { return };
         if self.stdout {
             println!("{line}");
         }
@@ -253,6 +267,52 @@ impl Audit {
                 Err(TrySendError::Disconnected(_)) => {}
             }
         }
+    }
+}
+
+/// The latest [`RING_CAPACITY`] records, each with its sequence number (1, 2, … in the order they
+/// were written), newest last.
+#[derive(Debug, Default)]
+pub struct Ring {
+    inner: Mutex<RingInner>,
+}
+
+#[derive(Debug, Default)]
+struct RingInner {
+    last: u64,
+    records: std::collections::VecDeque<(u64, Arc<Record>)>,
+}
+
+impl Ring {
+    fn push(&self, record: Arc<Record>) {
+        let mut inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.last += 1;
+        let seq = inner.last;
+        if inner.records.len() == RING_CAPACITY {
+            inner.records.pop_front();
+        }
+        inner.records.push_back((seq, record));
+    }
+
+    /// The sequence number of the latest record (0 before the first).
+    pub fn last(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).last
+    }
+
+    /// Up to `limit` records newer than `after` that `keep` accepts, newest first, and the sequence
+    /// number of the latest record at the time of reading.
+    pub fn read(&self, after: u64, limit: usize, keep: impl Fn(&Record) -> bool) -> (Vec<(u64, Arc<Record>)>, u64) {
+        let inner = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let found = inner
+            .records
+            .iter()
+            .rev()
+            .take_while(|(seq, _)| *seq > after)
+            .filter(|(_, r)| keep(r))
+            .take(limit)
+            .map(|(seq, r)| (*seq, r.clone()))
+            .collect();
+        (found, inner.last)
     }
 }
 
@@ -346,6 +406,49 @@ mod tests {
         assert!(dir.path().join("audit.log.2").exists());
         assert!(!dir.path().join("audit.log.3").exists());
         assert!(std::fs::metadata(&path).expect("stat").len() <= 100);
+    }
+
+    fn record(operation: &str) -> Record {
+        Record {
+            time: String::new(),
+            request_id: String::new(),
+            api: "s3",
+            operation: Some(operation.to_owned()),
+            bucket: None,
+            key: None,
+            status: 200,
+            error_code: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            duration_ms: 0.0,
+            source_ip: "127.0.0.1".to_owned(),
+            signed_host: None,
+            caller: Attribution::default(),
+            resources: crate::trace::Trace::default(),
+            sse: None,
+            rule: None,
+            version_id: None,
+        }
+    }
+
+    #[test]
+    fn the_ring_keeps_the_latest_records_newest_first_and_works_without_a_file() {
+        let audit = Audit::disabled();
+        for i in 0..RING_CAPACITY + 5 {
+            audit.record(record(if i % 2 == 0 { "PutObject" } else { "GetObject" }));
+        }
+        let ring = audit.ring();
+        assert_eq!(ring.last(), (RING_CAPACITY + 5) as u64);
+        let (all, last) = ring.read(0, usize::MAX, |_| true);
+        assert_eq!(all.len(), RING_CAPACITY);
+        assert_eq!(last, (RING_CAPACITY + 5) as u64);
+        assert_eq!(all[0].0, last, "newest first");
+        assert_eq!(all[RING_CAPACITY - 1].0, 6, "the oldest five were forgotten");
+        let (newer, _) = ring.read(last - 3, 10, |_| true);
+        assert_eq!(newer.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![last, last - 1, last - 2]);
+        let (puts, _) = ring.read(0, 2, |r| r.operation.as_deref() == Some("PutObject"));
+        assert_eq!(puts.len(), 2);
+        assert!(puts.iter().all(|(seq, r)| seq % 2 == 1 && r.operation.as_deref() == Some("PutObject")));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod authz;
 pub mod base;
 pub mod buckets;
 pub mod config;
+pub mod console;
 pub mod cors;
 pub mod errors;
 pub mod generation;
@@ -232,11 +233,19 @@ impl Server {
             }
             authn::sigv4::HostAliases::new(&urls, &own).map_err(ServerError::Urls)?
         };
-        let sts = sts::Sts::new(iam.clone(), authz, aliases.names().to_vec());
+        let sts = sts::Sts::new(iam.clone(), authz.clone(), aliases.names().to_vec());
+        let console = console::Console::new(
+            iam.clone(),
+            authz,
+            meta.clone(),
+            audit.clone(),
+            (tls.is_some(), aliases.names().to_vec()),
+        );
         let observers = http::Observers { audit, metrics: metrics.clone(), scrape };
         let dispatch = Arc::new(
             http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers)
-                .with_spool_dir(spool_dir),
+                .with_spool_dir(spool_dir)
+                .with_console(console),
         );
         Ok(Self {
             listener,
@@ -288,12 +297,14 @@ impl Server {
             .meta
             .shares_blobs()
             .then(|| tokio::spawn(replicas::sync_forever(self.iam.clone(), self.kms.clone(), self.metrics.clone())));
+        let sessions = tokio::spawn(console::sweep_forever(self.meta.clone()));
         let sweeper = tokio::spawn(tickets::sweep_forever(self.meta, self.metrics));
         let lifecycle = tokio::spawn(self.lifecycle.run_forever());
         let acceptor = self.tls.as_ref().map(|t| t.acceptor().clone());
         let reloader = self.tls.map(|t| tokio::spawn(t.watch(http::tls::POLL_INTERVAL)));
         http::serve(self.listener, self.dispatch, self.limits, acceptor, shutdown).await;
         sweeper.abort();
+        sessions.abort();
         if let Some(sync) = sync {
             sync.abort();
         }

@@ -85,6 +85,16 @@ pub fn build(facts: &RequestFacts<'_>, caller: &Caller) -> Context {
     cx
 }
 
+/// The client's address and whether it used TLS, read exactly as `aws:SourceIp` and
+/// `aws:SecureTransport` are (for callers that have no S3 operation: the console's sign-in backoff).
+pub fn client_of(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[ipnet::IpNet]) -> (IpAddr, bool) {
+    let uri = Uri::from_static("/");
+    let facts =
+        RequestFacts { op: "", uri: &uri, headers, peer: Some(peer), trusted_proxies, auth_type: AuthType::Anonymous };
+    let (ip, secure) = client_address(&facts);
+    (ip.unwrap_or_else(|| peer.ip()), secure)
+}
+
 /// The client's address (`aws:SourceIp`) and whether it used TLS (`aws:SecureTransport`):
 /// `X-Forwarded-For` / `X-Forwarded-Proto` count only when the peer is a trusted proxy; the client is
 /// then the right-most address in the chain that is not itself a trusted proxy.

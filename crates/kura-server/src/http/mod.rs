@@ -1,6 +1,7 @@
 //! The listener and the one dispatch: every connection on the port is served here, and each request
-//! goes to exactly one API (health probes, metrics, container credentials, the admission webhook, STS or
-//! S3). Every response carries `x-amz-request-id`; its body is wrapped ([`observe`]) so that the request's
+//! goes to exactly one API (health probes, metrics, container credentials, the admission webhook, the
+//! web console, STS or S3; the console hands its S3, admin and ticket calls back re-signed, and they
+//! take the S3 path like any other). Every response carries `x-amz-request-id`; its body is wrapped ([`observe`]) so that the request's
 //! log line, metrics and audit line are written once, when its last byte has been sent.
 
 mod credentials;
@@ -39,6 +40,8 @@ enum Endpoint {
     Metrics,
     Credentials,
     Webhook,
+    /// The web console (`/kura/console` and below).
+    Console,
     Sts,
     /// A CORS preflight (`OPTIONS` on an S3 path), answered from the bucket's rules without
     /// authentication and without running any operation.
@@ -56,6 +59,8 @@ fn route(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> E
         Endpoint::Credentials
     } else if path == webhook::PATH {
         Endpoint::Webhook
+    } else if crate::console::is_console(path) {
+        Endpoint::Console
     } else if crate::sts::is_sts(method, uri, headers) {
         Endpoint::Sts
     } else if method == http::Method::OPTIONS && !path.starts_with(crate::admin::PREFIX) && path != crate::tickets::PATH
@@ -92,6 +97,8 @@ pub struct Dispatch {
     instance: u32,
     /// Where object uploads without a length are buffered ([`spool`]); `None`: they are refused.
     spool_dir: Option<std::path::PathBuf>,
+    /// The web console; `None`: its paths answer 404.
+    console: Option<crate::console::Console>,
 }
 
 /// A request's answer and what the end of the request needs to know about it.
@@ -136,7 +143,14 @@ impl Dispatch {
             next_request: AtomicU64::new(1),
             instance: rand::random(),
             spool_dir: None,
+            console: None,
         }
+    }
+
+    /// Serves the web console at `/kura/console/`.
+    pub fn with_console(mut self, console: crate::console::Console) -> Self {
+        self.console = Some(console);
+        self
     }
 
     /// Accepts object uploads without a length whose signature verifies, buffering them in `dir`
@@ -170,13 +184,22 @@ impl Dispatch {
         };
         let Answer { api, mut resp, signer, signed_host } = answer;
         let error_code = complete_error_document(&mut resp, &request_id);
+        if api != "console" {
+            // Objects (and every other answer of the port) are never a page that runs with the
+            // console's origin: a stored HTML file opened from a link would otherwise read the
+            // console's session (see README, "Web console").
+            resp.headers_mut().insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+        }
         unquote_attributes_etag(&mut resp);
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-amz-request-id", v);
         }
         let status = resp.status();
         let mut facts = slot.take();
-        let audited = self.audit.enabled() && !matches!(api, "health" | "metrics");
+        // Every request but probes, scrapes and the console's files is audited (the ring always gets
+        // the record; the file or stdout when configured).
+        let console_file = api == "console" && facts.operation.is_none();
+        let audited = !matches!(api, "health" | "metrics") && !console_file;
         let operation = if audited { facts.operation.clone() } else { facts.operation.take() };
         // STS actions are whatever the client wrote: only the ones kura knows name an operation.
         let operation = operation.filter(|op| api != "sts" || crate::sts::ACTIONS.contains(&op.as_str()));
@@ -216,7 +239,6 @@ impl Dispatch {
         request_id: &str,
         slot: &crate::audit::AuditSlot,
     ) -> Result<Answer, s3s::HttpError> {
-        let path = req.uri().path();
         let endpoint = route(req.method(), req.uri(), req.headers());
         Ok(match endpoint {
             Endpoint::Health(p) => Answer::of("health", health::respond(p, self.meta.as_ref()).await),
@@ -230,44 +252,92 @@ impl Dispatch {
             Endpoint::Webhook => Answer::of("webhook", webhook::respond(&self.iam, req, slot).await),
             Endpoint::Sts => Answer::of("sts", self.sts(req, request_id, slot).await),
             Endpoint::Preflight => Answer::of("s3", self.preflight(&req, request_id, slot).await),
-            Endpoint::S3 => {
-                let api = if path.starts_with(crate::admin::PREFIX) {
-                    "admin"
-                } else if path == crate::tickets::PATH {
-                    "tickets"
-                } else {
-                    "s3"
+            Endpoint::Console => {
+                let no_length = unsized_body(&req);
+                let Some(console) = &self.console else {
+                    let e = crate::console::ConsoleError::NotFound("this server has no web console".to_owned());
+                    return Ok(Answer::of("console", e.response()));
                 };
-                // What the CORS headers of the answer depend on, kept before the request is consumed;
-                // only a request with an Origin costs a look at the bucket's rules.
-                let cors = (api == "s3" && req.headers().contains_key(http::header::ORIGIN))
-                    .then(|| (req.method().clone(), req.uri().clone(), cors_request_headers(req.headers())));
-                let rules =
-                    gate::Rules { now: std::time::SystemTime::now(), aliases: &self.aliases, sigv2: self.sigv2 };
-                let mut answer = match gate::inspect(req.method(), req.uri(), req.headers(), &rules) {
-                    Err(refused) => {
-                        tracing::info!(request_id, reason = %refused, "refused at the gate");
-                        Answer {
-                            api,
-                            resp: error_response(&crate::errors::gate_error(&refused), request_id),
-                            signer: gate::claimed_access_key(req.uri(), req.headers()),
-                            signed_host: None,
-                        }
+                match console.handle(req.map(s3s::Body::from), peer, slot).await {
+                    crate::console::Outcome::Answer(resp) => Answer::of("console", resp),
+                    crate::console::Outcome::Forward(req) => {
+                        let answer = self.s3_api(req, no_length, peer, request_id, slot).await?;
+                        // The access hook saw a presigned request: say it came through the console.
+                        slot.fill(|f| {
+                            if f.caller.auth_type == Some("presigned") {
+                                f.caller.auth_type = Some("console");
+                            }
+                        });
+                        answer
                     }
-                    Ok(envelope) => {
-                        let signer = envelope.access_key().map(str::to_owned);
-                        let (resp, host) = self.s3(req, (peer, request_id), slot, &envelope).await?;
-                        let signed_host = host.filter(|_| signer.is_some());
-                        Answer { api, resp, signer, signed_host }
-                    }
-                };
-                if let Some((method, uri, headers)) = cors {
-                    let granted = crate::s3::cors::actual_headers(self.meta.as_ref(), &method, &uri, &headers).await;
-                    add_headers(answer.resp.headers_mut(), granted);
                 }
-                answer
+            }
+            Endpoint::S3 => {
+                let no_length = unsized_body(&req);
+                let req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
+                    let (mut parts, body) = req.into_parts();
+                    let (body, delta) = post_upload::substitute_file_name(body).await;
+                    if delta != 0
+                        && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
+                        && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())
+                    {
+                        parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len + delta));
+                    }
+                    Request::from_parts(parts, body)
+                } else {
+                    req.map(s3s::Body::from)
+                };
+                self.s3_api(req, no_length, peer, request_id, slot).await?
             }
         })
+    }
+
+    /// Serves a request of the S3 port's signed APIs (S3, the admin API, tickets): the gate, host
+    /// aliases, s3s, and the CORS headers of the answer. `no_length`: the body has no length and is not
+    /// known to be empty.
+    async fn s3_api(
+        &self,
+        req: Request<s3s::Body>,
+        no_length: bool,
+        peer: SocketAddr,
+        request_id: &str,
+        slot: &crate::audit::AuditSlot,
+    ) -> Result<Answer, s3s::HttpError> {
+        let path = req.uri().path();
+        let api = if path.starts_with(crate::admin::PREFIX) {
+            "admin"
+        } else if path == crate::tickets::PATH {
+            "tickets"
+        } else {
+            "s3"
+        };
+        // What the CORS headers of the answer depend on, kept before the request is consumed;
+        // only a request with an Origin costs a look at the bucket's rules.
+        let cors = (api == "s3" && req.headers().contains_key(http::header::ORIGIN))
+            .then(|| (req.method().clone(), req.uri().clone(), cors_request_headers(req.headers())));
+        let rules = gate::Rules { now: std::time::SystemTime::now(), aliases: &self.aliases, sigv2: self.sigv2 };
+        let mut answer = match gate::inspect(req.method(), req.uri(), req.headers(), &rules) {
+            Err(refused) => {
+                tracing::info!(request_id, reason = %refused, "refused at the gate");
+                Answer {
+                    api,
+                    resp: error_response(&crate::errors::gate_error(&refused), request_id),
+                    signer: gate::claimed_access_key(req.uri(), req.headers()),
+                    signed_host: None,
+                }
+            }
+            Ok(envelope) => {
+                let signer = envelope.access_key().map(str::to_owned);
+                let (resp, host) = self.s3(req, no_length, (peer, request_id), slot, &envelope).await?;
+                let signed_host = host.filter(|_| signer.is_some());
+                Answer { api, resp, signer, signed_host }
+            }
+        };
+        if let Some((method, uri, headers)) = cors {
+            let granted = crate::s3::cors::actual_headers(self.meta.as_ref(), &method, &uri, &headers).await;
+            add_headers(answer.resp.headers_mut(), granted);
+        }
+        Ok(answer)
     }
 
     /// Answers a CORS preflight: 200 with the headers of the bucket's first matching rule, or the error
@@ -342,28 +412,12 @@ impl Dispatch {
     /// for (after host aliases).
     async fn s3(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<s3s::Body>,
+        no_length: bool,
         (peer, request_id): (SocketAddr, &str),
         slot: &crate::audit::AuditSlot,
         envelope: &gate::Envelope,
     ) -> Result<(Response<s3s::Body>, Option<String>), s3s::HttpError> {
-        // Only the connection knows whether a body without Content-Length is empty (HTTP/2 ends the
-        // stream with the headers) or will be streamed: tell the access hook (base::limits).
-        let no_length =
-            req.headers().get(http::header::CONTENT_LENGTH).is_none() && !hyper::body::Body::is_end_stream(req.body());
-        let mut req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
-            let (mut parts, body) = req.into_parts();
-            let (body, delta) = post_upload::substitute_file_name(body).await;
-            if delta != 0
-                && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
-                && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())
-            {
-                parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len + delta));
-            }
-            Request::from_parts(parts, body)
-        } else {
-            req.map(s3s::Body::from)
-        };
         req.extensions_mut().insert(crate::authz::context::RemoteAddr(peer));
         req.extensions_mut().insert(slot.clone());
         req.extensions_mut().insert(envelope.verdict());
@@ -559,6 +613,13 @@ fn add_headers(into: &mut http::HeaderMap, headers: Vec<(&'static str, String)>)
             into.insert(http::HeaderName::from_static(name), v);
         }
     }
+}
+
+/// Whether a request's body has no `Content-Length` and is not known to be empty: only the connection
+/// knows (HTTP/2 ends the stream with the headers) whether it will be streamed; the access hook is
+/// told (base::limits).
+fn unsized_body(req: &Request<Incoming>) -> bool {
+    req.headers().get(http::header::CONTENT_LENGTH).is_none() && !hyper::body::Body::is_end_stream(req.body())
 }
 
 fn content_length(headers: &http::HeaderMap) -> u64 {

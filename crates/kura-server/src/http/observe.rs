@@ -91,7 +91,7 @@ impl Finish {
                 .unwrap_or_default();
             record.bytes_out = bytes_out;
             record.duration_ms = took.as_secs_f64() * 1000.0;
-            audit.record(&record);
+            audit.record(record);
         }
     }
 }

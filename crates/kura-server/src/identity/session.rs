@@ -177,6 +177,34 @@ impl Keyring {
         }
     }
 
+    /// A keyed tag of `data` in `domain` (`KID.base64url(HMAC)`, made with the sealing key): what a
+    /// stored record keeps instead of a value it must be able to recognise but never reveal (a web
+    /// console session's cookie and the secret key it was opened with).
+    pub fn tag(&self, domain: &str, data: &[u8]) -> String {
+        let (id, key) = &self.keys[0];
+        format!("{id}.{}", URL_SAFE_NO_PAD.encode(Self::mac(key, domain, data)))
+    }
+
+    /// Whether `tag` is [`Keyring::tag`] of `data` in `domain` under one of our keys (constant time).
+    pub fn check_tag(&self, domain: &str, data: &[u8], tag: &str) -> bool {
+        let Some((id, mac)) = tag.split_once('.') else { return false };
+        let Some((_, key)) = self.keys.iter().find(|(k, _)| k == id) else { return false };
+        let Ok(mac) = URL_SAFE_NO_PAD.decode(mac) else { return false };
+        let mut message = Vec::with_capacity(domain.len() + 1 + data.len());
+        message.extend_from_slice(domain.as_bytes());
+        message.push(0);
+        message.extend_from_slice(data);
+        hmac::verify(key, &message, &mac).is_ok()
+    }
+
+    fn mac(key: &hmac::Key, domain: &str, data: &[u8]) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(key);
+        ctx.update(domain.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(data);
+        ctx.sign()
+    }
+
     /// Opens the token presented with `access_key` at time `now` (Unix seconds): its seal must be
     /// ours and intact, it must belong to that access key, and it must not have expired.
     pub fn open(&self, access_key: &str, token: &str, now: u64) -> Result<SessionClaims, SessionError> {
@@ -302,6 +330,22 @@ mod tests {
         // The same random part as a session key derives another secret (domain separation).
         let as_session = format!("{TEMPORARY_KEY_PREFIX}{}", &ticket[4..]);
         assert_ne!(ring.secret_for(&as_session), Some(secret));
+    }
+
+    #[test]
+    fn tags_bind_domain_data_and_key_and_survive_rotation() {
+        let line = Keyring::new_key_line();
+        let ring = Keyring::parse(&line).expect("ring");
+        let tag = ring.tag("console", b"abc");
+        assert!(ring.check_tag("console", b"abc", &tag));
+        assert!(!ring.check_tag("console", b"abd", &tag));
+        assert!(!ring.check_tag("other", b"abc", &tag));
+        assert!(!ring.check_tag("console", b"abc", "garbage"));
+        assert!(!ring.check_tag("console", b"abc", &tag[..tag.len() - 2]));
+        let other = Keyring::parse(&Keyring::new_key_line()).expect("ring");
+        assert!(!other.check_tag("console", b"abc", &tag));
+        let rotated = Keyring::parse(&format!("{}{line}", Keyring::new_key_line())).expect("rotated");
+        assert!(rotated.check_tag("console", b"abc", &tag));
     }
 
     #[test]

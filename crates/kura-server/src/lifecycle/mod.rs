@@ -481,7 +481,7 @@ impl Worker {
         tracing::info!(bucket, key, version_id, rule, operation, "lifecycle");
         let time =
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-        self.audit.record(&Record {
+        self.audit.record(Record {
             time,
             request_id: uuid::Uuid::new_v4().simple().to_string().to_uppercase(),
             api: "lifecycle",

@@ -10,6 +10,7 @@ mod backup;
 mod bucket_settings;
 mod buckets;
 mod checksums;
+mod console;
 mod cors;
 mod crash;
 mod deploy;

@@ -1,0 +1,631 @@
+//! The web console's server side, end to end over HTTP: sign-in and sessions (sealed cookie, CSRF,
+//! Origin), the proxy that re-signs the browser's calls to S3 and the admin API as the signed-in
+//! principal, and the attacks on each input (forged cookies, smuggled credentials, path tricks).
+
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name};
+use serde_json::{Value, json};
+use std::io::{Read as _, Write as _};
+
+pub(crate) const READER_SECRET: &str = "reader-secret-0123456789";
+pub(crate) const WRITER_SECRET: &str = "writer-secret-0123456789";
+
+/// A server with a read-only user and a read-write user.
+pub(crate) const CONFIG: &str = "users:
+  - access_key: reader
+    secret_key: reader-secret-0123456789
+    policies: [readonly]
+  - access_key: writer
+    secret_key: writer-secret-0123456789
+    policies: [readwrite]
+";
+
+/// A browser's view of the console: the cookie and CSRF token of its session (sent by hand, so a
+/// test can leave them out or change them), and its origin.
+pub(crate) struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub origin: String,
+    pub cookie: String,
+    pub csrf: String,
+    pub session: Value,
+    pub set_cookie: String,
+}
+
+/// The answer: status, headers, body.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// The `code` of a JSON error, or the `<Code>` of an S3 error.
+    pub fn code(&self) -> String {
+        let text = self.text();
+        if let Some(start) = text.find("<Code>") {
+            let rest = &text[start + 6..];
+            return rest[..rest.find("</Code>").unwrap_or(0)].to_owned();
+        }
+        self.json()["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// Sends a sign-in; returns the reply.
+pub(crate) async fn sign_in_reply(server: &TestServer, access: &str, secret: &str) -> Reply {
+    let resp = client()
+        .post(format!("{}/kura/console/api/session", server.endpoint()))
+        .header("origin", server.endpoint())
+        .header("content-type", "application/json")
+        .body(json!({ "access_key_id": access, "secret_access_key": secret }).to_string())
+        .send()
+        .await
+        .expect("sign-in");
+    reply(resp).await
+}
+
+pub(crate) async fn reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.expect("body").to_vec();
+    Reply { status, headers, body }
+}
+
+/// Signs in and returns the browser's session.
+pub(crate) async fn sign_in(server: &TestServer, access: &str, secret: &str) -> Browser {
+    let r = sign_in_reply(server, access, secret).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let set_cookie = r.headers["set-cookie"].to_str().expect("ascii").to_owned();
+    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+    let session = r.json();
+    Browser {
+        http: client(),
+        base: format!("{}/kura/console", server.endpoint()),
+        origin: server.endpoint(),
+        csrf: session["csrf"].as_str().expect("csrf").to_owned(),
+        cookie,
+        session,
+        set_cookie,
+    }
+}
+
+impl Browser {
+    /// A request to `path` (below /kura/console) with the cookie, the CSRF header and the Origin.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-kura-csrf", &self.csrf)
+            .header("origin", &self.origin)
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> Reply {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        reply(req.send().await.expect("send")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        let req = self.request(reqwest::Method::POST, path).header("content-type", "application/json");
+        reply(req.body(body.to_string()).send().await.expect("send")).await
+    }
+}
+
+/// Sends raw bytes on a fresh connection (paths a URL library would normalise) and returns the status
+/// line's code and the whole answer.
+pub(crate) fn raw(server: &TestServer, request: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let code = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, answer)
+}
+
+async fn object_exists(server: &TestServer, bucket: &str, key: &str) -> bool {
+    server.client().head_object().bucket(bucket).key(key).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn root_and_a_user_sign_in_and_use_s3_through_the_console() {
+    let server = TestServer::start_with_config(CONFIG);
+    let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    assert_eq!(root.session["access_key_id"], ACCESS_KEY);
+    assert_eq!(root.session["principal_arn"], "arn:aws:iam::000000000000:root");
+    assert!(root.session["expires"].as_str().is_some_and(|e| e.ends_with('Z')), "{}", root.session);
+    for attribute in ["Path=/kura/console", "HttpOnly", "SameSite=Strict", "Max-Age=3600"] {
+        assert!(root.set_cookie.contains(attribute), "{}", root.set_cookie);
+    }
+    assert!(!root.set_cookie.contains("Secure"), "plain HTTP: {}", root.set_cookie);
+    assert!(!root.set_cookie.contains(SECRET_KEY) && !root.session.to_string().contains(SECRET_KEY));
+
+    // A reload reads the session back (with the CSRF token), with the cookie alone.
+    let again = reply(
+        root.http.get(format!("{}/api/session", root.base)).header("cookie", &root.cookie).send().await.expect("get"),
+    )
+    .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["csrf"], root.session["csrf"]);
+
+    let bucket = bucket_name("console");
+    let made = root.send(reqwest::Method::PUT, &format!("/s3/{bucket}"), None).await;
+    assert_eq!(made.status, 200, "{}", made.text());
+    let listed = root.get("/s3/?").await;
+    assert_eq!(listed.status, 200);
+    assert!(listed.text().contains(&format!("<Name>{bucket}</Name>")), "{}", listed.text());
+    let put = root
+        .request(reqwest::Method::PUT, &format!("/s3/{bucket}/dir/hello%20world.txt"))
+        .header("content-type", "text/plain")
+        .header("x-amz-meta-colour", "blue")
+        .body("hello from the console")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.status().as_u16(), 200);
+    let got = root.get(&format!("/s3/{bucket}/dir/hello%20world.txt")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.text(), "hello from the console");
+    assert_eq!(got.headers["x-amz-meta-colour"], "blue");
+    assert_eq!(got.headers["content-security-policy"], "sandbox", "an object is never a page of the console");
+    // The object is really there, as S3 clients see it.
+    let head = server.client().head_object().bucket(&bucket).key("dir/hello world.txt").send().await.expect("head");
+    assert_eq!(head.content_type(), Some("text/plain"));
+
+    // A user sees the same objects through the console, as itself.
+    let reader = sign_in(&server, "reader", READER_SECRET).await;
+    assert_eq!(reader.session["principal_arn"], "arn:aws:iam::000000000000:user/reader");
+    let read = reader.get(&format!("/s3/{bucket}/dir/hello%20world.txt")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.text(), "hello from the console");
+    let listing = reader.get(&format!("/s3/{bucket}?list-type=2&prefix=dir%2F")).await;
+    assert_eq!(listing.status, 200);
+    assert!(listing.text().contains("<Key>dir/hello world.txt</Key>"), "{}", listing.text());
+}
+
+#[tokio::test]
+async fn a_read_only_user_cannot_write_through_the_console() {
+    let server = TestServer::start_with_config(CONFIG);
+    let bucket = bucket_name("console-ro");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let reader = sign_in(&server, "reader", READER_SECRET).await;
+    let put = reader.send(reqwest::Method::PUT, &format!("/s3/{bucket}/k"), Some(b"x".to_vec())).await;
+    assert_eq!(put.status, 403, "{}", put.text());
+    assert_eq!(put.code(), "AccessDenied");
+    assert!(put.text().contains("user/reader"), "refused as the reader: {}", put.text());
+    assert!(!object_exists(&server, &bucket, "k").await);
+    let deleted = reader.send(reqwest::Method::DELETE, &format!("/s3/{bucket}"), None).await;
+    assert_eq!(deleted.code(), "AccessDenied");
+    server.client().head_bucket().bucket(&bucket).send().await.expect("the bucket is still there");
+    // Nor the admin API: the reader may not list users.
+    let users = reader.get("/admin/users").await;
+    assert_eq!(users.status, 403);
+    assert_eq!(users.code(), "AccessDenied");
+}
+
+#[tokio::test]
+async fn calls_without_a_valid_session_cookie_csrf_or_origin_are_refused_and_change_nothing() {
+    let server = TestServer::start_with_config(CONFIG);
+    let bucket = bucket_name("console-csrf");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let writer = sign_in(&server, "writer", WRITER_SECRET).await;
+    let path = format!("/s3/{bucket}/k");
+    let url = format!("{}{path}", writer.base);
+
+    // No cookie.
+    let none = reply(client().put(&url).header("x-kura-csrf", &writer.csrf).body("x").send().await.expect("put")).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.code(), "NotSignedIn");
+    let no_session = reply(client().get(format!("{}/api/session", writer.base)).send().await.expect("get")).await;
+    assert_eq!((no_session.status, no_session.code().as_str()), (401, "NotSignedIn"));
+
+    // A forged or edited cookie: another id, the tag changed, a cookie of another server.
+    let value = writer.cookie.strip_prefix("kura-console=").expect("cookie");
+    let (id, tag) = value.split_once('.').expect("sealed");
+    let other_id: String = id.chars().rev().collect();
+    let mut edited_tag = tag.to_owned();
+    let last = edited_tag.pop().expect("tag");
+    edited_tag.push(if last == 'A' { 'B' } else { 'A' });
+    let other = TestServer::start_with_config(CONFIG);
+    let foreign = sign_in(&other, "writer", WRITER_SECRET).await;
+    for forged in [
+        format!("kura-console={other_id}.{tag}"),
+        format!("kura-console={id}.{edited_tag}"),
+        format!("kura-console={id}"),
+        foreign.cookie.clone(),
+        format!("kura-console={id}.{tag}; kura-console={id}.{tag}"),
+    ] {
+        let r = reply(
+            client()
+                .put(&url)
+                .header("cookie", &forged)
+                .header("x-kura-csrf", &writer.csrf)
+                .body("x")
+                .send()
+                .await
+                .expect("put"),
+        )
+        .await;
+        assert_eq!((r.status, r.code().as_str()), (401, "NotSignedIn"), "{forged}");
+    }
+
+    // The cookie without the CSRF header, or with another session's token.
+    let no_csrf = reply(client().put(&url).header("cookie", &writer.cookie).body("x").send().await.expect("put")).await;
+    assert_eq!((no_csrf.status, no_csrf.code().as_str()), (403, "InvalidCsrfToken"));
+    let wrong = reply(
+        client()
+            .put(&url)
+            .header("cookie", &writer.cookie)
+            .header("x-kura-csrf", &foreign.csrf)
+            .body("x")
+            .send()
+            .await
+            .expect("put"),
+    )
+    .await;
+    assert_eq!((wrong.status, wrong.code().as_str()), (403, "InvalidCsrfToken"));
+
+    // A page of another origin (with everything else right), or of the opaque origin.
+    for origin in ["http://evil.example", "null", &format!("http://localhost:{}", server.addr.port())] {
+        let r = reply(
+            writer.request(reqwest::Method::PUT, &path).header("origin", origin).body("x").send().await.expect("put"),
+        )
+        .await;
+        assert_eq!((r.status, r.code().as_str()), (403, "InvalidOrigin"), "{origin}");
+    }
+    // Signing in from another origin is refused too (login CSRF), and so is a form post.
+    let cross = reply(
+        client()
+            .post(format!("{}/api/session", writer.base))
+            .header("origin", "http://evil.example")
+            .header("content-type", "application/json")
+            .body(json!({"access_key_id": "writer", "secret_access_key": WRITER_SECRET}).to_string())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!((cross.status, cross.code().as_str()), (403, "InvalidOrigin"));
+    let form = reply(
+        client()
+            .post(format!("{}/api/session", writer.base))
+            .header("content-type", "text/plain")
+            .body(json!({"access_key_id": "writer", "secret_access_key": WRITER_SECRET}).to_string())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!((form.status, form.code().as_str()), (400, "InvalidRequest"));
+    assert!(form.headers.get("set-cookie").is_none());
+
+    assert!(!object_exists(&server, &bucket, "k").await, "no refused call wrote anything");
+    // The same call, done right, works.
+    let ok = writer.send(reqwest::Method::PUT, &path, Some(b"x".to_vec())).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert!(object_exists(&server, &bucket, "k").await);
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_everywhere_and_deleted_users_lose_theirs() {
+    let server = TestServer::start_with_config(CONFIG);
+    let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    // Root makes a user through the console's admin proxy.
+    let made = root
+        .request(reqwest::Method::PUT, "/admin/users/temp")
+        .header("content-type", "application/json")
+        .body(json!({"secret_key": "temp-secret-0123456789", "policies": ["readwrite"]}).to_string())
+        .send()
+        .await
+        .expect("put user");
+    assert_eq!(made.status().as_u16(), 200);
+    let temp = sign_in(&server, "temp", "temp-secret-0123456789").await;
+    assert_eq!(temp.get("/s3/?").await.status, 200);
+    let temp2 = sign_in(&server, "temp", "temp-secret-0123456789").await;
+    // A key changed: the sessions opened with the old one end.
+    let changed = root
+        .request(reqwest::Method::PUT, "/admin/users/temp")
+        .header("content-type", "application/json")
+        .body(json!({"secret_key": "temp-secret-changed-0123"}).to_string())
+        .send()
+        .await
+        .expect("put user");
+    assert_eq!(changed.status().as_u16(), 200);
+    let r = temp.get("/s3/?").await;
+    assert_eq!((r.status, r.code().as_str()), (401, "NotSignedIn"));
+    let fresh = sign_in(&server, "temp", "temp-secret-changed-0123").await;
+    assert_eq!(fresh.get("/s3/?").await.status, 200);
+    // Deleted: the next call is refused, and stays so.
+    let deleted = root.send(reqwest::Method::DELETE, "/admin/users/temp", None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    for b in [&fresh, &temp2] {
+        let r = b.get("/s3/?").await;
+        assert_eq!((r.status, r.code().as_str()), (401, "NotSignedIn"));
+    }
+
+    // Sign-out: 204, the cookie cleared, and the old cookie is refused from then on.
+    let out = root.send(reqwest::Method::DELETE, "/api/session", None).await;
+    assert_eq!(out.status, 204);
+    let cleared = out.headers["set-cookie"].to_str().expect("ascii");
+    assert!(cleared.starts_with("kura-console=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    let after = root.get("/s3/?").await;
+    assert_eq!((after.status, after.code().as_str()), (401, "NotSignedIn"));
+    let read = reply(
+        root.http.get(format!("{}/api/session", root.base)).header("cookie", &root.cookie).send().await.expect("get"),
+    )
+    .await;
+    assert_eq!(read.status, 401);
+    // Sign-out itself needs the CSRF token (no cross-site sign-out).
+    let other = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    let no_csrf = reply(
+        client()
+            .delete(format!("{}/api/session", other.base))
+            .header("cookie", &other.cookie)
+            .send()
+            .await
+            .expect("delete"),
+    )
+    .await;
+    assert_eq!((no_csrf.status, no_csrf.code().as_str()), (403, "InvalidCsrfToken"));
+    assert_eq!(other.get("/s3/?").await.status, 200, "still signed in");
+}
+
+#[tokio::test]
+async fn a_wrong_secret_and_an_unknown_key_are_the_same_refusal() {
+    let server = TestServer::start_with_config(CONFIG);
+    let wrong = sign_in_reply(&server, "reader", "not-the-secret-000000").await;
+    let unknown = sign_in_reply(&server, "nobody", "not-the-secret-000000").await;
+    let root_wrong = sign_in_reply(&server, ACCESS_KEY, "not-the-secret-000000").await;
+    for r in [&wrong, &unknown, &root_wrong] {
+        assert_eq!(r.status, 403);
+        assert_eq!(r.json(), json!({"code": "AccessDenied", "message": "the access key or the secret key is wrong"}));
+        assert!(r.headers.get("set-cookie").is_none());
+    }
+    // Temporary keys and tickets are not for signing in.
+    for key in ["ASIAABCDEFGHIJKLMNOP", "KURTABCDEFGHIJKLMNOP"] {
+        let r = sign_in_reply(&server, key, "whatever-secret-0000").await;
+        assert_eq!(r.status, 403);
+        assert_eq!(r.json()["message"], "sign in with a user's or root's access key");
+    }
+}
+
+#[tokio::test]
+async fn the_browser_cannot_smuggle_credentials_paths_or_signatures() {
+    let server = TestServer::start_with_config(CONFIG);
+    let bucket = bucket_name("console-smuggle");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let reader = sign_in(&server, "reader", READER_SECRET).await;
+
+    // Root's (or anyone's) Authorization, a session token, a date or a payload hash from the browser
+    // are dropped: the request is still the reader's, and refused as the reader's.
+    let put = reader
+        .request(reqwest::Method::PUT, &format!("/s3/{bucket}/smuggled"))
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20990101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"),
+        )
+        .header("x-amz-security-token", "not-a-token")
+        .header("x-amz-date", "20990101T000000Z")
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .body("x")
+        .send()
+        .await
+        .expect("put");
+    let put = reply(put).await;
+    assert_eq!((put.status, put.code().as_str()), (403, "AccessDenied"), "{}", put.text());
+    assert!(put.text().contains("user/reader"), "{}", put.text());
+
+    // Authentication in the query is refused (not stripped), in any spelling.
+    for query in [
+        format!("X-Amz-Credential={ACCESS_KEY}%2F20990101%2Fus-east-1%2Fs3%2Faws4_request"),
+        "X-Amz-Signature=00".to_owned(),
+        "x-amz-%53ignature=00".to_owned(),
+        "X-Amz-Security-Token=t".to_owned(),
+        format!("AWSAccessKeyId={ACCESS_KEY}&Signature=x&Expires=9999999999"),
+    ] {
+        let r = reader.send(reqwest::Method::PUT, &format!("/s3/{bucket}/q?{query}"), Some(b"x".to_vec())).await;
+        assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"), "{query}: {}", r.text());
+    }
+    assert!(!object_exists(&server, &bucket, "smuggled").await);
+    assert!(!object_exists(&server, &bucket, "q").await);
+
+    // Path tricks, sent raw (a URL library would normalise them): `..` out of the S3 proxy into the
+    // admin API, or naming /kura/ paths through it.
+    let raw_get = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Kura-Csrf: {}\r\nConnection: close\r\n\r\n",
+            server.addr, reader.cookie, reader.csrf
+        )
+    };
+    for path in [
+        "/kura/console/s3/../admin/v1/users",
+        "/kura/console/s3/%2e%2e/admin/v1/users",
+        "/kura/console/s3/kura/admin/v1/users",
+        "/kura/console/s3/%6Bura/admin/v1/users",
+        "/kura/console/admin/../../../kura/console/api/session",
+    ] {
+        let (status, answer) = raw(&server, &raw_get(path));
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(answer.contains("InvalidArgument"), "{path}: {answer}");
+    }
+    // The admin API through its own proxy is the reader's, and the reader may not list users.
+    let (status, answer) = raw(&server, &raw_get("/kura/console/admin/users"));
+    assert_eq!(status, 403, "{answer}");
+    assert!(answer.contains("AccessDenied"), "{answer}");
+
+    // Two names for one request: the proxy would have to choose which to sign; it refuses.
+    let (status, answer) = raw(
+        &server,
+        &format!(
+            "GET /kura/console/s3/{bucket}?list-type=2 HTTP/1.1\r\nHost: {}\r\nHost: evil.example\r\nCookie: {}\r\nX-Kura-Csrf: {}\r\nConnection: close\r\n\r\n",
+            server.addr, reader.cookie, reader.csrf
+        ),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("InvalidRequest"), "{answer}");
+}
+
+#[tokio::test]
+async fn presigned_links_tickets_and_permission_checks() {
+    let server = TestServer::start_with_config(CONFIG);
+    let bucket = bucket_name("console-share");
+    let s3 = server.client();
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    s3.put_object()
+        .bucket(&bucket)
+        .key("docs/a b.txt")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"shared body"))
+        .send()
+        .await
+        .expect("put");
+    let reader = sign_in(&server, "reader", READER_SECRET).await;
+
+    // A presigned GET made by the console with the reader's secret: fetched without any session.
+    let made = reader
+        .post_json(
+            "/api/presign",
+            &json!({"method": "GET", "bucket": bucket, "key": "docs/a b.txt", "expires_seconds": 300}),
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text());
+    let url = made.json()["url"].as_str().expect("url").to_owned();
+    assert!(url.starts_with(&server.endpoint()) && url.contains("X-Amz-Credential=reader%2F"), "{url}");
+    let fetched = reqwest::get(&url).await.expect("fetch");
+    assert_eq!(fetched.status().as_u16(), 200);
+    assert_eq!(fetched.bytes().await.expect("body").as_ref(), b"shared body");
+    // A PUT link is made (a link is checked when used), and using it is refused as the reader.
+    let put_link = reader
+        .post_json("/api/presign", &json!({"method": "PUT", "bucket": bucket, "key": "new", "expires_seconds": 60}))
+        .await;
+    let put_url = put_link.json()["url"].as_str().expect("url").to_owned();
+    let used = client().put(&put_url).body("x").send().await.expect("put");
+    assert_eq!(used.status().as_u16(), 403);
+    assert!(s3.head_object().bucket(&bucket).key("new").send().await.is_err());
+    for bad in [
+        json!({"method": "DELETE", "bucket": bucket, "key": "k", "expires_seconds": 60}),
+        json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 0}),
+        json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 604_801}),
+        json!({"method": "GET", "bucket": "Not_A_Bucket", "key": "k", "expires_seconds": 60}),
+        json!({"method": "GET", "bucket": bucket, "key": "", "expires_seconds": 60}),
+        json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 60, "extra": 1}),
+    ] {
+        let r = reader.post_json("/api/presign", &bad).await;
+        assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"), "{bad}: {}", r.text());
+    }
+
+    // Tickets through the console are issued as the signed-in user (and refused when it may not).
+    let writer = sign_in(&server, "writer", WRITER_SECRET).await;
+    let ticket = writer
+        .post_json("/tickets", &json!({"method": "PUT", "bucket": bucket, "key": "ticketed", "expires_seconds": 300}))
+        .await;
+    assert_eq!(ticket.status, 200, "{}", ticket.text());
+    let ticket_url = ticket.json()["url"].as_str().expect("url").to_owned();
+    let uploaded = client().put(&ticket_url).body("by ticket").send().await.expect("put");
+    assert_eq!(uploaded.status().as_u16(), 200);
+    assert!(s3.head_object().bucket(&bucket).key("ticketed").send().await.is_ok());
+    let refused = reader
+        .post_json("/tickets", &json!({"method": "PUT", "bucket": bucket, "key": "nope", "expires_seconds": 300}))
+        .await;
+    assert_eq!((refused.status, refused.code().as_str()), (403, "AccessDenied"), "{}", refused.text());
+    let listed = writer.get("/admin/tickets").await;
+    assert_eq!(listed.status, 403, "the writer may not list every ticket: {}", listed.text());
+
+    // "May I?" about oneself: the reader reads, does not write; the reasons say why.
+    let object = format!("arn:aws:s3:::{bucket}/docs/*");
+    let can = reader
+        .post_json(
+            "/api/can",
+            &json!({"checks": [
+                {"action": "s3:GetObject", "resource": object},
+                {"action": "s3:PutObject", "resource": object},
+                {"action": "kura:ListUsers", "resource": "arn:aws:iam::000000000000:user/*"},
+            ]}),
+        )
+        .await;
+    assert_eq!(can.status, 200, "{}", can.text());
+    let results = can.json()["results"].as_array().expect("results").clone();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["allowed"], true);
+    assert!(results[0]["reason"].as_str().is_some_and(|r| r.contains("readonly")), "{results:?}");
+    assert_eq!(results[1]["allowed"], false);
+    assert!(results[1]["reason"].as_str().is_some_and(|r| r.contains("no statement allows")), "{results:?}");
+    assert_eq!(results[2]["allowed"], false);
+    // A bucket policy's Deny counts.
+    s3.put_bucket_policy()
+        .bucket(&bucket)
+        .policy(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/docs/*"}}]}}"#
+        ))
+        .send()
+        .await
+        .expect("policy");
+    let denied =
+        reader.post_json("/api/can", &json!({"checks": [{"action": "s3:GetObject", "resource": object}]})).await;
+    let result = &denied.json()["results"][0];
+    assert_eq!(result["allowed"], false);
+    assert!(result["reason"].as_str().is_some_and(|r| r.contains("bucket policy")), "{result}");
+    // Root may do anything no Deny names.
+    let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    let root_can =
+        root.post_json("/api/can", &json!({"checks": [{"action": "kura:ReadAudit", "resource": "*"}]})).await;
+    assert_eq!(root_can.json()["results"][0]["allowed"], true);
+    // At most 50 checks; each one an action and a resource.
+    let many: Vec<Value> = (0..51).map(|_| json!({"action": "s3:GetObject", "resource": object})).collect();
+    let r = reader.post_json("/api/can", &json!({ "checks": many })).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    for bad in [json!({"action": "GetObject", "resource": object}), json!({"action": "s3:GetObject", "resource": ""})] {
+        let r = reader.post_json("/api/can", &json!({ "checks": [bad] })).await;
+        assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"), "{}", r.text());
+    }
+    // Without the CSRF token, nothing is answered.
+    let no_csrf = reply(
+        client()
+            .post(format!("{}/api/presign", reader.base))
+            .header("cookie", &reader.cookie)
+            .body(json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 60}).to_string())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!((no_csrf.status, no_csrf.code().as_str()), (403, "InvalidCsrfToken"));
+}
+
+#[tokio::test]
+async fn the_front_end_is_served_with_protective_headers() {
+    let server = TestServer::start();
+    let http = client();
+    let redirect = http.get(format!("{}/kura/console", server.endpoint())).send().await.expect("get");
+    assert_eq!(redirect.status().as_u16(), 301);
+    assert_eq!(redirect.headers()["location"], "/kura/console/");
+    let index = http.get(format!("{}/kura/console/", server.endpoint())).send().await.expect("get");
+    assert_eq!(index.status().as_u16(), 200);
+    let h = index.headers().clone();
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    assert_eq!(h["content-security-policy"], "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cache-control"], "no-cache");
+    assert!(index.text().await.expect("body").contains("kura console"));
+    let js = http.get(format!("{}/kura/console/app.js", server.endpoint())).send().await.expect("get");
+    assert_eq!(js.headers()["content-type"], "text/javascript; charset=utf-8");
+    let missing = http.get(format!("{}/kura/console/nope.js", server.endpoint())).send().await.expect("get");
+    assert_eq!(missing.status().as_u16(), 404);
+    let api = http.get(format!("{}/kura/console/api/nope", server.endpoint())).send().await.expect("get");
+    assert_eq!(api.status().as_u16(), 404);
+}
