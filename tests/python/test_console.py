@@ -113,7 +113,11 @@ def by_id(browser, element_id):
 def shot(browser, name):
     """Saves a screenshot of the page as target/console-screenshots/NAME.png."""
     os.makedirs(SHOTS, exist_ok=True)
-    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    # The top of the page, without the passing notices of earlier steps.
+    browser.execute_script(
+        "document.activeElement && document.activeElement.blur();"
+        "document.getElementById('notices').replaceChildren(); window.scrollTo(0, 0)"
+    )
     assert browser.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
 

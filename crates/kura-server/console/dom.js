@@ -35,10 +35,10 @@ export function append(parent, children) {
   return parent;
 }
 
-/** Removes every child of `node`. */
-export function clear(node) {
+/** Removes every child of `node`, then appends `children` (as `append` does: null is skipped). */
+export function clear(node, ...children) {
   node.replaceChildren();
-  return node;
+  return append(node, children);
 }
 
 /** A table: `headers` are strings, each row an array of cells (nodes or strings). */

@@ -91,7 +91,7 @@ function ticketCard(query, onIssued) {
       if (method.value !== 'GET' && type.value.trim()) request.content_type = type.value.trim();
       const issued = await ticket(request);
       const shown = issued.fields ? JSON.stringify({ url: issued.url, fields: issued.fields }, null, 2) : issued.url;
-      clear(out).append(
+      clear(out,
         el('p', { text: `Ticket ${issued.id}, valid until ${formatDate(issued.expires_at)}.` }),
         result('ticket-url', shown),
         issued.fields ? el('p', { class: 'muted', text: 'Send the fields, then the file as "file", as multipart/form-data (an HTML form or curl -F).' }) : null);
