@@ -87,6 +87,20 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def failure_artifacts(request):
+    """After a failed test, the page as it was: a screenshot and its text, beside the other screenshots."""
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed and "browser" in request.fixturenames:
+        browser = request.getfixturevalue("browser")
+        os.makedirs(SHOTS, exist_ok=True)
+        base = os.path.join(SHOTS, f"failed-{request.node.name}")
+        browser.save_screenshot(base + ".png")
+        with open(base + ".txt", "w") as f:
+            f.write(browser.current_url + "\n" + browser.execute_script("return document.body.innerText"))
+
+
 @pytest.fixture(scope="module")
 def shared_bucket(s3):
     """A bucket root filled in: browsed, shared and looked at read-only."""
@@ -525,6 +539,7 @@ def test_a_read_only_user_sees_why_and_the_server_refuses_its_writes(browser, ku
     wait(browser).until(lambda b: remove.get_attribute("disabled") is not None)
     assert "s3:DeleteObject" in remove.get_attribute("title")
     assert by_id(browser, "upload-files").get_attribute("disabled") is not None
+    wait(browser).until(lambda b: "s3:PutObject" in by_id(b, "upload-denied").text)
     download = browser.find_element(By.CSS_SELECTOR, "#objects-table tr[data-key='readme.txt'] button[data-action='download']")
     assert download.get_attribute("disabled") is None, "reading is allowed"
     shot(browser, "read-only")

@@ -132,6 +132,7 @@ export async function render(container, { path, query }) {
   const previous = el('button', { type: 'button', class: 'secondary', id: 'previous-page', text: '← Previous' });
   const next = el('button', { type: 'button', class: 'secondary', id: 'next-page', text: 'Next →' });
   const pageLabel = el('span', { class: 'muted', id: 'page-label' });
+  const deniedNote = el('p', { class: 'denied-note', id: 'upload-denied', hidden: true });
 
   container.append(
     breadcrumb(bucket, prefix),
@@ -140,6 +141,7 @@ export async function render(container, { path, query }) {
       el('form', { class: 'inline-form', id: 'folder-form' }, folderName, folderButton),
       filter, refreshButton,
       el('a', { class: 'button secondary', href: `#/b/${encodeURIComponent(bucket)}/settings`, text: 'Bucket settings' })),
+    deniedNote,
     uploadList,
     el('section', { class: 'card' }, status, listing, el('div', { class: 'pager' }, previous, pageLabel, next)),
   );
@@ -150,6 +152,10 @@ export async function render(container, { path, query }) {
     for (const [label, input] of [[filesLabel, uploadFiles], [folderLabel, uploadFolder]]) {
       label.classList.toggle('disabled', input.disabled);
       if (input.disabled) label.title = input.title;
+    }
+    if (uploadFiles.disabled) {
+      deniedNote.textContent = `Read-only here: ${uploadFiles.title}`;
+      deniedNote.hidden = false;
     }
   });
 
