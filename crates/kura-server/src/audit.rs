@@ -25,6 +25,9 @@ const QUEUE: usize = 65_536;
 /// How many of the latest records the in-memory ring keeps.
 pub const RING_CAPACITY: usize = 2_000;
 
+/// How many entries of each resource list a record keeps in the ring.
+const RING_RESOURCES: usize = 8;
+
 /// Who made a request and how, as far as the server could tell.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Attribution {
@@ -246,12 +249,15 @@ impl Audit {
 
     /// Writes one line (and keeps the record in the ring).
     pub fn record(&self, record: Record) {
-        let record = Arc::new(record);
-        self.ring.push(record.clone());
-        if !self.enabled() {
-            return;
+        if self.enabled()
+            && let Ok(line) = serde_json::to_string(&record)
+        {
+            self.write(line);
         }
-        let Ok(line) = serde_json::to_string(&*record) else { return };
+        self.ring.push(Arc::new(for_ring(record)));
+    }
+
+    fn write(&self, line: String) {
         if self.stdout {
             println!("{line}");
         }
@@ -268,6 +274,19 @@ impl Audit {
             }
         }
     }
+}
+
+/// A record as the ring keeps it: its resource lists cut to [`RING_RESOURCES`] entries each (a
+/// DeleteObjects names up to a thousand keys), so the ring's memory stays bounded.
+fn for_ring(mut record: Record) -> Record {
+    for list in [&mut record.resources.authorized, &mut record.resources.touched] {
+        if list.len() > RING_RESOURCES {
+            let more = list.len() - RING_RESOURCES;
+            list.truncate(RING_RESOURCES);
+            list.push(format!("… and {more} more (the audit file has them all)"));
+        }
+    }
+    record
 }
 
 /// The latest [`RING_CAPACITY`] records, each with its sequence number (1, 2, … in the order they
@@ -449,6 +468,20 @@ mod tests {
         let (puts, _) = ring.read(0, 2, |r| r.operation.as_deref() == Some("PutObject"));
         assert_eq!(puts.len(), 2);
         assert!(puts.iter().all(|(seq, r)| seq % 2 == 1 && r.operation.as_deref() == Some("PutObject")));
+    }
+
+    #[test]
+    fn the_ring_keeps_a_bounded_part_of_long_resource_lists() {
+        let audit = Audit::disabled();
+        let mut r = record("DeleteObjects");
+        r.resources.touched = (0..1000).map(|i| format!("arn:aws:s3:::b/{i}")).collect();
+        r.resources.authorized = vec!["s3:DeleteObject arn:aws:s3:::b/0".to_owned()];
+        audit.record(r);
+        let (kept, _) = audit.ring().read(0, 1, |_| true);
+        let resources = &kept[0].1.resources;
+        assert_eq!(resources.touched.len(), RING_RESOURCES + 1);
+        assert!(resources.touched[RING_RESOURCES].contains("992 more"));
+        assert_eq!(resources.authorized.len(), 1);
     }
 
     #[test]

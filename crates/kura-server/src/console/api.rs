@@ -1,7 +1,8 @@
 //! The console's own JSON endpoints (the session ones are in [`super`]): presigned links made with
-//! the signed-in principal's secret, and "may I?" answers about oneself for the front end to disable a
-//! button and say why. Neither grants anything: a link is checked when used, and an answer is what the
-//! policies say now.
+//! the signed-in principal's secret, "may I?" answers about oneself for the front end to disable a
+//! button and say why (neither grants anything: a link is checked when used, and an answer is what the
+//! policies say now), the identity configuration (`kura:ListRoles`) and the latest audit records
+//! (`kura:ReadAudit`), each decided by the policy engine like any admin call.
 
 use crate::authz::{Access, Authorizer};
 use crate::iam::IamState;
@@ -141,16 +142,7 @@ pub async fn can(
             )));
         }
     }
-    let uri = http::Uri::from_static("/");
-    let facts = crate::authz::context::RequestFacts {
-        op: "",
-        uri: &uri,
-        headers: who.headers,
-        peer: Some(who.peer.addr),
-        trusted_proxies: &who.state.trusted_proxies,
-        auth_type: crate::base::caller::AuthType::Presigned,
-    };
-    let context = crate::authz::context::build(&facts, &who.session.caller);
+    let context = context_of(who);
     let mut buckets: HashMap<String, Option<kura_store::BucketInfo>> = HashMap::new();
     let mut results = Vec::with_capacity(input.checks.len());
     for check in &input.checks {
@@ -170,6 +162,219 @@ pub async fn can(
     Ok(json_response(StatusCode::OK, &json!({ "results": results })))
 }
 
+/// The condition keys of a console call, as a presigned request through the console has them.
+fn context_of(who: &Who<'_>) -> kura_policy::Context {
+    let uri = http::Uri::from_static("/");
+    let facts = crate::authz::context::RequestFacts {
+        op: "",
+        uri: &uri,
+        headers: who.headers,
+        peer: Some(who.peer.addr),
+        trusted_proxies: &who.state.trusted_proxies,
+        auth_type: crate::base::caller::AuthType::Presigned,
+    };
+    crate::authz::context::build(&facts, &who.session.caller)
+}
+
+/// Refuses the call unless the caller may do `action` on `resource` (root always may: no bucket is
+/// involved, so no bucket policy can deny it).
+fn authorize(authz: &Authorizer, who: &Who<'_>, action: &str, resource: &str) -> Result<(), ConsoleError> {
+    let context = context_of(who);
+    let access = Access { action, resource, bucket: None, context: &context };
+    authz.decide(who.state, &who.session.caller, &access).map_err(ConsoleError::from)
+}
+
+/// The action `api/identity` needs.
+pub const LIST_ROLES: &str = "kura:ListRoles";
+/// The action `api/audit` needs.
+pub const READ_AUDIT: &str = "kura:ReadAudit";
+
+/// `GET api/identity`: roles, OIDC providers and the pod- and web-identity associations as the
+/// configuration file declares them (names, ARNs, trust policies; no secret is in any of them).
+/// Needs `kura:ListRoles` on `arn:aws:iam::ACCOUNT:role/*`.
+pub fn identity(authz: &Authorizer, who: &Who<'_>) -> Result<http::Response<s3s::Body>, ConsoleError> {
+    let all_roles = format!("arn:aws:iam::{}:role/*", crate::base::account::ACCOUNT);
+    authorize(authz, who, LIST_ROLES, &all_roles)?;
+    let identity = &who.state.identity;
+    let roles: Vec<_> = identity
+        .roles()
+        .map(|r| {
+            let trust: serde_json::Value = serde_json::from_str(&r.trust.to_json()).unwrap_or(serde_json::Value::Null);
+            json!({
+                "name": r.name,
+                "arn": r.arn,
+                "id": r.id,
+                "trust_policy": trust,
+                "policies": r.policies,
+                "max_session_seconds": r.max_session_secs,
+                "source": "config",
+            })
+        })
+        .collect();
+    let providers: Vec<_> = identity
+        .providers
+        .configs()
+        .map(|p| {
+            json!({
+                "issuer": p.issuer,
+                "audiences": p.audiences,
+                "jwks_url": p.jwks_url,
+                "jwks_file": p.jwks_file,
+                "ca_file": p.ca_file,
+                "source": "config",
+            })
+        })
+        .collect();
+    let associations = |list: &[crate::config::identity::Association]| -> Vec<serde_json::Value> {
+        list.iter()
+            .map(|a| {
+                json!({
+                    "namespace": a.namespace,
+                    "service_account": a.service_account,
+                    "role": a.role,
+                    "role_arn": identity.role(&a.role).map(|r| r.arn.clone()),
+                    "source": "config",
+                })
+            })
+            .collect()
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "roles": roles,
+            "oidc_providers": providers,
+            "pod_identity_audience": identity.pod_identity_audience(),
+            "pod_identity_associations": associations(identity.pod_identity_associations()),
+            "web_identity_associations": associations(identity.web_identity_associations()),
+        }),
+    ))
+}
+
+/// Records `api/audit` returns when the call names no `limit`, and the most it may name.
+pub const DEFAULT_AUDIT_LIMIT: usize = 200;
+
+/// The filters of `api/audit`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct AuditQuery {
+    principal: Option<String>,
+    bucket: Option<String>,
+    operation: Option<String>,
+    /// An exact status, or a class (`4` for `4xx`).
+    status: Option<StatusFilter>,
+    auth: Option<String>,
+    after: u64,
+    limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusFilter {
+    Exact(u16),
+    Class(u16),
+}
+
+fn audit_query(raw: Option<&str>) -> Result<AuditQuery, ConsoleError> {
+    let mut q = AuditQuery { limit: DEFAULT_AUDIT_LIMIT, ..AuditQuery::default() };
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if seen.iter().any(|n| *n == name) {
+            return Err(ConsoleError::InvalidArgument(format!("the parameter {name} is given twice")));
+        }
+        seen.push(name.clone().into_owned());
+        let text = || (!value.is_empty()).then(|| value.clone().into_owned());
+        match name.as_ref() {
+            "principal" => q.principal = text(),
+            "bucket" => q.bucket = text(),
+            "operation" => q.operation = text(),
+            "auth" => q.auth = text(),
+            "status" if value.is_empty() => {}
+            "status" => {
+                let v = value.to_ascii_lowercase();
+                q.status = Some(match v.strip_suffix("xx") {
+                    Some(class) => {
+                        StatusFilter::Class(class.parse().ok().filter(|c| (1..=5).contains(c)).ok_or_else(|| {
+                            ConsoleError::InvalidArgument(format!(
+                                "status {value:?}: use a code (403) or a class (4xx)"
+                            ))
+                        })?)
+                    }
+                    None => {
+                        StatusFilter::Exact(v.parse().ok().filter(|c| (100..=599).contains(c)).ok_or_else(|| {
+                            ConsoleError::InvalidArgument(format!(
+                                "status {value:?}: use a code (403) or a class (4xx)"
+                            ))
+                        })?)
+                    }
+                });
+            }
+            "after" if value.is_empty() => {}
+            "after" => {
+                q.after = value.parse().map_err(|_| {
+                    ConsoleError::InvalidArgument(format!("after {value:?}: use the last sequence number you have"))
+                })?;
+            }
+            "limit" if value.is_empty() => {}
+            "limit" => {
+                q.limit =
+                    value.parse().ok().filter(|l| (1..=crate::audit::RING_CAPACITY).contains(l)).ok_or_else(|| {
+                        ConsoleError::InvalidArgument(format!("limit must be 1 to {}", crate::audit::RING_CAPACITY))
+                    })?;
+            }
+            other => {
+                return Err(ConsoleError::InvalidArgument(format!(
+                    "unknown parameter {other}: filter by principal, bucket, operation, status, auth, after and limit"
+                )));
+            }
+        }
+    }
+    Ok(q)
+}
+
+impl AuditQuery {
+    fn keeps(&self, r: &crate::audit::Record) -> bool {
+        let caller = &r.caller;
+        let is = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+        let principal = self
+            .principal
+            .as_deref()
+            .is_none_or(|p| caller.principal.as_deref() == Some(p) || caller.access_key.as_deref() == Some(p));
+        let status = match self.status {
+            None => true,
+            Some(StatusFilter::Exact(code)) => r.status == code,
+            Some(StatusFilter::Class(class)) => r.status / 100 == class,
+        };
+        principal
+            && status
+            && is(&self.bucket, r.bucket.as_deref())
+            && is(&self.operation, r.operation.as_deref())
+            && is(&self.auth, caller.auth_type)
+    }
+}
+
+/// `GET api/audit`: the latest audit records of this process (the ring), newest first, filtered, newer
+/// than `after`; and the sequence number of the latest record, for the next call's `after`. Needs
+/// `kura:ReadAudit` on `*`.
+pub fn audit(
+    authz: &Authorizer,
+    who: &Who<'_>,
+    ring: &crate::audit::Ring,
+    query: Option<&str>,
+) -> Result<http::Response<s3s::Body>, ConsoleError> {
+    authorize(authz, who, READ_AUDIT, "*")?;
+    let q = audit_query(query)?;
+    let (found, last) = ring.read(q.after, q.limit, |r| q.keeps(r));
+    let records: Vec<serde_json::Value> = found
+        .iter()
+        .map(|(seq, record)| {
+            let mut v = serde_json::to_value(record.as_ref()).unwrap_or(serde_json::Value::Null);
+            if let Some(map) = v.as_object_mut() {
+                map.insert("seq".to_owned(), json!(seq));
+            }
+            v
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "records": records, "last": last })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +386,29 @@ mod tests {
         assert_eq!(bucket_of("arn:aws:s3:::*"), None);
         assert_eq!(bucket_of("arn:aws:iam::000000000000:user/x"), None);
         assert_eq!(bucket_of("*"), None);
+    }
+
+    #[test]
+    fn audit_filters_are_read_strictly() {
+        let q =
+            audit_query(Some("principal=alice&status=4xx&after=7&limit=5&bucket=&operation=PutObject")).expect("query");
+        assert_eq!(q.principal.as_deref(), Some("alice"));
+        assert_eq!(q.status, Some(StatusFilter::Class(4)));
+        assert_eq!((q.after, q.limit), (7, 5));
+        assert_eq!(q.bucket, None);
+        assert_eq!(audit_query(Some("status=403")).expect("exact").status, Some(StatusFilter::Exact(403)));
+        assert_eq!(audit_query(None).expect("none").limit, DEFAULT_AUDIT_LIMIT);
+        for bad in [
+            "status=abc",
+            "status=9xx",
+            "status=42",
+            "after=-1",
+            "limit=0",
+            "limit=2001",
+            "nope=1",
+            "bucket=a&bucket=b",
+        ] {
+            assert!(audit_query(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

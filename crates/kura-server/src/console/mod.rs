@@ -224,6 +224,9 @@ impl Console {
             return Ok(Outcome::Answer(json_response(StatusCode::OK, &session_json(&session))));
         }
         session::check_csrf(&session, req.headers())?;
+        if matches!(endpoint, Endpoint::Presign | Endpoint::Can) && method != Method::POST {
+            return Err(ConsoleError::MethodNotAllowed(format!("use POST with a JSON body, not {method}")));
+        }
         let answer = match endpoint {
             Endpoint::Session if method == Method::DELETE => {
                 session::end(self.meta.as_ref(), &session.id).await?;
@@ -258,7 +261,15 @@ impl Console {
                 api::can(&self.authz, self.meta.as_ref(), &who, &body).await?
             }
             Endpoint::Identity | Endpoint::Audit => {
-                return Err(ConsoleError::NotFound(format!("the console has no endpoint {}", req.uri().path())));
+                if method != Method::GET {
+                    return Err(ConsoleError::MethodNotAllowed(format!("use GET, not {method}")));
+                }
+                let who = api::Who { state: &state, session: &session, peer, headers: req.headers() };
+                if endpoint == Endpoint::Identity {
+                    api::identity(&self.authz, &who)?
+                } else {
+                    api::audit(&self.authz, &who, self.audit.ring(), req.uri().query())?
+                }
             }
             Endpoint::Redirect | Endpoint::Asset(_) | Endpoint::UnknownApi => {
                 return Err(ConsoleError::NotFound("no such console endpoint".to_owned()));
@@ -358,11 +369,6 @@ impl Console {
         let mut resp = json_response(StatusCode::OK, &session_json(&session));
         set_cookie_header(resp.headers_mut(), &session::set_cookie(&cookie, peer.https));
         Ok(resp)
-    }
-
-    /// The audit log's ring (for `api/audit`).
-    pub fn audit(&self) -> &crate::audit::Audit {
-        &self.audit
     }
 }
 

@@ -192,6 +192,16 @@ impl Identity {
         self.roles.values()
     }
 
+    /// The pod-identity associations (`identity.pod_identity.associations`), in configuration order.
+    pub fn pod_identity_associations(&self) -> &[Association] {
+        &self.pod.associations
+    }
+
+    /// The web-identity associations (`identity.web_identity.associations`), in configuration order.
+    pub fn web_identity_associations(&self) -> &[Association] {
+        &self.web
+    }
+
     /// The audience a pod-identity token must carry (`identity.pod_identity.audience`).
     pub fn pod_identity_audience(&self) -> &str {
         self.pod.audience()

@@ -629,3 +629,320 @@ async fn the_front_end_is_served_with_protective_headers() {
     let api = http.get(format!("{}/kura/console/api/nope", server.endpoint())).send().await.expect("get");
     assert_eq!(api.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn sign_in_failures_slow_the_source_down_and_every_attempt_is_audited_without_its_secret() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("audit.log");
+    let server = TestServer::start_with_config(&format!("{CONFIG}audit:\n  path: {}\n", log.display()));
+    let page = client().get(format!("{}/kura/console/", server.endpoint())).send().await.expect("page");
+    assert_eq!(page.status().as_u16(), 200);
+    let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    let out = root.send(reqwest::Method::DELETE, "/api/session", None).await;
+    assert_eq!(out.status, 204);
+
+    const GUESS: &str = "guessed-secret-4242424242";
+    for attempt in 0..5 {
+        let r = sign_in_reply(&server, "reader", GUESS).await;
+        assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"), "attempt {attempt}");
+    }
+    // The sixth attempt comes before the one-second wait is over: 429 with Retry-After, even with the
+    // right secret, and even claiming another address (X-Forwarded-For counts only from trusted proxies).
+    let slowed = sign_in_reply(&server, "reader", READER_SECRET).await;
+    assert_eq!((slowed.status, slowed.code().as_str()), (429, "SlowDown"), "{}", slowed.text());
+    assert_eq!(slowed.headers["retry-after"], "1");
+    assert!(slowed.headers.get("set-cookie").is_none());
+    let spoofed = reply(
+        client()
+            .post(format!("{}/kura/console/api/session", server.endpoint()))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", "203.0.113.7")
+            .body(json!({"access_key_id": "reader", "secret_access_key": READER_SECRET}).to_string())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(spoofed.status, 429);
+
+    // Every attempt and the sign-out are in the audit log, with the access key and the status; no
+    // secret anywhere in the file.
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    crate::harness::wait_until(|| async { read().lines().filter(|l| l.contains("ConsoleSignIn")).count() >= 8 }).await;
+    crate::harness::wait_until(|| async { read().contains("ConsoleSignOut") }).await;
+    let text = read();
+    for secret in [SECRET_KEY, READER_SECRET, GUESS] {
+        assert!(!text.contains(secret), "a secret in the audit log");
+    }
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let of = |op: &str, status: u64| {
+        lines.iter().filter(|l| l["operation"] == op && l["status"] == status).cloned().collect::<Vec<_>>()
+    };
+    let ok = of("ConsoleSignIn", 200);
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(ok[0]["caller"]["access_key"], ACCESS_KEY);
+    assert_eq!(ok[0]["caller"]["principal"], "arn:aws:iam::000000000000:root");
+    assert_eq!(ok[0]["api"], "console");
+    let refused = of("ConsoleSignIn", 403);
+    assert_eq!(refused.len(), 5);
+    assert!(refused.iter().all(|l| l["caller"]["access_key"] == "reader" && l["error_code"] == "AccessDenied"));
+    assert_eq!(of("ConsoleSignIn", 429).len(), 2);
+    let signed_out = of("ConsoleSignOut", 204);
+    assert_eq!(signed_out.len(), 1);
+    assert_eq!(signed_out[0]["caller"]["access_key"], ACCESS_KEY);
+    assert!(
+        lines.iter().all(|l| l["api"] != "console" || l["operation"].is_string()),
+        "the console's files are not audited"
+    );
+}
+
+/// A server with an OIDC provider, a role and its associations, a read-only user and an auditor who
+/// may read the audit records and the identity configuration.
+fn identity_config(issuer: &crate::issuer::FakeIssuer, audit_log: &std::path::Path) -> String {
+    let hp = issuer.host_path();
+    format!(
+        r#"
+users:
+  - access_key: reader
+    secret_key: {READER_SECRET}
+    policies: [readonly]
+  - access_key: auditor
+    secret_key: auditor-secret-0123456789
+    policies: [auditing]
+policies:
+  auditing:
+    Statement:
+      - Effect: Allow
+        Action: ["kura:ReadAudit", "kura:ListRoles"]
+        Resource: "*"
+identity:
+  oidc_providers:
+    - issuer: {url}
+      audiences: [sts.amazonaws.com]
+  roles:
+    - name: app
+      trust_policy:
+        Statement:
+          - Effect: Allow
+            Principal: {{Federated: "arn:aws:iam::000000000000:oidc-provider/{hp}"}}
+            Action: sts:AssumeRoleWithWebIdentity
+            Condition:
+              StringLike: {{"{hp}:sub": "system:serviceaccount:*:app"}}
+      policies: [readonly]
+  pod_identity:
+    associations:
+      - {{namespace: alpha, service_account: app, role: app}}
+  web_identity:
+    associations:
+      - {{namespace: beta, service_account: app, role: app}}
+audit:
+  path: {log}
+"#,
+        url = issuer.url,
+        log = audit_log.display()
+    )
+}
+
+#[tokio::test]
+async fn the_audit_viewer_and_the_identity_page_need_their_permissions() {
+    let issuer = crate::issuer::FakeIssuer::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::start_with_config(&identity_config(&issuer, &dir.path().join("audit.log")));
+    let bucket = bucket_name("console-audit");
+    let s3 = server.client();
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+
+    let reader = sign_in(&server, "reader", READER_SECRET).await;
+    for path in ["/api/audit", "/api/identity"] {
+        let r = reader.get(path).await;
+        assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"), "{path}: {}", r.text());
+        let action = if path == "/api/audit" { "kura:ReadAudit" } else { "kura:ListRoles" };
+        assert!(r.json()["message"].as_str().is_some_and(|m| m.contains(action) && m.contains("user/reader")));
+    }
+    // The reader's refused write through the console, and a direct one, become records.
+    let refused = reader.send(reqwest::Method::PUT, &format!("/s3/{bucket}/k"), Some(b"x".to_vec())).await;
+    assert_eq!(refused.status, 403);
+    s3.put_object()
+        .bucket(&bucket)
+        .key("direct")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"d"))
+        .send()
+        .await
+        .expect("put");
+
+    let auditor = sign_in(&server, "auditor", "auditor-secret-0123456789").await;
+    // A record enters the ring when its answer's last byte has gone: wait for the latest ones.
+    crate::harness::wait_until(|| async {
+        let page = auditor.get("/api/audit?operation=ConsoleSignIn&principal=auditor").await;
+        page.json()["records"].as_array().is_some_and(|r| r.len() == 1)
+    })
+    .await;
+    let all = auditor.get("/api/audit").await;
+    assert_eq!(all.status, 200, "{}", all.text());
+    let page = all.json();
+    let records = page["records"].as_array().expect("records").clone();
+    let last = page["last"].as_u64().expect("last");
+    assert!(records[0]["seq"].as_u64().is_some_and(|s| s <= last), "{last}: {:?}", records[0]);
+    let seqs: Vec<u64> = records.iter().map(|r| r["seq"].as_u64().expect("seq")).collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first: {seqs:?}");
+    let through_console = records
+        .iter()
+        .find(|r| r["operation"] == "PutObject" && r["caller"]["access_key"] == "reader")
+        .expect("the reader's console PutObject");
+    assert_eq!(through_console["status"], 403);
+    assert_eq!(through_console["caller"]["auth_type"], "console");
+    assert_eq!(through_console["bucket"].as_str(), Some(bucket.as_str()));
+    assert!(records.iter().any(|r| r["operation"] == "ConsoleSignIn" && r["caller"]["access_key"] == "auditor"));
+    let text = all.text();
+    for secret in [SECRET_KEY, READER_SECRET, "auditor-secret-0123456789"] {
+        assert!(!text.contains(secret), "a secret in the audit records");
+    }
+
+    // Filters: principal (ARN or access key), bucket, operation, status (code or class), auth type.
+    let filtered = auditor.get(&format!("/api/audit?principal=reader&bucket={bucket}&status=4xx&auth=console")).await;
+    let got = filtered.json()["records"].as_array().expect("records").clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["operation"], "PutObject");
+    let by_arn = auditor
+        .get("/api/audit?principal=arn%3Aaws%3Aiam%3A%3A000000000000%3Aroot&operation=PutObject&status=200")
+        .await;
+    let got = by_arn.json()["records"].as_array().expect("records").clone();
+    assert!(
+        !got.is_empty() && got.iter().all(|r| r["caller"]["auth_type"] == "header" && r["key"] == "direct"),
+        "{got:?}"
+    );
+    // `after`: only what is newer; an idle poll gets nothing new but its own read.
+    let before = auditor.get("/api/audit").await.json()["last"].as_u64().expect("last");
+    s3.put_object()
+        .bucket(&bucket)
+        .key("later")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"l"))
+        .send()
+        .await
+        .expect("put");
+    crate::harness::wait_until(|| async {
+        let page = auditor.get(&format!("/api/audit?after={before}&operation=PutObject")).await.json();
+        page["records"].as_array().is_some_and(|r| r.len() == 1 && r[0]["key"] == "later")
+    })
+    .await;
+    let newer = auditor.get(&format!("/api/audit?after={before}")).await.json();
+    assert!(newer["records"].as_array().expect("records").iter().all(|r| r["seq"].as_u64() > Some(before)));
+    let limited = auditor.get("/api/audit?limit=2").await.json();
+    assert_eq!(limited["records"].as_array().expect("records").len(), 2);
+    for bad in ["status=abc", "limit=0", "after=x", "colour=red"] {
+        let r = auditor.get(&format!("/api/audit?{bad}")).await;
+        assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"), "{bad}");
+    }
+
+    // Identity, as configured: the role with its trust policy, the provider, both associations.
+    let identity = auditor.get("/api/identity").await;
+    assert_eq!(identity.status, 200, "{}", identity.text());
+    let id = identity.json();
+    assert_eq!(id["roles"][0]["name"], "app");
+    assert_eq!(id["roles"][0]["arn"], "arn:aws:iam::000000000000:role/app");
+    assert_eq!(id["roles"][0]["source"], "config");
+    assert_eq!(id["roles"][0]["trust_policy"]["Statement"][0]["Action"], "sts:AssumeRoleWithWebIdentity");
+    assert_eq!(id["oidc_providers"][0]["issuer"].as_str(), Some(issuer.url.as_str()));
+    assert_eq!(id["pod_identity_associations"][0]["namespace"], "alpha");
+    assert_eq!(id["pod_identity_associations"][0]["role_arn"], "arn:aws:iam::000000000000:role/app");
+    assert_eq!(id["web_identity_associations"][0]["namespace"], "beta");
+    // Root may always.
+    let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    assert_eq!(root.get("/api/identity").await.status, 200);
+    assert_eq!(root.get("/api/audit?limit=1").await.status, 200);
+}
+
+#[tokio::test]
+async fn the_audit_ring_works_without_an_audit_file() {
+    let server = TestServer::start_with_config(CONFIG);
+    let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    let page = root.get("/api/audit").await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    crate::harness::wait_until(|| async {
+        let page = root.get("/api/audit?operation=ConsoleSignIn").await;
+        page.json()["records"].as_array().is_some_and(|r| r.len() == 1)
+    })
+    .await;
+    let page = root.get("/api/audit?operation=ConsoleSignIn").await;
+    let records = page.json()["records"].as_array().expect("records").clone();
+    assert_eq!(records[0]["caller"]["access_key"], ACCESS_KEY);
+}
+
+#[tokio::test]
+async fn a_multipart_upload_streams_through_the_console() {
+    let server = TestServer::start_with_config(CONFIG);
+    let bucket = bucket_name("console-mpu");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let writer = sign_in(&server, "writer", WRITER_SECRET).await;
+    let created = writer.send(reqwest::Method::POST, &format!("/s3/{bucket}/big.bin?uploads"), None).await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let text = created.text();
+    let start = text.find("<UploadId>").expect("upload id") + "<UploadId>".len();
+    let upload_id = text[start..start + text[start..].find("</UploadId>").expect("end")].to_owned();
+    let parts = [crate::harness::data(6 * 1024 * 1024, 1), crate::harness::data(1000, 2)];
+    let mut etags = Vec::new();
+    for (n, part) in parts.iter().enumerate() {
+        let r = writer
+            .send(
+                reqwest::Method::PUT,
+                &format!("/s3/{bucket}/big.bin?partNumber={}&uploadId={upload_id}", n + 1),
+                Some(part.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        etags.push(r.headers["etag"].to_str().expect("etag").to_owned());
+    }
+    let complete = format!(
+        "<CompleteMultipartUpload>{}</CompleteMultipartUpload>",
+        etags
+            .iter()
+            .enumerate()
+            .map(|(n, e)| format!("<Part><PartNumber>{}</PartNumber><ETag>{e}</ETag></Part>", n + 1))
+            .collect::<String>()
+    );
+    let done = writer
+        .send(reqwest::Method::POST, &format!("/s3/{bucket}/big.bin?uploadId={upload_id}"), Some(complete.into_bytes()))
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let got = server.client().get_object().bucket(&bucket).key("big.bin").send().await.expect("get");
+    let body = got.body.collect().await.expect("body").into_bytes();
+    assert_eq!(body.len(), parts[0].len() + parts[1].len());
+    assert!(body[..parts[0].len()] == parts[0][..] && body[parts[0].len()..] == parts[1][..]);
+    // A ranged read through the console.
+    let ranged = writer
+        .request(reqwest::Method::GET, &format!("/s3/{bucket}/big.bin"))
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ranged.status().as_u16(), 206);
+    assert_eq!(ranged.bytes().await.expect("body").as_ref(), &parts[0][10..20]);
+}
+
+#[tokio::test]
+async fn under_tls_the_cookie_is_secure() {
+    let pki = crate::tls::Pki::new();
+    let dir = tempfile::tempdir().expect("dir");
+    crate::tls::install(dir.path(), &pki.issue("server", 1));
+    let yaml = format!(
+        "server:\n  tls:\n    cert_file: {}\n    key_file: {}\n",
+        dir.path().join("tls.crt").display(),
+        dir.path().join("tls.key").display()
+    );
+    let server = TestServer::start_with_config(&yaml);
+    assert_eq!(server.scheme, "https");
+    let ca = std::fs::read(pki.path("ca.crt")).expect("ca");
+    let certs = reqwest::Certificate::from_pem_bundle(&ca).expect("ca pem");
+    let https = reqwest::Client::builder().tls_certs_only(certs).build().expect("client");
+    let r = https
+        .post(format!("{}/kura/console/api/session", server.endpoint()))
+        .header("origin", server.endpoint())
+        .header("content-type", "application/json")
+        .body(json!({"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}).to_string())
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(r.status().as_u16(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().expect("ascii").to_owned();
+    assert!(cookie.ends_with("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
+}
