@@ -14,28 +14,26 @@
 
 import * as api from './api.js';
 import { clear, el, errorText, notify } from './dom.js';
-import * as buckets from './views/buckets.js';
-import * as objects from './views/objects.js';
-import * as object from './views/object.js';
-import * as settings from './views/settings.js';
-import * as share from './views/share.js';
-import * as identity from './views/identity.js';
-import * as why from './views/why.js';
-import * as audit from './views/audit.js';
 
 const $ = (id) => document.getElementById(id);
 
 let session = null;
 let cleanup = null;
 
-/** The view for a parsed hash, and the nav section it belongs to. */
+/**
+ * The view module for parsed hash path, and the nav section it belongs to. Views are imported when first
+ * shown (index.html preloads them all, in parallel): the first view starts with the session check.
+ */
 function pick(path) {
-  if (path[0] === 'b' && path.length === 2) return [objects, 'buckets'];
-  if (path[0] === 'b' && path[2] === 'settings') return [settings, 'buckets'];
-  if (path[0] === 'o' && path.length === 2) return [object, 'buckets'];
-  const sections = { share, identity, why, audit };
-  if (sections[path[0]]) return [sections[path[0]], path[0]];
-  return [buckets, 'buckets'];
+  if (path[0] === 'b' && path.length === 2) return ['objects', 'buckets'];
+  if (path[0] === 'b' && path[2] === 'settings') return ['settings', 'buckets'];
+  if (path[0] === 'o' && path.length === 2) return ['object', 'buckets'];
+  if (['share', 'identity', 'why', 'audit'].includes(path[0])) return [path[0], path[0]];
+  return ['buckets', 'buckets'];
+}
+
+function load(name) {
+  return import(`./views/${name}.js`);
 }
 
 /** Parses `#/a/b?x=y` into decoded path segments and query parameters. */
@@ -59,15 +57,19 @@ async function route() {
     cleanup = null;
   }
   const { path, query } = parseHash(window.location.hash);
-  const [view, section] = pick(path);
+  const [name, section] = pick(path);
   for (const link of document.querySelectorAll('.sidebar a')) {
     link.classList.toggle('active', link.dataset.section === section);
   }
   const container = clear($('view'));
+  // Notes about the last view go with it; errors stay until closed.
+  for (const note of document.querySelectorAll('#notices .notice:not(.error)')) note.remove();
   const token = {};
   route.current = token;
   performance.mark('kura:route');
   try {
+    const view = await load(name);
+    if (route.current !== token) return;
     const done = await view.render(container, { path, query, session });
     if (route.current === token) cleanup = typeof done === 'function' ? done : null;
     else if (typeof done === 'function') done();
@@ -78,6 +80,8 @@ async function route() {
   if (route.current === token) {
     performance.measure('kura:view', 'kura:route');
     performance.mark('kura:rendered');
+    // After the next frame is laid out and painted.
+    requestAnimationFrame(() => setTimeout(() => performance.mark('kura:painted')));
   }
 }
 
@@ -137,6 +141,8 @@ async function start() {
     if (session) showSignedOut('The session has ended: sign in again.');
   });
   window.addEventListener('hashchange', route);
+  // The first view's module loads while the session is checked.
+  load(pick(parseHash(window.location.hash).path)[0]).catch(() => {});
   try {
     const s = await api.currentSession();
     if (s) showSignedIn(s);

@@ -84,15 +84,15 @@ export function formatDate(text) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-/** Shows a short message at the bottom of the page; errors stay until closed. */
+/** Shows a short message over the top bar; it goes after 4 s (an error after 15 s, or when closed). */
 export function notify(message, kind = 'info') {
   const box = document.getElementById('notices');
   const note = el('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' },
     el('span', { text: message }),
     el('button', { type: 'button', class: 'close', 'aria-label': 'Close', text: '×', onclick: () => note.remove() }));
   box.append(note);
-  if (kind !== 'error') setTimeout(() => note.remove(), 4000);
-  while (box.children.length > 5) box.firstElementChild.remove();
+  setTimeout(() => note.remove(), kind === 'error' ? 15000 : 4000);
+  while (box.children.length > 3) box.firstElementChild.remove();
   return note;
 }
 

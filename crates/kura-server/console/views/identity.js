@@ -137,8 +137,8 @@ function policiesCard(state) {
         try {
           await admin('PUT', `policies/${seg(target)}`, edit.value());
         } catch (e) {
-          edit.showError(errorText(e));
-          throw e;
+          edit.showError(errorText(e)); // shown by the editor, not again as a notice
+          return;
         }
         notify(`Policy ${target} saved`);
         await state.refresh();
@@ -179,17 +179,18 @@ function configCard(identity) {
   const section = (title, items, columns) => {
     if (!items || !items.length) return el('div', {}, el('h3', { text: title }), el('p', { class: 'muted', text: 'None configured.' }));
     const rows = items.map((item) => [
-      ...columns.map((c) => el('span', { text: typeof item[c] === 'object' ? JSON.stringify(item[c]) : (item[c] ?? '') })),
+      ...columns.map((c) => el('span', { text: Array.isArray(item[c]) ? item[c].join(', ') : (item[c] ?? '') })),
       el('details', {}, el('summary', { text: 'all' }), el('pre', { class: 'code', text: JSON.stringify(item, null, 2) })),
     ]);
     return el('div', {}, el('h3', { text: title }), table([...columns, ''], rows, { class: 'list' }));
   };
   return card('Roles and workload identity',
     el('p', {}, origin('config'), ' Read-only here: edit kura.yaml and reload to change them.'),
-    section('Roles', identity.roles, ['name', 'arn']),
-    section('OIDC providers', identity.oidc_providers, ['name', 'issuer']),
+    section('Roles', identity.roles, ['name', 'arn', 'policies']),
+    section('OIDC providers', identity.oidc_providers, ['issuer', 'audiences']),
     section('Pod-identity associations', identity.pod_identity_associations, ['namespace', 'service_account', 'role']),
-    section('Web-identity associations', identity.web_identity_associations, ['provider', 'subject', 'role']));
+    identity.pod_identity_audience ? el('p', { class: 'muted', text: `Pod-identity tokens must be for the audience ${identity.pod_identity_audience}.` }) : null,
+    section('Web-identity associations', identity.web_identity_associations, ['namespace', 'service_account', 'role']));
 }
 
 /** Renders the view into `container`. */

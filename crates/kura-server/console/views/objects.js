@@ -111,6 +111,28 @@ function enqueue(bucket, files, prefix, list) {
   pump();
 }
 
+/** One object's row, the template below cloned (a page has up to 1,000: cloning is the fast way). */
+const ROW = el('tr', {},
+  el('td', {}, el('a', { class: 'object' })), el('td', { class: 'num' }), el('td'),
+  el('td', {}, el('span', { class: 'row-actions' },
+    el('button', { type: 'button', class: 'secondary small', text: 'Download', dataset: { action: 'download' } }),
+    el('button', { type: 'button', class: 'danger small', text: 'Delete', dataset: { action: 'delete' } }))));
+
+function objectRow(bucket, prefix, object) {
+  const tr = ROW.cloneNode(true);
+  const [name, size, modified, actions] = tr.children;
+  tr.dataset.key = object.key;
+  name.firstChild.href = objectHash(bucket, object.key);
+  name.firstChild.textContent = object.key.slice(prefix.length);
+  size.textContent = formatBytes(object.size);
+  size.title = `${object.size} bytes`;
+  modified.textContent = formatDate(object.modified);
+  const [get, remove] = actions.firstChild.children;
+  get.dataset.key = object.key;
+  remove.dataset.key = object.key;
+  return { tr, get, remove };
+}
+
 /** Renders the view into `container`. */
 export async function render(container, { path, query }) {
   const bucket = path[1];
@@ -179,16 +201,10 @@ export async function render(container, { path, query }) {
     const getButtons = [];
     const deleteButtons = [];
     for (const object of result.objects) {
-      const get = el('button', { type: 'button', class: 'secondary small', text: 'Download', dataset: { action: 'download', key: object.key } });
-      const remove = el('button', { type: 'button', class: 'danger small', text: 'Delete', dataset: { action: 'delete', key: object.key } });
-      getButtons.push(get);
-      deleteButtons.push(remove);
-      fragment.append(tableRow([
-        el('a', { href: objectHash(bucket, object.key), class: 'object', text: object.key.slice(prefix.length) }),
-        { cell: formatBytes(object.size), attrs: { class: 'num', title: `${object.size} bytes` } },
-        formatDate(object.modified),
-        el('span', { class: 'row-actions' }, get, remove),
-      ], { dataset: { key: object.key } }));
+      const row = objectRow(bucket, prefix, object);
+      getButtons.push(row.get);
+      deleteButtons.push(row.remove);
+      fragment.append(row.tr);
     }
     clear(body).append(fragment);
     const shown = result.folders.length + result.objects.length;

@@ -171,8 +171,8 @@ function policy(bucket) {
         try {
           await admin('PUT', `buckets/${seg(bucket)}/policy`, edit.value());
         } catch (e) {
-          edit.showError(errorText(e));
-          throw e;
+          edit.showError(errorText(e)); // shown by the editor, not again as a notice
+          return;
         }
         notify('Bucket policy saved');
         await refresh();
@@ -209,8 +209,8 @@ function xmlSetting(bucket, { title, id, name, action, example }) {
         try {
           await putSubresource(bucket, name, edit.value());
         } catch (e) {
-          edit.showError(errorText(e));
-          throw e;
+          edit.showError(errorText(e)); // shown by the editor, not again as a notice
+          return;
         }
         notify(`${title} saved`);
         await refresh();
