@@ -137,13 +137,15 @@ def by_id(browser, element_id):
     return browser.find_element(By.ID, element_id)
 
 
-def shot(browser, name):
-    """Saves a screenshot of the page as target/console-screenshots/NAME.png."""
+def shot(browser, name, show=None):
+    """Saves a screenshot of the page as target/console-screenshots/NAME.png: the top of the page, or with
+    the element `show` in the middle; without the passing notices of earlier steps."""
     os.makedirs(SHOTS, exist_ok=True)
-    # The top of the page, without the passing notices of earlier steps.
     browser.execute_script(
         "document.activeElement && document.activeElement.blur();"
-        "document.getElementById('notices').replaceChildren(); window.scrollTo(0, 0)"
+        "document.getElementById('notices').replaceChildren();"
+        "if (arguments[0]) arguments[0].scrollIntoView({block: 'center'}); else window.scrollTo(0, 0)",
+        show,
     )
     assert browser.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
@@ -478,7 +480,7 @@ def test_edit_a_policy_with_a_json_error_then_save_it(browser, kura):
     status = browser.find_element(By.CSS_SELECTOR, "#policy-pane .editor-status")
     wait(browser).until(lambda b: status.get_attribute("data-line") == "4")
     assert status.text.startswith("Line 4, column"), status.text
-    shot(browser, "policy-error")
+    shot(browser, "policy-error", show=by_id(browser, "policy-pane"))
     by_id(browser, "save-policy").click()
     assert not browser.find_elements(By.CSS_SELECTOR, f"#policies-table button[data-policy='{name}']"), "nothing sent"
 

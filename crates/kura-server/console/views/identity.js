@@ -127,7 +127,7 @@ function policiesCard(state) {
       text = JSON.stringify(answer.policy, null, 2);
     }
     const nameInput = el('input', { id: 'policy-name', placeholder: 'policy name', value: name || '', readonly: !isNew || null, spellcheck: 'false' });
-    const edit = editor('json', { id: 'policy-text', text, readOnly: o !== 'admin', rows: 18 });
+    const edit = editor('json', { id: 'policy-text', text, readOnly: o !== 'admin', rows: 14 });
     const save = el('button', { type: 'button', id: 'save-policy', text: 'Save policy' });
     const remove = el('button', { type: 'button', class: 'danger', text: 'Delete policy' });
     save.addEventListener('click', () => {

@@ -111,6 +111,13 @@ function enqueue(bucket, files, prefix, list) {
   pump();
 }
 
+/** Rows drawn before the first paint of a listing page (more than a screenful). */
+const FIRST_ROWS = 60;
+
+function folderRow(href, text) {
+  return tableRow([el('a', { href, class: 'folder', text }), '', '', '']);
+}
+
 /** One object's row, the template below cloned (a page has up to 1,000: cloning is the fast way). */
 const ROW = el('tr', {},
   el('td', {}, el('a', { class: 'object' })), el('td', { class: 'num' }), el('td'),
@@ -184,39 +191,60 @@ export async function render(container, { path, query }) {
   const tokens = [''];
   let page = 0;
   let shownPrefix = prefix;
+  let rendering = null;
 
   const show = async () => {
     status.textContent = 'Loading…';
     const result = await listObjects(bucket, shownPrefix, tokens[page]);
     if (result.next) tokens[page + 1] = result.next;
     else tokens.length = page + 1;
-    const fragment = document.createDocumentFragment();
+    // Rows are made on demand: the first screenful now, the rest of the page after it is painted.
+    const makers = [];
     if (page === 0 && prefix) {
       const parent = prefix.slice(0, prefix.slice(0, -1).lastIndexOf('/') + 1);
-      fragment.append(tableRow([el('a', { href: objectsHash(bucket, parent), class: 'folder', text: '..' }), '', '', '']));
+      makers.push(() => folderRow(objectsHash(bucket, parent), '..'));
     }
-    for (const folder of result.folders) {
-      fragment.append(tableRow([el('a', { href: objectsHash(bucket, folder), class: 'folder', text: folder.slice(prefix.length) }), '', '', '']));
-    }
+    for (const folder of result.folders) makers.push(() => folderRow(objectsHash(bucket, folder), folder.slice(prefix.length)));
     const getButtons = [];
     const deleteButtons = [];
     for (const object of result.objects) {
-      const row = objectRow(bucket, prefix, object);
-      getButtons.push(row.get);
-      deleteButtons.push(row.remove);
-      fragment.append(row.tr);
+      makers.push(() => {
+        const row = objectRow(bucket, prefix, object);
+        getButtons.push(row.get);
+        deleteButtons.push(row.remove);
+        return row.tr;
+      });
     }
-    clear(body).append(fragment);
+    const rows = (list) => {
+      const fragment = document.createDocumentFragment();
+      for (const make of list) fragment.append(make());
+      return fragment;
+    };
+    const drawn = {};
+    rendering = drawn;
+    clear(body).append(rows(makers.slice(0, FIRST_ROWS)));
     const shown = result.folders.length + result.objects.length;
     status.textContent = shown ? `${result.objects.length} objects and ${result.folders.length} folders on this page` : 'Nothing here yet.';
     pageLabel.textContent = `Page ${page + 1}`;
     previous.disabled = page === 0;
     next.disabled = !result.next;
     performance.mark('kura:page'); // for scripts/bench-console
-    guard([
-      { element: getButtons, action: 's3:GetObject', resource: arn(bucket, `${shownPrefix}*`) },
-      { element: deleteButtons, action: 's3:DeleteObject', resource: arn(bucket, `${shownPrefix}*`) },
-    ]);
+    const complete = () => {
+      performance.mark('kura:page-complete');
+      guard([
+        { element: getButtons, action: 's3:GetObject', resource: arn(bucket, `${shownPrefix}*`) },
+        { element: deleteButtons, action: 's3:DeleteObject', resource: arn(bucket, `${shownPrefix}*`) },
+      ]);
+    };
+    if (makers.length <= FIRST_ROWS) {
+      complete();
+      return;
+    }
+    requestAnimationFrame(() => setTimeout(() => {
+      if (rendering !== drawn) return; // another page (or view) was drawn meanwhile
+      body.append(rows(makers.slice(FIRST_ROWS)));
+      complete();
+    }));
   };
   const reload = () => show().catch((e) => {
     status.textContent = errorText(e);
@@ -282,6 +310,7 @@ export async function render(container, { path, query }) {
 
   await reload();
   return () => {
+    rendering = null;
     clearTimeout(pending);
     listeners = listeners.filter((l) => l !== onUploaded);
   };
