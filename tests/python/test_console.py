@@ -339,6 +339,51 @@ def test_upload_20_mib_through_multipart_with_the_progress_bar(browser, kura, s3
     shot(browser, "upload")
 
 
+def test_an_upload_cut_off_by_the_network_fails_and_resumes_with_the_missing_parts(browser, kura, s3, shared_bucket, tmp_path):
+    """The browser goes offline (DevTools network emulation) once the first part is stored: the parts not yet
+    sent fail, are retried, and the upload stops as failed, keeping its UploadId and finished parts; back
+    online, Resume sends only what is missing and completes."""
+    sign_in(browser, kura)
+    data = os.urandom(64 * MIB)
+    path = tmp_path / "resumed.bin"
+    path.write_bytes(data)
+    key = "resume/resumed.bin"
+    go(browser, f"#/b/{shared_bucket}?prefix=resume%2F")
+    wait(browser).until(lambda b: "Nothing here" in by_id(b, "listing-status").text)
+
+    def stored_parts():
+        uploads = s3.list_multipart_uploads(Bucket=shared_bucket, Prefix="resume/").get("Uploads", [])
+        if not uploads:
+            return []
+        return s3.list_parts(Bucket=shared_bucket, Key=key, UploadId=uploads[0]["UploadId"]).get("Parts", [])
+
+    online = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    browser.execute_cdp_cmd("Network.enable", {})
+    # 8 MiB/s: slow enough that the network is cut while parts are still to be sent.
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", dict(online, uploadThroughput=8 * MIB))
+    row = f"li.upload[data-key='{key}']"
+    state = lambda b: b.find_element(By.CSS_SELECTOR, row).get_attribute("data-state")  # noqa: E731
+    try:
+        by_id(browser, "upload-files").send_keys(str(path))
+        wait(browser, 60).until(lambda b: stored_parts())
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", dict(online, offline=True))
+        wait(browser, 60).until(lambda b: state(b) == "failed")
+        kept = stored_parts()
+        assert 1 <= len(kept) < 8, f"some parts were stored, not all: {len(kept)}"
+        assert not exists(s3, shared_bucket, key)
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", online)
+        browser.find_element(By.CSS_SELECTOR, f"{row} button.resume").click()
+        wait(browser, 60).until(lambda b: state(b) in ("done", "failed"))
+        assert state(browser) == "done"
+    finally:
+        browser.execute_cdp_cmd("Network.emulateNetworkConditions", online)
+        browser.execute_cdp_cmd("Network.disable", {})
+    head = s3.head_object(Bucket=shared_bucket, Key=key)
+    assert head["ETag"].endswith('-8"') and head["ContentLength"] == len(data)
+    assert s3.get_object(Bucket=shared_bucket, Key=key)["Body"].read() == data
+    assert s3.list_multipart_uploads(Bucket=shared_bucket, Prefix="resume/").get("Uploads", []) == []
+
+
 def test_browse_folders_pages_and_keys_shown_as_text(browser, kura, s3, shared_bucket):
     sign_in(browser, kura)
 

@@ -60,7 +60,7 @@ function uploadRow(upload, onRemove) {
   const bar = el('progress', { max: 100, value: 0 });
   const percent = el('span', { class: 'percent', text: '0%' });
   const state = el('span', { class: 'state' });
-  const resume = el('button', { type: 'button', class: 'small', text: 'Resume', hidden: true, onclick: () => upload.resume() });
+  const resume = el('button', { type: 'button', class: 'small resume', text: 'Resume', hidden: true, onclick: () => upload.resume() });
   const cancel = el('button', { type: 'button', class: 'secondary small', text: 'Cancel', onclick: () => upload.cancel() });
   const remove = el('button', { type: 'button', class: 'secondary small', text: 'Clear', hidden: true, onclick: onRemove });
   const row = el('li', { class: 'upload', dataset: { key: upload.key, state: upload.state } },
