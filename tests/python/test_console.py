@@ -280,6 +280,12 @@ def test_sign_in_refuses_a_wrong_secret_then_signs_in(browser, kura):
     browser.refresh()
     wait(browser).until(lambda b: by_id(b, "whoami").is_displayed())
     assert SECRET_KEY not in browser.page_source
+    assert SECRET_KEY not in json.dumps(browser.execute_script("return Object.assign({}, sessionStorage, localStorage)"))
+    # Ended behind the page's back (another tab): the next load finds out and asks to sign in.
+    assert in_page_fetch(browser, "DELETE", "/kura/console/api/session")["status"] == 204
+    browser.refresh()
+    wait(browser).until(lambda b: by_id(b, "sign-in").is_displayed())
+    assert "session has ended" in by_id(browser, "sign-in-error").text
 
 
 def test_create_a_bucket_and_delete_one_after_confirming(browser, kura, s3):

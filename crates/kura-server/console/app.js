@@ -85,9 +85,25 @@ async function route() {
   }
 }
 
+/**
+ * The session JSON (principal, CSRF token, expiry: no secret) is kept in sessionStorage, so that a reload
+ * draws the page at once and checks the session meanwhile; the cookie stays the proof.
+ */
+const STORED = 'kura-console-session';
+
+function stored() {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(STORED) || 'null');
+    return s && s.csrf && s.principal_arn && new Date(s.expires) > new Date() ? s : null;
+  } catch {
+    return null;
+  }
+}
+
 function showSignedIn(s) {
   session = s;
   api.setSession(s);
+  sessionStorage.setItem(STORED, JSON.stringify(s));
   $('sign-in').hidden = true;
   $('shell').hidden = false;
   $('whoami').hidden = false;
@@ -100,6 +116,7 @@ function showSignedIn(s) {
 function showSignedOut(message) {
   session = null;
   api.setSession(null);
+  sessionStorage.removeItem(STORED);
   if (cleanup) {
     cleanup();
     cleanup = null;
@@ -141,12 +158,18 @@ async function start() {
     if (session) showSignedOut('The session has ended: sign in again.');
   });
   window.addEventListener('hashchange', route);
-  // The first view's module loads while the session is checked.
-  load(pick(parseHash(window.location.hash).path)[0]).catch(() => {});
+  const known = stored();
+  if (known) {
+    // Drawn at once; the check below ends it if the cookie no longer holds.
+    showSignedIn(known);
+  } else {
+    // The first view's module loads while the session is checked.
+    load(pick(parseHash(window.location.hash).path)[0]).catch(() => {});
+  }
   try {
     const s = await api.currentSession();
-    if (s) showSignedIn(s);
-    else showSignedOut();
+    if (!s) showSignedOut(known ? 'The session has ended: sign in again.' : '');
+    else if (!known || known.csrf !== s.csrf) showSignedIn(s);
   } catch (e) {
     showSignedOut();
     notify(errorText(e), 'error');

@@ -95,7 +95,7 @@ function encryption(bucket) {
     guard([{ element: [save, remove], action: 's3:PutEncryptionConfiguration', resource: arn(bucket) }]);
     return el('div', {},
       el('p', { text: algorithm ? `New objects are encrypted with ${algorithm}${keyId ? ` (key ${keyId})` : ''}.` : 'No default encryption is set.' }),
-      el('div', { class: 'inline-form' }, select, key, save, remove));
+      el('div', { class: 'inline-form' }, select, key, save, algorithm ? remove : null));
   });
 }
 
@@ -150,7 +150,7 @@ function publicAccessBlock(bucket) {
     }));
     guard([{ element: [save, remove], action: 's3:PutBucketPublicAccessBlock', resource: arn(bucket) }]);
     return el('div', {}, el('p', { text: answer.public_access_block ? 'Set on this bucket:' : 'Not set on this bucket.' }),
-      el('div', { class: 'checks' }, boxes), el('div', { class: 'actions' }, save, remove));
+      el('div', { class: 'checks' }, boxes), el('div', { class: 'actions' }, save, answer.public_access_block ? remove : null));
   });
 }
 
