@@ -195,23 +195,26 @@ impl Console {
         peer: Peer,
         slot: &AuditSlot,
     ) -> Result<Outcome, ConsoleError> {
-        let host = self.check_origin(req.headers())?;
         let method = req.method().clone();
-        if endpoint == Endpoint::Session && method == Method::POST {
-            slot.fill(|f| f.operation = Some("ConsoleSignIn".to_owned()));
-            return self.sign_in(req, peer, slot).await.map(Outcome::Answer);
-        }
+        // Named first, so that a call refused for its origin, cookie or token is audited too (a
+        // forwarded call's operation is then the one the S3 or admin API names).
         let operation = match &endpoint {
+            Endpoint::Session if method == Method::POST => Some("ConsoleSignIn"),
             Endpoint::Session if method == Method::DELETE => Some("ConsoleSignOut"),
             Endpoint::Session => Some("ConsoleGetSession"),
             Endpoint::Presign => Some("ConsolePresign"),
             Endpoint::Can => Some("ConsoleCan"),
             Endpoint::Identity => Some("ConsoleListIdentity"),
             Endpoint::Audit => Some("ConsoleReadAudit"),
-            _ => None,
+            Endpoint::Proxy(..) => Some("ConsoleProxy"),
+            Endpoint::Redirect | Endpoint::Asset(_) | Endpoint::UnknownApi => None,
         };
         if let Some(op) = operation {
             slot.fill(|f| f.operation = Some(op.to_owned()));
+        }
+        let host = check_origin(&self.names, req.headers())?;
+        if endpoint == Endpoint::Session && method == Method::POST {
+            return self.sign_in(req, peer, slot).await.map(Outcome::Answer);
         }
         if endpoint == Endpoint::UnknownApi {
             return Err(ConsoleError::NotFound(format!("the console has no endpoint {}", req.uri().path())));
@@ -278,47 +281,6 @@ impl Console {
         Ok(Outcome::Answer(answer))
     }
 
-    /// Refuses a call whose `Origin` is not this server's (`http(s)://` + the `Host` it was sent to), or
-    /// that was sent to a name the server does not answer to; returns the host (normalised).
-    fn check_origin(&self, headers: &HeaderMap) -> Result<String, ConsoleError> {
-        let mut hosts = headers.get_all(http::header::HOST).iter();
-        let host = match (hosts.next(), hosts.next()) {
-            (Some(host), None) => host.to_str().ok().filter(|h| !h.is_empty()),
-            _ => None,
-        };
-        let host_name = host
-            .ok_or_else(|| ConsoleError::InvalidRequest("send one Host header: the name of this server".to_owned()))?
-            .to_ascii_lowercase();
-        let known = |scheme: &str| self.names.contains(&normalise_host(&host_name, scheme));
-        if !self.names.is_empty() && !known("http") && !known("https") {
-            return Err(ConsoleError::InvalidOrigin(format!(
-                "this server does not answer to the name {host_name}: open the console at one of its URLs"
-            )));
-        }
-        let mut origins = headers.get_all(http::header::ORIGIN).iter();
-        match (origins.next(), origins.next()) {
-            (None, _) => {}
-            (Some(origin), None) => {
-                let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
-                let same = ["http", "https"].iter().any(|scheme| {
-                    origin
-                        .strip_prefix(scheme)
-                        .and_then(|o| o.strip_prefix("://"))
-                        .is_some_and(|o| normalise_host(o, scheme) == normalise_host(&host_name, scheme))
-                });
-                if !same {
-                    return Err(ConsoleError::InvalidOrigin(
-                        "the console answers only pages of its own origin".to_owned(),
-                    ));
-                }
-            }
-            (Some(_), Some(_)) => {
-                return Err(ConsoleError::InvalidOrigin("send one Origin header".to_owned()));
-            }
-        }
-        Ok(host_name)
-    }
-
     /// `POST api/session`: the sign-in.
     async fn sign_in(
         &self,
@@ -370,6 +332,45 @@ impl Console {
         set_cookie_header(resp.headers_mut(), &session::set_cookie(&cookie, peer.https));
         Ok(resp)
     }
+}
+
+/// Refuses a call whose `Origin` is not this server's (`http(s)://` + the `Host` it was sent to), or
+/// that was sent to a name the server does not answer to; returns the host (normalised).
+fn check_origin(names: &[String], headers: &HeaderMap) -> Result<String, ConsoleError> {
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().ok().filter(|h| !h.is_empty()),
+        _ => None,
+    };
+    let host_name = host
+        .ok_or_else(|| ConsoleError::InvalidRequest("send one Host header: the name of this server".to_owned()))?
+        .to_ascii_lowercase();
+    let known = |scheme: &str| names.contains(&normalise_host(&host_name, scheme));
+    if !names.is_empty() && !known("http") && !known("https") {
+        return Err(ConsoleError::InvalidOrigin(format!(
+            "this server does not answer to the name {host_name}: open the console at one of its URLs"
+        )));
+    }
+    let mut origins = headers.get_all(http::header::ORIGIN).iter();
+    match (origins.next(), origins.next()) {
+        (None, _) => {}
+        (Some(origin), None) => {
+            let origin = origin.to_str().unwrap_or_default().to_ascii_lowercase();
+            let same = ["http", "https"].iter().any(|scheme| {
+                origin
+                    .strip_prefix(scheme)
+                    .and_then(|o| o.strip_prefix("://"))
+                    .is_some_and(|o| normalise_host(o, scheme) == normalise_host(&host_name, scheme))
+            });
+            if !same {
+                return Err(ConsoleError::InvalidOrigin("the console answers only pages of its own origin".to_owned()));
+            }
+        }
+        (Some(_), Some(_)) => {
+            return Err(ConsoleError::InvalidOrigin("send one Origin header".to_owned()));
+        }
+    }
+    Ok(host_name)
 }
 
 fn set_cookie_header(headers: &mut HeaderMap, value: &str) {
@@ -433,5 +434,57 @@ mod tests {
         assert_eq!(route("/tickets"), Endpoint::Proxy(proxy::Target::Tickets, ""));
         assert!(is_console("/kura/console") && is_console("/kura/console/x"));
         assert!(!is_console("/kura/consoles") && !is_console("/kura/admin/v1/"));
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(n.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_servers_own_origin_and_names_are_answered() {
+        let any: Vec<String> = Vec::new();
+        let ok = |names: &[String], pairs: &[(&str, &str)]| check_origin(names, &headers(pairs));
+        assert_eq!(ok(&any, &[("host", "Kura.Example:9000")]).expect("no origin"), "kura.example:9000");
+        assert!(ok(&any, &[("host", "kura.example:9000"), ("origin", "http://kura.example:9000")]).is_ok());
+        assert!(ok(&any, &[("host", "kura.example:9000"), ("origin", "https://KURA.example:9000")]).is_ok());
+        assert!(ok(&any, &[("host", "kura.example"), ("origin", "https://kura.example:443")]).is_ok());
+        assert!(ok(&any, &[("host", "kura.example:443"), ("origin", "https://kura.example")]).is_ok());
+        for bad in [
+            "http://evil.example",
+            "null",
+            "http://kura.example:9001",
+            "http://kura.example:9000.evil",
+            "kura.example:9000",
+        ] {
+            let r = ok(&any, &[("host", "kura.example:9000"), ("origin", bad)]);
+            assert!(matches!(r, Err(ConsoleError::InvalidOrigin(_))), "{bad}");
+        }
+        let two = ok(
+            &any,
+            &[
+                ("host", "kura.example:9000"),
+                ("origin", "http://kura.example:9000"),
+                ("origin", "http://kura.example:9000"),
+            ],
+        );
+        assert!(matches!(two, Err(ConsoleError::InvalidOrigin(_))));
+        assert!(matches!(ok(&any, &[]), Err(ConsoleError::InvalidRequest(_))));
+        assert!(matches!(ok(&any, &[("host", "a:1"), ("host", "b:1")]), Err(ConsoleError::InvalidRequest(_))));
+        let names = vec!["s3.example.com".to_owned(), "127.0.0.1:9000".to_owned()];
+        assert!(ok(&names, &[("host", "s3.example.com"), ("origin", "https://s3.example.com")]).is_ok());
+        assert!(ok(&names, &[("host", "s3.example.com:443")]).is_ok());
+        assert!(ok(&names, &[("host", "127.0.0.1:9000")]).is_ok());
+        let rebound = ok(&names, &[("host", "evil.example"), ("origin", "http://evil.example")]);
+        assert!(
+            matches!(rebound, Err(ConsoleError::InvalidOrigin(_))),
+            "DNS rebinding: a name kura does not answer to"
+        );
     }
 }

@@ -641,6 +641,30 @@ async fn sign_in_failures_slow_the_source_down_and_every_attempt_is_audited_with
     let out = root.send(reqwest::Method::DELETE, "/api/session", None).await;
     assert_eq!(out.status, 204);
 
+    // A sign-in from another origin and a call with a forged cookie are refused, and audited.
+    let cross = reply(
+        client()
+            .post(format!("{}/kura/console/api/session", server.endpoint()))
+            .header("origin", "http://evil.example")
+            .header("content-type", "application/json")
+            .body(json!({"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY}).to_string())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(cross.status, 403);
+    let forged = reply(
+        client()
+            .get(format!("{}/kura/console/s3/?", server.endpoint()))
+            .header("cookie", "kura-console=AAAAAAAAAAAAAAAAAAAAAAAAAA.ABCD.AAAA")
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(forged.status, 401);
+
     const GUESS: &str = "guessed-secret-4242424242";
     for attempt in 0..5 {
         let r = sign_in_reply(&server, "reader", GUESS).await;
@@ -668,7 +692,7 @@ async fn sign_in_failures_slow_the_source_down_and_every_attempt_is_audited_with
     // Every attempt and the sign-out are in the audit log, with the access key and the status; no
     // secret anywhere in the file.
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    crate::harness::wait_until(|| async { read().lines().filter(|l| l.contains("ConsoleSignIn")).count() >= 8 }).await;
+    crate::harness::wait_until(|| async { read().lines().filter(|l| l.contains("ConsoleSignIn")).count() >= 9 }).await;
     crate::harness::wait_until(|| async { read().contains("ConsoleSignOut") }).await;
     let text = read();
     for secret in [SECRET_KEY, READER_SECRET, GUESS] {
@@ -683,8 +707,20 @@ async fn sign_in_failures_slow_the_source_down_and_every_attempt_is_audited_with
     assert_eq!(ok[0]["caller"]["access_key"], ACCESS_KEY);
     assert_eq!(ok[0]["caller"]["principal"], "arn:aws:iam::000000000000:root");
     assert_eq!(ok[0]["api"], "console");
-    let refused = of("ConsoleSignIn", 403);
+    let refused: Vec<Value> =
+        of("ConsoleSignIn", 403).into_iter().filter(|l| l["error_code"] != "InvalidOrigin").collect();
     assert_eq!(refused.len(), 5);
+    let cross_site = of("ConsoleSignIn", 403).into_iter().filter(|l| l["error_code"] == "InvalidOrigin").count();
+    assert_eq!(cross_site, 1);
+    crate::harness::wait_until(|| async { read().contains("ConsoleProxy") }).await;
+    let text = read();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["operation"] == "ConsoleProxy" && l["status"] == 401 && l["error_code"] == "NotSignedIn"),
+        "the forged cookie's call is audited"
+    );
     assert!(refused.iter().all(|l| l["caller"]["access_key"] == "reader" && l["error_code"] == "AccessDenied"));
     assert_eq!(of("ConsoleSignIn", 429).len(), 2);
     let signed_out = of("ConsoleSignOut", 204);
