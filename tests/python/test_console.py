@@ -21,6 +21,7 @@ import uuid
 import botocore.exceptions
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -130,7 +131,8 @@ def shared_bucket(s3):
 
 
 def wait(browser, timeout=30):
-    return WebDriverWait(browser, timeout)
+    """Waits on a condition; elements redrawn meanwhile (stale) or not drawn yet count as "not yet"."""
+    return WebDriverWait(browser, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
 
 
 def by_id(browser, element_id):
@@ -345,6 +347,22 @@ def test_upload_20_mib_through_multipart_with_the_progress_bar(browser, kura, s3
     shot(browser, "upload")
 
 
+def test_upload_a_folder_keeps_its_tree(browser, kura, s3, shared_bucket, tmp_path):
+    sign_in(browser, kura)
+    tree = tmp_path / "site"
+    (tree / "css").mkdir(parents=True)
+    (tree / "index.html").write_bytes(b"<h1>hi</h1>")
+    (tree / "css" / "main.css").write_bytes(b"h1 {}")
+    go(browser, f"#/b/{shared_bucket}?prefix=folders%2F")
+    wait(browser).until(lambda b: "Nothing here" in by_id(b, "listing-status").text)
+    by_id(browser, "upload-folder").send_keys(str(tree))
+    for key in ("folders/site/index.html", "folders/site/css/main.css"):
+        wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, f"li.upload[data-key='{key}']").get_attribute("data-state") == "done")
+    assert s3.get_object(Bucket=shared_bucket, Key="folders/site/index.html")["Body"].read() == b"<h1>hi</h1>"
+    assert s3.get_object(Bucket=shared_bucket, Key="folders/site/css/main.css")["Body"].read() == b"h1 {}"
+    wait(browser).until(lambda b: "site/" in [a.text for a in b.find_elements(By.CSS_SELECTOR, "#objects-table a.folder")])
+
+
 def test_an_upload_cut_off_by_the_network_fails_and_resumes_with_the_missing_parts(browser, kura, s3, shared_bucket, tmp_path):
     """The browser goes offline (DevTools network emulation) once the first part is stored: the parts not yet
     sent fail, are retried, and the upload stops as failed, keeping its UploadId and finished parts; back
@@ -472,6 +490,78 @@ def test_bucket_settings_show_and_save(browser, kura, s3, shared_bucket):
     by_id(browser, "anonymous").find_element(By.XPATH, ".//button[text()='Save']").click()
     wait(browser).until(lambda b: "Anonymous access: none." in by_id(b, "anonymous").text)
     assert curl(f"{kura.endpoint}/{shared_bucket}/readme.txt")[0] == 403
+
+
+def test_bucket_xml_settings_cors_encryption_public_access_block(browser, kura, s3):
+    sign_in(browser, kura)
+    bucket = f"settings-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    go(browser, f"#/b/{bucket}/settings")
+    wait(browser).until(lambda b: b.find_elements(By.ID, "cors-text") and b.find_elements(By.ID, "encryption-algorithm"))
+    cors = by_id(browser, "cors")
+    text = by_id(browser, "cors-text")
+    # Not well-formed: the line is named, nothing is sent.
+    text.send_keys("<CORSConfiguration>\n  <CORSRule>\n    <AllowedOrigin>https://app.example</AllowedOrigin>\n  </CORSRul>\n</CORSConfiguration>")
+    cors.find_element(By.XPATH, ".//button[text()='Save']").click()
+    status = cors.find_element(By.CSS_SELECTOR, ".editor-status")
+    wait(browser).until(lambda b: status.get_attribute("data-line") == "4")
+    with pytest.raises(botocore.exceptions.ClientError):
+        s3.get_bucket_cors(Bucket=bucket)
+    # Well-formed but not a CORS configuration kura accepts: its refusal is shown in the editor.
+    text.clear()
+    text.send_keys("<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example</AllowedOrigin></CORSRule></CORSConfiguration>")
+    cors.find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda b: "Refused by kura" in status.text)
+    text.clear()
+    text.send_keys(
+        "<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example</AllowedOrigin>"
+        "<AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>"
+    )
+    cors.find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda b: b.find_elements(By.XPATH, "//section[@id='cors']//button[text()='Delete']"))
+    rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+    assert [(r["AllowedOrigins"], r["AllowedMethods"]) for r in rules] == [(["https://app.example"], ["GET"])]
+
+    by_id(browser, "encryption").find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda b: "encrypted with AES256" in by_id(b, "encryption").text)
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    pab = by_id(browser, "public-access-block")
+    pab.find_element(By.CSS_SELECTOR, "input[name='block_public_policy']").click()
+    pab.find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda b: "Set on this bucket" in by_id(b, "public-access-block").text)
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert block["BlockPublicPolicy"] is True and block["BlockPublicAcls"] is False
+
+
+def test_create_a_user_attach_a_policy_and_delete_it(browser, kura):
+    sign_in(browser, kura)
+    go(browser, "#/identity")
+    wait(browser).until(lambda b: b.find_elements(By.ID, "users-table"))
+    name = f"dev-{uuid.uuid4().hex[:6]}"
+    by_id(browser, "new-user").send_keys(name)
+    by_id(browser, "create-user").click()
+    wait(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#new-user-secret input"))
+    secret = browser.find_element(By.CSS_SELECTOR, "#new-user-secret input").get_attribute("value")
+    user = client(kura, name, secret, signature_version="s3v4")
+    with pytest.raises(botocore.exceptions.ClientError) as denied:
+        user.list_buckets()
+    assert denied.value.response["Error"]["Code"] == "AccessDenied", "no policy yet"
+
+    row = lambda b: b.find_element(By.XPATH, f"//table[@id='users-table']//tr[td/code[text()='{name}']]")  # noqa: E731
+    wait(browser).until(lambda b: row(b))
+    browser.execute_script("arguments[0].value = 'readonly'", row(browser).find_element(By.TAG_NAME, "select"))
+    row(browser).find_element(By.XPATH, ".//button[text()='Attach']").click()
+    wait(browser).until(lambda b: "readonly" in row(b).find_element(By.CSS_SELECTOR, ".chips").text)
+    assert "Buckets" in user.list_buckets()
+
+    row(browser).find_element(By.XPATH, ".//button[text()='Delete']").click()
+    confirm(browser, ok=True)
+    wait(browser).until(lambda b: not b.find_elements(By.XPATH, f"//table[@id='users-table']//tr[td/code[text()='{name}']]"))
+    with pytest.raises(botocore.exceptions.ClientError) as gone:
+        user.list_buckets()
+    assert gone.value.response["Error"]["Code"] == "InvalidAccessKeyId"
 
 
 def test_share_a_link_and_fetch_it_with_curl(browser, kura, shared_bucket):
