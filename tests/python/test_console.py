@@ -93,6 +93,7 @@ def browser():
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # The driver is Debian's, named here: Selenium Manager never runs, nothing is downloaded.
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_script_timeout(30)
@@ -773,3 +774,20 @@ def test_requests_without_the_cookie_or_with_a_forged_one_are_refused(kura, s3):
     assert status == 204 and "max-age=0" in headers["Set-Cookie"].lower()
     status, _, body = plain.request("GET", "/kura/console/s3/", headers={"Cookie": cookie, **csrf})
     assert status == 401 and json.loads(body)["code"] == "NotSignedIn", body
+
+
+def test_no_script_error_and_no_content_security_policy_violation(browser, kura):
+    """Over every page the tests above opened (this test runs last): no uncaught error, no CSP violation
+    (the console has no inline script or style), and the page was never asked to run the XSS key."""
+    sign_in(browser, kura)
+    go(browser, "#/buckets")
+    wait(browser).until(lambda b: b.find_elements(By.ID, "buckets-table"))
+    entries = browser.get_log("browser")
+    assert entries, "the browser's log is collected"
+    bad = [
+        e["message"]
+        for e in entries
+        if e["level"] == "SEVERE" and ("Content Security Policy" in e["message"] or "Uncaught" in e["message"])
+    ]
+    assert not bad, bad
+    assert not any("alert" in e["message"] for e in entries if e["source"] == "javascript")
