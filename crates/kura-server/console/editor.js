@@ -112,11 +112,12 @@ export function editor(kind, { id, text = '', readOnly = false, rows = 14 } = {}
     }
     return false;
   };
+  let timer = null;
   const check = () => {
+    clearTimeout(timer); // a check pending from typing would hide what comes after this one
     if (!textarea.value.trim()) return show(null);
     return show(kind === 'json' ? jsonError(textarea.value) : xmlError(textarea.value));
   };
-  let timer = null;
   textarea.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(check, 250);
