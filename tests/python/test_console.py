@@ -362,6 +362,19 @@ def test_upload_a_folder_keeps_its_tree(browser, kura, s3, shared_bucket, tmp_pa
     assert s3.get_object(Bucket=shared_bucket, Key="folders/site/index.html")["Body"].read() == b"<h1>hi</h1>"
     assert s3.get_object(Bucket=shared_bucket, Key="folders/site/css/main.css")["Body"].read() == b"h1 {}"
     wait(browser).until(lambda b: "site/" in [a.text for a in b.find_elements(By.CSS_SELECTOR, "#objects-table a.folder")])
+    # A file dropped on the page (a drop event with the file, as the browser makes it) is uploaded here.
+    browser.execute_script(
+        """
+        const data = new DataTransfer();
+        data.items.add(new File(['dropped here'], 'dropped.txt', {type: 'text/plain'}));
+        const view = document.getElementById('view');
+        view.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
+        view.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+        """
+    )
+    wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, "li.upload[data-key='folders/dropped.txt']").get_attribute("data-state") == "done")
+    dropped = s3.get_object(Bucket=shared_bucket, Key="folders/dropped.txt")
+    assert dropped["Body"].read() == b"dropped here" and dropped["ContentType"] == "text/plain"
 
 
 def test_an_upload_cut_off_by_the_network_fails_and_resumes_with_the_missing_parts(browser, kura, s3, shared_bucket, tmp_path):

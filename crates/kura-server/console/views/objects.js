@@ -1,14 +1,15 @@
 /**
  * views/objects.js: browsing a bucket by prefix, one ListObjectsV2 page (1,000 keys, delimiter "/") at a
- * time with its continuation token, so a prefix of any size opens as fast as one page; folders, uploads
- * of files and folders with progress (upload.js), download through a presigned URL, deletion after a
- * confirmation. Uploads live as long as the page, not the view: leaving and coming back shows them.
+ * time with its continuation token, so a prefix of any size opens as fast as one page; folders; uploads
+ * of files and folders, picked or dropped on the page, with progress (upload.js); download through a
+ * presigned URL; deletion after a confirmation. Uploads live as long as the page, not the view: leaving and coming back shows them.
  */
 
 import { api } from '../api.js';
 import { arn, guard } from '../can.js';
 import { busy, clear, confirmAction, el, errorText, formatBytes, formatDate, notify, tableRow } from '../dom.js';
 import { deleteObject, listObjects, putObject } from '../s3.js';
+import { droppedFiles } from '../drop.js';
 import { Upload } from '../upload.js';
 
 /** Files uploaded at the same time. */
@@ -93,11 +94,11 @@ function pump() {
   }
 }
 
+/** Queues `{file, path}` pairs for upload under `prefix`. */
 function enqueue(bucket, files, prefix, list) {
-  for (const file of files) {
-    const relative = file.webkitRelativePath || file.name;
+  for (const { file, path } of files) {
     const entry = {};
-    entry.upload = new Upload(bucket, prefix + relative, file, (u) => {
+    entry.upload = new Upload(bucket, prefix + path, file, (u) => {
       entry.row.update();
       if (u.state === 'done') for (const listener of listeners) listener(u);
     });
@@ -285,10 +286,29 @@ export async function render(container, { path, query }) {
   });
   for (const input of [uploadFiles, uploadFolder]) {
     input.addEventListener('change', () => {
-      enqueue(bucket, Array.from(input.files), prefix, uploadList);
+      const picked = Array.from(input.files).map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+      enqueue(bucket, picked, prefix, uploadList);
       input.value = '';
     });
   }
+  // Files and folders dropped anywhere on the view are uploaded here, when uploading is allowed. The
+  // container outlives this view: its listeners go with the view (`listening`).
+  const listening = new AbortController();
+  const { signal } = listening;
+  container.addEventListener('dragover', (event) => {
+    if (uploadFiles.disabled || !event.dataTransfer.types.includes('Files')) return;
+    event.preventDefault();
+    container.classList.add('dropping');
+  }, { signal });
+  container.addEventListener('dragleave', (event) => {
+    if (!container.contains(event.relatedTarget)) container.classList.remove('dropping');
+  }, { signal });
+  container.addEventListener('drop', async (event) => {
+    container.classList.remove('dropping');
+    if (uploadFiles.disabled) return;
+    event.preventDefault();
+    enqueue(bucket, await droppedFiles(event.dataTransfer), prefix, uploadList);
+  }, { signal });
   container.querySelector('#folder-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const name = folderName.value.trim().replace(/\/+$/, '');
@@ -310,6 +330,8 @@ export async function render(container, { path, query }) {
 
   await reload();
   return () => {
+    listening.abort();
+    container.classList.remove('dropping');
     rendering = null;
     clearTimeout(pending);
     listeners = listeners.filter((l) => l !== onUploaded);

@@ -16,6 +16,7 @@ pub const ASSETS: &[(&str, &[u8])] = &[
     ("api.js", include_bytes!("../../console/api.js")),
     ("can.js", include_bytes!("../../console/can.js")),
     ("dom.js", include_bytes!("../../console/dom.js")),
+    ("drop.js", include_bytes!("../../console/drop.js")),
     ("editor.js", include_bytes!("../../console/editor.js")),
     ("s3.js", include_bytes!("../../console/s3.js")),
     ("upload.js", include_bytes!("../../console/upload.js")),
