@@ -818,6 +818,46 @@ def test_requests_without_the_cookie_or_with_a_forged_one_are_refused(kura, s3):
     assert status == 401 and json.loads(body)["code"] == "NotSignedIn", body
 
 
+def test_the_client_logic_in_the_browser(browser, kura):
+    """The console's pure functions, imported as the page imports them: JSON and XML error positions, key
+    and query encoding, part sizes, "why denied" context lines."""
+    sign_in(browser, kura)
+    got = browser.execute_async_script(
+        r"""
+        const done = arguments[arguments.length - 1];
+        Promise.all(['editor.js', 'api.js', 'upload.js', 'views/why.js'].map((m) => import('/kura/console/' + m)))
+          .then(([editor, api, upload, why]) => done({
+            json_ok: editor.jsonError('{"a": [1, 2]}'),
+            json_comma: editor.jsonError('{\n  "a": 1,\n}'),
+            json_end: editor.jsonError('{\n  "a": [1,\n'),
+            xml_ok: editor.xmlError('<?xml version="1.0"?><A x="1"><B>&amp;</B><!-- c --></A>'),
+            xml_mismatch: editor.xmlError('<A>\n<B>\n</C>\n</A>'),
+            xml_open: editor.xmlError('<A>\n  <B/>'),
+            server_line: editor.serverErrorLine('policy p: the policy is not valid JSON: expected value at line 3 column 7'),
+            path: api.s3Path('b', "a b/c+d%e!*'()ü.txt"),
+            query: api.queryString({tagging: null, prefix: 'a b/', 'max-keys': 1000, skipped: undefined}),
+            parts: [upload.partSize(20 * 1024 * 1024), upload.partSize(80 * 1024 ** 3), upload.partSize(5 * 1024 ** 4)],
+            context: why.parseContext('aws:SourceIp = 10.0.0.1\n\ns3:prefix=a/\ns3:prefix=b/'),
+            bad_context: (() => { try { why.parseContext('novalue'); return null; } catch (e) { return e.message; } })(),
+          }))
+          .catch((e) => done({error: String(e)}));
+        """
+    )
+    assert "error" not in got, got
+    assert got["json_ok"] is None and got["xml_ok"] is None
+    assert (got["json_comma"]["line"], got["json_comma"]["column"]) == (3, 1), got["json_comma"]
+    assert got["json_end"]["line"] == 3, got["json_end"]
+    assert got["xml_mismatch"]["line"] == 3 and "</C> does not close <B>" in got["xml_mismatch"]["message"]
+    assert got["xml_open"]["line"] == 1 and "<A> is never closed" in got["xml_open"]["message"]
+    assert got["server_line"] == {"line": 3, "column": 7}
+    assert got["path"] == "/kura/console/s3/b/a%20b/c%2Bd%25e%21%2A%27%28%29%C3%BC.txt"
+    assert got["query"] == "?tagging&prefix=a%20b%2F&max-keys=1000"
+    mib = 1024 * 1024
+    assert got["parts"] == [8 * mib, 9 * mib, 525 * mib], "8 MiB parts, larger when 10,000 would not do"
+    assert got["context"] == {"aws:SourceIp": "10.0.0.1", "s3:prefix": ["a/", "b/"]}
+    assert "key=value" in got["bad_context"]
+
+
 def test_no_script_error_and_no_content_security_policy_violation(browser, kura):
     """Over every page the tests above opened (this test runs last): no uncaught error, no CSP violation
     (the console has no inline script or style), and the page was never asked to run the XSS key."""

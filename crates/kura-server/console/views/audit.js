@@ -32,11 +32,11 @@ function row(record) {
 /** Renders the view into `container`; returns the function that stops polling. */
 export async function render(container) {
   const inputs = {
-    principal: el('input', { id: 'audit-principal', placeholder: 'principal or access key', spellcheck: 'false' }),
-    bucket: el('input', { id: 'audit-bucket', placeholder: 'bucket', spellcheck: 'false' }),
-    operation: el('input', { id: 'audit-operation', placeholder: 'operation (PutObject, …)', spellcheck: 'false' }),
-    status: el('input', { id: 'audit-status', placeholder: 'status (403, 4xx…)', spellcheck: 'false' }),
-    auth: el('select', { id: 'audit-auth' }, AUTH_TYPES.map((a) => el('option', { value: a, text: a || 'any auth' }))),
+    principal: el('input', { id: 'audit-principal', 'aria-label': 'Principal', placeholder: 'principal or access key', spellcheck: 'false' }),
+    bucket: el('input', { id: 'audit-bucket', 'aria-label': 'Bucket', placeholder: 'bucket', spellcheck: 'false' }),
+    operation: el('input', { id: 'audit-operation', 'aria-label': 'Operation', placeholder: 'operation (PutObject, …)', spellcheck: 'false' }),
+    status: el('input', { id: 'audit-status', 'aria-label': 'Status', placeholder: 'status (403, 4xx…)', spellcheck: 'false' }),
+    auth: el('select', { id: 'audit-auth', 'aria-label': 'Auth type' }, AUTH_TYPES.map((a) => el('option', { value: a, text: a || 'any auth' }))),
   };
   const live = el('input', { type: 'checkbox', id: 'audit-live', checked: true });
   const state = el('span', { class: 'muted', id: 'audit-state' });

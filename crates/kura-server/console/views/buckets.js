@@ -9,7 +9,7 @@ import { createBucket, deleteBucket, listBuckets } from '../s3.js';
 
 /** Renders the view into `container`. */
 export async function render(container) {
-  const name = el('input', { id: 'new-bucket', placeholder: 'new-bucket-name', required: true, spellcheck: 'false',
+  const name = el('input', { id: 'new-bucket', 'aria-label': 'New bucket name', placeholder: 'new-bucket-name', required: true, spellcheck: 'false',
     pattern: '[a-z0-9][a-z0-9.\\-]{1,61}[a-z0-9]', title: '3 to 63 lowercase letters, digits, dots and hyphens' });
   const create = el('button', { id: 'create-bucket', type: 'submit', text: 'Create bucket' });
   const form = el('form', { class: 'inline-form' }, name, create);

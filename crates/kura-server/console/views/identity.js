@@ -38,7 +38,7 @@ function readOnly(elements, o) {
 
 function usersCard(state) {
   const body = el('div', { id: 'users' });
-  const name = el('input', { id: 'new-user', placeholder: 'user name (its access key)', required: true, spellcheck: 'false' });
+  const name = el('input', { id: 'new-user', 'aria-label': 'New user name', placeholder: 'user name (its access key)', required: true, spellcheck: 'false' });
   const create = el('button', { type: 'submit', id: 'create-user', text: 'Create user' });
   const secret = el('div', { id: 'new-user-secret' });
   const form = el('form', { class: 'inline-form' }, name, create);
@@ -65,7 +65,7 @@ function usersCard(state) {
       const arn = iamArn('user', u.access_key);
       const toggle = el('button', { type: 'button', class: 'secondary small', text: u.enabled ? 'Disable' : 'Enable' });
       const remove = el('button', { type: 'button', class: 'danger small', text: 'Delete' });
-      const pick = el('select', { class: 'small' }, el('option', { value: '', text: 'attach a policy…' }),
+      const pick = el('select', { class: 'small', 'aria-label': `Policy to attach to ${u.access_key}` }, el('option', { value: '', text: 'attach a policy…' }),
         policies.filter((p) => !u.policies.includes(p.name)).map((p) => el('option', { value: p.name, text: p.name })));
       const attach = el('button', { type: 'button', class: 'secondary small', text: 'Attach' });
       const attached = u.policies.map((p) => {
@@ -126,7 +126,7 @@ function policiesCard(state) {
       const answer = await admin('GET', `policies/${seg(name)}`);
       text = JSON.stringify(answer.policy, null, 2);
     }
-    const nameInput = el('input', { id: 'policy-name', placeholder: 'policy name', value: name || '', readonly: !isNew || null, spellcheck: 'false' });
+    const nameInput = el('input', { id: 'policy-name', 'aria-label': 'Policy name', placeholder: 'policy name', value: name || '', readonly: !isNew || null, spellcheck: 'false' });
     const edit = editor('json', { id: 'policy-text', text, readOnly: o !== 'admin', rows: 14 });
     const save = el('button', { type: 'button', id: 'save-policy', text: 'Save policy' });
     const remove = el('button', { type: 'button', class: 'danger', text: 'Delete policy' });

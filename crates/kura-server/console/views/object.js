@@ -44,8 +44,8 @@ function tagEditor(bucket, key, tags) {
   const rows = el('div', { class: 'tag-rows' });
   const addRow = (tag = { key: '', value: '' }) => {
     const row = el('div', { class: 'tag-row' },
-      el('input', { class: 'tag-key', placeholder: 'key', value: tag.key, maxlength: 128 }),
-      el('input', { class: 'tag-value', placeholder: 'value', value: tag.value, maxlength: 256 }),
+      el('input', { class: 'tag-key', 'aria-label': 'Tag key', placeholder: 'key', value: tag.key, maxlength: 128 }),
+      el('input', { class: 'tag-value', 'aria-label': 'Tag value', placeholder: 'value', value: tag.value, maxlength: 256 }),
       el('button', { type: 'button', class: 'secondary small', text: 'Remove', onclick: () => row.remove() }));
     rows.append(row);
   };

@@ -150,9 +150,9 @@ export async function render(container, { path, query }) {
   uploadFolder.webkitdirectory = true;
   const filesLabel = el('label', { class: 'button', for: 'upload-files', text: 'Upload files' });
   const folderLabel = el('label', { class: 'button secondary', for: 'upload-folder', text: 'Upload folder' });
-  const folderName = el('input', { id: 'folder-name', placeholder: 'new folder', spellcheck: 'false', required: true });
+  const folderName = el('input', { id: 'folder-name', 'aria-label': 'New folder name', placeholder: 'new folder', spellcheck: 'false', required: true });
   const folderButton = el('button', { type: 'submit', class: 'secondary', text: 'Create folder' });
-  const filter = el('input', { id: 'filter', type: 'search', placeholder: 'Filter by name prefix', spellcheck: 'false' });
+  const filter = el('input', { id: 'filter', 'aria-label': 'Filter by name prefix', type: 'search', placeholder: 'Filter by name prefix', spellcheck: 'false' });
   const refreshButton = el('button', { type: 'button', class: 'secondary', text: 'Refresh' });
   const uploadList = el('ul', { id: 'uploads', class: 'uploads' }, uploads.map((u) => u.row));
   const status = el('p', { class: 'muted', id: 'listing-status' });

@@ -51,7 +51,7 @@ function section(title, id, load) {
 function versioning(bucket) {
   return section('Versioning', 'versioning', async (refresh) => {
     const status = await getVersioning(bucket);
-    const select = el('select', { id: 'versioning-status' },
+    const select = el('select', { id: 'versioning-status', 'aria-label': 'Versioning' },
       el('option', { value: 'Enabled', text: 'Enabled' }), el('option', { value: 'Suspended', text: 'Suspended' }));
     select.value = status === 'Enabled' ? 'Enabled' : 'Suspended';
     const save = el('button', { type: 'button', text: 'Save' });
@@ -73,11 +73,11 @@ function encryption(bucket) {
     const doc = new DOMParser().parseFromString(xml || '<none/>', 'application/xml');
     const algorithm = text(doc, 'SSEAlgorithm');
     const keyId = text(doc, 'KMSMasterKeyID');
-    const select = el('select', { id: 'encryption-algorithm' },
+    const select = el('select', { id: 'encryption-algorithm', 'aria-label': 'Default encryption' },
       el('option', { value: 'AES256', text: 'SSE-S3 (AES256, keys managed by kura)' }),
       el('option', { value: 'aws:kms', text: 'SSE-KMS (a key of the key service)' }));
     select.value = algorithm === 'aws:kms' ? 'aws:kms' : 'AES256';
-    const key = el('input', { id: 'encryption-key', placeholder: 'KMS key id or ARN (empty: the default key)', value: keyId, spellcheck: 'false' });
+    const key = el('input', { id: 'encryption-key', 'aria-label': 'KMS key', placeholder: 'KMS key id or ARN (empty: the default key)', value: keyId, spellcheck: 'false' });
     const save = el('button', { type: 'button', text: 'Save' });
     const remove = el('button', { type: 'button', class: 'danger', text: 'Remove' });
     save.addEventListener('click', () => busy(save, async () => {
@@ -102,7 +102,7 @@ function encryption(bucket) {
 function anonymous(bucket) {
   return section('Anonymous access', 'anonymous', async (refresh) => {
     const { mode } = await admin('GET', `buckets/${seg(bucket)}/anonymous`);
-    const select = el('select', { id: 'anonymous-mode' },
+    const select = el('select', { id: 'anonymous-mode', 'aria-label': 'Anonymous access mode' },
       ['none', 'download', 'upload', 'public'].map((m) => el('option', { value: m, text: m })));
     select.value = mode === 'custom' ? 'none' : mode;
     const save = el('button', { type: 'button', text: 'Save' });
