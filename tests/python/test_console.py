@@ -439,6 +439,8 @@ def test_browse_folders_pages_and_keys_shown_as_text(browser, kura, s3, shared_b
     link = browser.find_element(By.CSS_SELECTOR, f"#objects-table tr[data-key='{XSS_KEY}'] a.object")
     assert link.text == XSS_KEY
     assert not browser.find_elements(By.CSS_SELECTOR, "#objects-table img")
+    by_id(browser, "clear-uploads").click()
+    wait(browser).until(lambda b: not b.find_elements(By.CSS_SELECTOR, "li.upload[data-state='done']"))
     shot(browser, "objects")
 
     browser.find_element(By.XPATH, "//table[@id='objects-table']//a[text()='docs/']").click()

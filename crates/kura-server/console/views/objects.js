@@ -155,6 +155,11 @@ export async function render(container, { path, query }) {
   const filter = el('input', { id: 'filter', 'aria-label': 'Filter by name prefix', type: 'search', placeholder: 'Filter by name prefix', spellcheck: 'false' });
   const refreshButton = el('button', { type: 'button', class: 'secondary', text: 'Refresh' });
   const uploadList = el('ul', { id: 'uploads', class: 'uploads' }, uploads.map((u) => u.row));
+  const clearFinished = el('button', { type: 'button', class: 'secondary small', id: 'clear-uploads', text: 'Clear finished',
+    onclick: () => {
+      for (const entry of uploads.filter((u) => ['done', 'cancelled'].includes(u.upload.state))) entry.row.remove();
+      uploads.splice(0, uploads.length, ...uploads.filter((u) => !['done', 'cancelled'].includes(u.upload.state)));
+    } });
   const status = el('p', { class: 'muted', id: 'listing-status' });
   const body = el('tbody');
   const listing = el('table', { class: 'list', id: 'objects-table' },
@@ -172,6 +177,7 @@ export async function render(container, { path, query }) {
       filter, refreshButton,
       el('a', { class: 'button secondary', href: `#/b/${encodeURIComponent(bucket)}/settings`, text: 'Bucket settings' })),
     deniedNote,
+    el('div', { class: 'uploads-bar' }, clearFinished),
     uploadList,
     el('section', { class: 'card' }, status, listing, el('div', { class: 'pager' }, previous, pageLabel, next)),
   );
