@@ -1,8 +1,8 @@
 /**
  * views/objects.js: browsing a bucket by prefix, one ListObjectsV2 page (1,000 keys, delimiter "/") at a
  * time with its continuation token, so a prefix of any size opens as fast as one page; folders; uploads
- * of files and folders, picked or dropped on the page, with progress (upload.js); download through a
- * presigned URL; deletion after a confirmation. Uploads live as long as the page, not the view: leaving and coming back shows them.
+ * of files and folders, picked or dropped on the page (views/uploads.js); download through a presigned
+ * URL; deletion after a confirmation.
  */
 
 import { api } from '../api.js';
@@ -10,14 +10,7 @@ import { arn, guard } from '../can.js';
 import { busy, clear, confirmAction, el, errorText, formatBytes, formatDate, notify, tableRow } from '../dom.js';
 import { deleteObject, listObjects, putObject } from '../s3.js';
 import { droppedFiles } from '../drop.js';
-import { Upload } from '../upload.js';
-
-/** Files uploaded at the same time. */
-const PARALLEL_FILES = 3;
-
-/** Every upload of this page: {upload, row}. */
-const uploads = [];
-let listeners = [];
+import { enqueue, onUploaded, uploadsPanel } from './uploads.js';
 
 /** The last part of a key or prefix ("a/b/c.txt" -> "c.txt", "a/b/" -> "b/"). */
 export function baseName(key) {
@@ -55,61 +48,6 @@ function breadcrumb(bucket, prefix) {
     parts.push(' / ', el('a', { href: objectsHash(bucket, path), text: part }));
   }
   return el('h1', { class: 'breadcrumb' }, parts);
-}
-
-function uploadRow(upload, onRemove) {
-  const bar = el('progress', { max: 100, value: 0 });
-  const percent = el('span', { class: 'percent', text: '0%' });
-  const state = el('span', { class: 'state' });
-  const resume = el('button', { type: 'button', class: 'small resume', text: 'Resume', hidden: true, onclick: () => upload.resume() });
-  const cancel = el('button', { type: 'button', class: 'secondary small', text: 'Cancel', onclick: () => upload.cancel() });
-  const remove = el('button', { type: 'button', class: 'secondary small', text: 'Clear', hidden: true, onclick: onRemove });
-  const row = el('li', { class: 'upload', dataset: { key: upload.key, state: upload.state } },
-    el('span', { class: 'upload-key', text: upload.key }), bar, percent, state, resume, cancel, remove);
-  const labels = { queued: 'waiting', uploading: 'uploading', done: 'done', failed: 'failed', cancelled: 'cancelled' };
-  row.update = () => {
-    const p = upload.percent;
-    bar.value = p;
-    percent.textContent = `${p}%`;
-    row.dataset.state = upload.state;
-    row.dataset.percent = String(p);
-    state.textContent = upload.state === 'failed' ? `failed: ${errorText(upload.error)}` : labels[upload.state];
-    resume.hidden = upload.state !== 'failed';
-    cancel.hidden = !['queued', 'uploading', 'failed'].includes(upload.state);
-    remove.hidden = !['done', 'cancelled'].includes(upload.state);
-  };
-  row.update();
-  return row;
-}
-
-/** Starts queued uploads while fewer than PARALLEL_FILES run. */
-function pump() {
-  let running = uploads.filter((u) => u.upload.state === 'uploading').length;
-  for (const entry of uploads) {
-    if (running >= PARALLEL_FILES) break;
-    if (entry.upload.state === 'queued') {
-      running += 1;
-      entry.upload.start().then(pump);
-    }
-  }
-}
-
-/** Queues `{file, path}` pairs for upload under `prefix`. */
-function enqueue(bucket, files, prefix, list) {
-  for (const { file, path } of files) {
-    const entry = {};
-    entry.upload = new Upload(bucket, prefix + path, file, (u) => {
-      entry.row.update();
-      if (u.state === 'done') for (const listener of listeners) listener(u);
-    });
-    entry.row = uploadRow(entry.upload, () => {
-      uploads.splice(uploads.indexOf(entry), 1);
-      entry.row.remove();
-    });
-    uploads.push(entry);
-    list.append(entry.row);
-  }
-  pump();
 }
 
 /** Rows drawn before the first paint of a listing page (more than a screenful). */
@@ -154,12 +92,6 @@ export async function render(container, { path, query }) {
   const folderButton = el('button', { type: 'submit', class: 'secondary', text: 'Create folder' });
   const filter = el('input', { id: 'filter', 'aria-label': 'Filter by name prefix', type: 'search', placeholder: 'Filter by name prefix', spellcheck: 'false' });
   const refreshButton = el('button', { type: 'button', class: 'secondary', text: 'Refresh' });
-  const uploadList = el('ul', { id: 'uploads', class: 'uploads' }, uploads.map((u) => u.row));
-  const clearFinished = el('button', { type: 'button', class: 'secondary small', id: 'clear-uploads', text: 'Clear finished',
-    onclick: () => {
-      for (const entry of uploads.filter((u) => ['done', 'cancelled'].includes(u.upload.state))) entry.row.remove();
-      uploads.splice(0, uploads.length, ...uploads.filter((u) => !['done', 'cancelled'].includes(u.upload.state)));
-    } });
   const status = el('p', { class: 'muted', id: 'listing-status' });
   const body = el('tbody');
   const listing = el('table', { class: 'list', id: 'objects-table' },
@@ -177,8 +109,7 @@ export async function render(container, { path, query }) {
       filter, refreshButton,
       el('a', { class: 'button secondary', href: `#/b/${encodeURIComponent(bucket)}/settings`, text: 'Bucket settings' })),
     deniedNote,
-    el('div', { class: 'uploads-bar' }, clearFinished),
-    uploadList,
+    uploadsPanel(),
     el('section', { class: 'card' }, status, listing, el('div', { class: 'pager' }, previous, pageLabel, next)),
   );
 
@@ -293,7 +224,7 @@ export async function render(container, { path, query }) {
   for (const input of [uploadFiles, uploadFolder]) {
     input.addEventListener('change', () => {
       const picked = Array.from(input.files).map((file) => ({ file, path: file.webkitRelativePath || file.name }));
-      enqueue(bucket, picked, prefix, uploadList);
+      enqueue(bucket, picked, prefix);
       input.value = '';
     });
   }
@@ -313,7 +244,7 @@ export async function render(container, { path, query }) {
     container.classList.remove('dropping');
     if (uploadFiles.disabled) return;
     event.preventDefault();
-    enqueue(bucket, await droppedFiles(event.dataTransfer), prefix, uploadList);
+    enqueue(bucket, await droppedFiles(event.dataTransfer), prefix);
   }, { signal });
   container.querySelector('#folder-form').addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -327,12 +258,11 @@ export async function render(container, { path, query }) {
   });
 
   let pending = null;
-  const onUploaded = (u) => {
+  const stopListening = onUploaded((u) => {
     if (u.bucket !== bucket || !u.key.startsWith(prefix)) return;
     clearTimeout(pending);
     pending = setTimeout(reload, 300);
-  };
-  listeners.push(onUploaded);
+  });
 
   await reload();
   return () => {
@@ -340,6 +270,6 @@ export async function render(container, { path, query }) {
     container.classList.remove('dropping');
     rendering = null;
     clearTimeout(pending);
-    listeners = listeners.filter((l) => l !== onUploaded);
+    stopListening();
   };
 }

@@ -27,6 +27,7 @@ pub const ASSETS: &[(&str, &[u8])] = &[
     ("views/objects.js", include_bytes!("../../console/views/objects.js")),
     ("views/settings.js", include_bytes!("../../console/views/settings.js")),
     ("views/share.js", include_bytes!("../../console/views/share.js")),
+    ("views/uploads.js", include_bytes!("../../console/views/uploads.js")),
     ("views/why.js", include_bytes!("../../console/views/why.js")),
 ];
 
