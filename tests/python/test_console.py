@@ -754,6 +754,16 @@ def test_a_read_only_user_sees_why_and_the_server_refuses_its_writes(browser, ku
     assert download.get_attribute("disabled") is None, "reading is allowed"
     shot(browser, "read-only")
 
+    # Sharing: a download link is allowed, an upload ticket is not, and the page says so before asking.
+    go(browser, f"#/share?bucket={shared_bucket}&key=readme.txt")
+    wait(browser).until(lambda b: b.find_elements(By.ID, "issue-ticket"))
+    wait(browser).until(lambda b: by_id(b, "issue-ticket").get_attribute("disabled") is not None)
+    assert "s3:PutObject" in by_id(browser, "issue-ticket").get_attribute("title")
+    assert by_id(browser, "make-link").get_attribute("disabled") is None
+    by_id(browser, "make-link").click()
+    wait(browser).until(lambda b: b.find_elements(By.ID, "link-url"))
+    assert curl(by_id(browser, "link-url").get_attribute("value")) == (200, b"hello from kura")
+
     # The page itself sends the writes: the server refuses each, and nothing changes.
     put = in_page_fetch(browser, "PUT", f"/kura/console/s3/{shared_bucket}/evil.txt", "evil")
     assert put["status"] == 403 and "AccessDenied" in put["body"], put

@@ -6,7 +6,7 @@
  */
 
 import { admin, api, ticket } from '../api.js';
-import { guard } from '../can.js';
+import { arn, guard } from '../can.js';
 import { busy, card, clear, confirmAction, copyText, el, errorText, formatDate, notify, table } from '../dom.js';
 
 const LIFETIMES = [
@@ -34,6 +34,27 @@ function labelled(label, control) {
   return el('label', {}, label, control);
 }
 
+/**
+ * Keeps `button` disabled, with the reason, while the principal may not do what the form describes:
+ * `check()` answers `{action, resource}` (or null when the form is not filled in yet), asked again 300 ms
+ * after the last change of any of `inputs`.
+ */
+function guardForm(button, inputs, check) {
+  let timer = null;
+  const run = () => {
+    const wanted = check();
+    if (wanted) guard([{ element: button, ...wanted }]);
+  };
+  for (const input of inputs) {
+    input.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(run, 300);
+    });
+    input.addEventListener('change', run);
+  }
+  run();
+}
+
 function presignCard(session, query) {
   const method = el('select', { id: 'link-method' }, el('option', { value: 'GET', text: 'GET (download)' }), el('option', { value: 'PUT', text: 'PUT (upload)' }));
   const bucket = el('input', { id: 'link-bucket', required: true, value: query.get('bucket') || '', spellcheck: 'false' });
@@ -43,6 +64,9 @@ function presignCard(session, query) {
   const out = el('div', { id: 'link-result' });
   const form = el('form', { class: 'stacked' },
     labelled('Method', method), labelled('Bucket', bucket), labelled('Key', key), labelled('Valid for', lifetime), make);
+  guardForm(make, [method, bucket, key], () => (bucket.value.trim() && key.value
+    ? { action: method.value === 'GET' ? 's3:GetObject' : 's3:PutObject', resource: arn(bucket.value.trim(), key.value) }
+    : null));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     busy(make, async () => {
@@ -82,6 +106,12 @@ function ticketCard(query, onIssued) {
   const form = el('form', { class: 'stacked' },
     labelled('Method', method), labelled('Bucket', bucket), labelled('Scope', scope), labelled('Key or prefix', name),
     labelled('Largest size (bytes)', maxSize), labelled('Content-Type', type), labelled('Valid for', lifetime), issue);
+  guardForm(issue, [method, bucket, scope, name], () => (bucket.value.trim() && (name.value || scope.value === 'prefix')
+    ? {
+      action: method.value === 'GET' ? 's3:GetObject' : 's3:PutObject',
+      resource: arn(bucket.value.trim(), scope.value === 'prefix' ? `${name.value}*` : name.value),
+    }
+    : null));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     busy(issue, async () => {
