@@ -66,6 +66,8 @@ async function route() {
   for (const note of document.querySelectorAll('#notices .notice:not(.error)')) note.remove();
   const token = {};
   route.current = token;
+  for (const mark of ['kura:route', 'kura:rendered', 'kura:painted']) performance.clearMarks(mark);
+  performance.clearMeasures('kura:view');
   performance.mark('kura:route');
   try {
     const view = await load(name);

@@ -166,7 +166,9 @@ export async function render(container, { path, query }) {
     pageLabel.textContent = `Page ${page + 1}`;
     previous.disabled = page === 0;
     next.disabled = !result.next;
-    performance.mark('kura:page'); // for scripts/bench-console
+    performance.clearMarks('kura:page'); // for scripts/bench-console: the latest page only
+    performance.clearMarks('kura:page-complete');
+    performance.mark('kura:page');
     const complete = () => {
       performance.mark('kura:page-complete');
       guard([
