@@ -639,7 +639,7 @@ def test_issue_and_revoke_an_upload_ticket(browser, kura, s3, shared_bucket, tmp
     ticket_id = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["X-Amz-Credential"][0].split("/")[0]
     revoke = f"#tickets-table button[data-ticket='{ticket_id}']"
     wait(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, revoke))
-    shot(browser, "share")
+    shot(browser, "share", show=by_id(browser, "ticket-result"))
     browser.find_element(By.CSS_SELECTOR, revoke).click()
     confirm(browser, ok=True)
     wait(browser).until(lambda b: not b.find_elements(By.CSS_SELECTOR, revoke))
