@@ -579,6 +579,21 @@ def test_bucket_xml_settings_cors_encryption_public_access_block(browser, kura, 
     block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     assert block["BlockPublicPolicy"] is True and block["BlockPublicAcls"] is False
 
+    lifecycle = by_id(browser, "lifecycle")
+    by_id(browser, "lifecycle-text").send_keys(
+        "<LifecycleConfiguration><Rule><ID>expire-tmp</ID><Filter><Prefix>tmp/</Prefix></Filter>"
+        "<Status>Enabled</Status><Expiration><Days>7</Days></Expiration></Rule></LifecycleConfiguration>"
+    )
+    lifecycle.find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda b: b.find_elements(By.XPATH, "//section[@id='lifecycle']//button[text()='Delete']"))
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert [(r["ID"], r["Expiration"]["Days"]) for r in rules] == [("expire-tmp", 7)]
+
+    browser.execute_script("arguments[0].value = 'Enabled'", by_id(browser, "versioning-status"))
+    by_id(browser, "versioning").find_element(By.XPATH, ".//button[text()='Save']").click()
+    wait(browser).until(lambda b: "Versioning is enabled." in by_id(b, "versioning").text)
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+
 
 def test_create_a_user_attach_a_policy_and_delete_it(browser, kura):
     sign_in(browser, kura)
