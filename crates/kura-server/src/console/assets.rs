@@ -13,6 +13,22 @@ pub const ASSETS: &[(&str, &[u8])] = &[
     ("index.html", include_bytes!("../../console/index.html")),
     ("app.js", include_bytes!("../../console/app.js")),
     ("style.css", include_bytes!("../../console/style.css")),
+    ("api.js", include_bytes!("../../console/api.js")),
+    ("can.js", include_bytes!("../../console/can.js")),
+    ("dom.js", include_bytes!("../../console/dom.js")),
+    ("drop.js", include_bytes!("../../console/drop.js")),
+    ("editor.js", include_bytes!("../../console/editor.js")),
+    ("s3.js", include_bytes!("../../console/s3.js")),
+    ("upload.js", include_bytes!("../../console/upload.js")),
+    ("views/audit.js", include_bytes!("../../console/views/audit.js")),
+    ("views/buckets.js", include_bytes!("../../console/views/buckets.js")),
+    ("views/identity.js", include_bytes!("../../console/views/identity.js")),
+    ("views/object.js", include_bytes!("../../console/views/object.js")),
+    ("views/objects.js", include_bytes!("../../console/views/objects.js")),
+    ("views/settings.js", include_bytes!("../../console/views/settings.js")),
+    ("views/share.js", include_bytes!("../../console/views/share.js")),
+    ("views/uploads.js", include_bytes!("../../console/views/uploads.js")),
+    ("views/why.js", include_bytes!("../../console/views/why.js")),
 ];
 
 /// The Content-Security-Policy of every asset: only the console's own files, no inline script or
