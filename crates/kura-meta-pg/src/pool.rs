@@ -2,8 +2,8 @@
 //! have prepared, so that PostgreSQL parses and plans each of kura's statements once per connection
 //! instead of on every call, and that know whether they are inside a transaction.
 
-use postgres::types::Type;
 use crate::tls::{ConnectError, MakeTls};
+use postgres::types::Type;
 use postgres::{Client, Config, Statement};
 use std::collections::HashMap;
 

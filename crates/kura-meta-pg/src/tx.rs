@@ -3,9 +3,9 @@
 
 use crate::pool::{Manager, PgConn};
 use kura_store::{StoreError, StoreResult};
-use postgres::{Row, SimpleQueryMessage};
 use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
+use postgres::{Row, SimpleQueryMessage};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -234,14 +234,22 @@ impl Tx<'_> {
     /// [`Tx::require_bucket_locked`] then [`Tx::lock_key`], the two locks in one round trip.
     pub(crate) fn lock_bucket_and_key(&self, bucket: &str, key: &str) -> StoreResult<()> {
         let locks = [(bucket_lock(bucket), true), (key_lock(bucket, key), false)];
-        if self.lock_and_find_bucket(&locks, bucket)? { Ok(()) } else { Err(StoreError::NoSuchBucket(bucket.to_owned())) }
+        if self.lock_and_find_bucket(&locks, bucket)? {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchBucket(bucket.to_owned()))
+        }
     }
 
     /// [`Tx::require_bucket_locked`], then the lock of one multipart upload (its parts, completion and
     /// abort run one after the other), the two locks in one round trip.
     pub(crate) fn lock_bucket_and_upload(&self, bucket: &str, upload_id: &str) -> StoreResult<()> {
         let locks = [(bucket_lock(bucket), true), (upload_lock(bucket, upload_id), false)];
-        if self.lock_and_find_bucket(&locks, bucket)? { Ok(()) } else { Err(StoreError::NoSuchBucket(bucket.to_owned())) }
+        if self.lock_and_find_bucket(&locks, bucket)? {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchBucket(bucket.to_owned()))
+        }
     }
 
     /// Whether the bucket exists. As a transaction's first statement, it travels with the
