@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import urllib.parse
+import urllib.request
 import uuid
 
 import botocore.exceptions
@@ -468,6 +469,21 @@ def test_object_details_tags_and_versions(browser, kura, s3, shared_bucket):
     metadata = by_id(browser, "object-metadata").text
     assert "14 bytes" in metadata and "x-amz-meta-team" in metadata and "docs" in metadata
     assert len(browser.find_elements(By.CSS_SELECTOR, "#versions-table tbody tr")) == 2
+
+    # Download of the older version: the page asks kura for a link to that version, which reads its bytes.
+    browser.execute_script(
+        "window.__links = []; const f = window.fetch; window.fetch = (u, o) => f(u, o).then((r) => {"
+        " if (String(u).includes('api/presign')) r.clone().json().then((j) => window.__links.push(j.url));"
+        " return r; });"
+    )
+    older = s3.list_object_versions(Bucket=shared_bucket, Prefix="docs/guide.txt")["Versions"]
+    older = [v for v in older if not v["IsLatest"]][0]["VersionId"]
+    row = browser.find_element(By.XPATH, f"//table[@id='versions-table']//tr[.//code[text()='{older}']]")
+    row.find_element(By.XPATH, ".//button[text()='Download']").click()
+    link = wait(browser).until(lambda b: (b.execute_script("return window.__links") or [None])[0])
+    assert f"versionId={older}" in link
+    with urllib.request.urlopen(link) as r:
+        assert r.read() == s3.get_object(Bucket=shared_bucket, Key="docs/guide.txt", VersionId=older)["Body"].read()
 
     browser.find_element(By.XPATH, "//button[text()='Add tag']").click()
     browser.find_element(By.CSS_SELECTOR, ".tag-row .tag-key").send_keys("owner")

@@ -65,7 +65,12 @@ function tagEditor(bucket, key, tags) {
 
 function versionsTable(bucket, key, versions, refresh) {
   const deletes = [];
+  const downloads = [];
   const rows = versions.map((v) => {
+    const get = el('button', { type: 'button', class: 'small', text: 'Download' });
+    get.addEventListener('click', () => busy(get, () => download(bucket, key, v.versionId)));
+    if (v.deleteMarker) get.disabled = true;
+    else downloads.push(get);
     const remove = el('button', { type: 'button', class: 'danger small', text: 'Delete version' });
     remove.addEventListener('click', async () => {
       const ok = await confirmAction('Delete this version?', `Version ${v.versionId} of ${key} is deleted for good.`);
@@ -81,11 +86,15 @@ function versionsTable(bucket, key, versions, refresh) {
       v.deleteMarker ? 'delete marker' : formatBytes(v.size),
       formatDate(v.modified),
       v.latest ? 'current' : '',
+      get,
       remove,
     ];
   });
-  guard([{ element: deletes, action: 's3:DeleteObjectVersion', resource: arn(bucket, key) }]);
-  return table(['Version', 'Size', 'Modified', '', ''], rows, { class: 'list', id: 'versions-table' });
+  guard([
+    { element: deletes, action: 's3:DeleteObjectVersion', resource: arn(bucket, key) },
+    { element: downloads, action: 's3:GetObjectVersion', resource: arn(bucket, key) },
+  ]);
+  return table(['Version', 'Size', 'Modified', '', '', ''], rows, { class: 'list', id: 'versions-table' });
 }
 
 /** Renders the view into `container`. */

@@ -29,9 +29,11 @@ export function objectHash(bucket, key) {
   return `#/o/${encodeURIComponent(bucket)}?key=${encodeURIComponent(key)}`;
 }
 
-/** Downloads an object through a short presigned GET URL. */
-export async function download(bucket, key) {
-  const { url } = await api('POST', 'presign', { method: 'GET', bucket, key, expires_seconds: 300 });
+/** Downloads an object (or one of its versions) through a short presigned GET URL. */
+export async function download(bucket, key, versionId) {
+  const ask = { method: 'GET', bucket, key, expires_seconds: 300 };
+  if (versionId) ask.version_id = versionId;
+  const { url } = await api('POST', 'presign', ask);
   if (!/^https?:\/\//.test(url)) throw new Error('kura answered an unexpected URL');
   const link = el('a', { href: url, download: baseName(key), hidden: true });
   document.body.append(link);

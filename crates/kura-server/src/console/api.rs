@@ -29,7 +29,13 @@ struct PresignBody {
     bucket: String,
     key: String,
     expires_seconds: u64,
+    /// A GET of this version (a presigned GetObjectVersion: authorised as `s3:GetObjectVersion`).
+    #[serde(default)]
+    version_id: Option<String>,
 }
+
+/// The longest version id a link may name (kura's are 32 characters; AWS's up to 1,024 bytes).
+const MAX_VERSION_ID_LEN: usize = 1024;
 
 fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ConsoleError> {
     serde_json::from_slice(body)
@@ -59,6 +65,17 @@ pub fn presign(
             kura_sigv4::MAX_EXPIRES_SECS
         )));
     }
+    let version = match input.version_id.as_deref() {
+        Some(_) if input.method != "GET" => {
+            return Err(ConsoleError::InvalidArgument("version_id is for GET links only".to_owned()));
+        }
+        Some(v) if v.is_empty() || v.len() > MAX_VERSION_ID_LEN => {
+            return Err(ConsoleError::InvalidArgument(format!(
+                "version_id must be 1 to {MAX_VERSION_ID_LEN} bytes long"
+            )));
+        }
+        other => other,
+    };
     let scheme = if https { "https" } else { "http" };
     let endpoint = format!("{scheme}://{host}");
     let path = kura_sigv4::encode_object_path(&input.bucket, &input.key);
@@ -72,6 +89,8 @@ pub fn presign(
         std::time::SystemTime::now(),
     );
     request.expires_secs = input.expires_seconds;
+    let query: Vec<(&str, &str)> = version.map(|v| ("versionId", v)).into_iter().collect();
+    request.query = &query;
     let url = kura_sigv4::presign_url(&request)
         .map_err(|e| ConsoleError::InvalidArgument(format!("the URL cannot be made: {e}")))?;
     Ok(json_response(StatusCode::OK, &json!({ "url": url })))

@@ -516,7 +516,45 @@ async fn presigned_links_tickets_and_permission_checks() {
     let used = client().put(&put_url).body("x").send().await.expect("put");
     assert_eq!(used.status().as_u16(), 403);
     assert!(s3.head_object().bucket(&bucket).key("new").send().await.is_err());
+    // A link to an older version (a presigned GetObjectVersion) reads that version's bytes.
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let mut versions = Vec::new();
+    for body in ["first version", "second version"] {
+        let put = s3
+            .put_object()
+            .bucket(&bucket)
+            .key("versioned.txt")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(body.as_bytes()))
+            .send()
+            .await
+            .expect("put version");
+        versions.push(put.version_id().expect("version id").to_owned());
+    }
+    for (version, body) in [(Some(&versions[0]), "first version"), (None, "second version")] {
+        let mut ask = json!({"method": "GET", "bucket": bucket, "key": "versioned.txt", "expires_seconds": 60});
+        if let Some(v) = version {
+            ask["version_id"] = json!(v);
+        }
+        let made = reader.post_json("/api/presign", &ask).await;
+        assert_eq!(made.status, 200, "{}", made.text());
+        let url = made.json()["url"].as_str().expect("url").to_owned();
+        assert_eq!(url.contains("versionId="), version.is_some(), "{url}");
+        let fetched = reqwest::get(&url).await.expect("fetch");
+        assert_eq!(fetched.status().as_u16(), 200);
+        assert_eq!(fetched.bytes().await.expect("body").as_ref(), body.as_bytes());
+    }
     for bad in [
+        json!({"method": "PUT", "bucket": bucket, "key": "k", "expires_seconds": 60, "version_id": versions[0]}),
+        json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 60, "version_id": ""}),
         json!({"method": "DELETE", "bucket": bucket, "key": "k", "expires_seconds": 60}),
         json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 0}),
         json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 604_801}),
