@@ -1,6 +1,8 @@
 """Fixtures: a real `kura server` on an ephemeral loopback port, and boto3 / aws CLI clients for it."""
 
+import contextlib
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -97,3 +99,46 @@ def aws_cli(kura, tmp_path, access_key=ACCESS_KEY, secret_key=SECRET_KEY):
 def aws(kura, tmp_path):
     """Runs the aws CLI against kura as root."""
     return aws_cli(kura, tmp_path)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@contextlib.contextmanager
+def headless_chromium(*flags, browser_log=False):
+    """Debian's headless Chromium driven through Debian's chromedriver (from scripts/system-deps), on a fresh
+    profile, with the flags that keep it off the network it may not reach; `flags` are added, and
+    `browser_log` keeps the page's console messages. The driver is named here: Selenium Manager never runs,
+    nothing is downloaded."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for path in (CHROMIUM, CHROMEDRIVER):
+        assert os.access(path, os.X_OK), f"{path} is missing: run scripts/system-deps (Debian chromium, chromium-driver)"
+    profile = tempfile.mkdtemp(prefix="kura-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        *flags,
+    ):
+        options.add_argument(flag)
+    if browser_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_script_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -12,7 +12,6 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import urllib.parse
@@ -21,16 +20,12 @@ import uuid
 
 import botocore.exceptions
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ACCESS_KEY, SECRET_KEY, Kura, client
+from conftest import ACCESS_KEY, SECRET_KEY, Kura, client, headless_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SHOTS = os.path.join("target", "console-screenshots")
 
 READER = "reader"
@@ -75,32 +70,8 @@ def s3(kura):
 
 @pytest.fixture(scope="module")
 def browser():
-    for path in (CHROMIUM, CHROMEDRIVER):
-        assert os.access(path, os.X_OK), f"{path} is missing: run scripts/system-deps (Debian chromium, chromium-driver)"
-    profile = tempfile.mkdtemp(prefix="kura-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,820",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # The driver is Debian's, named here: Selenium Manager never runs, nothing is downloaded.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium("--window-size=1280,820", browser_log=True) as driver:
+        yield driver
 
 
 @pytest.fixture(autouse=True)

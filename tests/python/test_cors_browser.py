@@ -7,18 +7,13 @@ form would): its upload is authorised by the signed POST policy, as on AWS, and 
 page may read the answer."""
 
 import http.server
-import os
-import shutil
-import tempfile
 import threading
 import uuid
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from conftest import headless_chromium
+
 
 PAGE = b"<!doctype html><html><head><title>cors page</title></head><body>another origin</body></html>"
 
@@ -66,30 +61,8 @@ def page_origin():
 
 @pytest.fixture(scope="module")
 def browser():
-    for path in (CHROMIUM, CHROMEDRIVER):
-        assert os.access(path, os.X_OK), f"{path} is missing: run scripts/system-deps (Debian chromium, chromium-driver)"
-    profile = tempfile.mkdtemp(prefix="kura-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    # The driver is Debian's, named here: Selenium Manager never runs, nothing is downloaded.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium() as driver:
+        yield driver
 
 
 def _rule(origin):

@@ -373,20 +373,7 @@ mod tests {
         len: u64,
         pieces: &[usize],
     ) -> Result<Vec<u8>, CryptError> {
-        let (mut opener, range) = Opener::new(key, plain_len, offset, len)?;
-        let end = (range.end as usize).min(sealed.len());
-        let mut rest = sealed.get(range.start as usize..end).unwrap_or_default();
-        let mut out = Vec::new();
-        for &size in pieces.iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (piece, tail) = rest.split_at(size.max(1).min(rest.len()));
-            opener.update(piece, &mut out)?;
-            rest = tail;
-        }
-        opener.finish()?;
-        Ok(out)
+        open_pieces(key, sealed, (plain_len, offset, len), pieces, false)
     }
 
     /// [`open_in_pieces`] as a reader with its own buffers does it: each piece opened where it lies
@@ -399,6 +386,17 @@ mod tests {
         len: u64,
         pieces: &[usize],
     ) -> Result<Vec<u8>, CryptError> {
+        open_pieces(key, sealed, (plain_len, offset, len), pieces, true)
+    }
+
+    /// The two above: `in_place` opens each piece's whole chunks where they lie first.
+    fn open_pieces(
+        key: &DataKey,
+        sealed: &[u8],
+        (plain_len, offset, len): (u64, u64, u64),
+        pieces: &[usize],
+        in_place: bool,
+    ) -> Result<Vec<u8>, CryptError> {
         let (mut opener, range) = Opener::new(key, plain_len, offset, len)?;
         let end = (range.end as usize).min(sealed.len());
         let mut rest = sealed.get(range.start as usize..end).unwrap_or_default();
@@ -409,10 +407,15 @@ mod tests {
             }
             let (piece, tail) = rest.split_at(size.max(1).min(rest.len()));
             let mut buf = piece.to_vec();
-            let (ranges, used) = opener.open_in_place(&mut buf)?;
-            for r in ranges {
-                out.extend_from_slice(&buf[r]);
-            }
+            let used = if in_place {
+                let (ranges, used) = opener.open_in_place(&mut buf)?;
+                for r in ranges {
+                    out.extend_from_slice(&buf[r]);
+                }
+                used
+            } else {
+                0
+            };
             opener.update(&buf[used..], &mut out)?;
             rest = tail;
         }
