@@ -184,10 +184,12 @@ impl Dispatch {
         };
         let Answer { api, mut resp, signer, signed_host } = answer;
         let error_code = complete_error_document(&mut resp, &request_id);
-        if api != "console" {
+        if api != "console" && method == http::Method::GET {
             // Objects (and every other answer of the port) are never a page that runs with the
             // console's origin: a stored HTML file opened from a link would otherwise read the
-            // console's session (see README, "Web console").
+            // console's session (see README, "Web console"). Only a GET is navigated to and
+            // rendered; a HEAD or a write answers nothing a browser shows (and the header costs
+            // every answer a few µs: BENCHMARKS.md).
             resp.headers_mut().insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
         }
         unquote_attributes_etag(&mut resp);
