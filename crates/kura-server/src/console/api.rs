@@ -293,14 +293,9 @@ enum StatusFilter {
 
 fn audit_query(raw: Option<&str>) -> Result<AuditQuery, ConsoleError> {
     let mut q = AuditQuery { limit: DEFAULT_AUDIT_LIMIT, ..AuditQuery::default() };
-    let mut seen: Vec<String> = Vec::new();
-    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        if seen.iter().any(|n| *n == name) {
-            return Err(ConsoleError::InvalidArgument(format!("the parameter {name} is given twice")));
-        }
-        seen.push(name.clone().into_owned());
-        let text = || (!value.is_empty()).then(|| value.clone().into_owned());
-        match name.as_ref() {
+    for (name, value) in super::proxy::unique_params(raw, |_| None)? {
+        let text = || (!value.is_empty()).then(|| value.clone());
+        match name.as_str() {
             "principal" => q.principal = text(),
             "bucket" => q.bucket = text(),
             "operation" => q.operation = text(),
@@ -426,6 +421,8 @@ mod tests {
             "limit=2001",
             "nope=1",
             "bucket=a&bucket=b",
+            // The same name percent-encoded is the same parameter.
+            "bucket=a&buck%65t=b",
         ] {
             assert!(audit_query(Some(bad)).is_err(), "{bad}");
         }

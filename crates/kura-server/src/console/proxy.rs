@@ -105,16 +105,17 @@ pub fn target_path(target: Target, rest: &str) -> Result<String, ConsoleError> {
     }
 }
 
-/// The decoded query parameters of a console call, refused when one is authentication of its own or
-/// appears twice.
-pub fn query_params(raw: Option<&str>) -> Result<Vec<(String, String)>, ConsoleError> {
+/// The decoded query parameters of a console request, in order: the one reading of a console query.
+/// `refuse` judges each name (decoded) first; then a name that appears twice is refused, so that no
+/// parameter means one thing to a check and another to what runs.
+pub fn unique_params(
+    raw: Option<&str>,
+    refuse: impl Fn(&str) -> Option<ConsoleError>,
+) -> Result<Vec<(String, String)>, ConsoleError> {
     let mut params: Vec<(String, String)> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        if is_auth_param(&name) {
-            return Err(ConsoleError::InvalidArgument(format!(
-                "the query parameter {name} is authentication of its own: the console signs requests itself, \
-                 remove it"
-            )));
+        if let Some(refused) = refuse(&name) {
+            return Err(refused);
         }
         if params.iter().any(|(n, _)| *n == name) {
             return Err(ConsoleError::InvalidArgument(format!("the query parameter {name} is given twice")));
@@ -122,6 +123,19 @@ pub fn query_params(raw: Option<&str>) -> Result<Vec<(String, String)>, ConsoleE
         params.push((name.into_owned(), value.into_owned()));
     }
     Ok(params)
+}
+
+/// The query parameters of a proxied call ([`unique_params`]), refused when one is authentication of
+/// its own.
+pub fn query_params(raw: Option<&str>) -> Result<Vec<(String, String)>, ConsoleError> {
+    unique_params(raw, |name| {
+        is_auth_param(name).then(|| {
+            ConsoleError::InvalidArgument(format!(
+                "the query parameter {name} is authentication of its own: the console signs requests itself, \
+                 remove it"
+            ))
+        })
+    })
 }
 
 /// The headers forwarded (`x-amz-*` ones separately: they are signed), refused when one that is

@@ -279,6 +279,20 @@ async fn calls_without_a_valid_session_cookie_csrf_or_origin_are_refused_and_cha
     )
     .await;
     assert_eq!((wrong.status, wrong.code().as_str()), (403, "InvalidCsrfToken"));
+    // The right token sent twice is not one token: refused, never the first or the last picked.
+    let doubled = reply(
+        client()
+            .put(&url)
+            .header("cookie", &writer.cookie)
+            .header("x-kura-csrf", &writer.csrf)
+            .header("x-kura-csrf", &writer.csrf)
+            .body("x")
+            .send()
+            .await
+            .expect("put"),
+    )
+    .await;
+    assert_eq!((doubled.status, doubled.code().as_str()), (403, "InvalidCsrfToken"));
 
     // A page of another origin (with everything else right), or of the opaque origin.
     for origin in ["http://evil.example", "null", &format!("http://localhost:{}", server.addr.port())] {
@@ -555,6 +569,7 @@ async fn presigned_links_tickets_and_permission_checks() {
     for bad in [
         json!({"method": "PUT", "bucket": bucket, "key": "k", "expires_seconds": 60, "version_id": versions[0]}),
         json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 60, "version_id": ""}),
+        json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 60, "version_id": "v".repeat(1025)}),
         json!({"method": "DELETE", "bucket": bucket, "key": "k", "expires_seconds": 60}),
         json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 0}),
         json!({"method": "GET", "bucket": bucket, "key": "k", "expires_seconds": 604_801}),
