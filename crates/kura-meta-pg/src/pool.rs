@@ -41,16 +41,21 @@ pub(crate) struct PgConn {
 }
 
 impl PgConn {
-    /// The prepared statement for `sql` with parameters of `types`, prepared on first use (a round trip,
-    /// once per connection). `None` when the cache is full: the caller sends the text unprepared.
-    pub(crate) fn statement(&mut self, sql: &str, types: &[Type]) -> Result<Option<Statement>, postgres::Error> {
+    /// The prepared statement for `sql` with parameters of the types `types` gives, prepared on first
+    /// use (a round trip, once per connection; the types are asked for only then). `None` when the
+    /// cache is full: the caller sends the text unprepared.
+    pub(crate) fn statement(
+        &mut self,
+        sql: &str,
+        types: impl FnOnce() -> Vec<Type>,
+    ) -> Result<Option<Statement>, postgres::Error> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(Some(statement.clone()));
         }
         if self.statements.len() >= STATEMENT_CACHE {
             return Ok(None);
         }
-        let statement = self.client.prepare_typed(sql, types)?;
+        let statement = self.client.prepare_typed(sql, &types())?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(Some(statement))
     }

@@ -284,8 +284,7 @@ fn prepared<'a>(
     sql: &str,
     params: &'a Params<'a>,
 ) -> Result<(Option<postgres::Statement>, Vec<&'a (dyn ToSql + Sync)>), postgres::Error> {
-    let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
-    let statement = conn.statement(sql, &types)?;
+    let statement = conn.statement(sql, || params.iter().map(|(_, t)| t.clone()).collect())?;
     Ok((statement, params.iter().map(|(value, _)| *value).collect()))
 }
 
