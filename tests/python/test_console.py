@@ -58,7 +58,8 @@ MIB = 1024 * 1024
 @pytest.fixture(scope="module")
 def kura():
     with tempfile.TemporaryDirectory() as tmp:
-        server = Kura(os.path.join(tmp, "data"), config=CONFIG)
+        # The audit log on: the viewer then shows the sign-ins made before it was opened.
+        server = Kura(os.path.join(tmp, "data"), config=CONFIG + f"audit:\n  path: {tmp}/audit.log\n")
         yield server
         server.stop()
 

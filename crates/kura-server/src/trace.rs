@@ -38,19 +38,30 @@ impl Trace {
 }
 
 tokio::task_local! {
-    static CURRENT: Arc<Mutex<Trace>>;
+    static CURRENT: Option<Arc<Mutex<Trace>>>;
 }
 
-/// Runs `fut` with a fresh trace and returns its output with what was recorded.
-pub async fn traced<F: std::future::Future>(fut: F) -> (F::Output, Trace) {
-    let trace = Arc::new(Mutex::new(Trace::default()));
-    let out = CURRENT.scope(trace.clone(), fut).await;
-    let recorded = std::mem::take(&mut *trace.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-    (out, recorded)
+/// Runs `fut`, with a fresh trace when `on`, and returns its output with what was recorded (`None`
+/// when off). A combinator rather than an `async fn`, which would hold `fut` twice (as its argument and
+/// inside the scope it awaits): this future is part of every S3 request's.
+pub fn traced<F: std::future::Future>(
+    fut: F,
+    on: bool,
+) -> impl std::future::Future<Output = (F::Output, Option<Trace>)> {
+    use futures::FutureExt as _;
+    let trace = on.then(|| Arc::new(Mutex::new(Trace::default())));
+    CURRENT.scope(trace.clone(), fut).map(move |out| {
+        let recorded = trace.map(|t| std::mem::take(&mut *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner)));
+        (out, recorded)
+    })
 }
 
 fn record(f: impl FnOnce(&mut Trace)) {
-    let _ = CURRENT.try_with(|t| f(&mut t.lock().unwrap_or_else(std::sync::PoisonError::into_inner)));
+    let _ = CURRENT.try_with(|t| {
+        if let Some(t) = t {
+            f(&mut t.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        }
+    });
 }
 
 /// Records that `action` on `resource` was allowed.

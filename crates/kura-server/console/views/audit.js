@@ -1,7 +1,8 @@
 /**
  * views/audit.js: the audit viewer. The latest records of kura's in-memory audit ring (`/api/audit`),
  * filtered by principal, bucket, operation, status and auth type, and polled every 2 s for the records
- * after the newest one shown. Records hold no secret; each is shown as text.
+ * after the newest one shown. Records hold no secret; each is shown as text. With the audit log off,
+ * kura records only while a viewer watches, and the view says so.
  */
 
 import { api, queryString } from '../api.js';
@@ -40,6 +41,8 @@ export async function render(container) {
   };
   const live = el('input', { type: 'checkbox', id: 'audit-live', checked: true });
   const state = el('span', { class: 'muted', id: 'audit-state' });
+  const logOff = el('p', { class: 'muted', id: 'audit-log-off', hidden: true,
+    text: 'The audit log is off on this server (the audit: section of its configuration): it keeps records in memory only while a viewer watches, so this view shows requests from the moment it was opened (up to 10 minutes after the last viewer closes).' });
   const body = el('tbody', { id: 'audit-body' });
   const records = el('table', { class: 'list audit', id: 'audit-table' },
     el('thead', {}, el('tr', {}, ['Time', 'Principal', 'Auth', 'Operation', 'Object', 'Status', 'Duration'].map((h) => el('th', { text: h })))),
@@ -47,7 +50,7 @@ export async function render(container) {
   container.append(el('h1', { text: 'Audit log' }),
     el('form', { class: 'toolbar filters', id: 'audit-filters' }, Object.values(inputs),
       el('label', { class: 'check' }, live, 'Live'), state),
-    el('section', { class: 'card' }, records));
+    logOff, el('section', { class: 'card' }, records));
 
   let last = null;
   let timer = null;
@@ -74,6 +77,7 @@ export async function render(container) {
         while (body.children.length > MAX_ROWS * 2) body.lastElementChild.remove();
       }
       if (answer.last !== undefined && answer.last !== null) last = answer.last;
+      logOff.hidden = answer.log !== false;
       state.textContent = live.checked ? `Live: updated ${new Date().toLocaleTimeString()}` : 'Paused';
       state.className = 'muted';
     } catch (e) {

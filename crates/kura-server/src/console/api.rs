@@ -365,16 +365,19 @@ impl AuditQuery {
 }
 
 /// `GET api/audit`: the latest audit records of this process (the ring), newest first, filtered, newer
-/// than `after`; and the sequence number of the latest record, for the next call's `after`. Needs
-/// `kura:ReadAudit` on `*`.
+/// than `after`; the sequence number of the latest record, for the next call's `after`; and whether the
+/// audit log is on (`log`; off, the ring records only while a viewer watches, and this call is a look).
+/// Needs `kura:ReadAudit` on `*`.
 pub fn audit(
     authz: &Authorizer,
     who: &Who<'_>,
-    ring: &crate::audit::Ring,
+    audit: &crate::audit::Audit,
     query: Option<&str>,
 ) -> Result<http::Response<s3s::Body>, ConsoleError> {
     authorize(authz, who, READ_AUDIT, "*")?;
     let q = audit_query(query)?;
+    let ring = audit.ring();
+    ring.watch();
     let (found, last) = ring.read(q.after, q.limit, |r| q.keeps(r));
     let records: Vec<serde_json::Value> = found
         .iter()
@@ -386,7 +389,7 @@ pub fn audit(
             v
         })
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({ "records": records, "last": last })))
+    Ok(json_response(StatusCode::OK, &json!({ "records": records, "last": last, "log": audit.enabled() })))
 }
 
 #[cfg(test)]

@@ -271,7 +271,7 @@ impl Console {
                 if endpoint == Endpoint::Identity {
                     api::identity(&self.authz, &who)?
                 } else {
-                    api::audit(&self.authz, &who, self.audit.ring(), req.uri().query())?
+                    api::audit(&self.authz, &who, &self.audit, req.uri().query())?
                 }
             }
             Endpoint::Redirect | Endpoint::Asset(_) | Endpoint::UnknownApi => {

@@ -184,12 +184,11 @@ impl Dispatch {
         };
         let Answer { api, mut resp, signer, signed_host } = answer;
         let error_code = complete_error_document(&mut resp, &request_id);
-        if api != "console" && method == http::Method::GET {
+        if api != "console" && method == http::Method::GET && may_run_as_a_page(resp.headers()) {
             // Objects (and every other answer of the port) are never a page that runs with the
             // console's origin: a stored HTML file opened from a link would otherwise read the
             // console's session (see README, "Web console"). Only a GET is navigated to and
-            // rendered; a HEAD or a write answers nothing a browser shows (and the header costs
-            // every answer a few µs: BENCHMARKS.md).
+            // rendered, and only as what its final Content-Type says.
             resp.headers_mut().insert(http::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
         }
         unquote_attributes_etag(&mut resp);
@@ -198,10 +197,10 @@ impl Dispatch {
         }
         let status = resp.status();
         let mut facts = slot.take();
-        // Every request but probes, scrapes and the console's files is audited (the ring always gets
-        // the record; the file or stdout when configured).
+        // Every request but probes, scrapes and the console's files is audited, when someone wants the
+        // record: the file or stdout, or an audit viewer watching the ring.
         let console_file = api == "console" && facts.operation.is_none();
-        let audited = !matches!(api, "health" | "metrics") && !console_file;
+        let audited = !matches!(api, "health" | "metrics") && !console_file && self.audit.wanted();
         let operation = if audited { facts.operation.clone() } else { facts.operation.take() };
         // STS actions are whatever the client wrote: only the ones kura knows name an operation.
         let operation = operation.filter(|op| api != "sts" || crate::sts::ACTIONS.contains(&op.as_str()));
@@ -249,36 +248,19 @@ impl Dispatch {
                 scrape::respond(&self.metrics, &self.scrape, req.method(), peer.ip(), req.headers()),
             ),
             Endpoint::Credentials => {
-                Answer::of("credentials", credentials::respond(&self.iam, req.method(), req.headers(), slot).await)
+                let answer = Box::pin(credentials::respond(&self.iam, req.method(), req.headers(), slot));
+                Answer::of("credentials", answer.await)
             }
-            Endpoint::Webhook => Answer::of("webhook", webhook::respond(&self.iam, req, slot).await),
-            Endpoint::Sts => Answer::of("sts", self.sts(req, request_id, slot).await),
-            Endpoint::Preflight => Answer::of("s3", self.preflight(&req, request_id, slot).await),
-            Endpoint::Console => {
-                let no_length = unsized_body(&req);
-                let Some(console) = &self.console else {
-                    let e = crate::console::ConsoleError::NotFound("this server has no web console".to_owned());
-                    return Ok(Answer::of("console", e.response()));
-                };
-                match console.handle(req.map(s3s::Body::from), peer, slot).await {
-                    crate::console::Outcome::Answer(resp) => Answer::of("console", resp),
-                    crate::console::Outcome::Forward(req) => {
-                        let answer = self.s3_api(req, no_length, peer, request_id, slot).await?;
-                        // The access hook saw a presigned request: say it came through the console.
-                        slot.fill(|f| {
-                            if f.caller.auth_type == Some("presigned") {
-                                f.caller.auth_type = Some("console");
-                            }
-                        });
-                        answer
-                    }
-                }
-            }
+            // The other APIs are boxed: their futures would make every S3 request's as large.
+            Endpoint::Webhook => Answer::of("webhook", Box::pin(webhook::respond(&self.iam, req, slot)).await),
+            Endpoint::Sts => Answer::of("sts", Box::pin(self.sts(req, request_id, slot)).await),
+            Endpoint::Preflight => Answer::of("s3", Box::pin(self.preflight(&req, request_id, slot)).await),
+            Endpoint::Console => Box::pin(self.console(req, peer, request_id, slot)).await?,
             Endpoint::S3 => {
                 let no_length = unsized_body(&req);
                 let req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
                     let (mut parts, body) = req.into_parts();
-                    let (body, delta) = post_upload::substitute_file_name(body).await;
+                    let (body, delta) = Box::pin(post_upload::substitute_file_name(body)).await;
                     if delta != 0
                         && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
                         && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())
@@ -290,6 +272,34 @@ impl Dispatch {
                     req.map(s3s::Body::from)
                 };
                 self.s3_api(req, no_length, peer, request_id, slot).await?
+            }
+        })
+    }
+
+    /// Serves a request to the web console: its files and calls, or the S3 request it re-signed.
+    async fn console(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+        slot: &crate::audit::AuditSlot,
+    ) -> Result<Answer, s3s::HttpError> {
+        let no_length = unsized_body(&req);
+        let Some(console) = &self.console else {
+            let e = crate::console::ConsoleError::NotFound("this server has no web console".to_owned());
+            return Ok(Answer::of("console", e.response()));
+        };
+        Ok(match console.handle(req.map(s3s::Body::from), peer, slot).await {
+            crate::console::Outcome::Answer(resp) => Answer::of("console", resp),
+            crate::console::Outcome::Forward(req) => {
+                let answer = self.s3_api(req, no_length, peer, request_id, slot).await?;
+                // The access hook saw a presigned request: say it came through the console.
+                slot.fill(|f| {
+                    if f.caller.auth_type == Some("presigned") {
+                        f.caller.auth_type = Some("console");
+                    }
+                });
+                answer
             }
         })
     }
@@ -336,7 +346,7 @@ impl Dispatch {
             }
         };
         if let Some((method, uri, headers)) = cors {
-            let granted = crate::s3::cors::actual_headers(self.meta.as_ref(), &method, &uri, &headers).await;
+            let granted = Box::pin(crate::s3::cors::actual_headers(self.meta.as_ref(), &method, &uri, &headers)).await;
             add_headers(answer.resp.headers_mut(), granted);
         }
         Ok(answer)
@@ -437,7 +447,7 @@ impl Dispatch {
             *req.uri_mut() = uri;
         }
         if no_length && let Some(dir) = self.spool_dir.as_deref() {
-            match self.spool_unsized(req, envelope, dir).await {
+            match Box::pin(self.spool_unsized(req, envelope, dir)).await {
                 Ok(spooled) => req = spooled,
                 Err(e) => return Ok((error_response(&crate::errors::spool_error(&e), request_id), None)),
             }
@@ -446,11 +456,10 @@ impl Dispatch {
             req.extensions_mut().insert(crate::base::limits::UnsizedBody);
         }
         let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
-        if !self.audit.enabled() {
-            return Ok((self.s3.call(req).await?, host));
+        let (resp, trace) = crate::trace::traced(self.s3.call(req), self.audit.enabled()).await;
+        if let Some(trace) = trace {
+            slot.fill(|f| f.resources = trace);
         }
-        let (resp, trace) = crate::trace::traced(self.s3.call(req)).await;
-        slot.fill(|f| f.resources = trace);
         Ok((resp?, host))
     }
 
@@ -518,6 +527,23 @@ impl Dispatch {
         resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
         resp
     }
+}
+
+/// Whether a browser opening this answer could render it as a document that runs script: anything but
+/// the passive types a browser only downloads or shows as media (`application/octet-stream`, images but
+/// SVG, audio, video), which it never sniffs into HTML. Read from the answer's final Content-Type, so a
+/// presigned `response-content-type=text/html` is seen as what it asks for. A missing or unreadable type
+/// may run.
+fn may_run_as_a_page(headers: &http::HeaderMap) -> bool {
+    let Some(content_type) = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let passive = matches!(essence.as_str(), "application/octet-stream" | "binary/octet-stream")
+        || (essence.starts_with("image/") && !essence.contains("xml"))
+        || essence.starts_with("audio/")
+        || essence.starts_with("video/");
+    !passive
 }
 
 /// Completes an S3 error document the way AWS writes it: s3s leaves out `<RequestId>`, and for the
@@ -779,6 +805,35 @@ pub(crate) fn text_response(status: http::StatusCode, body: &'static str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_passive_content_types_go_without_the_sandbox() {
+        let runs = |content_type: Option<&str>| {
+            let mut headers = http::HeaderMap::new();
+            if let Some(t) = content_type {
+                headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_str(t).expect("value"));
+            }
+            may_run_as_a_page(&headers)
+        };
+        for passive in ["binary/octet-stream", "Application/Octet-Stream; x=1", "image/png", "video/mp4", "audio/ogg"] {
+            assert!(!runs(Some(passive)), "{passive}");
+        }
+        for active in [
+            "text/html",
+            "text/plain",
+            "image/svg+xml",
+            "IMAGE/SVG+XML; charset=utf-8",
+            "application/xml",
+            "application/xhtml+xml",
+            "application/pdf",
+            "application/json",
+            "",
+            "octet-stream",
+        ] {
+            assert!(runs(Some(active)), "{active}");
+        }
+        assert!(runs(None), "no type: a browser sniffs");
+    }
 
     #[test]
     fn options_on_an_s3_path_is_a_preflight_and_nowhere_else() {

@@ -183,6 +183,29 @@ async fn root_and_a_user_sign_in_and_use_s3_through_the_console() {
     assert_eq!(got.text(), "hello from the console");
     assert_eq!(got.headers["x-amz-meta-colour"], "blue");
     assert_eq!(got.headers["content-security-policy"], "sandbox", "an object is never a page of the console");
+    // Nor when a presigned link asks for another type; a passive type runs nothing and needs no sandbox.
+    let plain =
+        server.client().put_object().bucket(&bucket).key("page.bin").body(b"<script>1</script>".to_vec().into());
+    plain.content_type("application/octet-stream").send().await.expect("put");
+    let object = |content_type: Option<&'static str>| {
+        let client = server.client();
+        let bucket = bucket.clone();
+        async move {
+            let get = client.get_object().bucket(&bucket).key("page.bin");
+            let get = match content_type {
+                Some(t) => get.response_content_type(t),
+                None => get,
+            };
+            let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60));
+            let url = get.presigned(config.expect("config")).await.expect("presign").uri().to_owned();
+            let got = self::client().get(url).send().await.expect("get");
+            assert_eq!(got.status().as_u16(), 200);
+            got.headers().get("content-security-policy").map(|v| v.to_str().expect("ascii").to_owned())
+        }
+    };
+    assert_eq!(object(None).await, None, "an octet-stream is only downloaded");
+    assert_eq!(object(Some("text/html")).await.as_deref(), Some("sandbox"), "asked to be a page: sandboxed");
+    assert_eq!(object(Some("image/svg+xml")).await.as_deref(), Some("sandbox"), "SVG runs script");
     // The object is really there, as S3 clients see it.
     let head = server.client().head_object().bucket(&bucket).key("dir/hello world.txt").send().await.expect("head");
     assert_eq!(head.content_type(), Some("text/plain"));
@@ -869,6 +892,7 @@ async fn the_audit_viewer_and_the_identity_page_need_their_permissions() {
     let all = auditor.get("/api/audit").await;
     assert_eq!(all.status, 200, "{}", all.text());
     let page = all.json();
+    assert_eq!(page["log"], true, "the audit log is on: every record is in the ring");
     let records = page["records"].as_array().expect("records").clone();
     let last = page["last"].as_u64().expect("last");
     assert!(records[0]["seq"].as_u64().is_some_and(|s| s <= last), "{last}: {:?}", records[0]);
@@ -942,19 +966,26 @@ async fn the_audit_viewer_and_the_identity_page_need_their_permissions() {
 }
 
 #[tokio::test]
-async fn the_audit_ring_works_without_an_audit_file() {
+async fn without_an_audit_log_the_ring_records_while_a_viewer_watches() {
     let server = TestServer::start_with_config(CONFIG);
+    let bucket = bucket_name("console-watch");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("bucket");
     let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
-    let page = root.get("/api/audit").await;
-    assert_eq!(page.status, 200, "{}", page.text());
+    // Before the first look nobody wanted a record: neither the bucket's creation nor the sign-in.
+    let first = root.get("/api/audit").await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let first = first.json();
+    assert_eq!(first["log"], false, "the viewer is told the audit log is off");
+    assert_eq!(first["records"], serde_json::json!([]), "nothing recorded before a viewer looked");
+    // From the look on, every request is recorded.
+    server.client().put_object().bucket(&bucket).key("watched").body(b"x".to_vec().into()).send().await.expect("put");
     crate::harness::wait_until(|| async {
-        let page = root.get("/api/audit?operation=ConsoleSignIn").await;
-        page.json()["records"].as_array().is_some_and(|r| r.len() == 1)
+        let page = root.get("/api/audit?operation=PutObject").await.json();
+        page["records"].as_array().is_some_and(|r| r.len() == 1 && r[0]["key"] == "watched")
     })
     .await;
-    let page = root.get("/api/audit?operation=ConsoleSignIn").await;
-    let records = page.json()["records"].as_array().expect("records").clone();
-    assert_eq!(records[0]["caller"]["access_key"], ACCESS_KEY);
+    let created = root.get("/api/audit?operation=CreateBucket").await.json();
+    assert_eq!(created["records"], serde_json::json!([]), "still nothing from before the look");
 }
 
 #[tokio::test]
