@@ -104,6 +104,10 @@ const UPSERT_OBJECT_AND_BODY: &str = "WITH o AS (INSERT INTO objects (bucket, ke
      ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value) \
      INSERT INTO bodies (bucket, key, body) VALUES ($1, $2, $4) \
      ON CONFLICT (bucket, key) DO UPDATE SET body = EXCLUDED.body";
+/// [`UPSERT_OBJECT`] for an object without an inline body that replaces one with.
+const UPSERT_OBJECT_DROPPING_BODY: &str = "WITH b AS (DELETE FROM bodies WHERE bucket = $1 AND key = $2) \
+     INSERT INTO objects (bucket, key, value) VALUES ($1, $2, $3) \
+     ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value";
 const UPSERT_VERSION: &str = "INSERT INTO versions (bucket, key, ord, value) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (bucket, key, ord) DO UPDATE SET value = EXCLUDED.value";
 const UPSERT_VERSION_BODY: &str = "INSERT INTO version_bodies (bucket, key, ord, body) VALUES ($1, $2, $3, $4) \
@@ -117,6 +121,27 @@ impl VersionWrite for Tx<'_> {
             Some(body) => self.execute(
                 UPSERT_OBJECT_AND_BODY,
                 &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA), (&body.as_ref(), Type::BYTEA)],
+            )?,
+            None => {
+                self.execute(UPSERT_OBJECT, &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA)])?
+            }
+        };
+        Ok(())
+    }
+
+    /// One statement: the upsert of the object (and its body), removing the old inline body when the
+    /// new object has none.
+    fn replace_current(&mut self, bucket: &str, old: &ObjectMeta, mut object: ObjectMeta) -> StoreResult<()> {
+        let body = object.inline.take();
+        let (key, value) = (object.key.as_bytes(), encode(&object)?);
+        match body {
+            Some(body) => self.execute(
+                UPSERT_OBJECT_AND_BODY,
+                &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA), (&body.as_ref(), Type::BYTEA)],
+            )?,
+            None if old.is_inline() => self.execute(
+                UPSERT_OBJECT_DROPPING_BODY,
+                &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA)],
             )?,
             None => {
                 self.execute(UPSERT_OBJECT, &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA)])?

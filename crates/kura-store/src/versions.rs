@@ -136,6 +136,13 @@ pub trait VersionWrite: VersionRead {
     fn insert_current(&mut self, bucket: &str, object: ObjectMeta) -> StoreResult<()>;
     /// Removes the current object `old` and its inline body.
     fn remove_current(&mut self, bucket: &str, old: &ObjectMeta) -> StoreResult<()>;
+    /// Replaces the current object `old` of a key with `object` (an overwrite of the `null` version):
+    /// [`VersionWrite::remove_current`] then [`VersionWrite::insert_current`], which a store may do in
+    /// one write.
+    fn replace_current(&mut self, bucket: &str, old: &ObjectMeta, object: ObjectMeta) -> StoreResult<()> {
+        self.remove_current(bucket, old)?;
+        self.insert_current(bucket, object)
+    }
     /// Adds `object` to `versions` at [`order_of`] it.
     fn insert_version(&mut self, bucket: &str, object: ObjectMeta) -> StoreResult<()>;
     /// Removes the `versions` entry `old` and its inline body.
@@ -197,20 +204,31 @@ pub fn put<T: VersionWrite + ?Sized>(
     condition: &WriteCondition,
 ) -> StoreResult<StoreResult<Vec<BlobId>>> {
     let key = object.key.clone();
-    let current = t.current(bucket, &key, true)?;
+    // A `null` version usually replaces the `null` current object, whose inline body is not needed:
+    // it is read only when the current object moves to the versions.
+    let null = object.version_id == NULL;
+    let current = t.current(bucket, &key, !null)?;
     if let Err(refused) = condition.check(bucket, &key, current.as_ref()) {
         return Ok(Err(refused));
     }
     let mut freed = Vec::new();
     let mut previous = current;
-    if object.version_id == NULL {
+    if null {
         match previous.take() {
             Some(old) if old.version_id == NULL => {
                 freed = dropped_blobs(&old, &object);
+                if !object.delete_marker {
+                    t.replace_current(bucket, &old, object)?;
+                    return Ok(Ok(freed));
+                }
                 t.remove_current(bucket, &old)?;
             }
             other => {
-                previous = other;
+                // The current object (a real version) moves to the versions: with its body.
+                previous = match other {
+                    Some(_) => t.current(bucket, &key, true)?,
+                    None => None,
+                };
                 let null = t.versions(bucket, &key, false, usize::MAX)?.into_iter().find(|v| v.version_id == NULL);
                 if let Some(old) = null {
                     freed = dropped_blobs(&old, &object);
