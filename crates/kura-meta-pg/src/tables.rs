@@ -131,23 +131,14 @@ impl VersionWrite for Tx<'_> {
 
     /// One statement: the upsert of the object (and its body), removing the old inline body when the
     /// new object has none.
-    fn replace_current(&mut self, bucket: &str, old: &ObjectMeta, mut object: ObjectMeta) -> StoreResult<()> {
-        let body = object.inline.take();
+    fn replace_current(&mut self, bucket: &str, old: &ObjectMeta, object: ObjectMeta) -> StoreResult<()> {
+        if object.inline.is_some() || !old.is_inline() {
+            // The upserts replace the row, and the body when there is one: nothing else to remove.
+            return self.insert_current(bucket, object);
+        }
         let (key, value) = (object.key.as_bytes(), encode(&object)?);
-        match body {
-            Some(body) => self.execute(
-                UPSERT_OBJECT_AND_BODY,
-                &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA), (&body.as_ref(), Type::BYTEA)],
-            )?,
-            None if old.is_inline() => self.execute(
-                UPSERT_OBJECT_DROPPING_BODY,
-                &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA)],
-            )?,
-            None => {
-                self.execute(UPSERT_OBJECT, &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA)])?
-            }
-        };
-        Ok(())
+        self.execute(UPSERT_OBJECT_DROPPING_BODY, &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&value, Type::BYTEA)])
+            .map(drop)
     }
 
     fn remove_current(&mut self, bucket: &str, old: &ObjectMeta) -> StoreResult<()> {
