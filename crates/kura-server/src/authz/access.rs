@@ -76,9 +76,45 @@ impl KuraAccess {
             }
             context = &tagged;
         }
-        self.authz.decide(state, caller, &Access { action, resource, bucket, context })?;
+        if let Err(denied) = self.authz.decide(state, caller, &Access { action, resource, bucket, context }) {
+            return Err(self.absent_or(denied, state, caller, action, (bucket, key, version), context).await);
+        }
         crate::trace::allowed(action, resource);
         Ok(info.map(Arc::new))
+    }
+
+    /// A refused read of an object that does not exist is answered as AWS does: 404 `NoSuchKey` when
+    /// the caller may list the bucket with the key as `s3:prefix` (the listing would tell it anyway),
+    /// else the refusal. Only a GET or HEAD of the current object (no version id) asks.
+    async fn absent_or(
+        &self,
+        denied: s3s::S3Error,
+        state: &IamState,
+        caller: &Caller,
+        action: &str,
+        (bucket, key, version): (Option<(&str, &kura_store::BucketSettings)>, Option<&str>, Option<&str>),
+        context: &Context,
+    ) -> s3s::S3Error {
+        let (Some((name, settings)), Some(key), None) = (bucket, key, version) else { return denied };
+        if action != "s3:GetObject" {
+            return denied;
+        }
+        let mut listing = context.clone();
+        listing.insert("s3:prefix", key);
+        let bucket_arn = kura_policy::s3::bucket_arn(name);
+        let list = Access {
+            action: "s3:ListBucket",
+            resource: &bucket_arn,
+            bucket: Some((name, settings)),
+            context: &listing,
+        };
+        if !self.authz.evaluate(state, caller, &list).is_allowed() {
+            return denied;
+        }
+        match self.meta.get_object_record(name, key).await {
+            Ok(None) => errors::no_such_key(),
+            _ => denied,
+        }
     }
 
     /// The object whose tags `s3:ExistingObjectTag/…` reads: the version the request names, else the

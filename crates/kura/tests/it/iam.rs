@@ -460,3 +460,39 @@ async fn a_bucket_policy_deny_binds_root_except_for_the_policy_itself() {
     assert_eq!(status(&err), 404);
     s3.put_object().bucket(&bucket).key("new").body(ByteStream::from_static(b"x")).send().await.expect("put");
 }
+
+/// A refused read of a missing object is 404 `NoSuchKey` when the caller may list that key's prefix
+/// (the listing would tell it anyway, as AWS answers), and stays 403 otherwise; an object that exists
+/// is never revealed by a refused read.
+#[tokio::test]
+async fn a_missing_object_is_404_to_whoever_may_list_its_prefix() {
+    let server = TestServer::start_with_config(CONFIG);
+    let root = server.client();
+    root.put_object()
+        .bucket("shared")
+        .key("public/there")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("put");
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::shared","Condition":{"StringLike":{"s3:prefix":"public/*"}}}]}"#;
+    root.put_bucket_policy().bucket("shared").policy(policy).send().await.expect("policy");
+    let alice = server.client_with("alice", ALICE_SECRET);
+
+    let err = alice.get_object().bucket("shared").key("public/missing").send().await.expect_err("missing");
+    assert_eq!(code(&err), "NoSuchKey");
+    let err = alice.head_object().bucket("shared").key("public/missing").send().await.expect_err("missing");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+    // Outside the listable prefix, a refusal.
+    let err = alice.get_object().bucket("shared").key("private/missing").send().await.expect_err("refused");
+    assert_eq!(code(&err), "AccessDenied");
+    let err = alice.head_object().bucket("shared").key("private/missing").send().await.expect_err("refused");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    // An object that exists is refused, not read.
+    let err = alice.get_object().bucket("shared").key("public/there").send().await.expect_err("refused");
+    assert_eq!(code(&err), "AccessDenied");
+    // A version id asks for one version: no listing tells about it.
+    let err =
+        alice.get_object().bucket("shared").key("public/missing").version_id("v1").send().await.expect_err("refused");
+    assert_eq!(code(&err), "AccessDenied");
+}
