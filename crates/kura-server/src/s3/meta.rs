@@ -65,6 +65,18 @@ fn stored_user_metadata(metadata: Option<&Metadata>) -> BTreeMap<String, String>
     metadata.into_iter().flatten().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
 }
 
+/// `Content-Encoding` as stored: without `aws-chunked`, which names how the request's body was sent,
+/// not what the object is (AWS drops it too); nothing when that was all.
+fn stored_content_encoding(encoding: Option<&String>) -> Option<String> {
+    let encoding = encoding?;
+    let chunked = |token: &str| token.trim().eq_ignore_ascii_case("aws-chunked");
+    if !encoding.split(',').any(chunked) {
+        return Some(encoding.clone());
+    }
+    let kept: Vec<&str> = encoding.split(',').filter(|t| !chunked(t) && !t.trim().is_empty()).map(str::trim).collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
+}
+
 /// Implements [`ObjectHeadersInput`] for the s3s inputs that carry an object's headers under the same
 /// field names. A macro because only the type differs.
 macro_rules! object_headers_input {
@@ -73,7 +85,7 @@ macro_rules! object_headers_input {
             fn object_headers(&self) -> ObjectHeaders {
                 ObjectHeaders {
                     content_type: self.content_type.clone(),
-                    content_encoding: self.content_encoding.clone(),
+                    content_encoding: stored_content_encoding(self.content_encoding.as_ref()),
                     content_disposition: self.content_disposition.clone(),
                     content_language: self.content_language.clone(),
                     cache_control: self.cache_control.clone(),
@@ -293,4 +305,21 @@ pub fn describe_lock(
     let until = lock.retention.map(|r| timestamp(r.until_ms));
     let hold = lock.legal_hold.then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON));
     (mode, until, hold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_content_encoding;
+
+    #[test]
+    fn aws_chunked_is_not_stored_as_the_objects_encoding() {
+        let stored = |e: &str| stored_content_encoding(Some(&e.to_owned()));
+        assert_eq!(stored("gzip").as_deref(), Some("gzip"));
+        assert_eq!(stored("deflate, gzip").as_deref(), Some("deflate, gzip"));
+        assert_eq!(stored("gzip, aws-chunked").as_deref(), Some("gzip"));
+        assert_eq!(stored("AWS-Chunked,gzip").as_deref(), Some("gzip"));
+        assert_eq!(stored("aws-chunked"), None);
+        assert_eq!(stored("aws-chunked, aws-chunked"), None);
+        assert_eq!(stored_content_encoding(None), None);
+    }
 }

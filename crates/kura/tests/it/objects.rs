@@ -680,3 +680,21 @@ async fn get_and_head_count_the_tags() {
     let sdk = s3.get_object().bucket(&b).key("tagged").send().await.expect("sdk get");
     assert_eq!(sdk.tag_count(), Some(2));
 }
+
+/// `aws-chunked` names how a body was sent, not the object's encoding: it is not stored.
+#[tokio::test]
+async fn aws_chunked_is_dropped_from_the_stored_content_encoding() {
+    let (_server, s3, bucket) = setup().await;
+    for (sent, kept) in [("gzip", Some("gzip")), ("gzip, aws-chunked", Some("gzip")), ("aws-chunked", None)] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key("enc")
+            .content_encoding(sent)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("put");
+        let head = s3.head_object().bucket(&bucket).key("enc").send().await.expect("head");
+        assert_eq!(head.content_encoding(), kept, "{sent}");
+    }
+}
