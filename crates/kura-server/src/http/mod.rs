@@ -183,7 +183,10 @@ impl Dispatch {
             Ok(()) => Box::pin(self.answer(req, peer, &request_id, &slot)).await?,
         };
         let Answer { api, mut resp, signer, signed_host } = answer;
-        let error_code = complete_error_document(&mut resp, &request_id);
+        let mut error_code = complete_error_document(&mut resp, &request_id);
+        if error_code.as_deref() == Some("InvalidPolicyDocument") && method == http::Method::POST && api == "s3" {
+            error_code = post_condition_refusal(&mut resp, &request_id).or(error_code);
+        }
         if api != "console" && method == http::Method::GET && may_run_as_a_page(resp.headers()) {
             // Objects (and every other answer of the port) are never a page that runs with the
             // console's origin: a stored HTML file opened from a link would otherwise read the
@@ -575,6 +578,30 @@ fn complete_error_document(resp: &mut Response<s3s::Body>, request_id: &str) -> 
     patched.push_str(&text[end..]);
     replace_body(resp, patched);
     code
+}
+
+/// A POST upload whose form fails one of its signed policy's conditions: s3s answers
+/// `InvalidPolicyDocument` (400); AWS answers `AccessDenied` (403, "Invalid according to Policy: Policy
+/// Condition failed: …"), and clients test for that. A policy that does not parse stays a 400. Returns
+/// the new error code when the answer was replaced.
+fn post_condition_refusal(resp: &mut Response<s3s::Body>, request_id: &str) -> Option<String> {
+    let bytes = resp.body().bytes()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let start = text.find("<Message>")? + "<Message>".len();
+    let end = start + text[start..].find("</Message>")?;
+    let message = text[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&");
+    if !(message.starts_with("Policy condition ") || message.starts_with("Bucket in form field ")) {
+        return None;
+    }
+    let refusal =
+        crate::errors::access_denied(format!("Invalid according to Policy: Policy Condition failed: {message}"));
+    *resp = error_response(&refusal, request_id);
+    Some("AccessDenied".to_owned())
 }
 
 /// Replaces a response's whole body, and its `Content-Length` when it has one.

@@ -45,8 +45,10 @@ async fn presigned_get_put_delete_and_post_work_with_plain_http() {
     fields.insert("key".into(), "elsewhere/note.txt".into());
     let (content_type, body) = multipart(&fields, "note.txt", b"posted");
     let resp = http.post(url).header("content-type", content_type).body(body).send().await.expect("post");
-    // s3s answers InvalidPolicyDocument (400) where AWS says AccessDenied (403); either way, nothing lands.
-    assert!(matches!(resp.status().as_u16(), 400 | 403), "outside the prefix: {}", resp.status());
+    // A failed condition is AWS's answer: 403 AccessDenied, "Invalid according to Policy", nothing lands.
+    assert_eq!(resp.status().as_u16(), 403, "outside the prefix");
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("<Code>AccessDenied</Code>") && text.contains("Invalid according to Policy"), "{text}");
     let missing = server.client().head_object().bucket(&bucket).key("elsewhere/note.txt").send().await;
     assert!(missing.is_err(), "a refused POST wrote nothing");
 
