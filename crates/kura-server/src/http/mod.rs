@@ -263,7 +263,15 @@ impl Dispatch {
                 let no_length = unsized_body(&req);
                 let req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
                     let (mut parts, body) = req.into_parts();
-                    let (body, delta) = Box::pin(post_upload::substitute_file_name(body)).await;
+                    let post_upload::Form { body, delta, unsigned_policy } =
+                        Box::pin(post_upload::substitute_file_name(body)).await;
+                    if unsigned_policy {
+                        let e = crate::errors::invalid_argument(
+                            "Bucket POST must contain a field named 'X-Amz-Signature' (SigV4) or 'Signature' (SigV2) \
+                             with its policy, before the file field",
+                        );
+                        return Ok(Answer::of("s3", error_response(&e, request_id)));
+                    }
                     if delta != 0
                         && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
                         && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())

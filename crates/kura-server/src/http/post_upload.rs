@@ -20,10 +20,21 @@ pub fn is_post_upload(method: &http::Method, uri: &http::Uri, headers: &http::He
     !path.is_empty() && !path.trim_end_matches('/').contains('/') && crate::authn::gate::is_post_form(method, headers)
 }
 
+/// A form's body after [`substitute_file_name`], and what its fields showed.
+pub struct Form {
+    /// The body: what was read, changed, then the rest.
+    pub body: s3s::Body,
+    /// The change in length.
+    pub delta: i64,
+    /// The fields before the file carry a `policy` but no signature (`signature`, `x-amz-signature`):
+    /// AWS refuses such a form (400) before it reads its policy; s3s would take it as anonymous.
+    pub unsigned_policy: bool,
+}
+
 /// Reads the start of the body until the `file` part's name is known (or [`PEEK_LIMIT`] bytes), puts
 /// that name in place of `${filename}` in the `key` field, and returns the body (what was read, then the
 /// rest) with the change in length it brought.
-pub async fn substitute_file_name(mut body: Incoming) -> (s3s::Body, i64) {
+pub async fn substitute_file_name(mut body: Incoming) -> Form {
     let mut buffer = Vec::new();
     let mut name = None;
     let mut failed = None;
@@ -46,6 +57,10 @@ pub async fn substitute_file_name(mut body: Incoming) -> (s3s::Body, i64) {
         }
     }
     let before = buffer.len();
+    let unsigned_policy = name.is_some() && {
+        let fields = field_names(&buffer);
+        fields.iter().any(|f| f == "policy") && !fields.iter().any(|f| f == "signature" || f == "x-amz-signature")
+    };
     if let Some(name) = name {
         buffer = with_key_substituted(buffer, &name);
     }
@@ -60,7 +75,30 @@ pub async fn substitute_file_name(mut body: Incoming) -> (s3s::Body, i64) {
             replay.chain(http_body_util::BodyStream::new(body)),
         )),
     };
-    (body, delta)
+    Form { body, delta, unsigned_policy }
+}
+
+/// The names (lower case) of the form's parts before its `file` part, as far as the text goes.
+fn field_names(buffer: &[u8]) -> Vec<String> {
+    let lower = String::from_utf8_lossy(buffer).to_ascii_lowercase();
+    let mut names = Vec::new();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("content-disposition:") {
+        let start = from + at;
+        let Some(line_end) = lower[start..].find("\r\n").map(|e| start + e) else { break };
+        let line = &lower[start..line_end];
+        if line.contains("name=\"file\"") {
+            break;
+        }
+        if let Some(at) = line.find("name=\"") {
+            let value = &line[at + "name=\"".len()..];
+            if let Some(end) = value.find('"') {
+                names.push(value[..end].to_owned());
+            }
+        }
+        from = line_end;
+    }
+    names
 }
 
 /// The multipart text with `${filename}` in the `key` field's value replaced by `name` (unchanged
@@ -120,6 +158,25 @@ mod tests {
         assert_eq!(file_name(unfinished), None);
         let no_file = b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n";
         assert_eq!(file_name(no_file), None);
+    }
+
+    #[test]
+    fn a_policy_without_a_signature_is_seen_before_the_file() {
+        let form = |fields: &[&str]| {
+            let mut text = String::new();
+            for f in fields {
+                text.push_str(&format!("--b\r\nContent-Disposition: form-data; name=\"{f}\"\r\n\r\nv\r\n"));
+            }
+            text.push_str("--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\n");
+            text.push_str("--b\r\nContent-Disposition: form-data; name=\"signature\"\r\n\r\n");
+            field_names(text.as_bytes())
+        };
+        assert_eq!(form(&["key", "Policy", "X-Amz-Signature"]), ["key", "policy", "x-amz-signature"]);
+        assert_eq!(form(&["key", "policy"]), ["key", "policy"], "a field after the file does not count");
+        // Clients that send every field as a file part (Python's requests with `files=`) name them too.
+        let as_files = b"--b\r\nContent-Disposition: form-data; name=\"policy\"; filename=\"policy\"\r\n\r\np\r\n\
+            --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\n\r\nDATA";
+        assert_eq!(field_names(as_files), ["policy"]);
     }
 
     #[test]

@@ -51,6 +51,16 @@ async fn presigned_get_put_delete_and_post_work_with_plain_http() {
     assert!(text.contains("<Code>AccessDenied</Code>") && text.contains("Invalid according to Policy"), "{text}");
     let missing = server.client().head_object().bucket(&bucket).key("elsewhere/note.txt").send().await;
     assert!(missing.is_err(), "a refused POST wrote nothing");
+    // A policy without its signature is refused before the policy is read (never taken as anonymous).
+    fields.insert("key".into(), "uploads/unsigned.txt".into());
+    fields.remove("x-amz-signature").expect("a SigV4 form");
+    let (content_type, body) = multipart(&fields, "note.txt", b"posted");
+    let resp = http.post(url).header("content-type", content_type).body(body).send().await.expect("post");
+    assert_eq!(resp.status().as_u16(), 400, "no signature");
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("<Code>InvalidArgument</Code>") && text.contains("X-Amz-Signature"), "{text}");
+    let missing = server.client().head_object().bucket(&bucket).key("uploads/unsigned.txt").send().await;
+    assert!(missing.is_err(), "an unsigned POST wrote nothing");
 
     let delete = presign(&server, &["delete", &target]);
     assert_eq!(http.delete(&delete).send().await.expect("delete").status().as_u16(), 204);
