@@ -151,13 +151,17 @@ impl MakeTls {
                 return Err(format!("sslmode={} needs the CA that signed the server's certificate", mode.name()));
             }
             (TlsMode::Prefer | TlsMode::Require, None) => {
-                Arc::new(AnyCertificate(provider.signature_verification_algorithms))
+                Arc::new(Lenient { chain: None, algorithms: provider.signature_verification_algorithms })
             }
             (_, Some(roots)) => {
                 let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(|e| format!("the CA cannot verify certificates: {e}"))?;
-                if mode == TlsMode::VerifyFull { webpki } else { Arc::new(AnyName(webpki)) }
+                if mode == TlsMode::VerifyFull {
+                    webpki
+                } else {
+                    Arc::new(Lenient { chain: Some(webpki), algorithms: provider.signature_verification_algorithms })
+                }
             }
         };
         let mut config = ClientConfig::builder_with_provider(provider)
@@ -185,52 +189,18 @@ fn roots(pem: &[u8]) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// `prefer`/`require`: any certificate, as long as the server holds its key (the handshake's
-/// signature is checked); encryption against listeners, nothing against an active attacker.
+/// The verifiers short of `verify-full`; the handshake's signature is always checked (the server holds
+/// its certificate's key). Without a chain (`prefer`/`require` without a CA): any certificate, which is
+/// encryption against listeners, nothing against an active attacker. With one (`verify-ca`): the chain
+/// to the CA, whatever names the certificate holds; rustls checks the chain before the name, so a name
+/// error means the chain was good.
 #[derive(Debug)]
-struct AnyCertificate(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// `verify-ca`: the chain to the CA, whatever names the certificate holds. rustls checks the chain
-/// before the name, so a name error means the chain was good.
-#[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -239,7 +209,8 @@ impl ServerCertVerifier for AnyName {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -253,7 +224,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -262,11 +233,11 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 

@@ -38,7 +38,12 @@ pub(crate) fn io_error(err: io::Error) -> StoreError {
 
 /// Runs blocking file work on the blocking pool.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| StoreError::Io(io::Error::other(e.to_string())))?
+    joined(tokio::task::spawn_blocking(work).await)?
+}
+
+/// What a blocking task handed back, its panic or cancellation as an I/O error.
+fn joined<T>(result: Result<T, tokio::task::JoinError>) -> StoreResult<T> {
+    result.map_err(|e| StoreError::Io(io::Error::other(e.to_string())))
 }
 
 /// Fsyncs a directory, making the creations, renames and removals in it durable.
@@ -326,7 +331,7 @@ impl BlobStore for FileBlobStore {
         let first_ahead = read_ahead(file, rest);
         let tail = futures::stream::try_unfold((Some(first_ahead), rest), move |(ahead, remaining)| async move {
             let Some(ahead) = ahead else { return Ok(None) };
-            let (file, chunk) = ahead.await.map_err(|e| StoreError::Io(io::Error::other(e.to_string())))??;
+            let (file, chunk) = joined(ahead.await)??;
             let remaining = remaining - chunk.len() as u64;
             let next = (remaining > 0).then(|| read_ahead(file, remaining));
             Ok(Some((chunk, (next, remaining))))
@@ -450,7 +455,7 @@ impl FileBlobWriter {
     /// Waits for the write in flight, if any, and takes the file back (and its spare buffer).
     async fn settle(&mut self) -> StoreResult<Option<Vec<u8>>> {
         let Some(handle) = self.inflight.take() else { return Ok(None) };
-        let (file, spare) = handle.await.map_err(|e| StoreError::Io(io::Error::other(e.to_string())))??;
+        let (file, spare) = joined(handle.await)??;
         self.file = Some(file);
         Ok(Some(spare))
     }
@@ -458,7 +463,7 @@ impl FileBlobWriter {
     /// Waits for the background flush in flight, if any, and reports its failure.
     async fn settle_sync(&mut self) -> StoreResult<()> {
         match self.syncing.take() {
-            Some(handle) => handle.await.map_err(|e| StoreError::Io(io::Error::other(e.to_string())))?,
+            Some(handle) => joined(handle.await)?,
             None => Ok(()),
         }
     }

@@ -63,28 +63,63 @@ pub fn shared_tls() -> &'static PgServer {
 /// A CA of its own in `dir` (`stranger-ca.crt`, returned) that signed nothing a server here holds:
 /// the wrong CA for a client to trust.
 pub fn stranger_ca(dir: &Path) -> PathBuf {
+    new_ca(dir, "stranger-ca", "kura stranger CA")
+}
+
+/// A self-signed test CA in `dir`: `STEM.crt` (returned) and `STEM.key`, EC P-256, valid two days.
+/// kura's TLS tests make theirs with it too.
+pub fn new_ca(dir: &Path, stem: &str, common_name: &str) -> PathBuf {
+    let (key, cert, subject) = (format!("{stem}.key"), format!("{stem}.crt"), format!("/CN={common_name}"));
+    let mut args = vec!["req", "-x509"];
+    args.extend(EC_KEY);
+    args.extend(["-keyout", &key, "-out", &cert, "-days", "2", "-subj", &subject]);
+    openssl(dir, &args);
+    dir.join(cert)
+}
+
+/// A certificate for `name` (its CN) and `alt_names` (openssl's `subjectAltName`, e.g.
+/// `DNS:localhost,IP:127.0.0.1`), signed by the CA `ca_stem` of [`new_ca`] in `dir`, with `serial`:
+/// `NAME.crt` and `NAME.key` (readable by its owner only, as PostgreSQL wants), returned in that order.
+pub fn issue(dir: &Path, ca_stem: &str, name: &str, alt_names: &str, serial: u32) -> (PathBuf, PathBuf) {
+    let (key, csr, cert, ext) =
+        (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("{name}.ext"));
+    let subject = format!("/CN={name}");
+    let mut args = vec!["req"];
+    args.extend(EC_KEY);
+    args.extend(["-keyout", &key, "-out", &csr, "-subj", &subject]);
+    openssl(dir, &args);
+    std::fs::write(dir.join(&ext), format!("subjectAltName={alt_names}\nbasicConstraints=CA:FALSE\n"))
+        .expect("write the extensions");
+    let (ca_cert, ca_key, serial) = (format!("{ca_stem}.crt"), format!("{ca_stem}.key"), serial.to_string());
     openssl(
         dir,
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "stranger-ca.key",
-            "-out",
-            "stranger-ca.crt",
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_cert,
+            "-CAkey",
+            &ca_key,
+            "-set_serial",
+            &serial,
             "-days",
             "2",
-            "-subj",
-            "/CN=kura stranger CA",
+            "-extfile",
+            &ext,
+            "-out",
+            &cert,
         ],
     );
-    dir.join("stranger-ca.crt")
+    let mut mode = std::fs::metadata(dir.join(&key)).expect("the key").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o600);
+    std::fs::set_permissions(dir.join(&key), mode).expect("chmod the key");
+    (dir.join(cert), dir.join(key))
 }
+
+/// A new EC P-256 key, unencrypted, in `openssl req`'s words.
+const EC_KEY: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
 
 /// The directory holding PostgreSQL's server programs: the one `initdb` is found in on `PATH`, else
 /// Debian's `/usr/lib/postgresql/<version>/bin` (the newest).
@@ -156,44 +191,11 @@ fn openssl(dir: &Path, args: &[&str]) {
     run(cmd, &format!("openssl {args:?} (install openssl: scripts/system-deps)"));
 }
 
-/// A test CA (`ca.crt`) and the server's certificate for `localhost` (`server.crt`, `server.key`,
-/// which PostgreSQL wants readable by its owner only) in `dir`.
+/// A test CA (`ca.crt`) and the server's certificate for `localhost` (`server.crt`, `server.key`) in
+/// `dir`.
 fn make_certificates(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=kura test PostgreSQL CA"]);
-    openssl(dir, &ca);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
-    openssl(dir, &csr);
-    std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")
-        .expect("write the extensions");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "1",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ],
-    );
-    let mut key = std::fs::metadata(dir.join("server.key")).expect("server.key").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut key, 0o600);
-    std::fs::set_permissions(dir.join("server.key"), key).expect("chmod server.key");
+    new_ca(dir, "ca", "kura test PostgreSQL CA");
+    issue(dir, "ca", "server", "DNS:localhost", 1);
 }
 
 /// Runs `f` on a thread of its own: the blocking `postgres` client must not run on an async runtime's

@@ -549,11 +549,16 @@ fn may_run_as_a_page(headers: &http::HeaderMap) -> bool {
     let Some(content_type) = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    let passive = matches!(essence.as_str(), "application/octet-stream" | "binary/octet-stream")
-        || (essence.starts_with("image/") && !essence.contains("xml"))
-        || essence.starts_with("audio/")
-        || essence.starts_with("video/");
+    // Compared without a lower-cased copy: this runs on every GET.
+    let essence = content_type.split(';').next().unwrap_or_default().trim().as_bytes();
+    let is = |name: &str| essence.eq_ignore_ascii_case(name.as_bytes());
+    let starts = |prefix: &str| essence.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()));
+    let xml = essence.windows(3).any(|w| w.eq_ignore_ascii_case(b"xml"));
+    let passive = is("application/octet-stream")
+        || is("binary/octet-stream")
+        || (starts("image/") && !xml)
+        || starts("audio/")
+        || starts("video/");
     !passive
 }
 

@@ -80,25 +80,27 @@ pub async fn substitute_file_name(mut body: Incoming) -> Form {
 
 /// The names (lower case) of the form's parts before its `file` part, as far as the text goes.
 fn field_names(buffer: &[u8]) -> Vec<String> {
-    let lower = String::from_utf8_lossy(buffer).to_ascii_lowercase();
-    let mut names = Vec::new();
+    let text = String::from_utf8_lossy(buffer);
+    dispositions(&text)
+        .map(|line| line.to_ascii_lowercase())
+        .take_while(|line| !line.contains("name=\"file\""))
+        .filter_map(|line| {
+            let value = &line[line.find("name=\"")? + "name=\"".len()..];
+            Some(value[..value.find('"')?].to_owned())
+        })
+        .collect()
+}
+
+/// The form's `Content-Disposition` header lines, in order, as far as they are complete in `text`.
+fn dispositions(text: &str) -> impl Iterator<Item = &str> {
+    let lower = text.to_ascii_lowercase();
     let mut from = 0;
-    while let Some(at) = lower[from..].find("content-disposition:") {
-        let start = from + at;
-        let Some(line_end) = lower[start..].find("\r\n").map(|e| start + e) else { break };
-        let line = &lower[start..line_end];
-        if line.contains("name=\"file\"") {
-            break;
-        }
-        if let Some(at) = line.find("name=\"") {
-            let value = &line[at + "name=\"".len()..];
-            if let Some(end) = value.find('"') {
-                names.push(value[..end].to_owned());
-            }
-        }
-        from = line_end;
-    }
-    names
+    std::iter::from_fn(move || {
+        let start = from + lower.get(from..)?.find("content-disposition:")?;
+        let end = start + text[start..].find("\r\n")?;
+        from = end;
+        Some(&text[start..end])
+    })
 }
 
 /// The multipart text with `${filename}` in the `key` field's value replaced by `name` (unchanged
@@ -125,23 +127,12 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// (`None` while its `Content-Disposition` line is incomplete). Public for the fuzz targets.
 pub fn file_name(buffer: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(buffer);
-    let lower = text.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find("content-disposition:") {
-        let start = from + at;
-        let line_end = lower[start..].find("\r\n").map(|e| start + e)?;
-        let line = &text[start..line_end];
-        let line_lower = &lower[start..line_end];
-        if line_lower.contains("name=\"file\"") {
-            let at = line_lower.find("filename=\"")? + "filename=\"".len();
-            let value = &line[at..];
-            let value = &value[..value.find('"')?];
-            let base = value.rsplit(['/', '\\']).next().unwrap_or(value);
-            return (!base.is_empty() && base.len() <= 1024).then(|| base.to_owned());
-        }
-        from = line_end;
-    }
-    None
+    let line = dispositions(&text).find(|line| line.to_ascii_lowercase().contains("name=\"file\""))?;
+    let at = line.to_ascii_lowercase().find("filename=\"")? + "filename=\"".len();
+    let value = &line[at..];
+    let value = &value[..value.find('"')?];
+    let base = value.rsplit(['/', '\\']).next().unwrap_or(value);
+    (!base.is_empty() && base.len() <= 1024).then(|| base.to_owned())
 }
 
 #[cfg(test)]

@@ -61,6 +61,15 @@ pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
+/// A PUT of one byte to `url` with `cookie` and each of `csrf` as an `x-kura-csrf` header.
+async fn put_with(url: &str, cookie: &str, csrf: &[&str]) -> Reply {
+    let mut put = client().put(url).header("cookie", cookie).body("x");
+    for token in csrf {
+        put = put.header("x-kura-csrf", *token);
+    }
+    reply(put.send().await.expect("put")).await
+}
+
 /// Sends a sign-in; returns the reply.
 pub(crate) async fn sign_in_reply(server: &TestServer, access: &str, secret: &str) -> Reply {
     let resp = client()
@@ -273,48 +282,17 @@ async fn calls_without_a_valid_session_cookie_csrf_or_origin_are_refused_and_cha
         foreign.cookie.clone(),
         format!("kura-console={id}.{tag}; kura-console={id}.{tag}"),
     ] {
-        let r = reply(
-            client()
-                .put(&url)
-                .header("cookie", &forged)
-                .header("x-kura-csrf", &writer.csrf)
-                .body("x")
-                .send()
-                .await
-                .expect("put"),
-        )
-        .await;
+        let r = put_with(&url, &forged, &[&writer.csrf]).await;
         assert_eq!((r.status, r.code().as_str()), (401, "NotSignedIn"), "{forged}");
     }
 
     // The cookie without the CSRF header, or with another session's token.
-    let no_csrf = reply(client().put(&url).header("cookie", &writer.cookie).body("x").send().await.expect("put")).await;
+    let no_csrf = put_with(&url, &writer.cookie, &[]).await;
     assert_eq!((no_csrf.status, no_csrf.code().as_str()), (403, "InvalidCsrfToken"));
-    let wrong = reply(
-        client()
-            .put(&url)
-            .header("cookie", &writer.cookie)
-            .header("x-kura-csrf", &foreign.csrf)
-            .body("x")
-            .send()
-            .await
-            .expect("put"),
-    )
-    .await;
+    let wrong = put_with(&url, &writer.cookie, &[&foreign.csrf]).await;
     assert_eq!((wrong.status, wrong.code().as_str()), (403, "InvalidCsrfToken"));
     // The right token sent twice is not one token: refused, never the first or the last picked.
-    let doubled = reply(
-        client()
-            .put(&url)
-            .header("cookie", &writer.cookie)
-            .header("x-kura-csrf", &writer.csrf)
-            .header("x-kura-csrf", &writer.csrf)
-            .body("x")
-            .send()
-            .await
-            .expect("put"),
-    )
-    .await;
+    let doubled = put_with(&url, &writer.cookie, &[&writer.csrf, &writer.csrf]).await;
     assert_eq!((doubled.status, doubled.code().as_str()), (403, "InvalidCsrfToken"));
 
     // A page of another origin (with everything else right), or of the opaque origin.
@@ -970,8 +948,13 @@ async fn without_an_audit_log_the_ring_records_while_a_viewer_watches() {
     let server = TestServer::start_with_config(CONFIG);
     let bucket = bucket_name("console-watch");
     server.client().create_bucket().bucket(&bucket).send().await.expect("bucket");
+    // A look refused (no kura:ReadAudit) starts no recording.
+    let reader = sign_in(&server, "reader", READER_SECRET).await;
+    let refused = reader.get("/api/audit").await;
+    assert_eq!((refused.status, refused.code().as_str()), (403, "AccessDenied"));
     let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
-    // Before the first look nobody wanted a record: neither the bucket's creation nor the sign-in.
+    // Before the first look nobody wanted a record: neither the bucket's creation, the sign-ins nor the
+    // refused look.
     let first = root.get("/api/audit").await;
     assert_eq!(first.status, 200, "{}", first.text());
     let first = first.json();

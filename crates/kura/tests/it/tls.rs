@@ -25,26 +25,8 @@ pub(crate) struct Pki {
 impl Pki {
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pki = Self { dir };
-        let (key, cert) = (pki.path("ca.key"), pki.path("ca.crt"));
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-            "-days",
-            "1",
-            "-subj",
-            "/CN=kura test CA",
-        ]);
-        pki
+        kura_test_pg::new_ca(dir.path(), "ca", "kura test CA");
+        Self { dir }
     }
 
     pub(crate) fn path(&self, name: &str) -> String {
@@ -56,59 +38,16 @@ impl Pki {
         std::fs::read(self.path("ca.crt")).expect("ca.crt")
     }
 
-    /// Issues a server certificate named `name` (CN `name`, the given serial): returns (cert, key) files.
+    /// Issues a server certificate named `name` (CN `name`, the given serial) for 127.0.0.1 and
+    /// localhost: returns (cert, key) files.
     pub(crate) fn issue(&self, name: &str, serial: u32) -> (PathBuf, PathBuf) {
-        let (key, csr, cert, ext) = (
-            self.path(&format!("{name}.key")),
-            self.path(&format!("{name}.csr")),
-            self.path(&format!("{name}.crt")),
-            self.path("ext.cnf"),
-        );
-        std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").expect("ext");
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &self.path("ca.crt"),
-            "-CAkey",
-            &self.path("ca.key"),
-            "-set_serial",
-            &serial.to_string(),
-            "-out",
-            &cert,
-            "-days",
-            "1",
-            "-extfile",
-            &ext,
-        ]);
-        (PathBuf::from(cert), PathBuf::from(key))
+        kura_test_pg::issue(self.dir.path(), "ca", name, "IP:127.0.0.1,DNS:localhost", serial)
     }
 
     /// The DER of the first certificate in `cert_file`.
     fn der(cert_file: &Path) -> Vec<u8> {
         CertificateDer::pem_file_iter(cert_file).expect("pem").next().expect("a certificate").expect("der").to_vec()
     }
-}
-
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl").args(args).output().expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Installs `from`'s pair as the served `tls.crt`/`tls.key`, each file replaced by a rename (whole).
