@@ -421,7 +421,9 @@ def test_browse_folders_pages_and_keys_shown_as_text(browser, kura, s3, shared_b
     assert "deep/" in [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#objects-table a.folder")]
 
     go(browser, f"#/b/{shared_bucket}?prefix=many%2F")
+    # The first screenful is drawn at once, the rest after a paint: wait until the table says it is whole.
     wait(browser).until(lambda b: by_id(b, "listing-status").text.startswith("1000 objects"))
+    wait(browser).until(lambda b: by_id(b, "objects-table").get_attribute("aria-busy") == "false")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#objects-table tr[data-key]")) == 1000
     by_id(browser, "next-page").click()
     wait(browser).until(lambda b: by_id(b, "listing-status").text.startswith("5 objects"))
@@ -751,8 +753,8 @@ def test_a_read_only_user_sees_why_and_the_server_refuses_its_writes(browser, ku
     remove = browser.find_element(By.CSS_SELECTOR, "#objects-table tr[data-key='readme.txt'] button[data-action='delete']")
     wait(browser).until(lambda b: remove.get_attribute("disabled") is not None)
     assert "s3:DeleteObject" in remove.get_attribute("title")
-    assert by_id(browser, "upload-files").get_attribute("disabled") is not None
     wait(browser).until(lambda b: "s3:PutObject" in by_id(b, "upload-denied").text)
+    assert by_id(browser, "upload-files").get_attribute("disabled") is not None
     download = browser.find_element(By.CSS_SELECTOR, "#objects-table tr[data-key='readme.txt'] button[data-action='download']")
     assert download.get_attribute("disabled") is None, "reading is allowed"
     shot(browser, "read-only")

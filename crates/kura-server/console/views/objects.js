@@ -135,6 +135,7 @@ export async function render(container, { path, query }) {
 
   const show = async () => {
     status.textContent = 'Loading…';
+    listing.setAttribute('aria-busy', 'true'); // until every row of the page is drawn
     const result = await listObjects(bucket, shownPrefix, tokens[page]);
     if (result.next) tokens[page + 1] = result.next;
     else tokens.length = page + 1;
@@ -173,6 +174,7 @@ export async function render(container, { path, query }) {
     performance.mark('kura:page');
     const complete = () => {
       performance.mark('kura:page-complete');
+      listing.setAttribute('aria-busy', 'false');
       guard([
         { element: getButtons, action: 's3:GetObject', resource: arn(bucket, `${shownPrefix}*`) },
         { element: deleteButtons, action: 's3:DeleteObject', resource: arn(bucket, `${shownPrefix}*`) },
@@ -191,6 +193,7 @@ export async function render(container, { path, query }) {
   const reload = () => show().catch((e) => {
     status.textContent = errorText(e);
     status.className = 'error';
+    listing.setAttribute('aria-busy', 'false');
   });
 
   body.addEventListener('click', async (event) => {
