@@ -2071,6 +2071,13 @@ fn deploy_alert_rules_parse_and_use_only_kuras_metrics() {
         "the HA overlay builds its claim {ha_claim}"
     );
     let pvc = format!("persistentvolumeclaim=~\"{claim}-{sts}-[0-9]+|{ha_claim}\"");
+    // The readiness alert watches the pods of both: the StatefulSet's, and the Deployment's through its
+    // ReplicaSets (named after it).
+    let ha_name = deployment.pointer("/metadata/name").and_then(Value::as_str).expect("the Deployment's name");
+    let owners = format!("owner_name=~\"{sts}|{ha_name}-[a-z0-9]+\"");
+    if !exprs.iter().any(|e| e.contains("kube_pod_status_ready") && e.contains(&owners)) {
+        failures.push(format!("the readiness alert does not select the pods owned by {owners}"));
+    }
     // Every volume alert watches both.
     for expr in exprs.iter().filter(|e| e.contains("kubelet_volume_stats")) {
         let selectors = expr.matches("persistentvolumeclaim=~").count();

@@ -6,11 +6,12 @@
 //! once. A large GET streaming from one replica while another overwrites the object gets the whole old
 //! body (the shared blob directory's grace period).
 
-use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, blob_files, bucket_name, code, data, md5_hex, status};
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, blob_files, bucket_name, data};
+use crate::mixed_load::{Answers, Entry, Error, Model, Step, check_models, single_attempt_client};
 use crate::postgres::PgDeployment;
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,39 +24,6 @@ const AFTER_KILL: usize = 300;
 /// The replica that is killed (index into the three).
 const VICTIM: usize = 2;
 
-/// A root client that makes one attempt per request (no retries), so the test sees each answer, and a
-/// request to a dead replica fails at once.
-pub(crate) fn single_attempt_client(endpoint: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig};
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
-        .force_path_style(true)
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-/// What a key holds, as far as the test knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Known {
-    /// The body `data(len, seed)`, acknowledged.
-    Body { seed: u64, len: usize },
-    /// Deleted, acknowledged.
-    Deleted,
-}
-
-/// One key of a worker: its acknowledged state, or, after a write to it failed at the connection (to
-/// the killed replica) or answered 503 (a database outage, `pg_faults.rs`), the states it may be in
-/// (the request may or may not have been applied).
-#[derive(Debug, Clone)]
-pub(crate) enum Entry {
-    Sure(Known),
-    Either(Vec<Known>),
-}
-
 /// How an operation ended.
 enum Outcome {
     /// Answered (2xx, or the expected 404 of a deleted key).
@@ -66,11 +34,26 @@ enum Outcome {
     Wrong(String),
 }
 
-/// Classifies an SDK error: an HTTP answer is a service error, anything else a connection failure.
-fn classify<E: std::fmt::Debug>(err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Outcome {
-    match err {
-        SdkError::ServiceError(e) => Outcome::Wrong(format!("{:?}: {:?}", e.raw().status(), e.err())),
-        other => Outcome::Connection(format!("{other:?}")),
+/// This test's reading: an HTTP answer other than success is wrong, anything below HTTP (a refused
+/// or cut connection, a body that broke off) is a connection failure.
+struct KilledReplica;
+
+impl Answers for KilledReplica {
+    type Outcome = Outcome;
+    fn done() -> Outcome {
+        Outcome::Done
+    }
+    fn wrong(why: String) -> Outcome {
+        Outcome::Wrong(why)
+    }
+    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Outcome {
+        match err {
+            SdkError::ServiceError(e) => Outcome::Wrong(format!("{:?}: {:?}", e.raw().status(), e.err())),
+            other => Outcome::Connection(format!("{other:?}")),
+        }
+    }
+    fn body_broke(key: &str, why: String) -> Outcome {
+        Outcome::Connection(format!("GET {key}: the body broke off: {why}"))
     }
 }
 
@@ -95,90 +78,14 @@ async fn worker(
     killed: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> BTreeMap<String, Entry> {
-    let mut model: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut next_key = 0u64;
-    let mut rng = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut step = 0u64;
+    let mut model = Model::new(id);
     while !stop.load(Ordering::Relaxed) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        step += 1;
-        let replica = ((id + step) % 3) as usize;
-        let s3 = &clients[replica];
-        // Keys whose state is known and which still hold a body, for overwrites, reads and deletes.
-        let live: Vec<String> = model
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Sure(Known::Body { .. })))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let pick = (rng % 100) as usize;
-        let seed = id * 1_000_000 + step;
-        // Mostly small bodies (inline in the database), some blob files.
-        let len = if rng % 5 < 3 { 100 + (rng % 4000) as usize } else { 20_000 + (rng % 180_000) as usize };
-        let (key, outcome, intended) = if live.is_empty() || pick < 30 {
-            // PUT a new key.
-            let key = format!("w{id}/k{next_key:05}");
-            next_key += 1;
-            let out = s3.put_object().bucket(&bucket).key(&key).body(ByteStream::from(data(len, seed))).send().await;
-            (key, out.map(|_| Outcome::Done).unwrap_or_else(classify), Some(Known::Body { seed, len }))
-        } else {
-            let key = live[(rng as usize / 7) % live.len()].clone();
-            let Some(Entry::Sure(Known::Body { seed: have_seed, len: have_len })) = model.get(&key).cloned() else {
-                unreachable!("live keys hold a known body")
-            };
-            if pick < 50 {
-                // Overwrite.
-                let out =
-                    s3.put_object().bucket(&bucket).key(&key).body(ByteStream::from(data(len, seed))).send().await;
-                (key, out.map(|_| Outcome::Done).unwrap_or_else(classify), Some(Known::Body { seed, len }))
-            } else if pick < 80 {
-                // GET: the acknowledged bytes.
-                let outcome = match s3.get_object().bucket(&bucket).key(&key).send().await {
-                    Ok(out) => match out.body.collect().await.map(|b| b.to_vec()) {
-                        Ok(body) if body == data(have_len, have_seed) => Outcome::Done,
-                        Ok(_) => Outcome::Wrong(format!("GET {key}: not the acknowledged body")),
-                        Err(e) => Outcome::Connection(format!("body: {e:?}")),
-                    },
-                    Err(e) => classify(e),
-                };
-                (key, outcome, None)
-            } else if pick < 90 {
-                // LIST the worker's prefix: every key it knows to hold a body, none it knows deleted.
-                let outcome = match list_all(s3, &bucket, &format!("w{id}/")).await {
-                    Ok(keys) => {
-                        let sure_present: BTreeSet<&String> = model
-                            .iter()
-                            .filter(|(_, e)| matches!(e, Entry::Sure(Known::Body { .. })))
-                            .map(|(k, _)| k)
-                            .collect();
-                        let sure_absent: BTreeSet<&String> = model
-                            .iter()
-                            .filter(|(_, e)| matches!(e, Entry::Sure(Known::Deleted)))
-                            .map(|(k, _)| k)
-                            .collect();
-                        let listed: BTreeSet<&String> = keys.iter().collect();
-                        if !sure_present.is_subset(&listed) || !sure_absent.is_disjoint(&listed) {
-                            Outcome::Wrong(format!("LIST w{id}/: {listed:?} against {model:?}"))
-                        } else {
-                            Outcome::Done
-                        }
-                    }
-                    Err(outcome) => outcome,
-                };
-                (format!("w{id}/"), outcome, None)
-            } else {
-                // DELETE.
-                let out = s3.delete_object().bucket(&bucket).key(&key).send().await;
-                (key, out.map(|_| Outcome::Done).unwrap_or_else(classify), Some(Known::Deleted))
-            }
-        };
+        let replica = ((id + model.steps() + 1) % 3) as usize;
+        let Step { key, outcome, intended } = model.step::<KilledReplica>(&clients[replica], &bucket).await;
         match outcome {
             Outcome::Done => {
                 tally.done[replica].fetch_add(1, Ordering::Relaxed);
-                if let Some(now) = intended {
-                    model.insert(key, Entry::Sure(now));
-                }
+                model.settle(key, intended);
             }
             Outcome::Connection(why) => {
                 tally.connection_failures[replica].fetch_add(1, Ordering::Relaxed);
@@ -192,116 +99,14 @@ async fn worker(
                 let refused = why.contains("Connection refused");
                 if !refused {
                     tally.cut.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Some(now) = intended.filter(|_| !refused) {
                     // Applied or not: either the old state or the new one, and nothing else.
-                    let mut states = match model.remove(&key) {
-                        Some(Entry::Sure(old)) => vec![old],
-                        Some(Entry::Either(old)) => old,
-                        None => vec![Known::Deleted],
-                    };
-                    states.push(now);
-                    model.insert(key, Entry::Either(states));
+                    model.uncertain(key, intended);
                 }
             }
             Outcome::Wrong(why) => tally.wrong.lock().expect("lock").push(format!("replica {replica}: {why}")),
         }
     }
-    model
-}
-
-/// Every key under `prefix`, page by page; a failure is classified.
-async fn list_all(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, Outcome> {
-    let (mut keys, mut token) = (Vec::new(), None);
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .max_keys(100)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(classify)?;
-        keys.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_owned));
-        if page.is_truncated() != Some(true) {
-            return Ok(keys);
-        }
-        token = page.next_continuation_token().map(str::to_owned);
-    }
-}
-
-/// What `key` holds through `s3` (a live replica): its body and ETag, or `None` when there is none.
-async fn read_state(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<(Vec<u8>, String)> {
-    match s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(out) => {
-            let etag = out.e_tag().unwrap_or_default().to_owned();
-            Some((out.body.collect().await.expect("body from a live replica").into_bytes().to_vec(), etag))
-        }
-        Err(err) => {
-            assert_eq!((status(&err), code(&err).as_str()), (404, "NoSuchKey"), "GET {key}: {err:?}");
-            None
-        }
-    }
-}
-
-/// Whether what a replica returned for a key is the known state `known`.
-fn matches_known(found: &Option<(Vec<u8>, String)>, known: &Known) -> bool {
-    match (found, known) {
-        (None, Known::Deleted) => true,
-        (Some((body, etag)), Known::Body { seed, len }) => {
-            let expected = data(*len, *seed);
-            body == &expected && etag == &format!("\"{}\"", md5_hex(&expected))
-        }
-        _ => false,
-    }
-}
-
-/// Checks every key of the models through `clients` in turn, and the listing through the first;
-/// returns how many keys were sure and how many uncertain.
-pub(crate) async fn check_models(
-    clients: &[aws_sdk_s3::Client],
-    bucket: &str,
-    models: &[BTreeMap<String, Entry>],
-) -> (usize, usize) {
-    let (mut sure, mut either) = (0, 0);
-    let mut may_be_listed = BTreeSet::new();
-    let mut must_be_listed = BTreeSet::new();
-    for (i, (key, entry)) in models.iter().flatten().enumerate() {
-        let s3 = &clients[i % clients.len()];
-        let found = read_state(s3, bucket, key).await;
-        match entry {
-            Entry::Sure(known) => {
-                sure += 1;
-                assert!(
-                    matches_known(&found, known),
-                    "{key}: acknowledged {known:?}, found {:?}",
-                    found.map(|f| f.0.len())
-                );
-                if found.is_some() {
-                    must_be_listed.insert(key.clone());
-                }
-            }
-            Entry::Either(states) => {
-                either += 1;
-                assert!(
-                    states.iter().any(|s| matches_known(&found, s)),
-                    "{key}: one of {states:?} (a request cut by the kill), found {:?}: torn or foreign",
-                    found.map(|f| f.0.len())
-                );
-            }
-        }
-        if found.is_some() {
-            may_be_listed.insert(key.clone());
-        }
-    }
-    let listed: BTreeSet<String> = match list_all(&clients[0], bucket, "").await {
-        Ok(keys) => keys.into_iter().collect(),
-        Err(_) => panic!("LIST through a live replica failed"),
-    };
-    assert!(must_be_listed.is_subset(&listed), "acknowledged keys missing from the listing");
-    assert_eq!(listed, may_be_listed, "the listing is exactly the keys that hold a body");
-    (sure, either)
+    model.into_entries()
 }
 
 /// Waits until `counter` (summed) reaches `target`, failing after `limit`.

@@ -24,6 +24,7 @@ mod kms;
 mod lifecycle;
 mod listing;
 mod master_keys;
+mod mixed_load;
 mod multipart;
 mod object_lock;
 mod objects;

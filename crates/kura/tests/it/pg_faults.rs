@@ -10,13 +10,12 @@
 //! counts such a write as "old or new state", as a client must, and checks the key is whole in one of
 //! the two.
 
-use crate::ha::{Entry, Known, check_models, single_attempt_client};
-use crate::harness::{bucket_name, data};
+use crate::harness::bucket_name;
+use crate::mixed_load::{Answers, Entry, Error, Model, Step, check_models, single_attempt_client};
 use crate::postgres::{PgDeployment, readiness};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
 use kura_test_pg::PgServer;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -39,20 +38,33 @@ enum Outcome {
     Wrong(String),
 }
 
-/// Classifies an SDK error: only kura's 503 for an unreachable database is the expected refusal.
-fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
-    err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> Outcome {
-    match &err {
-        SdkError::ServiceError(e)
-            if e.raw().status().as_u16() == 503
-                && e.err().code() == Some("ServiceUnavailable")
-                && e.err().message().is_some_and(|m| m.contains(UNREACHABLE)) =>
-        {
-            Outcome::Unavailable
+/// This test's reading: kura's 503 for an unreachable database is the expected refusal; any other
+/// error, a request without an HTTP answer and a body that broke off are failures (kura stays up).
+struct DatabaseOutage;
+
+impl Answers for DatabaseOutage {
+    type Outcome = Outcome;
+    fn done() -> Outcome {
+        Outcome::Done
+    }
+    fn wrong(why: String) -> Outcome {
+        Outcome::Wrong(why)
+    }
+    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Outcome {
+        match &err {
+            SdkError::ServiceError(e)
+                if e.raw().status().as_u16() == 503
+                    && e.err().code() == Some("ServiceUnavailable")
+                    && e.err().message().is_some_and(|m| m.contains(UNREACHABLE)) =>
+            {
+                Outcome::Unavailable
+            }
+            SdkError::ServiceError(e) => Outcome::Wrong(format!("{}: {:?}", e.raw().status().as_u16(), e.err())),
+            other => Outcome::Wrong(format!("no HTTP answer (kura answers 503 even for a cut commit): {other:?}")),
         }
-        SdkError::ServiceError(e) => Outcome::Wrong(format!("{}: {:?}", e.raw().status().as_u16(), e.err())),
-        other => Outcome::Wrong(format!("no HTTP answer (kura answers 503 even for a cut commit): {other:?}")),
+    }
+    fn body_broke(key: &str, why: String) -> Outcome {
+        Outcome::Wrong(format!("GET {key}: the body broke off: {why}"))
     }
 }
 
@@ -88,27 +100,6 @@ impl Tally {
     }
 }
 
-/// Every key under `prefix`, page by page of 100; a failure is classified.
-async fn list_all(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, Outcome> {
-    let (mut keys, mut token) = (Vec::new(), None);
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .max_keys(100)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(classify)?;
-        keys.extend(page.contents().iter().filter_map(|o| o.key()).map(str::to_owned));
-        if page.is_truncated() != Some(true) {
-            return Ok(keys);
-        }
-        token = page.next_continuation_token().map(str::to_owned);
-    }
-}
-
 /// A worker: PUT new keys, overwrites, GET, LIST and DELETE on its own keys (`w{id}/…`), keeping the
 /// model of what each key holds; every answer is checked against it. Runs until `stop`.
 async fn worker(
@@ -119,104 +110,29 @@ async fn worker(
     window: Arc<Window>,
     stop: Arc<AtomicBool>,
 ) -> BTreeMap<String, Entry> {
-    let mut model: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut next_key = 0u64;
-    let mut rng = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut step = 0u64;
+    let mut model = Model::new(id);
     while !stop.load(Ordering::Relaxed) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        step += 1;
-        let live: Vec<String> = model
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Sure(Known::Body { .. })))
-            .map(|(k, _)| k.clone())
-            .collect();
-        let pick = (rng % 100) as usize;
-        let seed = id * 1_000_000 + step;
-        // Mostly small bodies (inline in the database), some blob files.
-        let len = if rng % 5 < 3 { 100 + (rng % 4000) as usize } else { 20_000 + (rng % 180_000) as usize };
         let started = Instant::now();
-        let (key, outcome, intended) = if live.is_empty() || pick < 30 {
-            let key = format!("w{id}/k{next_key:05}");
-            next_key += 1;
-            let out = s3.put_object().bucket(&bucket).key(&key).body(ByteStream::from(data(len, seed))).send().await;
-            (key, out.map(|_| Outcome::Done).unwrap_or_else(classify), Some(Known::Body { seed, len }))
-        } else {
-            let key = live[(rng as usize / 7) % live.len()].clone();
-            let Some(Entry::Sure(Known::Body { seed: have_seed, len: have_len })) = model.get(&key).cloned() else {
-                unreachable!("live keys hold a known body")
-            };
-            if pick < 50 {
-                let out =
-                    s3.put_object().bucket(&bucket).key(&key).body(ByteStream::from(data(len, seed))).send().await;
-                (key, out.map(|_| Outcome::Done).unwrap_or_else(classify), Some(Known::Body { seed, len }))
-            } else if pick < 80 {
-                let outcome = match s3.get_object().bucket(&bucket).key(&key).send().await {
-                    Ok(out) => match out.body.collect().await.map(|b| b.to_vec()) {
-                        Ok(body) if body == data(have_len, have_seed) => Outcome::Done,
-                        Ok(body) => {
-                            Outcome::Wrong(format!("GET {key}: {} bytes, not the acknowledged body", body.len()))
-                        }
-                        Err(e) => Outcome::Wrong(format!("GET {key}: the body broke off: {e:?}")),
-                    },
-                    Err(e) => classify(e),
-                };
-                (key, outcome, None)
-            } else if pick < 90 {
-                // The listing holds every key known to hold a body and none known deleted.
-                let outcome = match list_all(&s3, &bucket, &format!("w{id}/")).await {
-                    Ok(keys) => {
-                        let listed: BTreeSet<&String> = keys.iter().collect();
-                        let missing = model
-                            .iter()
-                            .find(|(k, e)| matches!(e, Entry::Sure(Known::Body { .. })) && !listed.contains(k));
-                        let extra =
-                            model.iter().find(|(k, e)| matches!(e, Entry::Sure(Known::Deleted)) && listed.contains(k));
-                        match (missing, extra) {
-                            (None, None) => Outcome::Done,
-                            _ => Outcome::Wrong(format!(
-                                "LIST w{id}/: missing {missing:?}, deleted but listed {extra:?}"
-                            )),
-                        }
-                    }
-                    Err(outcome) => outcome,
-                };
-                (format!("w{id}/"), outcome, None)
-            } else {
-                let out = s3.delete_object().bucket(&bucket).key(&key).send().await;
-                (key, out.map(|_| Outcome::Done).unwrap_or_else(classify), Some(Known::Deleted))
-            }
-        };
+        let Step { key, outcome, intended } = model.step::<DatabaseOutage>(&s3, &bucket).await;
         match outcome {
             Outcome::Done => {
                 tally.done.fetch_add(1, Ordering::Relaxed);
-                if let Some(now) = intended {
-                    model.insert(key, Entry::Sure(now));
-                }
+                model.settle(key, intended);
             }
             Outcome::Unavailable => {
                 tally.unavailable.fetch_add(1, Ordering::Relaxed);
                 if !window.may_refuse(started) {
                     tally.wrong(format!("{key}: 503 outside the outage (started {started:?})"));
                 }
-                if let Some(now) = intended {
-                    // Not acknowledged: applied or not, the old state or the new one and nothing else.
+                // Not acknowledged: applied or not, the old state or the new one and nothing else.
+                if model.uncertain(key, intended) {
                     tally.uncertain_writes.fetch_add(1, Ordering::Relaxed);
-                    let mut states = match model.remove(&key) {
-                        Some(Entry::Sure(old)) => vec![old],
-                        Some(Entry::Either(old)) => old,
-                        None => vec![Known::Deleted],
-                    };
-                    states.push(now);
-                    model.insert(key, Entry::Either(states));
                 }
             }
             Outcome::Wrong(why) => tally.wrong(format!("{key}: {why}")),
         }
     }
-    model
+    model.into_entries()
 }
 
 /// Waits until `ready(tally)` holds, failing on any wrong outcome or after `limit`.
