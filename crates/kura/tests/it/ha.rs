@@ -7,7 +7,7 @@
 //! body (the shared blob directory's grace period).
 
 use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, blob_files, bucket_name, data};
-use crate::mixed_load::{Answers, Entry, Error, Model, Step, check_models, single_attempt_client};
+use crate::mixed_load::{Answers, Entry, Error, Model, Outcome, Step, check_models, single_attempt_client};
 use crate::postgres::PgDeployment;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -24,36 +24,20 @@ const AFTER_KILL: usize = 300;
 /// The replica that is killed (index into the three).
 const VICTIM: usize = 2;
 
-/// How an operation ended.
-enum Outcome {
-    /// Answered (2xx, or the expected 404 of a deleted key).
-    Done,
-    /// Failed below HTTP: refused or cut connection (a dead replica).
-    Connection(String),
-    /// An S3 error or a wrong answer: a failure of the test.
-    Wrong(String),
-}
-
-/// This test's reading: an HTTP answer other than success is wrong, anything below HTTP (a refused
-/// or cut connection, a body that broke off) is a connection failure.
+/// This test's reading: an HTTP answer other than success is wrong; anything below HTTP (a refused
+/// or cut connection, a body that broke off) is the connection failure a dead replica causes.
 struct KilledReplica;
 
 impl Answers for KilledReplica {
-    type Outcome = Outcome;
-    fn done() -> Outcome {
-        Outcome::Done
-    }
-    fn wrong(why: String) -> Outcome {
-        Outcome::Wrong(why)
-    }
-    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Outcome {
+    type Expected = String;
+    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Outcome<String> {
         match err {
             SdkError::ServiceError(e) => Outcome::Wrong(format!("{:?}: {:?}", e.raw().status(), e.err())),
-            other => Outcome::Connection(format!("{other:?}")),
+            other => Outcome::Expected(format!("{other:?}")),
         }
     }
-    fn body_broke(key: &str, why: String) -> Outcome {
-        Outcome::Connection(format!("GET {key}: the body broke off: {why}"))
+    fn body_broke(key: &str, why: String) -> Outcome<String> {
+        Outcome::Expected(format!("GET {key}: the body broke off: {why}"))
     }
 }
 
@@ -87,7 +71,7 @@ async fn worker(
                 tally.done[replica].fetch_add(1, Ordering::Relaxed);
                 model.settle(key, intended);
             }
-            Outcome::Connection(why) => {
+            Outcome::Expected(why) => {
                 tally.connection_failures[replica].fetch_add(1, Ordering::Relaxed);
                 // Only the killed replica, once killed (the flag is set before the kill): never before,
                 // never a survivor.

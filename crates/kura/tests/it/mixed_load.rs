@@ -45,26 +45,31 @@ pub(crate) enum Entry {
     Either(Vec<Known>),
 }
 
-/// How a test reads the answers of the load: what a success is, what an SDK error is, and what a body
-/// that broke off mid-stream is.
-pub(crate) trait Answers {
-    /// The test's verdict on one operation.
-    type Outcome;
+/// How one operation ended.
+pub(crate) enum Outcome<F> {
     /// Answered as it should be.
-    fn done() -> Self::Outcome;
-    /// A wrong answer: a failure of the test.
-    fn wrong(why: String) -> Self::Outcome;
+    Done,
+    /// A failure the test provokes and expects (of its kind `F`), which it counts and checks.
+    Expected(F),
+    /// A wrong answer or an unexpected error: a failure of the test.
+    Wrong(String),
+}
+
+/// How a test reads the errors of the load: which are the failures it provokes.
+pub(crate) trait Answers {
+    /// What the test learns of an expected failure.
+    type Expected;
     /// An SDK error (an S3 error, or no HTTP answer).
-    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Self::Outcome;
+    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Outcome<Self::Expected>;
     /// A GET whose headers came and whose body broke off.
-    fn body_broke(key: &str, why: String) -> Self::Outcome;
+    fn body_broke(key: &str, why: String) -> Outcome<Self::Expected>;
 }
 
 /// One operation of the load: the key it was about (the prefix for a LIST), the verdict, and the state
 /// the key is in if it was a write that succeeded.
-pub(crate) struct Step<O> {
+pub(crate) struct Step<F> {
     pub(crate) key: String,
-    pub(crate) outcome: O,
+    pub(crate) outcome: Outcome<F>,
     pub(crate) intended: Option<Known>,
 }
 
@@ -96,7 +101,7 @@ impl Model {
     /// Sends one operation through `s3` (30% new keys, 20% overwrites, 30% GET, 10% LIST, 10% DELETE;
     /// 60% of bodies inline-sized, 40% blob files) and checks its answer against the model. The model is
     /// not changed: the caller settles the step ([`Model::settle`], [`Model::uncertain`]).
-    pub(crate) async fn step<A: Answers>(&mut self, s3: &aws_sdk_s3::Client, bucket: &str) -> Step<A::Outcome> {
+    pub(crate) async fn step<A: Answers>(&mut self, s3: &aws_sdk_s3::Client, bucket: &str) -> Step<A::Expected> {
         let rng = &mut self.rng;
         *rng ^= *rng << 13;
         *rng ^= *rng >> 7;
@@ -112,7 +117,7 @@ impl Model {
         let put = |key: String| async move {
             let out = s3.put_object().bucket(bucket).key(&key).body(ByteStream::from(data(len, seed))).send().await;
             Step {
-                outcome: out.map(|_| A::done()).unwrap_or_else(A::error),
+                outcome: out.map(|_| Outcome::Done).unwrap_or_else(A::error),
                 key,
                 intended: Some(Known::Body { seed, len }),
             }
@@ -132,8 +137,8 @@ impl Model {
             };
             let outcome = match s3.get_object().bucket(bucket).key(&key).send().await {
                 Ok(out) => match out.body.collect().await.map(|b| b.to_vec()) {
-                    Ok(body) if body == data(*have_len, *have_seed) => A::done(),
-                    Ok(body) => A::wrong(format!("GET {key}: {} bytes, not the acknowledged body", body.len())),
+                    Ok(body) if body == data(*have_len, *have_seed) => Outcome::Done,
+                    Ok(body) => Outcome::Wrong(format!("GET {key}: {} bytes, not the acknowledged body", body.len())),
                     Err(e) => A::body_broke(&key, format!("{e:?}")),
                 },
                 Err(e) => A::error(e),
@@ -155,8 +160,10 @@ impl Model {
                     let missing = sure(|k| matches!(k, Known::Body { .. }), false);
                     let extra = sure(|k| *k == Known::Deleted, true);
                     match (missing, extra) {
-                        (None, None) => A::done(),
-                        _ => A::wrong(format!("LIST {prefix}: missing {missing:?}, deleted but listed {extra:?}")),
+                        (None, None) => Outcome::Done,
+                        _ => {
+                            Outcome::Wrong(format!("LIST {prefix}: missing {missing:?}, deleted but listed {extra:?}"))
+                        }
                     }
                 }
                 Err(outcome) => outcome,
@@ -164,7 +171,7 @@ impl Model {
             return Step { key: prefix, outcome, intended: None };
         }
         let out = s3.delete_object().bucket(bucket).key(&key).send().await;
-        Step { outcome: out.map(|_| A::done()).unwrap_or_else(A::error), key, intended: Some(Known::Deleted) }
+        Step { outcome: out.map(|_| Outcome::Done).unwrap_or_else(A::error), key, intended: Some(Known::Deleted) }
     }
 
     /// Records an acknowledged step: a write's key now holds what it wrote.
@@ -190,7 +197,11 @@ impl Model {
 }
 
 /// Every key under `prefix`, page by page of 100; a failure is classified.
-async fn list_all<A: Answers>(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>, A::Outcome> {
+async fn list_all<A: Answers>(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, Outcome<A::Expected>> {
     let (mut keys, mut token) = (Vec::new(), None);
     loop {
         let page = s3
@@ -210,22 +221,16 @@ async fn list_all<A: Answers>(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &st
     }
 }
 
-/// The check's reading of answers: any error is a failure.
+/// The final check's reading: every error is a failure.
 struct Strict;
 
 impl Answers for Strict {
-    type Outcome = Option<String>;
-    fn done() -> Self::Outcome {
-        None
+    type Expected = std::convert::Infallible;
+    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Outcome<Self::Expected> {
+        Outcome::Wrong(format!("{err:?}"))
     }
-    fn wrong(why: String) -> Self::Outcome {
-        Some(why)
-    }
-    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Self::Outcome {
-        Some(format!("{err:?}"))
-    }
-    fn body_broke(key: &str, why: String) -> Self::Outcome {
-        Some(format!("GET {key}: {why}"))
+    fn body_broke(key: &str, why: String) -> Outcome<Self::Expected> {
+        Outcome::Wrong(format!("GET {key}: {why}"))
     }
 }
 
@@ -295,7 +300,8 @@ pub(crate) async fn check_models(
     }
     let listed: BTreeSet<String> = match list_all::<Strict>(&clients[0], bucket, "").await {
         Ok(keys) => keys.into_iter().collect(),
-        Err(why) => panic!("LIST through a live replica failed: {why:?}"),
+        Err(Outcome::Wrong(why)) => panic!("LIST through a live replica failed: {why}"),
+        Err(_) => unreachable!("Strict expects no failure"),
     };
     assert!(must_be_listed.is_subset(&listed), "acknowledged keys missing from the listing");
     assert_eq!(listed, may_be_listed, "the listing is exactly the keys that hold a body");

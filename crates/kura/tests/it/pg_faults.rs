@@ -11,7 +11,7 @@
 //! the two.
 
 use crate::harness::bucket_name;
-use crate::mixed_load::{Answers, Entry, Error, Model, Step, check_models, single_attempt_client};
+use crate::mixed_load::{Answers, Entry, Error, Model, Outcome, Step, check_models, single_attempt_client};
 use crate::postgres::{PgDeployment, readiness};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use kura_test_pg::PgServer;
@@ -28,42 +28,26 @@ const AFTER: usize = 200;
 /// What kura says in a 503 while the database is unreachable (README).
 const UNREACHABLE: &str = "metadata database is unreachable";
 
-/// How one operation ended.
-enum Outcome {
-    /// Answered as it should be (2xx with the right content).
-    Done,
-    /// 503 ServiceUnavailable saying the metadata database is unreachable.
-    Unavailable,
-    /// Anything else: another S3 error, a wrong answer, or no HTTP answer at all.
-    Wrong(String),
-}
-
 /// This test's reading: kura's 503 for an unreachable database is the expected refusal; any other
 /// error, a request without an HTTP answer and a body that broke off are failures (kura stays up).
 struct DatabaseOutage;
 
 impl Answers for DatabaseOutage {
-    type Outcome = Outcome;
-    fn done() -> Outcome {
-        Outcome::Done
-    }
-    fn wrong(why: String) -> Outcome {
-        Outcome::Wrong(why)
-    }
-    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Outcome {
+    type Expected = ();
+    fn error<E: ProvideErrorMetadata + std::fmt::Debug>(err: Error<E>) -> Outcome<()> {
         match &err {
             SdkError::ServiceError(e)
                 if e.raw().status().as_u16() == 503
                     && e.err().code() == Some("ServiceUnavailable")
                     && e.err().message().is_some_and(|m| m.contains(UNREACHABLE)) =>
             {
-                Outcome::Unavailable
+                Outcome::Expected(())
             }
             SdkError::ServiceError(e) => Outcome::Wrong(format!("{}: {:?}", e.raw().status().as_u16(), e.err())),
             other => Outcome::Wrong(format!("no HTTP answer (kura answers 503 even for a cut commit): {other:?}")),
         }
     }
-    fn body_broke(key: &str, why: String) -> Outcome {
+    fn body_broke(key: &str, why: String) -> Outcome<()> {
         Outcome::Wrong(format!("GET {key}: the body broke off: {why}"))
     }
 }
@@ -119,7 +103,7 @@ async fn worker(
                 tally.done.fetch_add(1, Ordering::Relaxed);
                 model.settle(key, intended);
             }
-            Outcome::Unavailable => {
+            Outcome::Expected(()) => {
                 tally.unavailable.fetch_add(1, Ordering::Relaxed);
                 if !window.may_refuse(started) {
                     tally.wrong(format!("{key}: 503 outside the outage (started {started:?})"));
