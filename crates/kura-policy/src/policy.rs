@@ -624,15 +624,28 @@ impl Policy {
     }
 
     /// Checks the rules of resource policies (bucket policies, role trust policies): `Principal` or
-    /// `NotPrincipal` in every statement.
+    /// `NotPrincipal` in every statement, and `NotPrincipal` only with `Deny` (AWS: "Using it with
+    /// Allow is not supported"; it would grant every caller not listed, anonymous ones included).
     pub fn validate_resource(&self) -> Result<(), PolicyError> {
         for (i, s) in self.statements.iter().enumerate() {
-            if s.principal.is_none() {
-                let l = label(i, s.sid.as_deref());
-                return Err(Loc { statement: Some(&l) }.err(
-                    "Principal",
-                    "is missing; a resource policy statement must say whom it applies to (\"Principal\": \"*\" or {\"AWS\": …})",
-                ));
+            let l = label(i, s.sid.as_deref());
+            let loc = Loc { statement: Some(&l) };
+            match &s.principal {
+                None => {
+                    return Err(loc.err(
+                        "Principal",
+                        "is missing; a resource policy statement must say whom it applies to (\"Principal\": \"*\" or {\"AWS\": …})",
+                    ));
+                }
+                Some((true, _)) if s.effect == Effect::Allow => {
+                    return Err(loc.err(
+                        "NotPrincipal",
+                        "works only with \"Effect\": \"Deny\": an Allow with NotPrincipal would grant every caller not \
+                         listed, anonymous ones included; name the callers in Principal, or allow \"*\" under a condition \
+                         on aws:PrincipalArn",
+                    ));
+                }
+                Some(_) => {}
             }
         }
         Ok(())
@@ -815,6 +828,16 @@ mod tests {
         )
         .expect("parse");
         assert!(bucket.validate_resource().is_ok());
+        // NotPrincipal only denies: an Allow with it would grant everyone not listed.
+        let not_principal = |effect: &str| {
+            Policy::parse(&format!(
+                r#"{{"Statement":[{{"Effect":"{effect}","NotPrincipal":{{"AWS":"arn:aws:iam::111122223333:root"}},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}}]}}"#
+            ))
+            .expect("parse")
+        };
+        assert_eq!(not_principal("Allow").validate_resource().expect_err("allow").field, "NotPrincipal");
+        assert_eq!(not_principal("Allow").validate_bucket_policy("b").expect_err("allow").field, "NotPrincipal");
+        assert!(not_principal("Deny").validate_bucket_policy("b").is_ok());
         assert_eq!(bucket.validate_bucket_policy("pics").expect_err("other bucket").field, "Resource");
         assert!(bucket.validate_bucket_policy("other").is_ok());
     }

@@ -2,6 +2,7 @@
 //! the public access block, the admin API through `kura admin`, and config reloads.
 
 use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, code, status, wait_until};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use std::time::Duration;
@@ -212,6 +213,13 @@ async fn public_access_block_refuses_public_policies() {
     root.put_bucket_policy().bucket("locked").policy(public).send().await.expect("public accepted");
     let err = root.put_bucket_policy().bucket("locked").policy("{not json").send().await.expect_err("bad json");
     assert_eq!(code(&err), "MalformedPolicy");
+    // NotPrincipal only denies (AWS): an Allow with it would grant everyone not listed, anonymous callers too.
+    let allow_all_but = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::000000000000:user/reader"},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::locked"}]}"#;
+    let err = root.put_bucket_policy().bucket("locked").policy(allow_all_but).send().await.expect_err("refused");
+    assert_eq!((status(&err), code(&err).as_str()), (400, "MalformedPolicy"));
+    assert!(err.message().is_some_and(|m| m.contains("NotPrincipal")), "{err:?}");
+    let got = root.get_bucket_policy().bucket("locked").send().await.expect("get policy");
+    assert_eq!(got.policy(), Some(public), "the refused policy changed nothing");
 }
 
 #[tokio::test]
