@@ -19,6 +19,13 @@
 //! `reclaims`: blobs whose files are deleted once `due_ms` has passed
 //! ([`kura_store::MetaStore::enqueue_reclaims`]), by their id (16 bytes, big-endian, so byte order is
 //! the ids' order), with an index in due order for the replicas that drain it.
+//!
+//! # Migration 3: the put's compare-and-swap
+//! `kura_put_current` (PL/pgSQL, so that each of its statements reads what committed before it): takes
+//! the bucket's and the key's locks as a write transaction does, then writes the key's current object
+//! (and its inline body) only if the bucket exists, the key's current row is still `expected` byte for
+//! byte and the key has no other versions; it answers 0 (written), 1 (no bucket) or 2 (changed, nothing
+//! written). See [`crate::swap`].
 
 use crate::{Tx, pg_error};
 use kura_store::{StoreError, StoreResult};
@@ -88,6 +95,33 @@ CREATE TABLE reclaims (
     due_ms bigint NOT NULL
 );
 CREATE INDEX reclaims_by_due ON reclaims (due_ms, blob);
+"#,
+    r#"
+CREATE FUNCTION kura_put_current(
+    b text, k bytea, bucket_lock bigint, key_lock bigint,
+    expected bytea, new_value bytea, new_body bytea, drop_body boolean
+) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(bucket_lock);
+    PERFORM pg_advisory_xact_lock(key_lock);
+    IF NOT EXISTS (SELECT 1 FROM buckets WHERE name = b) THEN
+        RETURN 1;
+    END IF;
+    IF (SELECT value FROM objects WHERE bucket = b AND key = k) IS DISTINCT FROM expected
+        OR EXISTS (SELECT 1 FROM versions WHERE bucket = b AND key = k) THEN
+        RETURN 2;
+    END IF;
+    INSERT INTO objects (bucket, key, value) VALUES (b, k, new_value)
+        ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value;
+    IF new_body IS NOT NULL THEN
+        INSERT INTO bodies (bucket, key, body) VALUES (b, k, new_body)
+            ON CONFLICT (bucket, key) DO UPDATE SET body = EXCLUDED.body;
+    ELSIF drop_body THEN
+        DELETE FROM bodies WHERE bucket = b AND key = k;
+    END IF;
+    RETURN 0;
+END
+$$;
 "#,
 ];
 

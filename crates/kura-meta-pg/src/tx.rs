@@ -289,12 +289,12 @@ fn prepared<'a>(
 }
 
 /// The advisory lock of a bucket.
-fn bucket_lock(bucket: &str) -> i64 {
+pub(crate) fn bucket_lock(bucket: &str) -> i64 {
     lock_id(b'b', &[bucket.as_bytes()])
 }
 
 /// The advisory lock of one key of a bucket.
-fn key_lock(bucket: &str, key: &str) -> i64 {
+pub(crate) fn key_lock(bucket: &str, key: &str) -> i64 {
     lock_id(b'k', &[bucket.as_bytes(), key.as_bytes()])
 }
 
@@ -375,6 +375,28 @@ pub(crate) fn run_with<T>(
             }
         }
     }
+}
+
+/// One attempt of `op` in `mode` (see [`run`]), never repeated: `Err((error, retryable))`, where
+/// `retryable` says PostgreSQL refused the statement in a way that a new attempt may cure (a
+/// serialization failure or a deadlock: nothing was written). A lost connection is not retryable
+/// here: its statement may have committed.
+pub(crate) fn run_once<T>(
+    db: &Db,
+    mode: Mode,
+    op: &dyn Fn(&mut Tx<'_>) -> StoreResult<T>,
+) -> Result<T, (StoreError, bool)> {
+    let mut conn = connection(db, None).map_err(|e| (e, false))?;
+    let (result, retryable) = match once(&mut conn, mode, op) {
+        Attempt::Done(result) => (result, false),
+        Attempt::Retry(err) => (Err(err), true),
+    };
+    let unreachable = matches!(result, Err(StoreError::Unavailable(_)));
+    db.down.store(unreachable, Ordering::Relaxed);
+    result.map_err(|e| {
+        let retryable = retryable && !matches!(e, StoreError::Unavailable(_));
+        (e, retryable)
+    })
 }
 
 fn once<T>(conn: &mut PgConn, mode: Mode, op: &dyn Fn(&mut Tx<'_>) -> StoreResult<T>) -> Attempt<T> {

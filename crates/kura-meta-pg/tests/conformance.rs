@@ -89,14 +89,55 @@ async fn a_version_1_database_is_migrated() {
         let store = PgMetaStore::open(server.config(&db), 1).await.expect("open");
         store.create_bucket(bucket("b")).await.expect("create");
     }
-    // Back to what a version-1 kura left: no queue table, version 1.
-    server.execute(&db, "DROP TABLE reclaims; UPDATE schema_version SET version = 1");
+    // Back to what a version-1 kura left: no queue table, no put function, version 1.
+    server.execute(&db, "DROP TABLE reclaims; DROP FUNCTION kura_put_current; UPDATE schema_version SET version = 1");
     let store = PgMetaStore::open(server.config(&db), 1).await.expect("migrate");
     assert_eq!(server.query_i64(&db, "SELECT max(version) FROM schema_version"), SCHEMA_VERSION);
     assert_eq!(store.get_bucket("b").await.expect("get"), Some(bucket("b")));
     store.enqueue_reclaims(&[BlobId(9)], 5).await.expect("enqueue");
     assert_eq!(store.take_due_reclaims(5, 10).await.expect("take"), [BlobId(9)]);
+    store.put_object("b", object("k", BlobId(1))).await.expect("a put, through the new function");
+    assert_eq!(store.put_object("b", object("k", BlobId(2))).await.expect("replace"), [BlobId(1)]);
     assert!(store.shares_blobs(), "replicas share the database and so the blob directory");
+}
+
+/// The common PUT (a `null` version on a key without other versions) is one call of the swap
+/// function: a new key, a replacement (which hands back the replaced blob), a failed condition (no
+/// call: refused on the read). A key that has other versions goes through the transaction, and its
+/// put is right there too.
+#[tokio::test]
+async fn a_plain_put_is_one_swap_and_a_versioned_key_a_transaction() {
+    let server = pg::server();
+    let db = server.create_database();
+    server.execute(&db, &format!("ALTER DATABASE \"{db}\" SET track_functions = 'pl'"));
+    let store = PgMetaStore::open(server.config(&db), 1).await.expect("open");
+    store.create_bucket(bucket("b")).await.expect("create");
+    store.put_object("b", object("k", BlobId(1))).await.expect("new key");
+    assert_eq!(store.put_object("b", object("k", BlobId(2))).await.expect("replace"), [BlobId(1)]);
+    let refused = store.put_object_if("b", object("k", BlobId(3)), &WriteCondition::IfAbsent).await;
+    assert!(matches!(refused, Err(StoreError::ConditionFailed { .. })), "{refused:?}");
+    let missing = store.put_object("nob", object("k", BlobId(4))).await;
+    assert!(matches!(missing, Err(StoreError::NoSuchBucket(_))), "{missing:?}");
+
+    // A key with a real version, then a `null` one (versioning enabled, then suspended: the caller
+    // stamps the ids): the transaction decides both.
+    let mut versioned = object("v", BlobId(5));
+    kura_store::versions::stamp(&mut versioned, Some(kura_store::Versioning::Enabled));
+    store.put_object("b", versioned).await.expect("versioned put");
+    let mut null = object("v", BlobId(6));
+    kura_store::versions::stamp(&mut null, Some(kura_store::Versioning::Suspended));
+    assert!(store.put_object("b", null.clone()).await.expect("null put over a version").is_empty());
+    assert_eq!(store.get_object("b", "v").await.expect("get"), Some(null));
+    drop(store); // its connection ends, and with it PostgreSQL's function statistics are flushed
+
+    let calls =
+        "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_user_functions WHERE funcname = 'kura_put_current'";
+    let start = std::time::Instant::now();
+    while server.query_i64(&db, calls) < 2 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the swap function was not called");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.query_i64(&db, calls), 2, "one call for the new key, one for its replacement");
 }
 
 #[tokio::test]

@@ -1,0 +1,174 @@
+//! A PUT as a compare-and-swap: the common PUT (a `null` version, on a key with no other versions)
+//! in two statements instead of a transaction of five round trips.
+//!
+//! kura-store's rules ([`versions::put`]) run on one read of the key's current row, taken without a
+//! lock ([`Plan`]); the write they decide is then sent as one call of `kura_put_current` (migration
+//! 3, [`crate::schema`]), which takes the same locks a write transaction takes and applies the write
+//! only if the key is still as it was read. The decision therefore holds when it commits, as in the
+//! transaction. A refusal (a failed condition) is decided on the read alone: it writes nothing, and
+//! the key was so when it was read. Anything else goes to the transaction, unchanged: a versioned
+//! key, a delete marker, a key changed between the read and the swap, a serialization failure.
+//!
+//! The attack on it: a key written between the read and the swap. The swap compares the whole stored
+//! record (its version, ETag, blobs, last-modified time), so the rules' decision, and the blobs it
+//! frees, are never applied to a key other than the one they were decided on.
+
+use crate::tables::{col, decode, encode};
+use crate::tx::{self, Db, Mode, bucket_lock, key_lock};
+use kura_store::versions::{self, NULL, VersionRead, VersionWrite};
+use kura_store::{BlobId, ObjectMeta, StoreError, StoreResult, WriteCondition};
+use postgres::types::Type;
+use std::cell::Cell;
+
+/// The bucket's existence, the key's current record and whether the key has other versions.
+const READ: &str = "SELECT EXISTS (SELECT 1 FROM buckets WHERE name = $1), \
+     (SELECT value FROM objects WHERE bucket = $1 AND key = $2), \
+     EXISTS (SELECT 1 FROM versions WHERE bucket = $1 AND key = $2)";
+
+/// The swap (see the module documentation); its answer is 0 (written), 1 (no bucket) or 2 (the key
+/// changed: nothing written).
+const SWAP: &str = "SELECT kura_put_current($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Puts `object` by compare-and-swap when it can: `Ok(Some(freed))` when written (the replaced blobs
+/// that `object` does not reuse), `Ok(None)` when the caller's transaction must decide, `Err` for a
+/// refusal (a failed condition, no bucket) or a failure (an unreachable database: a swap cut off may
+/// have committed, so it is never tried again).
+pub(crate) fn put(
+    db: &Db,
+    bucket: &str,
+    object: &ObjectMeta,
+    condition: &WriteCondition,
+) -> StoreResult<Option<Vec<BlobId>>> {
+    if object.version_id != NULL || object.delete_marker {
+        return Ok(None);
+    }
+    let key = object.key.as_bytes();
+    let read = tx::run(db, Mode::Single, &|t| {
+        let row = t
+            .query_opt(READ, &[(&bucket, Type::TEXT), (&key, Type::BYTEA)])?
+            .ok_or_else(|| StoreError::Backend("the put's read returned no row".into()))?;
+        Ok((col::<bool>(&row, 0)?, col::<Option<Vec<u8>>>(&row, 1)?, col::<bool>(&row, 2)?))
+    })?;
+    let (bucket_exists, expected, has_versions) = read;
+    if !bucket_exists {
+        return Err(StoreError::NoSuchBucket(bucket.to_owned()));
+    }
+    if has_versions {
+        return Ok(None);
+    }
+    let current = expected.as_deref().map(decode).transpose()?;
+    let mut plan = Plan { current, write: None, declined: Cell::new(false) };
+    let freed = match versions::put(&mut plan, bucket, object.clone(), condition) {
+        Ok(Ok(freed)) => freed,
+        Ok(Err(refused)) => return Err(refused),
+        Err(_) if plan.declined.get() => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let Some(Upsert { mut object, drop_body }) = plan.write else { return Ok(None) };
+    let inline = object.inline.take();
+    let (value, body) = (encode(&object)?, inline.as_deref());
+    let (bucket_lock, key_lock) = (bucket_lock(bucket), key_lock(bucket, &object.key));
+    let swapped = tx::run_once(db, Mode::Single, &|t| {
+        let params: &tx::Params<'_> = &[
+            (&bucket, Type::TEXT),
+            (&key, Type::BYTEA),
+            (&bucket_lock, Type::INT8),
+            (&key_lock, Type::INT8),
+            (&expected, Type::BYTEA),
+            (&value, Type::BYTEA),
+            (&body, Type::BYTEA),
+            (&drop_body, Type::BOOL),
+        ];
+        let row = t.query_opt(SWAP, params)?.ok_or_else(|| StoreError::Backend("the swap returned no row".into()))?;
+        col::<i32>(&row, 0)
+    });
+    match swapped {
+        Ok(0) => Ok(Some(freed)),
+        Ok(1) => Err(StoreError::NoSuchBucket(bucket.to_owned())),
+        Ok(_) => Ok(None),
+        Err((err, true)) => {
+            tracing::debug!(error = %err, "a put's swap is retried as a transaction");
+            Ok(None)
+        }
+        Err((err, false)) => Err(err),
+    }
+}
+
+/// The one write a swap can apply: the key's current object (and inline body), replacing what was
+/// read; `drop_body` when the object replaced had an inline body and the new one has none.
+struct Upsert {
+    object: ObjectMeta,
+    drop_body: bool,
+}
+
+/// kura-store's view of the key for [`versions::put`]: its current record as read, no other versions
+/// (the read said so; the swap checks it again). It records the write the rules decide, and declines
+/// (an error, with `declined` set) whatever a swap cannot apply, which the transaction then does.
+struct Plan {
+    current: Option<ObjectMeta>,
+    write: Option<Upsert>,
+    declined: Cell<bool>,
+}
+
+impl Plan {
+    /// Declines the put: the transaction will decide it.
+    fn decline(&self) -> StoreResult<()> {
+        self.declined.set(true);
+        Err(StoreError::Backend("not a put a swap can apply".into()))
+    }
+
+    /// Records the write, or declines a second one.
+    fn upsert(&mut self, object: ObjectMeta, drop_body: bool) -> StoreResult<()> {
+        if self.write.is_some() {
+            return self.decline();
+        }
+        self.write = Some(Upsert { object, drop_body });
+        Ok(())
+    }
+}
+
+impl VersionRead for Plan {
+    fn current(&self, _bucket: &str, _key: &str, body: bool) -> StoreResult<Option<ObjectMeta>> {
+        match &self.current {
+            // The body was not read: only a current version that is not `null` is read with it (it
+            // moves to the versions), and that is the transaction's work.
+            Some(object) if body && object.is_inline() => self.decline().map(|()| None),
+            current => Ok(current.clone()),
+        }
+    }
+
+    fn versions(&self, _bucket: &str, _key: &str, _body: bool, _limit: usize) -> StoreResult<Vec<ObjectMeta>> {
+        Ok(Vec::new())
+    }
+
+    fn version_at(&self, _bucket: &str, _key: &str, _order: &str, _body: bool) -> StoreResult<Option<ObjectMeta>> {
+        Ok(None)
+    }
+}
+
+impl VersionWrite for Plan {
+    fn insert_current(&mut self, _bucket: &str, object: ObjectMeta) -> StoreResult<()> {
+        self.upsert(object, false)
+    }
+
+    fn replace_current(&mut self, _bucket: &str, old: &ObjectMeta, object: ObjectMeta) -> StoreResult<()> {
+        let drop_body = object.inline.is_none() && old.is_inline();
+        self.upsert(object, drop_body)
+    }
+
+    fn remove_current(&mut self, _bucket: &str, _old: &ObjectMeta) -> StoreResult<()> {
+        self.decline()
+    }
+
+    fn insert_version(&mut self, _bucket: &str, _object: ObjectMeta) -> StoreResult<()> {
+        self.decline()
+    }
+
+    fn remove_version(&mut self, _bucket: &str, _old: &ObjectMeta) -> StoreResult<()> {
+        self.decline()
+    }
+
+    fn rewrite(&mut self, _bucket: &str, _object: &ObjectMeta, _current: bool) -> StoreResult<()> {
+        self.decline()
+    }
+}
