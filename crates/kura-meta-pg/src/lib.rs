@@ -50,6 +50,7 @@
 //! kura-server opens it for `server.metadata: {postgres: …}` (its `storage` module). Connections are
 //! Unix sockets or TCP, the latter in TLS as libpq's `sslmode` asks ([`tls`]).
 
+mod bucket_cache;
 mod pool;
 mod restore_lock;
 mod schema;
@@ -98,6 +99,8 @@ impl r2d2::HandleError<tls::ConnectError> for QuietPoolErrors {
 pub struct PgMetaStore {
     /// Always `Some` until dropped: the pool is dropped on a thread of its own (see `Drop`).
     db: Option<Arc<Db>>,
+    /// Bucket records read less than a second ago ([`bucket_cache`]).
+    buckets: bucket_cache::BucketCache,
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -130,7 +133,7 @@ impl PgMetaStore {
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
             let db = Db { pool, down: AtomicBool::new(false) };
             tx::run(&db, Mode::Write, &|t| schema::migrate(t))?;
-            Ok(Self { db: Some(Arc::new(db)) })
+            Ok(Self { db: Some(Arc::new(db)), buckets: Default::default() })
         })
         .await
         .map_err(|e| StoreError::Backend(format!("opening the PostgreSQL store failed: {e}")))?
@@ -174,6 +177,16 @@ impl Drop for PgMetaStore {
     }
 }
 
+/// Forgets a bucket's cached record when dropped, that is after the change that holds it, however
+/// it ended (written, refused as stale, or cut off), and the answers of reads in flight meanwhile.
+struct Forget<'a>(&'a bucket_cache::BucketCache, &'a str);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.forget(self.1);
+    }
+}
+
 /// Decodes the `value` column of each row.
 fn values<T: serde::de::DeserializeOwned>(rows: &[postgres::Row]) -> StoreResult<Vec<T>> {
     rows.iter().map(|r| decode(&col::<Vec<u8>>(r, 0)?)).collect()
@@ -194,6 +207,8 @@ fn put_version(
 impl MetaStore for PgMetaStore {
     async fn create_bucket(&self, bucket: BucketInfo) -> StoreResult<()> {
         let value = encode(&bucket)?;
+        let name = bucket.name.clone();
+        let _forget = Forget(&self.buckets, &name);
         self.call(Mode::Write, move |t| {
             let inserted = t.execute(
                 "INSERT INTO buckets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -205,12 +220,20 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_bucket(&self, name: &str) -> StoreResult<Option<BucketInfo>> {
-        let name = name.to_owned();
-        self.call(Mode::Single, move |t| {
-            let rows = t.query("SELECT value FROM buckets WHERE name = $1", &[(&name, Type::TEXT)])?;
-            Ok(values(&rows)?.into_iter().next())
-        })
-        .await
+        if let Some(info) = self.buckets.get(name) {
+            return Ok(Some(info));
+        }
+        let (read, name) = (self.buckets.begin_read(), name.to_owned());
+        let info: Option<BucketInfo> = self
+            .call(Mode::Single, move |t| {
+                let rows = t.query("SELECT value FROM buckets WHERE name = $1", &[(&name, Type::TEXT)])?;
+                Ok(values(&rows)?.into_iter().next())
+            })
+            .await?;
+        if let Some(info) = &info {
+            self.buckets.put(read, info);
+        }
+        Ok(info)
     }
 
     async fn list_buckets(&self) -> StoreResult<Vec<BucketInfo>> {
@@ -218,6 +241,7 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn delete_bucket(&self, name: &str) -> StoreResult<Vec<BlobId>> {
+        let _forget = Forget(&self.buckets, name);
         let name = name.to_owned();
         self.call(Mode::Write, move |t| {
             if !t.lock_bucket(&name, true)? {
@@ -608,6 +632,7 @@ impl MetaStore for PgMetaStore {
         expected: &BucketSettings,
         settings: BucketSettings,
     ) -> StoreResult<()> {
+        let _forget = Forget(&self.buckets, bucket);
         let (bucket, expected) = (bucket.to_owned(), expected.clone());
         self.call(Mode::Write, move |t| {
             let rows = t.query("SELECT value FROM buckets WHERE name = $1 FOR UPDATE", &[(&bucket, Type::TEXT)])?;

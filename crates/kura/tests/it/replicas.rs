@@ -1,6 +1,6 @@
 //! Replicas agree quickly (issue 18): two `kura server` processes on one PostgreSQL database and one
 //! data directory. An admin change through replica a (users, named policies and their attachments,
-//! KMS keys) is in force on replica b within 2 s (`ha.rs` shows an upload ticket revoked on one
+//! bucket policies, KMS keys) is in force on replica b within 2 s (`ha.rs` shows an upload ticket revoked on one
 //! replica refused by the others at once). Each test measures and prints the delay it saw.
 
 use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name, code};
@@ -161,6 +161,52 @@ async fn a_policy_attached_or_detached_on_one_replica_is_in_force_on_the_other_w
     assert_eq!(code(&err), "AccessDenied");
     let err = root.head_object().bucket(&bucket).key("after").send().await.expect_err("denied, not written");
     assert_eq!(code(&err), "NotFound");
+}
+
+/// A bucket policy put through a is in force on b within 2 s, and on a at once: a Deny of GetObject
+/// (it binds even the root user, as on AWS) refuses b's next reads within 2 s; deleted through a, b
+/// reads again within 2 s. Replicas keep bucket records in memory for at most a second (kura-meta-pg's
+/// bucket cache); this is the bound that makes safe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bucket_policy_put_or_deleted_on_one_replica_is_in_force_on_the_other_within_2s() {
+    let deployment = PgDeployment::new(kura_test_pg::shared());
+    let (a, b) = (deployment.start(), deployment.start());
+    let bucket = bucket_name("rbpol");
+    let (root_a, root_b) = (a.client(), b.client());
+    root_a.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    root_a.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(b"v")).send().await.expect("put");
+    let get = |s3: &aws_sdk_s3::Client| s3.get_object().bucket(&bucket).key("k").send();
+    get(&root_b).await.expect("b reads (and keeps the bucket's record)");
+
+    let deny = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    );
+    root_a.put_bucket_policy().bucket(&bucket).policy(&deny).send().await.expect("policy");
+    let err = get(&root_a).await.expect_err("a denies at once");
+    assert_eq!(code(&err), "AccessDenied");
+    delay_until("a bucket policy put on replica a denies on replica b after", || async {
+        match get(&root_b).await {
+            Ok(_) => false,
+            Err(e) => {
+                assert_eq!(code(&e), "AccessDenied", "{e:?}");
+                true
+            }
+        }
+    })
+    .await;
+
+    root_a.delete_bucket_policy().bucket(&bucket).send().await.expect("delete policy");
+    get(&root_a).await.expect("a reads again at once");
+    delay_until("a bucket policy deleted on replica a allows on replica b after", || async {
+        match get(&root_b).await {
+            Ok(_) => true,
+            Err(e) => {
+                assert_eq!(code(&e), "AccessDenied", "{e:?}");
+                false
+            }
+        }
+    })
+    .await;
 }
 
 /// A KMS key made through a is usable on b within 2 s; disabled through a, b refuses to read an
