@@ -4,8 +4,8 @@
 //! Every [`POLL_INTERVAL`] it reads the two generation tokens (one `get_record` each) and rebuilds what
 //! moved, so an admin change on one replica is in force on every replica within about
 //! `POLL_INTERVAL` plus one rebuild. Bucket settings and upload tickets need nothing here: they are
-//! read from the store on every request. Configuration reloads stay per process: a rebuild keeps the
-//! configuration file this process loaded.
+//! read from the store on every request (kura-meta-pg keeps a bucket's record for at most a second).
+//! Configuration reloads stay per process: a rebuild keeps the configuration file this process loaded.
 
 use crate::generation::POLL_INTERVAL;
 use crate::iam::Iam;
