@@ -172,3 +172,74 @@ impl VersionWrite for Plan {
         self.decline()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kura_store::conformance::{inline_object, object};
+    use kura_store::versions::stamp;
+    use kura_store::{Versioning, WriteCondition};
+
+    /// What kura-store's rules decide on `plan` for `object`: the recorded write, or `None` (declined).
+    fn decide(plan: &mut Plan, object: ObjectMeta, condition: &WriteCondition) -> Option<StoreResult<Vec<BlobId>>> {
+        match versions::put(plan, "b", object, condition) {
+            Ok(decided) => Some(decided),
+            Err(_) if plan.declined.get() => None,
+            Err(other) => panic!("a failure, not a decline: {other:?}"),
+        }
+    }
+
+    fn plan(current: Option<ObjectMeta>) -> Plan {
+        Plan { current, write: None, declined: Cell::new(false) }
+    }
+
+    #[test]
+    fn a_null_version_over_nothing_or_a_null_version_is_one_upsert() {
+        let mut fresh = plan(None);
+        assert_eq!(
+            decide(&mut fresh, object("k", BlobId(2)), &WriteCondition::Always).map(Result::ok),
+            Some(Some(vec![]))
+        );
+        let write = fresh.write.expect("a write");
+        assert_eq!((write.object, write.drop_body), (object("k", BlobId(2)), false));
+
+        // Over a blob-backed null version: its blob is freed; over an inline one, its body row goes.
+        let mut over_blob = plan(Some(object("k", BlobId(1))));
+        let freed = decide(&mut over_blob, object("k", BlobId(2)), &WriteCondition::Always).expect("decided");
+        assert_eq!(freed.expect("written"), [BlobId(1)]);
+        let mut over_inline = plan(Some(inline_object("k", b"old")));
+        decide(&mut over_inline, object("k", BlobId(2)), &WriteCondition::Always).expect("decided").expect("written");
+        assert!(over_inline.write.expect("a write").drop_body, "the old inline body is removed");
+        let mut inline_over_inline = plan(Some(inline_object("k", b"old")));
+        decide(&mut inline_over_inline, inline_object("k", b"new"), &WriteCondition::Always)
+            .expect("decided")
+            .expect("ok");
+        assert!(!inline_over_inline.write.expect("a write").drop_body, "the new body replaces the old row");
+    }
+
+    #[test]
+    fn a_failed_condition_is_refused_on_the_read_and_writes_nothing() {
+        let mut taken = plan(Some(object("k", BlobId(1))));
+        let refused = decide(&mut taken, object("k", BlobId(2)), &WriteCondition::IfAbsent).expect("decided");
+        assert!(matches!(refused, Err(StoreError::ConditionFailed { .. })), "{refused:?}");
+        assert!(taken.write.is_none());
+    }
+
+    #[test]
+    fn a_current_real_version_is_left_to_the_transaction() {
+        // Versioning was on, then suspended: the current object is a real version, which must move to
+        // the versions with its body, two writes a swap cannot apply.
+        let mut versioned = object("k", BlobId(1));
+        stamp(&mut versioned, Some(Versioning::Enabled));
+        let mut null = object("k", BlobId(2));
+        stamp(&mut null, Some(Versioning::Suspended));
+        let mut over_version = plan(Some(versioned.clone()));
+        assert!(decide(&mut over_version, null, &WriteCondition::Always).is_none(), "declined");
+        // An inline real version: its body is not read at all.
+        let mut inline_version = inline_object("k", b"v");
+        stamp(&mut inline_version, Some(Versioning::Enabled));
+        let mut null = object("k", BlobId(3));
+        stamp(&mut null, Some(Versioning::Suspended));
+        assert!(decide(&mut plan(Some(inline_version)), null, &WriteCondition::Always).is_none(), "declined");
+    }
+}
