@@ -80,26 +80,69 @@ pub async fn substitute_file_name(mut body: Incoming) -> Form {
 
 /// The names (lower case) of the form's parts before its `file` part, as far as the text goes.
 fn field_names(buffer: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(buffer);
-    dispositions(&text)
-        .map(|line| line.to_ascii_lowercase())
-        .take_while(|line| !line.contains("name=\"file\""))
-        .filter_map(|line| {
-            let value = &line[line.find("name=\"")? + "name=\"".len()..];
-            Some(value[..value.find('"')?].to_owned())
-        })
+    dispositions(buffer)
+        .map(|d| d.param("name").map(|n| String::from_utf8_lossy(n).to_ascii_lowercase()).unwrap_or_default())
+        .take_while(|name| name != "file")
+        .filter(|name| !name.is_empty())
         .collect()
 }
 
-/// The form's `Content-Disposition` header lines, in order, as far as they are complete in `text`.
-fn dispositions(text: &str) -> impl Iterator<Item = &str> {
-    let lower = text.to_ascii_lowercase();
+/// One part's `Content-Disposition` header line: where it ends in the buffer, and its parameters.
+struct Disposition<'a> {
+    /// The parameters after `form-data` (the header's value up to the line's end).
+    params: &'a [u8],
+    /// Where the line ends (its `\r\n`) in the buffer.
+    end: usize,
+}
+
+impl<'a> Disposition<'a> {
+    /// The value of parameter `wanted` (`name`, `filename`; compared without case, whole names only, so
+    /// `filename` is never read as `name`), unquoted. A `;` inside quotes belongs to the value. The first
+    /// of repeated parameters counts.
+    fn param(&self, wanted: &str) -> Option<&'a [u8]> {
+        let mut rest = self.params;
+        while !rest.is_empty() {
+            // One parameter: up to the next `;` outside quotes.
+            let mut quoted = false;
+            let end = rest
+                .iter()
+                .position(|&c| {
+                    if c == b'"' {
+                        quoted = !quoted;
+                    }
+                    c == b';' && !quoted
+                })
+                .unwrap_or(rest.len());
+            let (param, next) = (&rest[..end], rest.get(end + 1..).unwrap_or_default());
+            rest = next;
+            let Some(eq) = param.iter().position(|&c| c == b'=') else { continue };
+            if !param[..eq].trim_ascii().eq_ignore_ascii_case(wanted.as_bytes()) {
+                continue;
+            }
+            let value = param[eq + 1..].trim_ascii();
+            return match value.strip_prefix(b"\"") {
+                // A quoted value ends at its closing quote (none: the line is not whole, no value).
+                Some(inner) => inner.iter().position(|&c| c == b'"').map(|q| &inner[..q]),
+                None => Some(value),
+            };
+        }
+        None
+    }
+}
+
+/// The form's parts' `Content-Disposition` header lines, in order, as far as they are complete in
+/// `buffer` (a line without its `\r\n` yet is not one).
+fn dispositions(buffer: &[u8]) -> impl Iterator<Item = Disposition<'_>> {
+    const HEADER: &[u8] = b"content-disposition:";
     let mut from = 0;
     std::iter::from_fn(move || {
-        let start = from + lower.get(from..)?.find("content-disposition:")?;
-        let end = start + text[start..].find("\r\n")?;
+        let start = from + buffer.get(from..)?.windows(HEADER.len()).position(|w| w.eq_ignore_ascii_case(HEADER))?;
+        let end = find(buffer, b"\r\n", start)?;
         from = end;
-        Some(&text[start..end])
+        let value = &buffer[start + HEADER.len()..end];
+        // The disposition type (`form-data`) comes first; the parameters follow its `;`.
+        let params = value.iter().position(|&c| c == b';').map_or(&value[value.len()..], |at| &value[at + 1..]);
+        Some(Disposition { params, end })
     })
 }
 
@@ -107,8 +150,8 @@ fn dispositions(text: &str) -> impl Iterator<Item = &str> {
 /// when there is no `key` field or no `${filename}` in it). Public for the fuzz targets.
 pub fn with_key_substituted(buffer: Vec<u8>, name: &str) -> Vec<u8> {
     const VAR: &[u8] = b"${filename}";
-    let lower = buffer.to_ascii_lowercase();
-    let Some(field) = find(&lower, b"name=\"key\"", 0) else { return buffer };
+    let key_field = dispositions(&buffer).find(|d| d.param("name").is_some_and(|n| n.eq_ignore_ascii_case(b"key")));
+    let Some(field) = key_field.map(|d| d.end) else { return buffer };
     let Some(value_start) = find(&buffer, b"\r\n\r\n", field).map(|i| i + 4) else { return buffer };
     let Some(value_end) = find(&buffer, b"\r\n--", value_start) else { return buffer };
     let Some(at) = find(&buffer[..value_end], VAR, value_start) else { return buffer };
@@ -126,12 +169,9 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// The `filename` of the part named `file` in the multipart text seen so far, without directories
 /// (`None` while its `Content-Disposition` line is incomplete). Public for the fuzz targets.
 pub fn file_name(buffer: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(buffer);
-    let line = dispositions(&text).find(|line| line.to_ascii_lowercase().contains("name=\"file\""))?;
-    let at = line.to_ascii_lowercase().find("filename=\"")? + "filename=\"".len();
-    let value = &line[at..];
-    let value = &value[..value.find('"')?];
-    let base = value.rsplit(['/', '\\']).next().unwrap_or(value);
+    let file = dispositions(buffer).find(|d| d.param("name").is_some_and(|n| n.eq_ignore_ascii_case(b"file")))?;
+    let value = String::from_utf8_lossy(file.param("filename")?).into_owned();
+    let base = value.rsplit(['/', '\\']).next().unwrap_or(&value);
     (!base.is_empty() && base.len() <= 1024).then(|| base.to_owned())
 }
 
@@ -168,6 +208,27 @@ mod tests {
         let as_files = b"--b\r\nContent-Disposition: form-data; name=\"policy\"; filename=\"policy\"\r\n\r\np\r\n\
             --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\n\r\nDATA";
         assert_eq!(field_names(as_files), ["policy"]);
+    }
+
+    /// Parameters are read whole and in any order: `filename` is never taken for `name`, a `;` in quotes
+    /// belongs to the value, the first of repeated parameters counts.
+    #[test]
+    fn hostile_dispositions_are_read_as_their_parameters_say() {
+        // A field whose file name is "file", before the real file part: not the file part.
+        let decoy = b"--b\r\nContent-Disposition: form-data; filename=\"file\"; name=\"key\"\r\n\r\nup/${filename}\r\n\
+            --b\r\nContent-Disposition: form-data; NAME=\"file\"; FileName=\"real;name.txt\"\r\n\r\nDATA";
+        assert_eq!(file_name(decoy).as_deref(), Some("real;name.txt"));
+        assert_eq!(field_names(decoy), ["key"]);
+        let out = with_key_substituted(decoy.to_vec(), "real;name.txt");
+        assert!(String::from_utf8_lossy(&out).contains("\r\n\r\nup/real;name.txt\r\n--b"));
+        // `filename="policy"` on the signature's part: the part is the signature, not a policy.
+        let reordered =
+            b"--b\r\nContent-Disposition: form-data; filename=\"policy\"; name=\"x-amz-signature\"\r\n\r\ns\r\n\
+            --b\r\nContent-Disposition: form-data; name=\"policy\"; name=\"key\"\r\n\r\np\r\n\
+            --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nDATA";
+        assert_eq!(field_names(reordered), ["x-amz-signature", "policy"], "the first `name` counts");
+        // A value whose closing quote has not arrived is no value yet.
+        assert_eq!(file_name(b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.t\r\n"), None);
     }
 
     #[test]
