@@ -1,6 +1,6 @@
 //! The foundation every other layer stands on: who a caller is (the account, principals, session
-//! claims, upload tickets), secrets and key pairs, clocks, the names S3 allows and the size limits
-//! more than one layer applies. It imports nothing from the rest of kura-server.
+//! claims, upload tickets), secrets and key pairs, clocks, the names S3 allows, the size limits
+//! more than one layer applies, and XML text escaping. It imports nothing from the rest of kura-server.
 
 pub mod account;
 pub mod caller;
@@ -10,3 +10,4 @@ pub mod credentials;
 pub mod limits;
 pub mod names;
 pub mod ticket;
+pub mod xml;

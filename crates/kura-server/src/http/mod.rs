@@ -602,12 +602,7 @@ fn post_condition_refusal(resp: &mut Response<s3s::Body>, request_id: &str) -> O
     let text = std::str::from_utf8(&bytes).ok()?;
     let start = text.find("<Message>")? + "<Message>".len();
     let end = start + text[start..].find("</Message>")?;
-    let message = text[start..end]
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&");
+    let message = crate::base::xml::unescape(&text[start..end]);
     if !(message.starts_with("Policy condition ") || message.starts_with("Bucket in form field ")) {
         return None;
     }
@@ -820,8 +815,7 @@ fn host_from_authority<B>(req: &mut Request<B>) -> Result<(), s3s::S3Error> {
 
 /// The XML error document for a request refused before s3s saw it (s3s renders the others).
 fn error_response(err: &s3s::S3Error, request_id: &str) -> Response<s3s::Body> {
-    let escape =
-        |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    use crate::base::xml::escape;
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{}</Code><Message>{}</Message>\
          <RequestId>{request_id}</RequestId></Error>",

@@ -7,21 +7,7 @@ use crate::identity::Issued;
 /// The STS XML namespace.
 pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
-/// Escapes text for an XML element.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::base::xml::escape;
 
 /// Wraps an action's result: `<ActionResponse><ActionResult>…</ActionResult><ResponseMetadata>`.
 pub fn response(action: &str, result: &str, request_id: &str) -> String {
@@ -48,14 +34,4 @@ pub fn session(issued: &Issued) -> String {
         escape(&claims.session),
         escape(&assumed_role_arn(&claims.role, &claims.session)),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_covers_markup() {
-        assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
-    }
 }
