@@ -12,7 +12,7 @@
 
 use kura_store::BucketInfo;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a bucket record read from the database is served from memory.
@@ -30,7 +30,8 @@ pub(crate) struct BucketCache {
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<String, (Instant, BucketInfo)>,
+    /// Shared, so that a hit copies the record outside the lock.
+    entries: HashMap<String, (Instant, Arc<BucketInfo>)>,
     /// How many times a bucket was forgotten: a read that began before a change ended is not kept.
     forgotten: u64,
 }
@@ -48,8 +49,9 @@ impl BucketCache {
 
     /// The bucket's record if it was read less than [`FRESH_FOR`] ago.
     pub(crate) fn get(&self, name: &str) -> Option<BucketInfo> {
-        let inner = self.lock();
-        inner.entries.get(name).filter(|(read, _)| read.elapsed() < FRESH_FOR).map(|(_, info)| info.clone())
+        let hit =
+            self.lock().entries.get(name).filter(|(read, _)| read.elapsed() < FRESH_FOR).map(|(_, info)| info.clone());
+        hit.map(|info| BucketInfo::clone(&info))
     }
 
     /// Notes that a read of the database begins (before it is sent, so that its answer is never kept
@@ -68,7 +70,7 @@ impl BucketCache {
         if inner.entries.len() >= MAX_ENTRIES && !inner.entries.contains_key(&info.name) {
             inner.entries.clear();
         }
-        inner.entries.insert(info.name.clone(), (read.at, info.clone()));
+        inner.entries.insert(info.name.clone(), (read.at, Arc::new(info.clone())));
     }
 
     /// Forgets a bucket (changed or deleted through this store), and the answers of reads in flight.

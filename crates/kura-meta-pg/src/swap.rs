@@ -13,7 +13,7 @@
 //! record (its version, ETag, blobs, last-modified time), so the rules' decision, and the blobs it
 //! frees, are never applied to a key other than the one they were decided on.
 
-use crate::tables::{col, decode, encode};
+use crate::tables::{col, decode, drops_old_body, split_body};
 use crate::tx::{self, Db, Mode, bucket_lock, key_lock};
 use kura_store::versions::{self, NULL, VersionRead, VersionWrite};
 use kura_store::{BlobId, ObjectMeta, StoreError, StoreResult, WriteCondition};
@@ -65,8 +65,8 @@ pub(crate) fn put(
         Err(err) => return Err(err),
     };
     let Some(Upsert { mut object, drop_body }) = plan.write else { return Ok(None) };
-    let inline = object.inline.take();
-    let (value, body) = (encode(&object)?, inline.as_deref());
+    let (value, inline) = split_body(&mut object)?;
+    let body = inline.as_deref();
     let (bucket_lock, key_lock) = (bucket_lock(bucket), key_lock(bucket, &object.key));
     let swapped = tx::run_once(db, Mode::Single, &|t| {
         let params: &tx::Params<'_> = &[
@@ -152,7 +152,7 @@ impl VersionWrite for Plan {
     }
 
     fn replace_current(&mut self, _bucket: &str, old: &ObjectMeta, object: ObjectMeta) -> StoreResult<()> {
-        let drop_body = object.inline.is_none() && old.is_inline();
+        let drop_body = drops_old_body(old, &object);
         self.upsert(object, drop_body)
     }
 

@@ -33,6 +33,19 @@ pub(crate) fn key_of(bytes: Vec<u8>) -> StoreResult<String> {
     String::from_utf8(bytes).map_err(|_| StoreError::Backend("a stored object key is not UTF-8".into()))
 }
 
+/// Takes an object's inline body out of it and encodes the rest: what its row's `value` holds, and
+/// what its body row holds.
+pub(crate) fn split_body(object: &mut ObjectMeta) -> StoreResult<(Vec<u8>, Option<bytes::Bytes>)> {
+    let body = object.inline.take();
+    Ok((encode(&*object)?, body))
+}
+
+/// Whether `object`, written over the current object `old`, leaves `old`'s inline body row to remove
+/// (it has no inline body of its own to replace that row with).
+pub(crate) fn drops_old_body(old: &ObjectMeta, object: &ObjectMeta) -> bool {
+    object.inline.is_none() && old.is_inline()
+}
+
 /// Gives an inline record its body (an empty body may have no row), as redb does.
 pub(crate) fn attach_body(object: &mut ObjectMeta, body: Option<Vec<u8>>) -> StoreResult<()> {
     object.inline = match body {
@@ -115,8 +128,8 @@ const UPSERT_VERSION_BODY: &str = "INSERT INTO version_bodies (bucket, key, ord,
 
 impl VersionWrite for Tx<'_> {
     fn insert_current(&mut self, bucket: &str, mut object: ObjectMeta) -> StoreResult<()> {
-        let body = object.inline.take();
-        let (key, value) = (object.key.as_bytes(), encode(&object)?);
+        let (value, body) = split_body(&mut object)?;
+        let key = object.key.as_bytes();
         match body {
             Some(body) => self.execute(
                 UPSERT_OBJECT_AND_BODY,
@@ -132,7 +145,7 @@ impl VersionWrite for Tx<'_> {
     /// One statement: the upsert of the object (and its body), removing the old inline body when the
     /// new object has none.
     fn replace_current(&mut self, bucket: &str, old: &ObjectMeta, object: ObjectMeta) -> StoreResult<()> {
-        if object.inline.is_some() || !old.is_inline() {
+        if !drops_old_body(old, &object) {
             // The upserts replace the row, and the body when there is one: nothing else to remove.
             return self.insert_current(bucket, object);
         }
@@ -154,8 +167,8 @@ impl VersionWrite for Tx<'_> {
     }
 
     fn insert_version(&mut self, bucket: &str, mut object: ObjectMeta) -> StoreResult<()> {
-        let body = object.inline.take();
-        let (key, order, value) = (object.key.as_bytes(), order_of(&object), encode(&object)?);
+        let (value, body) = split_body(&mut object)?;
+        let (key, order) = (object.key.as_bytes(), order_of(&object));
         self.execute(
             UPSERT_VERSION,
             &[(&bucket, Type::TEXT), (&key, Type::BYTEA), (&order, Type::TEXT), (&value, Type::BYTEA)],

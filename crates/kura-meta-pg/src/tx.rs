@@ -352,11 +352,7 @@ pub(crate) fn run_with<T>(
     loop {
         let mut conn = connection(db, timeout)?;
         match once(&mut conn, mode, op) {
-            Attempt::Done(result) => {
-                let unreachable = matches!(result, Err(StoreError::Unavailable(_)));
-                db.down.store(unreachable, Ordering::Relaxed);
-                return result;
-            }
+            Attempt::Done(result) => return noted(db, result),
             Attempt::Retry(err) if attempt >= ATTEMPTS => {
                 if matches!(err, StoreError::Unavailable(_)) {
                     db.down.store(true, Ordering::Relaxed);
@@ -391,12 +387,16 @@ pub(crate) fn run_once<T>(
         Attempt::Done(result) => (result, false),
         Attempt::Retry(err) => (Err(err), true),
     };
-    let unreachable = matches!(result, Err(StoreError::Unavailable(_)));
-    db.down.store(unreachable, Ordering::Relaxed);
-    result.map_err(|e| {
+    noted(db, result).map_err(|e| {
         let retryable = retryable && !matches!(e, StoreError::Unavailable(_));
         (e, retryable)
     })
+}
+
+/// Notes in `db` what a finished call learnt of the database's reachability, and returns its result.
+fn noted<T>(db: &Db, result: StoreResult<T>) -> StoreResult<T> {
+    db.down.store(matches!(result, Err(StoreError::Unavailable(_))), Ordering::Relaxed);
+    result
 }
 
 fn once<T>(conn: &mut PgConn, mode: Mode, op: &dyn Fn(&mut Tx<'_>) -> StoreResult<T>) -> Attempt<T> {

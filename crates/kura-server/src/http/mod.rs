@@ -262,23 +262,10 @@ impl Dispatch {
             Endpoint::S3 => {
                 let no_length = unsized_body(&req);
                 let req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
-                    let (mut parts, body) = req.into_parts();
-                    let post_upload::Form { body, delta, unsigned_policy } =
-                        Box::pin(post_upload::substitute_file_name(body)).await;
-                    if unsigned_policy {
-                        let e = crate::errors::invalid_argument(
-                            "Bucket POST must contain a field named 'X-Amz-Signature' (SigV4) or 'Signature' (SigV2) \
-                             with its policy, before the file field",
-                        );
-                        return Ok(Answer::of("s3", error_response(&e, request_id)));
+                    match Box::pin(post_form(req)).await {
+                        Ok(req) => req,
+                        Err(e) => return Ok(Answer::of("s3", error_response(&e, request_id))),
                     }
-                    if delta != 0
-                        && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
-                        && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())
-                    {
-                        parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len + delta));
-                    }
-                    Request::from_parts(parts, body)
                 } else {
                     req.map(s3s::Body::from)
                 };
@@ -538,6 +525,26 @@ impl Dispatch {
         resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
         resp
     }
+}
+
+/// A browser POST upload made ready for s3s ([`post_upload`]): `${filename}` in its key replaced and
+/// its `Content-Length` adjusted; refused when its fields carry a policy and no signature.
+async fn post_form(req: Request<Incoming>) -> Result<Request<s3s::Body>, s3s::S3Error> {
+    let (mut parts, body) = req.into_parts();
+    let post_upload::Form { body, delta, unsigned_policy } = post_upload::substitute_file_name(body).await;
+    if unsigned_policy {
+        return Err(crate::errors::invalid_argument(
+            "Bucket POST must contain a field named 'X-Amz-Signature' (SigV4) or 'Signature' (SigV2) \
+             with its policy, before the file field",
+        ));
+    }
+    if delta != 0
+        && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)
+        && let Some(len) = len.to_str().ok().and_then(|l| l.parse::<i64>().ok())
+    {
+        parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len + delta));
+    }
+    Ok(Request::from_parts(parts, body))
 }
 
 /// Whether a browser opening this answer could render it as a document that runs script: anything but
