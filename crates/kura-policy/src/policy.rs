@@ -838,6 +838,19 @@ mod tests {
         assert_eq!(not_principal("Allow").validate_resource().expect_err("allow").field, "NotPrincipal");
         assert_eq!(not_principal("Allow").validate_bucket_policy("b").expect_err("allow").field, "NotPrincipal");
         assert!(not_principal("Deny").validate_bucket_policy("b").is_ok());
+        // Hostile spellings: everyone as the exception list, and a repeated Effect whose last (the one
+        // evaluated) is Allow.
+        let everyone = Policy::parse(
+            r#"{"Statement":[{"Effect":"Allow","NotPrincipal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}]}"#,
+        )
+        .expect("parse");
+        assert_eq!(everyone.validate_bucket_policy("b").expect_err("allow").field, "NotPrincipal");
+        let repeated = Policy::parse(
+            r#"{"Statement":[{"Effect":"Deny","Effect":"Allow","NotPrincipal":{"AWS":"111122223333"},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}]}"#,
+        )
+        .expect("parse");
+        assert_eq!(repeated.statements[0].effect, Effect::Allow, "the value evaluated");
+        assert_eq!(repeated.validate_bucket_policy("b").expect_err("allow").field, "NotPrincipal");
         assert_eq!(bucket.validate_bucket_policy("pics").expect_err("other bucket").field, "Resource");
         assert!(bucket.validate_bucket_policy("other").is_ok());
     }
