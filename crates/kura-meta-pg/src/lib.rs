@@ -19,6 +19,11 @@
 //! the first time it sends it and keeps it ([`pool`]), so PostgreSQL parses and plans it once; a
 //! statement is then one round trip, and a transaction's `START TRANSACTION` rides with its first
 //! locks.
+//!
+//! The hot single statements (the PUT's swap below, and GET's and HEAD's read of a key) skip the
+//! blocking pool: they run on [`lane`]s, a few connections of the asynchronous driver shared by all
+//! requests on kura's own runtime, which pipeline the statements of concurrent requests. A statement
+//! a lane cannot run goes through the pool.
 //! - **Writes** run in `READ COMMITTED` and take advisory locks, held until the transaction ends,
 //!   before they read what they decide on: the bucket's (shared; exclusive for its deletion, which
 //!   must see every write that found the bucket), the upload's (its parts, completion and abort, one
@@ -51,6 +56,7 @@
 //! Unix sockets or TCP, the latter in TLS as libpq's `sslmode` asks ([`tls`]).
 
 mod bucket_cache;
+mod lane;
 mod pool;
 mod restore_lock;
 mod schema;
@@ -60,10 +66,10 @@ mod tables;
 pub mod tls;
 mod tx;
 
-pub use postgres::Config;
-pub use postgres::config::{Host, SslMode};
 pub use restore_lock::RestoreLock;
 pub use schema::{MIGRATIONS, VERSION as SCHEMA_VERSION};
+pub use tokio_postgres::Config;
+pub use tokio_postgres::config::{Host, SslMode};
 
 use async_trait::async_trait;
 use kura_store::listing::{self, Listed, PageSpec};
@@ -95,12 +101,30 @@ impl r2d2::HandleError<tls::ConnectError> for QuietPoolErrors {
     }
 }
 
+/// How a store's `pool_size` connections are shared: a quarter of them (at least one) are lanes
+/// ([`lane`]), the rest (at least one) the pool of transactions.
+fn split_connections(pool_size: u32) -> (usize, u32) {
+    let lanes = (pool_size / 4).max(1);
+    (lanes as usize, pool_size.saturating_sub(lanes).max(1))
+}
+
+/// The name a store's connections give PostgreSQL (`application_name`, seen in `pg_stat_activity`)
+/// when the URL names none: `kura` for the pool's, `kura-lane` for the lanes'.
+fn named(mut config: Config, name: &str) -> Config {
+    if config.get_application_name().is_none() {
+        config.application_name(name);
+    }
+    config
+}
+
 /// The metadata store on PostgreSQL. See the crate documentation.
 pub struct PgMetaStore {
     /// Always `Some` until dropped: the pool is dropped on a thread of its own (see `Drop`).
     db: Option<Arc<Db>>,
     /// Bucket records read less than a second ago ([`bucket_cache`]).
     buckets: bucket_cache::BucketCache,
+    /// Shared connections of the asynchronous driver for the hot single statements ([`lane`]).
+    lanes: lane::Lanes,
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -110,7 +134,8 @@ impl std::fmt::Debug for PgMetaStore {
 }
 
 impl PgMetaStore {
-    /// Connects to the database `config` names with a pool of at most `pool_size` connections,
+    /// Connects to the database `config` names with at most `pool_size` connections (at least two: a
+    /// quarter are lanes, the rest the pool, see [`split_connections`]),
     /// brings its schema up to date (see [`schema`]; a database with a newer schema than this build
     /// knows is refused with an error that says so) and returns the store. Fails if the database
     /// cannot be reached within a few seconds. Without TLS (see [`tls::MakeTls::none`]).
@@ -120,9 +145,12 @@ impl PgMetaStore {
 
     /// [`Self::open`] with connections made by `tls` (which decides the `sslmode`, see [`tls`]).
     pub async fn open_tls(config: Config, tls: tls::MakeTls, pool_size: u32) -> StoreResult<Self> {
+        let (lane_count, pool_size) = split_connections(pool_size);
+        let lanes = lane::Lanes::new(tls.apply(named(config.clone(), "kura-lane")), tls.clone(), lane_count);
+        let config = named(config, "kura");
         tokio::task::spawn_blocking(move || {
             let pool = r2d2::Pool::builder()
-                .max_size(pool_size.max(1))
+                .max_size(pool_size)
                 .min_idle(Some(1))
                 // A broken connection is found by its failed statement (and dropped on return), not by
                 // a round trip before each use.
@@ -133,7 +161,7 @@ impl PgMetaStore {
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
             let db = Db { pool, down: AtomicBool::new(false) };
             tx::run(&db, Mode::Write, &|t| schema::migrate(t))?;
-            Ok(Self { db: Some(Arc::new(db)), buckets: Default::default() })
+            Ok(Self { db: Some(Arc::new(db)), buckets: Default::default(), lanes })
         })
         .await
         .map_err(|e| StoreError::Backend(format!("opening the PostgreSQL store failed: {e}")))?
@@ -158,6 +186,20 @@ impl PgMetaStore {
         tokio::task::spawn_blocking(move || op(&db))
             .await
             .map_err(|e| StoreError::Backend(format!("a PostgreSQL call failed: {e}")))?
+    }
+
+    /// A key's current object (with its inline body if `body`) read on a lane ([`lane`]), as
+    /// [`MetaStore::get_object`] answers it; `None` when no lane could read it (the caller reads
+    /// through the pool, which reports the failure if there is one).
+    async fn current_on_lanes(&self, bucket: &str, key: &str, body: bool) -> Option<StoreResult<Option<ObjectMeta>>> {
+        let db = self.db().ok()?;
+        let params: &tx::Params<'_> = &[(&bucket, Type::TEXT), (&key.as_bytes(), Type::BYTEA)];
+        let rows = self.lanes.query(db, tables::current_statement(body), params).await.ok()?;
+        if let Some(row) = rows.first() {
+            return Some(tables::object_row(row, body).map(Some));
+        }
+        let bucket_rows = self.lanes.query(db, tables::BUCKET_EXISTS, &[(&bucket, Type::TEXT)]).await.ok()?;
+        Some(if bucket_rows.is_empty() { Err(StoreError::NoSuchBucket(bucket.to_owned())) } else { Ok(None) })
     }
 
     fn db(&self) -> StoreResult<&Arc<Db>> {
@@ -271,11 +313,18 @@ impl MetaStore for PgMetaStore {
         object: ObjectMeta,
         condition: &WriteCondition,
     ) -> StoreResult<Vec<BlobId>> {
+        check_inline(&object)?;
+        let swapped = swap::put_on_lanes(&self.lanes, self.db()?, bucket, &object, condition).await?;
         let (bucket, condition) = (bucket.to_owned(), condition.clone());
         self.call_on(move |db| {
-            check_inline(&object)?;
-            if let Some(freed) = swap::put(db, &bucket, &object, &condition)? {
-                return Ok(freed);
+            match swapped {
+                swap::Swapped::Written(freed) => return Ok(freed),
+                swap::Swapped::Unsent => {
+                    if let Some(freed) = swap::put(db, &bucket, &object, &condition)? {
+                        return Ok(freed);
+                    }
+                }
+                swap::Swapped::Declined => {}
             }
             tx::run(db, Mode::Write, &|t| {
                 t.lock_bucket_and_key(&bucket, &object.key)?;
@@ -286,6 +335,9 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_object(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        if let Some(read) = self.current_on_lanes(bucket, key, true).await {
+            return read;
+        }
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.call(Mode::Single, move |t| match t.current(&bucket, &key, true)? {
             Some(object) => Ok(Some(object)),
@@ -295,6 +347,9 @@ impl MetaStore for PgMetaStore {
     }
 
     async fn get_object_record(&self, bucket: &str, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        if let Some(read) = self.current_on_lanes(bucket, key, false).await {
+            return read;
+        }
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.call(Mode::Single, move |t| match t.current(&bucket, &key, false)? {
             Some(object) => Ok(Some(object)),

@@ -24,8 +24,8 @@ pub(crate) struct Manager {
 
 impl Manager {
     /// Connections to `config` made by `tls` (which decides the `sslmode`: [`MakeTls::apply`]).
-    pub(crate) fn new(config: Config, tls: MakeTls) -> Self {
-        Self { config: tls.apply(config), tls }
+    pub(crate) fn new(config: crate::Config, tls: MakeTls) -> Self {
+        Self { config: Config::from(tls.apply(config)), tls }
     }
 }
 

@@ -23,13 +23,13 @@ impl RestoreLock {
     /// Connects to the database of `config` (made by `tls`, as the store's connections are) and takes
     /// the lock; [`StoreError::Backend`] saying another restore holds it if one does,
     /// [`StoreError::Unavailable`] if the database cannot be reached.
-    pub async fn take(config: postgres::Config, tls: MakeTls) -> StoreResult<Self> {
+    pub async fn take(config: crate::Config, tls: MakeTls) -> StoreResult<Self> {
         let (taken_tx, taken_rx) = tokio::sync::oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("kura-pg-restore-lock".into())
             .spawn(move || {
-                let mut client = match tls.apply(config).connect(tls) {
+                let mut client = match postgres::Config::from(tls.apply(config)).connect(tls) {
                     Ok(client) => client,
                     Err(e) => {
                         let why = ConnectError(e);

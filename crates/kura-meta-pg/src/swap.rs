@@ -13,11 +13,13 @@
 //! record (its version, ETag, blobs, last-modified time), so the rules' decision, and the blobs it
 //! frees, are never applied to a key other than the one they were decided on.
 
+use crate::lane::{LaneError, Lanes};
 use crate::tables::{col, decode, drops_old_body, split_body};
 use crate::tx::{self, Db, Mode, bucket_lock, key_lock};
 use kura_store::versions::{self, NULL, VersionRead, VersionWrite};
 use kura_store::{BlobId, ObjectMeta, StoreError, StoreResult, WriteCondition};
-use postgres::types::Type;
+use postgres::Row;
+use postgres::types::{ToSql, Type};
 use std::cell::Cell;
 
 /// The bucket's existence, the key's current record and whether the key has other versions.
@@ -39,16 +41,93 @@ pub(crate) fn put(
     object: &ObjectMeta,
     condition: &WriteCondition,
 ) -> StoreResult<Option<Vec<BlobId>>> {
-    if object.version_id != NULL || object.delete_marker {
+    if !applies(object) {
         return Ok(None);
     }
     let key = object.key.as_bytes();
     let read = tx::run(db, Mode::Single, &|t| {
-        let row = t
-            .query_opt(READ, &[(&bucket, Type::TEXT), (&key, Type::BYTEA)])?
-            .ok_or_else(|| StoreError::Backend("the put's read returned no row".into()))?;
-        Ok((col::<bool>(&row, 0)?, col::<Option<Vec<u8>>>(&row, 1)?, col::<bool>(&row, 2)?))
+        let row = t.query_opt(READ, &[(&bucket, Type::TEXT), (&key, Type::BYTEA)])?;
+        key_read(row.as_ref())
     })?;
+    let Some(swap) = decide(bucket, object, condition, read)? else { return Ok(None) };
+    let swapped = tx::run_once(db, Mode::Single, &|t| {
+        let row = t.query_opt(SWAP, &swap.params(&bucket, &key))?;
+        swap_answer(row.as_ref())
+    });
+    match swapped {
+        Ok(answer) => swap.outcome(bucket, answer),
+        Err((err, true)) => {
+            tracing::debug!(error = %err, "a put's swap is retried as a transaction");
+            Ok(None)
+        }
+        Err((err, false)) => Err(err),
+    }
+}
+
+/// What [`put_on_lanes`] did.
+pub(crate) enum Swapped {
+    /// The swap was applied; the blobs it freed.
+    Written(Vec<BlobId>),
+    /// The transaction must decide (see [`put`]'s `Ok(None)`).
+    Declined,
+    /// No lane could run the read (nothing was written): the caller puts through the pool, [`put`] first.
+    Unsent,
+}
+
+/// [`put`] on the [`Lanes`], without the blocking pool.
+pub(crate) async fn put_on_lanes(
+    lanes: &Lanes,
+    db: &Db,
+    bucket: &str,
+    object: &ObjectMeta,
+    condition: &WriteCondition,
+) -> StoreResult<Swapped> {
+    if !applies(object) {
+        return Ok(Swapped::Declined);
+    }
+    let key = object.key.as_bytes();
+    let read = match lanes.query(db, READ, &[(&bucket, Type::TEXT), (&key, Type::BYTEA)]).await {
+        Ok(rows) => key_read(rows.first())?,
+        Err(_) => return Ok(Swapped::Unsent),
+    };
+    let Some(swap) = decide(bucket, object, condition, read)? else { return Ok(Swapped::Declined) };
+    let written = match lanes.query(db, SWAP, &swap.params(&bucket, &key)).await {
+        Ok(rows) => swap.outcome(bucket, swap_answer(rows.first())?)?,
+        Err(LaneError::Unused) => None,
+        Err(LaneError::Failed(err)) => match tx::after_write(db, &err) {
+            Some(err) => return Err(err),
+            None => {
+                tracing::debug!(error = %err, "a put's swap is retried as a transaction");
+                None
+            }
+        },
+    };
+    Ok(written.map_or(Swapped::Declined, Swapped::Written))
+}
+
+/// Whether a swap can apply `object`: a `null` version that is not a delete marker.
+fn applies(object: &ObjectMeta) -> bool {
+    object.version_id == NULL && !object.delete_marker
+}
+
+/// What the read of a key found: the bucket's existence, the key's current record (encoded) and
+/// whether the key has other versions.
+type KeyRead = (bool, Option<Vec<u8>>, bool);
+
+/// The [`READ`]'s row.
+fn key_read(row: Option<&Row>) -> StoreResult<KeyRead> {
+    let row = row.ok_or_else(|| StoreError::Backend("the put's read returned no row".into()))?;
+    Ok((col::<bool>(row, 0)?, col::<Option<Vec<u8>>>(row, 1)?, col::<bool>(row, 2)?))
+}
+
+/// The [`SWAP`]'s answer.
+fn swap_answer(row: Option<&Row>) -> StoreResult<i32> {
+    col::<i32>(row.ok_or_else(|| StoreError::Backend("the swap returned no row".into()))?, 0)
+}
+
+/// kura-store's rules on what the read found: the swap to send, `None` when the transaction must
+/// decide, `Err` for a refusal (decided on the read: nothing is written).
+fn decide(bucket: &str, object: &ObjectMeta, condition: &WriteCondition, read: KeyRead) -> StoreResult<Option<Swap>> {
     let (bucket_exists, expected, has_versions) = read;
     if !bucket_exists {
         return Err(StoreError::NoSuchBucket(bucket.to_owned()));
@@ -65,32 +144,49 @@ pub(crate) fn put(
         Err(err) => return Err(err),
     };
     let Some(Upsert { mut object, drop_body }) = plan.write else { return Ok(None) };
-    let (value, inline) = split_body(&mut object)?;
-    let body = inline.as_deref();
+    let (value, body) = split_body(&mut object)?;
+    // The driver takes a body as bytes it can borrow (a copy of at most the inline limit).
+    let body = body.map(|b| b.to_vec());
     let (bucket_lock, key_lock) = (bucket_lock(bucket), key_lock(bucket, &object.key));
-    let swapped = tx::run_once(db, Mode::Single, &|t| {
-        let params: &tx::Params<'_> = &[
-            (&bucket, Type::TEXT),
-            (&key, Type::BYTEA),
-            (&bucket_lock, Type::INT8),
-            (&key_lock, Type::INT8),
-            (&expected, Type::BYTEA),
-            (&value, Type::BYTEA),
-            (&body, Type::BYTEA),
-            (&drop_body, Type::BOOL),
-        ];
-        let row = t.query_opt(SWAP, params)?.ok_or_else(|| StoreError::Backend("the swap returned no row".into()))?;
-        col::<i32>(&row, 0)
-    });
-    match swapped {
-        Ok(0) => Ok(Some(freed)),
-        Ok(1) => Err(StoreError::NoSuchBucket(bucket.to_owned())),
-        Ok(_) => Ok(None),
-        Err((err, true)) => {
-            tracing::debug!(error = %err, "a put's swap is retried as a transaction");
-            Ok(None)
+    Ok(Some(Swap { freed, bucket_lock, key_lock, expected, value, body, drop_body }))
+}
+
+/// One call of `kura_put_current`, as decided, and the blobs it frees when applied.
+struct Swap {
+    freed: Vec<BlobId>,
+    bucket_lock: i64,
+    key_lock: i64,
+    /// The key's record as read (the swap applies only if it is still this).
+    expected: Option<Vec<u8>>,
+    /// The new record, and its inline body.
+    value: Vec<u8>,
+    body: Option<Vec<u8>>,
+    drop_body: bool,
+}
+
+impl Swap {
+    /// The [`SWAP`]'s parameters.
+    fn params<'a>(&'a self, bucket: &'a &str, key: &'a &[u8]) -> [(&'a (dyn ToSql + Sync), Type); 8] {
+        [
+            (bucket, Type::TEXT),
+            (key, Type::BYTEA),
+            (&self.bucket_lock, Type::INT8),
+            (&self.key_lock, Type::INT8),
+            (&self.expected, Type::BYTEA),
+            (&self.value, Type::BYTEA),
+            (&self.body, Type::BYTEA),
+            (&self.drop_body, Type::BOOL),
+        ]
+    }
+
+    /// What the swap's answer means: 0 written, 1 no bucket, 2 the key changed (the transaction
+    /// decides).
+    fn outcome(self, bucket: &str, answer: i32) -> StoreResult<Option<Vec<BlobId>>> {
+        match answer {
+            0 => Ok(Some(self.freed)),
+            1 => Err(StoreError::NoSuchBucket(bucket.to_owned())),
+            _ => Ok(None),
         }
-        Err((err, false)) => Err(err),
     }
 }
 

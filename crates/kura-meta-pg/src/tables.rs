@@ -62,12 +62,21 @@ pub(crate) fn attach_body(object: &mut ObjectMeta, body: Option<Vec<u8>>) -> Sto
 }
 
 /// Decodes a `(value, body)` row: the record, with its body when `body` and it is inline.
-fn object_row(row: &Row, body: bool) -> StoreResult<ObjectMeta> {
+pub(crate) fn object_row(row: &Row, body: bool) -> StoreResult<ObjectMeta> {
     let mut object: ObjectMeta = decode(&col::<Vec<u8>>(row, 0)?)?;
     if body && object.is_inline() {
         attach_body(&mut object, col(row, 1)?)?;
     }
     Ok(object)
+}
+
+/// Whether a bucket exists: a row, or none.
+pub(crate) const BUCKET_EXISTS: &str = "SELECT 1 FROM buckets WHERE name = $1";
+
+/// The statement that reads a key's current object ($1 bucket, $2 key), with its body if `body`
+/// (rows for [`object_row`]).
+pub(crate) fn current_statement(body: bool) -> &'static str {
+    if body { CURRENT_WITH_BODY } else { CURRENT }
 }
 
 const CURRENT_WITH_BODY: &str = "SELECT o.value, b.body FROM objects o \
@@ -89,8 +98,7 @@ pub(crate) fn limit(n: usize) -> i64 {
 
 impl VersionRead for Tx<'_> {
     fn current(&self, bucket: &str, key: &str, body: bool) -> StoreResult<Option<ObjectMeta>> {
-        let sql = if body { CURRENT_WITH_BODY } else { CURRENT };
-        let row = self.query_opt(sql, &[(&bucket, Type::TEXT), (&key.as_bytes(), Type::BYTEA)])?;
+        let row = self.query_opt(current_statement(body), &[(&bucket, Type::TEXT), (&key.as_bytes(), Type::BYTEA)])?;
         row.map(|r| object_row(&r, body)).transpose()
     }
 

@@ -126,7 +126,7 @@ impl MakeTls {
 
     /// `config` set to negotiate what this connector's mode asks for (the URL's own `sslmode` is
     /// overridden, so the two cannot disagree).
-    pub(crate) fn apply(&self, mut config: postgres::Config) -> postgres::Config {
+    pub(crate) fn apply(&self, mut config: tokio_postgres::Config) -> tokio_postgres::Config {
         match self.mode {
             Some(mode) => {
                 config.ssl_mode(mode.ssl_mode());

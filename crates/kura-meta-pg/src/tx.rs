@@ -258,7 +258,7 @@ impl Tx<'_> {
         if self.begin.get().is_some() {
             return self.lock_and_find_bucket(&[], bucket);
         }
-        let row = self.query_opt("SELECT 1 FROM buckets WHERE name = $1", &[(&bucket, Type::TEXT)])?;
+        let row = self.query_opt(crate::tables::BUCKET_EXISTS, &[(&bucket, Type::TEXT)])?;
         Ok(row.is_some())
     }
 
@@ -391,6 +391,17 @@ pub(crate) fn run_once<T>(
         let retryable = retryable && !matches!(e, StoreError::Unavailable(_));
         (e, retryable)
     })
+}
+
+/// What a write statement's failure `err` leaves, when it ran alone (not in a call [`run`] can try
+/// again): `None` when the transaction may decide it afresh (a serialization failure or a deadlock:
+/// nothing was written), or the error to answer. A lost connection is [`StoreError::Unavailable`] and
+/// notes the database as down: the statement may have committed, so it is never sent again.
+pub(crate) fn after_write(db: &Db, err: &postgres::Error) -> Option<StoreError> {
+    if retryable(err) && !connection_lost(err) {
+        return None;
+    }
+    noted::<()>(db, Err(pg_error(err))).err()
 }
 
 /// Notes in `db` what a finished call learnt of the database's reachability, and returns its result.

@@ -140,6 +140,64 @@ async fn a_plain_put_is_one_swap_and_a_versioned_key_a_transaction() {
     assert_eq!(server.query_i64(&db, calls), 2, "one call for the new key, one for its replacement");
 }
 
+/// The lanes (the shared connections the hot statements take) cut off by the database: every put and
+/// get still answers right (a read a lane cannot run goes through the pool, and a lane found closed is
+/// connected again), and the puts after go through new lanes, not the pool's transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_cut_off_by_the_database_are_replaced_and_no_request_fails() {
+    let server = pg::server();
+    let db = server.create_database();
+    server.execute(&db, &format!("ALTER DATABASE \"{db}\" SET track_functions = 'pl'"));
+    // 8 connections: 2 lanes, a pool of 6.
+    let store = PgMetaStore::open(server.config(&db), 8).await.expect("open");
+    store.create_bucket(bucket("b")).await.expect("create");
+    for i in 0..4 {
+        store.put_object("b", object(&format!("k{i}"), BlobId(i))).await.expect("put");
+    }
+    let lanes = |state: &str| {
+        format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND application_name = 'kura-lane' \
+             AND state {state}"
+        )
+    };
+    assert_eq!(server.query_i64(&db, &lanes("IS NOT NULL")), 2, "both lanes are connected");
+    server.execute(
+        &db,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' \
+             AND application_name = 'kura-lane'"
+        ),
+    );
+    let start = std::time::Instant::now();
+    while server.query_i64(&db, &lanes("IS NOT NULL")) > 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the lanes' backends did not end");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Each lane is tried once by a read, which then goes through the pool if the lane was dead.
+    for i in 0..4 {
+        let key = format!("k{i}");
+        assert_eq!(store.get_object("b", &key).await.expect("get"), Some(object(&key, BlobId(i))));
+    }
+    assert_eq!(server.query_i64(&db, &lanes("IS NOT NULL")), 2, "both lanes are connected again");
+    for i in 0..4 {
+        let freed = store.put_object("b", object(&format!("k{i}"), BlobId(10 + i))).await.expect("overwrite");
+        assert_eq!(freed, [BlobId(i)]);
+    }
+    assert_eq!(store.get_object("b", "k3").await.expect("get"), Some(object("k3", BlobId(13))));
+    drop(store);
+
+    // 4 new keys and 4 overwrites, each one call of the swap function: none went to the transaction.
+    let calls =
+        "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_user_functions WHERE funcname = 'kura_put_current'";
+    let start = std::time::Instant::now();
+    while server.query_i64(&db, calls) < 8 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the swap function was not called");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.query_i64(&db, calls), 8);
+}
+
 #[tokio::test]
 async fn a_database_with_a_newer_schema_is_refused() {
     let server = pg::server();

@@ -20,12 +20,25 @@ fn ca(server: &PgServer) -> Vec<u8> {
     std::fs::read(server.ca_file()).expect("the test CA")
 }
 
-/// Opens a store with `tls` and uses it.
+/// Opens a store with `tls` and uses it; its lanes (the shared connections of the PUT and the GET)
+/// were connected as its pool's are: in TLS over TCP, not on the Unix socket.
 async fn works(config: Config, tls: MakeTls) {
+    let db = config.get_dbname().expect("a database").to_owned();
+    let tcp = config.get_hosts().iter().all(|host| matches!(host, kura_meta_pg::Host::Tcp(_)));
     let store = PgMetaStore::open_tls(config, tls, 2).await.expect("open over TLS");
     store.create_bucket(bucket("b")).await.expect("create");
     store.put_object("b", object("k", BlobId(7))).await.expect("put");
     assert_eq!(store.get_object("b", "k").await.expect("get"), Some(object("k", BlobId(7))));
+    let lanes = |ssl: bool| {
+        kura_test_pg::shared_tls().query_i64(
+            &db,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+                 WHERE a.datname = '{db}' AND a.application_name = 'kura-lane' AND s.ssl = {ssl}"
+            ),
+        )
+    };
+    assert_eq!((lanes(tcp), lanes(!tcp)), (1, 0), "one lane, in TLS exactly when over TCP");
 }
 
 /// The error of opening a store with `tls`.

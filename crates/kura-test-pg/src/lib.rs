@@ -335,8 +335,8 @@ impl PgServer {
     }
 
     /// Connection settings for database `db` as [`USER`], password included.
-    pub fn config(&self, db: &str) -> postgres::Config {
-        let mut config = postgres::Config::new();
+    pub fn config(&self, db: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
         config.host_path(&self.dir).port(self.port).user(USER).password(&self.password).dbname(db);
         config
     }
@@ -357,7 +357,7 @@ impl PgServer {
 
     /// Runs `sql` in database `db` (to set up what a test needs outside the store).
     pub fn execute(&self, db: &str, sql: &str) {
-        let config = self.config(db);
+        let config = postgres::Config::from(self.config(db));
         blocking(move || {
             let mut client = config.connect(postgres::NoTls).expect("connect to the test server");
             client.batch_execute(sql).expect("run SQL");
@@ -366,7 +366,7 @@ impl PgServer {
 
     /// The single `bigint` value `sql` answers in database `db`.
     pub fn query_i64(&self, db: &str, sql: &str) -> i64 {
-        let config = self.config(db);
+        let config = postgres::Config::from(self.config(db));
         blocking(move || {
             let mut client = config.connect(postgres::NoTls).expect("connect to the test server");
             client.query_one(sql, &[]).expect("query").get::<_, i64>(0)
