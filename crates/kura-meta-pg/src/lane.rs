@@ -14,11 +14,11 @@
 //! read of one key, one swap of one key's row), and there are several lanes.
 
 use crate::tls::MakeTls;
-use crate::tx::{Db, OUTAGE_TIMEOUT, Params};
+use crate::tx::{OUTAGE_TIMEOUT, Params};
 use postgres::types::ToSql;
 use postgres::{Row, Statement};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The lanes of one store.
@@ -29,6 +29,9 @@ pub(crate) struct Lanes {
     slots: Vec<tokio::sync::Mutex<Option<Arc<Lane>>>>,
     /// The lane the next statement goes to (round robin).
     next: AtomicUsize,
+    /// The store's note that the database is unreachable ([`crate::tx::Db::down`]): lanes are not
+    /// tried while it is set.
+    pub(crate) down: Arc<AtomicBool>,
 }
 
 /// One connection and the statements prepared on it.
@@ -49,15 +52,21 @@ pub(crate) enum LaneError {
 }
 
 impl Lanes {
-    /// `count` lanes to the database `config` names, connected on first use by `tls`.
-    pub(crate) fn new(config: tokio_postgres::Config, tls: MakeTls, count: usize) -> Self {
+    /// `count` lanes to the database `config` names, connected on first use by `tls`, unused while
+    /// `down` is set.
+    pub(crate) fn new(config: tokio_postgres::Config, tls: MakeTls, count: usize, down: Arc<AtomicBool>) -> Self {
         let slots = (0..count.max(1)).map(|_| tokio::sync::Mutex::new(None)).collect();
-        Self { config, tls, slots, next: AtomicUsize::new(0) }
+        Self { config, tls, slots, next: AtomicUsize::new(0), down }
+    }
+
+    /// How many lanes there are.
+    pub(crate) fn count(&self) -> usize {
+        self.slots.len()
     }
 
     /// Runs `sql` (prepared once per lane, with the parameters' types) and returns its rows.
-    pub(crate) async fn query(&self, db: &Db, sql: &'static str, params: &Params<'_>) -> Result<Vec<Row>, LaneError> {
-        let lane = self.lane(db).await.ok_or(LaneError::Unused)?;
+    pub(crate) async fn query(&self, sql: &'static str, params: &Params<'_>) -> Result<Vec<Row>, LaneError> {
+        let lane = self.lane().await.ok_or(LaneError::Unused)?;
         let statement = lane.statement(sql, params).await.map_err(LaneError::Failed)?;
         let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(value, _)| *value).collect();
         lane.client.query(&statement, &values).await.map_err(LaneError::Failed)
@@ -65,8 +74,8 @@ impl Lanes {
 
     /// A lane with an open connection, or `None` while the database is known to be down or when a
     /// connection cannot be made.
-    async fn lane(&self, db: &Db) -> Option<Arc<Lane>> {
-        if db.down.load(Ordering::Relaxed) {
+    async fn lane(&self) -> Option<Arc<Lane>> {
+        if self.down.load(Ordering::Relaxed) {
             return None;
         }
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();

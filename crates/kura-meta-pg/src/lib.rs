@@ -22,8 +22,9 @@
 //!
 //! The hot single statements (the PUT's swap below, and GET's and HEAD's read of a key) skip the
 //! blocking pool: they run on [`lane`]s, a few connections of the asynchronous driver shared by all
-//! requests on kura's own runtime, which pipeline the statements of concurrent requests. A statement
-//! a lane cannot run goes through the pool.
+//! requests on kura's own runtime, which pipeline the statements of concurrent requests; the swaps of
+//! concurrent PUTs commit together, as one statement ([`group`]). A statement a lane cannot run goes
+//! through the pool.
 //! - **Writes** run in `READ COMMITTED` and take advisory locks, held until the transaction ends,
 //!   before they read what they decide on: the bucket's (shared; exclusive for its deletion, which
 //!   must see every write that found the bucket), the upload's (its parts, completion and abort, one
@@ -35,9 +36,10 @@
 //!   locks on index pages make concurrent puts of new, neighbouring keys abort one another; the locks
 //!   serialise exactly what must be.) Bucket settings change by `SELECT … FOR UPDATE` on the bucket's row.
 //! - **The common PUT** (a `null` version on a key with no other versions) is a compare-and-swap
-//!   instead ([`swap`]): the version rules run on one read of the key, and one call of a PL/pgSQL
-//!   function takes the same locks and applies their write only if the key is still as read; any other
-//!   case, or a key changed in between, goes to the transaction. Two statements instead of five round trips.
+//!   instead ([`swap`]): the version rules run on one read of the key (or first on a guess of it,
+//!   without a read), and one call of a PL/pgSQL function takes the same locks and applies their write
+//!   only if the key is still as read or guessed; any other case, or a key changed in between, goes to
+//!   the transaction. One or two statements instead of five round trips.
 //! - **Reads** of several statements (a listing page, a version lookup) run in one `REPEATABLE READ
 //!   READ ONLY` snapshot; single-statement reads (GET's record and body are one join) run alone.
 //! - A call is tried again, at most a few times, when PostgreSQL reports a serialization failure or a
@@ -56,6 +58,7 @@
 //! Unix sockets or TCP, the latter in TLS as libpq's `sslmode` asks ([`tls`]).
 
 mod bucket_cache;
+mod group;
 mod lane;
 mod pool;
 mod restore_lock;
@@ -124,7 +127,11 @@ pub struct PgMetaStore {
     /// Bucket records read less than a second ago ([`bucket_cache`]).
     buckets: bucket_cache::BucketCache,
     /// Shared connections of the asynchronous driver for the hot single statements ([`lane`]).
-    lanes: lane::Lanes,
+    lanes: Arc<lane::Lanes>,
+    /// The PUT's swaps, committed in groups on the lanes ([`group`]).
+    swaps: group::Swaps,
+    /// The records this store last swapped in, the guesses that spare a PUT its read ([`swap::Known`]).
+    known: swap::Known,
 }
 
 impl std::fmt::Debug for PgMetaStore {
@@ -146,7 +153,10 @@ impl PgMetaStore {
     /// [`Self::open`] with connections made by `tls` (which decides the `sslmode`, see [`tls`]).
     pub async fn open_tls(config: Config, tls: tls::MakeTls, pool_size: u32) -> StoreResult<Self> {
         let (lane_count, pool_size) = split_connections(pool_size);
-        let lanes = lane::Lanes::new(tls.apply(named(config.clone(), "kura-lane")), tls.clone(), lane_count);
+        let down = Arc::new(AtomicBool::new(false));
+        let lanes =
+            lane::Lanes::new(tls.apply(named(config.clone(), "kura-lane")), tls.clone(), lane_count, down.clone());
+        let (lanes, swaps) = group::Swaps::start(lanes);
         let config = named(config, "kura");
         tokio::task::spawn_blocking(move || {
             let pool = r2d2::Pool::builder()
@@ -159,9 +169,9 @@ impl PgMetaStore {
                 .error_handler(Box::new(QuietPoolErrors))
                 .build(pool::Manager::new(config, tls))
                 .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-            let db = Db { pool, down: AtomicBool::new(false) };
+            let db = Db { pool, down };
             tx::run(&db, Mode::Write, &|t| schema::migrate(t))?;
-            Ok(Self { db: Some(Arc::new(db)), buckets: Default::default(), lanes })
+            Ok(Self { db: Some(Arc::new(db)), buckets: Default::default(), lanes, swaps, known: Default::default() })
         })
         .await
         .map_err(|e| StoreError::Backend(format!("opening the PostgreSQL store failed: {e}")))?
@@ -192,13 +202,12 @@ impl PgMetaStore {
     /// [`MetaStore::get_object`] answers it; `None` when no lane could read it (the caller reads
     /// through the pool, which reports the failure if there is one).
     async fn current_on_lanes(&self, bucket: &str, key: &str, body: bool) -> Option<StoreResult<Option<ObjectMeta>>> {
-        let db = self.db().ok()?;
         let params: &tx::Params<'_> = &[(&bucket, Type::TEXT), (&key.as_bytes(), Type::BYTEA)];
-        let rows = self.lanes.query(db, tables::current_statement(body), params).await.ok()?;
+        let rows = self.lanes.query(tables::current_statement(body), params).await.ok()?;
         if let Some(row) = rows.first() {
             return Some(tables::object_row(row, body).map(Some));
         }
-        let bucket_rows = self.lanes.query(db, tables::BUCKET_EXISTS, &[(&bucket, Type::TEXT)]).await.ok()?;
+        let bucket_rows = self.lanes.query(tables::BUCKET_EXISTS, &[(&bucket, Type::TEXT)]).await.ok()?;
         Some(if bucket_rows.is_empty() { Err(StoreError::NoSuchBucket(bucket.to_owned())) } else { Ok(None) })
     }
 
@@ -314,7 +323,7 @@ impl MetaStore for PgMetaStore {
         condition: &WriteCondition,
     ) -> StoreResult<Vec<BlobId>> {
         check_inline(&object)?;
-        let swapped = swap::put_on_lanes(&self.lanes, self.db()?, bucket, &object, condition).await?;
+        let swapped = swap::put_on_lanes(&self.lanes, &self.swaps, &self.known, bucket, &object, condition).await?;
         let (bucket, condition) = (bucket.to_owned(), condition.clone());
         self.call_on(move |db| {
             match swapped {

@@ -1,19 +1,23 @@
 //! A PUT as a compare-and-swap: the common PUT (a `null` version, on a key with no other versions)
-//! in two statements instead of a transaction of five round trips.
+//! in one or two statements instead of a transaction of five round trips.
 //!
-//! kura-store's rules ([`versions::put`]) run on one read of the key's current row, taken without a
-//! lock ([`Plan`]); the write they decide is then sent as one call of `kura_put_current` (migration
-//! 3, [`crate::schema`]), which takes the same locks a write transaction takes and applies the write
-//! only if the key is still as it was read. The decision therefore holds when it commits, as in the
-//! transaction. A refusal (a failed condition) is decided on the read alone: it writes nothing, and
-//! the key was so when it was read. Anything else goes to the transaction, unchanged: a versioned
-//! key, a delete marker, a key changed between the read and the swap, a serialization failure.
+//! kura-store's rules ([`versions::put`]) run on the key's current row as read without a lock
+//! ([`Plan`]), or, on the lanes, first as guessed without a read ([`Known`]: the row this store last
+//! swapped in, else none); the write they decide is then sent as one call of `kura_put_current`
+//! (migration 3, [`crate::schema`]; on the lanes in a group, [`crate::group`]), which takes the same
+//! locks a write transaction takes and applies the write only if the key is still as read or
+//! guessed. The decision therefore holds when it commits, as in the transaction. A refusal (a failed
+//! condition) is decided on a read alone, never on a guess: it writes nothing, and the key was so
+//! when it was read. Anything else goes to the transaction, unchanged: a versioned key, a delete
+//! marker, a key changed between the read and the swap, a serialization failure.
 //!
-//! The attack on it: a key written between the read and the swap. The swap compares the whole stored
-//! record (its version, ETag, blobs, last-modified time), so the rules' decision, and the blobs it
-//! frees, are never applied to a key other than the one they were decided on.
+//! The attack on it: a key written between the read (or the guess) and the swap. The swap compares the
+//! whole stored record (its version, ETag, blobs, last-modified time), so the rules' decision, and
+//! the blobs it frees, are never applied to a key other than the one they were decided on; a wrong
+//! guess costs one refused call.
 
-use crate::lane::{LaneError, Lanes};
+use crate::group::{SwapCall, Swaps};
+use crate::lane::Lanes;
 use crate::tables::{col, decode, drops_old_body, split_body};
 use crate::tx::{self, Db, Mode, bucket_lock, key_lock};
 use kura_store::versions::{self, NULL, VersionRead, VersionWrite};
@@ -21,6 +25,8 @@ use kura_store::{BlobId, ObjectMeta, StoreError, StoreResult, WriteCondition};
 use postgres::Row;
 use postgres::types::{ToSql, Type};
 use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The bucket's existence, the key's current record and whether the key has other versions.
 const READ: &str = "SELECT EXISTS (SELECT 1 FROM buckets WHERE name = $1), \
@@ -51,11 +57,11 @@ pub(crate) fn put(
     })?;
     let Some(swap) = decide(bucket, object, condition, read)? else { return Ok(None) };
     let swapped = tx::run_once(db, Mode::Single, &|t| {
-        let row = t.query_opt(SWAP, &swap.params(&bucket, &key))?;
-        swap_answer(row.as_ref())
+        let row = t.query_opt(SWAP, &swap.call.params())?;
+        col::<i32>(row.as_ref().ok_or_else(|| StoreError::Backend("the swap returned no row".into()))?, 0)
     });
     match swapped {
-        Ok(answer) => swap.outcome(bucket, answer),
+        Ok(answer) => outcome(bucket, answer, swap.freed),
         Err((err, true)) => {
             tracing::debug!(error = %err, "a put's swap is retried as a transaction");
             Ok(None)
@@ -74,10 +80,16 @@ pub(crate) enum Swapped {
     Unsent,
 }
 
-/// [`put`] on the [`Lanes`], without the blocking pool.
+/// [`put`] on the [`Lanes`], without the blocking pool, the swap committed with those of other
+/// requests ([`Swaps`]). The swap is first tried on a guess of the key's record, without a read: the
+/// record this store last swapped in ([`Known`]), or none. A guess that is wrong (another writer, a
+/// delete, a key that exists) is refused by the swap itself, which compares the whole stored record,
+/// and the put then reads the key and swaps again. Only a write decided on the guess is sent: a refusal
+/// (a failed condition) is never decided on a guess.
 pub(crate) async fn put_on_lanes(
     lanes: &Lanes,
-    db: &Db,
+    swaps: &Swaps,
+    known: &Known,
     bucket: &str,
     object: &ObjectMeta,
     condition: &WriteCondition,
@@ -86,23 +98,67 @@ pub(crate) async fn put_on_lanes(
         return Ok(Swapped::Declined);
     }
     let key = object.key.as_bytes();
-    let read = match lanes.query(db, READ, &[(&bucket, Type::TEXT), (&key, Type::BYTEA)]).await {
+    let guess = (true, known.get(bucket, key), false);
+    if let Ok(Some(swap)) = decide(bucket, object, condition, guess)
+        && let Some(freed) = apply(swaps, known, bucket, swap).await?
+    {
+        return Ok(Swapped::Written(freed));
+    }
+    let read = match lanes.query(READ, &[(&bucket, Type::TEXT), (&key, Type::BYTEA)]).await {
         Ok(rows) => key_read(rows.first())?,
         Err(_) => return Ok(Swapped::Unsent),
     };
     let Some(swap) = decide(bucket, object, condition, read)? else { return Ok(Swapped::Declined) };
-    let written = match lanes.query(db, SWAP, &swap.params(&bucket, &key)).await {
-        Ok(rows) => swap.outcome(bucket, swap_answer(rows.first())?)?,
-        Err(LaneError::Unused) => None,
-        Err(LaneError::Failed(err)) => match tx::after_write(db, &err) {
-            Some(err) => return Err(err),
-            None => {
-                tracing::debug!(error = %err, "a put's swap is retried as a transaction");
-                None
-            }
-        },
-    };
-    Ok(written.map_or(Swapped::Declined, Swapped::Written))
+    Ok(apply(swaps, known, bucket, swap).await?.map_or(Swapped::Declined, Swapped::Written))
+}
+
+/// Sends `swap` with the next group: the blobs it freed when applied, `None` when not (the key
+/// changed, or the group wrote nothing), and notes the key's record in `known`.
+async fn apply(swaps: &Swaps, known: &Known, bucket: &str, swap: Swap) -> StoreResult<Option<Vec<BlobId>>> {
+    let Swap { freed, call } = swap;
+    let (key, value) = (call.key.clone(), call.value.clone());
+    let answer = swaps.swap(call).await?;
+    match answer {
+        Some(0) => known.note(bucket, key, value),
+        _ => known.forget(bucket, &key),
+    }
+    match answer {
+        Some(answer) => outcome(bucket, answer, freed),
+        None => Ok(None),
+    }
+}
+
+/// The records this store's swaps last wrote, by bucket and key (at most [`KNOWN_MAX`]; when full it
+/// starts again empty): the guesses of [`put_on_lanes`]. A stale entry costs one refused swap, never a
+/// wrong write.
+#[derive(Default)]
+pub(crate) struct Known {
+    records: Mutex<HashMap<(String, Vec<u8>), Vec<u8>>>,
+}
+
+/// How many records [`Known`] keeps.
+const KNOWN_MAX: usize = 8192;
+
+impl Known {
+    fn get(&self, bucket: &str, key: &[u8]) -> Option<Vec<u8>> {
+        self.lock().get(&(bucket.to_owned(), key.to_vec())).cloned()
+    }
+
+    fn note(&self, bucket: &str, key: Vec<u8>, record: Vec<u8>) {
+        let mut records = self.lock();
+        if records.len() >= KNOWN_MAX {
+            records.clear();
+        }
+        records.insert((bucket.to_owned(), key), record);
+    }
+
+    fn forget(&self, bucket: &str, key: &[u8]) {
+        self.lock().remove(&(bucket.to_owned(), key.to_vec()));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Vec<u8>), Vec<u8>>> {
+        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Whether a swap can apply `object`: a `null` version that is not a delete marker.
@@ -118,11 +174,6 @@ type KeyRead = (bool, Option<Vec<u8>>, bool);
 fn key_read(row: Option<&Row>) -> StoreResult<KeyRead> {
     let row = row.ok_or_else(|| StoreError::Backend("the put's read returned no row".into()))?;
     Ok((col::<bool>(row, 0)?, col::<Option<Vec<u8>>>(row, 1)?, col::<bool>(row, 2)?))
-}
-
-/// The [`SWAP`]'s answer.
-fn swap_answer(row: Option<&Row>) -> StoreResult<i32> {
-    col::<i32>(row.ok_or_else(|| StoreError::Backend("the swap returned no row".into()))?, 0)
 }
 
 /// kura-store's rules on what the read found: the swap to send, `None` when the transaction must
@@ -148,28 +199,23 @@ fn decide(bucket: &str, object: &ObjectMeta, condition: &WriteCondition, read: K
     // The driver takes a body as bytes it can borrow (a copy of at most the inline limit).
     let body = body.map(|b| b.to_vec());
     let (bucket_lock, key_lock) = (bucket_lock(bucket), key_lock(bucket, &object.key));
-    Ok(Some(Swap { freed, bucket_lock, key_lock, expected, value, body, drop_body }))
+    let (bucket, key) = (bucket.to_owned(), object.key.into_bytes());
+    let call = SwapCall { bucket, key, bucket_lock, key_lock, expected, value, body, drop_body };
+    Ok(Some(Swap { freed, call }))
 }
 
 /// One call of `kura_put_current`, as decided, and the blobs it frees when applied.
 struct Swap {
     freed: Vec<BlobId>,
-    bucket_lock: i64,
-    key_lock: i64,
-    /// The key's record as read (the swap applies only if it is still this).
-    expected: Option<Vec<u8>>,
-    /// The new record, and its inline body.
-    value: Vec<u8>,
-    body: Option<Vec<u8>>,
-    drop_body: bool,
+    call: SwapCall,
 }
 
-impl Swap {
+impl SwapCall {
     /// The [`SWAP`]'s parameters.
-    fn params<'a>(&'a self, bucket: &'a &str, key: &'a &[u8]) -> [(&'a (dyn ToSql + Sync), Type); 8] {
+    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 8] {
         [
-            (bucket, Type::TEXT),
-            (key, Type::BYTEA),
+            (&self.bucket, Type::TEXT),
+            (&self.key, Type::BYTEA),
             (&self.bucket_lock, Type::INT8),
             (&self.key_lock, Type::INT8),
             (&self.expected, Type::BYTEA),
@@ -178,15 +224,15 @@ impl Swap {
             (&self.drop_body, Type::BOOL),
         ]
     }
+}
 
-    /// What the swap's answer means: 0 written, 1 no bucket, 2 the key changed (the transaction
-    /// decides).
-    fn outcome(self, bucket: &str, answer: i32) -> StoreResult<Option<Vec<BlobId>>> {
-        match answer {
-            0 => Ok(Some(self.freed)),
-            1 => Err(StoreError::NoSuchBucket(bucket.to_owned())),
-            _ => Ok(None),
-        }
+/// What a swap's answer means: 0 written (`freed` are the blobs it replaced), 1 no bucket, 2 the key
+/// changed (the transaction decides).
+fn outcome(bucket: &str, answer: i32, freed: Vec<BlobId>) -> StoreResult<Option<Vec<BlobId>>> {
+    match answer {
+        0 => Ok(Some(freed)),
+        1 => Err(StoreError::NoSuchBucket(bucket.to_owned())),
+        _ => Ok(None),
     }
 }
 

@@ -7,6 +7,7 @@ use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 use postgres::{Row, SimpleQueryMessage};
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -63,7 +64,7 @@ pub(crate) struct Db {
     /// Set when the last call could not reach the database, cleared by the next that could: while it
     /// is set, a call waits only [`OUTAGE_TIMEOUT`] for a connection, so requests fail fast (503)
     /// during an outage instead of each waiting the whole [`CONNECTION_TIMEOUT`].
-    pub(crate) down: AtomicBool,
+    pub(crate) down: Arc<AtomicBool>,
 }
 
 /// How long a call waits for a free connection (or a new one) before it fails.
@@ -352,7 +353,7 @@ pub(crate) fn run_with<T>(
     loop {
         let mut conn = connection(db, timeout)?;
         match once(&mut conn, mode, op) {
-            Attempt::Done(result) => return noted(db, result),
+            Attempt::Done(result) => return noted(&db.down, result),
             Attempt::Retry(err) if attempt >= ATTEMPTS => {
                 if matches!(err, StoreError::Unavailable(_)) {
                     db.down.store(true, Ordering::Relaxed);
@@ -387,7 +388,7 @@ pub(crate) fn run_once<T>(
         Attempt::Done(result) => (result, false),
         Attempt::Retry(err) => (Err(err), true),
     };
-    noted(db, result).map_err(|e| {
+    noted(&db.down, result).map_err(|e| {
         let retryable = retryable && !matches!(e, StoreError::Unavailable(_));
         (e, retryable)
     })
@@ -397,16 +398,16 @@ pub(crate) fn run_once<T>(
 /// again): `None` when the transaction may decide it afresh (a serialization failure or a deadlock:
 /// nothing was written), or the error to answer. A lost connection is [`StoreError::Unavailable`] and
 /// notes the database as down: the statement may have committed, so it is never sent again.
-pub(crate) fn after_write(db: &Db, err: &postgres::Error) -> Option<StoreError> {
+pub(crate) fn after_write(down: &AtomicBool, err: &postgres::Error) -> Option<StoreError> {
     if retryable(err) && !connection_lost(err) {
         return None;
     }
-    noted::<()>(db, Err(pg_error(err))).err()
+    noted::<()>(down, Err(pg_error(err))).err()
 }
 
 /// Notes in `db` what a finished call learnt of the database's reachability, and returns its result.
-fn noted<T>(db: &Db, result: StoreResult<T>) -> StoreResult<T> {
-    db.down.store(matches!(result, Err(StoreError::Unavailable(_))), Ordering::Relaxed);
+fn noted<T>(down: &AtomicBool, result: StoreResult<T>) -> StoreResult<T> {
+    down.store(matches!(result, Err(StoreError::Unavailable(_))), Ordering::Relaxed);
     result
 }
 
