@@ -133,8 +133,11 @@ async fn apply(swaps: &Swaps, known: &Known, bucket: &str, swap: Swap) -> StoreR
 /// wrong write.
 #[derive(Default)]
 pub(crate) struct Known {
-    records: Mutex<HashMap<(String, Vec<u8>), Vec<u8>>>,
+    records: Mutex<Records>,
 }
+
+/// Encoded records by bucket and key.
+type Records = HashMap<(String, Vec<u8>), Vec<u8>>;
 
 /// How many records [`Known`] keeps.
 const KNOWN_MAX: usize = 8192;
@@ -156,7 +159,7 @@ impl Known {
         self.lock().remove(&(bucket.to_owned(), key.to_vec()));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Vec<u8>), Vec<u8>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Records> {
         self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
