@@ -27,9 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 /// The most swaps one statement carries.
 const MAX_GROUP: usize = 64;
 
-/// `kura_put_current` once per element of the arrays, in their order; each answer with its position
-/// (from 1).
-const GROUP: &str = "SELECT t.n::int4, kura_put_current(t.b, t.k, t.bl, t.kl, t.e, t.v, t.body, t.d) \
+/// `kura_put_current` once per element of the arrays ([`Columns`]), in their order; each answer with
+/// its position (from 1). A single swap is a group of one.
+pub(crate) const GROUP: &str = "SELECT t.n::int4, kura_put_current(t.b, t.k, t.bl, t.kl, t.e, t.v, t.body, t.d) \
      FROM unnest($1::text[], $2::bytea[], $3::int8[], $4::int8[], $5::bytea[], $6::bytea[], $7::bytea[], \
      $8::bool[]) WITH ORDINALITY AS t(b, k, bl, kl, e, v, body, d, n)";
 
@@ -112,10 +112,7 @@ async fn commit_groups(lanes: Arc<Lanes>, waiting: Arc<tokio::sync::Mutex<mpsc::
 async fn commit(lanes: &Lanes, mut group: Vec<Waiting>) {
     group.sort_by_key(|w| (w.call.bucket_lock, w.call.key_lock));
     let (calls, answers): (Vec<_>, Vec<_>) = group.into_iter().map(|w| (w.call, w.answer)).unzip();
-    let mut columns = Columns::default();
-    for call in calls {
-        columns.push(call);
-    }
+    let columns = Columns::new(calls);
     let answered = match lanes.query(GROUP, &columns.params()).await {
         Ok(rows) => {
             let mut by_position = vec![None; answers.len()];
@@ -161,9 +158,9 @@ fn copy(err: &StoreError) -> StoreError {
     }
 }
 
-/// A group's calls as the statement's arrays.
+/// A group's calls as the [`GROUP`] statement's arrays.
 #[derive(Default)]
-struct Columns {
+pub(crate) struct Columns {
     buckets: Vec<String>,
     keys: Vec<Vec<u8>>,
     bucket_locks: Vec<i64>,
@@ -175,6 +172,15 @@ struct Columns {
 }
 
 impl Columns {
+    /// The arrays of `calls`, in their order.
+    pub(crate) fn new(calls: impl IntoIterator<Item = SwapCall>) -> Self {
+        let mut columns = Self::default();
+        for call in calls {
+            columns.push(call);
+        }
+        columns
+    }
+
     fn push(&mut self, call: SwapCall) {
         self.buckets.push(call.bucket);
         self.keys.push(call.key);
@@ -187,7 +193,7 @@ impl Columns {
     }
 
     /// The [`GROUP`] statement's parameters.
-    fn params(&self) -> [(&(dyn postgres::types::ToSql + Sync), Type); 8] {
+    pub(crate) fn params(&self) -> [(&(dyn postgres::types::ToSql + Sync), Type); 8] {
         [
             (&self.buckets, Type::TEXT_ARRAY),
             (&self.keys, Type::BYTEA_ARRAY),

@@ -16,14 +16,14 @@
 //! the blobs it frees, are never applied to a key other than the one they were decided on; a wrong
 //! guess costs one refused call.
 
-use crate::group::{SwapCall, Swaps};
+use crate::group::{Columns, GROUP, SwapCall, Swaps};
 use crate::lane::Lanes;
 use crate::tables::{col, decode, drops_old_body, split_body};
 use crate::tx::{self, Db, Mode, bucket_lock, key_lock};
 use kura_store::versions::{self, NULL, VersionRead, VersionWrite};
 use kura_store::{BlobId, ObjectMeta, StoreError, StoreResult, WriteCondition};
 use postgres::Row;
-use postgres::types::{ToSql, Type};
+use postgres::types::Type;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,10 +32,6 @@ use std::sync::Mutex;
 const READ: &str = "SELECT EXISTS (SELECT 1 FROM buckets WHERE name = $1), \
      (SELECT value FROM objects WHERE bucket = $1 AND key = $2), \
      EXISTS (SELECT 1 FROM versions WHERE bucket = $1 AND key = $2)";
-
-/// The swap (see the module documentation); its answer is 0 (written), 1 (no bucket) or 2 (the key
-/// changed: nothing written).
-const SWAP: &str = "SELECT kura_put_current($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// Puts `object` by compare-and-swap when it can: `Ok(Some(freed))` when written (the replaced blobs
 /// that `object` does not reuse), `Ok(None)` when the caller's transaction must decide, `Err` for a
@@ -55,13 +51,15 @@ pub(crate) fn put(
         let row = t.query_opt(READ, &[(&bucket, Type::TEXT), (&key, Type::BYTEA)])?;
         key_read(row.as_ref())
     })?;
-    let Some(swap) = decide(bucket, object, condition, read)? else { return Ok(None) };
+    let Some(Swap { freed, call }) = decide(bucket, object, condition, read)? else { return Ok(None) };
+    // A group of one: the swap's one statement ([`crate::group::GROUP`]).
+    let columns = Columns::new([call]);
     let swapped = tx::run_once(db, Mode::Single, &|t| {
-        let row = t.query_opt(SWAP, &swap.call.params())?;
-        col::<i32>(row.as_ref().ok_or_else(|| StoreError::Backend("the swap returned no row".into()))?, 0)
+        let row = t.query_opt(GROUP, &columns.params())?;
+        col::<i32>(row.as_ref().ok_or_else(|| StoreError::Backend("the swap returned no row".into()))?, 1)
     });
     match swapped {
-        Ok(answer) => outcome(bucket, answer, swap.freed),
+        Ok(answer) => outcome(bucket, answer, freed),
         Err((err, true)) => {
             tracing::debug!(error = %err, "a put's swap is retried as a transaction");
             Ok(None)
@@ -140,7 +138,7 @@ pub(crate) struct Known {
 type Records = HashMap<(String, Vec<u8>), Vec<u8>>;
 
 /// How many records [`Known`] keeps.
-const KNOWN_MAX: usize = 8192;
+const KNOWN_MAX: usize = 4096;
 
 impl Known {
     fn get(&self, bucket: &str, key: &[u8]) -> Option<Vec<u8>> {
@@ -211,22 +209,6 @@ fn decide(bucket: &str, object: &ObjectMeta, condition: &WriteCondition, read: K
 struct Swap {
     freed: Vec<BlobId>,
     call: SwapCall,
-}
-
-impl SwapCall {
-    /// The [`SWAP`]'s parameters.
-    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 8] {
-        [
-            (&self.bucket, Type::TEXT),
-            (&self.key, Type::BYTEA),
-            (&self.bucket_lock, Type::INT8),
-            (&self.key_lock, Type::INT8),
-            (&self.expected, Type::BYTEA),
-            (&self.value, Type::BYTEA),
-            (&self.body, Type::BYTEA),
-            (&self.drop_body, Type::BOOL),
-        ]
-    }
 }
 
 /// What a swap's answer means: 0 written (`freed` are the blobs it replaced), 1 no bucket, 2 the key
