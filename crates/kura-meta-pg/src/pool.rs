@@ -24,7 +24,7 @@ pub(crate) struct Manager {
 
 impl Manager {
     /// Connections to `config` made by `tls` (which decides the `sslmode`: [`MakeTls::apply`]).
-    pub(crate) fn new(config: crate::Config, tls: MakeTls) -> Self {
+    pub(crate) fn new(config: tokio_postgres::Config, tls: MakeTls) -> Self {
         Self { config: Config::from(tls.apply(config)), tls }
     }
 }

@@ -23,7 +23,7 @@ impl RestoreLock {
     /// Connects to the database of `config` (made by `tls`, as the store's connections are) and takes
     /// the lock; [`StoreError::Backend`] saying another restore holds it if one does,
     /// [`StoreError::Unavailable`] if the database cannot be reached.
-    pub async fn take(config: crate::Config, tls: MakeTls) -> StoreResult<Self> {
+    pub async fn take(config: tokio_postgres::Config, tls: MakeTls) -> StoreResult<Self> {
         let (taken_tx, taken_rx) = tokio::sync::oneshot::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
