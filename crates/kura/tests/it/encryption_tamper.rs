@@ -101,13 +101,16 @@ async fn a_flipped_byte_in_an_encrypted_blob_is_an_error_never_wrong_bytes() {
     let s3 = one_try(&server);
     let bucket = bucket_name("tamper-blob");
     s3.create_bucket().bucket(&bucket).send().await.expect("create");
-    let plain = data(16 * CHUNK + 100, 17);
+    // 41 sealed chunks: more than two of the file store's reads (16 sealed chunks each), so that a
+    // damaged chunk (`DAMAGED`) lies past the first read whatever its exact size.
+    const DAMAGED: usize = 36;
+    let plain = data(40 * CHUNK + 100, 17);
     let before = blob_files(&server.data);
     put_sealed(&s3, &bucket, "big", &plain).await;
     let new: Vec<PathBuf> = blob_files(&server.data).difference(&before).cloned().collect();
     let [file] = new.as_slice() else { panic!("one new blob file, not {new:?}") };
     let stored = std::fs::read(file).expect("blob");
-    assert_eq!(stored.len(), plain.len() + 17 * 16, "17 sealed chunks");
+    assert_eq!(stored.len(), plain.len() + 41 * 16, "41 sealed chunks");
     assert!(!stored.windows(64).any(|w| w == &plain[CHUNK..CHUNK + 64]), "no plaintext on disk");
     let other = data(3 * CHUNK, 18);
     put_sealed(&s3, &bucket, "other", &other).await;
@@ -122,23 +125,24 @@ async fn a_flipped_byte_in_an_encrypted_blob_is_an_error_never_wrong_bytes() {
     flip(file, 100);
     assert_eq!(get(&s3, &bucket, "big", None).await, whole(&plain), "the byte put back, the body reads");
 
-    // A byte in chunk 12: the response has begun when it is reached, so it is cut there; what came
-    // before is plaintext of the chunks that authenticated, never a byte of chunk 12.
-    flip(file, 12 * SEALED_CHUNK + 5);
+    // A byte in a chunk past the first read: the response has begun when it is reached, so it is cut
+    // there; what came before is plaintext of the chunks that authenticated, never a byte of it.
+    flip(file, DAMAGED * SEALED_CHUNK + 5);
     match get(&s3, &bucket, "big", None).await {
         Got::Body(bytes, cut) => {
             assert!(cut, "the body must not end as if whole ({} bytes)", bytes.len());
             assert!(
-                bytes.len() <= 12 * CHUNK && plain.starts_with(&bytes),
+                bytes.len() <= DAMAGED * CHUNK && plain.starts_with(&bytes),
                 "{} bytes, not a clean prefix",
                 bytes.len()
             );
         }
-        refused => panic!("chunk 12 is past the first read: expected a cut body, got {refused:?}"),
+        refused => panic!("chunk {DAMAGED} is past the first read: expected a cut body, got {refused:?}"),
     }
     // A range that starts in the damaged chunk is refused before the headers; ranges around it read.
-    assert_integrity_error(get(&s3, &bucket, "big", range(12 * CHUNK + 1..13 * CHUNK + 5)).await, "chunk 12");
-    for around in [0..2 * CHUNK + 1, 11 * CHUNK - 7..12 * CHUNK, 13 * CHUNK..plain.len()] {
+    let inside = DAMAGED * CHUNK + 1..(DAMAGED + 1) * CHUNK + 5;
+    assert_integrity_error(get(&s3, &bucket, "big", range(inside)).await, "the damaged chunk");
+    for around in [0..2 * CHUNK + 1, (DAMAGED - 1) * CHUNK - 7..DAMAGED * CHUNK, (DAMAGED + 1) * CHUNK..plain.len()] {
         assert_eq!(get(&s3, &bucket, "big", range(around.clone())).await, whole(&plain[around]));
     }
     assert_eq!(get(&s3, &bucket, "other", None).await, whole(&other), "the server still answers");
