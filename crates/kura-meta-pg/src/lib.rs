@@ -198,14 +198,26 @@ impl PgMetaStore {
             .map_err(|e| StoreError::Backend(format!("a PostgreSQL call failed: {e}")))?
     }
 
-    /// A key's current object (with its inline body if `body`) read on a lane ([`lane`]), as
-    /// [`MetaStore::get_object`] answers it; `None` when no lane could read it (the caller reads
-    /// through the pool, which reports the failure if there is one).
-    async fn current_on_lanes(&self, bucket: &str, key: &str, body: bool) -> Option<StoreResult<Option<ObjectMeta>>> {
+    /// A key's current row (with its inline body if `body`) read on a lane ([`lane`]), `Ok(None)` when
+    /// the key has none; `None` when no lane could read it (the caller reads through the pool, which
+    /// reports the failure if there is one).
+    async fn current_row_on_lanes(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: bool,
+    ) -> Option<StoreResult<Option<ObjectMeta>>> {
         let params: &tx::Params<'_> = &[(&bucket, Type::TEXT), (&key.as_bytes(), Type::BYTEA)];
         let rows = self.lanes.query(tables::current_statement(body), params).await.ok()?;
-        if let Some(row) = rows.first() {
-            return Some(tables::object_row(row, body).map(Some));
+        Some(rows.first().map(|row| tables::object_row(row, body)).transpose())
+    }
+
+    /// [`Self::current_row_on_lanes`] as [`MetaStore::get_object`] answers it: a key without a row is
+    /// `NoSuchBucket` when its bucket is missing.
+    async fn current_on_lanes(&self, bucket: &str, key: &str, body: bool) -> Option<StoreResult<Option<ObjectMeta>>> {
+        match self.current_row_on_lanes(bucket, key, body).await? {
+            Ok(None) => {}
+            read => return Some(read),
         }
         let bucket_rows = self.lanes.query(tables::BUCKET_EXISTS, &[(&bucket, Type::TEXT)]).await.ok()?;
         Some(if bucket_rows.is_empty() { Err(StoreError::NoSuchBucket(bucket.to_owned())) } else { Ok(None) })
@@ -399,16 +411,22 @@ impl MetaStore for PgMetaStore {
         version: Option<&str>,
         body: bool,
     ) -> StoreResult<Option<versions::Found>> {
-        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
         if version.is_none() {
             // The usual read, the current object, is one statement (a current object implies its
-            // bucket); only its absence needs the snapshot below (a delete marker, or no bucket).
-            let (b, k) = (bucket.clone(), key.clone());
-            let current = self.call(Mode::Single, move |t| t.current(&b, &k, body)).await?;
+            // bucket), on a lane if one can take it; only its absence needs the snapshot below (a
+            // delete marker, or no bucket).
+            let current = match self.current_row_on_lanes(bucket, key, body).await {
+                Some(read) => read?,
+                None => {
+                    let (b, k) = (bucket.to_owned(), key.to_owned());
+                    self.call(Mode::Single, move |t| t.current(&b, &k, body)).await?
+                }
+            };
             if let Some(object) = current {
                 return Ok(Some(versions::Found { object, current: true }));
             }
         }
+        let (bucket, key, version) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
         self.call(Mode::Read, move |t| {
             t.require_bucket(&bucket)?;
             versions::find(t, &bucket, &key, version.as_deref(), body)

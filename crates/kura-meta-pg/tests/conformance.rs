@@ -189,10 +189,13 @@ async fn lanes_cut_off_by_the_database_are_replaced_and_no_request_fails() {
     );
     wait_for("the lanes' backends to end", || server.query_i64(&db, &lanes("IS NOT NULL")) == 0).await;
 
-    // Each lane is tried once by a read, which then goes through the pool if the lane was dead.
+    // Each lane is tried once by a read (GET's and HEAD's reads of the current version), which then
+    // goes through the pool if the lane was dead.
     for i in 0..4 {
         let key = format!("k{i}");
         assert_eq!(store.get_object("b", &key).await.expect("get"), Some(object(&key, BlobId(i))));
+        let found = store.get_version("b", &key, None, i % 2 == 0).await.expect("get version").expect("found");
+        assert_eq!((found.object, found.current), (object(&key, BlobId(i)), true));
     }
     assert_eq!(server.query_i64(&db, &lanes("IS NOT NULL")), 2, "both lanes are connected again");
     for i in 0..4 {
