@@ -215,19 +215,19 @@ impl Opener {
     }
 
     /// Opens, where they lie, the whole chunks at the start of `buf` (none while a partial chunk is
-    /// held: then everything goes through [`Opener::update`]), and returns the ranges of `buf` that
-    /// now hold the plaintext to hand out (cut to the range), and how many bytes of `buf` those
-    /// chunks took. What follows them (a chunk cut short, or bytes past the range) is the caller's to
-    /// feed to [`Opener::update`]. Saves the copy `update` makes when a reader's buffers hold whole
-    /// chunks. A chunk that fails gives [`CryptError::Tampered`], and nothing of `buf` may be used.
-    pub fn open_in_place(&mut self, buf: &mut [u8]) -> Result<(Vec<Range<usize>>, usize), CryptError> {
+    /// held: then everything goes through [`Opener::update`]), and packs their plaintext (cut to the
+    /// range) to the front of `buf`, closing the gaps the tags leave, so that a reader's buffer opens
+    /// to one slice. Returns how many plaintext bytes now start `buf`, and how many bytes of `buf`
+    /// those chunks took; what follows them (a chunk cut short, or bytes past the range) is untouched,
+    /// the caller's to feed to [`Opener::update`]. Saves the copy `update` makes. A chunk that fails
+    /// gives [`CryptError::Tampered`], and nothing of `buf` may be used.
+    pub fn open_in_place(&mut self, buf: &mut [u8]) -> Result<(usize, usize), CryptError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let mut ranges = Vec::new();
-        let mut used = 0;
+        let (mut used, mut packed) = (0, 0);
         if !self.partial.is_empty() {
-            return Ok((ranges, used));
+            return Ok((packed, used));
         }
         while self.index < self.end_index {
             let want = self.sealed_chunk_len(self.index);
@@ -243,13 +243,16 @@ impl Opener {
                 return Err(e);
             };
             let (skip, keep_end) = self.cut(index, plain.len());
-            if keep_end > skip {
-                ranges.push(used + skip..used + keep_end);
+            // The chunk's kept plaintext moves down to the end of what is packed (never past the
+            // chunk's own start, so what follows it is untouched); it is in cache, just opened.
+            if used + skip != packed {
+                buf.copy_within(used + skip..used + keep_end, packed);
             }
+            packed += keep_end - skip;
             used += want;
             self.index += 1;
         }
-        Ok((ranges, used))
+        Ok((packed, used))
     }
 
     /// Checks that every chunk of the range arrived: [`CryptError::Truncated`] if bytes are missing.
@@ -376,8 +379,8 @@ mod tests {
         open_pieces(key, sealed, (plain_len, offset, len), pieces, false)
     }
 
-    /// [`open_in_pieces`] as a reader with its own buffers does it: each piece opened where it lies
-    /// ([`Opener::open_in_place`]), what remains of it fed to [`Opener::update`].
+    /// [`open_in_pieces`] as a reader with its own buffers does it: each piece's whole chunks opened
+    /// where they lie ([`Opener::open_in_place`]), what remains of it fed to [`Opener::update`].
     fn open_in_place_pieces(
         key: &DataKey,
         sealed: &[u8],
@@ -408,10 +411,8 @@ mod tests {
             let (piece, tail) = rest.split_at(size.max(1).min(rest.len()));
             let mut buf = piece.to_vec();
             let used = if in_place {
-                let (ranges, used) = opener.open_in_place(&mut buf)?;
-                for r in ranges {
-                    out.extend_from_slice(&buf[r]);
-                }
+                let (opened, used) = opener.open_in_place(&mut buf)?;
+                out.extend_from_slice(&buf[..opened]);
                 used
             } else {
                 0
@@ -424,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn chunks_open_where_they_lie_and_a_flipped_byte_fails_for_good() {
+    fn chunks_open_where_they_lie_into_one_slice_and_a_flipped_byte_fails_for_good() {
         let key = DataKey::generate();
         let n = 3 * C + 5;
         let plain = plain(n, 0x33);
@@ -447,6 +448,13 @@ mod tests {
         let mut next = bad[2 * whole..].to_vec();
         assert_eq!(opener.open_in_place(&mut next), Err(CryptError::Tampered { chunk: 1 }));
         assert!(opener.finish().is_err());
+        // Three whole chunks and a cut one from a range starting mid-chunk: the plaintext is packed
+        // to the front, and the cut chunk is left as it was, for `update`.
+        let (mut opener, _) = Opener::new(&key, n as u64, 10, n as u64 - 10).expect("opener");
+        let mut buf = sealed[..3 * whole + 7].to_vec();
+        assert_eq!(opener.open_in_place(&mut buf), Ok((3 * C - 10, 3 * whole)));
+        assert_eq!(&buf[..3 * C - 10], &plain[10..3 * C]);
+        assert_eq!(&buf[3 * whole..], &sealed[3 * whole..3 * whole + 7]);
     }
 
     /// The sealed bytes of chunk `i` of a body of `n` bytes.
@@ -720,8 +728,8 @@ mod tests {
             prop_assert!(range.end <= sealed.len() as u64);
             let opened = open_in_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
             prop_assert_eq!(opened.as_deref(), Ok(&plain[offset..offset + len]));
-            let in_place = open_in_place_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
-            prop_assert_eq!(in_place.as_deref(), Ok(&plain[offset..offset + len]));
+            let opened_into = open_in_place_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
+            prop_assert_eq!(opened_into.as_deref(), Ok(&plain[offset..offset + len]));
         }
     }
 }

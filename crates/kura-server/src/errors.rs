@@ -49,6 +49,12 @@ pub fn store_error(err: StoreError) -> S3Error {
             tracing::error!(error = %msg, "metadata store error");
             S3Error::with_message(S3ErrorCode::InternalError, "The metadata store failed; nothing was changed.")
         }
+        StoreError::Chunk(e) => {
+            // The reader that set the work takes its error back first (sealed bodies do): this is
+            // what a reader left.
+            tracing::error!(error = %e, "reading an object body failed");
+            S3Error::with_message(S3ErrorCode::InternalError, "The object's data could not be read on the server.")
+        }
         StoreError::Unavailable(msg) => {
             tracing::warn!(error = %msg, "the metadata database is unreachable");
             // 503 ServiceUnavailable: SDKs retry it with backoff; kura reconnects by itself.

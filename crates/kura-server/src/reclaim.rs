@@ -111,6 +111,15 @@ impl BlobStore for QueuedReclaims {
     async fn read(&self, id: BlobId, offset: u64, len: u64) -> StoreResult<ByteStream> {
         self.blobs.read(id, offset, len).await
     }
+    async fn read_with(
+        &self,
+        id: BlobId,
+        offset: u64,
+        len: u64,
+        work: kura_store::ChunkWork,
+    ) -> StoreResult<ByteStream> {
+        self.blobs.read_with(id, offset, len, work).await
+    }
     async fn exists(&self, id: BlobId) -> StoreResult<bool> {
         self.blobs.exists(id).await
     }

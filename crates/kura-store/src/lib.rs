@@ -111,6 +111,10 @@ pub enum StoreError {
         /// Object key.
         key: String,
     },
+    /// A reader's own work on a chunk it read ([`ChunkWork`]) failed; the source is its error, for
+    /// the reader to take back (by downcasting).
+    #[error(transparent)]
+    Chunk(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<std::io::Error> for StoreError {
@@ -457,6 +461,11 @@ pub trait MetaStore: Send + Sync + 'static {
 /// A stream of body chunks read from a blob.
 pub type ByteStream = BoxStream<'static, StoreResult<Bytes>>;
 
+/// Work a reader has done on each chunk of a read ([`BlobStore::read_with`]): called once per chunk,
+/// in order, with the chunk as read; what it returns is what the stream hands out. It fails with
+/// [`StoreError::Chunk`] (its own error inside), which ends the stream.
+pub type ChunkWork = Box<dyn FnMut(Bytes) -> StoreResult<Bytes> + Send>;
+
 /// The entries of a [`MetaSnapshot`], in dump order.
 pub type DumpStream = BoxStream<'static, StoreResult<DumpEntry>>;
 
@@ -512,6 +521,15 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn create(&self) -> StoreResult<Box<dyn BlobWriter>>;
     /// Reads `len` bytes of a blob from `offset`, as a stream of chunks.
     async fn read(&self, id: BlobId, offset: u64, len: u64) -> StoreResult<ByteStream>;
+    /// [`BlobStore::read`], each chunk passed through `work` where it is read: the file store runs it
+    /// on the thread that read the chunk, while the connection sends the chunk before, so CPU-bound
+    /// work (opening sealed chunks) leaves the async workers and overlaps the send. By default, as
+    /// the stream is polled.
+    async fn read_with(&self, id: BlobId, offset: u64, len: u64, mut work: ChunkWork) -> StoreResult<ByteStream> {
+        use futures::StreamExt;
+        let stream = self.read(id, offset, len).await?;
+        Ok(stream.map(move |chunk| chunk.and_then(&mut work)).boxed())
+    }
     /// Whether the blob exists (cheap).
     async fn exists(&self, id: BlobId) -> StoreResult<bool>;
     /// Protects blobs from reclamation while a reader uses them. Reclaiming a pinned blob is deferred

@@ -2,7 +2,9 @@
 //! kura-crypt's sealed form (chunked AES-256-GCM), each segment (a blob, a multipart part) or inline
 //! body under a data key of its own. This module seals what a write stores ([`SealingWriter`],
 //! [`seal_inline`]) and opens the part of a stored body a read asks for ([`open_inline`],
-//! [`open_segments`]), reading only the sealed chunks that cover the range. It knows nothing of where
+//! [`open_segments`]), reading only the sealed chunks that cover the range; a blob's chunks are
+//! opened where the blob store reads them ([`BlobStore::read_with`]: in the file store, each chunk
+//! after the first on the thread that read it, beside the send of the chunk before). It knows nothing of where
 //! keys come from (SSE-S3, SSE-KMS, SSE-C): callers hand it [`DataKey`]s. Sizes it takes and reports
 //! are plaintext sizes, as the metadata keeps them; a sealed blob is [`kura_crypt::sealed_len`] long.
 //!
@@ -178,11 +180,12 @@ struct Piece {
     range: Range<u64>,
 }
 
-/// The piece being read: its blob's sealed bytes and the opener they feed.
+/// The piece being read: its blob's plaintext, opened where it is read.
 struct Current {
     blob: BlobId,
-    sealed: ByteStream,
-    opener: Opener,
+    plain: ByteStream,
+    /// Plaintext bytes still to come: a stream that ends before is a cut body.
+    left: u64,
 }
 
 /// The state of [`open_segments`]'s stream.
@@ -190,41 +193,57 @@ struct Reading {
     blobs: Arc<dyn BlobStore>,
     pieces: VecDeque<Piece>,
     current: Option<Current>,
-    /// Plaintext opened and not handed out yet.
-    ready: VecDeque<Bytes>,
 }
 
-/// Opens what a read of the blob store handed out (`sealed`) into `ready`. A buffer the read owns
-/// alone (the file store's are) is opened where it lies, whole chunk by whole chunk, and handed out
-/// as slices of it; the rest (a chunk cut by the buffer's end, a buffer shared with someone else) is
-/// copied through [`Opener::update`].
-fn open_piece(opener: &mut Opener, sealed: Bytes, ready: &mut VecDeque<Bytes>) -> Result<(), CryptError> {
-    let (opened, rest) = match sealed.try_into_mut() {
+/// Opens what one read of the blob store handed out (`sealed`) into one slice: a buffer the read
+/// owns alone (the file store's are) opens where it lies, its plaintext packed to the front (one
+/// frame for the connection per read, as a plain body's); the rest (a chunk cut by the buffer's
+/// end, a buffer shared with someone else) is copied through [`Opener::update`].
+fn open_piece(opener: &mut Opener, sealed: Bytes) -> Result<Bytes, CryptError> {
+    let (mut plain, rest) = match sealed.try_into_mut() {
         Ok(mut buf) => {
-            let (ranges, used) = opener.open_in_place(&mut buf)?;
-            let buf = buf.freeze();
-            ready.extend(ranges.into_iter().map(|r| buf.slice(r)));
-            (true, buf.slice(used..))
+            let (opened, used) = opener.open_in_place(&mut buf)?;
+            let rest = buf.split_off(used);
+            buf.truncate(opened);
+            (buf.freeze(), rest.freeze())
         }
-        Err(shared) => (false, shared),
+        Err(shared) => (Bytes::new(), shared),
     };
-    if !rest.is_empty() || !opened {
-        let mut out = Vec::new();
-        opener.update(&rest, &mut out)?;
-        if !out.is_empty() {
-            ready.push_back(Bytes::from(out));
+    if !rest.is_empty() {
+        let mut copied = Vec::new();
+        opener.update(&rest, &mut copied)?;
+        if !copied.is_empty() {
+            plain = if plain.is_empty() { Bytes::from(copied) } else { [&plain[..], &copied[..]].concat().into() };
         }
     }
-    Ok(())
+    Ok(plain)
+}
+
+/// The work the blob store runs on each sealed chunk it reads ([`BlobStore::read_with`]): opens it
+/// with `opener`, and at the last one checks that every chunk of the range arrived (`sealed_len`
+/// bytes in all). An integrity failure is a [`StoreError::Chunk`] holding the [`CryptError`].
+fn opening(opener: Opener, sealed_len: u64) -> kura_store::ChunkWork {
+    let mut left = sealed_len;
+    let mut opener = Some(opener);
+    Box::new(move |sealed: Bytes| {
+        let Some(open) = opener.as_mut() else {
+            return Err(StoreError::Backend(format!("a blob read returned more than the {sealed_len} bytes asked")));
+        };
+        left = left.saturating_sub(sealed.len() as u64);
+        let mut opened = open_piece(open, sealed);
+        if left == 0
+            && let Some(last) = opener.take()
+        {
+            opened = opened.and_then(|plain| last.finish().map(|()| plain));
+        }
+        opened.map_err(|e| StoreError::Chunk(Box::new(e)))
+    })
 }
 
 impl Reading {
     /// The next plaintext bytes, `None` at the end; after an error the caller stops.
     async fn next(&mut self) -> Option<Result<Bytes, SealError>> {
         loop {
-            if let Some(plain) = self.ready.pop_front() {
-                return Some(Ok(plain));
-            }
             if self.current.is_none() {
                 let piece = self.pieces.pop_front()?;
                 match start(self.blobs.clone(), piece).await {
@@ -233,36 +252,51 @@ impl Reading {
                 }
             }
             let current = self.current.as_mut()?;
-            let place = || format!("blob {}", current.blob);
-            match current.sealed.next().await {
-                Some(Ok(sealed)) => {
-                    if let Err(e) = open_piece(&mut current.opener, sealed, &mut self.ready) {
-                        return Some(Err(SealError::integrity(place(), e)));
-                    }
-                    if let Some(plain) = self.ready.pop_front() {
+            match current.plain.next().await {
+                Some(Ok(plain)) => {
+                    current.left = current.left.saturating_sub(plain.len() as u64);
+                    if !plain.is_empty() {
                         return Some(Ok(plain));
                     }
                 }
-                Some(Err(e)) => return Some(Err(e.into())),
-                None => {
-                    let done = self.current.take()?;
-                    if let Err(e) = done.opener.finish() {
-                        return Some(Err(SealError::integrity(format!("blob {}", done.blob), e)));
-                    }
+                Some(Err(e)) => return Some(Err(read_error(current.blob, e))),
+                None if current.left > 0 => {
+                    return Some(Err(SealError::integrity(format!("blob {}", current.blob), CryptError::Truncated)));
                 }
+                None => self.current = None,
             }
         }
     }
 }
 
-/// Starts reading a piece: only the sealed chunks that cover its range.
+/// Starts reading a piece: only the sealed chunks that cover its range, opened where they are read.
 async fn start(blobs: Arc<dyn BlobStore>, piece: Piece) -> Result<Current, SealError> {
     let Piece { blob, key, size, range } = piece;
-    let len = range.end - range.start;
+    let left = range.end - range.start;
     let (opener, sealed) =
-        Opener::new(&key, size, range.start, len).map_err(|e| SealError::integrity(format!("blob {blob}"), e))?;
-    let stream = blobs.read(blob, sealed.start, sealed.end - sealed.start).await?;
-    Ok(Current { blob, sealed: stream, opener })
+        Opener::new(&key, size, range.start, left).map_err(|e| SealError::integrity(format!("blob {blob}"), e))?;
+    let sealed_len = sealed.end - sealed.start;
+    if sealed_len == 0 {
+        // An empty range of a body that is not empty: nothing to read or open.
+        let plain = futures::stream::empty().boxed();
+        return Ok(Current { blob, plain, left });
+    }
+    let plain = blobs
+        .read_with(blob, sealed.start, sealed_len, opening(opener, sealed_len))
+        .await
+        .map_err(|e| read_error(blob, e))?;
+    Ok(Current { blob, plain, left })
+}
+
+/// A failed read of `blob`: what [`opening`] found wrong with a chunk is an integrity failure.
+fn read_error(blob: BlobId, e: StoreError) -> SealError {
+    match e {
+        StoreError::Chunk(e) => match e.downcast::<CryptError>() {
+            Ok(crypt) => SealError::integrity(format!("blob {blob}"), *crypt),
+            Err(other) => SealError::Store(StoreError::Chunk(other)),
+        },
+        e => SealError::Store(e),
+    }
 }
 
 /// Reads `range` (plaintext, half-open, in object coordinates) of a body made of sealed `segments`
@@ -288,7 +322,7 @@ pub fn open_segments(
             pieces.push_back(Piece { blob: seg.blob, key: key.clone(), size: seg.size, range: lo - start..hi - start });
         }
     }
-    let reading = Reading { blobs, pieces, current: None, ready: VecDeque::new() };
+    let reading = Reading { blobs, pieces, current: None };
     let stream = futures::stream::unfold(Some(reading), |state| async move {
         let mut reading = state?;
         let item = reading.next().await?;
