@@ -728,8 +728,8 @@ mod tests {
             prop_assert!(range.end <= sealed.len() as u64);
             let opened = open_in_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
             prop_assert_eq!(opened.as_deref(), Ok(&plain[offset..offset + len]));
-            let opened_into = open_in_place_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
-            prop_assert_eq!(opened_into.as_deref(), Ok(&plain[offset..offset + len]));
+            let in_place = open_in_place_pieces(&key, &sealed, n as u64, offset as u64, len as u64, &open_pieces);
+            prop_assert_eq!(in_place.as_deref(), Ok(&plain[offset..offset + len]));
         }
     }
 }

@@ -50,8 +50,8 @@ pub fn store_error(err: StoreError) -> S3Error {
             S3Error::with_message(S3ErrorCode::InternalError, "The metadata store failed; nothing was changed.")
         }
         StoreError::Chunk(e) => {
-            // The reader that set the work takes its error back first (sealed bodies do): this is
-            // what a reader left.
+            // A reader takes back the errors of its own work (sealed.rs turns a CryptError into an
+            // integrity failure); what reaches here is one it did not know.
             tracing::error!(error = %e, "reading an object body failed");
             S3Error::with_message(S3ErrorCode::InternalError, "The object's data could not be read on the server.")
         }

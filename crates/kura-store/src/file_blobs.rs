@@ -617,15 +617,21 @@ mod tests {
         file.set_modified(SystemTime::now() - age).expect("set mtime");
     }
 
+    /// A store in a new directory holding one blob of `len` patterned bytes.
+    async fn store_with_blob(len: usize) -> (tempfile::TempDir, FileBlobStore, Vec<u8>, BlobId) {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = FileBlobStore::open(dir.path()).expect("open");
+        let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let id = write_blob(&store, &[&body]).await;
+        (dir, store, body, id)
+    }
+
     /// A read streams a blob of several chunks in order while reading one ahead; a blob file cut short
     /// under a reader ends its stream with an error, never with short data taken for the whole.
     #[tokio::test]
     async fn a_read_ahead_read_is_whole_or_an_error() {
         use futures::StreamExt as _;
-        let dir = tempfile::tempdir().expect("dir");
-        let store = FileBlobStore::open(dir.path()).expect("open");
-        let body: Vec<u8> = (0..4 * CHUNK + 123).map(|i| (i % 251) as u8).collect();
-        let id = write_blob(&store, &[&body]).await;
+        let (_dir, store, body, id) = store_with_blob(4 * CHUNK + 123).await;
         assert_eq!(crate::conformance::read_blob(&store, id, 0, body.len() as u64).await, body);
         let len = body.len() as u64;
         assert_eq!(crate::conformance::read_blob(&store, id, 7, len - 7).await, body[7..]);
@@ -656,10 +662,7 @@ mod tests {
     #[tokio::test]
     async fn a_reads_work_sees_each_chunk_in_order_and_its_failure_ends_the_stream() {
         use futures::StreamExt as _;
-        let dir = tempfile::tempdir().expect("dir");
-        let store = FileBlobStore::open(dir.path()).expect("open");
-        let body: Vec<u8> = (0..3 * CHUNK + 5).map(|i| (i % 251) as u8).collect();
-        let id = write_blob(&store, &[&body]).await;
+        let (_dir, store, body, id) = store_with_blob(3 * CHUNK + 5).await;
         let len = body.len() as u64 - 9;
         // The work hands out each chunk's length and first byte, so order and cuts show.
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -4,9 +4,10 @@
 //! [`seal_inline`]) and opens the part of a stored body a read asks for ([`open_inline`],
 //! [`open_segments`]), reading only the sealed chunks that cover the range; a blob's chunks are
 //! opened where the blob store reads them ([`BlobStore::read_with`]: in the file store, each chunk
-//! after the first on the thread that read it, beside the send of the chunk before). It knows nothing of where
-//! keys come from (SSE-S3, SSE-KMS, SSE-C): callers hand it [`DataKey`]s. Sizes it takes and reports
-//! are plaintext sizes, as the metadata keeps them; a sealed blob is [`kura_crypt::sealed_len`] long.
+//! after the first on the thread that read it, beside the send of the chunk before). It knows
+//! nothing of where keys come from (SSE-S3, SSE-KMS, SSE-C): callers hand it [`DataKey`]s. Sizes it
+//! takes and reports are plaintext sizes, as the metadata keeps them; a sealed blob is
+//! [`kura_crypt::sealed_len`] long.
 //!
 //! A body that fails to open (edited, cut, another key) is a [`SealError::Integrity`], logged here
 //! where it is detected (blob and chunk, never key material); a read never yields bytes of a chunk
