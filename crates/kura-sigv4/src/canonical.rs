@@ -208,6 +208,22 @@ pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
     Some(time::PrimitiveDateTime::new(date, time).assume_utc().into())
 }
 
+/// Parses an HTTP date in UTC, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110's preferred form), also with
+/// the zone written `UTC`, `+0000` or `-0000` (what Python's `email.utils.formatdate` writes); `None` for
+/// anything else. The weekday must be a weekday's name but is not checked against the date, as AWS and
+/// s3s do not: a signature binds the time read, whatever the weekday says.
+pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let (stamp, zone) = s.rsplit_once(' ')?;
+    if !matches!(zone, "GMT" | "UTC" | "+0000" | "-0000") {
+        return None;
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second]"
+    );
+    let t = time::PrimitiveDateTime::parse(stamp, &format).ok()?;
+    Some(t.assume_utc().into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

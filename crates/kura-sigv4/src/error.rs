@@ -36,6 +36,11 @@ pub enum SigV4Error {
     /// `X-Amz-Date` / `x-amz-date` is not `YYYYMMDDTHHMMSSZ`.
     #[error("{0} must be a UTC time written YYYYMMDD'T'HHMMSS'Z', e.g. 20130524T000000Z")]
     InvalidAmzDate(&'static str),
+    /// A header-signed request without `x-amz-date` whose `Date` is not an HTTP date.
+    #[error(
+        "Date must be an HTTP date in UTC, e.g. Sun, 06 Nov 1994 08:49:37 GMT (or send x-amz-date: 19941106T084937Z)"
+    )]
+    InvalidHttpDate,
     /// The credential scope's date is not the date of `X-Amz-Date`.
     #[error("credential scope date {scope_date} does not match the request date {amz_date}")]
     ScopeDateMismatch {

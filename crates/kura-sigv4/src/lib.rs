@@ -26,7 +26,9 @@ mod parse;
 mod presign;
 mod verify;
 
-pub use canonical::{CanonicalRequest, canonical_request, format_amz_date, parse_amz_date, string_to_sign};
+pub use canonical::{
+    CanonicalRequest, canonical_request, format_amz_date, parse_amz_date, parse_http_date, string_to_sign,
+};
 pub use encode::{
     canonical_path, canonical_query, canonical_query_from_raw, encode_object_path, encode_query_component,
     encode_uri_path,

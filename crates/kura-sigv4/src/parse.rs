@@ -33,7 +33,8 @@ pub struct ParsedAuth {
     pub signed_headers: Vec<String>,
     /// The request's signature: 64 lowercase hex characters.
     pub signature: String,
-    /// The request time as sent, `YYYYMMDDTHHMMSSZ` (`x-amz-date` header or `X-Amz-Date` parameter).
+    /// The request time, `YYYYMMDDTHHMMSSZ`: the `x-amz-date` header or `X-Amz-Date` parameter as
+    /// sent, or the `Date` header rewritten so when a header-signed request has no `x-amz-date`.
     pub amz_date: String,
     /// [`amz_date`](Self::amz_date) as a time.
     pub signed_at: SystemTime,
@@ -145,20 +146,34 @@ fn parse_header_form(value: &str, headers: &HeaderMap) -> Result<ParsedAuth, Sig
     let signature = signature.ok_or(SigV4Error::MalformedAuthorization("Signature is missing"))?;
 
     let (access_key, scope) = Scope::parse_credential(credential, "Credential")?;
-    let amz_date = single_header(headers, "x-amz-date")?.ok_or(SigV4Error::MissingHeader("x-amz-date"))?;
-    let signed_at = check_date(amz_date, &scope, "x-amz-date")?;
+    let (amz_date, signed_at) = request_time(headers, &scope)?;
     Ok(ParsedAuth {
         form: SignatureForm::Header,
         access_key,
         scope,
         signed_headers: parse_signed_headers(signed)?,
         signature: check_signature(signature)?,
-        amz_date: amz_date.to_owned(),
+        amz_date,
         signed_at,
         expires: None,
         security_token: single_header(headers, "x-amz-security-token")?.map(str::to_owned),
         payload_hash: single_header(headers, "x-amz-content-sha256")?.map(str::to_owned),
     })
+}
+
+/// The time a header-signed request was signed, as `YYYYMMDDTHHMMSSZ` and as a time: `x-amz-date`, or,
+/// when that is absent, `Date` (an HTTP date), as SigV4 allows and as botocore signs when its caller
+/// sets `Date`. `x-amz-date` wins when both are sent, as on AWS. Either header, sent twice, is refused:
+/// the signer and the server could read different copies.
+fn request_time(headers: &HeaderMap, scope: &Scope) -> Result<(String, SystemTime), SigV4Error> {
+    if let Some(amz_date) = single_header(headers, "x-amz-date")? {
+        return Ok((amz_date.to_owned(), check_date(amz_date, scope, "x-amz-date")?));
+    }
+    let date = single_header(headers, "date")?.ok_or(SigV4Error::MissingHeader("x-amz-date (or Date)"))?;
+    let signed_at = crate::parse_http_date(date).ok_or(SigV4Error::InvalidHttpDate)?;
+    let amz_date = crate::format_amz_date(signed_at);
+    check_date(&amz_date, scope, "Date")?;
+    Ok((amz_date, signed_at))
 }
 
 fn check_date(amz_date: &str, scope: &Scope, field: &'static str) -> Result<SystemTime, SigV4Error> {

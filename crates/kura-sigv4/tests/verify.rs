@@ -201,6 +201,73 @@ fn streaming_and_session_token_header_form() {
     assert_eq!(verify_for_hosts(&parsed, &m, &u, &h, &key_for(&parsed), &ALIASES), None);
 }
 
+/// A request signed with `Date` as its time and no `x-amz-date`, as botocore signs when its caller sets
+/// `Date`: the string to sign carries the time as `YYYYMMDDTHHMMSSZ`; `date` is a signed header.
+fn date_signed(date: &str) -> (Method, Uri, HeaderMap) {
+    let uri: Uri = "/bucket/key".parse().unwrap();
+    let amz_date = format_amz_date(parse_http_date(date).unwrap());
+    let scope = Scope::new(&amz_date[..8], "us-east-1", "s3");
+    let mut pairs: Vec<(&str, &str)> =
+        vec![("date", date), ("host", LOOPBACK), ("x-amz-content-sha256", UNSIGNED_PAYLOAD)];
+    let creq = CanonicalRequest {
+        method: "PUT",
+        path: "/bucket/key",
+        query: "",
+        headers: &pairs,
+        payload_hash: UNSIGNED_PAYLOAD,
+    };
+    let key = derive_key(SECRET, &scope.date, &scope.region, &scope.service);
+    let sig = signature(&key, &string_to_sign(&amz_date, &scope, &canonical_request(&creq)));
+    let auth =
+        format!("AWS4-HMAC-SHA256 Credential={AK}/{scope}, SignedHeaders={}, Signature={sig}", creq.signed_headers());
+    pairs.push(("authorization", &auth));
+    (Method::PUT, uri, header_map(&pairs))
+}
+
+#[test]
+fn date_stands_in_for_a_missing_x_amz_date() {
+    // Both spellings of the zone that clients write: RFC 9110's GMT, and Python's -0000.
+    for date in ["Fri, 03 Dec 2027 06:10:00 GMT", "Fri, 03 Dec 2027 06:10:00 -0000"] {
+        let (m, u, h) = date_signed(date);
+        let parsed = parse_auth(&u, &h).unwrap().unwrap();
+        assert_eq!(parsed.amz_date, "20271203T061000Z", "{date}");
+        assert_eq!(parsed.signed_at, UNIX_EPOCH + Duration::from_secs(1_827_814_200));
+        assert_eq!(verify(&m, &u, &h, &ALIASES), Some(LOOPBACK), "{date}");
+    }
+    // Another time in Date is another string to sign: the signature no longer matches.
+    let (m, u, mut h) = date_signed("Fri, 03 Dec 2027 06:10:00 GMT");
+    h.insert(http::header::DATE, "Fri, 03 Dec 2027 06:10:01 GMT".parse().unwrap());
+    assert_eq!(verify(&m, &u, &h, &ALIASES), None);
+    // x-amz-date wins over Date, as on AWS: a request carrying both is read at x-amz-date's time.
+    let (_, u, mut h) = date_signed("Fri, 03 Dec 2027 06:10:00 GMT");
+    h.insert("x-amz-date", "20271203T061500Z".parse().unwrap());
+    assert_eq!(parse_auth(&u, &h).unwrap().unwrap().amz_date, "20271203T061500Z");
+    // Two Date headers: the signer and the server could read different ones.
+    let (_, u, mut h) = date_signed("Fri, 03 Dec 2027 06:10:00 GMT");
+    h.append(http::header::DATE, "Sat, 04 Dec 2027 06:10:00 GMT".parse().unwrap());
+    assert_eq!(parse_auth(&u, &h).unwrap_err(), SigV4Error::MissingHeader("date"));
+    // Not an HTTP date in UTC: refused with what to send instead, never read as some other time.
+    for bad in [
+        "Xyz, 03 Dec 2027 06:10:00 GMT",   // no weekday
+        "Fri, 03 Dec 2027 06:10:00 +0900", // not UTC
+        "Fri, 3 Dec 2027 06:10:00 GMT",    // day of one digit
+        "Friday, 03-Dec-27 06:10:00 GMT",  // RFC 850
+        "Fri Dec  3 06:10:00 2027",        // asctime
+        "20271203T061000Z",
+        "",
+    ] {
+        let (_, u, mut h) = date_signed("Fri, 03 Dec 2027 06:10:00 GMT");
+        h.insert(http::header::DATE, bad.parse().unwrap());
+        assert_eq!(parse_auth(&u, &h).unwrap_err(), SigV4Error::InvalidHttpDate, "{bad:?}");
+    }
+    // The weekday is not checked against the date (AWS and s3s do not): the time read is what is signed.
+    assert_eq!(parse_http_date("Thu, 03 Dec 2027 06:10:00 GMT"), parse_http_date("Fri, 03 Dec 2027 06:10:00 GMT"));
+    // The credential scope's date must still be the request's date.
+    let (_, u, mut h) = date_signed("Fri, 03 Dec 2027 06:10:00 GMT");
+    h.insert(http::header::DATE, "Sat, 04 Dec 2027 06:10:00 GMT".parse().unwrap());
+    assert!(matches!(parse_auth(&u, &h).unwrap_err(), SigV4Error::ScopeDateMismatch { .. }));
+}
+
 #[test]
 fn not_sigv4_is_none() {
     let uri: Uri = "/bucket/key?versionId=1".parse().unwrap();
@@ -287,10 +354,10 @@ fn malformed_header_form_is_an_error() {
         ),
         SigV4Error::TooManySignedHeaders { max: MAX_SIGNED_HEADERS }
     );
-    // Missing x-amz-date.
+    // Missing x-amz-date, and no Date to stand in for it.
     let auth = format!("AWS4-HMAC-SHA256 Credential={good_cred}, SignedHeaders=host, Signature={SIG}");
     let err = parse_auth(&"/".parse().unwrap(), &header_map(&[("authorization", &auth)])).unwrap_err();
-    assert_eq!(err, SigV4Error::MissingHeader("x-amz-date"));
+    assert_eq!(err, SigV4Error::MissingHeader("x-amz-date (or Date)"));
     let err = parse_auth(&"/".parse().unwrap(), &header_map(&[("authorization", &auth), ("x-amz-date", "2013-05-24")]))
         .unwrap_err();
     assert_eq!(err, SigV4Error::InvalidAmzDate("x-amz-date"));

@@ -393,14 +393,23 @@ pub fn sigv2_uri(envelope: &Envelope, uri: &Uri) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-/// An HTTP date (`Sat, 01 Jan 2000 00:00:00 GMT`, read as s3s reads HTTP dates), or a SigV4-style
-/// `YYYYMMDDTHHMMSSZ` (some SigV2 clients send `x-amz-date` so).
+/// An HTTP date (`Sat, 01 Jan 2000 00:00:00 GMT`), or a SigV4-style `YYYYMMDDTHHMMSSZ` (some SigV2
+/// clients send `x-amz-date` so).
 fn parse_http_date(value: &str) -> Option<SystemTime> {
-    if let Ok(ts) = s3s::dto::Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, value) {
-        let t: time::OffsetDateTime = ts.into();
-        return Some(t.into());
+    kura_sigv4::parse_http_date(value).or_else(|| kura_sigv4::parse_amz_date(value))
+}
+
+/// The `x-amz-date` header to add for s3s to a header-signed SigV4 request that carries its time in
+/// `Date` alone (kura-sigv4 reads that; s3s reads only `x-amz-date`). The value is the gate's own
+/// reading of `Date`, the time it checked and the one in the string to sign, so s3s verifies the same
+/// request. `x-amz-date` is then not a signed header, so adding it leaves the canonical request as
+/// the client computed it.
+pub fn amz_date_for_s3s(envelope: &Envelope, headers: &HeaderMap) -> Option<http::HeaderValue> {
+    let parsed = envelope.sigv4().filter(|p| p.form == SignatureForm::Header)?;
+    if headers.contains_key("x-amz-date") {
+        return None;
     }
-    kura_sigv4::parse_amz_date(value)
+    http::HeaderValue::from_str(&parsed.amz_date).ok()
 }
 
 #[cfg(test)]

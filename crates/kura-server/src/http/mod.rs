@@ -444,6 +444,9 @@ impl Dispatch {
         if let Some(uri) = gate::sigv2_uri(envelope, req.uri()) {
             *req.uri_mut() = uri;
         }
+        if let Some(amz_date) = gate::amz_date_for_s3s(envelope, req.headers()) {
+            req.headers_mut().insert("x-amz-date", amz_date);
+        }
         if no_length && let Some(dir) = self.spool_dir.as_deref() {
             match Box::pin(self.spool_unsized(req, envelope, dir)).await {
                 Ok(spooled) => req = spooled,

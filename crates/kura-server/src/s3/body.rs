@@ -104,6 +104,19 @@ pub struct BodyExpectations {
     pub length: Option<u64>,
 }
 
+/// The `Content-MD5` a write declares. s3s reads an empty header as absent; AWS answers it
+/// `InvalidDigest`, and so does kura, before any byte is read: a client that meant to have its body
+/// checked must not get an unchecked write.
+///
+/// # Errors
+/// `InvalidDigest` for a `Content-MD5` header with an empty value.
+pub fn declared_content_md5(headers: &http::HeaderMap, parsed: Option<&String>) -> S3Result<Option<String>> {
+    match headers.get("content-md5") {
+        Some(value) if value.as_bytes().trim_ascii().is_empty() => Err(errors::invalid_digest()),
+        _ => Ok(parsed.cloned()),
+    }
+}
+
 /// A body received and verified: where it is stored (`B`: a blob [`Segment`], or a [`StoredBody`]),
 /// its MD5 and its checksums.
 #[derive(Debug)]

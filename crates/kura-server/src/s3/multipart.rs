@@ -2,7 +2,7 @@
 //! ListMultipartUploads. Completing never copies data: the parts become the object's segments.
 
 use super::KuraS3;
-use super::body::{BodyExpectations, ChecksumAlgo, ingest};
+use super::body::{BodyExpectations, ChecksumAlgo, declared_content_md5, ingest};
 use super::bucket::require_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::checksum::UploadChecksum;
@@ -153,6 +153,7 @@ pub(super) async fn upload_part(
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let S3Request { mut input, headers, trailing_headers, extensions, .. } = req;
     let number = check_part_number(input.part_number)?;
+    let content_md5 = declared_content_md5(&headers, input.content_md5.as_ref())?;
     let customer = super::sse::customer_key(&input)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let who = extensions.get::<crate::authz::Authenticated>();
@@ -170,7 +171,7 @@ pub(super) async fn upload_part(
         ],
     )?;
     let algo = part_algorithm(&upload, sent)?;
-    let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
+    let expect = BodyExpectations { content_md5, algo, expected, length: None };
     let seal = body_key.as_ref().map(|k| &k.key);
     let written = ingest(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), seal).await?;
     let etag_hex = encryption::etag_for(sealing.as_ref(), body_key.as_ref(), written.md5_hex);

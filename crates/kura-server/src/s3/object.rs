@@ -2,7 +2,9 @@
 //! Writes take their Object Lock from [`object_lock`]; removals ask it first.
 
 use super::KuraS3;
-use super::body::{BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, egress, ingest, ingest_object};
+use super::body::{
+    BodyExpectations, ChecksumAlgo, StoredBody, WrittenBody, declared_content_md5, egress, ingest, ingest_object,
+};
 use super::bucket::require_loaded_bucket;
 use super::checks::{check_key, check_metadata_size, parse_tagging_header};
 use super::conditions::{CopySourceConditions, Preconditions, ReadConditions};
@@ -104,6 +106,7 @@ pub(super) async fn commit_object(
 pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
     let S3Request { mut input, headers, trailing_headers, method, extensions, .. } = req;
     check_key(&input.key)?;
+    let content_md5 = declared_content_md5(&headers, input.content_md5.as_ref())?;
     let bucket = require_loaded_bucket(s3, &extensions, &input.bucket).await?;
     if method == http::Method::POST
         && let Some(access) = &s3.access
@@ -141,14 +144,14 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
             (ChecksumAlgo::Sha256, input.checksum_sha256.as_ref()),
         ],
     )?;
-    if object_lock::needs_integrity_check(&lock, lock_headers) && input.content_md5.is_none() && algo.is_none() {
+    if object_lock::needs_integrity_check(&lock, lock_headers) && content_md5.is_none() && algo.is_none() {
         return Err(object_lock::integrity_required());
     }
     let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
     let who = extensions.get::<crate::authz::Authenticated>();
     let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
     let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
-    let expect = BodyExpectations { content_md5: input.content_md5.clone(), algo, expected, length: None };
+    let expect = BodyExpectations { content_md5, algo, expected, length: None };
     let seal = body_key.as_ref().map(|k| &k.key);
     let written = ingest_object(s3.blobs.as_ref(), input.body.take(), &expect, trailing_headers.as_ref(), seal).await?;
     let WrittenBody { body, md5_hex, checksums } = written;

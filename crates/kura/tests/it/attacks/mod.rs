@@ -11,6 +11,7 @@ mod keys;
 mod post_forms;
 mod presign_expiry;
 mod reload;
+mod request_time;
 mod sigv2;
 mod tickets;
 mod unsigned_headers;

@@ -16,7 +16,7 @@ fn sign_v2(string_to_sign: &str) -> String {
 }
 
 /// An HTTP date, as SigV2 clients send `Date`.
-fn http_date(t: SystemTime) -> String {
+pub(super) fn http_date(t: SystemTime) -> String {
     let t = time::OffsetDateTime::from(t);
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"

@@ -1,0 +1,122 @@
+//! A SigV4 request may carry its time in `Date` instead of `x-amz-date` (botocore signs so when its
+//! caller sets `Date`), and a write may declare its body's MD5. The attacks: a `Date` other than the
+//! one signed, a stale one, two of them, one that is no HTTP date, and an empty `Content-MD5` that
+//! would turn a checked write into an unchecked one. Each is refused with AWS's code and stores nothing.
+
+use super::sigv2::http_date;
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name, xml_code};
+use kura_sigv4::{
+    CanonicalRequest, Scope, UNSIGNED_PAYLOAD, canonical_request, derive_key, format_amz_date, signature,
+};
+use std::time::{Duration, SystemTime};
+
+/// A PUT of `body` to `target` (path and query), SigV4-signed by root at `signed_at` with the time in
+/// `Date` alone and `signed` (name, value) headers also signed; sent with `sent` headers, which
+/// replace or repeat the signed ones as a tampering proxy would. Returns the status and the body.
+async fn put(
+    server: &TestServer,
+    target: &str,
+    signed_at: SystemTime,
+    signed: &[(&str, &str)],
+    sent: &[(&str, &str)],
+) -> (u16, String) {
+    let host = server.endpoint().trim_start_matches("http://").to_owned();
+    let date = http_date(signed_at);
+    let amz_date = format_amz_date(signed_at);
+    let scope = Scope::new(&amz_date[..8], "us-east-1", "s3");
+    let mut headers: Vec<(&str, &str)> =
+        vec![("date", &date), ("host", &host), ("x-amz-content-sha256", UNSIGNED_PAYLOAD)];
+    headers.extend_from_slice(signed);
+    headers.sort_unstable();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let creq = CanonicalRequest { method: "PUT", path, query, headers: &headers, payload_hash: UNSIGNED_PAYLOAD };
+    let key = derive_key(SECRET_KEY, &scope.date, &scope.region, &scope.service);
+    let sig = signature(&key, &kura_sigv4::string_to_sign(&amz_date, &scope, &canonical_request(&creq)));
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={}, Signature={sig}",
+        creq.signed_headers()
+    );
+    let mut req = reqwest::Client::new()
+        .put(format!("{}{target}", server.endpoint()))
+        .header("authorization", authorization)
+        .body("twelve bytes");
+    for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
+        if !sent.iter().any(|(n, _)| n == name) {
+            req = req.header(*name, *value);
+        }
+    }
+    for (name, value) in sent {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.expect("put");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
+    s3.head_object().bucket(bucket).key(key).send().await.is_ok()
+}
+
+#[tokio::test]
+async fn a_request_timed_by_date_is_verified_at_that_time() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("date");
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let now = SystemTime::now();
+
+    let (status, body) = put(&server, &format!("/{bucket}/timed"), now, &[], &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let got = s3.get_object().bucket(&bucket).key("timed").send().await.expect("get");
+    assert_eq!(got.body.collect().await.expect("body").into_bytes().as_ref(), b"twelve bytes");
+
+    // Signed at one time, sent with another: a different string to sign.
+    let later = http_date(now + Duration::from_secs(1));
+    let (status, body) = put(&server, &format!("/{bucket}/moved"), now, &[], &[("date", &later)]).await;
+    assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "{body}");
+    assert!(!exists(&s3, &bucket, "moved").await);
+
+    // A captured request replayed after the 15 minutes of allowed skew.
+    let stale = now - Duration::from_secs(20 * 60);
+    let (status, body) = put(&server, &format!("/{bucket}/stale"), stale, &[], &[]).await;
+    assert_eq!((status, xml_code(&body)), (403, "RequestTimeTooSkewed"), "{body}");
+    assert!(!exists(&s3, &bucket, "stale").await);
+
+    // Two Dates: kura and the signer could each read another one.
+    let (status, body) =
+        put(&server, &format!("/{bucket}/twice"), now, &[], &[("date", &http_date(now)), ("date", &later)]).await;
+    assert_eq!((status, xml_code(&body)), (400, "AuthorizationHeaderMalformed"), "{body}");
+    assert!(!exists(&s3, &bucket, "twice").await);
+
+    // Not an HTTP date (asctime): refused, never read as some other time.
+    let (status, body) =
+        put(&server, &format!("/{bucket}/asctime"), now, &[], &[("date", "Fri Dec  3 06:10:00 2027")]).await;
+    assert_eq!((status, xml_code(&body)), (400, "AuthorizationHeaderMalformed"), "{body}");
+    assert!(body.contains("HTTP date"), "the message says what to send: {body}");
+    assert!(!exists(&s3, &bucket, "asctime").await);
+}
+
+#[tokio::test]
+async fn an_empty_content_md5_is_an_invalid_digest_and_stores_nothing() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("md5");
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let now = SystemTime::now();
+
+    let (status, body) = put(&server, &format!("/{bucket}/object"), now, &[("content-md5", "")], &[]).await;
+    assert_eq!((status, xml_code(&body)), (400, "InvalidDigest"), "{body}");
+    assert!(!exists(&s3, &bucket, "object").await);
+
+    let upload = crate::harness::create_upload(&s3, &bucket, "parts").await;
+    let target = format!("/{bucket}/parts?partNumber=1&uploadId={upload}");
+    let (status, body) = put(&server, &target, now, &[("content-md5", "")], &[]).await;
+    assert_eq!((status, xml_code(&body)), (400, "InvalidDigest"), "{body}");
+    let parts = s3.list_parts().bucket(&bucket).key("parts").upload_id(&upload).send().await.expect("parts");
+    assert!(parts.parts().is_empty(), "no part was stored: {parts:?}");
+
+    // The same part with its real MD5 is stored: the refusal was for the empty header alone.
+    let digest = <md5::Md5 as md5::Digest>::digest(b"twelve bytes");
+    let md5 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, digest);
+    let (status, body) = put(&server, &target, now, &[("content-md5", &md5)], &[]).await;
+    assert_eq!(status, 200, "{body}");
+}
