@@ -5,6 +5,7 @@
 //! log line, metrics and audit line are written once, when its last byte has been sent.
 
 mod credentials;
+mod digests;
 mod health;
 pub mod limits;
 mod observe;
@@ -453,6 +454,12 @@ impl Dispatch {
                 Err(e) => return Ok((error_response(&crate::errors::spool_error(&e), request_id), None)),
             }
         }
+        if digests::to_check(req.method(), req.uri(), req.headers()) && self.signature_verifies(envelope, &req) {
+            match digests::checked(req).await {
+                Ok(checked) => req = checked,
+                Err(e) => return Ok((error_response(&e, request_id), None)),
+            }
+        }
         if !req.headers().contains_key(http::header::CONTENT_LENGTH) && no_length {
             req.extensions_mut().insert(crate::base::limits::UnsizedBody);
         }
@@ -464,6 +471,19 @@ impl Dispatch {
         Ok((resp?, host))
     }
 
+    /// Whether a SigV4 request's signature verifies with its key's secret (root, a user, temporary
+    /// credentials) before s3s sees it: kura reads a body before s3s only for a caller who holds a key.
+    fn signature_verifies(&self, envelope: &gate::Envelope, req: &Request<s3s::Body>) -> bool {
+        let Some(parsed) = envelope.sigv4() else { return false };
+        let state = self.iam.snapshot();
+        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        state.secret_for(&parsed.access_key).is_some_and(|secret| {
+            let scope = &parsed.scope;
+            let key = kura_sigv4::derive_key(secret.expose(), &scope.date, &scope.region, &scope.service);
+            kura_sigv4::verify_for_hosts(parsed, req.method(), req.uri(), req.headers(), &key, &[host]).is_some()
+        })
+    }
+
     /// Buffers the body of an object upload that came without a length ([`spool`]) when its SigV4
     /// signature verifies, and gives it its length; any other request is returned as it came (s3s then
     /// answers `MissingContentLength` where it needs a length).
@@ -473,20 +493,8 @@ impl Dispatch {
         envelope: &gate::Envelope,
         dir: &std::path::Path,
     ) -> Result<Request<s3s::Body>, spool::SpoolError> {
-        let Some(parsed) = envelope.sigv4() else { return Ok(req) };
-        if !spool::is_unsized_upload(req.method(), req.uri(), req.headers()) {
-            return Ok(req);
-        }
-        let verified = {
-            let state = self.iam.snapshot();
-            let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-            state.secret_for(&parsed.access_key).is_some_and(|secret| {
-                let scope = &parsed.scope;
-                let key = kura_sigv4::derive_key(secret.expose(), &scope.date, &scope.region, &scope.service);
-                kura_sigv4::verify_for_hosts(parsed, req.method(), req.uri(), req.headers(), &key, &[host]).is_some()
-            })
-        };
-        if !verified {
+        if !spool::is_unsized_upload(req.method(), req.uri(), req.headers()) || !self.signature_verifies(envelope, &req)
+        {
             return Ok(req);
         }
         let (mut parts, body) = req.into_parts();

@@ -21,22 +21,27 @@ use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 
 pub use crate::base::limits::{MAX_SPOOL, SpoolError};
 
-/// Whether a request is an object upload whose body s3s can only take with a length: a PUT with no
-/// subresource query (a `partNumber` + `uploadId` part, or the presigned URL's own parameters
-/// and an SDK's `x-id` excepted), whose payload is `UNSIGNED-PAYLOAD` or a SHA-256 (not aws-chunked,
-/// which declares its decoded length).
-pub fn is_unsized_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+/// Whether a request is an object upload (PutObject, UploadPart), whose body streams into the store
+/// rather than being read whole: a PUT without `x-amz-copy-source` and with no subresource query (a
+/// `partNumber` + `uploadId` part, the presigned URL's own parameters and an SDK's `x-id` excepted).
+pub fn is_object_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     if method != http::Method::PUT || headers.contains_key("x-amz-copy-source") {
         return false;
     }
-    let query_ok = uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()).all(|pair| {
+    uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()).all(|pair| {
         let name = pair.split_once('=').map_or(pair, |(n, _)| n);
         matches!(name, "partNumber" | "uploadId" | "x-id") || name.starts_with("X-Amz-")
-    });
+    })
+}
+
+/// Whether a request is an object upload whose body s3s can only take with a length: an
+/// [object upload](is_object_upload) whose payload is `UNSIGNED-PAYLOAD` or a SHA-256 (not
+/// aws-chunked, which declares its decoded length).
+pub fn is_unsized_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     let payload = headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok());
     let payload_ok =
         payload.is_none_or(|p| p == "UNSIGNED-PAYLOAD" || (p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit())));
-    query_ok && payload_ok
+    is_object_upload(method, uri, headers) && payload_ok
 }
 
 /// Writes `body` to an unnamed temporary file in `dir` (removed when the returned body drops) and

@@ -40,6 +40,9 @@ impl ChecksumAlgo {
     /// data-integrity protections (2024-12).
     pub const DEFAULT: Self = Self::Crc64Nvme;
 
+    /// Every algorithm, in the order S3 lists them.
+    pub const ALL: [Self; 5] = [Self::Crc32, Self::Crc32c, Self::Crc64Nvme, Self::Sha1, Self::Sha256];
+
     /// Parses the `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm` value.
     pub fn parse(name: &str) -> S3Result<Self> {
         Ok(match name.to_ascii_uppercase().as_str() {
@@ -115,6 +118,53 @@ pub fn declared_content_md5(headers: &http::HeaderMap, parsed: Option<&String>) 
         Some(value) if value.as_bytes().trim_ascii().is_empty() => Err(errors::invalid_digest()),
         _ => Ok(parsed.cloned()),
     }
+}
+
+/// Checks a body's MD5 against a declared `Content-MD5` (base64).
+fn check_md5(declared: &str, md5: &[u8]) -> S3Result<()> {
+    let decoded = B64.decode(declared.trim()).ok().filter(|d| d.len() == 16).ok_or_else(errors::invalid_digest)?;
+    if decoded.as_slice() != md5 {
+        return Err(errors::bad_digest("The Content-MD5 you specified did not match what we received."));
+    }
+    Ok(())
+}
+
+/// Checks a body's checksum (base64, as computed) against the one the client declared.
+fn check_checksum(algo: ChecksumAlgo, declared: &str, computed: &str) -> S3Result<()> {
+    if declared.trim() != computed {
+        return Err(errors::bad_digest(format!(
+            "The {} you specified did not match the calculated checksum.",
+            algo.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a body read whole (the XML or JSON of a bucket setting, DeleteObjects,
+/// CompleteMultipartUpload…) against every digest its headers declare: `Content-MD5`, and, when
+/// `checksums_are_the_bodys` (not on CompleteMultipartUpload, where they are the object's), any
+/// `x-amz-checksum-*`. s3s verifies neither, and AWS does: without this, a body changed in transit
+/// under an unsigned payload would be executed although its signed digest says otherwise.
+///
+/// # Errors
+/// `InvalidDigest` for a `Content-MD5` that is empty or not a base64 MD5, `BadDigest` for a digest
+/// that does not match the body.
+pub fn check_declared_digests(headers: &http::HeaderMap, body: &[u8], checksums_are_the_bodys: bool) -> S3Result<()> {
+    if let Some(declared) = headers.get("content-md5") {
+        let declared = declared.to_str().map_err(|_| errors::invalid_digest())?;
+        if declared.trim().is_empty() {
+            return Err(errors::invalid_digest());
+        }
+        check_md5(declared, &Md5::digest(body))?;
+    }
+    for algo in ChecksumAlgo::ALL.into_iter().filter(|_| checksums_are_the_bodys) {
+        let Some(declared) = headers.get(algo.header()) else { continue };
+        let declared = declared.to_str().map_err(|_| errors::bad_digest("A checksum header is not text."))?;
+        let mut hasher = Hasher::new(algo);
+        hasher.update(body);
+        check_checksum(algo, declared, &hasher.finish_b64())?;
+    }
+    Ok(())
 }
 
 /// A body received and verified: where it is stored (`B`: a blob [`Segment`], or a [`StoredBody`]),
@@ -433,22 +483,14 @@ async fn receive(
     let Digests { md5, checksum: hasher } = hashing.finish().await?;
     let md5 = md5.finalize();
     if let Some(declared) = &expect.content_md5 {
-        let decoded = B64.decode(declared.trim()).ok().filter(|d| d.len() == 16).ok_or_else(errors::invalid_digest)?;
-        if decoded.as_slice() != md5.as_slice() {
-            return Err(errors::bad_digest("The Content-MD5 you specified did not match what we received."));
-        }
+        check_md5(declared, &md5)?;
     }
     let computed = hasher.finish_b64();
     let trailer_value = trailers.and_then(|t| {
         t.read(|headers| headers.get(algo.header()).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
     });
-    if let Some(declared) = expect.expected.as_deref().or(trailer_value.as_deref())
-        && declared.trim() != computed
-    {
-        return Err(errors::bad_digest(format!(
-            "The {} you specified did not match the calculated checksum.",
-            algo.name()
-        )));
+    if let Some(declared) = expect.expected.as_deref().or(trailer_value.as_deref()) {
+        check_checksum(algo, declared, &computed)?;
     }
     let mut checksums = Checksums { checksum_type: Some(FULL_OBJECT.to_owned()), ..Checksums::default() };
     set_checksum(&mut checksums, algo, computed);

@@ -6,6 +6,7 @@ mod bodies;
 mod connections;
 mod copy_source;
 mod differential;
+mod digests;
 mod host_names;
 mod keys;
 mod post_forms;

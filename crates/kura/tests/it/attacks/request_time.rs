@@ -10,36 +10,55 @@ use kura_sigv4::{
 };
 use std::time::{Duration, SystemTime};
 
-/// A PUT of `body` to `target` (path and query), SigV4-signed by root at `signed_at` with the time in
-/// `Date` alone and `signed` (name, value) headers also signed; sent with `sent` headers, which
-/// replace or repeat the signed ones as a tampering proxy would. Returns the status and the body.
-async fn put(
+/// Header (name, value) pairs.
+pub(super) type Headers<'a> = &'a [(&'a str, &'a str)];
+
+/// Where a hand-signed request carries its signing time.
+#[derive(Clone, Copy)]
+pub(super) enum SignedAt {
+    /// `x-amz-date`, as every AWS SDK sends it.
+    AmzDate(SystemTime),
+    /// `Date` alone, as botocore signs when its caller sets `Date`.
+    Date(SystemTime),
+}
+
+/// A request with `body` to `target` (path and query), SigV4-signed by root with an unsigned payload
+/// (`UNSIGNED-PAYLOAD`: only the signed headers protect the body) and `signed` (name, value) headers
+/// also signed; sent with `sent` headers, which replace or repeat the signed ones as a tampering proxy
+/// would. Returns the status and the body.
+pub(super) async fn send(
     server: &TestServer,
-    target: &str,
-    signed_at: SystemTime,
-    signed: &[(&str, &str)],
-    sent: &[(&str, &str)],
+    (method, target): (&str, &str),
+    at: SignedAt,
+    (signed, sent): (Headers<'_>, Headers<'_>),
+    body: &[u8],
 ) -> (u16, String) {
     let host = server.endpoint().trim_start_matches("http://").to_owned();
-    let date = http_date(signed_at);
+    let (time_header, signed_at) = match at {
+        SignedAt::AmzDate(t) => ("x-amz-date", t),
+        SignedAt::Date(t) => ("date", t),
+    };
     let amz_date = format_amz_date(signed_at);
+    let time = if time_header == "date" { http_date(signed_at) } else { amz_date.clone() };
     let scope = Scope::new(&amz_date[..8], "us-east-1", "s3");
     let mut headers: Vec<(&str, &str)> =
-        vec![("date", &date), ("host", &host), ("x-amz-content-sha256", UNSIGNED_PAYLOAD)];
+        vec![(time_header, &time), ("host", &host), ("x-amz-content-sha256", UNSIGNED_PAYLOAD)];
     headers.extend_from_slice(signed);
     headers.sort_unstable();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let creq = CanonicalRequest { method: "PUT", path, query, headers: &headers, payload_hash: UNSIGNED_PAYLOAD };
+    let query = kura_sigv4::canonical_query_from_raw(query, false).expect("query");
+    let creq = CanonicalRequest { method, path, query: &query, headers: &headers, payload_hash: UNSIGNED_PAYLOAD };
     let key = derive_key(SECRET_KEY, &scope.date, &scope.region, &scope.service);
     let sig = signature(&key, &kura_sigv4::string_to_sign(&amz_date, &scope, &canonical_request(&creq)));
     let authorization = format!(
         "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={}, Signature={sig}",
         creq.signed_headers()
     );
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut req = reqwest::Client::new()
-        .put(format!("{}{target}", server.endpoint()))
+        .request(method, format!("{}{target}", server.endpoint()))
         .header("authorization", authorization)
-        .body("twelve bytes");
+        .body(body.to_vec());
     for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
         if !sent.iter().any(|(n, _)| n == name) {
             req = req.header(*name, *value);
@@ -48,8 +67,19 @@ async fn put(
     for (name, value) in sent {
         req = req.header(*name, *value);
     }
-    let resp = req.send().await.expect("put");
+    let resp = req.send().await.expect("send");
     (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+/// A PUT of twelve bytes to `target`, timed by `Date` (see [`send`]).
+async fn put(
+    server: &TestServer,
+    target: &str,
+    signed_at: SystemTime,
+    signed: &[(&str, &str)],
+    sent: &[(&str, &str)],
+) -> (u16, String) {
+    send(server, ("PUT", target), SignedAt::Date(signed_at), (signed, sent), b"twelve bytes").await
 }
 
 async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {

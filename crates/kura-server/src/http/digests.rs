@@ -1,0 +1,106 @@
+//! Bodies read whole (a bucket setting's XML or JSON, DeleteObjects, CompleteMultipartUpload…),
+//! checked against the digests their requests declare (`Content-MD5`, `x-amz-checksum-*`; on
+//! CompleteMultipartUpload the checksum headers are the object's, checked by the upload itself) before
+//! s3s parses them: s3s verifies neither, and AWS does. A browser POST form streams like an upload and
+//! is left alone too.
+//!
+//! The attack: a body changed in transit under an unsigned payload (`UNSIGNED-PAYLOAD` over plain
+//! HTTP), whose signed `Content-MD5` says otherwise; without the check kura would delete the keys of
+//! the changed DeleteObjects. And the cost of the check as an attack: a body is read here only for a
+//! request whose SigV4 signature already verifies, only when it declares a digest and a length of at
+//! most [`MAX_WHOLE_BODY`] (what s3s would read anyway), and never for an object upload, whose body
+//! streams and is checked as it is stored (`s3::body`). aws-chunked bodies carry their checksums in
+//! trailers, which s3s decodes: they are left to it.
+
+use crate::base::limits::MAX_WHOLE_BODY;
+use crate::errors;
+use crate::s3::body::{ChecksumAlgo, check_declared_digests};
+use http::Request;
+use s3s::S3Result;
+
+/// Whether a request is CompleteMultipartUpload (a POST naming an `uploadId`), whose
+/// `x-amz-checksum-*` headers declare the object's checksum, not its XML body's.
+fn completes_an_upload(method: &http::Method, uri: &http::Uri) -> bool {
+    let names_upload = |q: &str| q.split('&').any(|pair| pair.split_once('=').map_or(pair, |(n, _)| n) == "uploadId");
+    method == http::Method::POST && uri.query().is_some_and(names_upload)
+}
+
+/// Whether the request's body is to be read whole and checked here (see the module doc); the
+/// signature is the caller's to verify first.
+pub fn to_check(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+    let checksums =
+        !completes_an_upload(method, uri) && ChecksumAlgo::ALL.iter().any(|a| headers.contains_key(a.header()));
+    let declares = headers.contains_key("content-md5") || checksums;
+    let length = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let chunked =
+        headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).is_some_and(|p| p.starts_with("STREAMING-"));
+    declares
+        && length.is_some_and(|len| len <= MAX_WHOLE_BODY as u64)
+        && !chunked
+        && !super::spool::is_object_upload(method, uri, headers)
+        && !crate::authn::gate::is_post_form(method, headers)
+}
+
+/// Reads the request's body whole and checks it against the digests its headers declare; the
+/// request goes on with the body it came with.
+///
+/// # Errors
+/// `InvalidDigest`, `BadDigest` (see [`check_declared_digests`]); `IncompleteBody` for a body shorter
+/// than its `Content-Length` or cut off.
+pub async fn checked(mut req: Request<s3s::Body>) -> S3Result<Request<s3s::Body>> {
+    let declared_len =
+        req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let body = req.body_mut().store_all_limited(MAX_WHOLE_BODY).await.map_err(|_| {
+        errors::incomplete_body("The body ended before the number of bytes its Content-Length declares.")
+    })?;
+    if declared_len != Some(body.len() as u64) {
+        return Err(errors::incomplete_body(
+            "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+        ));
+    }
+    let checksums_are_the_bodys = !completes_an_upload(req.method(), req.uri());
+    check_declared_digests(req.headers(), &body, checksums_are_the_bodys)?;
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wants(method: &str, target: &str, pairs: &[(&str, &str)]) -> bool {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(http::HeaderName::from_bytes(name.as_bytes()).expect("name"), value.parse().expect("value"));
+        }
+        let method = http::Method::from_bytes(method.as_bytes()).expect("method");
+        to_check(&method, &target.parse().expect("uri"), &headers)
+    }
+
+    #[test]
+    fn only_whole_bodies_that_declare_a_digest_are_read_here() {
+        let md5 = ("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==");
+        let crc = ("x-amz-checksum-crc32", "AAAAAA==");
+        let len = ("content-length", "100");
+        // Bodies s3s reads whole, with a digest of the body.
+        assert!(wants("POST", "/b?delete", &[md5, len]));
+        assert!(wants("POST", "/b?delete", &[crc, len]));
+        assert!(wants("PUT", "/b?tagging", &[crc, len]));
+        assert!(wants("PUT", "/b/k?tagging", &[md5, len]));
+        assert!(wants("POST", "/b/k?uploadId=u", &[md5, len]));
+        // CompleteMultipartUpload's checksum headers are the object's.
+        assert!(!wants("POST", "/b/k?uploadId=u", &[crc, len]));
+        // No digest, no length, too long, or aws-chunked.
+        assert!(!wants("POST", "/b?delete", &[len]));
+        assert!(!wants("POST", "/b?delete", &[md5]));
+        assert!(!wants("POST", "/b?delete", &[md5, ("content-length", "20971521")]));
+        assert!(!wants(
+            "POST",
+            "/b?delete",
+            &[md5, len, ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")]
+        ));
+        // Object uploads and POST forms stream; s3::body checks them as they are stored.
+        assert!(!wants("PUT", "/b/k", &[md5, len]));
+        assert!(!wants("PUT", "/b/k?partNumber=1&uploadId=u", &[crc, len]));
+        assert!(!wants("POST", "/b", &[md5, len, ("content-type", "multipart/form-data; boundary=x")]));
+    }
+}
