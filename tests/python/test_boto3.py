@@ -189,3 +189,16 @@ def test_empty_content_md5_is_invalid_digest(kura, s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.head_object(Bucket=bucket, Key="unchecked")
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_statuses_are_the_ones_aws_answers(s3, bucket):
+    """s3s fixes each operation's status; kura applies the one AWS answers where they differ."""
+    status = lambda r: r["ResponseMetadata"]["HTTPStatusCode"]  # noqa: E731
+    s3.put_object(Bucket=bucket, Key="k", Body=b"hello")
+    assert status(s3.get_object(Bucket=bucket, Key="k", Range="bytes=0-1")) == 206
+    ranged = s3.head_object(Bucket=bucket, Key="k", Range="bytes=0-1")
+    assert (status(ranged), ranged["ContentLength"], ranged["ContentRange"]) == (206, 2, "bytes 0-1/5")
+    assert status(s3.head_object(Bucket=bucket, Key="k")) == 200
+    assert status(s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})) == 204
+    assert status(s3.delete_bucket_tagging(Bucket=bucket)) == 204
+    assert status(s3.delete_object(Bucket=bucket, Key="k")) == 204

@@ -468,7 +468,9 @@ impl Dispatch {
         if let Some(trace) = trace {
             slot.fill(|f| f.resources = trace);
         }
-        Ok((resp?, host))
+        let mut resp = resp?;
+        crate::s3::status::apply(&mut resp);
+        Ok((resp, host))
     }
 
     /// Whether a SigV4 request's signature verifies with its key's secret (root, a user, temporary

@@ -141,7 +141,7 @@ pub(super) async fn delete_bucket(
 ) -> S3Result<S3Response<DeleteBucketOutput>> {
     let freed = s3.meta.delete_bucket(&req.input.bucket).await.or_s3()?;
     s3.reclaim(freed).await;
-    Ok(S3Response::with_status(DeleteBucketOutput {}, http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(DeleteBucketOutput {}, http::StatusCode::NO_CONTENT))
 }
 
 pub(super) async fn get_bucket_location(

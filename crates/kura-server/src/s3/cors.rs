@@ -40,7 +40,7 @@ pub(super) async fn delete_bucket_cors(
     req: S3Request<DeleteBucketCorsInput>,
 ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
     buckets::set_cors(s3.meta.as_ref(), &req.input.bucket, None).await.map_err(bucket_settings_error)?;
-    Ok(S3Response::with_status(DeleteBucketCorsOutput {}, http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(DeleteBucketCorsOutput {}, http::StatusCode::NO_CONTENT))
 }
 
 fn rule_from_wire(rule: CORSRule) -> CorsRule {

@@ -42,7 +42,7 @@ pub(super) async fn delete_bucket_lifecycle(
     req: S3Request<DeleteBucketLifecycleInput>,
 ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
     buckets::set_lifecycle(s3.meta.as_ref(), &req.input.bucket, None).await.map_err(bucket_settings_error)?;
-    Ok(S3Response::with_status(DeleteBucketLifecycleOutput {}, http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(DeleteBucketLifecycleOutput {}, http::StatusCode::NO_CONTENT))
 }
 
 /// The `x-amz-expiration` value S3 sends on PUT, HEAD and GET of a current version that a lifecycle

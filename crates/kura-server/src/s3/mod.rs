@@ -26,6 +26,7 @@ pub mod policy;
 pub mod sealed;
 mod settings;
 pub mod sse;
+pub mod status;
 mod tagging;
 mod versioning;
 

@@ -486,7 +486,7 @@ pub(super) async fn abort_multipart_upload(
     require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let freed = s3.meta.abort_upload(&input.bucket, &input.upload_id).await.or_s3()?;
     s3.reclaim(freed).await;
-    Ok(S3Response::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(AbortMultipartUploadOutput::default(), http::StatusCode::NO_CONTENT))
 }
 
 pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {

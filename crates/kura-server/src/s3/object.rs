@@ -393,7 +393,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
     out.body = Some(egress(s3.blobs.clone(), &plan.object, plan.range.clone(), keys.as_deref()).await.or_s3()?);
-    Ok(S3Response::with_status(out, read_status(plan.partial)))
+    Ok(super::status::with_status(out, read_status(plan.partial)))
 }
 
 pub(super) async fn head_object(
@@ -415,7 +415,7 @@ pub(super) async fn head_object(
     out.version_id = versioning::read_header(&plan.object, input.version_id.as_deref());
     let named = input.version_id.is_some();
     out.expiration = super::lifecycle::read_expiration(s3, &req.extensions, named, &plan.object, &input.bucket).await;
-    let mut response = S3Response::with_status(out, read_status(plan.partial));
+    let mut response = super::status::with_status(out, read_status(plan.partial));
     // s3s's HeadObjectOutput has no TagCount (the AWS model leaves it out), but S3 sends
     // `x-amz-tagging-count` on HEAD as on GET, when the object has tags.
     if !plan.object.tags.is_empty() {
@@ -446,7 +446,7 @@ pub(super) async fn delete_object(
         delete_marker: deleted.delete_marker.then_some(true),
         ..Default::default()
     };
-    Ok(S3Response::with_status(out, http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(out, http::StatusCode::NO_CONTENT))
 }
 
 /// Deletes one key of a DeleteObjects request: authorised on its own first (the access hook sees

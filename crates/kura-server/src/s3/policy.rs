@@ -15,7 +15,7 @@ pub(super) async fn put_bucket_policy(
     buckets::set_policy(s3.meta.as_ref(), &req.input.bucket, Some(&req.input.policy))
         .await
         .map_err(bucket_settings_error)?;
-    Ok(S3Response::with_status(PutBucketPolicyOutput {}, http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(PutBucketPolicyOutput {}, http::StatusCode::NO_CONTENT))
 }
 
 pub(super) async fn get_bucket_policy(
@@ -32,7 +32,7 @@ pub(super) async fn delete_bucket_policy(
     req: S3Request<DeleteBucketPolicyInput>,
 ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
     buckets::set_policy(s3.meta.as_ref(), &req.input.bucket, None).await.map_err(bucket_settings_error)?;
-    Ok(S3Response::with_status(DeleteBucketPolicyOutput {}, http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(DeleteBucketPolicyOutput {}, http::StatusCode::NO_CONTENT))
 }
 
 pub(super) async fn get_bucket_policy_status(
@@ -85,7 +85,7 @@ pub(super) async fn delete_public_access_block(
     req: S3Request<DeletePublicAccessBlockInput>,
 ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
     buckets::set_public_access_block(s3.meta.as_ref(), &req.input.bucket, None).await.map_err(bucket_settings_error)?;
-    Ok(S3Response::with_status(DeletePublicAccessBlockOutput {}, http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(DeletePublicAccessBlockOutput {}, http::StatusCode::NO_CONTENT))
 }
 
 fn no_policy() -> s3s::S3Error {

@@ -46,7 +46,7 @@ async fn update(s3: &KuraS3, bucket: &str, change: impl Fn(&mut BucketSettings))
 
 /// 204 No Content, as AWS answers a Delete of a setting (and PutBucketTagging).
 fn no_content<T>(output: T) -> S3Response<T> {
-    S3Response::with_status(output, http::StatusCode::NO_CONTENT)
+    super::status::with_status(output, http::StatusCode::NO_CONTENT)
 }
 
 // ---- Tagging ----

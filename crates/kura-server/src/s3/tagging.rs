@@ -43,5 +43,5 @@ pub(super) async fn delete_object_tagging(
     let object = require_object(s3, target).await?;
     s3.meta.set_version_tags(target.bucket, target.key, target.version_id(), Tags::new()).await.or_s3()?;
     let version_id = read_header(&object, target.version_id());
-    Ok(S3Response::with_status(DeleteObjectTaggingOutput { version_id }, http::StatusCode::NO_CONTENT))
+    Ok(super::status::with_status(DeleteObjectTaggingOutput { version_id }, http::StatusCode::NO_CONTENT))
 }
