@@ -199,6 +199,12 @@ def test_statuses_are_the_ones_aws_answers(s3, bucket):
     ranged = s3.head_object(Bucket=bucket, Key="k", Range="bytes=0-1")
     assert (status(ranged), ranged["ContentLength"], ranged["ContentRange"]) == (206, 2, "bytes 0-1/5")
     assert status(s3.head_object(Bucket=bucket, Key="k")) == 200
+    # A part is a range, even part 1 of a single-part object (no parts count: it has no parts).
+    for part in (s3.get_object(Bucket=bucket, Key="k", PartNumber=1), s3.head_object(Bucket=bucket, Key="k", PartNumber=1)):
+        assert (status(part), part["ContentRange"], part.get("PartsCount")) == (206, "bytes 0-4/5", None)
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    empty = s3.get_object(Bucket=bucket, Key="empty", PartNumber=1)
+    assert (status(empty), empty.get("ContentRange"), empty["Body"].read()) == (200, None, b"")
     assert status(s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})) == 204
     assert status(s3.delete_bucket_tagging(Bucket=bucket)) == 204
     assert status(s3.delete_object(Bucket=bucket, Key="k")) == 204

@@ -199,7 +199,9 @@ fn select_range(
             ))
         })?;
         let start: u64 = sizes[..idx - 1].iter().sum();
-        return Ok((start..start + sizes[idx - 1], !object.part_sizes.is_empty()));
+        // A part is a range, as on S3, even part 1 of a single-part object (206 with Content-Range);
+        // an empty object has no byte a range could name.
+        return Ok((start..start + sizes[idx - 1], !object.part_sizes.is_empty() || object.size > 0));
     }
     match range {
         None => Ok((0..object.size, false)),

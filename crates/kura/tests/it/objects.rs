@@ -332,7 +332,7 @@ async fn concurrent_writers_never_tear_an_object() {
 }
 
 #[tokio::test]
-async fn not_modified_carries_the_etag_and_a_missing_part_is_invalid_part() {
+async fn not_modified_carries_the_etag_a_missing_part_is_invalid_part_and_part_one_is_a_range() {
     let server = TestServer::start();
     let s3 = server.client();
     let bucket = bucket_name("nm");
@@ -362,6 +362,11 @@ async fn not_modified_carries_the_etag_and_a_missing_part_is_invalid_part() {
     let err = s3.get_object().bucket(&bucket).key("k").part_number(2).send().await.expect_err("no part 2");
     assert_eq!(code(&err), "InvalidPart");
     assert_eq!(status(&err), 400);
+    // Part 1 of a single-part object is the whole object, answered as a range (206), as on S3.
+    let part = s3.get_object().bucket(&bucket).key("k").part_number(1).send().await.expect("part 1");
+    let size = part.content_length().expect("length");
+    assert_eq!(part.content_range(), Some(format!("bytes 0-{}/{size}", size - 1).as_str()));
+    assert_eq!(part.parts_count(), None, "a single-part object has no parts count");
 
     let listed = s3.list_objects_v2().bucket(&bucket).delimiter("").send().await.expect("list");
     assert_eq!(listed.delimiter(), None, "an empty delimiter is not echoed");
