@@ -11,6 +11,12 @@
 //! most [`MAX_WHOLE_BODY`] (what s3s would read anyway), and never for an object upload, whose body
 //! streams and is checked as it is stored (`s3::body`). aws-chunked bodies carry their checksums in
 //! trailers, which s3s decodes: they are left to it.
+//!
+//! Whoever changes the body in transit cannot make the request skip the check and still run: the
+//! method, query and `x-amz-*` headers are signed (the gate refuses unsigned `x-amz-*`); a removed or
+//! raised `Content-Length` leaves s3s a body it refuses (`MissingContentLength`,
+//! `MaxMessageLengthExceeded`); a form `Content-Type` makes a signed request a POST form with a second
+//! signature, which the gate refuses.
 
 use crate::base::limits::MAX_WHOLE_BODY;
 use crate::errors;
