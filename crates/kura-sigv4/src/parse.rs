@@ -172,16 +172,22 @@ fn request_time(headers: &HeaderMap, scope: &Scope) -> Result<(String, SystemTim
     let date = single_header(headers, "date")?.ok_or(SigV4Error::MissingHeader("x-amz-date (or Date)"))?;
     let signed_at = crate::parse_http_date(date).ok_or(SigV4Error::InvalidHttpDate)?;
     let amz_date = crate::format_amz_date(signed_at);
-    check_date(&amz_date, scope, "Date")?;
+    check_scope_date(&amz_date, scope)?;
     Ok((amz_date, signed_at))
 }
 
 fn check_date(amz_date: &str, scope: &Scope, field: &'static str) -> Result<SystemTime, SigV4Error> {
     let signed_at = crate::parse_amz_date(amz_date).ok_or(SigV4Error::InvalidAmzDate(field))?;
+    check_scope_date(amz_date, scope)?;
+    Ok(signed_at)
+}
+
+/// The credential scope's date must be the day of the request time (`YYYYMMDDTHHMMSSZ`).
+fn check_scope_date(amz_date: &str, scope: &Scope) -> Result<(), SigV4Error> {
     if amz_date.get(..8) != Some(scope.date.as_str()) {
         return Err(SigV4Error::ScopeDateMismatch { scope_date: scope.date.clone(), amz_date: amz_date.to_owned() });
     }
-    Ok(signed_at)
+    Ok(())
 }
 
 fn check_signature(signature: &str) -> Result<String, SigV4Error> {

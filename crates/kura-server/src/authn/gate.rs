@@ -240,16 +240,28 @@ pub fn is_post_form(method: &Method, headers: &HeaderMap) -> bool {
 }
 
 /// A query string decoded as s3s decodes it (`application/x-www-form-urlencoded`: `+` is a space,
-/// `%XX` escapes, names and values alike), so a parameter kura reads is the parameter s3s reads.
-struct Query(Vec<(String, String)>);
+/// `%XX` escapes, names and values alike), so a parameter kura reads is the parameter s3s reads
+/// (`upload%49d` is `uploadId`). Every reading of a query before s3s goes through it.
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(raw: &str) -> Self {
         Query(form_urlencoded::parse(raw.as_bytes()).into_owned().collect())
     }
 
-    fn has(&self, name: &str) -> bool {
+    /// The query of `uri`, decoded (empty without one).
+    pub(crate) fn of(uri: &Uri) -> Self {
+        Self::parse(uri.query().unwrap_or(""))
+    }
+
+    /// Whether a parameter of that name is present.
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(n, _)| n == name)
+    }
+
+    /// The parameters' names, in order.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
     }
 
     /// The value of a parameter that appears exactly once.

@@ -24,48 +24,59 @@ use crate::s3::body::{ChecksumAlgo, check_declared_digests};
 use http::Request;
 use s3s::S3Result;
 
-/// Whether a request is CompleteMultipartUpload (a POST naming an `uploadId`), whose
-/// `x-amz-checksum-*` headers declare the object's checksum, not its XML body's.
-fn completes_an_upload(method: &http::Method, uri: &http::Uri) -> bool {
-    let names_upload = |q: &str| q.split('&').any(|pair| pair.split_once('=').map_or(pair, |(n, _)| n) == "uploadId");
-    method == http::Method::POST && uri.query().is_some_and(names_upload)
+/// What [`checked`] checks of a request's body: its declared length, and whether its
+/// `x-amz-checksum-*` headers are digests of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyCheck {
+    len: u64,
+    checksums_are_the_bodys: bool,
 }
 
-/// Whether the request's body is to be read whole and checked here (see the module doc); the
-/// signature is the caller's to verify first.
-pub fn to_check(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
-    let checksums =
-        !completes_an_upload(method, uri) && ChecksumAlgo::ALL.iter().any(|a| headers.contains_key(a.header()));
-    let declares = headers.contains_key("content-md5") || checksums;
-    let length = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+/// Whether a request is CompleteMultipartUpload (a POST naming an `uploadId`, the name decoded as s3s
+/// routes by it), whose `x-amz-checksum-*` headers declare the object's checksum, not its XML body's.
+fn completes_an_upload(method: &http::Method, uri: &http::Uri) -> bool {
+    method == http::Method::POST && crate::authn::gate::Query::of(uri).has("uploadId")
+}
+
+/// What to check of the request's body here, if anything (see the module doc); the signature is the
+/// caller's to verify first.
+pub fn to_check(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> Option<BodyCheck> {
+    let has_checksum = ChecksumAlgo::ALL.iter().any(|a| headers.contains_key(a.header()));
+    if !headers.contains_key("content-md5") && !has_checksum {
+        return None;
+    }
+    let len = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())?;
     let chunked =
         headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).is_some_and(|p| p.starts_with("STREAMING-"));
-    declares
-        && length.is_some_and(|len| len <= MAX_WHOLE_BODY as u64)
-        && !chunked
-        && !super::spool::is_object_upload(method, uri, headers)
-        && !crate::authn::gate::is_post_form(method, headers)
+    if len > MAX_WHOLE_BODY as u64
+        || chunked
+        || super::spool::is_object_upload(method, uri, headers)
+        || crate::authn::gate::is_post_form(method, headers)
+    {
+        return None;
+    }
+    let checksums_are_the_bodys = !completes_an_upload(method, uri);
+    (headers.contains_key("content-md5") || checksums_are_the_bodys)
+        .then_some(BodyCheck { len, checksums_are_the_bodys })
 }
 
 /// Reads the request's body whole and checks it against the digests its headers declare; the
 /// request goes on with the body it came with.
 ///
 /// # Errors
-/// `InvalidDigest`, `BadDigest` (see [`check_declared_digests`]); `IncompleteBody` for a body shorter
-/// than its `Content-Length` or cut off.
-pub async fn checked(mut req: Request<s3s::Body>) -> S3Result<Request<s3s::Body>> {
-    let declared_len =
-        req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+/// `InvalidDigest`, `BadDigest`, `InvalidRequest` for a digest header sent twice (see
+/// [`check_declared_digests`]); `IncompleteBody` for a body shorter than its `Content-Length` or cut
+/// off.
+pub async fn checked(mut req: Request<s3s::Body>, check: BodyCheck) -> S3Result<Request<s3s::Body>> {
     let body = req.body_mut().store_all_limited(MAX_WHOLE_BODY).await.map_err(|_| {
         errors::incomplete_body("The body ended before the number of bytes its Content-Length declares.")
     })?;
-    if declared_len != Some(body.len() as u64) {
+    if body.len() as u64 != check.len {
         return Err(errors::incomplete_body(
             "You did not provide the number of bytes specified by the Content-Length HTTP header.",
         ));
     }
-    let checksums_are_the_bodys = !completes_an_upload(req.method(), req.uri());
-    check_declared_digests(req.headers(), &body, checksums_are_the_bodys)?;
+    check_declared_digests(req.headers(), &body, check.checksums_are_the_bodys)?;
     Ok(req)
 }
 
@@ -79,7 +90,7 @@ mod tests {
             headers.append(http::HeaderName::from_bytes(name.as_bytes()).expect("name"), value.parse().expect("value"));
         }
         let method = http::Method::from_bytes(method.as_bytes()).expect("method");
-        to_check(&method, &target.parse().expect("uri"), &headers)
+        to_check(&method, &target.parse().expect("uri"), &headers).is_some()
     }
 
     #[test]
@@ -108,5 +119,9 @@ mod tests {
         assert!(!wants("PUT", "/b/k", &[md5, len]));
         assert!(!wants("PUT", "/b/k?partNumber=1&uploadId=u", &[crc, len]));
         assert!(!wants("POST", "/b", &[md5, len, ("content-type", "multipart/form-data; boundary=x")]));
+        // Parameter names are read as s3s routes by them: percent-encoded names are the same names.
+        assert!(!wants("POST", "/b/k?upload%49d=u", &[crc, len]), "CompleteMultipartUpload, encoded");
+        assert!(wants("PUT", "/b/k?%74agging", &[md5, len]), "PutObjectTagging, encoded");
+        assert!(!wants("PUT", "/b/k?part%4Eumber=1&uploadId=u", &[crc, len]), "UploadPart, encoded");
     }
 }

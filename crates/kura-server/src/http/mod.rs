@@ -454,8 +454,10 @@ impl Dispatch {
                 Err(e) => return Ok((error_response(&crate::errors::spool_error(&e), request_id), None)),
             }
         }
-        if digests::to_check(req.method(), req.uri(), req.headers()) && self.signature_verifies(envelope, &req) {
-            match digests::checked(req).await {
+        if let Some(check) = digests::to_check(req.method(), req.uri(), req.headers())
+            && self.signature_verifies(envelope, &req)
+        {
+            match digests::checked(req, check).await {
                 Ok(checked) => req = checked,
                 Err(e) => return Ok((error_response(&e, request_id), None)),
             }

@@ -24,14 +24,14 @@ pub use crate::base::limits::{MAX_SPOOL, SpoolError};
 /// Whether a request is an object upload (PutObject, UploadPart), whose body streams into the store
 /// rather than being read whole: a PUT without `x-amz-copy-source` and with no subresource query (a
 /// `partNumber` + `uploadId` part, the presigned URL's own parameters and an SDK's `x-id` excepted).
+/// Parameter names are read decoded, as s3s routes by them.
 pub fn is_object_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     if method != http::Method::PUT || headers.contains_key("x-amz-copy-source") {
         return false;
     }
-    uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()).all(|pair| {
-        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-        matches!(name, "partNumber" | "uploadId" | "x-id") || name.starts_with("X-Amz-")
-    })
+    let upload_parameter =
+        |name: &str| matches!(name, "partNumber" | "uploadId" | "x-id") || name.starts_with("X-Amz-");
+    crate::authn::gate::Query::of(uri).names().all(upload_parameter)
 }
 
 /// Whether a request is an object upload whose body s3s can only take with a length: an

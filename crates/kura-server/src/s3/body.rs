@@ -148,23 +148,31 @@ fn check_checksum(algo: ChecksumAlgo, declared: &str, computed: &str) -> S3Resul
 ///
 /// # Errors
 /// `InvalidDigest` for a `Content-MD5` that is empty or not a base64 MD5, `BadDigest` for a digest
-/// that does not match the body.
+/// that does not match the body, `InvalidRequest` for a digest header sent twice (as s3s answers a
+/// repeated header it reads: which copy was meant is not for kura to guess).
 pub fn check_declared_digests(headers: &http::HeaderMap, body: &[u8], checksums_are_the_bodys: bool) -> S3Result<()> {
-    if let Some(declared) = headers.get("content-md5") {
-        let declared = declared.to_str().map_err(|_| errors::invalid_digest())?;
-        if declared.trim().is_empty() {
-            return Err(errors::invalid_digest());
-        }
-        check_md5(declared, &Md5::digest(body))?;
+    if let Some(declared) = single_digest_header(headers, "content-md5")? {
+        check_md5(declared.to_str().map_err(|_| errors::invalid_digest())?, &Md5::digest(body))?;
     }
     for algo in ChecksumAlgo::ALL.into_iter().filter(|_| checksums_are_the_bodys) {
-        let Some(declared) = headers.get(algo.header()) else { continue };
+        let Some(declared) = single_digest_header(headers, algo.header())? else { continue };
         let declared = declared.to_str().map_err(|_| errors::bad_digest("A checksum header is not text."))?;
         let mut hasher = Hasher::new(algo);
         hasher.update(body);
         check_checksum(algo, declared, &hasher.finish_b64())?;
     }
     Ok(())
+}
+
+/// The one value of a digest header, if sent; sent twice is an error.
+fn single_digest_header<'h>(headers: &'h http::HeaderMap, name: &str) -> S3Result<Option<&'h http::HeaderValue>> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(_), Some(_)) => {
+            Err(errors::invalid_request(format!("The {name} header was sent more than once: send it once.")))
+        }
+        (first, _) => Ok(first),
+    }
 }
 
 /// A body received and verified: where it is stored (`B`: a blob [`Segment`], or a [`StoredBody`]),

@@ -3,7 +3,7 @@
 //! one signed, a stale one, two of them, one that is no HTTP date, and an empty `Content-MD5` that
 //! would turn a checked write into an unchecked one. Each is refused with AWS's code and stores nothing.
 
-use super::sigv2::http_date;
+use super::sigv2::{exists, http_date};
 use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, bucket_name, xml_code};
 use kura_sigv4::{
     CanonicalRequest, Scope, UNSIGNED_PAYLOAD, canonical_request, derive_key, format_amz_date, signature,
@@ -82,16 +82,18 @@ async fn put(
     send(server, ("PUT", target), SignedAt::Date(signed_at), (signed, sent), b"twelve bytes").await
 }
 
-async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
-    s3.head_object().bucket(bucket).key(key).send().await.is_ok()
+/// A fresh server with one empty bucket named after `tag`.
+pub(super) async fn server_with_bucket(tag: &str) -> (TestServer, aws_sdk_s3::Client, String) {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name(tag);
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    (server, s3, bucket)
 }
 
 #[tokio::test]
 async fn a_request_timed_by_date_is_verified_at_that_time() {
-    let server = TestServer::start();
-    let s3 = server.client();
-    let bucket = bucket_name("date");
-    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let (server, s3, bucket) = server_with_bucket("date").await;
     let now = SystemTime::now();
 
     let (status, body) = put(&server, &format!("/{bucket}/timed"), now, &[], &[]).await;
@@ -127,10 +129,7 @@ async fn a_request_timed_by_date_is_verified_at_that_time() {
 
 #[tokio::test]
 async fn an_empty_content_md5_is_an_invalid_digest_and_stores_nothing() {
-    let server = TestServer::start();
-    let s3 = server.client();
-    let bucket = bucket_name("md5");
-    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let (server, s3, bucket) = server_with_bucket("md5").await;
     let now = SystemTime::now();
 
     let (status, body) = put(&server, &format!("/{bucket}/object"), now, &[("content-md5", "")], &[]).await;

@@ -37,7 +37,8 @@ async fn send_v2(server: &TestServer, method: reqwest::Method, path: &str, date:
     (resp.status().as_u16(), resp.text().await.expect("body"))
 }
 
-async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
+/// Whether `bucket` holds `key` now (the attack tests' "nothing changed").
+pub(super) async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
     s3.head_object().bucket(bucket).key(key).send().await.is_ok()
 }
 
