@@ -21,6 +21,16 @@
 //!    GOVERNANCE retention (DeleteObject(s) with a version, PutObjectRetention) and was sent with
 //!    `x-amz-bypass-governance-retention: true` also needs this action on the object ARN; the server
 //!    checks it in the operation, only when the lock would otherwise refuse.
+//! 8. [`S3Authz::keys_in_body`] (`PutObjectTagging`, `PutObjectRetention`, `PutObjectLegalHold`,
+//!    `CreateBucket`): some of the operation's condition keys are fields of the request body (the tag
+//!    set, the retention, the legal hold, the location constraint), so the server decides once the
+//!    operation has parsed it, never on the headers alone.
+//! 9. [`S3Authz::also`] (`GetObjectAttributes`): a second action the caller needs on the same resource
+//!    (`s3:GetObject`, or `s3:GetObjectVersion` with a version id), as AWS requires.
+//! 10. [`write_extras`] / [`create_bucket_extras`]: what a write sets besides its body (tags, object
+//!     lock settings, bucket Object Lock or ownership) needs the action that would set it on its own
+//!     (`x-amz-tagging` on PutObject needs `s3:PutObjectTagging`…), so that a Deny on that action
+//!     cannot be walked around by setting the same thing through a header or a form field.
 
 /// What an S3 operation acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +56,10 @@ pub struct S3Authz {
     pub per_key: bool,
     /// Also needs `s3:GetObject` (or `s3:GetObjectVersion`) on the copy source object.
     pub copy_source: bool,
+    /// Some condition keys are fields of the body: the operation decides once it has parsed them.
+    pub keys_in_body: bool,
+    /// A second action needed on the same resource: (action, action when a version id is named).
+    pub also: Option<(&'static str, &'static str)>,
 }
 
 /// The resource of account-level actions (`s3:ListAllMyBuckets`): matched by `*` and `arn:aws:s3:::*`.
@@ -73,15 +87,59 @@ pub fn resource_arn(kind: ResourceKind, bucket: &str, key: &str) -> String {
 use ResourceKind::{Account, Bucket, Object};
 
 const fn plain(action: &'static str, resource: ResourceKind) -> S3Authz {
-    S3Authz { action, resource, version_action: None, per_key: false, copy_source: false }
+    S3Authz {
+        action,
+        resource,
+        version_action: None,
+        per_key: false,
+        copy_source: false,
+        keys_in_body: false,
+        also: None,
+    }
 }
 
 const fn versioned(action: &'static str, version: &'static str) -> S3Authz {
-    S3Authz { action, resource: Object, version_action: Some(version), per_key: false, copy_source: false }
+    S3Authz { version_action: Some(version), ..plain(action, Object) }
 }
 
 const fn copy(action: &'static str) -> S3Authz {
-    S3Authz { action, resource: Object, version_action: None, per_key: false, copy_source: true }
+    S3Authz { copy_source: true, ..plain(action, Object) }
+}
+
+/// Decided by the operation, once the body holding some of its condition keys is parsed.
+const fn body_keyed(authz: S3Authz) -> S3Authz {
+    S3Authz { keys_in_body: true, ..authz }
+}
+
+/// The action a new object's tags need (`x-amz-tagging` on PutObject, CopyObject with
+/// `x-amz-tagging-directive: REPLACE`, CreateMultipartUpload, a POST form's `tagging` field).
+pub const PUT_OBJECT_TAGGING: &str = "s3:PutObjectTagging";
+/// The action a new object's retention needs (`x-amz-object-lock-mode` / `-retain-until-date`).
+pub const PUT_OBJECT_RETENTION: &str = "s3:PutObjectRetention";
+/// The action a new object's legal hold needs (`x-amz-object-lock-legal-hold`).
+pub const PUT_OBJECT_LEGAL_HOLD: &str = "s3:PutObjectLegalHold";
+
+/// The actions a new object's write needs besides `s3:PutObject`, on the object it writes, for what it
+/// sets: tags, a retention, a legal hold.
+pub fn write_extras(tags: bool, retention: bool, legal_hold: bool) -> Vec<&'static str> {
+    [(tags, PUT_OBJECT_TAGGING), (retention, PUT_OBJECT_RETENTION), (legal_hold, PUT_OBJECT_LEGAL_HOLD)]
+        .into_iter()
+        .filter_map(|(sets, action)| sets.then_some(action))
+        .collect()
+}
+
+/// The actions a CreateBucket needs besides `s3:CreateBucket`, on the bucket, for what it sets:
+/// Object Lock (`x-amz-bucket-object-lock-enabled: true`, which also turns versioning on) and object
+/// ownership (`x-amz-object-ownership`).
+pub fn create_bucket_extras(object_lock: bool, ownership: bool) -> Vec<&'static str> {
+    let mut actions = Vec::new();
+    if object_lock {
+        actions.extend(["s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"]);
+    }
+    if ownership {
+        actions.push("s3:PutBucketOwnershipControls");
+    }
+    actions
 }
 
 /// The extra action that lets GOVERNANCE retention give way (with the request's bypass header).
@@ -93,7 +151,7 @@ pub const OPERATIONS: &[(&str, S3Authz)] = &[
     ("ListBuckets", plain("s3:ListAllMyBuckets", Account)),
     ("ListDirectoryBuckets", plain("s3:ListAllMyDirectoryBuckets", Account)),
     // Buckets
-    ("CreateBucket", plain("s3:CreateBucket", Bucket)),
+    ("CreateBucket", body_keyed(plain("s3:CreateBucket", Bucket))),
     ("DeleteBucket", plain("s3:DeleteBucket", Bucket)),
     ("HeadBucket", plain("s3:ListBucket", Bucket)),
     ("ListObjects", plain("s3:ListBucket", Bucket)),
@@ -161,18 +219,18 @@ pub const OPERATIONS: &[(&str, S3Authz)] = &[
     ("DeleteBucketIntelligentTieringConfiguration", plain("s3:PutIntelligentTieringConfiguration", Bucket)),
     (
         "DeleteObjects",
-        S3Authz {
-            action: "s3:DeleteObject",
-            resource: Bucket,
-            version_action: Some("s3:DeleteObjectVersion"),
-            per_key: true,
-            copy_source: false,
-        },
+        S3Authz { version_action: Some("s3:DeleteObjectVersion"), per_key: true, ..plain("s3:DeleteObject", Bucket) },
     ),
     // Objects
     ("GetObject", versioned("s3:GetObject", "s3:GetObjectVersion")),
     ("HeadObject", versioned("s3:GetObject", "s3:GetObjectVersion")),
-    ("GetObjectAttributes", versioned("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes")),
+    (
+        "GetObjectAttributes",
+        S3Authz {
+            also: Some(("s3:GetObject", "s3:GetObjectVersion")),
+            ..versioned("s3:GetObjectAttributes", "s3:GetObjectVersionAttributes")
+        },
+    ),
     ("SelectObjectContent", plain("s3:GetObject", Object)),
     ("GetObjectTorrent", versioned("s3:GetObjectTorrent", "s3:GetObjectVersionTorrent")),
     ("PutObject", plain("s3:PutObject", Object)),
@@ -186,14 +244,14 @@ pub const OPERATIONS: &[(&str, S3Authz)] = &[
     ("ListParts", plain("s3:ListMultipartUploadParts", Object)),
     ("DeleteObject", versioned("s3:DeleteObject", "s3:DeleteObjectVersion")),
     ("GetObjectTagging", versioned("s3:GetObjectTagging", "s3:GetObjectVersionTagging")),
-    ("PutObjectTagging", versioned("s3:PutObjectTagging", "s3:PutObjectVersionTagging")),
+    ("PutObjectTagging", body_keyed(versioned("s3:PutObjectTagging", "s3:PutObjectVersionTagging"))),
     ("DeleteObjectTagging", versioned("s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging")),
     ("GetObjectAcl", versioned("s3:GetObjectAcl", "s3:GetObjectVersionAcl")),
     ("PutObjectAcl", versioned("s3:PutObjectAcl", "s3:PutObjectVersionAcl")),
     ("GetObjectRetention", plain("s3:GetObjectRetention", Object)),
-    ("PutObjectRetention", plain("s3:PutObjectRetention", Object)),
+    ("PutObjectRetention", body_keyed(plain("s3:PutObjectRetention", Object))),
     ("GetObjectLegalHold", plain("s3:GetObjectLegalHold", Object)),
-    ("PutObjectLegalHold", plain("s3:PutObjectLegalHold", Object)),
+    ("PutObjectLegalHold", body_keyed(plain("s3:PutObjectLegalHold", Object))),
     ("RestoreObject", plain("s3:RestoreObject", Object)),
 ];
 
@@ -251,6 +309,7 @@ const WRITE_KEYS: &[&str] = &[
     "s3:RequestObjectTagKeys",
     "s3:object-lock-mode",
     "s3:object-lock-retain-until-date",
+    "s3:object-lock-remaining-retention-days",
     "s3:object-lock-legal-hold",
 ];
 const COPY_KEYS: &[&str] = &[
@@ -263,6 +322,10 @@ const COPY_KEYS: &[&str] = &[
     "s3:x-amz-metadata-directive",
     "s3:RequestObjectTag/<key>",
     "s3:RequestObjectTagKeys",
+    "s3:object-lock-mode",
+    "s3:object-lock-retain-until-date",
+    "s3:object-lock-remaining-retention-days",
+    "s3:object-lock-legal-hold",
 ];
 const READ_KEYS: &[&str] = &["s3:ExistingObjectTag/<key>", "s3:versionid"];
 const TAG_WRITE_KEYS: &[&str] =
@@ -293,6 +356,17 @@ pub const CONDITION_KEYS: &[(&str, &[&str])] = &[
     ("PutObjectTagging", TAG_WRITE_KEYS),
     ("PutObjectAcl", &["s3:x-amz-acl", "s3:ExistingObjectTag/<key>", "s3:versionid"]),
     ("PutBucketAcl", &["s3:x-amz-acl"]),
+    (
+        "PutObjectRetention",
+        &[
+            "s3:object-lock-mode",
+            "s3:object-lock-retain-until-date",
+            "s3:object-lock-remaining-retention-days",
+            "s3:ExistingObjectTag/<key>",
+            "s3:versionid",
+        ],
+    ),
+    ("PutObjectLegalHold", &["s3:object-lock-legal-hold", "s3:ExistingObjectTag/<key>", "s3:versionid"]),
     ("PutBucketVersioning", &[]),
 ];
 
@@ -320,7 +394,27 @@ mod tests {
         assert_eq!(resource_arn(Bucket, "b", "k"), "arn:aws:s3:::b");
         assert_eq!(resource_arn(Account, "b", "k"), ACCOUNT_RESOURCE);
         assert_eq!(condition_keys("ListObjectsV2"), LIST_KEYS);
+        assert_eq!(
+            authz_for("GetObjectAttributes").and_then(|a| a.also),
+            Some(("s3:GetObject", "s3:GetObjectVersion"))
+        );
+        for op in ["PutObjectTagging", "PutObjectRetention", "PutObjectLegalHold", "CreateBucket"] {
+            assert!(authz_for(op).is_some_and(|a| a.keys_in_body), "{op}");
+        }
+        assert!(authz_for("PutObject").is_some_and(|a| !a.keys_in_body));
         assert!(condition_keys("Nope").is_empty());
+    }
+
+    #[test]
+    fn what_a_write_sets_needs_its_own_action() {
+        assert!(write_extras(false, false, false).is_empty());
+        assert_eq!(write_extras(true, true, true), [PUT_OBJECT_TAGGING, PUT_OBJECT_RETENTION, PUT_OBJECT_LEGAL_HOLD]);
+        assert_eq!(write_extras(false, false, true), [PUT_OBJECT_LEGAL_HOLD]);
+        assert_eq!(
+            create_bucket_extras(true, true),
+            ["s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:PutBucketOwnershipControls"]
+        );
+        assert!(create_bucket_extras(false, false).is_empty());
     }
 
     #[test]

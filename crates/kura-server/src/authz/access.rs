@@ -36,6 +36,16 @@ pub struct Authenticated {
     pub context: Arc<Context>,
 }
 
+impl Authenticated {
+    /// This caller with the condition keys of a POST form upload: the request's, plus the form's
+    /// fields that AWS reads as keys ([`context::insert_post_form`]), which s3s parsed into `input`.
+    pub fn with_post_form(&self, input: &s3s::dto::PutObjectInput) -> Self {
+        let mut context = (*self.context).clone();
+        context::insert_post_form(&mut context, input, time::OffsetDateTime::now_utc());
+        Self { caller: self.caller.clone(), context: Arc::new(context) }
+    }
+}
+
 /// The bucket the access hook read to decide a request, left in its extensions so that the operation
 /// need not read it again (what it says is as current as the decision it was read for).
 #[derive(Clone, Debug)]
@@ -140,13 +150,14 @@ impl KuraAccess {
 
     /// Authorises one object whose key the access hook could not see (the keys of DeleteObjects, the
     /// form-given key of a POST upload) for the caller the hook left in the request's extensions
-    /// (root included: a bucket policy's Deny binds it); requests without one pass.
+    /// (root included: a bucket policy's Deny binds it), on the version the request names, with the
+    /// object's tags when a policy reads them; requests without one pass.
     pub async fn decide_object(
         &self,
         who: Option<&Authenticated>,
         action: &str,
         bucket: &kura_store::BucketInfo,
-        key: &str,
+        (key, version): (&str, Option<&str>),
     ) -> S3Result<()> {
         let Some(who) = who else {
             return Ok(());
@@ -159,14 +170,74 @@ impl KuraAccess {
             return self.decide_ticket(&state, (ticket, issuer.as_ref()), (&bucket.name, key), &who.context).await;
         }
         let resource = kura_policy::s3::object_arn(&bucket.name, key);
-        let access = Access {
-            action,
-            resource: &resource,
-            bucket: Some((&bucket.name, &bucket.settings)),
-            context: &who.context,
+        let state = self.iam.snapshot();
+        let target = (Some(bucket.name.as_str()), Some(key), version);
+        self.decide(&state, &who.caller, action, target, &resource, &who.context).await?;
+        Ok(())
+    }
+
+    /// Decides, once the operation has parsed its input, an operation whose condition keys are partly
+    /// in its body ([`kura_policy::s3::S3Authz::keys_in_body`]: PutObjectTagging's tag set,
+    /// PutObjectRetention's retention…): its action (the version action when `version` is named) on
+    /// `bucket` (and `key`), with the request's keys plus `body_keys`. Requests the access hook left
+    /// no caller for pass, as in [`Self::decide_object`].
+    pub async fn decide_parsed(
+        &self,
+        who: Option<&Authenticated>,
+        operation: &str,
+        (bucket, key, version): (&str, Option<&str>, Option<&str>),
+        body_keys: &Context,
+    ) -> S3Result<()> {
+        let Some(who) = who else {
+            return Ok(());
         };
-        self.authz.decide(&self.iam.snapshot(), &who.caller, &access)?;
-        crate::trace::allowed(action, &resource);
+        let authz = s3_authz(operation)
+            .ok_or_else(|| errors::access_denied(format!("Access Denied: {operation} has no IAM mapping.")))?;
+        let action = match authz.version_action {
+            Some(version_action) if version.is_some() => version_action,
+            _ => authz.action,
+        };
+        let resource = match key {
+            Some(k) => kura_policy::s3::object_arn(bucket, k),
+            None => kura_policy::s3::bucket_arn(bucket),
+        };
+        let mut context = (*who.context).clone();
+        for (name, values) in body_keys.iter() {
+            context.remove(name);
+            context.insert_many(name, values.iter().cloned());
+        }
+        let state = self.iam.snapshot();
+        self.decide(&state, &who.caller, action, (Some(bucket), key, version), &resource, &context).await?;
+        Ok(())
+    }
+
+    /// Authorises what a write sets besides its body ([`kura_policy::s3::write_extras`],
+    /// [`kura_policy::s3::create_bucket_extras`]): each of `actions` on `bucket` (and `key`), for the
+    /// caller in `who` with its condition keys. An upload ticket allows the upload alone.
+    pub async fn decide_extras(
+        &self,
+        who: Option<&Authenticated>,
+        (bucket, key): (&str, Option<&str>),
+        actions: &[&str],
+    ) -> S3Result<()> {
+        let Some(who) = who.filter(|_| !actions.is_empty()) else {
+            return Ok(());
+        };
+        if let Caller::Ticket { ticket } = &who.caller {
+            return Err(errors::access_denied(format!(
+                "the upload ticket {} allows the upload alone, not {}",
+                ticket.id,
+                actions.join(", ")
+            )));
+        }
+        let resource = match key {
+            Some(k) => kura_policy::s3::object_arn(bucket, k),
+            None => kura_policy::s3::bucket_arn(bucket),
+        };
+        let state = self.iam.snapshot();
+        for action in actions {
+            self.decide(&state, &who.caller, action, (Some(bucket), key, None), &resource, &who.context).await?;
+        }
         Ok(())
     }
 }
@@ -361,18 +432,6 @@ pub fn session_token(uri: &http::Uri, headers: &http::HeaderMap) -> Option<Strin
     })
 }
 
-/// The version the query names (`versionId`, with or without a value; the first when repeated, which
-/// s3s then refuses), read as s3s reads a query (form-urlencoded: `+` is a space, names and values
-/// percent-decoded), so that `?version%49d=…` is the version s3s will act on.
-fn named_version(uri: &http::Uri) -> Option<String> {
-    let decode =
-        |text: &str| percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned();
-    uri.query().unwrap_or("").split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(name) == "versionId").then(|| decode(value))
-    })
-}
-
 /// The bucket and key a request's path names.
 fn bucket_and_key(path: &S3Path) -> (Option<String>, Option<String>) {
     match path {
@@ -419,9 +478,10 @@ impl S3Access for KuraAccess {
             tracing::info!(principal = %caller.arn(), operation = op, "denied: kura has no IAM mapping for this operation");
             return Err(errors::access_denied(format!("Access Denied: {op} is available to the root user only.")));
         };
-        if authz.per_key || op == "PostObject" {
-            // DeleteObjects (key by key) and POST uploads (the key is a form field) are authorised by
-            // the operation once their input is parsed.
+        if authz.per_key || authz.keys_in_body || op == "PostObject" {
+            // DeleteObjects (key by key), POST uploads (the key and the condition keys are form
+            // fields) and operations whose condition keys are in their body are authorised by the
+            // operation once its input is parsed.
             return Ok(());
         }
         let resource = match (authz.resource, &bucket, &key) {
@@ -432,15 +492,19 @@ impl S3Access for KuraAccess {
         let target_key = if matches!(authz.resource, ResourceKind::Object) { key.as_deref() } else { None };
         // `?versionId=` turns GetObject into s3:GetObjectVersion, DeleteObject into
         // s3:DeleteObjectVersion…: a Deny on the version action must not be walked around.
-        let version = named_version(cx.uri());
+        let version = context::named_version(cx.uri());
         let action = match authz.version_action {
             Some(version_action) if version.is_some() => version_action,
             _ => authz.action,
         };
         // A copy's source is authorised by the operation, on the very CopySource it reads.
         let target = (bucket.as_deref(), target_key, version.as_deref().filter(|_| target_key.is_some()));
-        let loaded = self.decide(&state, &caller, action, target, &resource, &context);
-        if let Some(info) = loaded.await? {
+        let loaded = self.decide(&state, &caller, action, target, &resource, &context).await?;
+        if let Some((also, also_version)) = authz.also {
+            let also = if version.is_some() { also_version } else { also };
+            self.decide(&state, &caller, also, target, &resource, &context).await?;
+        }
+        if let Some(info) = loaded {
             cx.extensions_mut().insert(LoadedBucket(info));
         }
         Ok(())

@@ -49,9 +49,6 @@ pub fn build(facts: &RequestFacts<'_>, caller: &Caller) -> Context {
     if let Some(t) = facts.auth_type.s3_auth_type() {
         cx.insert("s3:authType", t);
         cx.insert("s3:signatureversion", signature_version(facts));
-        if let Some(age) = signature_age_ms(facts, now) {
-            cx.insert("s3:signatureAge", age.to_string());
-        }
     }
     if matches!(facts.op, "ListObjects" | "ListObjectsV2" | "ListObjectVersions") {
         for (param, key) in [("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys")] {
@@ -60,29 +57,115 @@ pub fn build(facts: &RequestFacts<'_>, caller: &Caller) -> Context {
             }
         }
     }
-    for (header, key) in [
-        ("x-amz-acl", "s3:x-amz-acl"),
-        ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
-        ("x-amz-server-side-encryption-aws-kms-key-id", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
-        ("x-amz-server-side-encryption-customer-algorithm", "s3:x-amz-server-side-encryption-customer-algorithm"),
-        ("x-amz-copy-source", "s3:x-amz-copy-source"),
-        ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
-        ("x-amz-storage-class", "s3:x-amz-storage-class"),
-        ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
-    ] {
+    if let Some(version) = named_version(facts.uri) {
+        cx.insert("s3:versionid", version);
+    }
+    // A POST form's headers are not signed (its signature covers the form's policy): its keys are the
+    // form's fields, which the operation adds once s3s has parsed them (`insert_post_form`).
+    if facts.op == "PostObject" {
+        return cx;
+    }
+    if let Some(age) = signature_age_ms(facts, now) {
+        cx.insert("s3:signatureAge", age.to_string());
+    }
+    for (header, key) in HEADER_KEYS {
         // s3s reads an empty header as an absent one, so the policy must too: else a `Null` condition
         // (deny when no x-amz-server-side-encryption) would see a key the operation never sees.
         if let Some(v) = header_str(facts.headers, header).filter(|v| !v.is_empty()) {
             cx.insert(key, v);
         }
     }
-    if let Some(tagging) = header_str(facts.headers, "x-amz-tagging") {
-        for (k, v) in form_pairs(tagging) {
-            cx.insert("s3:RequestObjectTagKeys", k.clone());
-            cx.insert(&format!("s3:RequestObjectTag/{k}"), v);
+    // The tags and lock a new object is written with; PutObjectTagging's, PutObjectRetention's and
+    // PutObjectLegalHold's come from their bodies (the operation adds them).
+    if matches!(facts.op, "PutObject" | "CopyObject" | "CreateMultipartUpload") {
+        for (header, key) in NEW_OBJECT_HEADER_KEYS {
+            if let Some(v) = header_str(facts.headers, header).filter(|v| !v.is_empty()) {
+                cx.insert(key, v);
+            }
+        }
+        if let Some(until) = header_str(facts.headers, "x-amz-object-lock-retain-until-date") {
+            insert_remaining_days(&mut cx, until, now);
+        }
+        if let Some(tagging) = header_str(facts.headers, "x-amz-tagging") {
+            insert_request_tags(&mut cx, &form_pairs(tagging));
         }
     }
     cx
+}
+
+/// Headers of a new object's write (PutObject, CopyObject, CreateMultipartUpload) that AWS reads as
+/// `s3:` condition keys, with the key each fills.
+const NEW_OBJECT_HEADER_KEYS: [(&str, &str); 3] = [
+    ("x-amz-object-lock-mode", "s3:object-lock-mode"),
+    ("x-amz-object-lock-retain-until-date", "s3:object-lock-retain-until-date"),
+    ("x-amz-object-lock-legal-hold", "s3:object-lock-legal-hold"),
+];
+
+/// Request headers AWS reads as `s3:` condition keys, with the key each fills.
+const HEADER_KEYS: [(&str, &str); 9] = [
+    ("x-amz-acl", "s3:x-amz-acl"),
+    ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+    ("x-amz-server-side-encryption-aws-kms-key-id", "s3:x-amz-server-side-encryption-aws-kms-key-id"),
+    ("x-amz-server-side-encryption-customer-algorithm", "s3:x-amz-server-side-encryption-customer-algorithm"),
+    ("x-amz-copy-source", "s3:x-amz-copy-source"),
+    ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+    ("x-amz-storage-class", "s3:x-amz-storage-class"),
+    ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
+    ("x-amz-object-ownership", "s3:x-amz-object-ownership"),
+];
+
+/// `s3:RequestObjectTagKeys` and `s3:RequestObjectTag/<key>` for the tags a request sets (from the
+/// `x-amz-tagging` header, a POST form's `tagging` field or PutObjectTagging's body).
+pub fn insert_request_tags(cx: &mut Context, tags: &[(String, String)]) {
+    for (k, v) in tags {
+        cx.insert("s3:RequestObjectTagKeys", k.clone());
+        cx.insert(&format!("s3:RequestObjectTag/{k}"), v.clone());
+    }
+}
+
+/// `s3:object-lock-retain-until-date` and `s3:object-lock-remaining-retention-days` (whole days left,
+/// rounded up) for a retention date as the request wrote it; nothing for a date that does not parse
+/// (the operation refuses it).
+pub fn insert_retention(cx: &mut Context, mode: &str, until: &str, now: OffsetDateTime) {
+    cx.set("s3:object-lock-mode", mode);
+    cx.set("s3:object-lock-retain-until-date", until);
+    insert_remaining_days(cx, until, now);
+}
+
+fn insert_remaining_days(cx: &mut Context, until: &str, now: OffsetDateTime) {
+    let Ok(until) = OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339) else { return };
+    let seconds = u64::try_from((until - now).whole_seconds()).unwrap_or(0);
+    cx.set("s3:object-lock-remaining-retention-days", seconds.div_ceil(86_400).to_string());
+}
+
+/// The condition keys of a POST form upload: the form's fields that AWS reads as keys (encryption,
+/// ACL, storage class, tags, object lock), which s3s has parsed into `input`. The request's headers
+/// count for nothing here: a form's signature does not cover them.
+pub fn insert_post_form(cx: &mut Context, input: &s3s::dto::PutObjectInput, now: OffsetDateTime) {
+    let fields = [
+        ("s3:x-amz-acl", input.acl.as_ref().map(|v| v.as_str())),
+        ("s3:x-amz-server-side-encryption", input.server_side_encryption.as_ref().map(|v| v.as_str())),
+        ("s3:x-amz-server-side-encryption-aws-kms-key-id", input.ssekms_key_id.as_deref()),
+        ("s3:x-amz-server-side-encryption-customer-algorithm", input.sse_customer_algorithm.as_deref()),
+        ("s3:x-amz-storage-class", input.storage_class.as_ref().map(|v| v.as_str())),
+        ("s3:object-lock-mode", input.object_lock_mode.as_ref().map(|v| v.as_str())),
+        ("s3:object-lock-legal-hold", input.object_lock_legal_hold_status.as_ref().map(|v| v.as_str())),
+    ];
+    for (key, value) in fields {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            cx.set(key, v);
+        }
+    }
+    if let Some(until) = input.object_lock_retain_until_date.as_ref() {
+        let until = time::OffsetDateTime::from(until.clone());
+        if let Ok(text) = until.format(&time::format_description::well_known::Rfc3339) {
+            cx.set("s3:object-lock-retain-until-date", text.as_str());
+            insert_remaining_days(cx, &text, now);
+        }
+    }
+    if let Some(tagging) = input.tagging.as_deref() {
+        insert_request_tags(cx, &form_pairs(tagging));
+    }
 }
 
 /// The client's address and whether it used TLS, read exactly as `aws:SourceIp` and
@@ -104,10 +187,9 @@ fn client_address(facts: &RequestFacts<'_>) -> (Option<IpAddr>, bool) {
     if !trusted(&peer) {
         return (Some(peer), false);
     }
-    let secure = header_str(facts.headers, "x-forwarded-proto")
-        .and_then(|v| v.split(',').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
     let mut client = peer;
+    // How many hops of the chain, counted from the right, lead to the client.
+    let mut hops = 0;
     if let Some(chain) = header_str(facts.headers, "x-forwarded-for") {
         for hop in chain.rsplit(',') {
             match hop.trim().parse::<IpAddr>() {
@@ -116,12 +198,35 @@ fn client_address(facts: &RequestFacts<'_>) -> (Option<IpAddr>, bool) {
                     if !trusted(&ip) {
                         break;
                     }
+                    hops += 1;
                 }
                 Err(_) => break,
             }
         }
     }
+    // The scheme the client used is the `X-Forwarded-Proto` entry the proxy it reached wrote: as
+    // many entries from the right as the client's address in `X-Forwarded-For`. The left-most entry
+    // may be the client's own text; a list too short to have that entry says nothing (not TLS).
+    let protos: Vec<&str> =
+        header_str(facts.headers, "x-forwarded-proto").map(|v| v.split(',').collect()).unwrap_or_default();
+    let proto = match protos.len() {
+        1 => protos.first(),
+        n => n.checked_sub(hops + 1).and_then(|i| protos.get(i)),
+    };
+    let secure = proto.is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
     (Some(client), secure)
+}
+
+/// The version the query names (`versionId`, with or without a value; the first when repeated, which
+/// s3s then refuses), read as s3s reads a query (form-urlencoded: `+` is a space, names and values
+/// percent-decoded), so that `?version%49d=…` is the version s3s will act on.
+pub(super) fn named_version(uri: &http::Uri) -> Option<String> {
+    let decode =
+        |text: &str| percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned();
+    uri.query().unwrap_or("").split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(name) == "versionId").then(|| decode(value))
+    })
 }
 
 fn signature_version(facts: &RequestFacts<'_>) -> &'static str {
@@ -239,5 +344,73 @@ mod tests {
             let f = RequestFacts { headers: &empty, ..f };
             assert!(build(&f, &Caller::Anonymous).get("s3:x-amz-server-side-encryption").is_none(), "{op}");
         }
+    }
+
+    #[test]
+    fn forwarded_proto_is_read_at_the_clients_hop() {
+        let uri: Uri = "/b".parse().expect("uri");
+        let proxies = vec!["10.0.0.0/8".parse().expect("net")];
+        let secure = |xff: Option<&str>, proto: &str| {
+            let mut headers = HeaderMap::new();
+            if let Some(xff) = xff {
+                headers.insert("x-forwarded-for", xff.parse().expect("header"));
+            }
+            headers.insert("x-forwarded-proto", proto.parse().expect("header"));
+            let cx = build(&facts(&uri, &headers, "10.0.0.5:1234", &proxies), &Caller::Anonymous);
+            cx.get("aws:SecureTransport").and_then(|v| v.first()).cloned().unwrap_or_default()
+        };
+        // One entry: the trusted proxy's own.
+        assert_eq!(secure(Some("203.0.113.9"), "https"), "true");
+        // The client wrote `https`, the proxy appended what it saw: plain HTTP.
+        assert_eq!(secure(Some("203.0.113.9"), "https, http"), "false");
+        assert_eq!(secure(None, "https, http"), "false");
+        // Two trusted proxies: the client's hop is the second entry from the right.
+        assert_eq!(secure(Some("203.0.113.9, 10.0.0.7"), "https, http"), "true");
+        assert_eq!(secure(Some("203.0.113.9, 10.0.0.7"), "http, https"), "false");
+        // Too short a list to hold the client's hop says nothing.
+        assert_eq!(secure(Some("203.0.113.9, 10.0.0.7, 10.0.0.8"), "https, https"), "false");
+    }
+
+    #[test]
+    fn keys_come_from_where_aws_reads_them() {
+        let uri: Uri = "/b/k?version%49d=v1".parse().expect("uri");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-tagging", "team=blue".parse().expect("header"));
+        headers.insert("x-amz-server-side-encryption", "aws:kms".parse().expect("header"));
+        headers.insert("x-amz-object-lock-mode", "COMPLIANCE".parse().expect("header"));
+        let in_ten_days = (OffsetDateTime::now_utc() + time::Duration::days(10) - time::Duration::hours(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("date");
+        headers.insert("x-amz-object-lock-retain-until-date", in_ten_days.parse().expect("header"));
+        let keys = |op| {
+            let mut f = facts(&uri, &headers, "127.0.0.1:1", &[]);
+            f.op = op;
+            build(&f, &Caller::Anonymous)
+        };
+        let put = keys("PutObject");
+        assert_eq!(put.get("s3:versionid"), Some(&["v1".to_owned()][..]));
+        assert_eq!(put.get("s3:RequestObjectTag/team"), Some(&["blue".to_owned()][..]));
+        assert_eq!(put.get("s3:object-lock-mode"), Some(&["COMPLIANCE".to_owned()][..]));
+        assert_eq!(put.get("s3:object-lock-remaining-retention-days"), Some(&["10".to_owned()][..]));
+        // PutObjectTagging's and PutObjectRetention's keys are their bodies': the operation adds them.
+        for op in ["PutObjectTagging", "PutObjectRetention"] {
+            let cx = keys(op);
+            assert!(cx.get("s3:RequestObjectTagKeys").is_none(), "{op}");
+            assert!(cx.get("s3:object-lock-mode").is_none(), "{op}");
+        }
+        // A POST form's headers are unsigned: none of them is a key.
+        let post = keys("PostObject");
+        for key in ["s3:x-amz-server-side-encryption", "s3:RequestObjectTagKeys", "s3:object-lock-mode"] {
+            assert!(post.get(key).is_none(), "{key}");
+        }
+        let input = s3s::dto::PutObjectInput {
+            server_side_encryption: Some(s3s::dto::ServerSideEncryption::from_static("AES256")),
+            tagging: Some("secret=leak".to_owned()),
+            ..Default::default()
+        };
+        let mut post = post;
+        insert_post_form(&mut post, &input, OffsetDateTime::now_utc());
+        assert_eq!(post.get("s3:x-amz-server-side-encryption"), Some(&["AES256".to_owned()][..]));
+        assert_eq!(post.get("s3:RequestObjectTag/secret"), Some(&["leak".to_owned()][..]));
     }
 }

@@ -128,7 +128,11 @@ impl Authorizer {
         bucket: Option<(&str, &BucketSettings)>,
     ) -> bool {
         let identity = identity_policies(state, caller).iter().any(|p| crate::iam::reads_existing_tags(p.policy));
-        identity || bucket.and_then(|(name, s)| self.bucket_policy(name, s)).is_some_and(|p| p.reads_existing_tags)
+        // A session policy that no longer parses allows nothing: no tags are needed to decide that.
+        let session = session_policy(caller).ok().flatten().is_some_and(|p| crate::iam::reads_existing_tags(&p));
+        identity
+            || session
+            || bucket.and_then(|(name, s)| self.bucket_policy(name, s)).is_some_and(|p| p.reads_existing_tags)
     }
 
     fn bucket_policy(&self, bucket: &str, settings: &BucketSettings) -> Option<Arc<ParsedBucketPolicy>> {

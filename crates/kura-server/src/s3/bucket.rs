@@ -76,6 +76,19 @@ pub(super) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let input = req.input;
+    // The location constraint is a condition key (`s3:LocationConstraint`): decided now that it is
+    // parsed. What the request sets besides the bucket needs the actions that would set it.
+    let mut body_keys = kura_policy::Context::new();
+    if let Some(c) = input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref()) {
+        body_keys.set("s3:LocationConstraint", c.as_str());
+    }
+    s3.decide_parsed(&req.extensions, "CreateBucket", (&input.bucket, None, None), &body_keys).await?;
+    if let Some(access) = &s3.access {
+        let lock = input.object_lock_enabled_for_bucket.unwrap_or(false);
+        let extras = kura_policy::s3::create_bucket_extras(lock, input.object_ownership.is_some());
+        let who = req.extensions.get::<crate::authz::Authenticated>();
+        access.decide_extras(who, (&input.bucket, None), &extras).await?;
+    }
     if let Some(acl) = input.acl.as_ref().filter(|a| a.as_str() != BucketCannedACL::PRIVATE) {
         return Err(errors::invalid_bucket_acl_with_object_ownership(format!(
             "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting (x-amz-acl: {}): \

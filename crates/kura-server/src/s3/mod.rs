@@ -44,7 +44,8 @@ pub struct KuraS3 {
     pub blobs: Arc<dyn BlobStore>,
     /// The region this server answers for (GetBucketLocation, default LocationConstraint).
     pub region: String,
-    /// Per-item authorisation inside multi-object operations (DeleteObjects); `None` allows all.
+    /// The decisions operations make themselves (DeleteObjects' keys, POST forms, body condition
+    /// keys, what a write sets besides its body); `None` allows all.
     pub access: Option<crate::authz::KuraAccess>,
     /// The length of a lifecycle day (the expiry dates reported in `x-amz-expiration`).
     pub lifecycle_day: crate::lifecycle::rules::DayLength,
@@ -68,6 +69,20 @@ impl KuraS3 {
             lifecycle_day: crate::lifecycle::rules::DayLength::REAL,
             vault,
         }
+    }
+
+    /// Decides an operation whose condition keys are partly in its body, now that it is parsed
+    /// ([`crate::authz::KuraAccess::decide_parsed`]); passes when kura runs without authorisation.
+    pub(crate) async fn decide_parsed(
+        &self,
+        extensions: &http::Extensions,
+        operation: &str,
+        target: (&str, Option<&str>, Option<&str>),
+        body_keys: &kura_policy::Context,
+    ) -> S3Result<()> {
+        let Some(access) = &self.access else { return Ok(()) };
+        let who = extensions.get::<crate::authz::Authenticated>();
+        access.decide_parsed(who, operation, target, body_keys).await
     }
 
     /// Reclaims blobs a metadata commit no longer references.

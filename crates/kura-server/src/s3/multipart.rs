@@ -63,10 +63,12 @@ pub(super) async fn create_multipart_upload(
         until: input.object_lock_retain_until_date.as_ref(),
         legal_hold: input.object_lock_legal_hold_status.as_ref(),
     };
-    let lock = super::object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     let headers = input.object_headers();
     check_metadata_size(&headers)?;
     let tags = input.tagging.as_deref().map(parse_tagging_header).transpose()?.unwrap_or_default();
+    let object = (input.bucket.as_str(), input.key.as_str());
+    super::object::authorize_write_extras(s3, who, object, !tags.is_empty(), lock_headers).await?;
+    let lock = super::object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     let declared = UploadChecksum::declared(
         input.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
         input.checksum_type.as_ref().map(ChecksumType::as_str),

@@ -108,16 +108,19 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
     check_key(&input.key)?;
     let content_md5 = declared_content_md5(&headers, input.content_md5.as_ref())?;
     let bucket = require_loaded_bucket(s3, &extensions, &input.bucket).await?;
+    let posted;
+    let mut who = extensions.get::<crate::authz::Authenticated>();
     if method == http::Method::POST
         && let Some(access) = &s3.access
     {
-        // A browser POST names its key in the form, which the access hook cannot see.
+        // A browser POST names its key, and the fields its condition keys come from, in the form,
+        // which the access hook cannot see.
         if let Some(slot) = extensions.get::<crate::audit::AuditSlot>() {
             slot.fill(|f| f.key = Some(input.key.clone()));
         }
-        access
-            .decide_object(extensions.get::<crate::authz::Authenticated>(), "s3:PutObject", &bucket, &input.key)
-            .await?;
+        posted = who.map(|w| w.with_post_form(&input));
+        who = posted.as_ref();
+        access.decide_object(who, "s3:PutObject", &bucket, (&input.key, None)).await?;
     }
     let object_headers = input.object_headers();
     check_metadata_size(&object_headers)?;
@@ -128,6 +131,7 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
         until: input.object_lock_retain_until_date.as_ref(),
         legal_hold: input.object_lock_legal_hold_status.as_ref(),
     };
+    authorize_write_extras(s3, who, (&input.bucket, &input.key), !tags.is_empty(), lock_headers).await?;
     let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
     // Fail early, before the body is read; the commit checks again, atomically.
@@ -148,7 +152,6 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
         return Err(object_lock::integrity_required());
     }
     let sse = super::sse::for_write(&input, bucket.settings.encryption.as_ref())?;
-    let who = extensions.get::<crate::authz::Authenticated>();
     let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
     let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
     let expect = BodyExpectations { content_md5, algo, expected, length: None };
@@ -181,6 +184,25 @@ pub(super) async fn put_object(s3: &KuraS3, req: S3Request<PutObjectInput>) -> S
         out.set_sse(sealing.response());
     }
     Ok(S3Response::new(out))
+}
+
+/// Authorises what a new object's write sets besides its body (PutObject, a POST form, CopyObject,
+/// CreateMultipartUpload): its tags need `s3:PutObjectTagging`, a retention `s3:PutObjectRetention`,
+/// a legal hold `s3:PutObjectLegalHold`, on the object written, as if set on their own.
+pub(super) async fn authorize_write_extras(
+    s3: &KuraS3,
+    who: Option<&crate::authz::Authenticated>,
+    (bucket, key): (&str, &str),
+    sets_tags: bool,
+    lock: LockHeaders<'_>,
+) -> S3Result<()> {
+    let Some(access) = &s3.access else { return Ok(()) };
+    let actions = kura_policy::s3::write_extras(
+        sets_tags,
+        lock.mode.is_some() || lock.until.is_some(),
+        lock.legal_hold.is_some(),
+    );
+    access.decide_extras(who, (bucket, Some(key)), &actions).await
 }
 
 /// The byte range a GET/HEAD selects (half-open) and whether it is partial, from `Range` or `partNumber`.
@@ -463,7 +485,8 @@ async fn delete_one(
     target.check()?;
     if let Some(access) = &s3.access {
         let action = if target.version.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
-        access.decide_object(who, action, bucket, target.key).await?;
+        let version = target.version.map(VersionId::as_str);
+        access.decide_object(who, action, bucket, (target.key, version)).await?;
     }
     let bypass = object_lock::guard_delete(s3, who, bucket, target, bypass_requested).await?;
     versioning::delete(s3, bucket, target, bypass).await
@@ -607,12 +630,14 @@ pub(super) async fn copy_object(
         until: input.object_lock_retain_until_date.as_ref(),
         legal_hold: input.object_lock_legal_hold_status.as_ref(),
     };
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
+    let sets_tags = replace_tags && input.tagging.as_deref().is_some_and(|t| !t.is_empty());
+    authorize_write_extras(s3, who, (&input.bucket, &input.key), sets_tags, lock_headers).await?;
     let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
-    let who = req.extensions.get::<crate::authz::Authenticated>();
     let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
-    let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
     if from.same_key_as(&ObjectRef::current(&input.bucket, &input.key))
         && !replace_meta
         && input.storage_class.is_none()

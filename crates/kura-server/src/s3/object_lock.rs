@@ -21,6 +21,7 @@ use kura_store::{
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
+use time::format_description::well_known::Rfc3339;
 
 /// The longest default retention kura accepts, in days (100 years).
 pub const MAX_RETENTION_DAYS: i32 = 36_500;
@@ -177,7 +178,7 @@ pub(super) async fn bypass_for(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
     bucket: &BucketInfo,
-    key: &str,
+    (key, version): (&str, Option<&str>),
     requested: bool,
 ) -> Bypass {
     if !requested {
@@ -186,9 +187,10 @@ pub(super) async fn bypass_for(
     let permitted = match (&s3.access, who.map(|w| &w.caller)) {
         (_, Some(Caller::Ticket { .. })) => false,
         (None, _) => true,
-        (Some(access), _) => {
-            access.decide_object(who, kura_policy::s3::BYPASS_GOVERNANCE_RETENTION, bucket, key).await.is_ok()
-        }
+        (Some(access), _) => access
+            .decide_object(who, kura_policy::s3::BYPASS_GOVERNANCE_RETENTION, bucket, (key, version))
+            .await
+            .is_ok(),
     };
     Bypass { requested, permitted }
 }
@@ -201,7 +203,7 @@ pub(super) async fn check_removal(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
     bucket: &BucketInfo,
-    key: &str,
+    target: (&str, Option<&str>),
     lock: &ObjectLock,
     bypass_requested: bool,
 ) -> S3Result<Bypass> {
@@ -209,7 +211,7 @@ pub(super) async fn check_removal(
     if lock.check(LockChange::Remove, now, Bypass::NONE).is_ok() {
         return Ok(Bypass::NONE);
     }
-    let bypass = bypass_for(s3, who, bucket, key, bypass_requested).await;
+    let bypass = bypass_for(s3, who, bucket, target, bypass_requested).await;
     lock.check(LockChange::Remove, now, bypass).map_err(errors::lock_refusal)?;
     Ok(bypass)
 }
@@ -229,7 +231,7 @@ pub(super) async fn guard_removal(
         return Ok(Bypass::NONE);
     }
     match s3.meta.get_version(&bucket.name, key, version, false).await.or_s3()? {
-        Some(found) => check_removal(s3, who, bucket, key, &found.object.lock, bypass_requested).await,
+        Some(found) => check_removal(s3, who, bucket, (key, version), &found.object.lock, bypass_requested).await,
         None => Ok(Bypass::NONE),
     }
 }
@@ -369,6 +371,15 @@ pub(super) async fn put_object_retention(
 ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let input = &req.input;
+    // The retention asked for is a condition key (`s3:object-lock-mode`…): decided now that it is parsed.
+    let mut body_keys = kura_policy::Context::new();
+    if let Some(ObjectLockRetention { mode: Some(mode), retain_until_date: Some(until) }) = input.retention.as_ref()
+        && let Ok(until) = time::OffsetDateTime::from(until.clone()).format(&Rfc3339)
+    {
+        crate::authz::context::insert_retention(&mut body_keys, mode.as_str(), &until, time::OffsetDateTime::now_utc());
+    }
+    let target = (input.bucket.as_str(), Some(input.key.as_str()), input.version_id.as_deref());
+    s3.decide_parsed(&req.extensions, "PutObjectRetention", target, &body_keys).await?;
     let bucket = require_lock_bucket(s3, &input.bucket).await?;
     let now = now_ms();
     let retention = parse_retention(input.retention.as_ref(), now)?;
@@ -377,7 +388,7 @@ pub(super) async fn put_object_retention(
     let change = LockChange::SetRetention(retention.as_ref());
     if current.check(change, now, Bypass::NONE).is_err() {
         let requested = input.bypass_governance_retention.unwrap_or(false);
-        let bypass = bypass_for(s3, who, &bucket, &input.key, requested).await;
+        let bypass = bypass_for(s3, who, &bucket, (&input.key, input.version_id.as_deref()), requested).await;
         current.check(change, now, bypass).map_err(errors::lock_refusal)?;
     }
     store_lock(s3, target, current, ObjectLock { retention, ..current }).await?;
@@ -406,8 +417,16 @@ pub(super) async fn put_object_legal_hold(
     req: S3Request<PutObjectLegalHoldInput>,
 ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
     let input = req.input;
+    // The legal hold asked for is a condition key (`s3:object-lock-legal-hold`): decided now that it is parsed.
+    let status = input.legal_hold.as_ref().and_then(|h| h.status.as_ref()).map(ObjectLockLegalHoldStatus::as_str);
+    let mut body_keys = kura_policy::Context::new();
+    if let Some(status) = status {
+        body_keys.set("s3:object-lock-legal-hold", status);
+    }
+    let target = (input.bucket.as_str(), Some(input.key.as_str()), input.version_id.as_deref());
+    s3.decide_parsed(&req.extensions, "PutObjectLegalHold", target, &body_keys).await?;
     require_lock_bucket(s3, &input.bucket).await?;
-    let on = match input.legal_hold.as_ref().and_then(|h| h.status.as_ref()).map(ObjectLockLegalHoldStatus::as_str) {
+    let on = match status {
         Some(ObjectLockLegalHoldStatus::ON) => true,
         Some(ObjectLockLegalHoldStatus::OFF) => false,
         _ => return Err(errors::malformed_xml("LegalHold's Status must be ON or OFF.")),

@@ -27,6 +27,17 @@ pub(super) async fn put_object_tagging(
     req: S3Request<PutObjectTaggingInput>,
 ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
     let input = req.input;
+    // The tags asked for are condition keys (`s3:RequestObjectTag/…`): decided now that they are parsed.
+    let mut body_keys = kura_policy::Context::new();
+    let asked: Vec<(String, String)> = input
+        .tagging
+        .tag_set
+        .iter()
+        .map(|t| (t.key.clone().unwrap_or_default(), t.value.clone().unwrap_or_default()))
+        .collect();
+    crate::authz::context::insert_request_tags(&mut body_keys, &asked);
+    let target = (input.bucket.as_str(), Some(input.key.as_str()), input.version_id.as_deref());
+    s3.decide_parsed(&req.extensions, "PutObjectTagging", target, &body_keys).await?;
     let tags = tags_from_wire(&input.tagging.tag_set)?;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
     let object = require_object(s3, target).await?;

@@ -195,15 +195,23 @@ impl Node {
     }
 
     /// Starts `program` in the namespace and returns it with the first stdout line starting with `prefix`.
-    fn start(&self, mut command: Command, prefix: &str) -> (InNamespace, String) {
+    fn start(&self, command: Command, prefix: &str) -> (InNamespace, String) {
+        let (child, mut found) = self.start_lines(command, prefix, 1);
+        (child, found.remove(0))
+    }
+
+    /// Starts `program` in the namespace and returns it once it has printed `count` stdout lines
+    /// starting with `prefix` (their rests), e.g. one per address it listens on.
+    fn start_lines(&self, mut command: Command, prefix: &str, count: usize) -> (InNamespace, Vec<String>) {
         let mut child = command.stdout(Stdio::piped()).spawn().expect("start in the namespace");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let found = loop {
+        let mut found = Vec::new();
+        while found.len() < count {
             let line = lines.next().expect("exited before it was ready").expect("read stdout");
             if let Some(rest) = line.strip_prefix(prefix) {
-                break rest.trim().to_owned();
+                found.push(rest.trim().to_owned());
             }
-        };
+        }
         std::thread::spawn(move || for _ in lines {});
         (InNamespace(child), found)
     }
@@ -249,8 +257,9 @@ async fn on_a_node_the_sdk_reaches_the_agent_at_eks_address() {
     let (_server, endpoint) = node.start(server, "kura: listening on ");
     let mut agent = node.command(kura, &["agent", "--kura-url", &endpoint, "--ipv6"]);
     agent.env("KURA_LOG", "warn");
-    let (_agent, agent_address) = node.start(agent, "kura agent: listening on ");
-    assert_eq!(agent_address, "http://169.254.170.23:80");
+    // Wait for both listeners: the IPv6 one is bound after the IPv4 one is announced.
+    let (_agent, agent_addresses) = node.start_lines(agent, "kura agent: listening on ", 2);
+    assert_eq!(agent_addresses, ["http://169.254.170.23:80", "http://[fd00:ec2::23]:80"]);
     // And EKS's IPv6 address, for IPv6 clusters.
     let token = std::fs::read_to_string(&token_file).expect("token");
     let v6 = node

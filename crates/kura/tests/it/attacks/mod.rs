@@ -3,11 +3,13 @@
 //! hole found becomes a test here before it is fixed.
 
 mod bodies;
+mod condition_keys;
 mod connections;
 mod copy_source;
 mod differential;
 mod digests;
 mod host_names;
+mod implied_actions;
 mod keys;
 mod post_forms;
 mod presign_expiry;
