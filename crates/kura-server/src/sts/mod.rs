@@ -20,12 +20,10 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use kura_policy::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The largest STS request body read (a form with a 2 KiB policy and a 16 KiB token fits).
 pub const MAX_BODY: usize = 64 * 1024;
-/// How far a signed request's time may be from the server's.
-pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// Whether a request is for STS: `POST /` with a form body, or `GET /?Action=…`.
 pub fn is_sts(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
@@ -180,14 +178,9 @@ impl Sts {
                 format!("the header {name} is not signed: sign every x-amz-* header the request sends"),
             ));
         }
+        // The S3 gate's own rule: a header-signed time within 15 minutes, a presigned one never ahead.
         let now = SystemTime::now();
-        let skew = now.duration_since(parsed.signed_at).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
-        if parsed.expires.is_none() && skew > MAX_SKEW {
-            return Err(sig(format!(
-                "Signature expired or not yet valid: {} is more than 15 minutes from the server's time",
-                parsed.amz_date
-            )));
-        }
+        crate::authn::gate::check_sigv4_time(&parsed, now)?;
         if parsed.expires_at().is_some_and(|end| now > end) {
             return Err(sig("the presigned request has expired".to_owned()));
         }

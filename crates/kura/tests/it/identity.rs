@@ -1,14 +1,14 @@
 //! Workload identity end to end: a fake OIDC issuer on loopback, `kura server` with roles and
 //! pod-identity associations, and the AWS SDK for Rust (STS and S3) as the client.
 
-use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, code};
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, code, xml_code};
 use crate::issuer::{FakeIssuer, Key, now};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub const DEPLOYER_SECRET: &str = "deployer-secret-0123456789";
 
@@ -332,6 +332,68 @@ async fn assume_role_needs_trust_and_identity_permission() {
     }
     let err = assume(deployer, "nope", "x1").send().await.expect_err("unknown role");
     assert_eq!(sts_code(&err), "AccessDenied");
+}
+
+/// A presigned `GET /?Action=AssumeRole` of role app by the deployer, dated `signed_at` and valid
+/// `expires` seconds from then, as a plain HTTP client would send it: the status and the body.
+async fn presigned_assume_role(server: &TestServer, signed_at: SystemTime, expires: u64) -> (u16, String) {
+    let host = server.endpoint().trim_start_matches("http://").to_owned();
+    let amz_date = kura_sigv4::format_amz_date(signed_at);
+    let scope = kura_sigv4::Scope::new(&amz_date[..8], "us-east-1", "sts");
+    let (credential, expires) = (format!("deployer/{scope}"), expires.to_string());
+    let query = kura_sigv4::canonical_query(&[
+        ("Action", "AssumeRole"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", "arn:aws:iam::000000000000:role/app"),
+        ("RoleSessionName", "dated"),
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+        ("X-Amz-Credential", &credential),
+        ("X-Amz-Date", &amz_date),
+        ("X-Amz-Expires", &expires),
+        ("X-Amz-SignedHeaders", "host"),
+    ]);
+    let creq = kura_sigv4::CanonicalRequest {
+        method: "GET",
+        path: "/",
+        query: &query,
+        headers: &[("host", &host)],
+        payload_hash: kura_sigv4::EMPTY_SHA256,
+    };
+    let key = kura_sigv4::derive_key(DEPLOYER_SECRET, &scope.date, &scope.region, &scope.service);
+    let string_to_sign = kura_sigv4::string_to_sign(&amz_date, &scope, &kura_sigv4::canonical_request(&creq));
+    let url =
+        format!("{}/?{query}&X-Amz-Signature={}", server.endpoint(), kura_sigv4::signature(&key, &string_to_sign));
+    let resp = reqwest::get(url).await.expect("get");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn a_presigned_assume_role_dated_ahead_is_refused_as_s3_refuses_it() {
+    // Dated ahead, a presigned URL would mint credentials now and stay valid until its date plus
+    // X-Amz-Expires: one dated two years ahead would be a two-year credential factory.
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let now = SystemTime::now();
+    let (status, body) = presigned_assume_role(&server, now, 3600).await;
+    assert_eq!(status, 200, "dated now: {body}");
+    assert!(body.contains("<AccessKeyId>ASIA"), "{body}");
+    for ahead in [Duration::from_secs(24 * 3600), Duration::from_secs(730 * 24 * 3600)] {
+        let (status, body) = presigned_assume_role(&server, now + ahead, 604_800).await;
+        assert_eq!((status, xml_code(&body)), (403, "RequestTimeTooSkewed"), "{ahead:?} ahead: {body}");
+        assert!(!body.contains("AccessKeyId") && !body.contains("SessionToken"), "no credentials: {body}");
+    }
+    // A presigned URL dated long ago is bounded by its expiry, as before.
+    let (status, body) = presigned_assume_role(&server, now - Duration::from_secs(2 * 3600), 3600).await;
+    assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "expired: {body}");
+    // The S3 gate answers the same for an S3 URL dated a day ahead.
+    let endpoint = server.endpoint();
+    let mut s3_url =
+        kura_sigv4::PresignRequest::new("GET", &endpoint, "/teams/k", "us-east-1", ACCESS_KEY, SECRET_KEY, now);
+    s3_url.now = now + Duration::from_secs(24 * 3600);
+    let resp = reqwest::get(kura_sigv4::presign_url(&s3_url).expect("presign")).await.expect("get");
+    let status = resp.status().as_u16();
+    let body = resp.text().await.expect("body");
+    assert_eq!((status, xml_code(&body)), (403, "RequestTimeTooSkewed"), "S3: {body}");
 }
 
 #[tokio::test]
