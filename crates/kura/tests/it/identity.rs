@@ -396,6 +396,74 @@ async fn a_presigned_assume_role_dated_ahead_is_refused_as_s3_refuses_it() {
     assert_eq!((status, xml_code(&body)), (403, "RequestTimeTooSkewed"), "S3: {body}");
 }
 
+/// The status, code and message of an STS refusal (a service error, else the test fails).
+fn sts_refusal<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug>(
+    e: &aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
+) -> (u16, String, String) {
+    let aws_sdk_sts::error::SdkError::ServiceError(s) = e else { panic!("not a service error: {e:?}") };
+    let message = s.err().message().unwrap_or_default().to_owned();
+    (s.raw().status().as_u16(), s.err().code().unwrap_or_default().to_owned(), message)
+}
+
+#[tokio::test]
+async fn policy_arns_are_refused_rather_than_dropped() {
+    // Dropped, a PolicyArns list would leave the session with the role's whole permissions where the
+    // caller asked for fewer. kura has no managed session policies: the request is refused.
+    use aws_sdk_sts::types::PolicyDescriptorType;
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let arn = |a: &str| PolicyDescriptorType::builder().arn(a).build();
+    let read_only = arn("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess");
+    let deployer = Credentials::new("deployer", DEPLOYER_SECRET, None, None, "t");
+    let assume = |arns: Option<Vec<PolicyDescriptorType>>| {
+        sts(&server, Some(deployer.clone()))
+            .assume_role()
+            .role_arn("arn:aws:iam::000000000000:role/app")
+            .role_session_name("narrow")
+            .set_policy_arns(arns)
+    };
+    for arns in [vec![read_only.clone()], vec![read_only.clone(), arn("arn:aws:iam::000000000000:policy/p")]] {
+        let err = assume(Some(arns.clone())).send().await.expect_err("AssumeRole with PolicyArns");
+        let (status, code, message) = sts_refusal(&err);
+        assert_eq!((status, code.as_str()), (400, "InvalidParameterValue"), "{arns:?}: {message}");
+        assert!(message.contains("PolicyArns") && message.contains("Policy parameter"), "{message}");
+    }
+    let token = issuer.token("alpha", "app");
+    let err = sts(&server, None)
+        .assume_role_with_web_identity()
+        .role_arn("arn:aws:iam::000000000000:role/app")
+        .role_session_name("narrow-pod")
+        .web_identity_token(&token)
+        .policy_arns(read_only)
+        .send()
+        .await
+        .expect_err("AssumeRoleWithWebIdentity with PolicyArns");
+    let (status, code, message) = sts_refusal(&err);
+    assert_eq!((status, code.as_str()), (400, "InvalidParameterValue"), "{message}");
+
+    // A hand-made form with a member, as any Query-protocol client sends it: refused, no credentials.
+    let form = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000%3Arole%2Fapp\
+                &RoleSessionName=form&PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FAmazonS3ReadOnlyAccess\
+                &WebIdentityToken=";
+    let resp = reqwest::Client::new()
+        .post(format!("{}/", server.endpoint()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{form}{token}"))
+        .send()
+        .await
+        .expect("post");
+    let status = resp.status().as_u16();
+    let body = resp.text().await.expect("body");
+    assert_eq!((status, xml_code(&body)), (400, "InvalidParameterValue"), "{body}");
+    assert!(!body.contains("AccessKeyId") && !body.contains("SessionToken"), "no credentials: {body}");
+
+    // An empty list names no policy and is accepted; so is the same request without a list.
+    let out = assume(Some(vec![])).send().await.expect("an empty PolicyArns list");
+    assert!(out.credentials().is_some_and(|c| c.access_key_id().starts_with("ASIA")));
+    assume(None).send().await.expect("no PolicyArns");
+    web_identity(&server, &token, "plain-pod").await.expect("web identity without PolicyArns");
+}
+
 #[tokio::test]
 async fn container_credentials_follow_the_association() {
     let issuer = FakeIssuer::start().await;
