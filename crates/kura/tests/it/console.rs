@@ -1002,7 +1002,10 @@ async fn the_audit_viewer_and_the_identity_page_need_their_permissions() {
     assert_eq!(id["oidc_providers"][0]["issuer"].as_str(), Some(issuer.url.as_str()));
     assert_eq!(id["pod_identity_associations"][0]["namespace"], "alpha");
     assert_eq!(id["pod_identity_associations"][0]["role_arn"], "arn:aws:iam::000000000000:role/app");
+    // Left out with one provider, the association is that provider's.
+    assert_eq!(id["pod_identity_associations"][0]["issuer"].as_str(), Some(issuer.url.as_str()));
     assert_eq!(id["web_identity_associations"][0]["namespace"], "beta");
+    assert!(id["web_identity_associations"][0].get("issuer").is_none(), "web identity has no issuer");
     // Root may always.
     let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
     assert_eq!(root.get("/api/identity").await.status, 200);

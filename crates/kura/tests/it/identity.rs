@@ -497,6 +497,59 @@ async fn container_credentials_follow_the_association() {
     assert_eq!(resp.status().as_u16(), 401);
 }
 
+/// Two clusters (two providers), one association for cluster A's `alpha/app`: cluster B's token for a
+/// service account of the same name is another workload and gets what no association gets (403
+/// `AccessDenied`, no credentials, no session logged); so does a token of cluster A that says who it
+/// is only in `sub`, without the `kubernetes.io` claim.
+#[tokio::test]
+async fn container_credentials_are_for_the_associations_cluster_only() {
+    let (a, b) = (FakeIssuer::start().await, FakeIssuer::start().await);
+    let text = config(&a, "")
+        .replace("  roles:\n", &format!("    - issuer: {}\n      audiences: [sts.amazonaws.com]\n  roles:\n", b.url))
+        .replace("{namespace: alpha,", &format!("{{issuer: {}, namespace: alpha,", a.url));
+    let server = TestServer::start_with_default_log(&text); // info: the "session issued" lines
+    let url = format!("{}/kura/v1/credentials", server.endpoint());
+    let http = reqwest::Client::new();
+    let ask = |token: String| {
+        let request = http.get(&url).header("authorization", token);
+        async move {
+            let resp = request.send().await.expect("get");
+            let status = resp.status().as_u16();
+            let body = resp.text().await.expect("body");
+            (status, serde_json::from_str::<serde_json::Value>(&body).expect("json"), body)
+        }
+    };
+
+    let (status, body, _) = ask(a.key(0).sign(&a.claims("alpha", "app", &["kura"]))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["AccessKeyId"].as_str().is_some_and(|k| k.starts_with("ASIA")), "{body}");
+    server.wait_for_log(&["session issued", &a.url]).await;
+
+    let (status, body, text) = ask(b.key(0).sign(&b.claims("alpha", "app", &["kura"]))).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("AccessDenied")), "{text}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m
+            .starts_with(&format!("no pod identity association for service account alpha/app of issuer {}", b.url))),
+        "{text}"
+    );
+    for field in ["AccessKeyId", "SecretAccessKey", "Token"] {
+        assert!(!text.contains(field), "no credentials: {text}");
+    }
+    server.wait_for_log(&["container credentials refused", &b.url]).await;
+    assert!(
+        !server.log_lines().iter().any(|l| l.contains("session issued") && l.contains(&b.url)),
+        "nothing issued to cluster B"
+    );
+
+    let mut sub_only = a.claims("alpha", "app", &["kura"]);
+    sub_only.as_object_mut().expect("claims").remove("kubernetes.io");
+    let (status, body, text) = ask(a.key(0).sign(&sub_only)).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("IDPRejectedClaim")), "{text}");
+    assert!(!text.contains("AccessKeyId"), "no credentials: {text}");
+    let issued = server.log_lines().iter().filter(|l| l.contains("session issued")).count();
+    assert_eq!(issued, 1, "only cluster A's own token got a session");
+}
+
 #[tokio::test]
 async fn issuer_keys_rotate_and_rs256_works() {
     let issuer = FakeIssuer::start().await;
