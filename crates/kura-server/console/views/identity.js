@@ -188,7 +188,7 @@ function configCard(identity) {
     el('p', {}, origin('config'), ' Read-only here: edit kura.yaml and reload to change them.'),
     section('Roles', identity.roles, ['name', 'arn', 'policies']),
     section('OIDC providers', identity.oidc_providers, ['issuer', 'audiences']),
-    section('Pod-identity associations', identity.pod_identity_associations, ['namespace', 'service_account', 'role']),
+    section('Pod-identity associations', identity.pod_identity_associations, ['issuer', 'namespace', 'service_account', 'role']),
     identity.pod_identity_audience ? el('p', { class: 'muted', text: `Pod-identity tokens must be for the audience ${identity.pod_identity_audience}.` }) : null,
     section('Web-identity associations', identity.web_identity_associations, ['namespace', 'service_account', 'role']));
 }

@@ -147,8 +147,8 @@ pub enum GateError {
     #[error("there were headers present in the request which were not signed: {0}")]
     UnsignedHeader(String),
     /// The request time is too far from the server's.
-    #[error("the difference between the request time ({0}) and the server's time is more than 15 minutes")]
-    TimeTooSkewed(String),
+    #[error(transparent)]
+    TimeTooSkewed(#[from] TimeTooSkewed),
     /// A SigV2 header request without a usable `Date` / `x-amz-date`.
     #[error("AWS authentication requires a valid Date or x-amz-date header (one, as an HTTP date)")]
     SigV2MissingDate,
@@ -167,6 +167,28 @@ pub enum GateError {
          (server.public_urls, server.internal_urls, the listen address): use one of those"
     )]
     UnknownHost,
+}
+
+/// A request time too far from the server's clock, as the request spelled it.
+#[derive(Debug, thiserror::Error)]
+#[error("the difference between the request time ({0}) and the server's time is more than 15 minutes")]
+pub struct TimeTooSkewed(pub String);
+
+/// THE clock rule of a SigV4 request, for every SigV4 endpoint (S3, admin, tickets, STS): its time is at
+/// most [`MAX_SKEW`] ahead of `now`, and, signed in a header, at most [`MAX_SKEW`] behind. A presigned
+/// request may be old (its `X-Amz-Expires` bounds it) but never from the future: its lifetime counts from
+/// its date, so one dated ahead would be valid now and until long after any expiry kura allows.
+///
+/// # Errors
+/// [`TimeTooSkewed`] with the request's `X-Amz-Date`.
+pub fn check_sigv4_time(parsed: &ParsedAuth, now: SystemTime) -> Result<(), TimeTooSkewed> {
+    let presigned = parsed.form == SignatureForm::Query;
+    let late = now.duration_since(parsed.signed_at).unwrap_or_default();
+    let early = parsed.signed_at.duration_since(now).unwrap_or_default();
+    if early > MAX_SKEW || (!presigned && late > MAX_SKEW) {
+        return Err(TimeTooSkewed(parsed.amz_date.clone()));
+    }
+    Ok(())
 }
 
 /// Reads how `method uri headers` is authenticated and applies kura's rules to it.
@@ -306,13 +328,7 @@ fn check_sigv4(uri: &Uri, headers: &HeaderMap, rules: &Rules<'_>) -> Result<Enve
     if parsed.scope.service != "s3" {
         return Err(GateError::WrongService(parsed.scope.service.clone()));
     }
-    let presigned = parsed.form == SignatureForm::Query;
-    let late = rules.now.duration_since(parsed.signed_at).unwrap_or_default();
-    let early = parsed.signed_at.duration_since(rules.now).unwrap_or_default();
-    // A presigned URL may be old (its expiry bounds it) but not from the future.
-    if early > MAX_SKEW || (!presigned && late > MAX_SKEW) {
-        return Err(GateError::TimeTooSkewed(parsed.amz_date.clone()));
-    }
+    check_sigv4_time(&parsed, rules.now)?;
     if let Some(name) = unsigned_amz_header(&parsed, headers) {
         return Err(GateError::UnsignedHeader(name.to_owned()));
     }
@@ -364,7 +380,7 @@ fn check_sigv2(
         let skew = rules.now.duration_since(date).unwrap_or_else(|e| e.duration());
         if skew > MAX_SKEW {
             let shown = headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
-            return Err(GateError::TimeTooSkewed(shown.chars().take(64).collect()));
+            return Err(TimeTooSkewed(shown.chars().take(64).collect()).into());
         }
         return Ok(Envelope::SigV2 { access_key, presigned: false });
     }

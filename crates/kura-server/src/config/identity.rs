@@ -133,6 +133,13 @@ pub struct WebIdentityConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Association {
+    /// Pod identity only: the cluster the service account belongs to, as the issuer of its tokens,
+    /// exactly as under `identity.oidc_providers`. Required when several providers are configured;
+    /// when omitted with exactly one, validation fills that one in. `None` after validation only when
+    /// no provider is configured (then no token matches). Web-identity associations take none: the
+    /// role's trust policy decides whose tokens may assume the role.
+    #[serde(default)]
+    pub issuer: Option<String>,
     /// Kubernetes namespace.
     pub namespace: String,
     /// Service account name.
@@ -205,8 +212,14 @@ impl IdentitySection {
                 .map_err(|e| format!("{field}.trust_policy: {e}"))?;
             self.trust_policies.insert(name.clone(), Arc::new(trust));
         }
-        check_associations(text, "pod_identity", &self.pod_identity.associations, &self.trust_policies)?;
-        check_associations(text, "web_identity", &self.web_identity.associations, &self.trust_policies)?;
+        check_associations(
+            text,
+            "pod_identity",
+            &mut self.pod_identity.associations,
+            Some(&self.oidc_providers),
+            &self.trust_policies,
+        )?;
+        check_associations(text, "web_identity", &mut self.web_identity.associations, None, &self.trust_policies)?;
         if self.pod_identity.audience.as_deref().is_some_and(str::is_empty) {
             return Err("identity.pod_identity.audience: must not be empty".to_owned());
         }
@@ -215,16 +228,20 @@ impl IdentitySection {
 }
 
 /// Checks `identity.KIND.associations`: names present, the role defined, one association per service
-/// account.
+/// account (per issuer, for pod identity). `providers` is `Some` for pod identity: each association is
+/// bound to one provider's issuer (filled in when exactly one is configured), so a token from another
+/// cluster never matches it. `None` (web identity): no issuer may be given.
 fn check_associations(
     text: &str,
     kind: &str,
-    associations: &[Association],
+    associations: &mut [Association],
+    providers: Option<&[OidcProviderConfig]>,
     roles: &BTreeMap<String, Arc<Policy>>,
 ) -> Result<(), String> {
-    let mut seen = Vec::new();
-    for a in associations {
-        let at = at_line(text, &format!("{{namespace: {}", a.namespace));
+    let mut seen: Vec<(Option<String>, String, String)> = Vec::new();
+    for i in 0..associations.len() {
+        let at = association_line(text, kind, &associations[..=i]);
+        let a = &mut associations[i];
         let field = format!("{at}identity.{kind}.associations[{}/{}]", a.namespace, a.service_account);
         if a.namespace.is_empty() || a.service_account.is_empty() {
             return Err(format!("{field}: namespace and service_account must not be empty"));
@@ -232,12 +249,75 @@ fn check_associations(
         if !roles.contains_key(&a.role) {
             return Err(format!("{field}.role: no role named {:?} under identity.roles", a.role));
         }
-        if seen.contains(&(&a.namespace, &a.service_account)) {
-            return Err(format!("{field}: this service account has two associations; keep one"));
+        match (providers, &a.issuer) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{field}.issuer: a web-identity association takes no issuer: the webhook cannot tell \
+                     clusters apart, and the role's trust policy (its Federated principal) decides whose \
+                     tokens may assume the role; remove it"
+                ));
+            }
+            (Some(providers), Some(issuer)) => {
+                if !providers.iter().any(|p| &p.issuer == issuer) {
+                    return Err(format!(
+                        "{field}.issuer: no OIDC provider has issuer {issuer:?}; write one of identity.oidc_providers' \
+                         issuers exactly as configured: {}",
+                        issuer_list(providers)
+                    ));
+                }
+            }
+            (Some([]), None) => {} // No provider: no token can be verified, so nothing matches.
+            (Some([only]), None) => a.issuer = Some(only.issuer.clone()),
+            (Some(providers), None) => {
+                return Err(format!(
+                    "{field}: {} OIDC providers are configured, so say which cluster this service account \
+                     belongs to: add `issuer:` with one of {} (a token from any other issuer must not get \
+                     this role)",
+                    providers.len(),
+                    issuer_list(providers)
+                ));
+            }
         }
-        seen.push((&a.namespace, &a.service_account));
+        let key = (a.issuer.clone(), a.namespace.clone(), a.service_account.clone());
+        if seen.contains(&key) {
+            let whose = if providers.is_some() { " of this issuer" } else { "" };
+            return Err(format!("{field}: this service account{whose} has two associations; keep one"));
+        }
+        seen.push(key);
     }
     Ok(())
+}
+
+/// The configured issuers, for an error message.
+fn issuer_list(providers: &[OidcProviderConfig]) -> String {
+    if providers.is_empty() {
+        return "(none is configured: add the cluster's issuer under identity.oidc_providers)".to_owned();
+    }
+    providers.iter().map(|p| p.issuer.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// `line N: ` for the last association of `upto` (block or flow style, any key order): the line naming
+/// its namespace, counted among those of the same namespace after `KIND:`, or nothing when not found.
+fn association_line(text: &str, kind: &str, upto: &[Association]) -> String {
+    let Some(last) = upto.last() else { return String::new() };
+    let nth = upto.iter().filter(|a| a.namespace == last.namespace).count();
+    let needle = format!("namespace: {}", last.namespace);
+    let start = super::line_of(text, &format!("{kind}:")).unwrap_or(1);
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .filter(|(_, line)| {
+            line.match_indices(&needle).any(|(i, _)| {
+                let before = line[..i].chars().next_back();
+                let after = line[i + needle.len()..].chars().next();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && after.is_none_or(|c| c == ',' || c == '}' || c.is_whitespace())
+            })
+        })
+        .nth(nth - 1)
+        .map(|(n, _)| format!("line {}: ", n + 1))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -318,5 +398,93 @@ identity:
             ),
             "{err}"
         );
+    }
+
+    /// GOOD with a second provider (cluster-b) and `pod_identity` associations replaced by `pod`.
+    fn two_clusters(pod: &str) -> String {
+        GOOD.replace(
+            "      audiences: [sts.amazonaws.com]\n  roles:",
+            "      audiences: [sts.amazonaws.com]\n    - issuer: https://cluster-b.example\n      audiences: [kura]\n  roles:",
+        )
+        .replace("      - {namespace: gitlab, service_account: runner, role: team}\n", pod)
+    }
+
+    #[test]
+    fn one_provider_binds_associations_without_an_issuer_to_it() {
+        let c = Config::parse(GOOD).expect("valid");
+        let a = &c.identity.pod_identity.associations[0];
+        assert_eq!(a.issuer.as_deref(), Some("https://kubernetes.default.svc.cluster.local"));
+        assert_eq!(c.identity.web_identity.associations[0].issuer, None);
+        let named = GOOD.replace(
+            "{namespace: gitlab,",
+            "{issuer: https://kubernetes.default.svc.cluster.local, namespace: gitlab,",
+        );
+        let c = Config::parse(&named).expect("the one issuer, named");
+        assert_eq!(c.identity.pod_identity.associations[0], a.clone());
+    }
+
+    #[test]
+    fn with_several_providers_each_pod_association_names_its_issuer() {
+        let err = Config::parse(&two_clusters("      - {namespace: prod, service_account: deployer, role: team}\n"))
+            .expect_err("no issuer");
+        assert_eq!(
+            err,
+            "line 24: identity.pod_identity.associations[prod/deployer]: 2 OIDC providers are configured, so \
+             say which cluster this service account belongs to: add `issuer:` with one of \
+             https://kubernetes.default.svc.cluster.local, https://cluster-b.example (a token from any other \
+             issuer must not get this role)"
+        );
+        // Block style, issuer first: the line is still found.
+        let err = Config::parse(&two_clusters(
+            "      - issuer: https://cluster-b.example/\n        namespace: prod\n        service_account: deployer\n        role: team\n",
+        ))
+        .expect_err("unknown issuer");
+        assert_eq!(
+            err,
+            "line 25: identity.pod_identity.associations[prod/deployer].issuer: no OIDC provider has issuer \
+             \"https://cluster-b.example/\"; write one of identity.oidc_providers' issuers exactly as configured: \
+             https://kubernetes.default.svc.cluster.local, https://cluster-b.example"
+        );
+        let c = Config::parse(&two_clusters(
+            "      - {issuer: https://kubernetes.default.svc.cluster.local, namespace: prod, service_account: deployer, role: team}\n      \
+             - {issuer: https://cluster-b.example, namespace: prod, service_account: deployer, role: team}\n",
+        ))
+        .expect("the same service account in two clusters");
+        let issuers: Vec<_> = c.identity.pod_identity.associations.iter().map(|a| a.issuer.as_deref()).collect();
+        assert_eq!(issuers, [Some("https://kubernetes.default.svc.cluster.local"), Some("https://cluster-b.example")]);
+        let err = Config::parse(&two_clusters(
+            "      - {issuer: https://cluster-b.example, namespace: prod, service_account: deployer, role: team}\n      \
+             - {issuer: https://cluster-b.example, namespace: prod, service_account: deployer, role: team}\n",
+        ))
+        .expect_err("twice in one cluster");
+        assert_eq!(
+            err,
+            "line 25: identity.pod_identity.associations[prod/deployer]: this service account of this issuer has \
+             two associations; keep one"
+        );
+    }
+
+    #[test]
+    fn issuers_are_refused_where_they_mean_nothing_or_nobody() {
+        let err =
+            Config::parse(&GOOD.replace(
+                "{namespace: apps,",
+                "{issuer: https://kubernetes.default.svc.cluster.local, namespace: apps,",
+            ))
+            .expect_err("web identity");
+        assert!(
+            err.starts_with("line 25: identity.web_identity.associations[apps/reporter].issuer: a web-identity"),
+            "{err}"
+        );
+        let none = GOOD.replace(
+            "  oidc_providers:\n    - issuer: https://kubernetes.default.svc.cluster.local\n      audiences: [sts.amazonaws.com]\n",
+            "",
+        );
+        let c = Config::parse(&none).expect("no provider: the association matches no token");
+        assert_eq!(c.identity.pod_identity.associations[0].issuer, None);
+        let err = Config::parse(&none.replace("{namespace: gitlab,", "{issuer: https://a.example, namespace: gitlab,"))
+            .expect_err("no such provider");
+        assert!(err.contains("no OIDC provider has issuer \"https://a.example\"; write one of"), "{err}");
+        assert!(err.contains("(none is configured: add the cluster's issuer under identity.oidc_providers)"), "{err}");
     }
 }

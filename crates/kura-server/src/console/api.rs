@@ -244,16 +244,21 @@ pub fn identity(authz: &Authorizer, who: &Who<'_>) -> Result<http::Response<s3s:
             })
         })
         .collect();
-    let associations = |list: &[crate::config::identity::Association]| -> Vec<serde_json::Value> {
+    let associations = |list: &[crate::config::identity::Association], pod: bool| -> Vec<serde_json::Value> {
         list.iter()
             .map(|a| {
-                json!({
+                let mut entry = json!({
                     "namespace": a.namespace,
                     "service_account": a.service_account,
                     "role": a.role,
                     "role_arn": identity.role(&a.role).map(|r| r.arn.clone()),
                     "source": "config",
-                })
+                });
+                // Pod identity only: the issuer whose tokens the association is for (web identity has none).
+                if pod {
+                    entry["issuer"] = json!(a.issuer);
+                }
+                entry
             })
             .collect()
     };
@@ -263,8 +268,8 @@ pub fn identity(authz: &Authorizer, who: &Who<'_>) -> Result<http::Response<s3s:
             "roles": roles,
             "oidc_providers": providers,
             "pod_identity_audience": identity.pod_identity_audience(),
-            "pod_identity_associations": associations(identity.pod_identity_associations()),
-            "web_identity_associations": associations(identity.web_identity_associations()),
+            "pod_identity_associations": associations(identity.pod_identity_associations(), true),
+            "web_identity_associations": associations(identity.web_identity_associations(), false),
         }),
     ))
 }

@@ -565,23 +565,46 @@ async fn post_form(req: Request<Incoming>) -> Result<Request<s3s::Body>, s3s::S3
 /// Whether a browser opening this answer could render it as a document that runs script: anything but
 /// the passive types a browser only downloads or shows as media (`application/octet-stream`, images but
 /// SVG, audio, video), which it never sniffs into HTML. Read from the answer's final Content-Type, so a
-/// presigned `response-content-type=text/html` is seen as what it asks for. A missing or unreadable type
-/// may run.
+/// presigned `response-content-type=text/html` is seen as what it asks for.
+///
+/// Only a value that is exactly one passive `type/subtype` (parameters aside) goes without the sandbox.
+/// A browser splits a Content-Type on commas and takes the last type it can parse (Fetch, "extract a
+/// MIME type"), so `image/png,text/html` is HTML to it: a value with a comma anywhere, two Content-Type
+/// headers, a missing one or one that is not a plain `type/subtype` may run.
 fn may_run_as_a_page(headers: &http::HeaderMap) -> bool {
-    let Some(content_type) = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
         return true;
     };
+    let Ok(content_type) = value.to_str() else {
+        return true;
+    };
+    if content_type.contains(',') {
+        return true;
+    }
     // Compared without a lower-cased copy: this runs on every GET.
-    let essence = content_type.split(';').next().unwrap_or_default().trim().as_bytes();
+    let essence = content_type.split(';').next().unwrap_or_default().trim_matches([' ', '\t']);
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return true;
+    };
+    if !is_token(kind) || !is_token(subtype) {
+        return true;
+    }
+    let essence = essence.as_bytes();
     let is = |name: &str| essence.eq_ignore_ascii_case(name.as_bytes());
-    let starts = |prefix: &str| essence.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()));
-    let xml = essence.windows(3).any(|w| w.eq_ignore_ascii_case(b"xml"));
+    let kind_is = |name: &str| kind.eq_ignore_ascii_case(name);
+    let xml = subtype.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"xml"));
     let passive = is("application/octet-stream")
         || is("binary/octet-stream")
-        || (starts("image/") && !xml)
-        || starts("audio/")
-        || starts("video/");
+        || (kind_is("image") && !xml)
+        || kind_is("audio")
+        || kind_is("video");
     !passive
+}
+
+/// Whether `s` is an HTTP token (RFC 9110 `tchar`s, at least one): what each half of a media type is.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Completes an S3 error document the way AWS writes it: s3s leaves out `<RequestId>`, and for the
@@ -885,10 +908,41 @@ mod tests {
             "application/json",
             "",
             "octet-stream",
+            // A browser takes the last type of a comma list: never passive, whatever comes first.
+            "image/png,text/html",
+            "image/png, text/html",
+            "image/png,",
+            ",image/png",
+            "video/mp4;codecs=\"a,b\"",
+            "audio/ogg; x=1, text/html",
+            // Not one plain type/subtype.
+            "image/",
+            "/png",
+            "image",
+            "image/png text/html",
+            "image/png/x",
+            "image/\"png\"",
         ] {
             assert!(runs(Some(active)), "{active}");
         }
         assert!(runs(None), "no type: a browser sniffs");
+        // Whitespace around the type and parameters after it do not matter.
+        assert!(!runs(Some(" image/png ")), "trimmed");
+        assert!(!runs(Some("image/png ; q=1")), "parameters");
+        // Two Content-Type headers read as one comma list: may run.
+        let mut two = http::HeaderMap::new();
+        two.append(http::header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        two.append(http::header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        assert!(may_run_as_a_page(&two), "two Content-Type headers");
+        two.remove(http::header::CONTENT_TYPE);
+        two.append(http::header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        two.append(http::header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        assert!(may_run_as_a_page(&two), "even twice the same passive type");
+        // A value that is not text is not read as anything passive.
+        let bytes = HeaderValue::from_bytes(b"image/png\xff").expect("obs-text");
+        let mut opaque = http::HeaderMap::new();
+        opaque.insert(http::header::CONTENT_TYPE, bytes);
+        assert!(may_run_as_a_page(&opaque), "unreadable");
     }
 
     #[test]

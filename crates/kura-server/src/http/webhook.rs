@@ -4,7 +4,9 @@
 //! themselves. kura's own configuration decides, without the Kubernetes API:
 //! - a pod whose namespace and service account have a pod-identity association
 //!   (`identity.pod_identity.associations`) gets container credentials (EKS Pod Identity's variables and
-//!   token, with the audience `/kura/v1/credentials` expects);
+//!   token, with the audience `/kura/v1/credentials` expects), whichever issuer the association names:
+//!   an AdmissionReview does not say which cluster sends it, and the injection grants nothing, since
+//!   `/kura/v1/credentials` matches the token's issuer too;
 //! - a pod whose service account has a web-identity association (`identity.web_identity.associations`),
 //!   or that names a role in the annotation `kura.io/role` which the role's trust policy would let its
 //!   service-account token assume, gets web identity (IRSA's variables and token);
@@ -106,7 +108,7 @@ pub fn plan(
     annotations: &BTreeMap<String, String>,
 ) -> (Injection, Vec<String>) {
     let mut warnings = Vec::new();
-    let pod_role = identity.pod_identity_role(namespace, service_account);
+    let pod_identity = identity.has_pod_identity_association(namespace, service_account);
     let web_role: Option<&Role> = match identity.web_identity_role(namespace, service_account) {
         Some(role) => Some(role),
         None => match annotations.get(ROLE_ANNOTATION).map(|r| r.trim()) {
@@ -134,7 +136,7 @@ pub fn plan(
             },
         },
     };
-    if pod_role.is_none() && web_role.is_none() {
+    if !pod_identity && web_role.is_none() {
         return (Injection::default(), warnings);
     }
     let Some(endpoint) = settings.endpoint_url.as_deref() else {
@@ -158,7 +160,7 @@ pub fn plan(
         inject.set("AWS_ENDPOINT_URL_STS", endpoint);
         inject.tokens.push(token);
     }
-    if pod_role.is_some() {
+    if pod_identity {
         let token = TokenVolume {
             volume: "eks-pod-identity-token",
             dir: POD_IDENTITY_TOKEN_DIR,
@@ -736,6 +738,21 @@ identity:
             )
         );
         assert_eq!(plan(("apps", "web"), &none), (Injection::default(), Vec::new()));
+    }
+
+    #[test]
+    fn a_pod_association_of_any_cluster_gets_its_variables() {
+        // The review does not say which cluster sends the pod; the credentials endpoint checks the issuer.
+        let two = CONFIG
+            .replace(
+                "      audiences: [sts.amazonaws.com]\n  roles:",
+                "      audiences: [sts.amazonaws.com]\n    - issuer: https://cluster-b.example\n      audiences: [kura]\n  roles:",
+            )
+            .replace("{namespace: ci, service_account: runner,", "{issuer: https://cluster-b.example, namespace: ci, service_account: runner,");
+        let (identity, settings) = setup(&two);
+        let (i, w) = plan(&identity, &settings, "eu-west-1", ("ci", "runner"), &BTreeMap::new());
+        assert!(w.is_empty());
+        assert_eq!(names(&i)[..2], ["AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"]);
     }
 
     #[test]

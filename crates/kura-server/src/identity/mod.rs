@@ -207,12 +207,11 @@ impl Identity {
         self.pod.audience()
     }
 
-    /// The role `/kura/v1/credentials` gives the pods of `namespace/service_account`, if any
-    /// (`identity.pod_identity.associations`).
-    pub fn pod_identity_role(&self, namespace: &str, service_account: &str) -> Option<&Role> {
-        let a =
-            self.pod.associations.iter().find(|a| a.namespace == namespace && a.service_account == service_account)?;
-        self.roles.get(&a.role)
+    /// Whether `namespace/service_account` has a pod-identity association for any issuer
+    /// (`identity.pod_identity.associations`). For the webhook, which cannot tell which cluster sends a
+    /// pod and grants nothing: `/kura/v1/credentials` matches the token's issuer too.
+    pub fn has_pod_identity_association(&self, namespace: &str, service_account: &str) -> bool {
+        self.pod.associations.iter().any(|a| a.namespace == namespace && a.service_account == service_account)
     }
 
     /// The role the webhook points the pods of `namespace/service_account` at, if any
@@ -346,7 +345,9 @@ impl Identity {
     }
 
     /// Container credentials: a service-account token (audience `identity.pod_identity.audience`)
-    /// whose namespace and service account have an association.
+    /// whose issuer, namespace and service account have an association. The issuer is part of the
+    /// match: the same namespace and service account in another cluster (another configured provider)
+    /// is another workload, and gets [`IdentityError::NoAssociation`] like one without an association.
     pub async fn pod_credentials(&self, token: &str, now: u64) -> Result<(Issued, VerifiedToken), IdentityError> {
         if self.providers.is_empty() {
             return Err(IdentityError::InvalidIdentityToken(
@@ -360,11 +361,18 @@ impl Identity {
                 "the token is not a Kubernetes service-account token (no namespace and service account)".to_owned(),
             ));
         };
-        let association =
-            self.pod.associations.iter().find(|a| a.namespace == ns && a.service_account == sa).ok_or_else(|| {
+        let association = self
+            .pod
+            .associations
+            .iter()
+            .find(|a| {
+                a.issuer.as_deref() == Some(verified.issuer.as_str()) && a.namespace == ns && a.service_account == sa
+            })
+            .ok_or_else(|| {
                 IdentityError::NoAssociation(format!(
-                    "no pod identity association for service account {ns}/{sa}: add one under \
-                     identity.pod_identity.associations"
+                    "no pod identity association for service account {ns}/{sa} of issuer {}: add one under \
+                     identity.pod_identity.associations",
+                    verified.issuer
                 ))
             })?;
         let role = self.roles.get(&association.role).ok_or_else(|| {

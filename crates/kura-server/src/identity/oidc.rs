@@ -103,7 +103,11 @@ impl VerifiedToken {
         }
     }
 
-    /// The Kubernetes identity in a projected service-account token: namespace, service account, pod.
+    /// The Kubernetes identity in a projected service-account token: namespace, service account, pod,
+    /// read from its `kubernetes.io` claim only. No fallback on `sub` (`system:serviceaccount:NS:SA`):
+    /// every token kube-apiserver projects carries the claim (legacy secret tokens carry no `aud` and are
+    /// refused anyway), while a `sub` of that shape proves nothing about a non-Kubernetes issuer whose
+    /// subjects users can choose.
     pub fn kubernetes(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
         let k8s = self.claims.get("kubernetes.io");
         let at = |path: &[&str]| {
@@ -113,16 +117,7 @@ impl VerifiedToken {
             }
             v.as_str()
         };
-        let mut ns = at(&["namespace"]);
-        let mut sa = at(&["serviceaccount", "name"]);
-        // Tokens without the nested claim still say it in `sub`: system:serviceaccount:NS:SA.
-        if let Some(rest) = self.subject.strip_prefix("system:serviceaccount:")
-            && let Some((n, s)) = rest.split_once(':')
-        {
-            ns = ns.or(Some(n));
-            sa = sa.or(Some(s));
-        }
-        (ns, sa, at(&["pod", "name"]))
+        (at(&["namespace"]), at(&["serviceaccount", "name"]), at(&["pod", "name"]))
     }
 
     /// Condition keys for trust policies, named after the issuer (`ISSUER:sub`, `ISSUER:aud`, and
@@ -512,6 +507,25 @@ mod tests {
         assert_eq!(vars["k8s:pod"], "builder-7d9");
         assert_eq!(vars["jwt:sub"], "system:serviceaccount:ci:builder");
         assert_eq!(vars["jwt:aud"], "sts.amazonaws.com");
+    }
+
+    #[test]
+    fn a_kubernetes_looking_sub_alone_is_no_kubernetes_identity() {
+        let claims: Map<String, Value> =
+            serde_json::from_str(r#"{"iss":"https://idp.example","sub":"system:serviceaccount:prod:deployer"}"#)
+                .expect("json");
+        let t = VerifiedToken {
+            provider_arn: "arn".into(),
+            issuer_key: "idp.example".into(),
+            issuer: "https://idp.example".into(),
+            subject: "system:serviceaccount:prod:deployer".into(),
+            audiences: vec!["kura".into()],
+            expires: 2_000_000_000,
+            claims,
+        };
+        assert_eq!(t.kubernetes(), (None, None, None));
+        let vars = t.variables();
+        assert!(!vars.contains_key("k8s:namespace") && !vars.contains_key("k8s:serviceaccount"), "{vars:?}");
     }
 
     #[test]

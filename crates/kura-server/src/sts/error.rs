@@ -2,6 +2,7 @@
 //! error codes, statuses and `<ErrorResponse>` XML.
 
 use super::xml::escape;
+use crate::authn::gate::TimeTooSkewed;
 use crate::identity::IdentityError;
 use crate::identity::session::SessionError;
 use http::StatusCode;
@@ -66,6 +67,16 @@ impl From<IdentityError> for StsError {
             }
         };
         Self::new(code, status, message)
+    }
+}
+
+impl From<TimeTooSkewed> for StsError {
+    /// 403 `RequestTimeTooSkewed`, as kura's S3 gate answers the same request time.
+    fn from(e: TimeTooSkewed) -> Self {
+        let message = e.to_string();
+        let mut chars = message.chars();
+        let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+        Self::new("RequestTimeTooSkewed", StatusCode::FORBIDDEN, format!("{first}{}.", chars.as_str()))
     }
 }
 

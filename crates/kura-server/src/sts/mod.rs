@@ -20,12 +20,10 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use kura_policy::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The largest STS request body read (a form with a 2 KiB policy and a 16 KiB token fits).
 pub const MAX_BODY: usize = 64 * 1024;
-/// How far a signed request's time may be from the server's.
-pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// Whether a request is for STS: `POST /` with a form body, or `GET /?Action=…`.
 pub fn is_sts(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
@@ -59,6 +57,9 @@ pub struct StsRequest<'a> {
     /// The form body.
     pub body: &'a Bytes,
 }
+
+/// The managed session policies a request may name (`PolicyArns.member.N.arn`), which kura refuses.
+const POLICY_ARNS: &str = "PolicyArns";
 
 /// The STS actions kura serves (any other is refused with `InvalidAction`).
 pub const ACTIONS: &[&str] = &["AssumeRoleWithWebIdentity", "AssumeRole", "GetCallerIdentity"];
@@ -180,14 +181,9 @@ impl Sts {
                 format!("the header {name} is not signed: sign every x-amz-* header the request sends"),
             ));
         }
+        // The S3 gate's own rule: a header-signed time within 15 minutes, a presigned one never ahead.
         let now = SystemTime::now();
-        let skew = now.duration_since(parsed.signed_at).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
-        if parsed.expires.is_none() && skew > MAX_SKEW {
-            return Err(sig(format!(
-                "Signature expired or not yet valid: {} is more than 15 minutes from the server's time",
-                parsed.amz_date
-            )));
-        }
+        crate::authn::gate::check_sigv4_time(&parsed, now)?;
         if parsed.expires_at().is_some_and(|end| now > end) {
             return Err(sig("the presigned request has expired".to_owned()));
         }
@@ -272,7 +268,25 @@ fn required<'p>(params: &'p BTreeMap<String, String>, name: &str) -> Result<&'p 
     })
 }
 
+/// The session a request asks for (AssumeRole, AssumeRoleWithWebIdentity). kura has no managed
+/// session policies, so `PolicyArns` with any member is refused rather than dropped: dropped, the
+/// session would get the role's whole permissions where the caller asked for fewer. An empty list
+/// (`PolicyArns=` alone, as the SDKs send `[]`) asks for nothing and is accepted.
 fn session_request(params: &BTreeMap<String, String>) -> Result<SessionRequest, StsError> {
+    let policy_arns = |(name, value): (&String, &String)| {
+        let list = name.get(..POLICY_ARNS.len()).is_some_and(|n| n.eq_ignore_ascii_case(POLICY_ARNS));
+        list && !(name == POLICY_ARNS && value.is_empty())
+    };
+    if let Some((name, _)) = params.iter().find(|p| policy_arns(*p)) {
+        return Err(StsError::new(
+            "InvalidParameterValue",
+            StatusCode::BAD_REQUEST,
+            format!(
+                "kura has no managed session policies: {name} is not supported (nothing was issued). Pass the \
+                 session policy inline, as a JSON document in the Policy parameter"
+            ),
+        ));
+    }
     let duration = match params.get("DurationSeconds") {
         None => None,
         Some(d) => Some(d.parse::<u64>().map_err(|_| {
@@ -327,5 +341,33 @@ mod tests {
         assert!(parameters(&uri, &Bytes::from_static(b"A=%FF")).is_err());
         let missing = session_request(&BTreeMap::new()).expect_err("missing");
         assert_eq!(missing.code, "MissingParameter");
+    }
+
+    #[test]
+    fn policy_arns_are_refused_unless_the_list_is_empty() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut p: BTreeMap<String, String> =
+                [("RoleArn", "arn:aws:iam::000000000000:role/r"), ("RoleSessionName", "s")]
+                    .iter()
+                    .chain(extra)
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
+            p.insert("Policy".into(), "{}".into());
+            session_request(&p)
+        };
+        for extra in [
+            &[("PolicyArns.member.1.arn", "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")][..],
+            &[("PolicyArns.member.1.arn", "")],
+            &[("PolicyArns.member.2.arn", "arn:aws:iam::000000000000:policy/p"), ("PolicyArns", "")],
+            &[("policyarns.member.1.arn", "arn:aws:iam::000000000000:policy/p")],
+            &[("PolicyArns", "arn:aws:iam::000000000000:policy/p")],
+        ] {
+            let refused = with(extra).expect_err("refused");
+            assert_eq!((refused.code, refused.status), ("InvalidParameterValue", StatusCode::BAD_REQUEST), "{extra:?}");
+            assert!(refused.message.contains("Policy parameter"), "{}", refused.message);
+        }
+        let empty = with(&[("PolicyArns", "")]).expect("an empty list asks for nothing");
+        assert_eq!(empty.policy.as_deref(), Some("{}"));
+        with(&[]).expect("no list");
     }
 }

@@ -230,6 +230,72 @@ async fn root_and_a_user_sign_in_and_use_s3_through_the_console() {
     assert!(listing.text().contains("<Key>dir/hello world.txt</Key>"), "{}", listing.text());
 }
 
+/// A presigned GET of `key` in `bucket` by plain HTTP, with `response-content-type` when given: the
+/// status, the Content-Type and Content-Security-Policy answered, and the body.
+async fn presigned_get(
+    server: &TestServer,
+    bucket: &str,
+    key: &str,
+    content_type: Option<&str>,
+) -> (u16, Option<String>, Option<String>, Vec<u8>) {
+    let get =
+        server.client().get_object().bucket(bucket).key(key).set_response_content_type(content_type.map(str::to_owned));
+    let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(60));
+    let url = get.presigned(config.expect("config")).await.expect("presign").uri().to_owned();
+    let got = client().get(url).send().await.expect("get");
+    let header = |name: &str| got.headers().get(name).map(|v| v.to_str().expect("ascii").to_owned());
+    let (content_type, csp) = (header("content-type"), header("content-security-policy"));
+    (got.status().as_u16(), content_type, csp, got.bytes().await.expect("body").to_vec())
+}
+
+#[tokio::test]
+async fn a_comma_list_content_type_never_passes_for_a_passive_one() {
+    // A browser renders `image/png,text/html` as HTML (the last type of the list): without the
+    // sandbox, the page would run on kura's origin and drive the console as whoever opens it.
+    let server = TestServer::start();
+    let bucket = bucket_name("comma-type");
+    let s3 = server.client();
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let page = b"<script>fetch('/kura/console/api/session')</script>".to_vec();
+    for stored in ["image/png,text/html", "image/png, text/html"] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(stored)
+            .content_type(stored)
+            .body(page.clone().into())
+            .send()
+            .await
+            .expect("put");
+        let (status, content_type, csp, body) = presigned_get(&server, &bucket, stored, None).await;
+        assert_eq!(status, 200);
+        assert_eq!(content_type.as_deref(), Some(stored), "served as stored");
+        assert_eq!(csp.as_deref(), Some("sandbox"), "{stored}: a page, sandboxed");
+        assert_eq!(body, page);
+    }
+    // A passive object asked, by a presigned link, to be such a list: the final type counts.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("cat.png")
+        .content_type("image/png")
+        .body(page.clone().into())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(presigned_get(&server, &bucket, "cat.png", None).await.2, None, "a plain image/png runs nothing");
+    for asked in ["image/png,text/html", "image/png, text/html", "video/mp4,text/html"] {
+        let (status, content_type, csp, body) = presigned_get(&server, &bucket, "cat.png", Some(asked)).await;
+        assert_eq!(status, 200);
+        assert_eq!(content_type.as_deref(), Some(asked), "the type the link asked for");
+        assert_eq!(csp.as_deref(), Some("sandbox"), "{asked}: a page, sandboxed");
+        assert_eq!(body, page);
+    }
+    // Nothing changed: the objects keep their stored types.
+    let head = s3.head_object().bucket(&bucket).key("cat.png").send().await.expect("head");
+    assert_eq!(head.content_type(), Some("image/png"));
+    let head = s3.head_object().bucket(&bucket).key("image/png,text/html").send().await.expect("head");
+    assert_eq!(head.content_type(), Some("image/png,text/html"));
+}
+
 #[tokio::test]
 async fn a_read_only_user_cannot_write_through_the_console() {
     let server = TestServer::start_with_config(CONFIG);
@@ -936,7 +1002,10 @@ async fn the_audit_viewer_and_the_identity_page_need_their_permissions() {
     assert_eq!(id["oidc_providers"][0]["issuer"].as_str(), Some(issuer.url.as_str()));
     assert_eq!(id["pod_identity_associations"][0]["namespace"], "alpha");
     assert_eq!(id["pod_identity_associations"][0]["role_arn"], "arn:aws:iam::000000000000:role/app");
+    // Left out with one provider, the association is that provider's.
+    assert_eq!(id["pod_identity_associations"][0]["issuer"].as_str(), Some(issuer.url.as_str()));
     assert_eq!(id["web_identity_associations"][0]["namespace"], "beta");
+    assert!(id["web_identity_associations"][0].get("issuer").is_none(), "web identity has no issuer");
     // Root may always.
     let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
     assert_eq!(root.get("/api/identity").await.status, 200);

@@ -1,14 +1,14 @@
 //! Workload identity end to end: a fake OIDC issuer on loopback, `kura server` with roles and
 //! pod-identity associations, and the AWS SDK for Rust (STS and S3) as the client.
 
-use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, code};
+use crate::harness::{ACCESS_KEY, SECRET_KEY, TestServer, code, xml_code};
 use crate::issuer::{FakeIssuer, Key, now};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub const DEPLOYER_SECRET: &str = "deployer-secret-0123456789";
 
@@ -334,6 +334,136 @@ async fn assume_role_needs_trust_and_identity_permission() {
     assert_eq!(sts_code(&err), "AccessDenied");
 }
 
+/// A presigned `GET /?Action=AssumeRole` of role app by the deployer, dated `signed_at` and valid
+/// `expires` seconds from then, as a plain HTTP client would send it: the status and the body.
+async fn presigned_assume_role(server: &TestServer, signed_at: SystemTime, expires: u64) -> (u16, String) {
+    let host = server.endpoint().trim_start_matches("http://").to_owned();
+    let amz_date = kura_sigv4::format_amz_date(signed_at);
+    let scope = kura_sigv4::Scope::new(&amz_date[..8], "us-east-1", "sts");
+    let (credential, expires) = (format!("deployer/{scope}"), expires.to_string());
+    let query = kura_sigv4::canonical_query(&[
+        ("Action", "AssumeRole"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", "arn:aws:iam::000000000000:role/app"),
+        ("RoleSessionName", "dated"),
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+        ("X-Amz-Credential", &credential),
+        ("X-Amz-Date", &amz_date),
+        ("X-Amz-Expires", &expires),
+        ("X-Amz-SignedHeaders", "host"),
+    ]);
+    let creq = kura_sigv4::CanonicalRequest {
+        method: "GET",
+        path: "/",
+        query: &query,
+        headers: &[("host", &host)],
+        payload_hash: kura_sigv4::EMPTY_SHA256,
+    };
+    let key = kura_sigv4::derive_key(DEPLOYER_SECRET, &scope.date, &scope.region, &scope.service);
+    let string_to_sign = kura_sigv4::string_to_sign(&amz_date, &scope, &kura_sigv4::canonical_request(&creq));
+    let url =
+        format!("{}/?{query}&X-Amz-Signature={}", server.endpoint(), kura_sigv4::signature(&key, &string_to_sign));
+    let resp = reqwest::get(url).await.expect("get");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn a_presigned_assume_role_dated_ahead_is_refused_as_s3_refuses_it() {
+    // Dated ahead, a presigned URL would mint credentials now and stay valid until its date plus
+    // X-Amz-Expires: one dated two years ahead would be a two-year credential factory.
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let now = SystemTime::now();
+    let (status, body) = presigned_assume_role(&server, now, 3600).await;
+    assert_eq!(status, 200, "dated now: {body}");
+    assert!(body.contains("<AccessKeyId>ASIA"), "{body}");
+    for ahead in [Duration::from_secs(24 * 3600), Duration::from_secs(730 * 24 * 3600)] {
+        let (status, body) = presigned_assume_role(&server, now + ahead, 604_800).await;
+        assert_eq!((status, xml_code(&body)), (403, "RequestTimeTooSkewed"), "{ahead:?} ahead: {body}");
+        assert!(!body.contains("AccessKeyId") && !body.contains("SessionToken"), "no credentials: {body}");
+    }
+    // A presigned URL dated long ago is bounded by its expiry, as before.
+    let (status, body) = presigned_assume_role(&server, now - Duration::from_secs(2 * 3600), 3600).await;
+    assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "expired: {body}");
+    // The S3 gate answers the same for an S3 URL dated a day ahead.
+    let endpoint = server.endpoint();
+    let mut s3_url =
+        kura_sigv4::PresignRequest::new("GET", &endpoint, "/teams/k", "us-east-1", ACCESS_KEY, SECRET_KEY, now);
+    s3_url.now = now + Duration::from_secs(24 * 3600);
+    let resp = reqwest::get(kura_sigv4::presign_url(&s3_url).expect("presign")).await.expect("get");
+    let status = resp.status().as_u16();
+    let body = resp.text().await.expect("body");
+    assert_eq!((status, xml_code(&body)), (403, "RequestTimeTooSkewed"), "S3: {body}");
+}
+
+/// The status, code and message of an STS refusal (a service error, else the test fails).
+fn sts_refusal<E: aws_sdk_sts::error::ProvideErrorMetadata + std::fmt::Debug>(
+    e: &aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
+) -> (u16, String, String) {
+    let aws_sdk_sts::error::SdkError::ServiceError(s) = e else { panic!("not a service error: {e:?}") };
+    let message = s.err().message().unwrap_or_default().to_owned();
+    (s.raw().status().as_u16(), s.err().code().unwrap_or_default().to_owned(), message)
+}
+
+#[tokio::test]
+async fn policy_arns_are_refused_rather_than_dropped() {
+    // Dropped, a PolicyArns list would leave the session with the role's whole permissions where the
+    // caller asked for fewer. kura has no managed session policies: the request is refused.
+    use aws_sdk_sts::types::PolicyDescriptorType;
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&config(&issuer, ""));
+    let arn = |a: &str| PolicyDescriptorType::builder().arn(a).build();
+    let read_only = arn("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess");
+    let deployer = Credentials::new("deployer", DEPLOYER_SECRET, None, None, "t");
+    let assume = |arns: Option<Vec<PolicyDescriptorType>>| {
+        sts(&server, Some(deployer.clone()))
+            .assume_role()
+            .role_arn("arn:aws:iam::000000000000:role/app")
+            .role_session_name("narrow")
+            .set_policy_arns(arns)
+    };
+    for arns in [vec![read_only.clone()], vec![read_only.clone(), arn("arn:aws:iam::000000000000:policy/p")]] {
+        let err = assume(Some(arns.clone())).send().await.expect_err("AssumeRole with PolicyArns");
+        let (status, code, message) = sts_refusal(&err);
+        assert_eq!((status, code.as_str()), (400, "InvalidParameterValue"), "{arns:?}: {message}");
+        assert!(message.contains("PolicyArns") && message.contains("Policy parameter"), "{message}");
+    }
+    let token = issuer.token("alpha", "app");
+    let err = sts(&server, None)
+        .assume_role_with_web_identity()
+        .role_arn("arn:aws:iam::000000000000:role/app")
+        .role_session_name("narrow-pod")
+        .web_identity_token(&token)
+        .policy_arns(read_only)
+        .send()
+        .await
+        .expect_err("AssumeRoleWithWebIdentity with PolicyArns");
+    let (status, code, message) = sts_refusal(&err);
+    assert_eq!((status, code.as_str()), (400, "InvalidParameterValue"), "{message}");
+
+    // A hand-made form with a member, as any Query-protocol client sends it: refused, no credentials.
+    let form = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000%3Arole%2Fapp\
+                &RoleSessionName=form&PolicyArns.member.1.arn=arn%3Aaws%3Aiam%3A%3Aaws%3Apolicy%2FAmazonS3ReadOnlyAccess\
+                &WebIdentityToken=";
+    let resp = reqwest::Client::new()
+        .post(format!("{}/", server.endpoint()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{form}{token}"))
+        .send()
+        .await
+        .expect("post");
+    let status = resp.status().as_u16();
+    let body = resp.text().await.expect("body");
+    assert_eq!((status, xml_code(&body)), (400, "InvalidParameterValue"), "{body}");
+    assert!(!body.contains("AccessKeyId") && !body.contains("SessionToken"), "no credentials: {body}");
+
+    // An empty list names no policy and is accepted; so is the same request without a list.
+    let out = assume(Some(vec![])).send().await.expect("an empty PolicyArns list");
+    assert!(out.credentials().is_some_and(|c| c.access_key_id().starts_with("ASIA")));
+    assume(None).send().await.expect("no PolicyArns");
+    web_identity(&server, &token, "plain-pod").await.expect("web identity without PolicyArns");
+}
+
 #[tokio::test]
 async fn container_credentials_follow_the_association() {
     let issuer = FakeIssuer::start().await;
@@ -365,6 +495,59 @@ async fn container_credentials_follow_the_association() {
     assert_eq!(resp.status().as_u16(), 400, "a token for another audience is refused");
     let resp = http.get(&url).send().await.expect("get");
     assert_eq!(resp.status().as_u16(), 401);
+}
+
+/// Two clusters (two providers), one association for cluster A's `alpha/app`: cluster B's token for a
+/// service account of the same name is another workload and gets what no association gets (403
+/// `AccessDenied`, no credentials, no session logged); so does a token of cluster A that says who it
+/// is only in `sub`, without the `kubernetes.io` claim.
+#[tokio::test]
+async fn container_credentials_are_for_the_associations_cluster_only() {
+    let (a, b) = (FakeIssuer::start().await, FakeIssuer::start().await);
+    let text = config(&a, "")
+        .replace("  roles:\n", &format!("    - issuer: {}\n      audiences: [sts.amazonaws.com]\n  roles:\n", b.url))
+        .replace("{namespace: alpha,", &format!("{{issuer: {}, namespace: alpha,", a.url));
+    let server = TestServer::start_with_default_log(&text); // info: the "session issued" lines
+    let url = format!("{}/kura/v1/credentials", server.endpoint());
+    let http = reqwest::Client::new();
+    let ask = |token: String| {
+        let request = http.get(&url).header("authorization", token);
+        async move {
+            let resp = request.send().await.expect("get");
+            let status = resp.status().as_u16();
+            let body = resp.text().await.expect("body");
+            (status, serde_json::from_str::<serde_json::Value>(&body).expect("json"), body)
+        }
+    };
+
+    let (status, body, _) = ask(a.key(0).sign(&a.claims("alpha", "app", &["kura"]))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["AccessKeyId"].as_str().is_some_and(|k| k.starts_with("ASIA")), "{body}");
+    server.wait_for_log(&["session issued", &a.url]).await;
+
+    let (status, body, text) = ask(b.key(0).sign(&b.claims("alpha", "app", &["kura"]))).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("AccessDenied")), "{text}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m
+            .starts_with(&format!("no pod identity association for service account alpha/app of issuer {}", b.url))),
+        "{text}"
+    );
+    for field in ["AccessKeyId", "SecretAccessKey", "Token"] {
+        assert!(!text.contains(field), "no credentials: {text}");
+    }
+    server.wait_for_log(&["container credentials refused", &b.url]).await;
+    assert!(
+        !server.log_lines().iter().any(|l| l.contains("session issued") && l.contains(&b.url)),
+        "nothing issued to cluster B"
+    );
+
+    let mut sub_only = a.claims("alpha", "app", &["kura"]);
+    sub_only.as_object_mut().expect("claims").remove("kubernetes.io");
+    let (status, body, text) = ask(a.key(0).sign(&sub_only)).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("IDPRejectedClaim")), "{text}");
+    assert!(!text.contains("AccessKeyId"), "no credentials: {text}");
+    let issued = server.log_lines().iter().filter(|l| l.contains("session issued")).count();
+    assert_eq!(issued, 1, "only cluster A's own token got a session");
 }
 
 #[tokio::test]
