@@ -656,7 +656,7 @@ pub fn gate_error(err: &crate::authn::gate::GateError) -> S3Error {
         | GateError::SigV2Disabled
         | GateError::Disagreement => S3ErrorCode::AccessDenied,
         GateError::TimeTooSkewed(_) => S3ErrorCode::RequestTimeTooSkewed,
-        GateError::UnknownHost => S3ErrorCode::SignatureDoesNotMatch,
+        GateError::UnknownHost | GateError::SigV2UnsignedQuery(_) => S3ErrorCode::SignatureDoesNotMatch,
     };
     let mut e = S3Error::with_message(code, format!("{}.", upper_first(&err.to_string())));
     let status = match err {
@@ -671,7 +671,8 @@ pub fn gate_error(err: &crate::authn::gate::GateError) -> S3Error {
         | GateError::SigV2MissingDate
         | GateError::SigV2Disabled
         | GateError::Disagreement
-        | GateError::UnknownHost => http::StatusCode::FORBIDDEN,
+        | GateError::UnknownHost
+        | GateError::SigV2UnsignedQuery(_) => http::StatusCode::FORBIDDEN,
     };
     e.set_status_code(status);
     e

@@ -13,7 +13,9 @@
 //!   parameter names before checking, so `X-Amz-%45xpires` is the same parameter s3s reads);
 //! - SigV2: the same clock rules (`x-amz-date`, else `Date`, within [`MAX_SKEW`]; presigned `Expires` at
 //!   most 7 days ahead), the host rule (SigV2 signs no host: with configured names, the request must be
-//!   sent to one of them), or refuses SigV2 altogether when `server.sigv2: false`.
+//!   sent to one of them), the query rule (s3s routes by query names its SigV2 signature does not
+//!   cover: only signed sub-resources, each once, a presigned URL's own parameters and listing
+//!   parameters pass), or refuses SigV2 altogether when `server.sigv2: false`.
 //!
 //! The access hook later reads the [`Envelope`]'s verdict from the request's extensions instead of
 //! guessing the authentication type again, and checks that s3s verified the key the gate saw.
@@ -155,6 +157,13 @@ pub enum GateError {
     /// A SigV2 presigned URL whose `Expires` is missing, not a number, or too far ahead.
     #[error("{0}")]
     SigV2Expires(&'static str),
+    /// A SigV2 request's query parameter that its signature does not cover.
+    #[error(
+        "the SigV2 signature does not cover the query parameter {0}: SigV2 signs only S3's sub-resources \
+         (each once, with no '&' in a value) and kura takes beside them only the presigned URL's own \
+         parameters and those that shape a listing; sign with SigV4, which covers the whole query"
+    )]
+    SigV2UnsignedQuery(String),
     /// SigV2 is turned off.
     #[error("Signature Version 2 is turned off on this server (server.sigv2: false): sign with SigV4")]
     SigV2Disabled,
@@ -382,6 +391,7 @@ fn check_sigv2(
             let shown = headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
             return Err(TimeTooSkewed(shown.chars().take(64).collect()).into());
         }
+        unsigned_sigv2_query(qs, false)?;
         return Ok(Envelope::SigV2 { access_key, presigned: false });
     }
     let access_key = qs.and_then(|qs| qs.unique("AWSAccessKeyId")).ok_or(GateError::SigV2Expires(
@@ -397,7 +407,102 @@ fn check_sigv2(
             "a SigV2 presigned URL may expire at most 7 days (604800 seconds) from now",
         ));
     }
+    unsigned_sigv2_query(qs, true)?;
     Ok(Envelope::SigV2 { access_key: access_key.to_owned(), presigned: true })
+}
+
+/// The query names s3s's SigV2 string to sign covers (`INCLUDED_QUERY` in s3s 0.14.1's
+/// `sig_v2/methods.rs`), with their values, each only when it appears once (`get_unique`).
+const SIGV2_SIGNED: &[&str] = &[
+    "accelerate",
+    "acl",
+    "analytics",
+    "cors",
+    "defaultObjectAcl",
+    "delete",
+    "inventory",
+    "lifecycle",
+    "location",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "partNumber",
+    "policy",
+    "replication",
+    "requestPayment",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "restore",
+    "select",
+    "select-type",
+    "storageClass",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// A presigned SigV2 URL's own parameters: its credentials, and the copies of the signed
+/// `Content-Type` / `Content-MD5` headers botocore adds to the query (s3s signs the headers and
+/// reads neither parameter: they select and change nothing).
+const SIGV2_PRESIGNED: &[&str] = &["AWSAccessKeyId", "Expires", "Signature", "content-md5", "content-type"];
+
+/// Unsigned parameters that only shape a listing (its page, prefix, encoding) and select no
+/// operation: s3s 0.14.1's router (`resolve_route`) reads none of them, but `list-type=2`, which
+/// chooses ListObjectsV2 over ListObjects, the same listing under the same action (`s3:ListBucket`).
+const SIGV2_LISTING: &[&str] = &[
+    "continuation-token",
+    "delimiter",
+    "encoding-type",
+    "fetch-owner",
+    "key-marker",
+    "list-type",
+    "marker",
+    "max-keys",
+    "max-parts",
+    "max-uploads",
+    "part-number-marker",
+    "prefix",
+    "start-after",
+    "upload-id-marker",
+    "version-id-marker",
+];
+
+/// Refuses a SigV2 request whose query holds a parameter its signature does not cover. s3s routes by
+/// the mere presence of a name (`?retention`, `?tagging&tagging`) but signs only [`SIGV2_SIGNED`],
+/// each when it appears once: any other name, or a signed one repeated, would turn a captured or
+/// presigned request into another operation under the same signature. A signed value holding `&`
+/// is refused too: the signed text `?partNumber=1&uploadId=u` would read as two parameters. Every
+/// name may appear once; names are decoded as s3s decodes them.
+fn unsigned_sigv2_query(qs: Option<&Query>, presigned: bool) -> Result<(), GateError> {
+    let Some(qs) = qs else { return Ok(()) };
+    let refuse = |name: &str, why: &str| {
+        let shown: String = name.chars().take(64).collect();
+        GateError::SigV2UnsignedQuery(format!("{shown:?}{why}"))
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in &qs.0 {
+        let name = name.as_str();
+        let allowed = (SIGV2_SIGNED.contains(&name) && !value.contains('&'))
+            || SIGV2_LISTING.contains(&name)
+            || (presigned && SIGV2_PRESIGNED.contains(&name));
+        if !allowed {
+            return Err(refuse(name, ""));
+        }
+        if !seen.insert(name) {
+            return Err(refuse(name, " (sent more than once)"));
+        }
+    }
+    Ok(())
 }
 
 /// The URI s3s must verify a SigV2 request against, when it differs from the received one: a
@@ -517,6 +622,53 @@ mod tests {
         assert!(matches!(inspect(&Method::GET, &ten_years, &h, &rules(&none)), Err(GateError::SigV2Expires(_))));
         let junk: Uri = "/b/k?AWSAccessKeyId=AKID&Expires=-1&Signature=abc".parse().expect("uri");
         assert!(matches!(inspect(&Method::GET, &junk, &h, &rules(&none)), Err(GateError::SigV2Expires(_))));
+    }
+
+    #[test]
+    fn sigv2_query_names_must_be_covered_by_the_signature() {
+        let none = HostAliases::default();
+        let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() + 60;
+        let presigned = |extra: &str| -> Result<Envelope, GateError> {
+            let uri: Uri =
+                format!("/b/k?AWSAccessKeyId=AKID&Expires={secs}&Signature=abc{extra}").parse().expect("uri");
+            inspect(&Method::PUT, &uri, &HeaderMap::new(), &rules(&none))
+        };
+        let now = http_date(SystemTime::now());
+        let signed = headers(&[("authorization", "AWS AKIDEXAMPLE:c2lnbmF0dXJl"), ("date", now.as_str())]);
+        let header = |query: &str| -> Result<Envelope, GateError> {
+            let uri: Uri = format!("/b/?{query}").parse().expect("uri");
+            inspect(&Method::PUT, &uri, &signed, &rules(&none))
+        };
+        let refused = |r: Result<Envelope, GateError>| matches!(r, Err(GateError::SigV2UnsignedQuery(_)));
+        // Sub-resources s3s routes by but does not sign, however their names are spelled.
+        for extra in ["&retention", "&legal-hold", "&attributes", "&x-id=ListDirectoryBuckets", "&ret%65ntion", "&id=1"]
+        {
+            assert!(refused(presigned(extra)), "{extra}");
+        }
+        // Signed names sent twice are signed by none; a '&' in a signed value reads as two names.
+        for extra in
+            ["&tagging&tagging", "&acl&acl", "&policy&%70olicy", "&partNumber=1%26uploadId%3Du", "&prefix=a&prefix=b"]
+        {
+            assert!(refused(presigned(extra)), "{extra}");
+        }
+        assert!(refused(header("tagging&policy&policy")));
+        assert!(refused(header("tagging&publicAccessBlock")));
+        // A header-signed request carries no presigned parameters.
+        assert!(refused(header("tagging&Expires=1")));
+        assert!(refused(header("tagging&content-type=text%2Fplain")));
+        let err = header("tagging&encryption").expect_err("refused");
+        assert!(err.to_string().contains("\"encryption\"") && err.to_string().contains("SigV4"), "{err}");
+        // Signed sub-resources once, and listing parameters, pass.
+        let boto = ["&content-type=text%2Fplain&content-md5=x", "&versionId=v&response-content-type=a%2Fb"];
+        for extra in ["", "&tagging", "&partNumber=2&uploadId=u", boto[0], boto[1]] {
+            assert!(presigned(extra).is_ok(), "{extra}");
+        }
+        assert!(header("tagging").is_ok());
+        assert!(header("prefix=a&marker=b&max-keys=3&delimiter=%2F&encoding-type=url").is_ok());
+        assert!(header("list-type=2&continuation-token=t&start-after=s&fetch-owner=true").is_ok());
+        assert!(header("uploads&key-marker=k&upload-id-marker=u&max-uploads=2").is_ok());
+        assert!(header("versions&key-marker=k&version-id-marker=v").is_ok());
+        assert!(header("uploadId=u&max-parts=2&part-number-marker=1").is_ok());
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //!
 //! The attack: a client that streams an endless body to fill the disk. So a body is spooled only
 //! for a request whose SigV4 signature already verifies (the caller holds a key; the body's own
-//! hash is still checked by s3s), only for the object uploads (PutObject, UploadPart: no
-//! subresource in the query), and never past [`MAX_SPOOL`], the largest object a single PUT may
+//! hash is still checked by s3s), only for the object uploads (PutObject, UploadPart: a PUT to
+//! `/bucket/key` with no subresource in the query), and never past [`MAX_SPOOL`], the largest object a single PUT may
 //! create on S3. Anything else keeps s3s's answer: `MissingContentLength` (411).
 
 use bytes::Bytes;
@@ -22,16 +22,26 @@ use tokio::io::{AsyncSeekExt as _, AsyncWriteExt as _};
 pub use crate::base::limits::{MAX_SPOOL, SpoolError};
 
 /// Whether a request is an object upload (PutObject, UploadPart), whose body streams into the store
-/// rather than being read whole: a PUT without `x-amz-copy-source` and with no subresource query (a
-/// `partNumber` + `uploadId` part, the presigned URL's own parameters and an SDK's `x-id` excepted).
-/// Parameter names are read decoded, as s3s routes by them.
+/// rather than being read whole: a PUT to an object's path (`/bucket/key`; a PUT to `/bucket` is
+/// CreateBucket, whose body is read whole) without `x-amz-copy-source` and with no subresource query
+/// (a `partNumber` + `uploadId` part, the presigned URL's own parameters and an SDK's `x-id`
+/// excepted). Path and parameter names are read decoded, as s3s routes by them.
 pub fn is_object_upload(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
-    if method != http::Method::PUT || headers.contains_key("x-amz-copy-source") {
+    if method != http::Method::PUT || headers.contains_key("x-amz-copy-source") || !names_an_object(uri) {
         return false;
     }
     let upload_parameter =
         |name: &str| matches!(name, "partNumber" | "uploadId" | "x-id") || name.starts_with("X-Amz-");
     crate::authn::gate::Query::of(uri).names().all(upload_parameter)
+}
+
+/// Whether the path names an object, `/bucket/key` with a non-empty key, read as s3s reads a
+/// path-style request: percent-decoded first (`/b%2Fk` is `/b/k`), then split at the first `/`.
+fn names_an_object(uri: &http::Uri) -> bool {
+    let Ok(path) = percent_encoding::percent_decode_str(uri.path()).decode_utf8() else { return false };
+    path.strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
 }
 
 /// Whether a request is an object upload whose body s3s can only take with a length: an
@@ -129,6 +139,13 @@ mod tests {
         // Not a body s3s needs a length for, or not an object upload.
         assert!(!is_unsized_upload(&put, &uri("/b/k"), &headers(Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"))));
         assert!(!is_unsized_upload(&put, &uri("/b?policy"), &unsigned));
+        // A PUT to a bucket is CreateBucket, however the path is spelled; an encoded `/` still names an object.
+        for bucket in ["/b", "/b/", "/", "//k", "/b?x-id=CreateBucket", "/%62/"] {
+            assert!(!is_object_upload(&put, &uri(bucket), &unsigned), "{bucket}");
+        }
+        assert!(is_object_upload(&put, &uri("/b%2Fk"), &unsigned));
+        assert!(is_object_upload(&put, &uri("/b/k/"), &unsigned));
+        assert!(is_object_upload(&put, &uri("/b//"), &unsigned), "s3s reads the key `/`");
         assert!(!is_unsized_upload(&put, &uri("/b/k?tagging"), &unsigned));
         assert!(!is_unsized_upload(&http::Method::POST, &uri("/b/k"), &unsigned));
         let mut copy = unsigned.clone();

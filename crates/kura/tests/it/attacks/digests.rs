@@ -101,3 +101,32 @@ async fn a_bucket_setting_changed_in_transit_is_not_stored() {
     let got = s3.get_bucket_tagging().bucket(&bucket).send().await.expect("tags");
     assert_eq!(got.tag_set()[0].value(), "alpha");
 }
+
+/// A PUT to a bucket is CreateBucket, whose `CreateBucketConfiguration` is read whole, not an object
+/// upload: its body is checked like any other. Changed in transit under a signed `Content-MD5`, it
+/// creates nothing.
+#[tokio::test]
+async fn a_create_bucket_body_changed_in_transit_creates_nothing() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = crate::harness::bucket_name("digestcb");
+    let config = |region: &str| {
+        format!(
+            "<CreateBucketConfiguration><LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
+        )
+        .into_bytes()
+    };
+    let now = SignedAt::AmzDate(SystemTime::now());
+    let md5 = md5_b64(b"the configuration that was signed");
+    for target in [format!("/{bucket}"), format!("/{bucket}/")] {
+        let (status, body) =
+            send(&server, ("PUT", &target), now, (&[("content-md5", &md5)], &[]), &config("us-east-1")).await;
+        assert_eq!((status, xml_code(&body)), (400, "BadDigest"), "{target}: {body}");
+        assert!(s3.head_bucket().bucket(&bucket).send().await.is_err(), "{target}: no bucket was created");
+    }
+    let md5 = md5_b64(&config("us-east-1"));
+    let (status, body) =
+        send(&server, ("PUT", &format!("/{bucket}")), now, (&[("content-md5", &md5)], &[]), &config("us-east-1")).await;
+    assert_eq!(status, 200, "the body that was signed is executed: {body}");
+    s3.head_bucket().bucket(&bucket).send().await.expect("created");
+}

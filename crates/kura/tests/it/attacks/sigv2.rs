@@ -219,3 +219,127 @@ async fn sigv2_works_on_buckets() {
     assert_eq!(xml_code(&resp.text().await.expect("body")), "RequestTimeTooSkewed");
     s3.head_bucket().bucket(&bucket).send().await.expect("the bucket is still there");
 }
+
+/// A SigV2 presigned URL for `method path`, valid for an hour.
+fn presign_v2_for(server: &TestServer, method: &str, path: &str) -> String {
+    let expires = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() + 3600;
+    let signature = sign_v2(&format!("{method}\n\n\n{expires}\n{path}"));
+    let signature: String =
+        percent_encoding::utf8_percent_encode(&signature, percent_encoding::NON_ALPHANUMERIC).collect();
+    format!("{}{path}?AWSAccessKeyId={ACCESS_KEY}&Expires={expires}&Signature={signature}", server.endpoint())
+}
+
+/// `method url` with `body` (and the headers of a captured request), as an attacker replays it.
+async fn send_raw(method: reqwest::Method, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut request = reqwest::Client::new().request(method, url).body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let resp = request.send().await.expect("request");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+async fn tags_of(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<(String, String)> {
+    let out = s3.get_object_tagging().bucket(bucket).key(key).send().await.expect("tags");
+    out.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()
+}
+
+async fn public_access_block(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
+    match s3.get_public_access_block().bucket(bucket).send().await {
+        Ok(out) => format!("{:?}", out.public_access_block_configuration),
+        Err(err) => crate::harness::code(&err),
+    }
+}
+
+const TAGGING: &[u8] = b"<Tagging><TagSet><Tag><Key>owner</Key><Value>mallory</Value></Tag></TagSet></Tagging>";
+
+/// s3s signs only some query names under SigV2 (each when sent once) but routes by every name it
+/// finds: a presigned PutObject URL plus `&retention` would run PutObjectRetention (COMPLIANCE until
+/// 2099) as its signer, plus `&tagging&tagging` PutObjectTagging. The gate refuses a name the
+/// signature does not cover: 403 SignatureDoesNotMatch, as AWS, and nothing runs.
+#[tokio::test]
+async fn a_sigv2_presigned_put_cannot_gain_an_unsigned_sub_resource() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("v2query");
+    s3.create_bucket().bucket(&bucket).object_lock_enabled_for_bucket(true).send().await.expect("bucket");
+    let tagging = aws_sdk_s3::types::Tagging::builder()
+        .tag_set(aws_sdk_s3::types::Tag::builder().key("a").value("1").build().expect("tag"))
+        .build()
+        .expect("tagging");
+    let url = presign_v2_for(&server, "PUT", &format!("/{bucket}/obj"));
+    let (status, body) = send_raw(reqwest::Method::PUT, &url, &[], b"signed body").await;
+    assert_eq!(status, 200, "the presigned PUT itself works: {body}");
+    s3.put_object_tagging().bucket(&bucket).key("obj").tagging(tagging).send().await.expect("tag");
+
+    let retention = b"<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>COMPLIANCE</Mode>\
+        <RetainUntilDate>2099-01-01T00:00:00Z</RetainUntilDate></Retention>";
+    for extra in ["&retention", "&ret%65ntion"] {
+        let (status, body) = send_raw(reqwest::Method::PUT, &format!("{url}{extra}"), &[], retention).await;
+        assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "{extra}: {body}");
+        assert!(body.contains("retention") && body.contains("SigV4"), "the message names the parameter: {body}");
+    }
+    let kept = s3.get_object_retention().bucket(&bucket).key("obj").send().await;
+    assert!(kept.map(|o| o.retention).unwrap_or_default().is_none(), "no retention was set");
+
+    let (status, body) = send_raw(reqwest::Method::PUT, &format!("{url}&tagging&tagging"), &[], TAGGING).await;
+    assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "{body}");
+    assert!(body.contains("tagging"), "{body}");
+    assert_eq!(tags_of(&s3, &bucket, "obj").await, [("a".to_owned(), "1".to_owned())], "the tags are unchanged");
+    let got = s3.get_object().bucket(&bucket).key("obj").send().await.expect("get");
+    assert_eq!(&got.body.collect().await.expect("body").into_bytes()[..], b"signed body", "the body is unchanged");
+}
+
+/// A captured header-signed `PUT /bucket/?tagging` replayed to `?tagging&policy&policy`: s3s signs
+/// neither `policy` (sent twice) yet routes to PutBucketPolicy. Refused; no policy is stored.
+#[tokio::test]
+async fn a_captured_sigv2_request_cannot_be_replayed_as_another_operation() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("v2replay");
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    let date = http_date(SystemTime::now());
+    let signature = sign_v2(&format!("PUT\n\n\n{date}\n/{bucket}/?tagging"));
+    let auth = format!("AWS {ACCESS_KEY}:{signature}");
+    let captured = [("date", date.as_str()), ("authorization", auth.as_str())];
+    let pab = public_access_block(&s3, &bucket).await;
+    let url = format!("{}/{bucket}/?tagging", server.endpoint());
+    let (status, body) = send_raw(reqwest::Method::PUT, &url, &captured, TAGGING).await;
+    assert_eq!(status, 204, "the captured request itself works: {body}");
+
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    );
+    for extra in ["&policy&policy", "&publicAccessBlock", "&%70olicy&policy"] {
+        let (status, body) =
+            send_raw(reqwest::Method::PUT, &format!("{url}{extra}"), &captured, policy.as_bytes()).await;
+        assert_eq!((status, xml_code(&body)), (403, "SignatureDoesNotMatch"), "{extra}: {body}");
+    }
+    let err = s3.get_bucket_policy().bucket(&bucket).send().await.expect_err("no policy");
+    assert_eq!(crate::harness::code(&err), "NoSuchBucketPolicy");
+    assert_eq!(public_access_block(&s3, &bucket).await, pab, "the public access block is unchanged");
+}
+
+/// Parameters that only shape a listing stay outside the SigV2 signature, as on AWS.
+#[tokio::test]
+async fn a_sigv2_listing_takes_its_listing_parameters() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("v2list");
+    s3.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    for key in ["a1", "a2", "a3", "b1"] {
+        s3.put_object().bucket(&bucket).key(key).body(ByteStream::from_static(b"x")).send().await.expect("put");
+    }
+    let date = http_date(SystemTime::now());
+    let signature = sign_v2(&format!("GET\n\n\n{date}\n/{bucket}/"));
+    let auth = format!("AWS {ACCESS_KEY}:{signature}");
+    let headers = [("date", date.as_str()), ("authorization", auth.as_str())];
+    let url = format!("{}/{bucket}/?prefix=a&max-keys=1&marker=a1", server.endpoint());
+    let (status, body) = send_raw(reqwest::Method::GET, &url, &headers, b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Key>a2</Key>") && !body.contains("<Key>a3</Key>") && !body.contains("b1"), "{body}");
+    let url = format!("{}/{bucket}/?list-type=2&prefix=a&start-after=a2", server.endpoint());
+    let (status, body) = send_raw(reqwest::Method::GET, &url, &headers, b"").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Key>a3</Key>") && !body.contains("<Key>a2</Key>"), "{body}");
+}
