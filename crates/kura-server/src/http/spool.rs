@@ -7,8 +7,10 @@
 //! The attack: a client that streams an endless body to fill the disk. So a body is spooled only
 //! for a request whose SigV4 signature already verifies (the caller holds a key; the body's own
 //! hash is still checked by s3s), only for the object uploads (PutObject, UploadPart: a PUT to
-//! `/bucket/key` with no subresource in the query), and never past [`MAX_SPOOL`], the largest object a single PUT may
-//! create on S3. Anything else keeps s3s's answer: `MissingContentLength` (411).
+//! `/bucket/key` with no subresource in the query), never for an upload ticket (its size limit is
+//! checked against the declared length before a byte is stored), and never past [`MAX_SPOOL`], the
+//! largest object a single PUT may create on S3. Anything else keeps s3s's answer:
+//! `MissingContentLength` (411).
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};

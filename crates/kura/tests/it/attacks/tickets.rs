@@ -99,3 +99,37 @@ async fn tickets_per_principal_are_bounded() {
     assert!(ok, "{err}");
     ticket(&server, &["put", "s3://inbox/t3"]).expect("room again after a revocation");
 }
+
+/// An upload ticket's size limit is checked against the declared length before a byte is stored: a
+/// ticket upload without a length (`Transfer-Encoding: chunked`) is refused at once, with the body
+/// still unsent, never spooled to the disk first (up to 5 GiB) and refused afterwards.
+#[tokio::test]
+async fn a_ticket_upload_without_a_length_is_refused_before_it_is_read() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = TestServer::start_with_config(&config(true));
+    let put = ticket(&server, &["put", "s3://inbox/up/big.bin", "--max-size", "10"]).expect("put ticket");
+    let url = put["url"].as_str().expect("url");
+    let target = &url[url.find("/inbox/").expect("path")..];
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let head = format!("PUT {target} HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n", server.addr);
+    stream.write_all(head.as_bytes()).await.expect("head");
+    // The first 64 KiB of an endless body: the answer must come without the rest.
+    let chunk = vec![b'x'; 64 * 1024];
+    stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.expect("chunk size");
+    stream.write_all(&chunk).await.expect("chunk");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while !String::from_utf8_lossy(&answer).contains("</Error>") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), read).await.expect("answered before the body ended");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(text.contains("<Code>AccessDenied</Code>") && text.contains("send Content-Length"), "{text}");
+    assert!(!exists(&server, "up/big.bin").await, "nothing was written");
+}
