@@ -14,7 +14,7 @@ mod tickets;
 use crate::authn::gate::Verdict;
 use crate::authz::{Access, Authorizer, caller_of, session_token};
 use crate::base::account::ACCOUNT;
-use crate::base::caller::Caller;
+use crate::base::caller::{AuthType, Caller};
 use crate::buckets;
 use crate::errors::{self, StoreResultExt, bucket_settings_error, iam_error};
 use crate::iam::{Iam, IamState, Origin};
@@ -122,8 +122,8 @@ fn route<'a>(method: &Method, rest: &'a str) -> Option<Endpoint<'a>> {
 
 /// The IAM action and resource ARN that authorise an endpoint.
 fn authz_of(endpoint: &Endpoint<'_>) -> (&'static str, String) {
-    let user = |u: &str| format!("arn:aws:iam::{ACCOUNT}:user/{u}");
-    let policy = |p: &str| format!("arn:aws:iam::{ACCOUNT}:policy/{p}");
+    let user = user_arn;
+    let policy = policy_arn;
     let bucket = |b: &str| kura_policy::s3::bucket_arn(b);
     match endpoint {
         Endpoint::ListUsers => ("kura:ListUsers", user("*")),
@@ -180,13 +180,38 @@ struct UserView<'a> {
     secret_key: Option<String>,
 }
 
-/// Who signed an admin or ticket request, and how (for the audit log), as the gate and s3s agree.
-fn signer(state: &IamState, req: &S3Request<Body>) -> S3Result<(Caller, &'static str)> {
+/// Who signed an admin or ticket request, and how, as the gate and s3s agree.
+fn signer(state: &IamState, req: &S3Request<Body>) -> S3Result<(Caller, AuthType)> {
     let verified = req.credentials.as_ref().map(|c| c.access_key.as_str());
-    let how = Verdict::confirm(&req.extensions, verified).map_err(|e| crate::errors::gate_error(&e))?.audit_name();
+    let how = Verdict::confirm(&req.extensions, verified).map_err(|e| crate::errors::gate_error(&e))?;
     let token = session_token(&req.uri, &req.headers);
     let caller = caller_of(state, verified, token.as_deref()).map_err(crate::errors::session_error)?;
     Ok((caller, how))
+}
+
+/// The condition keys of an admin or ticket request, as of any request: the client's address and
+/// transport (`aws:SourceIp`, `aws:SecureTransport`, after trusted proxies), the time, the user agent,
+/// how it was signed, and the caller's own keys. A Deny on them binds the admin API as it binds S3.
+fn request_context(state: &IamState, req: &S3Request<Body>, caller: &Caller, how: AuthType) -> Context {
+    let facts = crate::authz::context::RequestFacts {
+        op: "",
+        uri: &req.uri,
+        headers: &req.headers,
+        peer: req.extensions.get::<crate::authz::context::RemoteAddr>().map(|r| r.0),
+        trusted_proxies: &state.trusted_proxies,
+        auth_type: how,
+    };
+    crate::authz::context::build(&facts, caller)
+}
+
+/// `arn:aws:iam::ACCOUNT:policy/NAME`, the resource of a named policy and the value of `iam:PolicyARN`.
+fn policy_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
+}
+
+/// `arn:aws:iam::ACCOUNT:user/NAME`, the resource of a user (and the principal of its tickets).
+fn user_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:user/{name}")
 }
 
 #[async_trait::async_trait]
@@ -214,7 +239,7 @@ impl S3Route for AdminApi {
         if let Some(slot) = req.extensions.get::<crate::audit::AuditSlot>() {
             slot.fill(|f| {
                 f.operation = Some(action.to_owned());
-                f.caller = crate::audit::Attribution::of(&caller, how);
+                f.caller = crate::audit::Attribution::of(&caller, how.audit_name());
             });
         }
         if endpoint == Endpoint::Backup {
@@ -226,8 +251,10 @@ impl S3Route for AdminApi {
         if matches!(endpoint, Endpoint::Kms(_)) {
             kms::authorize(&caller)?;
         }
-        let mut context = Context::new();
-        caller.fill_context(&mut context);
+        let mut context = request_context(&state, &req, &caller, how);
+        if let Endpoint::AttachPolicy(_, p) | Endpoint::DetachPolicy(_, p) = endpoint {
+            context.insert("iam:PolicyARN", policy_arn(p));
+        }
         self.authorize(&state, &caller, action, &resource, &context, &endpoint).await?;
         let body = req
             .input
@@ -235,7 +262,7 @@ impl S3Route for AdminApi {
             .await
             .map_err(|_| errors::entity_too_large("admin request bodies are limited to 1 MiB"))?;
         tracing::info!(target: "kura::admin", principal = %caller.arn(), action, resource = %resource, "admin call");
-        self.serve(&state, endpoint, &body).await
+        self.serve(&state, endpoint, &body, (&caller, &context)).await
     }
 }
 
@@ -250,11 +277,10 @@ impl AdminApi {
         if let Some(slot) = req.extensions.get::<crate::audit::AuditSlot>() {
             slot.fill(|f| {
                 f.operation = Some("CreateUploadTicket".to_owned());
-                f.caller = crate::audit::Attribution::of(&caller, how);
+                f.caller = crate::audit::Attribution::of(&caller, how.audit_name());
             });
         }
-        let mut context = Context::new();
-        caller.fill_context(&mut context);
+        let context = request_context(&state, &req, &caller, how);
         let body = req
             .input
             .store_all_limited(64 * 1024)
@@ -298,7 +324,58 @@ impl AdminApi {
         self.authz.decide(state, caller, &Access { action, resource, bucket, context })
     }
 
-    async fn serve(&self, state: &IamState, endpoint: Endpoint<'_>, body: &[u8]) -> S3Result<S3Response<Body>> {
+    /// Authorises what a `PUT users/NAME` or `PUT policies/NAME` changes beyond what its endpoint's
+    /// action covers, as AWS splits it: changing an existing user needs `kura:UpdateUser`; each policy
+    /// it attaches `kura:AttachUserPolicy`, each it detaches `kura:DetachUserPolicy` (with that
+    /// policy's `iam:PolicyARN`); replacing an existing policy needs `kura:UpdatePolicy`. Else a
+    /// `kura:CreateUser` grant would take over existing users or make one an admin, and a
+    /// `kura:CreatePolicy` grant would rewrite policies others hold.
+    async fn authorize_changes(
+        &self,
+        state: &IamState,
+        (caller, context): (&Caller, &Context),
+        endpoint: &Endpoint<'_>,
+        user_policies: Option<&[String]>,
+    ) -> S3Result<()> {
+        let mut checks: Vec<(&str, String, Option<String>)> = Vec::new();
+        match endpoint {
+            Endpoint::PutUser(u) => {
+                let existing = state.user(u);
+                if existing.is_some() {
+                    checks.push(("kura:UpdateUser", user_arn(u), None));
+                }
+                let held: &[String] = existing.map_or(&[], |e| e.policies.as_slice());
+                if let Some(wanted) = user_policies {
+                    for p in wanted.iter().filter(|p| !held.contains(p)) {
+                        checks.push(("kura:AttachUserPolicy", user_arn(u), Some(policy_arn(p))));
+                    }
+                    for p in held.iter().filter(|p| !wanted.contains(p)) {
+                        checks.push(("kura:DetachUserPolicy", user_arn(u), Some(policy_arn(p))));
+                    }
+                }
+            }
+            Endpoint::PutPolicy(p) if state.policy(p).is_some() => {
+                checks.push(("kura:UpdatePolicy", policy_arn(p), None));
+            }
+            _ => {}
+        }
+        for (action, resource, policy) in checks {
+            let mut context = context.clone();
+            if let Some(policy) = policy {
+                context.set("iam:PolicyARN", policy);
+            }
+            self.authorize(state, caller, action, &resource, &context, endpoint).await?;
+        }
+        Ok(())
+    }
+
+    async fn serve(
+        &self,
+        state: &IamState,
+        endpoint: Endpoint<'_>,
+        body: &[u8],
+        who: (&Caller, &Context),
+    ) -> S3Result<S3Response<Body>> {
         let meta = self.meta.as_ref();
         match endpoint {
             Endpoint::ListUsers => {
@@ -311,6 +388,7 @@ impl AdminApi {
             }
             Endpoint::PutUser(u) => {
                 let input: PutUserBody = parse_json(body, true)?;
+                self.authorize_changes(state, who, &endpoint, input.policies.as_deref()).await?;
                 let generated =
                     self.iam.put_user(u, input.secret_key, input.enabled, input.policies).await.map_err(iam_error)?;
                 let state = self.iam.snapshot();
@@ -319,6 +397,11 @@ impl AdminApi {
             }
             Endpoint::DeleteUser(u) => {
                 self.iam.delete_user(u).await.map_err(iam_error)?;
+                // Its tickets end with it: a user created later under the same name is someone else.
+                let revoked = crate::tickets::forget_all_of(meta, &user_arn(u)).await.or_s3()?;
+                if !revoked.is_empty() {
+                    tracing::info!(target: "kura::admin", user = %u, tickets = revoked.len(), "revoked the deleted user's tickets");
+                }
                 empty(StatusCode::NO_CONTENT)
             }
             Endpoint::AttachPolicy(u, p) | Endpoint::DetachPolicy(u, p) => {
@@ -341,6 +424,7 @@ impl AdminApi {
                 json_response(StatusCode::OK, &json!({ "name": p, "origin": named.origin, "policy": document }))
             }
             Endpoint::PutPolicy(p) => {
+                self.authorize_changes(state, who, &endpoint, None).await?;
                 let text =
                     std::str::from_utf8(body).map_err(|_| errors::malformed_policy("the policy must be UTF-8 JSON"))?;
                 let policy = kura_policy::Policy::parse(text)

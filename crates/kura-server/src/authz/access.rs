@@ -314,6 +314,13 @@ impl KuraAccess {
             .and_then(|v| v.parse::<u64>().ok());
         let now = crate::base::clock::unix_now();
         ticket.check(&op, bucket.as_deref(), key.as_deref(), length, now).map_err(|e| denied(e.to_string()))?;
+        // A ticket is for the current object: an older version is not what its issuer handed out.
+        if context::named_version(cx.uri()).is_some() {
+            return Err(denied(format!(
+                "the upload ticket {} allows the current object only, not a version",
+                ticket.id
+            )));
+        }
         if let Some(required) = ticket.content_type.as_deref().filter(|_| op == "PutObject") {
             let sent = cx.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
             if sent != Some(required) {

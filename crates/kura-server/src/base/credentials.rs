@@ -135,11 +135,29 @@ fn validate(access: &str, secret: &str) -> Result<(), CredentialsError> {
     validate_secret_key(secret).map_err(CredentialsError::Invalid)
 }
 
-/// An access key: at least 3 characters of A-Z, a-z, 0-9, '-', '_' or '.' (so it fits a SigV4 scope).
+/// The prefix of the access keys of temporary credentials (STS sessions), 20 characters long.
+pub const TEMPORARY_KEY_PREFIX: &str = "ASIA";
+/// The prefix of the access keys of upload tickets, 20 characters long.
+pub const TICKET_KEY_PREFIX: &str = "KURT";
+
+/// Whether `access` has the shape kura gives the keys it mints (a session's, a ticket's): 20
+/// characters starting with [`TEMPORARY_KEY_PREFIX`] or [`TICKET_KEY_PREFIX`].
+pub fn is_minted_shape(access: &str) -> bool {
+    access.len() == 20 && (access.starts_with(TEMPORARY_KEY_PREFIX) || access.starts_with(TICKET_KEY_PREFIX))
+}
+
+/// An access key: at least 3 characters of A-Z, a-z, 0-9, '-', '_' or '.' (so it fits a SigV4 scope),
+/// and not of the shape of a key kura mints (a user named like a ticket would sign as that ticket).
 pub fn validate_access_key(access: &str) -> Result<(), String> {
     if access.len() < 3 || access.len() > 128 || !access.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
         return Err("the access key must be 3 to 128 characters of A-Z, a-z, 0-9, '-', '_' or '.'".into());
+    }
+    if is_minted_shape(access) {
+        return Err(format!(
+            "the access key {access:?} has the shape of the keys kura mints for sessions and upload tickets \
+             (20 characters starting with {TEMPORARY_KEY_PREFIX} or {TICKET_KEY_PREFIX}): choose another"
+        ));
     }
     Ok(())
 }

@@ -23,10 +23,8 @@ use std::path::Path;
 
 /// Base32 alphabet of key ids and access key ids (as AWS's).
 const KEY_ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-/// Prefix of temporary access key ids, as on AWS.
-pub const TEMPORARY_KEY_PREFIX: &str = "ASIA";
-/// Prefix of upload tickets' access key ids.
-pub const TICKET_KEY_PREFIX: &str = "KURT";
+pub use crate::base::credentials::TEMPORARY_KEY_PREFIX;
+pub use crate::base::credentials::TICKET_KEY_PREFIX;
 /// The longest session token accepted (a sealed token with a 2 KiB session policy stays well below).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// File name of the generated key file inside the data directory.

@@ -2,6 +2,7 @@
 //! real `kura server` and asserts the exact refusal and that nothing changed. Keep it growing: every
 //! hole found becomes a test here before it is fixed.
 
+mod admin_escalation;
 mod bodies;
 mod condition_keys;
 mod connections;

@@ -101,8 +101,8 @@ async fn tickets_per_principal_are_bounded() {
 }
 
 /// An upload ticket's size limit is checked against the declared length before a byte is stored: a
-/// ticket upload without a length (`Transfer-Encoding: chunked`) is refused at once, with the body
-/// still unsent, never spooled to the disk first (up to 5 GiB) and refused afterwards.
+/// ticket upload without a length (`Transfer-Encoding: chunked`) is refused at once, before any of its
+/// body is sent, never spooled to the disk first (up to 5 GiB) and refused afterwards.
 #[tokio::test]
 async fn a_ticket_upload_without_a_length_is_refused_before_it_is_read() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -112,11 +112,8 @@ async fn a_ticket_upload_without_a_length_is_refused_before_it_is_read() {
     let target = &url[url.find("/inbox/").expect("path")..];
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
     let head = format!("PUT {target} HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n", server.addr);
+    // The head of a chunked upload whose body never comes: the answer must come without it.
     stream.write_all(head.as_bytes()).await.expect("head");
-    // The first 64 KiB of an endless body: the answer must come without the rest.
-    let chunk = vec![b'x'; 64 * 1024];
-    stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.expect("chunk size");
-    stream.write_all(&chunk).await.expect("chunk");
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     let read = async {
