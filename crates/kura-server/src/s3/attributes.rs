@@ -52,8 +52,12 @@ pub(super) async fn get_object_attributes(
     let object = require_object(s3, target).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
     super::encryption::check_record_read(s3, who, &input.bucket, &object, customer.as_ref()).await?;
-    super::encryption::audit_object(&req.extensions, &object);
     let wants = |name: &str| wanted.contains(&name);
+    if wants(ObjectAttributes::CHECKSUM) || wants(ObjectAttributes::OBJECT_PARTS) {
+        let kind = object.encryption.as_ref().map(|e| &e.kind);
+        super::encryption::authorize_plaintext_digests(s3, who, (&input.bucket, &input.key), kind).await?;
+    }
+    super::encryption::audit_object(&req.extensions, &object);
     let mut out = GetObjectAttributesOutput {
         last_modified: Some(timestamp(object.last_modified_ms)),
         version_id: super::versioning::read_header(&object, target.version_id()),

@@ -209,15 +209,46 @@ pub(super) async fn open_keys(
             }
         }
         SseKind::Kms { key_arn, .. } => {
-            let kms_key = s3.vault.kms().describe(key_arn).await.map_err(errors::kms_error)?;
-            let context = kms_context(&encryption.kind, bucket, &object.key)?;
-            authorize(s3, who, "kms:Decrypt", &kms_key, &context)?;
+            let context = authorize_decrypt(s3, who, (bucket, &object.key), &encryption.kind, key_arn).await?;
             for stored in &encryption.keys {
                 keys.push(s3.vault.kms().decrypt(stored, &context).await.map_err(errors::kms_error)?);
             }
         }
     }
     Ok(Some(keys))
+}
+
+/// Authorises `kms:Decrypt` on the KMS key `key_arn` of an object or upload (`kind`) at `bucket`/`key`
+/// for the caller; answers the encryption context the key is used under.
+async fn authorize_decrypt(
+    s3: &KuraS3,
+    who: Option<&Authenticated>,
+    (bucket, key): (&str, &str),
+    kind: &SseKind,
+    key_arn: &str,
+) -> S3Result<EncryptionContext> {
+    let kms_key = s3.vault.kms().describe(key_arn).await.map_err(errors::kms_error)?;
+    let context = kms_context(kind, bucket, key)?;
+    authorize(s3, who, "kms:Decrypt", &kms_key, &context)?;
+    Ok(context)
+}
+
+/// A request for what only the plaintext of an SSE-KMS object or upload could tell — its checksums
+/// (HeadObject with checksum mode, GetObjectAttributes' Checksum and ObjectParts, ListParts) — needs
+/// `kms:Decrypt` on its key, as AWS requires: a checksum of a small plaintext gives the plaintext away.
+/// Anything not under SSE-KMS passes.
+pub(super) async fn authorize_plaintext_digests(
+    s3: &KuraS3,
+    who: Option<&Authenticated>,
+    (bucket, key): (&str, &str),
+    kind: Option<&SseKind>,
+) -> S3Result<()> {
+    match kind {
+        Some(kind @ SseKind::Kms { key_arn, .. }) => {
+            authorize_decrypt(s3, who, (bucket, key), kind, key_arn).await.map(|_| ())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A request that reads only an object's record (HeadObject, GetObjectAttributes) must still prove it

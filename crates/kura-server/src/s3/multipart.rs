@@ -494,6 +494,10 @@ pub(super) async fn abort_multipart_upload(
 pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
     let input = req.input;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
+    // The parts' checksums tell what an SSE-KMS upload's plaintext is: they need kms:Decrypt.
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    let object = (input.bucket.as_str(), input.key.as_str());
+    encryption::authorize_plaintext_digests(s3, who, object, upload.encryption.as_ref()).await?;
     let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
     let after = input.part_number_marker.map_or(0, |m| m.max(0).unsigned_abs());
     let mut parts = s3.meta.list_parts(&input.bucket, &input.upload_id, after, max + 1).await.or_s3()?;

@@ -430,6 +430,10 @@ pub(super) async fn head_object(
     let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
     encryption::check_record_read(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
+    if input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
+        let kind = plan.object.encryption.as_ref().map(|e| &e.kind);
+        encryption::authorize_plaintext_digests(s3, who, (&input.bucket, &input.key), kind).await?;
+    }
     encryption::audit_object(&req.extensions, &plan.object);
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
     let mut out = HeadObjectOutput::from(headers);

@@ -12,6 +12,7 @@ mod digests;
 mod host_names;
 mod implied_actions;
 mod keys;
+mod kms_digests;
 mod post_forms;
 mod presign_expiry;
 mod reload;
