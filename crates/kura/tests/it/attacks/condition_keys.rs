@@ -3,6 +3,7 @@
 //! tags when DeleteObjects removes it, `s3:versionid`, the `s3:object-lock-*` keys of a write or of
 //! PutObjectRetention's body, `s3:LocationConstraint`; and GetObjectAttributes needs the read action too.
 
+use super::{absent, no_bucket};
 use crate::harness::{TestServer, code, status};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
@@ -207,8 +208,7 @@ async fn version_lock_and_location_keys_are_filled() {
         .await
         .expect_err("COMPLIANCE is denied");
     assert_eq!((code(&err).as_str(), status(&err)), ("AccessDenied", 403));
-    let err = root.head_object().bucket("vault").key("compliance").send().await.expect_err("not written");
-    assert_eq!(status(&err), 404);
+    absent(&server, "vault", "compliance").await;
     dave.put_object()
         .bucket("vault")
         .key("governance")
@@ -259,7 +259,6 @@ async fn version_lock_and_location_keys_are_filled() {
         .await
         .expect_err("a location constraint is denied");
     assert_eq!((code(&err).as_str(), status(&err)), ("AccessDenied", 403));
-    let err = root.head_bucket().bucket("dave-placed").send().await.expect_err("no bucket");
-    assert_eq!(status(&err), 404);
+    no_bucket(&server, "dave-placed").await;
     dave.create_bucket().bucket("dave-plain").send().await.expect("no constraint is allowed");
 }

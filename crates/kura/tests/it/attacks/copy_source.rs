@@ -2,6 +2,7 @@
 //! source cannot be walked around by encoding the `x-amz-copy-source` header differently, by
 //! UploadPartCopy, by a `?` in the key, or past a bucket policy.
 
+use super::absent;
 use crate::harness::{TestServer, code, create_upload, status};
 use aws_sdk_s3::primitives::ByteStream;
 
@@ -51,11 +52,6 @@ async fn setup() -> (TestServer, aws_sdk_s3::Client) {
         .expect("put");
     let writer = server.client_with("writer", WRITER_SECRET);
     (server, writer)
-}
-
-async fn absent(server: &TestServer, bucket: &str, key: &str) {
-    let err = server.client().head_object().bucket(bucket).key(key).send().await.expect_err("nothing was copied");
-    assert_eq!(status(&err), 404, "{bucket}/{key} must not exist");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! headers, nor through a POST form's fields, whose condition keys are the fields, never the
 //! request's unsigned headers.
 
+use super::{absent, no_bucket};
 use crate::harness::{TestServer, code, multipart, status};
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockLegalHoldStatus, ObjectLockMode, TaggingDirective};
@@ -46,11 +47,6 @@ policies:
 
 fn in_a_day() -> DateTime {
     DateTime::from(SystemTime::now() + Duration::from_secs(86_400))
-}
-
-async fn absent(server: &TestServer, bucket: &str, key: &str) {
-    let err = server.client().head_object().bucket(bucket).key(key).send().await.expect_err("nothing was written");
-    assert_eq!(status(&err), 404, "{bucket}/{key} must not exist");
 }
 
 #[tokio::test]
@@ -152,8 +148,7 @@ async fn object_writes_cannot_set_what_a_deny_forbids() {
         .await
         .expect_err("Object Lock needs s3:PutBucketObjectLockConfiguration");
     assert_eq!((code(&err).as_str(), status(&err)), ("AccessDenied", 403));
-    let err = root.head_bucket().bucket("alice-locked").send().await.expect_err("no bucket was created");
-    assert_eq!(status(&err), 404);
+    no_bucket(&server, "alice-locked").await;
 
     // What alice may do still works: a plain write, a copy keeping the source's (no) tags, a bucket.
     alice.put_object().bucket("plain").key("fine").body(ByteStream::from_static(b"x")).send().await.expect("put");

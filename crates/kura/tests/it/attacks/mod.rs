@@ -21,3 +21,17 @@ mod sigv2;
 mod tickets;
 mod unsigned_headers;
 mod versions;
+
+use crate::harness::{TestServer, status};
+
+/// Asserts that `bucket/key` does not exist: what a refused write must leave behind.
+pub async fn absent(server: &TestServer, bucket: &str, key: &str) {
+    let err = server.client().head_object().bucket(bucket).key(key).send().await.expect_err("nothing was written");
+    assert_eq!(status(&err), 404, "{bucket}/{key} must not exist");
+}
+
+/// Asserts that `bucket` does not exist: what a refused CreateBucket must leave behind.
+pub async fn no_bucket(server: &TestServer, bucket: &str) {
+    let err = server.client().head_bucket().bucket(bucket).send().await.expect_err("no bucket was created");
+    assert_eq!(status(&err), 404, "bucket {bucket} must not exist");
+}
