@@ -125,6 +125,8 @@ pub struct SessionRequest {
     pub duration: Option<u64>,
     /// `Policy` (inline session policy JSON).
     pub policy: Option<String>,
+    /// `ExternalId` (AssumeRole): the trust policy's `sts:ExternalId`, what a third party is told to send.
+    pub external_id: Option<String>,
 }
 
 /// Credentials and the session they carry.
@@ -320,6 +322,9 @@ impl Identity {
         let mut context = Context::new();
         caller.fill_context(&mut context);
         context.insert("sts:RoleSessionName", req.session_name.as_str());
+        if let Some(external_id) = &req.external_id {
+            context.insert("sts:ExternalId", external_id.as_str());
+        }
         trust_allows(role, &caller.principal(), ACTION, &context, &[]).map_err(|_| denied())?;
         if !identity_allows(&role.arn) {
             return Err(denied());

@@ -293,12 +293,26 @@ fn session_request(params: &BTreeMap<String, String>) -> Result<SessionRequest, 
             StsError::from(IdentityError::Validation(format!("DurationSeconds {d:?} is not a number of seconds")))
         })?),
     };
+    let external_id = params.get("ExternalId").cloned();
+    if let Some(id) = &external_id
+        && !valid_external_id(id)
+    {
+        return Err(StsError::from(IdentityError::Validation(format!(
+            "ExternalId {id:?}: use 2 to 1224 characters of A-Z, a-z, 0-9 and +=,.@:/-_"
+        ))));
+    }
     Ok(SessionRequest {
         role_arn: required(params, "RoleArn")?.to_owned(),
         session_name: required(params, "RoleSessionName")?.to_owned(),
         duration,
         policy: params.get("Policy").cloned(),
+        external_id,
     })
+}
+
+/// Whether `id` is an `ExternalId` as AWS takes one: 2 to 1224 characters of `[\w+=,.@:/-]`.
+fn valid_external_id(id: &str) -> bool {
+    (2..=1224).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c))
 }
 
 #[cfg(test)]
@@ -341,6 +355,22 @@ mod tests {
         assert!(parameters(&uri, &Bytes::from_static(b"A=%FF")).is_err());
         let missing = session_request(&BTreeMap::new()).expect_err("missing");
         assert_eq!(missing.code, "MissingParameter");
+    }
+
+    #[test]
+    fn external_ids_are_read_and_checked() {
+        let with = |id: &str| {
+            let p: BTreeMap<String, String> =
+                [("RoleArn", "arn:aws:iam::000000000000:role/r"), ("RoleSessionName", "s"), ("ExternalId", id)]
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
+            session_request(&p)
+        };
+        assert_eq!(with("partner-42:x/y").expect("valid").external_id.as_deref(), Some("partner-42:x/y"));
+        for bad in ["x", "has space", "semi;colon"] {
+            assert_eq!(with(bad).expect_err(bad).code, "ValidationError", "{bad}");
+        }
     }
 
     #[test]

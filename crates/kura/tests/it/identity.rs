@@ -334,6 +334,53 @@ async fn assume_role_needs_trust_and_identity_permission() {
     assert_eq!(sts_code(&err), "AccessDenied");
 }
 
+/// `ExternalId` reaches the trust policy as `sts:ExternalId` (the confused-deputy guard AWS users write
+/// for third parties): a role that requires it cannot be assumed without it or with another.
+#[tokio::test]
+async fn an_external_id_is_the_trust_policys_sts_external_id() {
+    let server = TestServer::start_with_config(&format!(
+        r#"
+users:
+  - access_key: deployer
+    secret_key: {DEPLOYER_SECRET}
+    policies: [assume-partner]
+policies:
+  assume-partner:
+    Statement:
+      - Effect: Allow
+        Action: sts:AssumeRole
+        Resource: arn:aws:iam::000000000000:role/partner
+identity:
+  roles:
+    - name: partner
+      trust_policy:
+        Statement:
+          - Effect: Allow
+            Principal: {{AWS: "arn:aws:iam::000000000000:user/deployer"}}
+            Action: sts:AssumeRole
+            Condition: {{StringEquals: {{"sts:ExternalId": "partner-42"}}}}
+      policies: [readonly]
+"#
+    ));
+    let deployer = Credentials::new("deployer", DEPLOYER_SECRET, None, None, "t");
+    let assume = |external_id: Option<&str>| {
+        sts(&server, Some(deployer.clone()))
+            .assume_role()
+            .role_arn("arn:aws:iam::000000000000:role/partner")
+            .role_session_name("partner-job")
+            .set_external_id(external_id.map(str::to_owned))
+            .send()
+    };
+    for wrong in [None, Some("partner-41")] {
+        let err = assume(wrong).await.expect_err("the trust policy requires partner-42");
+        assert_eq!(sts_code(&err), "AccessDenied", "{wrong:?}");
+    }
+    let err = assume(Some("x")).await.expect_err("too short");
+    assert_eq!(sts_code(&err), "ValidationError");
+    let out = assume(Some("partner-42")).await.expect("the right external id");
+    assert!(out.credentials().is_some_and(|c| c.access_key_id().starts_with("ASIA")));
+}
+
 /// A presigned `GET /?Action=AssumeRole` of role app by the deployer, dated `signed_at` and valid
 /// `expires` seconds from then, as a plain HTTP client would send it: the status and the body.
 async fn presigned_assume_role(server: &TestServer, signed_at: SystemTime, expires: u64) -> (u16, String) {
