@@ -509,12 +509,15 @@ fn unsigned_sigv2_query(qs: Option<&Query>, presigned: bool) -> Result<(), GateE
 /// request naming only a bucket (`/bucket`, path-style, as kura serves it) is signed over the
 /// CanonicalizedResource `/bucket/` (AWS's rule; botocore signs it so), while s3s would sign its path
 /// as received. `/bucket` and `/bucket/` name the same bucket to s3s, so the operation is unchanged.
+/// The path is judged decoded, as s3s reads it: `/b%2Fk` names the key `k` of bucket `b` and is
+/// left alone (rewritten to `/b%2Fk/`, it would name the key `k/`).
 pub fn sigv2_uri(envelope: &Envelope, uri: &Uri) -> Option<Uri> {
     if !matches!(envelope, Envelope::SigV2 { .. }) {
         return None;
     }
     let bucket = uri.path().strip_prefix('/')?;
-    if bucket.is_empty() || bucket.contains('/') {
+    let decoded = percent_encoding::percent_decode_str(bucket).decode_utf8().ok()?;
+    if decoded.is_empty() || decoded.contains('/') {
         return None;
     }
     let path_and_query = match uri.query() {
@@ -717,7 +720,7 @@ mod tests {
         assert_eq!(at("/b").as_deref(), Some("/b/"));
         assert_eq!(at("/b?acl").as_deref(), Some("/b/?acl"));
         assert_eq!(at("http://h:1/b?uploads&prefix=x").as_deref(), Some("http://h:1/b/?uploads&prefix=x"));
-        for unchanged in ["/", "/b/", "/b/k", "/b/k/", "/b//k"] {
+        for unchanged in ["/", "/b/", "/b/k", "/b/k/", "/b//k", "/b%2Fk", "/b%2fk", "/%2Fb"] {
             assert_eq!(at(unchanged), None, "{unchanged}");
         }
         let anonymous = sigv2_uri(&Envelope::Anonymous, &"/b".parse::<Uri>().expect("uri"));
