@@ -62,6 +62,24 @@ pub struct S3Authz {
     pub also: Option<(&'static str, &'static str)>,
 }
 
+impl S3Authz {
+    /// The action a request needs: [`Self::version_action`] when it names a version id, else
+    /// [`Self::action`].
+    pub fn action_for(&self, names_a_version: bool) -> &'static str {
+        match self.version_action {
+            Some(version_action) if names_a_version => version_action,
+            _ => self.action,
+        }
+    }
+
+    /// The actions a request needs, in the order they are decided: [`Self::action_for`], then the
+    /// second action of [`Self::also`] (its version form when the request names a version id).
+    pub fn actions_for(&self, names_a_version: bool) -> Vec<&'static str> {
+        let also = self.also.map(|(plain, version)| if names_a_version { version } else { plain });
+        std::iter::once(self.action_for(names_a_version)).chain(also).collect()
+    }
+}
+
 /// The resource of account-level actions (`s3:ListAllMyBuckets`): matched by `*` and `arn:aws:s3:::*`.
 pub const ACCOUNT_RESOURCE: &str = "arn:aws:s3:::";
 

@@ -57,13 +57,13 @@ impl KuraAccess {
         Self { iam, authz, meta }
     }
 
-    /// Decides one access to a resource in `bucket` (loading the bucket's policy), or to no bucket.
-    /// For an object (`key`), the object's tags are loaded when a policy reads `s3:ExistingObjectTag/…`.
+    /// Decides `actions` (each must be allowed, in order) on a resource in `bucket` (loading the
+    /// bucket's policy once), or in no bucket; answers the bucket it read.
     pub async fn decide(
         &self,
         state: &IamState,
         caller: &Caller,
-        action: &str,
+        actions: &[&str],
         target: (Option<&str>, Option<&str>, Option<&str>),
         resource: &str,
         context: &Context,
@@ -73,7 +73,23 @@ impl KuraAccess {
             Some(b) => self.meta.get_bucket(b).await.or_s3()?,
             None => None,
         };
-        let bucket = info.as_ref().map(|i| (i.name.as_str(), &i.settings));
+        self.decide_in(state, caller, actions, (info.as_ref(), key, version), resource, context).await?;
+        Ok(info.map(Arc::new))
+    }
+
+    /// Decides `actions` (each must be allowed, in order) on a resource of the bucket `info` already
+    /// read (or of no bucket). For an object (`key`), its tags are loaded once when a policy reads
+    /// `s3:ExistingObjectTag/…`.
+    async fn decide_in(
+        &self,
+        state: &IamState,
+        caller: &Caller,
+        actions: &[&str],
+        (info, key, version): (Option<&BucketInfo>, Option<&str>, Option<&str>),
+        resource: &str,
+        context: &Context,
+    ) -> S3Result<()> {
+        let bucket = info.map(|i| (i.name.as_str(), &i.settings));
         let mut tagged;
         let mut context = context;
         if let (Some((b, _)), Some(k)) = (bucket, key)
@@ -86,11 +102,13 @@ impl KuraAccess {
             }
             context = &tagged;
         }
-        if let Err(denied) = self.authz.decide(state, caller, &Access { action, resource, bucket, context }) {
-            return Err(self.absent_or(denied, state, caller, action, (bucket, key, version), context).await);
+        for &action in actions {
+            if let Err(denied) = self.authz.decide(state, caller, &Access { action, resource, bucket, context }) {
+                return Err(self.absent_or(denied, state, caller, action, (bucket, key, version), context).await);
+            }
+            crate::trace::allowed(action, resource);
         }
-        crate::trace::allowed(action, resource);
-        Ok(info.map(Arc::new))
+        Ok(())
     }
 
     /// A refused read of an object that does not exist is answered as AWS does: 404 `NoSuchKey` when
@@ -171,9 +189,8 @@ impl KuraAccess {
         }
         let resource = kura_policy::s3::object_arn(&bucket.name, key);
         let state = self.iam.snapshot();
-        let target = (Some(bucket.name.as_str()), Some(key), version);
-        self.decide(&state, &who.caller, action, target, &resource, &who.context).await?;
-        Ok(())
+        let target = (Some(bucket), Some(key), version);
+        self.decide_in(&state, &who.caller, &[action], target, &resource, &who.context).await
     }
 
     /// Decides, once the operation has parsed its input, an operation whose condition keys are partly
@@ -193,21 +210,15 @@ impl KuraAccess {
         };
         let authz = s3_authz(operation)
             .ok_or_else(|| errors::access_denied(format!("Access Denied: {operation} has no IAM mapping.")))?;
-        let action = match authz.version_action {
-            Some(version_action) if version.is_some() => version_action,
-            _ => authz.action,
-        };
-        let resource = match key {
-            Some(k) => kura_policy::s3::object_arn(bucket, k),
-            None => kura_policy::s3::bucket_arn(bucket),
-        };
         let mut context = (*who.context).clone();
         for (name, values) in body_keys.iter() {
             context.remove(name);
             context.insert_many(name, values.iter().cloned());
         }
         let state = self.iam.snapshot();
-        self.decide(&state, &who.caller, action, (Some(bucket), key, version), &resource, &context).await?;
+        let actions = authz.actions_for(version.is_some());
+        let resource = target_arn(bucket, key);
+        self.decide(&state, &who.caller, &actions, (Some(bucket), key, version), &resource, &context).await?;
         Ok(())
     }
 
@@ -230,14 +241,9 @@ impl KuraAccess {
                 actions.join(", ")
             )));
         }
-        let resource = match key {
-            Some(k) => kura_policy::s3::object_arn(bucket, k),
-            None => kura_policy::s3::bucket_arn(bucket),
-        };
         let state = self.iam.snapshot();
-        for action in actions {
-            self.decide(&state, &who.caller, action, (Some(bucket), key, None), &resource, &who.context).await?;
-        }
+        let resource = target_arn(bucket, key);
+        self.decide(&state, &who.caller, actions, (Some(bucket), key, None), &resource, &who.context).await?;
         Ok(())
     }
 }
@@ -280,7 +286,8 @@ impl KuraAccess {
         let action = if version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
         let resource = kura_policy::s3::object_arn(bucket, key);
         let state = self.iam.snapshot();
-        self.decide(&state, &who.caller, action, (Some(bucket), Some(key), version), &resource, &who.context).await?;
+        self.decide(&state, &who.caller, &[action], (Some(bucket), Some(key), version), &resource, &who.context)
+            .await?;
         Ok(())
     }
 
@@ -361,7 +368,7 @@ impl KuraAccess {
         };
         let resource = kura_policy::s3::object_arn(bucket, key);
         let action = ticket.method.action();
-        self.decide(state, issuer, action, (Some(bucket), Some(key), None), &resource, context).await.map_err(
+        self.decide(state, issuer, &[action], (Some(bucket), Some(key), None), &resource, context).await.map_err(
             |_| {
                 errors::access_denied(format!(
                     "the upload ticket {} is beyond what its issuer {} may do now ({action} on {resource})",
@@ -439,6 +446,14 @@ pub fn session_token(uri: &http::Uri, headers: &http::HeaderMap) -> Option<Strin
     })
 }
 
+/// The ARN of `key` in `bucket`, or of `bucket` itself.
+fn target_arn(bucket: &str, key: Option<&str>) -> String {
+    match key {
+        Some(k) => kura_policy::s3::object_arn(bucket, k),
+        None => kura_policy::s3::bucket_arn(bucket),
+    }
+}
+
 /// The bucket and key a request's path names.
 fn bucket_and_key(path: &S3Path) -> (Option<String>, Option<String>) {
     match path {
@@ -500,17 +515,10 @@ impl S3Access for KuraAccess {
         // `?versionId=` turns GetObject into s3:GetObjectVersion, DeleteObject into
         // s3:DeleteObjectVersion…: a Deny on the version action must not be walked around.
         let version = context::named_version(cx.uri());
-        let action = match authz.version_action {
-            Some(version_action) if version.is_some() => version_action,
-            _ => authz.action,
-        };
+        let actions = authz.actions_for(version.is_some());
         // A copy's source is authorised by the operation, on the very CopySource it reads.
         let target = (bucket.as_deref(), target_key, version.as_deref().filter(|_| target_key.is_some()));
-        let loaded = self.decide(&state, &caller, action, target, &resource, &context).await?;
-        if let Some((also, also_version)) = authz.also {
-            let also = if version.is_some() { also_version } else { also };
-            self.decide(&state, &caller, also, target, &resource, &context).await?;
-        }
+        let loaded = self.decide(&state, &caller, &actions, target, &resource, &context).await?;
         if let Some(info) = loaded {
             cx.extensions_mut().insert(LoadedBucket(info));
         }

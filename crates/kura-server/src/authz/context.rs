@@ -83,7 +83,9 @@ pub fn build(facts: &RequestFacts<'_>, caller: &Caller) -> Context {
                 cx.insert(key, v);
             }
         }
-        if let Some(until) = header_str(facts.headers, "x-amz-object-lock-retain-until-date") {
+        if let Some(until) = header_str(facts.headers, "x-amz-object-lock-retain-until-date")
+            .and_then(|u| OffsetDateTime::parse(u, &time::format_description::well_known::Rfc3339).ok())
+        {
             insert_remaining_days(&mut cx, until, now);
         }
         if let Some(tagging) = header_str(facts.headers, "x-amz-tagging") {
@@ -123,17 +125,23 @@ pub fn insert_request_tags(cx: &mut Context, tags: &[(String, String)]) {
     }
 }
 
-/// `s3:object-lock-retain-until-date` and `s3:object-lock-remaining-retention-days` (whole days left,
-/// rounded up) for a retention date as the request wrote it; nothing for a date that does not parse
-/// (the operation refuses it).
-pub fn insert_retention(cx: &mut Context, mode: &str, until: &str, now: OffsetDateTime) {
+/// `s3:object-lock-mode`, `s3:object-lock-retain-until-date` and
+/// `s3:object-lock-remaining-retention-days` for a retention a request's body asks for.
+pub fn insert_retention(cx: &mut Context, mode: &str, until: OffsetDateTime, now: OffsetDateTime) {
     cx.set("s3:object-lock-mode", mode);
-    cx.set("s3:object-lock-retain-until-date", until);
+    insert_retain_until(cx, until, now);
+}
+
+/// `s3:object-lock-retain-until-date` (ISO 8601) and `s3:object-lock-remaining-retention-days`.
+fn insert_retain_until(cx: &mut Context, until: OffsetDateTime, now: OffsetDateTime) {
+    if let Ok(text) = until.format(&time::format_description::well_known::Rfc3339) {
+        cx.set("s3:object-lock-retain-until-date", text);
+    }
     insert_remaining_days(cx, until, now);
 }
 
-fn insert_remaining_days(cx: &mut Context, until: &str, now: OffsetDateTime) {
-    let Ok(until) = OffsetDateTime::parse(until, &time::format_description::well_known::Rfc3339) else { return };
+/// `s3:object-lock-remaining-retention-days`: whole days left until `until`, rounded up.
+fn insert_remaining_days(cx: &mut Context, until: OffsetDateTime, now: OffsetDateTime) {
     let seconds = u64::try_from((until - now).whole_seconds()).unwrap_or(0);
     cx.set("s3:object-lock-remaining-retention-days", seconds.div_ceil(86_400).to_string());
 }
@@ -157,11 +165,7 @@ pub fn insert_post_form(cx: &mut Context, input: &s3s::dto::PutObjectInput, now:
         }
     }
     if let Some(until) = input.object_lock_retain_until_date.as_ref() {
-        let until = time::OffsetDateTime::from(until.clone());
-        if let Ok(text) = until.format(&time::format_description::well_known::Rfc3339) {
-            cx.set("s3:object-lock-retain-until-date", text.as_str());
-            insert_remaining_days(cx, &text, now);
-        }
+        insert_retain_until(cx, OffsetDateTime::from(until.clone()), now);
     }
     if let Some(tagging) = input.tagging.as_deref() {
         insert_request_tags(cx, &form_pairs(tagging));
@@ -190,7 +194,7 @@ fn client_address(facts: &RequestFacts<'_>) -> (Option<IpAddr>, bool) {
     let mut client = peer;
     // How many hops of the chain, counted from the right, lead to the client.
     let mut hops = 0;
-    if let Some(chain) = header_str(facts.headers, "x-forwarded-for") {
+    if let Some(chain) = header_list(facts.headers, "x-forwarded-for") {
         for hop in chain.rsplit(',') {
             match hop.trim().parse::<IpAddr>() {
                 Ok(ip) => {
@@ -207,8 +211,8 @@ fn client_address(facts: &RequestFacts<'_>) -> (Option<IpAddr>, bool) {
     // The scheme the client used is the `X-Forwarded-Proto` entry the proxy it reached wrote: as
     // many entries from the right as the client's address in `X-Forwarded-For`. The left-most entry
     // may be the client's own text; a list too short to have that entry says nothing (not TLS).
-    let protos: Vec<&str> =
-        header_str(facts.headers, "x-forwarded-proto").map(|v| v.split(',').collect()).unwrap_or_default();
+    let protos = header_list(facts.headers, "x-forwarded-proto");
+    let protos: Vec<&str> = protos.as_deref().map(|v| v.split(',').collect()).unwrap_or_default();
     let proto = match protos.len() {
         1 => protos.first(),
         n => n.checked_sub(hops + 1).and_then(|i| protos.get(i)),
@@ -218,15 +222,10 @@ fn client_address(facts: &RequestFacts<'_>) -> (Option<IpAddr>, bool) {
 }
 
 /// The version the query names (`versionId`, with or without a value; the first when repeated, which
-/// s3s then refuses), read as s3s reads a query (form-urlencoded: `+` is a space, names and values
-/// percent-decoded), so that `?version%49d=…` is the version s3s will act on.
+/// s3s then refuses), read as s3s reads a query ([`query_param`]), so that `?version%49d=…` is the
+/// version s3s will act on.
 pub(super) fn named_version(uri: &http::Uri) -> Option<String> {
-    let decode =
-        |text: &str| percent_encoding::percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned();
-    uri.query().unwrap_or("").split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(name) == "versionId").then(|| decode(value))
-    })
+    query_param(uri, "versionId")
 }
 
 fn signature_version(facts: &RequestFacts<'_>) -> &'static str {
@@ -242,6 +241,14 @@ fn signature_age_ms(facts: &RequestFacts<'_>, now: OffsetDateTime) -> Option<i12
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let signed = time::PrimitiveDateTime::parse(&stamp, &format).ok()?.assume_utc();
     Some((now - signed).whole_milliseconds().max(0))
+}
+
+/// Every line of a list header (`X-Forwarded-For`), joined with commas in the order received, as
+/// RFC 9110 reads repeated field lines: a proxy that adds its own line after the client's must not
+/// leave kura reading the client's.
+fn header_list(headers: &HeaderMap, name: &str) -> Option<String> {
+    let lines: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+    (!lines.is_empty()).then(|| lines.join(","))
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -369,6 +376,16 @@ mod tests {
         assert_eq!(secure(Some("203.0.113.9, 10.0.0.7"), "http, https"), "false");
         // Too short a list to hold the client's hop says nothing.
         assert_eq!(secure(Some("203.0.113.9, 10.0.0.7, 10.0.0.8"), "https, https"), "false");
+
+        // A proxy that adds its own header lines after the client's: the lines are one list.
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", "10.0.0.9".parse().expect("header"));
+        headers.append("x-forwarded-for", "203.0.113.9".parse().expect("header"));
+        headers.append("x-forwarded-proto", "https".parse().expect("header"));
+        headers.append("x-forwarded-proto", "http".parse().expect("header"));
+        let cx = build(&facts(&uri, &headers, "10.0.0.5:1234", &proxies), &Caller::Anonymous);
+        assert_eq!(cx.get("aws:SourceIp"), Some(&["203.0.113.9".to_owned()][..]), "not the client's own line");
+        assert_eq!(cx.get("aws:SecureTransport"), Some(&["false".to_owned()][..]));
     }
 
     #[test]

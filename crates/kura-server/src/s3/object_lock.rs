@@ -21,7 +21,6 @@ use kura_store::{
 };
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
-use time::format_description::well_known::Rfc3339;
 
 /// The longest default retention kura accepts, in days (100 years).
 pub const MAX_RETENTION_DAYS: i32 = 36_500;
@@ -373,10 +372,9 @@ pub(super) async fn put_object_retention(
     let input = &req.input;
     // The retention asked for is a condition key (`s3:object-lock-mode`…): decided now that it is parsed.
     let mut body_keys = kura_policy::Context::new();
-    if let Some(ObjectLockRetention { mode: Some(mode), retain_until_date: Some(until) }) = input.retention.as_ref()
-        && let Ok(until) = time::OffsetDateTime::from(until.clone()).format(&Rfc3339)
-    {
-        crate::authz::context::insert_retention(&mut body_keys, mode.as_str(), &until, time::OffsetDateTime::now_utc());
+    if let Some(ObjectLockRetention { mode: Some(mode), retain_until_date: Some(until) }) = input.retention.as_ref() {
+        let until = time::OffsetDateTime::from(until.clone());
+        crate::authz::context::insert_retention(&mut body_keys, mode.as_str(), until, time::OffsetDateTime::now_utc());
     }
     let target = (input.bucket.as_str(), Some(input.key.as_str()), input.version_id.as_deref());
     s3.decide_parsed(&req.extensions, "PutObjectRetention", target, &body_keys).await?;
