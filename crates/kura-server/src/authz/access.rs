@@ -272,7 +272,29 @@ impl KuraAccess {
     pub async fn decide_copy_source(
         &self,
         who: Option<&Authenticated>,
+        source: (&str, &str, Option<&str>),
+    ) -> S3Result<()> {
+        self.decide_source_read(who, source, ("s3:GetObject", "s3:GetObjectVersion")).await
+    }
+
+    /// Authorises a CopyObject's taking of its source's tags (the `COPY` tagging directive, on a
+    /// source that has tags): `s3:GetObjectTagging`, or `s3:GetObjectVersionTagging` when a version
+    /// is named, on the source, as AWS asks, so that a copy does not read tags the caller may not read.
+    pub async fn decide_copied_tags(
+        &self,
+        who: Option<&Authenticated>,
+        source: (&str, &str, Option<&str>),
+    ) -> S3Result<()> {
+        self.decide_source_read(who, source, ("s3:GetObjectTagging", "s3:GetObjectVersionTagging")).await
+    }
+
+    /// Decides one read of a copy source: `current` on the current object, `versioned` when a version
+    /// is named.
+    async fn decide_source_read(
+        &self,
+        who: Option<&Authenticated>,
         (bucket, key, version): (&str, &str, Option<&str>),
+        (current, versioned): (&str, &str),
     ) -> S3Result<()> {
         let Some(who) = who else {
             return Ok(());
@@ -283,7 +305,7 @@ impl KuraAccess {
                 ticket.id
             )));
         }
-        let action = if version.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
+        let action = if version.is_some() { versioned } else { current };
         let resource = kura_policy::s3::object_arn(bucket, key);
         let state = self.iam.snapshot();
         self.decide(&state, &who.caller, &[action], (Some(bucket), Some(key), version), &resource, &who.context)

@@ -636,11 +636,16 @@ pub(super) async fn copy_object(
     };
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
-    let sets_tags = replace_tags && input.tagging.as_deref().is_some_and(|t| !t.is_empty());
+    let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
+    // The copy sets the tags it is given, or takes the source's: those need reading, as on AWS.
+    let copies_tags = !replace_tags && !source.tags.is_empty();
+    if let Some(access) = s3.access.as_ref().filter(|_| copies_tags) {
+        access.decide_copied_tags(who, (from.bucket, from.key, from.version_id())).await?;
+    }
+    let sets_tags = if replace_tags { input.tagging.as_deref().is_some_and(|t| !t.is_empty()) } else { copies_tags };
     authorize_write_extras(s3, who, (&input.bucket, &input.key), sets_tags, lock_headers).await?;
     let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
-    let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
     if from.same_key_as(&ObjectRef::current(&input.bucket, &input.key))
         && !replace_meta

@@ -19,6 +19,9 @@ users:
   - access_key: erin
     secret_key: erin-secret-0123456789
     policies: [everything, no-sse-s3-uploads]
+  - access_key: tess
+    secret_key: tess-secret-0123456789
+    policies: [everything, reads-no-tags]
 policies:
   everything:
     Statement:
@@ -34,6 +37,11 @@ policies:
           - s3:PutObjectLegalHold
           - s3:PutBucketObjectLockConfiguration
         Resource: "*"
+  reads-no-tags:
+    Statement:
+      - Effect: Deny
+        Action: [s3:GetObjectTagging, s3:GetObjectVersionTagging]
+        Resource: "*"
   no-sse-s3-uploads:
     Statement:
       - Effect: Deny
@@ -44,6 +52,63 @@ policies:
         Action: s3:PutObjectTagging
         Resource: "*"
 "#;
+
+/// A copy takes its source's tags (the default `COPY` directive): reading them needs
+/// `s3:GetObjectTagging` on the source, and setting them `s3:PutObjectTagging` on the copy, as on AWS.
+/// Otherwise a user denied reading tags reads them through a copy, and a user denied tagging tags.
+#[tokio::test]
+async fn a_copy_takes_its_sources_tags_only_with_the_right_to_read_and_set_them() {
+    let server = TestServer::start_with_config(CONFIG);
+    let root = server.client();
+    root.create_bucket().bucket("plain").send().await.expect("bucket");
+    let put = |key: &'static str, tags: Option<&'static str>| {
+        let mut put = root.put_object().bucket("plain").key(key).body(ByteStream::from_static(b"src"));
+        if let Some(tags) = tags {
+            put = put.tagging(tags);
+        }
+        put.send()
+    };
+    put("tagged", Some("team=payroll")).await.expect("tagged source");
+    put("untagged", None).await.expect("untagged source");
+
+    let tess = server.client_with("tess", "tess-secret-0123456789");
+    let err = tess
+        .copy_object()
+        .bucket("plain")
+        .key("copy")
+        .copy_source("plain/tagged")
+        .send()
+        .await
+        .expect_err("copying the tags reads them");
+    assert_eq!((code(&err).as_str(), status(&err)), ("AccessDenied", 403));
+    absent(&server, "plain", "copy").await;
+    let alice = server.client_with("alice", "alice-secret-0123456789");
+    let err = alice
+        .copy_object()
+        .bucket("plain")
+        .key("copy")
+        .copy_source("plain/tagged")
+        .send()
+        .await
+        .expect_err("copying the tags sets them");
+    assert_eq!((code(&err).as_str(), status(&err)), ("AccessDenied", 403));
+    absent(&server, "plain", "copy").await;
+
+    // What needs no tag right still works: a source without tags, and tags replaced by none.
+    for who in [&tess, &alice] {
+        who.copy_object().bucket("plain").key("copy").copy_source("plain/untagged").send().await.expect("no tags");
+        who.copy_object()
+            .bucket("plain")
+            .key("copy")
+            .copy_source("plain/tagged")
+            .tagging_directive(TaggingDirective::Replace)
+            .send()
+            .await
+            .expect("tags replaced by none");
+        let tags = root.get_object_tagging().bucket("plain").key("copy").send().await.expect("tags");
+        assert!(tags.tag_set().is_empty(), "the copy has no tags");
+    }
+}
 
 fn in_a_day() -> DateTime {
     DateTime::from(SystemTime::now() + Duration::from_secs(86_400))
