@@ -2,7 +2,7 @@
 //! [`crate::identity::session::Keyring`] and read back on every request.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How a session was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,9 @@ pub struct SessionClaims {
     /// Session tags (`aws:PrincipalTag/KEY`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The keys of `tags` that pass on to a session this one assumes (transitive tags).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub transitive_tags: BTreeSet<String>,
     /// Who obtained it: the token's `iss`/`sub`, or the ARN of the caller of `AssumeRole` (audit).
     pub source: String,
 }

@@ -11,6 +11,7 @@
 
 pub mod oidc;
 pub mod session;
+pub mod tags;
 
 use crate::base::account::{ACCOUNT, role_arn, role_id};
 use crate::base::caller::Caller;
@@ -21,6 +22,7 @@ use oidc::{Providers, VerifiedToken};
 use session::{IssuedCredentials, Keyring};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tags::SessionTags;
 
 /// The longest inline session policy, in characters of minified JSON (AWS: 2048).
 pub const MAX_SESSION_POLICY_LEN: usize = 2048;
@@ -70,6 +72,10 @@ pub enum IdentityError {
     #[error("OIDC provider: {0}")]
     Config(String),
 }
+
+/// The action a role's trust policy (and, for AssumeRole, the caller's policies) must allow for a
+/// session to carry tags.
+const TAG_SESSION: &str = "sts:TagSession";
 
 /// A role, ready to be assumed.
 #[derive(Debug, Clone)]
@@ -127,6 +133,8 @@ pub struct SessionRequest {
     pub policy: Option<String>,
     /// `ExternalId` (AssumeRole): the trust policy's `sts:ExternalId`, what a third party is told to send.
     pub external_id: Option<String>,
+    /// `Tags` and `TransitiveTagKeys` (AssumeRole): the session tags asked for.
+    pub tags: SessionTags,
 }
 
 /// Credentials and the session they carry.
@@ -270,9 +278,23 @@ impl Identity {
         let policy = session_policy(req.policy.as_deref())?;
         let role = self.role_by_arn(&req.role_arn, ACTION)?;
         let duration = session_duration(req.duration, role.max_session_secs)?;
+        if !req.tags.is_empty() {
+            return Err(IdentityError::InvalidParameterValue(
+                "AssumeRoleWithWebIdentity takes no Tags: a web identity session's tags come from its token's \
+                 https://aws.amazon.com/tags claim"
+                    .to_owned(),
+            ));
+        }
         let verified = self.providers.verify(token, None).await?;
+        let tags = token_tags(&verified)?;
         let (principal, context) = web_identity_request(&verified, Some(&req.session_name));
         trust_allows(role, &principal, ACTION, &context, &[])?;
+        if !tags.is_empty() {
+            // The token's tags become the session's: the role's owner must allow tagging, as on AWS.
+            let mut tag_context = context.clone();
+            tags.fill_request_keys(&mut tag_context);
+            trust_allows(role, &principal, TAG_SESSION, &tag_context, &[])?;
+        }
         let claims = SessionClaims {
             access_key: String::new(),
             role: role.name.clone(),
@@ -282,19 +304,21 @@ impl Identity {
             expires: now + duration,
             policy,
             vars: verified.variables(),
-            tags: principal_tags(&verified),
+            tags: tags.tags,
+            transitive_tags: tags.transitive,
             source: format!("{} {}", verified.issuer, verified.subject),
         };
         Ok((self.issue(claims, role), verified))
     }
 
     /// `AssumeRole` by a signed caller: the trust policy must allow the caller and the caller's own
-    /// policies must allow `sts:AssumeRole` on the role (`identity_allows`).
+    /// policies must allow `sts:AssumeRole` on the role (`identity_allows(action, role ARN, condition
+    /// keys)`); session tags asked for need `sts:TagSession` from both, decided on the tags.
     pub fn assume_role(
         &self,
         caller: &Caller,
         req: &SessionRequest,
-        identity_allows: impl FnOnce(&str) -> bool,
+        identity_allows: impl Fn(&str, &str, &Context) -> bool,
         now: u64,
     ) -> Result<Issued, IdentityError> {
         const ACTION: &str = "sts:AssumeRole";
@@ -326,14 +350,34 @@ impl Identity {
             context.insert("sts:ExternalId", external_id.as_str());
         }
         trust_allows(role, &caller.principal(), ACTION, &context, &[]).map_err(|_| denied())?;
-        if !identity_allows(&role.arn) {
+        if !identity_allows(ACTION, &role.arn, &context) {
             return Err(denied());
         }
-        let (vars, tags) = match caller {
-            // Chained sessions keep the workload's identity variables and tags (transitive).
-            Caller::Session { claims, .. } => (claims.vars.clone(), claims.tags.clone()),
+        if !req.tags.is_empty() {
+            let mut tag_context = context.clone();
+            req.tags.fill_request_keys(&mut tag_context);
+            let tag_denied = || {
+                IdentityError::AccessDenied(format!(
+                    "User: {} is not authorized to perform: {TAG_SESSION} on resource: {}",
+                    caller.arn(),
+                    role.arn
+                ))
+            };
+            trust_allows(role, &caller.principal(), TAG_SESSION, &tag_context, &[]).map_err(|_| tag_denied())?;
+            if !identity_allows(TAG_SESSION, &role.arn, &tag_context) {
+                return Err(tag_denied());
+            }
+        }
+        // A chained session keeps the workload's identity variables, and of its tags the transitive
+        // ones; the caller's other tags end with its session, as on AWS.
+        let (vars, inherited) = match caller {
+            Caller::Session { claims, .. } => (
+                claims.vars.clone(),
+                SessionTags { tags: claims.tags.clone(), transitive: claims.transitive_tags.clone() },
+            ),
             _ => Default::default(),
         };
+        let tags = SessionTags::chained(&inherited, req.tags.clone())?;
         let claims = SessionClaims {
             access_key: String::new(),
             role: role.name.clone(),
@@ -343,7 +387,8 @@ impl Identity {
             expires: now + duration,
             policy,
             vars,
-            tags,
+            tags: tags.tags,
+            transitive_tags: tags.transitive,
             source: caller.arn(),
         };
         Ok(self.issue(claims, role))
@@ -406,6 +451,7 @@ impl Identity {
             policy: None,
             vars: verified.variables(),
             tags,
+            transitive_tags: Default::default(),
             source: format!("{} {}", verified.issuer, verified.subject),
         };
         let role = role.clone();
@@ -493,31 +539,35 @@ fn session_policy(text: Option<&str>) -> Result<Option<String>, IdentityError> {
     Ok(Some(packed))
 }
 
-/// Session tags from the token's `https://aws.amazon.com/tags` claim (`principal_tags`), as AWS reads
-/// them.
-fn principal_tags(token: &VerifiedToken) -> BTreeMap<String, String> {
-    let mut tags = BTreeMap::new();
-    let Some(map) = token
-        .claims
-        .get("https://aws.amazon.com/tags")
-        .and_then(|t| t.get("principal_tags"))
-        .and_then(serde_json::Value::as_object)
-    else {
-        return tags;
+/// Session tags from the token's `https://aws.amazon.com/tags` claim (`principal_tags`, each value a
+/// string or a list whose first string counts; `transitive_tag_keys`), as AWS reads them. Tags that
+/// break AWS's rules refuse the token rather than being dropped one by one.
+fn token_tags(token: &VerifiedToken) -> Result<SessionTags, IdentityError> {
+    let Some(claim) = token.claims.get("https://aws.amazon.com/tags") else {
+        return Ok(SessionTags::default());
     };
-    for (k, v) in map.iter().take(50) {
-        let value = match v {
-            serde_json::Value::Array(a) => a.first().and_then(serde_json::Value::as_str),
-            serde_json::Value::String(s) => Some(s.as_str()),
-            _ => None,
-        };
-        if let Some(value) = value.filter(|v| v.len() <= 256)
-            && k.len() <= 128
-        {
-            tags.insert(k.clone(), value.to_owned());
+    let rejected = |m: String| IdentityError::IdpRejectedClaim(format!("the token's https://aws.amazon.com/tags: {m}"));
+    let mut pairs = Vec::new();
+    if let Some(map) = claim.get("principal_tags") {
+        let map = map.as_object().ok_or_else(|| rejected("principal_tags is not an object".to_owned()))?;
+        for (key, value) in map {
+            let value = match value {
+                serde_json::Value::Array(a) => a.first().and_then(serde_json::Value::as_str),
+                serde_json::Value::String(s) => Some(s.as_str()),
+                _ => None,
+            }
+            .ok_or_else(|| rejected(format!("the value of tag {key:?} is not a string")))?;
+            pairs.push((key.clone(), value.to_owned()));
         }
     }
-    tags
+    let transitive = match claim.get("transitive_tag_keys") {
+        None => Vec::new(),
+        Some(keys) => keys
+            .as_array()
+            .and_then(|keys| keys.iter().map(|k| k.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
+            .ok_or_else(|| rejected("transitive_tag_keys is not a list of strings".to_owned()))?,
+    };
+    SessionTags::new(pairs, transitive).map_err(|e| rejected(e.to_string()))
 }
 
 #[cfg(test)]

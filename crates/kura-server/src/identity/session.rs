@@ -268,6 +268,7 @@ mod tests {
             policy: None,
             vars: BTreeMap::from([("k8s:namespace".to_owned(), "default".to_owned())]),
             tags: BTreeMap::new(),
+            transitive_tags: Default::default(),
             source: "https://issuer/system:serviceaccount:default:app".into(),
         }
     }

@@ -13,6 +13,7 @@ use crate::audit::{Attribution, AuditSlot};
 use crate::authz::{Access, Authorizer, caller_of, session_token};
 use crate::base::caller::Caller;
 use crate::iam::{Iam, IamState};
+use crate::identity::tags::SessionTags;
 use crate::identity::{IdentityError, SessionRequest};
 use bytes::Bytes;
 use error::StsError;
@@ -61,6 +62,11 @@ pub struct StsRequest<'a> {
 /// The managed session policies a request may name (`PolicyArns.member.N.arn`), which kura refuses.
 const POLICY_ARNS: &str = "PolicyArns";
 
+/// Parameters of AssumeRole that kura does not implement, refused rather than ignored (ignored, a
+/// session would be issued without what its caller asked to be bound by): a source identity, an MFA
+/// device and code, the context assertions of trusted context providers.
+const UNSUPPORTED: &[&str] = &["SourceIdentity", "SerialNumber", "TokenCode", "ProvidedContexts"];
+
 /// The STS actions kura serves (any other is refused with `InvalidAction`).
 pub const ACTIONS: &[&str] = &["AssumeRoleWithWebIdentity", "AssumeRole", "GetCallerIdentity"];
 
@@ -106,11 +112,9 @@ impl Sts {
             "AssumeRole" => {
                 let caller = self.authenticate(req, &state, slot)?;
                 let session = session_request(&params)?;
-                let mut context = Context::new();
-                caller.fill_context(&mut context);
-                let identity_allows = |role_arn: &str| {
-                    let access =
-                        Access { action: "sts:AssumeRole", resource: role_arn, bucket: None, context: &context };
+                // `context`: the caller's keys, the session name, and the tags asked for.
+                let identity_allows = |action: &str, role_arn: &str, context: &Context| {
+                    let access = Access { action, resource: role_arn, bucket: None, context };
                     self.authz.evaluate(&state, &caller, &access).is_allowed()
                 };
                 let issued = state.identity.assume_role(&caller, &session, identity_allows, now)?;
@@ -287,6 +291,20 @@ fn session_request(params: &BTreeMap<String, String>) -> Result<SessionRequest, 
             ),
         ));
     }
+    let unsupported = |name: &String| {
+        UNSUPPORTED.iter().any(|u| {
+            name.get(..u.len()).is_some_and(|n| n.eq_ignore_ascii_case(u))
+                && (name.len() == u.len() || name.as_bytes()[u.len()] == b'.')
+        })
+    };
+    if let Some(name) = params.keys().find(|n| unsupported(n)) {
+        return Err(StsError::new(
+            "InvalidParameterValue",
+            StatusCode::BAD_REQUEST,
+            format!("kura's STS does not support {name} (nothing was issued): send the request without it"),
+        ));
+    }
+    let tags = session_tags(params)?;
     let duration = match params.get("DurationSeconds") {
         None => None,
         Some(d) => Some(d.parse::<u64>().map_err(|_| {
@@ -307,7 +325,64 @@ fn session_request(params: &BTreeMap<String, String>) -> Result<SessionRequest, 
         duration,
         policy: params.get("Policy").cloned(),
         external_id,
+        tags,
     })
+}
+
+/// The session tags a request asks for: `Tags.member.N.Key` / `Tags.member.N.Value` and
+/// `TransitiveTagKeys.member.N`, N counting from 1 in plain decimal (`01` is refused: two spellings
+/// of one member could otherwise give one key two values). `Tags=` or `TransitiveTagKeys=` alone is
+/// the empty list the SDKs send. Any other name under them is refused, never skipped.
+fn session_tags(params: &BTreeMap<String, String>) -> Result<SessionTags, StsError> {
+    let invalid = |m: String| StsError::new("InvalidParameterValue", StatusCode::BAD_REQUEST, m);
+    let member = |rest: &str| -> Option<(usize, String)> {
+        let (n, field) = rest.split_once('.').map_or((rest, ""), |(n, f)| (n, f));
+        let index = n.parse::<usize>().ok().filter(|i| *i >= 1 && i.to_string() == n)?;
+        Some((index, field.to_owned()))
+    };
+    let mut keys: BTreeMap<usize, (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut transitive = Vec::new();
+    for (name, value) in params {
+        let lower = name.to_ascii_lowercase();
+        if lower == "tags" || lower == "transitivetagkeys" {
+            if value.is_empty() {
+                continue;
+            }
+            return Err(invalid(format!("{name} is a list: pass its members as {name}.member.N")));
+        }
+        if let Some(rest) = name.strip_prefix("Tags.member.") {
+            match member(rest) {
+                Some((n, field)) if field == "Key" => keys.entry(n).or_default().0 = Some(value.clone()),
+                Some((n, field)) if field == "Value" => keys.entry(n).or_default().1 = Some(value.clone()),
+                _ => {
+                    return Err(invalid(format!(
+                        "{name} is not a session tag parameter: use Tags.member.N.Key / .Value"
+                    )));
+                }
+            }
+        } else if let Some(rest) = name.strip_prefix("TransitiveTagKeys.member.") {
+            match member(rest) {
+                Some((_, field)) if field.is_empty() => transitive.push(value.clone()),
+                _ => {
+                    return Err(invalid(format!("{name} is not a transitive tag key: use TransitiveTagKeys.member.N")));
+                }
+            }
+        } else if lower.starts_with("tags.") || lower.starts_with("transitivetagkeys.") {
+            return Err(invalid(format!("{name} is not a session tag parameter")));
+        }
+    }
+    let mut pairs = Vec::with_capacity(keys.len());
+    for (n, pair) in keys {
+        match pair {
+            (Some(key), Some(value)) => pairs.push((key, value)),
+            _ => {
+                return Err(StsError::from(IdentityError::Validation(format!(
+                    "session tag {n} needs both Tags.member.{n}.Key and Tags.member.{n}.Value"
+                ))));
+            }
+        }
+    }
+    SessionTags::new(pairs, transitive).map_err(StsError::from)
 }
 
 /// Whether `id` is an `ExternalId` as AWS takes one: 2 to 1224 characters of `[\w+=,.@:/-]`.
@@ -371,6 +446,50 @@ mod tests {
         for bad in ["x", "has space", "semi;colon"] {
             assert_eq!(with(bad).expect_err(bad).code, "ValidationError", "{bad}");
         }
+    }
+
+    /// The parameters of a session request: a role, a session name and `extra`.
+    fn request_with(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+        [("RoleArn", "arn:aws:iam::000000000000:role/r"), ("RoleSessionName", "s")]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn session_tags_are_read_from_their_list_members_only() {
+        let ok = session_request(&request_with(&[
+            ("Tags.member.1.Key", "team"),
+            ("Tags.member.1.Value", "payroll"),
+            ("Tags.member.2.Key", "stage"),
+            ("Tags.member.2.Value", ""),
+            ("TransitiveTagKeys.member.1", "team"),
+            ("Tags", ""),
+        ]))
+        .expect("tags");
+        assert_eq!(ok.tags.tags.get("team").map(String::as_str), Some("payroll"));
+        assert_eq!(ok.tags.tags.get("stage").map(String::as_str), Some(""));
+        assert!(ok.tags.transitive.contains("team"));
+        for (extra, code) in [
+            (&[("Tags.member.1.Key", "team")][..], "ValidationError"),
+            (&[("Tags.member.01.Key", "team"), ("Tags.member.01.Value", "x")], "InvalidParameterValue"),
+            (&[("Tags.member.0.Key", "team"), ("Tags.member.0.Value", "x")], "InvalidParameterValue"),
+            (&[("Tags.member.1.Name", "team")], "InvalidParameterValue"),
+            (&[("tags.member.1.key", "team")], "InvalidParameterValue"),
+            (&[("Tags", "team=payroll")], "InvalidParameterValue"),
+            (&[("TransitiveTagKeys.member.1", "team")], "InvalidParameterValue"),
+            (&[("SourceIdentity", "alice")], "InvalidParameterValue"),
+            (
+                &[("ProvidedContexts.member.1.ProviderArn", "arn:aws:iam::aws:contextProvider/x")],
+                "InvalidParameterValue",
+            ),
+            (&[("tokencode", "123456")], "InvalidParameterValue"),
+        ] {
+            let err = session_request(&request_with(extra)).err().unwrap_or_else(|| panic!("{extra:?} is refused"));
+            assert_eq!(err.code, code, "{extra:?}");
+        }
+        assert!(session_request(&request_with(&[("SourceIdentityX", "a")])).is_ok(), "another name, ignored as before");
     }
 
     #[test]

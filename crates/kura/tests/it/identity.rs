@@ -248,6 +248,7 @@ async fn session_tokens_are_checked_on_every_request() {
         policy: None,
         vars: [("k8s:namespace".to_owned(), "alpha".to_owned())].into(),
         tags: Default::default(),
+        transitive_tags: Default::default(),
         source: "test".into(),
     });
     let expired = Credentials::new(
@@ -682,4 +683,177 @@ async fn the_rust_sdk_credential_chain_gets_sessions_by_itself() {
     let ticket: serde_json::Value = serde_json::from_str(&out).expect("json");
     let got = reqwest::get(ticket["url"].as_str().expect("url")).await.expect("get");
     assert_eq!(got.text().await.expect("body"), "from a web-identity session");
+}
+
+/// Roles for session tags: `tagged` may be assumed with tags by the deployer (whose own policy allows
+/// `sts:TagSession`) or by a workload's token carrying tags; `untagging` allows no tags; `next` is what a
+/// `tagged` session assumes in turn. Each role reads under `teams/` only with `team=payroll` and writes
+/// only with `project=ledger`, so what a session can do shows which tags it carries.
+fn tags_config(issuer: &FakeIssuer) -> String {
+    let hp = issuer.host_path();
+    format!(
+        r#"
+users:
+  - access_key: deployer
+    secret_key: {DEPLOYER_SECRET}
+    policies: [assume-tagged]
+  - access_key: untagger
+    secret_key: {DEPLOYER_SECRET}
+    policies: [assume-only]
+policies:
+  assume-tagged:
+    Statement:
+      - Effect: Allow
+        Action: [sts:AssumeRole, sts:TagSession]
+        Resource: "*"
+  assume-only:
+    Statement:
+      - Effect: Allow
+        Action: sts:AssumeRole
+        Resource: "*"
+  by-tags:
+    Statement:
+      - Effect: Allow
+        Action: s3:GetObject
+        Resource: arn:aws:s3:::teams/*
+        Condition: {{StringEquals: {{"aws:PrincipalTag/team": payroll}}}}
+      - Effect: Allow
+        Action: s3:PutObject
+        Resource: arn:aws:s3:::teams/*
+        Condition: {{StringEquals: {{"aws:PrincipalTag/project": ledger}}}}
+      - Effect: Allow
+        Action: [sts:AssumeRole, sts:TagSession]
+        Resource: arn:aws:iam::000000000000:role/next
+buckets:
+  - name: teams
+identity:
+  oidc_providers:
+    - issuer: {url}
+      audiences: [sts.amazonaws.com]
+  roles:
+    - name: tagged
+      trust_policy:
+        Statement:
+          - Effect: Allow
+            Principal: {{AWS: ["arn:aws:iam::000000000000:user/deployer", "arn:aws:iam::000000000000:user/untagger"]}}
+            Action: sts:AssumeRole
+          - Effect: Allow
+            Principal: {{AWS: ["arn:aws:iam::000000000000:user/deployer", "arn:aws:iam::000000000000:user/untagger"]}}
+            Action: sts:TagSession
+            Condition: {{StringEquals: {{"aws:RequestTag/team": payroll}}}}
+          - Effect: Allow
+            Principal: {{Federated: "arn:aws:iam::000000000000:oidc-provider/{hp}"}}
+            Action: [sts:AssumeRoleWithWebIdentity, sts:TagSession]
+      policies: [by-tags]
+    - name: untagging
+      trust_policy:
+        Statement:
+          - Effect: Allow
+            Principal: {{AWS: "arn:aws:iam::000000000000:user/deployer"}}
+            Action: sts:AssumeRole
+          - Effect: Allow
+            Principal: {{Federated: "arn:aws:iam::000000000000:oidc-provider/{hp}"}}
+            Action: sts:AssumeRoleWithWebIdentity
+      policies: [by-tags]
+    - name: next
+      trust_policy:
+        Statement:
+          - Effect: Allow
+            Principal: {{AWS: "arn:aws:iam::000000000000:role/tagged"}}
+            Action: [sts:AssumeRole, sts:TagSession]
+      policies: [by-tags]
+"#,
+        url = issuer.url
+    )
+}
+
+/// Session tags, as AWS gives them: a caller gets a tag only where the role's trust policy **and** its
+/// own policies allow `sts:TagSession` on those tags (`aws:RequestTag/…`); a session it assumes in turn
+/// keeps the transitive tags only, and may not override them; a web identity session gets its token's
+/// tags only where the trust policy allows tagging. What STS does not implement is refused, not ignored.
+#[tokio::test]
+async fn session_tags_need_tag_session_and_only_transitive_ones_pass_on() {
+    let issuer = FakeIssuer::start().await;
+    let server = TestServer::start_with_config(&tags_config(&issuer));
+    server
+        .client()
+        .put_object()
+        .bucket("teams")
+        .key("payroll/q3")
+        .body(ByteStream::from_static(b"q3"))
+        .send()
+        .await
+        .expect("seed");
+    let tag = |k: &str, v: &str| aws_sdk_sts::types::Tag::builder().key(k).value(v).build().expect("tag");
+    let assume = |creds: Credentials, role: &str| {
+        sts(&server, Some(creds))
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::000000000000:role/{role}"))
+            .role_session_name("tagged-job")
+    };
+    let deployer = Credentials::new("deployer", DEPLOYER_SECRET, None, None, "t");
+    let untagger = Credentials::new("untagger", DEPLOYER_SECRET, None, None, "t");
+    let read = |s3: aws_sdk_s3::Client| async move {
+        s3.get_object().bucket("teams").key("payroll/q3").send().await.map(|_| ()).map_err(|e| code(&e))
+    };
+
+    // Refused, and nothing issued: the caller's policies lack TagSession; the trust policy allows no
+    // tags, or not these; a list member without its value; what kura does not implement.
+    let refusals = [
+        (assume(untagger, "tagged").tags(tag("team", "payroll")), "AccessDenied"),
+        (assume(deployer.clone(), "untagging").tags(tag("team", "payroll")), "AccessDenied"),
+        (assume(deployer.clone(), "tagged").tags(tag("team", "admins")), "AccessDenied"),
+        (assume(deployer.clone(), "tagged").tags(tag("team", "a")).tags(tag("Team", "b")), "InvalidParameterValue"),
+        (
+            assume(deployer.clone(), "tagged").tags(tag("team", "payroll")).transitive_tag_keys("owner"),
+            "InvalidParameterValue",
+        ),
+        (assume(deployer.clone(), "tagged").source_identity("alice"), "InvalidParameterValue"),
+        (
+            assume(deployer.clone(), "tagged").serial_number("arn:aws:iam::000000000000:mfa/x").token_code("123456"),
+            "InvalidParameterValue",
+        ),
+    ];
+    for (call, expected) in refusals {
+        let err = call.send().await.expect_err(expected);
+        assert_eq!(sts_code(&err), expected);
+    }
+
+    // Allowed: the tags are the session's aws:PrincipalTag/… keys.
+    let out = assume(deployer.clone(), "tagged")
+        .tags(tag("team", "payroll"))
+        .tags(tag("project", "ledger"))
+        .transitive_tag_keys("team")
+        .send()
+        .await
+        .expect("tagged session");
+    let first = to_creds(out.credentials().expect("creds"));
+    read(s3_with(&server, first.clone())).await.expect("team=payroll reads");
+    put(&s3_with(&server, first.clone()), "payroll/q4").await.expect("project=ledger writes");
+
+    // Chained: team (transitive) passes on, project does not; a transitive tag cannot be replaced.
+    let err = assume(first.clone(), "next").tags(tag("TEAM", "admins")).send().await.expect_err("override");
+    assert_eq!(sts_code(&err), "InvalidParameterValue");
+    let out = assume(first, "next").send().await.expect("chained session");
+    let second = s3_with(&server, to_creds(out.credentials().expect("creds")));
+    read(second.clone()).await.expect("the transitive tag came along");
+    assert_eq!(put(&second, "payroll/q5").await, Err("AccessDenied".to_owned()), "project did not pass on");
+
+    // Web identity: the token's tags need TagSession in the trust policy.
+    let mut claims = issuer.claims("alpha", "app", &["sts.amazonaws.com"]);
+    claims["https://aws.amazon.com/tags"] =
+        json!({"principal_tags": {"team": ["payroll"]}, "transitive_tag_keys": ["team"]});
+    let token = issuer.key(0).sign(&claims);
+    let web = |role: &str| {
+        sts(&server, None)
+            .assume_role_with_web_identity()
+            .role_arn(format!("arn:aws:iam::000000000000:role/{role}"))
+            .role_session_name("pod")
+            .web_identity_token(token.clone())
+            .send()
+    };
+    let err = web("untagging").await.expect_err("no TagSession for tokens");
+    assert_eq!(sts_code(&err), "AccessDenied");
+    let out = web("tagged").await.expect("the trust policy allows the token's tags");
+    read(s3_with(&server, to_creds(out.credentials().expect("creds")))).await.expect("the token's team tag");
 }

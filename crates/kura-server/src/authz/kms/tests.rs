@@ -71,6 +71,7 @@ fn session(role: &str, policy: Option<&str>) -> Caller {
         policy: policy.map(str::to_owned),
         vars: Default::default(),
         tags: Default::default(),
+        transitive_tags: Default::default(),
         source: "test".into(),
     };
     Caller::Session { access_key: claims.access_key.clone(), claims: Arc::new(claims) }
