@@ -720,6 +720,20 @@ pub async fn object_locks(store: &dyn MetaStore) {
     store.set_version_lock("b", "k", None, current.lock, hold).await.expect("hold");
     refused(store.delete_version("b", "k", &current.version_id, bypass).await, LockRefusal::LegalHold);
     assert!(store.get_object_record("b", "k").await.expect("get").is_some(), "a held version stays");
+
+    // A `null` write replaces the key's `null` version only if that version's lock allows its
+    // removal, judged in the write's own transaction: a lock set while a slow body arrived refuses it,
+    // whether the `null` version is current or already noncurrent, and a `null` delete marker too.
+    let held_null = |r: StoreResult<Vec<BlobId>>| {
+        assert!(matches!(r, Err(StoreError::Locked { refusal: LockRefusal::LegalHold, .. })), "{r:?}");
+    };
+    let always = WriteCondition::Always;
+    held_null(store.put_object_if("b", object("k", BlobId(30)), &always).await);
+    held_null(store.put_object_if("b", marker("k", 20, true), &always).await);
+    store.put_object_if("b", version("k", BlobId(31), 21), &always).await.expect("a new version removes nothing");
+    held_null(store.put_object_if("b", object("k", BlobId(32)), &always).await);
+    let null = store.get_version("b", "k", Some("null"), false).await.expect("get").expect("the null version");
+    assert_eq!((null.object.segments[0].blob, null.object.lock), (BlobId(1), hold), "untouched");
 }
 
 /// Bucket settings replace whole and survive; records are grouped by kind, ordered by id, replaced

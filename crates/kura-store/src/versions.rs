@@ -195,6 +195,12 @@ pub fn find<T: VersionRead + ?Sized>(
 /// version, whose blobs (those `object` does not reuse) are returned; any other version keeps every
 /// existing one, the previous current object becoming noncurrent. A delete marker hides the key.
 ///
+/// The `null` version replaced is judged by its lock here, in the write's own transaction, at the new
+/// object's time and with no bypass: a legal hold or an active retention refuses the write (`Locked`).
+/// The S3 layer checks the same before it reads a body, but the bucket's versioning and the version's
+/// lock may change while a slow body arrives; without this, a write stamped `null` at its start would
+/// replace a version locked since.
+///
 /// The outer result is a failure of the back end; the inner one the request's own refusal, which
 /// writes nothing.
 pub fn put<T: VersionWrite + ?Sized>(
@@ -213,9 +219,18 @@ pub fn put<T: VersionWrite + ?Sized>(
     }
     let mut freed = Vec::new();
     let mut previous = current;
+    let guard = RemovalGuard::at(object.last_modified_ms);
+    let locked = |old: &ObjectMeta| {
+        old.lock
+            .check(LockChange::Remove, guard.now_ms, guard.bypass)
+            .map_err(|refusal| StoreError::Locked { key: key.clone(), refusal })
+    };
     if null {
         match previous.take() {
             Some(old) if old.version_id == NULL => {
+                if let Err(refused) = locked(&old) {
+                    return Ok(Err(refused));
+                }
                 freed = dropped_blobs(&old, &object);
                 if !object.delete_marker {
                     t.replace_current(bucket, &old, object)?;
@@ -231,6 +246,9 @@ pub fn put<T: VersionWrite + ?Sized>(
                 };
                 let null = t.versions(bucket, &key, false, usize::MAX)?.into_iter().find(|v| v.version_id == NULL);
                 if let Some(old) = null {
+                    if let Err(refused) = locked(&old) {
+                        return Ok(Err(refused));
+                    }
                     freed = dropped_blobs(&old, &object);
                     t.remove_version(bucket, &old)?;
                 }
