@@ -615,7 +615,7 @@ impl MetaStore for PgMetaStore {
             };
             let parts = tables::upload_parts(t, &bucket, &id)?;
             let object = ObjectMeta { key, ..object.clone() };
-            let mut freed = unused_parts(&parts, &object);
+            let mut freed = unused_parts(&id, &parts, &object)?;
             freed.extend(put_version(t, &bucket, object, &condition)?);
             tables::remove_upload(t, &bucket, &id)?;
             Ok(freed)

@@ -41,6 +41,11 @@ pub fn store_error(err: StoreError) -> S3Error {
             S3Error::with_message(S3ErrorCode::InternalError, "A storage I/O error occurred; nothing was changed.")
         }
         StoreError::Locked { refusal, .. } => lock_refusal(refusal),
+        StoreError::PartsChanged { .. } => invalid_part(
+            "A part of this upload was uploaded again while the upload was being completed, so the parts named are \
+             not all the upload's parts any more; nothing was written. List the parts and complete again with their \
+             ETags.",
+        ),
         StoreError::ConditionFailed { .. } => S3Error::with_message(
             S3ErrorCode::PreconditionFailed,
             "At least one of the pre-conditions you specified did not hold (If-Match / If-None-Match).",

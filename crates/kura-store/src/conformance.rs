@@ -420,6 +420,15 @@ pub async fn uploads(store: &dyn MetaStore) {
         assert!(matches!(result, Err(StoreError::NoSuchBucket(ref b)) if b == "nob"), "{result:?}");
     }
 
+    // A completion built from a part uploaded again since its caller read the parts (blob 102, which
+    // 202 replaced above, and which is being reclaimed) is refused and writes nothing.
+    let mut stale = object("k", BlobId(101));
+    stale.segments.push(Segment { blob: BlobId(102), size: 5 });
+    let refused = store.complete_upload("b", "u1", stale).await;
+    assert!(matches!(refused, Err(StoreError::PartsChanged { .. })), "{refused:?}");
+    assert!(store.get_upload("b", "u1").await.expect("get").is_some(), "the upload stays");
+    assert_eq!(store.get_object("b", "k").await.expect("get"), None, "no object was made");
+
     // Complete with parts 1 and 3: parts 2 and 10 are freed, and so is the replaced object.
     store.put_object("b", object("k", BlobId(50))).await.expect("put");
     let mut done = object("k", BlobId(101));

@@ -105,6 +105,13 @@ pub enum StoreError {
         /// What the lock refuses.
         refusal: LockRefusal,
     },
+    /// A completion named parts that were uploaded again between its read of the upload's parts and
+    /// its commit ([`unused_parts`]). Nothing was written.
+    #[error("a part of upload {upload_id} was uploaded again while the upload was being completed")]
+    PartsChanged {
+        /// The upload.
+        upload_id: String,
+    },
     /// A conditional write found the object not as the condition required.
     #[error("the object {key:?} does not meet the write condition")]
     ConditionFailed {
@@ -241,11 +248,23 @@ pub fn dropped_blobs(old: &ObjectMeta, new: &ObjectMeta) -> Vec<BlobId> {
     old.segments.iter().map(|s| s.blob).filter(|b| !kept.contains(b)).collect()
 }
 
-/// The blobs of `parts` that `object` does not use: what [`MetaStore::complete_upload_if`] returns for
-/// reclamation besides [`dropped_blobs`] of the object it replaces.
-pub fn unused_parts<'a>(parts: impl IntoIterator<Item = &'a PartInfo>, object: &ObjectMeta) -> Vec<BlobId> {
+/// The blobs of the upload's `parts` (as stored now, in the completion's transaction) that `object`
+/// does not use: what [`MetaStore::complete_upload_if`] returns for reclamation besides
+/// [`dropped_blobs`] of the object it replaces. The object must be made of those parts only:
+/// [`StoreError::PartsChanged`] when a segment names a blob no part holds now (a part uploaded again
+/// after the caller read the parts: its old blob is already being reclaimed, so the object would
+/// have no data, and the new one would be freed with the rest).
+pub fn unused_parts<'a>(
+    upload_id: &str,
+    parts: impl IntoIterator<Item = &'a PartInfo>,
+    object: &ObjectMeta,
+) -> StoreResult<Vec<BlobId>> {
+    let held: Vec<BlobId> = parts.into_iter().map(|p| p.blob).collect();
+    if object.segments.iter().any(|s| !held.contains(&s.blob)) {
+        return Err(StoreError::PartsChanged { upload_id: upload_id.to_owned() });
+    }
     let used: std::collections::HashSet<BlobId> = object.segments.iter().map(|s| s.blob).collect();
-    parts.into_iter().map(|p| p.blob).filter(|b| !used.contains(b)).collect()
+    Ok(held.into_iter().filter(|b| !used.contains(b)).collect())
 }
 
 /// Result alias of the storage layer.

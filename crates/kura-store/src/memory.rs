@@ -464,7 +464,7 @@ impl MetaStore for MemoryMetaStore {
             return Err(StoreError::NoSuchUpload(upload_id.to_owned()));
         }
         object.key = id.0.clone();
-        let mut freed = unused_parts(bucket.uploads[&id].parts.values(), &object);
+        let mut freed = unused_parts(upload_id, bucket.uploads[&id].parts.values(), &object)?;
         freed.extend(versions::put(bucket, bucket_name, object, condition)??);
         bucket.uploads.remove(&id);
         bucket.upload_keys.remove(upload_id);

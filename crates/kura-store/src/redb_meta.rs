@@ -918,7 +918,10 @@ impl<'t> WriteTables<'t> {
         };
         let parts = self.upload_parts(bucket, upload_id)?;
         object.key = key.clone();
-        let mut freed = unused_parts(&parts, &object);
+        let mut freed = match unused_parts(upload_id, &parts, &object) {
+            Ok(freed) => freed,
+            Err(refused) => refuse!(refused),
+        };
         match versions::put(self, bucket, object, condition)? {
             Ok(replaced) => freed.extend(replaced),
             Err(refused) => refuse!(refused),
