@@ -602,6 +602,21 @@ impl Policy {
         self.statements.iter().any(Statement::is_public)
     }
 
+    /// Whether the policy could allow an anonymous caller anything: some `Allow` statement whose
+    /// `Principal` reaches everyone (`"*"`, a `"*"` of any type, a `Federated` provider) or which uses
+    /// `NotPrincipal`, whatever its actions, resources and conditions. When it cannot, an anonymous
+    /// request is refused from its headers, before its body is read.
+    pub fn may_allow_anonymous(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.effect == Effect::Allow
+                && match s.principal() {
+                    Some((true, _)) => true,
+                    Some((false, p)) => p.reaches_the_public(),
+                    None => false,
+                }
+        })
+    }
+
     /// Checks the rules of identity policies (user, role, session policies, boundaries): no `Principal` /
     /// `NotPrincipal`, and `Resource` or `NotResource` in every statement.
     pub fn validate_identity(&self) -> Result<(), PolicyError> {

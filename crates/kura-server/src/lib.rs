@@ -202,7 +202,7 @@ impl Server {
         s3.lifecycle_day = lifecycle.day;
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
         builder.set_auth(KuraAuth::new(iam.clone()));
-        builder.set_access(access);
+        builder.set_access(access.clone());
         builder.set_route(admin::AdminApi::new(
             iam.clone(),
             authz.clone(),
@@ -243,7 +243,7 @@ impl Server {
         );
         let observers = http::Observers { audit, metrics: metrics.clone(), scrape };
         let dispatch = Arc::new(
-            http::Dispatch::new(builder.build(), sts, (aliases, sigv2), iam.clone(), meta.clone(), observers)
+            http::Dispatch::new(builder.build(), sts, (aliases, sigv2), (iam.clone(), access), meta.clone(), observers)
                 .with_spool_dir(spool_dir)
                 .with_console(console),
         );

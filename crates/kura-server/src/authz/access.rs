@@ -166,6 +166,30 @@ impl KuraAccess {
         }
     }
 
+    /// Refuses, from its headers, an anonymous request whose body would be read before it is decided
+    /// (DeleteObjects, a POST form, an operation whose condition keys are in its body) when nothing
+    /// could allow it: its bucket does not exist, or the bucket's policy allows anonymous callers
+    /// nothing ([`Authorizer::may_allow_anonymous`]). The answer is the one deciding `action` gives
+    /// (NoSuchBucket, AccessDenied), without reading up to 20 MiB of body (a POST form's file: up to
+    /// 5 GiB, which s3s holds in memory) for a caller who signed nothing.
+    pub async fn refuse_hopeless_anonymous(
+        &self,
+        bucket: Option<&str>,
+        action: &str,
+        context: &Context,
+    ) -> S3Result<()> {
+        let info = match bucket {
+            Some(b) => self.meta.get_bucket(b).await.or_s3()?,
+            None => None,
+        };
+        if info.as_ref().is_some_and(|i| self.authz.may_allow_anonymous(&i.name, &i.settings)) {
+            return Ok(());
+        }
+        let resource = bucket.map_or_else(|| kura_policy::s3::ACCOUNT_RESOURCE.to_owned(), kura_policy::s3::bucket_arn);
+        let state = self.iam.snapshot();
+        self.decide_in(&state, &Caller::Anonymous, &[action], (info.as_ref(), None, None), &resource, context).await
+    }
+
     /// Authorises one object whose key the access hook could not see (the keys of DeleteObjects, the
     /// form-given key of a POST upload) for the caller the hook left in the request's extensions
     /// (root included: a bucket policy's Deny binds it), on the version the request names, with the
@@ -525,7 +549,11 @@ impl S3Access for KuraAccess {
         if authz.per_key || authz.keys_in_body || op == "PostObject" {
             // DeleteObjects (key by key), POST uploads (the key and the condition keys are form
             // fields) and operations whose condition keys are in their body are authorised by the
-            // operation once its input is parsed.
+            // operation once its input is parsed, which reads the body first: an anonymous caller
+            // nothing could allow is refused before that.
+            if matches!(caller, Caller::Anonymous) {
+                self.refuse_hopeless_anonymous(bucket.as_deref(), authz.action, &context).await?;
+            }
             return Ok(());
         }
         let resource = match (authz.resource, &bucket, &key) {

@@ -135,6 +135,12 @@ impl Authorizer {
             || bucket.and_then(|(name, s)| self.bucket_policy(name, s)).is_some_and(|p| p.reads_existing_tags)
     }
 
+    /// Whether the bucket's policy could allow an anonymous caller anything
+    /// ([`kura_policy::Policy::may_allow_anonymous`]); a bucket without a policy allows them nothing.
+    pub fn may_allow_anonymous(&self, bucket: &str, settings: &BucketSettings) -> bool {
+        self.bucket_policy(bucket, settings).is_some_and(|p| p.policy.may_allow_anonymous())
+    }
+
     fn bucket_policy(&self, bucket: &str, settings: &BucketSettings) -> Option<Arc<ParsedBucketPolicy>> {
         let text = settings.policy.as_ref()?;
         let mut cache = self.bucket_policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -100,6 +100,8 @@ pub struct Dispatch {
     spool_dir: Option<std::path::PathBuf>,
     /// The web console; `None`: its paths answer 404.
     console: Option<crate::console::Console>,
+    /// The access decisions the dispatcher makes before s3s reads a body (anonymous POST forms).
+    access: crate::authz::KuraAccess,
 }
 
 /// A request's answer and what the end of the request needs to know about it.
@@ -126,7 +128,7 @@ impl Dispatch {
         s3: S3Service,
         sts: crate::sts::Sts,
         (aliases, sigv2): (crate::authn::sigv4::HostAliases, bool),
-        iam: Arc<crate::iam::Iam>,
+        (iam, access): (Arc<crate::iam::Iam>, crate::authz::KuraAccess),
         meta: Arc<dyn kura_store::MetaStore>,
         observers: Observers,
     ) -> Self {
@@ -145,6 +147,7 @@ impl Dispatch {
             instance: rand::random(),
             spool_dir: None,
             console: None,
+            access,
         }
     }
 
@@ -263,7 +266,7 @@ impl Dispatch {
             Endpoint::S3 => {
                 let no_length = unsized_body(&req);
                 let req = if post_upload::is_post_upload(req.method(), req.uri(), req.headers()) {
-                    match Box::pin(post_form(req)).await {
+                    match Box::pin(post_form(req, &self.access)).await {
                         Ok(req) => req,
                         Err(e) => return Ok(Answer::of("s3", error_response(&e, request_id))),
                     }
@@ -549,15 +552,41 @@ impl Dispatch {
 }
 
 /// A browser POST upload made ready for s3s ([`post_upload`]): `${filename}` in its key replaced and
-/// its `Content-Length` adjusted; refused when its fields carry a policy and no signature.
-async fn post_form(req: Request<Incoming>) -> Result<Request<s3s::Body>, s3s::S3Error> {
+/// its `Content-Length` adjusted. Refused before its file is read (s3s holds a form's file in memory)
+/// when its fields before the file are too long, carry a policy and no signature, or carry no
+/// signature for a bucket whose policy allows anonymous callers nothing.
+async fn post_form(
+    req: Request<Incoming>,
+    access: &crate::authz::KuraAccess,
+) -> Result<Request<s3s::Body>, s3s::S3Error> {
+    use post_upload::FormSignature;
     let (mut parts, body) = req.into_parts();
-    let post_upload::Form { body, delta, unsigned_policy } = post_upload::substitute_file_name(body).await;
-    if unsigned_policy {
-        return Err(crate::errors::invalid_argument(
-            "Bucket POST must contain a field named 'X-Amz-Signature' (SigV4) or 'Signature' (SigV2) \
-             with its policy, before the file field",
+    let post_upload::Form { body, delta, signature, fields_too_long } = post_upload::substitute_file_name(body).await;
+    if fields_too_long {
+        return Err(s3s::S3Error::with_message(
+            s3s::S3ErrorCode::MaxPostPreDataLengthExceededError,
+            "Your POST request fields preceding the upload file were too large: put the file field within the \
+             first 64 KiB of the form.",
         ));
+    }
+    match signature {
+        Some(FormSignature::PolicyUnsigned) => {
+            return Err(crate::errors::invalid_argument(
+                "Bucket POST must contain a field named 'X-Amz-Signature' (SigV4) or 'Signature' (SigV2) \
+                 with its policy, before the file field",
+            ));
+        }
+        Some(FormSignature::Anonymous) => {
+            // `is_post_upload` took the path for `/BUCKET`; a name that is not a plain bucket name is
+            // left to s3s, which refuses it.
+            let bucket = parts.uri.path().trim_matches('/');
+            if !bucket.is_empty()
+                && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+            {
+                access.refuse_hopeless_anonymous(Some(bucket), "s3:PutObject", &kura_policy::Context::new()).await?;
+            }
+        }
+        Some(FormSignature::Signed) | None => {}
     }
     if delta != 0
         && let Some(len) = parts.headers.get(http::header::CONTENT_LENGTH)

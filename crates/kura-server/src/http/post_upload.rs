@@ -10,7 +10,10 @@ use http_body::Frame;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 
-/// How far into the body the file part's headers are looked for.
+/// How far into the body the file part's headers are looked for: the most a form's fields before its
+/// file may take (AWS allows 20 KB; kura is more generous, and refuses more with AWS's
+/// `MaxPostPreDataLengthExceededError`, since s3s reads the fields by parsing its whole buffer again
+/// for each frame that arrives: a quadratic cost a client sending small frames controls).
 const PEEK_LIMIT: usize = 64 * 1024;
 
 /// Whether a request is a browser POST upload (`POST /BUCKET` with a multipart form).
@@ -26,25 +29,41 @@ pub struct Form {
     pub body: s3s::Body,
     /// The change in length.
     pub delta: i64,
-    /// The fields before the file carry a `policy` but no signature (`signature`, `x-amz-signature`):
-    /// AWS refuses such a form (400) before it reads its policy; s3s would take it as anonymous.
-    pub unsigned_policy: bool,
+    /// What the fields before the file part say of the form's signature; `None` when the file part's
+    /// headers were not reached (a body that ended, or broke, before them).
+    pub signature: Option<FormSignature>,
+    /// The fields before the file part took more than [`PEEK_LIMIT`] bytes, and the body goes on.
+    pub fields_too_long: bool,
 }
 
-/// Reads the start of the body until the `file` part's name is known (or [`PEEK_LIMIT`] bytes), puts
-/// that name in place of `${filename}` in the `key` field, and returns the body (what was read, then the
-/// rest) with the change in length it brought.
+/// Whether a form's fields (those before its file, the only ones AWS reads) carry a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormSignature {
+    /// A `signature` (SigV2) or `x-amz-signature` (SigV4) field: s3s verifies it.
+    Signed,
+    /// A `policy` but no signature: AWS refuses such a form (400) before it reads its policy; s3s
+    /// would take it as anonymous.
+    PolicyUnsigned,
+    /// Neither: an anonymous upload, which a bucket policy must allow.
+    Anonymous,
+}
+
+/// Reads the start of the body until the `file` part's headers are complete (or [`PEEK_LIMIT`]
+/// bytes), puts the file's name in place of `${filename}` in the `key` field, and returns the body (what
+/// was read, then the rest) with the change in length it brought and what the fields showed.
 pub async fn substitute_file_name(mut body: Incoming) -> Form {
     let mut buffer = Vec::new();
-    let mut name = None;
     let mut failed = None;
+    let mut ended = false;
+    let mut seen = false;
+    let mut scan = FilePartScan::default();
     while buffer.len() < PEEK_LIMIT {
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     buffer.extend_from_slice(&data);
-                    if let Some(found) = file_name(&buffer) {
-                        name = Some(found);
+                    if scan.found(&buffer) {
+                        seen = true;
                         break;
                     }
                 }
@@ -53,15 +72,27 @@ pub async fn substitute_file_name(mut body: Incoming) -> Form {
                 failed = Some(e);
                 break;
             }
-            None => break,
+            None => {
+                ended = true;
+                break;
+            }
         }
     }
-    let before = buffer.len();
-    let unsigned_policy = name.is_some() && {
+    // Too long: the file part starts past the limit (a large frame carried it in), or it had not
+    // started by then and the body goes on.
+    let file_starts_late = file_part(&buffer).is_some_and(|d| d.end > PEEK_LIMIT);
+    let fields_too_long = file_starts_late || (!seen && !ended && failed.is_none());
+    let signature = seen.then(|| {
         let fields = field_names(&buffer);
-        fields.iter().any(|f| f == "policy") && !fields.iter().any(|f| f == "signature" || f == "x-amz-signature")
-    };
-    if let Some(name) = name {
+        let has = |wanted: &[&str]| fields.iter().any(|f| wanted.contains(&f.as_str()));
+        match (has(&["signature", "x-amz-signature"]), has(&["policy"])) {
+            (true, _) => FormSignature::Signed,
+            (false, true) => FormSignature::PolicyUnsigned,
+            (false, false) => FormSignature::Anonymous,
+        }
+    });
+    let before = buffer.len();
+    if let Some(name) = file_name(&buffer) {
         buffer = with_key_substituted(buffer, &name);
     }
     let delta = i64::try_from(buffer.len()).unwrap_or(0) - i64::try_from(before).unwrap_or(0);
@@ -75,7 +106,63 @@ pub async fn substitute_file_name(mut body: Incoming) -> Form {
             replay.chain(http_body_util::BodyStream::new(body)),
         )),
     };
-    Form { body, delta, unsigned_policy }
+    Form { body, delta, signature, fields_too_long }
+}
+
+/// Looks for the `file` part's `Content-Disposition` line as a body arrives, frame by frame, reading
+/// each byte a bounded number of times: a form sent a byte per frame must not cost a scan of the whole
+/// buffer per byte (quadratic in what the client sends). It reads the lines as [`dispositions`] does.
+#[derive(Default)]
+struct FilePartScan {
+    /// Where to look for the next `Content-Disposition:`.
+    from: usize,
+    /// The start of a disposition line whose end has not arrived, and where to look for that end.
+    open: Option<(usize, usize)>,
+}
+
+impl FilePartScan {
+    /// Whether the bytes of `buffer` (the previous call's, then more) hold the whole disposition line
+    /// of the part named `file`.
+    fn found(&mut self, buffer: &[u8]) -> bool {
+        loop {
+            let (start, eol_from) = match self.open {
+                Some(open) => open,
+                None => {
+                    let Some(start) = find_header(buffer, self.from) else {
+                        // The header's start may be at the end, cut: look again from there.
+                        self.from = buffer.len().saturating_sub(DISPOSITION.len() - 1).max(self.from);
+                        return false;
+                    };
+                    (start, start)
+                }
+            };
+            let Some(end) = find(buffer, b"\r\n", eol_from) else {
+                self.open = Some((start, buffer.len().saturating_sub(1).max(eol_from)));
+                return false;
+            };
+            self.open = None;
+            self.from = end;
+            if disposition(buffer, start, end).param("name").is_some_and(|n| n.eq_ignore_ascii_case(b"file")) {
+                return true;
+            }
+        }
+    }
+}
+
+/// The name of the header that carries a part's name (compared without case).
+const DISPOSITION: &[u8] = b"content-disposition:";
+
+/// Where the next `Content-Disposition:` starts in `buffer`, from `from`.
+fn find_header(buffer: &[u8], from: usize) -> Option<usize> {
+    Some(from + buffer.get(from..)?.windows(DISPOSITION.len()).position(|w| w.eq_ignore_ascii_case(DISPOSITION))?)
+}
+
+/// The disposition line that starts at `start` (its header name) and ends at `end` (its `\r\n`).
+fn disposition(buffer: &[u8], start: usize, end: usize) -> Disposition<'_> {
+    let value = &buffer[start + DISPOSITION.len()..end];
+    // The disposition type (`form-data`) comes first; the parameters follow its `;`.
+    let params = value.iter().position(|&c| c == b';').map_or(&value[value.len()..], |at| &value[at + 1..]);
+    Disposition { params, end }
 }
 
 /// The names (lower case) of the form's parts before its `file` part, as far as the text goes.
@@ -133,16 +220,12 @@ impl<'a> Disposition<'a> {
 /// The form's parts' `Content-Disposition` header lines, in order, as far as they are complete in
 /// `buffer` (a line without its `\r\n` yet is not one).
 fn dispositions(buffer: &[u8]) -> impl Iterator<Item = Disposition<'_>> {
-    const HEADER: &[u8] = b"content-disposition:";
     let mut from = 0;
     std::iter::from_fn(move || {
-        let start = from + buffer.get(from..)?.windows(HEADER.len()).position(|w| w.eq_ignore_ascii_case(HEADER))?;
+        let start = find_header(buffer, from)?;
         let end = find(buffer, b"\r\n", start)?;
         from = end;
-        let value = &buffer[start + HEADER.len()..end];
-        // The disposition type (`form-data`) comes first; the parameters follow its `;`.
-        let params = value.iter().position(|&c| c == b';').map_or(&value[value.len()..], |at| &value[at + 1..]);
-        Some(Disposition { params, end })
+        Some(disposition(buffer, start, end))
     })
 }
 
@@ -166,10 +249,15 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
 }
 
+/// The `Content-Disposition` line of the part named `file`, once it is complete in `buffer`.
+fn file_part(buffer: &[u8]) -> Option<Disposition<'_>> {
+    dispositions(buffer).find(|d| d.param("name").is_some_and(|n| n.eq_ignore_ascii_case(b"file")))
+}
+
 /// The `filename` of the part named `file` in the multipart text seen so far, without directories
 /// (`None` while its `Content-Disposition` line is incomplete). Public for the fuzz targets.
 pub fn file_name(buffer: &[u8]) -> Option<String> {
-    let file = dispositions(buffer).find(|d| d.param("name").is_some_and(|n| n.eq_ignore_ascii_case(b"file")))?;
+    let file = file_part(buffer)?;
     let value = String::from_utf8_lossy(file.param("filename")?).into_owned();
     let base = value.rsplit(['/', '\\']).next().unwrap_or(&value);
     (!base.is_empty() && base.len() <= 1024).then(|| base.to_owned())
@@ -229,6 +317,21 @@ mod tests {
         assert_eq!(field_names(reordered), ["x-amz-signature", "policy"], "the first `name` counts");
         // A value whose closing quote has not arrived is no value yet.
         assert_eq!(file_name(b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.t\r\n"), None);
+    }
+
+    /// Fed a byte at a time, the scan finds the file part exactly where reading the whole text does,
+    /// and not before its line is whole.
+    #[test]
+    fn the_file_part_is_found_frame_by_frame_as_in_the_whole_text() {
+        let form = b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--b\r\n\
+            CONTENT-DISPOSITION: form-data; filename=\"file\"; name=\"x\"\r\n\r\nv\r\n--b\r\n\
+            Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nDATA";
+        let whole_at = (1..=form.len()).find(|&n| file_part(&form[..n]).is_some()).expect("found whole");
+        let mut scan = FilePartScan::default();
+        let frame_at = (1..=form.len()).find(|&n| scan.found(&form[..n])).expect("found frame by frame");
+        assert_eq!(frame_at, whole_at);
+        let mut scan = FilePartScan::default();
+        assert!(!scan.found(b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n"));
     }
 
     #[test]

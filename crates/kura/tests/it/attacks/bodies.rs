@@ -58,21 +58,8 @@ async fn an_oversized_declared_length_is_refused_before_the_body_is_read() {
     let bucket = bucket_name("declared");
     server.client().create_bucket().bucket(&bucket).send().await.expect("create bucket");
     // Headers only: the answer must come without the server waiting for 20 MiB.
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
     let head = format!("POST /{bucket}?delete HTTP/1.1\r\nHost: kura\r\nContent-Length: {OVER}\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.expect("write");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let read = async {
-        while !got.windows(8).any(|w| w == b"</Error>") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("an answer within 10 s");
-    let text = String::from_utf8_lossy(&got);
+    let text = answer_before_the_body(&server, head.as_bytes()).await;
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     assert!(text.contains("<Code>MaxMessageLengthExceeded</Code>") && text.contains("20971520 bytes"), "{text}");
 }
@@ -128,4 +115,86 @@ async fn an_http2_body_without_a_length_is_refused_before_it_is_read() {
     let err = s3.get_bucket_policy().bucket(&bucket).send().await.expect_err("no policy");
     assert_eq!(code(&err), "NoSuchBucketPolicy");
     feeding.abort();
+}
+
+/// Sends `start` (a request's head and perhaps the start of its body; the head declares more) and
+/// returns the server's error answer, which must come while the rest of the body is still owed.
+async fn answer_before_the_body(server: &TestServer, start: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    stream.write_all(start).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while !got.windows(8).any(|w| w == b"</Error>") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("an answer within 10 s");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The status line and error code of an answer.
+fn status_and_code(text: &str) -> (&str, &str) {
+    let status = text.get(9..12).unwrap_or_default();
+    let code = text.split("<Code>").nth(1).and_then(|c| c.split("</Code>").next()).unwrap_or_default();
+    (status, code)
+}
+
+/// The start of an anonymous POST form to `bucket`: its fields and the file part's headers, the file
+/// itself (1 MiB by the declared length) still owed.
+fn anonymous_form_start(bucket: &str, fields: &str) -> Vec<u8> {
+    let form = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n{fields}\
+         --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n"
+    );
+    let head = format!(
+        "POST /{bucket} HTTP/1.1\r\nHost: kura\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+         Content-Length: {}\r\n\r\n",
+        form.len() + (1 << 20)
+    );
+    [head.into_bytes(), form.into_bytes()].concat()
+}
+
+/// Requests whose body kura reads before it decides them (DeleteObjects, a POST form, PutObjectTagging)
+/// are answered from their headers (with the answer deciding them gives) when they are anonymous and
+/// nothing could allow them: a missing bucket, or a bucket whose policy allows anonymous callers nothing. Otherwise anyone could make kura
+/// read 20 MiB of XML, or hold a 5 GiB form file in memory, per connection, without signing anything.
+#[tokio::test]
+async fn anonymous_bodies_nothing_could_allow_are_refused_before_they_are_read() {
+    let server = TestServer::start();
+    let bucket = bucket_name("private");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    let declared = |method: &str, target: &str| {
+        format!("{method} {target} HTTP/1.1\r\nHost: kura\r\nContent-Length: 1048576\r\n\r\n<Delete>")
+    };
+    for (start, want) in [
+        (declared("POST", &format!("/{bucket}?delete")).into_bytes(), ("403", "AccessDenied")),
+        // As for any anonymous request, a missing bucket is not told from a forbidden one.
+        (declared("POST", "/no-such-bucket-here?delete").into_bytes(), ("403", "AccessDenied")),
+        (declared("PUT", &format!("/{bucket}/k?tagging")).into_bytes(), ("403", "AccessDenied")),
+        (anonymous_form_start(&bucket, ""), ("403", "AccessDenied")),
+        (anonymous_form_start("no-such-bucket-here", ""), ("403", "AccessDenied")),
+    ] {
+        let text = answer_before_the_body(&server, &start).await;
+        assert_eq!(status_and_code(&text), want, "{}\n{text}", String::from_utf8_lossy(&start[..40]));
+    }
+    let err = server.client().head_object().bucket(&bucket).key("k").send().await.expect_err("nothing written");
+    assert_eq!(status(&err), 404);
+}
+
+/// AWS reads at most 20 KB of a POST form's fields before its file; s3s parses its whole buffer again
+/// for every frame that arrives, so fields sent in small frames cost the server quadratic time. Past
+/// 64 KiB of fields kura answers `MaxPostPreDataLengthExceededError` without reading on.
+#[tokio::test]
+async fn a_post_forms_fields_past_64_kib_are_refused() {
+    let server = TestServer::start();
+    let bucket = bucket_name("fields");
+    server.client().create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    let long_field =
+        format!("--b\r\nContent-Disposition: form-data; name=\"x-amz-meta-pad\"\r\n\r\n{}\r\n", "p".repeat(70_000));
+    let text = answer_before_the_body(&server, &anonymous_form_start(&bucket, &long_field)).await;
+    assert_eq!(status_and_code(&text), ("400", "MaxPostPreDataLengthExceededError"), "{text}");
 }
