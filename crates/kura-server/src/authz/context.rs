@@ -186,7 +186,9 @@ pub fn client_of(peer: SocketAddr, headers: &HeaderMap, trusted_proxies: &[ipnet
 /// `X-Forwarded-For` / `X-Forwarded-Proto` count only when the peer is a trusted proxy; the client is
 /// then the right-most address in the chain that is not itself a trusted proxy.
 fn client_address(facts: &RequestFacts<'_>) -> (Option<IpAddr>, bool) {
-    let Some(peer) = facts.peer.map(|p| p.ip()) else { return (None, false) };
+    // On a dual-stack socket an IPv4 client arrives as `::ffff:A.B.C.D`: it is the IPv4 address, as
+    // AWS reports it, or no IPv4 range in a policy (a Deny on `aws:SourceIp` above all) would match it.
+    let Some(peer) = facts.peer.map(|p| p.ip().to_canonical()) else { return (None, false) };
     let trusted = |ip: &IpAddr| facts.trusted_proxies.iter().any(|n| n.contains(ip));
     if !trusted(&peer) {
         return (Some(peer), false);
@@ -196,7 +198,7 @@ fn client_address(facts: &RequestFacts<'_>) -> (Option<IpAddr>, bool) {
     let mut hops = 0;
     if let Some(chain) = header_list(facts.headers, "x-forwarded-for") {
         for hop in chain.rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
+            match hop.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
                 Ok(ip) => {
                     client = ip;
                     if !trusted(&ip) {
@@ -289,6 +291,22 @@ mod tests {
             trusted_proxies: proxies,
             auth_type: AuthType::Header,
         }
+    }
+
+    /// An IPv4 client of a dual-stack listener (peer `::ffff:A.B.C.D`), and such an entry in
+    /// `X-Forwarded-For`, is its IPv4 address: a Deny on an IPv4 range binds it, and an IPv4 proxy
+    /// range trusts it.
+    #[test]
+    fn ipv4_mapped_addresses_are_their_ipv4_address() {
+        let uri: Uri = "/b".parse().expect("uri");
+        let none = HeaderMap::new();
+        let cx = build(&facts(&uri, &none, "[::ffff:127.0.0.1]:1234", &[]), &Caller::Anonymous);
+        assert_eq!(cx.get("aws:SourceIp"), Some(&["127.0.0.1".to_owned()][..]));
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "::ffff:203.0.113.9".parse().expect("header"));
+        let proxies = vec!["10.0.0.0/8".parse().expect("net")];
+        let cx = build(&facts(&uri, &headers, "[::ffff:10.0.0.5]:1234", &proxies), &Caller::Anonymous);
+        assert_eq!(cx.get("aws:SourceIp"), Some(&["203.0.113.9".to_owned()][..]));
     }
 
     #[test]

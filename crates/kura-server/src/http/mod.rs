@@ -412,7 +412,7 @@ impl Dispatch {
             bytes_in,
             bytes_out: 0,
             duration_ms: 0.0,
-            source_ip: facts.source_ip.unwrap_or_else(|| peer.ip().to_string()),
+            source_ip: facts.source_ip.unwrap_or_else(|| peer.ip().to_canonical().to_string()),
             signed_host,
             caller,
             resources: facts.resources,
