@@ -32,6 +32,10 @@ use std::collections::BTreeMap;
 pub const PATH: &str = "/kura/v1/webhook/pods";
 /// The largest AdmissionReview read (kube-apiserver's own request limit is 3 MiB; a pod is far smaller).
 pub const MAX_BODY: usize = 1 << 20;
+
+/// The most containers and init containers (together) of a pod the webhook mutates; a review with
+/// more is refused, since its answer's size grows with each.
+pub const MAX_CONTAINERS: usize = 256;
 /// The AdmissionReview version served.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 /// The annotation naming the role a pod wants by web identity.
@@ -383,6 +387,16 @@ fn mutate(
     };
     let pod: Pod =
         Pod::deserialize(object).map_err(|e| Refusal(format!("kura webhook: request.object is not a pod: {e}")))?;
+    let spec = pod.spec.as_ref();
+    let count = |list: Option<&Vec<Container>>| list.map_or(0, Vec::len);
+    let containers = spec.map_or(0, |s| count(s.containers.as_ref()) + count(s.init_containers.as_ref()));
+    if containers > MAX_CONTAINERS {
+        // The patch grows with every container: a small review listing thousands of empty ones (the
+        // endpoint is unauthenticated, as kube-apiserver calls it) would cost gigabytes to answer.
+        return refuse(&format!(
+            "the pod lists {containers} containers and init containers; kura mutates pods of at most {MAX_CONTAINERS}"
+        ));
+    }
     let meta = pod.metadata.as_ref();
     let namespace = request
         .get("namespace")
@@ -436,7 +450,8 @@ pub async fn respond(iam: &Iam, req: http::Request<hyper::body::Incoming>, slot:
     let text = |v: &Value, at: &str| v.pointer(at).and_then(Value::as_str).unwrap_or_default().to_owned();
     let (uid, namespace) = (text(&parsed, "/request/uid"), text(&parsed, "/request/namespace"));
     let message = text(&answer, "/response/status/message");
-    tracing::info!(target: "kura::webhook", %uid, %namespace, allowed, patched, %message, "admission review");
+    // Debug-formatted: the review is anyone's text, and a newline in it must not forge a log line.
+    tracing::info!(target: "kura::webhook", ?uid, ?namespace, allowed, patched, ?message, "admission review");
     json_response(StatusCode::OK, &answer)
 }
 
@@ -606,6 +621,9 @@ mod tests {
         not_a_pod["request"]["object"] = json!({"spec": {"containers": "many"}});
         let mut other_kind = ok.clone();
         other_kind["request"]["kind"]["kind"] = json!("Service");
+        let mut crowded = ok.clone();
+        crowded["request"]["object"]["spec"]["containers"] = json!(vec![json!({"name": "c"}); 200]);
+        crowded["request"]["object"]["spec"]["initContainers"] = json!(vec![json!({"name": "i"}); 57]);
         for (body, message) in [
             (json!([1]), "kura webhook: the body is not an AdmissionReview object"),
             (
@@ -618,6 +636,10 @@ mod tests {
             ),
             (no_object, "kura webhook: the AdmissionReview request has no object (the pod)"),
             (other_kind, "kura webhook: this webhook mutates pods, not Service (rules: resources: [pods])"),
+            (
+                crowded,
+                "kura webhook: the pod lists 257 containers and init containers; kura mutates pods of at most 256",
+            ),
         ] {
             let r = review(&body, |_, _| panic!("not planned"));
             assert_eq!(r["response"]["allowed"], false, "{body}");

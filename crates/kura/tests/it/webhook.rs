@@ -381,3 +381,31 @@ async fn the_sdk_with_a_mutated_pods_environment_assumes_the_role_and_writes() {
     let denied = s3.put_object().bucket("teams").key("ci/x").body(ByteStream::from_static(b"x")).send().await;
     assert_eq!(denied.map(|_| ()).map_err(|e| crate::harness::code(&e)), Err("AccessDenied".to_owned()));
 }
+
+/// The webhook is unauthenticated (kube-apiserver calls it), so its input is anyone's: a review whose
+/// uid and namespace carry a newline cannot forge a line in kura's log, and a pod listing thousands of
+/// containers (whose patch would cost gigabytes to build) is refused.
+#[tokio::test]
+async fn hostile_reviews_neither_forge_log_lines_nor_grow_the_answer() {
+    let server =
+        TestServer::start_with_default_log(&config("https://kubernetes.default.svc", "http://kura.storage.svc:9000"));
+    let mut forged = admission_review("apps\nkura::console: root signed in", &pod("reporter", vec![container("app")]));
+    forged["request"]["uid"] = json!("u\nFORGED kura::request: 200 DeleteBucket");
+    let (status, _) = post(&server, forged.to_string().into_bytes()).await;
+    assert_eq!(status, 200);
+    let line = server.wait_for_log(&["admission review", "FORGED"]).await;
+    assert!(line.contains(r"u\nFORGED"), "the uid is escaped: {line}");
+    assert!(
+        !server.log_lines().iter().any(|l| l.starts_with("FORGED") || l.starts_with("kura::console")),
+        "no forged line"
+    );
+
+    let crowded = admission_review("apps", &pod("reporter", vec![container("app"); 5000]));
+    let (status, answer) = post(&server, crowded.to_string().into_bytes()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer["response"]["status"]["message"],
+        "kura webhook: the pod lists 5000 containers and init containers; kura mutates pods of at most 256"
+    );
+    assert_eq!(answer["response"]["allowed"], false);
+}
