@@ -250,6 +250,26 @@ struct ResponseOverrides<'a> {
 }
 
 impl ResponseOverrides<'_> {
+    /// Refuses them for an anonymous caller, as AWS does (400 InvalidRequest): whoever may read a public
+    /// object unsigned may not make kura serve it as another type or disposition (an attachment made an
+    /// inline HTML page on kura's origin, a link anyone can hand out).
+    fn refuse_for_anonymous(&self, who: Option<&crate::authz::Authenticated>) -> S3Result<()> {
+        let anonymous = who.is_some_and(|w| matches!(w.caller, crate::base::caller::Caller::Anonymous));
+        let any = self.content_type.is_some()
+            || self.content_encoding.is_some()
+            || self.content_disposition.is_some()
+            || self.content_language.is_some()
+            || self.cache_control.is_some()
+            || self.expires.is_some();
+        if anonymous && any {
+            return Err(errors::invalid_request(
+                "Request specific response headers cannot be used for anonymous GET requests: sign the request \
+                 (or presign a URL) to use response-content-type and the other response-* parameters.",
+            ));
+        }
+        Ok(())
+    }
+
     /// Replaces the headers of `d` that a parameter names.
     fn apply(&self, d: &mut ObjectDescription) {
         fn replace<T: Clone>(header: &mut Option<T>, with: Option<&T>) {
@@ -399,10 +419,11 @@ fn read_status(partial: bool) -> http::StatusCode {
 
 pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    input.response_overrides().refuse_for_anonymous(who)?;
     super::sse::refuse_write_headers(&req.headers)?;
     let customer = super::sse::customer_key(&input)?;
     let plan = plan_read(s3, input.read_request(Reading::WithBody)).await?;
-    let who = req.extensions.get::<crate::authz::Authenticated>();
     let keys = encryption::open_keys(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
     encryption::audit_object(&req.extensions, &plan.object);
     let headers = describe_read(&plan, &input.response_overrides(), input.checksum_mode.as_ref());
@@ -425,10 +446,11 @@ pub(super) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let input = req.input;
+    let who = req.extensions.get::<crate::authz::Authenticated>();
+    input.response_overrides().refuse_for_anonymous(who)?;
     super::sse::refuse_write_headers(&req.headers)?;
     let customer = super::sse::customer_key(&input)?;
     let plan = plan_read(s3, input.read_request(Reading::RecordOnly)).await?;
-    let who = req.extensions.get::<crate::authz::Authenticated>();
     encryption::check_record_read(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
     if input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED) {
         let kind = plan.object.encryption.as_ref().map(|e| &e.kind);

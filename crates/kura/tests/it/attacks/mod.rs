@@ -3,6 +3,7 @@
 //! hole found becomes a test here before it is fixed.
 
 mod admin_escalation;
+mod anonymous_reads;
 mod bodies;
 mod condition_keys;
 mod connections;
