@@ -94,7 +94,7 @@ pub fn check_key(key: &str) -> S3Result<()> {
 }
 
 /// Whether XML 1.0 allows `c` in a document (its `Char` production).
-fn is_xml_char(c: char) -> bool {
+pub fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 

@@ -42,10 +42,12 @@ impl Encoder {
     }
 }
 
-fn page_size(max_keys: Option<i32>) -> S3Result<usize> {
-    match max_keys {
+/// The page size a listing's `name` parameter (`max-keys`, `max-parts`, `max-uploads`) asks for: at most
+/// 1000, the default; a negative one is refused (400 InvalidArgument), as on AWS.
+pub(super) fn page_size(requested: Option<i32>, name: &str) -> S3Result<usize> {
+    match requested {
         None => Ok(MAX_KEYS as usize),
-        Some(n) if n < 0 => Err(errors::invalid_argument("max-keys must be a non-negative integer.")),
+        Some(n) if n < 0 => Err(errors::invalid_argument(format!("{name} must be a non-negative integer."))),
         Some(n) => Ok(usize::try_from(n.min(MAX_KEYS)).unwrap_or(0)),
     }
 }
@@ -102,7 +104,7 @@ pub(super) async fn list_objects(
 ) -> S3Result<S3Response<ListObjectsOutput>> {
     let input = req.input;
     let enc = Encoder::new(input.encoding_type.as_ref())?;
-    let max = page_size(input.max_keys)?;
+    let max = page_size(input.max_keys, "max-keys")?;
     let page =
         scan(s3, &input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.marker.clone(), max).await?;
     let is_truncated = page.is_truncated;
@@ -142,7 +144,7 @@ pub(super) async fn list_objects_v2(
 ) -> S3Result<S3Response<ListObjectsV2Output>> {
     let input = req.input;
     let enc = Encoder::new(input.encoding_type.as_ref())?;
-    let max = page_size(input.max_keys)?;
+    let max = page_size(input.max_keys, "max-keys")?;
     let from_token = input.continuation_token.as_deref().map(decode_token).transpose()?;
     let start_after = match (from_token, input.start_after.clone()) {
         (Some(t), Some(s)) => Some(t.max(s)),
@@ -177,7 +179,7 @@ pub(super) async fn list_object_versions(
 ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
     let input = req.input;
     let enc = Encoder::new(input.encoding_type.as_ref())?;
-    let max = page_size(input.max_keys)?;
+    let max = page_size(input.max_keys, "max-keys")?;
     let key_marker = input.key_marker.clone().filter(|k| !k.is_empty());
     let version_id_marker = input.version_id_marker.clone().filter(|v| !v.is_empty());
     if let Some(marker) = &version_id_marker {

@@ -498,7 +498,7 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let object = (input.bucket.as_str(), input.key.as_str());
     encryption::authorize_plaintext_digests(s3, who, object, upload.encryption.as_ref()).await?;
-    let max = usize::try_from(input.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let max = super::list::page_size(input.max_parts, "max-parts")?;
     let after = input.part_number_marker.map_or(0, |m| m.max(0).unsigned_abs());
     let mut parts = s3.meta.list_parts(&input.bucket, &input.upload_id, after, max + 1).await.or_s3()?;
     let is_truncated = parts.len() > max;
@@ -543,7 +543,7 @@ pub(super) async fn list_multipart_uploads(
     let input = req.input;
     let enc = Encoder::new(input.encoding_type.as_ref())?;
     require_bucket(s3, &input.bucket).await?;
-    let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let max = super::list::page_size(input.max_uploads, "max-uploads")?;
     let query = UploadListQuery {
         prefix: input.prefix.clone().unwrap_or_default(),
         delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),

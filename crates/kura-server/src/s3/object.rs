@@ -480,6 +480,9 @@ pub(super) async fn delete_object(
 ) -> S3Result<S3Response<DeleteObjectOutput>> {
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let input = &req.input;
+    // A key no write could make names nothing; in a versioned bucket it would still get a delete marker
+    // (a listing could then not be XML).
+    check_key(&input.key)?;
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
     target.check()?;
     let bucket = require_loaded_bucket(s3, &req.extensions, target.bucket).await?;
@@ -508,6 +511,7 @@ async fn delete_one(
     target: ObjectRef<'_>,
     bypass_requested: bool,
 ) -> S3Result<versioning::Deleted> {
+    check_key(target.key)?;
     target.check()?;
     if let Some(access) = &s3.access {
         let action = if target.version.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
@@ -533,6 +537,13 @@ pub(super) async fn delete_objects(
         return Err(errors::malformed_xml("A DeleteObjects request can name at most 1000 keys."));
     }
     let quiet = input.delete.quiet.unwrap_or(false);
+    // A key XML cannot carry makes the request body no XML document, as AWS reads it; answered key
+    // by key, the answer could not be XML either.
+    if objects.iter().any(|o| !o.key.chars().all(super::checks::is_xml_char)) {
+        return Err(errors::malformed_xml(
+            "The XML you provided was not well-formed: a key contains a character XML 1.0 cannot represent.",
+        ));
+    }
     let bypass = input.bypass_governance_retention.unwrap_or(false);
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
@@ -669,7 +680,9 @@ pub(super) async fn copy_object(
     let lock = object_lock::lock_for_new_version(&bucket, lock_headers, now_ms())?;
     object_lock::guard_overwrite(s3, &bucket, &input.key).await?;
     let replace_meta = replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "metadata")?;
-    if from.same_key_as(&ObjectRef::current(&input.bucket, &input.key))
+    // A named source version is a restore (AWS's way back to an older version), never a copy to itself.
+    if from.version.is_none()
+        && from.same_key_as(&ObjectRef::current(&input.bucket, &input.key))
         && !replace_meta
         && input.storage_class.is_none()
         && input.website_redirect_location.is_none()

@@ -1,6 +1,6 @@
 //! Multipart uploads.
 
-use crate::harness::{TestServer, bucket_name, code, complete_upload, create_upload, data, upload_part};
+use crate::harness::{TestServer, bucket_name, code, complete_upload, create_upload, data, status, upload_part};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::CompletedPart;
 
@@ -179,4 +179,19 @@ async fn completing_a_completed_upload_again_answers_the_same_object() {
     assert_eq!(code(&err), "NoSuchUpload");
     let now = s3.head_object().bucket(&bucket).key("k").send().await.expect("head");
     assert_eq!(now.content_length(), Some(3), "the new object stays");
+}
+
+/// A negative page size is refused, as AWS refuses it, for parts and uploads as for keys.
+#[tokio::test]
+async fn negative_page_sizes_are_refused() {
+    let server = TestServer::start();
+    let s3 = server.client();
+    let bucket = bucket_name("pages");
+    s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    let upload_id = create_upload(&s3, &bucket, "k").await;
+    let err = s3.list_parts().bucket(&bucket).key("k").upload_id(&upload_id).max_parts(-1).send().await;
+    let err = err.expect_err("max-parts=-1");
+    assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidArgument"));
+    let err = s3.list_multipart_uploads().bucket(&bucket).max_uploads(-1).send().await.expect_err("max-uploads=-1");
+    assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidArgument"));
 }

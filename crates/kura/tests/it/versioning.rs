@@ -416,3 +416,23 @@ async fn conditional_and_multipart_writes_on_a_versioned_bucket() {
         .expect("part copy");
     assert_eq!(copied.copy_source_version_id(), Some(ids[0].as_str()));
 }
+
+/// Copying an older version onto its own key is AWS's way to restore it: not a "copy to itself"
+/// (which stays refused for the current version without a change).
+#[tokio::test]
+async fn an_older_version_copied_onto_its_key_restores_it() {
+    let (_server, s3, bucket) = setup(Some(BucketVersioningStatus::Enabled)).await;
+    let first = put(&s3, &bucket, "doc", b"first").await.expect("version id");
+    put(&s3, &bucket, "doc", b"second").await.expect("version id");
+    let err = s3.copy_object().bucket(&bucket).key("doc").copy_source(format!("{bucket}/doc")).send().await;
+    assert_eq!(code(&err.expect_err("a copy to itself")), "InvalidRequest");
+    s3.copy_object()
+        .bucket(&bucket)
+        .key("doc")
+        .copy_source(format!("{bucket}/doc?versionId={first}"))
+        .send()
+        .await
+        .expect("a restore");
+    assert_eq!(get(&s3, &bucket, "doc", None).await, b"first");
+    assert_eq!(versions(&s3, &bucket, 100).await.len(), 3, "the restore is a new version");
+}

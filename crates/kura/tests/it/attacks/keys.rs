@@ -12,8 +12,19 @@ async fn keys_with_control_characters_are_refused_at_every_write() {
     let s3 = server.client();
     let bucket = bucket_name("ctl-keys");
     s3.create_bucket().bucket(&bucket).send().await.expect("create bucket");
+    // Versioned: a delete of any key would leave a delete marker, which a listing must carry as XML.
+    let enabled = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    s3.put_bucket_versioning().bucket(&bucket).versioning_configuration(enabled).send().await.expect("versioning");
     s3.put_object().bucket(&bucket).key("source").body(b"x".to_vec().into()).send().await.expect("put");
     for key in BAD_KEYS {
+        let err = s3.delete_object().bucket(&bucket).key(*key).send().await.expect_err(key);
+        assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidArgument"), "DeleteObject {key:?}");
+        let id = aws_sdk_s3::types::ObjectIdentifier::builder().key(*key).build().expect("id");
+        let delete = aws_sdk_s3::types::Delete::builder().objects(id).build().expect("delete");
+        let err = s3.delete_objects().bucket(&bucket).delete(delete).send().await.expect_err(key);
+        assert_eq!((status(&err), code(&err).as_str()), (400, "MalformedXML"), "DeleteObjects {key:?}");
         let err = s3.put_object().bucket(&bucket).key(*key).body(b"x".to_vec().into()).send().await.expect_err(key);
         assert_eq!((status(&err), code(&err).as_str()), (400, "InvalidArgument"), "PutObject {key:?}");
         let err = s3
@@ -39,6 +50,8 @@ async fn keys_with_control_characters_are_refused_at_every_write() {
     let uploads = s3.list_multipart_uploads().bucket(&bucket).send().await.expect("list uploads");
     let upload_keys: Vec<_> = uploads.uploads().iter().filter_map(|u| u.key()).collect();
     assert_eq!(upload_keys, ["tab\tkey"]);
+    let versions = s3.list_object_versions().bucket(&bucket).send().await.expect("list versions");
+    assert!(versions.delete_markers().is_empty(), "no delete marker was written");
 }
 
 #[tokio::test]
