@@ -190,6 +190,36 @@ impl KuraAccess {
         self.decide_in(&state, &Caller::Anonymous, &[action], (info.as_ref(), None, None), &resource, context).await
     }
 
+    /// Decides, before kura spools an object upload that came without a length (`http::spool`),
+    /// whether its signer may write the object at all: `s3:PutObject` on `bucket`/`key`, with the
+    /// request's condition keys, for the caller its key and session token name. The access hook
+    /// decides again once the body has its length; this keeps a key that may write nothing there from
+    /// making kura fill its disk first (up to 5 GiB a request).
+    pub async fn decide_before_spool(
+        &self,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        peer: std::net::SocketAddr,
+        (access_key, auth_type): (&str, AuthType),
+        (bucket, key): (&str, &str),
+    ) -> S3Result<()> {
+        let state = self.iam.snapshot();
+        let token = session_token(uri, headers);
+        let caller = caller_of(&state, Some(access_key), token.as_deref()).map_err(crate::errors::session_error)?;
+        let facts = RequestFacts {
+            op: "PutObject",
+            uri,
+            headers,
+            peer: Some(peer),
+            trusted_proxies: &state.trusted_proxies,
+            auth_type,
+        };
+        let context = context::build(&facts, &caller);
+        let resource = kura_policy::s3::object_arn(bucket, key);
+        self.decide(&state, &caller, &["s3:PutObject"], (Some(bucket), Some(key), None), &resource, &context).await?;
+        Ok(())
+    }
+
     /// Authorises one object whose key the access hook could not see (the keys of DeleteObjects, the
     /// form-given key of a POST upload) for the caller the hook left in the request's extensions
     /// (root included: a bucket policy's Deny binds it), on the version the request names, with the

@@ -452,9 +452,9 @@ impl Dispatch {
             req.headers_mut().insert("x-amz-date", amz_date);
         }
         if no_length && let Some(dir) = self.spool_dir.as_deref() {
-            match Box::pin(self.spool_unsized(req, envelope, dir)).await {
+            match Box::pin(self.spool_unsized(req, envelope, (dir, peer))).await {
                 Ok(spooled) => req = spooled,
-                Err(e) => return Ok((error_response(&crate::errors::spool_error(&e), request_id), None)),
+                Err(e) => return Ok((error_response(&e, request_id), None)),
             }
         }
         if let Some(check) = digests::to_check(req.method(), req.uri(), req.headers())
@@ -498,8 +498,8 @@ impl Dispatch {
         &self,
         req: Request<s3s::Body>,
         envelope: &gate::Envelope,
-        dir: &std::path::Path,
-    ) -> Result<Request<s3s::Body>, spool::SpoolError> {
+        (dir, peer): (&std::path::Path, SocketAddr),
+    ) -> Result<Request<s3s::Body>, s3s::S3Error> {
         // An upload ticket bounds its upload's size, which is checked against the declared length
         // before a byte is stored: its holder (a browser, whoever the URL was handed to) sends a
         // length, and cannot make kura spool up to MAX_SPOOL to the disk first.
@@ -510,8 +510,15 @@ impl Dispatch {
         {
             return Ok(req);
         }
+        // Only a signer who may write the object makes kura spool it (the access hook decides again,
+        // with all that s3s parses, once the body has its length).
+        if let (Some(access_key), Some((bucket, key))) = (envelope.access_key(), spool::object_of(req.uri())) {
+            let target = (bucket.as_str(), key.as_str());
+            let signer = (access_key, envelope.verdict().auth_type);
+            self.access.decide_before_spool(req.uri(), req.headers(), peer, signer, target).await?;
+        }
         let (mut parts, body) = req.into_parts();
-        let (spooled, len) = spool::spool(body, dir).await?;
+        let (spooled, len) = spool::spool(body, dir).await.map_err(|e| crate::errors::spool_error(&e))?;
         parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
         Ok(Request::from_parts(parts, s3s::Body::http_body(spooled)))
     }

@@ -6,7 +6,8 @@
 //!
 //! The attack: a client that streams an endless body to fill the disk. So a body is spooled only
 //! for a request whose SigV4 signature already verifies (the caller holds a key; the body's own
-//! hash is still checked by s3s), only for the object uploads (PutObject, UploadPart: a PUT to
+//! hash is still checked by s3s) and whose signer may write the object (`s3:PutObject`, decided
+//! before the first byte is read: a read-only key must not fill the disk), only for the object uploads (PutObject, UploadPart: a PUT to
 //! `/bucket/key` with no subresource in the query), never for an upload ticket (its size limit is
 //! checked against the declared length before a byte is stored), and never past [`MAX_SPOOL`], the
 //! largest object a single PUT may create on S3. Anything else keeps s3s's answer:
@@ -40,10 +41,15 @@ pub fn is_object_upload(method: &http::Method, uri: &http::Uri, headers: &http::
 /// Whether the path names an object, `/bucket/key` with a non-empty key, read as s3s reads a
 /// path-style request: percent-decoded first (`/b%2Fk` is `/b/k`), then split at the first `/`.
 fn names_an_object(uri: &http::Uri) -> bool {
-    let Ok(path) = percent_encoding::percent_decode_str(uri.path()).decode_utf8() else { return false };
-    path.strip_prefix('/')
-        .and_then(|p| p.split_once('/'))
-        .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+    object_of(uri).is_some()
+}
+
+/// The bucket and key a path-style object path names, read as s3s reads it (percent-decoded first,
+/// then split at the first `/`); `None` for any other path.
+pub fn object_of(uri: &http::Uri) -> Option<(String, String)> {
+    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8().ok()?;
+    let (bucket, key) = path.strip_prefix('/')?.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_owned(), key.to_owned()))
 }
 
 /// Whether a request is an object upload whose body s3s can only take with a length: an

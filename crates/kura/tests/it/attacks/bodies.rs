@@ -198,3 +198,31 @@ async fn a_post_forms_fields_past_64_kib_are_refused() {
     let text = answer_before_the_body(&server, &anonymous_form_start(&bucket, &long_field)).await;
     assert_eq!(status_and_code(&text), ("400", "MaxPostPreDataLengthExceededError"), "{text}");
 }
+
+/// An object upload without a length is spooled to the disk (up to 5 GiB) before s3s reads it, once its
+/// signature verifies; a signer who may not write the object is refused before any of it is read, so a
+/// read-only key cannot fill the disk.
+#[tokio::test]
+async fn an_upload_without_a_length_is_spooled_only_for_a_signer_who_may_write() {
+    let server = TestServer::start_with_config(
+        "users:\n  - access_key: reader\n    secret_key: reader-secret-0123456789\n    policies: [readonly]\n\
+         buckets:\n  - name: inbox\n",
+    );
+    let reader = server.client_with("reader", "reader-secret-0123456789");
+    let expires = aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(300));
+    let url = reader
+        .put_object()
+        .bucket("inbox")
+        .key("big.bin")
+        .presigned(expires.expect("config"))
+        .await
+        .expect("presign")
+        .uri()
+        .to_owned();
+    let target = &url[url.find("/inbox/").expect("path")..];
+    let head = format!("PUT {target} HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n", server.addr);
+    let text = answer_before_the_body(&server, head.as_bytes()).await;
+    assert_eq!(status_and_code(&text), ("403", "AccessDenied"), "{text}");
+    let err = server.client().head_object().bucket("inbox").key("big.bin").send().await.expect_err("nothing written");
+    assert_eq!(status(&err), 404);
+}
