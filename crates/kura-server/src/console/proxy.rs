@@ -83,7 +83,9 @@ fn is_dot_segment(segment: &str) -> bool {
 /// The path of the target API for the path below the proxy's prefix (`rest` starts with `/` or is
 /// empty).
 pub fn target_path(target: Target, rest: &str) -> Result<String, ConsoleError> {
-    if rest.split('/').any(is_dot_segment) {
+    // Segments as sent, and as they are once `%2F` is decoded (the path is re-signed decoded).
+    let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
+    if rest.split('/').any(is_dot_segment) || decoded.split('/').any(is_dot_segment) {
         return Err(ConsoleError::InvalidArgument(
             "a path segment . or .. is not sent on by the console: name the object or resource itself".to_owned(),
         ));
@@ -91,8 +93,10 @@ pub fn target_path(target: Target, rest: &str) -> Result<String, ConsoleError> {
     match target {
         Target::S3 => {
             let path = if rest.is_empty() { "/".to_owned() } else { rest.to_owned() };
-            let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
-            let first = percent_encoding::percent_decode_str(first).decode_utf8_lossy();
+            // Decoded whole before it is split, as the path is re-signed and routed: `kura%2Fadmin/…`
+            // is `/kura/admin/…`, the admin API.
+            let decoded = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
+            let first = decoded.trim_start_matches('/').split('/').next().unwrap_or_default();
             if first.eq_ignore_ascii_case(crate::base::names::RESERVED_BUCKET) {
                 return Err(ConsoleError::InvalidArgument(
                     "the console's S3 proxy reaches S3 only: use /kura/console/admin/ for the admin API".to_owned(),
@@ -250,6 +254,9 @@ mod tests {
             "/kura/admin/v1/users",
             "/%6Bura/v1/presign",
             "/KURA/x",
+            "/kura%2Fadmin/v1/users",
+            "/kura%2fv1%2Fpresign",
+            "/b%2F..%2Fkura/admin/v1/users",
         ] {
             assert!(matches!(target_path(Target::S3, bad), Err(ConsoleError::InvalidArgument(_))), "{bad}");
         }
