@@ -66,7 +66,23 @@ pub struct Attribution {
     pub ticket: Option<String>,
 }
 
+/// What the audit log shows in place of an access key kura does not know, as CloudTrail shows an
+/// unknown user name at a failed sign-in: what was typed as a key may be a secret typed in the wrong
+/// field, and the audit log (and the console's view of it) never holds a secret.
+pub const HIDDEN_KEY: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
 impl Attribution {
+    /// The attribution of a request that claimed `access_key` but was refused before its caller was
+    /// known (an unknown key, a bad signature, a failed sign-in): the key when kura knows it
+    /// (`known`) or it has the shape of a key kura mints, else [`HIDDEN_KEY`].
+    pub fn claimed(access_key: &str, known: bool, auth_type: &'static str) -> Self {
+        let shown = if known || crate::base::credentials::is_minted_shape(access_key) {
+            access_key.to_owned()
+        } else {
+            HIDDEN_KEY.to_owned()
+        };
+        Attribution { access_key: Some(shown), auth_type: Some(auth_type), ..Default::default() }
+    }
     /// A request signed with an upload ticket's key, before (or without) finding the ticket.
     pub fn ticket_key(access_key: &str) -> Self {
         Attribution {

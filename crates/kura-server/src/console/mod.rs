@@ -305,14 +305,9 @@ impl Console {
                 "the body must be JSON {\"access_key_id\": \"…\", \"secret_access_key\": \"…\"}".to_owned(),
             )
         })?;
-        slot.fill(|f| {
-            f.caller = Attribution {
-                access_key: Some(input.access_key_id.clone()),
-                auth_type: Some("console"),
-                ..Default::default()
-            };
-        });
         let state = self.iam.snapshot();
+        let known = state.secret_for(&input.access_key_id).is_some();
+        slot.fill(|f| f.caller = Attribution::claimed(&input.access_key_id, known, "console"));
         let verified = session::verify(&state, &input);
         drop(input);
         let principal = match verified {

@@ -395,7 +395,8 @@ impl Dispatch {
             caller = match signer {
                 Some(k) if crate::tickets::is_ticket_key(&k) => crate::audit::Attribution::ticket_key(&k),
                 Some(k) => {
-                    crate::audit::Attribution { access_key: Some(k), auth_type: Some("signed"), ..Default::default() }
+                    let known = self.iam.snapshot().secret_for(&k).is_some();
+                    crate::audit::Attribution::claimed(&k, known, "signed")
                 }
                 None => crate::audit::Attribution { auth_type: Some("anonymous"), ..Default::default() },
             };

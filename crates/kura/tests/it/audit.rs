@@ -55,6 +55,9 @@ async fn every_auth_type_is_attributed_and_no_secret_is_written() {
     assert_eq!(reqwest::get(&anonymous).await.expect("anonymous").status().as_u16(), 200);
     let wrong = server.client_with("deployer", "not-the-secret-000000");
     assert!(wrong.list_buckets().send().await.is_err());
+    // Key and secret swapped: what stands as the key is a secret, and must not reach the audit log.
+    let swapped = server.client_with("wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "deployer");
+    assert!(swapped.list_buckets().send().await.is_err());
     let jwt = issuer.token("alpha", "app");
     let session = web_identity(&server, &jwt, "alpha-pod").await.expect("session");
     let token = session.session_token().expect("token").to_owned();
@@ -106,6 +109,9 @@ async fn every_auth_type_is_attributed_and_no_secret_is_written() {
     let bad = find(&|r| r["error_code"] == "SignatureDoesNotMatch").expect("bad signature");
     assert_eq!(bad["caller"]["access_key"], "deployer");
     assert_eq!(bad["status"], 403);
+    let unknown = find(&|r| r["error_code"] == "InvalidAccessKeyId").expect("an unknown key");
+    assert_eq!(unknown["caller"]["access_key"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+    assert!(!std::fs::read_to_string(&log).expect("log").contains("wJalrXUtnFEMIK7MDENG"), "no secret in the log");
     let sts = find(&|r| r["operation"] == "AssumeRoleWithWebIdentity").expect("sts");
     assert_eq!(sts["api"], "sts");
     assert_eq!(sts["caller"]["auth_type"], "web-identity");

@@ -751,6 +751,23 @@ async fn the_front_end_is_served_with_protective_headers() {
 }
 
 #[tokio::test]
+async fn a_secret_typed_as_the_access_key_never_reaches_the_audit_log() {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("audit.log");
+    let server = TestServer::start_with_config(&format!("{CONFIG}audit:\n  path: {}\n", log.display()));
+    // Fields swapped: the secret stands as the key, which no user has.
+    let r = sign_in_reply(&server, READER_SECRET, "reader").await;
+    assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"));
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    crate::harness::wait_until(|| async { read().contains("ConsoleSignIn") }).await;
+    let text = read();
+    assert!(!text.contains(READER_SECRET), "the secret typed as a key is in the audit log: {text}");
+    let line: Value =
+        serde_json::from_str(text.lines().find(|l| l.contains("ConsoleSignIn")).expect("line")).expect("json");
+    assert_eq!(line["caller"]["access_key"], "HIDDEN_DUE_TO_SECURITY_REASONS");
+}
+
+#[tokio::test]
 async fn sign_in_failures_slow_the_source_down_and_every_attempt_is_audited_without_its_secret() {
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("audit.log");
