@@ -176,7 +176,26 @@ pub async fn can(
             .map(|info| (info.name.as_str(), &info.settings));
         let access = Access { action: &check.action, resource: &check.resource, bucket, context: &context };
         let decision = authz.evaluate(who.state, &who.session.caller, &access);
-        results.push(json!({ "allowed": decision.is_allowed(), "reason": decision.explain() }));
+        // A bucket policy's statements (their index and Sid) are shown only to whom may read the
+        // policy; anyone else learns what S3's own AccessDenied says: which kind of policy decided.
+        let in_bucket_policy = decision.statement.as_ref().is_some_and(|s| s.policy.starts_with("bucket policy"));
+        let may_read_policy = || {
+            bucket.is_some_and(|(name, _)| {
+                let resource = kura_policy::s3::bucket_arn(name);
+                let read = Access { action: "s3:GetBucketPolicy", resource: &resource, bucket, context: &context };
+                authz.evaluate(who.state, &who.session.caller, &read).is_allowed()
+            })
+        };
+        let reason = if in_bucket_policy && !may_read_policy() {
+            if decision.is_allowed() {
+                "allowed by the bucket's policy".to_owned()
+            } else {
+                "denied: an explicit deny in the bucket's policy (a resource-based policy)".to_owned()
+            }
+        } else {
+            decision.explain()
+        };
+        results.push(json!({ "allowed": decision.is_allowed(), "reason": reason }));
     }
     Ok(json_response(StatusCode::OK, &json!({ "results": results })))
 }

@@ -689,7 +689,7 @@ async fn presigned_links_tickets_and_permission_checks() {
     s3.put_bucket_policy()
         .bucket(&bucket)
         .policy(format!(
-            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/docs/*"}}]}}"#
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"DenyDocsToBreakGlass","Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/docs/*"}}]}}"#
         ))
         .send()
         .await
@@ -698,9 +698,14 @@ async fn presigned_links_tickets_and_permission_checks() {
         reader.post_json("/api/can", &json!({"checks": [{"action": "s3:GetObject", "resource": object}]})).await;
     let result = &denied.json()["results"][0];
     assert_eq!(result["allowed"], false);
-    assert!(result["reason"].as_str().is_some_and(|r| r.contains("bucket policy")), "{result}");
-    // Root may do anything no Deny names.
+    // The reader may not read the bucket's policy: told which kind of policy denies, not its statement.
+    assert_eq!(result["reason"], "denied: an explicit deny in the bucket's policy (a resource-based policy)");
+    // Root may read it, and is shown the statement; it may do anything no Deny names.
     let root = sign_in(&server, ACCESS_KEY, SECRET_KEY).await;
+    let root_denied =
+        root.post_json("/api/can", &json!({"checks": [{"action": "s3:GetObject", "resource": object}]})).await;
+    let reason = root_denied.json()["results"][0]["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("DenyDocsToBreakGlass") && reason.contains("bucket policy"), "{reason}");
     let root_can =
         root.post_json("/api/can", &json!({"checks": [{"action": "kura:ReadAudit", "resource": "*"}]})).await;
     assert_eq!(root_can.json()["results"][0]["allowed"], true);
