@@ -35,6 +35,10 @@ use crate::metrics::Metrics;
 
 pub use observe::Observed;
 
+/// A request's body as the dispatch receives it: hyper's, reporting to its connection's body-rate clock
+/// ([`limits::Metered`]).
+pub type RequestBody = limits::Metered<Incoming>;
+
 /// What a request is for, decided once from its method, path and content type.
 enum Endpoint {
     Health(health::Probe),
@@ -167,7 +171,7 @@ impl Dispatch {
 
     async fn serve(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         peer: SocketAddr,
     ) -> Result<Response<Observed>, s3s::HttpError> {
         let started = Instant::now();
@@ -239,7 +243,7 @@ impl Dispatch {
     /// Routes the request to its API and answers it.
     async fn answer(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
         slot: &crate::audit::AuditSlot,
@@ -268,7 +272,7 @@ impl Dispatch {
                         Err(e) => return Ok(Answer::of("s3", error_response(&e, request_id))),
                     }
                 } else {
-                    req.map(s3s::Body::from)
+                    req.map(s3s::Body::http_body)
                 };
                 self.s3_api(req, no_length, peer, request_id, slot).await?
             }
@@ -278,7 +282,7 @@ impl Dispatch {
     /// Serves a request to the web console: its files and calls, or the S3 request it re-signed.
     async fn console(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
         slot: &crate::audit::AuditSlot,
@@ -288,7 +292,7 @@ impl Dispatch {
             let e = crate::console::ConsoleError::NotFound("this server has no web console".to_owned());
             return Ok(Answer::of("console", e.response()));
         };
-        Ok(match console.handle(req.map(s3s::Body::from), peer, slot).await {
+        Ok(match console.handle(req.map(s3s::Body::http_body), peer, slot).await {
             crate::console::Outcome::Answer(resp) => Answer::of("console", resp),
             crate::console::Outcome::Forward(req) => {
                 let answer = self.s3_api(req, no_length, peer, request_id, slot).await?;
@@ -357,7 +361,7 @@ impl Dispatch {
     /// Authorization header is ignored) and no operation runs.
     async fn preflight(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<RequestBody>,
         request_id: &str,
         slot: &crate::audit::AuditSlot,
     ) -> Response<s3s::Body> {
@@ -515,7 +519,7 @@ impl Dispatch {
 
     async fn sts(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         request_id: &str,
         slot: &crate::audit::AuditSlot,
     ) -> Response<s3s::Body> {
@@ -550,7 +554,7 @@ impl Dispatch {
 
 /// A browser POST upload made ready for s3s ([`post_upload`]): `${filename}` in its key replaced and
 /// its `Content-Length` adjusted; refused when its fields carry a policy and no signature.
-async fn post_form(req: Request<Incoming>) -> Result<Request<s3s::Body>, s3s::S3Error> {
+async fn post_form(req: Request<RequestBody>) -> Result<Request<s3s::Body>, s3s::S3Error> {
     let (mut parts, body) = req.into_parts();
     let post_upload::Form { body, delta, unsigned_policy } = post_upload::substitute_file_name(body).await;
     if unsigned_policy {
@@ -733,7 +737,7 @@ fn add_headers(into: &mut http::HeaderMap, headers: Vec<(&'static str, String)>)
 /// Whether a request's body has no `Content-Length` and is not known to be empty: only the connection
 /// knows (HTTP/2 ends the stream with the headers) whether it will be streamed; the access hook is
 /// told (base::limits).
-fn unsized_body(req: &Request<Incoming>) -> bool {
+fn unsized_body(req: &Request<RequestBody>) -> bool {
     req.headers().get(http::header::CONTENT_LENGTH).is_none() && !hyper::body::Body::is_end_stream(req.body())
 }
 
@@ -827,8 +831,9 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let Self { builder, watcher, dispatch, activity, peer } = self;
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let serving = activity.request();
+            let req = req.map(|body| limits::Metered::new(body, activity.clone()));
             let response = dispatch.clone().serve(req, peer);
             async move {
                 let response = response.await;
