@@ -4,6 +4,7 @@
 //! take the S3 path like any other). Every response carries `x-amz-request-id`; its body is wrapped ([`observe`]) so that the request's
 //! log line, metrics and audit line are written once, when its last byte has been sent.
 
+pub mod aws_chunked;
 mod credentials;
 mod digests;
 mod health;
@@ -469,12 +470,29 @@ impl Dispatch {
         if !req.headers().contains_key(http::header::CONTENT_LENGTH) && no_length {
             req.extensions_mut().insert(crate::base::limits::UnsizedBody);
         }
+        // s3s holds each aws-chunked chunk whole: its headers are read first, and a chunk over 16 MiB
+        // is refused before s3s reads it (aws_chunked).
+        let chunk_refusal = aws_chunked::is_aws_chunked(req.headers()).then(|| {
+            let (parts, body) = std::mem::take(&mut req).into_parts();
+            let (guarded, refusal) = aws_chunked::ChunkGuard::new(body);
+            req = Request::from_parts(parts, s3s::Body::http_body(guarded));
+            refusal
+        });
         let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
         let (resp, trace) = crate::trace::traced(self.s3.call(req), self.audit.enabled()).await;
         if let Some(trace) = trace {
             slot.fill(|f| f.resources = trace);
         }
         let mut resp = resp?;
+        if let Some(refused) = chunk_refusal.as_deref().and_then(std::sync::OnceLock::get)
+            && !resp.status().is_success()
+        {
+            // Whatever the operation made of its body's error, the client is told why: 400
+            // InvalidRequest, AWS's code for a request it will not read as sent (IncompleteBody would
+            // say the client sent too few bytes, and invites a retry of the same body).
+            tracing::info!(request_id, reason = %refused, "aws-chunked body refused");
+            resp = error_response(&crate::errors::invalid_request(refused.to_string()), request_id);
+        }
         crate::s3::status::apply(&mut resp);
         Ok((resp, host))
     }
