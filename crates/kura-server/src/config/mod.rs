@@ -274,7 +274,7 @@ impl<'de> Deserialize<'de> for MetadataBackend {
 }
 
 /// The `server.limits:` section: how long a connection may take to send a request's headers or sit
-/// idle, and how many may be open at once. Read at start; changing it needs a restart.
+/// idle, how slowly it may send a body, and how many may be open at once. Read at start; changing it needs a restart.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
@@ -285,11 +285,20 @@ pub struct LimitsSection {
     pub idle_timeout_secs: u64,
     /// Most connections open at once; more are accepted and closed at once (default 4096).
     pub max_connections: usize,
+    /// Fewest bytes a second a request body must arrive at, averaged over each `idle_timeout_secs` that
+    /// kura spends waiting for it; a slower body closes its connection (default 500, as Apache's
+    /// `mod_reqtimeout`; 0: no floor, only the idle timeout).
+    pub min_body_bytes_per_sec: u64,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
-        Self { header_read_timeout_secs: 30, idle_timeout_secs: 300, max_connections: 4096 }
+        Self {
+            header_read_timeout_secs: 30,
+            idle_timeout_secs: 300,
+            max_connections: 4096,
+            min_body_bytes_per_sec: 500,
+        }
     }
 }
 
@@ -547,8 +556,15 @@ mod tests {
         let c = Config::parse("server:\n  limits:\n    idle_timeout_secs: 5\n").expect("valid");
         assert_eq!(
             c.server.limits,
-            LimitsSection { header_read_timeout_secs: 30, idle_timeout_secs: 5, max_connections: 4096 }
+            LimitsSection {
+                header_read_timeout_secs: 30,
+                idle_timeout_secs: 5,
+                max_connections: 4096,
+                min_body_bytes_per_sec: 500
+            }
         );
+        let c = Config::parse("server:\n  limits:\n    min_body_bytes_per_sec: 0\n").expect("0 turns it off");
+        assert_eq!(c.server.limits.min_body_bytes_per_sec, 0);
         let err = Config::parse("server:\n  limits:\n    max_connections: 0\n").expect_err("zero");
         assert!(err.contains("server.limits.max_connections"), "{err}");
         let err = Config::parse("server:\n  limits:\n    idle_timeout: 5\n").expect_err("typo");

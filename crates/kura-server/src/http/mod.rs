@@ -4,6 +4,7 @@
 //! take the S3 path like any other). Every response carries `x-amz-request-id`; its body is wrapped ([`observe`]) so that the request's
 //! log line, metrics and audit line are written once, when its last byte has been sent.
 
+pub mod aws_chunked;
 mod credentials;
 mod digests;
 mod health;
@@ -34,6 +35,10 @@ use crate::authn::sigv4::Admission;
 use crate::metrics::Metrics;
 
 pub use observe::Observed;
+
+/// A request's body as the dispatch receives it: hyper's, reporting to its connection's body-rate clock
+/// ([`limits::Metered`]).
+pub type RequestBody = limits::Metered<Incoming>;
 
 /// What a request is for, decided once from its method, path and content type.
 enum Endpoint {
@@ -170,7 +175,7 @@ impl Dispatch {
 
     async fn serve(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         peer: SocketAddr,
     ) -> Result<Response<Observed>, s3s::HttpError> {
         let started = Instant::now();
@@ -242,7 +247,7 @@ impl Dispatch {
     /// Routes the request to its API and answers it.
     async fn answer(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
         slot: &crate::audit::AuditSlot,
@@ -271,7 +276,7 @@ impl Dispatch {
                         Err(e) => return Ok(Answer::of("s3", error_response(&e, request_id))),
                     }
                 } else {
-                    req.map(s3s::Body::from)
+                    req.map(s3s::Body::http_body)
                 };
                 self.s3_api(req, no_length, peer, request_id, slot).await?
             }
@@ -281,7 +286,7 @@ impl Dispatch {
     /// Serves a request to the web console: its files and calls, or the S3 request it re-signed.
     async fn console(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: SocketAddr,
         request_id: &str,
         slot: &crate::audit::AuditSlot,
@@ -291,7 +296,7 @@ impl Dispatch {
             let e = crate::console::ConsoleError::NotFound("this server has no web console".to_owned());
             return Ok(Answer::of("console", e.response()));
         };
-        Ok(match console.handle(req.map(s3s::Body::from), peer, slot).await {
+        Ok(match console.handle(req.map(s3s::Body::http_body), peer, slot).await {
             crate::console::Outcome::Answer(resp) => Answer::of("console", resp),
             crate::console::Outcome::Forward(req) => {
                 let answer = self.s3_api(req, no_length, peer, request_id, slot).await?;
@@ -360,7 +365,7 @@ impl Dispatch {
     /// Authorization header is ignored) and no operation runs.
     async fn preflight(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<RequestBody>,
         request_id: &str,
         slot: &crate::audit::AuditSlot,
     ) -> Response<s3s::Body> {
@@ -469,12 +474,29 @@ impl Dispatch {
         if !req.headers().contains_key(http::header::CONTENT_LENGTH) && no_length {
             req.extensions_mut().insert(crate::base::limits::UnsizedBody);
         }
+        // s3s holds each aws-chunked chunk whole: its headers are read first, and a chunk over 16 MiB
+        // is refused before s3s reads it (aws_chunked).
+        let chunk_refusal = aws_chunked::is_aws_chunked(req.headers()).then(|| {
+            let (parts, body) = std::mem::take(&mut req).into_parts();
+            let (guarded, refusal) = aws_chunked::ChunkGuard::new(body);
+            req = Request::from_parts(parts, s3s::Body::http_body(guarded));
+            refusal
+        });
         let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
         let (resp, trace) = crate::trace::traced(self.s3.call(req), self.audit.enabled()).await;
         if let Some(trace) = trace {
             slot.fill(|f| f.resources = trace);
         }
         let mut resp = resp?;
+        if let Some(refused) = chunk_refusal.as_deref().and_then(std::sync::OnceLock::get)
+            && !resp.status().is_success()
+        {
+            // Whatever the operation made of its body's error, the client is told why: 400
+            // InvalidRequest, AWS's code for a request it will not read as sent (IncompleteBody would
+            // say the client sent too few bytes, and invites a retry of the same body).
+            tracing::info!(request_id, reason = %refused, "aws-chunked body refused");
+            resp = error_response(&crate::errors::invalid_request(refused.to_string()), request_id);
+        }
         crate::s3::status::apply(&mut resp);
         Ok((resp, host))
     }
@@ -526,7 +548,7 @@ impl Dispatch {
 
     async fn sts(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         request_id: &str,
         slot: &crate::audit::AuditSlot,
     ) -> Response<s3s::Body> {
@@ -564,7 +586,7 @@ impl Dispatch {
 /// when its fields before the file are too long, carry a policy and no signature, or carry no
 /// signature for a bucket whose policy allows anonymous callers nothing.
 async fn post_form(
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     access: &crate::authz::KuraAccess,
 ) -> Result<Request<s3s::Body>, s3s::S3Error> {
     use post_upload::FormSignature;
@@ -770,7 +792,7 @@ fn add_headers(into: &mut http::HeaderMap, headers: Vec<(&'static str, String)>)
 /// Whether a request's body has no `Content-Length` and is not known to be empty: only the connection
 /// knows (HTTP/2 ends the stream with the headers) whether it will be streamed; the access hook is
 /// told (base::limits).
-fn unsized_body(req: &Request<Incoming>) -> bool {
+fn unsized_body(req: &Request<RequestBody>) -> bool {
     req.headers().get(http::header::CONTENT_LENGTH).is_none() && !hyper::body::Body::is_end_stream(req.body())
 }
 
@@ -864,8 +886,9 @@ impl Connection {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let Self { builder, watcher, dispatch, activity, peer } = self;
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let serving = activity.request();
+            let req = req.map(|body| limits::Metered::new(body, activity.clone()));
             let response = dispatch.clone().serve(req, peer);
             async move {
                 let response = response.await;

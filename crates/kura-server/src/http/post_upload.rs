@@ -4,11 +4,11 @@
 //! form's fields, then the file part's headers, come before any file data), rewrites the `key` field,
 //! and hands the body on with its `Content-Length` adjusted.
 
+use super::RequestBody;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use http_body::Frame;
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
 
 /// How far into the body the file part's headers are looked for: the most a form's fields before its
 /// file may take (AWS allows 20 KB; kura is more generous, and refuses more with AWS's
@@ -51,7 +51,7 @@ pub enum FormSignature {
 /// Reads the start of the body until the `file` part's headers are complete (or [`PEEK_LIMIT`]
 /// bytes), puts the file's name in place of `${filename}` in the `key` field, and returns the body (what
 /// was read, then the rest) with the change in length it brought and what the fields showed.
-pub async fn substitute_file_name(mut body: Incoming) -> Form {
+pub async fn substitute_file_name(mut body: RequestBody) -> Form {
     let mut buffer = Vec::new();
     let mut failed = None;
     let mut ended = false;

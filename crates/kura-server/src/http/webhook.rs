@@ -417,7 +417,7 @@ fn mutate(
 }
 
 /// Answers one HTTP request to [`PATH`].
-pub async fn respond(iam: &Iam, req: http::Request<hyper::body::Incoming>, slot: &AuditSlot) -> Response<s3s::Body> {
+pub async fn respond(iam: &Iam, req: http::Request<super::RequestBody>, slot: &AuditSlot) -> Response<s3s::Body> {
     use http_body_util::BodyExt as _;
     slot.fill(|f| f.operation = Some("MutatePod".to_owned()));
     if req.method() != Method::POST {

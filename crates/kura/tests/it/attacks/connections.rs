@@ -10,7 +10,7 @@ const PROBE: &[u8] = b"GET /kura/health/live HTTP/1.1\r\nHost: kura\r\n\r\n";
 
 /// Sends a liveness probe on `stream` (keep-alive) and returns the response, or `None` when the server
 /// closed the connection instead of answering.
-async fn probe(stream: &mut TcpStream) -> Option<String> {
+pub(super) async fn probe(stream: &mut TcpStream) -> Option<String> {
     stream.write_all(PROBE).await.ok()?;
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];

@@ -14,6 +14,7 @@ mod host_names;
 mod implied_actions;
 mod keys;
 mod kms_digests;
+mod limits;
 mod post_forms;
 mod presign_expiry;
 mod reload;
