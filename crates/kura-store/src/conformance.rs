@@ -694,6 +694,7 @@ pub async fn object_locks(store: &dyn MetaStore) {
     locked_upload.lock = retained;
     store.create_upload("b", locked_upload.clone()).await.expect("upload");
     assert_eq!(store.get_upload("b", "u1").await.expect("get"), Some(locked_upload));
+    store.put_part("b", "u1", part(1, BlobId(2))).await.expect("part");
     let mut completed = object("u", BlobId(2));
     completed.lock = retained;
     store.complete_upload("b", "u1", completed).await.expect("complete");
@@ -1154,6 +1155,7 @@ pub async fn conditional_writes(store: Arc<dyn MetaStore>) {
     assert!(matches!(missing, Err(StoreError::NoSuchKey { .. })), "{missing:?}");
 
     store.create_upload("b", upload("k", "u1")).await.expect("upload");
+    store.put_part("b", "u1", part(1, BlobId(6))).await.expect("part");
     let refused = store.complete_upload_if("b", "u1", object("k", BlobId(6)), &absent).await;
     assert!(matches!(refused, Err(StoreError::ConditionFailed { .. })), "{refused:?}");
     assert!(store.get_upload("b", "u1").await.expect("get").is_some(), "a refused complete leaves the upload");
