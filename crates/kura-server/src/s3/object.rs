@@ -486,14 +486,20 @@ pub(super) async fn delete_object(
     let target = ObjectRef::at_version(&input.bucket, &input.key, input.version_id.as_deref());
     target.check()?;
     let bucket = require_loaded_bucket(s3, &req.extensions, target.bucket).await?;
+    // `If-Match` is judged here for its answer (NoSuchKey, 412), and again in the delete's own
+    // transaction: an overwrite committed in between must not be what gets deleted.
+    let mut condition = kura_store::WriteCondition::Always;
     if let Some(cond) = input.if_match.as_ref() {
         let current = require_object(s3, target.current_version()).await?;
         Preconditions { if_match: Some(cond), ..Default::default() }
             .check_copy_source(&current.etag, current.last_modified_ms)?;
+        if target.version.is_none() {
+            condition = write_condition(Some(cond), None)?;
+        }
     }
     let bypass = input.bypass_governance_retention.unwrap_or(false);
     let bypass = object_lock::guard_delete(s3, who, &bucket, target, bypass).await?;
-    let deleted = versioning::delete(s3, &bucket, target, bypass).await?;
+    let deleted = versioning::delete(s3, &bucket, target, (bypass, &condition)).await?;
     let out = DeleteObjectOutput {
         version_id: deleted.version_id,
         delete_marker: deleted.delete_marker.then_some(true),
@@ -519,7 +525,7 @@ async fn delete_one(
         access.decide_object(who, action, bucket, (target.key, version)).await?;
     }
     let bypass = object_lock::guard_delete(s3, who, bucket, target, bypass_requested).await?;
-    versioning::delete(s3, bucket, target, bypass).await
+    versioning::delete(s3, bucket, target, (bypass, &kura_store::WriteCondition::Always)).await
 }
 
 /// S3's limit on keys per DeleteObjects request.

@@ -56,7 +56,7 @@ pub(super) async fn delete(
     s3: &KuraS3,
     bucket: &BucketInfo,
     target: ObjectRef<'_>,
-    bypass: kura_store::Bypass,
+    (bypass, condition): (kura_store::Bypass, &kura_store::WriteCondition),
 ) -> S3Result<Deleted> {
     target.check()?;
     if let Some(id) = target.version_id() {
@@ -69,13 +69,13 @@ pub(super) async fn delete(
         return Ok(Deleted { version_id: Some(id.to_owned()), delete_marker });
     }
     let Some(marker) = versions::delete_marker(target.key, bucket.settings.versioning, now_ms()) else {
-        if let Some(removed) = s3.meta.delete_object(target.bucket, target.key).await.or_s3()? {
+        if let Some(removed) = s3.meta.delete_object_if(target.bucket, target.key, condition).await.or_s3()? {
             s3.reclaim(removed.blobs()).await;
         }
         return Ok(Deleted::default());
     };
     let version_id = marker.version_id.clone();
-    let replaced = s3.meta.put_object(target.bucket, marker).await.or_s3()?;
+    let replaced = s3.meta.put_object_if(target.bucket, marker, condition).await.or_s3()?;
     s3.reclaim(replaced).await;
     Ok(Deleted { version_id: Some(version_id), delete_marker: true })
 }

@@ -703,3 +703,21 @@ async fn aws_chunked_is_dropped_from_the_stored_content_encoding() {
         assert_eq!(head.content_encoding(), kept, "{sent}");
     }
 }
+
+/// DeleteObject with `If-Match` deletes only the version it matched: a wrong ETag is 412 and deletes
+/// nothing; the condition is judged again in the delete's own transaction, so an overwrite committed
+/// after the check is never what gets deleted.
+#[tokio::test]
+async fn a_conditional_delete_deletes_only_what_it_matched() {
+    let (_server, s3, b) = setup().await;
+    let put = s3.put_object().bucket(&b).key("k").body(ByteStream::from_static(b"v1")).send().await.expect("put");
+    let etag = put.e_tag().expect("etag").to_owned();
+    let err = s3.delete_object().bucket(&b).key("k").if_match("\"0123\"").send().await.expect_err("412");
+    assert_eq!((code(&err).as_str(), status(&err)), ("PreconditionFailed", 412));
+    s3.head_object().bucket(&b).key("k").send().await.expect("still there");
+    let err = s3.delete_object().bucket(&b).key("none").if_match(&etag).send().await.expect_err("404");
+    assert_eq!((code(&err).as_str(), status(&err)), ("NoSuchKey", 404));
+    s3.delete_object().bucket(&b).key("k").if_match(&etag).send().await.expect("the matching delete");
+    let err = s3.head_object().bucket(&b).key("k").send().await.expect_err("deleted");
+    assert_eq!(status(&err), 404);
+}
