@@ -498,6 +498,19 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let object = (input.bucket.as_str(), input.key.as_str());
     encryption::authorize_plaintext_digests(s3, who, object, upload.encryption.as_ref()).await?;
+    // An SSE-C upload's checksums give its plaintext away just as well (a short part's CRC64NVME is
+    // the part): they are listed only for a request that brings the upload's key, which is checked.
+    let customer = super::sse::customer_key(&input)?;
+    let customer_upload = matches!(upload.encryption, Some(kura_store::SseKind::Customer));
+    if customer.is_some() || !customer_upload {
+        encryption::check_upload_customer(
+            upload.encryption.as_ref(),
+            upload.customer_check.as_ref(),
+            customer.as_ref(),
+            object,
+        )?;
+    }
+    let show_checksums = !customer_upload || customer.is_some();
     let max = super::list::page_size(input.max_parts, "max-parts")?;
     let after = input.part_number_marker.map_or(0, |m| m.max(0).unsigned_abs());
     let mut parts = s3.meta.list_parts(&input.bucket, &input.upload_id, after, max + 1).await.or_s3()?;
@@ -514,7 +527,9 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
                 size: i64::try_from(p.size).ok(),
                 ..Default::default()
             };
-            fill_checksums(&mut part, &p.checksums);
+            if show_checksums {
+                fill_checksums(&mut part, &p.checksums);
+            }
             part
         })
         .collect();

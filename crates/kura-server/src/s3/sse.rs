@@ -164,6 +164,7 @@ sse_customer_input!(
     GetObjectInput,
     HeadObjectInput,
     GetObjectAttributesInput,
+    ListPartsInput,
 );
 sse_write_input!(PutObjectInput, CreateMultipartUploadInput, CopyObjectInput);
 sse_copy_source_input!(CopyObjectInput, UploadPartCopyInput);

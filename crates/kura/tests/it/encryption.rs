@@ -679,3 +679,26 @@ async fn get_object_attributes_of_an_sse_c_object_needs_its_key() {
     let err = with_customer!(plain, Some(&customer)).send().await.expect_err("a key for a plain object");
     assert_eq!((code(&err), status(&err)), ("InvalidRequest".to_owned(), 400));
 }
+
+/// An SSE-C upload's part checksums give its plaintext away (a short part's CRC64NVME is the part):
+/// ListParts lists them only for a request that brings the upload's key, and refuses another key.
+#[tokio::test]
+async fn list_parts_of_an_sse_c_upload_shows_checksums_only_with_its_key() {
+    let (_server, s3, bucket) = kms_server().await;
+    let (customer, other) = (CustomerKey::new(5), CustomerKey::new(6));
+    let id = create_encrypted_upload(&s3, &bucket, "pin", Ask::Customer(&customer)).await;
+    let part = s3.upload_part().bucket(&bucket).key("pin").upload_id(&id).part_number(1);
+    let part = with_customer!(part, Some(&customer)).checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32);
+    part.body(ByteStream::from_static(b"PIN:4711")).send().await.expect("part");
+    let list =
+        |key: Option<&CustomerKey>| with_customer!(s3.list_parts().bucket(&bucket).key("pin").upload_id(&id), key);
+
+    let without = list(None).send().await.expect("listed without the key");
+    let listed = &without.parts()[0];
+    assert_eq!((listed.part_number(), listed.size()), (Some(1), Some(8)), "the part is listed");
+    assert_eq!((listed.checksum_crc32(), listed.checksum_crc64_nvme()), (None, None), "without its checksums");
+    let with = list(Some(&customer)).send().await.expect("listed with the key");
+    assert!(with.parts()[0].checksum_crc32().is_some(), "the key shows the checksums");
+    let err = list(Some(&other)).send().await.expect_err("another key");
+    assert_eq!((code(&err), status(&err)), ("InvalidRequest".to_owned(), 400));
+}
