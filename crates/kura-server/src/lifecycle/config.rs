@@ -250,7 +250,8 @@ fn accept_expiration(e: &dto::LifecycleExpiration) -> Result<Option<Expiration>,
         )),
         (Some(days), None, None) => Ok(Some(Expiration::Days(positive(Some(days), "'Days' for Expiration")?))),
         (None, Some(date), None) => {
-            let t = time::OffsetDateTime::from(date.clone());
+            // Midnight in UTC: `2030-01-01T00:00:00+05:00` is 19:00 the day before, not a date.
+            let t = time::OffsetDateTime::from(date.clone()).to_offset(time::UtcOffset::UTC);
             if t.time() != time::Time::MIDNIGHT {
                 return Err(Argument("'Date' must be at midnight GMT.".into()));
             }
@@ -421,6 +422,9 @@ mod tests {
         let midnight = dto::Timestamp::from(time::macros::datetime!(2030-01-01 0:00 UTC));
         let not_midnight = dto::Timestamp::from(time::macros::datetime!(2030-01-01 0:00:01 UTC));
         assert!(matches!(refused(with(dto::LifecycleExpiration { date: Some(not_midnight), ..e() })), Argument(_)));
+        // Midnight somewhere else is not midnight GMT.
+        let offset = dto::Timestamp::from(time::macros::datetime!(2030-01-01 0:00 +5));
+        assert!(matches!(refused(with(dto::LifecycleExpiration { date: Some(offset), ..e() })), Argument(_)));
         let both = dto::LifecycleExpiration { days: Some(1), date: Some(midnight.clone()), ..e() };
         assert!(matches!(refused(with(both)), Malformed(_)));
         let marker_and_days =
