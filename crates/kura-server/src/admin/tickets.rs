@@ -80,6 +80,18 @@ pub(super) async fn create(
     let record =
         serde_json::to_vec(&ticket).map_err(|e| errors::internal_error(format!("cannot encode the ticket: {e}")))?;
     crate::tickets::store(meta, &ticket, record).await.or_s3()?;
+    // A DeleteUser of the issuer sweeps its tickets after the user is gone from the snapshot; one
+    // stored after that sweep listed them would outlive the user (and serve a later user of the same
+    // name). So look again now that this one is stored: an issuer gone by now takes it back.
+    if let Some(issuer) = &ticket.issuer
+        && crate::tickets::issuer_caller(issuer, &iam.snapshot(), &ticket.id).is_err()
+    {
+        crate::tickets::forget(meta, &ticket.id).await.or_s3()?;
+        return Err(errors::access_denied(format!(
+            "{} was deleted while the ticket was being made: no ticket was issued",
+            ticket.principal
+        )));
+    }
 
     let endpoint = config.server.public_urls.first().map_or_else(|| format!("http://{host}"), |u| u.clone());
     let endpoint = endpoint.trim_end_matches('/');
