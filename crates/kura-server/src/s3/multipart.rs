@@ -246,7 +246,7 @@ pub(super) async fn upload_part_copy(
     let number = check_part_number(input.part_number)?;
     let upload = require_upload(s3, &input.bucket, &input.key, &input.upload_id).await?;
     let who = req.extensions.get::<crate::authz::Authenticated>();
-    let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
+    let (source, hold) = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     let named = super::object_ref::ObjectRef::copy_source(&input.copy_source)?.version_id();
     let copy_source_version_id = super::versioning::read_header(&source, named);
     let range = copy_range(input.copy_source_range.as_deref(), source.size)?;
@@ -259,7 +259,7 @@ pub(super) async fn upload_part_copy(
     let sealing = part_sealing(s3, who, (&input.bucket, &input.key), &upload, customer).await?;
     let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
     let through = (source_keys.as_deref(), body_key.as_ref().map(|k| &k.key));
-    let written = copy_bytes(s3, &source, range, algo, through).await?;
+    let written = copy_bytes(s3, (&source, hold), range, algo, through).await?;
     let etag_hex = encryption::etag_for(sealing.as_ref(), body_key.as_ref(), written.md5_hex);
     let last_modified = now_ms();
     let part = PartInfo {

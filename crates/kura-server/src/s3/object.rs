@@ -423,6 +423,9 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
     input.response_overrides().refuse_for_anonymous(who)?;
     super::sse::refuse_write_headers(&req.headers)?;
     let customer = super::sse::customer_key(&input)?;
+    // Held from before the record is read until its blobs are pinned: an overwrite committed in
+    // between must not delete them first (the GET would be a 500, not the old object).
+    let hold = s3.blobs.hold_reclaims();
     let plan = plan_read(s3, input.read_request(Reading::WithBody)).await?;
     let keys = encryption::open_keys(s3, who, &input.bucket, &plan.object, customer.as_ref()).await?;
     encryption::audit_object(&req.extensions, &plan.object);
@@ -438,6 +441,7 @@ pub(super) async fn get_object(s3: &KuraS3, req: S3Request<GetObjectInput>) -> S
         out.tag_count = i32::try_from(plan.object.tags.len()).ok();
     }
     out.body = Some(egress(s3.blobs.clone(), &plan.object, plan.range.clone(), keys.as_deref()).await.or_s3()?);
+    drop(hold);
     Ok(super::status::with_status(out, read_status(plan.partial)))
 }
 
@@ -588,20 +592,25 @@ pub(super) async fn delete_objects(
 /// Authorises reading a copy source for the caller `who`, on exactly the parsed source the copy
 /// reads, then reads it, with its body, and checks its `x-amz-copy-source-if-*` conditions (failures
 /// are 412).
+///
+/// Also returns a hold on reclamations ([`kura_store::BlobStore::hold_reclaims`]), taken before the
+/// source's record is read: an overwrite committed after that read must not delete the source's blobs
+/// before the copy pins them. The copy drops it once it has ([`copy_bytes`], [`copy_object_body`]).
 pub(super) async fn read_copy_source(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
     source: &CopySource,
     conditions: Preconditions<'_>,
-) -> S3Result<ObjectMeta> {
+) -> S3Result<(ObjectMeta, kura_store::BlobPin)> {
     let source = ObjectRef::copy_source(source)?;
     if let Some(access) = &s3.access {
         let ObjectRef { bucket, key, version } = source;
         access.decide_copy_source(who, (bucket, key, version.map(VersionId::as_str))).await?;
     }
+    let hold = s3.blobs.hold_reclaims();
     let source = find_object(s3, source, Reading::WithBody).await?;
     conditions.check_copy_source(&source.etag, source.last_modified_ms)?;
-    Ok(source)
+    Ok((source, hold))
 }
 
 /// Parses a `COPY` / `REPLACE` directive (absent = `COPY`); true means replace.
@@ -619,12 +628,13 @@ fn replaces(directive: Option<&str>, what: &str) -> S3Result<bool> {
 /// checksum.
 pub(super) async fn copy_bytes(
     s3: &KuraS3,
-    object: &ObjectMeta,
+    (object, hold): (&ObjectMeta, kura_store::BlobPin),
     range: std::ops::Range<u64>,
     algo: Option<ChecksumAlgo>,
     (keys, seal): (Option<&[DataKey]>, Option<&DataKey>),
 ) -> S3Result<WrittenBody> {
     let body = egress(s3.blobs.clone(), object, range, keys).await.or_s3()?;
+    drop(hold);
     let expect = BodyExpectations { algo, ..Default::default() };
     ingest(s3.blobs.as_ref(), Some(body), &expect, None, seal).await
 }
@@ -633,11 +643,12 @@ pub(super) async fn copy_bytes(
 /// a checksum.
 async fn copy_object_body(
     s3: &KuraS3,
-    object: &ObjectMeta,
+    (object, hold): (&ObjectMeta, kura_store::BlobPin),
     algo: Option<ChecksumAlgo>,
     (keys, seal): (Option<&[DataKey]>, Option<&DataKey>),
 ) -> S3Result<WrittenBody<StoredBody>> {
     let body = egress(s3.blobs.clone(), object, 0..object.size, keys).await.or_s3()?;
+    drop(hold);
     let expect = BodyExpectations { algo, ..Default::default() };
     ingest_object(s3.blobs.as_ref(), Some(body), &expect, None, seal).await
 }
@@ -675,7 +686,7 @@ pub(super) async fn copy_object(
     };
     let who = req.extensions.get::<crate::authz::Authenticated>();
     let replace_tags = replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "tagging")?;
-    let source = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
+    let (source, hold) = read_copy_source(s3, who, &input.copy_source, input.copy_source_conditions()).await?;
     // The copy sets the tags it is given, or takes the source's: those need reading, as on AWS.
     let copies_tags = !replace_tags && !source.tags.is_empty();
     if let Some(access) = s3.access.as_ref().filter(|_| copies_tags) {
@@ -717,7 +728,7 @@ pub(super) async fn copy_object(
     let sealing = Sealing::prepare(s3, who, (&input.bucket, &input.key), sse).await?;
     let body_key = encryption::body_key_for(s3, sealing.as_ref(), (&input.bucket, &input.key)).await?;
     let through = (source_keys.as_deref(), body_key.as_ref().map(|k| &k.key));
-    let WrittenBody { body, md5_hex, checksums } = copy_object_body(s3, &source, algo, through).await?;
+    let WrittenBody { body, md5_hex, checksums } = copy_object_body(s3, (&source, hold), algo, through).await?;
     let etag_hex = encryption::etag_for(sealing.as_ref(), body_key.as_ref(), md5_hex);
     let mut object = new_object(input.key, body.size(), etag_hex.clone(), headers, tags);
     body.attach(&mut object);

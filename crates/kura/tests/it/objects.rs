@@ -721,3 +721,69 @@ async fn a_conditional_delete_deletes_only_what_it_matched() {
     let err = s3.head_object().bucket(&b).key("k").send().await.expect_err("deleted");
     assert_eq!(status(&err), 404);
 }
+
+/// Reads racing overwrites get the old object or the new one, never a 500: a GET, a CopyObject and an
+/// UploadPartCopy read the record, then pin its blobs, and an overwrite committed in between used to
+/// delete them first ("The object's data is missing"). Retries are off, so every answer counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_racing_overwrites_never_lose_the_body() {
+    let (server, _, b) = setup().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        server.client().config().to_builder().retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled()).build(),
+    );
+    let (one, two) = (data(40_000, 1), data(40_000, 2));
+    s3.put_object().bucket(&b).key("k").body(ByteStream::from(one.clone())).send().await.expect("put");
+    let upload = s3.create_multipart_upload().bucket(&b).key("parts").send().await.expect("upload");
+    let upload_id = upload.upload_id().expect("id").to_owned();
+    let writer = {
+        let (s3, b) = (s3.clone(), b.clone());
+        tokio::spawn(async move {
+            for i in 0..400 {
+                let body = if i % 2 == 0 { two.clone() } else { one.clone() };
+                s3.put_object().bucket(&b).key("k").body(ByteStream::from(body)).send().await.expect("overwrite");
+            }
+        })
+    };
+    let readers: Vec<_> = (0..3)
+        .map(|r| {
+            let (s3, b, upload_id) = (s3.clone(), b.clone(), upload_id.clone());
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for i in 0..150 {
+                    let outcome = match (r + i) % 3 {
+                        0 => s3.get_object().bucket(&b).key("k").send().await.map(|_| ()).map_err(|e| code(&e)),
+                        1 => s3
+                            .copy_object()
+                            .bucket(&b)
+                            .key(format!("copy-{r}"))
+                            .copy_source(format!("{b}/k"))
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| code(&e)),
+                        _ => s3
+                            .upload_part_copy()
+                            .bucket(&b)
+                            .key("parts")
+                            .upload_id(&upload_id)
+                            .part_number(r + 1)
+                            .copy_source(format!("{b}/k"))
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| code(&e)),
+                    };
+                    if let Err(e) = outcome {
+                        failures.push(e);
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    writer.await.expect("writer");
+    for reader in readers {
+        let failures = reader.await.expect("reader");
+        assert!(failures.is_empty(), "reads failed while the key was overwritten: {failures:?}");
+    }
+}
