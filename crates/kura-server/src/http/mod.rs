@@ -591,7 +591,14 @@ async fn post_form(
 ) -> Result<Request<s3s::Body>, s3s::S3Error> {
     use post_upload::FormSignature;
     let (mut parts, body) = req.into_parts();
-    let post_upload::Form { body, delta, signature, fields_too_long } = post_upload::substitute_file_name(body).await;
+    let post_upload::Form { body, delta, signature, fields_too_long, uncovered_sse } =
+        post_upload::substitute_file_name(body).await;
+    if let Some(field) = uncovered_sse {
+        return Err(crate::errors::access_denied(format!(
+            "Invalid according to Policy: Extra input fields: {field} (each form field but file, policy and the \
+             signature must appear in the policy's conditions)"
+        )));
+    }
     if fields_too_long {
         return Err(s3s::S3Error::with_message(
             s3s::S3ErrorCode::MaxPostPreDataLengthExceededError,

@@ -34,6 +34,8 @@ pub struct Form {
     pub signature: Option<FormSignature>,
     /// The fields before the file part took more than [`PEEK_LIMIT`] bytes, and the body goes on.
     pub fields_too_long: bool,
+    /// An encryption field the form's policy does not cover ([`uncovered_sse_field`]).
+    pub uncovered_sse: Option<String>,
 }
 
 /// Whether a form's fields (those before its file, the only ones AWS reads) carry a signature.
@@ -91,6 +93,7 @@ pub async fn substitute_file_name(mut body: RequestBody) -> Form {
             (false, false) => FormSignature::Anonymous,
         }
     });
+    let uncovered_sse = if seen { uncovered_sse_field(&buffer) } else { None };
     let before = buffer.len();
     if let Some(name) = file_name(&buffer) {
         buffer = with_key_substituted(buffer, &name);
@@ -106,7 +109,7 @@ pub async fn substitute_file_name(mut body: RequestBody) -> Form {
             replay.chain(http_body_util::BodyStream::new(body)),
         )),
     };
-    Form { body, delta, signature, fields_too_long }
+    Form { body, delta, signature, fields_too_long, uncovered_sse }
 }
 
 /// Looks for the `file` part's `Content-Disposition` line as a body arrives, frame by frame, reading
@@ -233,16 +236,63 @@ fn dispositions(buffer: &[u8]) -> impl Iterator<Item = Disposition<'_>> {
 /// when there is no `key` field or no `${filename}` in it). Public for the fuzz targets.
 pub fn with_key_substituted(buffer: Vec<u8>, name: &str) -> Vec<u8> {
     const VAR: &[u8] = b"${filename}";
-    let key_field = dispositions(&buffer).find(|d| d.param("name").is_some_and(|n| n.eq_ignore_ascii_case(b"key")));
-    let Some(field) = key_field.map(|d| d.end) else { return buffer };
-    let Some(value_start) = find(&buffer, b"\r\n\r\n", field).map(|i| i + 4) else { return buffer };
-    let Some(value_end) = find(&buffer, b"\r\n--", value_start) else { return buffer };
-    let Some(at) = find(&buffer[..value_end], VAR, value_start) else { return buffer };
+    let Some(value) = field_value(&buffer, "key") else { return buffer };
+    let Some(at) = find(&buffer[..value.end], VAR, value.start) else { return buffer };
     let mut out = Vec::with_capacity(buffer.len() + name.len());
     out.extend_from_slice(&buffer[..at]);
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(&buffer[at + VAR.len()..]);
     out
+}
+
+/// Where the value of the first part named `name` (compared without case) lies in `buffer`, once it
+/// has arrived whole.
+fn field_value(buffer: &[u8], name: &str) -> Option<std::ops::Range<usize>> {
+    let field =
+        dispositions(buffer).find(|d| d.param("name").is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes())))?;
+    let start = find(buffer, b"\r\n\r\n", field.end)? + 4;
+    let end = find(buffer, b"\r\n--", start)?;
+    Some(start..end)
+}
+
+/// The first `x-amz-server-side-encryption*` field of a signed form (before its file) that no condition of
+/// its policy names. s3s lets such fields through uncovered (a MinIO habit), so whoever holds a form
+/// would choose the object's encryption (an SSE-C key of their own over the bucket's SSE-KMS default, a
+/// KMS key and context of their choosing); AWS refuses every field the policy does not cover. A form
+/// without a policy field is left to s3s (anonymous, or refused there).
+pub fn uncovered_sse_field(buffer: &[u8]) -> Option<String> {
+    let sse: Vec<String> =
+        field_names(buffer).into_iter().filter(|f| f.starts_with("x-amz-server-side-encryption")).collect();
+    if sse.is_empty() {
+        return None;
+    }
+    let policy = field_value(buffer, "policy")?;
+    let covered = policy_fields(&buffer[policy]);
+    sse.into_iter().find(|f| !covered.contains(f))
+}
+
+/// The field names (lower case, without `$`) a POST policy's conditions name: `{"field": "value"}` and
+/// `["eq" | "starts-with", "$field", "value"]`; nothing for a policy that does not decode.
+fn policy_fields(encoded: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    let Ok(text) = base64::engine::general_purpose::STANDARD.decode(encoded.trim_ascii()) else { return Vec::new() };
+    let Ok(policy) = serde_json::from_slice::<serde_json::Value>(&text) else { return Vec::new() };
+    let conditions = policy.get("conditions").and_then(serde_json::Value::as_array).map_or(&[][..], Vec::as_slice);
+    let mut names = Vec::new();
+    for condition in conditions {
+        match condition {
+            serde_json::Value::Object(fields) => names.extend(fields.keys().map(|k| k.to_ascii_lowercase())),
+            serde_json::Value::Array(parts) => {
+                let op = parts.first().and_then(serde_json::Value::as_str).map(str::to_ascii_lowercase);
+                let field = parts.get(1).and_then(serde_json::Value::as_str);
+                if let (Some("eq" | "starts-with"), Some(field)) = (op.as_deref(), field) {
+                    names.push(field.trim_start_matches('$').to_ascii_lowercase());
+                }
+            }
+            _ => {}
+        }
+    }
+    names
 }
 
 fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -332,6 +382,27 @@ mod tests {
         assert_eq!(frame_at, whole_at);
         let mut scan = FilePartScan::default();
         assert!(!scan.found(b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n"));
+    }
+
+    #[test]
+    fn encryption_fields_must_be_named_by_the_policy() {
+        use base64::Engine as _;
+        let form = |policy: &str, sse: &str| {
+            let policy = base64::engine::general_purpose::STANDARD.encode(policy);
+            format!(
+                "--b\r\nContent-Disposition: form-data; name=\"policy\"\r\n\r\n{policy}\r\n\
+                 --b\r\nContent-Disposition: form-data; name=\"{sse}\"\r\n\r\nAES256\r\n\
+                 --b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nDATA"
+            )
+        };
+        let named = r#"{"conditions": [["eq", "$X-Amz-Server-Side-Encryption", "AES256"], {"bucket": "b"}]}"#;
+        assert_eq!(uncovered_sse_field(form(named, "x-amz-server-side-encryption").as_bytes()), None);
+        let as_object = r#"{"conditions": [{"x-amz-server-side-encryption": "AES256"}]}"#;
+        assert_eq!(uncovered_sse_field(form(as_object, "X-Amz-Server-Side-Encryption").as_bytes()), None);
+        let silent = r#"{"conditions": [{"bucket": "b"}, ["starts-with", "$key", ""]]}"#;
+        let sse_c = "x-amz-server-side-encryption-customer-key";
+        assert_eq!(uncovered_sse_field(form(silent, sse_c).as_bytes()).as_deref(), Some(sse_c));
+        assert_eq!(uncovered_sse_field(form("not json", sse_c).as_bytes()).as_deref(), Some(sse_c));
     }
 
     #[test]
