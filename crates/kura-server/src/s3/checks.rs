@@ -62,11 +62,39 @@ pub fn tags_to_wire(tags: &Tags) -> Vec<s3s::dto::Tag> {
     tags.iter().map(|(k, v)| s3s::dto::Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect()
 }
 
-/// Limit on user metadata, as S3: 2 KiB of names and values together.
+/// The most bytes the stored headers of an object take together (its Content-Type, Cache-Control…
+/// and user metadata): AWS's limit on a PUT's header section, 8 KiB. Without it a header of any size
+/// was stored and answered on every HEAD, larger than common clients read (botocore gives up).
+pub const MAX_STORED_HEADERS: usize = 8 * 1024;
+
+/// Limits on what an object stores of its request's headers, as S3: user metadata at most 2 KiB of
+/// names and values together (MetadataTooLarge), and everything stored at most
+/// [`MAX_STORED_HEADERS`] (RequestHeaderSectionTooLarge).
 pub fn check_metadata_size(h: &ObjectHeaders) -> S3Result<()> {
-    let total: usize = h.user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if total > 2048 {
+    let user: usize = h.user_metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if user > 2048 {
         return Err(errors::metadata_too_large());
+    }
+    let standard = [
+        &h.content_type,
+        &h.content_encoding,
+        &h.content_disposition,
+        &h.content_language,
+        &h.cache_control,
+        &h.expires,
+        &h.website_redirect_location,
+        &h.storage_class,
+    ];
+    let total = user + standard.iter().filter_map(|v| v.as_ref()).map(String::len).sum::<usize>();
+    if total > MAX_STORED_HEADERS {
+        return Err(s3s::S3Error::with_message(
+            s3s::S3ErrorCode::RequestHeaderSectionTooLarge,
+            format!(
+                "Your request header section exceeds the maximum allowed size: the headers an object keeps \
+                 (Content-Type, Cache-Control, Content-Disposition… and x-amz-meta-*) may take {MAX_STORED_HEADERS} \
+                 bytes together."
+            ),
+        ));
     }
     Ok(())
 }

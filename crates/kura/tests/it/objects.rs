@@ -787,3 +787,19 @@ async fn reads_racing_overwrites_never_lose_the_body() {
         assert!(failures.is_empty(), "reads failed while the key was overwritten: {failures:?}");
     }
 }
+
+/// The headers an object keeps (Content-Type, Cache-Control…, user metadata) take at most 8 KiB
+/// together, AWS's limit on a PUT's header section: a larger one was stored and answered on every HEAD,
+/// larger than common clients read.
+#[tokio::test]
+async fn the_headers_an_object_keeps_are_bounded() {
+    let (_server, s3, b) = setup().await;
+    let put = |content_type: String| {
+        s3.put_object().bucket(&b).key("k").content_type(content_type).body(ByteStream::from_static(b"x")).send()
+    };
+    let err = put(format!("text/{}", "x".repeat(9 * 1024))).await.expect_err("too large");
+    assert_eq!((code(&err).as_str(), status(&err)), ("RequestHeaderSectionTooLarge", 400));
+    let err = s3.head_object().bucket(&b).key("k").send().await.expect_err("nothing written");
+    assert_eq!(status(&err), 404);
+    put(format!("text/{}", "x".repeat(4 * 1024))).await.expect("4 KiB is fine");
+}
