@@ -56,6 +56,18 @@ pub fn traced<F: std::future::Future>(
     })
 }
 
+/// Spawns `fut` as a task of its own that still records into the current request's trace (a
+/// task-local does not follow a spawn): for work that must run to its end even if the request is
+/// dropped (a commit and the reclaim after it).
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let current = CURRENT.try_with(Clone::clone).ok().flatten();
+    tokio::spawn(CURRENT.scope(current, fut))
+}
+
 fn record(f: impl FnOnce(&mut Trace)) {
     let _ = CURRENT.try_with(|t| {
         if let Some(t) = t {

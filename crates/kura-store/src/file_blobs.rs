@@ -549,36 +549,107 @@ impl BlobWriter for FileBlobWriter {
         let (blobs, path) = (self.shared.blobs.clone(), self.shared.path_of(self.id));
         let shared = Arc::clone(&self.shared);
         self.created = true;
-        blocking(move || {
-            let mut file = match file {
-                Some(file) => file,
-                None => open_tmp(&tmp).map_err(io_error)?,
-            };
-            file.write_all(&buf).map_err(io_error)?;
-            let syncing = shared.observer.start();
-            file.sync_data().map_err(io_error)?;
-            drop(file);
-            if let Err(err) = fs::rename(&tmp, &path) {
-                if err.kind() != io::ErrorKind::NotFound || dir.exists() {
-                    return Err(io_error(err));
+        // Cancellation-safe: the blocking job runs to its end whatever happens to this future, and a
+        // blob it makes for a finish nobody awaits any more (the request went away) is removed, never
+        // left as a file no record names.
+        let outcome = Arc::new(std::sync::Mutex::new(Finishing::Running));
+        let abandoned = AbandonedFinish { outcome: Arc::clone(&outcome), path: path.clone() };
+        let job_outcome = Arc::clone(&outcome);
+        let job_path = path.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let result = finish_blob(file, buf, &tmp, (&dir, &path), &blobs, &shared);
+            let mut state = job_outcome.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if matches!(*state, Finishing::Abandoned) {
+                if result.is_ok() {
+                    let _ = fs::remove_file(&job_path);
                 }
-                // The fan-out directory was removed behind our back: recreate it durably.
-                fs::create_dir_all(&dir).map_err(io_error)?;
-                sync_dir(&blobs).map_err(io_error)?;
-                fs::rename(&tmp, &path).map_err(io_error)?;
+            } else {
+                *state = Finishing::Done;
             }
-            if let Err(err) = sync_dir(&dir) {
-                // Not durable, so not acknowledged: remove it rather than leave an orphan.
-                let _ = fs::remove_file(&path);
-                return Err(io_error(err));
-            }
-            shared.observer.blob_synced(syncing);
-            Ok(())
-        })
-        .await?;
+            result
+        });
+        let result = joined(job.await);
+        abandoned.disarm();
+        result??;
         self.done = true;
         Ok((id, self.size))
     }
+}
+
+/// Where a finishing blob's job stands, for [`AbandonedFinish`].
+enum Finishing {
+    /// The job runs; its awaiting finish may still take its blob.
+    Running,
+    /// The job is done; whoever awaits it takes (or, gone, removes) its blob.
+    Done,
+    /// The finish was dropped while the job ran: the job removes its blob itself.
+    Abandoned,
+    /// The finish took the blob.
+    Taken,
+}
+
+/// Dropped with a finish future that did not see its job end: removes the blob the job made, or tells
+/// the running job to.
+struct AbandonedFinish {
+    outcome: Arc<std::sync::Mutex<Finishing>>,
+    path: PathBuf,
+}
+
+impl AbandonedFinish {
+    /// The finish saw its job's result: the blob (if any) is its caller's now.
+    fn disarm(self) {
+        *self.outcome.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Finishing::Taken;
+    }
+}
+
+impl Drop for AbandonedFinish {
+    fn drop(&mut self) {
+        let mut state = self.outcome.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *state {
+            Finishing::Running => *state = Finishing::Abandoned,
+            Finishing::Done => {
+                *state = Finishing::Abandoned;
+                let _ = fs::remove_file(&self.path);
+            }
+            Finishing::Abandoned | Finishing::Taken => {}
+        }
+    }
+}
+
+/// The blocking part of a finish: the last buffered bytes written and synced, the file renamed to the
+/// blob's path, the directory synced (else the blob is removed: not durable, not acknowledged).
+fn finish_blob(
+    file: Option<File>,
+    buf: Vec<u8>,
+    tmp: &Path,
+    (dir, path): (&Path, &Path),
+    blobs: &Path,
+    shared: &Shared,
+) -> StoreResult<()> {
+    let mut file = match file {
+        Some(file) => file,
+        None => open_tmp(tmp).map_err(io_error)?,
+    };
+    file.write_all(&buf).map_err(io_error)?;
+    let syncing = shared.observer.start();
+    file.sync_data().map_err(io_error)?;
+    drop(file);
+    if let Err(err) = fs::rename(tmp, path) {
+        if err.kind() != io::ErrorKind::NotFound || dir.exists() {
+            return Err(io_error(err));
+        }
+        // The fan-out directory was removed behind our back: recreate it durably.
+        fs::create_dir_all(dir).map_err(io_error)?;
+        sync_dir(blobs).map_err(io_error)?;
+        fs::rename(tmp, path).map_err(io_error)?;
+    }
+    if let Err(err) = sync_dir(dir) {
+        // Not durable, so not acknowledged: remove it rather than leave an orphan.
+        let _ = fs::remove_file(path);
+        return Err(io_error(err));
+    }
+    shared.observer.blob_synced(syncing);
+    Ok(())
 }
 
 impl Drop for FileBlobWriter {

@@ -90,16 +90,25 @@ pub(super) async fn commit_object(
     object: ObjectMeta,
     condition: &kura_store::WriteCondition,
 ) -> S3Result<()> {
-    let new_blobs = object.blobs();
-    match s3.meta.put_object_if(bucket, object, condition).await {
-        Ok(replaced) => {
-            s3.reclaim(replaced).await;
-            Ok(())
+    // Spawned, so that it runs to its end when the client goes away and the request is dropped: else a
+    // commit that went through (the store works on its own thread) would never reclaim what it replaced,
+    // and one that did not would leave the new blobs, orphans until the next start.
+    let (meta, blobs) = (s3.meta.clone(), s3.blobs.clone());
+    let (bucket, condition) = (bucket.to_owned(), condition.clone());
+    let commit = crate::trace::spawn(async move {
+        let new_blobs = object.blobs();
+        let (outcome, unused) = match meta.put_object_if(&bucket, object, &condition).await {
+            Ok(replaced) => (Ok(()), replaced),
+            Err(e) => (Err(e), new_blobs),
+        };
+        if !unused.is_empty() {
+            blobs.reclaim(unused).await;
         }
-        Err(e) => {
-            s3.reclaim(new_blobs).await;
-            Err(crate::errors::store_error(e))
-        }
+        outcome
+    });
+    match commit.await {
+        Ok(outcome) => outcome.map_err(crate::errors::store_error),
+        Err(e) => Err(crate::errors::internal_error(format!("the commit did not finish: {e}"))),
     }
 }
 

@@ -803,3 +803,44 @@ async fn the_headers_an_object_keeps_are_bounded() {
     assert_eq!(status(&err), 404);
     put(format!("text/{}", "x".repeat(4 * 1024))).await.expect("4 KiB is fine");
 }
+
+/// A client that goes away while its PUT commits leaves no blob behind: the commit and the reclaim of
+/// what it replaced run to their end even when the request is dropped (they used to stop at the drop,
+/// leaving orphan files that only a restart swept).
+#[tokio::test]
+async fn a_client_that_hangs_up_during_its_put_leaks_no_blob() {
+    use tokio::io::AsyncWriteExt as _;
+    let (server, s3, b) = setup().await;
+    let body = data(1 << 20, 7);
+    let url = s3
+        .put_object()
+        .bucket(&b)
+        .key("k")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(600)).expect("cfg"),
+        )
+        .await
+        .expect("presign")
+        .uri()
+        .to_owned();
+    let target = url[url.find(&format!("/{b}/")).expect("path")..].to_owned();
+    let head = format!("PUT {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n", server.addr, body.len());
+    for round in 0..120u64 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("head");
+        stream.write_all(&body).await.expect("body");
+        // Hang up 0 to 6 ms after the body, while the server stores and commits it: a reset, not a
+        // clean close. (The delay spreads the hang-ups over the commit; nothing waits on it.)
+        tokio::time::sleep(std::time::Duration::from_micros((round % 40) * 150)).await;
+        stream.set_zero_linger().expect("linger");
+        drop(stream);
+    }
+    // One complete PUT last: afterwards exactly its blob (or the one it replaced, reclaimed) remains.
+    s3.put_object().bucket(&b).key("k").body(ByteStream::from(body)).send().await.expect("put");
+    let data_dir = server.data.clone();
+    crate::harness::wait_until(|| {
+        let data_dir = data_dir.clone();
+        async move { blob_files(&data_dir).len() == 1 }
+    })
+    .await;
+}
