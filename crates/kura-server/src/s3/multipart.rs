@@ -197,6 +197,16 @@ pub(super) async fn upload_part(
 }
 
 /// How a part of `upload` is encrypted (`None`: the upload is not); SSE-C parts must send the key.
+/// Checks the SSE-C key a request brings against its upload's ([`encryption::check_upload_customer`]):
+/// the upload's own key for an SSE-C upload, none for any other.
+fn check_upload_key(
+    upload: &UploadInfo,
+    customer: Option<&super::sse::CustomerKey>,
+    object: (&str, &str),
+) -> S3Result<()> {
+    encryption::check_upload_customer(upload.encryption.as_ref(), upload.customer_check.as_ref(), customer, object)
+}
+
 async fn part_sealing(
     s3: &KuraS3,
     who: Option<&crate::authz::Authenticated>,
@@ -204,12 +214,7 @@ async fn part_sealing(
     upload: &UploadInfo,
     customer: Option<super::sse::CustomerKey>,
 ) -> S3Result<Option<Sealing>> {
-    encryption::check_upload_customer(
-        upload.encryption.as_ref(),
-        upload.customer_check.as_ref(),
-        customer.as_ref(),
-        object,
-    )?;
+    check_upload_key(upload, customer.as_ref(), object)?;
     match &upload.encryption {
         Some(kind) => Ok(Some(Sealing::for_upload(s3, who, object, kind, customer).await?)),
         None => Ok(None),
@@ -360,12 +365,7 @@ pub(super) async fn complete_multipart_upload(
     };
     // As UploadPart: an SSE-C upload completes only with its own customer key.
     let object_name = (input.bucket.as_str(), input.key.as_str());
-    encryption::check_upload_customer(
-        upload.encryption.as_ref(),
-        upload.customer_check.as_ref(),
-        customer.as_ref(),
-        object_name,
-    )?;
+    check_upload_key(&upload, customer.as_ref(), object_name)?;
     let input_checksums = CompleteChecksums::of(&input)?;
     let requested = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     if requested.is_empty() {
@@ -503,12 +503,7 @@ pub(super) async fn list_parts(s3: &KuraS3, req: S3Request<ListPartsInput>) -> S
     let customer = super::sse::customer_key(&input)?;
     let customer_upload = matches!(upload.encryption, Some(kura_store::SseKind::Customer));
     if customer.is_some() || !customer_upload {
-        encryption::check_upload_customer(
-            upload.encryption.as_ref(),
-            upload.customer_check.as_ref(),
-            customer.as_ref(),
-            object,
-        )?;
+        check_upload_key(&upload, customer.as_ref(), object)?;
     }
     let show_checksums = !customer_upload || customer.is_some();
     let max = super::list::page_size(input.max_parts, "max-parts")?;
