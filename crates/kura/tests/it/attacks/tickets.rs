@@ -85,6 +85,25 @@ async fn a_disabled_issuer_ends_its_tickets() {
     );
 }
 
+/// Asked for all at once, tickets still stop at the cap: each request counts again once its ticket is
+/// stored (counted only before, twelve concurrent requests for a cap of 3 got up to 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_asked_for_at_once_stop_at_the_cap() {
+    let server = TestServer::start_with_config(&config(true));
+    let server = &server;
+    let issued: usize = std::thread::scope(|scope| {
+        let askers: Vec<_> = (0..12)
+            .map(|i| scope.spawn(move || ticket(server, &["put", &format!("s3://inbox/c{i}")]).is_ok()))
+            .collect();
+        askers.into_iter().map(|a| usize::from(a.join().expect("asker"))).sum()
+    });
+    assert_eq!(issued, 3, "tickets issued for a cap of 3");
+    let (ok, out, err) = server.cli(ACCESS_KEY, SECRET_KEY, &["admin", "presign", "list"]);
+    assert!(ok, "{err}");
+    let live = out.matches("\"KURT").count();
+    assert_eq!(live, issued, "the tickets held are those answered: {out}");
+}
+
 #[tokio::test]
 async fn tickets_per_principal_are_bounded() {
     let server = TestServer::start_with_config(&config(true));
