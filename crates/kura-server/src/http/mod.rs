@@ -614,12 +614,11 @@ async fn post_form(
             ));
         }
         Some(FormSignature::Anonymous) => {
-            // `is_post_upload` took the path for `/BUCKET`; a name that is not a plain bucket name is
-            // left to s3s, which refuses it.
-            let bucket = parts.uri.path().trim_matches('/');
-            if !bucket.is_empty()
-                && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
-            {
+            // `is_post_upload` took the path for `/BUCKET`, read here as s3s reads it (percent-decoded:
+            // `/my%2Dbucket` is `my-bucket`); a name s3s would refuse is left to it.
+            let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+            let bucket = path.trim_matches('/');
+            if s3s::path::check_bucket_name(bucket) {
                 access.refuse_hopeless_anonymous(Some(bucket), "s3:PutObject", &kura_policy::Context::new()).await?;
             }
         }

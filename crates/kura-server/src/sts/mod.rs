@@ -471,6 +471,19 @@ mod tests {
         assert_eq!(ok.tags.tags.get("team").map(String::as_str), Some("payroll"));
         assert_eq!(ok.tags.tags.get("stage").map(String::as_str), Some(""));
         assert!(ok.tags.transitive.contains("team"));
+        // Names are read decoded, once: a percent-encoded member is the same member, and an encoded
+        // `SourceIdentity` is still refused.
+        let uri: Uri = "/?Action=AssumeRole".parse().expect("uri");
+        let encoded = Bytes::from_static(
+            b"RoleArn=arn%3Aaws%3Aiam%3A%3A000000000000%3Arole%2Fr&RoleSessionName=s\
+              &Tags%2Emember%2E1%2EKey=team&Tags.member.1.%56alue=payroll",
+        );
+        let read = session_request(&parameters(&uri, &encoded).expect("params")).expect("encoded tags");
+        assert_eq!(read.tags.tags.get("team").map(String::as_str), Some("payroll"));
+        let hidden = Bytes::from_static(b"RoleArn=r&RoleSessionName=s&Source%49dentity=alice");
+        let err =
+            session_request(&parameters(&uri, &hidden).expect("params")).err().unwrap_or_else(|| panic!("refused"));
+        assert_eq!(err.code, "InvalidParameterValue");
         for (extra, code) in [
             (&[("Tags.member.1.Key", "team")][..], "ValidationError"),
             (&[("Tags.member.01.Key", "team"), ("Tags.member.01.Value", "x")], "InvalidParameterValue"),
